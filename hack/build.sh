@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# npm run build: every step explicit, nothing fetched. Needs what hack/deps.sh installs (a C compiler,
+# make, python3 for node-gyp) and `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "build: spec types and validators from schemas/"
+node hack/gen-spec.mjs
+
+echo "build: sealed helper native/init/tsrt-init"
+make -s -C native/init tsrt-init
+
+echo "build: N-API addon (against the installed Node headers, never downloaded)"
+nodedir="$(node -p 'require("path").resolve(process.execPath, "../..")')"
+if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+  echo "build: Node headers not found under $nodedir/include/node (install nodejs's headers)" >&2
+  exit 1
+fi
+node node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$nodedir" --loglevel=warn
+
+echo "build: type check"
+node node_modules/typescript/bin/tsc -p . --noEmit
+
+echo "build: dist/tsrt (single executable) and dist/tsrt.js (Node)"
+bun="$(bash hack/bun.sh)"
+version="$(node -p 'require("./package.json").version')"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+defines=(--define "TSRT_VERSION=\"$version\"" --define "TSRT_COMMIT=\"$commit\"")
+mkdir -p dist
+"$bun" build --compile --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt >/dev/null
+# Node bundles (library use): they load the addon from build/Release, so the asset copy Bun makes is dropped.
+node_bundle() {
+  local tmp; tmp="$(mktemp -d)"
+  "$bun" build --target=node "${defines[@]}" "$1" --outdir "$tmp" >/dev/null
+  mv "$tmp/$(basename "${1%.ts}").js" "dist/$2"
+  rm -rf "$tmp"
+}
+node_bundle src/cli/tsrt.ts tsrt.js
+node_bundle src/index.ts index.js
+echo "build: done ($(du -h dist/tsrt | cut -f1) dist/tsrt)"

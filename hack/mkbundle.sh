@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds an OCI bundle from busybox-static: <dir>/rootfs and <dir>/config.json (tsrt's spec template, with
+# terminal off so it runs without a tty).
+#   hack/mkbundle.sh DIR [--rootless] [--owner UID:GID] [-- ARGS...]
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${1:?usage: hack/mkbundle.sh DIR [--rootless] [--owner UID:GID] [-- ARGS...]}"; shift
+rootless=""
+owner=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rootless) rootless="--rootless"; shift ;;
+    --owner) owner="$2"; shift 2 ;;
+    --) shift; args=("$@"); break ;;
+    *) echo "mkbundle: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+busybox="$(command -v busybox || true)"
+if [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+  busybox=/bin/busybox
+fi
+[ -x "$busybox" ] || { echo "mkbundle: busybox-static is not installed (run hack/deps.sh)" >&2; exit 1; }
+
+mkdir -p "$dir"
+rootfs="$dir/rootfs"
+rm -rf "$rootfs"
+mkdir -p "$rootfs"/{bin,sbin,etc,proc,sys,dev,tmp,root,home,run,var/tmp,usr/bin,usr/sbin}
+chmod 1777 "$rootfs/tmp" "$rootfs/var/tmp"
+cp "$busybox" "$rootfs/bin/busybox"
+for applet in $("$rootfs/bin/busybox" --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+done
+cat > "$rootfs/etc/passwd" <<'PW'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PW
+cat > "$rootfs/etc/group" <<'GR'
+root:x:0:
+tty:x:5:
+nogroup:x:65534:
+GR
+echo tsrt > "$rootfs/etc/hostname"
+
+rm -f "$dir/config.json"
+tsrt="$here/dist/tsrt"
+[ -x "$tsrt" ] || { echo "mkbundle: $tsrt is missing (npm run build)" >&2; exit 1; }
+"$tsrt" spec $rootless -b "$dir"
+node - "$dir/config.json" "${args[@]}" <<'JS'
+const fs = require('fs');
+const [file, ...args] = process.argv.slice(2);
+const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+spec.process.terminal = false;
+if (args.length) spec.process.args = args;
+fs.writeFileSync(file, JSON.stringify(spec, null, 2) + '\n');
+JS
+if [ -n "$owner" ]; then chown -R "$owner" "$dir"; fi
+echo "bundle ready: $dir"

@@ -1,0 +1,498 @@
+// N-API surface of tsrt: mechanism only. Every function is synchronous and libuv-free, so the same addon
+// loads in Node and in the Bun-compiled single executable. Policy (what to mount, which ids, which caps)
+// lives in TypeScript; this file moves bytes and fds and calls the kernel.
+#include <napi.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+extern "C" {
+#include "../executor/executor.h"
+#include "../executor/plan.h"
+#include "../executor/sync.h"
+}
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+// waitid(P_PIDFD) through the raw syscall: header versions disagree on the idtype_t spelling.
+constexpr int kPidfdIdtype = 3;
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+// The sealed helper's bytes, linked in from native/init/tsrt-init (built first by hack/build.sh).
+extern "C" const unsigned char tsrt_init_blob[];
+extern "C" const unsigned char tsrt_init_blob_end[];
+__asm__(".section .rodata\n"
+        ".balign 16\n"
+        ".globl tsrt_init_blob\n"
+        "tsrt_init_blob:\n"
+        ".incbin \"tsrt-init\"\n"
+        ".globl tsrt_init_blob_end\n"
+        "tsrt_init_blob_end:\n"
+        ".previous\n");
+
+namespace {
+
+std::string ErrnoName(int err) {
+  const char *name = strerrorname_np(err);
+  return name ? name : "E" + std::to_string(err);
+}
+
+Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+int IntArg(const Napi::CallbackInfo &info, size_t i) {
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+// A sealed, executable memfd copy of tsrt-init, made once per process.
+int ShimFd(int *err) {
+  static int fd = -1;
+  if (fd >= 0) return fd;
+  size_t len = static_cast<size_t>(tsrt_init_blob_end - tsrt_init_blob);
+  int m = static_cast<int>(syscall(SYS_memfd_create, "tsrt-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC));
+  if (m < 0 && errno == EINVAL)  // kernels before 6.3 do not know MFD_EXEC; memfds are executable there
+    m = static_cast<int>(syscall(SYS_memfd_create, "tsrt-init", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (m < 0) {
+    *err = errno;
+    return -1;
+  }
+  const unsigned char *p = tsrt_init_blob;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(m, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      *err = errno ? errno : EIO;
+      close(m);
+      return -1;
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  if (fcntl(m, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+    *err = errno;
+    close(m);
+    return -1;
+  }
+  fd = m;
+  return fd;
+}
+
+// spawn(plan: Buffer) -> { pid, pidfd, sock }
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto buf = info[0].As<Napi::Buffer<unsigned char>>();
+  struct tsrt_plan plan;
+  const char *why = nullptr;
+  if (plan_decode(buf.Data(), buf.Length(), &plan, &why) != 0) {
+    Napi::Error e = Napi::Error::New(env, std::string("invalid launch plan: ") + why);
+    e.Set("code", Napi::String::New(env, "EPLAN"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int err = 0;
+  int shim = ShimFd(&err);
+  if (shim < 0) {
+    plan_free(&plan);
+    return ThrowErrno(env, "memfd for the sealed helper", err);
+  }
+  int pidfd = -1, sock = -1;
+  int pid = executor_spawn(&plan, shim, &pidfd, &sock, &err);
+  // The child has its own copy of the plan; ours is no longer needed.
+  plan_free(&plan);
+  if (pid < 0) return ThrowErrno(env, "clone3", err);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", pid);
+  out.Set("pidfd", pidfd);
+  out.Set("sock", sock);
+  return out;
+}
+
+// checkPlan(plan: Buffer) -> null | reason. The decoder alone, for codec tests and fuzzing.
+Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto buf = info[0].As<Napi::Buffer<unsigned char>>();
+  struct tsrt_plan plan;
+  const char *why = nullptr;
+  if (plan_decode(buf.Data(), buf.Length(), &plan, &why) != 0) return Napi::String::New(env, why);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("steps", plan.nsteps);
+  out.Set("args", plan.nargs);
+  out.Set("rootfs", plan.rootfs);
+  plan_free(&plan);
+  return out;
+}
+
+// recv(sock) -> { type, step, err, pid, detail } | null on EOF
+Napi::Value Recv(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sock = IntArg(info, 0);
+  struct tsrt_msg m;
+  ssize_t n;
+  do n = recv(sock, &m, sizeof(m), 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == ECONNRESET) return env.Null();
+    return ThrowErrno(env, "sync socket", errno);
+  }
+  if (n == 0) return env.Null();
+  if (n != static_cast<ssize_t>(sizeof(m))) return ThrowErrno(env, "sync socket: short message", EPROTO);
+  m.detail[sizeof(m.detail) - 1] = 0;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", m.type);
+  out.Set("step", m.step);
+  out.Set("err", m.err);
+  out.Set("errname", m.err > 0 ? ErrnoName(m.err) : "");
+  out.Set("pid", m.pid);
+  out.Set("detail", m.detail);
+  return out;
+}
+
+// send(sock, type)
+Napi::Value Send(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct tsrt_msg m;
+  memset(&m, 0, sizeof(m));
+  m.type = static_cast<uint32_t>(IntArg(info, 1));
+  if (send(IntArg(info, 0), &m, sizeof(m), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(m)))
+    return ThrowErrno(env, "sync socket", errno);
+  return env.Undefined();
+}
+
+int WaitPidfd(int pidfd, siginfo_t *si) {
+  long r;
+  do r = syscall(SYS_waitid, kPidfdIdtype, pidfd, si, WEXITED | __WALL, nullptr);
+  while (r < 0 && errno == EINTR);
+  return static_cast<int>(r);
+}
+
+Napi::Object Status(Napi::Env env, const siginfo_t &si) {
+  Napi::Object out = Napi::Object::New(env);
+  if (si.si_code == CLD_EXITED) {
+    out.Set("code", si.si_status);
+    out.Set("signal", 0);
+  } else {
+    out.Set("code", 128 + si.si_status);
+    out.Set("signal", si.si_status);
+  }
+  return out;
+}
+
+// wait(pidfd) -> { code, signal }: blocks until the process exits and reaps it.
+Napi::Value Wait(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r = WaitPidfd(IntArg(info, 0), &si);
+  if (r < 0) return ThrowErrno(env, "waitid", errno);
+  return Status(env, si);
+}
+
+// Foreground `run`: every signal the runtime gets goes to the container init, as runc forwards them.
+volatile sig_atomic_t g_forward_pidfd = -1;
+
+void Forward(int sig) {
+  int saved = errno;
+  if (g_forward_pidfd >= 0) syscall(SYS_pidfd_send_signal, g_forward_pidfd, sig, nullptr, 0);
+  errno = saved;
+}
+
+bool Forwardable(int sig) {
+  switch (sig) {
+    case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE:
+    case SIGTRAP: case SIGURG: case SIGWINCH: case SIGPROF: case SIGVTALRM: case SIGSYS:
+      return false;
+    default:
+      return sig < 32 || sig >= SIGRTMIN;
+  }
+}
+
+struct Forwarding {
+  struct sigaction old[65];
+  explicit Forwarding(int pidfd) {
+    g_forward_pidfd = pidfd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = Forward;
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < 65; s++)
+      if (Forwardable(s)) sigaction(s, &sa, &old[s]);
+  }
+  ~Forwarding() {
+    for (int s = 1; s < 65; s++)
+      if (Forwardable(s)) sigaction(s, &old[s], nullptr);
+    g_forward_pidfd = -1;
+  }
+};
+
+// waitForeground(pidfd) -> { code, signal }
+Napi::Value WaitForeground(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pidfd = IntArg(info, 0);
+  Forwarding fw(pidfd);
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r = WaitPidfd(pidfd, &si);
+  if (r < 0) return ThrowErrno(env, "waitid", errno);
+  return Status(env, si);
+}
+
+// ptyProxy(master, pidfd) -> { code, signal }: foreground `run` of a terminal container without a console
+// socket. Copies stdin to the pty and the pty to stdout until the init exits; the caller's tty goes raw.
+Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int master = IntArg(info, 0), pidfd = IntArg(info, 1);
+  Forwarding fw(pidfd);
+  struct termios saved;
+  bool raw = tcgetattr(0, &saved) == 0;
+  if (raw) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    tcsetattr(0, TCSANOW, &t);
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+  }
+  char buf[16384];
+  bool in_open = true, out_open = true;
+  for (;;) {
+    struct pollfd p[3] = {{pidfd, POLLIN, 0}, {master, POLLIN, 0}, {0, POLLIN, 0}};
+    int n = poll(p, in_open ? 3 : 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (out_open && (p[1].revents & (POLLIN | POLLHUP))) {
+      ssize_t r = read(master, buf, sizeof(buf));
+      if (r > 0) {
+        ssize_t off = 0;
+        while (off < r) {
+          ssize_t w = write(1, buf + off, static_cast<size_t>(r - off));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) break;
+          off += w;
+        }
+      } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+        out_open = false;
+      }
+    }
+    if (in_open && (p[2].revents & (POLLIN | POLLHUP))) {
+      ssize_t r = read(0, buf, sizeof(buf));
+      if (r > 0) {
+        if (write(master, buf, static_cast<size_t>(r)) < 0) in_open = false;
+      } else if (r == 0 || (r < 0 && errno != EINTR)) {
+        in_open = false;
+        static const char eof = 4;  // ^D: the pty's end of input
+        if (write(master, &eof, 1) < 0) {}
+      }
+    }
+    if ((p[0].revents & POLLIN) && (!out_open || !(p[1].revents & POLLIN))) break;
+  }
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r = WaitPidfd(pidfd, &si);
+  if (r < 0) return ThrowErrno(env, "waitid", errno);
+  return Status(env, si);
+}
+
+// pidfdOpen(pid) -> fd | -errno (ESRCH is an answer, not an exception)
+Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
+  long fd = syscall(SYS_pidfd_open, IntArg(info, 0), 0);
+  if (fd < 0) return Napi::Number::New(info.Env(), -errno);
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
+}
+
+// pidfdSignal(pidfd, sig) -> 0 | -errno
+Napi::Value PidfdSignal(const Napi::CallbackInfo &info) {
+  long r = syscall(SYS_pidfd_send_signal, IntArg(info, 0), IntArg(info, 1), nullptr, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? -errno : 0);
+}
+
+// pidfdExited(pidfd, timeoutMs) -> bool: the process has exited (zombie or reaped) within the timeout
+// (-1: wait for ever), without reaping it. Works for processes that are not our children.
+Napi::Value PidfdExited(const Napi::CallbackInfo &info) {
+  struct pollfd p = {IntArg(info, 0), POLLIN, 0};
+  int timeout = info.Length() > 1 ? IntArg(info, 1) : 0;
+  int n;
+  do n = poll(&p, 1, timeout);
+  while (n < 0 && errno == EINTR);
+  return Napi::Boolean::New(info.Env(), n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)));
+}
+
+// makeFifo(path, mode) -> O_PATH fd of the new fifo (exec.fifo)
+Napi::Value MakeFifo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  mode_t old = umask(0);
+  int r = mkfifo(path.c_str(), static_cast<mode_t>(IntArg(info, 1)));
+  int err = errno;
+  umask(old);
+  if (r < 0) return ThrowErrno(env, "mkfifo " + path, err);
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open " + path, errno);
+  return Napi::Number::New(env, fd);
+}
+
+// startFifo(path, pidfd) -> "ok" | "stopped" | "missing": the `start` side of the exec fifo. Opens the read
+// end without blocking and waits for either the init's byte or the init's death, so `start` on a dead
+// container cannot hang.
+Napi::Value StartFifo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int pidfd = IntArg(info, 1);
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Napi::String::New(env, "missing");
+    return ThrowErrno(env, "open " + path, errno);
+  }
+  const char *result = "stopped";
+  for (;;) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int n = poll(p, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, "poll exec fifo", err);
+    }
+    if (p[0].revents & POLLIN) {
+      char c;
+      ssize_t r = read(fd, &c, 1);
+      if (r == 1) result = "ok";
+      break;
+    }
+    if (p[1].revents) break;
+    if (p[0].revents & POLLHUP) break;
+  }
+  close(fd);
+  return Napi::String::New(env, result);
+}
+
+// connectUnix(path) -> fd of a connected SOCK_STREAM socket (the --console-socket)
+Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "connect " + path, ENAMETOOLONG);
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket", errno);
+  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "connect " + path, err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// socketPair() -> [a, b]: an in-process console socket for foreground terminal runs.
+Napi::Value SocketPair(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, "socketpair", errno);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, sv[0]);
+  out.Set(1u, sv[1]);
+  return out;
+}
+
+// recvFd(sock) -> fd received over SCM_RIGHTS
+Napi::Value RecvFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  char data[4096];
+  struct iovec iov = {data, sizeof(data)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof(u.buf);
+  ssize_t n;
+  do n = recvmsg(IntArg(info, 0), &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, "recvmsg", errno);
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  if (!cm || cm->cmsg_type != SCM_RIGHTS) return ThrowErrno(env, "recvmsg: no fd", EPROTO);
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+  return Napi::Number::New(env, fd);
+}
+
+// flock(fd, exclusive, wait) -> true | false (would block)
+Napi::Value Flock(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int op = info[1].As<Napi::Boolean>() ? LOCK_EX : LOCK_SH;
+  if (!info[2].As<Napi::Boolean>()) op |= LOCK_NB;
+  int r;
+  do r = flock(IntArg(info, 0), op);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+  if (r < 0) return ThrowErrno(env, "flock", errno);
+  return Napi::Boolean::New(env, true);
+}
+
+// openDir(path) -> O_DIRECTORY fd (for locking a state dir)
+Napi::Value OpenDir(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, "open " + path, errno);
+  return Napi::Number::New(env, fd);
+}
+
+// closeFd(fd)
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  close(IntArg(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("checkPlan", Napi::Function::New(env, CheckPlan));
+  exports.Set("recv", Napi::Function::New(env, Recv));
+  exports.Set("send", Napi::Function::New(env, Send));
+  exports.Set("wait", Napi::Function::New(env, Wait));
+  exports.Set("waitForeground", Napi::Function::New(env, WaitForeground));
+  exports.Set("ptyProxy", Napi::Function::New(env, PtyProxy));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
+  exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
+  exports.Set("makeFifo", Napi::Function::New(env, MakeFifo));
+  exports.Set("startFifo", Napi::Function::New(env, StartFifo));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("openDir", Napi::Function::New(env, OpenDir));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tsrt, Init)

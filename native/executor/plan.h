@@ -1,0 +1,135 @@
+/*
+ * The launch plan as the executor sees it: flat, fully resolved, no decisions left.
+ *
+ * The TypeScript side encodes it (src/plan/codec.ts) into a length-framed byte buffer; plan_decode() turns the
+ * buffer into this struct in the runtime process, before clone, so a malformed plan is rejected before any
+ * child exists. Strings point into the decoded copy of the buffer and are NUL-terminated by the codec.
+ */
+#ifndef TSRT_PLAN_H
+#define TSRT_PLAN_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define TSRT_PLAN_MAGIC 0x54535254u /* "TSRT" */
+#define TSRT_PLAN_VERSION 1u
+
+/* Hard limits: the decoder refuses anything larger, so no length can overflow the child's fixed buffers. */
+#define TSRT_MAX_PLAN_BYTES (16u << 20)
+#define TSRT_MAX_STR 4096u
+#define TSRT_MAX_LIST 4096u
+
+enum tsrt_step_kind {
+	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
+	STEP_MOUNT_FS = 2,    /* fsopen(fstype) + fsconfig(data) -> fsmount -> move_mount onto dest */
+	STEP_SYMLINK = 3,     /* symlink(target, dest) unless dest exists */
+	STEP_MKNOD = 4,       /* mknod dest (mode, rdev), chown uid:gid */
+	STEP_BIND_DEVICE = 5, /* bind a host device node onto dest, verified by rdev first */
+	STEP_MKDIR = 6,       /* mkdir -p dest inside the rootfs */
+	STEP_SETATTR = 7,     /* mount_setattr(attr_set) on the mount at dest (e.g. a tmpfs made read-only last) */
+};
+
+/* Mount step flags. */
+#define MF_RECURSIVE 0x1u     /* rbind / AT_RECURSIVE for attribute changes */
+#define MF_DEST_FILE 0x2u     /* the destination must be a file (source is not a directory) */
+#define MF_ATTR_RECURSIVE 0x4u /* rro, rnosuid...: apply attributes to the whole tree */
+#define MF_FALLBACK_BIND 0x8u /* if the fs mount is refused (EPERM), bind fallback_source instead */
+#define MF_PROC_OR_SYS 0x10u  /* proc/sysfs: the destination must be a real directory (R7) */
+
+struct tsrt_step {
+	uint32_t kind;
+	uint32_t flags;
+	const char *source;   /* bind / device: host path; fs: source name shown in mountinfo */
+	const char *dest;     /* absolute path inside the container */
+	const char *fstype;   /* fs mounts */
+	const char *data;     /* fs mounts: comma separated fsconfig parameters; symlink: link target */
+	const char *fallback; /* MF_FALLBACK_BIND source */
+	uint64_t attr_set;    /* MOUNT_ATTR_* */
+	uint64_t attr_clr;
+	uint32_t propagation; /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE or 0 */
+	uint32_t mode;        /* mknod: S_IFCHR/S_IFBLK/S_IFIFO | perms */
+	uint64_t rdev;        /* mknod / bind device: device number (makedev) */
+	uint32_t uid, gid;    /* mknod owner */
+};
+
+struct tsrt_nsjoin {
+	uint32_t type; /* CLONE_NEW* */
+	const char *path;
+};
+
+struct tsrt_sysctl {
+	const char *key; /* already turned into a path under /proc/sys: net/ipv4/ip_forward */
+	const char *value;
+};
+
+struct tsrt_rlimit {
+	uint32_t resource;
+	uint64_t soft, hard;
+};
+
+/* Plan flags. */
+#define PF_NEW_USERNS 0x1u      /* unshare(CLONE_NEWUSER); the parent writes the id maps */
+#define PF_NEW_MOUNTNS 0x2u     /* rootfs work happens (a new mount ns is required for it) */
+#define PF_NO_PIVOT 0x4u        /* MS_MOVE + chroot instead of pivot_root */
+#define PF_READONLY_ROOT 0x8u
+#define PF_TERMINAL 0x10u
+#define PF_NO_NEW_PRIVS 0x20u
+#define PF_SET_HOSTNAME 0x40u
+#define PF_SET_DOMAINNAME 0x80u
+#define PF_OOM_SCORE_ADJ 0x100u
+#define PF_SYNC_PREPIVOT 0x200u /* stop before pivot_root so the parent runs prestart/createRuntime hooks */
+#define PF_START_FIFO 0x400u    /* wait for `start` on the exec fifo; otherwise on the sync socket */
+#define PF_SET_UMASK 0x800u
+#define PF_SETGROUPS 0x1000u    /* setgroups() is allowed (not denied in the user namespace) */
+#define PF_NEW_CGROUPNS 0x2000u
+#define PF_NEW_TIMENS 0x4000u
+#define PF_NEW_PIDNS 0x8000u
+#define PF_NEW_KEYRING 0x10000u /* join a fresh session keyring (runc's default; --no-new-keyring clears it) */
+
+struct tsrt_plan {
+	uint32_t flags;
+	uint64_t unshare_flags; /* CLONE_NEW* to create, except USER (PF_NEW_USERNS), CGROUP and TIME */
+	uint32_t njoin;
+	struct tsrt_nsjoin *join;
+	int64_t time_monotonic_sec, time_boottime_sec;
+	uint32_t time_monotonic_nsec, time_boottime_nsec;
+
+	const char *rootfs; /* absolute host path */
+	uint32_t root_propagation; /* MS_* | MS_REC applied to "/" before any mount */
+	uint32_t rootfs_propagation; /* rootfsPropagation applied to the new root after pivot, 0 if unset */
+	const char *hostname, *domainname;
+
+	uint32_t nsteps;
+	struct tsrt_step *steps;
+	uint32_t nmasked, nreadonly, nsysctl;
+	const char **masked;
+	const char **readonly;
+	struct tsrt_sysctl *sysctl;
+
+	int32_t console_socket; /* fd, or -1 */
+	uint32_t console_rows, console_cols;
+	int32_t oom_score_adj;
+	uint32_t nrlimits;
+	struct tsrt_rlimit *rlimits;
+	uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+	uint32_t uid, gid, umask;
+	uint32_t ngroups;
+	uint32_t *groups;
+	const char *cwd;
+	uint32_t nargs, nenv;
+	const char **args; /* NULL terminated */
+	const char **env;  /* NULL terminated */
+	int32_t fifo_fd;   /* O_PATH fd of exec.fifo, or -1 */
+	uint32_t preserve_fds;
+	uint32_t seccomp_len; /* bytes of struct sock_filter */
+	const unsigned char *seccomp;
+
+	/* Decoder-owned storage. */
+	void *arena;
+};
+
+/* Returns 0, or -1 with a static reason in *why (never NULL on failure). */
+int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, const char **why);
+void plan_free(struct tsrt_plan *plan);
+
+#endif

@@ -1,0 +1,17 @@
+import type { Reporter } from './report.js';
+
+/** What every verb gets from the global flags. */
+export interface Context {
+  root: string;
+  report: Reporter;
+  systemdCgroup: boolean;
+  rootless: 'auto' | 'true' | 'false';
+}
+
+export interface Command {
+  /** One line for `tsrt --help`. */
+  summary: string;
+  usage: string;
+  /** Runs the verb; the number is the process exit status. */
+  run(argv: string[], ctx: Context): number;
+}

@@ -1,0 +1,44 @@
+import { state } from '../runtime/container.js';
+import { listIds } from '../runtime/state.js';
+import { parseArgs, usageError } from './args.js';
+import type { Command } from './context.js';
+import { out } from './report.js';
+
+/** Go's tabwriter as runc configures it (minwidth 12, padding 3): every column as wide as its widest cell. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(12, ...rows.map(r => r[c]!.length + 3)));
+  return rows.map(r => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('')).join('\n') + '\n';
+}
+
+export const listCommand: Command = {
+  summary: 'list containers started by tsrt with the given root',
+  usage: 'tsrt list [-f table|json] [-q]',
+  run(argv, ctx) {
+    const { flags, positional } = parseArgs(argv, [
+      { name: 'format', short: 'f', kind: 'string' },
+      { name: 'quiet', short: 'q', kind: 'bool' },
+    ]);
+    if (positional.length) throw usageError('"list" takes no arguments');
+    const format = (flags['format'] as string | undefined) ?? 'table';
+    if (format !== 'table' && format !== 'json') throw usageError(`invalid format option "${format}"`);
+    const states = listIds(ctx.root).flatMap(id => {
+      try {
+        return [state(ctx.root, id)];
+      } catch {
+        return []; // deleted while we listed
+      }
+    });
+    if (flags['quiet']) {
+      out(states.map(s => `${s['id']}\n`).join(''));
+    } else if (format === 'json') {
+      out(`${JSON.stringify(states)}\n`);
+    } else {
+      const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
+      for (const s of states) {
+        rows.push([String(s['id']), String(s['pid']), String(s['status']), String(s['bundle']), String(s['created']), String(s['owner'] || 'root')]);
+      }
+      out(table(rows));
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,106 @@
+// tsrt: the command table and runc's global flags. Each verb lives in its own module and does one thing.
+import { RuntimeError } from '../errors.js';
+import { defaultRoot } from '../runtime/state.js';
+import { parseArgs, usageError, type FlagSpec } from './args.js';
+import type { Command, Context } from './context.js';
+import { createCommand } from './create.js';
+import { deleteCommand } from './delete.js';
+import { killCommand } from './kill.js';
+import { listCommand } from './list.js';
+import { Reporter, out, writeFd, type LogFormat } from './report.js';
+import { runCommand } from './run.js';
+import { specCommand } from './spec.js';
+import { startCommand } from './start.js';
+import { stateCommand } from './state.js';
+
+declare const TSRT_VERSION: string | undefined;
+declare const TSRT_COMMIT: string | undefined;
+
+export const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
+const COMMIT = typeof TSRT_COMMIT === 'string' ? TSRT_COMMIT : 'unknown';
+const SPEC_VERSION = '1.2.0';
+
+const commands: Record<string, Command> = {
+  create: createCommand,
+  start: startCommand,
+  state: stateCommand,
+  kill: killCommand,
+  delete: deleteCommand,
+  run: runCommand,
+  list: listCommand,
+  spec: specCommand,
+};
+
+const globalFlags: FlagSpec[] = [
+  { name: 'root', kind: 'string' },
+  { name: 'log', kind: 'string' },
+  { name: 'log-format', kind: 'string' },
+  { name: 'debug', kind: 'bool' },
+  { name: 'systemd-cgroup', kind: 'bool' },
+  { name: 'cgroup-manager', kind: 'string' },
+  { name: 'rootless', kind: 'string' },
+  { name: 'criu', kind: 'string' },
+  { name: 'version', short: 'v', kind: 'bool' },
+  { name: 'help', short: 'h', kind: 'bool' },
+];
+
+function help(): string {
+  const verbs = Object.entries(commands).map(([name, c]) => `   ${name.padEnd(10)}${c.summary}`).join('\n');
+  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
+}
+
+/** Splits argv into global flags and the command: globals come first, as with runc. */
+function splitGlobals(argv: string[]): { globals: string[]; rest: string[] } {
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) {
+    const body = argv[i]!.replace(/^--?/, '');
+    const spec = globalFlags.find(f => f.name === body || f.short === body);
+    i += spec && spec.kind !== 'bool' && !body.includes('=') ? 2 : 1;
+  }
+  return { globals: argv.slice(0, i), rest: argv.slice(i) };
+}
+
+export function main(argv: string[]): number {
+  const { globals, rest } = splitGlobals(argv);
+  let report = new Reporter(undefined, 'text', false);
+  try {
+    const { flags } = parseArgs(globals, globalFlags);
+    const format = (flags['log-format'] as string | undefined) ?? 'text';
+    if (format !== 'text' && format !== 'json') throw usageError(`invalid log-format: ${format}`);
+    report = new Reporter(flags['log'] as string | undefined, format as LogFormat, !!flags['debug']);
+    if (flags['version']) {
+      out(`tsrt version ${VERSION}\ncommit: ${COMMIT}\nspec: ${SPEC_VERSION}\n`);
+      return 0;
+    }
+    const name = rest[0];
+    if (flags['help'] || !name || name === 'help') {
+      out(help());
+      return name || flags['help'] ? 0 : 1;
+    }
+    const command = commands[name];
+    if (!command) throw usageError(`No help topic for '${name}'`);
+    const rootless = (flags['rootless'] as string | undefined) ?? 'auto';
+    if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
+    const ctx: Context = {
+      root: (flags['root'] as string | undefined) ?? defaultRoot(),
+      report,
+      systemdCgroup: !!flags['systemd-cgroup'] || flags['cgroup-manager'] === 'systemd',
+      rootless: rootless as Context['rootless'],
+    };
+    const args = rest.slice(1);
+    if (args.includes('--help') || args.includes('-h')) {
+      out(`USAGE:\n   ${command.usage}\n`);
+      return 0;
+    }
+    report.debug(`tsrt ${argv.join(' ')}`);
+    return command.run(args, ctx);
+  } catch (e) {
+    if (e instanceof RuntimeError) {
+      report.error(e.message);
+    } else {
+      report.error(e instanceof Error ? e.message : String(e));
+      if (process.env['TSRT_DEBUG_STACK']) writeFd(2, `${(e as Error).stack}\n`);
+    }
+    return 1;
+  }
+}

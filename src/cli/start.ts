@@ -1,0 +1,13 @@
+import { start } from '../runtime/container.js';
+import { exactlyOne, parseArgs } from './args.js';
+import type { Command } from './context.js';
+
+export const startCommand: Command = {
+  summary: 'start a created container',
+  usage: 'tsrt start <container-id>',
+  run(argv, ctx) {
+    const id = exactlyOne('start', parseArgs(argv, []).positional);
+    start(ctx.root, id, m => ctx.report.warn(m));
+    return 0;
+  },
+};

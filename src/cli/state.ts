@@ -1,0 +1,14 @@
+import { state } from '../runtime/container.js';
+import { exactlyOne, parseArgs } from './args.js';
+import type { Command } from './context.js';
+import { out } from './report.js';
+
+export const stateCommand: Command = {
+  summary: 'output the state of a container',
+  usage: 'tsrt state <container-id>',
+  run(argv, ctx) {
+    const id = exactlyOne('state', parseArgs(argv, []).positional);
+    out(`${JSON.stringify(state(ctx.root, id), null, 2)}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,11 @@
+// The library surface, for programs (tsrt-singularity among them) that drive containers in-process.
+export { RuntimeError, SpecError } from './errors.js';
+export { create, start, run, kill, remove, state, type CreateOptions, type RunOptions } from './runtime/container.js';
+export { defaultRoot, listIds } from './runtime/state.js';
+export { buildPlan } from './plan/build.js';
+export { encodePlan } from './plan/codec.js';
+export type { LaunchPlan } from './plan/types.js';
+export { parseConfig, validateConfig } from './spec/validate.js';
+export { specTemplate } from './spec/template.js';
+export type { Spec, State } from './spec/types.gen.js';
+export { main } from './cli/main.js';

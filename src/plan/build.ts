@@ -1,0 +1,246 @@
+// config.json + host facts -> LaunchPlan. Pure: no syscalls, no fs writes; every question about the host goes
+// through HostFacts. Every rule a config can break is checked here, before anything is created.
+import * as path from 'node:path';
+import { RuntimeError } from '../errors.js';
+import type { LinuxIDMapping, Spec } from '../spec/types.gen.js';
+import { planDevices } from './devices.js';
+import type { HostFacts } from './facts.js';
+import { CAPABILITIES, CLONE, MS, namespaceFlag, RLIMIT } from './linux.js';
+import { planMount } from './mounts.js';
+import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
+
+export interface BuildOptions {
+  /** Absolute bundle directory. */
+  bundle: string;
+  /** The rootfs, resolved (realpath) by the caller. */
+  rootfs: string;
+  consoleSocket: number;
+  fifoFd: number;
+  preserveFds: number;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  /** Stop before pivot_root for prestart/createRuntime hooks. */
+  prepivotHooks: boolean;
+}
+
+function bad(message: string): never {
+  throw new RuntimeError(message, { op: 'config.json' });
+}
+
+function capMask(names: string[] | undefined, field: string, lastCap: number): bigint {
+  let mask = 0n;
+  for (const name of names ?? []) {
+    const bit = CAPABILITIES.indexOf(name as (typeof CAPABILITIES)[number]);
+    // R6: an unknown name is an error, never silently dropped.
+    if (bit < 0) bad(`process.capabilities.${field}: unknown capability "${name}"`);
+    if (bit <= lastCap) mask |= 1n << BigInt(bit);
+  }
+  return mask;
+}
+
+function idMappings(list: LinuxIDMapping[] | undefined): IdMapping[] {
+  return (list ?? []).map(m => ({ containerID: m.containerID, hostID: m.hostID, size: m.size }));
+}
+
+/** Which sysctls a namespace isolates (runc's validator rules). */
+function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | undefined {
+  if (/^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced|sem_next_id|msg_next_id|shm_next_id)$/.test(key) ||
+    key.startsWith('fs.mqueue.')) return 'ipc';
+  if (key.startsWith('net.')) return 'network';
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
+  return undefined;
+}
+
+function parseTimeOffset(v: { secs?: number; nanosecs?: number } | undefined): [bigint, number] {
+  return [BigInt(v?.secs ?? 0), v?.nanosecs ?? 0];
+}
+
+export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): LaunchPlan {
+  const proc = spec.process;
+  if (!proc) bad('process: a container needs a process to run');
+  if (!proc.args || proc.args.length === 0) bad('process.args: args must not be empty');
+  if (!path.isAbsolute(proc.cwd)) bad(`process.cwd: cwd property must be an absolute path: ${JSON.stringify(proc.cwd)}`);
+  const linux = spec.linux ?? {};
+  const rootless = facts.euid !== 0;
+  let flags = 0;
+
+  // ---- namespaces ----
+  const seen = new Set<string>();
+  const join: LaunchPlan['join'] = [];
+  let unshareFlags = 0;
+  for (const ns of linux.namespaces ?? []) {
+    if (seen.has(ns.type)) bad(`linux.namespaces: duplicate namespace type "${ns.type}"`);
+    seen.add(ns.type);
+    const flag = namespaceFlag[ns.type];
+    if (flag === undefined) bad(`linux.namespaces: unknown namespace type "${ns.type}"`);
+    if (ns.path) {
+      if (!path.isAbsolute(ns.path)) bad(`linux.namespaces: ${ns.type} namespace path must be absolute: ${ns.path}`);
+      if (!facts.exists(ns.path)) bad(`linux.namespaces: ${ns.type} namespace path ${ns.path} does not exist`);
+      join.push({ type: flag, path: ns.path });
+      continue;
+    }
+    switch (ns.type) {
+      case 'user': flags |= PlanFlag.newUserns; break;
+      case 'cgroup': flags |= PlanFlag.newCgroupns; break;
+      case 'time': flags |= PlanFlag.newTimens; break;
+      case 'pid': flags |= PlanFlag.newPidns; unshareFlags |= flag; break;
+      case 'mount': flags |= PlanFlag.newMountns; unshareFlags |= flag; break;
+      default: unshareFlags |= flag;
+    }
+  }
+  const has = (type: string) => seen.has(type);
+  const newNs = (type: string) => has(type) && !(linux.namespaces ?? []).find(n => n.type === type)?.path;
+  if (!newNs('mount')) bad('linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+  const userns = has('user');
+  if (rootless && !userns) bad('rootless container requires user namespaces');
+
+  const uidMappings = idMappings(linux.uidMappings);
+  const gidMappings = idMappings(linux.gidMappings);
+  if (newNs('user')) {
+    if (uidMappings.length === 0 || gidMappings.length === 0) bad('linux: user namespaces enabled, but no uid or gid mappings found');
+  } else if (uidMappings.length || gidMappings.length) {
+    bad('linux: uidMappings/gidMappings given without a new user namespace');
+  }
+  // An unprivileged runtime writes its own single mapping directly, which needs setgroups denied first;
+  // newgidmap (multiple ranges) and root keep setgroups usable.
+  const directGidMap = rootless && gidMappings.length === 1 && gidMappings[0]!.size === 1 && gidMappings[0]!.hostID === facts.egid;
+  if (!newNs('user') || !directGidMap) flags |= PlanFlag.setgroups;
+  if (has('user') && !newNs('user')) flags |= PlanFlag.setgroups;
+
+  const timeOffsets = {
+    monotonic: parseTimeOffset(linux.timeOffsets?.['monotonic']),
+    boottime: parseTimeOffset(linux.timeOffsets?.['boottime']),
+  };
+  if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !newNs('time')) {
+    bad('linux.timeOffsets: time offsets need a new time namespace');
+  }
+
+  // ---- hostname, sysctl ----
+  if (spec.hostname !== undefined && spec.hostname !== '') {
+    if (!newNs('uts') && !has('uts')) bad('hostname: unable to set hostname without a private UTS namespace');
+    flags |= PlanFlag.setHostname;
+  }
+  if (spec.domainname !== undefined && spec.domainname !== '') {
+    if (!newNs('uts') && !has('uts')) bad('domainname: unable to set domainname without a private UTS namespace');
+    flags |= PlanFlag.setDomainname;
+  }
+  const sysctl: [string, string][] = [];
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    const ns = sysctlNamespace(key);
+    if (!ns) bad(`linux.sysctl: sysctl "${key}" is not in a separate kernel namespace`);
+    if (!has(ns)) bad(`linux.sysctl: sysctl "${key}" is not allowed as it conflicts with the host's ${ns} namespace`);
+    if (key.includes('/') || key.split('.').some(p => p === '' || p === '..')) bad(`linux.sysctl: invalid sysctl key "${key}"`);
+    sysctl.push([key.replaceAll('.', '/'), value]);
+  }
+
+  // ---- LSMs: applied or refused, never skipped while active (R6) ----
+  if (proc.apparmorProfile && facts.apparmorEnabled) bad('process.apparmorProfile: AppArmor profiles are not supported by this tsrt build');
+  if ((proc.selinuxLabel || linux.mountLabel) && facts.selinuxEnabled) bad('process.selinuxLabel: SELinux labels are not supported by this tsrt build');
+  if (linux.seccomp) bad('linux.seccomp: seccomp filters are not supported by this tsrt build');
+  if (linux.personality || linux.intelRdt || linux.memoryPolicy || (linux.netDevices && Object.keys(linux.netDevices).length)) {
+    const field = linux.personality ? 'personality' : linux.intelRdt ? 'intelRdt' : linux.memoryPolicy ? 'memoryPolicy' : 'netDevices';
+    bad(`linux.${field}: not supported by this tsrt build`);
+  }
+  if (proc.scheduler || proc.ioPriority || proc.execCPUAffinity) {
+    const field = proc.scheduler ? 'scheduler' : proc.ioPriority ? 'ioPriority' : 'execCPUAffinity';
+    bad(`process.${field}: not supported by this tsrt build`);
+  }
+
+  // ---- rootfs ----
+  const steps: PlanStep[] = [];
+  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings };
+  const mounts = spec.mounts ?? [];
+  for (const m of mounts) steps.push(...planMount(m, mountCtx));
+  const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
+    (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
+  if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns));
+  if (proc.cwd !== '/') {
+    steps.push({ kind: 'mkdir', dest: path.posix.normalize(proc.cwd), flags: 0, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 });
+  }
+  const propagationOf: Record<string, number> = {
+    shared: MS.SHARED, rshared: MS.SHARED | MS.REC, slave: MS.SLAVE, rslave: MS.SLAVE | MS.REC,
+    private: MS.PRIVATE, rprivate: MS.PRIVATE | MS.REC, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE | MS.REC,
+  };
+  const rp = linux.rootfsPropagation;
+  // "/" is made a slave (or private) before any mount so nothing propagates back to the host; a shared
+  // rootfsPropagation is applied to the new root after pivot_root, where it cannot.
+  const rootPropagation = rp && /private/.test(rp) ? MS.PRIVATE | MS.REC : MS.SLAVE | MS.REC;
+  const rootfsPropagation = rp ? propagationOf[rp] ?? 0 : 0;
+  if (spec.root?.readonly) flags |= PlanFlag.readonlyRoot;
+  if (opts.noPivot) flags |= PlanFlag.noPivot;
+  if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
+
+  // ---- process ----
+  if (proc.terminal) {
+    if (opts.consoleSocket < 0) bad('cannot allocate tty if tsrt will detach without setting console socket');
+    flags |= PlanFlag.terminal;
+  }
+  if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
+  if (proc.oomScoreAdj !== undefined) flags |= PlanFlag.oomScoreAdj;
+  if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
+  if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
+  if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;
+
+  const rlimits: LaunchPlan['rlimits'] = [];
+  const rlimitSeen = new Set<string>();
+  for (const r of proc.rlimits ?? []) {
+    const resource = RLIMIT[r.type];
+    if (resource === undefined) bad(`process.rlimits: unknown rlimit type "${r.type}"`);
+    if (rlimitSeen.has(r.type)) bad(`process.rlimits: duplicate rlimit type "${r.type}"`);
+    rlimitSeen.add(r.type);
+    if (BigInt(r.soft) > BigInt(r.hard)) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    rlimits.push({ resource, soft: BigInt(r.soft), hard: BigInt(r.hard) });
+  }
+  // The JS runtime raised its own RLIMIT_NOFILE; the container must not inherit that by accident.
+  if (!rlimitSeen.has('RLIMIT_NOFILE')) {
+    rlimits.push({ resource: RLIMIT['RLIMIT_NOFILE']!, soft: facts.defaultNofile.soft, hard: facts.defaultNofile.hard });
+  }
+
+  const c = proc.capabilities ?? {};
+  const caps = {
+    bounding: capMask(c.bounding, 'bounding', facts.capLastCap),
+    effective: capMask(c.effective, 'effective', facts.capLastCap),
+    permitted: capMask(c.permitted, 'permitted', facts.capLastCap),
+    // R8: inheritable stays empty unless the config names it.
+    inheritable: capMask(c.inheritable, 'inheritable', facts.capLastCap),
+    ambient: capMask(c.ambient, 'ambient', facts.capLastCap),
+  };
+
+  const user = proc.user ?? { uid: 0, gid: 0 };
+  if (rootless && !newNs('user') && !has('user')) bad('rootless container requires user namespaces');
+
+  return {
+    flags,
+    unshareFlags,
+    join,
+    timeOffsets,
+    rootfs: opts.rootfs,
+    rootPropagation,
+    rootfsPropagation,
+    hostname: spec.hostname || undefined,
+    domainname: spec.domainname || undefined,
+    steps,
+    maskedPaths: (linux.maskedPaths ?? []).map(p => path.posix.normalize(p)),
+    readonlyPaths: (linux.readonlyPaths ?? []).map(p => path.posix.normalize(p)),
+    sysctl,
+    consoleSocket: proc.terminal ? opts.consoleSocket : -1,
+    consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
+    oomScoreAdj: proc.oomScoreAdj ?? 0,
+    rlimits,
+    caps,
+    uid: user.uid ?? 0,
+    gid: user.gid ?? 0,
+    umask: user.umask ?? 0o022,
+    additionalGids: user.additionalGids ?? [],
+    cwd: path.posix.normalize(proc.cwd),
+    args: proc.args,
+    env: proc.env ?? [],
+    fifoFd: opts.fifoFd,
+    preserveFds: opts.preserveFds,
+    seccomp: new Uint8Array(0),
+    uidMappings,
+    gidMappings,
+  };
+}
+
+export { CLONE };

@@ -1,0 +1,99 @@
+// Encodes a LaunchPlan into the length-framed buffer native/executor/decode.c reads. Little-endian u32/u64,
+// strings as u32 length + bytes + NUL (0xffffffff = absent). The order here IS the format: keep it in step
+// with plan_decode().
+import { StepKind, type LaunchPlan } from './types.js';
+
+const MAGIC = 0x54535254;
+const VERSION = 1;
+const ABSENT = 0xffffffff;
+
+class Writer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  private push(b: Buffer): void {
+    this.chunks.push(b);
+    this.size += b.length;
+  }
+  u32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    this.push(b);
+    return this;
+  }
+  i32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v | 0);
+    this.push(b);
+    return this;
+  }
+  u64(v: bigint | number): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)));
+    this.push(b);
+    return this;
+  }
+  i64(v: bigint | number): this {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)));
+    this.push(b);
+    return this;
+  }
+  str(s: string | undefined): this {
+    if (s === undefined) return this.u32(ABSENT);
+    const bytes = Buffer.from(s, 'utf8');
+    this.u32(bytes.length);
+    this.push(bytes);
+    this.push(Buffer.alloc(1));
+    return this;
+  }
+  strs(list: string[]): this {
+    this.u32(list.length);
+    for (const s of list) this.str(s);
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.u32(b.length);
+    this.push(Buffer.from(b));
+    return this;
+  }
+  finish(): Buffer {
+    const out = Buffer.concat(this.chunks, this.size);
+    out.writeUInt32LE(this.size, 8); // the header's total length
+    return out;
+  }
+}
+
+export function encodePlan(p: LaunchPlan): Buffer {
+  const w = new Writer();
+  w.u32(MAGIC).u32(VERSION).u32(0);
+  w.u32(p.flags).u64(p.unshareFlags);
+  w.u32(p.join.length);
+  for (const j of p.join) w.u32(j.type).str(j.path);
+  w.i64(p.timeOffsets.monotonic[0]).u32(p.timeOffsets.monotonic[1]);
+  w.i64(p.timeOffsets.boottime[0]).u32(p.timeOffsets.boottime[1]);
+  w.str(p.rootfs).u32(p.rootPropagation).u32(p.rootfsPropagation);
+  w.str(p.hostname).str(p.domainname);
+  w.u32(p.steps.length);
+  for (const s of p.steps) {
+    w.u32(StepKind[s.kind]).u32(s.flags);
+    w.str(s.source).str(s.dest).str(s.fstype).str(s.data).str(s.fallback);
+    w.u64(s.attrSet).u64(s.attrClr).u32(s.propagation).u32(s.mode).u64(s.rdev).u32(s.uid).u32(s.gid);
+  }
+  w.strs(p.maskedPaths).strs(p.readonlyPaths);
+  w.u32(p.sysctl.length);
+  for (const [k, v] of p.sysctl) w.str(k).str(v);
+  w.i32(p.consoleSocket).u32(p.consoleSize.rows).u32(p.consoleSize.cols);
+  w.i32(p.oomScoreAdj);
+  w.u32(p.rlimits.length);
+  for (const r of p.rlimits) w.u32(r.resource).u64(r.soft).u64(r.hard);
+  const c = p.caps;
+  w.u64(c.bounding).u64(c.effective).u64(c.permitted).u64(c.inheritable).u64(c.ambient);
+  w.u32(p.uid).u32(p.gid).u32(p.umask);
+  w.u32(p.additionalGids.length);
+  for (const g of p.additionalGids) w.u32(g);
+  w.str(p.cwd).strs(p.args).strs(p.env);
+  w.i32(p.fifoFd).u32(p.preserveFds);
+  w.bytes(p.seccomp);
+  return w.finish();
+}

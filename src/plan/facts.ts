@@ -1,0 +1,34 @@
+// What the plan needs to know about the host. Gathered once per command by runtime/host.ts; tests pass
+// their own, which is what keeps plan building pure.
+
+export interface CgroupHierarchy {
+  /** Where the host has it mounted, e.g. /sys/fs/cgroup/cpu,cpuacct */
+  mountPoint: string;
+  /** The controllers (or name=) options that identify it, e.g. "cpu,cpuacct" or "name=systemd". */
+  options: string;
+  /** The runtime's own cgroup inside this hierarchy, e.g. "/user.slice". */
+  ownPath: string;
+}
+
+export interface HostFacts {
+  euid: number;
+  egid: number;
+  /** /proc/sys/kernel/cap_last_cap */
+  capLastCap: number;
+  /** The RLIMIT_NOFILE the container gets when the config names none. */
+  defaultNofile: { soft: bigint; hard: bigint };
+  cgroup: {
+    layout: 'v1' | 'v2' | 'hybrid';
+    v1: CgroupHierarchy[];
+    /** Mount point of cgroup2: /sys/fs/cgroup (v2) or /sys/fs/cgroup/unified (hybrid). */
+    unifiedMountPoint?: string;
+    unifiedOwnPath?: string;
+  };
+  /** Whether a host path is a directory; undefined when it does not exist. */
+  isDirectory(path: string): boolean | undefined;
+  /** Whether the host has the path at all (lstat, no following). */
+  exists(path: string): boolean;
+  /** Whether an LSM is active, so a requested label must be applied (or refused), never skipped. */
+  apparmorEnabled: boolean;
+  selinuxEnabled: boolean;
+}

@@ -1,0 +1,101 @@
+// The launch plan: everything the executor needs, resolved and numeric. Built by plan/build.ts (pure), encoded by
+// plan/codec.ts, decoded and applied by native/executor. Field meanings mirror native/executor/plan.h.
+
+export const StepKind = {
+  bind: 1,
+  fs: 2,
+  symlink: 3,
+  mknod: 4,
+  bindDevice: 5,
+  mkdir: 6,
+  setattr: 7,
+} as const;
+export type StepKindName = keyof typeof StepKind;
+
+export const MountFlag = {
+  recursive: 0x1,
+  destFile: 0x2,
+  attrRecursive: 0x4,
+  fallbackBind: 0x8,
+  procOrSys: 0x10,
+} as const;
+
+export const PlanFlag = {
+  newUserns: 0x1,
+  newMountns: 0x2,
+  noPivot: 0x4,
+  readonlyRoot: 0x8,
+  terminal: 0x10,
+  noNewPrivs: 0x20,
+  setHostname: 0x40,
+  setDomainname: 0x80,
+  oomScoreAdj: 0x100,
+  syncPrepivot: 0x200,
+  startFifo: 0x400,
+  setUmask: 0x800,
+  setgroups: 0x1000,
+  newCgroupns: 0x2000,
+  newTimens: 0x4000,
+  newPidns: 0x8000,
+  newKeyring: 0x10000,
+} as const;
+
+export interface PlanStep {
+  kind: StepKindName;
+  flags: number;
+  source?: string;
+  dest: string;
+  fstype?: string;
+  /** fs mounts: fsconfig parameters "a=b,c"; symlink: the link target. */
+  data?: string;
+  fallback?: string;
+  attrSet: number;
+  attrClr: number;
+  propagation: number;
+  mode: number;
+  rdev: bigint;
+  uid: number;
+  gid: number;
+}
+
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+export interface LaunchPlan {
+  flags: number;
+  /** CLONE_NEW* to unshare in the executor (not USER, CGROUP or TIME: those have their own flags). */
+  unshareFlags: number;
+  join: { type: number; path: string }[];
+  timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
+  rootfs: string;
+  rootPropagation: number;
+  rootfsPropagation: number;
+  hostname?: string;
+  domainname?: string;
+  steps: PlanStep[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** [path under /proc/sys, value] */
+  sysctl: [string, string][];
+  consoleSocket: number;
+  consoleSize: { rows: number; cols: number };
+  oomScoreAdj: number;
+  rlimits: { resource: number; soft: bigint; hard: bigint }[];
+  caps: { bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
+  uid: number;
+  gid: number;
+  umask: number;
+  additionalGids: number[];
+  cwd: string;
+  args: string[];
+  env: string[];
+  fifoFd: number;
+  preserveFds: number;
+  seccomp: Uint8Array;
+  /** Not sent to the executor: what the parent does between the executor's messages. */
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+}

@@ -1,0 +1,439 @@
+// Lifecycle over a launch plan: create, start, run, kill, delete. Each operation validates everything it can
+// before touching the system, and undoes what it made when it fails.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
+import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
+import { buildPlan } from '../plan/build.js';
+import { encodePlan } from '../plan/codec.js';
+import type { IdMapping, LaunchPlan } from '../plan/types.js';
+import { parseConfig } from '../spec/validate.js';
+import type { Spec } from '../spec/types.gen.js';
+import { hostFacts } from './host.js';
+import { runHooks } from './hooks.js';
+import { parseSignal } from './signals.js';
+import {
+  ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
+  type ContainerRecord, type Status,
+} from './state.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  /** Warnings (failed poststart/poststop hooks) go here. */
+  warn: (msg: string) => void;
+}
+
+/** Executor step ids (native/executor/sync.h) as runc-like phrases. */
+const STEP_TEXT = [
+  '', 'set up the init process', 'join namespace', 'create user namespace', 'create namespaces',
+  'set time namespace offsets', 'fork into the pid namespace', 'set hostname', 'prepare rootfs',
+  'error mounting', 'create symlink', 'create device', 'create directory', 'pivot_root', 'set up console',
+  'write sysctl', 'make path read-only', 'mask path', 'make rootfs read-only', 'write oom_score_adj',
+  'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
+  'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
+];
+const S_EXEC_LOOKUP = 25;
+
+function executorError(m: SyncMessage): RuntimeError {
+  const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
+  let text: string;
+  if (m.step === S_EXEC_LOOKUP) {
+    const name = JSON.stringify(m.detail);
+    if (m.err === -1) text = `exec: ${name}: executable file not found in $PATH`;
+    else if (m.errname === 'ENOENT' || m.errname === 'ENOTDIR') text = `exec: ${name}: stat ${m.detail}: ${reason}`;
+    else text = `exec: ${name}: ${reason}`;
+  } else {
+    const step = STEP_TEXT[m.step] ?? `step ${m.step}`;
+    text = `error during container init: ${step} ${JSON.stringify(m.detail)}: ${reason}`;
+  }
+  return new RuntimeError(`unable to start container process: ${text}`, { op: 'init', path: m.detail, errno: m.errname });
+}
+
+function readSpec(bundle: string): Spec {
+  const file = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fromSystemError('open', file, e);
+  }
+  const spec = parseConfig(text);
+  if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(spec.ociVersion)) {
+    throw new RuntimeError(`config.json: /ociVersion: unsupported runtime-spec version ${JSON.stringify(spec.ociVersion)} (tsrt implements 1.x)`, { op: 'config.json' });
+  }
+  if (!spec.root?.path) throw new RuntimeError('config.json: /root: a root filesystem path is required', { op: 'config.json' });
+  return spec;
+}
+
+function resolveRootfs(bundle: string, spec: Spec): string {
+  const rootfs = path.resolve(bundle, spec.root!.path);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfs);
+  } catch (e) {
+    throw new RuntimeError(`invalid rootfs: stat ${rootfs}: ${describeErrno((e as NodeJS.ErrnoException).code ?? '') ?? String(e)}`, { op: 'rootfs', path: rootfs });
+  }
+  if (!st.isDirectory()) throw new RuntimeError(`invalid rootfs: ${rootfs}: not a directory`, { op: 'rootfs', path: rootfs, errno: 'ENOTDIR' });
+  return fs.realpathSync(rootfs);
+}
+
+function formatMap(maps: IdMapping[]): string {
+  return maps.map(m => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+/** Writes the new user namespace's maps: directly when allowed, else through the setuid newuidmap/newgidmap. */
+function writeIdMaps(pid: number, plan: LaunchPlan, euid: number, egid: number): void {
+  const direct = (maps: IdMapping[], own: number) => euid === 0 || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
+  const helper = (tool: string, maps: IdMapping[]) => {
+    const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
+    const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.error || r.status !== 0) {
+      const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${tool} not found (install the uidmap package)` : r.error.message) : r.stderr.toString().trim();
+      throw new RuntimeError(`failed to write user namespace mappings with ${tool}: ${why}`, { op: 'userns' });
+    }
+  };
+  const write = (file: string, data: string) => {
+    try {
+      fs.writeFileSync(`/proc/${pid}/${file}`, data);
+    } catch (e) {
+      throw fromSystemError('write', `/proc/${pid}/${file}`, e);
+    }
+  };
+  if (direct(plan.uidMappings, euid)) write('uid_map', formatMap(plan.uidMappings));
+  else helper('newuidmap', plan.uidMappings);
+  if (direct(plan.gidMappings, egid)) {
+    if (euid !== 0) write('setgroups', 'deny');
+    write('gid_map', formatMap(plan.gidMappings));
+  } else {
+    helper('newgidmap', plan.gidMappings);
+  }
+}
+
+interface Launched {
+  dir: ContainerDir;
+  rec: ContainerRecord;
+  spec: Spec;
+  initPidfd: number;
+  sock: number;
+  /** Our end of the in-process console pair (foreground `run` of a terminal container). */
+  consolePeer: number;
+}
+
+type StartMode = 'fifo' | 'socket';
+
+function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launched {
+  const dir = new ContainerDir(opts.root, opts.id);
+  if (dir.exists()) throw new RuntimeError(`container with id exists: ${opts.id}`, { op: 'create' });
+  const bundle = path.resolve(opts.bundle);
+  const spec = readSpec(bundle);
+  const rootfs = resolveRootfs(bundle, spec);
+  for (const kind of ['createContainer', 'startContainer'] as const) {
+    if (spec.hooks?.[kind]?.length) {
+      throw new RuntimeError(`config.json: /hooks/${kind}: hooks inside the container are not supported by this tsrt build`, { op: 'config.json' });
+    }
+  }
+  const facts = hostFacts();
+  const fds: number[] = [];
+  let consoleFd = -1;
+  let consolePeer = -1;
+  const a = native();
+
+  dir.create();
+  let stagePidfd = -1;
+  let initPidfd = -1;
+  let sock = -1;
+  try {
+    if (opts.consoleSocket) {
+      consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
+      fds.push(consoleFd);
+    } else if (wantPty && spec.process?.terminal) {
+      [consolePeer, consoleFd] = a.socketPair();
+      fds.push(consoleFd);
+    }
+    const fifoFd = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : -1;
+    if (fifoFd >= 0) fds.push(fifoFd);
+    const prepivotHooks = !!(spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length);
+    const plan = buildPlan(spec, facts, {
+      bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
+      noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
+    });
+    const child = a.spawn(encodePlan(plan));
+    stagePidfd = child.pidfd;
+    sock = child.sock;
+    for (const fd of fds) a.closeFd(fd);
+    fds.length = 0;
+
+    const rec: ContainerRecord = {
+      ociVersion: OCI_VERSION,
+      id: opts.id,
+      pid: 0,
+      bundle,
+      rootfs,
+      created: new Date().toISOString(),
+      owner: ownerName(facts.euid),
+      annotations: spec.annotations ?? undefined,
+      initStartTime: '',
+      privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
+      hooks: spec.hooks,
+      rootless: facts.euid !== 0,
+    };
+    for (;;) {
+      const m = a.recv(sock);
+      if (m === null) {
+        throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
+      }
+      if (m.type === Msg.error) throw executorError(m);
+      if (m.type === Msg.userns) {
+        writeIdMaps(m.pid, plan, facts.euid, facts.egid);
+        a.send(sock, Msg.ack);
+      } else if (m.type === Msg.pid) {
+        rec.pid = m.pid;
+        if (m.pid !== child.pid) {
+          // The first stage forked the init into the pid namespace and exits: reap it.
+          a.wait(stagePidfd);
+          a.closeFd(stagePidfd);
+          stagePidfd = -1;
+          initPidfd = a.pidfdOpen(m.pid);
+          if (initPidfd < 0) throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
+        } else {
+          initPidfd = stagePidfd;
+          stagePidfd = -1;
+        }
+        rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        a.send(sock, Msg.go);
+      } else if (m.type === Msg.prepivot) {
+        const state = ociState(rec, 'creating');
+        runHooks('prestart', spec.hooks?.prestart, state);
+        runHooks('createRuntime', spec.hooks?.createRuntime, state);
+        a.send(sock, Msg.ack);
+      } else if (m.type === Msg.ready) {
+        break;
+      }
+    }
+    dir.save(rec);
+    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(rec.pid), 0o644);
+    return { dir, rec, spec, initPidfd, sock, consolePeer };
+  } catch (e) {
+    for (const fd of fds) a.closeFd(fd);
+    for (const pidfd of [stagePidfd, initPidfd]) {
+      if (pidfd < 0) continue;
+      a.pidfdSignal(pidfd, 9);
+      try {
+        a.wait(pidfd);
+      } catch {
+        /* not our child any more: it is dying anyway */
+      }
+      a.closeFd(pidfd);
+    }
+    if (sock >= 0) a.closeFd(sock);
+    if (consolePeer >= 0) a.closeFd(consolePeer);
+    dir.remove();
+    throw e;
+  }
+}
+
+function ownerName(uid: number): string {
+  if (uid === 0) return '';
+  try {
+    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find(l => l.split(':')[2] === String(uid));
+    return line?.split(':')[0] ?? String(uid);
+  } catch {
+    return String(uid);
+  }
+}
+
+export function create(opts: CreateOptions): void {
+  const l = launch(opts, 'fifo', false);
+  const a = native();
+  a.closeFd(l.sock);
+  a.closeFd(l.initPidfd);
+  l.dir.unlock();
+}
+
+/** Opens a pidfd for the container init, refusing a pid that now belongs to another process. */
+function initPidfd(rec: ContainerRecord): number {
+  const fd = native().pidfdOpen(rec.pid);
+  if (fd < 0) return -1;
+  const st = procStat(rec.pid);
+  if (!st || st.startTime !== rec.initStartTime) {
+    native().closeFd(fd);
+    return -1;
+  }
+  return fd;
+}
+
+function loadLocked(root: string, id: string): { dir: ContainerDir; rec: ContainerRecord; status: Status } {
+  const dir = new ContainerDir(root, id);
+  if (!dir.exists()) throw notExist();
+  dir.lock();
+  const rec = dir.load();
+  return { dir, rec, status: dir.status(rec) };
+}
+
+export function start(root: string, id: string, warn: (m: string) => void): void {
+  const { dir, rec, status } = loadLocked(root, id);
+  if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+  if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
+  const pidfd = initPidfd(rec);
+  if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+  const result = native().startFifo(dir.fifoPath, pidfd);
+  native().closeFd(pidfd);
+  if (result !== 'ok') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+  fs.rmSync(dir.fifoPath, { force: true });
+  try {
+    runHooks('poststart', rec.hooks?.poststart, ociState(rec, 'running'));
+  } catch (e) {
+    warn((e as Error).message);
+  }
+  dir.unlock();
+}
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  keep?: boolean;
+}
+
+/** create + start in one process; in the foreground, wait and return the container's exit status. */
+export function run(opts: RunOptions): ExitStatus {
+  const a = native();
+  const l = launch(opts, 'socket', !opts.detach);
+  a.send(l.sock, Msg.start);
+  // The init's end closes at exec (close-on-exec): EOF here means the user process is running; an error
+  // message means exec itself failed.
+  const m = a.recv(l.sock);
+  a.closeFd(l.sock);
+  if (m && m.type === Msg.error) {
+    try {
+      a.wait(l.initPidfd);
+    } catch {
+      /* already reaped */
+    }
+    l.dir.remove();
+    throw executorError(m);
+  }
+  try {
+    runHooks('poststart', l.rec.hooks?.poststart, ociState(l.rec, 'running'));
+  } catch (e) {
+    opts.warn((e as Error).message);
+  }
+  if (opts.detach) {
+    a.closeFd(l.initPidfd);
+    l.dir.unlock();
+    return { code: 0, signal: 0 };
+  }
+  l.dir.unlock();
+  let status: ExitStatus;
+  if (l.consolePeer >= 0) {
+    const master = a.recvFd(l.consolePeer);
+    a.closeFd(l.consolePeer);
+    status = a.ptyProxy(master, l.initPidfd);
+    a.closeFd(master);
+  } else {
+    status = a.waitForeground(l.initPidfd);
+  }
+  a.closeFd(l.initPidfd);
+  if (!opts.keep) destroy(l.dir, l.rec, opts.warn);
+  return status;
+}
+
+/** Every process in the container's pid namespace (when it has its own), init first. */
+function containerPids(rec: ContainerRecord): number[] {
+  if (!rec.privatePidns) return [rec.pid];
+  let nsLink: string;
+  try {
+    nsLink = fs.readlinkSync(`/proc/${rec.pid}/ns/pid`);
+  } catch {
+    return [rec.pid];
+  }
+  const pids = [rec.pid];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === rec.pid) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/ns/pid`) === nsLink) pids.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}
+
+export function kill(root: string, id: string, signal: string, all: boolean): void {
+  const sig = parseSignal(signal);
+  const { dir, rec, status } = loadLocked(root, id);
+  if (status === 'stopped') throw new RuntimeError('container not running', { op: 'kill' });
+  const a = native();
+  const pidfd = initPidfd(rec);
+  if (pidfd < 0) throw new RuntimeError('container not running', { op: 'kill' });
+  const r = a.pidfdSignal(pidfd, sig);
+  a.closeFd(pidfd);
+  const ESRCH = 3;
+  if (r === -ESRCH) throw new RuntimeError('container not running', { op: 'kill' });
+  if (r < 0) throw new RuntimeError(`kill container: errno ${-r}`, { op: 'kill' });
+  if (all) {
+    for (const pid of containerPids(rec).slice(1)) {
+      const fd = a.pidfdOpen(pid);
+      if (fd >= 0) {
+        a.pidfdSignal(fd, sig);
+        a.closeFd(fd);
+      }
+    }
+  }
+  dir.unlock();
+}
+
+/** SIGKILL everything in the container and wait until the init is gone. */
+function killAndWait(rec: ContainerRecord): void {
+  const a = native();
+  const pidfd = initPidfd(rec);
+  if (pidfd < 0) return;
+  for (const pid of containerPids(rec).slice(1)) {
+    const fd = a.pidfdOpen(pid);
+    if (fd >= 0) {
+      a.pidfdSignal(fd, 9);
+      a.closeFd(fd);
+    }
+  }
+  a.pidfdSignal(pidfd, 9);
+  a.pidfdExited(pidfd, 10_000);
+  a.closeFd(pidfd);
+}
+
+function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  try {
+    runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
+  } catch (e) {
+    warn((e as Error).message);
+  }
+  dir.remove();
+}
+
+export function remove(root: string, id: string, force: boolean, warn: (m: string) => void): void {
+  const dir = new ContainerDir(root, id);
+  if (!dir.exists()) {
+    if (force) return;
+    throw notExist();
+  }
+  const { rec, status } = loadLocked(root, id);
+  if (status === 'running' || status === 'paused') {
+    if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
+    killAndWait(rec);
+  } else if (status === 'created') {
+    killAndWait(rec);
+  }
+  destroy(dir, rec, warn);
+}
+
+export function state(root: string, id: string): Record<string, unknown> {
+  const dir = new ContainerDir(root, id);
+  if (!dir.exists()) throw notExist();
+  const rec = dir.load();
+  return ociState(rec, dir.status(rec));
+}

@@ -1,0 +1,72 @@
+// Gathers HostFacts from the running system (the impure half of plan building).
+import * as fs from 'node:fs';
+import type { CgroupHierarchy, HostFacts } from '../plan/facts.js';
+
+function readText(p: string): string | undefined {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function nofileHard(): bigint {
+  const line = readText('/proc/self/limits')?.split('\n').find(l => l.startsWith('Max open files'));
+  const hard = line?.split(/\s+/)[4];
+  return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1024n;
+}
+
+/** /proc/self/mountinfo + /proc/self/cgroup -> the cgroup layout: v1, v2 or hybrid (this project's host). */
+export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['cgroup'] {
+  const own = new Map<string, string>();
+  for (const line of selfCgroup.split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (m) own.set(m[2]!, m[3]!);
+  }
+  const v1: CgroupHierarchy[] = [];
+  let unifiedMountPoint: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const mountPoint = left.split(' ')[4]!.replace(/\\040/g, ' ');
+    const [fstype, , superOpts = ''] = right.split(' ');
+    if (fstype === 'cgroup2') unifiedMountPoint ??= mountPoint;
+    if (fstype !== 'cgroup') continue;
+    const opts = superOpts.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
+    const key = opts.join(',');
+    if (v1.some(h => h.options === key)) continue;
+    v1.push({ mountPoint, options: key, ownPath: own.get(key) ?? '/' });
+  }
+  const layout = v1.length === 0 ? 'v2' : unifiedMountPoint ? 'hybrid' : 'v1';
+  return { layout, v1, unifiedMountPoint, unifiedOwnPath: own.get('') ?? '/' };
+}
+
+export function hostFacts(): HostFacts {
+  return {
+    euid: process.geteuid?.() ?? 0,
+    egid: process.getegid?.() ?? 0,
+    capLastCap: Number(readText('/proc/sys/kernel/cap_last_cap')?.trim() ?? 40),
+    defaultNofile: (() => {
+      const hard = nofileHard();
+      return { soft: hard < 1024n ? hard : 1024n, hard };
+    })(),
+    cgroup: cgroupLayout(readText('/proc/self/mountinfo') ?? '', readText('/proc/self/cgroup') ?? ''),
+    isDirectory(p: string) {
+      try {
+        return fs.statSync(p).isDirectory();
+      } catch {
+        return undefined;
+      }
+    },
+    exists(p: string) {
+      try {
+        fs.lstatSync(p);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    apparmorEnabled: readText('/sys/module/apparmor/parameters/enabled')?.trim() === 'Y',
+    selinuxEnabled: fs.existsSync('/sys/fs/selinux/enforce'),
+  };
+}

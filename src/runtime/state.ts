@@ -1,0 +1,191 @@
+// The state directory: <root>/<id>/state.json (written atomically), exec.fifo, and a per-container lock.
+// Status is computed, never stored: the init pid alone could have been reused, so it is paired with the
+// process start time recorded at create.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RuntimeError, fromSystemError } from '../errors.js';
+import { native } from '../native.js';
+import type { Hooks } from '../spec/types.gen.js';
+
+export const OCI_VERSION = '1.2.0';
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** /proc/<pid>/stat starttime of the init, to tell our init from a reused pid. */
+  initStartTime: string;
+  /** The container has its own pid namespace: kill --all and delete can find every process through it. */
+  privatePidns: boolean;
+  hooks?: Hooks;
+  /** Set while `run` keeps the init waiting on the sync socket instead of the fifo. */
+  rootless: boolean;
+}
+
+const ID_PATTERN = /^[\w+\-.]+$/;
+
+export function validateId(id: string): void {
+  if (!id) throw new RuntimeError('container id cannot be empty', { op: 'id' });
+  if (!ID_PATTERN.test(id) || id === '.' || id === '..') {
+    throw new RuntimeError(`invalid id format: ${id}`, { op: 'id' });
+  }
+}
+
+export function defaultRoot(): string {
+  const euid = process.geteuid?.() ?? 0;
+  if (euid === 0) return '/run/tsrt';
+  const xdg = process.env['XDG_RUNTIME_DIR'];
+  if (xdg) return path.join(xdg, 'tsrt');
+  return `/tmp/tsrt-${euid}`;
+}
+
+/** Start time (field 22) and state letter of a live process, or undefined when there is none. */
+export function procStat(pid: number): { startTime: string; state: string } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const after = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: after[0] ?? '', startTime: after[19] ?? '' };
+}
+
+export class ContainerDir {
+  readonly dir: string;
+  private lockFd = -1;
+
+  constructor(readonly root: string, readonly id: string) {
+    validateId(id);
+    this.dir = path.join(root, id);
+  }
+
+  get statePath(): string {
+    return path.join(this.dir, 'state.json');
+  }
+
+  get fifoPath(): string {
+    return path.join(this.dir, 'exec.fifo');
+  }
+
+  exists(): boolean {
+    return fs.existsSync(this.statePath);
+  }
+
+  /** Makes the directory for a new container; an existing one is an error (runc's message). */
+  create(): void {
+    try {
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw fromSystemError('mkdir', this.root, e);
+    }
+    try {
+      fs.mkdirSync(this.dir, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new RuntimeError(`container with id exists: ${this.id}`, { op: 'create', path: this.dir });
+      }
+      throw fromSystemError('mkdir', this.dir, e);
+    }
+    this.lock();
+  }
+
+  /** Serialises commands on one container (create/start/kill/delete racing each other). */
+  lock(): void {
+    if (this.lockFd >= 0) return;
+    try {
+      this.lockFd = native().openDir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notExist();
+      throw e;
+    }
+    native().flock(this.lockFd, true, true);
+  }
+
+  unlock(): void {
+    if (this.lockFd >= 0) native().closeFd(this.lockFd);
+    this.lockFd = -1;
+  }
+
+  load(): ContainerRecord {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.statePath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') throw notExist();
+      throw fromSystemError('open', this.statePath, e);
+    }
+    try {
+      return JSON.parse(text) as ContainerRecord;
+    } catch {
+      throw new RuntimeError(`corrupt state file ${this.statePath}`, { op: 'state', path: this.statePath });
+    }
+  }
+
+  save(rec: ContainerRecord): void {
+    writeFileAtomic(this.statePath, JSON.stringify(rec));
+  }
+
+  remove(): void {
+    this.unlock();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  status(rec: ContainerRecord): Status {
+    if (rec.pid <= 0) return 'stopped';
+    const st = procStat(rec.pid);
+    if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
+    if (fs.existsSync(this.fifoPath)) return 'created';
+    return 'running';
+  }
+}
+
+export function notExist(): RuntimeError {
+  return new RuntimeError('container does not exist', { op: 'state', errno: 'ENOENT' });
+}
+
+export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, data, { mode });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw fromSystemError('write', file, e);
+  }
+}
+
+/** The OCI state document, in runc's field order. */
+export function ociState(rec: ContainerRecord, status: Status): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ociVersion: rec.ociVersion,
+    id: rec.id,
+    pid: status === 'stopped' ? 0 : rec.pid,
+    status,
+    bundle: rec.bundle,
+    rootfs: rec.rootfs,
+    created: rec.created,
+    owner: rec.owner,
+  };
+  if (rec.annotations && Object.keys(rec.annotations).length) out['annotations'] = rec.annotations;
+  return out;
+}
+
+export function listIds(root: string): string[] {
+  try {
+    return fs.readdirSync(root).filter(n => ID_PATTERN.test(n) && fs.existsSync(path.join(root, n, 'state.json'))).sort();
+  } catch {
+    return [];
+  }
+}

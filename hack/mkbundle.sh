@@ -16,11 +16,12 @@ while [ $# -gt 0 ]; do
     *) echo "mkbundle: unknown option $1" >&2; exit 2 ;;
   esac
 done
-busybox="$(command -v busybox || true)"
-if [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
-  busybox=/bin/busybox
+# busybox-static's binary: it needs no libraries inside the rootfs.
+busybox=/bin/busybox
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+  echo "mkbundle: a static /bin/busybox is needed (apt-get install busybox-static, or run hack/deps.sh)" >&2
+  exit 1
 fi
-[ -x "$busybox" ] || { echo "mkbundle: busybox-static is not installed (run hack/deps.sh)" >&2; exit 1; }
 
 mkdir -p "$dir"
 rootfs="$dir/rootfs"

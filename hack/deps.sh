@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# System packages tsrt needs on Debian 12, from apt only:
+#   build:   gcc g++ make python3 (node-gyp), libseccomp-dev
+#   run:     uidmap (newuidmap/newgidmap for multi-range rootless mappings)
+#   bundles: busybox-static (hack/mkbundle.sh)
+#   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console
+#            socket receiver)
+set -euo pipefail
+packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing ${missing[*]}; run as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

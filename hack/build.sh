@@ -19,7 +19,7 @@ fi
 node node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$nodedir" --loglevel=warn
 
 echo "build: type check"
-node node_modules/typescript/bin/tsc -p . --noEmit
+node node_modules/typescript/bin/tsc -p tsconfig.build.json --noEmit
 
 echo "build: dist/tsrt (single executable) and dist/tsrt.js (Node)"
 bun="$(bash hack/bun.sh)"

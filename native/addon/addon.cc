@@ -198,14 +198,17 @@ Napi::Object Status(Napi::Env env, const siginfo_t &si) {
   return out;
 }
 
-// wait(pidfd) -> { code, signal }: blocks until the process exits and reaps it.
-Napi::Value Wait(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
+// Blocks until the process behind pidfd exits, reaps it, and returns its status.
+Napi::Value Reap(Napi::Env env, int pidfd) {
   siginfo_t si;
   memset(&si, 0, sizeof(si));
-  int r = WaitPidfd(IntArg(info, 0), &si);
-  if (r < 0) return ThrowErrno(env, "waitid", errno);
+  if (WaitPidfd(pidfd, &si) < 0) return ThrowErrno(env, "waitid", errno);
   return Status(env, si);
+}
+
+// wait(pidfd) -> { code, signal }
+Napi::Value Wait(const Napi::CallbackInfo &info) {
+  return Reap(info.Env(), IntArg(info, 0));
 }
 
 // Foreground `run`: every signal the runtime gets goes to the container init, as runc forwards them.
@@ -247,14 +250,9 @@ struct Forwarding {
 
 // waitForeground(pidfd) -> { code, signal }
 Napi::Value WaitForeground(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   int pidfd = IntArg(info, 0);
   Forwarding fw(pidfd);
-  siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int r = WaitPidfd(pidfd, &si);
-  if (r < 0) return ThrowErrno(env, "waitid", errno);
-  return Status(env, si);
+  return Reap(info.Env(), pidfd);
 }
 
 // ptyProxy(master, pidfd) -> { code, signal }: foreground `run` of a terminal container without a console
@@ -306,11 +304,7 @@ Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
     if ((p[0].revents & POLLIN) && (!out_open || !(p[1].revents & POLLIN))) break;
   }
   if (raw) tcsetattr(0, TCSANOW, &saved);
-  siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int r = WaitPidfd(pidfd, &si);
-  if (r < 0) return ThrowErrno(env, "waitid", errno);
-  return Status(env, si);
+  return Reap(env, pidfd);
 }
 
 // pidfdOpen(pid) -> fd | -errno (ESRCH is an answer, not an exception)

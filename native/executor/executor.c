@@ -588,6 +588,7 @@ static void pivot(struct ctx *c)
 	}
 	if (syscall(SYS_chdir, "/") < 0)
 		fail(c, S_PIVOT, "/");
+	c->rootlen = 1; /* from here on the kernel reports container paths: "inside" means below "/" */
 	syscall(SYS_close, c->rootfd);
 	c->rootfd = (int)syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0)

@@ -1,6 +1,6 @@
-import { create } from '../runtime/container.js';
-import { exactlyOne, parseArgs, type FlagSpec } from './args.js';
-import type { Command } from './context.js';
+import { create, type CreateOptions } from '../runtime/container.js';
+import { exactlyOne, parseArgs, type FlagSpec, type FlagValues } from './args.js';
+import type { Command, Context } from './context.js';
 
 export const createFlags: FlagSpec[] = [
   { name: 'bundle', short: 'b', kind: 'string' },
@@ -11,23 +11,27 @@ export const createFlags: FlagSpec[] = [
   { name: 'preserve-fds', kind: 'int' },
 ];
 
+/** The options create and run share, from their parsed flags. */
+export function createOptions(flags: FlagValues, positional: string[], verb: string, ctx: Context): CreateOptions {
+  return {
+    root: ctx.root,
+    id: exactlyOne(verb, positional),
+    bundle: (flags['bundle'] as string | undefined) ?? '.',
+    pidFile: flags['pid-file'] as string | undefined,
+    consoleSocket: flags['console-socket'] as string | undefined,
+    noPivot: !!flags['no-pivot'],
+    noNewKeyring: !!flags['no-new-keyring'],
+    preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+    warn: m => ctx.report.warn(m),
+  };
+}
+
 export const createCommand: Command = {
   summary: 'create a container',
   usage: 'tsrt create [-b bundle] [--console-socket path] [--pid-file file] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <container-id>',
   run(argv, ctx) {
     const { flags, positional } = parseArgs(argv, createFlags);
-    const id = exactlyOne('create', positional);
-    create({
-      root: ctx.root,
-      id,
-      bundle: (flags['bundle'] as string | undefined) ?? '.',
-      pidFile: flags['pid-file'] as string | undefined,
-      consoleSocket: flags['console-socket'] as string | undefined,
-      noPivot: !!flags['no-pivot'],
-      noNewKeyring: !!flags['no-new-keyring'],
-      preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
-      warn: m => ctx.report.warn(m),
-    });
+    create(createOptions(flags, positional, 'create', ctx));
     return 0;
   },
 };

@@ -1,7 +1,7 @@
 import { run } from '../runtime/container.js';
-import { exactlyOne, parseArgs } from './args.js';
+import { parseArgs } from './args.js';
 import type { Command } from './context.js';
-import { createFlags } from './create.js';
+import { createFlags, createOptions } from './create.js';
 
 export const runCommand: Command = {
   summary: 'create and start a container; in the foreground, exit with its status',
@@ -13,17 +13,9 @@ export const runCommand: Command = {
       { name: 'keep', kind: 'bool' },
     ]);
     const status = run({
-      root: ctx.root,
-      id: exactlyOne('run', positional),
-      bundle: (flags['bundle'] as string | undefined) ?? '.',
-      pidFile: flags['pid-file'] as string | undefined,
-      consoleSocket: flags['console-socket'] as string | undefined,
-      noPivot: !!flags['no-pivot'],
-      noNewKeyring: !!flags['no-new-keyring'],
-      preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+      ...createOptions(flags, positional, 'run', ctx),
       detach: !!flags['detach'],
       keep: !!flags['keep'],
-      warn: m => ctx.report.warn(m),
     });
     return status.code;
   },

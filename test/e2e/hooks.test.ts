@@ -3,7 +3,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { editConfig, makeBundle, tmpdir, tsrt, uniqueId } from '../helpers.js';
+import { makeBundle, tmpdir, tsrt, uniqueId } from '../helpers.js';
 
 const root = tmpdir('tsrt-hooks-root-');
 const logDir = tmpdir('tsrt-hooks-log-');

@@ -1,0 +1,110 @@
+// Shared test plumbing: the built binary, bundles from busybox-static, an unprivileged user, and runs.
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TSRT = path.join(REPO, 'dist', 'tsrt');
+export const TSRT_JS = path.join(REPO, 'dist', 'tsrt.js');
+export const TEST_USER = 'tsrtuser';
+
+export interface Result {
+  code: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+function finish(r: ReturnType<typeof spawnSync>): Result {
+  return {
+    code: r.status ?? -1,
+    signal: r.signal ?? null,
+    stdout: r.stdout?.toString() ?? '',
+    stderr: r.stderr?.toString() ?? '',
+  };
+}
+
+/** Runs dist/tsrt with the given arguments (as root unless `user` is set). */
+export function tsrt(args: string[], opts: SpawnSyncOptions & { user?: string; root?: string } = {}): Result {
+  const { user, root, ...spawnOpts } = opts;
+  const full = root ? ['--root', root, ...args] : args;
+  const cmd = user ? 'runuser' : TSRT;
+  const argv = user ? ['-u', user, '--', TSRT, ...full] : full;
+  return finish(spawnSync(cmd, argv, { timeout: 60_000, ...spawnOpts }));
+}
+
+export function sh(command: string, opts: SpawnSyncOptions = {}): Result {
+  return finish(spawnSync('sh', ['-c', command], { timeout: 60_000, ...opts }));
+}
+
+/** A fresh temp directory (removed by the caller's t.teardown if wanted). */
+export function tmpdir(prefix = 'tsrt-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+export interface BundleOptions {
+  rootless?: boolean;
+  /** Owner (user name) of the bundle: needed for rootless runs. */
+  owner?: string;
+  /** Edit the generated config before it is written back. */
+  edit?: (spec: any) => void;
+}
+
+/** Builds a busybox bundle in a new temp dir running `args`; returns the bundle path. */
+export function makeBundle(args: string[], opts: BundleOptions = {}): string {
+  const dir = path.join(tmpdir(), 'bundle');
+  const flags = [dir];
+  if (opts.rootless) flags.push('--rootless');
+  const r = opts.owner
+    ? spawnSync('runuser', ['-u', opts.owner, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), ...flags, '--', ...args])
+    : spawnSync('bash', [path.join(REPO, 'hack/mkbundle.sh'), ...flags, '--', ...args]);
+  if (r.status !== 0) throw new Error(`mkbundle failed: ${r.stderr}`);
+  if (opts.edit) editConfig(dir, opts.edit);
+  return dir;
+}
+
+export function editConfig(bundle: string, edit: (spec: any) => void): void {
+  const file = path.join(bundle, 'config.json');
+  const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  edit(spec);
+  fs.writeFileSync(file, JSON.stringify(spec, null, 2));
+}
+
+/** Makes sure the unprivileged test user exists (with subordinate id ranges) and returns its ids. */
+export function testUser(): { name: string; uid: number; gid: number } {
+  if (spawnSync('id', ['-u', TEST_USER]).status !== 0) {
+    const r = spawnSync('useradd', ['-m', TEST_USER]);
+    if (r.status !== 0) throw new Error(`useradd failed: ${r.stderr}`);
+  }
+  const uid = Number(spawnSync('id', ['-u', TEST_USER]).stdout.toString().trim());
+  const gid = Number(spawnSync('id', ['-g', TEST_USER]).stdout.toString().trim());
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    if (!text.split('\n').some(l => l.startsWith(`${TEST_USER}:`))) fs.appendFileSync(file, `${TEST_USER}:200000:65536\n`);
+  }
+  return { name: TEST_USER, uid, gid };
+}
+
+/** A unique container id for this test process. */
+let counter = 0;
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}-${process.pid}-${++counter}`;
+}
+
+/** Mount points currently on the host whose path contains `fragment`. */
+export function hostMountsContaining(fragment: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(fragment));
+}
+
+/** Waits (polling, bounded) until the predicate holds; returns whether it did. Not a timing assertion. */
+export function waitFor(pred: () => boolean, tries = 100, delayMs = 50): boolean {
+  for (let i = 0; i < tries; i++) {
+    if (pred()) return true;
+    spawnSync('sleep', [String(delayMs / 1000)]);
+  }
+  return pred();
+}

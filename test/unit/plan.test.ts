@@ -1,0 +1,732 @@
+// buildPlan(config, host facts) -> LaunchPlan, checked against golden files, plus one test per rule that must
+// reject a config before anything is created.
+//
+// Golden files live in test/unit/golden/<name>.json. After an intended change to plan building, regenerate
+// them and review the diff:
+//
+//   UPDATE_GOLDEN=1 npx tap --disable-coverage --allow-empty-coverage -R base test/unit/plan.test.ts
+//
+// A missing golden file is a failure unless UPDATE_GOLDEN=1 is set. No root needed: the host is a fake
+// HostFacts object, so every answer about the host (ids, cgroup layout, which paths exist) is fixed here.
+import t, { type Test } from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { RuntimeError } from '../../src/errors.js';
+import { buildPlan, type BuildOptions } from '../../src/plan/build.js';
+import type { HostFacts } from '../../src/plan/facts.js';
+import { ATTR, CLONE, makedev, MS, RLIMIT } from '../../src/plan/linux.js';
+import { MountFlag, PlanFlag, type LaunchPlan, type PlanStep } from '../../src/plan/types.js';
+import type { Spec } from '../../src/spec/types.gen.js';
+import { specTemplate } from '../../src/spec/template.js';
+
+const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
+const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
+
+const BUNDLE = '/bundle';
+const ROOTFS = '/bundle/rootfs';
+const USER_UID = 1000;
+const USER_GID = 1000;
+
+/** Host paths the fake host has: true = directory, false = any other file. */
+const HOST_PATHS: Record<string, boolean> = {
+  '/bundle': true,
+  '/bundle/rootfs': true,
+  '/bundle/data': true,
+  '/bundle/config.txt': false,
+  '/etc/resolv.conf': false,
+  '/srv/shared': true,
+  '/sys': true,
+  '/dev/mqueue': true,
+  '/proc/1234/ns/net': false,
+  '/proc/1234/ns/ipc': false,
+  '/var/run/netns/blue': false,
+};
+
+type Layout = 'hybrid' | 'v2';
+
+function cgroupFacts(layout: Layout): HostFacts['cgroup'] {
+  if (layout === 'v2') {
+    return { layout: 'v2', v1: [], unifiedMountPoint: '/sys/fs/cgroup', unifiedOwnPath: '/user.slice/user-1000.slice/session-1.scope' };
+  }
+  return {
+    layout: 'hybrid',
+    v1: [
+      { mountPoint: '/sys/fs/cgroup/cpu,cpuacct', options: 'cpu,cpuacct', ownPath: '/user.slice' },
+      { mountPoint: '/sys/fs/cgroup/memory', options: 'memory', ownPath: '/user.slice/user-1000.slice' },
+      { mountPoint: '/sys/fs/cgroup/systemd', options: 'name=systemd', ownPath: '/user.slice/user-1000.slice/session-1.scope' },
+    ],
+    unifiedMountPoint: '/sys/fs/cgroup/unified',
+    unifiedOwnPath: '/user.slice/user-1000.slice/session-1.scope',
+  };
+}
+
+function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {}): HostFacts {
+  return {
+    euid: opts.euid ?? 0,
+    egid: opts.egid ?? 0,
+    capLastCap: 40,
+    defaultNofile: { soft: 1024n, hard: 4096n },
+    cgroup: cgroupFacts(opts.layout ?? 'hybrid'),
+    isDirectory: p => HOST_PATHS[path.posix.normalize(p)],
+    exists: p => HOST_PATHS[path.posix.normalize(p)] !== undefined,
+    apparmorEnabled: false,
+    selinuxEnabled: false,
+  };
+}
+
+const rootFacts = (layout: Layout = 'hybrid') => fakeFacts({ layout });
+const userFacts = (layout: Layout = 'hybrid') => fakeFacts({ euid: USER_UID, egid: USER_GID, layout });
+
+function buildOpts(over: Partial<BuildOptions> = {}): BuildOptions {
+  return {
+    bundle: BUNDLE,
+    rootfs: ROOTFS,
+    consoleSocket: -1,
+    fifoFd: 5,
+    preserveFds: 0,
+    noPivot: false,
+    noNewKeyring: false,
+    prepivotHooks: false,
+    ...over,
+  };
+}
+
+/** The `tsrt spec` config exactly as written (terminal on: it needs a console socket). */
+function defaultSpec(): Spec {
+  return specTemplate({ rootless: false, uid: 0, gid: 0 });
+}
+const CONSOLE_FD = 7;
+
+function rootlessSpec(): Spec {
+  const spec = specTemplate({ rootless: true, uid: USER_UID, gid: USER_GID });
+  spec.process!.terminal = false;
+  return spec;
+}
+
+/** A small config with only what the rules need: a mount namespace, /proc, sh. */
+function minimalSpec(): any {
+  return {
+    ociVersion: '1.2.0',
+    root: { path: 'rootfs' },
+    process: { args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] },
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+    linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }] },
+  };
+}
+
+/** Stable JSON: object keys sorted, bigints as decimal strings, byte arrays as hex. */
+function stable(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  if (Array.isArray(value)) return value.map(stable);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = stable(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function serialise(plan: LaunchPlan): string {
+  return `${JSON.stringify(stable(plan), null, 2)}\n`;
+}
+
+function golden(t: Test, name: string, plan: LaunchPlan): void {
+  const file = path.join(GOLDEN, `${name}.json`);
+  const actual = serialise(plan);
+  if (UPDATE) {
+    fs.mkdirSync(GOLDEN, { recursive: true });
+    fs.writeFileSync(file, actual);
+    t.pass(`wrote ${path.relative(process.cwd(), file)}`);
+    return;
+  }
+  if (!fs.existsSync(file)) {
+    t.fail(`golden file ${file} is missing: run with UPDATE_GOLDEN=1 to create it`);
+    return;
+  }
+  t.equal(actual, fs.readFileSync(file, 'utf8'), `plan matches golden/${name}.json`);
+}
+
+
+function stepAt(plan: LaunchPlan, dest: string, kind?: PlanStep['kind']): PlanStep {
+  const s = plan.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
+  if (!s) throw new Error(`no ${kind ?? ''} step for ${dest}`);
+  return s;
+}
+
+function capBit(n: number): bigint {
+  return 1n << BigInt(n);
+}
+const CAP_KILL = 5;
+const CAP_NET_BIND_SERVICE = 10;
+const CAP_AUDIT_WRITE = 29;
+
+/** Expects buildPlan to refuse the config with exactly this message. */
+function rejects(t: Test, spec: unknown, message: string, facts = rootFacts(), opts = buildOpts()): void {
+  let thrown: unknown;
+  try {
+    buildPlan(spec as Spec, facts, opts);
+  } catch (e) {
+    thrown = e;
+  }
+  t.ok(thrown instanceof RuntimeError, 'throws a RuntimeError');
+  t.equal((thrown as Error | undefined)?.message, message);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Golden plans
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('golden: the `tsrt spec` default config as root (hybrid host)', async t => {
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
+  golden(t, 'default-root-hybrid', plan);
+  t.ok(plan.flags & PlanFlag.terminal, 'terminal');
+  t.equal(plan.consoleSocket, CONSOLE_FD);
+  t.ok(plan.flags & PlanFlag.newMountns, 'new mount namespace');
+  t.notOk(plan.flags & PlanFlag.newUserns, 'no user namespace as root');
+  t.ok(plan.flags & PlanFlag.newCgroupns, 'the default config has a cgroup namespace');
+  t.ok(plan.flags & PlanFlag.readonlyRoot, 'root.readonly');
+  t.ok(plan.flags & PlanFlag.noNewPrivs, 'noNewPrivileges');
+  t.ok(plan.flags & PlanFlag.setHostname, 'hostname set');
+  t.ok(plan.flags & PlanFlag.startFifo, 'create waits on the fifo');
+  t.equal(plan.unshareFlags, CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNS);
+  t.equal(plan.hostname, 'tsrt');
+  t.equal(plan.rootfs, ROOTFS);
+  t.same(plan.args, ['sh']);
+  t.equal(plan.umask, 0o022, 'umask defaults to 022');
+});
+
+t.test('golden: the `tsrt spec` default config on a cgroup v2 host', async t => {
+  const plan = buildPlan(defaultSpec(), rootFacts('v2'), buildOpts({ consoleSocket: CONSOLE_FD }));
+  golden(t, 'default-root-v2', plan);
+  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  t.equal(cg.length, 1, 'one cgroup2 mount on a v2 host');
+  t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2' });
+});
+
+t.test('golden: the rootless spec as an unprivileged user', async t => {
+  const plan = buildPlan(rootlessSpec(), userFacts(), buildOpts());
+  golden(t, 'rootless-user-hybrid', plan);
+  t.ok(plan.flags & PlanFlag.newUserns, 'new user namespace');
+  t.notOk(plan.flags & PlanFlag.newCgroupns, 'no cgroup namespace in the rootless template');
+  t.notOk(plan.flags & PlanFlag.setgroups, 'single own-gid mapping: setgroups is denied (written directly)');
+  t.same(plan.uidMappings, [{ containerID: 0, hostID: USER_UID, size: 1 }]);
+  t.same(plan.gidMappings, [{ containerID: 0, hostID: USER_GID, size: 1 }]);
+  t.notOk(plan.unshareFlags & CLONE.NEWNET, 'no network namespace');
+  t.notOk(plan.unshareFlags & CLONE.NEWUSER, 'the user namespace is a plan flag, not an unshare flag');
+  const sys = stepAt(plan, '/sys');
+  t.equal(sys.kind, 'bind', '/sys is a bind of the host sysfs');
+  t.equal(sys.source, '/sys');
+  t.ok(sys.flags & MountFlag.recursive, 'rbind');
+  t.ok(sys.attrSet & ATTR.RDONLY, 'read-only');
+  // devpts: the template drops gid=5, which the single mapping could not honour.
+  t.notMatch(stepAt(plan, '/dev/pts').data, /gid=/);
+  // mqueue in a user namespace may fall back to binding the host's.
+  const mq = stepAt(plan, '/dev/mqueue');
+  t.ok(mq.flags & MountFlag.fallbackBind);
+  t.equal(mq.fallback, '/dev/mqueue');
+  // Devices are bound from the host: mknod is refused in a user namespace.
+  t.equal(plan.steps.filter(s => s.kind === 'mknod').length, 0, 'no mknod');
+  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 6, 'the six default devices are bound');
+});
+
+t.test('golden: rootless spec on a cgroup v2 host: read-only bind of the own cgroup (CVE-2023-25809)', async t => {
+  const plan = buildPlan(rootlessSpec(), userFacts('v2'), buildOpts());
+  golden(t, 'rootless-user-v2', plan);
+  const cg = stepAt(plan, '/sys/fs/cgroup');
+  t.equal(cg.kind, 'bind');
+  t.equal(cg.source, '/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope');
+  t.ok(cg.attrSet & ATTR.RDONLY, 'read-only');
+});
+
+t.test('golden: bind mounts (file and dir sources, relative source, ro/rbind/rprivate/rro)', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push(
+    { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'rprivate'] },
+    { destination: '/etc/app.conf', type: 'none', source: 'config.txt', options: ['bind', 'ro'] },
+    { destination: '/etc/resolv.conf', source: '/etc/resolv.conf', options: ['bind', 'nosuid', 'nodev'] },
+    { destination: '/shared/../shared', type: 'bind', source: '/srv/shared', options: ['rbind', 'rro', 'rnosuid', 'rslave'] },
+    { destination: '/atime', type: 'bind', source: '/srv/shared', options: ['bind', 'noatime', 'rw'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'bind-mounts', plan);
+
+  const data = stepAt(plan, '/data');
+  t.match(data, { kind: 'bind', source: '/bundle/data' }, 'relative source resolved against the bundle');
+  t.ok(data.flags & MountFlag.recursive, 'rbind is recursive');
+  t.notOk(data.flags & MountFlag.destFile, 'a directory source');
+  t.equal(data.attrSet, ATTR.RDONLY, 'ro');
+  t.notOk(data.flags & MountFlag.attrRecursive, 'plain ro is not recursive');
+  t.equal(data.propagation, MS.PRIVATE, 'rprivate');
+
+  const file = stepAt(plan, '/etc/app.conf');
+  t.match(file, { kind: 'bind', source: '/bundle/config.txt' });
+  t.ok(file.flags & MountFlag.destFile, 'a file source makes a file destination');
+  t.notOk(file.flags & MountFlag.recursive, 'bind (not rbind)');
+
+  const resolv = stepAt(plan, '/etc/resolv.conf');
+  t.equal(resolv.kind, 'bind', 'the "bind" option alone makes a bind mount');
+  t.equal(resolv.attrSet, ATTR.NOSUID | ATTR.NODEV);
+
+  const shared = stepAt(plan, '/shared');
+  t.ok(shared, 'destination normalised');
+  t.ok(shared.flags & MountFlag.attrRecursive, 'rro applies to the whole tree');
+  t.equal(shared.attrSet, ATTR.RDONLY | ATTR.NOSUID);
+  t.equal(shared.propagation, MS.SLAVE);
+
+  const atime = stepAt(plan, '/atime');
+  t.equal(atime.attrSet, ATTR.NOATIME, 'an atime mode is set');
+  t.equal(atime.attrClr, ATTR.ATIME_MASK, 'and the other atime modes cleared');
+  t.notOk(atime.attrClr & ATTR.RDONLY, '"rw" never lifts a restriction of a fresh bind');
+});
+
+t.test('golden: tmpfs with data options', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push(
+    { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=64m', 'uid=0', 'noexec'] },
+    { destination: '/scratch', type: 'tmpfs', source: 'scratch', options: ['rw', 'strictatime', 'nr_inodes=1k', 'sync', 'defaults'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'tmpfs', plan);
+  const run = stepAt(plan, '/run');
+  t.match(run, { kind: 'fs', fstype: 'tmpfs', source: 'tmpfs', data: 'mode=755,size=64m,uid=0' });
+  t.equal(run.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC);
+  const scratch = stepAt(plan, '/scratch');
+  t.equal(scratch.data, 'nr_inodes=1k,sync', 'superblock words go to the filesystem, "defaults" is dropped');
+  t.equal(scratch.attrSet, ATTR.STRICTATIME);
+  t.equal(scratch.attrClr, ATTR.ATIME_MASK, 'rw only clears what a new mount has anyway; atime mask cleared');
+});
+
+t.test('golden: devices in a user namespace are bound from the host', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.devices = [
+    { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 },
+    { path: '/dev/loop0', type: 'b', major: 7, minor: 0 },
+    { path: '/dev/myfifo', type: 'p' },
+  ];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'devices-userns', plan);
+  const fuse = stepAt(plan, '/dev/fuse');
+  t.match(fuse, { kind: 'bindDevice', source: '/dev/fuse' });
+  t.equal(fuse.rdev, makedev(10, 229), 'bound only after checking the device number');
+  t.equal(stepAt(plan, '/dev/null').kind, 'bindDevice');
+  t.equal(stepAt(plan, '/dev/loop0').kind, 'bindDevice');
+  t.equal(stepAt(plan, '/dev/myfifo').kind, 'mknod', 'a fifo can still be made in a user namespace');
+  t.ok(plan.flags & PlanFlag.setgroups, 'root writes the maps: setgroups stays allowed');
+});
+
+t.test('golden: devices as root are made with mknod', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [
+    { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o640, uid: 0, gid: 5 },
+    { path: '/dev/loop0', type: 'b', major: 7, minor: 0 },
+    { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600 },
+  ];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'devices-root', plan);
+  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 0, 'nothing bound');
+  t.match(stepAt(plan, '/dev/fuse'), { kind: 'mknod', mode: 0o020640, gid: 5, rdev: makedev(10, 229) });
+  t.match(stepAt(plan, '/dev/loop0'), { kind: 'mknod', mode: 0o060666 });
+  t.equal(stepAt(plan, '/dev/null').mode, 0o020600, 'a config device overrides the default one');
+  t.equal(plan.steps.filter(s => s.dest === '/dev/null').length, 1, 'and is made once');
+  t.match(stepAt(plan, '/dev/ptmx'), { kind: 'symlink', data: 'pts/ptmx' });
+});
+
+t.test('golden: a bound /dev gets no device steps', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/dev', type: 'bind', source: '/srv/shared', options: ['rbind'] });
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.equal(plan.steps.filter(s => s.kind === 'mknod' || s.kind === 'bindDevice').length, 0);
+});
+
+t.test('golden: namespaces joined by path', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network', path: '/var/run/netns/blue' }, { type: 'ipc', path: '/proc/1234/ns/ipc' }, { type: 'uts' });
+  spec.hostname = 'joined';
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536' };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'join-namespaces', plan);
+  t.same(plan.join, [
+    { type: CLONE.NEWNET, path: '/var/run/netns/blue' },
+    { type: CLONE.NEWIPC, path: '/proc/1234/ns/ipc' },
+  ]);
+  t.notOk(plan.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
+  t.ok(plan.unshareFlags & CLONE.NEWUTS);
+});
+
+t.test('golden: time namespace with offsets', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'time' });
+  spec.linux.timeOffsets = { monotonic: { secs: 86400, nanosecs: 5 }, boottime: { secs: -3600 } };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'time-namespace', plan);
+  t.ok(plan.flags & PlanFlag.newTimens);
+  t.notOk(plan.unshareFlags & CLONE.NEWTIME, 'the time namespace has its own plan flag');
+  t.same(plan.timeOffsets, { monotonic: [86400n, 5], boottime: [-3600n, 0] });
+});
+
+t.test('golden: sysctls in their namespaces', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
+  spec.linux.sysctl = {
+    'net.ipv4.ip_forward': '1',
+    'net.core.somaxconn': '1024',
+    'kernel.msgmax': '8192',
+    'fs.mqueue.queues_max': '32',
+    'kernel.domainname': 'example.org',
+  };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'sysctl', plan);
+  t.same(plan.sysctl, [
+    ['net/ipv4/ip_forward', '1'],
+    ['net/core/somaxconn', '1024'],
+    ['kernel/msgmax', '8192'],
+    ['fs/mqueue/queues_max', '32'],
+    ['kernel/domainname', 'example.org'],
+  ]);
+});
+
+t.test('golden: capabilities', async t => {
+  const spec = minimalSpec();
+  spec.process.capabilities = {
+    bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN', 'CAP_CHECKPOINT_RESTORE'],
+    effective: ['CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+    permitted: ['CAP_KILL', 'CAP_NET_BIND_SERVICE'],
+    inheritable: ['CAP_KILL'],
+    ambient: ['CAP_NET_BIND_SERVICE'],
+  };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'capabilities', plan);
+  t.equal(plan.caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21) | capBit(40));
+  t.equal(plan.caps.effective, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.caps.inheritable, capBit(CAP_KILL));
+  t.equal(plan.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
+
+  // A capability the running kernel does not know (above cap_last_cap) is dropped, not an error.
+  const old = { ...rootFacts(), capLastCap: 37 };
+  t.equal(buildPlan(spec, old, buildOpts()).caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21));
+});
+
+t.test('R8: the inheritable set is empty when the config names none', async t => {
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
+  t.equal(plan.caps.inheritable, 0n);
+  const expected = capBit(CAP_AUDIT_WRITE) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE);
+  t.equal(plan.caps.bounding, expected);
+  t.equal(plan.caps.ambient, expected, 'the other sets are as configured');
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: [] };
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).caps.inheritable, 0n, 'an empty list too');
+});
+
+t.test('golden: rlimits, explicit and the default NOFILE', async t => {
+  const spec = minimalSpec();
+  spec.process.rlimits = [
+    { type: 'RLIMIT_CORE', soft: 0, hard: 0 },
+    { type: 'RLIMIT_NPROC', soft: 512, hard: 1024 },
+    { type: 'RLIMIT_MEMLOCK', soft: 65536, hard: 65536 },
+  ];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'rlimits-default-nofile', plan);
+  t.same(plan.rlimits, [
+    { resource: RLIMIT['RLIMIT_CORE'], soft: 0n, hard: 0n },
+    { resource: RLIMIT['RLIMIT_NPROC'], soft: 512n, hard: 1024n },
+    { resource: RLIMIT['RLIMIT_MEMLOCK'], soft: 65536n, hard: 65536n },
+    { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: 4096n },
+  ], 'no NOFILE in the config: the host default is set explicitly');
+
+  const explicit = minimalSpec();
+  explicit.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];
+  const plan2 = buildPlan(explicit, rootFacts(), buildOpts());
+  golden(t, 'rlimits-explicit-nofile', plan2);
+  t.same(plan2.rlimits, [{ resource: RLIMIT['RLIMIT_NOFILE'], soft: 100n, hard: 200n }], 'the configured NOFILE only');
+});
+
+t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async t => {
+  // config.json is parsed with JSON.parse, so 18446744073709551615 arrives as the double 2^64. It must reach the
+  // plan as RLIM_INFINITY (2^64-1), not as 2^64, which the u64 codec would wrap to 0 (a limit of zero).
+  const spec = minimalSpec();
+  spec.process.rlimits = JSON.parse('[{"type":"RLIMIT_NOFILE","soft":1024,"hard":18446744073709551615},' +
+    '{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]');
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  const RLIM_INFINITY = (1n << 64n) - 1n;
+  t.same(plan.rlimits, [
+    { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: RLIM_INFINITY },
+    { resource: RLIMIT['RLIMIT_CORE'], soft: RLIM_INFINITY, hard: RLIM_INFINITY },
+  ]);
+});
+
+t.test('golden: terminal with a console socket', async t => {
+  const spec = minimalSpec();
+  spec.process.terminal = true;
+  spec.process.consoleSize = { height: 40, width: 120 };
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ consoleSocket: 7, fifoFd: 6 }));
+  golden(t, 'terminal-console-socket', plan);
+  t.ok(plan.flags & PlanFlag.terminal);
+  t.equal(plan.consoleSocket, 7);
+  t.same(plan.consoleSize, { rows: 40, cols: 120 });
+  const noTty = buildPlan(minimalSpec(), rootFacts(), buildOpts({ consoleSocket: 7 }));
+  t.equal(noTty.consoleSocket, -1, 'a socket is not passed on when the process has no terminal');
+});
+
+function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean }): any {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...(opts.ro ? ['ro'] : [])] });
+  if (opts.cgroupns) spec.linux.namespaces.push({ type: 'cgroup' });
+  if (opts.userns) {
+    spec.linux.namespaces.push({ type: 'user' });
+    spec.linux.uidMappings = [{ containerID: 0, hostID: USER_UID, size: 1 }];
+    spec.linux.gidMappings = [{ containerID: 0, hostID: USER_GID, size: 1 }];
+  }
+  return spec;
+}
+
+t.test('golden: cgroup mount with a cgroup namespace (hybrid)', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: true, ro: true }), rootFacts('hybrid'), buildOpts());
+  golden(t, 'cgroup-ns-hybrid', plan);
+  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  t.match(cg[0], { kind: 'fs', fstype: 'tmpfs', dest: '/sys/fs/cgroup', data: 'mode=755' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/cpu,cpuacct'), { kind: 'fs', fstype: 'cgroup', data: 'cpu,cpuacct' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/cpu'), { kind: 'symlink', data: 'cpu,cpuacct' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/cpuacct'), { kind: 'symlink', data: 'cpu,cpuacct' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/memory'), { kind: 'fs', fstype: 'cgroup', data: 'memory' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/systemd'), { kind: 'fs', fstype: 'cgroup', data: 'name=systemd' });
+  t.match(stepAt(plan, '/sys/fs/cgroup/unified'), { kind: 'fs', fstype: 'cgroup2' });
+  t.match(cg[cg.length - 1], { kind: 'setattr', dest: '/sys/fs/cgroup', attrSet: ATTR.RDONLY }, 'made read-only last');
+});
+
+t.test('golden: cgroup mount without a cgroup namespace (hybrid)', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: false }), rootFacts('hybrid'), buildOpts());
+  golden(t, 'cgroup-nons-hybrid', plan);
+  t.match(stepAt(plan, '/sys/fs/cgroup/memory'), { kind: 'bind', source: '/sys/fs/cgroup/memory/user.slice/user-1000.slice' },
+    'only the own cgroup is shown');
+  t.match(stepAt(plan, '/sys/fs/cgroup/unified'), { kind: 'bind', source: '/sys/fs/cgroup/unified/user.slice/user-1000.slice/session-1.scope' });
+  t.notOk(plan.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
+});
+
+t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hybrid) is read-only', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: false, userns: true }), userFacts('hybrid'), buildOpts());
+  golden(t, 'cgroup-nons-userns-hybrid', plan);
+  const binds = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup/') && s.kind === 'bind');
+  t.equal(binds.length, 4, 'three v1 hierarchies and the unified one');
+  for (const b of binds) t.ok(b.attrSet & ATTR.RDONLY, `${b.dest} is read-only even without "ro" (CVE-2023-25809)`);
+});
+
+t.test('golden: cgroup mount with a cgroup namespace (v2)', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: true }), rootFacts('v2'), buildOpts());
+  golden(t, 'cgroup-ns-v2', plan);
+  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  t.equal(cg.length, 1);
+  t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2', dest: '/sys/fs/cgroup' });
+  t.equal(cg[0]!.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC);
+});
+
+t.test('golden: cgroup mount without a cgroup namespace (v2)', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: false }), rootFacts('v2'), buildOpts());
+  golden(t, 'cgroup-nons-v2', plan);
+  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  t.equal(cg.length, 1);
+  t.match(cg[0], { kind: 'bind', source: '/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope' });
+  t.ok(cg[0]!.flags & MountFlag.recursive);
+  t.notOk(cg[0]!.attrSet & ATTR.RDONLY, 'root without "ro": writable');
+});
+
+t.test('golden: cgroup v2 mount in a user namespace without a cgroup namespace is read-only', async t => {
+  const plan = buildPlan(cgroupSpec({ cgroupns: false, userns: true }), userFacts('v2'), buildOpts());
+  golden(t, 'cgroup-nons-userns-v2', plan);
+  t.ok(stepAt(plan, '/sys/fs/cgroup').attrSet & ATTR.RDONLY);
+});
+
+t.test('golden: process details (user, umask, cwd, env, oom, no-pivot, keyring, hooks)', async t => {
+  const spec = minimalSpec();
+  spec.process.user = { uid: 1000, gid: 1000, umask: 0o077, additionalGids: [10, 20] };
+  spec.process.cwd = '/home/user/../app/';
+  spec.process.oomScoreAdj = -500;
+  spec.process.env = ['PATH=/bin', 'HOME=/app'];
+  spec.linux.maskedPaths = ['/proc/kcore', '/proc/../proc/keys'];
+  spec.linux.readonlyPaths = ['/proc/sys/'];
+  spec.linux.rootfsPropagation = 'rshared';
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ noPivot: true, noNewKeyring: true, prepivotHooks: true, fifoFd: -1, preserveFds: 2 }));
+  golden(t, 'process-details', plan);
+  t.equal(plan.cwd, '/home/app/');
+  t.match(stepAt(plan, '/home/app/'), { kind: 'mkdir' }, 'a cwd other than / is created');
+  t.equal(plan.umask, 0o077);
+  t.same(plan.additionalGids, [10, 20]);
+  t.ok(plan.flags & PlanFlag.oomScoreAdj);
+  t.ok(plan.flags & PlanFlag.noPivot);
+  t.notOk(plan.flags & PlanFlag.newKeyring);
+  t.ok(plan.flags & PlanFlag.syncPrepivot);
+  t.notOk(plan.flags & PlanFlag.startFifo, 'run (socket start) has no fifo');
+  t.same(plan.maskedPaths, ['/proc/kcore', '/proc/keys']);
+  t.equal(plan.rootfsPropagation, MS.SHARED | MS.REC);
+  t.equal(plan.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Rules that must reject the config
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('reject: no mount namespace', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces = [{ type: 'pid' }];
+  rejects(t, spec, 'linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+});
+
+t.test('reject: a joined mount namespace is not a new one', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces = [{ type: 'mount', path: '/proc/1234/ns/ipc' }];
+  rejects(t, spec, 'linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+});
+
+t.test('reject: rootless without a user namespace', async t => {
+  rejects(t, minimalSpec(), 'rootless container requires user namespaces', userFacts());
+});
+
+t.test('reject: a user namespace without mappings', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'user' });
+  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+});
+
+t.test('reject: mappings without a user namespace', async t => {
+  const spec = minimalSpec();
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  rejects(t, spec, 'linux: uidMappings/gidMappings given without a new user namespace');
+});
+
+t.test('reject: duplicate namespace type', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'pid' });
+  rejects(t, spec, 'linux.namespaces: duplicate namespace type "pid"');
+});
+
+t.test('reject: hostname without a UTS namespace', async t => {
+  const spec = minimalSpec();
+  spec.hostname = 'box';
+  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+});
+
+t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
+  spec.linux.sysctl = { 'kernel.panic': '1' };
+  rejects(t, spec, 'linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace');
+});
+
+t.test('reject: a net sysctl without a network namespace', async t => {
+  const spec = minimalSpec();
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+});
+
+t.test('reject: an unknown capability', async t => {
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_BOGUS'] };
+  rejects(t, spec, 'process.capabilities.bounding: unknown capability "CAP_BOGUS"');
+  spec.process.capabilities = { inheritable: ['kill'] };
+  rejects(t, spec, 'process.capabilities.inheritable: unknown capability "kill"');
+});
+
+t.test('reject: an unknown rlimit', async t => {
+  const spec = minimalSpec();
+  spec.process.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }];
+  rejects(t, spec, 'process.rlimits: unknown rlimit type "RLIMIT_BOGUS"');
+});
+
+t.test('reject: an rlimit whose soft limit is above the hard one', async t => {
+  const spec = minimalSpec();
+  spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 2048, hard: 1024 }];
+  rejects(t, spec, 'process.rlimits: RLIMIT_NOFILE soft limit 2048 is above the hard limit 1024');
+});
+
+t.test('reject: a duplicate rlimit', async t => {
+  const spec = minimalSpec();
+  spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1, hard: 1 }, { type: 'RLIMIT_NOFILE', soft: 2, hard: 2 }];
+  rejects(t, spec, 'process.rlimits: duplicate rlimit type "RLIMIT_NOFILE"');
+});
+
+t.test('reject: a relative cwd', async t => {
+  const spec = minimalSpec();
+  spec.process.cwd = 'tmp';
+  rejects(t, spec, 'process.cwd: cwd property must be an absolute path: "tmp"');
+});
+
+t.test('reject: empty args', async t => {
+  const spec = minimalSpec();
+  spec.process.args = [];
+  rejects(t, spec, 'process.args: args must not be empty');
+});
+
+t.test('reject: a terminal without a console socket', async t => {
+  const spec = minimalSpec();
+  spec.process.terminal = true;
+  rejects(t, spec, 'cannot allocate tty if tsrt will detach without setting console socket');
+});
+
+t.test('reject: a bind mount whose source is missing', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/mnt', type: 'bind', source: 'missing', options: ['rbind'] });
+  rejects(t, spec, 'error mounting "missing" to rootfs at "/mnt": stat /bundle/missing: no such file or directory');
+});
+
+t.test('reject: a relative mount destination', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: 'mnt', type: 'tmpfs', source: 'tmpfs' });
+  rejects(t, spec, 'mount "tmpfs" to rootfs at "mnt": mount destination must be an absolute path');
+});
+
+t.test('reject: the idmap mount option', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
+  rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": option "idmap": idmapped mounts are not supported');
+});
+
+t.test('reject: a seccomp profile (not supported yet)', async t => {
+  const spec = minimalSpec();
+  spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+  rejects(t, spec, 'linux.seccomp: seccomp filters are not supported by this tsrt build');
+});
+
+t.test('reject: time offsets without a time namespace', async t => {
+  const spec = minimalSpec();
+  spec.linux.timeOffsets = { monotonic: { secs: 1 } };
+  rejects(t, spec, 'linux.timeOffsets: time offsets need a new time namespace');
+});
+
+t.test('reject: a sysctl key that climbs out of its namespace\'s tree', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network' });
+  spec.linux.sysctl = { 'net.ipv4.conf.all/../../../../kernel/core_pattern': '|/evil' };
+  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
+  spec.linux.sysctl = { 'net..ipv4': '1' };
+  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net..ipv4"');
+});
+
+t.test('reject: a namespace path that is relative or does not exist', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network', path: 'netns/blue' });
+  rejects(t, spec, 'linux.namespaces: network namespace path must be absolute: netns/blue');
+  spec.linux.namespaces[2] = { type: 'network', path: '/var/run/netns/missing' };
+  rejects(t, spec, 'linux.namespaces: network namespace path /var/run/netns/missing does not exist');
+});
+
+t.test('reject: a device outside /dev', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [{ path: '/etc/passwd', type: 'c', major: 1, minor: 3 }];
+  rejects(t, spec, 'linux.devices[0] (/etc/passwd): device path must be under /dev');
+  // The same rule may not be side-stepped with "..": the executor resolves the destination inside the rootfs,
+  // which would put the node at /etc/passwd.
+  spec.linux.devices = [{ path: '/dev/../etc/passwd', type: 'c', major: 1, minor: 3 }];
+  rejects(t, spec, 'linux.devices[0] (/dev/../etc/passwd): device path must be under /dev');
+});

@@ -1,0 +1,350 @@
+// encodePlan (TypeScript) against plan_decode (native/executor/decode.c), through the addon's checkPlan, which
+// runs the C decoder alone: a reason string when the plan is refused, {steps, args, rootfs} when it decodes.
+// Needs build/Release/tsrt.node (npm run build). No root needed, nothing is cloned.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { buildPlan } from '../../src/plan/build.js';
+import { encodePlan } from '../../src/plan/codec.js';
+import type { HostFacts } from '../../src/plan/facts.js';
+import { CLONE } from '../../src/plan/linux.js';
+import type { LaunchPlan } from '../../src/plan/types.js';
+import { specTemplate } from '../../src/spec/template.js';
+import { native } from '../../src/native.js';
+
+const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/tsrt.node');
+if (!fs.existsSync(ADDON)) {
+  t.fail(`${ADDON} is missing: build the addon first (npm run build)`);
+  process.exit(1);
+}
+
+type Decoded = { steps: number; args: number; rootfs: string };
+const check = (buf: Buffer): string | Decoded => native().checkPlan(buf);
+
+const MAGIC = 0x54535254;
+const MAX_STR = 4096;
+
+/** A small, valid plan: no steps, one arg. Every field present, nothing optional set. */
+function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
+  return {
+    flags: 0x2,
+    unshareFlags: CLONE.NEWNS,
+    join: [],
+    timeOffsets: { monotonic: [0n, 0], boottime: [0n, 0] },
+    rootfs: '/r',
+    rootPropagation: 0,
+    rootfsPropagation: 0,
+    steps: [],
+    maskedPaths: [],
+    readonlyPaths: [],
+    sysctl: [],
+    consoleSocket: -1,
+    consoleSize: { rows: 0, cols: 0 },
+    oomScoreAdj: 0,
+    rlimits: [],
+    caps: { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n },
+    uid: 0,
+    gid: 0,
+    umask: 0o022,
+    additionalGids: [],
+    cwd: '/',
+    args: ['sh'],
+    env: [],
+    fifoFd: -1,
+    preserveFds: 0,
+    seccomp: new Uint8Array(0),
+    uidMappings: [],
+    gidMappings: [],
+    ...over,
+  };
+}
+
+/** A realistic plan: the `tsrt spec` config built on a fixed fake host. */
+function fullPlan(): LaunchPlan {
+  const spec = specTemplate({ rootless: false, uid: 0, gid: 0 });
+  spec.process!.terminal = false;
+  spec.process!.args = ['sh', '-c', 'echo hi'];
+  spec.linux!.namespaces!.push({ type: 'time' });
+  spec.linux!.timeOffsets = { monotonic: { secs: -5, nanosecs: 7 } };
+  spec.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+  const facts: HostFacts = {
+    euid: 0, egid: 0, capLastCap: 40, defaultNofile: { soft: 1024n, hard: 4096n },
+    cgroup: {
+      layout: 'hybrid',
+      v1: [
+        { mountPoint: '/sys/fs/cgroup/cpu,cpuacct', options: 'cpu,cpuacct', ownPath: '/' },
+        { mountPoint: '/sys/fs/cgroup/memory', options: 'memory', ownPath: '/' },
+      ],
+      unifiedMountPoint: '/sys/fs/cgroup/unified', unifiedOwnPath: '/',
+    },
+    isDirectory: () => true, exists: () => true, apparmorEnabled: false, selinuxEnabled: false,
+  };
+  return buildPlan(spec, facts, {
+    bundle: '/bundle', rootfs: '/bundle/rootfs', consoleSocket: -1, fifoFd: 3, preserveFds: 0,
+    noPivot: false, noNewKeyring: false, prepivotHooks: false,
+  });
+}
+
+/** Offset of a marker string's u32 length field in an encoded plan. */
+function lengthFieldOf(buf: Buffer, marker: string): number {
+  const at = buf.indexOf(Buffer.from(marker, 'utf8'));
+  if (at < 4) throw new Error(`marker ${marker} not found`);
+  if (buf.readUInt32LE(at - 4) !== Buffer.byteLength(marker)) throw new Error(`marker ${marker} is not a whole string`);
+  return at - 4;
+}
+
+/** Rewrites the header's total length to the buffer's real length. */
+function fixHeader(buf: Buffer): Buffer {
+  if (buf.length >= 12) buf.writeUInt32LE(buf.length, 8);
+  return buf;
+}
+
+function isDecoded(r: string | Decoded): r is Decoded {
+  return typeof r === 'object' && r !== null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('a valid plan round-trips through the C decoder', async t => {
+  const plan = fullPlan();
+  const r = check(encodePlan(plan));
+  t.same(r, { steps: plan.steps.length, args: 3, rootfs: '/bundle/rootfs' });
+  t.ok(plan.steps.length > 20, 'with a realistic number of steps');
+
+  const small = check(encodePlan(smallPlan()));
+  t.same(small, { steps: 0, args: 1, rootfs: '/r' });
+});
+
+t.test('the header is what the decoder expects', async t => {
+  const buf = encodePlan(smallPlan());
+  t.equal(buf.readUInt32LE(0), MAGIC, 'magic "TSRT"');
+  t.equal(buf.readUInt32LE(4), 1, 'version 1');
+  t.equal(buf.readUInt32LE(8), buf.length, 'total length');
+});
+
+t.test('optional fields and a seccomp program decode', async t => {
+  const plan = smallPlan({
+    hostname: 'h', domainname: 'd', join: [{ type: CLONE.NEWNET, path: '/proc/1/ns/net' }],
+    maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'], sysctl: [['net/ipv4/ip_forward', '1']],
+    rlimits: [{ resource: 7, soft: (1n << 64n) - 1n, hard: (1n << 64n) - 1n }], additionalGids: [1, 2, 3],
+    env: ['A=1', ''], args: ['sh', ''], seccomp: new Uint8Array(16), fifoFd: 4, flags: 0x2 | 0x400,
+    steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+  });
+  t.same(check(encodePlan(plan)), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
+});
+
+t.test('a string at the limit decodes, one byte more is refused', async t => {
+  const at = `/${'a'.repeat(MAX_STR - 1)}`;
+  t.same(check(encodePlan(smallPlan({ rootfs: at }))), { steps: 0, args: 1, rootfs: at });
+  t.equal(check(encodePlan(smallPlan({ rootfs: `${at}a` }))), 'string longer than the plan limit');
+});
+
+t.test('CVE-2021-43784: a 70 kB namespace path is refused cleanly, never parsed as something else', async t => {
+  // runc's netlink message used a 16-bit length: 70000 wrapped to 4464 and the rest of the path was read as
+  // further attributes. The plan's lengths are 32-bit and capped, so this must be a plain refusal.
+  for (const size of [70_000, 65_536 + 5, 65_536, 131_072 + 300]) {
+    const evil = `/${'A'.repeat(size - 1)}`;
+    const plan = smallPlan({ join: [{ type: CLONE.NEWNET, path: evil }] });
+    const buf = encodePlan(plan);
+    t.equal(buf.readUInt32LE(buf.indexOf('/AAAA') - 4), size, `the length field holds all ${size} bytes`);
+    t.equal(check(buf), 'string longer than the plan limit', `${size}-byte path refused`);
+  }
+  // The same bytes smuggled as a would-be second attribute: still one string, still refused.
+  const inner = encodePlan(smallPlan({ rootfs: '/evil' }));
+  const evil = `/${'B'.repeat(65_535)}${inner.toString('latin1')}`;
+  t.equal(check(encodePlan(smallPlan({ join: [{ type: CLONE.NEWNET, path: evil }] }))), 'string longer than the plan limit');
+});
+
+t.test('every truncation of a valid plan is refused', async t => {
+  const buf = encodePlan(smallPlan({ hostname: 'host', env: ['A=1'], rlimits: [{ resource: 7, soft: 1n, hard: 2n }] }));
+  t.ok(isDecoded(check(buf)), 'the whole plan decodes');
+  let raw = 0;
+  let walked = 0;
+  for (let len = 0; len < buf.length; len++) {
+    // As cut: the header's length no longer matches (or there is no header at all).
+    const cut = Buffer.from(buf.subarray(0, len));
+    const r1 = check(cut);
+    if (typeof r1 === 'string') raw++;
+    else t.fail(`truncated to ${len} bytes, the plan decoded: ${JSON.stringify(r1)}`);
+    // With the header's length patched, so the decoder walks into the missing bytes.
+    if (len >= 12) {
+      const r2 = check(fixHeader(Buffer.from(buf.subarray(0, len))));
+      if (r2 === 'truncated plan') walked++;
+      else t.fail(`truncated to ${len} bytes with a patched header: ${JSON.stringify(r2)}`);
+    }
+  }
+  t.equal(raw, buf.length, `all ${buf.length} cut buffers refused`);
+  t.equal(walked, buf.length - 12, 'all patched cuts refused as truncated');
+  t.equal(check(Buffer.alloc(0)), 'plan size out of range');
+  t.equal(check(Buffer.from(buf.subarray(0, 11))), 'plan size out of range');
+});
+
+t.test('huge length fields are refused', async t => {
+  const base = encodePlan(smallPlan({ rootfs: '/ROOTFSMARK', hostname: 'HOSTMARK', args: ['ARGMARK'] }));
+  t.ok(isDecoded(check(base)));
+  const rootfsLen = lengthFieldOf(base, '/ROOTFSMARK');
+  for (const n of [0xfffffffe, 0x7fffffff, 0x80000000, MAX_STR + 1, 0x10000 + 11]) {
+    const b = Buffer.from(base);
+    b.writeUInt32LE(n, rootfsLen);
+    t.equal(check(b), 'string longer than the plan limit', `string length 0x${n.toString(16)}`);
+  }
+  // A length within the limit but past the end of the buffer.
+  const b = Buffer.from(base);
+  b.writeUInt32LE(MAX_STR, rootfsLen);
+  t.equal(check(b), 'truncated plan', 'string length past the end');
+
+  // 0xffffffff is "absent": fine for the hostname, not for the rootfs.
+  const noRootfs = Buffer.from(base);
+  noRootfs.writeUInt32LE(0xffffffff, rootfsLen);
+  t.equal(check(noRootfs), 'missing required string in plan');
+
+  // List counts: the join list (right after the header, flags and unshare flags), steps and args.
+  const joinCount = 24;
+  t.equal(base.readUInt32LE(joinCount), 0);
+  const hostLen = lengthFieldOf(base, 'HOSTMARK');
+  const stepsCount = hostLen + 4 + 'HOSTMARK'.length + 1 + 4; // after the hostname and the absent domainname
+  t.equal(base.readUInt32LE(stepsCount), 0);
+  const argsCount = lengthFieldOf(base, 'ARGMARK') - 4;
+  t.equal(base.readUInt32LE(argsCount), 1);
+  for (const [name, at] of [['join', joinCount], ['steps', stepsCount], ['args', argsCount]] as const) {
+    for (const n of [0xffffffff, 0xfffffffe, 0x7fffffff, 4097]) {
+      const b2 = Buffer.from(base);
+      b2.writeUInt32LE(n, at);
+      t.equal(check(b2), 'list longer than the plan limit', `${name} count 0x${n.toString(16)}`);
+    }
+    const b3 = Buffer.from(base);
+    b3.writeUInt32LE(4096, at);
+    t.type(check(b3), 'string', `${name} count 4096 (at the limit) with the wrong bytes behind it: refused`);
+  }
+});
+
+t.test('a string without its NUL, or with a NUL inside, is refused', async t => {
+  const base = encodePlan(smallPlan({ rootfs: '/ROOTFSMARK', args: ['ARGMARK'] }));
+  const rootfsAt = lengthFieldOf(base, '/ROOTFSMARK') + 4;
+  const noNul = Buffer.from(base);
+  t.equal(noNul[rootfsAt + '/ROOTFSMARK'.length], 0, 'the encoder writes the NUL');
+  noNul[rootfsAt + '/ROOTFSMARK'.length] = 0x41;
+  t.equal(check(noNul), 'malformed string in plan', 'missing NUL');
+
+  const inner = Buffer.from(base);
+  inner[rootfsAt + 3] = 0;
+  t.equal(check(inner), 'malformed string in plan', 'embedded NUL (would have cut the path short)');
+
+  const argAt = lengthFieldOf(base, 'ARGMARK') + 4;
+  const innerArg = Buffer.from(base);
+  innerArg[argAt + 3] = 0;
+  t.equal(check(innerArg), 'malformed string in plan', 'embedded NUL in an argument');
+
+  // The encoder itself must not produce one: a JS string with a NUL in it is refused by the decoder too.
+  t.equal(check(encodePlan(smallPlan({ args: ['a\u0000b'] }))), 'malformed string in plan');
+});
+
+t.test('relative paths are refused', async t => {
+  t.equal(check(encodePlan(smallPlan({ rootfs: 'rootfs' }))), 'relative path in plan', 'rootfs');
+  t.equal(check(encodePlan(smallPlan({ rootfs: '' }))), 'relative path in plan', 'empty rootfs');
+  t.equal(check(encodePlan(smallPlan({ cwd: 'tmp' }))), 'relative path in plan', 'cwd');
+  t.equal(check(encodePlan(smallPlan({ maskedPaths: ['proc/kcore'] }))), 'relative path in plan', 'masked path');
+  const step = { kind: 'mkdir' as const, flags: 0, dest: 'tmp', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  t.equal(check(encodePlan(smallPlan({ steps: [step] }))), 'relative path in plan', 'step destination');
+});
+
+t.test('semantic checks on steps and the process', async t => {
+  const base = { flags: 0, dest: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'bind' }] }))), 'bind step without source');
+  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs' }] }))), 'mount step without filesystem type');
+  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs', fstype: 'sysfs', flags: 0x8 }] }))), 'fallback flag without fallback source');
+  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'symlink' }] }))), 'symlink step without target');
+  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'bogus' as any }] }))), 'unknown step kind');
+  t.equal(check(encodePlan(smallPlan({ args: [] }))), 'plan has no process arguments');
+  t.equal(check(encodePlan(smallPlan({ sysctl: [['../../etc/passwd', 'x']] }))), 'sysctl key escapes /proc/sys');
+  t.equal(check(encodePlan(smallPlan({ sysctl: [['/etc/passwd', 'x']] }))), 'sysctl key escapes /proc/sys');
+  t.equal(check(encodePlan(smallPlan({ preserveFds: 65537 }))), 'preserve_fds out of range');
+  t.equal(check(encodePlan(smallPlan({ flags: 0x2 | 0x400, fifoFd: -1 }))), 'fifo start without fifo fd');
+});
+
+t.test('trailing bytes are refused', async t => {
+  const buf = encodePlan(smallPlan());
+  t.equal(check(fixHeader(Buffer.concat([buf, Buffer.from([0])]))), 'trailing bytes after plan');
+  t.equal(check(fixHeader(Buffer.concat([buf, Buffer.alloc(64, 0x41)]))), 'trailing bytes after plan');
+  t.equal(check(Buffer.concat([buf, Buffer.from([0])])), 'plan length does not match its header', 'header not patched');
+});
+
+t.test('wrong magic, version or header length is refused', async t => {
+  const buf = encodePlan(smallPlan());
+  const magic = Buffer.from(buf);
+  magic.writeUInt32LE(0x54535255, 0);
+  t.equal(check(magic), 'bad plan magic');
+  const bigEndian = Buffer.from(buf);
+  bigEndian.writeUInt32BE(MAGIC, 0);
+  t.equal(check(bigEndian), 'bad plan magic', 'byte-swapped magic');
+  for (const v of [0, 2, 0xffffffff]) {
+    const version = Buffer.from(buf);
+    version.writeUInt32LE(v, 4);
+    t.equal(check(version), 'unsupported plan version', `version ${v}`);
+  }
+  for (const n of [0, buf.length - 1, buf.length + 1, 0xffffffff]) {
+    const len = Buffer.from(buf);
+    len.writeUInt32LE(n, 8);
+    t.equal(check(len), 'plan length does not match its header', `header length ${n}`);
+  }
+  const tooBig = Buffer.alloc((16 << 20) + 1);
+  buf.copy(tooBig);
+  t.equal(check(tooBig), 'plan size out of range', 'over 16 MiB');
+});
+
+t.test('a seccomp program whose length is not a multiple of 8 is refused', async t => {
+  for (const n of [1, 7, 9, 15]) {
+    t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(n) }))), 'malformed seccomp program', `${n} bytes`);
+  }
+  t.same(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8) }))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
+  t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8 * 65536) }))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
+  // A seccomp length claiming more bytes than remain.
+  const buf = encodePlan(smallPlan({ seccomp: new Uint8Array(8) }));
+  buf.writeUInt32LE(16, buf.length - 12);
+  t.equal(check(buf), 'malformed seccomp program', 'length past the end');
+});
+
+/** mulberry32: a tiny seeded PRNG, so the mutations are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+t.test('2000 random single-byte mutations never crash the decoder', async t => {
+  const plan = fullPlan();
+  const buf = encodePlan(plan);
+  const rand = prng(0x7352_7421);
+  let refused = 0;
+  let decoded = 0;
+  const bad: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const b = Buffer.from(buf);
+    const at = Math.floor(rand() * b.length);
+    const old = b[at]!;
+    let v = Math.floor(rand() * 256);
+    if (v === old) v = (v + 1) & 0xff;
+    b[at] = v;
+    const r = check(b);
+    if (typeof r === 'string') {
+      refused++;
+      if (r.length === 0) bad.push(`#${i} @${at}: empty reason`);
+    } else if (isDecoded(r) && typeof r.steps === 'number' && typeof r.args === 'number' && typeof r.rootfs === 'string') {
+      decoded++;
+      if (!r.rootfs.startsWith('/')) bad.push(`#${i} @${at}: decoded a relative rootfs ${r.rootfs}`);
+      if (r.args < 1) bad.push(`#${i} @${at}: decoded without args`);
+    } else {
+      bad.push(`#${i} @${at}: unexpected result ${JSON.stringify(r)}`);
+    }
+  }
+  t.same(bad, [], 'every result is a reason or a well-formed decoded plan');
+  t.equal(refused + decoded, 2000);
+  t.ok(refused > 0 && decoded > 0, `both outcomes occur (${refused} refused, ${decoded} decoded)`);
+});

@@ -56,7 +56,9 @@ export interface BundleOptions {
 
 /** Builds a busybox bundle in a new temp dir running `args`; returns the bundle path. */
 export function makeBundle(args: string[], opts: BundleOptions = {}): string {
-  const dir = path.join(tmpdir(), 'bundle');
+  const parent = tmpdir();
+  if (opts.owner) spawnSync('chown', [opts.owner, parent]);
+  const dir = path.join(parent, 'bundle');
   const flags = [dir];
   if (opts.rootless) flags.push('--rootless');
   const r = opts.owner

@@ -151,6 +151,7 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	for (i = 0; plan->join && i < plan->njoin && !r.why; i++) {
 		plan->join[i].type = get_u32(&r);
 		plan->join[i].path = need_str(&r);
+		must_be_absolute(&r, plan->join[i].path);
 	}
 	plan->time_monotonic_sec = (int64_t)get_u64(&r);
 	plan->time_monotonic_nsec = get_u32(&r);

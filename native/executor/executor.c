@@ -329,7 +329,7 @@ static void attach(struct ctx *c, int tree, int target, const struct tsrt_step *
 {
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(c, step, s->dest);
-	if (s->propagation && set_attrs(tree, 0, 0, s->propagation, !!(s->flags & MF_RECURSIVE)) < 0)
+	if (s->propagation && set_attrs(tree, 0, 0, s->propagation, !!(s->flags & MF_PROP_RECURSIVE)) < 0)
 		fail(c, step, s->dest);
 }
 

@@ -35,6 +35,7 @@ enum tsrt_step_kind {
 #define MF_ATTR_RECURSIVE 0x4u /* rro, rnosuid...: apply attributes to the whole tree */
 #define MF_FALLBACK_BIND 0x8u /* if the fs mount is refused (EPERM), bind fallback_source instead */
 #define MF_PROC_OR_SYS 0x10u  /* proc/sysfs: the destination must be a real directory (R7) */
+#define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
 
 struct tsrt_step {
 	uint32_t kind;

@@ -51,6 +51,13 @@ function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | undefined {
   return undefined;
 }
 
+/** JSON numbers lose precision above 2^53: 2^64-1 (RLIM_INFINITY) arrives as 2^64 and must stay unlimited. */
+const RLIM_INFINITY = (1n << 64n) - 1n;
+function rlimitValue(v: number): bigint {
+  const b = BigInt(v);
+  return b >= RLIM_INFINITY ? RLIM_INFINITY : b;
+}
+
 function parseTimeOffset(v: { secs?: number; nanosecs?: number } | undefined): [bigint, number] {
   return [BigInt(v?.secs ?? 0), v?.nanosecs ?? 0];
 }
@@ -188,8 +195,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     if (resource === undefined) bad(`process.rlimits: unknown rlimit type "${r.type}"`);
     if (rlimitSeen.has(r.type)) bad(`process.rlimits: duplicate rlimit type "${r.type}"`);
     rlimitSeen.add(r.type);
-    if (BigInt(r.soft) > BigInt(r.hard)) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
-    rlimits.push({ resource, soft: BigInt(r.soft), hard: BigInt(r.hard) });
+    const soft = rlimitValue(r.soft);
+    const hard = rlimitValue(r.hard);
+    if (soft > hard) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    rlimits.push({ resource, soft, hard });
   }
   // The JS runtime raised its own RLIMIT_NOFILE; the container must not inherit that by accident.
   if (!rlimitSeen.has('RLIMIT_NOFILE')) {

@@ -1,5 +1,6 @@
 // /dev for a container whose config does not bind one: the OCI default devices plus linux.devices, made with
 // mknod, or bound from the host (verified by device number) when a user namespace forbids mknod.
+import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { LinuxDevice } from '../spec/types.gen.js';
 import { makedev, S_IF } from './linux.js';
@@ -35,14 +36,15 @@ const DEV_SYMLINKS: readonly [string, string][] = [
 
 function fromSpec(d: LinuxDevice, i: number): Device {
   const where = `linux.devices[${i}] (${d.path})`;
-  if (!d.path.startsWith('/dev/')) {
+  const normalized = path.posix.normalize(d.path);
+  if (!normalized.startsWith('/dev/')) {
     throw new RuntimeError(`${where}: device path must be under /dev`, { op: 'device', path: d.path });
   }
   if (d.type !== 'p' && (d.major === undefined || d.minor === undefined)) {
     throw new RuntimeError(`${where}: major and minor are required for type "${d.type}"`, { op: 'device', path: d.path });
   }
   return {
-    path: d.path,
+    path: normalized,
     type: d.type === 'u' ? 'c' : (d.type as Device['type']),
     major: d.major ?? 0,
     minor: d.minor ?? 0,

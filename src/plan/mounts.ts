@@ -153,7 +153,8 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
       attrClr: opts.attrClr & ATTR.ATIME_MASK,
       propagation: opts.propagation,
       flags: (opts.recursive ? MountFlag.recursive : 0) | (dir ? 0 : MountFlag.destFile) |
-        (opts.attrRecursive ? MountFlag.attrRecursive : 0),
+        (opts.attrRecursive ? MountFlag.attrRecursive : 0) |
+        (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
     }];
   }
   const type = m.type;
@@ -169,13 +170,14 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     attrSet: opts.attrSet,
     attrClr: opts.attrClr & ATTR.ATIME_MASK,
     propagation: opts.propagation,
-    flags: opts.propagationRecursive ? MountFlag.recursive : 0,
+    flags: opts.propagationRecursive ? MountFlag.propagationRecursive : 0,
   };
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
   if (ctx.userns && type === 'sysfs') {
-    step.flags |= MountFlag.fallbackBind;
+    // The host's /sys has cgroup mounts below it: their restrictions must hold in the whole bound tree.
+    step.flags |= MountFlag.fallbackBind | MountFlag.attrRecursive;
     step.fallback = '/sys';
   } else if (ctx.userns && type === 'mqueue') {
     step.flags |= MountFlag.fallbackBind;

@@ -18,6 +18,7 @@ export const MountFlag = {
   attrRecursive: 0x4,
   fallbackBind: 0x8,
   procOrSys: 0x10,
+  propagationRecursive: 0x20,
 } as const;
 
 export const PlanFlag = {

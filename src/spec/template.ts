@@ -52,7 +52,7 @@ export function specTemplate(opts: { rootless: boolean; uid: number; gid: number
     linux.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }];
     delete linux.resources;
     spec.mounts = spec.mounts!.map(m => {
-      if (m.destination === '/sys') return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+      if (m.destination === '/sys') return { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rro'] };
       if (m.type === 'devpts') return { ...m, options: m.options!.filter(o => o !== 'gid=5') };
       return m;
     });

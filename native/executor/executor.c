@@ -217,10 +217,43 @@ static void check_inside_root(struct ctx *c, int fd, int step, const char *what)
 }
 
 /* mkdir -p inside the root, one component at a time, each lookup confined to the root. Returns an O_PATH fd. */
+static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step, int depth);
+
+/* A dangling symlink in the way: make its target, resolved as the kernel would with the rootfs as "/"
+ * (absolute from the root, relative from the link's directory), never anywhere outside. */
+static void mkdir_link_target(struct ctx *c, int rootfd, int dirfd, const char *comp, const char *parent,
+			      size_t parent_len, int step, int depth)
+{
+	char link[4096], target[4096];
+	size_t t = 0;
+	long n = syscall(SYS_readlinkat, dirfd, comp, link, sizeof(link) - 1);
+	if (n < 0)
+		fail(c, step, comp);
+	link[n] = 0;
+	if (link[0] != '/') {
+		if (parent_len + 2 >= sizeof(target))
+			fail_errno(c, step, ENAMETOOLONG, comp);
+		target[t++] = '/';
+		memcpy(target + t, parent, parent_len);
+		t += parent_len;
+		target[t] = 0;
+		t = sappend(target, sizeof(target), t, "/");
+	}
+	t = sappend(target, sizeof(target), t, link);
+	if (t + 1 >= sizeof(target))
+		fail_errno(c, step, ENAMETOOLONG, comp);
+	syscall(SYS_close, mkdir_all_depth(c, rootfd, target, step, depth + 1));
+}
+
 static int mkdir_all(struct ctx *c, int rootfd, const char *path, int step)
 {
+	return mkdir_all_depth(c, rootfd, path, step, 0);
+}
+
+static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step, int depth)
+{
 	char prefix[4096];
-	size_t at = 0;
+	size_t at = 0, parent_at;
 	const char *p = path;
 	int cur = (int)sys_openat2(rootfd, ".", O_PATH | O_DIRECTORY, RESOLVE_ROOT);
 	if (cur < 0)
@@ -241,6 +274,7 @@ static int mkdir_all(struct ctx *c, int rootfd, const char *path, int step)
 		}
 		comp[n] = 0;
 		p += n;
+		parent_at = at;
 		if (at)
 			at = sappend(prefix, sizeof(prefix), at, "/");
 		at = sappend(prefix, sizeof(prefix), at, comp);
@@ -251,7 +285,12 @@ static int mkdir_all(struct ctx *c, int rootfd, const char *path, int step)
 			if (syscall(SYS_mkdirat, cur, comp, 0755) < 0 && errno != EEXIST)
 				fail(c, step, path);
 			next = (int)sys_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, RESOLVE_ROOT);
-			/* Still missing after mkdir: a dangling symlink is in the way. Never follow it out. */
+			if (next < 0 && errno == ENOENT) {
+				if (depth >= 40)
+					fail_errno(c, step, ELOOP, path);
+				mkdir_link_target(c, rootfd, cur, comp, prefix, parent_at, step, depth);
+				next = (int)sys_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, RESOLVE_ROOT);
+			}
 		}
 		if (next < 0)
 			fail(c, step, path);

@@ -1150,3 +1150,22 @@ t.test("another container cannot open a created container's /proc/<init>/exe or 
   tt.match(spy2.stdout, /exe=0/, 'the started process is visible as usual');
   tt.notMatch(spy2.stdout, /tsrt/, 'and it is not a tsrt binary');
 });
+
+t.test('a mount destination reached through symlinks is created inside the rootfs, never on the host', async tt => {
+  const s = scope(tt);
+  const hostDir = path.join(s.dir(), 'must-not-appear');
+  const bundle = s.bundle(['sh', '-c', 'echo inside > /mnt/abs/sub/f && cat /mnt/abs/sub/f && ls -d /rel/x'], spec => {
+    spec.root.readonly = false;
+    spec.mounts.push({ destination: '/mnt/abs/sub', type: 'tmpfs', source: 'tmpfs' });
+    spec.mounts.push({ destination: '/rel/x', type: 'tmpfs', source: 'tmpfs' });
+  });
+  fs.mkdirSync(path.join(bundle, 'rootfs/mnt'), { recursive: true });
+  fs.symlinkSync(hostDir, path.join(bundle, 'rootfs/mnt/abs')); // absolute: resolved with the rootfs as "/"
+  fs.symlinkSync('../tmp/reltarget', path.join(bundle, 'rootfs/rel')); // relative to its directory
+  const r = rt(['run', '-b', bundle, s.id()]);
+  tt.equal(r.code, 0, `run succeeds (${r.stderr.trim()})`);
+  tt.match(r.stdout, /inside\n\/rel\/x/, 'both destinations were created and mounted');
+  tt.notOk(fs.existsSync(hostDir), 'nothing was created at the host path the absolute link names');
+  tt.ok(fs.existsSync(path.join(bundle, 'rootfs', hostDir, 'sub')), 'the link target was created inside the rootfs');
+  tt.ok(fs.existsSync(path.join(bundle, 'rootfs/tmp/reltarget/x')), 'the relative link target was created inside the rootfs');
+});

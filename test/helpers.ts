@@ -110,3 +110,44 @@ export function waitFor(pred: () => boolean, tries = 100, delayMs = 50): boolean
   }
   return pred();
 }
+
+export type Edit = (spec: any) => void;
+
+/** Per-test resources that are cleaned up in the test's teardown. */
+export interface Scope {
+  /** A fresh container id, deleted (--force) at the end of the test. */
+  id(prefix?: string): string;
+  /** A busybox bundle running `args`, removed at the end of the test. */
+  bundle(args: string[], edit?: Edit): string;
+  /** A scratch directory, removed at the end of the test. */
+  dir(): string;
+}
+
+export function testScope(tt: { teardown(fn: () => void): void }, root: string, idPrefix: string): Scope {
+  const ids: string[] = [];
+  const dirs: string[] = [];
+  tt.teardown(() => {
+    for (const id of ids) tsrt(['delete', '--force', id], { root });
+    for (const d of dirs) {
+      // Never rm -rf through a mount that leaked onto the host (it could be a bind of a host directory).
+      if (hostMountsContaining(d).length === 0) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+  return {
+    id(prefix = idPrefix) {
+      const id = uniqueId(prefix);
+      ids.push(id);
+      return id;
+    },
+    bundle(args, edit) {
+      const b = makeBundle(args, edit ? { edit } : {});
+      dirs.push(path.dirname(b));
+      return b;
+    },
+    dir() {
+      const d = tmpdir();
+      dirs.push(d);
+      return d;
+    },
+  };
+}

@@ -4,7 +4,9 @@ import t, { type Test } from 'tap';
 import { type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hostMountsContaining, makeBundle, tmpdir, tsrt, uniqueId, waitFor as pollFor, type Result } from '../helpers.js';
+import {
+  hostMountsContaining, testScope, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
 /** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
 const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
@@ -19,40 +21,8 @@ if (process.geteuid?.() !== 0) {
 const ROOT = tmpdir('tsrt-e2e-errors-root-');
 t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 
-type Edit = (spec: any) => void;
-
-interface Scope {
-  id(prefix?: string): string;
-  bundle(args: string[], edit?: Edit): string;
-  dir(): string;
-}
-
 function scope(tt: Test): Scope {
-  const ids: string[] = [];
-  const dirs: string[] = [];
-  tt.teardown(() => {
-    for (const id of ids) tsrt(['delete', '--force', id], { root: ROOT });
-    for (const d of dirs) {
-      if (hostMountsContaining(d).length === 0) fs.rmSync(d, { recursive: true, force: true });
-    }
-  });
-  return {
-    id(prefix = 'err') {
-      const id = uniqueId(prefix);
-      ids.push(id);
-      return id;
-    },
-    bundle(args, edit) {
-      const b = makeBundle(args, edit ? { edit } : {});
-      dirs.push(path.dirname(b));
-      return b;
-    },
-    dir() {
-      const d = tmpdir();
-      dirs.push(d);
-      return d;
-    },
-  };
+  return testScope(tt, ROOT, 'err');
 }
 
 /**

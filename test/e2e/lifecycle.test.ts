@@ -5,7 +5,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TSRT, hostMountsContaining, makeBundle, tmpdir, tsrt, uniqueId, waitFor as pollFor, type Result,
+  TSRT, hostMountsContaining, testScope, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 /** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
@@ -21,44 +21,8 @@ if (process.geteuid?.() !== 0) {
 const ROOT = tmpdir('tsrt-e2e-lifecycle-root-');
 t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 
-type Edit = (spec: any) => void;
-
-interface Scope {
-  /** A fresh container id, deleted (--force) at the end of the test. */
-  id(prefix?: string): string;
-  /** A busybox bundle running `args`, removed at the end of the test. */
-  bundle(args: string[], edit?: Edit): string;
-  /** A scratch directory, removed at the end of the test. */
-  dir(): string;
-}
-
 function scope(tt: Test): Scope {
-  const ids: string[] = [];
-  const dirs: string[] = [];
-  tt.teardown(() => {
-    for (const id of ids) tsrt(['delete', '--force', id], { root: ROOT });
-    for (const d of dirs) {
-      // Never rm -rf through a mount that leaked onto the host (it could be a bind of a host directory).
-      if (hostMountsContaining(d).length === 0) fs.rmSync(d, { recursive: true, force: true });
-    }
-  });
-  return {
-    id(prefix = 'lc') {
-      const id = uniqueId(prefix);
-      ids.push(id);
-      return id;
-    },
-    bundle(args, edit) {
-      const b = makeBundle(args, edit ? { edit } : {});
-      dirs.push(path.dirname(b));
-      return b;
-    },
-    dir() {
-      const d = tmpdir();
-      dirs.push(d);
-      return d;
-    },
-  };
+  return testScope(tt, ROOT, 'lc');
 }
 
 /** tsrt with this file's root. Only for commands that leave no container process holding our pipes. */

@@ -5,7 +5,7 @@ import { RuntimeError } from '../errors.js';
 import type { LinuxIDMapping, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
-import { CAPABILITIES, CLONE, MS, namespaceFlag, RLIMIT } from './linux.js';
+import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
 import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
 
@@ -108,11 +108,12 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   } else if (uidMappings.length || gidMappings.length) {
     bad('linux: uidMappings/gidMappings given without a new user namespace');
   }
-  // An unprivileged runtime writes its own single mapping directly, which needs setgroups denied first;
-  // newgidmap (multiple ranges) and root keep setgroups usable.
-  const directGidMap = rootless && gidMappings.length === 1 && gidMappings[0]!.size === 1 && gidMappings[0]!.hostID === facts.egid;
-  if (!newNs('user') || !directGidMap) flags |= PlanFlag.setgroups;
-  if (has('user') && !newNs('user')) flags |= PlanFlag.setgroups;
+  // Root writes any map itself; an unprivileged runtime only its own id, mapped once, and that needs setgroups
+  // denied first. Anything else goes through the setuid newuidmap/newgidmap, which keep setgroups usable.
+  const direct = (maps: IdMapping[], own: number) =>
+    !rootless || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
+  const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
+  if (!newNs('user') || !(rootless && idMapsDirect.gid)) flags |= PlanFlag.setgroups;
 
   const timeOffsets = {
     monotonic: parseTimeOffset(linux.timeOffsets?.['monotonic']),
@@ -216,7 +217,6 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   };
 
   const user = proc.user ?? { uid: 0, gid: 0 };
-  if (rootless && !newNs('user') && !has('user')) bad('rootless container requires user namespaces');
 
   return {
     flags,
@@ -249,7 +249,6 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     seccomp: new Uint8Array(0),
     uidMappings,
     gidMappings,
+    idMapsDirect,
   };
 }
-
-export { CLONE };

@@ -50,8 +50,6 @@ const propagations: Record<string, [number, boolean]> = {
   unbindable: [MS.UNBINDABLE, false],
   runbindable: [MS.UNBINDABLE, true],
 };
-/** Superblock flags the kernel parses itself when given to fsconfig. */
-const superblockWords = new Set(['sync', 'async', 'dirsync', 'mand', 'nomand', 'lazytime', 'nolazytime', 'silent']);
 /** Words that mean "default" or are handled elsewhere: accepted, no effect (as in runc). */
 const ignoredWords = new Set(['defaults', 'remount', 'atime', 'norelatime', 'nostrictatime', 'loud', 'nofail']);
 
@@ -89,8 +87,8 @@ export function parseMountOptions(options: string[], where: string): ParsedOptio
     } else if (ignoredWords.has(word)) {
       continue;
     } else {
+      // Filesystem options and superblock flags (sync, dirsync, lazytime...), which fsconfig parses itself.
       o.data.push(word);
-      if (superblockWords.has(word)) continue;
     }
   }
   return o;

@@ -99,4 +99,6 @@ export interface LaunchPlan {
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
+  /** Whether the runtime writes each map itself (else newuidmap/newgidmap does). */
+  idMapsDirect: { uid: boolean; gid: boolean };
 }

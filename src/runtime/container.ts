@@ -7,7 +7,7 @@ import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { encodePlan } from '../plan/codec.js';
-import type { IdMapping, LaunchPlan } from '../plan/types.js';
+import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
@@ -89,9 +89,8 @@ function formatMap(maps: IdMapping[]): string {
   return maps.map(m => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
 
-/** Writes the new user namespace's maps: directly when allowed, else through the setuid newuidmap/newgidmap. */
-function writeIdMaps(pid: number, plan: LaunchPlan, euid: number, egid: number): void {
-  const direct = (maps: IdMapping[], own: number) => euid === 0 || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
+/** Writes the new user namespace's maps the way the plan decided: directly, or through newuidmap/newgidmap. */
+function writeIdMaps(pid: number, plan: LaunchPlan): void {
   const helper = (tool: string, maps: IdMapping[]) => {
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,10 +106,10 @@ function writeIdMaps(pid: number, plan: LaunchPlan, euid: number, egid: number):
       throw fromSystemError('write', `/proc/${pid}/${file}`, e);
     }
   };
-  if (direct(plan.uidMappings, euid)) write('uid_map', formatMap(plan.uidMappings));
+  if (plan.idMapsDirect.uid) write('uid_map', formatMap(plan.uidMappings));
   else helper('newuidmap', plan.uidMappings);
-  if (direct(plan.gidMappings, egid)) {
-    if (euid !== 0) write('setgroups', 'deny');
+  if (plan.idMapsDirect.gid) {
+    if (!(plan.flags & PlanFlag.setgroups)) write('setgroups', 'deny');
     write('gid_map', formatMap(plan.gidMappings));
   } else {
     helper('newgidmap', plan.gidMappings);
@@ -192,7 +191,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       }
       if (m.type === Msg.error) throw executorError(m);
       if (m.type === Msg.userns) {
-        writeIdMaps(m.pid, plan, facts.euid, facts.egid);
+        writeIdMaps(m.pid, plan);
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.pid) {
         rec.pid = m.pid;

@@ -25,7 +25,7 @@ export interface ContainerRecord {
   /** The container has its own pid namespace: kill --all and delete can find every process through it. */
   privatePidns: boolean;
   hooks?: Hooks;
-  /** Set while `run` keeps the init waiting on the sync socket instead of the fifo. */
+  /** Created by an unprivileged runtime. */
   rootless: boolean;
 }
 

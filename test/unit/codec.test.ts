@@ -57,6 +57,7 @@ function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
     seccomp: new Uint8Array(0),
     uidMappings: [],
     gidMappings: [],
+    idMapsDirect: { uid: true, gid: true },
     ...over,
   };
 }

@@ -5,7 +5,8 @@
       "sources": [
         "native/addon/addon.cc",
         "native/executor/executor.c",
-        "native/executor/decode.c"
+        "native/executor/decode.c",
+        "native/executor/joined.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GNU_SOURCE"],

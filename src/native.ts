@@ -23,6 +23,17 @@ export interface ExitStatus {
   signal: number;
 }
 
+/** A program to run inside the namespaces (CLONE_NEW* flags) of a container process. */
+export interface JoinedRun {
+  pid: number;
+  nsFlags: number;
+  path: string;
+  args: string[];
+  env: string[];
+  input: string;
+  timeoutMs: number;
+}
+
 export interface Addon {
   spawn(plan: Buffer): SpawnResult;
   checkPlan(plan: Buffer): string | { steps: number; args: number; rootfs: string };
@@ -31,6 +42,7 @@ export interface Addon {
   wait(pidfd: number): ExitStatus;
   waitForeground(pidfd: number): ExitStatus;
   ptyProxy(master: number, pidfd: number): ExitStatus;
+  runJoined(req: JoinedRun): ExitStatus & { timedOut: boolean; output: string };
   pidfdOpen(pid: number): number;
   pidfdSignal(pidfd: number, sig: number): number;
   pidfdExited(pidfd: number, timeoutMs?: number): boolean;

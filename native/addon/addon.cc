@@ -7,9 +7,11 @@
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "../executor/executor.h"
+#include "../executor/joined.h"
 #include "../executor/plan.h"
 #include "../executor/sync.h"
 }
@@ -307,6 +309,84 @@ Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
   return Reap(env, pidfd);
 }
 
+// runJoined({ pid, nsFlags, path, args, env, input, timeoutMs }) -> { code, signal, timedOut, output }:
+// runs a program inside the namespaces (nsFlags, CLONE_NEW*) of process `pid`, the input on its stdin,
+// stdout and stderr collected, killed after timeoutMs (0: no limit).
+Napi::Value RunJoined(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  int nsFlags = o.Get("nsFlags").As<Napi::Number>().Int32Value();
+  int timeoutMs = o.Get("timeoutMs").As<Napi::Number>().Int32Value();
+  std::string path = o.Get("path").As<Napi::String>();
+  std::string input = o.Get("input").As<Napi::String>();
+  auto strings = [](Napi::Array a) {
+    std::vector<std::string> v;
+    for (uint32_t i = 0; i < a.Length(); i++) v.push_back(a.Get(i).As<Napi::String>());
+    return v;
+  };
+  std::vector<std::string> args = strings(o.Get("args").As<Napi::Array>());
+  std::vector<std::string> envs = strings(o.Get("env").As<Napi::Array>());
+  std::vector<char *> argv, envp;
+  for (auto &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto &e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int target = -1;
+  if (nsFlags) {
+    target = static_cast<int>(syscall(SYS_pidfd_open, o.Get("pid").As<Napi::Number>().Int32Value(), 0));
+    if (target < 0) return ThrowErrno(env, "pidfd_open of the container process", errno);
+  }
+  int in[2];
+  if (pipe2(in, O_CLOEXEC) < 0) {
+    int err = errno;
+    if (target >= 0) close(target);
+    return ThrowErrno(env, "pipe", err);
+  }
+  int out = static_cast<int>(syscall(SYS_memfd_create, "tsrt-hook-output", MFD_CLOEXEC));
+  if (out < 0) {
+    int err = errno;
+    close(in[0]);
+    close(in[1]);
+    if (target >= 0) close(target);
+    return ThrowErrno(env, "memfd_create", err);
+  }
+  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data()};
+  int pidfd = -1, err = 0;
+  int pid = joined_spawn(&spec, &pidfd, &err);
+  close(in[0]);
+  if (target >= 0) close(target);
+  if (pid < 0) {
+    close(in[1]);
+    close(out);
+    return ThrowErrno(env, "clone3", err);
+  }
+  // A hook need not read its stdin: write what the pipe takes without blocking, then close.
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  if (write(in[1], input.data(), input.size()) < 0) {}
+  close(in[1]);
+  struct pollfd p = {pidfd, POLLIN, 0};
+  int n;
+  do n = poll(&p, 1, timeoutMs > 0 ? timeoutMs : -1);
+  while (n < 0 && errno == EINTR);
+  bool timedOut = n == 0;
+  if (timedOut) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do r = static_cast<int>(syscall(SYS_waitid, kPidfdIdtype, pidfd, &si, WEXITED, nullptr));
+  while (r < 0 && errno == EINTR);
+  close(pidfd);
+  std::string output(65536, '\0');
+  ssize_t got = pread(out, output.data(), output.size(), 0);
+  close(out);
+  output.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  Napi::Object res = Status(env, si);
+  res.Set("timedOut", Napi::Boolean::New(env, timedOut));
+  res.Set("output", Napi::String::New(env, output));
+  return res;
+}
+
 // pidfdOpen(pid) -> fd | -errno (ESRCH is an answer, not an exception)
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
   long fd = syscall(SYS_pidfd_open, IntArg(info, 0), 0);
@@ -473,6 +553,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("wait", Napi::Function::New(env, Wait));
   exports.Set("waitForeground", Napi::Function::New(env, WaitForeground));
   exports.Set("ptyProxy", Napi::Function::New(env, PtyProxy));
+  exports.Set("runJoined", Napi::Function::New(env, RunJoined));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));

@@ -134,11 +134,6 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const bundle = path.resolve(opts.bundle);
   const spec = readSpec(bundle);
   const rootfs = resolveRootfs(bundle, spec);
-  for (const kind of ['createContainer', 'startContainer'] as const) {
-    if (spec.hooks?.[kind]?.length) {
-      throw new RuntimeError(`config.json: /hooks/${kind}: hooks inside the container are not supported by this tsrt build`, { op: 'config.json' });
-    }
-  }
   const facts = hostFacts();
   const fds: number[] = [];
   let consoleFd = -1;
@@ -159,7 +154,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     const fifoFd = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : -1;
     if (fifoFd >= 0) fds.push(fifoFd);
-    const prepivotHooks = !!(spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length);
+    const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
+    const prepivotHooks = !!((!prestartAtStart && spec.hooks?.prestart?.length)
+      || spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length);
     const plan = buildPlan(spec, facts, {
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
@@ -182,6 +179,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       initStartTime: '',
       privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
       hooks: spec.hooks,
+      prestartAtStart,
       rootless: facts.euid !== 0,
     };
     for (;;) {
@@ -210,8 +208,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         a.send(sock, Msg.go);
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
-        runHooks('prestart', spec.hooks?.prestart, state);
+        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
+        runHooks('createContainer', spec.hooks?.createContainer, state, rec.pid);
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.ready) {
         break;
@@ -235,6 +234,35 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (sock >= 0) a.closeFd(sock);
     if (consolePeer >= 0) a.closeFd(consolePeer);
     dir.remove();
+    throw e;
+  }
+}
+
+/**
+ * Whether a config's runtime-spec version puts prestart hooks after `start` is called: 1.0.0 and 1.0.1 say
+ * so, 1.0.2 moved them into `create` (before pivot_root). Pre-releases of 1.0.2 (the "1.0.2-dev" that
+ * runc's `spec` and runtime-tools write) precede 1.0.2 by semver, so they keep the older timing.
+ */
+export function precedesPrestartInCreate(ociVersion: string): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)(-[^+]*)?/.exec(ociVersion);
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (major !== 1 || minor !== 0) return false;
+  return patch < 2 || (patch === 2 && m[4] !== undefined);
+}
+
+/**
+ * The hooks between `start` and the user program: prestart (for pre-1.0.2 configs), then startContainer
+ * inside the container. On failure the container is stopped and destroyed, as the spec's lifecycle says.
+ */
+function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  try {
+    const state = ociState(rec, 'created');
+    if (rec.prestartAtStart) runHooks('prestart', rec.hooks?.prestart, state);
+    runHooks('startContainer', rec.hooks?.startContainer, state, rec.pid);
+  } catch (e) {
+    killAndWait(rec);
+    destroy(dir, rec, warn);
     throw e;
   }
 }
@@ -281,6 +309,7 @@ export function start(root: string, id: string, warn: (m: string) => void): void
   const { dir, rec, status } = loadLocked(root, id);
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
+  runStartHooks(dir, rec, warn);
   const pidfd = initPidfd(rec);
   if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   const result = native().startFifo(dir.fifoPath, pidfd);
@@ -304,6 +333,13 @@ export interface RunOptions extends CreateOptions {
 export function run(opts: RunOptions): ExitStatus {
   const a = native();
   const l = launch(opts, 'socket', !opts.detach);
+  try {
+    runStartHooks(l.dir, l.rec, opts.warn);
+  } catch (e) {
+    a.closeFd(l.sock);
+    a.closeFd(l.initPidfd);
+    throw e;
+  }
   a.send(l.sock, Msg.start);
   // The init's end closes at exec (close-on-exec): EOF here means the user process is running; an error
   // message means exec itself failed.
@@ -425,6 +461,8 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
     if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
     killAndWait(rec);
   } else if (status === 'created') {
+    // The spec wants an error here; engines always follow with `delete --force`, which still works.
+    if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: created`, { op: 'delete' });
     killAndWait(rec);
   }
   destroy(dir, rec, warn);

@@ -1,8 +1,12 @@
-// Running OCI hooks in the runtime's namespaces: the state JSON on stdin, the hook's own args and env, and
-// its timeout. Early hooks (prestart, createRuntime) fail the operation; poststart and poststop failures
-// are the caller's to log as warnings.
+// Running OCI hooks: the state JSON on stdin, the hook's own args and env, and its timeout. prestart,
+// createRuntime, poststart and poststop run in the runtime's namespaces; createContainer and startContainer
+// inside the container's, joined through the container process. Early hooks fail the operation; poststart
+// and poststop failures are the caller's to log as warnings.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
+import { native } from '../native.js';
+import { CLONE } from '../plan/linux.js';
 import type { Hook } from '../spec/types.gen.js';
 
 export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -16,28 +20,76 @@ function envObject(env: string[] | undefined): Record<string, string> {
   return out;
 }
 
-export function runHooks(kind: HookKind, hooks: Hook[] | undefined, state: object): void {
-  (hooks ?? []).forEach((hook, i) => {
-    const args = hook.args ?? [hook.path];
-    const r = spawnSync(hook.path, args.slice(1), {
-      argv0: args[0] ?? hook.path,
-      env: envObject(hook.env),
-      input: JSON.stringify(state),
-      timeout: hook.timeout ? hook.timeout * 1000 : undefined,
-      killSignal: 'SIGKILL',
-      stdio: ['pipe', 'pipe', 'pipe'],
-      maxBuffer: 1 << 20,
-    });
-    const out = `stdout: ${r.stdout?.toString().trim() ?? ''}, stderr: ${r.stderr?.toString().trim() ?? ''}`;
-    let why: string | undefined;
-    if (r.error) {
-      const code = (r.error as NodeJS.ErrnoException).code;
-      why = code === 'ETIMEDOUT' ? `timeout after ${hook.timeout}s` : r.error.message;
-    } else if (r.signal) {
-      why = `signal: ${r.signal}`;
-    } else if (r.status !== 0) {
-      why = `exit status ${r.status}`;
+const NS_FILES: [string, number][] = [
+  ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
+  ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
+];
+
+/** The namespaces in which `pid` differs from us: joining one we are already in is an error for some types. */
+export function namespacesOf(pid: number): number {
+  let flags = 0;
+  for (const [name, flag] of NS_FILES) {
+    let theirs: string;
+    try {
+      theirs = fs.readlinkSync(`/proc/${pid}/ns/${name}`);
+    } catch {
+      continue;
     }
-    if (why) throw new RuntimeError(`error running ${kind} hook #${i}: ${why}, ${out}`, { op: kind, path: hook.path });
+    let ours = '';
+    try {
+      ours = fs.readlinkSync(`/proc/self/ns/${name}`);
+    } catch {
+      /* a namespace type this kernel lacks for us cannot differ */
+    }
+    if (theirs !== ours) flags |= flag;
+  }
+  return flags;
+}
+
+interface Outcome {
+  why?: string;
+  output: string;
+}
+
+function runHere(hook: Hook, input: string): Outcome {
+  const args = hook.args ?? [hook.path];
+  const r = spawnSync(hook.path, args.slice(1), {
+    argv0: args[0] ?? hook.path,
+    env: envObject(hook.env),
+    input,
+    timeout: hook.timeout ? hook.timeout * 1000 : undefined,
+    killSignal: 'SIGKILL',
+    stdio: ['pipe', 'pipe', 'pipe'],
+    maxBuffer: 1 << 20,
+  });
+  const output = `stdout: ${r.stdout?.toString().trim() ?? ''}, stderr: ${r.stderr?.toString().trim() ?? ''}`;
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    return { why: code === 'ETIMEDOUT' ? `timeout after ${hook.timeout}s` : r.error.message, output };
+  }
+  if (r.signal) return { why: `signal: ${r.signal}`, output };
+  if (r.status !== 0) return { why: `exit status ${r.status}`, output };
+  return { output };
+}
+
+function runJoined(hook: Hook, input: string, pid: number): Outcome {
+  const r = native().runJoined({
+    pid, nsFlags: namespacesOf(pid), path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? [],
+    input, timeoutMs: hook.timeout ? hook.timeout * 1000 : 0,
+  });
+  const output = `output: ${r.output.trim()}`;
+  if (r.timedOut) return { why: `timeout after ${hook.timeout}s`, output };
+  if (r.signal) return { why: `signal: ${r.signal}`, output };
+  if (r.code !== 0) return { why: `exit status ${r.code}`, output };
+  return { output };
+}
+
+/** Runs the hooks in order; `insidePid` runs them in that process's namespaces. Throws on the first failure. */
+export function runHooks(kind: HookKind, hooks: Hook[] | undefined, state: object, insidePid?: number): void {
+  if (!hooks?.length) return;
+  const input = JSON.stringify(state);
+  hooks.forEach((hook, i) => {
+    const r = insidePid === undefined ? runHere(hook, input) : runJoined(hook, input, insidePid);
+    if (r.why) throw new RuntimeError(`error running ${kind} hook #${i}: ${r.why}, ${r.output}`, { op: kind, path: hook.path });
   });
 }

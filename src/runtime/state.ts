@@ -25,6 +25,8 @@ export interface ContainerRecord {
   /** The container has its own pid namespace: kill --all and delete can find every process through it. */
   privatePidns: boolean;
   hooks?: Hooks;
+  /** prestart hooks run at `start` (runtime-spec before 1.0.2) rather than during `create`. */
+  prestartAtStart?: boolean;
   /** Created by an unprivileged runtime. */
   rootless: boolean;
 }

@@ -1,0 +1,18 @@
+#ifndef TSRT_JOINED_H
+#define TSRT_JOINED_H
+
+/* What joined_spawn runs: a program inside the namespaces of the process behind target_pidfd. */
+struct joined_spec {
+	int target_pidfd;
+	int ns_flags; /* CLONE_NEW* to join; 0 runs in the runtime's own namespaces */
+	int stdin_fd;
+	int output_fd; /* stdout and stderr */
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+};
+
+/* Fork-like clone3 with CLONE_PIDFD; returns the pid and its pidfd, or -1 with *err_out set. */
+int joined_spawn(const struct joined_spec *s, int *pidfd_out, int *err_out);
+
+#endif

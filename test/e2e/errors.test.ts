@@ -134,7 +134,7 @@ t.test('the leftover checks see the process and state of a created container (co
   tt.equal(r.code, 0, r.stderr);
   tt.ok(fs.existsSync(path.join(ROOT, id)), 'state directory seen');
   tt.not(processesUsing(bundle).length, 0, 'the waiting init is seen');
-  tt.equal(rt(s, ['delete', id]).code, 0);
+  tt.equal(rt(s, ['delete', '--force', id]).code, 0);
   tt.ok(waitFor(() => processesUsing(bundle).length === 0), 'and gone after delete');
   tt.notOk(fs.existsSync(path.join(ROOT, id)));
 });

@@ -320,7 +320,7 @@ t.test('delete removes a stopped container and state then says it does not exist
   tt.match(st.stderr, /container does not exist/);
 });
 
-t.test('delete removes a created (never started) container without --force', async tt => {
+t.test('delete refuses a created (never started) container and leaves it intact; --force removes it', async tt => {
   const s = scope(tt);
   const bundle = s.bundle(['sh', '-c', 'echo should-never-run']);
   const id = s.id();
@@ -328,7 +328,12 @@ t.test('delete removes a created (never started) container without --force', asy
   tt.equal(c.code, 0, c.stderr);
   const pid = stateOf(id)?.pid as number;
   const d = rt(['delete', id]);
-  tt.equal(d.code, 0, d.stderr);
+  tt.equal(d.code, 1, 'delete without --force fails, as the spec requires for a container that is not stopped');
+  tt.match(d.stderr, new RegExp(`cannot delete container ${id} that is not stopped: created`));
+  tt.equal(stateOf(id)?.status, 'created', 'the container is intact');
+  tt.ok(alive(pid), 'its init still waits');
+  const f = rt(['delete', '--force', id]);
+  tt.equal(f.code, 0, f.stderr);
   tt.match(rt(['state', id]).stderr, /container does not exist/);
   tt.ok(waitFor(() => !alive(pid)), 'the waiting init was killed');
   tt.equal(read(c.out), '', 'the process never ran');

@@ -1073,7 +1073,10 @@ static void exec_user_process(struct ctx *c, const char *path)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
 	syscall(SYS_execveat, c->shim_fd, "", argv, p->env, AT_EMPTY_PATH);
-	fail(c, S_EXEC, path);
+	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
+	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
+	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
+				       : "execveat of the sealed helper");
 }
 
 /* ---- stages ---- */

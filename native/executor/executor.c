@@ -1228,6 +1228,8 @@ static void stage2(struct ctx *c)
 	switch_user(c, held);
 	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
 	enter_cwd(c);
+	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	prepare_exec_fds(c);
 	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
 		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
@@ -1246,7 +1248,6 @@ static void stage2(struct ctx *c)
 			load_seccomp(c);
 	}
 
-	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	send_msg(c->sock, MSG_READY, 0, 0, 0, "");
 	wait_for_start(c);
 	exec_user_process(c, path);

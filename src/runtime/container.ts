@@ -220,7 +220,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         try {
           sendSeccompListener(plan, rec, m.fd);
         } finally {
-          a.closeFd(m.fd);
+          if (m.fd >= 0) a.closeFd(m.fd);
         }
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.ready) {

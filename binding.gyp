@@ -4,10 +4,12 @@
       "target_name": "tsrt",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/seccomp.cc",
         "native/executor/executor.c",
         "native/executor/decode.c",
         "native/executor/joined.c"
       ],
+      "libraries": ["-lseccomp"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wa,-I<(module_root_dir)/native/init"],

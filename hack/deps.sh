@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # System packages tsrt needs on Debian 12, from apt only:
-#   build:   gcc g++ make python3 (node-gyp), libseccomp-dev
+#   build:   gcc g++ make python3 (node-gyp), libseccomp-dev (the addon compiles seccomp profiles with it)
 #   run:     uidmap (newuidmap/newgidmap for multi-range rootless mappings)
 #   bundles: busybox-static (hack/mkbundle.sh)
 #   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console
-#            socket receiver)
+#            socket receiver), gcc (the seccomp agent of test/e2e/seccomp.test.ts)
 set -euo pipefail
 packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux ca-certificates)
 missing=()

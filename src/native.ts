@@ -1,6 +1,7 @@
 // The only importer of the addon. Everything here is synchronous: the CLI is a short-lived process, and
 // libuv-free calls also work in the Bun-compiled executable.
 import { createRequire } from 'node:module';
+import type { SeccompFilter } from './plan/seccomp.js';
 
 export interface SpawnResult {
   pid: number;
@@ -15,6 +16,8 @@ export interface SyncMessage {
   errname: string;
   pid: number;
   detail: string;
+  /** An fd passed with the message (MSG_SECCOMP), else -1. */
+  fd: number;
 }
 
 export interface ExitStatus {
@@ -51,6 +54,10 @@ export interface Addon {
   connectUnix(path: string): number;
   socketPair(): [number, number];
   recvFd(sock: number): number;
+  /** Connects to a unix socket, sends data with fd attached (SCM_RIGHTS), disconnects. */
+  sendFdTo(path: string, data: string, fd: number): void;
+  /** libseccomp: a seccomp descriptor (plan/seccomp.ts) to BPF; throws with `where` (a JSON pointer). */
+  compileSeccomp(filter: SeccompFilter): Buffer;
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
   closeFd(fd: number): void;
@@ -62,6 +69,7 @@ export const Msg = {
   prepivot: 3,
   ready: 4,
   error: 5,
+  seccomp: 6,
   ack: 16,
   go: 17,
   start: 18,

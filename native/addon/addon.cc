@@ -29,6 +29,9 @@ extern "C" {
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+// native/addon/seccomp.cc
+Napi::Value CompileSeccomp(const Napi::CallbackInfo &info);
+
 // waitid(P_PIDFD) through the raw syscall: header versions disagree on the idtype_t spelling.
 constexpr int kPidfdIdtype = 3;
 #ifndef MFD_EXEC
@@ -145,20 +148,42 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// recv(sock) -> { type, step, err, pid, detail } | null on EOF
+// recv(sock) -> { type, step, err, pid, detail, fd } | null on EOF. fd is -1 unless the message carried one
+// over SCM_RIGHTS (MSG_SECCOMP: the seccomp listener).
 Napi::Value Recv(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int sock = IntArg(info, 0);
   struct tsrt_msg m;
+  struct iovec iov = {&m, sizeof(m)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof(u.buf);
   ssize_t n;
-  do n = recv(sock, &m, sizeof(m), 0);
+  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == ECONNRESET) return env.Null();
     return ThrowErrno(env, "sync socket", errno);
   }
-  if (n == 0) return env.Null();
-  if (n != static_cast<ssize_t>(sizeof(m))) return ThrowErrno(env, "sync socket: short message", EPROTO);
+  int fd = -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+    memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+  if (n == 0) {
+    if (fd >= 0) close(fd);
+    return env.Null();
+  }
+  if (n != static_cast<ssize_t>(sizeof(m)) || (mh.msg_flags & MSG_CTRUNC)) {
+    if (fd >= 0) close(fd);
+    return ThrowErrno(env, "sync socket: malformed message", EPROTO);
+  }
   m.detail[sizeof(m.detail) - 1] = 0;
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", m.type);
@@ -167,6 +192,7 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   out.Set("errname", m.err > 0 ? ErrnoName(m.err) : "");
   out.Set("pid", m.pid);
   out.Set("detail", m.detail);
+  out.Set("fd", fd);
   return out;
 }
 
@@ -517,6 +543,61 @@ Napi::Value RecvFd(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, fd);
 }
 
+// sendFdTo(path, data, fd): connects to the unix socket at path, sends data with fd attached (SCM_RIGHTS), and
+// closes the connection: the seccomp listener hand-off of runtime-spec config-linux.md.
+Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  std::string data = info[1].As<Napi::String>();
+  int passed = IntArg(info, 2);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "connect " + path, ENAMETOOLONG);
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket", errno);
+  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "connect " + path, err);
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof(u));
+  size_t off = 0;
+  bool first = true;
+  while (off < data.size()) {
+    struct iovec iov = {const_cast<char *>(data.data()) + off, data.size() - off};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (first) {  // the fd rides on the first bytes only
+      mh.msg_control = u.buf;
+      mh.msg_controllen = sizeof(u.buf);
+      struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(cm), &passed, sizeof(int));
+    }
+    ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EPIPE;
+      close(fd);
+      return ThrowErrno(env, "send to " + path, err);
+    }
+    first = false;
+    off += static_cast<size_t>(n);
+  }
+  close(fd);
+  return env.Undefined();
+}
+
 // flock(fd, exclusive, wait) -> true | false (would block)
 Napi::Value Flock(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -562,6 +643,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("sendFdTo", Napi::Function::New(env, SendFdTo));
+  exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccomp));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("openDir", Napi::Function::New(env, OpenDir));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

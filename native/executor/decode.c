@@ -267,6 +267,14 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			r.left -= plan->seccomp_len;
 		}
 	}
+	plan->seccomp_flags = get_u32(&r);
+	if (!r.why && (plan->seccomp_flags & ~TSRT_SECCOMP_FLAGS_KNOWN))
+		fail(&r, "unknown seccomp filter flag");
+	if (!r.why && plan->seccomp_flags && !plan->seccomp_len)
+		fail(&r, "seccomp flags without a seccomp program");
+	if (!r.why && (plan->seccomp_flags & TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV) &&
+	    !(plan->seccomp_flags & TSRT_SECCOMP_FLAG_NEW_LISTENER))
+		fail(&r, "seccomp wait-killable flag without a listener");
 	if (!r.why && r.left != 0)
 		fail(&r, "trailing bytes after plan");
 	if ((plan->flags & PF_START_FIFO) && plan->fifo_fd < 0)

@@ -815,13 +815,16 @@ static void apply_oom_score_adj(struct ctx *c)
 	syscall(SYS_close, fd);
 }
 
-static void apply_identity(struct ctx *c)
+/* Bounding set, groups and ids. Permitted capabilities survive the id change (keepcaps) until
+ * set_capabilities(); *held receives what we had before it. */
+static void switch_user(struct ctx *c, struct __user_cap_data_struct held[2])
 {
 	const struct tsrt_plan *p = c->plan;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
 	int cap;
 
+	if (syscall(SYS_capget, &hdr, held) < 0)
+		fail(c, S_CAPS, "capget");
 	if (syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		fail(c, S_CAPS, "keepcaps");
 	for (cap = 0; cap < 64; cap++) {
@@ -846,6 +849,14 @@ static void apply_identity(struct ctx *c)
 		fail(c, S_USER, "gid");
 	if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
 		fail(c, S_USER, "uid");
+}
+
+static void set_capabilities(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int cap;
 
 	memset(data, 0, sizeof(data));
 	data[0].effective = (uint32_t)p->cap_effective;
@@ -863,6 +874,64 @@ static void apply_identity(struct ctx *c)
 		if (p->cap_ambient & (1ULL << cap))
 			syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 	}
+}
+
+/* A new non-root uid clears the effective set even with keepcaps; the permitted set is still ours. */
+static void raise_permitted(struct ctx *c, const struct __user_cap_data_struct held[2])
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memcpy(data, held, sizeof(data));
+	data[0].effective = data[0].permitted;
+	data[1].effective = data[1].permitted;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fail(c, S_SECCOMP, "capset");
+}
+
+/* Sends the filter's listener fd to the runtime, which passes it on to listenerPath. Until the runtime
+ * answers, no notified syscall may run: nobody could answer it yet (sendmsg itself may not be notified;
+ * plan/seccomp.ts refuses that). */
+static void hand_over_listener(struct ctx *c, int listener)
+{
+	struct tsrt_msg m;
+	struct iovec iov = { &m, sizeof(m) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_SECCOMP;
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &listener, sizeof(int));
+	if (syscall(SYS_sendmsg, c->sock, &mh, MSG_NOSIGNAL) < 0)
+		fail(c, S_SECCOMP, "seccomp listener");
+	syscall(SYS_close, listener);
+	expect(c, MSG_ACK, S_SECCOMP);
+}
+
+/* After this, every syscall we make meets the container's profile: callers keep what follows to a few
+ * (see stage2), all in every engine's default allow-list. */
+static void load_seccomp(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct sock_fprog prog = { (unsigned short)(p->seccomp_len / 8), (struct sock_filter *)p->seccomp };
+	long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog);
+	if (listener < 0)
+		fail(c, S_SECCOMP, "seccomp");
+	if (p->seccomp_flags & TSRT_SECCOMP_FLAG_NEW_LISTENER)
+		hand_over_listener(c, (int)listener);
 }
 
 static void enter_cwd(struct ctx *c)
@@ -971,24 +1040,12 @@ static void wait_for_start(struct ctx *c)
 	}
 }
 
-static void exec_user_process(struct ctx *c, const char *path)
+/* R4: only stdio and the preserved fds survive exec; libuv/JS fds are marked close-on-exec. Done before the
+ * filter is loaded: close_range (Linux 5.9) is missing from older allow-lists such as runtime-tools'. */
+static void prepare_exec_fds(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	const char *argv[TSRT_MAX_LIST + 3];
-	uint64_t empty = 0;
-	uint32_t i;
 	int fd;
-
-	if (p->flags & PF_NO_NEW_PRIVS) {
-		if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-			fail(c, S_NNP, "no_new_privs");
-	}
-	if (p->seccomp_len) {
-		struct sock_fprog prog = { (unsigned short)(p->seccomp_len / 8), (struct sock_filter *)p->seccomp };
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-			fail(c, S_SECCOMP, "seccomp");
-	}
-	/* R4: only stdio and the preserved fds survive exec; libuv/JS fds are marked close-on-exec. */
 	if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		fail(c, S_EXEC, "close_range");
 	for (fd = 0; fd < 3 + (int)p->preserve_fds; fd++) {
@@ -999,6 +1056,14 @@ static void exec_user_process(struct ctx *c, const char *path)
 			syscall(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
 	syscall(SYS_umask, (p->flags & PF_SET_UMASK) ? p->umask : 022);
+}
+
+static void exec_user_process(struct ctx *c, const char *path)
+{
+	const struct tsrt_plan *p = c->plan;
+	const char *argv[TSRT_MAX_LIST + 3];
+	uint64_t empty = 0;
+	uint32_t i;
 
 	argv[0] = SHIM_MAGIC;
 	argv[1] = path;
@@ -1008,7 +1073,10 @@ static void exec_user_process(struct ctx *c, const char *path)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
 	syscall(SYS_execveat, c->shim_fd, "", argv, p->env, AT_EMPTY_PATH);
-	fail(c, S_EXEC, path);
+	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
+	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
+	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
+				       : "execveat of the sealed helper");
 }
 
 /* ---- stages ---- */
@@ -1111,6 +1179,7 @@ static void stage2(struct ctx *c) __attribute__((noreturn));
 static void stage2(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
+	struct __user_cap_data_struct held[2];
 	char path[4096];
 
 	expect(c, MSG_GO, S_SETUP);
@@ -1156,11 +1225,29 @@ static void stage2(struct ctx *c)
 	if (p->flags & PF_OOM_SCORE_ADJ)
 		apply_oom_score_adj(c);
 	apply_rlimits(c);
-	apply_identity(c);
+	switch_user(c, held);
+	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
 	enter_cwd(c);
-	lookup_executable(c, path, sizeof(path));
-
+	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	prepare_exec_fds(c);
+	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
+		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
+		raise_permitted(c, held);
+		load_seccomp(c);
+	}
+	set_capabilities(c);
+	lookup_executable(c, path, sizeof(path));
+	if (p->flags & PF_NO_NEW_PRIVS) {
+		if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			fail(c, S_NNP, "no_new_privs");
+		/* As late as possible while the runtime is still there to take the listener fd and hear errors: from
+		 * here to the user's program only sendto, recvfrom or openat/write/close (the start signal),
+		 * rt_sigprocmask and execveat run, then execve in the sealed helper. */
+		if (p->seccomp_len)
+			load_seccomp(c);
+	}
+
 	send_msg(c->sock, MSG_READY, 0, 0, 0, "");
 	wait_for_start(c);
 	exec_user_process(c, path);

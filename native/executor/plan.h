@@ -68,6 +68,11 @@ struct tsrt_rlimit {
 	uint64_t soft, hard;
 };
 
+/* The seccomp(2) filter flags a plan may ask for (LOG, SPEC_ALLOW, NEW_LISTENER, WAIT_KILLABLE_RECV). */
+#define TSRT_SECCOMP_FLAG_NEW_LISTENER 0x8u
+#define TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV 0x20u
+#define TSRT_SECCOMP_FLAGS_KNOWN (0x2u | 0x4u | TSRT_SECCOMP_FLAG_NEW_LISTENER | TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV)
+
 /* Plan flags. */
 #define PF_NEW_USERNS 0x1u      /* unshare(CLONE_NEWUSER); the parent writes the id maps */
 #define PF_NEW_MOUNTNS 0x2u     /* rootfs work happens (a new mount ns is required for it) */
@@ -124,6 +129,7 @@ struct tsrt_plan {
 	uint32_t preserve_fds;
 	uint32_t seccomp_len; /* bytes of struct sock_filter */
 	const unsigned char *seccomp;
+	uint32_t seccomp_flags; /* SECCOMP_FILTER_FLAG_* for seccomp(2); NEW_LISTENER: hand the fd to the runtime */
 
 	/* Decoder-owned storage. */
 	void *arena;

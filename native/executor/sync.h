@@ -14,6 +14,7 @@ enum tsrt_msg_type {
 	MSG_PREPIVOT = 3, /* mounts done, before pivot_root: run prestart/createRuntime hooks, then MSG_ACK */
 	MSG_READY = 4,    /* set-up complete, waiting for start (fifo or MSG_START) */
 	MSG_ERROR = 5,    /* step, err and detail say what failed */
+	MSG_SECCOMP = 6,  /* carries the seccomp listener fd (SCM_RIGHTS): pass it to listenerPath, then MSG_ACK */
 	/* parent -> child */
 	MSG_ACK = 16,
 	MSG_GO = 17,    /* after MSG_PID: the parent has placed the init (cgroups); continue */

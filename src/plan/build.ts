@@ -7,6 +7,7 @@ import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
+import { planSeccomp } from './seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
 
 export interface BuildOptions {
@@ -144,7 +145,6 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // ---- LSMs: applied or refused, never skipped while active (R6) ----
   if (proc.apparmorProfile && facts.apparmorEnabled) bad('process.apparmorProfile: AppArmor profiles are not supported by this tsrt build');
   if ((proc.selinuxLabel || linux.mountLabel) && facts.selinuxEnabled) bad('process.selinuxLabel: SELinux labels are not supported by this tsrt build');
-  if (linux.seccomp) bad('linux.seccomp: seccomp filters are not supported by this tsrt build');
   if (linux.personality || linux.intelRdt || linux.memoryPolicy || (linux.netDevices && Object.keys(linux.netDevices).length)) {
     const field = linux.personality ? 'personality' : linux.intelRdt ? 'intelRdt' : linux.memoryPolicy ? 'memoryPolicy' : 'netDevices';
     bad(`linux.${field}: not supported by this tsrt build`);
@@ -246,7 +246,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     env: proc.env ?? [],
     fifoFd: opts.fifoFd,
     preserveFds: opts.preserveFds,
-    seccomp: new Uint8Array(0),
+    seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
     uidMappings,
     gidMappings,
     idMapsDirect,

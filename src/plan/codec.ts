@@ -64,7 +64,12 @@ class Writer {
   }
 }
 
-export function encodePlan(p: LaunchPlan): Buffer {
+/**
+ * `seccompProgram` is the BPF compiled from p.seccomp (plan/seccomp.ts compileSeccomp): a plan with a filter
+ * is never encoded without its program, so a forgotten compile step cannot start an unfiltered container.
+ */
+export function encodePlan(p: LaunchPlan, seccompProgram: Uint8Array = new Uint8Array(0)): Buffer {
+  if (p.seccomp && seccompProgram.length === 0) throw new Error('encodePlan: the plan has a seccomp filter but no compiled program');
   const w = new Writer();
   w.u32(MAGIC).u32(VERSION).u32(0);
   w.u32(p.flags).u64(p.unshareFlags);
@@ -94,6 +99,7 @@ export function encodePlan(p: LaunchPlan): Buffer {
   for (const g of p.additionalGids) w.u32(g);
   w.str(p.cwd).strs(p.args).strs(p.env);
   w.i32(p.fifoFd).u32(p.preserveFds);
-  w.bytes(p.seccomp);
+  w.bytes(seccompProgram);
+  w.u32(p.seccomp?.flags ?? 0);
   return w.finish();
 }

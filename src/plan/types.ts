@@ -1,6 +1,8 @@
 // The launch plan: everything the executor needs, resolved and numeric. Built by plan/build.ts (pure), encoded by
 // plan/codec.ts, decoded and applied by native/executor. Field meanings mirror native/executor/plan.h.
 
+import type { SeccompPlan } from './seccomp.js';
+
 export const StepKind = {
   bind: 1,
   fs: 2,
@@ -95,7 +97,8 @@ export interface LaunchPlan {
   env: string[];
   fifoFd: number;
   preserveFds: number;
-  seccomp: Uint8Array;
+  /** linux.seccomp: the filter (compiled right before spawn), its load flags and listener. */
+  seccomp?: SeccompPlan;
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];

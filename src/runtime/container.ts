@@ -7,6 +7,7 @@ import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { encodePlan } from '../plan/codec.js';
+import { compileSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
@@ -161,7 +162,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
     });
-    const child = a.spawn(encodePlan(plan));
+    const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
+    const child = a.spawn(encodePlan(plan, seccompProgram));
     stagePidfd = child.pidfd;
     sock = child.sock;
     for (const fd of fds) a.closeFd(fd);
@@ -187,6 +189,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       if (m === null) {
         throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
       }
+      if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
       if (m.type === Msg.error) throw executorError(m);
       if (m.type === Msg.userns) {
         writeIdMaps(m.pid, plan);
@@ -211,6 +214,13 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
         runHooks('createContainer', spec.hooks?.createContainer, state, rec.pid);
+        a.send(sock, Msg.ack);
+      } else if (m.type === Msg.seccomp) {
+        try {
+          sendSeccompListener(plan, rec, m.fd);
+        } finally {
+          if (m.fd >= 0) a.closeFd(m.fd);
+        }
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.ready) {
         break;
@@ -264,6 +274,31 @@ function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string
     killAndWait(rec);
     destroy(dir, rec, warn);
     throw e;
+  }
+}
+
+/**
+ * The listener fd goes to the agent at listenerPath with the container process state (runtime-spec
+ * config-linux.md "seccomp", state.md "ContainerProcessState"), while the container is still being created.
+ */
+function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: number): void {
+  const listener = plan.seccomp?.listener;
+  if (fd < 0 || !listener) {
+    throw new RuntimeError('unable to start container process: unexpected seccomp listener from the container init', { op: 'init' });
+  }
+  const processState = {
+    ociVersion: OCI_VERSION,
+    fds: ['seccompFd'],
+    pid: rec.pid,
+    metadata: listener.metadata || undefined,
+    state: ociState(rec, 'creating'),
+  };
+  try {
+    native().sendFdTo(listener.path, JSON.stringify(processState), fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const reason = describeErrno(code) ?? (e as Error).message;
+    throw new RuntimeError(`unable to start container process: send seccomp listener fd to ${listener.path}: ${reason}`, { op: 'seccomp', path: listener.path, errno: code });
   }
 }
 

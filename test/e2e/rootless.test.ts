@@ -132,6 +132,24 @@ function errorMessage(text: string): string {
 
 // ---------------------------------------------------------------------------------------------------------
 
+for (const nnp of [true, false]) {
+  t.test(`linux.seccomp in a rootless container, noNewPrivileges ${nnp}`, async t => {
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN: the user namespace's, which the executor holds.
+    const bundle = userBundle(['sh', '-c', 'grep Seccomp: /proc/self/status; mkdir /tmp/x'], spec => {
+      spec.process.noNewPrivileges = nnp;
+      spec.root.readonly = false;
+      spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }] };
+    });
+    const root = userRoot();
+    const id = uniqueId('rl-seccomp');
+    t.teardown(() => forceDelete(id, root));
+    const r = asUser(['run', '-b', bundle, id], root);
+    t.equal(r.code, 1, r.stderr);
+    t.match(r.stdout, /Seccomp:\s+2/);
+    t.match(r.stderr, "can't create directory '/tmp/x': No space left on device");
+  });
+}
+
 t.test('run with the default rootless spec', async t => {
   const bundle = userBundle(['sh', '-c', 'id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; echo to-stderr >&2; exit 7']);
   const root = userRoot();

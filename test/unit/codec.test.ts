@@ -10,6 +10,7 @@ import { buildPlan } from '../../src/plan/build.js';
 import { encodePlan } from '../../src/plan/codec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
+import { FILTER_FLAG } from '../../src/plan/seccomp.js';
 import type { LaunchPlan } from '../../src/plan/types.js';
 import { specTemplate } from '../../src/spec/template.js';
 import { native } from '../../src/native.js';
@@ -54,7 +55,6 @@ function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
     env: [],
     fifoFd: -1,
     preserveFds: 0,
-    seccomp: new Uint8Array(0),
     uidMappings: [],
     gidMappings: [],
     idMapsDirect: { uid: true, gid: true },
@@ -130,10 +130,10 @@ t.test('optional fields and a seccomp program decode', async t => {
     hostname: 'h', domainname: 'd', join: [{ type: CLONE.NEWNET, path: '/proc/1/ns/net' }],
     maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'], sysctl: [['net/ipv4/ip_forward', '1']],
     rlimits: [{ resource: 7, soft: (1n << 64n) - 1n, hard: (1n << 64n) - 1n }], additionalGids: [1, 2, 3],
-    env: ['A=1', ''], args: ['sh', ''], seccomp: new Uint8Array(16), fifoFd: 4, flags: 0x2 | 0x400,
+    env: ['A=1', ''], args: ['sh', ''], fifoFd: 4, flags: 0x2 | 0x400,
     steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
   });
-  t.same(check(encodePlan(plan)), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
+  t.same(check(encodePlan(plan, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
 });
 
 t.test('a string at the limit decodes, one byte more is refused', async t => {
@@ -297,14 +297,38 @@ t.test('wrong magic, version or header length is refused', async t => {
 
 t.test('a seccomp program whose length is not a multiple of 8 is refused', async t => {
   for (const n of [1, 7, 9, 15]) {
-    t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(n) }))), 'malformed seccomp program', `${n} bytes`);
+    t.equal(check(encodePlan(smallPlan(), new Uint8Array(n))), 'malformed seccomp program', `${n} bytes`);
   }
-  t.same(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8) }))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
-  t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8 * 65536) }))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
-  // A seccomp length claiming more bytes than remain.
-  const buf = encodePlan(smallPlan({ seccomp: new Uint8Array(8) }));
-  buf.writeUInt32LE(16, buf.length - 12);
+  t.same(check(encodePlan(smallPlan(), new Uint8Array(8))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
+  t.equal(check(encodePlan(smallPlan(), new Uint8Array(8 * 65536))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
+  // A seccomp length claiming more bytes than remain (before it: the u32 filter flags).
+  const buf = encodePlan(smallPlan(), new Uint8Array(8));
+  buf.writeUInt32LE(16, buf.length - 16);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
+});
+
+/** A plan with a seccomp filter loaded with these seccomp(2) flags (the filter itself is not looked at here). */
+function filteredPlan(flags: number): LaunchPlan {
+  return smallPlan({ seccomp: { filter: { defaultAction: 0x7fff0000, architectures: [], rules: [] }, flags } });
+}
+
+t.test('seccomp filter flags: the known ones decode, anything else is refused', async t => {
+  const program = new Uint8Array(8);
+  const ok = { steps: 0, args: 1, rootfs: '/r' };
+  t.same(check(encodePlan(filteredPlan(FILTER_FLAG.LOG | FILTER_FLAG.SPEC_ALLOW), program)), ok, 'LOG | SPEC_ALLOW');
+  t.same(check(encodePlan(filteredPlan(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV), program)), ok, 'NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.TSYNC), program)), 'unknown seccomp filter flag', 'TSYNC is never sent');
+  t.equal(check(encodePlan(filteredPlan(0x10), program)), 'unknown seccomp filter flag', 'TSYNC_ESRCH');
+  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), program)), 'seccomp wait-killable flag without a listener');
+  const noProgram = encodePlan(filteredPlan(FILTER_FLAG.LOG), program);
+  // Cut the program out: length 0 and no bytes, the flags still set.
+  const cut = Buffer.concat([noProgram.subarray(0, noProgram.length - 16), Buffer.from([0, 0, 0, 0]), noProgram.subarray(noProgram.length - 4)]);
+  cut.writeUInt32LE(cut.length, 8);
+  t.equal(check(cut), 'seccomp flags without a seccomp program');
+});
+
+t.test('a plan with a seccomp filter is never encoded without its program', async t => {
+  t.throws(() => encodePlan(filteredPlan(0)), /seccomp filter but no compiled program/);
 });
 
 /** mulberry32: a tiny seeded PRNG, so the mutations are the same on every run. */

@@ -570,6 +570,32 @@ t.test('golden: process details (user, umask, cwd, env, oom, no-pivot, keyring, 
   t.equal(plan.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
 });
 
+t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a listener', async t => {
+  const spec = minimalSpec();
+  spec.linux.seccomp = {
+    defaultAction: 'SCMP_ACT_ERRNO',
+    defaultErrnoRet: 38,
+    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
+    flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+    listenerPath: '/run/agent.sock',
+    listenerMetadata: 'tenant=a',
+    syscalls: [
+      { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] },
+      { names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' },
+    ],
+  };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'seccomp', plan);
+  t.equal(plan.seccomp?.filter.defaultAction, 0x00050000 | 38, 'SCMP_ACT_ERRNO(38)');
+  t.equal(plan.seccomp?.flags, 0x2 | 0x8 | 0x20, 'LOG | NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.same(plan.seccomp?.listener, { path: '/run/agent.sock', metadata: 'tenant=a' });
+});
+
+t.test('golden: no seccomp section, no filter', async t => {
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).seccomp, undefined);
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // Rules that must reject the config
 // ---------------------------------------------------------------------------------------------------------
@@ -690,12 +716,6 @@ t.test('reject: the idmap mount option', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
   rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": option "idmap": idmapped mounts are not supported');
-});
-
-t.test('reject: a seccomp profile (not supported yet)', async t => {
-  const spec = minimalSpec();
-  spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
-  rejects(t, spec, 'linux.seccomp: seccomp filters are not supported by this tsrt build');
 });
 
 t.test('reject: time offsets without a time namespace', async t => {

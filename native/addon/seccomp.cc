@@ -1,0 +1,181 @@
+// compileSeccomp(filter) -> Buffer: a seccomp descriptor built by src/plan/seccomp.ts, compiled with libseccomp
+// into the classic BPF program the executor hands to seccomp(2). Runs in the runtime process, never in the
+// cloned child: libseccomp allocates and probes the kernel, which the child must not do.
+//
+// The descriptor is already policy-free: numeric actions and operators, libseccomp architecture tokens, one
+// rule per syscall name. What only libseccomp knows (which names and architectures it has) is checked here;
+// an error carries `where`, the JSON pointer of the config field, so the caller can name it.
+#include <napi.h>
+
+#include <seccomp.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace {
+
+struct FilterError {
+  std::string where;
+  std::string message;
+};
+
+class Context {
+ public:
+  explicit Context(uint32_t default_action) : ctx_(seccomp_init(default_action)) {}
+  ~Context() {
+    if (ctx_) seccomp_release(ctx_);
+  }
+  Context(const Context &) = delete;
+  Context &operator=(const Context &) = delete;
+  scmp_filter_ctx get() const { return ctx_; }
+
+ private:
+  scmp_filter_ctx ctx_;
+};
+
+uint32_t U32(const Napi::Object &o, const char *key) {
+  return o.Get(key).As<Napi::Number>().Uint32Value();
+}
+
+std::string Str(const Napi::Object &o, const char *key) {
+  return o.Get(key).As<Napi::String>().Utf8Value();
+}
+
+// u64 operands travel as decimal strings: a JS number cannot hold every u64.
+bool Datum(const Napi::Object &o, const char *key, scmp_datum_t *out) {
+  std::string s = Str(o, key);
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  errno = 0;
+  unsigned long long v = strtoull(s.c_str(), nullptr, 10);
+  if (errno == ERANGE) return false;
+  *out = static_cast<scmp_datum_t>(v);
+  return true;
+}
+
+std::string Reason(int rc) {
+  return strerror(-rc);
+}
+
+// libseccomp 2.5 has no export to memory: export into a memfd and read the program back.
+bool ExportProgram(scmp_filter_ctx ctx, std::vector<unsigned char> *out, std::string *why) {
+  int fd = static_cast<int>(syscall(SYS_memfd_create, "tsrt-seccomp", MFD_CLOEXEC));
+  if (fd < 0) {
+    *why = std::string("memfd_create: ") + strerror(errno);
+    return false;
+  }
+  int rc = seccomp_export_bpf(ctx, fd);
+  if (rc < 0) {
+    close(fd);
+    *why = "seccomp_export_bpf: " + Reason(rc);
+    return false;
+  }
+  off_t len = lseek(fd, 0, SEEK_END);
+  if (len < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+    *why = std::string("lseek: ") + strerror(errno);
+    close(fd);
+    return false;
+  }
+  out->resize(static_cast<size_t>(len));
+  size_t got = 0;
+  while (got < out->size()) {
+    ssize_t n = read(fd, out->data() + got, out->size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *why = std::string("read exported program: ") + (n < 0 ? strerror(errno) : "short read");
+      close(fd);
+      return false;
+    }
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  return true;
+}
+
+bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, FilterError *err) {
+  Context ctx(U32(filter, "defaultAction"));
+  if (!ctx.get()) {
+    *err = {"/linux/seccomp/defaultAction", "libseccomp refused the default action"};
+    return false;
+  }
+
+  // The native architecture is in every new context; the listed ones are added beside it.
+  Napi::Array arches = filter.Get("architectures").As<Napi::Array>();
+  for (uint32_t i = 0; i < arches.Length(); i++) {
+    Napi::Object a = arches.Get(i).As<Napi::Object>();
+    std::string token = Str(a, "token");
+    uint32_t arch = seccomp_arch_resolve_name(token.c_str());
+    if (arch == 0) {
+      const struct scmp_version *v = seccomp_version();
+      *err = {Str(a, "where"), "architecture \"" + token + "\" is not supported by libseccomp " +
+                                   std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                                   std::to_string(v->micro)};
+      return false;
+    }
+    int rc = seccomp_arch_add(ctx.get(), arch);
+    if (rc == -EDOM) {
+      *err = {Str(a, "where"), "architecture \"" + token + "\" cannot share a filter with the native one (byte order)"};
+      return false;
+    }
+    if (rc < 0 && rc != -EEXIST) {
+      *err = {Str(a, "where"), "add architecture \"" + token + "\": " + Reason(rc)};
+      return false;
+    }
+  }
+
+  Napi::Array rules = filter.Get("rules").As<Napi::Array>();
+  for (uint32_t i = 0; i < rules.Length(); i++) {
+    Napi::Object r = rules.Get(i).As<Napi::Object>();
+    std::string name = Str(r, "syscall");
+    std::string where = Str(r, "where");
+    // As runc: a name this libseccomp does not know is a syscall this kernel generation lacks; skip it.
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) continue;
+    Napi::Array args = r.Get("args").As<Napi::Array>();
+    std::vector<struct scmp_arg_cmp> cmps(args.Length());
+    for (uint32_t j = 0; j < args.Length(); j++) {
+      Napi::Object a = args.Get(j).As<Napi::Object>();
+      cmps[j].arg = U32(a, "index");
+      cmps[j].op = static_cast<enum scmp_compare>(U32(a, "op"));
+      if (!Datum(a, "value", &cmps[j].datum_a) || !Datum(a, "valueTwo", &cmps[j].datum_b)) {
+        *err = {where + "/args/" + std::to_string(j), "operand is not an unsigned 64-bit number"};
+        return false;
+      }
+    }
+    int rc = seccomp_rule_add_array(ctx.get(), U32(r, "action"), nr, static_cast<unsigned int>(cmps.size()),
+                                    cmps.empty() ? nullptr : cmps.data());
+    if (rc < 0) {
+      *err = {where, "add rule for \"" + name + "\": " + Reason(rc)};
+      return false;
+    }
+  }
+
+  std::string why;
+  if (!ExportProgram(ctx.get(), program, &why)) {
+    *err = {"/linux/seccomp", why};
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Napi::Value CompileSeccomp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::vector<unsigned char> program;
+  FilterError err;
+  if (!Compile(info[0].As<Napi::Object>(), &program, &err)) {
+    Napi::Error e = Napi::Error::New(env, err.message);
+    e.Set("code", Napi::String::New(env, "ESECCOMP"));
+    e.Set("where", Napi::String::New(env, err.where));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<unsigned char>::Copy(env, program.data(), program.size());
+}

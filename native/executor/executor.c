@@ -393,10 +393,13 @@ static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source
 	syscall(SYS_close, tree);
 }
 
-static int fs_configure(int fsfd, const char *source, const char *data)
+static int fs_configure(int fsfd, const char *source, const char *data, const char *label)
 {
 	char opt[4096];
 	if (source && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+		return -1;
+	/* Set on its own: an SELinux context has commas in it, which the data list would split. */
+	if (label && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "context", label, 0) < 0)
 		return -1;
 	while (data && *data) {
 		size_t n = 0;
@@ -431,7 +434,7 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 	int fsfd, mnt, target, err;
 	struct stat st;
 	fsfd = (int)syscall(SYS_fsopen, s->fstype, FSOPEN_CLOEXEC);
-	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data) < 0) {
+	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
 		err = errno;
 		if ((s->flags & MF_FALLBACK_BIND) && (err == EPERM || err == EACCES || err == EINVAL)) {
 			if (fsfd >= 0)
@@ -815,6 +818,75 @@ static void apply_oom_score_adj(struct ctx *c)
 	syscall(SYS_close, fd);
 }
 
+static void set_affinity(struct ctx *c, const unsigned char *mask, uint32_t len, const char *which)
+{
+	if (len && syscall(SYS_sched_setaffinity, 0, len, mask) < 0)
+		fail(c, S_AFFINITY, which);
+}
+
+/* Scheduling, I/O priority, personality and memory policy survive execve: set them while we still hold the
+ * privileges some of them need (CAP_SYS_NICE for real-time policies, CAP_SYS_ADMIN for the RT I/O class). */
+static void apply_process_attributes(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	if (p->has_personality && syscall(SYS_personality, (unsigned long)p->personality) < 0)
+		fail(c, S_PERSONALITY, "personality");
+	if (p->has_mempolicy) {
+		unsigned long maxnode = p->mempolicy_nodes_len ? (unsigned long)p->mempolicy_nodes_len * 8 + 1 : 0;
+		if (syscall(SYS_set_mempolicy, (int)p->mempolicy_mode, p->mempolicy_nodes, maxnode) < 0)
+			fail(c, S_MEMPOLICY, "memoryPolicy");
+	}
+	/* IOPRIO_WHO_PROCESS, ourselves. */
+	if (p->has_ioprio && syscall(SYS_ioprio_set, 1, 0, (int)p->ioprio) < 0)
+		fail(c, S_IOPRIO, "ioPriority");
+	if (p->has_sched) {
+		/* struct sched_attr in its first (48-byte) layout: the spec carries no utilisation clamps. */
+		struct {
+			uint32_t size, policy;
+			uint64_t flags;
+			int32_t nice;
+			uint32_t priority;
+			uint64_t runtime, deadline, period;
+		} attr;
+		memset(&attr, 0, sizeof(attr));
+		attr.size = sizeof(attr);
+		attr.policy = p->sched_policy;
+		attr.flags = p->sched_flags;
+		attr.nice = p->sched_nice;
+		attr.priority = p->sched_priority;
+		attr.runtime = p->sched_runtime;
+		attr.deadline = p->sched_deadline;
+		attr.period = p->sched_period;
+		if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+			fail(c, S_SCHED, "scheduler");
+	}
+}
+
+/* The LSM labels take effect at our execve; written through the private procfs handle, never a path. */
+static void apply_lsm_labels(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	if (p->apparmor_profile) {
+		char buf[TSRT_MAX_STR + 8];
+		size_t n = sappend(buf, sizeof(buf), sappend(buf, sizeof(buf), 0, "exec "), p->apparmor_profile);
+		/* The LSM-specific file since Linux 5.8; attr/exec when AppArmor is the only LSM on older kernels. */
+		int fd = proc_open(c, "self/attr/apparmor/exec", O_WRONLY);
+		if (fd < 0 && errno == ENOENT)
+			fd = proc_open(c, "self/attr/exec", O_WRONLY);
+		if (fd < 0)
+			fail(c, S_LSM, p->apparmor_profile);
+		write_all(c, fd, buf, n, S_LSM, p->apparmor_profile);
+		syscall(SYS_close, fd);
+	}
+	if (p->selinux_label) {
+		int fd = proc_open(c, "self/attr/exec", O_WRONLY);
+		if (fd < 0)
+			fail(c, S_LSM, p->selinux_label);
+		write_all(c, fd, p->selinux_label, slen(p->selinux_label), S_LSM, p->selinux_label);
+		syscall(SYS_close, fd);
+	}
+}
+
 static void apply_identity(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
@@ -979,6 +1051,8 @@ static void exec_user_process(struct ctx *c, const char *path)
 	uint32_t i;
 	int fd;
 
+	/* execCPUAffinity.final: after every cgroup move (a cpuset resets affinity), before seccomp may forbid it. */
+	set_affinity(c, p->affinity_final, p->affinity_final_len, "execCPUAffinity.final");
 	if (p->flags & PF_NO_NEW_PRIVS) {
 		if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			fail(c, S_NNP, "no_new_privs");
@@ -1156,6 +1230,8 @@ static void stage2(struct ctx *c)
 	if (p->flags & PF_OOM_SCORE_ADJ)
 		apply_oom_score_adj(c);
 	apply_rlimits(c);
+	apply_process_attributes(c);
+	apply_lsm_labels(c);
 	apply_identity(c);
 	enter_cwd(c);
 	lookup_executable(c, path, sizeof(path));
@@ -1187,6 +1263,8 @@ static void stage1(struct ctx *c)
 	if (p->console_socket >= 0)
 		keep[nkeep++] = p->console_socket;
 	close_other_fds(keep, nkeep, (int)p->preserve_fds);
+	/* execCPUAffinity.initial: from the start, so namespace and rootfs set-up already runs there. */
+	set_affinity(c, p->affinity_initial, p->affinity_initial_len, "execCPUAffinity.initial");
 
 	join_namespaces(c);
 	if (p->flags & PF_NEW_USERNS) {

@@ -36,6 +36,7 @@ enum tsrt_step_kind {
 #define MF_FALLBACK_BIND 0x8u /* if the fs mount is refused (EPERM), bind fallback_source instead */
 #define MF_PROC_OR_SYS 0x10u  /* proc/sysfs: the destination must be a real directory (R7) */
 #define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
+#define MF_MOUNT_LABEL 0x40u  /* fs mounts: pass the plan's mount_label as the SELinux context= option */
 
 struct tsrt_step {
 	uint32_t kind;
@@ -124,6 +125,24 @@ struct tsrt_plan {
 	uint32_t preserve_fds;
 	uint32_t seccomp_len; /* bytes of struct sock_filter */
 	const unsigned char *seccomp;
+
+	/* Process attributes (runtime-spec 1.2). Each has_* says whether the config asked for it. */
+	uint32_t has_sched, has_ioprio, has_personality, has_mempolicy;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t ioprio;          /* class << 13 | level */
+	uint32_t affinity_initial_len, affinity_final_len; /* bytes; 0 = unset; multiples of 8 */
+	const unsigned char *affinity_initial, *affinity_final; /* CPU bitmaps */
+	uint32_t personality;
+	uint32_t mempolicy_mode;  /* MPOL_* | MPOL_F_* */
+	uint32_t mempolicy_nodes_len;
+	const unsigned char *mempolicy_nodes;
+	const char *apparmor_profile; /* NULL = none */
+	const char *selinux_label;    /* NULL = none */
+	const char *mount_label;      /* for MF_MOUNT_LABEL steps */
 
 	/* Decoder-owned storage. */
 	void *arena;

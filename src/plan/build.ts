@@ -7,6 +7,7 @@ import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
+import { planProcessAttributes } from './process.js';
 import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
 
 export interface BuildOptions {
@@ -27,13 +28,21 @@ function bad(message: string): never {
   throw new RuntimeError(message, { op: 'config.json' });
 }
 
-function capMask(names: string[] | undefined, field: string, lastCap: number): bigint {
+/**
+ * Capability names -> a bit mask. R6: an unknown name is an error, never silently dropped; so is a capability
+ * this host cannot grant: one the kernel does not know, or, outside a user namespace, one missing from the
+ * runtime's own bounding set (capset would refuse it later with a bare EPERM).
+ */
+function capMask(names: string[] | undefined, field: string, lastCap: number, grantable: bigint | undefined): bigint {
   let mask = 0n;
   for (const name of names ?? []) {
     const bit = CAPABILITIES.indexOf(name as (typeof CAPABILITIES)[number]);
-    // R6: an unknown name is an error, never silently dropped.
     if (bit < 0) bad(`process.capabilities.${field}: unknown capability "${name}"`);
-    if (bit <= lastCap) mask |= 1n << BigInt(bit);
+    if (bit > lastCap) bad(`process.capabilities.${field}: ${name} is not known to the host's kernel (its last capability is ${CAPABILITIES[lastCap] ?? lastCap})`);
+    if (grantable !== undefined && !(grantable & (1n << BigInt(bit)))) {
+      bad(`process.capabilities.${field}: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+    }
+    mask |= 1n << BigInt(bit);
   }
   return mask;
 }
@@ -142,21 +151,24 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   }
 
   // ---- LSMs: applied or refused, never skipped while active (R6) ----
-  if (proc.apparmorProfile && facts.apparmorEnabled) bad('process.apparmorProfile: AppArmor profiles are not supported by this tsrt build');
-  if ((proc.selinuxLabel || linux.mountLabel) && facts.selinuxEnabled) bad('process.selinuxLabel: SELinux labels are not supported by this tsrt build');
+  if (proc.apparmorProfile && !facts.apparmorEnabled) {
+    bad(`process.apparmorProfile: apparmor profile ${JSON.stringify(proc.apparmorProfile)} specified but AppArmor is not enabled on the host`);
+  }
+  if (proc.selinuxLabel && !facts.selinuxEnabled) {
+    bad(`process.selinuxLabel: selinux label ${JSON.stringify(proc.selinuxLabel)} specified but SELinux is disabled or not supported on the host`);
+  }
+  // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
+  const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
   if (linux.seccomp) bad('linux.seccomp: seccomp filters are not supported by this tsrt build');
-  if (linux.personality || linux.intelRdt || linux.memoryPolicy || (linux.netDevices && Object.keys(linux.netDevices).length)) {
-    const field = linux.personality ? 'personality' : linux.intelRdt ? 'intelRdt' : linux.memoryPolicy ? 'memoryPolicy' : 'netDevices';
+  if (linux.intelRdt || (linux.netDevices && Object.keys(linux.netDevices).length)) {
+    const field = linux.intelRdt ? 'intelRdt' : 'netDevices';
     bad(`linux.${field}: not supported by this tsrt build`);
   }
-  if (proc.scheduler || proc.ioPriority || proc.execCPUAffinity) {
-    const field = proc.scheduler ? 'scheduler' : proc.ioPriority ? 'ioPriority' : 'execCPUAffinity';
-    bad(`process.${field}: not supported by this tsrt build`);
-  }
+  const processAttributes = planProcessAttributes(proc, linux);
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
-  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings };
+  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings, mountLabel };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
@@ -207,13 +219,16 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   }
 
   const c = proc.capabilities ?? {};
+  // A new (or joined) user namespace starts with every capability; without one, the host's set is the limit.
+  const grantable = userns ? undefined : facts.capBounding;
+  const mask = (field: keyof typeof c) => capMask(c[field], field, facts.capLastCap, grantable);
   const caps = {
-    bounding: capMask(c.bounding, 'bounding', facts.capLastCap),
-    effective: capMask(c.effective, 'effective', facts.capLastCap),
-    permitted: capMask(c.permitted, 'permitted', facts.capLastCap),
+    bounding: mask('bounding'),
+    effective: mask('effective'),
+    permitted: mask('permitted'),
     // R8: inheritable stays empty unless the config names it.
-    inheritable: capMask(c.inheritable, 'inheritable', facts.capLastCap),
-    ambient: capMask(c.ambient, 'ambient', facts.capLastCap),
+    inheritable: mask('inheritable'),
+    ambient: mask('ambient'),
   };
 
   const user = proc.user ?? { uid: 0, gid: 0 };
@@ -250,5 +265,9 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     uidMappings,
     gidMappings,
     idMapsDirect,
+    ...processAttributes,
+    apparmorProfile: proc.apparmorProfile || undefined,
+    selinuxLabel: proc.selinuxLabel || undefined,
+    mountLabel,
   };
 }

@@ -95,5 +95,17 @@ export function encodePlan(p: LaunchPlan): Buffer {
   w.str(p.cwd).strs(p.args).strs(p.env);
   w.i32(p.fifoFd).u32(p.preserveFds);
   w.bytes(p.seccomp);
+  // Process attributes (runtime-spec 1.2 fields); a u32 0/1 says whether each optional one is present.
+  const sched = p.scheduler;
+  w.u32(sched ? 1 : 0);
+  if (sched) {
+    w.u32(sched.policy).u64(sched.flags).i32(sched.nice).u32(sched.priority);
+    w.u64(sched.runtime).u64(sched.deadline).u64(sched.period);
+  }
+  w.u32(p.ioPriority === undefined ? 0 : 1).u32(p.ioPriority ?? 0);
+  w.bytes(p.cpuAffinity?.initial ?? new Uint8Array(0)).bytes(p.cpuAffinity?.final ?? new Uint8Array(0));
+  w.u32(p.personality === undefined ? 0 : 1).u32(p.personality ?? 0);
+  w.u32(p.memoryPolicy ? 1 : 0).u32(p.memoryPolicy?.mode ?? 0).bytes(p.memoryPolicy?.nodes ?? new Uint8Array(0));
+  w.str(p.apparmorProfile).str(p.selinuxLabel).str(p.mountLabel);
   return w.finish();
 }

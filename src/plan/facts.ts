@@ -15,6 +15,8 @@ export interface HostFacts {
   egid: number;
   /** /proc/sys/kernel/cap_last_cap */
   capLastCap: number;
+  /** The runtime's own capability bounding set (CapBnd): without a user namespace nothing beyond it exists. */
+  capBounding: bigint;
   /** The RLIMIT_NOFILE the container gets when the config names none. */
   defaultNofile: { soft: bigint; hard: bigint };
   cgroup: {

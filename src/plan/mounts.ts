@@ -100,6 +100,8 @@ export interface MountContext {
   userns: boolean;
   newCgroupns: boolean;
   gidMappings: IdMapping[];
+  /** SELinux context for mounted filesystems; undefined when SELinux is off (the label is then ignored). */
+  mountLabel?: string;
 }
 
 function describe(m: Mount): string {
@@ -171,6 +173,8 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     flags: opts.propagationRecursive ? MountFlag.propagationRecursive : 0,
   };
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
+  // A label is a superblock property: proc and sysfs keep the kernel's own (as in runc).
+  else if (ctx.mountLabel) step.flags |= MountFlag.mountLabel;
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
   if (ctx.userns && type === 'sysfs') {

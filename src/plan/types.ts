@@ -19,6 +19,8 @@ export const MountFlag = {
   fallbackBind: 0x8,
   procOrSys: 0x10,
   propagationRecursive: 0x20,
+  /** The plan's mountLabel goes to this filesystem as its SELinux context= option. */
+  mountLabel: 0x40,
 } as const;
 
 export const PlanFlag = {
@@ -59,6 +61,16 @@ export interface PlanStep {
   gid: number;
 }
 
+export interface SchedulerAttr {
+  policy: number;
+  flags: number;
+  nice: number;
+  priority: number;
+  runtime: bigint;
+  deadline: bigint;
+  period: bigint;
+}
+
 export interface IdMapping {
   containerID: number;
   hostID: number;
@@ -96,6 +108,22 @@ export interface LaunchPlan {
   fifoFd: number;
   preserveFds: number;
   seccomp: Uint8Array;
+  /** sched_setattr(2) for the process, applied while the executor still has its privileges. */
+  scheduler?: SchedulerAttr;
+  /** ioprio_set(2) value: class << 13 | level. */
+  ioPriority?: number;
+  /** CPU bitmaps (bit n = CPU n) for sched_setaffinity: at the executor's start, and right before exec. */
+  cpuAffinity?: { initial?: Uint8Array; final?: Uint8Array };
+  /** personality(2) domain. */
+  personality?: number;
+  /** set_mempolicy(2): mode with its MPOL_F_* flags, and the node bitmap (bit n = node n). */
+  memoryPolicy?: { mode: number; nodes: Uint8Array };
+  /** AppArmor profile the exec switches to (written to the process's attr/apparmor/exec). */
+  apparmorProfile?: string;
+  /** SELinux context the exec switches to (written to the process's attr/exec). */
+  selinuxLabel?: string;
+  /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
+  mountLabel?: string;
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];

@@ -39,6 +39,8 @@ const STEP_TEXT = [
   'write sysctl', 'make path read-only', 'mask path', 'make rootfs read-only', 'write oom_score_adj',
   'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
   'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
+  'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
+  'apply LSM label',
 ];
 const S_EXEC_LOOKUP = 25;
 

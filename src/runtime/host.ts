@@ -46,6 +46,7 @@ export function hostFacts(): HostFacts {
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
     capLastCap: Number(readText('/proc/sys/kernel/cap_last_cap')?.trim() ?? 40),
+    capBounding: BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status') ?? '')?.[1] ?? '0'}`),
     defaultNofile: (() => {
       const hard = nofileHard();
       return { soft: hard < 1024n ? hard : 1024n, hard };

@@ -10,7 +10,7 @@ import { buildPlan } from '../../src/plan/build.js';
 import { encodePlan } from '../../src/plan/codec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
-import type { LaunchPlan } from '../../src/plan/types.js';
+import { MountFlag, type LaunchPlan } from '../../src/plan/types.js';
 import { specTemplate } from '../../src/spec/template.js';
 import { native } from '../../src/native.js';
 
@@ -80,6 +80,7 @@ function fullPlan(): LaunchPlan {
       ],
       unifiedMountPoint: '/sys/fs/cgroup/unified', unifiedOwnPath: '/',
     },
+    capBounding: (1n << 41n) - 1n,
     isDirectory: () => true, exists: () => true, apparmorEnabled: false, selinuxEnabled: false,
   };
   return buildPlan(spec, facts, {
@@ -134,6 +135,34 @@ t.test('optional fields and a seccomp program decode', async t => {
     steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
   });
   t.same(check(encodePlan(plan)), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
+});
+
+t.test('process attributes (scheduler, ioPriority, affinity, personality, memory policy, labels) decode', async t => {
+  const plan = smallPlan({
+    scheduler: { policy: 6, flags: 1, nice: -5, priority: 0, runtime: 1n, deadline: 2n, period: 3n },
+    ioPriority: (1 << 13) | 4,
+    cpuAffinity: { initial: new Uint8Array(8).fill(1), final: new Uint8Array(16) },
+    personality: 8,
+    memoryPolicy: { mode: 2, nodes: new Uint8Array(8).fill(1) },
+    apparmorProfile: 'p', selinuxLabel: 'a:b:c:s0:c1,c2', mountLabel: 'x',
+    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+  });
+  t.same(check(encodePlan(plan)), { steps: 1, args: 1, rootfs: '/r' });
+  t.same(check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(0) } }))), { steps: 0, args: 1, rootfs: '/r' },
+    'an empty bitmap means unset');
+});
+
+t.test('bitmaps that are not whole longs, or too large, are refused', async t => {
+  t.equal(check(encodePlan(smallPlan({ cpuAffinity: { initial: new Uint8Array(3) } }))), 'malformed bitmap in plan');
+  t.equal(check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(1032) } }))), 'malformed bitmap in plan');
+  t.equal(check(encodePlan(smallPlan({ memoryPolicy: { mode: 2, nodes: new Uint8Array(136) } }))), 'malformed bitmap in plan');
+});
+
+t.test('a mount-label step without a mount label is refused', async t => {
+  const plan = smallPlan({
+    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+  });
+  t.equal(check(encodePlan(plan)), 'mount label flag without a mount label');
 });
 
 t.test('a string at the limit decodes, one byte more is refused', async t => {
@@ -301,9 +330,12 @@ t.test('a seccomp program whose length is not a multiple of 8 is refused', async
   }
   t.same(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8) }))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
   t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8 * 65536) }))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
-  // A seccomp length claiming more bytes than remain.
+  // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the unset
+  // process attributes: scheduler presence, ioPriority and personality presence+value, two empty affinity
+  // bitmaps, memory policy presence+mode+empty bitmap, three absent label strings.
   const buf = encodePlan(smallPlan({ seccomp: new Uint8Array(8) }));
-  buf.writeUInt32LE(16, buf.length - 12);
+  const afterSeccomp = 4 + 8 + 8 + 8 + 12 + 12;
+  buf.writeUInt32LE(8 * 1000, buf.length - 8 - afterSeccomp - 4);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
 });
 

@@ -67,6 +67,7 @@ function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {})
     euid: opts.euid ?? 0,
     egid: opts.egid ?? 0,
     capLastCap: 40,
+    capBounding: (1n << 41n) - 1n,
     defaultNofile: { soft: 1024n, hard: 4096n },
     cgroup: cgroupFacts(opts.layout ?? 'hybrid'),
     isDirectory: p => HOST_PATHS[path.posix.normalize(p)],
@@ -411,9 +412,6 @@ t.test('golden: capabilities', async t => {
   t.equal(plan.caps.inheritable, capBit(CAP_KILL));
   t.equal(plan.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
 
-  // A capability the running kernel does not know (above cap_last_cap) is dropped, not an error.
-  const old = { ...rootFacts(), capLastCap: 37 };
-  t.equal(buildPlan(spec, old, buildOpts()).caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21));
 });
 
 t.test('R8: the inheritable set is empty when the config names none', async t => {
@@ -638,6 +636,26 @@ t.test('reject: an unknown capability', async t => {
   rejects(t, spec, 'process.capabilities.inheritable: unknown capability "kill"');
 });
 
+t.test('reject: a capability the host kernel does not know (above cap_last_cap)', async t => {
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] };
+  rejects(t, spec, 'process.capabilities.bounding: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
+    { ...rootFacts(), capLastCap: 37 });
+});
+
+t.test('reject: without a user namespace, a capability missing from the host\'s bounding set', async t => {
+  const CAP_SYS_RESOURCE = 24;
+  const facts = { ...rootFacts(), capBounding: ((1n << 41n) - 1n) & ~capBit(CAP_SYS_RESOURCE) };
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_SYS_RESOURCE'] };
+  rejects(t, spec, 'process.capabilities.permitted: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
+  // A new user namespace starts with every capability: the host's bounding set is no limit there.
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  t.equal(buildPlan(spec, facts, buildOpts()).caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
+});
+
 t.test('reject: an unknown rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }];
@@ -729,4 +747,139 @@ t.test('reject: a device outside /dev', async t => {
   // which would put the node at /etc/passwd.
   spec.linux.devices = [{ path: '/dev/../etc/passwd', type: 'c', major: 1, minor: 3 }];
   rejects(t, spec, 'linux.devices[0] (/dev/../etc/passwd): device path must be under /dev');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Process attributes (runtime-spec 1.2): scheduler, ioPriority, execCPUAffinity, personality, memoryPolicy
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('golden: scheduler, ioPriority, execCPUAffinity, personality, memoryPolicy', async t => {
+  const spec = minimalSpec();
+  spec.process.scheduler = { policy: 'SCHED_RR', priority: 10, flags: ['SCHED_FLAG_RESET_ON_FORK'] };
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+  spec.process.execCPUAffinity = { initial: '0-1', final: ' 1, 3 ' };
+  spec.linux.personality = { domain: 'LINUX32' };
+  spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0-2,65', flags: ['MPOL_F_STATIC_NODES'] };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'process-attributes', plan);
+  t.same(plan.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
+  t.equal(plan.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
+  t.same([...plan.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
+  t.same([...plan.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
+  t.equal(plan.personality, 8, 'PER_LINUX32');
+  t.equal(plan.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
+  t.equal(plan.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
+  t.equal(plan.memoryPolicy!.nodes[0], 0b111);
+  t.equal(plan.memoryPolicy!.nodes[8], 0b10);
+});
+
+t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
+  const spec = minimalSpec();
+  spec.process.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10_000_000, deadline: 20_000_000, period: 30_000_000 };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.same(plan.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
+  t.equal(plan.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
+  t.equal(plan.cpuAffinity, undefined);
+  t.equal(plan.personality, undefined);
+  t.equal(plan.memoryPolicy, undefined);
+});
+
+t.test('reject: process.scheduler rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ policy: 'SCHED_ISO' }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel'],
+    [{ policy: 'SCHED_OTHER', nice: 20 }, 'process.scheduler.nice: 20 is outside -20..19'],
+    [{ policy: 'SCHED_OTHER', nice: -21 }, 'process.scheduler.nice: -21 is outside -20..19'],
+    [{ policy: 'SCHED_FIFO' }, 'process.scheduler.priority: SCHED_FIFO needs a priority in 1..99, not 0'],
+    [{ policy: 'SCHED_RR', priority: 100 }, 'process.scheduler.priority: SCHED_RR needs a priority in 1..99, not 100'],
+    [{ policy: 'SCHED_BATCH', priority: 5 }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
+    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime and deadline'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'process.scheduler.flags: unknown flag "SCHED_FLAG_BOGUS"'],
+  ];
+  for (const [scheduler, message] of cases) {
+    const spec = minimalSpec();
+    spec.process.scheduler = scheduler;
+    rejects(t, spec, message);
+  }
+});
+
+t.test('reject: process.ioPriority level outside 0..7', async t => {
+  const spec = minimalSpec();
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 8 };
+  rejects(t, spec, 'process.ioPriority.priority: 8 is outside 0..7');
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: -1 };
+  rejects(t, spec, 'process.ioPriority.priority: -1 is outside 0..7');
+});
+
+t.test('reject: process.execCPUAffinity lists that are not CPU lists', async t => {
+  const spec = minimalSpec();
+  spec.process.execCPUAffinity = { initial: '3-1' };
+  rejects(t, spec, 'process.execCPUAffinity.initial: invalid range "3-1" in "3-1"');
+  spec.process.execCPUAffinity = { final: '0,,1' };
+  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
+  spec.process.execCPUAffinity = { final: '1-2-3' };
+  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
+  spec.process.execCPUAffinity = { initial: '8192' };
+  rejects(t, spec, 'process.execCPUAffinity.initial: 8192 in "8192" is above the kernel\'s limit of 8191');
+});
+
+t.test('reject: linux.personality flags (the spec defines none)', async t => {
+  const spec = minimalSpec();
+  spec.linux.personality = { domain: 'LINUX', flags: ['ADDR_NO_RANDOMIZE'] };
+  rejects(t, spec, 'linux.personality.flags: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
+});
+
+t.test('reject: linux.memoryPolicy rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ mode: 'MPOL_BIND' }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes'],
+    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'linux.memoryPolicy.nodes: MPOL_DEFAULT takes no nodes'],
+    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'linux.memoryPolicy.flags: MPOL_LOCAL takes no flags'],
+    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
+    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'linux.memoryPolicy.nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
+    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'linux.memoryPolicy.nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
+  ];
+  for (const [memoryPolicy, message] of cases) {
+    const spec = minimalSpec();
+    spec.linux.memoryPolicy = memoryPolicy;
+    rejects(t, spec, message);
+  }
+  const spec = minimalSpec();
+  spec.linux.memoryPolicy = { mode: 'MPOL_PREFERRED' };
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// LSM labels: applied when the LSM is on, refused when it is not; a mount label is meaningless without SELinux
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
+  const spec = minimalSpec();
+  spec.process.apparmorProfile = 'tsrt-test';
+  rejects(t, spec, 'process.apparmorProfile: apparmor profile "tsrt-test" specified but AppArmor is not enabled on the host');
+  const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
+  t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
+});
+
+t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
+  const spec = minimalSpec();
+  spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
+  rejects(t, spec, 'process.selinuxLabel: selinux label "system_u:system_r:container_t:s0:c1,c2" specified but SELinux is disabled or not supported on the host');
+  const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
+  t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
+});
+
+t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems with it', async t => {
+  const spec = minimalSpec();
+  spec.linux.mountLabel = 'system_u:object_r:container_file_t:s0:c1,c2';
+  spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['mode=1777'] });
+  const off = buildPlan(spec, rootFacts(), buildOpts());
+  t.equal(off.mountLabel, undefined, 'no SELinux: no label in the plan');
+  t.equal(stepAt(off, '/tmp').flags & MountFlag.mountLabel, 0);
+  const on = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
+  t.equal(on.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
+  t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
+  t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
 });

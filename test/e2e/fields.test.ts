@@ -1,0 +1,216 @@
+// End-to-end tests of the runtime-spec 1.2 Linux fields, as root, through the built dist/tsrt: one named test
+// per field, each reading the effect from inside a busybox container, and bad input failing with the JSON
+// path of the field, a non-zero exit and no container state left behind.
+import t, { type Test } from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hostMountsContaining, testScope, tmpdir, tsrt, type Edit, type Result, type Scope } from '../helpers.js';
+
+t.setTimeout(10 * 60_000);
+
+if (process.geteuid?.() !== 0) {
+  t.plan(0, 'field tests need root');
+  process.exit(0);
+}
+
+const ROOT = tmpdir('tsrt-e2e-fields-root-');
+t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+
+function scope(tt: Test): Scope {
+  return testScope(tt, ROOT, 'fld');
+}
+
+/** Runs `args` in a fresh busybox bundle in the foreground; the container's stdout comes back. */
+function runIn(s: Scope, args: string[], edit: Edit): Result & { bundle: string; id: string } {
+  const bundle = s.bundle(args, edit);
+  const id = s.id();
+  return { ...tsrt(['run', '-b', bundle, id], { root: ROOT }), bundle, id };
+}
+
+/** The message of the last `level=error msg="..."` line on stderr. */
+function errorMsg(stderr: string): string | undefined {
+  const lines = stderr.trimEnd().split('\n');
+  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
+  return m ? (JSON.parse(m[1]!) as string) : undefined;
+}
+
+/** A config the runtime must refuse: exit 1, this message, no state directory and no host mount left. */
+function refuses(tt: Test, edit: Edit, message: string): void {
+  const s = scope(tt);
+  const r = runIn(s, ['true'], edit);
+  tt.equal(r.code, 1, 'exits 1');
+  tt.equal(errorMsg(r.stderr), message, 'names the field');
+  tt.notOk(fs.existsSync(path.join(ROOT, r.id)), 'no state directory left');
+  tt.same(hostMountsContaining(r.bundle), [], 'no host mount left');
+}
+
+/** One "Key:\tvalue" line of a /proc status-like text. */
+function field(text: string, key: string): string | undefined {
+  return new RegExp(`^${key}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+}
+
+const onlineCpus = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+
+t.test('process.scheduler: policy and priority (SCHED_RR 7), and nice for SCHED_BATCH', async tt => {
+  const s = scope(tt);
+  const rr = runIn(s, ['cat', '/proc/self/sched'], spec => {
+    spec.process.scheduler = { policy: 'SCHED_RR', priority: 7 };
+  });
+  tt.equal(rr.code, 0, rr.stderr);
+  tt.equal(field(rr.stdout, 'policy'), '2', 'SCHED_RR');
+  tt.equal(field(rr.stdout, 'prio'), String(99 - 7), 'kernel prio 99 - rt_priority');
+
+  const batch = runIn(s, ['cat', '/proc/self/stat'], spec => {
+    spec.process.scheduler = { policy: 'SCHED_BATCH', nice: 5 };
+  });
+  tt.equal(batch.code, 0, batch.stderr);
+  const stat = batch.stdout.slice(batch.stdout.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command: state is 3, nice is 19, policy is 41 (proc(5)), so index n-3 here.
+  tt.equal(stat[19 - 3], '5', 'nice 5');
+  tt.equal(stat[41 - 3], '3', 'SCHED_BATCH');
+});
+
+t.test('process.scheduler: a policy the kernel lacks is refused before anything runs', async tt => {
+  refuses(tt, spec => {
+    spec.process.scheduler = { policy: 'SCHED_ISO' };
+  }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel');
+  refuses(tt, spec => {
+    spec.process.scheduler = { policy: 'SCHED_OTHER', priority: 3 };
+  }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_OTHER given)');
+});
+
+t.test('process.ioPriority: class and level as ionice sees them', async tt => {
+  const s = scope(tt);
+  const r = runIn(s, ['ionice', '-p', '1'], spec => {
+    spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 3 };
+  });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stdout.trim(), 'realtime: prio 3');
+  const idle = runIn(s, ['ionice', '-p', '1'], spec => {
+    spec.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' };
+  });
+  tt.equal(idle.stdout.trim(), 'idle', idle.stderr);
+  refuses(tt, spec => {
+    spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 };
+  }, 'process.ioPriority.priority: 9 is outside 0..7');
+});
+
+t.test('process.execCPUAffinity: final is the affinity the process runs with', async tt => {
+  const s = scope(tt);
+  const last = onlineCpus.split(/[-,]/).pop()!;
+  const r = runIn(s, ['cat', '/proc/self/status'], spec => {
+    spec.process.execCPUAffinity = { initial: '0', final: last };
+  });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(field(r.stdout, 'Cpus_allowed_list'), last);
+  const initialOnly = runIn(s, ['cat', '/proc/self/status'], spec => {
+    spec.process.execCPUAffinity = { initial: '0' };
+  });
+  tt.equal(field(initialOnly.stdout, 'Cpus_allowed_list'), '0', 'without final, the initial affinity is kept');
+  refuses(tt, spec => {
+    spec.process.execCPUAffinity = { final: '2-1' };
+  }, 'process.execCPUAffinity.final: invalid range "2-1" in "2-1"');
+});
+
+t.test('linux.personality: LINUX32 as /proc/self/personality and uname -m report it', async tt => {
+  const s = scope(tt);
+  const r = runIn(s, ['sh', '-c', 'cat /proc/self/personality; uname -m'], spec => {
+    spec.linux.personality = { domain: 'LINUX32' };
+  });
+  tt.equal(r.code, 0, r.stderr);
+  const [persona, machine] = r.stdout.trim().split('\n');
+  tt.equal(persona, '00000008', 'PER_LINUX32');
+  if (process.arch === 'x64') tt.equal(machine, 'i686', 'a 32-bit machine name');
+  const linux = runIn(s, ['cat', '/proc/self/personality'], spec => {
+    spec.linux.personality = { domain: 'LINUX' };
+  });
+  tt.equal(linux.stdout.trim(), '00000000', 'PER_LINUX');
+  refuses(tt, spec => {
+    spec.linux.personality = { domain: 'LINUX', flags: ['UNAME26'] };
+  }, 'linux.personality.flags: unknown flag "UNAME26" (the runtime spec defines none)');
+});
+
+t.test('linux.memoryPolicy: MPOL_BIND to node 0 shows in /proc/self/numa_maps', async tt => {
+  const s = scope(tt);
+  const r = runIn(s, ['cat', '/proc/self/numa_maps'], spec => {
+    spec.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
+  });
+  tt.equal(r.code, 0, r.stderr);
+  const policies = new Set(r.stdout.trim().split('\n').map(l => l.split(' ')[1]));
+  tt.same([...policies], ['bind:0'], 'every mapping follows the process policy');
+  const interleave = runIn(s, ['cat', '/proc/self/numa_maps'], spec => {
+    spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0', flags: ['MPOL_F_STATIC_NODES'] };
+  });
+  tt.match(interleave.stdout, /^\S+ interleave=static:0 /m, interleave.stderr);
+  refuses(tt, spec => {
+    spec.linux.memoryPolicy = { mode: 'MPOL_BIND' };
+  }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes');
+});
+
+t.test('linux.memoryPolicy: a node the host does not have fails in the executor, naming the field', async tt => {
+  const s = scope(tt);
+  const r = runIn(s, ['true'], spec => {
+    spec.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '63' };
+  });
+  tt.equal(r.code, 1);
+  tt.match(errorMsg(r.stderr), /^unable to start container process: error during container init: set memory policy "memoryPolicy": /);
+  tt.notOk(fs.existsSync(path.join(ROOT, r.id)), 'no state directory left');
+});
+
+t.test('process.capabilities: an unknown name is an error (runtime-tools process_capabilities_fail)', async tt => {
+  refuses(tt, spec => {
+    spec.process.capabilities.bounding.push('CAP_TEST');
+  }, 'process.capabilities.bounding: unknown capability "CAP_TEST"');
+});
+
+t.test('process.capabilities: one missing from the host\'s bounding set is a clear error', async tt => {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const bounding = BigInt(`0x${field(status, 'CapBnd')}`);
+  const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  const missing = [...Array(lastCap + 1).keys()].find(n => !(bounding & (1n << BigInt(n))));
+  if (missing === undefined) {
+    tt.skip('this host\'s bounding set is complete: no capability to ask for in vain');
+    return;
+  }
+  const { CAPABILITIES } = await import('../../src/plan/linux.js');
+  const name = CAPABILITIES[missing]!;
+  refuses(tt, spec => {
+    spec.process.capabilities.permitted.push(name);
+  }, `process.capabilities.permitted: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+});
+
+t.test('process.apparmorProfile: refused when AppArmor is not enabled', async tt => {
+  const enabled = '/sys/module/apparmor/parameters/enabled';
+  if (fs.existsSync(enabled) && fs.readFileSync(enabled, 'utf8').trim() === 'Y') {
+    tt.skip('AppArmor is enabled here');
+    return;
+  }
+  refuses(tt, spec => {
+    spec.process.apparmorProfile = 'tsrt-default';
+  }, 'process.apparmorProfile: apparmor profile "tsrt-default" specified but AppArmor is not enabled on the host');
+});
+
+t.test('process.selinuxLabel: refused when SELinux is disabled', async tt => {
+  if (fs.existsSync('/sys/fs/selinux/enforce')) {
+    tt.skip('SELinux is enabled here');
+    return;
+  }
+  refuses(tt, spec => {
+    spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+  }, 'process.selinuxLabel: selinux label "system_u:system_r:container_t:s0" specified but SELinux is disabled or not supported on the host');
+});
+
+t.test('linux.mountLabel: ignored when SELinux is disabled (runtime-tools linux_mount_label)', async tt => {
+  if (fs.existsSync('/sys/fs/selinux/enforce')) {
+    tt.skip('SELinux is enabled here');
+    return;
+  }
+  const s = scope(tt);
+  const r = runIn(s, ['sh', '-c', 'grep " /tmp " /proc/self/mountinfo'], spec => {
+    spec.linux.mountLabel = 'system_u:object_r:svirt_sandbox_file_t:s0:c715,c811';
+    spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
+  });
+  tt.equal(r.code, 0, r.stderr);
+  tt.match(r.stdout, / \/tmp .* - tmpfs tmpfs /, 'the tmpfs is mounted');
+  tt.notMatch(r.stdout, /context=/, 'with no context option');
+});

@@ -4,6 +4,7 @@
       "target_name": "tsrt",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/netdev.c",
         "native/executor/executor.c",
         "native/executor/decode.c"
       ],

@@ -42,6 +42,8 @@ export interface Addon {
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
   closeFd(fd: number): void;
+  /** Moves a network interface between namespaces (fds; -1 = the caller's own), renamed, addresses kept. */
+  netdevMove(fromNs: number, name: string, toNs: number, newName: string): void;
 }
 
 export const Msg = {

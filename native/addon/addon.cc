@@ -12,6 +12,7 @@ extern "C" {
 #include "../executor/executor.h"
 #include "../executor/plan.h"
 #include "../executor/sync.h"
+#include "netdev.h"
 }
 
 #include <fcntl.h>
@@ -460,6 +461,16 @@ Napi::Value OpenDir(const Napi::CallbackInfo &info) {
 }
 
 // closeFd(fd)
+// netdevMove(fromNs, name, toNs, newName): fds of network namespaces, -1 for the caller's own.
+Napi::Value NetdevMove(const Napi::CallbackInfo &info) {
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  std::string newName = info[3].As<Napi::String>().Utf8Value();
+  const char *why = "";
+  int r = netdev_move(IntArg(info, 0), name.c_str(), IntArg(info, 2), newName.c_str(), &why);
+  if (r < 0) return ThrowErrno(info.Env(), why, -r);
+  return info.Env().Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   close(IntArg(info, 0));
   return info.Env().Undefined();
@@ -484,6 +495,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("openDir", Napi::Function::New(env, OpenDir));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("netdevMove", Napi::Function::New(env, NetdevMove));
   return exports;
 }
 

@@ -2,7 +2,7 @@
 // through HostFacts. Every rule a config can break is checked here, before anything is created.
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
-import type { LinuxIDMapping, Spec } from '../spec/types.gen.js';
+import type { LinuxIDMapping, LinuxNetDevice, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
@@ -45,6 +45,28 @@ function capMask(names: string[] | undefined, field: string, lastCap: number, gr
     mask |= 1n << BigInt(bit);
   }
   return mask;
+}
+
+/** An interface name the kernel accepts (dev_valid_name): 1-15 bytes, no '/', ':' or whitespace, not . or .. */
+function validIfName(name: string): boolean {
+  return /^[^/:\s]{1,15}$/.test(name) && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..';
+}
+
+function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, rootless: boolean): LaunchPlan['netDevices'] {
+  const entries = Object.entries(devices ?? {});
+  if (entries.length === 0) return undefined;
+  if (rootless) bad('linux.netDevices: moving host network devices needs a root runtime');
+  if (!hasNetns) bad('linux.netDevices: network devices need a network namespace of the container\'s own');
+  const names = new Set<string>();
+  return entries.map(([hostName, dev]) => {
+    if (!validIfName(hostName)) bad(`linux.netDevices: invalid host device name ${JSON.stringify(hostName)}`);
+    const name = dev?.name || hostName;
+    if (!validIfName(name)) bad(`linux.netDevices.${hostName}.name: invalid device name ${JSON.stringify(name)}`);
+    if (names.has(name)) bad(`linux.netDevices.${hostName}.name: device name "${name}" is used twice in the container`);
+    names.add(name);
+    if (!facts.exists(`/sys/class/net/${hostName}`)) bad(`linux.netDevices: host network device "${hostName}" does not exist`);
+    return { hostName, name };
+  });
 }
 
 function idMappings(list: LinuxIDMapping[] | undefined): IdMapping[] {
@@ -160,10 +182,8 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
   const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
   if (linux.seccomp) bad('linux.seccomp: seccomp filters are not supported by this tsrt build');
-  if (linux.intelRdt || (linux.netDevices && Object.keys(linux.netDevices).length)) {
-    const field = linux.intelRdt ? 'intelRdt' : 'netDevices';
-    bad(`linux.${field}: not supported by this tsrt build`);
-  }
+  if (linux.intelRdt) bad('linux.intelRdt: not supported by this tsrt build');
+  const netDevices = planNetDevices(linux.netDevices, facts, has('network'), rootless);
   const processAttributes = planProcessAttributes(proc, linux);
 
   // ---- rootfs ----
@@ -265,6 +285,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     uidMappings,
     gidMappings,
     idMapsDirect,
+    netDevices,
     ...processAttributes,
     apparmorProfile: proc.apparmorProfile || undefined,
     selinuxLabel: proc.selinuxLabel || undefined,

@@ -129,4 +129,6 @@ export interface LaunchPlan {
   gidMappings: IdMapping[];
   /** Whether the runtime writes each map itself (else newuidmap/newgidmap does). */
   idMapsDirect: { uid: boolean; gid: boolean };
+  /** Host interfaces the runtime moves into the container's network namespace (and back on delete). */
+  netDevices?: { hostName: string; name: string }[];
 }

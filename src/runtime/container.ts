@@ -11,6 +11,7 @@ import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
+import { moveBackToHost, moveIntoContainer } from './netdev.js';
 import { runHooks } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
@@ -151,6 +152,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
+  let movedNetDevices: { pid: number; devices: NonNullable<LaunchPlan['netDevices']> } | undefined;
   try {
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -209,6 +211,11 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           stagePidfd = -1;
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        if (plan.netDevices) {
+          moveIntoContainer(m.pid, plan.netDevices);
+          movedNetDevices = { pid: m.pid, devices: plan.netDevices };
+          rec.netDevices = plan.netDevices;
+        }
         a.send(sock, Msg.go);
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
@@ -224,6 +231,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
+    if (movedNetDevices) moveBackToHost(movedNetDevices.pid, movedNetDevices.devices).forEach(opts.warn);
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
       a.pidfdSignal(pidfd, 9);
@@ -423,6 +431,14 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
     throw notExist();
   }
   const { rec, status } = loadLocked(root, id);
+  // While the init lives its network namespace does: the devices go home before it is killed.
+  if (rec.netDevices && status !== 'stopped') {
+    const fd = initPidfd(rec);
+    if (fd >= 0) {
+      moveBackToHost(rec.pid, rec.netDevices).forEach(warn);
+      native().closeFd(fd);
+    }
+  }
   if (status === 'running' || status === 'paused') {
     if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
     killAndWait(rec);

@@ -27,6 +27,8 @@ export interface ContainerRecord {
   hooks?: Hooks;
   /** Created by an unprivileged runtime. */
   rootless: boolean;
+  /** linux.netDevices moved into the container: delete moves them back. */
+  netDevices?: { hostName: string; name: string }[];
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;

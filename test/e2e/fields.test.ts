@@ -2,9 +2,12 @@
 // per field, each reading the effect from inside a busybox container, and bad input failing with the JSON
 // path of the field, a non-zero exit and no container state left behind.
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hostMountsContaining, testScope, tmpdir, tsrt, type Edit, type Result, type Scope } from '../helpers.js';
+import {
+  hostMountsContaining, sh, testScope, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
 t.setTimeout(10 * 60_000);
 
@@ -213,4 +216,64 @@ t.test('linux.mountLabel: ignored when SELinux is disabled (runtime-tools linux_
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, / \/tmp .* - tmpfs tmpfs /, 'the tmpfs is mounted');
   tt.notMatch(r.stdout, /context=/, 'with no context option');
+});
+
+/** A host interface for the test, removed in teardown: a dummy, or one end of a veth pair where the kernel
+ * has no dummy driver (this project's VM kernel). */
+function hostInterface(tt: Test, name: string): void {
+  spawnSync('ip', ['link', 'del', name]);
+  if (sh(`ip link add ${name} type dummy`).code !== 0) {
+    const r = sh(`ip link add ${name} type veth peer name ${name}p`);
+    if (r.code !== 0) throw new Error(`cannot make a test interface: ${r.stderr}`);
+  }
+  tt.teardown(() => {
+    spawnSync('ip', ['link', 'del', name]);
+  });
+}
+
+t.test('linux.netDevices: moved in renamed with its address, moved back to the host on delete', async tt => {
+  const s = scope(tt);
+  const host = `tsrtnd${process.pid % 10000}`;
+  hostInterface(tt, host);
+  tt.equal(sh(`ip addr add 192.0.2.77/24 dev ${host} && ip link set ${host} up`).code, 0);
+  const bundle = s.bundle(['sh', '-c', 'ip -o addr show dev ctr7; echo listed; sleep 1000'], spec => {
+    spec.linux.netDevices = { [host]: { name: 'ctr7' } };
+  });
+  const id = s.id();
+  const out = path.join(s.dir(), 'out');
+  const outFd = fs.openSync(out, 'w');
+  const r = tsrt(['run', '-d', '-b', bundle, id], { root: ROOT, stdio: ['ignore', outFd, outFd] });
+  fs.closeSync(outFd);
+  tt.equal(r.code, 0, fs.readFileSync(out, 'utf8'));
+  tt.ok(waitFor(() => fs.readFileSync(out, 'utf8').includes('listed'), 400), 'the container listed its device');
+  const inside = fs.readFileSync(out, 'utf8');
+  tt.match(inside, /ctr7\s+inet 192\.0\.2\.77\/24 /, 'renamed, with its IPv4 address');
+  tt.equal(sh(`ip link show ${host}`).code, 1, 'gone from the host while the container runs');
+
+  const del = tsrt(['delete', '--force', id], { root: ROOT });
+  tt.equal(del.code, 0, del.stderr);
+  const back = sh(`ip -o addr show dev ${host}`);
+  tt.equal(back.code, 0, 'back on the host under its host name');
+  tt.match(back.stdout, /inet 192\.0\.2\.77\/24 /, 'with its address');
+});
+
+t.test('linux.netDevices: a missing host device or a name clash is refused', async tt => {
+  refuses(tt, spec => {
+    spec.linux.netDevices = { tsrtnomissing0: {} };
+  }, 'linux.netDevices: host network device "tsrtnomissing0" does not exist');
+  refuses(tt, spec => {
+    spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+    spec.linux.netDevices = { lo: {} };
+  }, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  // "lo" already exists in every new network namespace: the kernel-side check names the clash.
+  const s = scope(tt);
+  const host = `tsrtnc${process.pid % 10000}`;
+  hostInterface(tt, host);
+  const r = runIn(s, ['true'], spec => {
+    spec.linux.netDevices = { [host]: { name: 'lo' } };
+  });
+  tt.equal(r.code, 1);
+  tt.equal(errorMsg(r.stderr), `linux.netDevices: move "${host}" into the container as "lo": check the name in the target namespace: File exists`);
+  tt.notOk(fs.existsSync(path.join(ROOT, r.id)), 'no state directory left');
+  tt.equal(sh(`ip link show ${host}`).code, 0, 'the device stayed on the host');
 });

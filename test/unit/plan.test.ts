@@ -42,6 +42,8 @@ const HOST_PATHS: Record<string, boolean> = {
   '/proc/1234/ns/net': false,
   '/proc/1234/ns/ipc': false,
   '/var/run/netns/blue': false,
+  '/sys/class/net/eth1': false,
+  '/sys/class/net/eth2': false,
 };
 
 type Layout = 'hybrid' | 'v2';
@@ -882,4 +884,44 @@ t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems wit
   t.equal(on.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
   t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
   t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// linux.netDevices
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('golden: linux.netDevices, renamed and kept', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network' });
+  spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: {} };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'net-devices', plan);
+  t.same(plan.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).netDevices, undefined, 'none asked, none planned');
+});
+
+t.test('reject: linux.netDevices rules', async t => {
+  const withNetns = () => {
+    const spec = minimalSpec();
+    spec.linux.namespaces.push({ type: 'network' });
+    return spec;
+  };
+  let spec = minimalSpec();
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  spec = withNetns();
+  spec.linux.netDevices = { eth9: {} };
+  rejects(t, spec, 'linux.netDevices: host network device "eth9" does not exist');
+  spec.linux.netDevices = { 'eth1/../x': {} };
+  rejects(t, spec, 'linux.netDevices: invalid host device name "eth1/../x"');
+  spec.linux.netDevices = { eth1: { name: 'a-name-longer-than-15' } };
+  rejects(t, spec, 'linux.netDevices.eth1.name: invalid device name "a-name-longer-than-15"');
+  spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: { name: 'ctr0' } };
+  rejects(t, spec, 'linux.netDevices.eth2.name: device name "ctr0" is used twice in the container');
+  spec = withNetns();
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: USER_UID, size: 1 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: USER_GID, size: 1 }];
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: moving host network devices needs a root runtime', userFacts());
 });

@@ -2,13 +2,13 @@
 // through HostFacts. Every rule a config can break is checked here, before anything is created.
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
-import type { LinuxIDMapping, LinuxNetDevice, Spec } from '../spec/types.gen.js';
+import type { LinuxIDMapping, LinuxIntelRdt, LinuxNetDevice, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
 import { planProcessAttributes } from './process.js';
-import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
+import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep, type ResctrlPlan } from './types.js';
 
 export interface BuildOptions {
   /** Absolute bundle directory. */
@@ -67,6 +67,38 @@ function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, fac
     if (!facts.exists(`/sys/class/net/${hostName}`)) bad(`linux.netDevices: host network device "${hostName}" does not exist`);
     return { hostName, name };
   });
+}
+
+/** linux.intelRdt -> the resctrl group to join. The writes happen in the runtime once the init exists. */
+function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, rootless: boolean): ResctrlPlan {
+  if (!facts.resctrlMountPoint) {
+    bad('linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  }
+  if (rootless) bad('linux.intelRdt: resctrl groups need a root runtime');
+  const closID = rdt.closID || undefined;
+  if (closID !== undefined && (closID.includes('/') || closID === '.' || closID === '..' || /\s/.test(closID))) {
+    bad(`linux.intelRdt.closID: invalid resctrl group name ${JSON.stringify(closID)}`);
+  }
+  const schemata: string[] = [];
+  const lines = (text: string | undefined, field: string, prefix?: RegExp) => {
+    for (const line of (text ?? '').split('\n').map(l => l.trim()).filter(Boolean)) {
+      if (prefix && !prefix.test(line)) bad(`linux.intelRdt.${field}: ${JSON.stringify(line)} is not a ${field === 'l3CacheSchema' ? 'L3' : 'MB'} schema line`);
+      schemata.push(line);
+    }
+  };
+  lines(rdt.l3CacheSchema, 'l3CacheSchema', /^L3(CODE|DATA)?:/);
+  lines(rdt.memBwSchema, 'memBwSchema', /^MB:/);
+  for (const line of rdt.schemata ?? []) lines(line, 'schemata');
+  const requiredMonFeatures: string[] = [];
+  if (rdt.enableCMT) requiredMonFeatures.push('llc_occupancy');
+  if (rdt.enableMBM) requiredMonFeatures.push('mbm_total_bytes');
+  return {
+    mountPoint: facts.resctrlMountPoint,
+    closID,
+    schemata,
+    monitoring: !!(rdt.enableMonitoring || rdt.enableCMT || rdt.enableMBM),
+    requiredMonFeatures,
+  };
 }
 
 function idMappings(list: LinuxIDMapping[] | undefined): IdMapping[] {
@@ -182,7 +214,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
   const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
   if (linux.seccomp) bad('linux.seccomp: seccomp filters are not supported by this tsrt build');
-  if (linux.intelRdt) bad('linux.intelRdt: not supported by this tsrt build');
+  const intelRdt = linux.intelRdt ? planIntelRdt(linux.intelRdt, facts, rootless) : undefined;
   const netDevices = planNetDevices(linux.netDevices, facts, has('network'), rootless);
   const processAttributes = planProcessAttributes(proc, linux);
 
@@ -286,6 +318,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     gidMappings,
     idMapsDirect,
     netDevices,
+    intelRdt,
     ...processAttributes,
     apparmorProfile: proc.apparmorProfile || undefined,
     selinuxLabel: proc.selinuxLabel || undefined,

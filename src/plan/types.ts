@@ -71,6 +71,19 @@ export interface SchedulerAttr {
   period: bigint;
 }
 
+export interface ResctrlPlan {
+  /** The resctrl mount point, e.g. /sys/fs/resctrl. */
+  mountPoint: string;
+  /** The group (directory) name: closID, or the container id when the config names none. */
+  closID?: string;
+  /** Lines for the group's schemata file (l3CacheSchema, memBwSchema, schemata). */
+  schemata: string[];
+  /** A monitoring group of the container's own under mon_groups (enableMonitoring, enableCMT, enableMBM). */
+  monitoring: boolean;
+  /** mon_features the host must offer: llc_occupancy for enableCMT, mbm_*_bytes for enableMBM. */
+  requiredMonFeatures: string[];
+}
+
 export interface IdMapping {
   containerID: number;
   hostID: number;
@@ -129,6 +142,8 @@ export interface LaunchPlan {
   gidMappings: IdMapping[];
   /** Whether the runtime writes each map itself (else newuidmap/newgidmap does). */
   idMapsDirect: { uid: boolean; gid: boolean };
+  /** linux.intelRdt: the resctrl group the runtime puts the init in (not sent to the executor). */
+  intelRdt?: ResctrlPlan;
   /** Host interfaces the runtime moves into the container's network namespace (and back on delete). */
   netDevices?: { hostName: string; name: string }[];
 }

@@ -12,6 +12,7 @@ import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
 import { moveBackToHost, moveIntoContainer } from './netdev.js';
+import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
@@ -153,6 +154,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let initPidfd = -1;
   let sock = -1;
   let movedNetDevices: { pid: number; devices: NonNullable<LaunchPlan['netDevices']> } | undefined;
+  let resctrlJoined: ContainerRecord['resctrl'];
   try {
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -216,6 +218,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           movedNetDevices = { pid: m.pid, devices: plan.netDevices };
           rec.netDevices = plan.netDevices;
         }
+        if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
         a.send(sock, Msg.go);
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
@@ -232,6 +235,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
     if (movedNetDevices) moveBackToHost(movedNetDevices.pid, movedNetDevices.devices).forEach(opts.warn);
+    if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
       a.pidfdSignal(pidfd, 9);
@@ -416,6 +420,7 @@ function killAndWait(rec: ContainerRecord): void {
 }
 
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
   try {
     runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
   } catch (e) {

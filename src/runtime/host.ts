@@ -41,7 +41,17 @@ export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['
   return { layout, v1, unifiedMountPoint, unifiedOwnPath: own.get('') ?? '/' };
 }
 
+/** The first resctrl mount in mountinfo (field 5 is the mount point; the fstype follows " - "). */
+export function resctrlMountPoint(mountinfo: string): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.split(' ')[0] === 'resctrl') return left!.split(' ')[4]!.replace(/\\040/g, ' ');
+  }
+  return undefined;
+}
+
 export function hostFacts(): HostFacts {
+  const mountinfo = readText('/proc/self/mountinfo') ?? '';
   return {
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
@@ -51,7 +61,8 @@ export function hostFacts(): HostFacts {
       const hard = nofileHard();
       return { soft: hard < 1024n ? hard : 1024n, hard };
     })(),
-    cgroup: cgroupLayout(readText('/proc/self/mountinfo') ?? '', readText('/proc/self/cgroup') ?? ''),
+    cgroup: cgroupLayout(mountinfo, readText('/proc/self/cgroup') ?? ''),
+    resctrlMountPoint: resctrlMountPoint(mountinfo),
     isDirectory(p: string) {
       try {
         return fs.statSync(p).isDirectory();

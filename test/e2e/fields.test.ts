@@ -277,3 +277,13 @@ t.test('linux.netDevices: a missing host device or a name clash is refused', asy
   tt.notOk(fs.existsSync(path.join(ROOT, r.id)), 'no state directory left');
   tt.equal(sh(`ip link show ${host}`).code, 0, 'the device stayed on the host');
 });
+
+t.test('linux.intelRdt: refused on a host without resctrl', async tt => {
+  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(l => / - resctrl /.test(l))) {
+    tt.skip('this host has resctrl mounted');
+    return;
+  }
+  refuses(tt, spec => {
+    spec.linux.intelRdt = { closID: 'tsrt', l3CacheSchema: 'L3:0=f' };
+  }, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+});

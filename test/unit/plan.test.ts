@@ -925,3 +925,44 @@ t.test('reject: linux.netDevices rules', async t => {
   spec.linux.netDevices = { eth1: {} };
   rejects(t, spec, 'linux.netDevices: moving host network devices needs a root runtime', userFacts());
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// linux.intelRdt
+// ---------------------------------------------------------------------------------------------------------
+
+const rdtFacts = () => ({ ...rootFacts(), resctrlMountPoint: '/sys/fs/resctrl' });
+
+t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = {
+    closID: 'guaranteed', l3CacheSchema: 'L3:0=7f0;1=1f\nL3CODE:0=f', memBwSchema: 'MB:0=20;1=70',
+    schemata: ['SMBA:0=50'], enableCMT: true,
+  };
+  const plan = buildPlan(spec, rdtFacts(), buildOpts());
+  golden(t, 'intel-rdt', plan);
+  t.same(plan.intelRdt, {
+    mountPoint: '/sys/fs/resctrl', closID: 'guaranteed',
+    schemata: ['L3:0=7f0;1=1f', 'L3CODE:0=f', 'MB:0=20;1=70', 'SMBA:0=50'],
+    monitoring: true, requiredMonFeatures: ['llc_occupancy'],
+  });
+  spec.linux.intelRdt = { enableMonitoring: true };
+  t.same(buildPlan(spec, rdtFacts(), buildOpts()).intelRdt,
+    { mountPoint: '/sys/fs/resctrl', schemata: [], monitoring: true, requiredMonFeatures: [] },
+    'no closID: the runtime names the group after the container');
+});
+
+t.test('reject: linux.intelRdt on a host without resctrl', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = { l3CacheSchema: 'L3:0=f' };
+  rejects(t, spec, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+});
+
+t.test('reject: linux.intelRdt closID and schema lines that are not what they claim', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = { closID: '../info' };
+  rejects(t, spec, 'linux.intelRdt.closID: invalid resctrl group name "../info"', rdtFacts());
+  spec.linux.intelRdt = { l3CacheSchema: 'MB:0=20' };
+  rejects(t, spec, 'linux.intelRdt.l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
+  spec.linux.intelRdt = { memBwSchema: 'MB:0=20\nL3:0=f' };
+  rejects(t, spec, 'linux.intelRdt.memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
+});

@@ -602,8 +602,9 @@ static void setup_rootfs(struct ctx *c)
 			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
 			break;
 		case STEP_SETATTR: {
-			int fd = open_in_root(c->rootfd, s->dest, O_PATH | O_DIRECTORY);
-			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, 0) < 0)
+			/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
+			int fd = open_in_root(c->rootfd, s->dest, O_PATH);
+			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
 				fail(c, S_MOUNT, s->dest);
 			syscall(SYS_close, fd);
 			break;

@@ -26,7 +26,8 @@ enum tsrt_step_kind {
 	STEP_MKNOD = 4,       /* mknod dest (mode, rdev), chown uid:gid */
 	STEP_BIND_DEVICE = 5, /* bind a host device node onto dest, verified by rdev first */
 	STEP_MKDIR = 6,       /* mkdir -p dest inside the rootfs */
-	STEP_SETATTR = 7,     /* mount_setattr(attr_set) on the mount at dest (e.g. a tmpfs made read-only last) */
+	STEP_SETATTR = 7,     /* mount_setattr(attr_set, attr_clr) on the mount at dest (e.g. a tmpfs made read-only
+			       * last, or rnosuid over a bind's tree); MF_ATTR_RECURSIVE applies it to the tree */
 };
 
 /* Mount step flags. */

@@ -287,3 +287,44 @@ t.test('linux.intelRdt: refused on a host without resctrl', async tt => {
     spec.linux.intelRdt = { closID: 'tsrt', l3CacheSchema: 'L3:0=f' };
   }, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
 });
+
+/** The per-mount options (mountinfo field 6) of the mount at `at`, as the container sees them. */
+function mountOptions(mountinfo: string, at: string): string[] | undefined {
+  const line = mountinfo.split('\n').find(l => l.split(' ')[4] === at);
+  return line?.split(' ')[5]?.split(',');
+}
+
+t.test('mounts[].options: recursive attributes (rnosuid, rnodev, rnoexec, rnosymfollow, rnoatime) reach submounts, plain ro does not', async tt => {
+  const s = scope(tt);
+  // A host directory with a mount inside it, so the bind has a tree.
+  const host = fs.mkdtempSync(path.join('/tmp', 'tsrt-rattr-'));
+  fs.mkdirSync(path.join(host, 'sub'));
+  tt.equal(sh(`mount -t tmpfs -o size=1m tsrt-rattr ${host}/sub`).code, 0);
+  tt.teardown(() => {
+    spawnSync('umount', [path.join(host, 'sub')]);
+    if (hostMountsContaining(host).length === 0) fs.rmSync(host, { recursive: true, force: true });
+  });
+  const r = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
+    spec.mounts.push({
+      destination: '/data', type: 'bind', source: host,
+      options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'],
+    });
+  });
+  tt.equal(r.code, 0, r.stderr);
+  const top = mountOptions(r.stdout, '/data');
+  const sub = mountOptions(r.stdout, '/data/sub');
+  tt.ok(top && sub, 'both mounts are there');
+  for (const o of ['nosuid', 'nodev', 'noexec', 'nosymfollow', 'noatime']) {
+    tt.ok(top?.includes(o), `${o} on the mount`);
+    tt.ok(sub?.includes(o), `${o} on the submount`);
+  }
+  tt.equal(top?.[0], 'ro', 'plain ro on the mount');
+  tt.equal(sub?.[0], 'rw', 'but not on the submount');
+
+  const rro = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
+    spec.mounts.push({ destination: '/data', type: 'bind', source: host, options: ['rbind', 'rro'] });
+  });
+  tt.equal(rro.code, 0, rro.stderr);
+  tt.equal(mountOptions(rro.stdout, '/data/sub')?.[0], 'ro', 'rro reaches the submount');
+  tt.same(hostMountsContaining(`${host}/sub`).map(l => l.split(' ')[5]?.split(',')[0]), ['rw'], 'the host\'s mount is untouched');
+});

@@ -226,7 +226,10 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.equal(sys.kind, 'bind', '/sys is a bind of the host sysfs');
   t.equal(sys.source, '/sys');
   t.ok(sys.flags & MountFlag.recursive, 'rbind');
-  t.ok(sys.attrSet & ATTR.RDONLY, 'read-only');
+  t.equal(sys.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, 'nosuid, nodev, noexec on the mount itself');
+  const sysTree = stepAt(plan, '/sys', 'setattr');
+  t.equal(sysTree.attrSet, ATTR.RDONLY, 'rro: read-only...');
+  t.ok(sysTree.flags & MountFlag.attrRecursive, '...all the way down');
   // devpts: the template drops gid=5, which the single mapping could not honour.
   t.notMatch(stepAt(plan, '/dev/pts').data, /gid=/);
   // mqueue in a user namespace may fall back to binding the host's.
@@ -286,6 +289,43 @@ t.test('golden: bind mounts (file and dir sources, relative source, ro/rbind/rpr
   t.equal(atime.attrSet, ATTR.NOATIME, 'an atime mode is set');
   t.equal(atime.attrClr, ATTR.ATIME_MASK, 'and the other atime modes cleared');
   t.notOk(atime.attrClr & ATTR.RDONLY, '"rw" never lifts a restriction of a fresh bind');
+});
+
+t.test('golden: recursive and plain mount attributes side by side', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push(
+    { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'] },
+    { destination: '/file', type: 'bind', source: 'config.txt', options: ['bind', 'nodev', 'rstrictatime'] },
+    { destination: '/only-r', type: 'bind', source: '/srv/shared', options: ['rbind', 'rrelatime', 'rro'] },
+    { destination: '/noop', type: 'bind', source: '/srv/shared', options: ['rbind', 'ratime', 'rnorelatime', 'rnostrictatime'] },
+    { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'rro', 'rnoexec', 'size=1m'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'mount-attributes', plan);
+
+  const tree = stepAt(plan, '/tree', 'bind');
+  t.equal(tree.attrSet, ATTR.RDONLY, 'plain ro on the mount itself');
+  t.notOk(tree.flags & MountFlag.attrRecursive);
+  const treeAll = stepAt(plan, '/tree', 'setattr');
+  t.equal(treeAll.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC | ATTR.NOSYMFOLLOW | ATTR.NOATIME, 'the r* words over the tree');
+  t.equal(treeAll.attrClr, ATTR.ATIME_MASK, 'an atime mode replaces the others');
+  t.ok(treeAll.flags & MountFlag.attrRecursive);
+
+  const file = stepAt(plan, '/file', 'setattr');
+  t.equal(file.attrSet, ATTR.STRICTATIME, 'a file bind gets its recursive step too');
+
+  const onlyR = plan.steps.filter(x => x.dest === '/only-r');
+  t.equal(onlyR.length, 1, 'only recursive words: one step');
+  t.equal(onlyR[0]!.attrSet, ATTR.RDONLY | ATTR.RELATIME);
+  t.ok(onlyR[0]!.flags & MountFlag.attrRecursive);
+
+  const noop = plan.steps.filter(x => x.dest === '/noop');
+  t.same([noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data], [1, 0, 0, undefined],
+    'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
+
+  const scratch = stepAt(plan, '/scratch');
+  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.RDONLY | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.equal(scratch.data, 'size=1m');
 });
 
 t.test('golden: tmpfs with data options', async t => {

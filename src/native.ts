@@ -44,6 +44,8 @@ export interface Addon {
   closeFd(fd: number): void;
   /** Moves a network interface between namespaces (fds; -1 = the caller's own), renamed, addresses kept. */
   netdevMove(fromNs: number, name: string, toNs: number, newName: string): void;
+  /** A new user namespace (fd) with these uid_map/gid_map contents, for idmapped mounts. */
+  idmapUserns(uidMap: string, gidMap: string): number;
 }
 
 export const Msg = {

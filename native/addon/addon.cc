@@ -17,6 +17,8 @@ extern "C" {
 
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sched.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -471,6 +473,57 @@ Napi::Value NetdevMove(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// idmapUserns(uidMap, gidMap): an fd of a new user namespace with these maps ("inside outside count" lines),
+// for MOUNT_ATTR_IDMAP. A clone3 child holds the namespace while we write its maps and open it, then dies.
+Napi::Value IdmapUserns(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string maps[2] = {info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value()};
+  struct clone_args ca;
+  memset(&ca, 0, sizeof(ca));
+  int pidfd = -1;
+  ca.flags = CLONE_NEWUSER | CLONE_PIDFD;
+  ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  ca.exit_signal = SIGCHLD;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+  if (pid == 0) {
+    // Raw syscalls only (a fork of a threaded process); all signals stay blocked, SIGKILL ends us.
+    for (;;) syscall(SYS_pause);
+  }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return ThrowErrno(env, "clone a user namespace for an idmapped mount", err);
+  const char *files[2] = {"uid_map", "gid_map"};
+  int nsfd = -1;
+  std::string what;
+  err = 0;
+  for (int i = 0; i < 2 && !err; i++) {
+    std::string path = "/proc/" + std::to_string(pid) + "/" + files[i];
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, maps[i].data(), maps[i].size()) != static_cast<ssize_t>(maps[i].size())) {
+      err = errno ? errno : EIO;
+      what = "write " + path;
+    }
+    if (fd >= 0) close(fd);
+  }
+  if (!err) {
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/user";
+    nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) {
+      err = errno;
+      what = "open " + path;
+    }
+  }
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  siginfo_t si;
+  syscall(SYS_waitid, kPidfdIdtype, pidfd, &si, WEXITED, nullptr);
+  close(pidfd);
+  if (err) return ThrowErrno(env, what, err);
+  return Napi::Number::New(env, nsfd);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   close(IntArg(info, 0));
   return info.Env().Undefined();
@@ -496,6 +549,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openDir", Napi::Function::New(env, OpenDir));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("netdevMove", Napi::Function::New(env, NetdevMove));
+  exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
   return exports;
 }
 

@@ -318,6 +318,26 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	for (i = 0; !r.why && i < plan->nsteps; i++)
 		if ((plan->steps[i].flags & MF_MOUNT_LABEL) && !plan->mount_label)
 			fail(&r, "mount label flag without a mount label");
+	plan->nidmaps = get_count(&r);
+	if (!r.why && plan->nidmaps > TSRT_MAX_IDMAPS)
+		fail(&r, "too many idmapped mounts in plan");
+	plan->idmaps = alloc_array(&r, plan->nidmaps, sizeof(*plan->idmaps));
+	for (i = 0; plan->idmaps && i < plan->nidmaps && !r.why; i++) {
+		struct tsrt_idmap *m = &plan->idmaps[i];
+		uint32_t j;
+		m->step = get_u32(&r);
+		m->userns_fd = (int32_t)get_u32(&r);
+		m->recursive = get_bool(&r);
+		if (r.why)
+			break;
+		if (m->step >= plan->nsteps || plan->steps[m->step].kind != STEP_MOUNT_BIND)
+			fail(&r, "idmapped mount that is not a bind step");
+		else if (m->userns_fd < 0)
+			fail(&r, "idmapped mount without a user namespace fd");
+		for (j = 0; j < i; j++)
+			if (plan->idmaps[j].step == m->step)
+				fail(&r, "idmapped mount given twice");
+	}
 	if (!r.why && r.left != 0)
 		fail(&r, "trailing bytes after plan");
 	if ((plan->flags & PF_START_FIFO) && plan->fifo_fd < 0)
@@ -340,6 +360,7 @@ void plan_free(struct tsrt_plan *plan)
 	free(plan->sysctl);
 	free(plan->rlimits);
 	free(plan->groups);
+	free(plan->idmaps);
 	free((void *)plan->args);
 	free((void *)plan->env);
 	free(plan->arena);

@@ -71,6 +71,7 @@ struct ctx {
 	int devnull;  /* host /dev/null, verified 1:3 (R3) */
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
+	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -378,10 +379,24 @@ static int bind_tree(const char *source, int recursive)
 			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
 }
 
+/* A bind step's tree: the idmapped one made early, or a fresh clone of the source. */
+static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
+{
+	uint32_t i;
+	for (i = 0; i < c->plan->nidmaps; i++) {
+		if (&c->plan->steps[c->plan->idmaps[i].step] == s) {
+			int tree = c->idmap_tree[i];
+			c->idmap_tree[i] = -1;
+			return tree;
+		}
+	}
+	return bind_tree(source, recursive);
+}
+
 static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
 {
 	int target, tree;
-	tree = bind_tree(source, recursive);
+	tree = step_tree(c, s, source, recursive);
 	if (tree < 0)
 		fail(c, S_MOUNT, s->dest);
 	if ((s->attr_set || s->attr_clr) &&
@@ -1113,7 +1128,7 @@ static int cmp_int(int a, int b)
 /* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
 static void close_other_fds(const int *keep, int nkeep, int preserve)
 {
-	int sorted[16], n = 0, i, j, from;
+	int sorted[8 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1178,6 +1193,32 @@ static void join_namespaces(struct ctx *c)
 				fail(c, S_JOIN_NS, p->join[i].path);
 			syscall(SYS_close, fds[i]);
 		}
+	}
+}
+
+/*
+ * Idmapped binds: MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the mapping's user namespace, which we only have
+ * while still in the host's. So the trees are cloned and mapped now, kept as detached mounts, and attached
+ * in the rootfs later (a detached tree may be moved into any mount namespace we administer).
+ */
+static void prepare_idmapped_trees(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	uint32_t i;
+	for (i = 0; i < p->nidmaps; i++) {
+		const struct tsrt_idmap *m = &p->idmaps[i];
+		const struct tsrt_step *s = &p->steps[m->step];
+		struct mount_attr a;
+		int tree = bind_tree(s->source, !!(s->flags & MF_RECURSIVE));
+		if (tree < 0)
+			fail(c, S_MOUNT, s->dest);
+		memset(&a, 0, sizeof(a));
+		a.attr_set = MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)m->userns_fd;
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
+			fail(c, S_IDMAP, s->dest);
+		syscall(SYS_close, m->userns_fd);
+		c->idmap_tree[i] = tree;
 	}
 }
 
@@ -1249,7 +1290,8 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[8], nkeep = 0;
+	int keep[8 + TSRT_MAX_IDMAPS], nkeep = 0;
+	uint32_t i;
 	uint64_t flags;
 	int need_fork;
 
@@ -1263,9 +1305,12 @@ static void stage1(struct ctx *c)
 		keep[nkeep++] = p->fifo_fd;
 	if (p->console_socket >= 0)
 		keep[nkeep++] = p->console_socket;
+	for (i = 0; i < p->nidmaps; i++)
+		keep[nkeep++] = p->idmaps[i].userns_fd;
 	close_other_fds(keep, nkeep, (int)p->preserve_fds);
 	/* execCPUAffinity.initial: from the start, so namespace and rootfs set-up already runs there. */
 	set_affinity(c, p->affinity_initial, p->affinity_initial_len, "execCPUAffinity.initial");
+	prepare_idmapped_trees(c);
 
 	join_namespaces(c);
 	if (p->flags & PF_NEW_USERNS) {
@@ -1293,7 +1338,6 @@ static void stage1(struct ctx *c)
 	/* New pid and time namespaces only apply to children: fork once more, as a sibling of ourselves. */
 	need_fork = (p->flags & (PF_NEW_PIDNS | PF_NEW_TIMENS)) != 0;
 	if (!need_fork) {
-		uint32_t i;
 		for (i = 0; i < p->njoin; i++)
 			if (p->join[i].type == CLONE_NEWPID || p->join[i].type == CLONE_NEWTIME)
 				need_fork = 1;

@@ -18,6 +18,7 @@
 #define TSRT_MAX_PLAN_BYTES (16u << 20)
 #define TSRT_MAX_STR 4096u
 #define TSRT_MAX_LIST 4096u
+#define TSRT_MAX_IDMAPS 16u /* idmapped mounts per plan: each keeps a tree fd open in the executor */
 
 enum tsrt_step_kind {
 	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
@@ -53,6 +54,14 @@ struct tsrt_step {
 	uint32_t mode;        /* mknod: S_IFCHR/S_IFBLK/S_IFIFO | perms */
 	uint64_t rdev;        /* mknod / bind device: device number (makedev) */
 	uint32_t uid, gid;    /* mknod owner */
+};
+
+/* An idmapped bind: its tree is cloned and given MOUNT_ATTR_IDMAP before the executor leaves the host's user
+ * namespace (it needs CAP_SYS_ADMIN over userns_fd), and attached later in place of a fresh clone. */
+struct tsrt_idmap {
+	uint32_t step;     /* index of a STEP_MOUNT_BIND step */
+	int32_t userns_fd; /* a user namespace carrying the mount's maps, made by the runtime */
+	uint32_t recursive; /* ridmap: AT_RECURSIVE */
 };
 
 struct tsrt_nsjoin {
@@ -144,6 +153,8 @@ struct tsrt_plan {
 	const char *apparmor_profile; /* NULL = none */
 	const char *selinux_label;    /* NULL = none */
 	const char *mount_label;      /* for MF_MOUNT_LABEL steps */
+	uint32_t nidmaps;
+	struct tsrt_idmap *idmaps;
 
 	/* Decoder-owned storage. */
 	void *arena;

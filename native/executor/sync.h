@@ -58,6 +58,7 @@ enum tsrt_step_id {
 	S_PERSONALITY,
 	S_MEMPOLICY,   /* set_mempolicy */
 	S_LSM,         /* AppArmor profile / SELinux label for the exec */
+	S_IDMAP,       /* MOUNT_ATTR_IDMAP on an idmapped bind's tree */
 };
 
 #define TSRT_DETAIL_MAX 512

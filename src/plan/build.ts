@@ -220,9 +220,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
-  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings, mountLabel };
+  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));
+  // Each idmapped tree is held open in the executor until it is attached: the plan format caps them.
+  if (steps.filter(s => s.idmap).length > 16) bad('mounts: at most 16 idmapped mounts per container');
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
     (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
   if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns));

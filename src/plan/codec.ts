@@ -107,5 +107,10 @@ export function encodePlan(p: LaunchPlan): Buffer {
   w.u32(p.personality === undefined ? 0 : 1).u32(p.personality ?? 0);
   w.u32(p.memoryPolicy ? 1 : 0).u32(p.memoryPolicy?.mode ?? 0).bytes(p.memoryPolicy?.nodes ?? new Uint8Array(0));
   w.str(p.apparmorProfile).str(p.selinuxLabel).str(p.mountLabel);
+  // Idmapped bind mounts: step index, the user namespace fd (-1 if the runtime did not make one, which the
+  // decoder refuses), recursive.
+  const idmapped = p.steps.flatMap((s, i) => (s.idmap ? [{ i, idmap: s.idmap }] : []));
+  w.u32(idmapped.length);
+  for (const { i, idmap } of idmapped) w.u32(i).i32(idmap.usernsFd ?? -1).u32(idmap.recursive ? 1 : 0);
   return w.finish();
 }

@@ -4,7 +4,7 @@ import { RuntimeError } from '../errors.js';
 import type { Mount } from '../spec/types.gen.js';
 import type { HostFacts } from './facts.js';
 import { ATTR, MS } from './linux.js';
-import { MountFlag, type IdMapping, type PlanStep } from './types.js';
+import { MountFlag, type IdMapping, type Idmap, type PlanStep } from './types.js';
 import * as path from 'node:path';
 
 /** Mount attributes to set and clear (MOUNT_ATTR_*), as mount_setattr takes them. */
@@ -22,6 +22,8 @@ interface ParsedOptions {
   recursiveAttrs: Attrs;
   propagation: number;
   propagationRecursive: boolean;
+  /** The idmap / ridmap option, if given (the last one wins). */
+  idmap?: 'idmap' | 'ridmap';
   /** Left for the filesystem (fsconfig): mode=755, size=65536k, newinstance, and superblock flags. */
   data: string[];
 }
@@ -97,7 +99,7 @@ export function parseMountOptions(options: string[], where: string): ParsedOptio
     } else if (propagations[word]) {
       [o.propagation, o.propagationRecursive] = propagations[word]!;
     } else if (word === 'idmap' || word === 'ridmap') {
-      throw new RuntimeError(`${where}: option "${word}": idmapped mounts are not supported`, { op: 'mount' });
+      o.idmap = word;
     } else if (word === 'tmpcopyup') {
       throw new RuntimeError(`${where}: option "tmpcopyup" is a crun extension that tsrt does not support`, { op: 'mount' });
     } else if (!applyAttr(o.attrs, word)) {
@@ -108,12 +110,44 @@ export function parseMountOptions(options: string[], where: string): ParsedOptio
   return o;
 }
 
+/**
+ * mounts[].uidMappings/gidMappings and the idmap/ridmap options -> the idmapped mount to make, if any. Maps
+ * given make the mount idmapped; the options alone take the container's own user namespace maps.
+ */
+function planIdmap(m: Mount, opts: ParsedOptions, isBind: boolean, where: string, ctx: MountContext): Idmap | undefined {
+  const given = !!(m.uidMappings?.length || m.gidMappings?.length);
+  if (!given && !opts.idmap) return undefined;
+  const fail = (why: string): never => {
+    throw new RuntimeError(`${where}: ${why}`, { op: 'mount' });
+  };
+  if (!isBind) fail('idmapped mounts are only supported for bind mounts');
+  if (ctx.facts.euid !== 0) fail('idmapped mounts need a root runtime');
+  let uidMappings: IdMapping[];
+  let gidMappings: IdMapping[];
+  if (given) {
+    if (!m.uidMappings?.length || !m.gidMappings?.length) fail('an idmapped mount needs both uidMappings and gidMappings');
+    uidMappings = m.uidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
+    gidMappings = m.gidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
+  } else {
+    if (!ctx.userns || ctx.uidMappings.length === 0) fail(`option "${opts.idmap}" without uidMappings/gidMappings needs the container's own user namespace mappings`);
+    uidMappings = ctx.uidMappings;
+    gidMappings = ctx.gidMappings;
+  }
+  for (const list of [uidMappings, gidMappings]) {
+    if (list.length > 340) fail('too many id mappings for one user namespace (the kernel takes 340)');
+    if (list.some(x => x.size < 1)) fail('an id mapping needs a size of at least 1');
+  }
+  return { uidMappings, gidMappings, recursive: opts.idmap === 'ridmap' };
+}
+
 export interface MountContext {
   bundle: string;
   facts: HostFacts;
   userns: boolean;
   newCgroupns: boolean;
   gidMappings: IdMapping[];
+  /** The container's user namespace maps (for idmap without maps of its own). */
+  uidMappings: IdMapping[];
   /** SELinux context for mounted filesystems; undefined when SELinux is off (the label is then ignored). */
   mountLabel?: string;
 }
@@ -153,9 +187,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   const dest = path.posix.normalize(m.destination);
   const opts = parseMountOptions(m.options ?? [], where);
   const isBind = opts.bind || m.type === 'bind';
-  if (m.uidMappings?.length || m.gidMappings?.length) {
-    throw new RuntimeError(`${where}: idmapped mounts (uidMappings/gidMappings) are not supported`, { op: 'mount' });
-  }
+  const idmap = planIdmap(m, opts, isBind, where, ctx);
   if (isBind) {
     if (!m.source) throw new RuntimeError(`${where}: bind mount without a source`, { op: 'mount' });
     const source = path.resolve(ctx.bundle, m.source);
@@ -184,6 +216,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
         (!hasOwn && hasTree ? MountFlag.attrRecursive : 0) |
         (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
     }];
+    if (idmap) steps[0]!.idmap = idmap;
     if (hasOwn && hasTree) {
       steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: tree.set, attrClr: tree.clr, flags: MountFlag.attrRecursive });
     }

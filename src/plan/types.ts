@@ -59,6 +59,21 @@ export interface PlanStep {
   rdev: bigint;
   uid: number;
   gid: number;
+  /** Bind mounts only: make the bound tree an idmapped mount (encoded after the plan's other fields). */
+  idmap?: Idmap;
+}
+
+/**
+ * An idmapped mount: the bound tree gets MOUNT_ATTR_IDMAP with a user namespace carrying these maps (an id
+ * on disk is read as a containerID and shown as the hostID). The runtime makes that namespace and fills in
+ * usernsFd before encoding.
+ */
+export interface Idmap {
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+  /** ridmap: every mount of an rbind tree, not only its top. */
+  recursive: boolean;
+  usernsFd?: number;
 }
 
 export interface SchedulerAttr {

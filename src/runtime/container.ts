@@ -11,6 +11,7 @@ import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
+import { makeIdmapNamespaces } from './idmap.js';
 import { moveBackToHost, moveIntoContainer } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks } from './hooks.js';
@@ -42,7 +43,7 @@ const STEP_TEXT = [
   'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
   'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
   'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
-  'apply LSM label',
+  'apply LSM label', 'make idmapped mount',
 ];
 const S_EXEC_LOOKUP = 25;
 
@@ -170,6 +171,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
     });
+    fds.push(...makeIdmapNamespaces(plan));
     const child = a.spawn(encodePlan(plan));
     stagePidfd = child.pidfd;
     sock = child.sock;

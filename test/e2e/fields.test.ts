@@ -328,3 +328,51 @@ t.test('mounts[].options: recursive attributes (rnosuid, rnodev, rnoexec, rnosym
   tt.equal(mountOptions(rro.stdout, '/data/sub')?.[0], 'ro', 'rro reaches the submount');
   tt.same(hostMountsContaining(`${host}/sub`).map(l => l.split(' ')[5]?.split(',')[0]), ['rw'], 'the host\'s mount is untouched');
 });
+
+/** A host directory with a file, both owned by uid:gid 1000:1000, removed in teardown. */
+function ownedHostDir(tt: Test): string {
+  const dir = fs.mkdtempSync(path.join('/tmp', 'tsrt-idmap-'));
+  fs.chmodSync(dir, 0o755);
+  fs.writeFileSync(path.join(dir, 'f'), '');
+  fs.chownSync(dir, 1000, 1000);
+  fs.chownSync(path.join(dir, 'f'), 1000, 1000);
+  tt.teardown(() => {
+    if (hostMountsContaining(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+t.test('mounts[].uidMappings/gidMappings: a host dir owned by 1000 shows the mapped ids inside', async tt => {
+  const s = scope(tt);
+  const host = ownedHostDir(tt);
+  const r = runIn(s, ['stat', '-c', '%n %u %g', '/data', '/data/f'], spec => {
+    spec.mounts.push({
+      destination: '/data', type: 'bind', source: host, options: ['rbind'],
+      uidMappings: [{ containerID: 1000, hostID: 4242, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 4343, size: 1 }],
+    });
+  });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stdout, '/data 4242 4343\n/data/f 4242 4343\n');
+  tt.equal(fs.statSync(host).uid, 1000, 'the host still owns it as 1000');
+});
+
+t.test('mounts[].options idmap: the container\'s user namespace maps make host ids show as themselves', async tt => {
+  const s = scope(tt);
+  const host = ownedHostDir(tt);
+  const bundle = s.bundle(['stat', '-c', '%n %u %g', '/plain', '/idmapped/f'], spec => {
+    spec.linux.namespaces.push({ type: 'user' });
+    spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.mounts.push(
+      { destination: '/plain', type: 'bind', source: host, options: ['rbind'] },
+      { destination: '/idmapped', type: 'bind', source: host, options: ['rbind', 'idmap'] },
+    );
+  });
+  tt.equal(sh(`chown -R 100000:100000 ${bundle}/rootfs`).code, 0);
+  const r = tsrt(['run', '-b', bundle, s.id()], { root: ROOT });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stdout, '/plain 65534 65534\n/idmapped/f 1000 1000\n', 'unmapped without idmap, 1000 with it');
+  refuses(tt, spec => {
+    spec.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] });
+  }, 'mount "tmpfs" to rootfs at "/data": idmapped mounts are only supported for bind mounts');
+});

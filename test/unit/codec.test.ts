@@ -158,6 +158,23 @@ t.test('bitmaps that are not whole longs, or too large, are refused', async t =>
   t.equal(check(encodePlan(smallPlan({ memoryPolicy: { mode: 2, nodes: new Uint8Array(136) } }))), 'malformed bitmap in plan');
 });
 
+t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step is refused', async t => {
+  const bind = (idmap?: LaunchPlan['steps'][number]['idmap']) => ({
+    kind: 'bind' as const, flags: 0, source: '/srv', dest: '/mnt', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0, idmap,
+  });
+  const maps = { uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }], recursive: true };
+  t.same(check(encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind()] }))), { steps: 2, args: 1, rootfs: '/r' });
+  t.equal(check(encodePlan(smallPlan({ steps: [bind(maps)] }))), 'idmapped mount without a user namespace fd');
+  // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
+  const symlink = { kind: 'symlink' as const, flags: 0, dest: '/l', data: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  const buf = encodePlan(smallPlan({ steps: [symlink, bind({ ...maps, usernsFd: 9 })] }));
+  buf.writeUInt32LE(0, buf.length - 12);
+  t.equal(check(buf), 'idmapped mount that is not a bind step');
+  const twice = encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind({ ...maps, usernsFd: 9 })] }));
+  twice.writeUInt32LE(0, twice.length - 12);
+  t.equal(check(twice), 'idmapped mount given twice');
+});
+
 t.test('a mount-label step without a mount label is refused', async t => {
   const plan = smallPlan({
     steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
@@ -332,9 +349,9 @@ t.test('a seccomp program whose length is not a multiple of 8 is refused', async
   t.equal(check(encodePlan(smallPlan({ seccomp: new Uint8Array(8 * 65536) }))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
   // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the unset
   // process attributes: scheduler presence, ioPriority and personality presence+value, two empty affinity
-  // bitmaps, memory policy presence+mode+empty bitmap, three absent label strings.
+  // bitmaps, memory policy presence+mode+empty bitmap, three absent label strings, no idmapped mounts.
   const buf = encodePlan(smallPlan({ seccomp: new Uint8Array(8) }));
-  const afterSeccomp = 4 + 8 + 8 + 8 + 12 + 12;
+  const afterSeccomp = 4 + 8 + 8 + 8 + 12 + 12 + 4;
   buf.writeUInt32LE(8 * 1000, buf.length - 8 - afterSeccomp - 4);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
 });

@@ -746,10 +746,52 @@ t.test('reject: a relative mount destination', async t => {
   rejects(t, spec, 'mount "tmpfs" to rootfs at "mnt": mount destination must be an absolute path');
 });
 
-t.test('reject: the idmap mount option', async t => {
+t.test('golden: idmapped bind mounts (own maps, the container\'s maps via idmap, ridmap)', async t => {
   const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.mounts.push(
+    { destination: '/own', type: 'bind', source: '/srv/shared', options: ['rbind'],
+      uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }] },
+    { destination: '/theirs', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
+    { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ridmap', 'ro'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'idmapped-mounts', plan);
+  t.same(stepAt(plan, '/own').idmap, {
+    uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }], recursive: false,
+  });
+  t.same(stepAt(plan, '/theirs').idmap?.uidMappings, spec.linux.uidMappings, 'idmap alone: the container\'s maps');
+  t.equal(stepAt(plan, '/tree').idmap?.recursive, true, 'ridmap');
+  t.equal(stepAt(plan, '/proc').idmap, undefined);
+});
+
+t.test('reject: idmapped mount rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
+      'mount "/srv/shared" to rootfs at "/mnt": option "idmap" without uidMappings/gidMappings needs the container\'s own user namespace mappings'],
+    [{ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] },
+      'mount "tmpfs" to rootfs at "/mnt": idmapped mounts are only supported for bind mounts'],
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
+      'mount "/srv/shared" to rootfs at "/mnt": an idmapped mount needs both uidMappings and gidMappings'],
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
+      'mount "/srv/shared" to rootfs at "/mnt": an id mapping needs a size of at least 1'],
+  ];
+  for (const [mount, message] of cases) {
+    const spec = minimalSpec();
+    spec.mounts.push(mount);
+    rejects(t, spec, message);
+  }
+  const spec = rootlessSpec();
   spec.mounts.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
-  rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": option "idmap": idmapped mounts are not supported');
+  rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": idmapped mounts need a root runtime', userFacts());
+  const many = minimalSpec();
+  for (let i = 0; i < 17; i++) {
+    many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
+      uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
+  }
+  rejects(t, many, 'mounts: at most 16 idmapped mounts per container');
 });
 
 t.test('reject: a seccomp profile (not supported yet)', async t => {

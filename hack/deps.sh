@@ -4,9 +4,9 @@
 #   run:     uidmap (newuidmap/newgidmap for multi-range rootless mappings)
 #   bundles: busybox-static (hack/mkbundle.sh)
 #   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console
-#            socket receiver)
+#            socket receiver), iproute2 (`ip`: the interfaces the netDevices tests move)
 set -euo pipefail
-packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux ca-certificates)
+packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

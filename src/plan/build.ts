@@ -206,10 +206,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 
   // ---- LSMs: applied or refused, never skipped while active (R6) ----
   if (proc.apparmorProfile && !facts.apparmorEnabled) {
-    bad(`process.apparmorProfile: apparmor profile ${JSON.stringify(proc.apparmorProfile)} specified but AppArmor is not enabled on the host`);
+    bad(`process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`);
   }
   if (proc.selinuxLabel && !facts.selinuxEnabled) {
-    bad(`process.selinuxLabel: selinux label ${JSON.stringify(proc.selinuxLabel)} specified but SELinux is disabled or not supported on the host`);
+    bad(`process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`);
   }
   // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
   const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
@@ -250,7 +250,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     flags |= PlanFlag.terminal;
   }
   if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
-  if (proc.oomScoreAdj !== undefined) flags |= PlanFlag.oomScoreAdj;
+  if (proc.oomScoreAdj !== undefined) {
+    // The kernel's OOM_SCORE_ADJ_MIN..MAX: anything else would only fail later, inside the executor.
+    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) bad(`process.oomScoreAdj: ${proc.oomScoreAdj} is outside -1000..1000`);
+    flags |= PlanFlag.oomScoreAdj;
+  }
   if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
   if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
   if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;

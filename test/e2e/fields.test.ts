@@ -190,7 +190,7 @@ t.test('process.apparmorProfile: refused when AppArmor is not enabled', async tt
   }
   refuses(tt, spec => {
     spec.process.apparmorProfile = 'tsrt-default';
-  }, 'process.apparmorProfile: apparmor profile "tsrt-default" specified but AppArmor is not enabled on the host');
+  }, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")');
 });
 
 t.test('process.selinuxLabel: refused when SELinux is disabled', async tt => {
@@ -200,7 +200,7 @@ t.test('process.selinuxLabel: refused when SELinux is disabled', async tt => {
   }
   refuses(tt, spec => {
     spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
-  }, 'process.selinuxLabel: selinux label "system_u:system_r:container_t:s0" specified but SELinux is disabled or not supported on the host');
+  }, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")');
 });
 
 t.test('linux.mountLabel: ignored when SELinux is disabled (runtime-tools linux_mount_label)', async tt => {

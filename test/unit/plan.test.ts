@@ -698,6 +698,16 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
   t.equal(buildPlan(spec, facts, buildOpts()).caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
 });
 
+t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
+  const spec = minimalSpec();
+  spec.process.oomScoreAdj = 1001;
+  rejects(t, spec, 'process.oomScoreAdj: 1001 is outside -1000..1000');
+  spec.process.oomScoreAdj = -1001;
+  rejects(t, spec, 'process.oomScoreAdj: -1001 is outside -1000..1000');
+  spec.process.oomScoreAdj = -1000;
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).oomScoreAdj, -1000, 'the bounds themselves are fine');
+});
+
 t.test('reject: an unknown rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }];
@@ -942,7 +952,7 @@ t.test('reject: linux.memoryPolicy rules', async t => {
 t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
   const spec = minimalSpec();
   spec.process.apparmorProfile = 'tsrt-test';
-  rejects(t, spec, 'process.apparmorProfile: apparmor profile "tsrt-test" specified but AppArmor is not enabled on the host');
+  rejects(t, spec, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
   const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
   t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
 });
@@ -950,7 +960,7 @@ t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t =
 t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
   const spec = minimalSpec();
   spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
-  rejects(t, spec, 'process.selinuxLabel: selinux label "system_u:system_r:container_t:s0:c1,c2" specified but SELinux is disabled or not supported on the host');
+  rejects(t, spec, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
   const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
   t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
 });

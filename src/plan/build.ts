@@ -158,7 +158,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
       default: unshareFlags |= flag;
     }
   }
-  const has = (type: string) => seen.has(type);
+  // Joining the runtime's own namespace by path is no isolation at all: sysctls, names and devices set
+  // there would land on the host.
+  const hostJoined = (type: string) => join.some(j => j.type === namespaceFlag[type] && facts.isRuntimeNamespace(j.path, type));
+  const has = (type: string) => seen.has(type) && !hostJoined(type);
   const newNs = (type: string) => has(type) && !(linux.namespaces ?? []).find(n => n.type === type)?.path;
   if (!newNs('mount')) bad('linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
   const userns = has('user');

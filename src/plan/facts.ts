@@ -30,6 +30,8 @@ export interface HostFacts {
   isDirectory(path: string): boolean | undefined;
   /** Whether the host has the path at all (lstat, no following). */
   exists(path: string): boolean;
+  /** Whether a namespace path is the runtime's own namespace of that type (the host's, joined by path). */
+  isRuntimeNamespace(path: string, type: string): boolean;
   /** Where the resctrl filesystem (Intel RDT) is mounted; undefined when the host has none. */
   resctrlMountPoint?: string;
   /** Whether an LSM is active, so a requested label must be applied (or refused), never skipped. */

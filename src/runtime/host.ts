@@ -78,6 +78,16 @@ export function hostFacts(): HostFacts {
         return false;
       }
     },
+    isRuntimeNamespace(p: string, type: string) {
+      const file = type === 'network' ? 'net' : type === 'mount' ? 'mnt' : type;
+      try {
+        const own = fs.statSync(`/proc/self/ns/${file}`);
+        const other = fs.statSync(p);
+        return own.dev === other.dev && own.ino === other.ino;
+      } catch {
+        return false;
+      }
+    },
     apparmorEnabled: readText('/sys/module/apparmor/parameters/enabled')?.trim() === 'Y',
     selinuxEnabled: fs.existsSync('/sys/fs/selinux/enforce'),
   };

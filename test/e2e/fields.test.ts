@@ -2,7 +2,7 @@
 // per field, each reading the effect from inside a busybox container, and bad input failing with the JSON
 // path of the field, a non-zero exit and no container state left behind.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -375,4 +375,19 @@ t.test('mounts[].options idmap: the container\'s user namespace maps make host i
   refuses(tt, spec => {
     spec.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] });
   }, 'mount "tmpfs" to rootfs at "/data": idmapped mounts are only supported for bind mounts');
+});
+
+t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by path is refused', async tt => {
+  // A process of ours in the host's network namespace, whose ns file the config names.
+  const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
+  tt.teardown(() => {
+    holder.kill('SIGKILL');
+  });
+  const nsPath = `/proc/${holder.pid}/ns/net`;
+  const before = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+  refuses(tt, spec => {
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: nsPath } : n));
+    spec.linux.sysctl = { 'net.ipv4.ip_forward': before.trim() === '1' ? '0' : '1' };
+  }, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  tt.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), before, 'the host\'s value is untouched');
 });

@@ -41,6 +41,8 @@ const HOST_PATHS: Record<string, boolean> = {
   '/dev/mqueue': true,
   '/proc/1234/ns/net': false,
   '/proc/1234/ns/ipc': false,
+  '/proc/1/ns/net': false,
+  '/proc/1/ns/uts': false,
   '/var/run/netns/blue': false,
   '/sys/class/net/eth1': false,
   '/sys/class/net/eth2': false,
@@ -74,6 +76,8 @@ function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {})
     cgroup: cgroupFacts(opts.layout ?? 'hybrid'),
     isDirectory: p => HOST_PATHS[path.posix.normalize(p)],
     exists: p => HOST_PATHS[path.posix.normalize(p)] !== undefined,
+    // The fake runtime runs in pid 1's namespaces.
+    isRuntimeNamespace: p => p.startsWith('/proc/1/ns/'),
     apparmorEnabled: false,
     selinuxEnabled: false,
   };
@@ -662,6 +666,23 @@ t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => 
   spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
   spec.linux.sysctl = { 'kernel.panic': '1' };
   rejects(t, spec, 'linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace');
+});
+
+t.test('reject: sysctls, hostname and network devices in the runtime\'s own namespace joined by path', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network', path: '/proc/1/ns/net' }, { type: 'uts', path: '/proc/1/ns/uts' });
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
+  delete spec.linux.sysctl;
+  spec.hostname = 'box';
+  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  delete spec.hostname;
+  spec.linux.namespaces[2] = { type: 'network', path: '/proc/1/ns/net' };
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
 });
 
 t.test('reject: a net sysctl without a network namespace', async t => {

@@ -46,6 +46,10 @@ export interface Addon {
   netdevMove(fromNs: number, name: string, toNs: number, newName: string): void;
   /** A new user namespace (fd) with these uid_map/gid_map contents, for idmapped mounts. */
   idmapUserns(uidMap: string, gidMap: string): number;
+  /** mount(source, target, MS_BIND). */
+  bindMount(source: string, target: string): void;
+  /** umount2(target, MNT_DETACH); not mounted is fine. */
+  unmount(target: string): void;
 }
 
 export const Msg = {

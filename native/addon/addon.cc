@@ -20,6 +20,7 @@ extern "C" {
 #include <linux/sched.h>
 #include <pthread.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -473,6 +474,23 @@ Napi::Value NetdevMove(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// bindMount(source, target): pins a namespace file (nsfs) on a file in the state directory.
+Napi::Value BindMount(const Napi::CallbackInfo &info) {
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) < 0)
+    return ThrowErrno(info.Env(), "bind " + source + " on " + target, errno);
+  return info.Env().Undefined();
+}
+
+// unmount(target): lazily; a target that is not mounted (any more) is not an error.
+Napi::Value Unmount(const Napi::CallbackInfo &info) {
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  if (umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+    return ThrowErrno(info.Env(), "unmount " + target, errno);
+  return info.Env().Undefined();
+}
+
 // idmapUserns(uidMap, gidMap): an fd of a new user namespace with these maps ("inside outside count" lines),
 // for MOUNT_ATTR_IDMAP. A clone3 child holds the namespace while we write its maps and open it, then dies.
 Napi::Value IdmapUserns(const Napi::CallbackInfo &info) {
@@ -550,6 +568,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("netdevMove", Napi::Function::New(env, NetdevMove));
   exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
+  exports.Set("bindMount", Napi::Function::New(env, BindMount));
+  exports.Set("unmount", Napi::Function::New(env, Unmount));
   return exports;
 }
 

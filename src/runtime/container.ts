@@ -12,7 +12,7 @@ import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
-import { moveBackToHost, moveIntoContainer } from './netdev.js';
+import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks } from './hooks.js';
 import { parseSignal } from './signals.js';
@@ -154,7 +154,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
-  let movedNetDevices: { pid: number; devices: NonNullable<LaunchPlan['netDevices']> } | undefined;
+  let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
   let resctrlJoined: ContainerRecord['resctrl'];
   try {
     if (opts.consoleSocket) {
@@ -216,8 +216,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
         if (plan.netDevices) {
-          moveIntoContainer(m.pid, plan.netDevices);
-          movedNetDevices = { pid: m.pid, devices: plan.netDevices };
+          moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
+          movedNetDevices = plan.netDevices;
           rec.netDevices = plan.netDevices;
         }
         if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
@@ -236,7 +236,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
-    if (movedNetDevices) moveBackToHost(movedNetDevices.pid, movedNetDevices.devices).forEach(opts.warn);
+    if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
@@ -331,6 +331,7 @@ export function run(opts: RunOptions): ExitStatus {
     } catch {
       /* already reaped */
     }
+    releaseHostResources(l.dir, l.rec, opts.warn);
     l.dir.remove();
     throw executorError(m);
   }
@@ -421,8 +422,15 @@ function killAndWait(rec: ContainerRecord): void {
   a.closeFd(pidfd);
 }
 
-function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+/** Gives back what the container took from the host outside its state directory: devices, resctrl groups. */
+function releaseHostResources(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  // The pinned network namespace outlives the init: its devices go home now, whether it exited or was killed.
+  if (rec.netDevices) returnToHost(netnsPinPath(dir.dir), rec.netDevices).forEach(warn);
   if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
+}
+
+function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  releaseHostResources(dir, rec, warn);
   try {
     runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
   } catch (e) {
@@ -438,14 +446,6 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
     throw notExist();
   }
   const { rec, status } = loadLocked(root, id);
-  // While the init lives its network namespace does: the devices go home before it is killed.
-  if (rec.netDevices && status !== 'stopped') {
-    const fd = initPidfd(rec);
-    if (fd >= 0) {
-      moveBackToHost(rec.pid, rec.netDevices).forEach(warn);
-      native().closeFd(fd);
-    }
-  }
   if (status === 'running' || status === 'paused') {
     if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
     killAndWait(rec);

@@ -257,6 +257,33 @@ t.test('linux.netDevices: moved in renamed with its address, moved back to the h
   tt.match(back.stdout, /inet 192\.0\.2\.77\/24 /, 'with its address');
 });
 
+t.test('linux.netDevices: a container that exits on its own still gives its device back', async tt => {
+  const s = scope(tt);
+  const host = `tsrtne${process.pid % 10000}`;
+  hostInterface(tt, host);
+  tt.equal(sh(`ip addr add 192.0.2.78/24 dev ${host}`).code, 0);
+  const edit: Edit = spec => {
+    spec.linux.netDevices = { [host]: { name: 'ctr8' } };
+  };
+  // Foreground run: the init exits, run deletes the container.
+  const fg = runIn(s, ['ip', '-o', 'addr', 'show', 'dev', 'ctr8'], edit);
+  tt.equal(fg.code, 0, fg.stderr);
+  tt.match(fg.stdout, /ctr8\s+inet 192\.0\.2\.78\/24 /);
+  tt.match(sh(`ip -o addr show dev ${host}`).stdout, /inet 192\.0\.2\.78\/24 /, 'back on the host after run');
+  tt.same(hostMountsContaining(ROOT), [], 'the namespace pin is gone');
+
+  // Detached: the init exits, the container is stopped, delete brings the device home.
+  const bundle = s.bundle(['true'], edit);
+  const id = s.id();
+  const r = tsrt(['run', '-d', '-b', bundle, id], { root: ROOT, stdio: 'ignore' });
+  tt.equal(r.code, 0);
+  tt.ok(waitFor(() => JSON.parse(tsrt(['state', id], { root: ROOT }).stdout || '{}').status === 'stopped', 400), 'stopped');
+  tt.equal(sh(`ip link show ${host}`).code, 1, 'still in the (pinned) container namespace');
+  tt.equal(tsrt(['delete', id], { root: ROOT }).code, 0);
+  tt.match(sh(`ip -o addr show dev ${host}`).stdout, /inet 192\.0\.2\.78\/24 /, 'back on the host after delete');
+  tt.same(hostMountsContaining(ROOT), [], 'the namespace pin is gone');
+});
+
 t.test('linux.netDevices: a missing host device or a name clash is refused', async tt => {
   refuses(tt, spec => {
     spec.linux.netDevices = { tsrtnomissing0: {} };

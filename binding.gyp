@@ -5,6 +5,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/seccomp.cc",
+        "native/addon/netdev.c",
         "native/executor/executor.c",
         "native/executor/decode.c",
         "native/executor/joined.c"

@@ -61,6 +61,14 @@ export interface Addon {
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
   closeFd(fd: number): void;
+  /** Moves a network interface between namespaces (fds; -1 = the caller's own), renamed, addresses kept. */
+  netdevMove(fromNs: number, name: string, toNs: number, newName: string): void;
+  /** A new user namespace (fd) with these uid_map/gid_map contents, for idmapped mounts. */
+  idmapUserns(uidMap: string, gidMap: string): number;
+  /** mount(source, target, MS_BIND). */
+  bindMount(source: string, target: string): void;
+  /** umount2(target, MNT_DETACH); not mounted is fine. */
+  unmount(target: string): void;
 }
 
 export const Msg = {

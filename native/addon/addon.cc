@@ -14,11 +14,15 @@ extern "C" {
 #include "../executor/joined.h"
 #include "../executor/plan.h"
 #include "../executor/sync.h"
+#include "netdev.h"
 }
 
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/sched.h>
+#include <pthread.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -621,6 +625,84 @@ Napi::Value OpenDir(const Napi::CallbackInfo &info) {
 }
 
 // closeFd(fd)
+// netdevMove(fromNs, name, toNs, newName): fds of network namespaces, -1 for the caller's own.
+Napi::Value NetdevMove(const Napi::CallbackInfo &info) {
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  std::string newName = info[3].As<Napi::String>().Utf8Value();
+  const char *why = "";
+  int r = netdev_move(IntArg(info, 0), name.c_str(), IntArg(info, 2), newName.c_str(), &why);
+  if (r < 0) return ThrowErrno(info.Env(), why, -r);
+  return info.Env().Undefined();
+}
+
+// bindMount(source, target): pins a namespace file (nsfs) on a file in the state directory.
+Napi::Value BindMount(const Napi::CallbackInfo &info) {
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) < 0)
+    return ThrowErrno(info.Env(), "bind " + source + " on " + target, errno);
+  return info.Env().Undefined();
+}
+
+// unmount(target): lazily; a target that is not mounted (any more) is not an error.
+Napi::Value Unmount(const Napi::CallbackInfo &info) {
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  if (umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+    return ThrowErrno(info.Env(), "unmount " + target, errno);
+  return info.Env().Undefined();
+}
+
+// idmapUserns(uidMap, gidMap): an fd of a new user namespace with these maps ("inside outside count" lines),
+// for MOUNT_ATTR_IDMAP. A clone3 child holds the namespace while we write its maps and open it, then dies.
+Napi::Value IdmapUserns(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string maps[2] = {info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value()};
+  struct clone_args ca;
+  memset(&ca, 0, sizeof(ca));
+  int pidfd = -1;
+  ca.flags = CLONE_NEWUSER | CLONE_PIDFD;
+  ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  ca.exit_signal = SIGCHLD;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+  if (pid == 0) {
+    // Raw syscalls only (a fork of a threaded process); all signals stay blocked, SIGKILL ends us.
+    for (;;) syscall(SYS_pause);
+  }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return ThrowErrno(env, "clone a user namespace for an idmapped mount", err);
+  const char *files[2] = {"uid_map", "gid_map"};
+  int nsfd = -1;
+  std::string what;
+  err = 0;
+  for (int i = 0; i < 2 && !err; i++) {
+    std::string path = "/proc/" + std::to_string(pid) + "/" + files[i];
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, maps[i].data(), maps[i].size()) != static_cast<ssize_t>(maps[i].size())) {
+      err = errno ? errno : EIO;
+      what = "write " + path;
+    }
+    if (fd >= 0) close(fd);
+  }
+  if (!err) {
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/user";
+    nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) {
+      err = errno;
+      what = "open " + path;
+    }
+  }
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  siginfo_t si;
+  syscall(SYS_waitid, kPidfdIdtype, pidfd, &si, WEXITED, nullptr);
+  close(pidfd);
+  if (err) return ThrowErrno(env, what, err);
+  return Napi::Number::New(env, nsfd);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   close(IntArg(info, 0));
   return info.Env().Undefined();
@@ -648,6 +730,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("openDir", Napi::Function::New(env, OpenDir));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("netdevMove", Napi::Function::New(env, NetdevMove));
+  exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
+  exports.Set("bindMount", Napi::Function::New(env, BindMount));
+  exports.Set("unmount", Napi::Function::New(env, Unmount));
   return exports;
 }
 

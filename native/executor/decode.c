@@ -106,6 +106,31 @@ static const char **get_str_list(struct reader *r, uint32_t *count)
 	return list;
 }
 
+/* A u32 length and that many bytes, kept in place; the length must be a multiple of 8 (arrays of longs). */
+static const unsigned char *get_bitmap(struct reader *r, uint32_t *len, uint32_t max)
+{
+	const unsigned char *p;
+	*len = get_u32(r);
+	if (r->why)
+		return *len = 0, NULL;
+	if (*len % 8 != 0 || *len > max)
+		return fail(r, "malformed bitmap in plan"), *len = 0, NULL;
+	if (*len > r->left)
+		return fail(r, "truncated plan"), *len = 0, NULL;
+	p = *len ? r->p : NULL;
+	r->p += *len;
+	r->left -= *len;
+	return p;
+}
+
+static uint32_t get_bool(struct reader *r)
+{
+	uint32_t v = get_u32(r);
+	if (!r->why && v > 1)
+		fail(r, "malformed flag in plan");
+	return v;
+}
+
 static int must_be_absolute(struct reader *r, const char *path)
 {
 	if (path && path[0] != '/')
@@ -275,6 +300,52 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	if (!r.why && (plan->seccomp_flags & TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV) &&
 	    !(plan->seccomp_flags & TSRT_SECCOMP_FLAG_NEW_LISTENER))
 		fail(&r, "seccomp wait-killable flag without a listener");
+	plan->has_sched = get_bool(&r);
+	if (plan->has_sched) {
+		plan->sched_policy = get_u32(&r);
+		plan->sched_flags = get_u64(&r);
+		plan->sched_nice = (int32_t)get_u32(&r);
+		plan->sched_priority = get_u32(&r);
+		plan->sched_runtime = get_u64(&r);
+		plan->sched_deadline = get_u64(&r);
+		plan->sched_period = get_u64(&r);
+	}
+	plan->has_ioprio = get_bool(&r);
+	plan->ioprio = get_u32(&r);
+	/* 8192 CPUs and 1024 NUMA nodes: the kernel's own ceilings. */
+	plan->affinity_initial = get_bitmap(&r, &plan->affinity_initial_len, 1024);
+	plan->affinity_final = get_bitmap(&r, &plan->affinity_final_len, 1024);
+	plan->has_personality = get_bool(&r);
+	plan->personality = get_u32(&r);
+	plan->has_mempolicy = get_bool(&r);
+	plan->mempolicy_mode = get_u32(&r);
+	plan->mempolicy_nodes = get_bitmap(&r, &plan->mempolicy_nodes_len, 128);
+	plan->apparmor_profile = get_str(&r);
+	plan->selinux_label = get_str(&r);
+	plan->mount_label = get_str(&r);
+	for (i = 0; !r.why && i < plan->nsteps; i++)
+		if ((plan->steps[i].flags & MF_MOUNT_LABEL) && !plan->mount_label)
+			fail(&r, "mount label flag without a mount label");
+	plan->nidmaps = get_count(&r);
+	if (!r.why && plan->nidmaps > TSRT_MAX_IDMAPS)
+		fail(&r, "too many idmapped mounts in plan");
+	plan->idmaps = alloc_array(&r, plan->nidmaps, sizeof(*plan->idmaps));
+	for (i = 0; plan->idmaps && i < plan->nidmaps && !r.why; i++) {
+		struct tsrt_idmap *m = &plan->idmaps[i];
+		uint32_t j;
+		m->step = get_u32(&r);
+		m->userns_fd = (int32_t)get_u32(&r);
+		m->recursive = get_bool(&r);
+		if (r.why)
+			break;
+		if (m->step >= plan->nsteps || plan->steps[m->step].kind != STEP_MOUNT_BIND)
+			fail(&r, "idmapped mount that is not a bind step");
+		else if (m->userns_fd < 0)
+			fail(&r, "idmapped mount without a user namespace fd");
+		for (j = 0; j < i; j++)
+			if (plan->idmaps[j].step == m->step)
+				fail(&r, "idmapped mount given twice");
+	}
 	if (!r.why && r.left != 0)
 		fail(&r, "trailing bytes after plan");
 	if ((plan->flags & PF_START_FIFO) && plan->fifo_fd < 0)
@@ -297,6 +368,7 @@ void plan_free(struct tsrt_plan *plan)
 	free(plan->sysctl);
 	free(plan->rlimits);
 	free(plan->groups);
+	free(plan->idmaps);
 	free((void *)plan->args);
 	free((void *)plan->env);
 	free(plan->arena);

@@ -71,6 +71,7 @@ struct ctx {
 	int devnull;  /* host /dev/null, verified 1:3 (R3) */
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
+	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -378,10 +379,24 @@ static int bind_tree(const char *source, int recursive)
 			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
 }
 
+/* A bind step's tree: the idmapped one made early, or a fresh clone of the source. */
+static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
+{
+	uint32_t i;
+	for (i = 0; i < c->plan->nidmaps; i++) {
+		if (&c->plan->steps[c->plan->idmaps[i].step] == s) {
+			int tree = c->idmap_tree[i];
+			c->idmap_tree[i] = -1;
+			return tree;
+		}
+	}
+	return bind_tree(source, recursive);
+}
+
 static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
 {
 	int target, tree;
-	tree = bind_tree(source, recursive);
+	tree = step_tree(c, s, source, recursive);
 	if (tree < 0)
 		fail(c, S_MOUNT, s->dest);
 	if ((s->attr_set || s->attr_clr) &&
@@ -393,10 +408,13 @@ static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source
 	syscall(SYS_close, tree);
 }
 
-static int fs_configure(int fsfd, const char *source, const char *data)
+static int fs_configure(int fsfd, const char *source, const char *data, const char *label)
 {
 	char opt[4096];
 	if (source && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+		return -1;
+	/* Set on its own: an SELinux context has commas in it, which the data list would split. */
+	if (label && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "context", label, 0) < 0)
 		return -1;
 	while (data && *data) {
 		size_t n = 0;
@@ -431,7 +449,7 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 	int fsfd, mnt, target, err;
 	struct stat st;
 	fsfd = (int)syscall(SYS_fsopen, s->fstype, FSOPEN_CLOEXEC);
-	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data) < 0) {
+	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
 		err = errno;
 		if ((s->flags & MF_FALLBACK_BIND) && (err == EPERM || err == EACCES || err == EINVAL)) {
 			if (fsfd >= 0)
@@ -599,8 +617,9 @@ static void setup_rootfs(struct ctx *c)
 			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
 			break;
 		case STEP_SETATTR: {
-			int fd = open_in_root(c->rootfd, s->dest, O_PATH | O_DIRECTORY);
-			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, 0) < 0)
+			/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
+			int fd = open_in_root(c->rootfd, s->dest, O_PATH);
+			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
 				fail(c, S_MOUNT, s->dest);
 			syscall(SYS_close, fd);
 			break;
@@ -813,6 +832,75 @@ static void apply_oom_score_adj(struct ctx *c)
 		fail(c, S_OOM, "oom_score_adj");
 	write_all(c, fd, v, n, S_OOM, "oom_score_adj");
 	syscall(SYS_close, fd);
+}
+
+static void set_affinity(struct ctx *c, const unsigned char *mask, uint32_t len, const char *which)
+{
+	if (len && syscall(SYS_sched_setaffinity, 0, len, mask) < 0)
+		fail(c, S_AFFINITY, which);
+}
+
+/* Scheduling, I/O priority, personality and memory policy survive execve: set them while we still hold the
+ * privileges some of them need (CAP_SYS_NICE for real-time policies, CAP_SYS_ADMIN for the RT I/O class). */
+static void apply_process_attributes(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	if (p->has_personality && syscall(SYS_personality, (unsigned long)p->personality) < 0)
+		fail(c, S_PERSONALITY, "personality");
+	if (p->has_mempolicy) {
+		unsigned long maxnode = p->mempolicy_nodes_len ? (unsigned long)p->mempolicy_nodes_len * 8 + 1 : 0;
+		if (syscall(SYS_set_mempolicy, (int)p->mempolicy_mode, p->mempolicy_nodes, maxnode) < 0)
+			fail(c, S_MEMPOLICY, "memoryPolicy");
+	}
+	/* IOPRIO_WHO_PROCESS, ourselves. */
+	if (p->has_ioprio && syscall(SYS_ioprio_set, 1, 0, (int)p->ioprio) < 0)
+		fail(c, S_IOPRIO, "ioPriority");
+	if (p->has_sched) {
+		/* struct sched_attr in its first (48-byte) layout: the spec carries no utilisation clamps. */
+		struct {
+			uint32_t size, policy;
+			uint64_t flags;
+			int32_t nice;
+			uint32_t priority;
+			uint64_t runtime, deadline, period;
+		} attr;
+		memset(&attr, 0, sizeof(attr));
+		attr.size = sizeof(attr);
+		attr.policy = p->sched_policy;
+		attr.flags = p->sched_flags;
+		attr.nice = p->sched_nice;
+		attr.priority = p->sched_priority;
+		attr.runtime = p->sched_runtime;
+		attr.deadline = p->sched_deadline;
+		attr.period = p->sched_period;
+		if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+			fail(c, S_SCHED, "scheduler");
+	}
+}
+
+/* The LSM labels take effect at our execve; written through the private procfs handle, never a path. */
+static void apply_lsm_labels(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	if (p->apparmor_profile) {
+		char buf[TSRT_MAX_STR + 8];
+		size_t n = sappend(buf, sizeof(buf), sappend(buf, sizeof(buf), 0, "exec "), p->apparmor_profile);
+		/* The LSM-specific file since Linux 5.8; attr/exec when AppArmor is the only LSM on older kernels. */
+		int fd = proc_open(c, "self/attr/apparmor/exec", O_WRONLY);
+		if (fd < 0 && errno == ENOENT)
+			fd = proc_open(c, "self/attr/exec", O_WRONLY);
+		if (fd < 0)
+			fail(c, S_LSM, p->apparmor_profile);
+		write_all(c, fd, buf, n, S_LSM, p->apparmor_profile);
+		syscall(SYS_close, fd);
+	}
+	if (p->selinux_label) {
+		int fd = proc_open(c, "self/attr/exec", O_WRONLY);
+		if (fd < 0)
+			fail(c, S_LSM, p->selinux_label);
+		write_all(c, fd, p->selinux_label, slen(p->selinux_label), S_LSM, p->selinux_label);
+		syscall(SYS_close, fd);
+	}
 }
 
 /* Bounding set, groups and ids. Permitted capabilities survive the id change (keepcaps) until
@@ -1106,7 +1194,7 @@ static int cmp_int(int a, int b)
 /* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
 static void close_other_fds(const int *keep, int nkeep, int preserve)
 {
-	int sorted[16], n = 0, i, j, from;
+	int sorted[8 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1174,6 +1262,32 @@ static void join_namespaces(struct ctx *c)
 	}
 }
 
+/*
+ * Idmapped binds: MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the mapping's user namespace, which we only have
+ * while still in the host's. So the trees are cloned and mapped now, kept as detached mounts, and attached
+ * in the rootfs later (a detached tree may be moved into any mount namespace we administer).
+ */
+static void prepare_idmapped_trees(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	uint32_t i;
+	for (i = 0; i < p->nidmaps; i++) {
+		const struct tsrt_idmap *m = &p->idmaps[i];
+		const struct tsrt_step *s = &p->steps[m->step];
+		struct mount_attr a;
+		int tree = bind_tree(s->source, !!(s->flags & MF_RECURSIVE));
+		if (tree < 0)
+			fail(c, S_MOUNT, s->dest);
+		memset(&a, 0, sizeof(a));
+		a.attr_set = MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)m->userns_fd;
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
+			fail(c, S_IDMAP, s->dest);
+		syscall(SYS_close, m->userns_fd);
+		c->idmap_tree[i] = tree;
+	}
+}
+
 static void stage2(struct ctx *c) __attribute__((noreturn));
 
 static void stage2(struct ctx *c)
@@ -1225,11 +1339,15 @@ static void stage2(struct ctx *c)
 	if (p->flags & PF_OOM_SCORE_ADJ)
 		apply_oom_score_adj(c);
 	apply_rlimits(c);
+	apply_process_attributes(c);
+	apply_lsm_labels(c);
 	switch_user(c, held);
 	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
 	enter_cwd(c);
 	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */
+	set_affinity(c, p->affinity_final, p->affinity_final_len, "execCPUAffinity.final");
 	prepare_exec_fds(c);
 	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
 		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
@@ -1259,7 +1377,8 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[8], nkeep = 0;
+	int keep[8 + TSRT_MAX_IDMAPS], nkeep = 0;
+	uint32_t i;
 	uint64_t flags;
 	int need_fork;
 
@@ -1273,7 +1392,12 @@ static void stage1(struct ctx *c)
 		keep[nkeep++] = p->fifo_fd;
 	if (p->console_socket >= 0)
 		keep[nkeep++] = p->console_socket;
+	for (i = 0; i < p->nidmaps; i++)
+		keep[nkeep++] = p->idmaps[i].userns_fd;
 	close_other_fds(keep, nkeep, (int)p->preserve_fds);
+	/* execCPUAffinity.initial: from the start, so namespace and rootfs set-up already runs there. */
+	set_affinity(c, p->affinity_initial, p->affinity_initial_len, "execCPUAffinity.initial");
+	prepare_idmapped_trees(c);
 
 	join_namespaces(c);
 	if (p->flags & PF_NEW_USERNS) {
@@ -1301,7 +1425,6 @@ static void stage1(struct ctx *c)
 	/* New pid and time namespaces only apply to children: fork once more, as a sibling of ourselves. */
 	need_fork = (p->flags & (PF_NEW_PIDNS | PF_NEW_TIMENS)) != 0;
 	if (!need_fork) {
-		uint32_t i;
 		for (i = 0; i < p->njoin; i++)
 			if (p->join[i].type == CLONE_NEWPID || p->join[i].type == CLONE_NEWTIME)
 				need_fork = 1;

@@ -18,6 +18,7 @@
 #define TSRT_MAX_PLAN_BYTES (16u << 20)
 #define TSRT_MAX_STR 4096u
 #define TSRT_MAX_LIST 4096u
+#define TSRT_MAX_IDMAPS 16u /* idmapped mounts per plan: each keeps a tree fd open in the executor */
 
 enum tsrt_step_kind {
 	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
@@ -26,7 +27,8 @@ enum tsrt_step_kind {
 	STEP_MKNOD = 4,       /* mknod dest (mode, rdev), chown uid:gid */
 	STEP_BIND_DEVICE = 5, /* bind a host device node onto dest, verified by rdev first */
 	STEP_MKDIR = 6,       /* mkdir -p dest inside the rootfs */
-	STEP_SETATTR = 7,     /* mount_setattr(attr_set) on the mount at dest (e.g. a tmpfs made read-only last) */
+	STEP_SETATTR = 7,     /* mount_setattr(attr_set, attr_clr) on the mount at dest (e.g. a tmpfs made read-only
+			       * last, or rnosuid over a bind's tree); MF_ATTR_RECURSIVE applies it to the tree */
 };
 
 /* Mount step flags. */
@@ -36,6 +38,7 @@ enum tsrt_step_kind {
 #define MF_FALLBACK_BIND 0x8u /* if the fs mount is refused (EPERM), bind fallback_source instead */
 #define MF_PROC_OR_SYS 0x10u  /* proc/sysfs: the destination must be a real directory (R7) */
 #define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
+#define MF_MOUNT_LABEL 0x40u  /* fs mounts: pass the plan's mount_label as the SELinux context= option */
 
 struct tsrt_step {
 	uint32_t kind;
@@ -51,6 +54,14 @@ struct tsrt_step {
 	uint32_t mode;        /* mknod: S_IFCHR/S_IFBLK/S_IFIFO | perms */
 	uint64_t rdev;        /* mknod / bind device: device number (makedev) */
 	uint32_t uid, gid;    /* mknod owner */
+};
+
+/* An idmapped bind: its tree is cloned and given MOUNT_ATTR_IDMAP before the executor leaves the host's user
+ * namespace (it needs CAP_SYS_ADMIN over userns_fd), and attached later in place of a fresh clone. */
+struct tsrt_idmap {
+	uint32_t step;     /* index of a STEP_MOUNT_BIND step */
+	int32_t userns_fd; /* a user namespace carrying the mount's maps, made by the runtime */
+	uint32_t recursive; /* ridmap: AT_RECURSIVE */
 };
 
 struct tsrt_nsjoin {
@@ -130,6 +141,26 @@ struct tsrt_plan {
 	uint32_t seccomp_len; /* bytes of struct sock_filter */
 	const unsigned char *seccomp;
 	uint32_t seccomp_flags; /* SECCOMP_FILTER_FLAG_* for seccomp(2); NEW_LISTENER: hand the fd to the runtime */
+
+	/* Process attributes (runtime-spec 1.2). Each has_* says whether the config asked for it. */
+	uint32_t has_sched, has_ioprio, has_personality, has_mempolicy;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t ioprio;          /* class << 13 | level */
+	uint32_t affinity_initial_len, affinity_final_len; /* bytes; 0 = unset; multiples of 8 */
+	const unsigned char *affinity_initial, *affinity_final; /* CPU bitmaps */
+	uint32_t personality;
+	uint32_t mempolicy_mode;  /* MPOL_* | MPOL_F_* */
+	uint32_t mempolicy_nodes_len;
+	const unsigned char *mempolicy_nodes;
+	const char *apparmor_profile; /* NULL = none */
+	const char *selinux_label;    /* NULL = none */
+	const char *mount_label;      /* for MF_MOUNT_LABEL steps */
+	uint32_t nidmaps;
+	struct tsrt_idmap *idmaps;
 
 	/* Decoder-owned storage. */
 	void *arena;

@@ -53,6 +53,13 @@ enum tsrt_step_id {
 	S_SECCOMP,
 	S_EXEC,
 	S_CGROUPNS,
+	S_SCHED,       /* sched_setattr */
+	S_IOPRIO,      /* ioprio_set */
+	S_AFFINITY,    /* sched_setaffinity (execCPUAffinity) */
+	S_PERSONALITY,
+	S_MEMPOLICY,   /* set_mempolicy */
+	S_LSM,         /* AppArmor profile / SELinux label for the exec */
+	S_IDMAP,       /* MOUNT_ATTR_IDMAP on an idmapped bind's tree */
 };
 
 #define TSRT_DETAIL_MAX 512

@@ -2,13 +2,14 @@
 // through HostFacts. Every rule a config can break is checked here, before anything is created.
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
-import type { LinuxIDMapping, Spec } from '../spec/types.gen.js';
+import type { LinuxIDMapping, LinuxIntelRdt, LinuxNetDevice, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
+import { planProcessAttributes } from './process.js';
 import { planSeccomp } from './seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from './types.js';
+import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep, type ResctrlPlan } from './types.js';
 
 export interface BuildOptions {
   /** Absolute bundle directory. */
@@ -28,15 +29,77 @@ function bad(message: string): never {
   throw new RuntimeError(message, { op: 'config.json' });
 }
 
-function capMask(names: string[] | undefined, field: string, lastCap: number): bigint {
+/**
+ * Capability names -> a bit mask. R6: an unknown name is an error, never silently dropped; so is a capability
+ * this host cannot grant: one the kernel does not know, or, outside a user namespace, one missing from the
+ * runtime's own bounding set (capset would refuse it later with a bare EPERM).
+ */
+function capMask(names: string[] | undefined, field: string, lastCap: number, grantable: bigint | undefined): bigint {
   let mask = 0n;
   for (const name of names ?? []) {
     const bit = CAPABILITIES.indexOf(name as (typeof CAPABILITIES)[number]);
-    // R6: an unknown name is an error, never silently dropped.
     if (bit < 0) bad(`process.capabilities.${field}: unknown capability "${name}"`);
-    if (bit <= lastCap) mask |= 1n << BigInt(bit);
+    if (bit > lastCap) bad(`process.capabilities.${field}: ${name} is not known to the host's kernel (its last capability is ${CAPABILITIES[lastCap] ?? lastCap})`);
+    if (grantable !== undefined && !(grantable & (1n << BigInt(bit)))) {
+      bad(`process.capabilities.${field}: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+    }
+    mask |= 1n << BigInt(bit);
   }
   return mask;
+}
+
+/** An interface name the kernel accepts (dev_valid_name): 1-15 bytes, no '/', ':' or whitespace, not . or .. */
+function validIfName(name: string): boolean {
+  return /^[^/:\s]{1,15}$/.test(name) && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..';
+}
+
+function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, rootless: boolean): LaunchPlan['netDevices'] {
+  const entries = Object.entries(devices ?? {});
+  if (entries.length === 0) return undefined;
+  if (rootless) bad('linux.netDevices: moving host network devices needs a root runtime');
+  if (!hasNetns) bad('linux.netDevices: network devices need a network namespace of the container\'s own');
+  const names = new Set<string>();
+  return entries.map(([hostName, dev]) => {
+    if (!validIfName(hostName)) bad(`linux.netDevices: invalid host device name ${JSON.stringify(hostName)}`);
+    const name = dev?.name || hostName;
+    if (!validIfName(name)) bad(`linux.netDevices.${hostName}.name: invalid device name ${JSON.stringify(name)}`);
+    if (names.has(name)) bad(`linux.netDevices.${hostName}.name: device name "${name}" is used twice in the container`);
+    names.add(name);
+    if (!facts.exists(`/sys/class/net/${hostName}`)) bad(`linux.netDevices: host network device "${hostName}" does not exist`);
+    return { hostName, name };
+  });
+}
+
+/** linux.intelRdt -> the resctrl group to join. The writes happen in the runtime once the init exists. */
+function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, rootless: boolean): ResctrlPlan {
+  if (!facts.resctrlMountPoint) {
+    bad('linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  }
+  if (rootless) bad('linux.intelRdt: resctrl groups need a root runtime');
+  const closID = rdt.closID || undefined;
+  if (closID !== undefined && (closID.includes('/') || closID === '.' || closID === '..' || /\s/.test(closID))) {
+    bad(`linux.intelRdt.closID: invalid resctrl group name ${JSON.stringify(closID)}`);
+  }
+  const schemata: string[] = [];
+  const lines = (text: string | undefined, field: string, prefix?: RegExp) => {
+    for (const line of (text ?? '').split('\n').map(l => l.trim()).filter(Boolean)) {
+      if (prefix && !prefix.test(line)) bad(`linux.intelRdt.${field}: ${JSON.stringify(line)} is not a ${field === 'l3CacheSchema' ? 'L3' : 'MB'} schema line`);
+      schemata.push(line);
+    }
+  };
+  lines(rdt.l3CacheSchema, 'l3CacheSchema', /^L3(CODE|DATA)?:/);
+  lines(rdt.memBwSchema, 'memBwSchema', /^MB:/);
+  for (const line of rdt.schemata ?? []) lines(line, 'schemata');
+  const requiredMonFeatures: string[] = [];
+  if (rdt.enableCMT) requiredMonFeatures.push('llc_occupancy');
+  if (rdt.enableMBM) requiredMonFeatures.push('mbm_total_bytes');
+  return {
+    mountPoint: facts.resctrlMountPoint,
+    closID,
+    schemata,
+    monitoring: !!(rdt.enableMonitoring || rdt.enableCMT || rdt.enableMBM),
+    requiredMonFeatures,
+  };
 }
 
 function idMappings(list: LinuxIDMapping[] | undefined): IdMapping[] {
@@ -96,7 +159,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
       default: unshareFlags |= flag;
     }
   }
-  const has = (type: string) => seen.has(type);
+  // Joining the runtime's own namespace by path is no isolation at all: sysctls, names and devices set
+  // there would land on the host.
+  const hostJoined = (type: string) => join.some(j => j.type === namespaceFlag[type] && facts.isRuntimeNamespace(j.path, type));
+  const has = (type: string) => seen.has(type) && !hostJoined(type);
   const newNs = (type: string) => has(type) && !(linux.namespaces ?? []).find(n => n.type === type)?.path;
   if (!newNs('mount')) bad('linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
   const userns = has('user');
@@ -143,22 +209,25 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   }
 
   // ---- LSMs: applied or refused, never skipped while active (R6) ----
-  if (proc.apparmorProfile && facts.apparmorEnabled) bad('process.apparmorProfile: AppArmor profiles are not supported by this tsrt build');
-  if ((proc.selinuxLabel || linux.mountLabel) && facts.selinuxEnabled) bad('process.selinuxLabel: SELinux labels are not supported by this tsrt build');
-  if (linux.personality || linux.intelRdt || linux.memoryPolicy || (linux.netDevices && Object.keys(linux.netDevices).length)) {
-    const field = linux.personality ? 'personality' : linux.intelRdt ? 'intelRdt' : linux.memoryPolicy ? 'memoryPolicy' : 'netDevices';
-    bad(`linux.${field}: not supported by this tsrt build`);
+  if (proc.apparmorProfile && !facts.apparmorEnabled) {
+    bad(`process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`);
   }
-  if (proc.scheduler || proc.ioPriority || proc.execCPUAffinity) {
-    const field = proc.scheduler ? 'scheduler' : proc.ioPriority ? 'ioPriority' : 'execCPUAffinity';
-    bad(`process.${field}: not supported by this tsrt build`);
+  if (proc.selinuxLabel && !facts.selinuxEnabled) {
+    bad(`process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`);
   }
+  // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
+  const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
+  const intelRdt = linux.intelRdt ? planIntelRdt(linux.intelRdt, facts, rootless) : undefined;
+  const netDevices = planNetDevices(linux.netDevices, facts, has('network'), rootless);
+  const processAttributes = planProcessAttributes(proc, linux);
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
-  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings };
+  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));
+  // Each idmapped tree is held open in the executor until it is attached: the plan format caps them.
+  if (steps.filter(s => s.idmap).length > 16) bad('mounts: at most 16 idmapped mounts per container');
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
     (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
   if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns));
@@ -184,7 +253,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     flags |= PlanFlag.terminal;
   }
   if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
-  if (proc.oomScoreAdj !== undefined) flags |= PlanFlag.oomScoreAdj;
+  if (proc.oomScoreAdj !== undefined) {
+    // The kernel's OOM_SCORE_ADJ_MIN..MAX: anything else would only fail later, inside the executor.
+    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) bad(`process.oomScoreAdj: ${proc.oomScoreAdj} is outside -1000..1000`);
+    flags |= PlanFlag.oomScoreAdj;
+  }
   if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
   if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
   if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;
@@ -207,13 +280,16 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   }
 
   const c = proc.capabilities ?? {};
+  // A new (or joined) user namespace starts with every capability; without one, the host's set is the limit.
+  const grantable = userns ? undefined : facts.capBounding;
+  const mask = (field: keyof typeof c) => capMask(c[field], field, facts.capLastCap, grantable);
   const caps = {
-    bounding: capMask(c.bounding, 'bounding', facts.capLastCap),
-    effective: capMask(c.effective, 'effective', facts.capLastCap),
-    permitted: capMask(c.permitted, 'permitted', facts.capLastCap),
+    bounding: mask('bounding'),
+    effective: mask('effective'),
+    permitted: mask('permitted'),
     // R8: inheritable stays empty unless the config names it.
-    inheritable: capMask(c.inheritable, 'inheritable', facts.capLastCap),
-    ambient: capMask(c.ambient, 'ambient', facts.capLastCap),
+    inheritable: mask('inheritable'),
+    ambient: mask('ambient'),
   };
 
   const user = proc.user ?? { uid: 0, gid: 0 };
@@ -250,5 +326,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     uidMappings,
     gidMappings,
     idMapsDirect,
+    netDevices,
+    intelRdt,
+    ...processAttributes,
+    apparmorProfile: proc.apparmorProfile || undefined,
+    selinuxLabel: proc.selinuxLabel || undefined,
+    mountLabel,
   };
 }

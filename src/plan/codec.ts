@@ -101,5 +101,22 @@ export function encodePlan(p: LaunchPlan, seccompProgram: Uint8Array = new Uint8
   w.i32(p.fifoFd).u32(p.preserveFds);
   w.bytes(seccompProgram);
   w.u32(p.seccomp?.flags ?? 0);
+  // Process attributes (runtime-spec 1.2 fields); a u32 0/1 says whether each optional one is present.
+  const sched = p.scheduler;
+  w.u32(sched ? 1 : 0);
+  if (sched) {
+    w.u32(sched.policy).u64(sched.flags).i32(sched.nice).u32(sched.priority);
+    w.u64(sched.runtime).u64(sched.deadline).u64(sched.period);
+  }
+  w.u32(p.ioPriority === undefined ? 0 : 1).u32(p.ioPriority ?? 0);
+  w.bytes(p.cpuAffinity?.initial ?? new Uint8Array(0)).bytes(p.cpuAffinity?.final ?? new Uint8Array(0));
+  w.u32(p.personality === undefined ? 0 : 1).u32(p.personality ?? 0);
+  w.u32(p.memoryPolicy ? 1 : 0).u32(p.memoryPolicy?.mode ?? 0).bytes(p.memoryPolicy?.nodes ?? new Uint8Array(0));
+  w.str(p.apparmorProfile).str(p.selinuxLabel).str(p.mountLabel);
+  // Idmapped bind mounts: step index, the user namespace fd (-1 if the runtime did not make one, which the
+  // decoder refuses), recursive.
+  const idmapped = p.steps.flatMap((s, i) => (s.idmap ? [{ i, idmap: s.idmap }] : []));
+  w.u32(idmapped.length);
+  for (const { i, idmap } of idmapped) w.u32(i).i32(idmap.usernsFd ?? -1).u32(idmap.recursive ? 1 : 0);
   return w.finish();
 }

@@ -15,6 +15,8 @@ export interface HostFacts {
   egid: number;
   /** /proc/sys/kernel/cap_last_cap */
   capLastCap: number;
+  /** The runtime's own capability bounding set (CapBnd): without a user namespace nothing beyond it exists. */
+  capBounding: bigint;
   /** The RLIMIT_NOFILE the container gets when the config names none. */
   defaultNofile: { soft: bigint; hard: bigint };
   cgroup: {
@@ -28,6 +30,10 @@ export interface HostFacts {
   isDirectory(path: string): boolean | undefined;
   /** Whether the host has the path at all (lstat, no following). */
   exists(path: string): boolean;
+  /** Whether a namespace path is the runtime's own namespace of that type (the host's, joined by path). */
+  isRuntimeNamespace(path: string, type: string): boolean;
+  /** Where the resctrl filesystem (Intel RDT) is mounted; undefined when the host has none. */
+  resctrlMountPoint?: string;
   /** Whether an LSM is active, so a requested label must be applied (or refused), never skipped. */
   apparmorEnabled: boolean;
   selinuxEnabled: boolean;

@@ -81,3 +81,46 @@ export function makedev(major: number, minor: number): bigint {
   const mi = BigInt(minor >>> 0);
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
 }
+
+/** sched.h: policies and sched_setattr(2) flags. SCHED_ISO is in the runtime spec but not in the kernel. */
+export const SCHED_POLICY: Record<string, number> = {
+  SCHED_OTHER: 0,
+  SCHED_FIFO: 1,
+  SCHED_RR: 2,
+  SCHED_BATCH: 3,
+  SCHED_ISO: 4,
+  SCHED_IDLE: 5,
+  SCHED_DEADLINE: 6,
+};
+export const SCHED_FLAG: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01,
+  SCHED_FLAG_RECLAIM: 0x02,
+  SCHED_FLAG_DL_OVERRUN: 0x04,
+  SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10,
+  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20,
+  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+
+/** ioprio.h: the class sits above IOPRIO_CLASS_SHIFT, the level below; 8 levels. */
+export const IOPRIO_CLASS: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+export const IOPRIO_CLASS_SHIFT = 13;
+
+/** personality.h: the execution domains the runtime spec names. */
+export const PERSONALITY_DOMAIN: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
+
+/** mempolicy.h: set_mempolicy(2) modes, and the flags OR-ed into the mode argument. */
+export const MPOL_MODE: Record<string, number> = {
+  MPOL_DEFAULT: 0,
+  MPOL_PREFERRED: 1,
+  MPOL_BIND: 2,
+  MPOL_INTERLEAVE: 3,
+  MPOL_LOCAL: 4,
+  MPOL_PREFERRED_MANY: 5,
+  MPOL_WEIGHTED_INTERLEAVE: 6,
+};
+export const MPOL_FLAG: Record<string, number> = {
+  MPOL_F_STATIC_NODES: 1 << 15,
+  MPOL_F_RELATIVE_NODES: 1 << 14,
+  MPOL_F_NUMA_BALANCING: 1 << 13,
+};

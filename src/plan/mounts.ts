@@ -4,17 +4,26 @@ import { RuntimeError } from '../errors.js';
 import type { Mount } from '../spec/types.gen.js';
 import type { HostFacts } from './facts.js';
 import { ATTR, MS } from './linux.js';
-import { MountFlag, type IdMapping, type PlanStep } from './types.js';
+import { MountFlag, type IdMapping, type Idmap, type PlanStep } from './types.js';
 import * as path from 'node:path';
+
+/** Mount attributes to set and clear (MOUNT_ATTR_*), as mount_setattr takes them. */
+interface Attrs {
+  set: number;
+  clr: number;
+}
 
 interface ParsedOptions {
   bind: boolean;
   recursive: boolean;
-  attrSet: number;
-  attrClr: number;
-  attrRecursive: boolean;
+  /** ro, nosuid, relatime...: the mount itself. */
+  attrs: Attrs;
+  /** rro, rnosuid, rrelatime...: the mount and every mount below it (mount_setattr AT_RECURSIVE). */
+  recursiveAttrs: Attrs;
   propagation: number;
   propagationRecursive: boolean;
+  /** The idmap / ridmap option, if given (the last one wins). */
+  idmap?: 'idmap' | 'ridmap';
   /** Left for the filesystem (fsconfig): mode=755, size=65536k, newinstance, and superblock flags. */
   data: string[];
 }
@@ -52,10 +61,31 @@ const propagations: Record<string, [number, boolean]> = {
 };
 /** Words that mean "default" or are handled elsewhere: accepted, no effect (as in runc). */
 const ignoredWords = new Set(['defaults', 'remount', 'atime', 'norelatime', 'nostrictatime', 'loud', 'nofail']);
+/** The recursive forms of the attribute words (runc's list): "r" + the word. */
+const recursiveWords = new Set([
+  ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes), 'atime', 'norelatime', 'nostrictatime',
+].map(w => `r${w}`));
+
+/** Applies one attribute word to a set/clear pair; false when the word is not an attribute. */
+function applyAttr(a: Attrs, word: string): boolean {
+  if (setFlags[word] !== undefined) {
+    a.set |= setFlags[word]!;
+    a.clr &= ~setFlags[word]!;
+  } else if (clearFlags[word] !== undefined) {
+    a.clr |= clearFlags[word]!;
+    a.set &= ~clearFlags[word]!;
+  } else if (atimeModes[word] !== undefined) {
+    a.set = (a.set & ~ATTR.ATIME_MASK) | atimeModes[word]!;
+    a.clr |= ATTR.ATIME_MASK;
+  } else {
+    return ignoredWords.has(word);
+  }
+  return true;
+}
 
 export function parseMountOptions(options: string[], where: string): ParsedOptions {
   const o: ParsedOptions = {
-    bind: false, recursive: false, attrSet: 0, attrClr: 0, attrRecursive: false,
+    bind: false, recursive: false, attrs: { set: 0, clr: 0 }, recursiveAttrs: { set: 0, clr: 0 },
     propagation: 0, propagationRecursive: false, data: [],
   };
   for (const word of options) {
@@ -64,34 +94,50 @@ export function parseMountOptions(options: string[], where: string): ParsedOptio
       o.recursive ||= word === 'rbind';
       continue;
     }
-    // rro, rnosuid, ... : the recursive attribute variants.
-    const recursiveAttr = word.length > 2 && word.startsWith('r') && (setFlags[word.slice(1)] !== undefined ||
-      clearFlags[word.slice(1)] !== undefined || atimeModes[word.slice(1)] !== undefined) && word !== 'relatime';
-    const flagWord = recursiveAttr ? word.slice(1) : word;
-    if (recursiveAttr) o.attrRecursive = true;
-    if (setFlags[flagWord] !== undefined) {
-      o.attrSet |= setFlags[flagWord]!;
-      o.attrClr &= ~setFlags[flagWord]!;
-    } else if (clearFlags[flagWord] !== undefined) {
-      o.attrClr |= clearFlags[flagWord]!;
-      o.attrSet &= ~clearFlags[flagWord]!;
-    } else if (atimeModes[flagWord] !== undefined) {
-      o.attrSet = (o.attrSet & ~ATTR.ATIME_MASK) | atimeModes[flagWord]!;
-      o.attrClr |= ATTR.ATIME_MASK;
+    if (recursiveWords.has(word)) {
+      applyAttr(o.recursiveAttrs, word.slice(1));
     } else if (propagations[word]) {
       [o.propagation, o.propagationRecursive] = propagations[word]!;
     } else if (word === 'idmap' || word === 'ridmap') {
-      throw new RuntimeError(`${where}: option "${word}": idmapped mounts are not supported`, { op: 'mount' });
+      o.idmap = word;
     } else if (word === 'tmpcopyup') {
       throw new RuntimeError(`${where}: option "tmpcopyup" is a crun extension that tsrt does not support`, { op: 'mount' });
-    } else if (ignoredWords.has(word)) {
-      continue;
-    } else {
+    } else if (!applyAttr(o.attrs, word)) {
       // Filesystem options and superblock flags (sync, dirsync, lazytime...), which fsconfig parses itself.
       o.data.push(word);
     }
   }
   return o;
+}
+
+/**
+ * mounts[].uidMappings/gidMappings and the idmap/ridmap options -> the idmapped mount to make, if any. Maps
+ * given make the mount idmapped; the options alone take the container's own user namespace maps.
+ */
+function planIdmap(m: Mount, opts: ParsedOptions, isBind: boolean, where: string, ctx: MountContext): Idmap | undefined {
+  const given = !!(m.uidMappings?.length || m.gidMappings?.length);
+  if (!given && !opts.idmap) return undefined;
+  const fail = (why: string): never => {
+    throw new RuntimeError(`${where}: ${why}`, { op: 'mount' });
+  };
+  if (!isBind) fail('idmapped mounts are only supported for bind mounts');
+  if (ctx.facts.euid !== 0) fail('idmapped mounts need a root runtime');
+  let uidMappings: IdMapping[];
+  let gidMappings: IdMapping[];
+  if (given) {
+    if (!m.uidMappings?.length || !m.gidMappings?.length) fail('an idmapped mount needs both uidMappings and gidMappings');
+    uidMappings = m.uidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
+    gidMappings = m.gidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
+  } else {
+    if (!ctx.userns || ctx.uidMappings.length === 0) fail(`option "${opts.idmap}" without uidMappings/gidMappings needs the container's own user namespace mappings`);
+    uidMappings = ctx.uidMappings;
+    gidMappings = ctx.gidMappings;
+  }
+  for (const list of [uidMappings, gidMappings]) {
+    if (list.length > 340) fail('too many id mappings for one user namespace (the kernel takes 340)');
+    if (list.some(x => x.size < 1)) fail('an id mapping needs a size of at least 1');
+  }
+  return { uidMappings, gidMappings, recursive: opts.idmap === 'ridmap' };
 }
 
 export interface MountContext {
@@ -100,6 +146,16 @@ export interface MountContext {
   userns: boolean;
   newCgroupns: boolean;
   gidMappings: IdMapping[];
+  /** The container's user namespace maps (for idmap without maps of its own). */
+  uidMappings: IdMapping[];
+  /** SELinux context for mounted filesystems; undefined when SELinux is off (the label is then ignored). */
+  mountLabel?: string;
+}
+
+/** The attributes a mount and its tree get together; an atime mode given recursively wins. */
+function mergedSet(o: ParsedOptions): number {
+  const atime = o.recursiveAttrs.clr & ATTR.ATIME_MASK ? o.recursiveAttrs.set & ATTR.ATIME_MASK : o.attrs.set & ATTR.ATIME_MASK;
+  return ((o.attrs.set | o.recursiveAttrs.set) & ~ATTR.ATIME_MASK) | atime;
 }
 
 function describe(m: Mount): string {
@@ -131,9 +187,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   const dest = path.posix.normalize(m.destination);
   const opts = parseMountOptions(m.options ?? [], where);
   const isBind = opts.bind || m.type === 'bind';
-  if (m.uidMappings?.length || m.gidMappings?.length) {
-    throw new RuntimeError(`${where}: idmapped mounts (uidMappings/gidMappings) are not supported`, { op: 'mount' });
-  }
+  const idmap = planIdmap(m, opts, isBind, where, ctx);
   if (isBind) {
     if (!m.source) throw new RuntimeError(`${where}: bind mount without a source`, { op: 'mount' });
     const source = path.resolve(ctx.bundle, m.source);
@@ -141,19 +195,32 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     if (dir === undefined) {
       throw new RuntimeError(`error mounting ${JSON.stringify(m.source)} to rootfs at ${JSON.stringify(m.destination)}: stat ${source}: no such file or directory`, { op: 'mount', path: source, errno: 'ENOENT' });
     }
-    return [{
+    // A fresh bind keeps the source's flags: only restrictions are added, never lifted (locked mounts in a
+    // user namespace refuse that, and runc keeps them too). The atime mode is the exception.
+    const keep = (a: Attrs): Attrs => ({ set: a.set, clr: a.clr & ATTR.ATIME_MASK });
+    const own = keep(opts.attrs);
+    const tree = keep(opts.recursiveAttrs);
+    const hasOwn = own.set !== 0 || own.clr !== 0;
+    const hasTree = tree.set !== 0 || tree.clr !== 0;
+    // Only recursive attributes: one step that applies them to the whole tree. Both kinds: the mount's own
+    // first, then the recursive ones over the tree, so "ro,rnosuid" leaves submounts writable.
+    const first = hasOwn || !hasTree ? own : tree;
+    const steps: PlanStep[] = [{
       ...baseStep(dest),
       kind: 'bind',
       source,
-      // A fresh bind keeps the source's flags: only restrictions are added, never lifted (locked mounts in a
-      // user namespace refuse that, and runc keeps them too). The atime mode is the exception.
-      attrSet: opts.attrSet,
-      attrClr: opts.attrClr & ATTR.ATIME_MASK,
+      attrSet: first.set,
+      attrClr: first.clr,
       propagation: opts.propagation,
       flags: (opts.recursive ? MountFlag.recursive : 0) | (dir ? 0 : MountFlag.destFile) |
-        (opts.attrRecursive ? MountFlag.attrRecursive : 0) |
+        (!hasOwn && hasTree ? MountFlag.attrRecursive : 0) |
         (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
     }];
+    if (idmap) steps[0]!.idmap = idmap;
+    if (hasOwn && hasTree) {
+      steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: tree.set, attrClr: tree.clr, flags: MountFlag.attrRecursive });
+    }
+    return steps;
   }
   const type = m.type;
   if (!type) throw new RuntimeError(`${where}: mount has no type`, { op: 'mount' });
@@ -165,12 +232,15 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     fstype: type,
     source: m.source,
     data: dropUnmappedGid(opts.data, ctx).join(','),
-    attrSet: opts.attrSet,
-    attrClr: opts.attrClr & ATTR.ATIME_MASK,
+    // A new filesystem has no submounts yet: its own and its recursive attributes are the same thing.
+    attrSet: mergedSet(opts),
+    attrClr: (opts.attrs.clr | opts.recursiveAttrs.clr) & ATTR.ATIME_MASK,
     propagation: opts.propagation,
     flags: opts.propagationRecursive ? MountFlag.propagationRecursive : 0,
   };
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
+  // A label is a superblock property: proc and sysfs keep the kernel's own (as in runc).
+  else if (ctx.mountLabel) step.flags |= MountFlag.mountLabel;
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
   if (ctx.userns && type === 'sysfs') {
@@ -191,7 +261,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
  */
 function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: MountContext): PlanStep[] {
   const { cgroup } = ctx.facts;
-  const restrict = (opts.attrSet | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC) & ~ATTR.ATIME_MASK;
+  const restrict = (mergedSet(opts) | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC) & ~ATTR.ATIME_MASK;
   const cgroupStep = (at: string, fstype: string, data: string, hostDir: string): PlanStep => {
     if (ctx.newCgroupns) {
       return { ...baseStep(at), kind: 'fs', fstype, source: fstype, data, attrSet: restrict };
@@ -224,6 +294,6 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
     steps.push(cgroupStep(path.join(dest, 'unified'), 'cgroup2', '',
       path.join(cgroup.unifiedMountPoint, cgroup.unifiedOwnPath ?? '/')));
   }
-  if (opts.attrSet & ATTR.RDONLY) steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY });
+  if (mergedSet(opts) & ATTR.RDONLY) steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY });
   return steps;
 }

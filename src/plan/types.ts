@@ -21,6 +21,8 @@ export const MountFlag = {
   fallbackBind: 0x8,
   procOrSys: 0x10,
   propagationRecursive: 0x20,
+  /** The plan's mountLabel goes to this filesystem as its SELinux context= option. */
+  mountLabel: 0x40,
 } as const;
 
 export const PlanFlag = {
@@ -59,6 +61,44 @@ export interface PlanStep {
   rdev: bigint;
   uid: number;
   gid: number;
+  /** Bind mounts only: make the bound tree an idmapped mount (encoded after the plan's other fields). */
+  idmap?: Idmap;
+}
+
+/**
+ * An idmapped mount: the bound tree gets MOUNT_ATTR_IDMAP with a user namespace carrying these maps (an id
+ * on disk is read as a containerID and shown as the hostID). The runtime makes that namespace and fills in
+ * usernsFd before encoding.
+ */
+export interface Idmap {
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+  /** ridmap: every mount of an rbind tree, not only its top. */
+  recursive: boolean;
+  usernsFd?: number;
+}
+
+export interface SchedulerAttr {
+  policy: number;
+  flags: number;
+  nice: number;
+  priority: number;
+  runtime: bigint;
+  deadline: bigint;
+  period: bigint;
+}
+
+export interface ResctrlPlan {
+  /** The resctrl mount point, e.g. /sys/fs/resctrl. */
+  mountPoint: string;
+  /** The group (directory) name: closID, or the container id when the config names none. */
+  closID?: string;
+  /** Lines for the group's schemata file (l3CacheSchema, memBwSchema, schemata). */
+  schemata: string[];
+  /** A monitoring group of the container's own under mon_groups (enableMonitoring, enableCMT, enableMBM). */
+  monitoring: boolean;
+  /** mon_features the host must offer: llc_occupancy for enableCMT, mbm_*_bytes for enableMBM. */
+  requiredMonFeatures: string[];
 }
 
 export interface IdMapping {
@@ -99,9 +139,29 @@ export interface LaunchPlan {
   preserveFds: number;
   /** linux.seccomp: the filter (compiled right before spawn), its load flags and listener. */
   seccomp?: SeccompPlan;
+  /** sched_setattr(2) for the process, applied while the executor still has its privileges. */
+  scheduler?: SchedulerAttr;
+  /** ioprio_set(2) value: class << 13 | level. */
+  ioPriority?: number;
+  /** CPU bitmaps (bit n = CPU n) for sched_setaffinity: at the executor's start, and right before exec. */
+  cpuAffinity?: { initial?: Uint8Array; final?: Uint8Array };
+  /** personality(2) domain. */
+  personality?: number;
+  /** set_mempolicy(2): mode with its MPOL_F_* flags, and the node bitmap (bit n = node n). */
+  memoryPolicy?: { mode: number; nodes: Uint8Array };
+  /** AppArmor profile the exec switches to (written to the process's attr/apparmor/exec). */
+  apparmorProfile?: string;
+  /** SELinux context the exec switches to (written to the process's attr/exec). */
+  selinuxLabel?: string;
+  /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
+  mountLabel?: string;
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
   /** Whether the runtime writes each map itself (else newuidmap/newgidmap does). */
   idMapsDirect: { uid: boolean; gid: boolean };
+  /** linux.intelRdt: the resctrl group the runtime puts the init in (not sent to the executor). */
+  intelRdt?: ResctrlPlan;
+  /** Host interfaces the runtime moves into the container's network namespace (and back on delete). */
+  netDevices?: { hostName: string; name: string }[];
 }

@@ -12,6 +12,9 @@ import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
+import { makeIdmapNamespaces } from './idmap.js';
+import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
+import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
@@ -40,6 +43,8 @@ const STEP_TEXT = [
   'write sysctl', 'make path read-only', 'mask path', 'make rootfs read-only', 'write oom_score_adj',
   'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
   'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
+  'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
+  'apply LSM label', 'make idmapped mount',
 ];
 const S_EXEC_LOOKUP = 25;
 
@@ -145,6 +150,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
+  let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
+  let resctrlJoined: ContainerRecord['resctrl'];
   try {
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -162,6 +169,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
     });
+    fds.push(...makeIdmapNamespaces(plan));
     const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
     const child = a.spawn(encodePlan(plan, seccompProgram));
     stagePidfd = child.pidfd;
@@ -208,6 +216,12 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           stagePidfd = -1;
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        if (plan.netDevices) {
+          moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
+          movedNetDevices = plan.netDevices;
+          rec.netDevices = plan.netDevices;
+        }
+        if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
         a.send(sock, Msg.go);
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
@@ -231,6 +245,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
+    if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
+    if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
       a.pidfdSignal(pidfd, 9);
@@ -386,6 +402,7 @@ export function run(opts: RunOptions): ExitStatus {
     } catch {
       /* already reaped */
     }
+    releaseHostResources(l.dir, l.rec, opts.warn);
     l.dir.remove();
     throw executorError(m);
   }
@@ -476,7 +493,15 @@ function killAndWait(rec: ContainerRecord): void {
   a.closeFd(pidfd);
 }
 
+/** Gives back what the container took from the host outside its state directory: devices, resctrl groups. */
+function releaseHostResources(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  // The pinned network namespace outlives the init: its devices go home now, whether it exited or was killed.
+  if (rec.netDevices) returnToHost(netnsPinPath(dir.dir), rec.netDevices).forEach(warn);
+  if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
+}
+
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  releaseHostResources(dir, rec, warn);
   try {
     runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
   } catch (e) {

@@ -41,16 +41,28 @@ export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['
   return { layout, v1, unifiedMountPoint, unifiedOwnPath: own.get('') ?? '/' };
 }
 
+/** The first resctrl mount in mountinfo (field 5 is the mount point; the fstype follows " - "). */
+export function resctrlMountPoint(mountinfo: string): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.split(' ')[0] === 'resctrl') return left!.split(' ')[4]!.replace(/\\040/g, ' ');
+  }
+  return undefined;
+}
+
 export function hostFacts(): HostFacts {
+  const mountinfo = readText('/proc/self/mountinfo') ?? '';
   return {
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
     capLastCap: Number(readText('/proc/sys/kernel/cap_last_cap')?.trim() ?? 40),
+    capBounding: BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status') ?? '')?.[1] ?? '0'}`),
     defaultNofile: (() => {
       const hard = nofileHard();
       return { soft: hard < 1024n ? hard : 1024n, hard };
     })(),
-    cgroup: cgroupLayout(readText('/proc/self/mountinfo') ?? '', readText('/proc/self/cgroup') ?? ''),
+    cgroup: cgroupLayout(mountinfo, readText('/proc/self/cgroup') ?? ''),
+    resctrlMountPoint: resctrlMountPoint(mountinfo),
     isDirectory(p: string) {
       try {
         return fs.statSync(p).isDirectory();
@@ -62,6 +74,16 @@ export function hostFacts(): HostFacts {
       try {
         fs.lstatSync(p);
         return true;
+      } catch {
+        return false;
+      }
+    },
+    isRuntimeNamespace(p: string, type: string) {
+      const file = type === 'network' ? 'net' : type === 'mount' ? 'mnt' : type;
+      try {
+        const own = fs.statSync(`/proc/self/ns/${file}`);
+        const other = fs.statSync(p);
+        return own.dev === other.dev && own.ino === other.ino;
       } catch {
         return false;
       }

@@ -29,6 +29,10 @@ export interface ContainerRecord {
   prestartAtStart?: boolean;
   /** Created by an unprivileged runtime. */
   rootless: boolean;
+  /** linux.netDevices moved into the container: delete moves them back. */
+  netDevices?: { hostName: string; name: string }[];
+  /** linux.intelRdt: the resctrl groups delete removes. */
+  resctrl?: { group: string; createdGroup: boolean; monGroup?: string };
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;

@@ -11,7 +11,7 @@ import { encodePlan } from '../../src/plan/codec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
 import { FILTER_FLAG } from '../../src/plan/seccomp.js';
-import type { LaunchPlan } from '../../src/plan/types.js';
+import { MountFlag, type LaunchPlan } from '../../src/plan/types.js';
 import { specTemplate } from '../../src/spec/template.js';
 import { native } from '../../src/native.js';
 
@@ -80,7 +80,8 @@ function fullPlan(): LaunchPlan {
       ],
       unifiedMountPoint: '/sys/fs/cgroup/unified', unifiedOwnPath: '/',
     },
-    isDirectory: () => true, exists: () => true, apparmorEnabled: false, selinuxEnabled: false,
+    capBounding: (1n << 41n) - 1n,
+    isDirectory: () => true, exists: () => true, isRuntimeNamespace: () => false, apparmorEnabled: false, selinuxEnabled: false,
   };
   return buildPlan(spec, facts, {
     bundle: '/bundle', rootfs: '/bundle/rootfs', consoleSocket: -1, fifoFd: 3, preserveFds: 0,
@@ -134,6 +135,51 @@ t.test('optional fields and a seccomp program decode', async t => {
     steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
   });
   t.same(check(encodePlan(plan, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
+});
+
+t.test('process attributes (scheduler, ioPriority, affinity, personality, memory policy, labels) decode', async t => {
+  const plan = smallPlan({
+    scheduler: { policy: 6, flags: 1, nice: -5, priority: 0, runtime: 1n, deadline: 2n, period: 3n },
+    ioPriority: (1 << 13) | 4,
+    cpuAffinity: { initial: new Uint8Array(8).fill(1), final: new Uint8Array(16) },
+    personality: 8,
+    memoryPolicy: { mode: 2, nodes: new Uint8Array(8).fill(1) },
+    apparmorProfile: 'p', selinuxLabel: 'a:b:c:s0:c1,c2', mountLabel: 'x',
+    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+  });
+  t.same(check(encodePlan(plan)), { steps: 1, args: 1, rootfs: '/r' });
+  t.same(check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(0) } }))), { steps: 0, args: 1, rootfs: '/r' },
+    'an empty bitmap means unset');
+});
+
+t.test('bitmaps that are not whole longs, or too large, are refused', async t => {
+  t.equal(check(encodePlan(smallPlan({ cpuAffinity: { initial: new Uint8Array(3) } }))), 'malformed bitmap in plan');
+  t.equal(check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(1032) } }))), 'malformed bitmap in plan');
+  t.equal(check(encodePlan(smallPlan({ memoryPolicy: { mode: 2, nodes: new Uint8Array(136) } }))), 'malformed bitmap in plan');
+});
+
+t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step is refused', async t => {
+  const bind = (idmap?: LaunchPlan['steps'][number]['idmap']) => ({
+    kind: 'bind' as const, flags: 0, source: '/srv', dest: '/mnt', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0, idmap,
+  });
+  const maps = { uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }], recursive: true };
+  t.same(check(encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind()] }))), { steps: 2, args: 1, rootfs: '/r' });
+  t.equal(check(encodePlan(smallPlan({ steps: [bind(maps)] }))), 'idmapped mount without a user namespace fd');
+  // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
+  const symlink = { kind: 'symlink' as const, flags: 0, dest: '/l', data: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  const buf = encodePlan(smallPlan({ steps: [symlink, bind({ ...maps, usernsFd: 9 })] }));
+  buf.writeUInt32LE(0, buf.length - 12);
+  t.equal(check(buf), 'idmapped mount that is not a bind step');
+  const twice = encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind({ ...maps, usernsFd: 9 })] }));
+  twice.writeUInt32LE(0, twice.length - 12);
+  t.equal(check(twice), 'idmapped mount given twice');
+});
+
+t.test('a mount-label step without a mount label is refused', async t => {
+  const plan = smallPlan({
+    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+  });
+  t.equal(check(encodePlan(plan)), 'mount label flag without a mount label');
 });
 
 t.test('a string at the limit decodes, one byte more is refused', async t => {
@@ -301,9 +347,13 @@ t.test('a seccomp program whose length is not a multiple of 8 is refused', async
   }
   t.same(check(encodePlan(smallPlan(), new Uint8Array(8))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
   t.equal(check(encodePlan(smallPlan(), new Uint8Array(8 * 65536))), 'malformed seccomp program', 'more than BPF_MAXINSNS');
-  // A seccomp length claiming more bytes than remain (before it: the u32 filter flags).
+  // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the u32 filter
+  // flags and the unset process attributes: scheduler presence, ioPriority and personality presence+value,
+  // two empty affinity bitmaps, memory policy presence+mode+empty bitmap, three absent label strings, no
+  // idmapped mounts.
   const buf = encodePlan(smallPlan(), new Uint8Array(8));
-  buf.writeUInt32LE(16, buf.length - 16);
+  const afterSeccomp = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4;
+  buf.writeUInt32LE(8 * 1000, buf.length - 8 - afterSeccomp - 4);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
 });
 
@@ -321,8 +371,10 @@ t.test('seccomp filter flags: the known ones decode, anything else is refused', 
   t.equal(check(encodePlan(filteredPlan(0x10), program)), 'unknown seccomp filter flag', 'TSYNC_ESRCH');
   t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), program)), 'seccomp wait-killable flag without a listener');
   const noProgram = encodePlan(filteredPlan(FILTER_FLAG.LOG), program);
-  // Cut the program out: length 0 and no bytes, the flags still set.
-  const cut = Buffer.concat([noProgram.subarray(0, noProgram.length - 16), Buffer.from([0, 0, 0, 0]), noProgram.subarray(noProgram.length - 4)]);
+  // Cut the program out: length 0 and no bytes, the flags (and the process attributes after them) kept.
+  const tail = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4;
+  const end = noProgram.length - tail;
+  const cut = Buffer.concat([noProgram.subarray(0, end - 12), Buffer.from([0, 0, 0, 0]), noProgram.subarray(end)]);
   cut.writeUInt32LE(cut.length, 8);
   t.equal(check(cut), 'seccomp flags without a seccomp program');
 });

@@ -41,7 +41,11 @@ const HOST_PATHS: Record<string, boolean> = {
   '/dev/mqueue': true,
   '/proc/1234/ns/net': false,
   '/proc/1234/ns/ipc': false,
+  '/proc/1/ns/net': false,
+  '/proc/1/ns/uts': false,
   '/var/run/netns/blue': false,
+  '/sys/class/net/eth1': false,
+  '/sys/class/net/eth2': false,
 };
 
 type Layout = 'hybrid' | 'v2';
@@ -67,10 +71,13 @@ function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {})
     euid: opts.euid ?? 0,
     egid: opts.egid ?? 0,
     capLastCap: 40,
+    capBounding: (1n << 41n) - 1n,
     defaultNofile: { soft: 1024n, hard: 4096n },
     cgroup: cgroupFacts(opts.layout ?? 'hybrid'),
     isDirectory: p => HOST_PATHS[path.posix.normalize(p)],
     exists: p => HOST_PATHS[path.posix.normalize(p)] !== undefined,
+    // The fake runtime runs in pid 1's namespaces.
+    isRuntimeNamespace: p => p.startsWith('/proc/1/ns/'),
     apparmorEnabled: false,
     selinuxEnabled: false,
   };
@@ -223,7 +230,10 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.equal(sys.kind, 'bind', '/sys is a bind of the host sysfs');
   t.equal(sys.source, '/sys');
   t.ok(sys.flags & MountFlag.recursive, 'rbind');
-  t.ok(sys.attrSet & ATTR.RDONLY, 'read-only');
+  t.equal(sys.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC, 'nosuid, nodev, noexec on the mount itself');
+  const sysTree = stepAt(plan, '/sys', 'setattr');
+  t.equal(sysTree.attrSet, ATTR.RDONLY, 'rro: read-only...');
+  t.ok(sysTree.flags & MountFlag.attrRecursive, '...all the way down');
   // devpts: the template drops gid=5, which the single mapping could not honour.
   t.notMatch(stepAt(plan, '/dev/pts').data, /gid=/);
   // mqueue in a user namespace may fall back to binding the host's.
@@ -283,6 +293,43 @@ t.test('golden: bind mounts (file and dir sources, relative source, ro/rbind/rpr
   t.equal(atime.attrSet, ATTR.NOATIME, 'an atime mode is set');
   t.equal(atime.attrClr, ATTR.ATIME_MASK, 'and the other atime modes cleared');
   t.notOk(atime.attrClr & ATTR.RDONLY, '"rw" never lifts a restriction of a fresh bind');
+});
+
+t.test('golden: recursive and plain mount attributes side by side', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push(
+    { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'] },
+    { destination: '/file', type: 'bind', source: 'config.txt', options: ['bind', 'nodev', 'rstrictatime'] },
+    { destination: '/only-r', type: 'bind', source: '/srv/shared', options: ['rbind', 'rrelatime', 'rro'] },
+    { destination: '/noop', type: 'bind', source: '/srv/shared', options: ['rbind', 'ratime', 'rnorelatime', 'rnostrictatime'] },
+    { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'rro', 'rnoexec', 'size=1m'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'mount-attributes', plan);
+
+  const tree = stepAt(plan, '/tree', 'bind');
+  t.equal(tree.attrSet, ATTR.RDONLY, 'plain ro on the mount itself');
+  t.notOk(tree.flags & MountFlag.attrRecursive);
+  const treeAll = stepAt(plan, '/tree', 'setattr');
+  t.equal(treeAll.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC | ATTR.NOSYMFOLLOW | ATTR.NOATIME, 'the r* words over the tree');
+  t.equal(treeAll.attrClr, ATTR.ATIME_MASK, 'an atime mode replaces the others');
+  t.ok(treeAll.flags & MountFlag.attrRecursive);
+
+  const file = stepAt(plan, '/file', 'setattr');
+  t.equal(file.attrSet, ATTR.STRICTATIME, 'a file bind gets its recursive step too');
+
+  const onlyR = plan.steps.filter(x => x.dest === '/only-r');
+  t.equal(onlyR.length, 1, 'only recursive words: one step');
+  t.equal(onlyR[0]!.attrSet, ATTR.RDONLY | ATTR.RELATIME);
+  t.ok(onlyR[0]!.flags & MountFlag.attrRecursive);
+
+  const noop = plan.steps.filter(x => x.dest === '/noop');
+  t.same([noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data], [1, 0, 0, undefined],
+    'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
+
+  const scratch = stepAt(plan, '/scratch');
+  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.RDONLY | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.equal(scratch.data, 'size=1m');
 });
 
 t.test('golden: tmpfs with data options', async t => {
@@ -411,9 +458,6 @@ t.test('golden: capabilities', async t => {
   t.equal(plan.caps.inheritable, capBit(CAP_KILL));
   t.equal(plan.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
 
-  // A capability the running kernel does not know (above cap_last_cap) is dropped, not an error.
-  const old = { ...rootFacts(), capLastCap: 37 };
-  t.equal(buildPlan(spec, old, buildOpts()).caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21));
 });
 
 t.test('R8: the inheritable set is empty when the config names none', async t => {
@@ -650,6 +694,23 @@ t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => 
   rejects(t, spec, 'linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace');
 });
 
+t.test('reject: sysctls, hostname and network devices in the runtime\'s own namespace joined by path', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network', path: '/proc/1/ns/net' }, { type: 'uts', path: '/proc/1/ns/uts' });
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
+  spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
+  delete spec.linux.sysctl;
+  spec.hostname = 'box';
+  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  delete spec.hostname;
+  spec.linux.namespaces[2] = { type: 'network', path: '/proc/1/ns/net' };
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+});
+
 t.test('reject: a net sysctl without a network namespace', async t => {
   const spec = minimalSpec();
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
@@ -662,6 +723,36 @@ t.test('reject: an unknown capability', async t => {
   rejects(t, spec, 'process.capabilities.bounding: unknown capability "CAP_BOGUS"');
   spec.process.capabilities = { inheritable: ['kill'] };
   rejects(t, spec, 'process.capabilities.inheritable: unknown capability "kill"');
+});
+
+t.test('reject: a capability the host kernel does not know (above cap_last_cap)', async t => {
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] };
+  rejects(t, spec, 'process.capabilities.bounding: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
+    { ...rootFacts(), capLastCap: 37 });
+});
+
+t.test('reject: without a user namespace, a capability missing from the host\'s bounding set', async t => {
+  const CAP_SYS_RESOURCE = 24;
+  const facts = { ...rootFacts(), capBounding: ((1n << 41n) - 1n) & ~capBit(CAP_SYS_RESOURCE) };
+  const spec = minimalSpec();
+  spec.process.capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_SYS_RESOURCE'] };
+  rejects(t, spec, 'process.capabilities.permitted: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
+  // A new user namespace starts with every capability: the host's bounding set is no limit there.
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  t.equal(buildPlan(spec, facts, buildOpts()).caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
+});
+
+t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
+  const spec = minimalSpec();
+  spec.process.oomScoreAdj = 1001;
+  rejects(t, spec, 'process.oomScoreAdj: 1001 is outside -1000..1000');
+  spec.process.oomScoreAdj = -1001;
+  rejects(t, spec, 'process.oomScoreAdj: -1001 is outside -1000..1000');
+  spec.process.oomScoreAdj = -1000;
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).oomScoreAdj, -1000, 'the bounds themselves are fine');
 });
 
 t.test('reject: an unknown rlimit', async t => {
@@ -712,10 +803,52 @@ t.test('reject: a relative mount destination', async t => {
   rejects(t, spec, 'mount "tmpfs" to rootfs at "mnt": mount destination must be an absolute path');
 });
 
-t.test('reject: the idmap mount option', async t => {
+t.test('golden: idmapped bind mounts (own maps, the container\'s maps via idmap, ridmap)', async t => {
   const spec = minimalSpec();
-  spec.mounts.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
-  rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": option "idmap": idmapped mounts are not supported');
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.mounts.push(
+    { destination: '/own', type: 'bind', source: '/srv/shared', options: ['rbind'],
+      uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }] },
+    { destination: '/theirs', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
+    { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ridmap', 'ro'] },
+  );
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'idmapped-mounts', plan);
+  t.same(stepAt(plan, '/own').idmap, {
+    uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }], recursive: false,
+  });
+  t.same(stepAt(plan, '/theirs').idmap?.uidMappings, spec.linux.uidMappings, 'idmap alone: the container\'s maps');
+  t.equal(stepAt(plan, '/tree').idmap?.recursive, true, 'ridmap');
+  t.equal(stepAt(plan, '/proc').idmap, undefined);
+});
+
+t.test('reject: idmapped mount rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
+      'mount "/srv/shared" to rootfs at "/mnt": option "idmap" without uidMappings/gidMappings needs the container\'s own user namespace mappings'],
+    [{ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] },
+      'mount "tmpfs" to rootfs at "/mnt": idmapped mounts are only supported for bind mounts'],
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
+      'mount "/srv/shared" to rootfs at "/mnt": an idmapped mount needs both uidMappings and gidMappings'],
+    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
+      'mount "/srv/shared" to rootfs at "/mnt": an id mapping needs a size of at least 1'],
+  ];
+  for (const [mount, message] of cases) {
+    const spec = minimalSpec();
+    spec.mounts.push(mount);
+    rejects(t, spec, message);
+  }
+  const spec = rootlessSpec();
+  spec.mounts!.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
+  rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": idmapped mounts need a root runtime', userFacts());
+  const many = minimalSpec();
+  for (let i = 0; i < 17; i++) {
+    many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
+      uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
+  }
+  rejects(t, many, 'mounts: at most 16 idmapped mounts per container');
 });
 
 t.test('reject: time offsets without a time namespace', async t => {
@@ -749,4 +882,220 @@ t.test('reject: a device outside /dev', async t => {
   // which would put the node at /etc/passwd.
   spec.linux.devices = [{ path: '/dev/../etc/passwd', type: 'c', major: 1, minor: 3 }];
   rejects(t, spec, 'linux.devices[0] (/dev/../etc/passwd): device path must be under /dev');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Process attributes (runtime-spec 1.2): scheduler, ioPriority, execCPUAffinity, personality, memoryPolicy
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('golden: scheduler, ioPriority, execCPUAffinity, personality, memoryPolicy', async t => {
+  const spec = minimalSpec();
+  spec.process.scheduler = { policy: 'SCHED_RR', priority: 10, flags: ['SCHED_FLAG_RESET_ON_FORK'] };
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+  spec.process.execCPUAffinity = { initial: '0-1', final: ' 1, 3 ' };
+  spec.linux.personality = { domain: 'LINUX32' };
+  spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0-2,65', flags: ['MPOL_F_STATIC_NODES'] };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'process-attributes', plan);
+  t.same(plan.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
+  t.equal(plan.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
+  t.same([...plan.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
+  t.same([...plan.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
+  t.equal(plan.personality, 8, 'PER_LINUX32');
+  t.equal(plan.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
+  t.equal(plan.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
+  t.equal(plan.memoryPolicy!.nodes[0], 0b111);
+  t.equal(plan.memoryPolicy!.nodes[8], 0b10);
+});
+
+t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
+  const spec = minimalSpec();
+  spec.process.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10_000_000, deadline: 20_000_000, period: 30_000_000 };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.same(plan.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
+  t.equal(plan.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
+  t.equal(plan.cpuAffinity, undefined);
+  t.equal(plan.personality, undefined);
+  t.equal(plan.memoryPolicy, undefined);
+});
+
+t.test('reject: process.scheduler rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ policy: 'SCHED_ISO' }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel'],
+    [{ policy: 'SCHED_OTHER', nice: 20 }, 'process.scheduler.nice: 20 is outside -20..19'],
+    [{ policy: 'SCHED_OTHER', nice: -21 }, 'process.scheduler.nice: -21 is outside -20..19'],
+    [{ policy: 'SCHED_FIFO' }, 'process.scheduler.priority: SCHED_FIFO needs a priority in 1..99, not 0'],
+    [{ policy: 'SCHED_RR', priority: 100 }, 'process.scheduler.priority: SCHED_RR needs a priority in 1..99, not 100'],
+    [{ policy: 'SCHED_BATCH', priority: 5 }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
+    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime and deadline'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'process.scheduler.flags: unknown flag "SCHED_FLAG_BOGUS"'],
+  ];
+  for (const [scheduler, message] of cases) {
+    const spec = minimalSpec();
+    spec.process.scheduler = scheduler;
+    rejects(t, spec, message);
+  }
+});
+
+t.test('reject: process.ioPriority level outside 0..7', async t => {
+  const spec = minimalSpec();
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 8 };
+  rejects(t, spec, 'process.ioPriority.priority: 8 is outside 0..7');
+  spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: -1 };
+  rejects(t, spec, 'process.ioPriority.priority: -1 is outside 0..7');
+});
+
+t.test('reject: process.execCPUAffinity lists that are not CPU lists', async t => {
+  const spec = minimalSpec();
+  spec.process.execCPUAffinity = { initial: '3-1' };
+  rejects(t, spec, 'process.execCPUAffinity.initial: invalid range "3-1" in "3-1"');
+  spec.process.execCPUAffinity = { final: '0,,1' };
+  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
+  spec.process.execCPUAffinity = { final: '1-2-3' };
+  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
+  spec.process.execCPUAffinity = { initial: '8192' };
+  rejects(t, spec, 'process.execCPUAffinity.initial: 8192 in "8192" is above the kernel\'s limit of 8191');
+});
+
+t.test('reject: linux.personality flags (the spec defines none)', async t => {
+  const spec = minimalSpec();
+  spec.linux.personality = { domain: 'LINUX', flags: ['ADDR_NO_RANDOMIZE'] };
+  rejects(t, spec, 'linux.personality.flags: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
+});
+
+t.test('reject: linux.memoryPolicy rules', async t => {
+  const cases: [unknown, string][] = [
+    [{ mode: 'MPOL_BIND' }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes'],
+    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'linux.memoryPolicy.nodes: MPOL_DEFAULT takes no nodes'],
+    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'linux.memoryPolicy.flags: MPOL_LOCAL takes no flags'],
+    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
+    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'linux.memoryPolicy.nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
+    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'linux.memoryPolicy.nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
+  ];
+  for (const [memoryPolicy, message] of cases) {
+    const spec = minimalSpec();
+    spec.linux.memoryPolicy = memoryPolicy;
+    rejects(t, spec, message);
+  }
+  const spec = minimalSpec();
+  spec.linux.memoryPolicy = { mode: 'MPOL_PREFERRED' };
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// LSM labels: applied when the LSM is on, refused when it is not; a mount label is meaningless without SELinux
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
+  const spec = minimalSpec();
+  spec.process.apparmorProfile = 'tsrt-test';
+  rejects(t, spec, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
+  const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
+  t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
+});
+
+t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
+  const spec = minimalSpec();
+  spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
+  rejects(t, spec, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
+  const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
+  t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
+});
+
+t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems with it', async t => {
+  const spec = minimalSpec();
+  spec.linux.mountLabel = 'system_u:object_r:container_file_t:s0:c1,c2';
+  spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['mode=1777'] });
+  const off = buildPlan(spec, rootFacts(), buildOpts());
+  t.equal(off.mountLabel, undefined, 'no SELinux: no label in the plan');
+  t.equal(stepAt(off, '/tmp').flags & MountFlag.mountLabel, 0);
+  const on = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
+  t.equal(on.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
+  t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
+  t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// linux.netDevices
+// ---------------------------------------------------------------------------------------------------------
+
+t.test('golden: linux.netDevices, renamed and kept', async t => {
+  const spec = minimalSpec();
+  spec.linux.namespaces.push({ type: 'network' });
+  spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: {} };
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  golden(t, 'net-devices', plan);
+  t.same(plan.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).netDevices, undefined, 'none asked, none planned');
+});
+
+t.test('reject: linux.netDevices rules', async t => {
+  const withNetns = () => {
+    const spec = minimalSpec();
+    spec.linux.namespaces.push({ type: 'network' });
+    return spec;
+  };
+  let spec = minimalSpec();
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  spec = withNetns();
+  spec.linux.netDevices = { eth9: {} };
+  rejects(t, spec, 'linux.netDevices: host network device "eth9" does not exist');
+  spec.linux.netDevices = { 'eth1/../x': {} };
+  rejects(t, spec, 'linux.netDevices: invalid host device name "eth1/../x"');
+  spec.linux.netDevices = { eth1: { name: 'a-name-longer-than-15' } };
+  rejects(t, spec, 'linux.netDevices.eth1.name: invalid device name "a-name-longer-than-15"');
+  spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: { name: 'ctr0' } };
+  rejects(t, spec, 'linux.netDevices.eth2.name: device name "ctr0" is used twice in the container');
+  spec = withNetns();
+  spec.linux.namespaces.push({ type: 'user' });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: USER_UID, size: 1 }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: USER_GID, size: 1 }];
+  spec.linux.netDevices = { eth1: {} };
+  rejects(t, spec, 'linux.netDevices: moving host network devices needs a root runtime', userFacts());
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// linux.intelRdt
+// ---------------------------------------------------------------------------------------------------------
+
+const rdtFacts = () => ({ ...rootFacts(), resctrlMountPoint: '/sys/fs/resctrl' });
+
+t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = {
+    closID: 'guaranteed', l3CacheSchema: 'L3:0=7f0;1=1f\nL3CODE:0=f', memBwSchema: 'MB:0=20;1=70',
+    schemata: ['SMBA:0=50'], enableCMT: true,
+  };
+  const plan = buildPlan(spec, rdtFacts(), buildOpts());
+  golden(t, 'intel-rdt', plan);
+  t.same(plan.intelRdt, {
+    mountPoint: '/sys/fs/resctrl', closID: 'guaranteed',
+    schemata: ['L3:0=7f0;1=1f', 'L3CODE:0=f', 'MB:0=20;1=70', 'SMBA:0=50'],
+    monitoring: true, requiredMonFeatures: ['llc_occupancy'],
+  });
+  spec.linux.intelRdt = { enableMonitoring: true };
+  t.same(buildPlan(spec, rdtFacts(), buildOpts()).intelRdt,
+    { mountPoint: '/sys/fs/resctrl', schemata: [], monitoring: true, requiredMonFeatures: [] },
+    'no closID: the runtime names the group after the container');
+});
+
+t.test('reject: linux.intelRdt on a host without resctrl', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = { l3CacheSchema: 'L3:0=f' };
+  rejects(t, spec, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+});
+
+t.test('reject: linux.intelRdt closID and schema lines that are not what they claim', async t => {
+  const spec = minimalSpec();
+  spec.linux.intelRdt = { closID: '../info' };
+  rejects(t, spec, 'linux.intelRdt.closID: invalid resctrl group name "../info"', rdtFacts());
+  spec.linux.intelRdt = { l3CacheSchema: 'MB:0=20' };
+  rejects(t, spec, 'linux.intelRdt.l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
+  spec.linux.intelRdt = { memBwSchema: 'MB:0=20\nL3:0=f' };
+  rejects(t, spec, 'linux.intelRdt.memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
 });

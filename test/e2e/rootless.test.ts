@@ -255,7 +255,7 @@ t.test('without --root the state lives in $XDG_RUNTIME_DIR/tsrt', async t => {
     'another XDG_RUNTIME_DIR is another root');
   t.equal(stateOf(id, undefined, env).status, 'created');
 
-  t.equal(asUser(['delete', id], undefined, { env }).code, 0);
+  t.equal(asUser(['delete', '--force', id], undefined, { env }).code, 0);
   t.notOk(fs.existsSync(path.join(xdg, 'tsrt', id)));
 });
 

@@ -42,6 +42,8 @@ export interface Addon {
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
   closeFd(fd: number): void;
+  /** Loads a cgroup device eBPF program and attaches it to a cgroup2 directory, replacing the old ones. */
+  attachDeviceFilter(cgroupDir: string, insns: Buffer): number;
 }
 
 export const Msg = {

@@ -21,6 +21,8 @@ export interface BuildOptions {
   noNewKeyring: boolean;
   /** Stop before pivot_root for prestart/createRuntime hooks. */
   prepivotHooks: boolean;
+  /** The container's cgroup directory per hierarchy mount point, when the runtime made one. */
+  cgroupDirs?: Record<string, string> | undefined;
 }
 
 function bad(message: string): never {
@@ -156,7 +158,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
-  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings };
+  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), gidMappings, cgroupDirs: opts.cgroupDirs };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&

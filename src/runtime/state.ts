@@ -3,6 +3,7 @@
 // process start time recorded at create.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import type { Hooks } from '../spec/types.gen.js';
@@ -27,6 +28,8 @@ export interface ContainerRecord {
   hooks?: Hooks;
   /** Created by an unprivileged runtime. */
   rootless: boolean;
+  /** The cgroup create made (or joined), and the resources in force. */
+  cgroup?: CgroupRecord;
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;
@@ -142,6 +145,7 @@ export class ContainerDir {
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
+    if (rec.cgroup?.dirs.length && CgroupManager.load(rec.cgroup).isFrozen()) return 'paused';
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }

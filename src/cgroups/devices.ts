@@ -135,8 +135,19 @@ export function deviceProgram(rules: DeviceRule[]): Buffer {
     insn(BPF.LDX_MEM_W, 4, 1, 4, 0),
     insn(BPF.LDX_MEM_W, 5, 1, 8, 0),
   ];
-  const blocks = [...rules].reverse().flatMap(ruleBlock);
-  const all = [...prologue, ...blocks, insn(BPF.ALU64_MOV_K, 0, 0, 0, 0), insn(BPF.EXIT, 0, 0, 0, 0)];
+  const all = [...prologue];
+  let decided = false;
+  for (const r of [...rules].reverse()) {
+    const block = ruleBlock(r);
+    all.push(...block);
+    // A rule without tests matches everything: what follows could never run, and the verifier refuses
+    // unreachable code.
+    if (block.length === 2) {
+      decided = true;
+      break;
+    }
+  }
+  if (!decided) all.push(insn(BPF.ALU64_MOV_K, 0, 0, 0, 0), insn(BPF.EXIT, 0, 0, 0, 0));
   const buf = Buffer.alloc(all.length * 8);
   all.forEach((x, i) => {
     buf.writeUInt8(x.code, i * 8);

@@ -16,7 +16,9 @@ export interface CgroupRecord {
   dirs: HierarchyDir[];
   /** Directories this runtime made (parents first): delete removes these and nothing else. */
   created: string[];
-  /** Controllers the cgroup2 hierarchy offers (hybrid and v2 hosts). */
+  /** Controllers the host mounts as v1 hierarchies, whether or not we could use them (rootless). */
+  v1Controllers: string[];
+  /** Controllers the cgroup2 hierarchy offers (hybrid and v2 hosts); absent without cgroup2. */
   v2Controllers?: string[];
   /** The resources in force, so an update can merge into them (cpu quota and period belong together). */
   resources?: LinuxResources;
@@ -101,7 +103,8 @@ export class CgroupManager {
     const v2Controllers = layout.unifiedMountPoint
       ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
       : undefined;
-    const record: CgroupRecord = { layout: layout.layout, dirs: [], created: [], rootless, resources };
+    const v1Controllers = layout.v1.flatMap(h => controllersOf(h.options));
+    const record: CgroupRecord = { layout: layout.layout, dirs: [], created: [], v1Controllers, rootless, resources };
     if (v2Controllers) record.v2Controllers = v2Controllers;
     const m = new CgroupManager(record);
     try {
@@ -149,11 +152,11 @@ export class CgroupManager {
     return true;
   }
 
+  /** Where the host has each controller (a hierarchy we could not use still counts: see write()). */
   private get placement(): Placement {
-    const v1 = new Set<string>();
-    for (const d of this.record.dirs) for (const c of controllersOf(d.key)) v1.add(c);
-    const hasUnified = this.record.dirs.some(d => d.key === UNIFIED);
-    return { v1, v2: hasUnified ? new Set((this.record.v2Controllers ?? []).filter(c => !v1.has(c))) : undefined };
+    const v1 = new Set(this.record.v1Controllers);
+    const v2 = this.record.v2Controllers;
+    return { v1, v2: v2 ? new Set(v2.filter(c => !v1.has(c))) : undefined };
   }
 
   /** The directory holding a v1 controller's files, or the cgroup2 directory for "unified". */
@@ -199,7 +202,9 @@ export class CgroupManager {
   private write(w: Write): void {
     const dir = this.dirOf(w.key);
     if (!dir) {
-      throw new RuntimeError(`cannot set ${w.resource} limit: container could not join or create cgroup`, { op: 'cgroup' });
+      // Unprivileged without a delegated cgroup: runc's message, naming the controller.
+      const controller = w.key === UNIFIED ? w.file.slice(0, w.file.indexOf('.')) : w.key;
+      throw new RuntimeError(`cannot set ${controller} limit: container could not join or create cgroup`, { op: 'cgroup' });
     }
     const file = path.join(dir, w.file);
     try {

@@ -403,8 +403,9 @@ export class CgroupManager {
         if (limit !== undefined) s.memory.limit = limit;
         if (memsw !== undefined) s.memory.swapUsage = Math.max(0, memsw - usage);
       }
+      // v1 counts limit hits in memory.failcnt and kills in oom_control's oom_kill.
       const oom = keyed(read('memory', 'memory.oom_control'));
-      s.oom = { oom: oom.get('oom_kill') ?? 0, oomKill: oom.get('oom_kill') ?? 0 };
+      s.oom = { oom: numberIn(read('memory', 'memory.failcnt')) ?? 0, oomKill: oom.get('oom_kill') ?? 0 };
     } else if (p.v2?.has('memory') && v2) {
       const usage = numberIn(readText(path.join(v2, 'memory.current')));
       if (usage !== undefined) {

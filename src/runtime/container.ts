@@ -392,6 +392,13 @@ export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
   return rec.cgroup && rec.cgroup.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
 }
 
+/** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */
+export function containerCgroup(root: string, id: string): CgroupManager | undefined {
+  const dir = new ContainerDir(root, id);
+  if (!dir.exists()) throw notExist();
+  return cgroupOf(dir.load());
+}
+
 export function kill(root: string, id: string, signal: string, all: boolean): void {
   const sig = parseSignal(signal);
   const { dir, rec, status } = loadLocked(root, id);

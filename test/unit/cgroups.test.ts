@@ -363,6 +363,14 @@ t.test('devices', async t => {
     t.equal(runDeviceProgram(denyLast, 'c', 1, 5, 'r'), true, 'other bits fall through to allow-all');
     t.equal(runDeviceProgram(denyLast, 'b', 7, 0, 'rwm'), true);
   });
+  t.test('v2 program: a rule matching everything ends it (the verifier refuses unreachable code)', async t => {
+    const all = { allow: true, type: 'a' as const, major: -1, minor: -1, access: 'rwm' };
+    const prog = deviceProgram([{ allow: true, type: 'c', major: 1, minor: 3, access: 'r' }, all]);
+    t.equal(prog.length / 8, 6 + 2, 'prologue, then the match-all verdict; nothing after it');
+    t.equal(runDeviceProgram(prog, 'b', 9, 9, 'w'), true);
+    const denyAll = deviceProgram([{ ...all, allow: false }]);
+    t.equal(runDeviceProgram(denyAll, 'c', 1, 3, 'r'), false);
+  });
 });
 
 // ---- update ----

@@ -111,6 +111,9 @@ export class CgroupManager {
       for (const h of wanted) {
         if (m.makeDir(h)) record.dirs.push(h);
       }
+      // On a cgroup2-only host every controller is enabled (as runc does), so usage can be read for all of
+      // them; on a hybrid host only what a resource needs, since that changes the shared unified tree.
+      if (layout.layout === 'v2') m.enableV2(v2Controllers ?? []);
       m.apply(resources, false, true);
     } catch (e) {
       m.destroy();

@@ -561,6 +561,40 @@ t.test('rootless: no delegated cgroup, skipped quietly; a limit that needs one i
   tt.equal(errorMessage(r2.stderr), 'cannot set pids limit: container could not join or create cgroup');
 });
 
+t.test('rootless with a delegated cgroup: used, limits applied, removed by delete', async tt => {
+  const user = testUser();
+  const dir = tmpdir('tsrt-cg-deleg-');
+  const parent = `/tsrt-e2e-deleg-${process.pid}`;
+  tt.teardown(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    spawnSync('sh', ['-c', `find ${path.join(CG, 'pids', parent)} -depth -type d -exec rmdir {} \\; 2>/dev/null`]);
+  });
+  // Delegation on v1: the directory and its files belong to the user.
+  fs.mkdirSync(path.join(CG, 'pids', parent));
+  spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, path.join(CG, 'pids', parent)]);
+  fs.chownSync(dir, user.uid, user.gid);
+  const bundle = path.join(dir, 'bundle');
+  const mk = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max; grep :pids: /proc/self/cgroup']);
+  tt.equal(mk.status, 0, String(mk.stderr));
+  editConfig(bundle, spec => {
+    spec.linux.cgroupsPath = `${parent}/c`;
+    spec.linux.resources = { pids: { limit: 7 } };
+  });
+  const root = path.join(dir, 'state');
+  const id = uniqueId('cg-dl');
+  const r = tsrt(['run', '--keep', '-b', bundle, id], { user: user.name, root });
+  tt.equal(r.code, 0, r.stderr);
+  const [limit, member] = r.stdout.trim().split('\n');
+  tt.equal(limit, '7', 'the limit, seen inside through the container\'s own cgroup');
+  tt.match(member ?? '', new RegExp(`:pids:${parent}/c$`), 'the container process joined it');
+  tt.equal(read(path.join(CG, 'pids', parent, 'c', 'pids.max')), '7', 'and on the host');
+  tt.notOk(fs.existsSync(path.join(CG, 'memory', parent)), 'hierarchies the user may not write are skipped');
+  const d = tsrt(['delete', id], { user: user.name, root });
+  tt.equal(d.code, 0, d.stderr);
+  tt.notOk(fs.existsSync(path.join(CG, 'pids', parent, 'c')), 'delete removed what it made');
+  tt.ok(fs.existsSync(path.join(CG, 'pids', parent)), 'not the delegated parent');
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // the cgroup v2 driver: a private mount namespace where /sys/fs/cgroup is cgroup2 only
 

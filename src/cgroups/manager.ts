@@ -489,16 +489,14 @@ export class CgroupManager {
     return s;
   }
 
-  /** Removes the directories we made (deepest first, sub-cgroups the container made included). */
+  /**
+   * Removes the directories we made, deepest first. The container's own directory goes with any sub-cgroups
+   * the container made in it; a parent we made goes only when empty, since another container may have
+   * made its cgroup beside ours there since.
+   */
   destroy(): void {
-    const removeTree = (dir: string): void => {
-      let entries: fs.Dirent[] = [];
-      try {
-        entries = fs.readdirSync(dir, { withFileTypes: true });
-      } catch (e) {
-        if (errnoOf(e) === 'ENOENT') return;
-      }
-      for (const e of entries) if (e.isDirectory()) removeTree(path.join(dir, e.name));
+    const leaves = new Set(this.record.dirs.map(d => d.dir));
+    const rmdir = (dir: string, waitBusy: boolean): void => {
       // Tasks killed a moment ago may still be leaving: EBUSY for a short while.
       for (let i = 0; ; i++) {
         try {
@@ -507,17 +505,29 @@ export class CgroupManager {
         } catch (e) {
           const code = errnoOf(e);
           if (code === 'ENOENT') return;
-          if (code !== 'EBUSY' || i >= 100) throw fromSystemError('remove cgroup', dir, e);
+          if (code !== 'EBUSY' || !waitBusy || i >= 100) throw fromSystemError('remove cgroup', dir, e);
           sleepMs(i < 10 ? 5 : 50);
         }
       }
     };
-    const created = [...this.record.created].reverse();
-    let first: unknown;
-    for (const dir of created) {
+    const removeTree = (dir: string): void => {
+      let entries: fs.Dirent[] = [];
       try {
-        removeTree(dir);
+        entries = fs.readdirSync(dir, { withFileTypes: true });
       } catch (e) {
+        if (errnoOf(e) === 'ENOENT') return;
+      }
+      for (const e of entries) if (e.isDirectory()) removeTree(path.join(dir, e.name));
+      rmdir(dir, true);
+    };
+    let first: unknown;
+    for (const dir of [...this.record.created].reverse()) {
+      try {
+        if (leaves.has(dir)) removeTree(dir);
+        else rmdir(dir, false);
+      } catch (e) {
+        // A parent still holding someone else's cgroup stays, quietly: it is in use, not leaked.
+        if (!leaves.has(dir) && (e as RuntimeError).errno === 'EBUSY') continue;
         first ??= e;
       }
     }

@@ -477,6 +477,20 @@ t.test('delete removes the cgroup directories create made', async tt => {
   tt.same(hostDirs(p), [], 'the whole path it made is gone');
 });
 
+t.test('delete leaves a sibling container\'s cgroup under a parent it made', async tt => {
+  const s = scope(tt);
+  const p = cgPath(tt);
+  const first = startDetached(s, idleAfter(), withCgroup(`${p}/c1`));
+  const second = startDetached(s, idleAfter(), withCgroup(`${p}/c2`));
+  tt.equal(first.code + second.code, 0, first.stderr + second.stderr);
+  const r = rt(['delete', '--force', first.id]);
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stderr, '', 'no warning: the shared parent is in use, not leaked');
+  tt.same(hostDirs(`${p}/c1`), [], 'its own cgroup is gone');
+  tt.ok(read(path.join(CG, 'pids', p, 'c2', 'cgroup.procs')).split('\n').includes(String(second.pid)), 'the sibling is untouched');
+  tt.equal(stateOf(second.id)?.status, 'running');
+});
+
 t.test('a pre-existing cgroup given as cgroupsPath is joined, not removed', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);

@@ -612,14 +612,14 @@ t.test('rootless with a delegated cgroup: used, limits applied, removed by delet
 // ---------------------------------------------------------------------------------------------------------
 // the cgroup v2 driver: a private mount namespace where /sys/fs/cgroup is cgroup2 only
 
-t.test('cgroup v2 host (private mount namespace): eBPF device filter, cgroup.freeze, cgroup.kill, hugetlb', async tt => {
+t.test('cgroup v2 host (private mount namespace): eBPF device filter replaced by update, cgroup.freeze, cgroup.kill, hugetlb', async tt => {
   const s = scope(tt);
   const p = `/tsrt-e2e-v2-${process.pid}`;
   tt.teardown(() => spawnSync('rmdir', [path.join(CG, 'unified', p)]));
   const loop0 = (spec: any) => {
     spec.linux.devices = [{ path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o600, uid: 0, gid: 0 }];
   };
-  const bundle = s.bundle(['sh', '-c', 'head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted"; head -c1 /dev/zero | wc -c; cat /proc/self/cgroup; echo ready; while :; do sleep 0.05; done'],
+  const bundle = s.bundle(['sh', '-c', 'head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted"; head -c1 /dev/zero | wc -c; cat /proc/self/cgroup; echo ready; until head -c1 /dev/loop0 >/dev/null 2>&1; do sleep 0.05; done; echo opened-after-update; while :; do sleep 0.05; done'],
     withCgroup(p, { devices: [{ allow: false, access: 'rwm' }], hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, loop0));
   const id = s.id();
   const out = path.join(s.dir(), 'out');
@@ -635,6 +635,8 @@ $T pause ${id}
 echo "freeze=$(cat ${CG}${p}/cgroup.freeze) status=$($T state ${id} | grep -o '"status": "[a-z]*"')"
 $T resume ${id}
 echo "after-resume=$($T state ${id} | grep -o '"status": "[a-z]*"')"
+echo '{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":7,"minor":0,"access":"r"}]}' | $T update -r - ${id}
+for i in $(seq 1 200); do grep -q opened-after-update ${out} && break; sleep 0.05; done
 $T delete --force ${id}
 echo "left=$(ls -d ${CG}${p} 2>/dev/null || echo none)"
 `;
@@ -647,6 +649,7 @@ echo "left=$(ls -d ${CG}${p} 2>/dev/null || echo none)"
   tt.match(r.stdout, /^hugetlb=2097152$/m);
   tt.match(r.stdout, /^freeze=1 status="status": "paused"$/m);
   tt.match(r.stdout, /^after-resume="status": "running"$/m);
+  tt.ok(inside.includes('opened-after-update'), 'update replaced the device program: the new rule lets it open');
   tt.match(r.stdout, /^left=none$/m, 'delete removed it');
 });
 

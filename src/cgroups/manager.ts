@@ -156,6 +156,11 @@ export class CgroupManager {
   }
 
   /** Where the host has each controller (a hierarchy we could not use still counts: see write()). */
+  /** Whether every directory the container is in was made by us (not a pre-existing, maybe shared, one). */
+  ownsCgroup(): boolean {
+    return this.record.dirs.every(d => this.record.created.includes(d.dir));
+  }
+
   private get placement(): Placement {
     const v1 = new Set(this.record.v1Controllers);
     const v2 = this.record.v2Controllers;

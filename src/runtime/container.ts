@@ -436,7 +436,9 @@ function killAndWait(rec: ContainerRecord): void {
   const pidfd = initPidfd(rec);
   if (pidfd < 0) return;
   const cgroup = cgroupOf(rec);
-  if (cgroup) {
+  // Only a cgroup we made holds nothing but the container: a pre-existing one given as cgroupsPath may hold
+  // other processes, which delete must not touch.
+  if (cgroup?.ownsCgroup()) {
     cgroup.signalAll(9);
     a.pidfdExited(pidfd, 10_000);
     a.closeFd(pidfd);
@@ -450,6 +452,8 @@ function killAndWait(rec: ContainerRecord): void {
     }
   }
   a.pidfdSignal(pidfd, 9);
+  // A paused container's init cannot die frozen in a v1 freezer.
+  if (cgroup?.isFrozen()) cgroup.setFrozen(false);
   a.pidfdExited(pidfd, 10_000);
   a.closeFd(pidfd);
 }
@@ -459,7 +463,7 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
   if (!rec.cgroup) return;
   const cgroup = CgroupManager.load(rec.cgroup);
   try {
-    if (cgroup.pids().length) cgroup.signalAll(9);
+    if (cgroup.ownsCgroup() && cgroup.pids().length) cgroup.signalAll(9);
     cgroup.destroy();
   } catch (e) {
     warn((e as Error).message);

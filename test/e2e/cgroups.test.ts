@@ -4,7 +4,7 @@
 // exactly what create made; kill --all reaches every process; the v2 driver runs in a private mount namespace
 // that shows only cgroup2. Every test has its own cgroupsPath and deletes (--force) what it made.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -498,7 +498,14 @@ t.test('a pre-existing cgroup given as cgroupsPath is joined, not removed', asyn
   const c = startDetached(s, idleAfter(), withCgroup(p));
   tt.equal(c.code, 0, c.stderr);
   tt.ok(read(path.join(CG, 'pids', p, 'cgroup.procs')).split('\n').includes(String(c.pid)), 'joined');
+  // Someone else's process in that cgroup.
+  const other = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  tt.teardown(() => other.kill('SIGKILL'));
+  fs.writeFileSync(path.join(CG, 'pids', p, 'cgroup.procs'), String(other.pid));
   tt.equal(rt(['delete', '--force', c.id]).code, 0);
+  tt.ok(waitFor(() => !fs.existsSync(`/proc/${c.pid}`) || read(`/proc/${c.pid}/stat`).includes(') Z')), 'the container is gone');
+  tt.ok(read(`/proc/${other.pid}/cmdline`).startsWith('sleep'), 'the other process in the pre-existing cgroup still runs');
+  fs.writeFileSync(path.join(CG, 'pids', 'cgroup.procs'), String(other.pid));
   tt.ok(fs.existsSync(path.join(CG, 'pids', p)), 'the pids cgroup it did not make is still there');
   tt.notOk(fs.existsSync(path.join(CG, 'memory', p)), 'the ones it made are gone');
 });

@@ -1,14 +1,20 @@
 // The cgroup manager: one interface over v1, v2 and hybrid hosts (cgroupfs). It makes the container's
 // directories, applies resources, places a pid, freezes, signals, reports usage and removes exactly what it
 // made. Everything it needs later is in a CgroupRecord kept in the container's state.
+//
+// Hybrid is the general case: every operation goes to the hierarchy that owns it (v1.ts for a controller the
+// host mounts as a v1 hierarchy, v2.ts for cgroup2), so a v1-only or a v2-only host is the same code with
+// one side empty.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { native } from '../native.js';
 import type { LinuxResources } from '../spec/types.gen.js';
-import { deviceProgram, deviceRules, v1DeviceWrites } from './devices.js';
+import { deviceRules, v1DeviceWrites } from './devices.js';
 import { UNIFIED, cgroupDirs, controllersOf, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
+import { errnoOf, numberIn, readText, sleepMs } from './files.js';
 import { controllersNeeded, resourceWrites, type FileTree, type Placement, type Write } from './resources.js';
+import * as v1 from './v1.js';
+import * as v2 from './v2.js';
 
 export interface CgroupRecord {
   layout: Layout['layout'];
@@ -37,40 +43,7 @@ export interface CgroupStats {
   oom?: { oom: number; oomKill: number };
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function readText(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function errnoOf(e: unknown): string {
-  return (e as NodeJS.ErrnoException)?.code ?? '';
-}
-
 const PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS']);
-
-/** Flat "key value" files (memory.stat, cpu.stat, memory.events). */
-function keyed(text: string | undefined): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const line of (text ?? '').split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^\d+$/.test(v)) m.set(k, Number(v));
-  }
-  return m;
-}
-
-function numberIn(text: string | undefined): number | undefined {
-  const t = text?.trim();
-  if (t === undefined || t === '' || t === 'max') return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
-}
 
 /** Merges an update into the resources in force: a field given replaces, a field left out stays. */
 export function mergeResources(base: LinuxResources | undefined, change: LinuxResources): LinuxResources {
@@ -155,12 +128,12 @@ export class CgroupManager {
     return true;
   }
 
-  /** Where the host has each controller (a hierarchy we could not use still counts: see write()). */
   /** Whether every directory the container is in was made by us (not a pre-existing, maybe shared, one). */
   ownsCgroup(): boolean {
     return this.record.dirs.every(d => this.record.created.includes(d.dir));
   }
 
+  /** Where the host has each controller (a hierarchy we could not use still counts: see write()). */
   private get placement(): Placement {
     const v1 = new Set(this.record.v1Controllers);
     const v2 = this.record.v2Controllers;
@@ -186,25 +159,9 @@ export class CgroupManager {
     };
   }
 
-  /** Turns on cgroup2 controllers in every ancestor's subtree_control; failures surface at the write. */
   private enableV2(controllers: string[]): void {
     const h = this.record.dirs.find(d => d.key === UNIFIED);
-    if (!h || !controllers.length) return;
-    const rel = path.relative(h.mountPoint, h.dir).split('/').filter(Boolean);
-    let cur = h.mountPoint;
-    for (const part of rel) {
-      const control = path.join(cur, 'cgroup.subtree_control');
-      const on = new Set((readText(control) ?? '').trim().split(/\s+/));
-      for (const c of controllers) {
-        if (on.has(c)) continue;
-        try {
-          fs.writeFileSync(control, `+${c}`);
-        } catch {
-          /* not enableable here (e.g. processes in this cgroup): the resource write below says so */
-        }
-      }
-      cur = path.join(cur, part);
-    }
+    if (h) v2.enableControllers(h.mountPoint, h.dir, controllers);
   }
 
   private write(w: Write): void {
@@ -261,11 +218,7 @@ export class CgroupManager {
       } else if (this.record.layout === 'v2') {
         const dir = this.dirOf(UNIFIED);
         if (!dir) throw new RuntimeError('cannot set devices limit: container could not join or create cgroup', { op: 'cgroup' });
-        try {
-          native().attachDeviceFilter(dir, deviceProgram(rules));
-        } catch (e) {
-          throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${(e as Error).message}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
-        }
+        v2.setDevices(dir, rules);
       }
     } catch (e) {
       // Unprivileged, the devices cgroup is not expected to work (runc ignores it too): the user namespace
@@ -294,11 +247,12 @@ export class CgroupManager {
     this.record.resources = merged;
   }
 
+  /** The v1 freezer when the host mounts one, else cgroup2's cgroup.freeze. */
   private freezer(): { kind: 'v1' | 'v2'; dir: string } | undefined {
-    const v1 = this.dirOf('freezer');
-    if (v1) return { kind: 'v1', dir: v1 };
-    const v2 = this.dirOf(UNIFIED);
-    if (v2 && fs.existsSync(path.join(v2, 'cgroup.freeze'))) return { kind: 'v2', dir: v2 };
+    const d1 = this.dirOf('freezer');
+    if (d1) return { kind: 'v1', dir: d1 };
+    const d2 = this.dirOf(UNIFIED);
+    if (d2 && v2.canFreeze(d2)) return { kind: 'v2', dir: d2 };
     return undefined;
   }
 
@@ -309,34 +263,15 @@ export class CgroupManager {
   isFrozen(): boolean {
     const f = this.freezer();
     if (!f) return false;
-    if (f.kind === 'v1') return readText(path.join(f.dir, 'freezer.state'))?.trim() === 'FROZEN';
-    return readText(path.join(f.dir, 'cgroup.freeze'))?.trim() === '1';
+    return f.kind === 'v1' ? v1.isFrozen(f.dir) : v2.isFrozen(f.dir);
   }
 
   /** Freezes (true) or thaws (false), and waits until the kernel says it is done. */
   setFrozen(frozen: boolean): void {
     const f = this.freezer();
     if (!f) throw new RuntimeError('cannot freeze: the container has no freezer cgroup', { op: 'pause' });
-    if (f.kind === 'v1') {
-      const file = path.join(f.dir, 'freezer.state');
-      const want = frozen ? 'FROZEN' : 'THAWED';
-      for (let i = 0; i < 1000; i++) {
-        // Re-writing FROZEN restarts a freeze that a task racing through fork left in FREEZING.
-        fs.writeFileSync(file, want);
-        const now = readText(file)?.trim();
-        if (now === want) return;
-        sleepMs(i < 25 ? 1 : 10);
-      }
-      if (frozen) fs.writeFileSync(file, 'THAWED');
-      throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${file} stays ${readText(file)?.trim()}`, { op: 'pause', path: file });
-    }
-    fs.writeFileSync(path.join(f.dir, 'cgroup.freeze'), frozen ? '1' : '0');
-    const events = path.join(f.dir, 'cgroup.events');
-    for (let i = 0; i < 1000; i++) {
-      if (keyed(readText(events)).get('frozen') === (frozen ? 1 : 0)) return;
-      sleepMs(i < 25 ? 1 : 10);
-    }
-    throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${events} never reported it`, { op: 'pause', path: events });
+    if (f.kind === 'v1') v1.setFrozen(f.dir, frozen);
+    else v2.setFrozen(f.dir, frozen);
   }
 
   /** The directory whose cgroup.procs lists the container's processes. */
@@ -369,8 +304,7 @@ export class CgroupManager {
    */
   signalAll(sig: number): void {
     const unified = this.dirOf(UNIFIED);
-    if (sig === 9 && unified && fs.existsSync(path.join(unified, 'cgroup.kill'))) {
-      fs.writeFileSync(path.join(unified, 'cgroup.kill'), '1');
+    if (sig === 9 && unified && v2.killAll(unified)) {
       // On a hybrid host a paused container is frozen by the v1 freezer, where even SIGKILL waits.
       if (this.dirOf('freezer') && this.isFrozen()) this.setFrozen(false);
       return;
@@ -392,105 +326,30 @@ export class CgroupManager {
     }
   }
 
+  /** Usage from whichever hierarchy owns each controller. */
   stats(): CgroupStats {
-    const s: CgroupStats = {};
-    const v2 = this.dirOf(UNIFIED);
     const p = this.placement;
-    const read = (key: string, file: string): string | undefined => {
-      const d = this.dirOf(key);
-      return d === undefined ? undefined : readText(path.join(d, file));
-    };
-    if (p.v1.has('memory')) {
-      const usage = numberIn(read('memory', 'memory.usage_in_bytes'));
-      if (usage !== undefined) {
-        s.memory = { usage };
-        const max = numberIn(read('memory', 'memory.max_usage_in_bytes'));
-        const limit = numberIn(read('memory', 'memory.limit_in_bytes'));
-        const memsw = numberIn(read('memory', 'memory.memsw.usage_in_bytes'));
-        if (max !== undefined) s.memory.maxUsage = max;
-        if (limit !== undefined) s.memory.limit = limit;
-        if (memsw !== undefined) s.memory.swapUsage = Math.max(0, memsw - usage);
-      }
-      // v1 counts limit hits in memory.failcnt and kills in oom_control's oom_kill.
-      const oom = keyed(read('memory', 'memory.oom_control'));
-      s.oom = { oom: numberIn(read('memory', 'memory.failcnt')) ?? 0, oomKill: oom.get('oom_kill') ?? 0 };
-    } else if (p.v2?.has('memory') && v2) {
-      const usage = numberIn(readText(path.join(v2, 'memory.current')));
-      if (usage !== undefined) {
-        s.memory = { usage };
-        const max = numberIn(readText(path.join(v2, 'memory.peak')));
-        const limit = numberIn(readText(path.join(v2, 'memory.max')));
-        const swap = numberIn(readText(path.join(v2, 'memory.swap.current')));
-        if (max !== undefined) s.memory.maxUsage = max;
-        if (limit !== undefined) s.memory.limit = limit;
-        if (swap !== undefined) s.memory.swapUsage = swap;
-      }
-      const ev = keyed(readText(path.join(v2, 'memory.events')));
-      s.oom = { oom: ev.get('oom') ?? 0, oomKill: ev.get('oom_kill') ?? 0 };
-    }
-    const cpuacct = numberIn(read('cpuacct', 'cpuacct.usage'));
-    if (cpuacct !== undefined) {
-      const st = keyed(read('cpuacct', 'cpuacct.stat'));
-      const tick = 1e7; // USER_HZ 100: one tick is 10 ms
-      s.cpu = { usageNs: cpuacct, userNs: (st.get('user') ?? 0) * tick, systemNs: (st.get('system') ?? 0) * tick };
-      const thr = keyed(read('cpu', 'cpu.stat'));
-      if (thr.has('nr_throttled')) {
-        s.cpu.throttledPeriods = thr.get('nr_throttled')!;
-        s.cpu.throttledNs = thr.get('throttled_time') ?? 0;
-      }
-    } else if (v2) {
-      const st = keyed(readText(path.join(v2, 'cpu.stat')));
-      if (st.has('usage_usec')) {
-        s.cpu = { usageNs: st.get('usage_usec')! * 1000, userNs: (st.get('user_usec') ?? 0) * 1000, systemNs: (st.get('system_usec') ?? 0) * 1000 };
-        if (st.has('nr_throttled')) {
-          s.cpu.throttledPeriods = st.get('nr_throttled')!;
-          s.cpu.throttledNs = (st.get('throttled_usec') ?? 0) * 1000;
-        }
-      }
-    }
-    const pidsCurrent = numberIn(read(p.v1.has('pids') ? 'pids' : UNIFIED, 'pids.current'));
-    if (pidsCurrent !== undefined) {
-      s.pids = { current: pidsCurrent };
-      const max = numberIn(read(p.v1.has('pids') ? 'pids' : UNIFIED, 'pids.max'));
+    const unified = this.dirOf(UNIFIED);
+    const d = (c: string) => (p.v1.has(c) ? this.dirOf(c) : undefined);
+    const inV2 = (c: string) => (p.v2?.has(c) && unified ? unified : undefined);
+    const s: CgroupStats = {};
+    const mem = d('memory') ? v1.memoryStats(d('memory')!) : inV2('memory') ? v2.memoryStats(unified!) : {};
+    if (mem.memory) s.memory = mem.memory;
+    if (mem.oom) s.oom = mem.oom;
+    // cpu.stat is a core cgroup2 file: usage is there even without the cpu controller.
+    const cpu = d('cpuacct') ? v1.cpuStats(d('cpuacct')!, d('cpu')) : unified ? v2.cpuStats(unified) : undefined;
+    if (cpu) s.cpu = cpu;
+    const pidsDir = d('pids') ?? inV2('pids');
+    const current = pidsDir ? numberIn(readText(path.join(pidsDir, 'pids.current'))) : undefined;
+    if (current !== undefined) {
+      s.pids = { current };
+      const max = numberIn(readText(path.join(pidsDir!, 'pids.max')));
       if (max !== undefined) s.pids.limit = max;
     }
-    if (p.v1.has('blkio')) {
-      const text = read('blkio', 'blkio.throttle.io_service_bytes_recursive') ?? '';
-      const io: Record<string, { read: number; write: number }> = {};
-      for (const line of text.split('\n')) {
-        const [dev, op, v] = line.trim().split(/\s+/);
-        if (!dev || !/^\d+:\d+$/.test(dev) || v === undefined) continue;
-        io[dev] ??= { read: 0, write: 0 };
-        if (op === 'Read') io[dev].read = Number(v);
-        if (op === 'Write') io[dev].write = Number(v);
-      }
-      s.blkio = io;
-    } else if (v2 && fs.existsSync(path.join(v2, 'io.stat'))) {
-      const io: Record<string, { read: number; write: number }> = {};
-      for (const line of (readText(path.join(v2, 'io.stat')) ?? '').split('\n')) {
-        const [dev, ...kv] = line.trim().split(/\s+/);
-        if (!dev) continue;
-        const f = new Map(kv.map(x => x.split('=') as [string, string]));
-        io[dev] = { read: Number(f.get('rbytes') ?? 0), write: Number(f.get('wbytes') ?? 0) };
-      }
-      s.blkio = io;
-    }
-    const hugeKey = p.v1.has('hugetlb') ? 'hugetlb' : p.v2?.has('hugetlb') ? UNIFIED : undefined;
-    const hugeDir = hugeKey && this.dirOf(hugeKey);
-    if (hugeDir) {
-      const h: Record<string, { usage: number; limit?: number }> = {};
-      const v1 = hugeKey !== UNIFIED;
-      for (const name of fs.readdirSync(hugeDir)) {
-        const m = v1 ? /^hugetlb\.(\w+)\.usage_in_bytes$/.exec(name) : /^hugetlb\.(\w+)\.current$/.exec(name);
-        if (!m) continue;
-        const size = m[1]!;
-        const entry: { usage: number; limit?: number } = { usage: numberIn(readText(path.join(hugeDir, name))) ?? 0 };
-        const limit = numberIn(readText(path.join(hugeDir, v1 ? `hugetlb.${size}.limit_in_bytes` : `hugetlb.${size}.max`)));
-        if (limit !== undefined) entry.limit = limit;
-        h[size] = entry;
-      }
-      s.hugetlb = h;
-    }
+    const io = d('blkio') ? v1.blkioStats(d('blkio')!) : inV2('io') ? v2.ioStats(unified!) : undefined;
+    if (io) s.blkio = io;
+    const huge = d('hugetlb') ? v1.hugetlbStats(d('hugetlb')!) : inV2('hugetlb') ? v2.hugetlbStats(unified!) : undefined;
+    if (huge) s.hugetlb = huge;
     return s;
   }
 

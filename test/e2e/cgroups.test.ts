@@ -489,6 +489,9 @@ t.test('delete leaves a sibling container\'s cgroup under a parent it made', asy
   tt.same(hostDirs(`${p}/c1`), [], 'its own cgroup is gone');
   tt.ok(read(path.join(CG, 'pids', p, 'c2', 'cgroup.procs')).split('\n').includes(String(second.pid)), 'the sibling is untouched');
   tt.equal(stateOf(second.id)?.status, 'running');
+  tt.equal(rt(['delete', '--force', second.id]).code, 0);
+  tt.same(hostDirs(`${p}/c2`), [], 'the sibling removes its own');
+  tt.ok(fs.existsSync(path.join(CG, 'pids', p)), 'the parent stays: the one that made it could not remove it while in use');
 });
 
 t.test('a pre-existing cgroup given as cgroupsPath is joined, not removed', async tt => {

@@ -1,6 +1,9 @@
 // The library surface, for programs (tsrt-singularity among them) that drive containers in-process.
 export { RuntimeError, SpecError } from './errors.js';
-export { create, start, run, kill, remove, state, type CreateOptions, type RunOptions } from './runtime/container.js';
+export {
+  create, start, run, kill, remove, state, pause, resume, update, containerCgroup, type CreateOptions, type RunOptions,
+} from './runtime/container.js';
+export { CgroupManager, type CgroupRecord, type CgroupStats } from './cgroups/manager.js';
 export { defaultRoot, listIds } from './runtime/state.js';
 export { buildPlan } from './plan/build.js';
 export { encodePlan } from './plan/codec.js';

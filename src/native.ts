@@ -69,6 +69,8 @@ export interface Addon {
   bindMount(source: string, target: string): void;
   /** umount2(target, MNT_DETACH); not mounted is fine. */
   unmount(target: string): void;
+  /** Loads a cgroup device eBPF program and attaches it to a cgroup2 directory, replacing the old ones. */
+  attachDeviceFilter(cgroupDir: string, insns: Buffer): number;
 }
 
 export const Msg = {

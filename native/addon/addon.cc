@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <poll.h>
 #include <linux/sched.h>
 #include <pthread.h>
@@ -708,6 +709,89 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+int Bpf(int cmd, union bpf_attr *attr) {
+  return static_cast<int>(syscall(SYS_bpf, cmd, attr, sizeof(*attr)));
+}
+
+// attachDeviceFilter(cgroupDir, insns) -> number of programs replaced. Loads a BPF_PROG_TYPE_CGROUP_DEVICE
+// program and attaches it to the cgroup2 directory, then detaches the device programs that were there
+// before, so an update swaps the rules without a moment of no filter at all.
+Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>();
+  Napi::Buffer<uint8_t> insns = info[1].As<Napi::Buffer<uint8_t>>();
+  int cg = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) return ThrowErrno(env, "open " + dir, errno);
+
+  static char log[16384];
+  union bpf_attr load;
+  memset(&load, 0, sizeof(load));
+  load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  load.insns = reinterpret_cast<uint64_t>(insns.Data());
+  load.insn_cnt = static_cast<uint32_t>(insns.Length() / 8);
+  load.license = reinterpret_cast<uint64_t>("Apache");
+  int prog = Bpf(BPF_PROG_LOAD, &load);
+  if (prog < 0) {
+    int err = errno;
+    // Ask again with the verifier's log, which says which instruction it refused.
+    log[0] = 0;
+    load.log_level = 1;
+    load.log_buf = reinterpret_cast<uint64_t>(log);
+    load.log_size = sizeof(log);
+    Bpf(BPF_PROG_LOAD, &load);
+    close(cg);
+    std::string why = log[0] ? std::string(" (verifier: ") + log + ")" : "";
+    return ThrowErrno(env, "bpf(BPF_PROG_LOAD)" + why, err);
+  }
+
+  uint32_t old_ids[64];
+  union bpf_attr query;
+  memset(&query, 0, sizeof(query));
+  query.query.target_fd = static_cast<uint32_t>(cg);
+  query.query.attach_type = BPF_CGROUP_DEVICE;
+  query.query.prog_ids = reinterpret_cast<uint64_t>(old_ids);
+  query.query.prog_cnt = 64;
+  uint32_t nold = 0;
+  uint32_t old_flags = 0;
+  if (Bpf(BPF_PROG_QUERY, &query) == 0) {
+    nold = query.query.prog_cnt;
+    old_flags = query.query.attach_flags;
+  }
+
+  union bpf_attr attach;
+  memset(&attach, 0, sizeof(attach));
+  attach.target_fd = static_cast<uint32_t>(cg);
+  attach.attach_bpf_fd = static_cast<uint32_t>(prog);
+  attach.attach_type = BPF_CGROUP_DEVICE;
+  // A single program attached without BPF_F_ALLOW_MULTI is replaced by attaching without it.
+  bool single = nold == 1 && !(old_flags & BPF_F_ALLOW_MULTI);
+  attach.attach_flags = single ? 0 : BPF_F_ALLOW_MULTI;
+  if (Bpf(BPF_PROG_ATTACH, &attach) < 0) {
+    int err = errno;
+    close(prog);
+    close(cg);
+    return ThrowErrno(env, "bpf(BPF_PROG_ATTACH) " + dir, err);
+  }
+  uint32_t replaced = single ? 1 : 0;
+  for (uint32_t i = 0; !single && i < nold && i < 64; i++) {
+    union bpf_attr byid;
+    memset(&byid, 0, sizeof(byid));
+    byid.prog_id = old_ids[i];
+    int ofd = Bpf(BPF_PROG_GET_FD_BY_ID, &byid);
+    if (ofd < 0) continue;
+    union bpf_attr detach;
+    memset(&detach, 0, sizeof(detach));
+    detach.target_fd = static_cast<uint32_t>(cg);
+    detach.attach_bpf_fd = static_cast<uint32_t>(ofd);
+    detach.attach_type = BPF_CGROUP_DEVICE;
+    if (Bpf(BPF_PROG_DETACH, &detach) == 0) replaced++;
+    close(ofd);
+  }
+  close(prog);
+  close(cg);
+  return Napi::Number::New(env, replaced);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("checkPlan", Napi::Function::New(env, CheckPlan));
@@ -734,6 +818,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
   exports.Set("bindMount", Napi::Function::New(env, BindMount));
   exports.Set("unmount", Napi::Function::New(env, Unmount));
+  exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter));
   return exports;
 }
 

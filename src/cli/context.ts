@@ -4,7 +4,8 @@ import type { Reporter } from './report.js';
 export interface Context {
   root: string;
   report: Reporter;
-  systemdCgroup: boolean;
+  /** --systemd-cgroup / --cgroup-manager: who manages the container's cgroup ('disabled': nobody). */
+  cgroupManager: 'cgroupfs' | 'systemd' | 'disabled';
   rootless: 'auto' | 'true' | 'false';
 }
 

@@ -22,6 +22,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
     noPivot: !!flags['no-pivot'],
     noNewKeyring: !!flags['no-new-keyring'],
     preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
+    cgroupManager: ctx.cgroupManager,
     warn: m => ctx.report.warn(m),
   };
 }

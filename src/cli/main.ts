@@ -7,11 +7,14 @@ import { createCommand } from './create.js';
 import { deleteCommand } from './delete.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
+import { pauseCommand } from './pause.js';
 import { Reporter, out, writeFd, type LogFormat } from './report.js';
+import { resumeCommand } from './resume.js';
 import { runCommand } from './run.js';
 import { specCommand } from './spec.js';
 import { startCommand } from './start.js';
 import { stateCommand } from './state.js';
+import { updateCommand } from './update.js';
 
 declare const TSRT_VERSION: string | undefined;
 declare const TSRT_COMMIT: string | undefined;
@@ -28,6 +31,9 @@ const commands: Record<string, Command> = {
   delete: deleteCommand,
   run: runCommand,
   list: listCommand,
+  pause: pauseCommand,
+  resume: resumeCommand,
+  update: updateCommand,
   spec: specCommand,
 };
 
@@ -46,7 +52,7 @@ const globalFlags: FlagSpec[] = [
 
 function help(): string {
   const verbs = Object.entries(commands).map(([name, c]) => `   ${name.padEnd(10)}${c.summary}`).join('\n');
-  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
+  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --cgroup-manager value  cgroupfs, systemd or disabled (default: cgroupfs)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
 }
 
 /** Splits argv into global flags and the command: globals come first, as with runc. */
@@ -81,10 +87,12 @@ export function main(argv: string[]): number {
     if (!command) throw usageError(`No help topic for '${name}'`);
     const rootless = (flags['rootless'] as string | undefined) ?? 'auto';
     if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
+    const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
+    if (!['cgroupfs', 'systemd', 'disabled'].includes(manager)) throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
     const ctx: Context = {
       root: (flags['root'] as string | undefined) ?? defaultRoot(),
       report,
-      systemdCgroup: !!flags['systemd-cgroup'] || flags['cgroup-manager'] === 'systemd',
+      cgroupManager: manager as Context['cgroupManager'],
       rootless: rootless as Context['rootless'],
     };
     const args = rest.slice(1);

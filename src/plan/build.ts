@@ -23,6 +23,8 @@ export interface BuildOptions {
   noNewKeyring: boolean;
   /** Stop before pivot_root for prestart/createRuntime hooks. */
   prepivotHooks: boolean;
+  /** The container's cgroup directory per hierarchy mount point, when the runtime made one. */
+  cgroupDirs?: Record<string, string> | undefined;
 }
 
 function bad(message: string): never {
@@ -223,7 +225,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
-  const mountCtx = { bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel };
+  const mountCtx = {
+    bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel,
+    cgroupDirs: opts.cgroupDirs,
+  };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));
   // Each idmapped tree is held open in the executor until it is attached: the plan format caps them.

@@ -150,6 +150,8 @@ export interface MountContext {
   uidMappings: IdMapping[];
   /** SELinux context for mounted filesystems; undefined when SELinux is off (the label is then ignored). */
   mountLabel?: string;
+  /** The container's own cgroup per hierarchy mount point; without one, the runtime's own cgroup is shown. */
+  cgroupDirs?: Record<string, string> | undefined;
 }
 
 /** The attributes a mount and its tree get together; an atime mode given recursively wins. */
@@ -261,6 +263,8 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
  */
 function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: MountContext): PlanStep[] {
   const { cgroup } = ctx.facts;
+  const own = (mountPoint: string, ownPath: string | undefined): string =>
+    ctx.cgroupDirs?.[mountPoint] ?? path.join(mountPoint, ownPath ?? '/');
   const restrict = (mergedSet(opts) | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC) & ~ATTR.ATIME_MASK;
   const cgroupStep = (at: string, fstype: string, data: string, hostDir: string): PlanStep => {
     if (ctx.newCgroupns) {
@@ -274,7 +278,7 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
   };
   if (cgroup.layout === 'v2' || m.type === 'cgroup2') {
     const mp = cgroup.unifiedMountPoint ?? '/sys/fs/cgroup';
-    return [cgroupStep(dest, 'cgroup2', '', path.join(mp, cgroup.unifiedOwnPath ?? '/'))];
+    return [cgroupStep(dest, 'cgroup2', '', own(mp, cgroup.unifiedOwnPath))];
   }
   const steps: PlanStep[] = [{
     ...baseStep(dest), kind: 'fs', fstype: 'tmpfs', source: 'tmpfs', data: 'mode=755',
@@ -282,7 +286,7 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
   }];
   for (const h of cgroup.v1) {
     const name = path.basename(h.mountPoint);
-    steps.push(cgroupStep(path.join(dest, name), 'cgroup', h.options, path.join(h.mountPoint, h.ownPath)));
+    steps.push(cgroupStep(path.join(dest, name), 'cgroup', h.options, own(h.mountPoint, h.ownPath)));
     // cpu -> cpu,cpuacct and friends, as the host has them.
     if (name.includes(',')) {
       for (const single of name.split(',')) {
@@ -291,8 +295,7 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
     }
   }
   if (cgroup.layout === 'hybrid' && cgroup.unifiedMountPoint) {
-    steps.push(cgroupStep(path.join(dest, 'unified'), 'cgroup2', '',
-      path.join(cgroup.unifiedMountPoint, cgroup.unifiedOwnPath ?? '/')));
+    steps.push(cgroupStep(path.join(dest, 'unified'), 'cgroup2', '', own(cgroup.unifiedMountPoint, cgroup.unifiedOwnPath)));
   }
   if (mergedSet(opts) & ATTR.RDONLY) steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY });
   return steps;

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CgroupManager } from '../cgroups/manager.js';
 import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
@@ -10,7 +11,7 @@ import { encodePlan } from '../plan/codec.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
-import type { Spec } from '../spec/types.gen.js';
+import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
@@ -31,6 +32,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** Who manages the cgroup (--cgroup-manager); cgroupfs when not given. */
+  cgroupManager?: 'cgroupfs' | 'systemd' | 'disabled';
   /** Warnings (failed poststart/poststop hooks) go here. */
   warn: (msg: string) => void;
 }
@@ -152,7 +155,15 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let sock = -1;
   let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
   let resctrlJoined: ContainerRecord['resctrl'];
+  let cgroup: CgroupManager | undefined;
   try {
+    // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
+    if (opts.cgroupManager !== 'disabled') {
+      cgroup = CgroupManager.create(facts.cgroup, {
+        cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
+        systemdRunning: fs.existsSync('/run/systemd/system'),
+      }, spec.linux?.resources, facts.euid !== 0);
+    }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
       fds.push(consoleFd);
@@ -168,6 +179,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     const plan = buildPlan(spec, facts, {
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
+      cgroupDirs: cgroup ? Object.fromEntries(cgroup.record.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
     });
     fds.push(...makeIdmapNamespaces(plan));
     const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
@@ -192,6 +204,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       prestartAtStart,
       rootless: facts.euid !== 0,
     };
+    if (cgroup) rec.cgroup = cgroup.record;
     for (;;) {
       const m = a.recv(sock);
       if (m === null) {
@@ -216,6 +229,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           stagePidfd = -1;
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        cgroup?.join(m.pid);
         if (plan.netDevices) {
           moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
           movedNetDevices = plan.netDevices;
@@ -259,6 +273,15 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     if (sock >= 0) a.closeFd(sock);
     if (consolePeer >= 0) a.closeFd(consolePeer);
+    if (cgroup) {
+      try {
+        // A cgroup we joined but did not make holds other processes: never signal those.
+        if (cgroup.ownsCgroup()) cgroup.signalAll(9);
+        cgroup.destroy();
+      } catch (ce) {
+        opts.warn(`cleanup after a failed create: ${(ce as Error).message}`);
+      }
+    }
     dir.remove();
     throw e;
   }
@@ -402,6 +425,7 @@ export function run(opts: RunOptions): ExitStatus {
     } catch {
       /* already reaped */
     }
+    removeCgroup(l.rec, opts.warn);
     releaseHostResources(l.dir, l.rec, opts.warn);
     l.dir.remove();
     throw executorError(m);
@@ -452,11 +476,30 @@ function containerPids(rec: ContainerRecord): number[] {
   return pids;
 }
 
+/** The container's cgroup manager, when it has a cgroup that holds its processes. */
+export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
+  return rec.cgroup && rec.cgroup.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
+}
+
+/** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */
+export function containerCgroup(root: string, id: string): CgroupManager | undefined {
+  const dir = new ContainerDir(root, id);
+  if (!dir.exists()) throw notExist();
+  return cgroupOf(dir.load());
+}
+
 export function kill(root: string, id: string, signal: string, all: boolean): void {
   const sig = parseSignal(signal);
   const { dir, rec, status } = loadLocked(root, id);
   if (status === 'stopped') throw new RuntimeError('container not running', { op: 'kill' });
   const a = native();
+  const cgroup = cgroupOf(rec);
+  if (all && cgroup) {
+    // The cgroup holds every process of the container, with or without a pid namespace of its own.
+    cgroup.signalAll(sig);
+    dir.unlock();
+    return;
+  }
   const pidfd = initPidfd(rec);
   if (pidfd < 0) throw new RuntimeError('container not running', { op: 'kill' });
   const r = a.pidfdSignal(pidfd, sig);
@@ -481,6 +524,15 @@ function killAndWait(rec: ContainerRecord): void {
   const a = native();
   const pidfd = initPidfd(rec);
   if (pidfd < 0) return;
+  const cgroup = cgroupOf(rec);
+  // Only a cgroup we made holds nothing but the container: a pre-existing one given as cgroupsPath may hold
+  // other processes, which delete must not touch.
+  if (cgroup?.ownsCgroup()) {
+    cgroup.signalAll(9);
+    a.pidfdExited(pidfd, 10_000);
+    a.closeFd(pidfd);
+    return;
+  }
   for (const pid of containerPids(rec).slice(1)) {
     const fd = a.pidfdOpen(pid);
     if (fd >= 0) {
@@ -489,6 +541,8 @@ function killAndWait(rec: ContainerRecord): void {
     }
   }
   a.pidfdSignal(pidfd, 9);
+  // A paused container's init cannot die frozen in a v1 freezer.
+  if (cgroup?.isFrozen()) cgroup.setFrozen(false);
   a.pidfdExited(pidfd, 10_000);
   a.closeFd(pidfd);
 }
@@ -500,7 +554,20 @@ function releaseHostResources(dir: ContainerDir, rec: ContainerRecord, warn: (m:
   if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
 }
 
+/** Kills what is left in the container's cgroup and removes the directories create made. */
+function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
+  if (!rec.cgroup) return;
+  const cgroup = CgroupManager.load(rec.cgroup);
+  try {
+    if (cgroup.ownsCgroup() && cgroup.pids().length) cgroup.signalAll(9);
+    cgroup.destroy();
+  } catch (e) {
+    warn((e as Error).message);
+  }
+}
+
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  removeCgroup(rec, warn);
   releaseHostResources(dir, rec, warn);
   try {
     runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
@@ -533,4 +600,42 @@ export function state(root: string, id: string): Record<string, unknown> {
   if (!dir.exists()) throw notExist();
   const rec = dir.load();
   return ociState(rec, dir.status(rec));
+}
+
+function frozenCgroup(rec: ContainerRecord, verb: string): CgroupManager {
+  const cgroup = cgroupOf(rec);
+  if (!cgroup?.canFreeze()) {
+    throw new RuntimeError(`cannot ${verb} container ${rec.id}: it has no freezer cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`, { op: verb });
+  }
+  return cgroup;
+}
+
+/** Freezes every process of a created or running container. */
+export function pause(root: string, id: string): void {
+  const { dir, rec, status } = loadLocked(root, id);
+  if (status !== 'running' && status !== 'created') throw new RuntimeError('container not running', { op: 'pause' });
+  frozenCgroup(rec, 'pause').setFrozen(true);
+  dir.unlock();
+}
+
+/** Thaws a paused container. */
+export function resume(root: string, id: string): void {
+  const { dir, rec, status } = loadLocked(root, id);
+  if (status !== 'paused') throw new RuntimeError('container not paused', { op: 'resume' });
+  frozenCgroup(rec, 'resume').setFrozen(false);
+  dir.unlock();
+}
+
+/** Changes the resources of a live container; what is not given stays as it is. */
+export function update(root: string, id: string, change: LinuxResources): void {
+  const { dir, rec, status } = loadLocked(root, id);
+  if (status === 'stopped') throw new RuntimeError('container not running', { op: 'update' });
+  const cgroup = cgroupOf(rec);
+  if (!cgroup) {
+    throw new RuntimeError(`cannot update container ${id}: it has no cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`, { op: 'update' });
+  }
+  cgroup.update(change);
+  rec.cgroup = cgroup.record;
+  dir.save(rec);
+  dir.unlock();
 }

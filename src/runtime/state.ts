@@ -3,6 +3,7 @@
 // process start time recorded at create.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import type { Hooks } from '../spec/types.gen.js';
@@ -33,6 +34,8 @@ export interface ContainerRecord {
   netDevices?: { hostName: string; name: string }[];
   /** linux.intelRdt: the resctrl groups delete removes. */
   resctrl?: { group: string; createdGroup: boolean; monGroup?: string };
+  /** The cgroup create made (or joined), and the resources in force. */
+  cgroup?: CgroupRecord;
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;
@@ -148,6 +151,7 @@ export class ContainerDir {
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
+    if (rec.cgroup?.dirs.length && CgroupManager.load(rec.cgroup).isFrozen()) return 'paused';
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }

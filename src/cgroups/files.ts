@@ -1,0 +1,36 @@
+// Small file helpers the cgroup drivers share: cgroupfs files are read whole and parsed here.
+import * as fs from 'node:fs';
+
+/** Blocks the (synchronous) CLI for a moment without spinning. */
+export function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? '';
+}
+
+/** Flat "key value" files (memory.stat, cpu.stat, memory.events). */
+export function keyed(text: string | undefined): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of (text ?? '').split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^\d+$/.test(v)) m.set(k, Number(v));
+  }
+  return m;
+}
+
+export function numberIn(text: string | undefined): number | undefined {
+  const t = text?.trim();
+  if (t === undefined || t === '' || t === 'max') return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}

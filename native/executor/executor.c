@@ -72,6 +72,7 @@ struct ctx {
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
 	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
+	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -1194,7 +1195,7 @@ static int cmp_int(int a, int b)
 /* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
 static void close_other_fds(const int *keep, int nkeep, int preserve)
 {
-	int sorted[8 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
+	int sorted[9 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1219,7 +1220,6 @@ static void write_timens_offsets(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	char buf[128];
 	size_t n = 0;
-	int fd;
 	n = sappend(buf, sizeof(buf), n, "monotonic ");
 	n = sappend_i64(buf, sizeof(buf), n, p->time_monotonic_sec);
 	n = sappend(buf, sizeof(buf), n, " ");
@@ -1229,11 +1229,9 @@ static void write_timens_offsets(struct ctx *c)
 	n = sappend(buf, sizeof(buf), n, " ");
 	n = sappend_u64(buf, sizeof(buf), n, p->time_boottime_nsec, 0);
 	n = sappend(buf, sizeof(buf), n, "\n");
-	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail(c, S_TIMENS, "timens_offsets");
-	write_all(c, fd, buf, n, S_TIMENS, "timens_offsets");
-	syscall(SYS_close, fd);
+	write_all(c, c->timens_fd, buf, n, S_TIMENS, "timens_offsets");
+	syscall(SYS_close, c->timens_fd);
+	c->timens_fd = -1;
 }
 
 static void join_namespaces(struct ctx *c)
@@ -1377,17 +1375,28 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[8 + TSRT_MAX_IDMAPS], nkeep = 0;
+	int keep[9 + TSRT_MAX_IDMAPS], nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
 	int need_fork;
 
+	/* Opened now, while our /proc files are still ours: once we are not dumpable they belong to the host's root,
+	 * which a new user namespace's root is not. The write later is checked against the opener's credentials,
+	 * which own the user namespace the time namespace will belong to. */
+	c->timens_fd = -1;
+	if (p->flags & PF_NEW_TIMENS) {
+		c->timens_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (c->timens_fd < 0)
+			fail(c, S_TIMENS, "timens_offsets");
+	}
 	/* R5: nothing in a container may ptrace us or open our /proc files until the user's execve. */
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	reset_signals();
 	keep[nkeep++] = c->sock;
 	keep[nkeep++] = c->shim_fd;
+	if (c->timens_fd >= 0)
+		keep[nkeep++] = c->timens_fd;
 	if (p->fifo_fd >= 0)
 		keep[nkeep++] = p->fifo_fd;
 	if (p->console_socket >= 0)

@@ -58,6 +58,8 @@ export interface Addon {
   sendFdTo(path: string, data: string, fd: number): void;
   /** libseccomp: a seccomp descriptor (plan/seccomp.ts) to BPF; throws with `where` (a JSON pointer). */
   compileSeccomp(filter: SeccompFilter): Buffer;
+  /** libseccomp's version and the SECCOMP_FILTER_FLAG_* bits this kernel accepts. */
+  seccompInfo(): { version: string; supportedFlags: number };
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
   closeFd(fd: number): void;

@@ -36,6 +36,7 @@ extern "C" {
 
 // native/addon/seccomp.cc
 Napi::Value CompileSeccomp(const Napi::CallbackInfo &info);
+Napi::Value SeccompInfo(const Napi::CallbackInfo &info);
 
 // waitid(P_PIDFD) through the raw syscall: header versions disagree on the idtype_t spelling.
 constexpr int kPidfdIdtype = 3;
@@ -811,6 +812,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("sendFdTo", Napi::Function::New(env, SendFdTo));
   exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccomp));
+  exports.Set("seccompInfo", Napi::Function::New(env, SeccompInfo));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("openDir", Napi::Function::New(env, OpenDir));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

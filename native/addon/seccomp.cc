@@ -179,3 +179,23 @@ Napi::Value CompileSeccomp(const Napi::CallbackInfo &info) {
   }
   return Napi::Buffer<unsigned char>::Copy(env, program.data(), program.size());
 }
+
+// seccompInfo() -> { version, supportedFlags }: what `features` reports. A flag is supported when seccomp(2)
+// gets past flag validation to the (deliberately NULL) program and fails with EFAULT; an unknown flag gives
+// EINVAL first. Nothing is ever installed.
+Napi::Value SeccompInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const struct scmp_version *v = seccomp_version();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro));
+  static const unsigned int kFlags[] = {1u << 0, 1u << 1, 1u << 2, 1u << 3, 1u << 4, 1u << 5};
+  constexpr unsigned int kNewListener = 1u << 3, kWaitKillableRecv = 1u << 5;
+  uint32_t supported = 0;
+  for (unsigned int flag : kFlags) {
+    // The kernel accepts WAIT_KILLABLE_RECV only together with NEW_LISTENER.
+    unsigned int probe = flag == kWaitKillableRecv ? flag | kNewListener : flag;
+    if (syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, probe, nullptr) < 0 && errno == EFAULT) supported |= flag;
+  }
+  out.Set("supportedFlags", supported);
+  return out;
+}

@@ -7,6 +7,9 @@ export interface Context {
   /** --systemd-cgroup / --cgroup-manager: who manages the container's cgroup ('disabled': nobody). */
   cgroupManager: 'cgroupfs' | 'systemd' | 'disabled';
   rootless: 'auto' | 'true' | 'false';
+  /** This build's version and commit (for `features`). */
+  version: string;
+  commit: string;
 }
 
 export interface Command {

@@ -5,6 +5,7 @@ import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command, Context } from './context.js';
 import { createCommand } from './create.js';
 import { deleteCommand } from './delete.js';
+import { featuresCommand } from './features.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
 import { pauseCommand } from './pause.js';
@@ -35,6 +36,7 @@ const commands: Record<string, Command> = {
   resume: resumeCommand,
   update: updateCommand,
   spec: specCommand,
+  features: featuresCommand,
 };
 
 const globalFlags: FlagSpec[] = [
@@ -94,6 +96,8 @@ export function main(argv: string[]): number {
       report,
       cgroupManager: manager as Context['cgroupManager'],
       rootless: rootless as Context['rootless'],
+      version: VERSION,
+      commit: COMMIT,
     };
     const args = rest.slice(1);
     if (args.includes('--help') || args.includes('-h')) {

@@ -66,6 +66,14 @@ const recursiveWords = new Set([
   ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes), 'atime', 'norelatime', 'nostrictatime',
 ].map(w => `r${w}`));
 
+/** Every mount option word tsrt understands itself (filesystem data options excluded), for `features`. */
+export function mountOptionWords(): string[] {
+  return [
+    'bind', 'rbind', 'idmap', 'ridmap', ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes),
+    ...Object.keys(propagations), ...ignoredWords, ...recursiveWords,
+  ];
+}
+
 /** Applies one attribute word to a set/clear pair; false when the word is not an attribute. */
 function applyAttr(a: Attrs, word: string): boolean {
   if (setFlags[word] !== undefined) {

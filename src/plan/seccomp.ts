@@ -38,8 +38,16 @@ export const FILTER_FLAG = {
   WAIT_KILLABLE_RECV: 0x20,
 } as const;
 
+/** The runtime-spec flag names this runtime knows (what `features` reports as knownFlags). */
+export const SECCOMP_FLAGS: Record<string, number> = {
+  SECCOMP_FILTER_FLAG_TSYNC: FILTER_FLAG.TSYNC,
+  SECCOMP_FILTER_FLAG_LOG: FILTER_FLAG.LOG,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: FILTER_FLAG.SPEC_ALLOW,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: FILTER_FLAG.WAIT_KILLABLE_RECV,
+};
+
 /** The runtime-spec architecture names; libseccomp's token is the lower-cased suffix (SCMP_ARCH_X86_64 -> x86_64). */
-const ARCHES = new Set([
+export const ARCHES: ReadonlySet<string> = new Set([
   'SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_ARM', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_LOONGARCH64',
   'SCMP_ARCH_M68K', 'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64',
   'SCMP_ARCH_MIPSEL64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X',
@@ -162,17 +170,15 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
 
   let flags = 0;
   (seccomp.flags ?? []).forEach((name, i) => {
-    switch (name) {
-      // The executor is single-threaded when it loads the filter: there are no other threads to sync (runc
-      // ignores it too).
-      case 'SECCOMP_FILTER_FLAG_TSYNC': break;
-      case 'SECCOMP_FILTER_FLAG_LOG': flags |= FILTER_FLAG.LOG; break;
-      case 'SECCOMP_FILTER_FLAG_SPEC_ALLOW': flags |= FILTER_FLAG.SPEC_ALLOW; break;
-      // It changes how a notifying process waits for the listener, so it means nothing without one; the
-      // kernel refuses it alone.
-      case 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV': if (notify) flags |= FILTER_FLAG.WAIT_KILLABLE_RECV; break;
-      default: bad(`${POINTER}/flags/${i}`, `unknown seccomp flag "${name as string}"`);
-    }
+    const bit = SECCOMP_FLAGS[name];
+    if (bit === undefined) bad(`${POINTER}/flags/${i}`, `unknown seccomp flag "${name as string}"`);
+    // The executor is single-threaded when it loads the filter: there are no other threads to sync (runc
+    // ignores TSYNC too).
+    if (bit === FILTER_FLAG.TSYNC) return;
+    // WAIT_KILLABLE_RECV changes how a notifying process waits for the listener, so it means nothing without
+    // one; the kernel refuses it alone.
+    if (bit === FILTER_FLAG.WAIT_KILLABLE_RECV && !notify) return;
+    flags |= bit;
   });
 
   let listener: SeccompPlan['listener'];

@@ -9,7 +9,8 @@ import { native } from '../native.js';
 import { CLONE } from '../plan/linux.js';
 import type { Hook } from '../spec/types.gen.js';
 
-export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+export const HOOK_KINDS = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
+export type HookKind = typeof HOOK_KINDS[number];
 
 function envObject(env: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -58,6 +58,8 @@ t.test('process.scheduler: policy and priority (SCHED_RR 7), and nice for SCHED_
   const s = scope(tt);
   const rr = runIn(s, ['cat', '/proc/self/sched'], spec => {
     spec.process.scheduler = { policy: 'SCHED_RR', priority: 7 };
+    // A v1 cpu cgroup gives its tasks no real-time budget unless it is asked for (as under runc).
+    spec.linux.resources = { ...spec.linux.resources, cpu: { realtimeRuntime: 10000, realtimePeriod: 1000000 } };
   });
   tt.equal(rr.code, 0, rr.stderr);
   tt.equal(field(rr.stdout, 'policy'), '2', 'SCHED_RR');

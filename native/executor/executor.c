@@ -501,7 +501,8 @@ static void do_mknod(struct ctx *c, const struct tsrt_step *s)
 	if (syscall(SYS_fchownat, dfd, base, s->uid, s->gid, AT_SYMLINK_NOFOLLOW) < 0)
 		fail(c, S_DEVICE, s->dest);
 	if (syscall(SYS_newfstatat, dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    (st.st_mode & S_IFMT) != (s->mode & S_IFMT) || st.st_rdev != s->rdev)
+	    (st.st_mode & S_IFMT) != (s->mode & S_IFMT) ||
+	    ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && st.st_rdev != s->rdev))
 		fail_errno(c, S_DEVICE, EXDEV, s->dest);
 	syscall(SYS_close, dfd);
 }

@@ -60,7 +60,8 @@ export function planDevices(specDevices: LinuxDevice[], userns: boolean): PlanSt
   specDevices.forEach((d, i) => byPath.set(d.path, fromSpec(d, i)));
   const steps: PlanStep[] = [];
   for (const d of byPath.values()) {
-    const rdev = makedev(d.major, d.minor);
+    // A fifo has no device number: major/minor of a "p" entry mean nothing to mknod (runtime-spec config-linux.md).
+    const rdev = d.type === 'p' ? 0n : makedev(d.major, d.minor);
     const base = { dest: d.path, flags: 0, attrSet: 0, attrClr: 0, propagation: 0, uid: d.uid, gid: d.gid, rdev };
     if (userns && d.type !== 'p') {
       // mknod is refused in a user namespace: bind the host's node, after checking it is this device.

@@ -820,6 +820,18 @@ t.test('linux.devices entries are created with their type, numbers and mode', as
   tt.equal(r.stdout, 'character special file a:e5 640 0:5\n');
 });
 
+t.test('linux.devices: a block device, and a fifo whose major/minor (meaningless for "p") are ignored', async tt => {
+  const s = scope(tt);
+  const r = runFg(s, ['stat', '-c', '%F %t:%T %a', '/dev/myblk', '/dev/myfifo'], spec => {
+    spec.linux.devices = [
+      { path: '/dev/myblk', type: 'b', major: 8, minor: 666, fileMode: 0o660 },
+      { path: '/dev/myfifo', type: 'p', major: 8, minor: 666, fileMode: 0o600 },
+    ];
+  });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stdout, 'block special file 8:29a 660\nfifo 0:0 600\n');
+});
+
 t.test('/dev has the fd, stdio and ptmx symlinks', async tt => {
   const s = scope(tt);
   const r = runFg(s, ['sh', '-c', 'for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done']);

@@ -16,7 +16,7 @@ import { hostFacts } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
-import { runHooks } from './hooks.js';
+import { runHooks, runHooksWarning } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
   ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
@@ -379,6 +379,27 @@ function loadLocked(root: string, id: string): { dir: ContainerDir; rec: Contain
   return { dir, rec, status: dir.status(rec) };
 }
 
+/**
+ * Waits (briefly) until the user's program has replaced the executor and the sealed helper in `pid`: poststart
+ * hooks run "after the user-specified process is executed" (config.md), and the exec fifo and the sync socket
+ * only say that the last step before exec began. Until then /proc/<pid>/exe is this runtime's own binary (or
+ * unreadable, while the init is not dumpable), then the helper's memfd.
+ */
+function waitForUserExec(pid: number): void {
+  const self = fs.readlinkSync('/proc/self/exe');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 2000; i++) {
+    let exe = '';
+    try {
+      exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // already gone
+    }
+    if (exe && exe !== self && !exe.startsWith('/memfd:')) return;
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
 export function start(root: string, id: string, warn: (m: string) => void): void {
   const { dir, rec, status } = loadLocked(root, id);
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
@@ -390,11 +411,8 @@ export function start(root: string, id: string, warn: (m: string) => void): void
   native().closeFd(pidfd);
   if (result !== 'ok') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   fs.rmSync(dir.fifoPath, { force: true });
-  try {
-    runHooks('poststart', rec.hooks?.poststart, ociState(rec, 'running'));
-  } catch (e) {
-    warn((e as Error).message);
-  }
+  if (rec.hooks?.poststart?.length) waitForUserExec(rec.pid);
+  runHooksWarning('poststart', rec.hooks?.poststart, ociState(rec, 'running'), warn);
   dir.unlock();
 }
 
@@ -430,11 +448,8 @@ export function run(opts: RunOptions): ExitStatus {
     l.dir.remove();
     throw executorError(m);
   }
-  try {
-    runHooks('poststart', l.rec.hooks?.poststart, ociState(l.rec, 'running'));
-  } catch (e) {
-    opts.warn((e as Error).message);
-  }
+  if (l.rec.hooks?.poststart?.length) waitForUserExec(l.rec.pid);
+  runHooksWarning('poststart', l.rec.hooks?.poststart, ociState(l.rec, 'running'), opts.warn);
   if (opts.detach) {
     a.closeFd(l.initPidfd);
     l.dir.unlock();
@@ -569,11 +584,7 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
   removeCgroup(rec, warn);
   releaseHostResources(dir, rec, warn);
-  try {
-    runHooks('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'));
-  } catch (e) {
-    warn((e as Error).message);
-  }
+  runHooksWarning('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'), warn);
   dir.remove();
 }
 

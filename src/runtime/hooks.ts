@@ -87,10 +87,25 @@ function runJoined(hook: Hook, input: string, pid: number): Outcome {
 
 /** Runs the hooks in order; `insidePid` runs them in that process's namespaces. Throws on the first failure. */
 export function runHooks(kind: HookKind, hooks: Hook[] | undefined, state: object, insidePid?: number): void {
+  forEachHook(kind, hooks, state, insidePid, e => {
+    throw e;
+  });
+}
+
+/**
+ * poststart and poststop: a failure is a warning, and "the remaining hooks and lifecycle continue as if the hook
+ * had succeeded" (runtime.md).
+ */
+export function runHooksWarning(kind: HookKind, hooks: Hook[] | undefined, state: object, warn: (m: string) => void): void {
+  forEachHook(kind, hooks, state, undefined, e => warn(e.message));
+}
+
+function forEachHook(kind: HookKind, hooks: Hook[] | undefined, state: object, insidePid: number | undefined,
+  failed: (e: RuntimeError) => void): void {
   if (!hooks?.length) return;
   const input = JSON.stringify(state);
   hooks.forEach((hook, i) => {
     const r = insidePid === undefined ? runHere(hook, input) : runJoined(hook, input, insidePid);
-    if (r.why) throw new RuntimeError(`error running ${kind} hook #${i}: ${r.why}, ${r.output}`, { op: kind, path: hook.path });
+    if (r.why) failed(new RuntimeError(`error running ${kind} hook #${i}: ${r.why}, ${r.output}`, { op: kind, path: hook.path }));
   });
 }

@@ -277,3 +277,37 @@ t.test('a failing poststop hook is a warning: delete still removes the container
   t.match(r.stderr, /level=warning.*poststop hook #0/, 'the failure is a warning');
   t.notOk(fs.existsSync(path.join(root, id)), 'the container is gone');
 });
+
+t.test('poststart hooks run after the user program is executed, and a failing one does not stop the next', async t => {
+  const id = uniqueId('poststartexec');
+  const log = path.join(logDir, 'poststart-exec.log');
+  // The hook reads the init's pid from the state and records what that process is executing by then.
+  const probe = `pid=$(sed -e 's/.*"pid": *\\([0-9]*\\).*/\\1/'); readlink /proc/$pid/exe >> ${log}`;
+  const bundle = makeBundle(['sleep', '30'], {
+    edit: spec => {
+      spec.hooks = {
+        poststart: [{ path: '/bin/false', args: ['false'] }, { path: '/bin/sh', args: ['sh', '-c', probe] }],
+      };
+    },
+  });
+  t.teardown(() => tsrt(['delete', '--force', id], { root }));
+  t.equal(tsrt(['create', '-b', bundle, id], detached).code, 0, 'create');
+  const r = tsrt(['start', id], { root });
+  t.equal(r.code, 0, 'start succeeds although the first poststart hook fails');
+  t.match(r.stderr, /level=warning.*poststart hook #0/, 'the failure is a warning');
+  t.equal(fs.readFileSync(log, 'utf8'), '/bin/busybox\n', 'the second hook ran, and saw the user program (busybox sleep) executing');
+});
+
+t.test('a failing poststop hook does not stop the next one', async t => {
+  const id = uniqueId('poststopnext');
+  const log = path.join(logDir, 'poststop-next.log');
+  const bundle = makeBundle(['true'], {
+    edit: spec => { spec.hooks = { poststop: [{ path: '/bin/false', args: ['false'] }, hook('poststop', log)] }; },
+  });
+  t.teardown(() => tsrt(['delete', '--force', id], { root }));
+  t.equal(tsrt(['run', '-d', '-b', bundle, id], { root }).code, 0, 'run -d');
+  t.ok(waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout)), 'the process exits');
+  const r = tsrt(['delete', id], { root });
+  t.equal(r.code, 0, 'delete succeeds');
+  t.same(entries(log).map(e => e.kind), ['poststop'], 'the second poststop hook ran');
+});

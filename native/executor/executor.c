@@ -583,7 +583,8 @@ static void setup_rootfs(struct ctx *c)
 	int tree;
 	uint32_t i;
 
-	if (syscall(SYS_mount, NULL, "/", NULL, p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC, NULL) < 0)
+	if (!(p->flags & PF_SHARED_MOUNTNS) &&
+	    syscall(SYS_mount, NULL, "/", NULL, p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC, NULL) < 0)
 		fail(c, S_ROOTFS, "/");
 	open_devnull(c);
 	open_private_proc(c);
@@ -635,7 +636,10 @@ static void pivot(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	if (syscall(SYS_fchdir, c->rootfd) < 0)
 		fail(c, S_PIVOT, p->rootfs);
-	if (p->flags & PF_NO_PIVOT) {
+	if (p->flags & PF_SHARED_MOUNTNS) {
+		if (syscall(SYS_chroot, ".") < 0)
+			fail(c, S_PIVOT, p->rootfs);
+	} else if (p->flags & PF_NO_PIVOT) {
 		if (syscall(SYS_mount, ".", "/", NULL, MS_MOVE, NULL) < 0 || syscall(SYS_chroot, ".") < 0)
 			fail(c, S_PIVOT, p->rootfs);
 	} else {

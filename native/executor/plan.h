@@ -102,6 +102,10 @@ struct tsrt_rlimit {
 #define PF_NEW_TIMENS 0x4000u
 #define PF_NEW_PIDNS 0x8000u
 #define PF_NEW_KEYRING 0x10000u /* join a fresh session keyring (runc's default; --no-new-keyring clears it) */
+/* The rootfs is prepared in a mount namespace shared with others (the runtime's own, or one joined by path):
+ * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
+ * root of every other process in that namespace. */
+#define PF_SHARED_MOUNTNS 0x20000u
 
 struct tsrt_plan {
 	uint32_t flags;

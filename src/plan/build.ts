@@ -166,7 +166,10 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   const hostJoined = (type: string) => join.some(j => j.type === namespaceFlag[type] && facts.isRuntimeNamespace(j.path, type));
   const has = (type: string) => seen.has(type) && !hostJoined(type);
   const newNs = (type: string) => has(type) && !(linux.namespaces ?? []).find(n => n.type === type)?.path;
-  if (!newNs('mount')) bad('linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+  // Without a mount namespace of its own the container still gets its rootfs, prepared in the namespace it
+  // shares (the runtime's, or one joined by path), as runc and crun do; `delete` unmounts what was mounted
+  // in the runtime's.
+  if (!newNs('mount')) flags |= PlanFlag.newMountns | PlanFlag.sharedMountns;
   const userns = has('user');
   if (rootless && !userns) bad('rootless container requires user namespaces');
 

@@ -43,6 +43,8 @@ export const PlanFlag = {
   newTimens: 0x4000,
   newPidns: 0x8000,
   newKeyring: 0x10000,
+  /** The rootfs work happens in a mount namespace shared with others: no propagation change, chroot. */
+  sharedMountns: 0x20000,
 } as const;
 
 export interface PlanStep {

@@ -7,12 +7,13 @@ import { CgroupManager } from '../cgroups/manager.js';
 import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
+import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { parseConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
-import { hostFacts } from './host.js';
+import { hostFacts, mountsBelow } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
@@ -150,6 +151,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const a = native();
 
   dir.create();
+  let planned: LaunchPlan | undefined;
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
@@ -176,7 +178,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
     const prepivotHooks = !!((!prestartAtStart && spec.hooks?.prestart?.length)
       || spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length);
-    const plan = buildPlan(spec, facts, {
+    const plan = planned = buildPlan(spec, facts, {
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
       cgroupDirs: cgroup ? Object.fromEntries(cgroup.record.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
@@ -202,6 +204,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
       hooks: spec.hooks,
       prestartAtStart,
+      rootfsMountedHere: !!(plan.flags & PlanFlag.sharedMountns) && !plan.join.some(j => j.type === CLONE.NEWNS),
       rootless: facts.euid !== 0,
     };
     if (cgroup) rec.cgroup = cgroup.record;
@@ -261,6 +264,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     for (const fd of fds) a.closeFd(fd);
     if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
+    if (planned && planned.flags & PlanFlag.sharedMountns && !planned.join.some(j => j.type === CLONE.NEWNS)) {
+      unmountRootfs(rootfs, opts.warn);
+    }
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
       a.pidfdSignal(pidfd, 9);
@@ -567,6 +573,18 @@ function releaseHostResources(dir: ContainerDir, rec: ContainerRecord, warn: (m:
   // The pinned network namespace outlives the init: its devices go home now, whether it exited or was killed.
   if (rec.netDevices) returnToHost(netnsPinPath(dir.dir), rec.netDevices).forEach(warn);
   if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
+  if (rec.rootfsMountedHere) unmountRootfs(rec.rootfs, warn);
+}
+
+/** What a container without a mount namespace mounted on its rootfs stays on the host until taken down here. */
+function unmountRootfs(rootfs: string, warn: (m: string) => void): void {
+  for (const point of mountsBelow(rootfs)) {
+    try {
+      native().unmount(point);
+    } catch (e) {
+      warn((e as Error).message);
+    }
+  }
 }
 
 /** Kills what is left in the container's cgroup and removes the directories create made. */

@@ -92,3 +92,15 @@ export function hostFacts(): HostFacts {
     selinuxEnabled: fs.existsSync('/sys/fs/selinux/enforce'),
   };
 }
+
+/** Mount points at or below `dir` in this process's mount namespace, deepest first (mountinfo field 5, octal escapes undone). */
+export function mountsBelow(dir: string): string[] {
+  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points = (readText('/proc/self/mountinfo') ?? '').split('\n')
+    .map(line => line.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescape)
+    .filter(p => p === dir || p.startsWith(`${dir}/`));
+  // mountinfo lists parents before children; unmounting in reverse takes the deepest first.
+  return points.reverse();
+}

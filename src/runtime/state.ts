@@ -26,6 +26,9 @@ export interface ContainerRecord {
   /** The container has its own pid namespace: kill --all and delete can find every process through it. */
   privatePidns: boolean;
   hooks?: Hooks;
+  /** The rootfs was prepared in the runtime's own mount namespace (no mount namespace in the config): delete
+   * unmounts what is mounted there. */
+  rootfsMountedHere?: boolean;
   /** prestart hooks run at `start` (runtime-spec before 1.0.2) rather than during `create`. */
   prestartAtStart?: boolean;
   /** Created by an unprivileged runtime. */

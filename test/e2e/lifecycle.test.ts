@@ -842,6 +842,38 @@ t.test('/dev has the fd, stdio and ptmx symlinks', async tt => {
   ].join('\n'));
 });
 
+t.test('without a mount namespace the rootfs is prepared in the runtime\'s and entered with chroot; delete unmounts it', async tt => {
+  const s = scope(tt);
+  const r = runFg(s, ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /bin/busybox; cat /proc/self/mountinfo | wc -l'], spec => {
+    spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount');
+  }, ['--keep']);
+  tt.equal(r.code, 0, r.stderr);
+  const [mnt, busybox] = r.stdout.split('\n');
+  tt.equal(mnt, fs.readlinkSync('/proc/self/ns/mnt'), 'the runtime\'s own mount namespace');
+  tt.equal(busybox, '/bin/busybox', 'the root is the bundle\'s rootfs');
+  const rootfs = path.join(r.bundle, 'rootfs');
+  tt.not(hostMountsContaining(rootfs).length, 0, 'its mounts are on the host while the container exists');
+  tt.equal(rt(['delete', r.id]).code, 0, 'delete');
+  tt.same(hostMountsContaining(rootfs), [], 'and gone after delete');
+});
+
+t.test('a mount namespace joined by path is shared with its owner', async tt => {
+  const s = scope(tt);
+  // The owner sees the host's files (the bundle), as an `unshare -m` process of an engine or a test does.
+  const owner = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
+  tt.teardown(() => owner.kill('SIGKILL'));
+  const pid = owner.pid!;
+  tt.ok(pollFor(() => { try { return fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== fs.readlinkSync('/proc/self/ns/mnt'); } catch { return false; } }), 'the owner has its own mount namespace');
+  const r = runFg(s, ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /bin/busybox'], spec => {
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'mount' ? { type: 'mount', path: `/proc/${pid}/ns/mnt` } : n));
+  });
+  tt.equal(r.code, 0, r.stderr);
+  const [mnt, busybox] = r.stdout.split('\n');
+  tt.equal(mnt, fs.readlinkSync(`/proc/${pid}/ns/mnt`), 'the owner\'s mount namespace');
+  tt.equal(busybox, '/bin/busybox', 'rooted in its own rootfs');
+  tt.equal(fs.readlinkSync(`/proc/${pid}/root`), '/', 'the owner\'s root is untouched (chroot, not pivot_root)');
+});
+
 t.test('the container runs in its own pid, uts, ipc, network, mount and cgroup namespaces', async tt => {
   const s = scope(tt);
   const kinds = ['pid', 'uts', 'ipc', 'net', 'mnt', 'cgroup'];

@@ -41,6 +41,7 @@ const HOST_PATHS: Record<string, boolean> = {
   '/dev/mqueue': true,
   '/proc/1234/ns/net': false,
   '/proc/1234/ns/ipc': false,
+  '/proc/1234/ns/mnt': false,
   '/proc/1/ns/net': false,
   '/proc/1/ns/uts': false,
   '/var/run/netns/blue': false,
@@ -644,16 +645,21 @@ t.test('golden: no seccomp section, no filter', async t => {
 // Rules that must reject the config
 // ---------------------------------------------------------------------------------------------------------
 
-t.test('reject: no mount namespace', async t => {
+t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered with chroot', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces = [{ type: 'pid' }];
-  rejects(t, spec, 'linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.ok(plan.flags & PlanFlag.newMountns, 'rootfs work happens');
+  t.ok(plan.flags & PlanFlag.sharedMountns, 'in a shared mount namespace');
+  t.equal(plan.unshareFlags & CLONE.NEWNS, 0, 'no new mount namespace');
 });
 
-t.test('reject: a joined mount namespace is not a new one', async t => {
+t.test('a mount namespace joined by path is shared: chroot, no propagation change', async t => {
   const spec = minimalSpec();
-  spec.linux.namespaces = [{ type: 'mount', path: '/proc/1234/ns/ipc' }];
-  rejects(t, spec, 'linux.namespaces: a new mount namespace is required (no "mount" namespace without a path)');
+  spec.linux.namespaces = [{ type: 'mount', path: '/proc/1234/ns/mnt' }];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.ok(plan.flags & PlanFlag.sharedMountns);
+  t.same(plan.join, [{ type: CLONE.NEWNS, path: '/proc/1234/ns/mnt' }]);
 });
 
 t.test('reject: rootless without a user namespace', async t => {

@@ -205,10 +205,9 @@ function v1Cpuset(dir: string | undefined): RuncStats['cpuset'] {
   return s;
 }
 
-function pidsStats(dir: string): RuncStats['pids'] {
-  let current = fileUint(dir, 'pids.current');
-  // Without the pids controller (cgroup2 without it enabled) runc counts the cgroup's processes.
-  if (current === undefined) current = BigInt((readText(path.join(dir, 'cgroup.procs')) ?? '').split('\n').filter(l => /^\d+$/.test(l)).length);
+function pidsStats(dir: string, processes: () => number[]): RuncStats['pids'] {
+  // Without the pids controller (cgroup2 without it enabled) runc counts the cgroup's processes instead.
+  const current = fileUint(dir, 'pids.current') ?? BigInt(processes().length);
   const max = fileUint(dir, 'pids.max');
   const p: RuncStats['pids'] = {};
   if (current) p.current = current;
@@ -349,7 +348,7 @@ export function runcStats(m: CgroupManager): RuncStats {
   const memory = memV1 ? v1Memory(memV1) : memV2 ? v2Memory(memV2) : { usage: emptyEntry(), swap: emptyEntry(), kernel: emptyEntry(), kernelTCP: emptyEntry() };
   // cpu.stat is a core cgroup2 file: usage is there even without the cpu controller enabled.
   const cpu = at.v1('cpuacct') || at.v1('cpu') ? v1Cpu(at.v1('cpuacct'), at.v1('cpu')) : at.unified ? v2Cpu(at.unified) : v1Cpu(undefined, undefined);
-  const pidsDir = at.v1('pids') ?? at.v2('pids');
+  const pidsDir = at.v1('pids') ?? at.v2('pids') ?? at.unified;
   const blkioV1 = at.v1('blkio');
   const ioV2 = at.v2('io');
   const hugeV1 = at.v1('hugetlb');
@@ -358,7 +357,7 @@ export function runcStats(m: CgroupManager): RuncStats {
     cpu,
     cpuset: v1Cpuset(at.v1('cpuset')),
     memory,
-    pids: pidsDir ? pidsStats(pidsDir) : {},
+    pids: pidsDir ? pidsStats(pidsDir, () => m.pids()) : {},
     blkio: blkioV1 ? v1Blkio(blkioV1) : ioV2 ? v2Io(ioV2) : {},
     hugetlb: hugeV1 ? hugetlb(hugeV1, false) : hugeV2 ? hugetlb(hugeV2, true) : {},
     intel_rdt: {},

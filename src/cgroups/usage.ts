@@ -45,7 +45,8 @@ export interface RuncStats {
   blkio: Partial<Record<BlkioKey, BlkioEntry[]>>;
   /** Per page size ("2MB"), sorted as Go sorts map keys. */
   hugetlb: Record<string, { usage?: bigint; max?: bigint; failcnt: bigint }>;
-  intel_rdt: Record<string, unknown>;
+  /** Filled in from resctrl (src/runtime/resctrl.ts) for a container with linux.intelRdt. */
+  intel_rdt: object;
   network_interfaces: null;
 }
 

@@ -7,6 +7,7 @@ import type { CgroupManager } from '../cgroups/manager.js';
 import { sleepMs } from '../cgroups/files.js';
 import { goJson, oomKillCount, runcStats, type RuncStats } from '../cgroups/usage.js';
 import { cgroupOf } from './container.js';
+import { resctrlStats } from './resctrl.js';
 import { ContainerDir, notExist, type ContainerRecord } from './state.js';
 
 export interface ContainerEvent {
@@ -66,7 +67,10 @@ function noCgroup(rec: ContainerRecord): RuntimeError {
 }
 
 function statsEvent(w: Watched): ContainerEvent {
-  return { type: 'stats', id: w.rec.id, data: runcStats(w.cgroup) };
+  const data = runcStats(w.cgroup);
+  // linux.intelRdt lives in resctrl, not in a cgroup.
+  if (w.rec.resctrl) data.intel_rdt = resctrlStats(w.rec.resctrl);
+  return { type: 'stats', id: w.rec.id, data };
 }
 
 /** One stats event for a container that is not stopped (what `events --stats` prints). */

@@ -11,6 +11,7 @@ import { goJson, oomKillCount, parseCpuList, runcStats } from '../../src/cgroups
 import { RuntimeError } from '../../src/errors.js';
 import { formatEvent, parseGoDuration } from '../../src/runtime/events.js';
 import { filterPsOutput } from '../../src/runtime/ps.js';
+import { resctrlStats } from '../../src/runtime/resctrl.js';
 
 function fakeTree(files: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-unit-usage-'));
@@ -160,4 +161,33 @@ t.test('hybrid: hugetlb from cgroup2 when no v1 hierarchy has it; no memory cgro
   tt.same(s.hugetlb, { '2MB': { usage: 2097152n, failcnt: 0n } });
   tt.equal(s.cpu.usage.total, 3000n, 'cpu.stat of cgroup2 when no v1 cpuacct is there');
   tt.equal(oomKillCount(m), undefined, 'memory is a v1 controller here, and the container has no directory in it');
+});
+
+t.test('intel_rdt from resctrl: info, root and group schemata, monitoring counters per L3 domain', async tt => {
+  const root = fakeTree({
+    'info/L3/cbm_mask': 'fff\n',
+    'info/L3/min_cbm_bits': '1\n',
+    'info/L3/num_closids': '16\n',
+    'info/MB/bandwidth_gran': '10\n',
+    'info/MB/delay_linear': '1\n',
+    'info/MB/min_bandwidth': '10\n',
+    'info/MB/num_closids': '8\n',
+    'info/L3_MON/mon_features': 'llc_occupancy\nmbm_total_bytes\nmbm_local_bytes\n',
+    'schemata': '    MB:0=100;1=100\n    L3:0=fff;1=fff\n',
+    'c1/schemata': '    MB:0= 50;1= 50\n    L3:0=00f;1=fff\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_01/llc_occupancy': '4096\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_01/mbm_total_bytes': '20\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_01/mbm_local_bytes': '10\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_00/llc_occupancy': '0\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_00/mbm_total_bytes': '2\n',
+    'c1/mon_groups/c1/mon_data/mon_L3_00/mbm_local_bytes': '1\n',
+  });
+  const stats = resctrlStats({ group: path.join(root, 'c1'), createdGroup: true, monGroup: path.join(root, 'c1/mon_groups/c1') });
+  tt.equal(goJson(stats), '{"l3_cache_info":{"cbm_mask":"fff","min_cbm_bits":1,"num_closids":16},"l3_cache_schema_root":"L3:0=fff;1=fff",'
+    + '"l3_cache_schema":"L3:0=00f;1=fff","mem_bw_info":{"bandwidth_gran":10,"delay_linear":1,"min_bandwidth":10,"num_closids":8},'
+    + '"mem_bw_schema_root":"MB:0=100;1=100","mem_bw_schema":"MB:0= 50;1= 50",'
+    + '"mbm_stats":[{"mbm_total_bytes":2,"mbm_local_bytes":1},{"mbm_total_bytes":20,"mbm_local_bytes":10}],'
+    + '"cmt_stats":[{"llc_occupancy":0},{"llc_occupancy":4096}]}');
+  const bare = fakeTree({ 'g/schemata': 'L3:0=f\n' });
+  tt.same(resctrlStats({ group: path.join(bare, 'g'), createdGroup: false }), {}, 'a resctrl without CAT, MBA or monitoring: nothing to say');
 });

@@ -5,6 +5,9 @@ export {
 } from './runtime/container.js';
 export { CgroupManager, type CgroupRecord, type CgroupStats } from './cgroups/manager.js';
 export { defaultRoot, listIds } from './runtime/state.js';
+export { containerProcesses, filterPsOutput, psTable } from './runtime/ps.js';
+export { containerStats, events, formatEvent, parseGoDuration, type ContainerEvent, type EventsOptions } from './runtime/events.js';
+export { runcStats, oomKillCount, goJson, type RuncStats } from './cgroups/usage.js';
 export { buildPlan } from './plan/build.js';
 export { encodePlan } from './plan/codec.js';
 export type { LaunchPlan } from './plan/types.js';

@@ -5,10 +5,12 @@ import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command, Context } from './context.js';
 import { createCommand } from './create.js';
 import { deleteCommand } from './delete.js';
+import { eventsCommand } from './events.js';
 import { featuresCommand } from './features.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
 import { pauseCommand } from './pause.js';
+import { psCommand } from './ps.js';
 import { Reporter, out, writeFd, type LogFormat } from './report.js';
 import { resumeCommand } from './resume.js';
 import { runCommand } from './run.js';
@@ -35,6 +37,8 @@ const commands: Record<string, Command> = {
   pause: pauseCommand,
   resume: resumeCommand,
   update: updateCommand,
+  ps: psCommand,
+  events: eventsCommand,
   spec: specCommand,
   features: featuresCommand,
 };

@@ -477,7 +477,7 @@ export function run(opts: RunOptions): ExitStatus {
 }
 
 /** Every process in the container's pid namespace (when it has its own), init first. */
-function containerPids(rec: ContainerRecord): number[] {
+export function containerPids(rec: ContainerRecord): number[] {
   if (!rec.privatePidns) return [rec.pid];
   let nsLink: string;
   try {

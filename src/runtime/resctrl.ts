@@ -96,3 +96,83 @@ export function leaveResctrl(rec: ResctrlRecord): string[] {
   }
   return failures;
 }
+
+/** The counters of one monitoring domain (mon_data/mon_L3_NN), in runc's names. */
+type MonDomain = Record<string, bigint>;
+
+export interface ResctrlStats {
+  l3_cache_info?: { cbm_mask?: string; min_cbm_bits?: bigint; num_closids?: bigint };
+  l3_cache_schema_root?: string;
+  l3_cache_schema?: string;
+  mem_bw_info?: { bandwidth_gran?: bigint; delay_linear?: bigint; min_bandwidth?: bigint; num_closids?: bigint };
+  mem_bw_schema_root?: string;
+  mem_bw_schema?: string;
+  mbm_stats?: MonDomain[];
+  cmt_stats?: MonDomain[];
+}
+
+function readOr(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Numbers from resctrl's info files, left out when absent or zero (runc's omitempty). */
+function infoNumbers<K extends string>(dir: string, names: K[]): Partial<Record<K, bigint>> {
+  const out: Partial<Record<K, bigint>> = {};
+  for (const n of names) {
+    const t = readOr(path.join(dir, n))?.trim();
+    if (t && /^\d+$/.test(t) && BigInt(t) !== 0n) out[n] = BigInt(t);
+  }
+  return out;
+}
+
+/**
+ * runc's intel_rdt stats for a container in a resctrl group: the cache (L3) and memory bandwidth (MB) info
+ * and schemata lines of the root and of the group, where the host has them, and the group's monitoring
+ * counters (the container's own monitoring group when it has one) per L3 domain.
+ */
+export function resctrlStats(rec: ResctrlRecord): ResctrlStats {
+  const root = path.dirname(rec.group);
+  const schemaLine = (dir: string, resource: string) =>
+    (readOr(path.join(dir, 'schemata')) ?? '').split('\n').map(l => l.trim()).find(l => l.startsWith(`${resource}:`));
+  const out: ResctrlStats = {};
+  const l3 = path.join(root, 'info', 'L3');
+  if (fs.existsSync(l3)) {
+    const mask = readOr(path.join(l3, 'cbm_mask'))?.trim();
+    out.l3_cache_info = { ...(mask ? { cbm_mask: mask } : {}), ...infoNumbers(l3, ['min_cbm_bits', 'num_closids']) };
+    const rootLine = schemaLine(root, 'L3');
+    const line = schemaLine(rec.group, 'L3');
+    if (rootLine) out.l3_cache_schema_root = rootLine;
+    if (line) out.l3_cache_schema = line;
+  }
+  const mb = path.join(root, 'info', 'MB');
+  if (fs.existsSync(mb)) {
+    out.mem_bw_info = infoNumbers(mb, ['bandwidth_gran', 'delay_linear', 'min_bandwidth', 'num_closids']);
+    const rootLine = schemaLine(root, 'MB');
+    const line = schemaLine(rec.group, 'MB');
+    if (rootLine) out.mem_bw_schema_root = rootLine;
+    if (line) out.mem_bw_schema = line;
+  }
+  const features = (readOr(path.join(root, 'info', 'L3_MON', 'mon_features')) ?? '').split('\n');
+  const monData = path.join(rec.monGroup ?? rec.group, 'mon_data');
+  let domains: string[] = [];
+  try {
+    domains = fs.readdirSync(monData).filter(d => d.startsWith('mon_L3_')).sort();
+  } catch {
+    /* no monitoring here */
+  }
+  const counter = (domain: string, name: string) => {
+    const t = readOr(path.join(monData, domain, name))?.trim();
+    return t && /^\d+$/.test(t) ? BigInt(t) : 0n;
+  };
+  if (domains.length && features.includes('mbm_total_bytes')) {
+    out.mbm_stats = domains.map(d => ({ mbm_total_bytes: counter(d, 'mbm_total_bytes'), mbm_local_bytes: counter(d, 'mbm_local_bytes') }));
+  }
+  if (domains.length && features.includes('llc_occupancy')) {
+    out.cmt_stats = domains.map(d => ({ llc_occupancy: counter(d, 'llc_occupancy') }));
+  }
+  return out;
+}

@@ -9,7 +9,7 @@
 //                   crun <= 1.8 refuses every cgroup on a hybrid host while cgroup2 owns a controller.
 //   --cache DIR     build.sh's cache (default $OCI_VALIDATION_CACHE or /var/tmp/tsrt-oci-validation)
 //   --out DIR       results (default CACHE/runs/latest): results.json, table.txt, <label>/<program>.{tap,stderr},
-//                   <label>/trace.log (every runtime invocation: start, seconds, exit status, argv)
+//                   <label>/trace.log (every runtime invocation: program, start, end, exit status, argv)
 //   --timeout SEC   per program (default 60)
 //   --only ERE      run only programs whose name matches
 //
@@ -70,7 +70,7 @@ export function parseArgs(argv) {
  * runtimetest output some programs embed there is not counted.
  */
 export function countTap(text) {
-  const c = { plan: 0, ok: 0, notOk: 0, skip: 0, todo: 0, yamlErrors: 0, notOkLines: [], errorLines: [] };
+  const c = { plan: 0, ok: 0, notOk: 0, skip: 0, todo: 0, yamlErrors: 0, notOkLines: [], errorLines: [], stderrLines: [] };
   for (const line of text.split('\n')) {
     const plan = /^1\.\.(\d+)/.exec(line);
     if (plan) {
@@ -78,6 +78,8 @@ export function countTap(text) {
     } else if (/^ +"error": "[^"]/.test(line)) {
       c.yamlErrors++;
       c.errorLines.push(line.trim());
+    } else if (/^ +"stderr": "[^"]/.test(line)) {
+      c.stderrLines.push(line.trim()); // the runtime's stderr the harness quotes for a failed call
     } else if (/^(not ok|ok)([ \t]|$)/.test(line)) {
       const upper = line.toUpperCase();
       if (/^OK[^#]*# *SKIP/.test(upper)) c.skip++;
@@ -153,7 +155,7 @@ function writeTraceWrapper(file, runtimePath, traceLog) {
 started=$(date +%s.%N)
 ${JSON.stringify(runtimePath)} "$@"
 status=$?
-printf '%s\\t%s\\t%s\\t%s\\n' "$started" "$(date +%s.%N)" "$status" "$*" >>${JSON.stringify(traceLog)}
+printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$OCI_VALIDATION_PROGRAM" "$started" "$(date +%s.%N)" "$status" "$*" >>${JSON.stringify(traceLog)}
 exit $status
 `,
     { mode: 0o755 },
@@ -230,11 +232,15 @@ function runProgram(bin, program, env, hideCgroup2, emptyFile, timeout, tapFile,
   const script = `${hide}exec timeout -k 10 ${timeout} ./${program}.t`;
   return new Promise(resolve => {
     const started = Date.now();
+    const stdout = fs.openSync(tapFile, 'w');
+    const stderr = fs.openSync(stderrFile, 'w');
     const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
       cwd: bin,
-      env,
-      stdio: ['ignore', fs.openSync(tapFile, 'w'), fs.openSync(stderrFile, 'w')],
+      env: { ...env, OCI_VALIDATION_PROGRAM: program },
+      stdio: ['ignore', stdout, stderr],
     });
+    fs.closeSync(stdout);
+    fs.closeSync(stderr);
     child.on('close', code => resolve({ exitCode: code ?? 128, seconds: (Date.now() - started) / 1000 }));
   });
 }
@@ -269,7 +275,7 @@ async function runRuntime(rt, programs, opts, cgroupLock) {
     const timedOut = r.exitCode === 124 || r.exitCode === 137;
     const counts = countTap(fs.readFileSync(tapFile, 'utf8'));
     const verdict = judge(counts, r.exitCode, timedOut);
-    const stderrTail = fs.readFileSync(stderrFile, 'utf8').split('\n').filter(Boolean).slice(-5);
+    const stderr = fs.readFileSync(stderrFile, 'utf8');
     const result = {
       program,
       ...verdict,
@@ -281,7 +287,8 @@ async function runRuntime(rt, programs, opts, cgroupLock) {
       todo: counts.todo,
       notOkLines: counts.notOkLines,
       errorLines: counts.errorLines,
-      stderrTail,
+      stderrLines: counts.stderrLines,
+      stderr: stderr.length > 4000 ? `${stderr.slice(0, 4000)}...` : stderr,
       leftoverContainers: r.leftovers,
     };
     results.push(result);

@@ -26,6 +26,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const DEFAULT_CACHE = process.env.OCI_VALIDATION_CACHE || '/var/tmp/tsrt-oci-validation';
 const CGROUP2_CONTROLLERS = '/sys/fs/cgroup/unified/cgroup.controllers';
@@ -363,6 +364,7 @@ async function main() {
   process.stdout.write(`results: ${path.join(opts.out, 'results.json')}\n`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/run.mjs')) {
+// Run only as a program; tests import the counting functions.
+if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
   main().catch(e => fail(e.stack ?? String(e)));
 }

@@ -9,7 +9,8 @@
 //                   crun <= 1.8 refuses every cgroup on a hybrid host while cgroup2 owns a controller.
 //   --cache DIR     build.sh's cache (default $OCI_VALIDATION_CACHE or /var/tmp/tsrt-oci-validation)
 //   --out DIR       results (default CACHE/runs/latest): results.json, table.txt, <label>/<program>.{tap,stderr},
-//                   <label>/trace.log (every runtime invocation: program, start, end, exit status, argv)
+//                   <label>/trace.log (every runtime invocation: program, start, end, exit status, argv, and
+//                   the start of its stderr, except for create and run whose stdio belong to the container)
 //   --timeout SEC   per program (default 60)
 //   --only ERE      run only programs whose name matches
 //
@@ -149,14 +150,31 @@ function resolveCommand(command) {
 
 /** A wrapper the harness calls instead of the runtime: it logs every invocation for triage. */
 function writeTraceWrapper(file, runtimePath, traceLog) {
+  const rt = JSON.stringify(runtimePath);
+  const log = JSON.stringify(traceLog);
   fs.writeFileSync(
     file,
     `#!/bin/sh
-# Runs the runtime as a child (not exec) to log its exit status; create's stdio still goes to the container.
+# The runtime runs as a child (not exec) so its exit status can be logged. create's and run's stdio stay
+# untouched: the container inherits them, and the harness reads runtimetest's output from them. For the other
+# verbs stderr is kept and logged too (the harness only shows it for some failures).
 started=$(date +%s.%N)
-${JSON.stringify(runtimePath)} "$@"
-status=$?
-printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$OCI_VALIDATION_PROGRAM" "$started" "$(date +%s.%N)" "$status" "$*" >>${JSON.stringify(traceLog)}
+case "$1" in
+create|run)
+  ${rt} "$@"
+  status=$?
+  said=
+  ;;
+*)
+  errfile=$(mktemp ${JSON.stringify(path.dirname(traceLog))}/.stderr.XXXXXX)
+  ${rt} "$@" 2>"$errfile"
+  status=$?
+  cat "$errfile" >&2
+  said=$(head -c 300 "$errfile" | tr '\t\n' '  ')
+  rm -f "$errfile"
+  ;;
+esac
+printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$OCI_VALIDATION_PROGRAM" "$started" "$(date +%s.%N)" "$status" "$*" "$said" >>${log}
 exit $status
 `,
     { mode: 0o755 },

@@ -42,6 +42,9 @@ die() { say "$*"; exit 2; }
 [ "$(id -u)" = 0 ] || die "run as root (apt, and the suite itself needs root)"
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# Concurrent builds into one cache (two worktrees' test runs) would step on each other's files: take turns.
+exec 9>"$CACHE/.build.lock"
+flock 9
 BIN=$CACHE/bin
 GOPATH_DIR=$CACHE/gopath
 SRC=$GOPATH_DIR/src/github.com/opencontainers/runtime-tools

@@ -23,6 +23,8 @@
 // in it are force-deleted, mounts below it are unmounted and it is emptied. At the end, the fixed cgroup
 // directories, if empty and touched during the run, are removed.
 //
+// Runs on one cache are serialised (flock on CACHE/.run.lock).
+//
 // Exit status: 0 when every runtime's results were collected (whatever they are), 2 on a setup error.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -347,6 +349,16 @@ export function table(runs) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid() !== 0) fail('run as root (the runtimes and the suite need it)');
+  if (!process.env.OCI_VALIDATION_LOCKED) {
+    // One run per cache at a time: two would empty each other's TMPDIR and meet at the fixed cgroup paths.
+    // Everyone's `hack/test.sh` runs the suite, so on a shared machine a second run waits for the first.
+    fs.mkdirSync(opts.cache, { recursive: true });
+    const locked = spawnSync('flock', [path.join(opts.cache, '.run.lock'), process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, OCI_VALIDATION_LOCKED: '1' },
+    });
+    process.exit(locked.status ?? 2);
+  }
   const bin = path.join(opts.cache, 'bin');
   if (!fs.existsSync(path.join(bin, '.built'))) fail(`nothing built in ${bin}: run build.sh first`);
   const programs = fs

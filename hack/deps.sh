@@ -4,17 +4,17 @@
 #   run:     uidmap (newuidmap/newgidmap for multi-range rootless mappings)
 #   bundles: busybox-static (hack/mkbundle.sh)
 #   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console
-#            socket receiver); Go and the packaged Go libraries for test/oci-validation
+#            socket receiver)
 set -euo pipefail
 packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux ca-certificates)
-# test/oci-validation builds the runtime-tools validation suite from Debian's source package with these
-# (its build.sh installs them too, for a run on its own)
+missing=()
+# test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
+# packaged Go libraries (its build.sh installs them too, for a run on its own)
 packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
   golang-github-blang-semver-dev golang-github-hashicorp-go-multierror-dev golang-github-mrunalp-fileutils-dev
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev
   golang-github-stretchr-testify-dev golang-github-urfave-cli-dev golang-github-xeipuuv-gojsonschema-dev
   golang-gocapability-dev golang-golang-x-sys-dev)
-missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -266,9 +266,14 @@ function runProgram(bin, program, env, hideCgroup2, emptyFile, timeout, tapFile,
   });
 }
 
+/** Names the runtime's log and TMPDIR directories: its command's base name, plus -H. */
+function runtimeLabel(rt) {
+  return `${path.basename(rt.command)}${rt.hideCgroup2 ? '-H' : ''}`;
+}
+
 async function runRuntime(rt, programs, opts, cgroupLock) {
   const bin = path.join(opts.cache, 'bin');
-  const label = `${path.basename(rt.command)}${rt.hideCgroup2 ? '-H' : ''}`;
+  const label = runtimeLabel(rt);
   const logs = path.join(opts.out, label);
   const tmp = path.join(opts.cache, 'tmp', label);
   fs.rmSync(logs, { recursive: true, force: true });
@@ -369,6 +374,9 @@ async function main() {
     .sort();
   if (!programs.length) fail('no program matches');
   const runtimes = opts.runtimes.map(rt => ({ ...rt, path: resolveCommand(rt.command) }));
+  const labels = runtimes.map(runtimeLabel);
+  const twice = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (twice) fail(`two runtimes would share the log and TMPDIR name ${twice}: give one a different base name`);
   if (runtimes.some(rt => rt.hideCgroup2) && !fs.existsSync(CGROUP2_CONTROLLERS)) {
     process.stderr.write(`oci-validation run: -H: no ${CGROUP2_CONTROLLERS} (not a hybrid host); nothing to hide\n`);
     for (const rt of runtimes) rt.hideCgroup2 = false;

@@ -9,6 +9,13 @@
 set -euo pipefail
 packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 ca-certificates)
 missing=()
+# test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
+# packaged Go libraries (its build.sh installs them too, for a run on its own)
+packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
+  golang-github-blang-semver-dev golang-github-hashicorp-go-multierror-dev golang-github-mrunalp-fileutils-dev
+  golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev
+  golang-github-stretchr-testify-dev golang-github-urfave-cli-dev golang-github-xeipuuv-gojsonschema-dev
+  golang-gocapability-dev golang-golang-x-sys-dev)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

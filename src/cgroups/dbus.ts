@@ -468,9 +468,20 @@ export class Connection {
     this.fd = -1;
   }
 
-  private send(b: Buffer): void {
+  /** A socket error as an error naming the bus; a peer that went away says so. */
+  private ioError(e: unknown, what: string): RuntimeError {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ECONNRESET' || code === 'EPIPE') return new RuntimeError(`D-Bus: ${this.opts.address} closed the connection (${what})`, { op: 'dbus', errno: code });
+    return new RuntimeError(`D-Bus: ${this.opts.address}: ${(e as Error).message} (${what})`, { op: 'dbus', errno: code });
+  }
+
+  private send(b: Buffer, what: string): void {
     let off = 0;
-    while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off);
+    try {
+      while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off);
+    } catch (e) {
+      throw this.ioError(e, what);
+    }
   }
 
   /** Reads at least one more chunk into `pending`, or fails at the deadline / on EOF. */
@@ -480,7 +491,12 @@ export class Connection {
       throw new RuntimeError(`D-Bus: ${this.opts.address} did not answer in time (${what})`, { op: 'dbus', errno: 'ETIMEDOUT' });
     }
     const chunk = Buffer.alloc(65536);
-    const n = fs.readSync(this.fd, chunk, 0, chunk.length, null);
+    let n: number;
+    try {
+      n = fs.readSync(this.fd, chunk, 0, chunk.length, null);
+    } catch (e) {
+      throw this.ioError(e, what);
+    }
     if (n === 0) throw new RuntimeError(`D-Bus: ${this.opts.address} closed the connection (${what})`, { op: 'dbus' });
     this.pending = Buffer.concat([this.pending, chunk.subarray(0, n)]);
   }
@@ -488,7 +504,7 @@ export class Connection {
   /** SASL EXTERNAL with our uid (the server checks it against SO_PEERCRED), then BEGIN. */
   private authenticate(): void {
     const uid = Buffer.from(String(process.getuid?.() ?? 0), 'ascii').toString('hex');
-    this.send(Buffer.from(`\0AUTH EXTERNAL ${uid}\r\n`, 'ascii'));
+    this.send(Buffer.from(`\0AUTH EXTERNAL ${uid}\r\n`, 'ascii'), 'authentication');
     const deadline = Date.now() + this.timeoutMs;
     let nl: number;
     while ((nl = this.pending.indexOf('\r\n')) < 0) this.fill(deadline, 'authentication');
@@ -497,7 +513,7 @@ export class Connection {
     if (!line.startsWith('OK ')) {
       throw new RuntimeError(`D-Bus: ${this.opts.address} refused authentication as uid ${process.getuid?.()}: ${line}`, { op: 'dbus', errno: 'EACCES' });
     }
-    this.send(Buffer.from('BEGIN\r\n', 'ascii'));
+    this.send(Buffer.from('BEGIN\r\n', 'ascii'), 'authentication');
   }
 
   private readMessage(deadline: number, what: string): Message {
@@ -515,7 +531,7 @@ export class Connection {
     const msg: Message = { type: MessageType.call, flags: 0, serial, path: m.path, interface: m.interface, member: m.member, signature: m.signature ?? '', body: m.body ?? [] };
     // A direct connection has no bus to route by name.
     if (this.opts.bus && m.destination) msg.destination = m.destination;
-    this.send(encodeMessage(msg));
+    this.send(encodeMessage(msg), `${m.interface}.${m.member}`);
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       const r = this.readMessage(deadline, `${m.interface}.${m.member}`);

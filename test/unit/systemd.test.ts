@@ -3,9 +3,13 @@
 // every type tsrt sends, a foreign message decoded; runc's unit and slice names; the unit properties for
 // linux.resources on v1 and v2 placements; where the unit's cgroup is in each hierarchy.
 import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import {
-  Reader, Writer, decodeMessage, encodeMessage, messageLength, MessageType, socketPathOf, splitSignature, type DBusValue,
+  Connection, Reader, Writer, decodeMessage, encodeMessage, messageLength, MessageType, socketPathOf, splitSignature, type DBusValue,
 } from '../../src/cgroups/dbus.js';
 import { cgroupDirs, type Layout } from '../../src/cgroups/paths.js';
 import type { Placement } from '../../src/cgroups/resources.js';
@@ -99,6 +103,31 @@ t.test('D-Bus marshalling', async t => {
     t.equal(socketPathOf('unix:abstract=/tmp/x;unix:path=/tmp/a%20b,guid=00'), '/tmp/a b');
     t.match(errorOf(t, () => socketPathOf('tcp:host=localhost,port=1')), /no unix:path=/);
   });
+});
+
+t.test('a peer that never answers or hangs up: an error naming the bus, not a hang', async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-dbus-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // A listener that accepts and then stays silent (or closes at once), in a process of its own: the client
+  // blocks this one.
+  const server = (sock: string, then: string) => {
+    const p = spawn('/usr/bin/python3', ['-c', `import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\nwhile True:\n c,_=s.accept()\n ${then}`, sock], { stdio: 'ignore' });
+    t.teardown(() => p.kill());
+    return p;
+  };
+  const waitSocket = async (sock: string) => {
+    for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise(r => setTimeout(r, 25));
+  };
+  const silent = path.join(dir, 'silent');
+  server(silent, 'time.sleep(60)');
+  await waitSocket(silent);
+  const e1 = errorOf(t, () => Connection.open({ address: `unix:path=${silent}`, bus: true, timeoutMs: 300 }));
+  t.equal(e1, `D-Bus: unix:path=${silent} did not answer in time (authentication)`);
+  const closing = path.join(dir, 'closing');
+  server(closing, 'c.close()');
+  await waitSocket(closing);
+  const e2 = errorOf(t, () => Connection.open({ address: `unix:path=${closing}`, bus: true, timeoutMs: 5000 }));
+  t.equal(e2, `D-Bus: unix:path=${closing} closed the connection (authentication)`);
 });
 
 t.test('unit names (runc\'s rules)', async t => {

@@ -244,3 +244,35 @@ t.test('no bus to reach: a clear error before anything runs, nothing left', { sk
   tt.match(errorMessage(c.r.stderr), /ENOENT|no such file/i);
   tt.notOk(fs.existsSync(path.join(ROOT, c.id)));
 });
+
+t.test('a limit the kernel refuses after the unit started: the error names the field, the unit is stopped, nothing left', { skip: !ready }, async tt => {
+  const s = scope(tt);
+  const id = s.id();
+  const unit = `tsrt-${id}.scope`;
+  // systemd takes any AllowedCPUs; the cpuset write that follows fails for a cpu this 2-core host lacks.
+  const c = create(s, spec => {
+    spec.linux.cgroupsPath = `system.slice:tsrt:${id}`;
+    spec.linux.resources = { ...spec.linux.resources, cpu: { cpus: '63' } };
+  }, ENV, id);
+  tt.equal(c.r.code, 1);
+  tt.match(errorMessage(c.r.stderr), /^linux\.resources\.cpu\.cpus: write "63" to .*cpuset\.cpus/);
+  tt.ok(record().calls.some((x: string[]) => x[0] === 'StopUnit' && x[1] === unit), 'the started unit was stopped');
+  tt.equal(record().units[unit]?.active, false);
+  tt.same(unitDirs(`${FAKE_ROOT}/system.slice/${unit}`), [], 'no cgroup directory of the unit in any hierarchy');
+  tt.notOk(fs.existsSync(path.join(ROOT, id)), 'no state');
+});
+
+t.test('pause and resume freeze the unit\'s cgroup', { skip: !ready }, async tt => {
+  const s = scope(tt);
+  const c = create(s, () => {});
+  tt.equal(c.r.code, 0, c.r.stderr);
+  tt.equal(tsrt(['start', c.id], { root: ROOT }).code, 0);
+  const freezer = path.join(CG, 'freezer', FAKE_ROOT, 'system.slice', `tsrt-${c.id}.scope`, 'freezer.state');
+  tt.equal(tsrt(['pause', c.id], { root: ROOT }).code, 0);
+  tt.equal(read(freezer), 'FROZEN');
+  tt.equal(stateOf(c.id)?.status, 'paused');
+  tt.equal(tsrt(['resume', c.id], { root: ROOT }).code, 0);
+  tt.equal(read(freezer), 'THAWED');
+  tt.equal(stateOf(c.id)?.status, 'running');
+  tt.equal(tsrt(['delete', '--force', c.id], { root: ROOT }).code, 0);
+});

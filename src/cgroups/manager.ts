@@ -330,9 +330,18 @@ export class CgroupManager {
   update(change: LinuxResources): void {
     const merged = mergeResources(this.record.resources, change);
     const sd = this.record.systemd;
-    if (sd) {
-      // systemd first: it rewrites its own limits into the cgroup on every reload, so it must know the new ones.
-      const props = resourceProperties(merged, this.placement, readText('/proc/devices') ?? '');
+    if (!sd) {
+      this.apply(merged, true, change.devices !== undefined);
+      this.record.resources = merged;
+      return;
+    }
+    // systemd first: it rewrites its own limits into the cgroup on every reload, so it must know the new ones.
+    // Devices only when the update has them: systemd resets the device list before it writes the new one,
+    // so the container is frozen meanwhile (as runc does) and never sees a spurious EPERM.
+    const props = resourceProperties({ ...merged, devices: change.devices }, this.placement, readText('/proc/devices') ?? '');
+    const freeze = change.devices !== undefined && this.canFreeze() && !this.isFrozen();
+    if (freeze) this.setFrozen(true);
+    try {
       if (props.length) {
         const bus = SystemdBus.connect(sd);
         try {
@@ -341,8 +350,10 @@ export class CgroupManager {
           bus.close();
         }
       }
+      this.apply(merged, true, change.devices !== undefined);
+    } finally {
+      if (freeze) this.setFrozen(false);
     }
-    this.apply(merged, true, change.devices !== undefined);
     this.record.resources = merged;
   }
 

@@ -166,9 +166,23 @@ t.test('create, start, state, update and delete with the container in a systemd 
     const set = record().units[unit].set;
     t.equal(set.length, 1, 'one SetUnitProperties');
     t.match(set[0], { MemoryLimit: 128 << 20, TasksMax: 70, CPUShares: 512 });
+    t.notOk('DevicePolicy' in set[0], 'the device list is left alone when the update has none');
     t.ok(record().calls.some((x: any[]) => x[0] === 'SetUnitProperties' && x[1] === unit && x[2] === true), 'runtime=true');
     t.ok(waitFor(() => read(c.out).includes('pids.max=70')), 'the container sees pids.max 70');
     t.equal(read(path.join(CG, 'memory', cgroup, 'memory.limit_in_bytes')), String(128 << 20));
+  });
+
+  tt.test('update with devices: DeviceAllow is replaced while the container is frozen, and it runs again', async t => {
+    const resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 200, access: 'rw' }] };
+    const r = tsrt(['--systemd-cgroup', 'update', '-r', '-', id], { root: ROOT, env: ENV, input: JSON.stringify(resources) });
+    t.equal(r.code, 0, r.stderr);
+    const set = record().units[unit].set;
+    t.equal(set.length, 2);
+    t.equal(set[1].DevicePolicy, 'strict');
+    t.ok(set[1].DeviceAllow.some((d: string[]) => d[0] === '/dev/char/10:200' && d[1] === 'rw'), '/dev/net/tun allowed');
+    t.match(read(path.join(CG, 'devices', cgroup, 'devices.list')), /c 10:200 rw/);
+    t.equal(read(path.join(CG, 'freezer', cgroup, 'freezer.state')), 'THAWED');
+    t.equal(stateOf(id)?.status, 'running');
   });
 
   tt.test('delete: the unit is stopped, nothing of it is left', async t => {

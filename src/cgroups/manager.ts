@@ -16,7 +16,7 @@ import { deviceRules, v1DeviceWrites } from './devices.js';
 import { UNIFIED, cgroupDirs, controllersOf, requireSystemd, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
 import { errnoOf, numberIn, readText, sleepMs } from './files.js';
 import { controllersNeeded, resourceWrites, type FileTree, type Placement, type Write } from './resources.js';
-import { SystemdBus, systemdAddress, systemdUnitOf, resourceProperties, unitProperties, type SystemdAddress } from './systemd.js';
+import { SystemdBus, annotationProperties, systemdAddress, systemdUnitOf, resourceProperties, unitProperties, type SystemdAddress } from './systemd.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
@@ -45,6 +45,8 @@ export interface SystemdRecord extends SystemdAddress {
   /** Whether the unit was started (delete stops it). */
   started: boolean;
   id: string;
+  /** The config's org.systemd.property.* annotations: extra unit properties. */
+  annotations?: Record<string, string>;
 }
 
 export interface CgroupStats {
@@ -87,8 +89,8 @@ export class CgroupManager {
    * Makes the container's cgroup in every hierarchy and applies `resources`. Unprivileged, a hierarchy we
    * may not write to is skipped quietly, unless a resource needs it. On failure nothing made stays.
    */
-  static create(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean): CgroupManager {
-    if (req.systemd) return CgroupManager.createSystemd(layout, req, resources, rootless);
+  static create(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
+    if (req.systemd) return CgroupManager.createSystemd(layout, req, resources, rootless, annotations);
     const wanted = cgroupDirs(layout, req);
     const v2Controllers = layout.unifiedMountPoint
       ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
@@ -116,10 +118,13 @@ export class CgroupManager {
    * systemd: only where the unit's cgroup will be, and that systemd can be reached; the unit itself needs the
    * init's pid, so join() starts it and applies the resources.
    */
-  private static createSystemd(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean): CgroupManager {
+  private static createSystemd(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
     requireSystemd(req);
     const address = systemdAddress(rootless);
     const unit = systemdUnitOf(req.cgroupsPath, req.id, rootless);
+    // Checked now, before anything runs; sent when the unit starts.
+    annotationProperties(annotations);
+    const extra = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k.startsWith('org.systemd.property.')));
     const bus = SystemdBus.connect(address);
     let root: string;
     try {
@@ -135,6 +140,7 @@ export class CgroupManager {
       v1Controllers: layout.v1.flatMap(h => controllersOf(h.options)), rootless, resources,
       systemd: { ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', root, unit.cgroupPath), started: false, id: req.id },
     };
+    if (Object.keys(extra).length) record.systemd!.annotations = extra;
     if (v2Controllers) record.v2Controllers = v2Controllers;
     return new CgroupManager(record);
   }
@@ -149,7 +155,7 @@ export class CgroupManager {
     const procDevices = readText('/proc/devices') ?? '';
     const bus = SystemdBus.connect(sd);
     try {
-      bus.startUnit(sd.unit, unitProperties({ slice: sd.slice, unit: sd.unit, cgroupPath: sd.cgroup }, sd.id, pid, this.record.resources, placement, procDevices));
+      bus.startUnit(sd.unit, unitProperties({ slice: sd.slice, unit: sd.unit, cgroupPath: sd.cgroup }, sd.id, pid, this.record.resources, placement, procDevices, sd.annotations));
       sd.started = true;
       const actual = bus.unitCgroup(sd.unit);
       if (actual !== sd.cgroup) {

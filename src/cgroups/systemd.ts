@@ -174,7 +174,7 @@ export function resourceProperties(r: LinuxResources | undefined, p: Placement, 
 }
 
 /** Everything StartTransientUnit gets for a container's unit. */
-export function unitProperties(u: SystemdUnit, id: string, pid: number, r: LinuxResources | undefined, p: Placement, procDevices: string): Property[] {
+export function unitProperties(u: SystemdUnit, id: string, pid: number, r: LinuxResources | undefined, p: Placement, procDevices: string, annotations?: Record<string, string>): Property[] {
   const out: Property[] = [prop('Description', 's', `tsrt container ${id}`)];
   if (u.unit.endsWith(SLICE)) {
     out.push(prop('Wants', 'as', [u.slice]));
@@ -192,6 +192,132 @@ export function unitProperties(u: SystemdUnit, id: string, pid: number, r: Linux
   );
   // Devices are listed even without a config list: the default ones every container gets.
   out.push(...resourceProperties({ ...r, devices: r?.devices ?? [] }, p, procDevices));
+  out.push(...annotationProperties(annotations));
+  return out;
+}
+
+const INT_RANGE: Record<string, [bigint, bigint]> = {
+  y: [0n, 255n], n: [-32768n, 32767n], q: [0n, 65535n], i: [-2147483648n, 2147483647n], u: [0n, 4294967295n],
+  x: [-9223372036854775808n, 9223372036854775807n], t: [0n, 18446744073709551615n],
+};
+const TYPE_WORD: Record<string, string> = {
+  byte: 'y', int16: 'n', uint16: 'q', int32: 'i', uint32: 'u', int64: 'x', uint64: 't', double: 'd', boolean: 'b', string: 's', objectpath: 'o',
+};
+
+/**
+ * The GVariant text format as runc reads org.systemd.property.* annotations, for the values unit properties
+ * take: numbers (int32 unless typed: "uint64 123", "@t 123"), true/false, 'strings', [arrays].
+ */
+export function parseGVariant(text: string): Variant {
+  let pos = 0;
+  const fail = (why: string): never => {
+    throw new Error(`${why} at offset ${pos} of ${JSON.stringify(text)}`);
+  };
+  const skip = (): void => {
+    while (pos < text.length && /\s/.test(text[pos]!)) pos++;
+  };
+  const value = (want: string | undefined): Variant => {
+    skip();
+    if (text[pos] === '@') {
+      const m = /^@([a-z()]+)\s*/.exec(text.slice(pos)) ?? fail('a type after @');
+      pos += m[0].length;
+      return value(m[1]);
+    }
+    const word = /^[a-z][a-z0-9]*/.exec(text.slice(pos))?.[0];
+    if (word && word in TYPE_WORD && want === undefined) {
+      pos += word.length;
+      return value(TYPE_WORD[word]);
+    }
+    if (word === 'true' || word === 'false') {
+      if (want !== undefined && want !== 'b') fail(`a ${want}, not a boolean,`);
+      pos += word.length;
+      return { sig: 'b', value: word === 'true' };
+    }
+    const c = text[pos];
+    if (c === "'" || c === '"') {
+      if (want !== undefined && want !== 's' && want !== 'o') fail(`a ${want}, not a string,`);
+      let out = '';
+      pos++;
+      while (text[pos] !== c) {
+        if (pos >= text.length) fail('an unterminated string');
+        if (text[pos] === '\\') {
+          const e = text[++pos];
+          out += e === 'n' ? '\n' : e === 't' ? '\t' : e ?? '';
+        } else out += text[pos];
+        pos++;
+      }
+      pos++;
+      return { sig: want ?? 's', value: out };
+    }
+    if (c === '[') {
+      if (want !== undefined && want[0] !== 'a') fail(`a ${want}, not an array,`);
+      pos++;
+      let elem = want?.slice(1);
+      const items: DBusValue[] = [];
+      for (;;) {
+        skip();
+        if (text[pos] === ']') break;
+        if (items.length) {
+          if (text[pos] !== ',') fail('"," or "]"');
+          pos++;
+        }
+        const v = value(elem);
+        if (elem !== undefined && v.sig !== elem) fail(`array elements of one type (${elem}, not ${v.sig})`);
+        elem = v.sig;
+        items.push(v.value);
+      }
+      pos++;
+      if (elem === undefined) fail('a typed empty array (e.g. @as [])');
+      return { sig: `a${elem}`, value: elem === 'y' ? Uint8Array.from(items as number[]) : items };
+    }
+    const num = /^[+-]?(\d+(\.\d*)?([eE][+-]?\d+)?|\.\d+)/.exec(text.slice(pos))?.[0] ?? fail('a value');
+    pos += num.length;
+    const type = want ?? (/^[+-]?\d+$/.test(num) ? 'i' : 'd');
+    if (type === 'd') return { sig: 'd', value: Number(num) };
+    const range = INT_RANGE[type] ?? fail(`a ${type}, not a number,`);
+    if (!/^[+-]?\d+$/.test(num)) fail(`an integer for ${type}`);
+    const big = BigInt(num);
+    if (big < range[0] || big > range[1]) fail(`${num} out of range for ${type}`);
+    return { sig: type, value: type === 'x' || type === 't' ? big : Number(big) };
+  };
+  const v = value(undefined);
+  skip();
+  if (pos !== text.length) fail('the end');
+  return v;
+}
+
+const PROPERTY_PREFIX = 'org.systemd.property.';
+
+/**
+ * runc's org.systemd.property.NAME annotations: extra unit properties, sent after tsrt's own (so they win).
+ * A NAME ending in a lowercase letter + "Sec" is given in seconds and sent as NAMEUSec in microseconds.
+ */
+export function annotationProperties(annotations: Record<string, string> | undefined): Property[] {
+  const out: Property[] = [];
+  for (const [key, text] of Object.entries(annotations ?? {})) {
+    if (!key.startsWith(PROPERTY_PREFIX)) continue;
+    let name = key.slice(PROPERTY_PREFIX.length);
+    const where = { op: 'config.json', path: `/annotations/${key.replaceAll('~', '~0').replaceAll('/', '~1')}` };
+    if (!/^[A-Z][A-Za-z0-9]{2,}$/.test(name)) {
+      throw new RuntimeError(`annotations: ${key}: ${JSON.stringify(name)} is not a systemd property name (an uppercase letter, then letters and digits)`, where);
+    }
+    let v: Variant;
+    try {
+      v = parseGVariant(text);
+    } catch (e) {
+      throw new RuntimeError(`annotations: ${key}: the value is not a GVariant: expected ${(e as Error).message}`, where);
+    }
+    if (/[a-z]Sec$/.test(name)) {
+      if (typeof v.value !== 'number' && typeof v.value !== 'bigint') {
+        throw new RuntimeError(`annotations: ${key}: seconds must be a number, not ${JSON.stringify(text)}`, where);
+      }
+      const usec = typeof v.value === 'bigint' ? v.value * 1000000n : BigInt(Math.round(v.value * 1e6));
+      if (usec < 0n) throw new RuntimeError(`annotations: ${key}: seconds must not be negative`, where);
+      name = `${name.slice(0, -3)}USec`;
+      v = { sig: 't', value: usec };
+    }
+    out.push([name, v]);
+  }
   return out;
 }
 

@@ -165,7 +165,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       cgroup = CgroupManager.create(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
         systemdRunning: systemdRunning(), rootless: facts.euid !== 0,
-      }, spec.linux?.resources, facts.euid !== 0);
+      }, spec.linux?.resources, facts.euid !== 0, spec.annotations ?? undefined);
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));

@@ -290,3 +290,22 @@ t.test('pause and resume freeze the unit\'s cgroup', { skip: !ready }, async tt 
   tt.equal(stateOf(c.id)?.status, 'running');
   tt.equal(tsrt(['delete', '--force', c.id], { root: ROOT }).code, 0);
 });
+
+t.test('org.systemd.property.* annotations become unit properties; a bad one fails before systemd is asked', { skip: !ready }, async tt => {
+  const s = scope(tt);
+  const c = create(s, spec => {
+    spec.annotations = { 'org.systemd.property.TimeoutStopSec': 'uint64 123', 'org.systemd.property.CollectMode': "'inactive-or-failed'" };
+  });
+  tt.equal(c.r.code, 0, c.r.stderr);
+  tt.match(record().units[`tsrt-${c.id}.scope`]?.properties, { TimeoutStopUSec: 123000000, CollectMode: 'inactive-or-failed' });
+  tt.equal(tsrt(['delete', '--force', c.id], { root: ROOT }).code, 0);
+
+  const before = record().calls.length;
+  const bad = create(s, spec => {
+    spec.annotations = { 'org.systemd.property.CPUWeight': 'uint64 lots' };
+  });
+  tt.equal(bad.r.code, 1);
+  tt.equal(errorMessage(bad.r.stderr), 'annotations: org.systemd.property.CPUWeight: the value is not a GVariant: expected a value at offset 7 of "uint64 lots"');
+  tt.equal(record().calls.length, before, 'systemd was not asked for anything');
+  tt.notOk(fs.existsSync(path.join(ROOT, bad.id)));
+});

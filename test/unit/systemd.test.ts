@@ -14,7 +14,7 @@ import {
 import { cgroupDirs, type Layout } from '../../src/cgroups/paths.js';
 import type { Placement } from '../../src/cgroups/resources.js';
 import {
-  deviceProperties, expandSlice, rangeToBits, resourceProperties, systemdAddress, systemdUnitOf, unitProperties, type Property,
+  annotationProperties, deviceProperties, expandSlice, parseGVariant, rangeToBits, resourceProperties, systemdAddress, systemdUnitOf, unitProperties, type Property,
 } from '../../src/cgroups/systemd.js';
 import { RuntimeError } from '../../src/errors.js';
 
@@ -243,6 +243,42 @@ t.test('StartTransientUnit properties', async t => {
   const slice = asObject(unitProperties(systemdUnitOf('system.slice:x:box.slice', 'c1', false), 'c1', 1, undefined, HYBRID_PLACEMENT, ''));
   t.same(slice['Wants'], ['system.slice'], 'a slice unit wants its parent');
   t.notOk('Delegate' in slice);
+});
+
+t.test('org.systemd.property.* annotations (runc)', async t => {
+  t.test('GVariant text: typed and untyped numbers, booleans, strings, arrays', async t => {
+    t.same(parseGVariant('uint64 123456789'), { sig: 't', value: 123456789n });
+    t.same(parseGVariant('@t 5'), { sig: 't', value: 5n });
+    t.same(parseGVariant('42'), { sig: 'i', value: 42 }, 'an untyped integer is an int32');
+    t.same(parseGVariant('1.5'), { sig: 'd', value: 1.5 });
+    t.same(parseGVariant('true'), { sig: 'b', value: true });
+    t.same(parseGVariant("'inactive-or-failed'"), { sig: 's', value: 'inactive-or-failed' });
+    t.same(parseGVariant(`"it\\'s"`), { sig: 's', value: "it's" });
+    t.same(parseGVariant("['a.service', 'b.service']"), { sig: 'as', value: ['a.service', 'b.service'] });
+    t.same(parseGVariant('@au []'), { sig: 'au', value: [] });
+    t.same(parseGVariant('@ay [1, 2]'), { sig: 'ay', value: Uint8Array.of(1, 2) });
+    t.match(errorOf(t, () => parseGVariant('uint32 -1')), /-1 out of range for u/);
+    t.match(errorOf(t, () => parseGVariant('[]')), /a typed empty array/);
+    t.match(errorOf(t, () => parseGVariant("[1, 'x']")), /a i, not a string/);
+    t.match(errorOf(t, () => parseGVariant("'open")), /unterminated string/);
+    t.match(errorOf(t, () => parseGVariant('1 2')), /the end/);
+  });
+  t.test('properties after the prefix; *Sec in seconds becomes *USec', async t => {
+    const p = annotationProperties({
+      'org.systemd.property.TimeoutStopSec': 'uint64 123', 'org.systemd.property.CollectMode': "'inactive-or-failed'",
+      'org.systemd.property.RuntimeMaxSec': '1.5', 'org.systemd.property.TimeoutStopUSec': 'uint64 7', 'other.annotation': 'x',
+    });
+    t.same(p, [
+      ['TimeoutStopUSec', { sig: 't', value: 123000000n }], ['CollectMode', { sig: 's', value: 'inactive-or-failed' }],
+      ['RuntimeMaxUSec', { sig: 't', value: 1500000n }], ['TimeoutStopUSec', { sig: 't', value: 7n }],
+    ]);
+  });
+  t.test('bad names and values name the annotation', async t => {
+    const e1 = errorOf(t, () => annotationProperties({ 'org.systemd.property.x-y': '1' }));
+    t.match(e1, /^annotations: org\.systemd\.property\.x-y: "x-y" is not a systemd property name/);
+    t.match(errorOf(t, () => annotationProperties({ 'org.systemd.property.CPUWeight': 'uint64' })), /^annotations: org\.systemd\.property\.CPUWeight: the value is not a GVariant: expected a value/);
+    t.match(errorOf(t, () => annotationProperties({ 'org.systemd.property.TimeoutSec': "'soon'" })), /seconds must be a number/);
+  });
 });
 
 t.test('which systemd', async t => {

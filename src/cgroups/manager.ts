@@ -475,16 +475,22 @@ export class CgroupManager {
    * made its cgroup beside ours there since.
    */
   destroy(): void {
+    let first: unknown;
     const sd = this.record.systemd;
     if (sd?.started) {
-      // systemd kills what is left in the unit and removes the cgroups it made; what we made follows below.
-      const bus = SystemdBus.connect(sd);
+      // systemd kills what is left in the unit and removes the cgroups it made; what we made follows below,
+      // even when systemd cannot be reached (the error is still reported).
       try {
-        bus.stopUnit(sd.unit);
-      } finally {
-        bus.close();
+        const bus = SystemdBus.connect(sd);
+        try {
+          bus.stopUnit(sd.unit);
+        } finally {
+          bus.close();
+        }
+        sd.started = false;
+      } catch (e) {
+        first = e;
       }
-      sd.started = false;
     }
     const leaves = new Set(this.record.dirs.map(d => d.dir));
     const rmdir = (dir: string, waitBusy: boolean): void => {
@@ -511,7 +517,6 @@ export class CgroupManager {
       for (const e of entries) if (e.isDirectory()) removeTree(path.join(dir, e.name));
       rmdir(dir, true);
     };
-    let first: unknown;
     for (const dir of [...this.record.created].reverse()) {
       try {
         if (leaves.has(dir)) removeTree(dir);

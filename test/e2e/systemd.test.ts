@@ -41,18 +41,19 @@ t.teardown(() => {
   fs.rmSync(WORK, { recursive: true, force: true });
 });
 
-function startFakeSystemd(): boolean {
-  const daemon = spawn('dbus-daemon', ['--session', `--address=${BUS}`, '--nofork', '--nopidfile'], { stdio: 'ignore' });
+/** A dbus-daemon on `dir`/bus and the fake systemd on it (units below FAKE_ROOT), recording into `record`. */
+function startFakeSystemd(dir: string, record: string): ChildProcess[] | undefined {
+  const daemon = spawn('dbus-daemon', ['--session', `--address=unix:path=${path.join(dir, 'bus')}`, '--nofork', '--nopidfile'], { stdio: 'ignore' });
   children.push(daemon);
-  if (!waitFor(() => fs.existsSync(path.join(WORK, 'bus')))) return false;
-  const fake = spawn(PYTHON, [path.join(REPO, 'test/e2e/fixtures/fake-systemd.py'), BUS, RECORD, FAKE_ROOT, ...MANAGED], {
-    stdio: ['ignore', 'ignore', fs.openSync(path.join(WORK, 'fake.err'), 'w')],
+  if (!waitFor(() => fs.existsSync(path.join(dir, 'bus')))) return undefined;
+  const fake = spawn(PYTHON, [path.join(REPO, 'test/e2e/fixtures/fake-systemd.py'), `unix:path=${path.join(dir, 'bus')}`, record, FAKE_ROOT, ...MANAGED], {
+    stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'fake.err'), 'w')],
   });
   children.push(fake);
-  return waitFor(() => fs.existsSync(RECORD));
+  return waitFor(() => fs.existsSync(record)) ? [fake, daemon] : undefined;
 }
 
-const ready = startFakeSystemd();
+const ready = startFakeSystemd(WORK, RECORD) !== undefined;
 t.ok(ready, 'the fake systemd runs on a private bus', ready ? {} : { diagnostic: true, stderr: read(path.join(WORK, 'fake.err')) });
 
 function record(): any {
@@ -308,4 +309,25 @@ t.test('org.systemd.property.* annotations become unit properties; a bad one fai
   tt.equal(errorMessage(bad.r.stderr), 'annotations: org.systemd.property.CPUWeight: the value is not a GVariant: expected a value at offset 7 of "uint64 lots"');
   tt.equal(record().calls.length, before, 'systemd was not asked for anything');
   tt.notOk(fs.existsSync(path.join(ROOT, bad.id)));
+});
+
+t.test('delete when systemd cannot be reached any more: a warning naming the bus, the container and tsrt\'s own directories go', { skip: !ready }, async tt => {
+  const s = scope(tt);
+  const dir = s.dir();
+  const gone = startFakeSystemd(dir, path.join(dir, 'record.json'));
+  tt.ok(gone, 'a second fake systemd');
+  const bus = `unix:path=${path.join(dir, 'bus')}`;
+  const c = create(s, () => {}, { ...ENV, TSRT_SYSTEMD_BUS: bus });
+  tt.equal(c.r.code, 0, c.r.stderr);
+  const cgroup = `${FAKE_ROOT}/system.slice/tsrt-${c.id}.scope`;
+  tt.ok(fs.existsSync(path.join(CG, 'cpuset', cgroup)), 'tsrt made the cpuset directory (systemd does not manage it here)');
+  for (const p of gone!) p.kill('SIGKILL');
+  // Dead (a zombie until this process's event loop reaps it, which the synchronous wait does not let run).
+  const dead = (pid: number | undefined) => !fs.existsSync(`/proc/${pid}`) || read(`/proc/${pid}/stat`).includes(') Z');
+  tt.ok(waitFor(() => gone!.every(p => dead(p.pid))), 'the bus is gone');
+  const r = tsrt(['delete', '--force', c.id], { root: ROOT });
+  tt.equal(r.code, 0, 'delete --force still succeeds');
+  tt.match(r.stderr, `systemd: connect to ${bus}`);
+  tt.notOk(fs.existsSync(path.join(ROOT, c.id)), 'no state');
+  tt.notOk(fs.existsSync(path.join(CG, 'cpuset', cgroup)), 'what tsrt made is removed');
 });

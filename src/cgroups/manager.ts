@@ -215,7 +215,7 @@ export class CgroupManager {
   }
 
   /** Where the host has each controller (a hierarchy we could not use still counts: see write()). */
-  get placement(): Placement {
+  private get placement(): Placement {
     const v1 = new Set(this.record.v1Controllers);
     const v2 = this.record.v2Controllers;
     return { v1, v2: v2 ? new Set(v2.filter(c => !v1.has(c))) : undefined };

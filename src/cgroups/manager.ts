@@ -159,6 +159,8 @@ export class CgroupManager {
       sd.started = true;
       const actual = bus.unitCgroup(sd.unit);
       if (actual !== sd.cgroup) {
+        // None of the expected directories is the container's: stopping the unit is all the cleanup there is.
+        this.record.dirs = [];
         throw new RuntimeError(`systemd put unit ${sd.unit} in cgroup ${actual}, not ${sd.cgroup} where the container's mounts expect it`, { op: 'cgroup' });
       }
     } finally {

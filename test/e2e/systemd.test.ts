@@ -331,3 +331,19 @@ t.test('delete when systemd cannot be reached any more: a warning naming the bus
   tt.notOk(fs.existsSync(path.join(ROOT, c.id)), 'no state');
   tt.notOk(fs.existsSync(path.join(CG, 'cpuset', cgroup)), 'what tsrt made is removed');
 });
+
+t.test('systemd puts the unit elsewhere than the container\'s mounts expect: an error naming both, the unit is stopped', { skip: !ready }, async tt => {
+  const s = scope(tt);
+  const id = s.id();
+  const unit = `tsrt-${id}-elsewhere.scope`;
+  const c = create(s, spec => {
+    spec.linux.cgroupsPath = `system.slice:tsrt:${id}-elsewhere`;
+  }, ENV, id);
+  tt.equal(c.r.code, 1);
+  tt.equal(errorMessage(c.r.stderr),
+    `systemd put unit ${unit} in cgroup ${FAKE_ROOT}/elsewhere.slice/${unit}, not ${FAKE_ROOT}/system.slice/${unit} where the container's mounts expect it`);
+  tt.equal(record().units[unit]?.active, false, 'the unit was stopped');
+  tt.same(unitDirs(`${FAKE_ROOT}/elsewhere.slice/${unit}`), []);
+  tt.same(unitDirs(`${FAKE_ROOT}/system.slice/${unit}`), []);
+  tt.notOk(fs.existsSync(path.join(ROOT, id)), 'no state');
+});

@@ -52,6 +52,8 @@ export interface Addon {
   makeFifo(path: string, mode: number): number;
   startFifo(path: string, pidfd: number): 'ok' | 'stopped' | 'missing';
   connectUnix(path: string): number;
+  /** Whether `fd` becomes readable (or hits EOF/an error) within timeoutMs. */
+  waitReadable(fd: number, timeoutMs: number): boolean;
   socketPair(): [number, number];
   recvFd(sock: number): number;
   /** Connects to a unix socket, sends data with fd attached (SCM_RIGHTS), disconnects. */

@@ -435,13 +435,22 @@ Napi::Value PidfdSignal(const Napi::CallbackInfo &info) {
 
 // pidfdExited(pidfd, timeoutMs) -> bool: the process has exited (zombie or reaped) within the timeout
 // (-1: wait for ever), without reaping it. Works for processes that are not our children.
-Napi::Value PidfdExited(const Napi::CallbackInfo &info) {
-  struct pollfd p = {IntArg(info, 0), POLLIN, 0};
-  int timeout = info.Length() > 1 ? IntArg(info, 1) : 0;
+static bool PollIn(int fd, int timeout) {
+  struct pollfd p = {fd, POLLIN, 0};
   int n;
   do n = poll(&p, 1, timeout);
   while (n < 0 && errno == EINTR);
-  return Napi::Boolean::New(info.Env(), n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)));
+  return n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+Napi::Value PidfdExited(const Napi::CallbackInfo &info) {
+  return Napi::Boolean::New(info.Env(), PollIn(IntArg(info, 0), info.Length() > 1 ? IntArg(info, 1) : 0));
+}
+
+// waitReadable(fd, timeoutMs) -> whether a read would not block (data, EOF or an error) within the time:
+// the synchronous D-Bus client must not hang forever on a bus that never answers.
+Napi::Value WaitReadable(const Napi::CallbackInfo &info) {
+  return Napi::Boolean::New(info.Env(), PollIn(IntArg(info, 0), IntArg(info, 1)));
 }
 
 // makeFifo(path, mode) -> O_PATH fd of the new fifo (exec.fifo)
@@ -805,6 +814,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
+  exports.Set("waitReadable", Napi::Function::New(env, WaitReadable));
   exports.Set("makeFifo", Napi::Function::New(env, MakeFifo));
   exports.Set("startFifo", Napi::Function::New(env, StartFifo));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));

@@ -2,6 +2,9 @@
 // directories, applies resources, places a pid, freezes, signals, reports usage and removes exactly what it
 // made. Everything it needs later is in a CgroupRecord kept in the container's state.
 //
+// With the systemd manager (systemd.ts) the directories are systemd's: the unit is started with the init's
+// pid at join(), its properties carry the limits systemd knows, and the same cgroupfs writes follow.
+//
 // Hybrid is the general case: every operation goes to the hierarchy that owns it (v1.ts for a controller the
 // host mounts as a v1 hierarchy, v2.ts for cgroup2), so a v1-only or a v2-only host is the same code with
 // one side empty.
@@ -10,9 +13,10 @@ import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import type { LinuxResources } from '../spec/types.gen.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
-import { UNIFIED, cgroupDirs, controllersOf, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
+import { UNIFIED, cgroupDirs, controllersOf, requireSystemd, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
 import { errnoOf, numberIn, readText, sleepMs } from './files.js';
 import { controllersNeeded, resourceWrites, type FileTree, type Placement, type Write } from './resources.js';
+import { SystemdBus, annotationProperties, systemdAddress, systemdUnitOf, resourceProperties, unitProperties, type SystemdAddress } from './systemd.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
@@ -29,6 +33,20 @@ export interface CgroupRecord {
   /** The resources in force, so an update can merge into them (cpu quota and period belong together). */
   resources?: LinuxResources;
   rootless: boolean;
+  /** Present when systemd manages the cgroup. */
+  systemd?: SystemdRecord;
+}
+
+export interface SystemdRecord extends SystemdAddress {
+  unit: string;
+  slice: string;
+  /** The unit's cgroup as systemd will name it (below its own root): checked against ControlGroup. */
+  cgroup: string;
+  /** Whether the unit was started (delete stops it). */
+  started: boolean;
+  id: string;
+  /** The config's org.systemd.property.* annotations: extra unit properties. */
+  annotations?: Record<string, string>;
 }
 
 export interface CgroupStats {
@@ -71,7 +89,8 @@ export class CgroupManager {
    * Makes the container's cgroup in every hierarchy and applies `resources`. Unprivileged, a hierarchy we
    * may not write to is skipped quietly, unless a resource needs it. On failure nothing made stays.
    */
-  static create(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean): CgroupManager {
+  static create(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
+    if (req.systemd) return CgroupManager.createSystemd(layout, req, resources, rootless, annotations);
     const wanted = cgroupDirs(layout, req);
     const v2Controllers = layout.unifiedMountPoint
       ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
@@ -93,6 +112,67 @@ export class CgroupManager {
       throw e;
     }
     return m;
+  }
+
+  /**
+   * systemd: only where the unit's cgroup will be, and that systemd can be reached; the unit itself needs the
+   * init's pid, so join() starts it and applies the resources.
+   */
+  private static createSystemd(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
+    requireSystemd(req);
+    const address = systemdAddress(rootless);
+    const unit = systemdUnitOf(req.cgroupsPath, req.id, rootless);
+    // Checked now, before anything runs; sent when the unit starts.
+    annotationProperties(annotations);
+    const extra = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k.startsWith('org.systemd.property.')));
+    const bus = SystemdBus.connect(address);
+    let root: string;
+    try {
+      root = bus.managerCgroup();
+    } finally {
+      bus.close();
+    }
+    const v2Controllers = layout.unifiedMountPoint
+      ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
+      : undefined;
+    const record: CgroupRecord = {
+      layout: layout.layout, dirs: cgroupDirs(layout, { ...req, systemdRoot: root, rootless }), created: [],
+      v1Controllers: layout.v1.flatMap(h => controllersOf(h.options)), rootless, resources,
+      systemd: { ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', root, unit.cgroupPath), started: false, id: req.id },
+    };
+    if (Object.keys(extra).length) record.systemd!.annotations = extra;
+    if (v2Controllers) record.v2Controllers = v2Controllers;
+    return new CgroupManager(record);
+  }
+
+  /**
+   * Starts the container's unit with `pid` in it, checks that systemd put it where the plan expects, places
+   * the pid in the hierarchies systemd left alone, and applies the resources through cgroupfs too.
+   */
+  private startSystemdUnit(pid: number): void {
+    const sd = this.record.systemd!;
+    const placement = this.placement;
+    const procDevices = readText('/proc/devices') ?? '';
+    const bus = SystemdBus.connect(sd);
+    try {
+      bus.startUnit(sd.unit, unitProperties({ slice: sd.slice, unit: sd.unit, cgroupPath: sd.cgroup }, sd.id, pid, this.record.resources, placement, procDevices, sd.annotations));
+      sd.started = true;
+      const actual = bus.unitCgroup(sd.unit);
+      if (actual !== sd.cgroup) {
+        // None of the expected directories is the container's: stopping the unit is all the cleanup there is.
+        this.record.dirs = [];
+        throw new RuntimeError(`systemd put unit ${sd.unit} in cgroup ${actual}, not ${sd.cgroup} where the container's mounts expect it`, { op: 'cgroup' });
+      }
+    } finally {
+      bus.close();
+    }
+    // systemd makes the unit's cgroup in the hierarchies it manages; the others (v1 cpuset, say) get it here.
+    const usable: HierarchyDir[] = [];
+    for (const h of this.record.dirs) if (this.makeDir(h)) usable.push(h);
+    this.record.dirs = usable;
+    this.joinDirs(pid);
+    if (this.record.layout === 'v2') this.enableV2(this.record.v2Controllers ?? []);
+    this.apply(this.record.resources, false, true);
   }
 
   /** mkdir -p below the mount point, remembering what we made; false when unprivileged and not allowed. */
@@ -130,6 +210,9 @@ export class CgroupManager {
 
   /** Whether every directory the container is in was made by us (not a pre-existing, maybe shared, one). */
   ownsCgroup(): boolean {
+    // A transient unit is the container's alone (starting it fails when the name is taken); before it
+    // started there is nothing to signal.
+    if (this.record.systemd) return this.record.systemd.started;
     return this.record.dirs.every(d => this.record.created.includes(d.dir));
   }
 
@@ -227,8 +310,19 @@ export class CgroupManager {
     }
   }
 
-  /** Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself). */
+  /**
+   * Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself). With systemd this
+   * is where the unit starts, with `pid` in it.
+   */
   join(pid: number): void {
+    if (this.record.systemd && !this.record.systemd.started) {
+      this.startSystemdUnit(pid);
+      return;
+    }
+    this.joinDirs(pid);
+  }
+
+  private joinDirs(pid: number): void {
     for (const d of this.record.dirs) {
       const file = path.join(d.dir, 'cgroup.procs');
       try {
@@ -243,7 +337,31 @@ export class CgroupManager {
   /** Updates resources in force: merged into the recorded ones, applied, and recorded (caller saves). */
   update(change: LinuxResources): void {
     const merged = mergeResources(this.record.resources, change);
-    this.apply(merged, true, change.devices !== undefined);
+    const sd = this.record.systemd;
+    if (!sd) {
+      this.apply(merged, true, change.devices !== undefined);
+      this.record.resources = merged;
+      return;
+    }
+    // systemd first: it rewrites its own limits into the cgroup on every reload, so it must know the new ones.
+    // Devices only when the update has them: systemd resets the device list before it writes the new one,
+    // so the container is frozen meanwhile (as runc does) and never sees a spurious EPERM.
+    const props = resourceProperties({ ...merged, devices: change.devices }, this.placement, readText('/proc/devices') ?? '');
+    const freeze = change.devices !== undefined && this.canFreeze() && !this.isFrozen();
+    if (freeze) this.setFrozen(true);
+    try {
+      if (props.length) {
+        const bus = SystemdBus.connect(sd);
+        try {
+          bus.setUnitProperties(sd.unit, props);
+        } finally {
+          bus.close();
+        }
+      }
+      this.apply(merged, true, change.devices !== undefined);
+    } finally {
+      if (freeze) this.setFrozen(false);
+    }
     this.record.resources = merged;
   }
 
@@ -359,6 +477,23 @@ export class CgroupManager {
    * made its cgroup beside ours there since.
    */
   destroy(): void {
+    let first: unknown;
+    const sd = this.record.systemd;
+    if (sd?.started) {
+      // systemd kills what is left in the unit and removes the cgroups it made; what we made follows below,
+      // even when systemd cannot be reached (the error is still reported).
+      try {
+        const bus = SystemdBus.connect(sd);
+        try {
+          bus.stopUnit(sd.unit);
+        } finally {
+          bus.close();
+        }
+        sd.started = false;
+      } catch (e) {
+        first = e;
+      }
+    }
     const leaves = new Set(this.record.dirs.map(d => d.dir));
     const rmdir = (dir: string, waitBusy: boolean): void => {
       // Tasks killed a moment ago may still be leaving: EBUSY for a short while.
@@ -384,7 +519,6 @@ export class CgroupManager {
       for (const e of entries) if (e.isDirectory()) removeTree(path.join(dir, e.name));
       rmdir(dir, true);
     };
-    let first: unknown;
     for (const dir of [...this.record.created].reverse()) {
       try {
         if (leaves.has(dir)) removeTree(dir);

@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { HostFacts } from '../plan/facts.js';
+import { systemdUnitOf } from './systemd.js';
 
 export type Layout = HostFacts['cgroup'];
 
@@ -37,23 +38,32 @@ export interface CgroupPathRequest {
   id: string;
   /** --systemd-cgroup or --cgroup-manager=systemd */
   systemd: boolean;
-  /** Whether systemd is pid 1 on this host (/run/systemd/system exists). */
+  /** Whether systemd runs on this host (/run/systemd/system exists). */
   systemdRunning: boolean;
+  /** The systemd manager's own cgroup ("/" for the host's pid 1): its units live below it. */
+  systemdRoot?: string;
+  /** Unprivileged: the systemd default slice is user.slice. */
+  rootless?: boolean;
+}
+
+/** The systemd manager is only for hosts where systemd runs (runc's message otherwise). */
+export function requireSystemd(req: CgroupPathRequest): void {
+  if (!req.systemdRunning) throw new RuntimeError('systemd not running on this host, cannot use systemd cgroups manager', { op: 'cgroup' });
 }
 
 /**
  * The container's directory in every hierarchy of the layout. With the systemd manager a cgroupsPath must be
- * "slice:prefix:name"; without systemd running that manager cannot be used at all (runc's message).
+ * "slice:prefix:name", and the unit's cgroup is the same path below the manager's root in every hierarchy;
+ * without systemd running that manager cannot be used at all (runc's message).
  */
 export function cgroupDirs(layout: Layout, req: CgroupPathRequest): HierarchyDir[] {
   if (req.systemd) {
-    if (!req.systemdRunning) {
-      throw new RuntimeError('systemd not running on this host, cannot use systemd cgroups manager', { op: 'cgroup' });
-    }
-    if (req.cgroupsPath !== undefined && req.cgroupsPath !== '' && req.cgroupsPath.split(':').length !== 3) {
-      throw new RuntimeError(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(req.cgroupsPath)} instead`, { op: 'cgroup', path: '/linux/cgroupsPath' });
-    }
-    throw new RuntimeError('the systemd cgroup manager (D-Bus) is not supported by this tsrt build; use the cgroupfs manager', { op: 'cgroup' });
+    requireSystemd(req);
+    const unit = systemdUnitOf(req.cgroupsPath, req.id, !!req.rootless);
+    const below = path.posix.join('/', req.systemdRoot ?? '/', unit.cgroupPath);
+    const dirs = layout.v1.map(h => ({ key: h.options, mountPoint: h.mountPoint, dir: path.posix.join(h.mountPoint, below) }));
+    if (layout.unifiedMountPoint) dirs.push({ key: UNIFIED, mountPoint: layout.unifiedMountPoint, dir: path.posix.join(layout.unifiedMountPoint, below) });
+    return dirs;
   }
   const inner = cleanCgroupPath(req.cgroupsPath ?? '') || req.id;
   if (inner === '/') {

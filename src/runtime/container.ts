@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CgroupManager } from '../cgroups/manager.js';
+import { systemdRunning } from '../cgroups/systemd.js';
 import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
@@ -163,8 +164,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (opts.cgroupManager !== 'disabled') {
       cgroup = CgroupManager.create(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-        systemdRunning: fs.existsSync('/run/systemd/system'),
-      }, spec.linux?.resources, facts.euid !== 0);
+        systemdRunning: systemdRunning(), rootless: facts.euid !== 0,
+      }, spec.linux?.resources, facts.euid !== 0, spec.annotations ?? undefined);
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -283,6 +284,11 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       try {
         // A cgroup we joined but did not make holds other processes: never signal those.
         if (cgroup.ownsCgroup()) cgroup.signalAll(9);
+      } catch (ce) {
+        opts.warn(`cleanup after a failed create: ${(ce as Error).message}`);
+      }
+      try {
+        // Even when signalling failed: a systemd unit left behind would keep the name taken.
         cgroup.destroy();
       } catch (ce) {
         opts.warn(`cleanup after a failed create: ${(ce as Error).message}`);

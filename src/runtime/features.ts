@@ -39,7 +39,7 @@ export function features(version: string, commit: string): Features {
     linux: {
       namespaces: Object.keys(namespaceFlag) as LinuxFeatures['namespaces'],
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
+      cgroup: { v1: true, v2: true, systemd: true, systemdUser: true, rdma: true },
       seccomp: {
         enabled: true,
         actions: Object.keys(SCMP_ACT) as SeccompFeatures['actions'],

@@ -502,22 +502,36 @@ Napi::Value StartFifo(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, result);
 }
 
+// A connected SOCK_STREAM unix socket to path, or -1 with *err set.
+int ConnectTo(const std::string &path, int *err) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    *err = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // connectUnix(path) -> fd of a connected SOCK_STREAM socket (the --console-socket)
 Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "connect " + path, ENAMETOOLONG);
-  memcpy(addr.sun_path, path.c_str(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ThrowErrno(env, "socket", errno);
-  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "connect " + path, err);
-  }
+  int err = 0;
+  int fd = ConnectTo(path, &err);
+  if (fd < 0) return ThrowErrno(env, "connect " + path, err);
   return Napi::Number::New(env, fd);
 }
 
@@ -565,18 +579,9 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   std::string path = info[0].As<Napi::String>();
   std::string data = info[1].As<Napi::String>();
   int passed = IntArg(info, 2);
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, "connect " + path, ENAMETOOLONG);
-  memcpy(addr.sun_path, path.c_str(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ThrowErrno(env, "socket", errno);
-  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "connect " + path, err);
-  }
+  int err = 0;
+  int fd = ConnectTo(path, &err);
+  if (fd < 0) return ThrowErrno(env, "connect " + path, err);
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;

@@ -663,19 +663,37 @@ static void pivot(struct ctx *c)
 
 /* ---- after pivot_root ---- */
 
-static void setup_console(struct ctx *c)
+/* One sendmsg of `len` bytes with `fd` attached (SCM_RIGHTS). */
+static long send_with_fd(int sock, void *data, size_t len, int fd)
 {
-	const struct tsrt_plan *p = c->plan;
-	struct stat st;
-	int master, slave, target, tree, unlock = 0;
-	char payload[] = "/dev/ptmx";
-	struct iovec iov = { payload, sizeof(payload) - 1 };
+	struct iovec iov = { data, len };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh;
 	struct cmsghdr *cm;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL);
+}
+
+static void setup_console(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct stat st;
+	int master, slave, target, tree, unlock = 0;
+	char payload[] = "/dev/ptmx";
 
 	master = open_in_root(c->rootfd, "/dev/ptmx", O_RDWR | O_NOCTTY);
 	if (master < 0)
@@ -708,18 +726,7 @@ static void setup_console(struct ctx *c)
 	syscall(SYS_close, tree);
 	syscall(SYS_close, target);
 
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	if (syscall(SYS_sendmsg, p->console_socket, &mh, MSG_NOSIGNAL) < 0)
+	if (send_with_fd(p->console_socket, payload, sizeof(payload) - 1, master) < 0)
 		fail(c, S_CONSOLE, "console socket");
 	syscall(SYS_close, master);
 	syscall(SYS_close, p->console_socket);
@@ -988,28 +995,10 @@ static void raise_permitted(struct ctx *c, const struct __user_cap_data_struct h
 static void hand_over_listener(struct ctx *c, int listener)
 {
 	struct tsrt_msg m;
-	struct iovec iov = { &m, sizeof(m) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_SECCOMP;
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &listener, sizeof(int));
-	if (syscall(SYS_sendmsg, c->sock, &mh, MSG_NOSIGNAL) < 0)
+	if (send_with_fd(c->sock, &m, sizeof(m), listener) < 0)
 		fail(c, S_SECCOMP, "seccomp listener");
 	syscall(SYS_close, listener);
 	expect(c, MSG_ACK, S_SECCOMP);

@@ -353,6 +353,24 @@ static int resolve_target(struct ctx *c, int rootfd, const char *dest, int is_fi
 	return fd;
 }
 
+/* R7: the final component of dest must not be a symlink (an image's /proc, /dev/pts, /dev/console, /dev/null).
+ * Symlinks in the parent directories are still followed inside the root, as for any mount destination. */
+static void refuse_symlink(struct ctx *c, const char *dest, int step)
+{
+	struct stat st;
+	int fd = open_in_root(c->rootfd, dest, O_PATH | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		fail(c, step, dest);
+	}
+	if (fstat(fd, &st) < 0)
+		fail(c, step, dest);
+	if (S_ISLNK(st.st_mode))
+		fail_errno(c, step, ELOOP, dest);
+	syscall(SYS_close, fd);
+}
+
 /* ---- mounts (new mount API, always onto a verified fd) ---- */
 
 static int set_attrs(int fd, uint64_t set, uint64_t clr, uint32_t propagation, int recursive)
@@ -448,6 +466,9 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 {
 	int fsfd, mnt, target, err;
 	struct stat st;
+	/* CVE-2019-19921, CVE-2025-52565: proc, sysfs and devpts never land where an image's symlink points. */
+	if ((s->flags & MF_PROC_OR_SYS) || !strcmp(s->fstype, "devpts"))
+		refuse_symlink(c, s->dest, S_MOUNT);
 	fsfd = (int)syscall(SYS_fsopen, s->fstype, FSOPEN_CLOEXEC);
 	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
 		err = errno;
@@ -518,6 +539,8 @@ static void do_bind_device(struct ctx *c, const struct tsrt_step *s)
 	tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		fail(c, S_DEVICE, s->dest);
+	/* An image's /dev/null -> /proc/... would put the node over a procfs file and leave the link (CVE-2025-31133). */
+	refuse_symlink(c, s->dest, S_DEVICE);
 	target = resolve_target(c, c->rootfd, s->dest, 1, S_DEVICE);
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(c, S_DEVICE, s->dest);
@@ -696,6 +719,8 @@ static void setup_console(struct ctx *c)
 	tree = (int)syscall(SYS_open_tree, slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		fail(c, S_CONSOLE, "/dev/console");
+	/* An image's /dev/console -> elsewhere would get the pty bound over its target (crun's CVE-2026-88264). */
+	refuse_symlink(c, "/dev/console", S_CONSOLE);
 	target = resolve_target(c, c->rootfd, "/dev/console", 1, S_CONSOLE);
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(c, S_CONSOLE, "/dev/console");

@@ -1,0 +1,161 @@
+// Plumbing for test/security/: host canaries, the static attacker binary, runs whose stdio are files, and the
+// "nothing left behind" check. Lives beside helpers.ts (not under test/security/) so tap never runs it as a test.
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO, TSRT, hostMountsContaining, testScope, tmpdir, tsrt, type Result, type Scope } from './helpers.js';
+
+export { TSRT };
+
+/** The file's private state root and scope maker; the root is removed when the file's tests end. */
+export function securityRoot(t: { teardown(fn: () => void): void }, name: string): {
+  root: string;
+  scope(tt: { teardown(fn: () => void): void }): Scope;
+  rt(args: string[], opts?: SpawnSyncOptions): Result;
+} {
+  const root = tmpdir(`tsrt-sec-${name}-`);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  return {
+    root,
+    scope: tt => testScope(tt, root, name.toLowerCase().replace(/[^a-z0-9]+/g, '')),
+    rt: (args, opts = {}) => tsrt(args, { root, ...opts }),
+  };
+}
+
+/**
+ * Runs tsrt with stdout/stderr going to files: a container left running (create, run -d) must never hold a
+ * pipe of ours open, or spawnSync would wait for it.
+ */
+export function rtFiles(root: string, s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result {
+  const d = s.dir();
+  const out = path.join(d, 'stdout');
+  const err = path.join(d, 'stderr');
+  const outFd = fs.openSync(out, 'w');
+  const errFd = fs.openSync(err, 'w');
+  let r: Result;
+  try {
+    r = tsrt(args, { root, stdio: ['ignore', outFd, errFd], ...opts });
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+}
+
+export function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Every entry below dir (type, mode, owner, size, content hash or link target): equal snapshots = untouched. */
+export function treeSnapshot(dir: string): string {
+  const lines: string[] = [];
+  const walk = (p: string, rel: string): void => {
+    const st = fs.lstatSync(p);
+    let what = `${rel} mode=${st.mode.toString(8)} uid=${st.uid} gid=${st.gid}`;
+    if (st.isSymbolicLink()) what += ` -> ${fs.readlinkSync(p)}`;
+    else if (st.isFile()) what += ` size=${st.size} sha=${sha256(p)}`;
+    else if (st.isCharacterDevice() || st.isBlockDevice()) what += ` rdev=${st.rdev}`;
+    lines.push(what);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e), `${rel}/${e}`);
+  };
+  walk(dir, '.');
+  return lines.join('\n');
+}
+
+/**
+ * A host directory an attack would like to reach: a few files (one named like what runtimes create in /dev,
+ * so a redirected unlink would show) and a subdirectory. `untouched()` compares it with its first snapshot.
+ */
+export interface Canary {
+  dir: string;
+  untouched(): boolean;
+  /** The current listing, for a failure message. */
+  listing(): string;
+}
+
+export function makeCanary(s: Scope): Canary {
+  const dir = path.join(s.dir(), 'hostcanary');
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'canary'), `host canary ${process.pid} ${Date.now()}\n`);
+  fs.writeFileSync(path.join(dir, 'ptmx'), 'not a device\n');
+  fs.writeFileSync(path.join(dir, 'sub', 'file'), 'nested canary\n');
+  const before = treeSnapshot(dir);
+  return { dir, untouched: () => treeSnapshot(dir) === before, listing: () => treeSnapshot(dir) };
+}
+
+/** Host binaries an escape would overwrite: dist/tsrt and the node running the tests. */
+export function hostBinaries(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of [TSRT, fs.realpathSync(process.execPath)]) out[f] = sha256(f);
+  return out;
+}
+
+let attacker: string | undefined;
+/** test/security/fixtures/attacker.c, built static once per test process. */
+export function attackerBinary(): string {
+  if (attacker) return attacker;
+  const dir = tmpdir('tsrt-attacker-');
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'attacker');
+  const r = spawnSync('gcc', ['-static', '-O2', '-Wall', '-o', out, path.join(REPO, 'test/security/fixtures/attacker.c')]);
+  if (r.status !== 0) throw new Error(`gcc -static attacker.c: ${r.stderr}`);
+  attacker = out;
+  return out;
+}
+
+/** Copies the attacker into a bundle's rootfs as /attacker. */
+export function plantAttacker(bundle: string): void {
+  const dest = path.join(bundle, 'rootfs', 'attacker');
+  fs.copyFileSync(attackerBinary(), dest);
+  fs.chmodSync(dest, 0o755);
+}
+
+/** `tsrt exec` exists in this build (it lands on another branch). */
+export function hasExec(): boolean {
+  const r = tsrt(['exec', '--help']);
+  return r.code === 0 && r.stdout.includes('USAGE');
+}
+
+/** The pid in a --pid-file. */
+export function pidOf(pidFile: string): number {
+  return Number(fs.readFileSync(pidFile, 'utf8').trim());
+}
+
+/**
+ * After a refused create: `state` does not know the id, no state dir remains, and no mount of the bundle is
+ * left on the host.
+ */
+export function assertNoLeftovers(t: { equal: Function; notOk: Function; same: Function }, root: string, id: string,
+  bundle: string): void {
+  const st = tsrt(['state', id], { root });
+  t.notOk(st.code === 0, `state ${id} fails after the refused create`);
+  t.notOk(fs.existsSync(path.join(root, id)), 'no state directory is left');
+  t.same(hostMountsContaining(bundle), [], 'no mount of the bundle is left on the host');
+}
+
+/** The process's own mount table as the host sees it, for "nothing new on the host". */
+export function hostMountPoints(): Set<string> {
+  return new Set(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map(l => l.split(' ')[4]!));
+}
+
+/** The message of runc's log line on stderr (time="…" level=error msg="…"), or the raw text. */
+export function errorText(stderr: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
+  return m ? JSON.parse(`"${m[1]}"`) : stderr.trim();
+}
+
+/** create must fail with `pattern` in its error, exit non-zero, and leave nothing behind. */
+export function expectRefused(tt: any, root: string, s: Scope, bundle: string, pattern: RegExp, flags: string[] = []): Result {
+  const id = s.id();
+  const r = rtFiles(root, s, ['create', ...flags, '-b', bundle, id]);
+  tt.not(r.code, 0, 'create fails');
+  tt.match(errorText(r.stderr), pattern, `the error says why: ${errorText(r.stderr)}`);
+  assertNoLeftovers(tt, root, id, bundle);
+  return r;
+}
+
+/** Drops the config's own /dev mount, so devices are made in the image's /dev (the shape crun and runc missed). */
+export function imageDev(spec: any): void {
+  spec.mounts = spec.mounts.filter((m: any) => m.destination !== '/dev');
+}

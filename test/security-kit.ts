@@ -159,3 +159,47 @@ export function expectRefused(tt: any, root: string, s: Scope, bundle: string, p
 export function imageDev(spec: any): void {
   spec.mounts = spec.mounts.filter((m: any) => m.destination !== '/dev');
 }
+
+/** dev:ino of the host binaries an escape would overwrite, as the attacker's `watch` mode takes them. */
+export function hostBinaryIds(): string[] {
+  return Object.keys(hostBinaries()).map(f => {
+    const st = fs.statSync(f);
+    // The attacker compares with st_dev as the kernel reports it to a process (new_encode_dev of the same).
+    return `${st.dev}:${st.ino}`;
+  });
+}
+
+/** A config edit: the container joins the pid namespace of host pid `pid` instead of making its own. */
+export function joinPidnsOf(pid: number): (spec: any) => void {
+  return spec => {
+    spec.linux.namespaces = spec.linux.namespaces.map((n: any) => n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n);
+  };
+}
+
+/**
+ * Starts a container that joins `pid`'s pid namespace and runs `/attacker watch SECONDS <host binaries>`
+ * (detached; its output in a file). Returns a function that waits for it to finish and gives its output.
+ */
+export function startWatcher(tt: any, root: string, s: Scope, pid: number, seconds: number): () => { output: string; stopped: boolean } {
+  const bundle = s.bundle(['/attacker', 'watch', String(seconds), ...hostBinaryIds()], joinPidnsOf(pid));
+  plantAttacker(bundle);
+  const id = s.id();
+  const out = path.join(s.dir(), 'watch.out');
+  const fd = fs.openSync(out, 'w');
+  let r: Result;
+  try {
+    r = tsrt(['run', '-d', '-b', bundle, id], { root, stdio: ['ignore', fd, fd] });
+  } finally {
+    fs.closeSync(fd);
+  }
+  tt.equal(r.code, 0, `the watcher runs: ${fs.readFileSync(out, 'utf8')}`);
+  return () => {
+    let stopped = false;
+    for (let i = 0; i < 4 * (seconds + 60) && !stopped; i++) {
+      const st = tsrt(['state', id], { root });
+      stopped = st.code !== 0 || JSON.parse(st.stdout).status === 'stopped';
+      if (!stopped) spawnSync('sleep', ['0.25']);
+    }
+    return { output: fs.readFileSync(out, 'utf8'), stopped };
+  };
+}

@@ -1345,6 +1345,9 @@ static void stage2(struct ctx *c)
 		 * our namespace, and every path is resolved under the rootfs fd anyway. */
 		apply_readonly_paths(c);
 		apply_masked_paths(c);
+		/* R4: the host's /dev/null was only needed for the masks; the waiting init keeps no host file. */
+		syscall(SYS_close, c->devnull);
+		c->devnull = -1;
 		pivot(c);
 	} else {
 		open_private_proc(c);

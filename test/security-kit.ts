@@ -1,6 +1,6 @@
 // Plumbing for test/security/: host canaries, the static attacker binary, runs whose stdio are files, and the
 // "nothing left behind" check. Lives beside helpers.ts (not under test/security/) so tap never runs it as a test.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -202,4 +202,59 @@ export function startWatcher(tt: any, root: string, s: Scope, pid: number, secon
     }
     return { output: fs.readFileSync(out, 'utf8'), stopped };
   };
+}
+
+// Node cannot receive SCM_RIGHTS: python takes the pty master, notes its pts number (TIOCGPTN) and copies
+// what it reads to a file until the container side closes.
+const CONSOLE_RECEIVER = `
+import fcntl, os, socket, struct, sys
+path, out = sys.argv[1], sys.argv[2]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+conn, _ = srv.accept()
+msg, fds, flags, addr = socket.recv_fds(conn, 4096, 4)
+ptn = struct.unpack('I', fcntl.ioctl(fds[0], 0x80045430, b'\\0' * 4))[0] if fds else -1
+with open(out + '.ptn', 'w') as f:
+    f.write('%d\\n' % ptn)
+with open(out, 'ab', buffering=0) as f:
+    while fds:
+        try:
+            data = os.read(fds[0], 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        f.write(data)
+`;
+
+/** A console socket: `sock` to pass as --console-socket; `ptn()` the received master's pts number; `output()`. */
+export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
+  sock: string; ptn(): number | undefined; output(): string;
+} {
+  const dir = s.dir();
+  const script = path.join(dir, 'receiver.py');
+  const sock = path.join(dir, 'console.sock');
+  const out = path.join(dir, 'console.out');
+  fs.writeFileSync(script, CONSOLE_RECEIVER);
+  const child = spawn('python3', [script, sock, out], { stdio: 'ignore' });
+  tt.teardown(() => {
+    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+  });
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.05']);
+  const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+  return {
+    sock,
+    ptn: () => (read(`${out}.ptn`) ? Number(read(`${out}.ptn`).trim()) : undefined),
+    output: () => read(out),
+  };
+}
+
+/** Waits (bounded polling, not a timing assertion) until the predicate holds. */
+export function poll(pred: () => boolean, tries = 400): boolean {
+  for (let i = 0; i < tries; i++) {
+    if (pred()) return true;
+    spawnSync('sleep', ['0.05']);
+  }
+  return pred();
 }

@@ -258,3 +258,22 @@ export function poll(pred: () => boolean, tries = 400): boolean {
   }
   return pred();
 }
+
+/** A host directory laid out like the /proc files runtimes write, each holding a canary value. */
+export function fakeProcTree(s: Scope): Canary {
+  const c = makeCanary(s);
+  for (const f of ['self/attr/current', 'self/attr/exec', 'self/attr/apparmor/exec', 'self/oom_score_adj', '1/oom_score_adj',
+    'sys/net/ipv4/ip_unprivileged_port_start', 'net/ipv4/ip_unprivileged_port_start', 'sys/kernel/core_pattern',
+    'sysrq-trigger']) {
+    fs.mkdirSync(path.join(c.dir, path.dirname(f)), { recursive: true });
+    fs.writeFileSync(path.join(c.dir, f), 'canary\n');
+  }
+  const before = treeSnapshot(c.dir);
+  return { dir: c.dir, untouched: () => treeSnapshot(c.dir) === before, listing: () => treeSnapshot(c.dir) };
+}
+
+/** A file of the real procfs in pid's network namespace (nsenter), as the host reads it. */
+export function readInNetns(pid: number, file: string): string {
+  const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'cat', file]);
+  return r.stdout.toString().trim();
+}

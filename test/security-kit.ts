@@ -277,3 +277,25 @@ export function readInNetns(pid: number, file: string): string {
   const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'cat', file]);
   return r.stdout.toString().trim();
 }
+
+/**
+ * A container that binds `volume` at /vol and runs `/attacker exchange /vol/A /vol/B` forever (detached; the
+ * scope's teardown deletes it). Returns once the racer runs.
+ */
+export function startExchangeRacer(tt: any, root: string, s: Scope, volume: string, a: string, b: string): void {
+  const bundle = s.bundle(['/attacker', 'exchange', `/vol/${a}`, `/vol/${b}`], spec => {
+    spec.mounts.push({ destination: '/vol', type: 'bind', source: volume, options: ['rbind', 'rw'] });
+  });
+  plantAttacker(bundle);
+  const id = s.id();
+  const r = rtFiles(root, s, ['run', '-d', '-b', bundle, id]);
+  tt.equal(r.code, 0, `the racer runs: ${r.stderr}`);
+  const st = tsrt(['state', id], { root });
+  tt.equal(st.code === 0 && JSON.parse(st.stdout).status, 'running', 'the racer is running');
+}
+
+/** The mount points of a live process's mount table (as that process sees them) whose source root is `root`. */
+export function mountPointsOf(pid: number, sourceRoot: string): string[] {
+  return fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter(Boolean)
+    .map(l => l.split(' ')).filter(f => f[3] === sourceRoot).map(f => f[4]!);
+}

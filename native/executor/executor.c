@@ -130,12 +130,19 @@ static int starts_with_dir(const char *path, const char *dir, size_t dirlen)
 static long sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 {
 	struct open_how how;
+	long fd;
+	int tries = 0;
 	memset(&how, 0, sizeof(how));
 	how.flags = flags | O_CLOEXEC;
 	how.resolve = resolve;
 	if (flags & O_CREAT)
 		how.mode = 0644;
-	return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	/* With RESOLVE_IN_ROOT or RESOLVE_BENEATH, a ".." walked while any rename or mount happens anywhere on the
+	 * host fails with EAGAIN (the kernel cannot prove the walk stayed inside): the caller is meant to retry. */
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 1000);
+	return fd;
 }
 
 static void die_exit(int code) __attribute__((noreturn));
@@ -223,17 +230,17 @@ static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step
 /* A dangling symlink in the way: make its target, resolved as the kernel would with the rootfs as "/"
  * (absolute from the root, relative from the link's directory), never anywhere outside. */
 static void mkdir_link_target(struct ctx *c, int rootfd, int dirfd, const char *comp, const char *parent,
-			      size_t parent_len, int step, int depth)
+			      size_t parent_len, const char *whole, int step, int depth)
 {
 	char link[4096], target[4096];
 	size_t t = 0;
 	long n = syscall(SYS_readlinkat, dirfd, comp, link, sizeof(link) - 1);
 	if (n < 0)
-		fail(c, step, comp);
+		fail(c, step, whole); /* the whole destination: a component alone names nothing the user wrote */
 	link[n] = 0;
 	if (link[0] != '/') {
 		if (parent_len + 2 >= sizeof(target))
-			fail_errno(c, step, ENAMETOOLONG, comp);
+			fail_errno(c, step, ENAMETOOLONG, whole);
 		target[t++] = '/';
 		memcpy(target + t, parent, parent_len);
 		t += parent_len;
@@ -242,7 +249,7 @@ static void mkdir_link_target(struct ctx *c, int rootfd, int dirfd, const char *
 	}
 	t = sappend(target, sizeof(target), t, link);
 	if (t + 1 >= sizeof(target))
-		fail_errno(c, step, ENAMETOOLONG, comp);
+		fail_errno(c, step, ENAMETOOLONG, whole);
 	syscall(SYS_close, mkdir_all_depth(c, rootfd, target, step, depth + 1));
 }
 
@@ -289,7 +296,7 @@ static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step
 			if (next < 0 && errno == ENOENT) {
 				if (depth >= 40)
 					fail_errno(c, step, ELOOP, path);
-				mkdir_link_target(c, rootfd, cur, comp, prefix, parent_at, step, depth);
+				mkdir_link_target(c, rootfd, cur, comp, prefix, parent_at, path, step, depth);
 				next = (int)sys_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, RESOLVE_ROOT);
 			}
 		}

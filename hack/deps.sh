@@ -5,9 +5,10 @@
 #   bundles: busybox-static (hack/mkbundle.sh)
 #   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console
 #            socket receiver), gcc (the seccomp agent of test/e2e/seccomp.test.ts),
-#            iproute2 (`ip`: the interfaces the netDevices tests move)
+#            iproute2 (`ip`: the interfaces the netDevices tests move), libc6-dev (libc.a: the static attacker
+#            of test/security/), util-linux's nsenter (reading a container's sysctls from the host)
 set -euo pipefail
-packages=(gcc g++ make python3 libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 ca-certificates)
+packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1064,8 +1064,12 @@ static void enter_cwd(struct ctx *c)
 	n = syscall(SYS_getcwd, buf, sizeof(buf));
 	if (n < 0)
 		fail(c, S_CWD, c->plan->cwd);
-	if (buf[0] != '/')
-		fail_errno(c, S_CWD, ENOENT, "cwd is outside the container root");
+	if (buf[0] != '/') {
+		/* Name the path the config gave: the kernel's answer here is "(unreachable)/...", which names nothing. */
+		char d[TSRT_DETAIL_MAX];
+		sappend(d, sizeof(d), sappend(d, sizeof(d), 0, c->plan->cwd), " is outside the container root");
+		fail_errno(c, S_CWD, ENOENT, d);
+	}
 }
 
 static const char *env_path(const struct tsrt_plan *p)

@@ -280,9 +280,9 @@ export function readInNetns(pid: number, file: string): string {
 
 /**
  * A container that binds `volume` at /vol and runs `/attacker exchange /vol/A /vol/B` forever (detached; the
- * scope's teardown deletes it). Returns once the racer runs.
+ * scope's teardown deletes it). Returns its id once the racer runs.
  */
-export function startExchangeRacer(tt: any, root: string, s: Scope, volume: string, a: string, b: string): void {
+export function startExchangeRacer(tt: any, root: string, s: Scope, volume: string, a: string, b: string): string {
   const bundle = s.bundle(['/attacker', 'exchange', `/vol/${a}`, `/vol/${b}`], spec => {
     spec.mounts.push({ destination: '/vol', type: 'bind', source: volume, options: ['rbind', 'rw'] });
   });
@@ -292,6 +292,7 @@ export function startExchangeRacer(tt: any, root: string, s: Scope, volume: stri
   tt.equal(r.code, 0, `the racer runs: ${r.stderr}`);
   const st = tsrt(['state', id], { root });
   tt.equal(st.code === 0 && JSON.parse(st.stdout).status, 'running', 'the racer is running');
+  return id;
 }
 
 /** The mount points of a live process's mount table (as that process sees them) whose source root is `root`. */

@@ -131,12 +131,19 @@ static int starts_with_dir(const char *path, const char *dir, size_t dirlen)
 static long sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve)
 {
 	struct open_how how;
+	long fd;
+	int tries = 0;
 	memset(&how, 0, sizeof(how));
 	how.flags = flags | O_CLOEXEC;
 	how.resolve = resolve;
 	if (flags & O_CREAT)
 		how.mode = 0644;
-	return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	/* With RESOLVE_IN_ROOT or RESOLVE_BENEATH, a ".." walked while any rename or mount happens anywhere on the
+	 * host fails with EAGAIN (the kernel cannot prove the walk stayed inside): the caller is meant to retry. */
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 1000);
+	return fd;
 }
 
 static void die_exit(int code) __attribute__((noreturn));
@@ -224,17 +231,17 @@ static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step
 /* A dangling symlink in the way: make its target, resolved as the kernel would with the rootfs as "/"
  * (absolute from the root, relative from the link's directory), never anywhere outside. */
 static void mkdir_link_target(struct ctx *c, int rootfd, int dirfd, const char *comp, const char *parent,
-			      size_t parent_len, int step, int depth)
+			      size_t parent_len, const char *whole, int step, int depth)
 {
 	char link[4096], target[4096];
 	size_t t = 0;
 	long n = syscall(SYS_readlinkat, dirfd, comp, link, sizeof(link) - 1);
 	if (n < 0)
-		fail(c, step, comp);
+		fail(c, step, whole); /* the whole destination: a component alone names nothing the user wrote */
 	link[n] = 0;
 	if (link[0] != '/') {
 		if (parent_len + 2 >= sizeof(target))
-			fail_errno(c, step, ENAMETOOLONG, comp);
+			fail_errno(c, step, ENAMETOOLONG, whole);
 		target[t++] = '/';
 		memcpy(target + t, parent, parent_len);
 		t += parent_len;
@@ -243,7 +250,7 @@ static void mkdir_link_target(struct ctx *c, int rootfd, int dirfd, const char *
 	}
 	t = sappend(target, sizeof(target), t, link);
 	if (t + 1 >= sizeof(target))
-		fail_errno(c, step, ENAMETOOLONG, comp);
+		fail_errno(c, step, ENAMETOOLONG, whole);
 	syscall(SYS_close, mkdir_all_depth(c, rootfd, target, step, depth + 1));
 }
 
@@ -290,7 +297,7 @@ static int mkdir_all_depth(struct ctx *c, int rootfd, const char *path, int step
 			if (next < 0 && errno == ENOENT) {
 				if (depth >= 40)
 					fail_errno(c, step, ELOOP, path);
-				mkdir_link_target(c, rootfd, cur, comp, prefix, parent_at, step, depth);
+				mkdir_link_target(c, rootfd, cur, comp, prefix, parent_at, path, step, depth);
 				next = (int)sys_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, RESOLVE_ROOT);
 			}
 		}
@@ -352,6 +359,24 @@ static int resolve_target(struct ctx *c, int rootfd, const char *dest, int is_fi
 		fail(c, step, dest);
 	check_inside_root(c, fd, step, dest);
 	return fd;
+}
+
+/* R7: the final component of dest must not be a symlink (an image's /proc, /dev/pts, /dev/console, /dev/null).
+ * Symlinks in the parent directories are still followed inside the root, as for any mount destination. */
+static void refuse_symlink(struct ctx *c, const char *dest, int step)
+{
+	struct stat st;
+	int fd = open_in_root(c->rootfd, dest, O_PATH | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		fail(c, step, dest);
+	}
+	if (fstat(fd, &st) < 0)
+		fail(c, step, dest);
+	if (S_ISLNK(st.st_mode))
+		fail_errno(c, step, ELOOP, dest);
+	syscall(SYS_close, fd);
 }
 
 /* ---- mounts (new mount API, always onto a verified fd) ---- */
@@ -449,6 +474,9 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 {
 	int fsfd, mnt, target, err;
 	struct stat st;
+	/* CVE-2019-19921, CVE-2025-52565: proc, sysfs and devpts never land where an image's symlink points. */
+	if ((s->flags & MF_PROC_OR_SYS) || !strcmp(s->fstype, "devpts"))
+		refuse_symlink(c, s->dest, S_MOUNT);
 	fsfd = (int)syscall(SYS_fsopen, s->fstype, FSOPEN_CLOEXEC);
 	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
 		err = errno;
@@ -520,6 +548,8 @@ static void do_bind_device(struct ctx *c, const struct tsrt_step *s)
 	tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		fail(c, S_DEVICE, s->dest);
+	/* An image's /dev/null -> /proc/... would put the node over a procfs file and leave the link (CVE-2025-31133). */
+	refuse_symlink(c, s->dest, S_DEVICE);
 	target = resolve_target(c, c->rootfd, s->dest, 1, S_DEVICE);
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(c, S_DEVICE, s->dest);
@@ -720,6 +750,8 @@ static void setup_console(struct ctx *c)
 	tree = (int)syscall(SYS_open_tree, slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		fail(c, S_CONSOLE, "/dev/console");
+	/* An image's /dev/console -> elsewhere would get the pty bound over its target (crun's CVE-2026-88264). */
+	refuse_symlink(c, "/dev/console", S_CONSOLE);
 	target = resolve_target(c, c->rootfd, "/dev/console", 1, S_CONSOLE);
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		fail(c, S_CONSOLE, "/dev/console");
@@ -1027,8 +1059,12 @@ static void enter_cwd(struct ctx *c)
 	n = syscall(SYS_getcwd, buf, sizeof(buf));
 	if (n < 0)
 		fail(c, S_CWD, c->plan->cwd);
-	if (buf[0] != '/')
-		fail_errno(c, S_CWD, ENOENT, "cwd is outside the container root");
+	if (buf[0] != '/') {
+		/* Name the path the config gave: the kernel's answer here is "(unreachable)/...", which names nothing. */
+		char d[TSRT_DETAIL_MAX];
+		sappend(d, sizeof(d), sappend(d, sizeof(d), 0, c->plan->cwd), " is outside the container root");
+		fail_errno(c, S_CWD, ENOENT, d);
+	}
 }
 
 static const char *env_path(const struct tsrt_plan *p)
@@ -1312,6 +1348,9 @@ static void stage2(struct ctx *c)
 		 * our namespace, and every path is resolved under the rootfs fd anyway. */
 		apply_readonly_paths(c);
 		apply_masked_paths(c);
+		/* R4: the host's /dev/null was only needed for the masks; the waiting init keeps no host file. */
+		syscall(SYS_close, c->devnull);
+		c->devnull = -1;
 		pivot(c);
 	} else {
 		open_private_proc(c);

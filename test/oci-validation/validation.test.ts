@@ -118,7 +118,15 @@ for (const [program, expectation] of Object.entries(expected)) {
     const race = expectations.racy[program];
     if (race && expectation === 'PASS' && r.status !== 'PASS') {
       tt.comment(`${program} ${r.status} on the first run (${failureText(r).split('\n')[0]}); running it again: ${race}`);
-      r = secondRun(program) ?? r;
+      const again = secondRun(program);
+      if (again) {
+        // The suite-level tests below judge the second run too: the race is the harness's, not tsrt's.
+        for (const key of ['passed', 'failed', 'skipped'] as const) ours[key] += again[key] - r[key];
+        ours.programs[r.status]--;
+        ours.programs[again.status]++;
+        ours.results[ours.results.indexOf(r)] = again;
+        r = again;
+      }
     }
     const base = baseline.results.find(x => x.program === program);
     const counts = `tsrt ${r.status} ${r.passed}/${r.failed}/${r.skipped}; crun -H ${base?.status} ${base?.passed}/${base?.failed}/${base?.skipped}`;

@@ -43,6 +43,8 @@ export const PlanFlag = {
   newTimens: 0x4000,
   newPidns: 0x8000,
   newKeyring: 0x10000,
+  /** exec: join the namespaces of the container init (joinPidfd) instead of making a container. */
+  exec: 0x20000,
 } as const;
 
 export interface PlanStep {
@@ -155,6 +157,9 @@ export interface LaunchPlan {
   selinuxLabel?: string;
   /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
   mountLabel?: string;
+  /** exec: a pidfd of the container init whose namespaces the process joins, and which (CLONE_NEW*). */
+  joinPidfd?: number;
+  joinNsFlags?: number;
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];

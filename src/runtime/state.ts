@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
-import type { Hooks } from '../spec/types.gen.js';
+import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 
 export const OCI_VERSION = '1.2.0';
 
@@ -36,6 +36,15 @@ export interface ContainerRecord {
   resctrl?: { group: string; createdGroup: boolean; monGroup?: string };
   /** The cgroup create made (or joined), and the resources in force. */
   cgroup?: CgroupRecord;
+  /**
+   * The config as exec needs it, fixed at create: the process (what exec's flags override), the seccomp
+   * profile and process-wide Linux attributes every exec'd process gets, and --no-new-keyring.
+   */
+  exec?: {
+    process?: Process;
+    linux: Pick<Linux, 'seccomp' | 'personality' | 'memoryPolicy'>;
+    noNewKeyring: boolean;
+  };
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;

@@ -5,6 +5,7 @@ import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command, Context } from './context.js';
 import { createCommand } from './create.js';
 import { deleteCommand } from './delete.js';
+import { execCommand } from './exec.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
 import { pauseCommand } from './pause.js';
@@ -30,6 +31,7 @@ const commands: Record<string, Command> = {
   kill: killCommand,
   delete: deleteCommand,
   run: runCommand,
+  exec: execCommand,
   list: listCommand,
   pause: pauseCommand,
   resume: resumeCommand,

@@ -307,8 +307,10 @@ export function exec(opts: ExecOptions): ExitStatus {
     }
     if (joinAtReady) joinCgroup(pid);
     a.send(sock, Msg.start);
-    // Our end of the socket sees EOF when the process execs (close-on-exec); an error means exec failed.
-    const m = a.recv(sock);
+    // Our end of the socket sees EOF when the process execs (close-on-exec); an error means exec failed. In a
+    // paused container the process is frozen until resume: the program was already found and checked before
+    // MSG_READY, so only the hand-over to the sealed helper is left unconfirmed (its failure is exit status 1).
+    const m = joinAtReady ? null : a.recv(sock);
     a.closeFd(sock);
     sock = -1;
     if (m && m.type === Msg.error) throw execFailure(m);

@@ -345,6 +345,42 @@ t.test('-t with --console-socket (detached) sends a pty master; the process has 
   tt.equal(errorMsg(noDetach.stderr), 'exec failed: cannot use console socket if tsrt will not detach or allocate tty');
 });
 
+t.test("the engines' exec: podman's, docker's and ctr's process.json with their argv (engines.md §3)", async tt => {
+  const s = scope(tt);
+  const { id, pid } = running(tt, s);
+  for (const engine of ['podman', 'docker', 'ctr']) {
+    const dir = s.dir();
+    const script = path.join(dir, 'receiver.py');
+    const sock = path.join(dir, 'console.sock');
+    const out = path.join(dir, 'console.out');
+    fs.writeFileSync(script, RECEIVER);
+    const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
+    tt.teardown(() => {
+      if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
+    });
+    tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
+    // The files the engines wrote, kept beside the project (../shared).
+    const local = path.join(dir, 'exec-process.json');
+    fs.copyFileSync(path.join(REPO, '..', 'shared/docs/engine-configs', `${engine}-exec-tty.process.json`), local);
+    const pidFile = path.join(dir, 'exec_pid');
+    const log = path.join(dir, 'oci-log');
+    const r = rtFiles(s, ['--log-format=json', '--log', log, 'exec', '--pid-file', pidFile, '--process', local, '--detach', '--tty', '--console-socket', sock, id]);
+    tt.equal(r.code, 0, `${engine}: ${r.stderr}`);
+    tt.match(read(pidFile), /^\d+$/, `${engine}: pid file written before exec returned`);
+    tt.ok(waitFor(() => read(out).includes('exec-t-ok')), `${engine}: output through the pty`);
+    tt.match(read(out), /^\/dev\/pts\/\d+\r?$/m, `${engine}: a terminal`);
+    tt.equal(read(log), '', `${engine}: nothing logged on success`);
+  }
+  // Without a terminal (docker's `exec -d`): the process's stdio are the caller's.
+  const local = path.join(s.dir(), 'plain.json');
+  fs.writeFileSync(local, JSON.stringify({ args: ['sh', '-c', 'echo exec-ok; exit 5'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0] }, oomScoreAdj: 0 }));
+  const pidFile = path.join(s.dir(), 'plain.pid');
+  const r = rtFiles(s, ['exec', '--process', local, '--detach', '--pid-file', pidFile, id]);
+  tt.equal(r.code, 0, r.stderr);
+  tt.ok(waitFor(() => read(r.out).includes('exec-ok')), 'output on the caller\'s stdout');
+  tt.ok(fs.existsSync(`/proc/${pid}`), 'the init runs on');
+});
+
 t.test('-t in the foreground without a console socket proxies a pty', async tt => {
   const s = scope(tt);
   const { id } = running(tt, s);

@@ -210,6 +210,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           personality: spec.linux?.personality,
           memoryPolicy: spec.linux?.memoryPolicy,
         },
+        setgroups: (plan.flags & PlanFlag.setgroups) !== 0,
         noNewKeyring: !!opts.noNewKeyring,
       },
     };

@@ -152,6 +152,7 @@ function execConfig(rec: ContainerRecord): NonNullable<ContainerRecord['exec']> 
   };
 }
 
+/** /proc/<pid>/ns file and CLONE_NEW* flag of every namespace type. */
 const NAMESPACE_FILES: [string, number][] = [
   ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
   ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
@@ -171,6 +172,12 @@ function foreignNamespaces(pid: number): number {
     try {
       theirs = fs.statSync(`/proc/${pid}/ns/${file}`);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') {
+        // R5 (CVE-2016-9962): a created container's init stays non-dumpable until start, so only a privileged
+        // runtime may look at it or join it.
+        throw new RuntimeError('cannot exec in a created container without privileges: its init cannot be joined before start', { op: 'exec', errno: code });
+      }
       throw fromSystemError('stat', `/proc/${pid}/ns/${file}`, e);
     }
     if (theirs.dev !== ours.dev || theirs.ino !== ours.ino) flags |= flag;
@@ -255,7 +262,7 @@ export function exec(opts: ExecOptions): ExitStatus {
       preserveFds: opts.preserveFds ?? 0,
       initPidfd: initFd,
       nsFlags,
-      setgroups: (nsFlags & CLONE.NEWUSER) === 0 || setgroupsAllowed(rec.pid),
+      setgroups: (nsFlags & CLONE.NEWUSER) === 0 || (config.setgroups ?? setgroupsAllowed(rec.pid)),
       noNewKeyring: config.noNewKeyring,
     });
     const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;

@@ -43,6 +43,8 @@ export interface ContainerRecord {
   exec?: {
     process?: Process;
     linux: Pick<Linux, 'seccomp' | 'personality' | 'memoryPolicy'>;
+    /** Whether setgroups(2) works in the container's user namespace (denied for a rootless single-id map). */
+    setgroups?: boolean;
     noNewKeyring: boolean;
   };
 }

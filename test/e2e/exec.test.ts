@@ -477,6 +477,17 @@ t.test('a rootless container: exec joins its user namespace as the unprivileged 
   tt.equal(uid, '0', 'root inside');
   tt.equal(userns, fs.readlinkSync(`/proc/${pid}/ns/user`), "the init's user namespace");
   tt.match(map.join('\n'), new RegExp(`^\\s*0\\s+${user.uid}\\s+1`, 'm'), 'mapped to the user on the host');
+  // A created container's init is not dumpable until start (CVE-2016-9962): without privileges it cannot be
+  // joined yet, and exec says so.
+  const created = 'rootless-exec-created';
+  const fd2 = fs.openSync(outFile, 'w', 0o666);
+  const c = tsrt(['create', '-b', bundle, created], { user: user.name, root, stdio: ['ignore', fd2, fd2] });
+  fs.closeSync(fd2);
+  tt.teardown(() => tsrt(['delete', '--force', created], { user: user.name, root }));
+  tt.equal(c.code, 0, read(outFile));
+  const early = tsrt(['exec', created, 'true'], { user: user.name, root });
+  tt.equal(early.code, 255);
+  tt.equal(errorMsg(early.stderr), 'exec failed: cannot exec in a created container without privileges: its init cannot be joined before start');
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -64,7 +64,6 @@ export const execCommand: Command = {
         preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
         cgroups: flags['cgroup'] as string[] | undefined,
         ignorePaused: !!flags['ignore-paused'],
-        warn: m => ctx.report.warn(m),
       });
       return status.code;
     } catch (e) {

@@ -46,7 +46,6 @@ export interface ExecOptions {
   /** --cgroup: [<controller>[,<controller>...]:]<path>, each a sub-cgroup of the container's. */
   cgroups?: string[];
   ignorePaused?: boolean;
-  warn: (msg: string) => void;
 }
 
 /** runc's user spec for -u: <uid>[:<gid>], decimal, nothing else (CVE-2026-30892 came from a lax parser). */
@@ -320,6 +319,9 @@ export function exec(opts: ExecOptions): ExitStatus {
     const m = joinAtReady ? null : a.recv(sock);
     a.closeFd(sock);
     sock = -1;
+    // A task joining a frozen cgroup leaves it FREEZING until that task is frozen too: wait for it, so the
+    // container reads as paused (and `resume` works) the moment we return.
+    if (joinAtReady) cgroup?.setFrozen(true);
     if (m && m.type === Msg.error) throw execFailure(m);
     if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(pid), 0o644);
     dir.unlock();

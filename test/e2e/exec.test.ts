@@ -528,6 +528,7 @@ t.test('a paused container: exec fails, unless --ignore-paused, whose process ru
   const d = rtFiles(s, ['exec', '-d', '--ignore-paused', id, 'touch', '/tmp/ran']);
   tt.equal(d.code, 0, d.stderr);
   tt.notOk(fs.existsSync(`/proc/${pid}/root/tmp/ran`), 'frozen with the container');
+  tt.equal(JSON.parse(rt(['state', id]).stdout).status, 'paused', 'the container still reads as paused');
   tt.equal(rt(['resume', id]).code, 0);
   tt.ok(waitFor(() => fs.existsSync(`/proc/${pid}/root/tmp/ran`)), 'ran after resume');
 });

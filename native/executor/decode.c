@@ -346,8 +346,23 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			if (plan->idmaps[j].step == m->step)
 				fail(&r, "idmapped mount given twice");
 	}
+	plan->join_pidfd = (int32_t)get_u32(&r);
+	plan->join_nsflags = get_u32(&r);
+	if (!r.why && (plan->join_nsflags & ~(uint32_t)(TSRT_CLONE_NS_ALL)))
+		fail(&r, "unknown namespace flag in plan");
 	if (!r.why && r.left != 0)
 		fail(&r, "trailing bytes after plan");
+	if (!r.why && (plan->flags & PF_EXEC) && plan->join_pidfd < 0)
+		fail(&r, "exec plan without the container init's pidfd");
+	if (!r.why && !(plan->flags & PF_EXEC) && (plan->join_pidfd >= 0 || plan->join_nsflags))
+		fail(&r, "namespace pidfd in a plan that is not an exec");
+	if (!r.why && (plan->flags & PF_EXEC) &&
+	    (plan->nsteps || plan->njoin || plan->unshare_flags || plan->nsysctl || plan->nmasked || plan->nreadonly ||
+	     plan->nidmaps || plan->fifo_fd >= 0 ||
+	     (plan->flags & (PF_NEW_USERNS | PF_NEW_MOUNTNS | PF_NEW_CGROUPNS | PF_NEW_TIMENS | PF_NEW_PIDNS |
+			     PF_SET_HOSTNAME | PF_SET_DOMAINNAME | PF_SYNC_PREPIVOT | PF_START_FIFO | PF_READONLY_ROOT |
+			     PF_SHARED_MOUNTNS))))
+		fail(&r, "exec plan with container set-up work");
 	if ((plan->flags & PF_START_FIFO) && plan->fifo_fd < 0)
 		fail(&r, "fifo start without fifo fd");
 
@@ -375,4 +390,5 @@ void plan_free(struct tsrt_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 	plan->console_socket = -1;
 	plan->fifo_fd = -1;
+	plan->join_pidfd = -1;
 }

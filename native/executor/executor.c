@@ -746,17 +746,20 @@ static void setup_console(struct ctx *c)
 		if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
 			fail(c, S_CONSOLE, "consoleSize");
 	}
-	/* /dev/console is the slave itself, bound by fd: no path in the container is trusted (CVE-2025-52565). */
-	tree = (int)syscall(SYS_open_tree, slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (tree < 0)
-		fail(c, S_CONSOLE, "/dev/console");
-	/* An image's /dev/console -> elsewhere would get the pty bound over its target (crun's CVE-2026-88264). */
-	refuse_symlink(c, "/dev/console", S_CONSOLE);
-	target = resolve_target(c, c->rootfd, "/dev/console", 1, S_CONSOLE);
-	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		fail(c, S_CONSOLE, "/dev/console");
-	syscall(SYS_close, tree);
-	syscall(SYS_close, target);
+	/* /dev/console is the slave itself, bound by fd: no path in the container is trusted (CVE-2025-52565).
+	 * An exec'd process gets a terminal of its own; the container's console stays the init's. */
+	if (!(p->flags & PF_EXEC)) {
+		tree = (int)syscall(SYS_open_tree, slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		if (tree < 0)
+			fail(c, S_CONSOLE, "/dev/console");
+		/* An image's /dev/console -> elsewhere would get the pty bound over its target (crun's CVE-2026-88264). */
+		refuse_symlink(c, "/dev/console", S_CONSOLE);
+		target = resolve_target(c, c->rootfd, "/dev/console", 1, S_CONSOLE);
+		if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			fail(c, S_CONSOLE, "/dev/console");
+		syscall(SYS_close, tree);
+		syscall(SYS_close, target);
+	}
 
 	if (send_with_fd(p->console_socket, payload, sizeof(payload) - 1, master) < 0)
 		fail(c, S_CONSOLE, "console socket");
@@ -1225,7 +1228,7 @@ static int cmp_int(int a, int b)
 /* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
 static void close_other_fds(const int *keep, int nkeep, int preserve)
 {
-	int sorted[9 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
+	int sorted[10 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1288,6 +1291,24 @@ static void join_namespaces(struct ctx *c)
 			syscall(SYS_close, fds[i]);
 		}
 	}
+}
+
+/*
+ * exec: every namespace of the container init that is not already ours, in one setns(pidfd) call. The kernel
+ * joins the user namespace first (its capabilities then grant the rest) and takes every namespace from the
+ * same live process, so no /proc/<pid>/ns path can be swapped or reused by another pid in between. The root
+ * and cwd become the init's mount namespace root, i.e. the container's (pivoted) rootfs.
+ */
+static void join_init_namespaces(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	if (p->join_nsflags && syscall(SYS_setns, p->join_pidfd, p->join_nsflags) < 0)
+		fail(c, S_JOIN_NS, "the container init's namespaces");
+	syscall(SYS_close, p->join_pidfd);
+	/* Without the mount namespace (a container sharing the runtime's), the root is still the host's: the
+	 * init's root is where the process must run. */
+	if (!(p->join_nsflags & CLONE_NEWNS))
+		fail_errno(c, S_JOIN_NS, EINVAL, "the container has no mount namespace of its own");
 }
 
 /*
@@ -1408,7 +1429,7 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[9 + TSRT_MAX_IDMAPS], nkeep = 0;
+	int keep[10 + TSRT_MAX_IDMAPS], nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
 	int need_fork;
@@ -1430,6 +1451,8 @@ static void stage1(struct ctx *c)
 	keep[nkeep++] = c->shim_fd;
 	if (c->timens_fd >= 0)
 		keep[nkeep++] = c->timens_fd;
+	if (p->join_pidfd >= 0)
+		keep[nkeep++] = p->join_pidfd;
 	if (p->fifo_fd >= 0)
 		keep[nkeep++] = p->fifo_fd;
 	if (p->console_socket >= 0)
@@ -1442,6 +1465,8 @@ static void stage1(struct ctx *c)
 	prepare_idmapped_trees(c);
 
 	join_namespaces(c);
+	if (p->flags & PF_EXEC)
+		join_init_namespaces(c);
 	if (p->flags & PF_NEW_USERNS) {
 		if (syscall(SYS_unshare, CLONE_NEWUSER) < 0)
 			fail(c, S_USERNS, "user namespace");
@@ -1466,6 +1491,8 @@ static void stage1(struct ctx *c)
 
 	/* New pid and time namespaces only apply to children: fork once more, as a sibling of ourselves. */
 	need_fork = (p->flags & (PF_NEW_PIDNS | PF_NEW_TIMENS)) != 0;
+	if (p->join_nsflags & (CLONE_NEWPID | CLONE_NEWTIME))
+		need_fork = 1;
 	if (!need_fork) {
 		for (i = 0; i < p->njoin; i++)
 			if (p->join[i].type == CLONE_NEWPID || p->join[i].type == CLONE_NEWTIME)

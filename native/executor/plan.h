@@ -84,6 +84,9 @@ struct tsrt_rlimit {
 #define TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV 0x20u
 #define TSRT_SECCOMP_FLAGS_KNOWN (0x2u | 0x4u | TSRT_SECCOMP_FLAG_NEW_LISTENER | TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV)
 
+/* Every CLONE_NEW* namespace flag (TIME, NS, CGROUP, UTS, IPC, USER, PID, NET): what join_nsflags may hold. */
+#define TSRT_CLONE_NS_ALL 0x7e020080u
+
 /* Plan flags. */
 #define PF_NEW_USERNS 0x1u      /* unshare(CLONE_NEWUSER); the parent writes the id maps */
 #define PF_NEW_MOUNTNS 0x2u     /* rootfs work happens (a new mount ns is required for it) */
@@ -102,10 +105,12 @@ struct tsrt_rlimit {
 #define PF_NEW_TIMENS 0x4000u
 #define PF_NEW_PIDNS 0x8000u
 #define PF_NEW_KEYRING 0x10000u /* join a fresh session keyring (runc's default; --no-new-keyring clears it) */
+#define PF_EXEC 0x20000u        /* exec: join the namespaces of join_pidfd's process (join_nsflags) and run a process
+				 * there; no namespace is made, no rootfs, device, hostname or sysctl work is done */
 /* The rootfs is prepared in a mount namespace shared with others (the runtime's own, or one joined by path):
  * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
  * root of every other process in that namespace. */
-#define PF_SHARED_MOUNTNS 0x20000u
+#define PF_SHARED_MOUNTNS 0x40000u
 
 struct tsrt_plan {
 	uint32_t flags;
@@ -165,6 +170,8 @@ struct tsrt_plan {
 	const char *mount_label;      /* for MF_MOUNT_LABEL steps */
 	uint32_t nidmaps;
 	struct tsrt_idmap *idmaps;
+	int32_t join_pidfd;    /* PF_EXEC: pidfd of the container init, or -1 */
+	uint32_t join_nsflags; /* PF_EXEC: CLONE_NEW* of the init's namespaces that differ from the runtime's */
 
 	/* Decoder-owned storage. */
 	void *arena;

@@ -334,6 +334,39 @@ export class CgroupManager {
     }
   }
 
+  /**
+   * Moves `pid` into existing sub-cgroups of the container's (exec --cgroup). `sub` maps a controller, or ''
+   * for every hierarchy without its own entry, to a path below the container's directory; hierarchies with
+   * neither get the container's directory itself. runc's texts for a bad controller or path.
+   */
+  joinSub(pid: number, sub: Map<string, string>): void {
+    const keyFor = (d: HierarchyDir): string | undefined => {
+      const names = d.key === UNIFIED ? [UNIFIED] : [...controllersOf(d.key), d.key];
+      return names.find(n => sub.has(n)) ?? (sub.has('') ? '' : undefined);
+    };
+    for (const c of sub.keys()) {
+      const known = c === '' || this.record.dirs.some(d => d.key === c || (d.key !== UNIFIED && controllersOf(d.key).includes(c)) || (c === UNIFIED && d.key === UNIFIED));
+      if (!known) throw new RuntimeError(`unknown controller ${c} in SubCgroupPaths`, { op: 'cgroup' });
+    }
+    for (const d of this.record.dirs) {
+      const key = keyFor(d);
+      let dir = d.dir;
+      if (key !== undefined) {
+        const rel = sub.get(key)!;
+        dir = path.posix.join(d.dir, rel);
+        if (dir !== d.dir && !dir.startsWith(`${d.dir}/`)) throw new RuntimeError(`${rel} is not a sub cgroup path`, { op: 'cgroup' });
+      }
+      const file = path.join(dir, 'cgroup.procs');
+      try {
+        fs.writeFileSync(file, String(pid));
+      } catch (e) {
+        if (this.record.rootless && PERMISSION.has(errnoOf(e))) continue;
+        const err = fromSystemError(`error adding pid ${pid} to cgroups: write`, file, e);
+        throw new RuntimeError(err.message, { op: 'cgroup', path: file, errno: errnoOf(e) });
+      }
+    }
+  }
+
   /** Updates resources in force: merged into the recorded ones, applied, and recorded (caller saves). */
   update(change: LinuxResources): void {
     const merged = mergeResources(this.record.resources, change);

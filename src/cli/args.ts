@@ -3,7 +3,8 @@
 // (exec), and "--" ends the flags.
 import { RuntimeError } from '../errors.js';
 
-export type FlagKind = 'bool' | 'string' | 'int';
+/** 'strings' and 'ints' may repeat (urfave's StringSlice and Int64Slice): every occurrence is kept, in order. */
+export type FlagKind = 'bool' | 'string' | 'int' | 'strings' | 'ints';
 
 export interface FlagSpec {
   name: string;
@@ -12,7 +13,7 @@ export interface FlagSpec {
   aliases?: string[];
 }
 
-export type FlagValues = Record<string, string | boolean | number | undefined>;
+export type FlagValues = Record<string, string | boolean | number | string[] | number[] | undefined>;
 
 export interface Parsed {
   flags: FlagValues;
@@ -63,9 +64,12 @@ export function parseArgs(argv: string[], specs: FlagSpec[], stopAtPositional = 
       if (i + 1 >= argv.length) throw usageError(`flag needs an argument: -${name}`);
       value = argv[++i]!;
     }
-    if (spec.kind === 'int') {
+    if (spec.kind === 'int' || spec.kind === 'ints') {
       if (!/^-?\d+$/.test(value)) throw usageError(`invalid value "${value}" for flag -${name}: parse error`);
-      flags[spec.name] = Number(value);
+      if (spec.kind === 'int') flags[spec.name] = Number(value);
+      else flags[spec.name] = [...((flags[spec.name] as number[] | undefined) ?? []), Number(value)];
+    } else if (spec.kind === 'strings') {
+      flags[spec.name] = [...((flags[spec.name] as string[] | undefined) ?? []), value];
     } else {
       flags[spec.name] = value;
     }

@@ -6,6 +6,7 @@ import type { Command, Context } from './context.js';
 import { createCommand } from './create.js';
 import { deleteCommand } from './delete.js';
 import { eventsCommand } from './events.js';
+import { execCommand } from './exec.js';
 import { featuresCommand } from './features.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
@@ -33,6 +34,7 @@ const commands: Record<string, Command> = {
   kill: killCommand,
   delete: deleteCommand,
   run: runCommand,
+  exec: execCommand,
   list: listCommand,
   pause: pauseCommand,
   resume: resumeCommand,

@@ -128,6 +128,94 @@ function parseTimeOffset(v: { secs?: number; nanosecs?: number } | undefined): [
   return [BigInt(v?.secs ?? 0), v?.nanosecs ?? 0];
 }
 
+type Process = NonNullable<Spec['process']>;
+
+/** The fields of a plan that describe the process (the part `exec` shares with the init). */
+export type ProcessPlan = Pick<LaunchPlan,
+  'flags' | 'consoleSocket' | 'consoleSize' | 'oomScoreAdj' | 'rlimits' | 'caps' | 'uid' | 'gid' | 'umask' |
+  'additionalGids' | 'cwd' | 'args' | 'env' | 'scheduler' | 'ioPriority' | 'cpuAffinity' | 'personality' |
+  'memoryPolicy' | 'apparmorProfile' | 'selinuxLabel'>;
+
+/** R6 for LSM labels: applied or refused, never skipped while the LSM is active, never asked of one that is off. */
+export function checkLsmLabels(proc: Process, facts: HostFacts): void {
+  if (proc.apparmorProfile && !facts.apparmorEnabled) {
+    bad(`process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`);
+  }
+  if (proc.selinuxLabel && !facts.selinuxEnabled) {
+    bad(`process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`);
+  }
+}
+
+/**
+ * The process half of a plan: identity, capabilities, rlimits, terminal and the runtime-spec 1.2 attributes.
+ * `userns`: the process runs in a user namespace (a new or joined one), where every capability exists.
+ */
+export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, facts: HostFacts,
+  ctx: { consoleSocket: number; userns: boolean }): ProcessPlan {
+  let flags = 0;
+  if (proc.terminal) {
+    if (ctx.consoleSocket < 0) bad('cannot allocate tty if tsrt will detach without setting console socket');
+    flags |= PlanFlag.terminal;
+  }
+  if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
+  if (proc.oomScoreAdj !== undefined) {
+    // The kernel's OOM_SCORE_ADJ_MIN..MAX: anything else would only fail later, inside the executor.
+    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) bad(`process.oomScoreAdj: ${proc.oomScoreAdj} is outside -1000..1000`);
+    flags |= PlanFlag.oomScoreAdj;
+  }
+  if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
+
+  const rlimits: LaunchPlan['rlimits'] = [];
+  const rlimitSeen = new Set<string>();
+  for (const r of proc.rlimits ?? []) {
+    const resource = RLIMIT[r.type];
+    if (resource === undefined) bad(`process.rlimits: unknown rlimit type "${r.type}"`);
+    if (rlimitSeen.has(r.type)) bad(`process.rlimits: duplicate rlimit type "${r.type}"`);
+    rlimitSeen.add(r.type);
+    const soft = rlimitValue(r.soft);
+    const hard = rlimitValue(r.hard);
+    if (soft > hard) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    rlimits.push({ resource, soft, hard });
+  }
+  // The JS runtime raised its own RLIMIT_NOFILE; the container must not inherit that by accident.
+  if (!rlimitSeen.has('RLIMIT_NOFILE')) {
+    rlimits.push({ resource: RLIMIT['RLIMIT_NOFILE']!, soft: facts.defaultNofile.soft, hard: facts.defaultNofile.hard });
+  }
+
+  const c = proc.capabilities ?? {};
+  // A new (or joined) user namespace starts with every capability; without one, the host's set is the limit.
+  const grantable = ctx.userns ? undefined : facts.capBounding;
+  const mask = (field: keyof typeof c) => capMask(c[field], field, facts.capLastCap, grantable);
+  const caps = {
+    bounding: mask('bounding'),
+    effective: mask('effective'),
+    permitted: mask('permitted'),
+    // R8: inheritable stays empty unless the config names it.
+    inheritable: mask('inheritable'),
+    ambient: mask('ambient'),
+  };
+
+  const user = proc.user ?? { uid: 0, gid: 0 };
+  return {
+    flags,
+    consoleSocket: proc.terminal ? ctx.consoleSocket : -1,
+    consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
+    oomScoreAdj: proc.oomScoreAdj ?? 0,
+    rlimits,
+    caps,
+    uid: user.uid ?? 0,
+    gid: user.gid ?? 0,
+    umask: user.umask ?? 0o022,
+    additionalGids: user.additionalGids ?? [],
+    cwd: path.posix.normalize(proc.cwd),
+    args: proc.args!,
+    env: proc.env ?? [],
+    ...planProcessAttributes(proc, linux),
+    apparmorProfile: proc.apparmorProfile || undefined,
+    selinuxLabel: proc.selinuxLabel || undefined,
+  };
+}
+
 export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): LaunchPlan {
   const proc = spec.process;
   if (!proc) bad('process: a container needs a process to run');
@@ -213,18 +301,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     sysctl.push([key.replaceAll('.', '/'), value]);
   }
 
-  // ---- LSMs: applied or refused, never skipped while active (R6) ----
-  if (proc.apparmorProfile && !facts.apparmorEnabled) {
-    bad(`process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`);
-  }
-  if (proc.selinuxLabel && !facts.selinuxEnabled) {
-    bad(`process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`);
-  }
+  checkLsmLabels(proc, facts);
   // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
   const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
   const intelRdt = linux.intelRdt ? planIntelRdt(linux.intelRdt, facts, rootless) : undefined;
   const netDevices = planNetDevices(linux.netDevices, facts, has('network'), rootless);
-  const processAttributes = planProcessAttributes(proc, linux);
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
@@ -256,53 +337,13 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
 
   // ---- process ----
-  if (proc.terminal) {
-    if (opts.consoleSocket < 0) bad('cannot allocate tty if tsrt will detach without setting console socket');
-    flags |= PlanFlag.terminal;
-  }
-  if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
-  if (proc.oomScoreAdj !== undefined) {
-    // The kernel's OOM_SCORE_ADJ_MIN..MAX: anything else would only fail later, inside the executor.
-    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) bad(`process.oomScoreAdj: ${proc.oomScoreAdj} is outside -1000..1000`);
-    flags |= PlanFlag.oomScoreAdj;
-  }
-  if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
   if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
   if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;
-
-  const rlimits: LaunchPlan['rlimits'] = [];
-  const rlimitSeen = new Set<string>();
-  for (const r of proc.rlimits ?? []) {
-    const resource = RLIMIT[r.type];
-    if (resource === undefined) bad(`process.rlimits: unknown rlimit type "${r.type}"`);
-    if (rlimitSeen.has(r.type)) bad(`process.rlimits: duplicate rlimit type "${r.type}"`);
-    rlimitSeen.add(r.type);
-    const soft = rlimitValue(r.soft);
-    const hard = rlimitValue(r.hard);
-    if (soft > hard) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
-    rlimits.push({ resource, soft, hard });
-  }
-  // The JS runtime raised its own RLIMIT_NOFILE; the container must not inherit that by accident.
-  if (!rlimitSeen.has('RLIMIT_NOFILE')) {
-    rlimits.push({ resource: RLIMIT['RLIMIT_NOFILE']!, soft: facts.defaultNofile.soft, hard: facts.defaultNofile.hard });
-  }
-
-  const c = proc.capabilities ?? {};
-  // A new (or joined) user namespace starts with every capability; without one, the host's set is the limit.
-  const grantable = userns ? undefined : facts.capBounding;
-  const mask = (field: keyof typeof c) => capMask(c[field], field, facts.capLastCap, grantable);
-  const caps = {
-    bounding: mask('bounding'),
-    effective: mask('effective'),
-    permitted: mask('permitted'),
-    // R8: inheritable stays empty unless the config names it.
-    inheritable: mask('inheritable'),
-    ambient: mask('ambient'),
-  };
-
-  const user = proc.user ?? { uid: 0, gid: 0 };
+  const processPlan = planProcess(proc, linux, facts, { consoleSocket: opts.consoleSocket, userns });
+  flags |= processPlan.flags;
 
   return {
+    ...processPlan,
     flags,
     unshareFlags,
     join,
@@ -316,18 +357,6 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     maskedPaths: (linux.maskedPaths ?? []).map(p => path.posix.normalize(p)),
     readonlyPaths: (linux.readonlyPaths ?? []).map(p => path.posix.normalize(p)),
     sysctl,
-    consoleSocket: proc.terminal ? opts.consoleSocket : -1,
-    consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
-    oomScoreAdj: proc.oomScoreAdj ?? 0,
-    rlimits,
-    caps,
-    uid: user.uid ?? 0,
-    gid: user.gid ?? 0,
-    umask: user.umask ?? 0o022,
-    additionalGids: user.additionalGids ?? [],
-    cwd: path.posix.normalize(proc.cwd),
-    args: proc.args,
-    env: proc.env ?? [],
     fifoFd: opts.fifoFd,
     preserveFds: opts.preserveFds,
     seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
@@ -336,9 +365,6 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     idMapsDirect,
     netDevices,
     intelRdt,
-    ...processAttributes,
-    apparmorProfile: proc.apparmorProfile || undefined,
-    selinuxLabel: proc.selinuxLabel || undefined,
     mountLabel,
   };
 }

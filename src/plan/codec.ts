@@ -118,5 +118,7 @@ export function encodePlan(p: LaunchPlan, seccompProgram: Uint8Array = new Uint8
   const idmapped = p.steps.flatMap((s, i) => (s.idmap ? [{ i, idmap: s.idmap }] : []));
   w.u32(idmapped.length);
   for (const { i, idmap } of idmapped) w.u32(i).i32(idmap.usernsFd ?? -1).u32(idmap.recursive ? 1 : 0);
+  // exec: the init's pidfd and the namespaces to join through it.
+  w.i32(p.joinPidfd ?? -1).u32(p.joinNsFlags ?? 0);
   return w.finish();
 }

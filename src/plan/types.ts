@@ -43,8 +43,10 @@ export const PlanFlag = {
   newTimens: 0x4000,
   newPidns: 0x8000,
   newKeyring: 0x10000,
+  /** exec: join the namespaces of the container init (joinPidfd) instead of making a container. */
+  exec: 0x20000,
   /** The rootfs work happens in a mount namespace shared with others: no propagation change, chroot. */
-  sharedMountns: 0x20000,
+  sharedMountns: 0x40000,
 } as const;
 
 export interface PlanStep {
@@ -157,6 +159,9 @@ export interface LaunchPlan {
   selinuxLabel?: string;
   /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
   mountLabel?: string;
+  /** exec: a pidfd of the container init whose namespaces the process joins, and which (CLONE_NEW*). */
+  joinPidfd?: number;
+  joinNsFlags?: number;
   /** Not sent to the executor: what the parent does between the executor's messages. */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];

@@ -51,9 +51,9 @@ const STEP_TEXT = [
   'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
   'apply LSM label', 'make idmapped mount',
 ];
-const S_EXEC_LOOKUP = 25;
+export const S_EXEC_LOOKUP = 25;
 
-function executorError(m: SyncMessage): RuntimeError {
+export function executorError(m: SyncMessage): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
   let text: string;
   if (m.step === S_EXEC_LOOKUP) {
@@ -205,8 +205,19 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
       hooks: spec.hooks,
       prestartAtStart,
+      sharedMountns: !!(plan.flags & PlanFlag.sharedMountns),
       rootfsMountedHere: !!(plan.flags & PlanFlag.sharedMountns) && !plan.join.some(j => j.type === CLONE.NEWNS),
       rootless: facts.euid !== 0,
+      exec: {
+        process: spec.process,
+        linux: {
+          seccomp: spec.linux?.seccomp,
+          personality: spec.linux?.personality,
+          memoryPolicy: spec.linux?.memoryPolicy,
+        },
+        setgroups: (plan.flags & PlanFlag.setgroups) !== 0,
+        noNewKeyring: !!opts.noNewKeyring,
+      },
     };
     if (cgroup) rec.cgroup = cgroup.record;
     for (;;) {
@@ -332,7 +343,7 @@ function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string
  * The listener fd goes to the agent at listenerPath with the container process state (runtime-spec
  * config-linux.md "seccomp", state.md "ContainerProcessState"), while the container is still being created.
  */
-function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: number): void {
+export function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: number, status: Status = 'creating'): void {
   const listener = plan.seccomp?.listener;
   if (fd < 0 || !listener) {
     throw new RuntimeError('unable to start container process: unexpected seccomp listener from the container init', { op: 'init' });
@@ -342,7 +353,7 @@ function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: number)
     fds: ['seccompFd'],
     pid: rec.pid,
     metadata: listener.metadata || undefined,
-    state: ociState(rec, 'creating'),
+    state: ociState(rec, status),
   };
   try {
     native().sendFdTo(listener.path, JSON.stringify(processState), fd);
@@ -372,7 +383,7 @@ export function create(opts: CreateOptions): void {
 }
 
 /** Opens a pidfd for the container init, refusing a pid that now belongs to another process. */
-function initPidfd(rec: ContainerRecord): number {
+export function initPidfd(rec: ContainerRecord): number {
   const fd = native().pidfdOpen(rec.pid);
   if (fd < 0) return -1;
   const st = procStat(rec.pid);
@@ -383,7 +394,7 @@ function initPidfd(rec: ContainerRecord): number {
   return fd;
 }
 
-function loadLocked(root: string, id: string): { dir: ContainerDir; rec: ContainerRecord; status: Status } {
+export function loadLocked(root: string, id: string): { dir: ContainerDir; rec: ContainerRecord; status: Status } {
   const dir = new ContainerDir(root, id);
   if (!dir.exists()) throw notExist();
   dir.lock();

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
-import type { Hooks } from '../spec/types.gen.js';
+import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 
 export const OCI_VERSION = '1.2.0';
 
@@ -29,6 +29,8 @@ export interface ContainerRecord {
   /** The rootfs was prepared in the runtime's own mount namespace (no mount namespace in the config): delete
    * unmounts what is mounted there. */
   rootfsMountedHere?: boolean;
+  /** The container has no mount namespace of its own: its root is a chroot in a shared one. */
+  sharedMountns?: boolean;
   /** prestart hooks run at `start` (runtime-spec before 1.0.2) rather than during `create`. */
   prestartAtStart?: boolean;
   /** Created by an unprivileged runtime. */
@@ -39,6 +41,17 @@ export interface ContainerRecord {
   resctrl?: { group: string; createdGroup: boolean; monGroup?: string };
   /** The cgroup create made (or joined), and the resources in force. */
   cgroup?: CgroupRecord;
+  /**
+   * The config as exec needs it, fixed at create: the process (what exec's flags override), the seccomp
+   * profile and process-wide Linux attributes every exec'd process gets, and --no-new-keyring.
+   */
+  exec?: {
+    process?: Process;
+    linux: Pick<Linux, 'seccomp' | 'personality' | 'memoryPolicy'>;
+    /** Whether setgroups(2) works in the container's user namespace (denied for a rootless single-id map). */
+    setgroups?: boolean;
+    noNewKeyring: boolean;
+  };
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;

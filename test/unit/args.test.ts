@@ -84,6 +84,17 @@ t.test('parseArgs', async t => {
     });
     t.same(parseArgs(['--env', 'A=1', 'id', '--env', 'B=2'], specs, true), { flags: { env: 'A=1' }, positional: ['id', '--env', 'B=2'] });
   });
+  t.test('repeatable flags (StringSlice, Int64Slice) keep every occurrence in order', async t => {
+    const repeatable: FlagSpec[] = [
+      { name: 'env', short: 'e', kind: 'strings' },
+      { name: 'additional-gids', short: 'g', kind: 'ints' },
+    ];
+    t.same(parseArgs(['-e', 'A=1', '--env=B=2', '-g', '5', '--additional-gids', '7', 'id'], repeatable), {
+      flags: { env: ['A=1', 'B=2'], 'additional-gids': [5, 7] },
+      positional: ['id'],
+    });
+    t.match(errorOf(t, () => parseArgs(['-g', 'x'], repeatable)), /invalid value "x" for flag -g/);
+  });
   t.test('the last occurrence of a flag wins', async t => {
     t.same(parseArgs(['-b', '/one', '--bundle=/two'], specs).flags, { bundle: '/two' });
   });

@@ -25,6 +25,8 @@ type Decoded = { steps: number; args: number; rootfs: string };
 const check = (buf: Buffer): string | Decoded => native().checkPlan(buf);
 
 const MAGIC = 0x54535254;
+/** The plan's last fields: the exec target (i32 pidfd, u32 namespace flags), after the idmapped mounts. */
+const EXEC_TAIL = 4 + 4;
 const MAX_STR = 4096;
 
 /** A small, valid plan: no steps, one arg. Every field present, nothing optional set. */
@@ -168,11 +170,24 @@ t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step 
   // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
   const symlink = { kind: 'symlink' as const, flags: 0, dest: '/l', data: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
   const buf = encodePlan(smallPlan({ steps: [symlink, bind({ ...maps, usernsFd: 9 })] }));
-  buf.writeUInt32LE(0, buf.length - 12);
+  buf.writeUInt32LE(0, buf.length - EXEC_TAIL - 12);
   t.equal(check(buf), 'idmapped mount that is not a bind step');
   const twice = encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind({ ...maps, usernsFd: 9 })] }));
-  twice.writeUInt32LE(0, twice.length - 12);
+  twice.writeUInt32LE(0, twice.length - EXEC_TAIL - 12);
   t.equal(check(twice), 'idmapped mount given twice');
+});
+
+t.test('exec plans: the init pidfd is required, container set-up work and unknown namespace flags are refused', async t => {
+  const execPlan = (over: Partial<LaunchPlan> = {}) =>
+    smallPlan({ flags: 0x20000, unshareFlags: 0, rootfs: '/', joinPidfd: 5, joinNsFlags: CLONE.NEWNS | CLONE.NEWPID, ...over });
+  t.same(check(encodePlan(execPlan())), { steps: 0, args: 1, rootfs: '/' }, 'a plain exec plan decodes');
+  t.equal(check(encodePlan(execPlan({ joinPidfd: -1 }))), "exec plan without the container init's pidfd");
+  t.equal(check(encodePlan(execPlan({ joinNsFlags: CLONE.NEWNS | 0x1 }))), 'unknown namespace flag in plan');
+  t.equal(check(encodePlan(execPlan({ unshareFlags: CLONE.NEWNET }))), 'exec plan with container set-up work', 'unshare');
+  t.equal(check(encodePlan(execPlan({ flags: 0x20000 | 0x2 }))), 'exec plan with container set-up work', 'new mount ns');
+  t.equal(check(encodePlan(execPlan({ sysctl: [['net/ipv4/ip_forward', '1']] }))), 'exec plan with container set-up work', 'sysctl');
+  t.equal(check(encodePlan(execPlan({ maskedPaths: ['/proc/kcore'] }))), 'exec plan with container set-up work', 'masks');
+  t.equal(check(encodePlan(smallPlan({ joinPidfd: 5, joinNsFlags: CLONE.NEWNS }))), 'namespace pidfd in a plan that is not an exec');
 });
 
 t.test('a mount-label step without a mount label is refused', async t => {
@@ -350,9 +365,9 @@ t.test('a seccomp program whose length is not a multiple of 8 is refused', async
   // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the u32 filter
   // flags and the unset process attributes: scheduler presence, ioPriority and personality presence+value,
   // two empty affinity bitmaps, memory policy presence+mode+empty bitmap, three absent label strings, no
-  // idmapped mounts.
+  // idmapped mounts, no exec target.
   const buf = encodePlan(smallPlan(), new Uint8Array(8));
-  const afterSeccomp = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4;
+  const afterSeccomp = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4 + EXEC_TAIL;
   buf.writeUInt32LE(8 * 1000, buf.length - 8 - afterSeccomp - 4);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
 });
@@ -372,7 +387,7 @@ t.test('seccomp filter flags: the known ones decode, anything else is refused', 
   t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), program)), 'seccomp wait-killable flag without a listener');
   const noProgram = encodePlan(filteredPlan(FILTER_FLAG.LOG), program);
   // Cut the program out: length 0 and no bytes, the flags (and the process attributes after them) kept.
-  const tail = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4;
+  const tail = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4 + EXEC_TAIL;
   const end = noProgram.length - tail;
   const cut = Buffer.concat([noProgram.subarray(0, end - 12), Buffer.from([0, 0, 0, 0]), noProgram.subarray(end)]);
   cut.writeUInt32LE(cut.length, 8);

@@ -50,6 +50,8 @@ const STEP_TEXT = [
   'apply LSM label', 'make idmapped mount',
 ];
 const S_EXEC_LOOKUP = 25;
+/** Message names for crash points (crashPoint). */
+const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
 function executorError(m: SyncMessage): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
@@ -137,6 +139,16 @@ interface Launched {
 
 type StartMode = 'fifo' | 'socket';
 
+/**
+ * Test-only fault injection (test/robustness/crash.test.ts): TSRT_TEST_CRASH_AT=<point> makes `create` SIGKILL
+ * itself at that point, to prove a create killed anywhere leaves nothing that delete --force cannot remove.
+ * Without the variable (as in production) this does nothing.
+ */
+const CRASH_AT = process.env['TSRT_TEST_CRASH_AT'];
+function crashPoint(point: string): void {
+  if (CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
+}
+
 function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launched {
   const dir = new ContainerDir(opts.root, opts.id);
   if (dir.exists()) throw new RuntimeError(`container with id exists: ${opts.id}`, { op: 'create' });
@@ -150,19 +162,42 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const a = native();
 
   dir.create();
+  crashPoint('dir-made');
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
   let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
   let resctrlJoined: ContainerRecord['resctrl'];
   let cgroup: CgroupManager | undefined;
+  const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
+  const rec: ContainerRecord = {
+    ociVersion: OCI_VERSION,
+    id: opts.id,
+    pid: 0,
+    bundle,
+    rootfs,
+    created: new Date().toISOString(),
+    owner: ownerName(facts.euid),
+    annotations: spec.annotations ?? undefined,
+    initStartTime: '',
+    privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
+    hooks: spec.hooks,
+    prestartAtStart,
+    rootless: facts.euid !== 0,
+    creating: true,
+  };
   try {
+    dir.save(rec);
+    crashPoint('record-saved');
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
     if (opts.cgroupManager !== 'disabled') {
       cgroup = CgroupManager.create(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
         systemdRunning: fs.existsSync('/run/systemd/system'),
       }, spec.linux?.resources, facts.euid !== 0);
+      rec.cgroup = cgroup.record;
+      dir.save(rec);
+      crashPoint('cgroup-made');
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -173,7 +208,6 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     const fifoFd = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : -1;
     if (fifoFd >= 0) fds.push(fifoFd);
-    const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
     const prepivotHooks = !!((!prestartAtStart && spec.hooks?.prestart?.length)
       || spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length);
     const plan = buildPlan(spec, facts, {
@@ -186,30 +220,16 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     const child = a.spawn(encodePlan(plan, seccompProgram));
     stagePidfd = child.pidfd;
     sock = child.sock;
+    crashPoint('spawned');
     for (const fd of fds) a.closeFd(fd);
     fds.length = 0;
 
-    const rec: ContainerRecord = {
-      ociVersion: OCI_VERSION,
-      id: opts.id,
-      pid: 0,
-      bundle,
-      rootfs,
-      created: new Date().toISOString(),
-      owner: ownerName(facts.euid),
-      annotations: spec.annotations ?? undefined,
-      initStartTime: '',
-      privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
-      hooks: spec.hooks,
-      prestartAtStart,
-      rootless: facts.euid !== 0,
-    };
-    if (cgroup) rec.cgroup = cgroup.record;
     for (;;) {
       const m = a.recv(sock);
       if (m === null) {
         throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
       }
+      crashPoint(`recv-${MSG_NAME[m.type] ?? m.type}`);
       if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
       if (m.type === Msg.error) throw executorError(m);
       if (m.type === Msg.userns) {
@@ -229,6 +249,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           stagePidfd = -1;
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        // From here on the init outlives us (it stops dying with its parent before `ready`): delete needs its pid.
+        dir.save(rec);
+        crashPoint('pid-saved');
         cgroup?.join(m.pid);
         if (plan.netDevices) {
           moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
@@ -236,7 +259,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           rec.netDevices = plan.netDevices;
         }
         if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
+        if (rec.netDevices || rec.resctrl) dir.save(rec);
         a.send(sock, Msg.go);
+        crashPoint('go-sent');
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
         if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
@@ -254,8 +279,14 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         break;
       }
     }
-    dir.save(rec);
+    // The pid file first: the record without `creating` is the last write, so a container shows as created
+    // only when everything create promises exists.
+    crashPoint('before-pid-file');
     if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(rec.pid), 0o644);
+    crashPoint('before-state');
+    delete rec.creating;
+    dir.save(rec);
+    crashPoint('state-saved');
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
@@ -579,12 +610,21 @@ function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => v
 
 export function remove(root: string, id: string, force: boolean, warn: (m: string) => void): void {
   const dir = new ContainerDir(root, id);
-  if (!dir.exists()) {
+  if (!dir.exists() && !dir.settleWithoutRecord()) {
     if (force) return;
     throw notExist();
   }
   const { rec, status } = loadLocked(root, id);
-  if (status === 'running' || status === 'paused') {
+  if (rec.creating) {
+    // A create that died half-way: its init (when it got that far) may still wait on the fifo, and may not be
+    // in the cgroup yet. It has not exec'd, so it has no children: killing it alone is enough.
+    const pidfd = rec.pid > 0 ? initPidfd(rec) : -1;
+    if (pidfd >= 0) {
+      native().pidfdSignal(pidfd, 9);
+      native().pidfdExited(pidfd, 10_000);
+      native().closeFd(pidfd);
+    }
+  } else if (status === 'running' || status === 'paused') {
     if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
     killAndWait(rec);
   } else if (status === 'created') {

@@ -597,7 +597,25 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
   }
 }
 
+/**
+ * A library caller is the parent of the inits it created (the CLI exits and leaves them to pid 1): an init
+ * that has exited stays a zombie until its parent reaps it.
+ */
+function reapInit(rec: ContainerRecord): void {
+  const st = rec.pid > 0 ? procStat(rec.pid) : undefined;
+  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
+  const pidfd = native().pidfdOpen(rec.pid);
+  if (pidfd < 0) return;
+  try {
+    native().wait(pidfd);
+  } catch {
+    /* reaped meanwhile */
+  }
+  native().closeFd(pidfd);
+}
+
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  reapInit(rec);
   removeCgroup(rec, warn);
   releaseHostResources(dir, rec, warn);
   try {
@@ -614,7 +632,18 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
     if (force) return;
     throw notExist();
   }
-  const { rec, status } = loadLocked(root, id);
+  // The lock is taken on `dir` itself, which destroy() releases: a library caller must not keep its fd.
+  let rec: ContainerRecord;
+  try {
+    dir.lock();
+    rec = dir.load();
+  } catch (e) {
+    dir.unlock();
+    // Removed by the command that held the lock before us.
+    if (force && e instanceof RuntimeError && e.errno === 'ENOENT') return;
+    throw e;
+  }
+  const status = dir.status(rec);
   if (rec.creating) {
     // A create that died half-way: its init (when it got that far) may still wait on the fifo, and may not be
     // in the cgroup yet. It has not exec'd, so it has no children: killing it alone is enough.

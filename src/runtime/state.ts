@@ -60,8 +60,8 @@ export function defaultRoot(): string {
   return `/tmp/tsrt-${euid}`;
 }
 
-/** Start time (field 22) and state letter of a live process, or undefined when there is none. */
-export function procStat(pid: number): { startTime: string; state: string } | undefined {
+/** Start time (field 22), state letter and parent of a process, or undefined when there is none. */
+export function procStat(pid: number): { startTime: string; state: string; ppid: number } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -69,7 +69,7 @@ export function procStat(pid: number): { startTime: string; state: string } | un
     return undefined;
   }
   const after = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: after[0] ?? '', startTime: after[19] ?? '' };
+  return { state: after[0] ?? '', startTime: after[19] ?? '', ppid: Number(after[1]) };
 }
 
 export class ContainerDir {

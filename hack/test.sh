@@ -16,7 +16,7 @@ fi
 unset NODE_EXTRA_CA_CERTS
 mkdir -p .tap
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(test/unit test/e2e)
+[ ${#files[@]} -gt 0 ] || files=(test/unit test/e2e test/robustness)
 node_modules/.bin/tap --disable-coverage --allow-empty-coverage -R tap --jobs 2 --timeout 900 "${files[@]}" \
   > .tap/output.tap 2> .tap/stderr.log
 tap_status=$?

@@ -8,7 +8,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBundle, tmpdir, tsrt } from '../helpers.js';
+import { makeBundle, tmpdir, tsrt, waitFor } from '../helpers.js';
 import * as left from './fixtures/leftovers.js';
 
 t.setTimeout(10 * 60_000);
@@ -54,6 +54,9 @@ const POINTS: [point: string, bundle: string][] = [
   ['state-saved', plain],
 ];
 
+/** From `ready` on, the init no longer dies with its parent (it must outlive a successful create). */
+const OUTLIVES_CREATE = ['recv-ready', 'before-pid-file', 'before-state', 'state-saved'];
+
 function listed(id: string): { status: string; pid: number } | undefined {
   const r = tsrt(['list', '-f', 'json'], { root: ROOT });
   if (r.code !== 0) throw new Error(`list failed: ${r.stderr}`);
@@ -69,6 +72,12 @@ for (const [point, bundle] of POINTS) {
       env: { ...process.env, TSRT_TEST_CRASH_AT: point, TSRT_ROBUST_MARK: MARK },
     });
     t.equal(crashed.signal, 'SIGKILL', `create died at ${point} (${crashed.stderr.trim()})`);
+    if (OUTLIVES_CREATE.includes(point)) {
+      t.ok(left.processes(scope).length > 0, 'the init, past set-up, waits on exec.fifo for delete to kill it');
+    } else {
+      // Blocked on the sync socket it sees EOF, and until set-up is done it has PR_SET_PDEATHSIG anyway.
+      t.ok(waitFor(() => left.processes(scope).length === 0, 200, 50), `the executor died with create: ${left.processes(scope).join('; ')}`);
+    }
 
     const entry = listed(id);
     if (point === 'state-saved') {

@@ -45,6 +45,16 @@ t.test('a seccomp profile that denies exit_group and the sync socket (noNewPrivi
   }, /^unable to start container process: container init exited unexpectedly$/);
 });
 
+t.test('a seccomp profile that denies sendto (noNewPrivileges): the init cannot report ready, so it gives up', async t => {
+  // It used to go on to wait on exec.fifo while create waited for its "ready" forever.
+  for (const errnoRet of [1, 0]) {
+    refused(t, spec => {
+      spec.process.noNewPrivileges = true;
+      spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['sendto'], action: 'SCMP_ACT_ERRNO', errnoRet }] };
+    }, /^unable to start container process: container init exited unexpectedly$/);
+  }
+});
+
 t.test('relative linux.maskedPaths / readonlyPaths: refused by name, not as a refused plan', async t => {
   refused(t, spec => void (spec.linux.maskedPaths = ['proc/kcore']), /^linux\.maskedPaths: path must be absolute: "proc\/kcore"$/);
   refused(t, spec => void (spec.linux.readonlyPaths = ['sys']), /^linux\.readonlyPaths: path must be absolute: "sys"$/);

@@ -150,11 +150,14 @@ static void die_exit(int code) __attribute__((noreturn));
 static void die_exit(int code)
 {
 	syscall(SYS_exit_group, code);
+	/* Only a seccomp filter that denies exit_group (a config's profile, loaded before the start signal) gets
+	 * here. Spinning would hang the runtime on the sync socket forever: a fault kills us without a syscall,
+	 * since the kernel forces its signal even when blocked, and the runtime then sees EOF. */
 	for (;;)
-		;
+		__builtin_trap();
 }
 
-static void send_msg(int sock, uint32_t type, int step, int err, int pid, const char *detail)
+static long send_msg(int sock, uint32_t type, int step, int err, int pid, const char *detail)
 {
 	struct tsrt_msg m;
 	memset(&m, 0, sizeof(m));
@@ -164,7 +167,7 @@ static void send_msg(int sock, uint32_t type, int step, int err, int pid, const 
 	m.pid = pid;
 	sappend(m.detail, sizeof(m.detail), 0, detail);
 	/* MSG_NOSIGNAL: the runtime may be gone; a pending SIGPIPE would kill the init later. */
-	syscall(SYS_sendto, sock, &m, sizeof(m), MSG_NOSIGNAL, NULL, 0);
+	return syscall(SYS_sendto, sock, &m, sizeof(m), MSG_NOSIGNAL, NULL, 0);
 }
 
 static void fail(struct ctx *c, int step, const char *detail)
@@ -1418,7 +1421,10 @@ static void stage2(struct ctx *c)
 			load_seccomp(c);
 	}
 
-	send_msg(c->sock, MSG_READY, 0, 0, 0, "");
+	/* Unheard, the runtime would wait for this forever: a config's filter may deny sendto (or fake success with
+	 * errnoRet 0), or the runtime died since PR_SET_PDEATHSIG was reset. Give up; the runtime sees EOF. */
+	if (send_msg(c->sock, MSG_READY, 0, 0, 0, "") != (long)sizeof(struct tsrt_msg))
+		die_exit(1);
 	wait_for_start(c);
 	exec_user_process(c, path);
 	die_exit(1);

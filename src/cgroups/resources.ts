@@ -306,6 +306,8 @@ function rdmaWrites(r: NonNullable<LinuxResources['rdma']>, p: Placement): Write
   });
 }
 
+const MEMBERSHIP_FILES = new Set(['cgroup.procs', 'cgroup.threads', 'cgroup.kill']);
+
 function unifiedWrites(u: NonNullable<LinuxResources['unified']>, p: Placement): Write[] {
   const keys = Object.keys(u);
   if (!keys.length) return [];
@@ -314,6 +316,9 @@ function unifiedWrites(u: NonNullable<LinuxResources['unified']>, p: Placement):
     if (file.includes('/') || file === '.' || file === '..' || !file.includes('.')) {
       fail('unified', `${JSON.stringify(file)} is not a cgroup2 file name`);
     }
+    // Membership and kill files are not resources: a pid written there would pull a host process into the
+    // container's cgroup, where delete and kill --all would signal it.
+    if (MEMBERSHIP_FILES.has(file)) fail('unified', `${JSON.stringify(file)} moves or kills processes; it is not a resource`);
     const controller = file.slice(0, file.indexOf('.'));
     if (controller !== 'cgroup' && !p.v2!.has(controller)) {
       fail('unified', `${JSON.stringify(file)}: the ${controller} controller is not available in the cgroup v2 hierarchy${p.v1.has(controller) ? ' (the host has it in a v1 hierarchy)' : ''}`);

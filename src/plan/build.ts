@@ -31,6 +31,12 @@ function bad(message: string): never {
   throw new RuntimeError(message, { op: 'config.json' });
 }
 
+/** A path inside the container that the spec requires to be absolute, normalised. */
+function absoluteIn(field: string, p: string): string {
+  if (!p.startsWith('/')) bad(`${field}: path must be absolute: ${JSON.stringify(p)}`);
+  return path.posix.normalize(p);
+}
+
 /**
  * Capability names -> a bit mask. R6: an unknown name is an error, never silently dropped; so is a capability
  * this host cannot grant: one the kernel does not know, or, outside a user namespace, one missing from the
@@ -342,7 +348,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   const processPlan = planProcess(proc, linux, facts, { consoleSocket: opts.consoleSocket, userns });
   flags |= processPlan.flags;
 
-  return {
+  const plan: LaunchPlan = {
     ...processPlan,
     flags,
     unshareFlags,
@@ -354,8 +360,8 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     hostname: spec.hostname || undefined,
     domainname: spec.domainname || undefined,
     steps,
-    maskedPaths: (linux.maskedPaths ?? []).map(p => path.posix.normalize(p)),
-    readonlyPaths: (linux.readonlyPaths ?? []).map(p => path.posix.normalize(p)),
+    maskedPaths: (linux.maskedPaths ?? []).map(p => absoluteIn('linux.maskedPaths', p)),
+    readonlyPaths: (linux.readonlyPaths ?? []).map(p => absoluteIn('linux.readonlyPaths', p)),
     sysctl,
     fifoFd: opts.fifoFd,
     preserveFds: opts.preserveFds,
@@ -367,4 +373,28 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     intelRdt,
     mountLabel,
   };
+  withinCodecLimits(plan);
+  return plan;
+}
+
+/** TSRT_MAX_STR and TSRT_MAX_LIST in native/executor/plan.h. */
+const MAX_PLAN_STRING = 4096;
+const MAX_PLAN_LIST = 4096;
+
+/**
+ * The executor's decoder refuses strings and lists beyond its limits, and C strings end at a NUL: a config
+ * that would produce one fails here, with its value, instead of as a refused plan after the cgroup is made.
+ */
+export function withinCodecLimits(value: unknown): void {
+  if (typeof value === 'string') {
+    const quoted = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+    if (value.includes('\u0000')) bad(`a value contains a NUL character: ${quoted}`);
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > MAX_PLAN_STRING) bad(`a value of ${bytes} bytes is longer than tsrt's limit of ${MAX_PLAN_STRING}: ${quoted}`);
+  } else if (Array.isArray(value)) {
+    if (value.length > MAX_PLAN_LIST) bad(`a list of ${value.length} entries is longer than tsrt's limit of ${MAX_PLAN_LIST}`);
+    for (const v of value) withinCodecLimits(v);
+  } else if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    for (const v of Object.values(value)) withinCodecLimits(v);
+  }
 }

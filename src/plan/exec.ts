@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { Spec } from '../spec/types.gen.js';
-import { checkLsmLabels, planProcess } from './build.js';
+import { checkLsmLabels, planProcess, withinCodecLimits } from './build.js';
 import type { HostFacts } from './facts.js';
 import { CLONE } from './linux.js';
 import { planSeccomp } from './seccomp.js';
@@ -46,7 +46,7 @@ export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, 
   let flags = processPlan.flags | PlanFlag.exec;
   if (opts.setgroups) flags |= PlanFlag.setgroups;
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
-  return {
+  const plan: LaunchPlan = {
     ...processPlan,
     flags,
     unshareFlags: 0,
@@ -70,4 +70,6 @@ export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, 
     joinPidfd: opts.initPidfd,
     joinNsFlags: opts.nsFlags,
   };
+  withinCodecLimits(plan);
+  return plan;
 }

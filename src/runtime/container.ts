@@ -52,6 +52,8 @@ const STEP_TEXT = [
   'apply LSM label', 'make idmapped mount',
 ];
 export const S_EXEC_LOOKUP = 25;
+/** Message names for crash points (crashPoint). */
+const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
 export function executorError(m: SyncMessage): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
@@ -139,6 +141,16 @@ interface Launched {
 
 type StartMode = 'fifo' | 'socket';
 
+/**
+ * Test-only fault injection (test/robustness/crash.test.ts): TSRT_TEST_CRASH_AT=<point> makes `create` SIGKILL
+ * itself at that point, to prove a create killed anywhere leaves nothing that delete --force cannot remove.
+ * Without the variable (as in production) this does nothing.
+ */
+const CRASH_AT = process.env['TSRT_TEST_CRASH_AT'];
+function crashPoint(point: string): void {
+  if (CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
+}
+
 function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launched {
   const dir = new ContainerDir(opts.root, opts.id);
   if (dir.exists()) throw new RuntimeError(`container with id exists: ${opts.id}`, { op: 'create' });
@@ -152,20 +164,51 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const a = native();
 
   dir.create();
-  let planned: LaunchPlan | undefined;
+  crashPoint('dir-made');
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
   let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
   let resctrlJoined: ContainerRecord['resctrl'];
   let cgroup: CgroupManager | undefined;
+  const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
+  const rec: ContainerRecord = {
+    ociVersion: OCI_VERSION,
+    id: opts.id,
+    pid: 0,
+    bundle,
+    rootfs,
+    created: new Date().toISOString(),
+    owner: ownerName(facts.euid),
+    annotations: spec.annotations ?? undefined,
+    initStartTime: '',
+    privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
+    hooks: spec.hooks,
+    prestartAtStart,
+    rootless: facts.euid !== 0,
+    creating: true,
+    exec: {
+      process: spec.process,
+      linux: {
+        seccomp: spec.linux?.seccomp,
+        personality: spec.linux?.personality,
+        memoryPolicy: spec.linux?.memoryPolicy,
+      },
+      noNewKeyring: !!opts.noNewKeyring,
+    },
+  };
   try {
+    dir.save(rec);
+    crashPoint('record-saved');
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
     if (opts.cgroupManager !== 'disabled') {
       cgroup = CgroupManager.create(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
         systemdRunning: systemdRunning(), rootless: facts.euid !== 0,
       }, spec.linux?.resources, facts.euid !== 0, spec.annotations ?? undefined);
+      rec.cgroup = cgroup.record;
+      dir.save(rec);
+      crashPoint('cgroup-made');
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -176,55 +219,33 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     const fifoFd = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : -1;
     if (fifoFd >= 0) fds.push(fifoFd);
-    const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
     const prepivotHooks = !!((!prestartAtStart && spec.hooks?.prestart?.length)
       || spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length);
-    const plan = planned = buildPlan(spec, facts, {
+    const plan = buildPlan(spec, facts, {
       bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
       cgroupDirs: cgroup ? Object.fromEntries(cgroup.record.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
     });
+    rec.sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
+    rec.rootfsMountedHere = rec.sharedMountns && !plan.join.some(j => j.type === CLONE.NEWNS);
+    rec.exec!.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
+    // Saved before anything is mounted: a create killed from here on leaves what delete needs to undo it.
+    dir.save(rec);
     fds.push(...makeIdmapNamespaces(plan));
     const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
     const child = a.spawn(encodePlan(plan, seccompProgram));
     stagePidfd = child.pidfd;
     sock = child.sock;
+    crashPoint('spawned');
     for (const fd of fds) a.closeFd(fd);
     fds.length = 0;
 
-    const rec: ContainerRecord = {
-      ociVersion: OCI_VERSION,
-      id: opts.id,
-      pid: 0,
-      bundle,
-      rootfs,
-      created: new Date().toISOString(),
-      owner: ownerName(facts.euid),
-      annotations: spec.annotations ?? undefined,
-      initStartTime: '',
-      privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
-      hooks: spec.hooks,
-      prestartAtStart,
-      sharedMountns: !!(plan.flags & PlanFlag.sharedMountns),
-      rootfsMountedHere: !!(plan.flags & PlanFlag.sharedMountns) && !plan.join.some(j => j.type === CLONE.NEWNS),
-      rootless: facts.euid !== 0,
-      exec: {
-        process: spec.process,
-        linux: {
-          seccomp: spec.linux?.seccomp,
-          personality: spec.linux?.personality,
-          memoryPolicy: spec.linux?.memoryPolicy,
-        },
-        setgroups: (plan.flags & PlanFlag.setgroups) !== 0,
-        noNewKeyring: !!opts.noNewKeyring,
-      },
-    };
-    if (cgroup) rec.cgroup = cgroup.record;
     for (;;) {
       const m = a.recv(sock);
       if (m === null) {
         throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
       }
+      crashPoint(`recv-${MSG_NAME[m.type] ?? m.type}`);
       if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
       if (m.type === Msg.error) throw executorError(m);
       if (m.type === Msg.userns) {
@@ -244,6 +265,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           stagePidfd = -1;
         }
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
+        // From here on the init outlives us (it stops dying with its parent before `ready`): delete needs its pid.
+        dir.save(rec);
+        crashPoint('pid-saved');
         cgroup?.join(m.pid);
         if (plan.netDevices) {
           moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
@@ -251,7 +275,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
           rec.netDevices = plan.netDevices;
         }
         if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
+        if (rec.netDevices || rec.resctrl) dir.save(rec);
         a.send(sock, Msg.go);
+        crashPoint('go-sent');
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
         if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
@@ -269,16 +295,20 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         break;
       }
     }
-    dir.save(rec);
+    // The pid file first: the record without `creating` is the last write, so a container shows as created
+    // only when everything create promises exists.
+    crashPoint('before-pid-file');
     if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(rec.pid), 0o644);
+    crashPoint('before-state');
+    delete rec.creating;
+    dir.save(rec);
+    crashPoint('state-saved');
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);
     if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
-    if (planned && planned.flags & PlanFlag.sharedMountns && !planned.join.some(j => j.type === CLONE.NEWNS)) {
-      unmountRootfs(rootfs, opts.warn);
-    }
+    if (rec.rootfsMountedHere) unmountRootfs(rootfs, opts.warn);
     for (const pidfd of [stagePidfd, initPidfd]) {
       if (pidfd < 0) continue;
       a.pidfdSignal(pidfd, 9);
@@ -616,7 +646,25 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
   }
 }
 
+/**
+ * A library caller is the parent of the inits it created (the CLI exits and leaves them to pid 1): an init
+ * that has exited stays a zombie until its parent reaps it.
+ */
+function reapInit(rec: ContainerRecord): void {
+  const st = rec.pid > 0 ? procStat(rec.pid) : undefined;
+  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
+  const pidfd = native().pidfdOpen(rec.pid);
+  if (pidfd < 0) return;
+  try {
+    native().wait(pidfd);
+  } catch {
+    /* reaped meanwhile */
+  }
+  native().closeFd(pidfd);
+}
+
 function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+  reapInit(rec);
   removeCgroup(rec, warn);
   releaseHostResources(dir, rec, warn);
   runHooksWarning('poststop', rec.hooks?.poststop, ociState(rec, 'stopped'), warn);
@@ -625,12 +673,32 @@ function destroy(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => v
 
 export function remove(root: string, id: string, force: boolean, warn: (m: string) => void): void {
   const dir = new ContainerDir(root, id);
-  if (!dir.exists()) {
+  if (!dir.exists() && !dir.settleWithoutRecord()) {
     if (force) return;
     throw notExist();
   }
-  const { rec, status } = loadLocked(root, id);
-  if (status === 'running' || status === 'paused') {
+  // The lock is taken on `dir` itself, which destroy() releases: a library caller must not keep its fd.
+  let rec: ContainerRecord;
+  try {
+    dir.lock();
+    rec = dir.load();
+  } catch (e) {
+    dir.unlock();
+    // Removed by the command that held the lock before us.
+    if (force && e instanceof RuntimeError && e.errno === 'ENOENT') return;
+    throw e;
+  }
+  const status = dir.status(rec);
+  if (rec.creating) {
+    // A create that died half-way: its init (when it got that far) may still wait on the fifo, and may not be
+    // in the cgroup yet. It has not exec'd, so it has no children: killing it alone is enough.
+    const pidfd = rec.pid > 0 ? initPidfd(rec) : -1;
+    if (pidfd >= 0) {
+      native().pidfdSignal(pidfd, 9);
+      native().pidfdExited(pidfd, 10_000);
+      native().closeFd(pidfd);
+    }
+  } else if (status === 'running' || status === 'paused') {
     if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
     killAndWait(rec);
   } else if (status === 'created') {

@@ -52,6 +52,11 @@ export interface ContainerRecord {
     setgroups?: boolean;
     noNewKeyring: boolean;
   };
+  /**
+   * Set while `create` is still working (it holds the lock meanwhile). The record is saved early and at each
+   * step that makes something, so a create killed half-way leaves a record that delete can clean up from.
+   */
+  creating?: boolean;
 }
 
 const ID_PATTERN = /^[\w+\-.]+$/;
@@ -71,8 +76,8 @@ export function defaultRoot(): string {
   return `/tmp/tsrt-${euid}`;
 }
 
-/** Start time (field 22) and state letter of a live process, or undefined when there is none. */
-export function procStat(pid: number): { startTime: string; state: string } | undefined {
+/** Start time (field 22), state letter and parent of a process, or undefined when there is none. */
+export function procStat(pid: number): { startTime: string; state: string; ppid: number } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -80,7 +85,7 @@ export function procStat(pid: number): { startTime: string; state: string } | un
     return undefined;
   }
   const after = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: after[0] ?? '', startTime: after[19] ?? '' };
+  return { state: after[0] ?? '', startTime: after[19] ?? '', ppid: Number(after[1]) };
 }
 
 export class ContainerDir {
@@ -159,11 +164,48 @@ export class ContainerDir {
   }
 
   remove(): void {
+    // state.json goes while we hold the lock, so a command waiting on it finds no container, not a stale one.
+    fs.rmSync(this.statePath, { force: true });
     this.unlock();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * For a directory without state.json: waits for the create that holds it, and removes the directory when
+   * there is still no state.json then, because that create died before its first record (it made nothing
+   * else yet). Returns whether a state.json exists after all.
+   */
+  settleWithoutRecord(): boolean {
+    if (!fs.existsSync(this.dir)) return false;
+    try {
+      this.lock();
+    } catch {
+      return false; // removed meanwhile: a create that failed cleans up after itself
+    }
+    if (this.exists()) return true;
+    this.remove();
+    return false;
+  }
+
+  /** Whether another process holds the lock (a create, or a command on the container, is in progress). */
+  private lockedElsewhere(): boolean {
+    if (this.lockFd >= 0) return false;
+    let fd: number;
+    try {
+      fd = native().openDir(this.dir);
+    } catch {
+      return false;
+    }
+    try {
+      return !native().flock(fd, true, false);
+    } finally {
+      native().closeFd(fd);
+    }
+  }
+
   status(rec: ContainerRecord): Status {
+    // A record still marked creating whose lock is free belongs to a create that died: never usable.
+    if (rec.creating) return this.lockedElsewhere() ? 'creating' : 'stopped';
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';

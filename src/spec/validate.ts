@@ -19,7 +19,8 @@ export type { GeneratedValidationError } from './validators.gen.js';
 
 /** Turns one ajv error into `<file>: <pointer>: <message>`, with the detail ajv keeps in params spelled out. */
 export function formatValidationError(file: string, err: GeneratedValidationError): string {
-  const pointer = err.instancePath === '' ? '/' : err.instancePath;
+  // Keys are the config's own text: control characters in them must not break the message into lines.
+  const pointer = err.instancePath === '' ? '/' : err.instancePath.replace(/[\u0000-\u001f]/g, c => JSON.stringify(c).slice(1, -1));
   let message = err.message ?? `must pass "${err.keyword}"`;
   const params = err.params;
   if (err.keyword === 'enum' && Array.isArray(params['allowedValues'])) {

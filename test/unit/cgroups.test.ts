@@ -327,6 +327,11 @@ t.test('unified', async t => {
   t.test('no paths', async t => {
     t.match(errorOf(t, () => resourceWrites({ unified: { '../cgroup.procs': '1' } }, onV2, tree({}))), /is not a cgroup2 file name/);
   });
+  t.test('no membership or kill files: a host pid must never join the container', async t => {
+    for (const file of ['cgroup.procs', 'cgroup.threads', 'cgroup.kill']) {
+      t.match(errorOf(t, () => resourceWrites({ unified: { [file]: '1' } }, onV2, tree({}))), /moves or kills processes; it is not a resource/, file);
+    }
+  });
 });
 
 // ---- devices ----

@@ -645,6 +645,30 @@ t.test('golden: no seccomp section, no filter', async t => {
 // Rules that must reject the config
 // ---------------------------------------------------------------------------------------------------------
 
+t.test('reject: relative maskedPaths and readonlyPaths (the executor would refuse the plan)', async t => {
+  const masked = minimalSpec();
+  masked.linux.maskedPaths = ['proc/kcore'];
+  rejects(t, masked, 'linux.maskedPaths: path must be absolute: "proc/kcore"');
+  const readonly = minimalSpec();
+  readonly.linux.readonlyPaths = ['sys'];
+  rejects(t, readonly, 'linux.readonlyPaths: path must be absolute: "sys"');
+});
+
+t.test('reject: values the plan codec cannot carry (a NUL inside, over 4096 bytes, over 4096 entries)', async t => {
+  const nul = minimalSpec();
+  nul.process.args = ['sh', 'a\u0000b'];
+  rejects(t, nul, 'a value contains a NUL character: "a\\u0000b"');
+  const long = minimalSpec();
+  long.process.env = [`A=${'x'.repeat(5000)}`];
+  rejects(t, long, `a value of 5002 bytes is longer than tsrt's limit of 4096: "A=${'x'.repeat(38)}..."`);
+  const many = minimalSpec();
+  many.process.env = Array.from({ length: 4097 }, (_, i) => `V${i}=1`);
+  rejects(t, many, "a list of 4097 entries is longer than tsrt's limit of 4096");
+  const atLimit = minimalSpec();
+  atLimit.process.env = [`A=${'x'.repeat(4094)}`];
+  t.doesNotThrow(() => buildPlan(atLimit as Spec, rootFacts(), buildOpts()), '4096 bytes are fine');
+});
+
 t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered with chroot', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces = [{ type: 'pid' }];

@@ -244,6 +244,7 @@ const malformed: Array<[string, (c: Json) => unknown, string]> = [
   ['hook timeout of 0', (c) => void (c.hooks.createRuntime[0].timeout = 0), 'config.json: /hooks/createRuntime/0/timeout: must be >= 1'],
   ['hooks list is an object', (c) => void (c.hooks.prestart = { path: '/bin/true' }), 'config.json: /hooks/prestart: must be array'],
   ['annotation value is a number', (c) => void (c.annotations['org.example.n'] = 1), 'config.json: /annotations/org.example.n: must be string'],
+  ['annotation key with a newline (the message stays one line)', (c) => void (c.annotations['a\nb'] = 1), 'config.json: /annotations/a\\nb: must be string'],
   ['linux is an array', (c) => void (c.linux = []), 'config.json: /linux: must be object'],
   ['unknown namespace type', (c) => void (c.linux.namespaces[1].type = 'net'), 'config.json: /linux/namespaces/1/type: must be equal to one of the allowed values: pid, network, mount, ipc, uts, user, cgroup, time'],
   ['namespace without type', (c) => void (c.linux.namespaces[0] = { path: '/proc/1/ns/pid' }), "config.json: /linux/namespaces/0: must have required property 'type'"],

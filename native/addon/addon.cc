@@ -154,13 +154,10 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// recv(sock) -> { type, step, err, pid, detail, fd } | null on EOF. fd is -1 unless the message carried one
-// over SCM_RIGHTS (MSG_SECCOMP: the seccomp listener).
-Napi::Value Recv(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int sock = IntArg(info, 0);
-  struct tsrt_msg m;
-  struct iovec iov = {&m, sizeof(m)};
+// One recvmsg into buf (close-on-exec for a passed fd): the byte count (or -errno), and *fd the fd that came
+// with it over SCM_RIGHTS, or -1.
+ssize_t RecvWithFd(int sock, void *buf, size_t len, int *fd, bool *truncated) {
+  struct iovec iov = {buf, len};
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
@@ -174,19 +171,32 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   ssize_t n;
   do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == ECONNRESET) return env.Null();
-    return ThrowErrno(env, "sync socket", errno);
-  }
-  int fd = -1;
+  *fd = -1;
+  *truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  if (n < 0) return -errno;
   struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
   if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-    memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    memcpy(fd, CMSG_DATA(cm), sizeof(int));
+  return n;
+}
+
+// recv(sock) -> { type, step, err, pid, detail, fd } | null on EOF. fd is -1 unless the message carried one
+// over SCM_RIGHTS (MSG_SECCOMP: the seccomp listener).
+Napi::Value Recv(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct tsrt_msg m;
+  int fd;
+  bool truncated;
+  ssize_t n = RecvWithFd(IntArg(info, 0), &m, sizeof(m), &fd, &truncated);
+  if (n < 0) {
+    if (n == -ECONNRESET) return env.Null();
+    return ThrowErrno(env, "sync socket", static_cast<int>(-n));
+  }
   if (n == 0) {
     if (fd >= 0) close(fd);
     return env.Null();
   }
-  if (n != static_cast<ssize_t>(sizeof(m)) || (mh.msg_flags & MSG_CTRUNC)) {
+  if (n != static_cast<ssize_t>(sizeof(m)) || truncated) {
     if (fd >= 0) close(fd);
     return ThrowErrno(env, "sync socket: malformed message", EPROTO);
   }
@@ -550,25 +560,11 @@ Napi::Value SocketPair(const Napi::CallbackInfo &info) {
 Napi::Value RecvFd(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   char data[4096];
-  struct iovec iov = {data, sizeof(data)};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof(u.buf);
-  ssize_t n;
-  do n = recvmsg(IntArg(info, 0), &mh, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return ThrowErrno(env, "recvmsg", errno);
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  if (!cm || cm->cmsg_type != SCM_RIGHTS) return ThrowErrno(env, "recvmsg: no fd", EPROTO);
   int fd;
-  memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+  bool truncated;
+  ssize_t n = RecvWithFd(IntArg(info, 0), data, sizeof(data), &fd, &truncated);
+  if (n < 0) return ThrowErrno(env, "recvmsg", static_cast<int>(-n));
+  if (fd < 0) return ThrowErrno(env, "recvmsg: no fd", EPROTO);
   return Napi::Number::New(env, fd);
 }
 

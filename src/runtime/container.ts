@@ -309,16 +309,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     if (rec.rootfsMountedHere) unmountRootfs(rootfs, opts.warn);
-    for (const pidfd of [stagePidfd, initPidfd]) {
-      if (pidfd < 0) continue;
-      a.pidfdSignal(pidfd, 9);
-      try {
-        a.wait(pidfd);
-      } catch {
-        /* not our child any more: it is dying anyway */
-      }
-      a.closeFd(pidfd);
-    }
+    killAndReap([stagePidfd, initPidfd]);
     if (sock >= 0) a.closeFd(sock);
     if (consolePeer >= 0) a.closeFd(consolePeer);
     if (cgroup) {
@@ -337,6 +328,21 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     dir.remove();
     throw e;
+  }
+}
+
+/** SIGKILLs, reaps and closes the processes behind these pidfds (-1: none), after a failed create or exec. */
+export function killAndReap(pidfds: number[]): void {
+  const a = native();
+  for (const pidfd of pidfds) {
+    if (pidfd < 0) continue;
+    a.pidfdSignal(pidfd, 9);
+    try {
+      a.wait(pidfd);
+    } catch {
+      /* not our child any more: it is dying anyway */
+    }
+    a.closeFd(pidfd);
   }
 }
 

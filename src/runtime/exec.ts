@@ -11,7 +11,7 @@ import { CLONE } from '../plan/linux.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { parseConfig, parseProcess } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
-import { S_EXEC_LOOKUP, cgroupOf, executorError, initPidfd, loadLocked, sendSeccompListener } from './container.js';
+import { S_EXEC_LOOKUP, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
 import { hostFacts } from './host.js';
 import { writeFileAtomic, type ContainerRecord } from './state.js';
 
@@ -348,16 +348,7 @@ export function exec(opts: ExecOptions): ExitStatus {
   } catch (e) {
     // Nothing of a failed exec may stay behind: no process, no fd.
     for (const fd of fds) a.closeFd(fd);
-    for (const pidfd of [stagePidfd, procPidfd]) {
-      if (pidfd < 0) continue;
-      a.pidfdSignal(pidfd, 9);
-      try {
-        a.wait(pidfd);
-      } catch {
-        /* already reaped */
-      }
-      a.closeFd(pidfd);
-    }
+    killAndReap([stagePidfd, procPidfd]);
     if (sock >= 0) a.closeFd(sock);
     if (consolePeer >= 0) a.closeFd(consolePeer);
     dir.unlock();

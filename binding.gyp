@@ -6,15 +6,15 @@
         "native/addon/addon.cc",
         "native/addon/seccomp.cc",
         "native/addon/netdev.c",
-        "native/executor/executor.c",
+        "native/addon/spawn.c",
         "native/executor/decode.c",
         "native/executor/joined.c"
       ],
       "libraries": ["-lseccomp"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wa,-I<(module_root_dir)/native/init"],
-      "cflags_cc": ["-std=c++17", "-Wa,-I<(module_root_dir)/native/init"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wa,-I<(module_root_dir)/native/init", "-Wa,-I<(module_root_dir)/native/executor"],
+      "cflags_cc": ["-std=c++17", "-Wa,-I<(module_root_dir)/native/init", "-Wa,-I<(module_root_dir)/native/executor"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"]
     }

@@ -10,6 +10,9 @@ node hack/gen-spec.mjs
 echo "build: sealed helper native/init/tsrt-init"
 make -s -C native/init tsrt-init
 
+echo "build: sealed executor native/executor/tsrt-executor"
+make -s -C native/executor tsrt-executor
+
 echo "build: N-API addon (against the installed Node headers, never downloaded)"
 nodedir="$(node -p 'require("path").resolve(process.execPath, "../..")')"
 if [ ! -f "$nodedir/include/node/node_api.h" ]; then

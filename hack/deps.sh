@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages tsrt needs on Debian 12, from apt only:
-#   build:   gcc g++ make python3 (node-gyp), libseccomp-dev (the addon compiles seccomp profiles with it)
+#   build:   gcc g++ make python3 (node-gyp), libseccomp-dev (the addon compiles seccomp profiles with it),
+#            libc6-dev (libc.a: native/executor/tsrt-executor is linked static)
 #   run:     uidmap (newuidmap/newgidmap for multi-range rootless mappings)
 #   bundles: busybox-static (hack/mkbundle.sh)
 #   tests:   runc crun (their `spec` output is validated), procps, util-linux (runuser), python3 (console

@@ -44,9 +44,12 @@ constexpr int kPidfdIdtype = 3;
 #define MFD_EXEC 0x0010U
 #endif
 
-// The sealed helper's bytes, linked in from native/init/tsrt-init (built first by hack/build.sh).
+// The sealed helper's and the executor's bytes, linked in from native/init/tsrt-init and
+// native/executor/tsrt-executor (built first by hack/build.sh).
 extern "C" const unsigned char tsrt_init_blob[];
 extern "C" const unsigned char tsrt_init_blob_end[];
+extern "C" const unsigned char tsrt_executor_blob[];
+extern "C" const unsigned char tsrt_executor_blob_end[];
 __asm__(".section .rodata\n"
         ".balign 16\n"
         ".globl tsrt_init_blob\n"
@@ -54,6 +57,12 @@ __asm__(".section .rodata\n"
         ".incbin \"tsrt-init\"\n"
         ".globl tsrt_init_blob_end\n"
         "tsrt_init_blob_end:\n"
+        ".balign 16\n"
+        ".globl tsrt_executor_blob\n"
+        "tsrt_executor_blob:\n"
+        ".incbin \"tsrt-executor\"\n"
+        ".globl tsrt_executor_blob_end\n"
+        "tsrt_executor_blob_end:\n"
         ".previous\n");
 
 namespace {
@@ -75,19 +84,17 @@ int IntArg(const Napi::CallbackInfo &info, size_t i) {
   return info[i].As<Napi::Number>().Int32Value();
 }
 
-// A sealed, executable memfd copy of tsrt-init, made once per process.
-int ShimFd(int *err) {
-  static int fd = -1;
-  if (fd >= 0) return fd;
-  size_t len = static_cast<size_t>(tsrt_init_blob_end - tsrt_init_blob);
-  int m = static_cast<int>(syscall(SYS_memfd_create, "tsrt-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC));
+// A sealed, executable memfd copy of an embedded program, or -1 with *err set.
+int SealedCopy(const char *name, const unsigned char *begin, const unsigned char *end, int *err) {
+  size_t len = static_cast<size_t>(end - begin);
+  int m = static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC));
   if (m < 0 && errno == EINVAL)  // kernels before 6.3 do not know MFD_EXEC; memfds are executable there
-    m = static_cast<int>(syscall(SYS_memfd_create, "tsrt-init", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    m = static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (m < 0) {
     *err = errno;
     return -1;
   }
-  const unsigned char *p = tsrt_init_blob;
+  const unsigned char *p = begin;
   size_t left = len;
   while (left > 0) {
     ssize_t w = write(m, p, left);
@@ -105,7 +112,20 @@ int ShimFd(int *err) {
     close(m);
     return -1;
   }
-  fd = m;
+  return m;
+}
+
+// tsrt-init, made once per process: the executor execs the user's program through it.
+int ShimFd(int *err) {
+  static int fd = -1;
+  if (fd < 0) fd = SealedCopy("tsrt-init", tsrt_init_blob, tsrt_init_blob_end, err);
+  return fd;
+}
+
+// tsrt-executor, made once per process: every cloned child execs it at once (R5).
+int ExecutorFd(int *err) {
+  static int fd = -1;
+  if (fd < 0) fd = SealedCopy("tsrt-executor", tsrt_executor_blob, tsrt_executor_blob_end, err);
   return fd;
 }
 
@@ -127,11 +147,17 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     plan_free(&plan);
     return ThrowErrno(env, "memfd for the sealed helper", err);
   }
+  int executor = ExecutorFd(&err);
+  if (executor < 0) {
+    plan_free(&plan);
+    return ThrowErrno(env, "memfd for the sealed executor", err);
+  }
   int pidfd = -1, sock = -1;
-  int pid = executor_spawn(&plan, shim, &pidfd, &sock, &err);
-  // The child has its own copy of the plan; ours is no longer needed.
+  const char *what = "clone3";
+  int pid = executor_spawn(&plan, buf.Data(), buf.Length(), executor, shim, &pidfd, &sock, &err, &what);
+  // The executor decodes its own copy of the plan; ours only said which fds it needs.
   plan_free(&plan);
-  if (pid < 0) return ThrowErrno(env, "clone3", err);
+  if (pid < 0) return ThrowErrno(env, what, err);
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", pid);
   out.Set("pidfd", pidfd);

@@ -1,7 +1,7 @@
 /*
- * Plan decoder. Runs in the runtime process, before any clone: every length is checked against the bytes that
- * are left and against fixed maxima, every string must carry its terminating NUL and no NUL inside, and the
- * buffer must be consumed exactly. A plan that fails any check is rejected whole; nothing is guessed.
+ * Plan decoder. Runs in the runtime process before any clone, and again in the sealed executor (main.c) on the
+ * same bytes: every length is checked against the bytes that are left and against fixed maxima, every string
+ * must carry its terminating NUL and no NUL inside, and the buffer must be consumed exactly. A plan that fails any check is rejected whole; nothing is guessed.
  * (CVE-2021-43784 was a 16-bit length that wrapped in runc's equivalent of this message.)
  */
 #include "plan.h"

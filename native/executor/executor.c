@@ -1,11 +1,13 @@
 /*
  * The executor: what runs in the process cloned from the runtime, up to the user's execve.
  *
- * The runtime process is multi-threaded (a JS engine), so namespace work cannot happen there. This code runs
- * in a fork-like clone3 child: single-threaded, but with a copy of the parent's memory in which other threads
- * may have held malloc or stdio locks. Hence the rules here: raw syscalls only, no malloc, no stdio, no glibc
- * id-changing wrappers (they signal glibc's stale thread list), buffers on the stack, every failure reported as
- * one fixed-size {step, errno, detail} message. No policy lives here: the plan already says what to do.
+ * The runtime process is multi-threaded (a JS engine), so namespace work cannot happen there. The runtime
+ * clones a fork-like child that at once execs this code as its own small static program (tsrt-executor) from a
+ * sealed memfd (R5: a waiting init is never a copy of the runtime's binary; see main.c). The rules here still
+ * hold: raw syscalls only, no malloc, no stdio, no glibc id-changing wrappers, buffers on the stack, every
+ * failure reported as one fixed-size {step, errno, detail} message. The pid-namespace fork below is a raw
+ * clone3, after which glibc's cached state (tid, locks) no longer describes the process; and the waiting init
+ * should stay this small. No policy lives here: the plan already says what to do.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1440,16 +1442,21 @@ static void stage1(struct ctx *c)
 	uint64_t flags;
 	int need_fork;
 
-	/* Opened now, while our /proc files are still ours: once we are not dumpable they belong to the host's root,
-	 * which a new user namespace's root is not. The write later is checked against the opener's credentials,
-	 * which own the user namespace the time namespace will belong to. */
+	/* Opened while our /proc files are ours: not dumpable, they belong to the host's root, which a new user
+	 * namespace's root (rootless) is not. main() made us non-dumpable before anything else, so we are dumpable
+	 * again for this one open only, still in the runtime's namespaces where no container process can reach us.
+	 * The write later is checked against the opener's credentials, which own the user namespace the time
+	 * namespace will belong to. */
 	c->timens_fd = -1;
 	if (p->flags & PF_NEW_TIMENS) {
+		syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
 		c->timens_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if (c->timens_fd < 0)
 			fail(c, S_TIMENS, "timens_offsets");
 	}
-	/* R5: nothing in a container may ptrace us or open our /proc files until the user's execve. */
+	/* R5: nothing in a container may ptrace us or open our /proc files until the user's execve (main() did
+	 * this first; repeated here so stage1 holds the rule on its own). */
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	reset_signals();
@@ -1525,46 +1532,16 @@ static void stage1(struct ctx *c)
 	stage2(c);
 }
 
-int executor_spawn(const struct tsrt_plan *plan, int shim_fd, int *pidfd_out, int *sock_out, int *err_out)
+void executor_run(const struct tsrt_plan *plan, int sock, int shim_fd)
 {
-	int sp[2], pidfd = -1;
-	struct clone_args ca;
-	sigset_t all, old;
-	long pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		*err_out = errno;
-		return -1;
-	}
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD;
-	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	ca.exit_signal = SIGCHLD;
-	/* No JS-runtime signal handler may run in the child: block everything across the clone. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0) {
-		struct ctx c;
-		memset(&c, 0, sizeof(c));
-		c.plan = plan;
-		c.sock = sp[1];
-		c.shim_fd = shim_fd;
-		c.procfd = -1;
-		c.devnull = -1;
-		c.rootfd = -1;
-		c.rootlen = (int)slen(plan->rootfs);
-		syscall(SYS_close, sp[0]);
-		stage1(&c);
-	}
-	*err_out = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(sp[1]);
-	if (pid < 0) {
-		close(sp[0]);
-		return -1;
-	}
-	*pidfd_out = pidfd;
-	*sock_out = sp[0];
-	return (int)pid;
+	struct ctx c;
+	memset(&c, 0, sizeof(c));
+	c.plan = plan;
+	c.sock = sock;
+	c.shim_fd = shim_fd;
+	c.procfd = -1;
+	c.devnull = -1;
+	c.rootfd = -1;
+	c.rootlen = (int)slen(plan->rootfs);
+	stage1(&c);
 }

@@ -3,7 +3,8 @@
  *
  * The TypeScript side encodes it (src/plan/codec.ts) into a length-framed byte buffer; plan_decode() turns the
  * buffer into this struct in the runtime process, before clone, so a malformed plan is rejected before any
- * child exists. Strings point into the decoded copy of the buffer and are NUL-terminated by the codec.
+ * child exists, and once more in the sealed executor, from a sealed memfd of the same bytes. Strings point into
+ * the decoded copy of the buffer and are NUL-terminated by the codec.
  */
 #ifndef TSRT_PLAN_H
 #define TSRT_PLAN_H

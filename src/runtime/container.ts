@@ -441,8 +441,8 @@ export function loadLocked(root: string, id: string): { dir: ContainerDir; rec: 
 /**
  * Waits (briefly) until the user's program has replaced the executor and the sealed helper in `pid`: poststart
  * hooks run "after the user-specified process is executed" (config.md), and the exec fifo and the sync socket
- * only say that the last step before exec began. Until then /proc/<pid>/exe is this runtime's own binary (or
- * unreadable, while the init is not dumpable), then the helper's memfd.
+ * only say that the last step before exec began. Until then /proc/<pid>/exe is a memfd: the sealed executor,
+ * then the sealed helper (or unreadable to an unprivileged runtime, while the init is not dumpable).
  */
 function waitForUserExec(pid: number): void {
   const self = fs.readlinkSync('/proc/self/exe');

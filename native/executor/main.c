@@ -1,0 +1,112 @@
+/*
+ * tsrt-executor: the program the runtime's cloned child execs from a sealed memfd (R5, design B of
+ * native-core.md). argv: EXECUTOR_MAGIC, the sync socket fd, the sealed plan memfd, the sealed helper memfd.
+ * The environment is empty; every signal is still blocked from the clone (the executor unblocks them only for
+ * the user's execve).
+ *
+ * The runtime already decoded and checked the same plan bytes before cloning; decoding them again here is the
+ * same length-checked decoder, so a plan that reaches stage1 is the plan the runtime validated.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "executor.h"
+#include "plan.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void refuse(const char *why)
+{
+	static const char prefix[] = "tsrt-executor: refusing to run: ";
+	if (write(2, prefix, sizeof(prefix) - 1) < 0 || write(2, why, strlen(why)) < 0 || write(2, "\n", 1) < 0) {
+	}
+	_exit(126);
+}
+
+/* A non-negative decimal fd number and nothing else. */
+static int parse_fd(const char *s)
+{
+	long v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 1000000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return (int)v;
+}
+
+static void report(int sock, int err, const char *detail)
+{
+	struct tsrt_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_ERROR;
+	m.step = S_SETUP;
+	m.err = err;
+	strncpy(m.detail, detail, sizeof(m.detail) - 1);
+	send(sock, &m, sizeof(m), MSG_NOSIGNAL);
+	_exit(1);
+}
+
+static unsigned char *read_plan(int fd, size_t *len)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t got = 0;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (unsigned long long)st.st_size > TSRT_MAX_PLAN_BYTES) {
+		errno = errno ? errno : EPROTO;
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf)
+		return NULL;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n < 0 ? errno : EPROTO;
+			free(buf);
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	*len = got;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	struct tsrt_plan plan;
+	const char *why = NULL;
+	unsigned char *bytes;
+	size_t len = 0;
+	int sock, plan_fd, shim_fd;
+
+	/* R5, first: until the user's execve nothing in a container may ptrace us or open our /proc files. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (argc != 4 || strcmp(argv[0], EXECUTOR_MAGIC) != 0)
+		refuse("not started by the tsrt runtime");
+	sock = parse_fd(argv[1]);
+	plan_fd = parse_fd(argv[2]);
+	shim_fd = parse_fd(argv[3]);
+	if (sock < 0 || plan_fd < 0 || shim_fd < 0)
+		refuse("bad fd arguments");
+
+	bytes = read_plan(plan_fd, &len);
+	if (!bytes)
+		report(sock, errno, "reading the launch plan");
+	close(plan_fd);
+	if (plan_decode(bytes, len, &plan, &why) != 0)
+		report(sock, EPROTO, why);
+	free(bytes);
+	executor_run(&plan, sock, shim_fd);
+}

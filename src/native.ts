@@ -46,6 +46,8 @@ export interface Addon {
   waitForeground(pidfd: number): ExitStatus;
   ptyProxy(master: number, pidfd: number): ExitStatus;
   runJoined(req: JoinedRun): ExitStatus & { timedOut: boolean; output: string };
+  /** Writes /proc/<pid>/<name> through a handle verified to be procfs (R2). */
+  procWrite(pid: number, name: string, data: string): void;
   pidfdOpen(pid: number): number;
   pidfdSignal(pidfd: number, sig: number): number;
   pidfdExited(pidfd: number, timeoutMs?: number): boolean;

@@ -27,7 +27,10 @@ extern "C" {
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -455,6 +458,38 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   return res;
 }
 
+// procWrite(pid, name, data): writes one file of /proc/<pid> (uid_map, gid_map, setgroups) through a handle
+// verified to be procfs (R2), never a path that could resolve elsewhere: /proc/<pid> is opened without
+// following symlinks, checked with fstatfs, and the file is opened beneath it without symlinks or mount
+// crossings.
+Napi::Value ProcWrite(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = IntArg(info, 0);
+  std::string name = info[1].As<Napi::String>();
+  std::string data = info[2].As<Napi::String>();
+  std::string where = "/proc/" + std::to_string(pid);
+  int dir = open(where.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) return ThrowErrno(env, "open " + where, errno);
+  struct statfs sf;
+  if (fstatfs(dir, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
+    close(dir);
+    return ThrowErrno(env, where + " is not procfs", EXDEV);
+  }
+  struct open_how how;
+  memset(&how, 0, sizeof(how));
+  how.flags = O_WRONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = static_cast<int>(syscall(SYS_openat2, dir, name.c_str(), &how, sizeof(how)));
+  int err = errno;
+  close(dir);
+  if (fd < 0) return ThrowErrno(env, "open " + where + "/" + name, err);
+  ssize_t w = write(fd, data.data(), data.size());
+  err = errno;
+  close(fd);
+  if (w != static_cast<ssize_t>(data.size())) return ThrowErrno(env, "write " + where + "/" + name, w < 0 ? err : EIO);
+  return env.Undefined();
+}
+
 // pidfdOpen(pid) -> fd | -errno (ESRCH is an answer, not an exception)
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
   long fd = syscall(SYS_pidfd_open, IntArg(info, 0), 0);
@@ -838,6 +873,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitForeground", Napi::Function::New(env, WaitForeground));
   exports.Set("ptyProxy", Napi::Function::New(env, PtyProxy));
   exports.Set("runJoined", Napi::Function::New(env, RunJoined));
+  exports.Set("procWrite", Napi::Function::New(env, ProcWrite));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));

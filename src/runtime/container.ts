@@ -114,7 +114,7 @@ function writeIdMaps(pid: number, plan: LaunchPlan): void {
   };
   const write = (file: string, data: string) => {
     try {
-      fs.writeFileSync(`/proc/${pid}/${file}`, data);
+      native().procWrite(pid, file, data);
     } catch (e) {
       throw fromSystemError('write', `/proc/${pid}/${file}`, e);
     }

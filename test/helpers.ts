@@ -151,3 +151,63 @@ export function testScope(tt: { teardown(fn: () => void): void }, root: string, 
     },
   };
 }
+
+/** Runs tsrt with stdout/stderr on files in a scope directory; `out` keeps receiving what a left process writes. */
+export function tsrtToFiles(
+  root: string, s: Scope, args: string[], opts: SpawnSyncOptions & { root?: string } = {},
+): Result & { out: string } {
+  const d = s.dir();
+  const out = path.join(d, 'stdout');
+  const err = path.join(d, 'stderr');
+  const outFd = fs.openSync(out, 'w');
+  const errFd = fs.openSync(err, 'w');
+  let r: Result;
+  try {
+    r = tsrt(args, { root, stdio: ['ignore', outFd, errFd], ...opts });
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
+}
+
+/** What an end-to-end test file shares: its private state root and the ways to run tsrt against it. */
+export interface E2eFile {
+  /** The file's own --root, removed when the file's tests end. */
+  ROOT: string;
+  /** Ids, bundles and directories of one test, cleaned in its teardown; ids start with the file's idPrefix. */
+  scope(tt: { teardown(fn: () => void): void }): Scope;
+  /** tsrt with ROOT, for commands that leave no container process holding our pipes. */
+  rt(args: string[], opts?: SpawnSyncOptions): Result;
+  /**
+   * tsrt with ROOT and its stdio on files, for commands that leave a container process behind (create, run -d):
+   * a pipe of ours kept open by it would make spawnSync wait for it.
+   */
+  rtFiles(s: Scope, args: string[], opts?: SpawnSyncOptions & { root?: string }): Result & { out: string };
+  /** Bounded polling (up to ~20s by default, for a loaded machine); never a timing assertion. */
+  waitFor(pred: () => boolean, tries?: number): boolean;
+}
+
+/**
+ * The set-up of an end-to-end file that needs root: the file's timeout, a skip (plan 0, exit) when not root,
+ * and a private state root removed in the file's teardown.
+ */
+export function e2eFile(
+  t: { setTimeout(ms: number): void; plan(n: number, comment?: string): void; teardown(fn: () => void): void },
+  opts: { name: string; idPrefix: string; needsRoot: string; timeoutMinutes?: number; rootPrefix?: string },
+): E2eFile {
+  if (opts.timeoutMinutes !== undefined) t.setTimeout(opts.timeoutMinutes * 60_000);
+  if (process.geteuid?.() !== 0) {
+    t.plan(0, opts.needsRoot);
+    process.exit(0);
+  }
+  const ROOT = tmpdir(opts.rootPrefix ?? `tsrt-e2e-${opts.name}-root-`);
+  t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+  return {
+    ROOT,
+    scope: tt => testScope(tt, ROOT, opts.idPrefix),
+    rt: (args, o = {}) => tsrt(args, { root: ROOT, ...o }),
+    rtFiles: (s, args, o = {}) => tsrtToFiles(ROOT, s, args, o),
+    waitFor: (pred, tries = 400) => waitFor(pred, tries, 50),
+  };
+}

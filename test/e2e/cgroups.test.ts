@@ -8,21 +8,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, uniqueId, waitFor as pollFor, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(20 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'cgroup tests need root');
-  process.exit(0);
-}
+const { ROOT, scope, waitFor } = e2eFile(t, {
+  name: 'cgroups', idPrefix: 'cg', needsRoot: 'cgroup tests need root', timeoutMinutes: 20,
+});
 
 const CG = '/sys/fs/cgroup';
-const ROOT = tmpdir('tsrt-e2e-cgroups-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 
 let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
@@ -35,10 +28,6 @@ function cgPath(tt: Test): string {
     }
   });
   return p;
-}
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'cg');
 }
 
 function rt(args: string[], input?: string): Result {

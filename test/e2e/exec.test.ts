@@ -2,51 +2,14 @@
 // the container (namespaces, cgroup, seccomp, capabilities), and from the host (nothing left after a failure).
 // Every test uses this file's private --root and deletes (--force) what it created in its teardown.
 import t, { type Test } from 'tap';
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
-} from '../helpers.js';
+import { REPO, TSRT, e2eFile, editConfig, testUser, tmpdir, tsrt, type Edit, type Scope } from '../helpers.js';
 
-/** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(20 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'exec tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-exec-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'ex');
-}
-
-/** tsrt with this file's root, for commands whose processes are gone when they return. */
-function rt(args: string[], opts: SpawnSyncOptions = {}): Result {
-  return tsrt(args, { root: ROOT, ...opts });
-}
-
-/** tsrt with stdio on files: for commands that leave a process behind (run -d, exec -d), which keeps them. */
-function rtFiles(s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result & { out: string } {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root: ROOT, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
-}
+const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
+  name: 'exec', idPrefix: 'ex', needsRoot: 'exec tests need root', timeoutMinutes: 20,
+});
 
 /** A running container (`sleep 1000` as its init, writable root); returns its id and init pid. */
 function running(tt: Test, s: Scope, edit?: Edit): { id: string; pid: number; bundle: string } {

@@ -5,23 +5,11 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  hostMountsContaining, sh, testScope, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
-} from '../helpers.js';
+import { e2eFile, hostMountsContaining, sh, tsrt, waitFor, type Edit, type Result, type Scope } from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'field tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-fields-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'fld');
-}
+const { ROOT, scope } = e2eFile(t, {
+  name: 'fields', idPrefix: 'fld', needsRoot: 'field tests need root', timeoutMinutes: 10,
+});
 
 /** Runs `args` in a fresh busybox bundle in the foreground; the container's stdout comes back. */
 function runIn(s: Scope, args: string[], edit: Edit): Result & { bundle: string; id: string } {

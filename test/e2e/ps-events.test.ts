@@ -8,19 +8,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
 } from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'ps and events tests need root (cgroups)');
-  process.exit(0);
-}
+const { ROOT, rt } = e2eFile(t, {
+  name: 'psevents', idPrefix: 'ps', needsRoot: 'ps and events tests need root (cgroups)', timeoutMinutes: 10,
+});
 
 const CG = '/sys/fs/cgroup';
-const ROOT = tmpdir('tsrt-e2e-psevents-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 
 let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
@@ -33,10 +28,6 @@ function cgPath(tt: Test): string {
     }
   });
   return p;
-}
-
-function rt(args: string[]): Result {
-  return tsrt(args, { root: ROOT });
 }
 
 function read(file: string): string {

@@ -4,23 +4,28 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, TSRT, hostMountsContaining, testScope, tmpdir, tsrt, type Result, type Scope } from './helpers.js';
+import {
+  REPO, TSRT, e2eFile, hostMountsContaining, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
+} from './helpers.js';
 
 export { TSRT };
 
-/** The file's private state root and scope maker; the root is removed when the file's tests end. */
-export function securityRoot(t: { teardown(fn: () => void): void }, name: string): {
+/**
+ * The set-up of a security test file: skipped (plan 0) unless root, with a private state root removed when the
+ * file's tests end, a scope maker and tsrt against that root.
+ */
+export function securityRoot(t: Parameters<typeof e2eFile>[0], name: string): {
   root: string;
   scope(tt: { teardown(fn: () => void): void }): Scope;
   rt(args: string[], opts?: SpawnSyncOptions): Result;
 } {
-  const root = tmpdir(`tsrt-sec-${name}-`);
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  return {
-    root,
-    scope: tt => testScope(tt, root, name.toLowerCase().replace(/[^a-z0-9]+/g, '')),
-    rt: (args, opts = {}) => tsrt(args, { root, ...opts }),
-  };
+  const file = e2eFile(t, {
+    name,
+    idPrefix: name.toLowerCase().replace(/[^a-z0-9]+/g, ''),
+    needsRoot: 'security tests need root',
+    rootPrefix: `tsrt-sec-${name}-`,
+  });
+  return { root: file.ROOT, scope: file.scope, rt: file.rt };
 }
 
 /**
@@ -28,19 +33,7 @@ export function securityRoot(t: { teardown(fn: () => void): void }, name: string
  * pipe of ours open, or spawnSync would wait for it.
  */
 export function rtFiles(root: string, s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+  return tsrtToFiles(root, s, args, opts);
 }
 
 export function sha256(file: string): string {

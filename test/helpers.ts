@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Test } from 'tap';
+import { RuntimeError } from '../src/errors.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TSRT = path.join(REPO, 'dist', 'tsrt');
@@ -210,4 +212,38 @@ export function e2eFile(
     rtFiles: (s, args, o = {}) => tsrtToFiles(ROOT, s, args, o),
     waitFor: (pred, tries = 400) => waitFor(pred, tries, 50),
   };
+}
+
+/** A file's text, or '' when it cannot be read (yet): for polling files a container or a helper writes. */
+export function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The message of the first runc-style `msg="..."` on stderr, or all of stderr (trimmed) when there is none. */
+export function errorMessage(stderr: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
+  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
+}
+
+/** The message of stderr's last line when that is a `level=error msg="..."` line in the text log format. */
+export function lastErrorMessage(stderr: string): string | undefined {
+  const lines = stderr.trimEnd().split('\n');
+  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
+  return m ? (JSON.parse(m[1]!) as string) : undefined;
+}
+
+/** The message of the RuntimeError fn throws (fails the test when it throws something else or nothing). */
+export function errorOf(t: Test, fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    t.ok(e instanceof RuntimeError, 'a RuntimeError');
+    return (e as Error).message;
+  }
+  t.fail('did not throw');
+  return undefined;
 }

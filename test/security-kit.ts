@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, hostMountsContaining, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
+  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
 } from './helpers.js';
 
 export { TSRT };
@@ -133,10 +133,7 @@ export function hostMountPoints(): Set<string> {
 }
 
 /** The message of runc's log line on stderr (time="…" level=error msg="…"), or the raw text. */
-export function errorText(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? JSON.parse(`"${m[1]}"`) : stderr.trim();
-}
+export const errorText = errorMessage;
 
 /** create must fail with `pattern` in its error, exit non-zero, and leave nothing behind. */
 export function expectRefused(tt: any, root: string, s: Scope, bundle: string, pattern: RegExp, flags: string[] = []): Result {

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -16,6 +16,7 @@ const { ROOT, scope, waitFor } = e2eFile(t, {
 });
 
 const CG = '/sys/fs/cgroup';
+const read = (file: string): string => readOrEmpty(file).trim();
 
 let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
@@ -34,23 +35,9 @@ function rt(args: string[], input?: string): Result {
   return tsrt(args, { root: ROOT, ...(input === undefined ? {} : { input }) });
 }
 
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
 function stateOf(id: string): any {
   const r = rt(['state', id]);
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
 }
 
 const withCgroup = (cgroupsPath: string, resources: any = {}, more?: Edit): Edit => spec => {

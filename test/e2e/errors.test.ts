@@ -3,19 +3,14 @@
 import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { e2eFile, hostMountsContaining, tsrt, type Edit, type Scope } from '../helpers.js';
+import {
+  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, tsrt, type Edit, type Scope,
+} from '../helpers.js';
 
 /** tsrt with its stdio on files: a container process wrongly left behind cannot keep a pipe of ours open. */
 const { ROOT, scope, rtFiles: rt, waitFor } = e2eFile(t, {
   name: 'errors', idPrefix: 'err', needsRoot: 'error tests need root', timeoutMinutes: 10,
 });
-
-/** The message of the last `level=error msg="..."` line (text log format) on stderr. */
-function errorMsg(stderr: string): string | undefined {
-  const lines = stderr.trimEnd().split('\n');
-  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
-  return m ? (JSON.parse(m[1]!) as string) : undefined;
-}
 
 function stateOf(s: Scope, id: string): any {
   const r = rt(s, ['state', id]);

@@ -5,7 +5,9 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, TSRT, e2eFile, editConfig, testUser, tmpdir, tsrt, type Edit, type Scope } from '../helpers.js';
+import {
+  REPO, TSRT, e2eFile, editConfig, readOrEmpty as read, testUser, tmpdir, tsrt, type Edit, type Scope,
+} from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
   name: 'exec', idPrefix: 'ex', needsRoot: 'exec tests need root', timeoutMinutes: 20,
@@ -36,14 +38,6 @@ function cgroupPids(pid: number): number[] {
   const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find(l => /^\d+:pids:/.test(l));
   const rel = line!.split(':')[2]!;
   return fs.readFileSync(path.join('/sys/fs/cgroup/pids', rel, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

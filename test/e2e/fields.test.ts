@@ -5,7 +5,9 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { e2eFile, hostMountsContaining, sh, tsrt, waitFor, type Edit, type Result, type Scope } from '../helpers.js';
+import {
+  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, sh, tsrt, waitFor, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
 const { ROOT, scope } = e2eFile(t, {
   name: 'fields', idPrefix: 'fld', needsRoot: 'field tests need root', timeoutMinutes: 10,
@@ -16,13 +18,6 @@ function runIn(s: Scope, args: string[], edit: Edit): Result & { bundle: string;
   const bundle = s.bundle(args, edit);
   const id = s.id();
   return { ...tsrt(['run', '-b', bundle, id], { root: ROOT }), bundle, id };
-}
-
-/** The message of the last `level=error msg="..."` line on stderr. */
-function errorMsg(stderr: string): string | undefined {
-  const lines = stderr.trimEnd().split('\n');
-  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
-  return m ? (JSON.parse(m[1]!) as string) : undefined;
 }
 
 /** A config the runtime must refuse: exit 1, this message, no state directory and no host mount left. */

@@ -4,7 +4,9 @@ import t from 'tap';
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TSRT, e2eFile, hostMountsContaining, tsrt, waitFor as pollFor, type Edit, type Scope } from '../helpers.js';
+import {
+  TSRT, e2eFile, hostMountsContaining, readOrEmpty as read, tsrt, waitFor as pollFor, type Edit, type Scope,
+} from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
   name: 'lifecycle', idPrefix: 'lc', needsRoot: 'lifecycle tests need root', timeoutMinutes: 20,
@@ -36,14 +38,6 @@ function alive(pid: number): boolean {
     return st !== 'Z' && st !== 'X';
   } catch {
     return false;
-  }
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
   }
 }
 

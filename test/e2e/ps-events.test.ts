@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, e2eFile, editConfig, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
@@ -16,6 +16,7 @@ const { ROOT, rt } = e2eFile(t, {
 });
 
 const CG = '/sys/fs/cgroup';
+const read = (file: string): string => readOrEmpty(file).trim();
 
 let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
@@ -28,20 +29,6 @@ function cgPath(tt: Test): string {
     }
   });
   return p;
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
 }
 
 const withCgroup = (cgroupsPath: string, resources: any = {}): Edit => spec => {

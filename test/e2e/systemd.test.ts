@@ -8,13 +8,16 @@ import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, e2eFile, tmpdir, tsrt, type Edit, type Result, type Scope } from '../helpers.js';
+import {
+  REPO, e2eFile, errorMessage, readOrEmpty, tmpdir, tsrt, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
   name: 'systemd', idPrefix: 'sd', needsRoot: 'the fake systemd moves processes between cgroups: root only', timeoutMinutes: 10,
 });
 
 const CG = '/sys/fs/cgroup';
+const read = (file: string): string => readOrEmpty(file).trim();
 const WORK = tmpdir('tsrt-e2e-systemd-bus-');
 const BUS = `unix:path=${path.join(WORK, 'bus')}`;
 const RECORD = path.join(WORK, 'record.json');
@@ -53,14 +56,6 @@ function record(): any {
   return JSON.parse(fs.readFileSync(RECORD, 'utf8'));
 }
 
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
 function rt(args: string[], env: NodeJS.ProcessEnv = ENV): Result {
   return tsrt(['--systemd-cgroup', ...args], { root: ROOT, env });
 }
@@ -68,12 +63,6 @@ function rt(args: string[], env: NodeJS.ProcessEnv = ENV): Result {
 function stateOf(id: string): any {
   const r = tsrt(['state', id], { root: ROOT });
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
 }
 
 /** Every host directory the unit's cgroup has. */

@@ -247,3 +247,20 @@ export function errorOf(t: Test, fn: () => unknown): string | undefined {
   t.fail('did not throw');
   return undefined;
 }
+
+/** Removes the cgroup `rel` and every cgroup below it, in each hierarchy under /sys/fs/cgroup that has it. */
+export function removeCgroupEverywhere(rel: string): void {
+  const cg = '/sys/fs/cgroup';
+  for (const h of fs.readdirSync(cg)) {
+    const d = path.join(cg, h, rel);
+    if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
+  }
+}
+
+let cgroupCounter = 0;
+/** A fresh absolute cgroupsPath starting with `prefix`; whatever is left of it is removed at the end of the test. */
+export function testCgroupPath(tt: { teardown(fn: () => void): void }, prefix: string): string {
+  const p = `/${prefix}-${process.pid}-${++cgroupCounter}`;
+  tt.teardown(() => removeCgroupEverywhere(p));
+  return p;
+}

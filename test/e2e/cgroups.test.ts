@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -18,18 +18,8 @@ const { ROOT, scope, waitFor } = e2eFile(t, {
 const CG = '/sys/fs/cgroup';
 const read = (file: string): string => readOrEmpty(file).trim();
 
-let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
-function cgPath(tt: Test): string {
-  const p = `/tsrt-e2e-${process.pid}-${++cgCounter}`;
-  tt.teardown(() => {
-    for (const h of fs.readdirSync(CG)) {
-      const d = path.join(CG, h, p);
-      if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-    }
-  });
-  return p;
-}
+const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e');
 
 function rt(args: string[], input?: string): Result {
   return tsrt(args, { root: ROOT, ...(input === undefined ? {} : { input }) });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
@@ -18,18 +18,8 @@ const { ROOT, rt } = e2eFile(t, {
 const CG = '/sys/fs/cgroup';
 const read = (file: string): string => readOrEmpty(file).trim();
 
-let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
-function cgPath(tt: Test): string {
-  const p = `/tsrt-e2e-psev-${process.pid}-${++cgCounter}`;
-  tt.teardown(() => {
-    for (const h of fs.readdirSync(CG)) {
-      const d = path.join(CG, h, p);
-      if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-    }
-  });
-  return p;
-}
+const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e-psev');
 
 const withCgroup = (cgroupsPath: string, resources: any = {}): Edit => spec => {
   spec.linux.cgroupsPath = cgroupsPath;

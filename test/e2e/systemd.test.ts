@@ -5,11 +5,11 @@
 // hybrid host; tsrt makes the rest), moves the unit's PIDs into it and records every call, so the test sees
 // what tsrt asked systemd for and where the container ended up.
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, e2eFile, errorMessage, readOrEmpty, tmpdir, tsrt, type Edit, type Result, type Scope,
+  REPO, e2eFile, errorMessage, readOrEmpty, removeCgroupEverywhere, tmpdir, tsrt, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -30,10 +30,7 @@ const ENV = { ...process.env, TSRT_SYSTEMD_BUS: BUS, TSRT_ASSUME_SYSTEMD: '1' };
 const children: ChildProcess[] = [];
 t.teardown(() => {
   for (const c of children.reverse()) c.kill('SIGTERM');
-  for (const h of fs.readdirSync(CG)) {
-    const d = path.join(CG, h, FAKE_ROOT);
-    if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-  }
+  removeCgroupEverywhere(FAKE_ROOT);
   fs.rmSync(WORK, { recursive: true, force: true });
 });
 

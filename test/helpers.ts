@@ -1,5 +1,5 @@
 // Shared test plumbing: the built binary, bundles from busybox-static, an unprivileged user, and runs.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -263,4 +263,21 @@ export function testCgroupPath(tt: { teardown(fn: () => void): void }, prefix: s
   const p = `/${prefix}-${process.pid}-${++cgroupCounter}`;
   tt.teardown(() => removeCgroupEverywhere(p));
   return p;
+}
+
+/**
+ * Runs `steps` (sh; $T is tsrt with `root`) in a private mount namespace where /sys/fs/cgroup shows only
+ * cgroup2, after `run -d` of `bundle` as `id` (its output in `out`) has printed "ready" (bounded wait).
+ */
+export function onCgroup2Only(o: { root: string; bundle: string; id: string; out: string; steps: string }): SpawnSyncReturns<string> {
+  const cg = '/sys/fs/cgroup';
+  const script = `
+set -e
+umount -R ${cg}
+mount -t cgroup2 cgroup2 ${cg}
+T="${TSRT} --root ${o.root}"
+$T run -d -b ${o.bundle} ${o.id} > ${o.out} 2>&1 < /dev/null
+for i in $(seq 1 200); do grep -q ready ${o.out} && break; sleep 0.05; done
+${o.steps}`;
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
 }

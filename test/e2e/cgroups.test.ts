@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
+  REPO, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -599,13 +599,7 @@ t.test('cgroup v2 host (private mount namespace): eBPF device filter replaced by
     withCgroup(p, { devices: [{ allow: false, access: 'rwm' }], hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, loop0));
   const id = s.id();
   const out = path.join(s.dir(), 'out');
-  const script = `
-set -e
-umount -R ${CG}
-mount -t cgroup2 cgroup2 ${CG}
-T="${TSRT} --root ${ROOT}"
-$T run -d -b ${bundle} ${id} > ${out} 2>&1 < /dev/null
-for i in $(seq 1 200); do grep -q ready ${out} && break; sleep 0.05; done
+  const steps = `
 echo "hugetlb=$(cat ${CG}${p}/hugetlb.2MB.max)"
 $T pause ${id}
 echo "freeze=$(cat ${CG}${p}/cgroup.freeze) status=$($T state ${id} | grep -o '"status": "[a-z]*"')"
@@ -616,7 +610,7 @@ for i in $(seq 1 200); do grep -q opened-after-update ${out} && break; sleep 0.0
 $T delete --force ${id}
 echo "left=$(ls -d ${CG}${p} 2>/dev/null || echo none)"
 `;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+  const r = onCgroup2Only({ root: ROOT, bundle, id, out, steps });
   tt.equal(r.status, 0, r.stderr);
   const inside = read(out).split('\n');
   tt.equal(inside[0], 'Operation not permitted', 'the eBPF filter denies a device with no rule');

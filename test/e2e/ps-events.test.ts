@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
@@ -313,19 +313,13 @@ t.test('cgroup v2 host (private mount namespace): ps and events --stats read cgr
   const bundle = s.bundle(INIT_AND_CHILD, withCgroup(p, { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }));
   const id = s.id();
   const out = path.join(s.dir(), 'out');
-  const script = `
-set -e
-umount -R ${CG}
-mount -t cgroup2 cgroup2 ${CG}
-T="${TSRT} --root ${ROOT}"
-$T run -d -b ${bundle} ${id} > ${out} 2>&1 < /dev/null
-for i in $(seq 1 200); do grep -q ready ${out} && break; sleep 0.05; done
+  const steps = `
 echo "procs=$(sort -n ${CG}${p}/cgroup.procs | tr '\\n' ,)"
 echo "ps=$($T ps -f json ${id})"
 echo "stats=$($T events --stats ${id})"
 $T delete --force ${id}
 `;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+  const r = onCgroup2Only({ root: ROOT, bundle, id, out, steps });
   tt.equal(r.status, 0, r.stderr);
   const procs = /^procs=(.*),$/m.exec(r.stdout)?.[1]?.split(',').map(Number) ?? [];
   tt.equal(procs.length, 2, 'the init and its child in cgroup2');

@@ -1,5 +1,5 @@
 // Shared test plumbing: the built binary, bundles from busybox-static, an unprivileged user, and runs.
-import { spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -280,4 +280,23 @@ $T run -d -b ${o.bundle} ${o.id} > ${o.out} 2>&1 < /dev/null
 for i in $(seq 1 200); do grep -q ready ${o.out} && break; sleep 0.05; done
 ${o.steps}`;
   return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+}
+
+/**
+ * Starts `receiverScript` (python: Node cannot receive SCM_RIGHTS) as `python3 script sock out` in a fresh scope
+ * directory; it is killed at the end of the test. The caller waits for `sock` to exist.
+ */
+export function startConsoleReceiver(
+  tt: { teardown(fn: () => void): void }, s: Scope, receiverScript: string,
+): { sock: string; out: string } {
+  const dir = s.dir();
+  const script = path.join(dir, 'receiver.py');
+  const sock = path.join(dir, 'console.sock');
+  const out = path.join(dir, 'console.out');
+  fs.writeFileSync(script, receiverScript);
+  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
+  tt.teardown(() => {
+    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
+  });
+  return { sock, out };
 }

@@ -1,11 +1,11 @@
 // Plumbing for test/security/: host canaries, the static attacker binary, runs whose stdio are files, and the
 // "nothing left behind" check. Lives beside helpers.ts (not under test/security/) so tap never runs it as a test.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
+  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
 } from './helpers.js';
 
 export { TSRT };
@@ -222,15 +222,7 @@ with open(out, 'ab', buffering=0) as f:
 export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
   sock: string; ptn(): number | undefined; output(): string;
 } {
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, CONSOLE_RECEIVER);
-  const child = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, CONSOLE_RECEIVER);
   for (let i = 0; i < 200 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.05']);
   const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
   return {

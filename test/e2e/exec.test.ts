@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, readOrEmpty as read, testUser, tmpdir, tsrt, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, readOrEmpty as read, startConsoleReceiver, testUser, tmpdir, tsrt, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
@@ -279,15 +279,7 @@ with open(out, 'ab', buffering=0) as f:
 t.test('-t with --console-socket (detached) sends a pty master; the process has its own terminal', async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, RECEIVER);
-  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
   tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
   const r = rtFiles(s, ['exec', '-d', '-t', '--console-socket', sock, id, 'sh', '-c', 'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty']);
   tt.equal(r.code, 0, r.stderr);
@@ -306,15 +298,8 @@ t.test("the engines' exec: podman's, docker's and ctr's process.json with their 
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   for (const engine of ['podman', 'docker', 'ctr']) {
-    const dir = s.dir();
-    const script = path.join(dir, 'receiver.py');
-    const sock = path.join(dir, 'console.sock');
-    const out = path.join(dir, 'console.out');
-    fs.writeFileSync(script, RECEIVER);
-    const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-    tt.teardown(() => {
-      if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-    });
+    const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
+    const dir = path.dirname(sock);
     tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
     // The files the engines wrote, kept beside the project (../shared).
     const local = path.join(dir, 'exec-process.json');

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TSRT, e2eFile, hostMountsContaining, readOrEmpty as read, tsrt, waitFor as pollFor, type Edit, type Scope,
+  TSRT, e2eFile, hostMountsContaining, readOrEmpty as read, startConsoleReceiver, tsrt, waitFor as pollFor, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
@@ -1017,15 +1017,7 @@ with open(out, 'ab', buffering=0) as f:
 
 t.test('create --console-socket sends the pty master; the container output arrives through it', async tt => {
   const s = scope(tt);
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, RECEIVER);
-  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
   tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
   const bundle = s.bundle(['sh', '-c', 'tty; stat -c "console=%t:%T" /dev/console; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty'], spec => {
     spec.process.terminal = true;

@@ -1,9 +1,11 @@
 // Shared test plumbing: the built binary, bundles from busybox-static, an unprivileged user, and runs.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Test } from 'tap';
+import { RuntimeError } from '../src/errors.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TSRT = path.join(REPO, 'dist', 'tsrt');
@@ -150,4 +152,151 @@ export function testScope(tt: { teardown(fn: () => void): void }, root: string, 
       return d;
     },
   };
+}
+
+/** Runs tsrt with stdout/stderr on files in a scope directory; `out` keeps receiving what a left process writes. */
+export function tsrtToFiles(
+  root: string, s: Scope, args: string[], opts: SpawnSyncOptions & { root?: string } = {},
+): Result & { out: string } {
+  const d = s.dir();
+  const out = path.join(d, 'stdout');
+  const err = path.join(d, 'stderr');
+  const outFd = fs.openSync(out, 'w');
+  const errFd = fs.openSync(err, 'w');
+  let r: Result;
+  try {
+    r = tsrt(args, { root, stdio: ['ignore', outFd, errFd], ...opts });
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
+}
+
+/** What an end-to-end test file shares: its private state root and the ways to run tsrt against it. */
+export interface E2eFile {
+  /** The file's own --root, removed when the file's tests end. */
+  ROOT: string;
+  /** Ids, bundles and directories of one test, cleaned in its teardown; ids start with the file's idPrefix. */
+  scope(tt: { teardown(fn: () => void): void }): Scope;
+  /** tsrt with ROOT, for commands that leave no container process holding our pipes. */
+  rt(args: string[], opts?: SpawnSyncOptions): Result;
+  /**
+   * tsrt with ROOT and its stdio on files, for commands that leave a container process behind (create, run -d):
+   * a pipe of ours kept open by it would make spawnSync wait for it.
+   */
+  rtFiles(s: Scope, args: string[], opts?: SpawnSyncOptions & { root?: string }): Result & { out: string };
+  /** Bounded polling (up to ~20s by default, for a loaded machine); never a timing assertion. */
+  waitFor(pred: () => boolean, tries?: number): boolean;
+}
+
+/**
+ * The set-up of an end-to-end file that needs root: the file's timeout, a skip (plan 0, exit) when not root,
+ * and a private state root removed in the file's teardown.
+ */
+export function e2eFile(
+  t: { setTimeout(ms: number): void; plan(n: number, comment?: string): void; teardown(fn: () => void): void },
+  opts: { name: string; idPrefix: string; needsRoot: string; timeoutMinutes?: number; rootPrefix?: string },
+): E2eFile {
+  if (opts.timeoutMinutes !== undefined) t.setTimeout(opts.timeoutMinutes * 60_000);
+  if (process.geteuid?.() !== 0) {
+    t.plan(0, opts.needsRoot);
+    process.exit(0);
+  }
+  const ROOT = tmpdir(opts.rootPrefix ?? `tsrt-e2e-${opts.name}-root-`);
+  t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+  return {
+    ROOT,
+    scope: tt => testScope(tt, ROOT, opts.idPrefix),
+    rt: (args, o = {}) => tsrt(args, { root: ROOT, ...o }),
+    rtFiles: (s, args, o = {}) => tsrtToFiles(ROOT, s, args, o),
+    waitFor: (pred, tries = 400) => waitFor(pred, tries, 50),
+  };
+}
+
+/** A file's text, or '' when it cannot be read (yet): for polling files a container or a helper writes. */
+export function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The message of the first runc-style `msg="..."` on stderr, or all of stderr (trimmed) when there is none. */
+export function errorMessage(stderr: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
+  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
+}
+
+/** The message of stderr's last line when that is a `level=error msg="..."` line in the text log format. */
+export function lastErrorMessage(stderr: string): string | undefined {
+  const lines = stderr.trimEnd().split('\n');
+  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
+  return m ? (JSON.parse(m[1]!) as string) : undefined;
+}
+
+/** The message of the RuntimeError fn throws (fails the test when it throws something else or nothing). */
+export function errorOf(t: Test, fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    t.ok(e instanceof RuntimeError, 'a RuntimeError');
+    return (e as Error).message;
+  }
+  t.fail('did not throw');
+  return undefined;
+}
+
+/** Removes the cgroup `rel` and every cgroup below it, in each hierarchy under /sys/fs/cgroup that has it. */
+export function removeCgroupEverywhere(rel: string): void {
+  const cg = '/sys/fs/cgroup';
+  for (const h of fs.readdirSync(cg)) {
+    const d = path.join(cg, h, rel);
+    if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
+  }
+}
+
+let cgroupCounter = 0;
+/** A fresh absolute cgroupsPath starting with `prefix`; whatever is left of it is removed at the end of the test. */
+export function testCgroupPath(tt: { teardown(fn: () => void): void }, prefix: string): string {
+  const p = `/${prefix}-${process.pid}-${++cgroupCounter}`;
+  tt.teardown(() => removeCgroupEverywhere(p));
+  return p;
+}
+
+/**
+ * Runs `steps` (sh; $T is tsrt with `root`) in a private mount namespace where /sys/fs/cgroup shows only
+ * cgroup2, after `run -d` of `bundle` as `id` (its output in `out`) has printed "ready" (bounded wait).
+ */
+export function onCgroup2Only(o: { root: string; bundle: string; id: string; out: string; steps: string }): SpawnSyncReturns<string> {
+  const cg = '/sys/fs/cgroup';
+  const script = `
+set -e
+umount -R ${cg}
+mount -t cgroup2 cgroup2 ${cg}
+T="${TSRT} --root ${o.root}"
+$T run -d -b ${o.bundle} ${o.id} > ${o.out} 2>&1 < /dev/null
+for i in $(seq 1 200); do grep -q ready ${o.out} && break; sleep 0.05; done
+${o.steps}`;
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+}
+
+/**
+ * Starts `receiverScript` (python: Node cannot receive SCM_RIGHTS) as `python3 script sock out` in a fresh scope
+ * directory; it is killed at the end of the test. The caller waits for `sock` to exist.
+ */
+export function startConsoleReceiver(
+  tt: { teardown(fn: () => void): void }, s: Scope, receiverScript: string,
+): { sock: string; out: string } {
+  const dir = s.dir();
+  const script = path.join(dir, 'receiver.py');
+  const sock = path.join(dir, 'console.sock');
+  const out = path.join(dir, 'console.out');
+  fs.writeFileSync(script, receiverScript);
+  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
+  tt.teardown(() => {
+    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
+  });
+  return { sock, out };
 }

@@ -1,26 +1,31 @@
 // Plumbing for test/security/: host canaries, the static attacker binary, runs whose stdio are files, and the
 // "nothing left behind" check. Lives beside helpers.ts (not under test/security/) so tap never runs it as a test.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, TSRT, hostMountsContaining, testScope, tmpdir, tsrt, type Result, type Scope } from './helpers.js';
+import {
+  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
+} from './helpers.js';
 
 export { TSRT };
 
-/** The file's private state root and scope maker; the root is removed when the file's tests end. */
-export function securityRoot(t: { teardown(fn: () => void): void }, name: string): {
+/**
+ * The set-up of a security test file: skipped (plan 0) unless root, with a private state root removed when the
+ * file's tests end, a scope maker and tsrt against that root.
+ */
+export function securityRoot(t: Parameters<typeof e2eFile>[0], name: string): {
   root: string;
   scope(tt: { teardown(fn: () => void): void }): Scope;
   rt(args: string[], opts?: SpawnSyncOptions): Result;
 } {
-  const root = tmpdir(`tsrt-sec-${name}-`);
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  return {
-    root,
-    scope: tt => testScope(tt, root, name.toLowerCase().replace(/[^a-z0-9]+/g, '')),
-    rt: (args, opts = {}) => tsrt(args, { root, ...opts }),
-  };
+  const file = e2eFile(t, {
+    name,
+    idPrefix: name.toLowerCase().replace(/[^a-z0-9]+/g, ''),
+    needsRoot: 'security tests need root',
+    rootPrefix: `tsrt-sec-${name}-`,
+  });
+  return { root: file.ROOT, scope: file.scope, rt: file.rt };
 }
 
 /**
@@ -28,19 +33,7 @@ export function securityRoot(t: { teardown(fn: () => void): void }, name: string
  * pipe of ours open, or spawnSync would wait for it.
  */
 export function rtFiles(root: string, s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+  return tsrtToFiles(root, s, args, opts);
 }
 
 export function sha256(file: string): string {
@@ -140,10 +133,7 @@ export function hostMountPoints(): Set<string> {
 }
 
 /** The message of runc's log line on stderr (time="…" level=error msg="…"), or the raw text. */
-export function errorText(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? JSON.parse(`"${m[1]}"`) : stderr.trim();
-}
+export const errorText = errorMessage;
 
 /** create must fail with `pattern` in its error, exit non-zero, and leave nothing behind. */
 export function expectRefused(tt: any, root: string, s: Scope, bundle: string, pattern: RegExp, flags: string[] = []): Result {
@@ -232,15 +222,7 @@ with open(out, 'ab', buffering=0) as f:
 export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
   sock: string; ptn(): number | undefined; output(): string;
 } {
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, CONSOLE_RECEIVER);
-  const child = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, CONSOLE_RECEIVER);
   for (let i = 0; i < 200 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.05']);
   const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
   return {

@@ -82,23 +82,39 @@ static int route_socket(int ns_fd)
 	return sock;
 }
 
+/* Sends one request to the kernel: 0, or -errno. */
+static int send_request(int sock, const struct nlreq *r)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	if (sendto(sock, r, r->h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* One datagram of replies (a signal that interrupts the wait is not an answer): its length, or -errno. */
+static ssize_t recv_reply(int sock, char *buf, size_t size)
+{
+	for (;;) {
+		ssize_t n = recv(sock, buf, size, 0);
+		if (n >= 0 || errno != EINTR)
+			return n < 0 ? -errno : n;
+	}
+}
+
 /* Sends one request and reads until its ACK (or error). For a GETLINK, the reply is copied to *link. */
 static int transact(int sock, struct nlreq *r, struct ifinfomsg *link)
 {
 	static __thread char buf[BUF_SIZE];
 	static __thread unsigned seq;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int err;
 	r->h.nlmsg_seq = ++seq;
-	if (sendto(sock, r, r->h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-		return -errno;
+	if ((err = send_request(sock, r)) < 0)
+		return err;
 	for (;;) {
-		ssize_t n = recv(sock, buf, sizeof(buf), 0);
+		ssize_t n = recv_reply(sock, buf, sizeof(buf));
 		struct nlmsghdr *h;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			if (h->nlmsg_seq != r->h.nlmsg_seq)
 				continue;
@@ -132,7 +148,7 @@ static int dump_addrs(int sock, int ifindex, struct saved_addr *out, int *count)
 {
 	static __thread char buf[BUF_SIZE];
 	struct nlreq r;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int err;
 	memset(&r, 0, sizeof(r));
 	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
 	r.h.nlmsg_type = RTM_GETADDR;
@@ -140,16 +156,13 @@ static int dump_addrs(int sock, int ifindex, struct saved_addr *out, int *count)
 	r.h.nlmsg_seq = 0x7fff0001;
 	r.u.ifa.ifa_family = AF_UNSPEC;
 	*count = 0;
-	if (sendto(sock, &r, r.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-		return -errno;
+	if ((err = send_request(sock, &r)) < 0)
+		return err;
 	for (;;) {
-		ssize_t n = recv(sock, buf, sizeof(buf), 0);
+		ssize_t n = recv_reply(sock, buf, sizeof(buf));
 		struct nlmsghdr *h;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			struct ifaddrmsg *ifa;
 			struct rtattr *rta;

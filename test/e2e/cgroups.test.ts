@@ -8,60 +8,26 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, uniqueId, waitFor as pollFor, type Edit, type Result, type Scope,
+  REPO, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(20 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'cgroup tests need root');
-  process.exit(0);
-}
+const { ROOT, scope, waitFor } = e2eFile(t, {
+  name: 'cgroups', idPrefix: 'cg', needsRoot: 'cgroup tests need root', timeoutMinutes: 20,
+});
 
 const CG = '/sys/fs/cgroup';
-const ROOT = tmpdir('tsrt-e2e-cgroups-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+const read = (file: string): string => readOrEmpty(file).trim();
 
-let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
-function cgPath(tt: Test): string {
-  const p = `/tsrt-e2e-${process.pid}-${++cgCounter}`;
-  tt.teardown(() => {
-    for (const h of fs.readdirSync(CG)) {
-      const d = path.join(CG, h, p);
-      if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-    }
-  });
-  return p;
-}
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'cg');
-}
+const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e');
 
 function rt(args: string[], input?: string): Result {
   return tsrt(args, { root: ROOT, ...(input === undefined ? {} : { input }) });
 }
 
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
 function stateOf(id: string): any {
   const r = rt(['state', id]);
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
 }
 
 const withCgroup = (cgroupsPath: string, resources: any = {}, more?: Edit): Edit => spec => {
@@ -633,13 +599,7 @@ t.test('cgroup v2 host (private mount namespace): eBPF device filter replaced by
     withCgroup(p, { devices: [{ allow: false, access: 'rwm' }], hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, loop0));
   const id = s.id();
   const out = path.join(s.dir(), 'out');
-  const script = `
-set -e
-umount -R ${CG}
-mount -t cgroup2 cgroup2 ${CG}
-T="${TSRT} --root ${ROOT}"
-$T run -d -b ${bundle} ${id} > ${out} 2>&1 < /dev/null
-for i in $(seq 1 200); do grep -q ready ${out} && break; sleep 0.05; done
+  const steps = `
 echo "hugetlb=$(cat ${CG}${p}/hugetlb.2MB.max)"
 $T pause ${id}
 echo "freeze=$(cat ${CG}${p}/cgroup.freeze) status=$($T state ${id} | grep -o '"status": "[a-z]*"')"
@@ -650,7 +610,7 @@ for i in $(seq 1 200); do grep -q opened-after-update ${out} && break; sleep 0.0
 $T delete --force ${id}
 echo "left=$(ls -d ${CG}${p} 2>/dev/null || echo none)"
 `;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+  const r = onCgroup2Only({ root: ROOT, bundle, id, out, steps });
   tt.equal(r.status, 0, r.stderr);
   const inside = read(out).split('\n');
   tt.equal(inside[0], 'Operation not permitted', 'the eBPF filter denies a device with no rule');

@@ -1,56 +1,16 @@
 // End-to-end failures, as root, through the built dist/tsrt: each case exits 1 with the runc-style message on
 // stderr, and a failed create/run leaves nothing behind (no state directory, no host mount, no process).
 import t, { type Test } from 'tap';
-import { type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  hostMountsContaining, testScope, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
+  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, tsrt, type Edit, type Scope,
 } from '../helpers.js';
 
-/** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'error tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-errors-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'err');
-}
-
-/**
- * tsrt with this file's root and its stdio on files, so a container process wrongly left behind cannot keep a
- * pipe of ours open (the test fails on its assertions instead of hanging).
- */
-function rt(s: Scope, args: string[], opts: SpawnSyncOptions & { root?: string } = {}): Result & { out: string } {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root: ROOT, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
-}
-
-/** The message of the last `level=error msg="..."` line (text log format) on stderr. */
-function errorMsg(stderr: string): string | undefined {
-  const lines = stderr.trimEnd().split('\n');
-  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
-  return m ? (JSON.parse(m[1]!) as string) : undefined;
-}
+/** tsrt with its stdio on files: a container process wrongly left behind cannot keep a pipe of ours open. */
+const { ROOT, scope, rtFiles: rt, waitFor } = e2eFile(t, {
+  name: 'errors', idPrefix: 'err', needsRoot: 'error tests need root', timeoutMinutes: 10,
+});
 
 function stateOf(s: Scope, id: string): any {
   const r = rt(s, ['state', id]);

@@ -2,51 +2,16 @@
 // the container (namespaces, cgroup, seccomp, capabilities), and from the host (nothing left after a failure).
 // Every test uses this file's private --root and deletes (--force) what it created in its teardown.
 import t, { type Test } from 'tap';
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, readOrEmpty as read, startConsoleReceiver, testUser, tmpdir, tsrt, type Edit, type Scope,
 } from '../helpers.js';
 
-/** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(20 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'exec tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-exec-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'ex');
-}
-
-/** tsrt with this file's root, for commands whose processes are gone when they return. */
-function rt(args: string[], opts: SpawnSyncOptions = {}): Result {
-  return tsrt(args, { root: ROOT, ...opts });
-}
-
-/** tsrt with stdio on files: for commands that leave a process behind (run -d, exec -d), which keeps them. */
-function rtFiles(s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result & { out: string } {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root: ROOT, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
-}
+const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
+  name: 'exec', idPrefix: 'ex', needsRoot: 'exec tests need root', timeoutMinutes: 20,
+});
 
 /** A running container (`sleep 1000` as its init, writable root); returns its id and init pid. */
 function running(tt: Test, s: Scope, edit?: Edit): { id: string; pid: number; bundle: string } {
@@ -73,14 +38,6 @@ function cgroupPids(pid: number): number[] {
   const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find(l => /^\d+:pids:/.test(l));
   const rel = line!.split(':')[2]!;
   return fs.readFileSync(path.join('/sys/fs/cgroup/pids', rel, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -322,15 +279,7 @@ with open(out, 'ab', buffering=0) as f:
 t.test('-t with --console-socket (detached) sends a pty master; the process has its own terminal', async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, RECEIVER);
-  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
   tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
   const r = rtFiles(s, ['exec', '-d', '-t', '--console-socket', sock, id, 'sh', '-c', 'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty']);
   tt.equal(r.code, 0, r.stderr);
@@ -349,15 +298,8 @@ t.test("the engines' exec: podman's, docker's and ctr's process.json with their 
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   for (const engine of ['podman', 'docker', 'ctr']) {
-    const dir = s.dir();
-    const script = path.join(dir, 'receiver.py');
-    const sock = path.join(dir, 'console.sock');
-    const out = path.join(dir, 'console.out');
-    fs.writeFileSync(script, RECEIVER);
-    const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-    tt.teardown(() => {
-      if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-    });
+    const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
+    const dir = path.dirname(sock);
     tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
     // The files the engines wrote, kept beside the project (../shared).
     const local = path.join(dir, 'exec-process.json');

@@ -2,23 +2,18 @@
 // every claim in it is exercised here: each namespace it lists is created, each hook kind runs, each mount
 // option is understood (never passed on as filesystem data), each seccomp action, operator and architecture
 // compiles and each supported flag loads in a real container.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native } from '../../src/native.js';
 import { parseMountOptions } from '../../src/plan/mounts.js';
 import { compileSeccomp, planSeccomp } from '../../src/plan/seccomp.js';
 import { validateFeatures } from '../../src/spec/validate.js';
-import { testScope, tmpdir, tsrt, type Scope } from '../helpers.js';
+import { e2eFile, tsrt } from '../helpers.js';
 
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'features e2e tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-features-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-const scope = (tt: Test): Scope => testScope(tt, ROOT, 'feat');
+const { ROOT, scope } = e2eFile(t, {
+  name: 'features', idPrefix: 'feat', needsRoot: 'features e2e tests need root',
+});
 
 const printed = tsrt(['features']);
 const doc = JSON.parse(printed.stdout);

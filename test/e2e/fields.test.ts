@@ -6,35 +6,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  hostMountsContaining, sh, testScope, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, sh, tsrt, waitFor, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'field tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-fields-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'fld');
-}
+const { ROOT, scope } = e2eFile(t, {
+  name: 'fields', idPrefix: 'fld', needsRoot: 'field tests need root', timeoutMinutes: 10,
+});
 
 /** Runs `args` in a fresh busybox bundle in the foreground; the container's stdout comes back. */
 function runIn(s: Scope, args: string[], edit: Edit): Result & { bundle: string; id: string } {
   const bundle = s.bundle(args, edit);
   const id = s.id();
   return { ...tsrt(['run', '-b', bundle, id], { root: ROOT }), bundle, id };
-}
-
-/** The message of the last `level=error msg="..."` line on stderr. */
-function errorMsg(stderr: string): string | undefined {
-  const lines = stderr.trimEnd().split('\n');
-  const m = /^time="[^"]+" level=error msg=(".*")$/.exec(lines[lines.length - 1] ?? '');
-  return m ? (JSON.parse(m[1]!) as string) : undefined;
 }
 
 /** A config the runtime must refuse: exit 1, this message, no state directory and no host mount left. */

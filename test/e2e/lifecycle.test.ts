@@ -1,54 +1,16 @@
 // End-to-end lifecycle and container-environment tests, as root, through the built dist/tsrt.
 // Every test uses this file's private --root, and deletes (--force) what it created in its teardown.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TSRT, hostMountsContaining, testScope, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope,
+  TSRT, e2eFile, hostMountsContaining, readOrEmpty as read, startConsoleReceiver, tsrt, waitFor as pollFor, type Edit, type Scope,
 } from '../helpers.js';
 
-/** Bounded polling (up to ~20s, for a loaded machine); never a timing assertion. */
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(20 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'lifecycle tests need root');
-  process.exit(0);
-}
-
-const ROOT = tmpdir('tsrt-e2e-lifecycle-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'lc');
-}
-
-/** tsrt with this file's root. Only for commands that leave no container process holding our pipes. */
-function rt(args: string[], opts: SpawnSyncOptions = {}): Result {
-  return tsrt(args, { root: ROOT, ...opts });
-}
-
-/**
- * tsrt for commands that leave a container process behind (create, run -d): its stdio are files, so no
- * container keeps a pipe of ours open. `out` keeps receiving the container's output afterwards.
- */
-function rtFiles(s: Scope, args: string[], opts: SpawnSyncOptions = {}): Result & { out: string } {
-  const d = s.dir();
-  const out = path.join(d, 'stdout');
-  const err = path.join(d, 'stderr');
-  const outFd = fs.openSync(out, 'w');
-  const errFd = fs.openSync(err, 'w');
-  let r: Result;
-  try {
-    r = tsrt(args, { root: ROOT, stdio: ['ignore', outFd, errFd], ...opts });
-  } finally {
-    fs.closeSync(outFd);
-    fs.closeSync(errFd);
-  }
-  return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8'), out };
-}
+const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
+  name: 'lifecycle', idPrefix: 'lc', needsRoot: 'lifecycle tests need root', timeoutMinutes: 20,
+});
 
 /** Builds a bundle running `args` and runs it in the foreground. */
 function runFg(s: Scope, args: string[], edit?: Edit, flags: string[] = [], opts: SpawnSyncOptions = {}) {
@@ -76,14 +38,6 @@ function alive(pid: number): boolean {
     return st !== 'Z' && st !== 'X';
   } catch {
     return false;
-  }
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
   }
 }
 
@@ -1063,15 +1017,7 @@ with open(out, 'ab', buffering=0) as f:
 
 t.test('create --console-socket sends the pty master; the container output arrives through it', async tt => {
   const s = scope(tt);
-  const dir = s.dir();
-  const script = path.join(dir, 'receiver.py');
-  const sock = path.join(dir, 'console.sock');
-  const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, RECEIVER);
-  const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
-  tt.teardown(() => {
-    if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
-  });
+  const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
   tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
   const bundle = s.bundle(['sh', '-c', 'tty; stat -c "console=%t:%T" /dev/console; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty'], spec => {
     spec.process.terminal = true;

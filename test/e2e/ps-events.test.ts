@@ -8,50 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, editConfig, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
 } from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'ps and events tests need root (cgroups)');
-  process.exit(0);
-}
+const { ROOT, rt } = e2eFile(t, {
+  name: 'psevents', idPrefix: 'ps', needsRoot: 'ps and events tests need root (cgroups)', timeoutMinutes: 10,
+});
 
 const CG = '/sys/fs/cgroup';
-const ROOT = tmpdir('tsrt-e2e-psevents-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+const read = (file: string): string => readOrEmpty(file).trim();
 
-let cgCounter = 0;
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
-function cgPath(tt: Test): string {
-  const p = `/tsrt-e2e-psev-${process.pid}-${++cgCounter}`;
-  tt.teardown(() => {
-    for (const h of fs.readdirSync(CG)) {
-      const d = path.join(CG, h, p);
-      if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-    }
-  });
-  return p;
-}
-
-function rt(args: string[]): Result {
-  return tsrt(args, { root: ROOT });
-}
-
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
-}
+const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e-psev');
 
 const withCgroup = (cgroupsPath: string, resources: any = {}): Edit => spec => {
   spec.linux.cgroupsPath = cgroupsPath;
@@ -345,19 +313,13 @@ t.test('cgroup v2 host (private mount namespace): ps and events --stats read cgr
   const bundle = s.bundle(INIT_AND_CHILD, withCgroup(p, { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }));
   const id = s.id();
   const out = path.join(s.dir(), 'out');
-  const script = `
-set -e
-umount -R ${CG}
-mount -t cgroup2 cgroup2 ${CG}
-T="${TSRT} --root ${ROOT}"
-$T run -d -b ${bundle} ${id} > ${out} 2>&1 < /dev/null
-for i in $(seq 1 200); do grep -q ready ${out} && break; sleep 0.05; done
+  const steps = `
 echo "procs=$(sort -n ${CG}${p}/cgroup.procs | tr '\\n' ,)"
 echo "ps=$($T ps -f json ${id})"
 echo "stats=$($T events --stats ${id})"
 $T delete --force ${id}
 `;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+  const r = onCgroup2Only({ root: ROOT, bundle, id, out, steps });
   tt.equal(r.status, 0, r.stderr);
   const procs = /^procs=(.*),$/m.exec(r.stdout)?.[1]?.split(',').map(Number) ?? [];
   tt.equal(procs.length, 2, 'the init and its child in cgroup2');

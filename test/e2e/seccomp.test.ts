@@ -6,29 +6,21 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, hostMountsContaining, testScope, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope } from '../helpers.js';
+import {
+  REPO, e2eFile, hostMountsContaining, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'seccomp e2e tests need root');
-  process.exit(0);
-}
 if (process.arch !== 'x64') {
   t.plan(0, 'the profiles here are x86_64 ones');
   process.exit(0);
 }
-
-const ROOT = tmpdir('tsrt-e2e-seccomp-root-');
-t.teardown(() => fs.rmSync(ROOT, { recursive: true, force: true }));
+const { ROOT, scope } = e2eFile(t, {
+  name: 'seccomp', idPrefix: 'sc', needsRoot: 'seccomp e2e tests need root', timeoutMinutes: 10,
+});
 const ENGINE_CONFIGS = path.resolve(REPO, '../shared/docs/engine-configs');
 const FIXTURES = path.join(REPO, 'test/e2e/fixtures');
 
 const SIGSYS_EXIT = 128 + 31;
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'sc');
-}
 
 /** `tsrt run` with stdio on files (a stray container process cannot hold a pipe of ours open). */
 function run(s: Scope, bundle: string, id = s.id()): Result {

@@ -4,23 +4,20 @@
 // cgroup below a root of this test's own (in name=systemd, memory, pids and cgroup2, as systemd would on a
 // hybrid host; tsrt makes the rest), moves the unit's PIDs into it and records every call, so the test sees
 // what tsrt asked systemd for and where the container ended up.
-import t, { type Test } from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, testScope, tmpdir, tsrt, waitFor as pollFor, type Edit, type Result, type Scope } from '../helpers.js';
+import {
+  REPO, e2eFile, errorMessage, readOrEmpty, removeCgroupEverywhere, tmpdir, tsrt, type Edit, type Result, type Scope,
+} from '../helpers.js';
 
-const waitFor = (pred: () => boolean, tries = 400): boolean => pollFor(pred, tries, 50);
-
-t.setTimeout(10 * 60_000);
-
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'the fake systemd moves processes between cgroups: root only');
-  process.exit(0);
-}
+const { ROOT, scope, waitFor } = e2eFile(t, {
+  name: 'systemd', idPrefix: 'sd', needsRoot: 'the fake systemd moves processes between cgroups: root only', timeoutMinutes: 10,
+});
 
 const CG = '/sys/fs/cgroup';
-const ROOT = tmpdir('tsrt-e2e-systemd-root-');
+const read = (file: string): string => readOrEmpty(file).trim();
 const WORK = tmpdir('tsrt-e2e-systemd-bus-');
 const BUS = `unix:path=${path.join(WORK, 'bus')}`;
 const RECORD = path.join(WORK, 'record.json');
@@ -33,11 +30,7 @@ const ENV = { ...process.env, TSRT_SYSTEMD_BUS: BUS, TSRT_ASSUME_SYSTEMD: '1' };
 const children: ChildProcess[] = [];
 t.teardown(() => {
   for (const c of children.reverse()) c.kill('SIGTERM');
-  for (const h of fs.readdirSync(CG)) {
-    const d = path.join(CG, h, FAKE_ROOT);
-    if (fs.existsSync(d)) spawnSync('sh', ['-c', `find ${d} -depth -type d -exec rmdir {} \\;`]);
-  }
-  fs.rmSync(ROOT, { recursive: true, force: true });
+  removeCgroupEverywhere(FAKE_ROOT);
   fs.rmSync(WORK, { recursive: true, force: true });
 });
 
@@ -60,14 +53,6 @@ function record(): any {
   return JSON.parse(fs.readFileSync(RECORD, 'utf8'));
 }
 
-function read(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
 function rt(args: string[], env: NodeJS.ProcessEnv = ENV): Result {
   return tsrt(['--systemd-cgroup', ...args], { root: ROOT, env });
 }
@@ -75,16 +60,6 @@ function rt(args: string[], env: NodeJS.ProcessEnv = ENV): Result {
 function stateOf(id: string): any {
   const r = tsrt(['state', id], { root: ROOT });
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-/** The runc-style message of an error line on stderr. */
-function errorMessage(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr.trim();
-}
-
-function scope(tt: Test): Scope {
-  return testScope(tt, ROOT, 'sd');
 }
 
 /** Every host directory the unit's cgroup has. */

@@ -1,12 +1,13 @@
 // The runc command-line dialect: flag parsing (urfave/cli v1 and Go's flag package), signal names as `kill`
 // takes them, and container ids. Engines drive tsrt with runc's exact argument forms and match runc's error
 // texts, so both are pinned here.
-import t, { type Test } from 'tap';
+import t from 'tap';
 
 import { RuntimeError } from '../../src/errors.js';
 import { parseArgs, type FlagSpec } from '../../src/cli/args.js';
 import { parseSignal } from '../../src/runtime/signals.js';
 import { validateId } from '../../src/runtime/state.js';
+import { errorOf } from '../helpers.js';
 
 const specs: FlagSpec[] = [
   { name: 'bundle', short: 'b', kind: 'string' },
@@ -16,18 +17,6 @@ const specs: FlagSpec[] = [
   { name: 'tty', short: 't', kind: 'bool' },
   { name: 'env', short: 'e', kind: 'string', aliases: ['environment'] },
 ];
-
-/** The message of the RuntimeError fn throws (fails the test when it throws something else or nothing). */
-function errorOf(t: Test, fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    t.ok(e instanceof RuntimeError, 'a RuntimeError');
-    return (e as Error).message;
-  }
-  t.fail('did not throw');
-  return undefined;
-}
 
 t.test('parseArgs', async t => {
   t.test('--flag value', async t => {

@@ -1,7 +1,7 @@
 // cgroups without a kernel: layout detection from mountinfo, where cgroupsPath puts the container in each
 // hierarchy, the (file, value) writes for every linux.resources field on v1, v2 and hybrid placements against a
 // fake tree, the device rules as v1 writes and as an eBPF program, and the update command's flags.
-import t, { type Test } from 'tap';
+import t from 'tap';
 
 import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites } from '../../src/cgroups/devices.js';
 import { mergeResources } from '../../src/cgroups/manager.js';
@@ -10,20 +10,9 @@ import {
   blkioToIoWeight, controllersNeeded, resourceWrites, sharesToWeight, swapToV2, type FileTree, type Placement, type Write,
 } from '../../src/cgroups/resources.js';
 import { ramInBytes, resourcesFromFlags } from '../../src/cli/update.js';
-import { RuntimeError } from '../../src/errors.js';
 import { cgroupLayout } from '../../src/runtime/host.js';
 import type { LinuxResources } from '../../src/spec/types.gen.js';
-
-function errorOf(t: Test, fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    t.ok(e instanceof RuntimeError, 'a RuntimeError');
-    return (e as Error).message;
-  }
-  t.fail('did not throw');
-  return '';
-}
+import { errorOf } from '../helpers.js';
 
 // ---- fixtures ----
 

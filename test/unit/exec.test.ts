@@ -1,11 +1,10 @@
 // The pure half of `exec`: the exec plan, how runc's flags change the container's process, a -p process
 // document's fallbacks, and the -u and --cgroup parsers. No root, nothing is cloned.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { RuntimeError } from '../../src/errors.js';
 import { buildExecPlan, type ExecPlanOptions } from '../../src/plan/exec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
@@ -13,6 +12,7 @@ import { PlanFlag } from '../../src/plan/types.js';
 import { overrideProcess, parseSubCgroups, parseUserSpec, processFromFile } from '../../src/runtime/exec.js';
 import type { Process } from '../../src/spec/types.gen.js';
 import { specTemplate } from '../../src/spec/template.js';
+import { errorOf } from '../helpers.js';
 
 const facts: HostFacts = {
   euid: 0,
@@ -37,17 +37,6 @@ function opts(over: Partial<ExecPlanOptions> = {}): ExecPlanOptions {
 /** The `tsrt spec` process, without its terminal (no console socket in these plans). */
 function baseProcess(): Process {
   return { ...structuredClone(specTemplate({ rootless: false, uid: 0, gid: 0 }).process!), terminal: false };
-}
-
-function errorOf(t: Test, fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    t.ok(e instanceof RuntimeError, 'a RuntimeError');
-    return (e as Error).message;
-  }
-  t.fail('did not throw');
-  return undefined;
 }
 
 t.test('buildExecPlan: joins the init through its pidfd and does no container set-up', async t => {

@@ -253,17 +253,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.pid) {
         rec.pid = m.pid;
-        if (m.pid !== child.pid) {
-          // The first stage forked the init into the pid namespace and exits: reap it.
-          a.wait(stagePidfd);
-          a.closeFd(stagePidfd);
-          stagePidfd = -1;
-          initPidfd = a.pidfdOpen(m.pid);
-          if (initPidfd < 0) throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
-        } else {
-          initPidfd = stagePidfd;
-          stagePidfd = -1;
-        }
+        initPidfd = adoptReported(stagePidfd, child.pid, m.pid);
+        stagePidfd = -1;
+        if (initPidfd < 0) throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
         rec.initStartTime = procStat(m.pid)?.startTime ?? '';
         // From here on the init outlives us (it stops dying with its parent before `ready`): delete needs its pid.
         dir.save(rec);
@@ -329,6 +321,18 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     dir.remove();
     throw e;
   }
+}
+
+/**
+ * The pidfd of the process the executor reported (MSG_PID), or -1 if it is already gone. When the first stage
+ * forked it into a new pid namespace, the first stage exits: it is reaped and its pidfd closed here.
+ */
+export function adoptReported(stagePidfd: number, stagePid: number, reported: number): number {
+  if (reported === stagePid) return stagePidfd;
+  const a = native();
+  a.wait(stagePidfd);
+  a.closeFd(stagePidfd);
+  return a.pidfdOpen(reported);
 }
 
 /** SIGKILLs, reaps and closes the processes behind these pidfds (-1: none), after a failed create or exec. */

@@ -11,7 +11,7 @@ import { CLONE } from '../plan/linux.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { parseConfig, parseProcess } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
-import { S_EXEC_LOOKUP, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
+import { S_EXEC_LOOKUP, adoptReported, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
 import { hostFacts } from './host.js';
 import { writeFileAtomic, type ContainerRecord } from './state.js';
 
@@ -289,17 +289,9 @@ export function exec(opts: ExecOptions): ExitStatus {
       if (m.type === Msg.error) throw execFailure(m);
       if (m.type === Msg.pid) {
         pid = m.pid;
-        if (m.pid !== child.pid) {
-          // The first stage forked into the container's pid namespace and exits: reap it.
-          a.wait(stagePidfd);
-          a.closeFd(stagePidfd);
-          stagePidfd = -1;
-          procPidfd = a.pidfdOpen(m.pid);
-          if (procPidfd < 0) throw new RuntimeError('exec: the process exited during set-up', { op: 'exec' });
-        } else {
-          procPidfd = stagePidfd;
-          stagePidfd = -1;
-        }
+        procPidfd = adoptReported(stagePidfd, child.pid, m.pid);
+        stagePidfd = -1;
+        if (procPidfd < 0) throw new RuntimeError('exec: the process exited during set-up', { op: 'exec' });
         if (!joinAtReady) joinCgroup(pid);
         a.send(sock, Msg.go);
       } else if (m.type === Msg.seccomp) {

@@ -76,7 +76,7 @@ for (const [point, bundle] of POINTS) {
       t.ok(left.processes(scope).length > 0, 'the init, past set-up, waits on exec.fifo for delete to kill it');
     } else {
       // Blocked on the sync socket it sees EOF, and until set-up is done it has PR_SET_PDEATHSIG anyway.
-      t.ok(waitFor(() => left.processes(scope).length === 0, 200, 50), `the executor died with create: ${left.processes(scope).join('; ')}`);
+      t.ok(waitFor(() => left.processes(scope).length === 0, 600, 50), `the executor died with create: ${left.processes(scope).join('; ')}`);
     }
 
     const entry = listed(id);

@@ -71,6 +71,10 @@ __attribute__((used)) void tsrt_init_main(long *sp)
 	char **envp = argv + argc + 1;
 	long err;
 
+	/* execve made us dumpable again: until the user's program replaces us, nothing in the container may ptrace
+	 * us (a tracer's SIGSTOP would leave the process stopped) or open our /proc files. A profile that denies
+	 * prctl leaves only these few instructions exposed; its error is ignored. */
+	sys3(__NR_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0);
 	if (argc < 3 || !same(argv[0], MAGIC)) {
 		say("tsrt-init: refusing to run: not started by the tsrt executor\n");
 		sys3(__NR_exit_group, 126, 0, 0);

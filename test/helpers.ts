@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Test } from 'tap';
 import { RuntimeError } from '../src/errors.js';
+import { procStat } from '../src/runtime/state.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TSRT = path.join(REPO, 'dist', 'tsrt');
@@ -299,4 +300,10 @@ export function startConsoleReceiver(
     if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');
   });
   return { sock, out };
+}
+
+/** A live (not zombie) process. */
+export function alive(pid: number): boolean {
+  const st = procStat(pid);
+  return !!st && st.state !== 'Z' && st.state !== 'X';
 }

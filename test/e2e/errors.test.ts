@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, tsrt, type Edit, type Scope,
+  alive, e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, tsrt, type Edit, type Scope,
 } from '../helpers.js';
 
 /** tsrt with its stdio on files: a container process wrongly left behind cannot keep a pipe of ours open. */
@@ -15,16 +15,6 @@ const { ROOT, scope, rtFiles: rt, waitFor } = e2eFile(t, {
 function stateOf(s: Scope, id: string): any {
   const r = rt(s, ['state', id]);
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const st = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return st !== 'Z' && st !== 'X';
-  } catch {
-    return false;
-  }
 }
 
 function statOrUndefined(p: string): fs.Stats | undefined {

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TSRT, e2eFile, hostMountsContaining, readOrEmpty as read, startConsoleReceiver, tsrt, waitFor as pollFor, type Edit, type Scope,
+  TSRT, alive, e2eFile, hostMountsContaining, readOrEmpty as read, startConsoleReceiver, tsrt, waitFor as pollFor, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
@@ -28,17 +28,6 @@ function stateOf(id: string): any {
 
 function statusOf(id: string): string | undefined {
   return stateOf(id)?.status;
-}
-
-/** A live (not zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const st = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return st !== 'Z' && st !== 'X';
-  } catch {
-    return false;
-  }
 }
 
 /** Field of /proc/<x>/status text. */

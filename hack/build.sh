@@ -31,6 +31,8 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 defines=(--define "TSRT_VERSION=\"$version\"" --define "TSRT_COMMIT=\"$commit\"")
 mkdir -p dist
 "$bun" build --compile --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt >/dev/null
+echo "build: dist/tsrt-singularity (single executable)"
+"$bun" build --compile --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
 # Node bundles (library use): they load the addon from build/Release, so the asset copy Bun makes is dropped.
 node_bundle() {
   local tmp; tmp="$(mktemp -d)"

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SifImage, type Descriptor, type SifHeader } from '../src/sif/index.js';
 import { REPO, tmpdir, type Result } from './helpers.js';
 
 export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
@@ -37,47 +38,33 @@ export function writeFiles(dir: string, files: Record<string, string>): string {
   return dir;
 }
 
-export interface SifObject {
-  id: number;
-  dataType: number;
-  groupId: number;
-  name: string;
-  offset: number;
-  size: number;
-  extra: Buffer;
-}
-
-/** The used descriptors of a SIF, read from the bytes as docs/singularity.md §2.3 lays them out. */
-export function sifObjects(file: string): { header: Buffer; objects: SifObject[] } {
-  const data = fs.readFileSync(file);
-  const header = data.subarray(0, 128);
-  const total = Number(header.readBigInt64LE(88));
-  const table = Number(header.readBigInt64LE(96));
-  const objects: SifObject[] = [];
-  for (let i = 0; i < total; i++) {
-    const d = data.subarray(table + i * 585, table + (i + 1) * 585);
-    if (d.readUInt8(4) !== 1) continue;
-    objects.push({
-      id: d.readUInt32LE(5), dataType: d.readInt32LE(0), groupId: d.readUInt32LE(9),
-      name: d.subarray(73, 201).toString('utf8').replace(/\0+$/, ''),
-      offset: Number(d.readBigInt64LE(17)), size: Number(d.readBigInt64LE(25)), extra: d.subarray(201, 585),
-    });
+/** The SIF's header and used descriptors (through the SIF library). */
+export function sifObjects(file: string): { header: SifHeader; objects: Descriptor[] } {
+  const img = SifImage.open(file);
+  try {
+    return { header: img.header, objects: img.descriptors() };
+  } finally {
+    img.close();
   }
-  return { header, objects };
 }
 
-export function sifObjectData(file: string, o: SifObject): Buffer {
-  return fs.readFileSync(file).subarray(o.offset, o.offset + o.size);
+export function sifObjectData(file: string, o: Descriptor): Buffer {
+  const img = SifImage.open(file);
+  try {
+    return img.readObject(o.id);
+  } finally {
+    img.close();
+  }
 }
 
-/** Unpacks the SIF's primary squashfs partition into dir/rootfs (unsquashfs); returns that path. */
+/** Unpacks the SIF's primary squashfs partition into dir/rootfs (unsquashfs at the partition's offset). */
 export function unpackSif(file: string, dir: string): string {
-  const part = sifObjects(file).objects.find(o => o.dataType === 0x4004 && o.extra.readInt32LE(4) === 2);
+  const img = SifImage.open(file);
+  const part = img.primaryPartition();
+  img.close();
   if (!part) throw new Error(`${file} has no primary partition`);
-  const sqfs = path.join(dir, 'partition.sqfs');
-  fs.writeFileSync(sqfs, sifObjectData(file, part));
   const rootfs = path.join(dir, 'rootfs');
-  const r = spawnSync('unsquashfs', ['-n', '-d', rootfs, sqfs], { encoding: 'utf8' });
+  const r = spawnSync('unsquashfs', ['-n', '-offset', String(part.offset), '-d', rootfs, file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`unsquashfs failed: ${r.stderr}`);
   return rootfs;
 }

@@ -191,11 +191,10 @@ t.test('SIF output: deffile, labels, environment, inspect metadata and the squas
   t.equal(r.code, 0, r.stderr);
   t.ok(fs.statSync(dest).mode & 0o111, 'the SIF is executable');
   const { header, objects } = sifObjects(dest);
-  t.equal(header.subarray(0, 31).toString(), '#!/usr/bin/env run-singularity\n');
-  t.equal(header.subarray(32, 41).toString(), 'SIF_MAGIC');
-  t.equal(header.subarray(45, 47).toString(), '02', 'arch amd64');
+  t.equal(header.launchScript, '#!/usr/bin/env run-singularity\n');
+  t.equal(header.arch, '02', 'arch amd64 (from the primary partition)');
   t.same(objects.map(o => o.dataType), [0x4001, 0x4003, 0x4002, 0x4006, 0x4004], 'deffile, labels, env, generic JSON, partition');
-  t.ok(objects.every(o => o.groupId === 0xf0000001), 'all in object group 1');
+  t.ok(objects.every(o => o.groupId === 1), 'all in object group 1');
   t.equal(sifObjectData(dest, objects[0]!).toString(), def);
   t.equal(JSON.parse(sifObjectData(dest, objects[1]!).toString()).Author, 'sif');
   t.match(sifObjectData(dest, objects[2]!).toString(), /export SIFVAR=1/);
@@ -203,7 +202,7 @@ t.test('SIF output: deffile, labels, environment, inspect metadata and the squas
   t.match(JSON.parse(sifObjectData(dest, objects[3]!).toString()), { type: 'container', data: { attributes: { labels: { Author: 'sif' }, deffile: def } } });
   const part = objects[4]!;
   t.equal(part.offset % 4096, 0, 'the partition is 4096-aligned');
-  t.same([part.extra.readInt32LE(0), part.extra.readInt32LE(4), part.extra.subarray(8, 10).toString()], [1, 2, '02'], 'squashfs, primary system, amd64');
+  t.same(part.partition, { fsType: 1, partType: 2, arch: 'amd64' }, 'squashfs, primary system, amd64');
   const rootfs = unpackSif(dest, dir);
   t.equal(read(path.join(rootfs, 'post.txt')), 'inside\n');
   t.match(read(path.join(rootfs, '.singularity.d/env/90-environment.sh')), /SIFVAR/);

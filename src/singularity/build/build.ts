@@ -9,7 +9,8 @@ import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, makeSkeleton, readLabels, recordDefFile, scriptText } from './layout.js';
-import { writeSif, sifPrimaryPartition } from './sif-output.js';
+import { DataType, FsType, hostArch, PartType, SifImage } from '../../sif/index.js';
+import { inspectImage, type ImageSource } from '../../sif/mount.js';
 
 declare const TSRT_VERSION: string | undefined;
 
@@ -31,56 +32,21 @@ export interface BuildOptions {
 export class BuildError extends Error {}
 
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const SIF_MAGIC = Buffer.from('SIF_MAGIC');
-const SQUASHFS_MAGIC = Buffer.from('hsqs');
-
-type ImageKind = 'sandbox' | 'sif' | 'squashfs';
-
-/** What an image path is, by its first bytes (a directory is a sandbox); undefined for anything else. */
-export function imageKind(file: string): ImageKind | undefined {
-  let st: fs.Stats;
+/** What an image path is (a SIF, a squashfs or ext3 file, a sandbox directory), or undefined for anything else. */
+function imageSource(file: string): ImageSource | undefined {
   try {
-    st = fs.statSync(file);
+    return inspectImage(file);
   } catch {
     return undefined;
   }
-  if (st.isDirectory()) return 'sandbox';
-  const head = Buffer.alloc(64);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (head.subarray(32, 41).equals(SIF_MAGIC)) return 'sif';
-  if (head.subarray(0, 4).equals(SQUASHFS_MAGIC)) return 'squashfs';
-  return undefined;
 }
 
 /** URI-style sources (`docker-archive:x.tar`) and plain images become a one-stage definition file. */
 function synthesizedDef(spec: string): string | undefined {
   const uri = /^(docker-archive|oci-archive|oci|localimage):(.+)$/.exec(spec);
   if (uri) return `Bootstrap: ${uri[1]}\nFrom: ${uri[2]}\n`;
-  if (imageKind(spec)) return `Bootstrap: localimage\nFrom: ${spec}\n`;
+  if (imageSource(spec)) return `Bootstrap: localimage\nFrom: ${spec}\n`;
   return undefined;
-}
-
-function copyRange(file: string, offset: number, size: number, to: string): void {
-  const input = fs.openSync(file, 'r');
-  const output = fs.openSync(to, 'w', 0o600);
-  try {
-    const chunk = Buffer.alloc(1 << 20);
-    let done = 0;
-    while (done < size) {
-      const n = fs.readSync(input, chunk, 0, Math.min(chunk.length, size - done), offset + done);
-      if (n === 0) throw new Error(`${file} ends inside its partition`);
-      fs.writeSync(output, chunk, 0, n);
-      done += n;
-    }
-  } finally {
-    fs.closeSync(input);
-    fs.closeSync(output);
-  }
 }
 
 interface BuildContext {
@@ -101,24 +67,21 @@ function checked(r: ReturnType<typeof spawnSync>, what: string, line?: number): 
   throw line === undefined ? new BuildError(message) : new DefFileError(line, message);
 }
 
-function extractImage(ctx: { mapping: FakerootMapping | undefined; tmpDir: string }, image: string, rootfs: string, line: number): void {
-  const kind = imageKind(image);
-  if (!kind) throw new DefFileError(line, `${image} is not a SIF, a squashfs image or a sandbox directory`);
-  if (kind === 'sandbox') {
+function extractImage(ctx: { mapping: FakerootMapping | undefined }, image: string, rootfs: string, line: number): void {
+  let src: ImageSource;
+  try {
+    src = inspectImage(image);
+  } catch (e) {
+    throw new DefFileError(line, (e as Error).message);
+  }
+  if (src.kind === 'directory') {
     fs.mkdirSync(rootfs, { recursive: true });
     checked(hostCommand(['cp', '-a', '--', `${image}/.`, rootfs], ctx.mapping), `copying sandbox ${image}`, line);
     return;
   }
-  let squashfs = image;
-  if (kind === 'sif') {
-    const part = sifPrimaryPartition(image);
-    if (!part) throw new DefFileError(line, `${image} has no primary squashfs partition`);
-    squashfs = path.join(ctx.tmpDir, `partition-${path.basename(rootfs)}.sqfs`);
-    copyRange(image, part.offset, part.size, squashfs);
-  }
+  if (src.fsType !== 'squashfs') throw new DefFileError(line, `${image} is an ${src.fsType} image: a build starts from a SIF, a squashfs image or a sandbox`);
   // unsquashfs recreates ownership only as root: in the build's namespace when unprivileged.
-  checked(hostCommand(['unsquashfs', '-f', '-n', '-d', rootfs, squashfs], ctx.mapping), `unsquashfs of ${image}`, line);
-  if (squashfs !== image) fs.rmSync(squashfs, { force: true });
+  checked(hostCommand(['unsquashfs', '-f', '-n', '-offset', String(src.offset), '-d', rootfs, image], ctx.mapping), `unsquashfs of ${image}`, line);
 }
 
 function wanted(ctx: BuildContext, section: string): boolean {
@@ -277,12 +240,6 @@ function buildApps(ctx: BuildContext, stage: Stage, rootfs: string): void {
   }
 }
 
-const SIF_ARCH_NAMES: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
-
-export function hostArch(): string {
-  return SIF_ARCH_NAMES[os.arch()] ?? os.arch();
-}
-
 /** %environment, %runscript, %startscript, %test, %help, %labels and the definition file itself. */
 function writeMetadata(ctx: BuildContext, stage: Stage, rootfs: string): void {
   const text = (name: string) => (wanted(ctx, name) ? sectionText(stage, name) : undefined);
@@ -416,7 +373,7 @@ export async function build(opts: BuildOptions): Promise<void> {
     opts, def, mapping, tmpDir, stageRoots: new Map(),
     agent: {
       mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet,
-      extractImage: (image, rootfs, line) => extractImage({ mapping, tmpDir }, image, rootfs, line),
+      extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };
   try {
@@ -438,14 +395,14 @@ export async function build(opts: BuildOptions): Promise<void> {
       const squashfs = path.join(tmpDir, 'rootfs.squashfs');
       opts.info('Creating SIF file...');
       checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit' }), 'mksquashfs');
-      writeSif(staged, {
-        deffile: def.raw,
-        labels: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')),
-        environment: environmentText(rootfs),
-        inspect: JSON.stringify(inspectMetadata(rootfs)),
-        squashfs,
-        arch: hostArch(),
-      });
+      // Singularity's object order (docs/singularity.md §2.5), plus the labels and environment objects.
+      SifImage.create(staged, [
+        { dataType: DataType.Deffile, data: Buffer.from(def.raw) },
+        { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },
+        { dataType: DataType.EnvVar, data: Buffer.from(environmentText(rootfs)) },
+        { dataType: DataType.GenericJSON, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(rootfs))) },
+        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: hostArch() } },
+      ]).close();
       fs.chmodSync(staged, 0o755);
     }
     if (destExists) removeTree(dest, mapping);

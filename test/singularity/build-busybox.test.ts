@@ -52,6 +52,13 @@ t.test('%setup runs on the host with $SINGULARITY_ROOTFS', async t => {
   t.ok(read(path.join(dest, 'setup.txt')).startsWith(`${path.dirname(dest)}/.sb.build-`), 'a host path: the rootfs in the scratch directory beside DEST');
 });
 
+t.test('%pre runs on the host before the bootstrap agent', async t => {
+  const { dest, r } = buildDef(t, 'Bootstrap: busybox\n%pre\nif [ -e "$SINGULARITY_ROOTFS/bin" ]; then exit 1; fi\necho pre > "$SINGULARITY_ROOTFS/pre.txt"\n');
+  t.equal(r.code, 0, r.stderr);
+  t.equal(read(path.join(dest, 'pre.txt')), 'pre\n', 'the rootfs was still empty');
+  t.ok(fs.existsSync(path.join(dest, 'bin/busybox')), 'and the agent filled it afterwards');
+});
+
 t.test('%files copies host files (globs, into directories, renamed)', async t => {
   const def = 'Bootstrap: busybox\n%files\ndata/a.txt /opt/renamed.txt\ndata/*.dat /opt/dats/\n"data/with space" /opt/\n';
   const { dest, r } = buildDef(t, def, [], { 'data/a.txt': 'A', 'data/1.dat': 'one', 'data/2.dat': 'two', 'data/with space': 'S' });
@@ -285,6 +292,8 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
     ['%post failing', 'Bootstrap: busybox\n%post\n\nfalse\n', /image\.def line 2: %post failed with exit status 1/],
     ['undefined build arg', 'Bootstrap: busybox\n%post\necho {{ NOPE }}\n', /image\.def line 3: build argument "NOPE" is not defined/],
     ['localimage without From', 'Bootstrap: localimage\n', /image\.def line 1: Bootstrap: localimage needs a From: header/],
+    ['Fingerprints: on a base image', 'Bootstrap: localimage\nFrom: /bin\nFingerprints: 0123\n', /image\.def line 3: Fingerprints: asks for the base image's signatures to be verified/],
+    ['%setup failing', 'Bootstrap: busybox\n\n%setup\nexit 7\n', /image\.def line 3: %setup failed with exit status 7/],
     ['localimage of a missing image', 'Bootstrap: localimage\nFrom: /nonexistent.sif\n', /image\.def line 2: \/nonexistent\.sif does not exist/],
   ];
   for (const [name, def, message] of cases) {

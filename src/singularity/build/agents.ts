@@ -276,6 +276,9 @@ function requiredFrom(stage: Stage, what: string) {
 function localimage(stage: Stage, rootfs: string, ctx: AgentContext): void {
   const from = requiredFrom(stage, 'a SIF, squashfs image or sandbox directory');
   if (!fs.existsSync(from.value)) throw new DefFileError(from.line, `${from.value} does not exist`);
+  const fingerprints = stage.header.get('fingerprints');
+  // Refused rather than ignored: a build that skipped the check would look as if the base image had passed it.
+  if (fingerprints) throw new DefFileError(fingerprints.line, 'Fingerprints: asks for the base image\'s signatures to be verified; build does not verify signatures (verify the image first, then drop this line)');
   ctx.extractImage(from.value, rootfs, from.line);
 }
 

@@ -280,24 +280,29 @@ function runTest(ctx: BuildContext, stage: Stage, rootfs: string): void {
   if (code !== 0) throw new DefFileError(section.line, `%test failed with exit status ${code} (--notest skips it)`);
 }
 
+/** %pre (before bootstrap) and %setup (after it) run on the host, as the build's root, with the rootfs path. */
+function runHostSections(ctx: BuildContext, stage: Stage, rootfs: string, name: 'pre' | 'setup'): void {
+  if (!wanted(ctx, name)) return;
+  for (const section of sections(stage, name)) {
+    ctx.opts.info(`Running ${name} scriptlet`);
+    const r = hostCommand(['/bin/sh', '-e', '-x', '-c', section.body], ctx.mapping, {
+      stdio: ctx.opts.quiet ? 'pipe' : 'inherit',
+      env: { ...process.env, SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs },
+    });
+    if (r.status !== 0) throw new DefFileError(section.line, `%${name} failed with exit status ${r.status ?? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0)}`);
+  }
+}
+
 async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promise<string> {
   const rootfs = path.join(ctx.tmpDir, `stage-${index}`);
   fs.mkdirSync(rootfs, { mode: 0o755 });
   ctx.opts.info(`Starting build of stage ${stage.name ?? index + 1} (Bootstrap: ${stage.bootstrap.value})`);
+  runHostSections(ctx, stage, rootfs, 'pre');
   await bootstrap(stage, rootfs, ctx.agent);
   makeSkeleton(rootfs);
   const fileSections = sections(stage, 'files');
   if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => s.args));
-  if (wanted(ctx, 'setup')) {
-    for (const section of sections(stage, 'setup')) {
-      ctx.opts.info('Running setup scriptlet');
-      const r = hostCommand(['/bin/sh', '-e', '-x', '-c', section.body], ctx.mapping, {
-        stdio: ctx.opts.quiet ? 'pipe' : 'inherit',
-        env: { ...process.env, SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs },
-      });
-      if (r.status !== 0) throw new DefFileError(section.line, `%setup failed with exit status ${r.status ?? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0)}`);
-    }
-  }
+  runHostSections(ctx, stage, rootfs, 'setup');
   if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => !s.args));
   if (wanted(ctx, 'post')) {
     for (const section of sections(stage, 'post')) {

@@ -68,6 +68,24 @@ t.test('%files copies host files (globs, into directories, renamed)', async t =>
   t.equal(read(path.join(dest, 'opt/with space')), 'S');
 });
 
+t.test('%files never writes through a symlink in the image to the host', async t => {
+  const canary = scratchDir(t);
+  const def = `Bootstrap: busybox
+%setup
+ln -s ${canary} "$SINGULARITY_ROOTFS/linkdir"
+mkdir -p "$SINGULARITY_ROOTFS${canary}/sub"
+ln -s ${canary} "$SINGULARITY_ROOTFS${canary}/sub/deeper"
+%files
+payload.txt /linkdir/payload.txt
+tree/sub /linkdir/
+`;
+  const { dest, r } = buildDef(t, def, [], { 'payload.txt': 'P', 'tree/sub/deeper/x': 'X' });
+  t.equal(r.code, 0, r.stderr);
+  t.same(fs.readdirSync(canary), [], 'the host directory the links name is untouched');
+  t.equal(read(path.join(dest, canary, 'payload.txt')), 'P', 'the link resolved inside the image');
+  t.equal(read(path.join(dest, canary, 'x')), 'X', 'a copied tree merging through a deeper link lands inside the image too');
+});
+
 t.test('%post runs inside the image as root, with the host network and $SINGULARITY_ENVIRONMENT', async t => {
   const def = `Bootstrap: busybox
 %post

@@ -139,3 +139,29 @@ t.test('Bootstrap: docker-archive (docker save tarball)', async t => {
   t.equal(bad.code, 255);
   t.match(bad.stderr, /line 2: \/nonexistent\.tar does not exist/);
 });
+
+t.test('a layer cannot write through a symlink an earlier layer left (building as root)', async t => {
+  const dir = scratchDir(t);
+  const canary = scratchDir(t);
+  const one = path.join(dir, 'evil1');
+  fs.mkdirSync(path.join(one, 'bin'), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(one, 'bin/busybox'));
+  fs.symlinkSync(canary, path.join(one, 'escape'));
+  fs.mkdirSync(path.join(one, canary), { recursive: true });
+  writeFiles(path.join(dir, 'evil2'), { 'escape/pwned': 'written through the link' });
+  sh('tar -C evil1 -cf l1.tar . && tar -C evil2 -cf l2.tar .', dir);
+  const archive = path.join(dir, 'archive');
+  fs.mkdirSync(archive);
+  fs.copyFileSync(path.join(dir, 'l1.tar'), path.join(archive, 'l1.tar'));
+  fs.copyFileSync(path.join(dir, 'l2.tar'), path.join(archive, 'l2.tar'));
+  writeFiles(archive, {
+    'config.json': JSON.stringify(CONFIG),
+    'manifest.json': JSON.stringify([{ Config: 'config.json', Layers: ['l1.tar', 'l2.tar'] }]),
+  });
+  sh('tar -C archive -cf evil.tar .', dir);
+  const r = singularity(['build', '-s', 'sb', 'docker-archive:evil.tar'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.same(fs.readdirSync(canary), [], 'nothing was written on the host through the link');
+  t.equal(fs.readFileSync(path.join(dir, 'sb', canary, 'pwned'), 'utf8'), 'written through the link', 'the link resolved inside the image instead');
+  t.equal(fs.readlinkSync(path.join(dir, 'sb/escape')), canary, 'and stays a link');
+});

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DefFileError, type Stage } from './deffile.js';
 import { hostCommand, type FakerootMapping } from './container.js';
-import { inRootfs, readLabels } from './layout.js';
+import { inRootfs, moveTreeInto, readLabels } from './layout.js';
 
 export interface AgentContext {
   mapping: FakerootMapping | undefined;
@@ -144,7 +144,22 @@ function applyLayer(rootfs: string, layer: string, line: number, ctx: AgentConte
       fs.rmSync(inRootfs(rootfs, path.posix.join(dir, base.slice(4))), { recursive: true, force: true });
     }
   }
-  run(['tar', '-xf', layer, '-C', rootfs, '--numeric-owner', '--exclude=.wh.*', '--exclude=./.wh.*'], `extracting layer ${path.basename(layer)}`, line, ctx, { mapped: true });
+  const extract = (into: string) => run(['tar', '-xf', layer, '-C', into, '--numeric-owner', '--exclude=.wh.*', '--exclude=./.wh.*'], `extracting layer ${path.basename(layer)}`, line, ctx, { mapped: true });
+  if (ctx.mapping) {
+    // Unprivileged, tar can only write what the builder could write anyway, and our process could not give
+    // merged files the subordinate owners tar set inside the namespace.
+    extract(rootfs);
+    return;
+  }
+  // As root, tar would follow a symlink an earlier layer left in the rootfs (`etc -> /etc`) and write the host's
+  // files: the layer goes into an empty directory first, then is moved in with paths resolved inside the rootfs.
+  const staging = fs.mkdtempSync(path.join(ctx.tmpDir, 'layer-'));
+  try {
+    extract(staging);
+    moveTreeInto(staging, rootfs, { adoptDirMetadata: true });
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 function shellQuote(word: string): string {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
-import { buildDate, inRootfs, inspectMetadata, makeSkeleton, readLabels, recordDefFile, scriptText } from './layout.js';
+import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
 import { DataType, FsType, hostArch, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
 
@@ -158,12 +158,19 @@ function copyFiles(ctx: BuildContext, stage: Stage, rootfs: string, fileSections
     for (const entry of parseFiles(section)) {
       const sources = expandSource(entry.src, resolve);
       if (!sources.length) throw new DefFileError(entry.line, `%files source ${JSON.stringify(entry.src)} matches nothing${fromMatch ? ` in stage ${fromMatch[1]}` : ''}`);
-      const destPath = path.posix.join(under, entry.dest);
-      const dest = inRootfs(rootfs, destPath);
-      const intoDir = entry.dest.endsWith('/') || sources.length > 1;
-      fs.mkdirSync(intoDir ? dest : path.dirname(dest), { recursive: true, mode: 0o755 });
-      const r = hostCommand(['cp', '-fLr', '--', ...sources, intoDir ? `${dest}/` : dest], ctx.mapping);
-      checked(r, `%files: copying ${entry.src} to ${destPath}`, entry.line);
+      const destPath = path.posix.join('/', under, entry.dest);
+      const intoDir = entry.dest.endsWith('/') || sources.length > 1 || isDirectory(inRootfs(rootfs, destPath));
+      // Copied beside the rootfs first, then moved in: cp itself would follow symlinks the image has.
+      const staging = fs.mkdtempSync(path.join(ctx.tmpDir, 'files-'));
+      const staged = path.join(staging, destPath);
+      fs.mkdirSync(intoDir ? staged : path.dirname(staged), { recursive: true, mode: 0o755 });
+      const r = hostCommand(['cp', '-fLr', '--', ...sources, intoDir ? `${staged}/` : staged], ctx.mapping);
+      try {
+        checked(r, `%files: copying ${entry.src} to ${destPath}`, entry.line);
+        moveTreeInto(staging, rootfs, { adoptDirMetadata: false });
+      } finally {
+        removeTree(staging, ctx.mapping);
+      }
     }
   }
 }

@@ -119,6 +119,51 @@ export function inRootfs(rootfs: string, p: string): string {
   return path.join(rootfs, ...resolved);
 }
 
+export function isDirectory(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Moves a tree staged outside the rootfs into it, the way a layer applies: a directory merges into an existing
+ * one (also one reached through a symlink, resolved inside the rootfs, so usr-merged images keep /bin ->
+ * usr/bin), anything else replaces what was there. Writing into the rootfs only through inRootfs() paths is
+ * what keeps a symlink planted by a base image from sending root's writes to the host. Existing directories
+ * take the staged owner and mode only with adoptDirMetadata (a layer says what they are; %files does not).
+ */
+export function moveTreeInto(staging: string, rootfs: string, opts: { adoptDirMetadata: boolean }, rel = ''): void {
+  const parent = inRootfs(rootfs, rel);
+  for (const name of fs.readdirSync(path.join(staging, rel))) {
+    const from = path.join(staging, rel, name);
+    const to = path.join(parent, name);
+    const st = fs.lstatSync(from);
+    let existing: fs.Stats | undefined;
+    try {
+      existing = fs.lstatSync(to);
+    } catch {
+      existing = undefined;
+    }
+    const relPath = path.posix.join(rel, name);
+    const mergeInto = st.isDirectory() && existing ? inRootfs(rootfs, relPath) : undefined;
+    if (existing && !(mergeInto && isDirectory(mergeInto))) {
+      fs.rmSync(to, { recursive: true, force: true });
+      existing = undefined;
+    }
+    if (!existing) {
+      fs.renameSync(from, to);
+      continue;
+    }
+    if (opts.adoptDirMetadata) {
+      fs.chownSync(mergeInto!, st.uid, st.gid);
+      fs.chmodSync(mergeInto!, st.mode & 0o7777);
+    }
+    moveTreeInto(staging, rootfs, opts, relPath);
+  }
+}
+
 /** The skeleton: mount points, /.singularity.d, base env and action scripts, symlinks. Existing files stay. */
 export function makeSkeleton(rootfs: string): void {
   for (const dir of SKELETON_DIRS) fs.mkdirSync(inRootfs(rootfs, dir), { recursive: true, mode: 0o755 });

@@ -2,12 +2,13 @@
 // sandbox output, builds from other images, --force/--notest/--section, and bad input (a clear error naming the
 // definition file's line, a non-zero exit, no DEST and no scratch left behind).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { isStaticElf } from '../../src/singularity/build/agents.js';
-import { leftovers, scratchDir, sifObjectData, sifObjects, singularity, unpackSif, writeFiles } from '../singbuild-kit.js';
+import { waitFor } from '../helpers.js';
+import { leftovers, scratchDir, sifObjectData, sifObjects, SINGULARITY, singularity, unpackSif, writeFiles } from '../singbuild-kit.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'builds as root (the unprivileged builds are in build-fakeroot.test.ts)');
@@ -299,6 +300,25 @@ t.test('--section runs and writes only the named sections', async t => {
   t.notOk(fs.existsSync(path.join(dest, 'post-ran')), '%post did not run');
   t.match(read(path.join(dest, '.singularity.d/env/90-environment.sh')), /ONLY=1/);
   t.notMatch(read(path.join(dest, '.singularity.d/runscript')), /echo run/, '%runscript was not written');
+});
+
+t.test('SIGTERM stops the build at the next step and removes its scratch (exit 143)', async t => {
+  const dir = scratchDir(t);
+  writeFiles(dir, { 'image.def': 'Bootstrap: busybox\n%setup\ntouch "$SINGULARITY_ROOTFS/started"\nwhile [ ! -e "$SINGULARITY_ROOTFS/go" ]; do sleep 0.1; done\n%post\ntouch /post-ran\n' });
+  const child = spawn(SINGULARITY, ['build', 'image.sif', 'image.def'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', d => (stderr += d));
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
+  const scratch = () => fs.readdirSync(dir).find(n => n.startsWith('.image.sif.build-'));
+  const rootfs = () => path.join(dir, scratch() ?? 'none', 'stage-0');
+  t.ok(waitFor(() => fs.existsSync(path.join(rootfs(), 'started')), 600), '%setup is running');
+  const stage = rootfs();
+  child.kill('SIGTERM');
+  // The signal only reaches the builder: %setup finishes when told to, and the build stops right after it.
+  fs.writeFileSync(path.join(stage, 'go'), '');
+  t.equal(await exited, 143);
+  t.match(stderr, /FATAL: +build interrupted by SIGTERM/);
+  t.same(leftovers(path.join(dir, 'image.sif')), [], 'no DEST and no scratch');
 });
 
 t.test('bad input: a clear error naming the line, exit 255, nothing left behind', async t => {

@@ -31,6 +31,25 @@ export interface BuildOptions {
 
 export class BuildError extends Error {}
 
+/** A signal stopped the build (after cleaning up); the command exits 128+N. */
+export class BuildInterrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`build interrupted by ${signal}`);
+  }
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+let interruptedBy: NodeJS.Signals | undefined;
+
+/**
+ * Between build steps: lets a pending signal's handler run (the steps themselves block the event loop), then
+ * stops the build if one came, so the scratch directory is removed instead of left behind by a dying process.
+ */
+async function checkpoint(): Promise<void> {
+  await new Promise(resolve => setImmediate(resolve));
+  if (interruptedBy) throw new BuildInterrupted(interruptedBy);
+}
+
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** What an image path is (a SIF, a squashfs or ext3 file, a sandbox directory), or undefined for anything else. */
 function imageSource(file: string): ImageSource | undefined {
@@ -305,19 +324,24 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   fs.mkdirSync(rootfs, { mode: 0o755 });
   ctx.opts.info(`Starting build of stage ${stage.name ?? index + 1} (Bootstrap: ${stage.bootstrap.value})`);
   runHostSections(ctx, stage, rootfs, 'pre');
+  await checkpoint();
   await bootstrap(stage, rootfs, ctx.agent);
+  await checkpoint();
   makeSkeleton(rootfs);
   const fileSections = sections(stage, 'files');
   if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => s.args));
   runHostSections(ctx, stage, rootfs, 'setup');
+  await checkpoint();
   if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => !s.args));
   if (wanted(ctx, 'post')) {
     for (const section of sections(stage, 'post')) {
       ctx.opts.info('Running post scriptlet');
       runSection(ctx, rootfs, section, section.body, []);
+      await checkpoint();
     }
   }
   buildApps(ctx, stage, rootfs);
+  await checkpoint();
   writeMetadata(ctx, stage, rootfs);
   return rootfs;
 }
@@ -380,6 +404,11 @@ export async function build(opts: BuildOptions): Promise<void> {
     mapping = { uid: mapping.uid, gid: mapping.gid };
   }
   fs.mkdirSync(path.dirname(dest), { recursive: true });
+  interruptedBy = undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interruptedBy = signal;
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const tmpDir = fs.mkdtempSync(path.join(path.dirname(dest), `.${path.basename(dest)}.build-`));
   const ctx: BuildContext = {
     opts, def, mapping, tmpDir, stageRoots: new Map(),
@@ -396,6 +425,7 @@ export async function build(opts: BuildOptions): Promise<void> {
         ctx.stageRoots.set(stage.name ?? String(index + 1), rootfs);
       }
       runTest(ctx, def.stages[def.stages.length - 1]!, rootfs);
+      await checkpoint();
     } catch (e) {
       if (e instanceof DefFileError && e.file !== file) throw new DefFileError(e.line, e.message.replace(/^definition file line \d+: /, ''), file);
       throw e;
@@ -417,11 +447,17 @@ export async function build(opts: BuildOptions): Promise<void> {
       ]).close();
       fs.chmodSync(staged, 0o755);
     }
+    await checkpoint();
     if (destExists) removeTree(dest, mapping);
     fs.renameSync(staged, dest);
     opts.info(`Build complete: ${opts.dest}`);
+  } catch (e) {
+    // A step that failed because the signal also reached its process reports the signal, not the step.
+    await checkpoint();
+    throw e;
   } finally {
     removeTree(tmpDir, mapping);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
 

@@ -1,6 +1,7 @@
 // `build DEST SPEC`: see ../build/build.ts. Flags follow Singularity's (short forms included).
 import * as fs from 'node:fs';
-import { build } from '../build/build.js';
+import * as os from 'node:os';
+import { build, BuildInterrupted } from '../build/build.js';
 import type { SingularityCommand } from '../command.js';
 
 const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] DEST SPEC';
@@ -63,12 +64,18 @@ export const buildCommand: SingularityCommand = {
       return 255;
     }
     const quiet = globals.quiet || globals.silent;
-    await build({
-      dest: positional[0]!, spec: positional[1]!, sandbox, fakeroot, force, notest,
-      sections: sections.length ? sections : undefined, buildArgs, quiet,
-      info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
-      warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
-    });
+    try {
+      await build({
+        dest: positional[0]!, spec: positional[1]!, sandbox, fakeroot, force, notest,
+        sections: sections.length ? sections : undefined, buildArgs, quiet,
+        info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
+        warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
+      });
+    } catch (e) {
+      if (!(e instanceof BuildInterrupted)) throw e;
+      process.stderr.write(`FATAL:   ${e.message}\n`);
+      return 128 + os.constants.signals[e.signal];
+    }
     return 0;
   },
 };

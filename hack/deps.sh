@@ -10,9 +10,9 @@
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
 #            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts)
 #   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
-#            debootstrap (Bootstrap: debootstrap)
+#            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
 set -euo pipefail
-packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates squashfs-tools debootstrap)
+packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates squashfs-tools debootstrap mmdebstrap)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)

@@ -78,9 +78,3 @@ t.test('without --fakeroot: nothing needing root builds (files, metadata, %test 
   t.equal(r.code, 0, r.stderr);
   t.match(squashfsListing(path.join(dir, 'image.sif')), /\s0\/0\s.*squashfs-root\/bin\/busybox\n/, 'files are root-owned in the image (-all-root)');
 });
-
-t.test('Bootstrap: debootstrap needs root: the unprivileged error says so on its line', async t => {
-  const { r } = userBuild(t, 'Bootstrap: debootstrap\nOSVersion: bookworm\n', ['--fakeroot', 'image.sif']);
-  t.equal(r.code, 255);
-  t.match(r.stderr, /image\.def line 1: Bootstrap: debootstrap runs debootstrap on the host, which needs root/);
-});

@@ -111,20 +111,50 @@ function debootstrap(stage: Stage, rootfs: string, ctx: AgentContext): void {
   const line = stage.bootstrap.line;
   const version = header(stage, 'osversion');
   if (!version) throw new DefFileError(line, 'Bootstrap: debootstrap needs an OSVersion: header (for example bookworm)');
-  if (ctx.mapping) {
-    throw new DefFileError(line, 'Bootstrap: debootstrap runs debootstrap on the host, which needs root: build as root, or bootstrap from a debootstrap-built image (Bootstrap: localimage) with --fakeroot');
-  }
-  if (spawnSync('debootstrap', ['--version']).error) throw new DefFileError(line, 'Bootstrap: debootstrap needs debootstrap on the host (apt-get install debootstrap)');
   const mirror = header(stage, 'mirrorurl') ?? 'http://deb.debian.org/debian';
   const arch = DEBIAN_ARCH[os.arch()] ?? os.arch();
+  const include = (header(stage, 'include') ?? '').split(/[\s,]+/).filter(Boolean);
+  if (ctx.mapping) {
+    unprivilegedDebootstrap(stage, rootfs, ctx, { version, mirror, arch, include });
+    return;
+  }
+  if (spawnSync('debootstrap', ['--version']).error) throw new DefFileError(line, 'Bootstrap: debootstrap needs debootstrap on the host (apt-get install debootstrap)');
   // Downloaded .debs are kept per release and architecture: a rebuild only unpacks and configures.
   const cache = path.join(ctx.cacheDir, 'debootstrap', `${version}-${arch}`);
   fs.mkdirSync(cache, { recursive: true, mode: 0o755 });
   const argv = ['debootstrap', '--variant=minbase', `--arch=${arch}`, `--cache-dir=${cache}`];
-  const include = header(stage, 'include');
-  if (include) argv.push(`--include=${include.split(/[\s,]+/).filter(Boolean).join(',')}`);
+  if (include.length) argv.push(`--include=${include.join(',')}`);
   argv.push(version, rootfs, mirror);
   run(argv, `debootstrap of ${version} from ${mirror}`, line, ctx);
+}
+
+/**
+ * debootstrap itself needs real root (it makes device nodes); without it the same minbase system comes from
+ * mmdebstrap's unshare mode, which uses the builder's subordinate ids the way --fakeroot does. Its tarball is
+ * unpacked in the build's own namespace so that ownership lands as the image expects.
+ */
+function unprivilegedDebootstrap(stage: Stage, rootfs: string, ctx: AgentContext, o: { version: string; mirror: string; arch: string; include: string[] }): void {
+  const line = stage.bootstrap.line;
+  if (!ctx.mapping?.subuid) {
+    throw new DefFileError(line, 'Bootstrap: debootstrap without root needs subordinate ids (your user in /etc/subuid and /etc/subgid), or build as root');
+  }
+  if (spawnSync('mmdebstrap', ['--version']).error) {
+    throw new DefFileError(line, 'Bootstrap: debootstrap without root uses mmdebstrap (apt-get install mmdebstrap), or build as root');
+  }
+  const cache = path.join(ctx.cacheDir, 'mmdebstrap', `${o.version}-${o.arch}`);
+  fs.mkdirSync(cache, { recursive: true, mode: 0o755 });
+  const tarball = path.join(ctx.tmpDir, 'debootstrap.tar');
+  const argv = ['mmdebstrap', '--mode=unshare', '--variant=minbase', `--architectures=${o.arch}`, '--skip=essential/unlink',
+    '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+    `--setup-hook=sync-in ${shellQuote(cache)} /var/cache/apt/archives/`,
+    `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(cache)}`];
+  if (o.include.length) argv.push(`--include=${o.include.join(',')}`);
+  if (ctx.quiet) argv.push('--quiet');
+  argv.push(o.version, tarball, o.mirror);
+  run(argv, `mmdebstrap of ${o.version} from ${o.mirror}`, line, ctx);
+  // Device nodes cannot be made in a user namespace, and the image's /dev is a mount point anyway.
+  run(['tar', '-xf', tarball, '-C', rootfs, '--numeric-owner', '--exclude=./dev/*'], 'unpacking the mmdebstrap tarball', line, ctx, { mapped: true });
+  fs.rmSync(tarball, { force: true });
 }
 
 /** Applies one image layer (tar, possibly compressed) to rootfs, honouring OCI whiteouts. */

@@ -345,6 +345,9 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
   const missing = singularity(['build', 'x.sif', 'nope.def'], { cwd: dir });
   t.equal(missing.code, 255);
   t.match(missing.stderr, /cannot read nope\.def: no such file or directory/);
+  const remote = singularity(['build', 'x.sif', 'docker://alpine'], { cwd: dir });
+  t.equal(remote.code, 255);
+  t.match(remote.stderr, /docker:\/\/alpine: build takes a definition file, an image file or directory/);
   const usage = singularity(['build', 'only-dest.sif'], { cwd: dir });
   t.equal(usage.code, 255);
   t.match(usage.stderr, /build takes DEST and SPEC/);

@@ -17,7 +17,7 @@ t.setTimeout(10 * 60_000);
 
 const CONFIG = {
   architecture: 'amd64', os: 'linux',
-  config: { Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"'], Entrypoint: ['/bin/echo', 'ep'], Cmd: ['default'], Labels: { 'org.example.layer': 'two' } },
+  config: { Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"', 'NOT;A NAME=x'], Entrypoint: ['/bin/echo', 'ep'], Cmd: ['default'], Labels: { 'org.example.layer': 'two' } },
   rootfs: { type: 'layers', diff_ids: [] },
 };
 
@@ -93,6 +93,7 @@ function checkImage(t: Test, sandbox: string): void {
   const env = fs.readFileSync(path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh'), 'utf8');
   const probe = spawnSync('sh', ['-c', `. "$1"; printf '%s|%s' "$GREETING" "$PATH"`, 'sh', path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh')], { encoding: 'utf8', env: { PATH: '/bin' } });
   t.equal(probe.stdout, 'hello "oci"|/bin', `ENV values are quoted; a value already set at run time wins:\n${env}`);
+  t.notMatch(env, /NOT;A NAME/, 'an entry that is not a variable name is left out');
   const runscript = path.join(sandbox, '.singularity.d/runscript');
   t.equal(spawnSync('sh', [runscript], { encoding: 'utf8' }).stdout, 'ep default\n', 'no arguments: ENTRYPOINT + CMD');
   t.equal(spawnSync('sh', [runscript, 'a b', 'c'], { encoding: 'utf8' }).stdout, 'ep a b c\n', 'arguments replace CMD');
@@ -135,6 +136,11 @@ t.test('Bootstrap: docker-archive (docker save tarball)', async t => {
   const plain = singularity(['build', '-s', 'plain', `docker-archive:${archive}`], { cwd: dir });
   t.equal(plain.code, 0, plain.stderr);
   checkImage(t, path.join(dir, 'plain'));
+  writeFiles(path.join(dir, 'escape'), { 'manifest.json': JSON.stringify([{ Config: '../../../../etc/hostname', Layers: [] }]) });
+  sh('tar -C escape -cf escape.tar .', dir);
+  const escape = singularity(['build', '-s', 'esc', 'docker-archive:escape.tar'], { cwd: dir });
+  t.equal(escape.code, 255);
+  t.match(escape.stderr, /manifest\.json names "\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", outside the archive/);
   const bad = singularity(['build', '-s', 'bad', 'docker-archive:/nonexistent.tar'], { cwd: dir });
   t.equal(bad.code, 255);
   t.match(bad.stderr, /line 2: \/nonexistent\.tar does not exist/);

@@ -206,7 +206,8 @@ interface ImageConfig {
 /** The image config's ENV, ENTRYPOINT/CMD and labels, as Singularity turns them into image metadata. */
 function writeImageConfig(rootfs: string, config: ImageConfig): void {
   fs.mkdirSync(inRootfs(rootfs, '.singularity.d/env'), { recursive: true, mode: 0o755 });
-  const env = (config.Env ?? []).map(kv => {
+  // A name that is not a shell variable name could not be exported anyway; skipping it keeps the script valid.
+  const env = (config.Env ?? []).filter(kv => /^[A-Za-z_][A-Za-z0-9_]*(=|$)/.test(kv)).map(kv => {
     const eq = kv.indexOf('=');
     const name = eq < 0 ? kv : kv.slice(0, eq);
     const value = eq < 0 ? '' : kv.slice(eq + 1);
@@ -286,8 +287,14 @@ function dockerArchive(stage: Stage, rootfs: string, ctx: AgentContext): void {
   const manifests = readJson(path.join(dir, 'manifest.json'), 'docker-archive manifest', from.line);
   if (!Array.isArray(manifests) || manifests.length === 0) throw new DefFileError(from.line, `${from.value} holds no image`);
   const image = manifests[0];
-  for (const layer of image.Layers as string[]) applyLayer(rootfs, path.join(dir, layer), from.line, ctx);
-  writeImageConfig(rootfs, readJson(path.join(dir, image.Config), 'image config', from.line).config ?? {});
+  // Names in manifest.json come from the archive: they may not point outside it.
+  const member = (name: unknown) => {
+    const resolved = path.resolve(dir, String(name));
+    if (!resolved.startsWith(`${dir}/`)) throw new DefFileError(from.line, `${from.value}: manifest.json names ${JSON.stringify(name)}, outside the archive`);
+    return resolved;
+  };
+  for (const layer of image.Layers as string[]) applyLayer(rootfs, member(layer), from.line, ctx);
+  writeImageConfig(rootfs, readJson(member(image.Config), 'image config', from.line).config ?? {});
 }
 
 /** `path[:tag]`: the tag is what follows the last colon, when that is not part of a directory name. */

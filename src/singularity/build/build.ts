@@ -361,7 +361,13 @@ function cacheDir(): string {
   return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
 }
 
+/** Sources Singularity pulls from a registry or service: not reachable for this build. */
+const REMOTE_SOURCES = /^(docker|library|shub|oras|https?):\/\/|^docker-daemon:/;
+
 function readSpec(spec: string): { text: string; file: string } {
+  if (REMOTE_SOURCES.test(spec)) {
+    throw new BuildError(`${spec}: build takes a definition file, an image file or directory, or docker-archive:/oci:/oci-archive: paths; save the image locally first (for example docker save -o image.tar NAME, then build ... docker-archive:image.tar)`);
+  }
   const synthesized = synthesizedDef(spec);
   if (synthesized) return { text: synthesized, file: spec };
   try {

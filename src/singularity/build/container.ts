@@ -8,11 +8,14 @@ import * as path from 'node:path';
 import { run } from '../../runtime/container.js';
 import type { Spec } from '../../spec/types.gen.js';
 
-/** What %post gets: root's usual capabilities, so package managers can chown, setuid to _apt and mknod. */
+/**
+ * What %post gets: root's usual capabilities, so package managers can chown, setuid to _apt and mknod. Not
+ * CAP_LINUX_IMMUTABLE: an immutable file would make the build's scratch impossible to remove.
+ */
 const BUILD_CAPS = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
   'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD',
-  'CAP_AUDIT_WRITE', 'CAP_SETFCAP', 'CAP_SYS_PTRACE', 'CAP_LINUX_IMMUTABLE', 'CAP_IPC_LOCK',
+  'CAP_AUDIT_WRITE', 'CAP_SETFCAP', 'CAP_SYS_PTRACE', 'CAP_IPC_LOCK',
 ];
 
 export interface IdRange {

@@ -233,6 +233,10 @@ t.test('SIF output: deffile, labels, environment, inspect metadata and the squas
   t.equal(read(path.join(rootfs, 'post.txt')), 'inside\n');
   t.match(read(path.join(rootfs, '.singularity.d/env/90-environment.sh')), /SIFVAR/);
   t.same(leftovers(dest), ['image.sif']);
+  t.notMatch(r.stderr, /mksquashfs|Creating 4\.0 filesystem/, 'mksquashfs is quiet when stderr is not a terminal');
+  const tty = spawnSync('script', ['-qec', `${SINGULARITY} build --force ${dest} image.def`, '/dev/null'], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+  t.equal(tty.status, 0, tty.stdout);
+  t.match(tty.stdout, /Parallel mksquashfs[\s\S]*Creating 4\.0 filesystem/, 'on a terminal mksquashfs shows its progress and summary');
 });
 
 t.test('from another image: SIF -> sandbox, sandbox -> SIF, squashfs -> sandbox, Bootstrap: localimage', async t => {

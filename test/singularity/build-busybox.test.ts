@@ -40,6 +40,8 @@ t.test('Bootstrap: busybox', async t => {
   t.equal(fs.statSync(path.join(dest, 'tmp')).mode & 0o7777, 0o1777, '/tmp is sticky and world-writable');
   for (const a of ['exec', 'run', 'shell', 'start', 'test']) t.ok(fs.statSync(path.join(dest, '.singularity.d/actions', a)).mode & 0o100, `actions/${a} is executable`);
   for (const e of ['01-base.sh', '90-environment.sh', '95-apps.sh', '99-base.sh', '99-runtimevars.sh']) t.ok(fs.existsSync(path.join(dest, '.singularity.d/env', e)), `env/${e}`);
+  t.match(read(path.join(dest, '.singularity.d/runscript')), /^#!\/bin\/sh\n[\s\S]*no runscript/, 'a default runscript says there is none');
+  t.equal(read(path.join(dest, '.singularity.d/startscript')), '#!/bin/sh\n', 'and the default startscript does nothing');
   t.equal(fs.readlinkSync(path.join(dest, 'singularity')), '.singularity.d/runscript');
   t.equal(fs.readlinkSync(path.join(dest, '.exec')), '.singularity.d/actions/exec');
   t.equal(fs.readlinkSync(path.join(dest, 'environment')), '.singularity.d/env/90-environment.sh');

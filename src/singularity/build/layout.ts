@@ -173,6 +173,8 @@ export function makeSkeleton(rootfs: string): void {
   // Action scripts are ours to keep current: an old image's copies are replaced.
   for (const [name, text] of Object.entries(ACTIONS)) fs.writeFileSync(inRootfs(rootfs, `.singularity.d/actions/${name}`), text, { mode: 0o755 });
   writeIfMissing(inRootfs(rootfs, '.singularity.d/runscript'), DEFAULT_RUNSCRIPT, 0o755);
+  // An instance of an image without %startscript runs this empty one.
+  writeIfMissing(inRootfs(rootfs, '.singularity.d/startscript'), SHEBANG, 0o755);
   for (const [link, target] of SYMLINKS) {
     const at = path.join(rootfs, link);
     let present = true;

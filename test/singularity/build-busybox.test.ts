@@ -308,6 +308,16 @@ t.test('--section runs and writes only the named sections', async t => {
   t.notMatch(read(path.join(dest, '.singularity.d/runscript')), /echo run/, '%runscript was not written');
 });
 
+t.test('-q keeps build quiet (no INFO lines); errors still show', async t => {
+  const dir = scratchDir(t);
+  writeFiles(dir, { 'image.def': 'Bootstrap: busybox\n%post\necho traced\n' });
+  const r = singularity(['-q', 'build', 'image.sif', 'image.def'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stderr, /INFO:/);
+  const bad = singularity(['-q', 'build', '-s', 'sb', 'nope.def'], { cwd: dir });
+  t.match(bad.stderr, /FATAL: +cannot read nope\.def/);
+});
+
 t.test('SIGTERM stops the build at the next step and removes its scratch (exit 143)', async t => {
   const dir = scratchDir(t);
   writeFiles(dir, { 'image.def': 'Bootstrap: busybox\n%setup\ntouch "$SINGULARITY_ROOTFS/started"\nwhile [ ! -e "$SINGULARITY_ROOTFS/go" ]; do sleep 0.1; done\n%post\ntouch /post-ran\n' });
@@ -351,6 +361,11 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
   const missing = singularity(['build', 'x.sif', 'nope.def'], { cwd: dir });
   t.equal(missing.code, 255);
   t.match(missing.stderr, /cannot read nope\.def: no such file or directory/);
+  writeFiles(dir, { 'ok.def': 'Bootstrap: busybox\n' });
+  const noDir = singularity(['build', 'missing-dir/x.sif', 'ok.def'], { cwd: dir });
+  t.equal(noDir.code, 255);
+  t.match(noDir.stderr, /the directory of missing-dir\/x\.sif does not exist/);
+  t.notOk(fs.existsSync(path.join(dir, 'missing-dir')), 'and it is not created');
   const remote = singularity(['build', 'x.sif', 'docker://alpine'], { cwd: dir });
   t.equal(remote.code, 255);
   t.match(remote.stderr, /docker:\/\/alpine: build takes a definition file, an image file or directory/);

@@ -409,7 +409,7 @@ export async function build(opts: BuildOptions): Promise<void> {
     // Nothing runs as root: the builder's own id is enough (and %test runs as that id, root in the image).
     mapping = { uid: mapping.uid, gid: mapping.gid };
   }
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  if (!isDirectory(path.dirname(dest))) throw new BuildError(`build: the directory of ${opts.dest} does not exist`);
   interruptedBy = undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     interruptedBy = signal;

@@ -17,7 +17,8 @@ import { actionScript, baseEnvironment, environmentOverrides, type Action } from
 import { gpuMounts } from './gpu.js';
 import { resolveImage, type ResolvedImage } from './image.js';
 import type { ActionOptions } from './options.js';
-import { acquireOverlayLock, type OverlayLock } from './overlay-lock.js';
+import { acquireOverlayLock } from './overlay-lock.js';
+import { mountImage } from '../sif/mount.js';
 
 export const PROMPT = 'Singularity> ';
 
@@ -112,7 +113,8 @@ export interface Session {
   id: string;
   spec: Spec;
   image: ResolvedImage;
-  locks: OverlayLock[];
+  /** Overlay locks and image mounts, undone in reverse order when the session ends. */
+  releases: (() => void)[];
 }
 
 export interface LaunchRequest {
@@ -136,9 +138,18 @@ function writeFile(dir: string, name: string, text: string): string {
 
 /** Builds the session directory and the OCI spec for one container. The caller runs it and cleans up. */
 export function prepare(req: LaunchRequest): Session {
+  const image = resolveImage(req.image, req.info);
+  const releases: (() => void)[] = [() => image.release()];
+  try {
+    return prepareWith(req, image, releases);
+  } catch (e) {
+    for (const release of releases.reverse()) release();
+    throw e;
+  }
+}
+
+function prepareWith(req: LaunchRequest, image: ResolvedImage, releases: (() => void)[]): Session {
   const o = req.options;
-  const image = resolveImage(req.image);
-  req.info(`image ${image.path}: ${image.how}`);
   if (o.app && !fs.existsSync(path.join(image.rootfs, 'scif', 'apps', o.app))) {
     throw new Error(`no app ${JSON.stringify(o.app)} in ${image.path} (it has: ${listApps(image.rootfs).join(', ') || 'none'})`);
   }
@@ -149,13 +160,11 @@ export function prepare(req: LaunchRequest): Session {
   const id = req.id ?? `sing-${process.pid}-${randomBytes(4).toString('hex')}`;
   const dir = path.join(runtimeDir(), 'sessions', id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const locks: OverlayLock[] = [];
   try {
-    const spec = buildSpec(req, image, dir, id, locks);
+    const spec = buildSpec(req, image, dir, releases);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
-    return { dir, id, spec, image, locks };
+    return { dir, id, spec, image, releases };
   } catch (e) {
-    for (const l of locks) l.release();
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -177,15 +186,22 @@ function backingDir(o: ActionOptions, session: string, name: string): string {
   return dir;
 }
 
+/** An overlay directory as given, or an overlay image (ext3) mounted by the SIF library where the host allows. */
+function overlayDirectory(file: string, readonly: boolean, info: (m: string) => void, releases: (() => void)[]): string {
+  if (!fs.existsSync(file)) throw new Error(`overlay ${file}: no such file or directory`);
+  if (fs.statSync(file).isDirectory()) return file;
+  try {
+    const m = mountImage(file, { writable: !readonly, log: info });
+    releases.push(() => m.release());
+    return m.dir;
+  } catch (e) {
+    throw new Error(`overlay image ${file} cannot be mounted here (${(e as Error).message}); without root, use a directory overlay`);
+  }
+}
+
 function overlayLayout(dir: string, readonly: boolean): { upper: string; work: string } {
   const upper = path.join(dir, 'upper');
   const work = path.join(dir, 'work');
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    if (fs.existsSync(dir)) {
-      throw new Error(`overlay ${dir}: overlay images (ext3) need a kernel mount that an unprivileged user namespace may not do; use a directory overlay`);
-    }
-    throw new Error(`overlay ${dir}: no such directory`);
-  }
   if (!readonly) {
     fs.mkdirSync(upper, { recursive: true });
     fs.mkdirSync(work, { recursive: true });
@@ -193,7 +209,7 @@ function overlayLayout(dir: string, readonly: boolean): { upper: string; work: s
   return { upper: fs.existsSync(upper) ? upper : dir, work };
 }
 
-function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, id: string, locks: OverlayLock[]): Spec {
+function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, releases: (() => void)[]): Spec {
   const o = req.options;
   const u = hostUser();
   const fakeroot = o.fakeroot;
@@ -212,12 +228,13 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, id
     const writableOverlays = o.overlays.filter(ov => !ov.readonly);
     if (writableOverlays.length > 1) throw new Error('only one --overlay may be writable (add :ro to the others)');
     for (const ov of o.overlays) {
-      const abs = path.resolve(ov.path);
+      const abs = overlayDirectory(path.resolve(ov.path), ov.readonly, req.info, releases);
       const layout = overlayLayout(abs, ov.readonly);
       if (ov.readonly) {
         lowers.unshift(layout.upper);
       } else {
-        locks.push(acquireOverlayLock(abs));
+        const lock = acquireOverlayLock(abs);
+        releases.push(() => lock.release());
         upper = layout.upper;
         work = layout.work;
         readonlyRoot = false;
@@ -375,7 +392,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, id
 
 /** Removes a session directory; the overlay's upper layer there may hold files the container made read-only. */
 export function removeSession(s: Session): void {
-  for (const l of s.locks) l.release();
+  for (const release of s.releases.reverse()) release();
   spawnSync('chmod', ['-R', 'u+rwX', s.dir], { stdio: 'ignore' });
   fs.rmSync(s.dir, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { SINGULARITY, kit, sandbox, squashfs } from './run-kit.js';
+import { SINGULARITY, kit, sandbox, sif, squashfs } from './run-kit.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to create the unprivileged test user and switch to it');
@@ -182,12 +182,22 @@ t.test('a plain squashfs image runs the same way (extracted once into the user\'
   const r = k.sing(['-v', 'run', sqfs, 'from', 'squashfs']);
   t.equal(r.code, 7, r.stderr);
   t.equal(r.stdout, 'runscript got: from squashfs\n');
-  t.match(r.stderr, /squashfs image extracted/, '-v says which path was taken');
+  t.match(r.stderr, /INFO: +.*image.sqfs: using a newly extracted sandbox/, '-v says which path was taken');
   t.equal(k.sing(['exec', sqfs, 'cat', '/proc/self/uid_map']).stdout.trim().split(/\s+/).join(' '), `${k.user.uid} ${k.user.uid} 1`);
   t.equal(k.sing(['inspect', sqfs]).stdout, 'maintainer: singrun\nversion: 1.2\n');
   const w = k.sing(['exec', '-w', sqfs, 'true']);
   t.equal(w.code, 255);
   t.match(w.stderr, /--writable needs a sandbox directory/);
+});
+
+t.test('a SIF file runs from its primary partition', async t => {
+  const file = sif(k, image);
+  const r = k.sing(['-v', 'run', file, 'from', 'sif']);
+  t.equal(r.code, 7, r.stderr);
+  t.equal(r.stdout, 'runscript got: from sif\n');
+  t.match(r.stderr, /INFO: +.*image.sif \(SIF partition \d+, squashfs\)/, '-v says how the partition was reached');
+  t.equal(k.sing(['exec', file, 'sh', '-c', 'echo $SINGULARITY_CONTAINER; id -u']).stdout, `${file}\n${k.user.uid}\n`);
+  t.equal(k.sing(['inspect', '-H', file]).stdout, 'Usage: run me with words\n');
 });
 
 t.test('nothing is left behind: no session directories, no tsrt state', async t => {

@@ -4,6 +4,7 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
 import { REPO, testUser, tmpdir, type Result } from '../helpers.js';
 
 export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
@@ -104,5 +105,15 @@ export function squashfs(k: Kit, sandboxDir: string): string {
   const r = spawnSync('mksquashfs', [sandboxDir, file, '-noappend', '-quiet', '-no-progress', '-all-root'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mksquashfs failed: ${r.stderr}`);
   fs.chownSync(file, k.user.uid, k.user.gid);
+  return file;
+}
+
+/** The sandbox as a SIF file: its squashfs as the primary system partition, written with the SIF library. */
+export function sif(k: Kit, sandboxDir: string): string {
+  const sqfs = squashfs(k, sandboxDir);
+  const file = path.join(path.dirname(sqfs), 'image.sif');
+  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]);
+  fs.chownSync(file, k.user.uid, k.user.gid);
+  fs.chmodSync(file, 0o755);
   return file;
 }

@@ -94,22 +94,26 @@ export const inspectCommand: SingularityCommand = {
       process.stderr.write(`Error: requires exactly 1 arg(s), only received 0\n\nUsage:\n  ${inspectCommand.usage}\n`);
       return 255;
     }
-    const resolved = resolveImage(image);
-    if (listAppsOnly) {
-      process.stdout.write(listApps(resolved.rootfs).map(a => `${a}\n`).join(''));
+    const resolved = resolveImage(image, () => undefined);
+    try {
+      if (listAppsOnly) {
+        process.stdout.write(listApps(resolved.rootfs).map(a => `${a}\n`).join(''));
+        return 0;
+      }
+      if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
+      if (parts.size === 0) parts.add('labels');
+      const m = imageMetadata(resolved.rootfs, app);
+      if (json) {
+        const attributes: Record<string, unknown> = {};
+        for (const p of ORDER) if (parts.has(p)) attributes[p] = m[p] ?? '';
+        if (parts.size === ORDER.length) attributes['apps'] = Object.fromEntries(listApps(resolved.rootfs).map(a => [a, imageMetadata(resolved.rootfs, a)]));
+        process.stdout.write(`${JSON.stringify({ data: { attributes }, type: 'container' }, null, 4)}\n`);
+        return 0;
+      }
+      process.stdout.write(ORDER.filter(p => parts.has(p)).map(p => text(p, m)).join(parts.size > 1 ? '\n' : ''));
       return 0;
+    } finally {
+      resolved.release();
     }
-    if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
-    if (parts.size === 0) parts.add('labels');
-    const m = imageMetadata(resolved.rootfs, app);
-    if (json) {
-      const attributes: Record<string, unknown> = {};
-      for (const p of ORDER) if (parts.has(p)) attributes[p] = m[p] ?? '';
-      if (parts.size === ORDER.length) attributes['apps'] = Object.fromEntries(listApps(resolved.rootfs).map(a => [a, imageMetadata(resolved.rootfs, a)]));
-      process.stdout.write(`${JSON.stringify({ data: { attributes }, type: 'container' }, null, 4)}\n`);
-      return 0;
-    }
-    process.stdout.write(ORDER.filter(p => parts.has(p)).map(p => text(p, m)).join(parts.size > 1 ? '\n' : ''));
-    return 0;
   },
 };

@@ -22,17 +22,21 @@ export const runHelpCommand: SingularityCommand = {
       process.stderr.write(`Error: requires exactly 1 arg(s), only received 0\n\nUsage:\n  ${runHelpCommand.usage}\n`);
       return 255;
     }
-    const resolved = resolveImage(image);
-    if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
-    const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
-    let help: string;
+    const resolved = resolveImage(image, () => undefined);
     try {
-      help = fs.readFileSync(file, 'utf8');
-    } catch {
-      process.stdout.write(app ? `No help sections were defined for ${app}\n` : 'No help sections were defined for this image\n');
+      if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
+      const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
+      let help: string;
+      try {
+        help = fs.readFileSync(file, 'utf8');
+      } catch {
+        process.stdout.write(app ? `No help sections were defined for ${app}\n` : 'No help sections were defined for this image\n');
+        return 0;
+      }
+      process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
       return 0;
+    } finally {
+      resolved.release();
     }
-    process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
-    return 0;
   },
 };

@@ -4,7 +4,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../helpers.js';
-import { kit, sandbox } from './run-kit.js';
+import { kit, sandbox } from '../singularity-run-kit.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to create the unprivileged test user and switch to it');

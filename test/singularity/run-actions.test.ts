@@ -4,7 +4,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { SINGULARITY, kit, sandbox, sif, squashfs } from './run-kit.js';
+import { SINGULARITY, kit, sandbox, sif, squashfs } from '../singularity-run-kit.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to create the unprivileged test user and switch to it');

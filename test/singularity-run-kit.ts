@@ -4,8 +4,8 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import { REPO, testUser, tmpdir, type Result } from '../helpers.js';
+import { DataType, FsType, PartType, SifImage } from '../src/sif/index.js';
+import { REPO, testUser, tmpdir, type Result } from './helpers.js';
 
 export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
 

@@ -20,7 +20,12 @@ export interface Kit {
   home: string;
 }
 
-export function kit(t: { teardown(fn: () => void): void }): Kit {
+/** The tests create the unprivileged user and switch to it: without root the file is skipped. */
+export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: string): void }): Kit {
+  if (process.geteuid?.() !== 0) {
+    t.plan(0, 'needs root to create the unprivileged test user and switch to it');
+    process.exit(0);
+  }
   const user = testUser();
   const made: string[] = [];
   const dir = (prefix = 'singrun-'): string => {

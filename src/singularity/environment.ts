@@ -73,7 +73,8 @@ function parseAssignment(item: string, where: string): [string, string] {
 /** Overrides in increasing precedence; later entries win. */
 export function environmentOverrides(hostEnv: NodeJS.ProcessEnv, o: ActionOptions, warn: (m: string) => void): [string, string][] {
   const out: [string, string][] = [];
-  for (const prefix of PREFIXES.slice().reverse()) {
+  // APPTAINERENV_ comes after SINGULARITYENV_ (Apptainer gives its own prefix precedence over the legacy one).
+  for (const prefix of PREFIXES) {
     for (const [key, value] of Object.entries(hostEnv)) {
       if (value !== undefined && key.startsWith(prefix) && key.length > prefix.length) out.push([key.slice(prefix.length), value]);
     }

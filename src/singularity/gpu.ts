@@ -50,13 +50,13 @@ function ldconfigPath(): string {
 
 /** `ldconfig -p` lines "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/.../libcuda.so.1", this machine's ABI only. */
 export function parseLdconfig(output: string, arch = process.arch): { name: string; file: string }[] {
-  const abi = arch === 'x64' ? 'x86-64' : arch === 'arm64' ? 'AArch64' : arch;
+  const abi = arch === 'x64' ? 'x86-64' : arch === 'arm64' ? 'AArch64' : undefined;
   const out: { name: string; file: string }[] = [];
   for (const line of output.split('\n')) {
     const m = /^\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)/.exec(line);
     if (!m) continue;
-    const flags = m[2]!;
-    if (abi && !flags.includes(abi) && /x86-64|AArch64/.test(flags)) continue;
+    // ldconfig marks 64-bit x86 and arm libraries; an unmarked "libc6" entry is the 32-bit (i386/arm) one.
+    if (abi && !m[2]!.split(',').includes(abi)) continue;
     out.push({ name: m[1]!, file: m[3]! });
   }
   return out;

@@ -3,7 +3,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { SINGULARITY, kit, sandbox, sif, squashfs } from '../singularity-run-kit.js';
 
 const k = kit(t);
@@ -91,6 +91,22 @@ t.test('stdin, stdout and pipes pass straight through', async t => {
 t.test('the exit code propagates, and a signal gives 128+N', async t => {
   t.equal(k.sing(['exec', image, 'sh', '-c', 'exit 42']).code, 42);
   t.equal(k.sing(['exec', image, 'sh', '-c', 'kill -TERM $$']).code, 128 + 15);
+});
+
+t.test('a signal sent to tsrt-singularity reaches the payload, which exits 128+N, and the session is cleaned up', async t => {
+  const marker = `singrun-signal-${process.pid}`;
+  const env = `HOME=${k.home} XDG_RUNTIME_DIR=${k.runtime} PATH=/usr/bin:/bin`;
+  const child = spawn('runuser', ['-u', k.user.name, '--', 'sh', '-c', `exec env -i ${env} ${SINGULARITY} exec ${image} sh -c 'trap "echo got-term; exit 143" TERM; echo ${marker}; while :; do sleep 1; done'`]);
+  let out = '';
+  child.stdout.on('data', d => { out += d; });
+  const exited = new Promise<number | null>(res => child.on('exit', code => res(code)));
+  for (let i = 0; i < 600 && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
+  t.match(out, marker, 'the payload started');
+  const launcher = spawnSync('pgrep', ['-u', k.user.name, '-f', `tsrt-singularity exec ${image} sh -c trap`]).stdout.toString().trim().split('\n')[0];
+  process.kill(Number(launcher), 'SIGTERM');
+  t.equal(await exited, 143);
+  t.match(out, /got-term/, 'the payload saw SIGTERM');
+  t.same(fs.readdirSync(path.join(k.runtime, 'tsrt-singularity', 'sessions')), []);
 });
 
 t.test('exec of a missing program fails clearly with a non-zero status', async t => {

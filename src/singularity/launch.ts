@@ -49,8 +49,10 @@ function hostUser(): HostUser {
   const info = os.userInfo();
   const line = readLines('/etc/passwd').find(l => l.split(':')[2] === String(uid));
   const f = line?.split(':') ?? [];
+  // The passwd entry first: os.userInfo() in a Bun executable answers from $USER, which may be unset.
   return {
-    name: info.username, uid, gid, gecos: f[4] ?? '', home: process.env['HOME'] || info.homedir, shell: f[6] || '/bin/sh',
+    name: f[0] || process.env['USER'] || info.username, uid, gid, gecos: f[4] ?? '',
+    home: process.env['HOME'] || f[5] || info.homedir, shell: f[6] || '/bin/sh',
   };
 }
 
@@ -213,6 +215,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   const o = req.options;
   const u = hostUser();
   const fakeroot = o.fakeroot;
+  const asRoot = u.uid === 0;
   const spec = specTemplate({ rootless: true, uid: u.uid, gid: u.gid });
   const noMount = (what: string): boolean => o.noMount.has(what);
   const mounts: Mount[] = [];
@@ -244,7 +247,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
     lowers.push(image.rootfs);
     mounts.push({
       destination: '/', type: 'overlay', source: 'overlay',
-      options: [`lowerdir=${lowers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`, 'userxattr'],
+      // In a user namespace overlayfs keeps its metadata in user.* xattrs; root's overlay uses trusted.*.
+      options: [`lowerdir=${lowers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`, ...(asRoot && !fakeroot ? [] : ['userxattr'])],
     });
   }
   spec.root = { path: image.rootfs, readonly: readonlyRoot };
@@ -322,8 +326,10 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
     }
   }
 
-  // Namespaces and identity: the user's own ids (or root with --fakeroot) in a user namespace.
-  const namespaces: { type: 'user' | 'mount' | 'pid' | 'ipc' | 'uts' }[] = [{ type: 'user' }, { type: 'mount' }];
+  // Namespaces and identity: the user's own ids (or root with --fakeroot) in a user namespace. Root itself
+  // needs none (as with Singularity run by root): it keeps its ids and capabilities.
+  const userns = !asRoot || fakeroot;
+  const namespaces: { type: 'user' | 'mount' | 'pid' | 'ipc' | 'uts' }[] = userns ? [{ type: 'user' }, { type: 'mount' }] : [{ type: 'mount' }];
   if (o.pid) namespaces.push({ type: 'pid' });
   if (o.ipc) namespaces.push({ type: 'ipc' });
   if (o.uts) namespaces.push({ type: 'uts' });
@@ -341,9 +347,12 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
       linux.uidMappings.push({ containerID: 1, hostID: subuid.start, size: subuid.count });
       linux.gidMappings.push({ containerID: 1, hostID: subgid.start, size: subgid.count });
     }
-  } else {
+  } else if (userns) {
     linux.uidMappings = [{ containerID: u.uid, hostID: u.uid, size: 1 }];
     linux.gidMappings = [{ containerID: u.gid, hostID: u.gid, size: 1 }];
+  } else {
+    delete linux.uidMappings;
+    delete linux.gidMappings;
   }
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
@@ -379,8 +388,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   process_.cwd = cwd;
   process_.user = fakeroot ? { uid: 0, gid: 0 } : { uid: u.uid, gid: u.gid };
   delete process_.rlimits;
-  // Root in a user namespace keeps its (namespaced) capabilities, as `unshare -r` gives; a user keeps none.
-  if (!fakeroot) delete process_.capabilities;
+  // Root (namespaced with --fakeroot, as `unshare -r` gives) keeps the default capabilities; a user none.
+  if (!fakeroot && !asRoot) delete process_.capabilities;
   else process_.capabilities = Object.fromEntries(Object.entries(process_.capabilities!).filter(([k]) => k !== 'ambient'));
   process_.noNewPrivileges = true;
   // The host's umask, as Singularity propagates it.

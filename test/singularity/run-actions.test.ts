@@ -81,6 +81,12 @@ t.test('SINGULARITYENV_PREPEND_PATH and APPEND_PATH edit PATH; SINGULARITYENV_HO
   t.match(r.stderr, /HOME.*not permitted/);
 });
 
+t.test('the caller\'s umask is kept', async t => {
+  const env = `HOME=${k.home} XDG_RUNTIME_DIR=${k.runtime} PATH=/usr/bin:/bin`;
+  const r = spawnSync('runuser', ['-u', k.user.name, '--', 'sh', '-c', `umask 0027; exec env -i ${env} ${SINGULARITY} exec ${image} sh -c umask`], { encoding: 'utf8', cwd: '/' });
+  t.equal(r.stdout, '0027\n', r.stderr);
+});
+
 t.test('stdin, stdout and pipes pass straight through', async t => {
   const r = k.sing(['exec', image, 'sh', '-c', 'wc -l; echo to-stderr >&2'], { input: 'a\nb\nc\n' });
   t.equal(r.code, 0, r.stderr);

@@ -7,6 +7,9 @@ import {
   ARCHES, DataType, type ObjectInput, SifImage,
 } from '../../sif/index.js';
 import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/format.js';
+import {
+  type FlagSpec, type ParsedFlags, UsageError, intFlag, parseFlags, stringFlag, withUsage,
+} from './sif-flags.js';
 
 /** siftool's --datatype numbers, 1..11, in the order of the SIF data type values. */
 const dataTypeByNumber = [0, ...Object.values(DataType)];
@@ -38,31 +41,10 @@ add flags:
   --alignment N   data alignment (default 4096 for partitions, none otherwise)
   --filename S    object name (default: the input file's name)`;
 
-const addFlags = new Set([
+const addFlagSpec: Record<string, FlagSpec> = Object.fromEntries([
   'datatype', 'parttype', 'partfs', 'partarch', 'signhash', 'signentity', 'sbomformat', 'groupid', 'link',
   'alignment', 'filename',
-]);
-
-class UsageError extends Error {}
-
-function parseArgs(argv: string[], allowed: Set<string>): { flags: Map<string, string>; args: string[] } {
-  const flags = new Map<string, string>();
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('-') || a === '-') {
-      args.push(a);
-      continue;
-    }
-    const m = /^--?([^=]+)(?:=(.*))?$/.exec(a)!;
-    const name = m[1]!;
-    if (!allowed.has(name)) throw new UsageError(`unknown flag: ${a}`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new UsageError(`flag needs an argument: ${a}`);
-    flags.set(name, value);
-  }
-  return { flags, args };
-}
+].map((name) => [name, {}]));
 
 function expectArgs(args: string[], n: number, what: string): void {
   if (args.length !== n) throw new UsageError(`requires exactly ${n} arg(s): ${what}`);
@@ -73,14 +55,7 @@ function parseId(s: string): number {
   return Number(s);
 }
 
-function intFlag(flags: Map<string, string>, name: string): number | undefined {
-  const v = flags.get(name);
-  if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v)) throw new UsageError(`invalid argument "${v}" for "--${name}"`);
-  return Number(v);
-}
-
-function addInput(flags: Map<string, string>, objectPath: string): ObjectInput {
+function addInput(flags: ParsedFlags, objectPath: string): ObjectInput {
   const dataType = dataTypeByNumber[intFlag(flags, 'datatype') ?? 0];
   if (!dataType) throw new Error('--datatype flag is required with a valid range');
   const groupId = intFlag(flags, 'groupid') ?? 0;
@@ -88,7 +63,7 @@ function addInput(flags: Map<string, string>, objectPath: string): ObjectInput {
     dataType,
     data: { path: objectPath },
     groupId,
-    name: flags.get('filename') ?? path.basename(objectPath),
+    name: stringFlag(flags, 'filename') ?? path.basename(objectPath),
   };
   const link = intFlag(flags, 'link');
   if (link !== undefined) input.linkedId = link;
@@ -103,14 +78,14 @@ function addInput(flags: Map<string, string>, objectPath: string): ObjectInput {
     }
     input.partition = { fsType, partType, arch: ARCHES[arch] ?? 'unknown' };
   } else if (dataType === DataType.Signature) {
-    const entity = flags.get('signentity') ?? '';
+    const entity = stringFlag(flags, 'signentity') ?? '';
     if (!/^([0-9a-fA-F]{2})*$/.test(entity)) throw new Error('failed to decode signing entity fingerprint');
     if (entity.length !== 40) throw new Error(`invalid signing entity fingerprint length: got ${entity.length / 2}, want 20`);
     const hashType = intFlag(flags, 'signhash') ?? 0;
     if (hashType < 1 || hashType > 5) throw new Error(`invalid hash type: ${hashType}`);
     input.signature = { hashType, entity: Buffer.from(entity, 'hex') };
   } else if (dataType === DataType.SBOM) {
-    const format = flags.get('sbomformat');
+    const format = stringFlag(flags, 'sbomformat');
     if (!format) throw new Error('with SBOM datatype, --sbomformat must be passed');
     const n = SBOM_FORMAT_NAMES.indexOf(format === 'github' ? 'github-json' : format);
     if (n < 1) throw new Error(`invalid SBOM format: ${format}`);
@@ -131,7 +106,8 @@ function withImage<T>(file: string, writable: boolean, fn: (img: SifImage) => T)
 function runSif(argv: string[]): number {
   const [sub, ...rest] = argv;
   const out = (s: string): void => { process.stdout.write(s); };
-  const { flags, args } = parseArgs(rest, sub === 'add' ? addFlags : new Set());
+  const flags = parseFlags(rest, sub === 'add' ? addFlagSpec : {});
+  const { args } = flags;
   switch (sub) {
     case 'header':
       expectArgs(args, 1, '<sif_path>');
@@ -176,13 +152,5 @@ function runSif(argv: string[]): number {
 export const sifCommand: SingularityCommand = {
   summary: 'Manipulate Singularity Image Format (SIF) images',
   usage,
-  run(argv) {
-    try {
-      return runSif(argv);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      process.stderr.write(`Error: ${e.message}\nUsage:\n  ${usage}\n`);
-      return 255;
-    }
-  },
+  run: (argv) => withUsage(usage, () => runSif(argv)),
 };

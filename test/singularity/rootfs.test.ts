@@ -1,0 +1,136 @@
+// tsrt with a SIF as the bundle's root filesystem: root.path naming the image, or the org.tsrt.sif annotation.
+// Asserted from inside the container (the image's files, read-only or written through the overlay), and from the
+// host (no mount and no loop device left after delete, after a failed create, or after a bad config).
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
+import { e2eFile, editConfig, hostMountsContaining, type Scope } from '../helpers.js';
+
+const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
+  name: 'sif-rootfs', idPrefix: 'sifroot', needsRoot: 'SIF rootfs tests need root', timeoutMinutes: 10,
+});
+
+const loopsOf = (file: string): string => spawnSync('losetup', ['-j', file], { encoding: 'utf8' }).stdout.trim();
+
+/** A busybox bundle whose rootfs is packed into bundle/image.sif (and then removed); returns bundle and image. */
+function sifBundle(s: Scope, args: string[], edit?: (spec: any) => void): { bundle: string; image: string } {
+  const bundle = s.bundle(args);
+  const rootfs = path.join(bundle, 'rootfs');
+  fs.writeFileSync(path.join(rootfs, 'etc', 'greeting'), 'hello from the SIF\n');
+  const squashfs = path.join(bundle, 'rootfs.sqfs');
+  const r = spawnSync('mksquashfs', [rootfs, squashfs, '-quiet', '-noappend', '-all-root'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mksquashfs: ${r.stderr}`);
+  const image = path.join(bundle, 'image.sif');
+  SifImage.create(image, [
+    { dataType: DataType.Deffile, data: Buffer.from('Bootstrap: scratch\n') },
+    { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
+  fs.rmSync(squashfs);
+  fs.rmSync(rootfs, { recursive: true });
+  editConfig(bundle, (spec) => {
+    spec.root = { path: 'image.sif', readonly: true };
+    edit?.(spec);
+  });
+  return { bundle, image };
+}
+
+function nothingLeft(t: Test, image: string, id: string): void {
+  t.same(hostMountsContaining(path.join(ROOT, id)), [], 'no mount left under the state dir');
+  t.equal(loopsOf(image), '', 'no loop device left on the image');
+  t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
+}
+
+t.test('root.path: a SIF mounted read-only', async (t) => {
+  const s = scope(t);
+  const { bundle, image } = sifBundle(s, ['sh', '-c', 'cat /etc/greeting; touch /new 2>/dev/null && echo writable || echo read-only']);
+  const id = s.id();
+  const r = rt(['run', '-b', bundle, id]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'hello from the SIF\nread-only\n');
+  nothingLeft(t, image, id);
+});
+
+t.test('root.readonly=false: an overlay whose writes stay with the container', async (t) => {
+  const s = scope(t);
+  const { bundle, image } = sifBundle(s, ['sh', '-c', 'echo changed > /etc/greeting && touch /new && cat /etc/greeting && ls /new'], (spec) => {
+    spec.root.readonly = false;
+  });
+  const before = fs.readFileSync(image);
+  const id = s.id();
+  const c = rtFiles(s, ['create', '-b', bundle, id]);
+  t.equal(c.code, 0, c.stderr);
+  const state = JSON.parse(rt(['state', id]).stdout);
+  t.ok(hostMountsContaining(path.join(ROOT, id, 'image-rootfs', 'merged')).length > 0, 'the overlay is mounted under the state dir');
+  t.equal(state.status, 'created');
+  t.equal(rt(['start', id]).code, 0);
+  t.ok(waitForStopped(id), 'the container ran');
+  t.equal(fs.readFileSync(c.out, 'utf8'), 'changed\n/new\n', 'writes are visible inside');
+  t.equal(rt(['delete', id]).code, 0);
+  t.ok(fs.readFileSync(image).equals(before), 'the image file is unchanged');
+  nothingLeft(t, image, id);
+});
+
+function waitForStopped(id: string): boolean {
+  for (let i = 0; i < 400; i++) {
+    const r = rt(['state', id]);
+    if (r.code === 0 && JSON.parse(r.stdout).status === 'stopped') return true;
+    spawnSync('sleep', ['0.05']);
+  }
+  return false;
+}
+
+t.test('annotation org.tsrt.sif names the image; root.path is then not used', async (t) => {
+  const s = scope(t);
+  const { bundle, image } = sifBundle(s, ['cat', '/etc/greeting'], (spec) => {
+    spec.root.path = 'unused-rootfs';
+    spec.annotations = { 'org.tsrt.sif': 'image.sif' };
+  });
+  const id = s.id();
+  const r = rt(['run', '-b', bundle, id]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'hello from the SIF\n');
+  nothingLeft(t, image, id);
+});
+
+t.test('a create that fails after mounting leaves no mount and no loop device', async (t) => {
+  const s = scope(t);
+  const { bundle, image } = sifBundle(s, ['/no/such/binary']);
+  const id = s.id();
+  const r = rt(['run', '-b', bundle, id]);
+  t.not(r.code, 0);
+  t.match(r.stderr, 'no such file or directory');
+  nothingLeft(t, image, id);
+});
+
+t.test('delete --force of a running container unmounts its image', async (t) => {
+  const s = scope(t);
+  const { bundle, image } = sifBundle(s, ['sh', '-c', 'echo ready; while :; do sleep 1; done'], (spec) => {
+    spec.root.readonly = false;
+  });
+  const id = s.id();
+  t.equal(rtFiles(s, ['run', '-d', '-b', bundle, id]).code, 0);
+  t.ok(loopsOf(image) !== '', 'a loop device while it runs');
+  t.equal(rt(['delete', '--force', id]).code, 0);
+  nothingLeft(t, image, id);
+});
+
+t.test('bad images are refused naming the config field', async (t) => {
+  const s = scope(t);
+  const { bundle } = sifBundle(s, ['true']);
+  const notImage = path.join(bundle, 'notes.txt');
+  fs.writeFileSync(notImage, 'not an image');
+  editConfig(bundle, (spec) => { spec.root.path = 'notes.txt'; });
+  const id = s.id();
+  const bad = rt(['run', '-b', bundle, id]);
+  t.not(bad.code, 0);
+  t.match(bad.stderr, 'invalid rootfs: /root/path: cannot mount image');
+  t.match(bad.stderr, 'not a SIF, squashfs or ext3 image');
+  t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
+  editConfig(bundle, (spec) => { spec.annotations = { 'org.tsrt.sif': 'missing.sif' }; });
+  const missing = rt(['run', '-b', bundle, s.id()]);
+  t.not(missing.code, 0);
+  t.match(missing.stderr, '/annotations/org.tsrt.sif: image');
+  t.match(missing.stderr, 'does not exist');
+});

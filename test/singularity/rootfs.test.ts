@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import { e2eFile, editConfig, hostMountsContaining, type Scope } from '../helpers.js';
+import { e2eFile, editConfig, hostMountsContaining, type Result, type Scope } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
   name: 'sif-rootfs', idPrefix: 'sifroot', needsRoot: 'SIF rootfs tests need root', timeoutMinutes: 10,
@@ -42,14 +42,20 @@ function nothingLeft(t: Test, image: string, id: string): void {
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
 }
 
-t.test('root.path: a SIF mounted read-only', async (t) => {
+/** `tsrt run` of a SIF bundle in the foreground; checks that nothing is left behind afterwards. */
+function runSifBundle(t: Test, args: string[], edit?: (spec: any) => void): Result {
   const s = scope(t);
-  const { bundle, image } = sifBundle(s, ['sh', '-c', 'cat /etc/greeting; touch /new 2>/dev/null && echo writable || echo read-only']);
+  const { bundle, image } = sifBundle(s, args, edit);
   const id = s.id();
   const r = rt(['run', '-b', bundle, id]);
+  nothingLeft(t, image, id);
+  return r;
+}
+
+t.test('root.path: a SIF mounted read-only', async (t) => {
+  const r = runSifBundle(t, ['sh', '-c', 'cat /etc/greeting; touch /new 2>/dev/null && echo writable || echo read-only']);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\nread-only\n');
-  nothingLeft(t, image, id);
 });
 
 t.test('root.readonly=false: an overlay whose writes stay with the container', async (t) => {
@@ -82,26 +88,18 @@ function waitForStopped(id: string): boolean {
 }
 
 t.test('annotation org.tsrt.sif names the image; root.path is then not used', async (t) => {
-  const s = scope(t);
-  const { bundle, image } = sifBundle(s, ['cat', '/etc/greeting'], (spec) => {
+  const r = runSifBundle(t, ['cat', '/etc/greeting'], (spec) => {
     spec.root.path = 'unused-rootfs';
     spec.annotations = { 'org.tsrt.sif': 'image.sif' };
   });
-  const id = s.id();
-  const r = rt(['run', '-b', bundle, id]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\n');
-  nothingLeft(t, image, id);
 });
 
 t.test('a create that fails after mounting leaves no mount and no loop device', async (t) => {
-  const s = scope(t);
-  const { bundle, image } = sifBundle(s, ['/no/such/binary']);
-  const id = s.id();
-  const r = rt(['run', '-b', bundle, id]);
+  const r = runSifBundle(t, ['/no/such/binary']);
   t.not(r.code, 0);
   t.match(r.stderr, 'no such file or directory');
-  nothingLeft(t, image, id);
 });
 
 t.test('delete --force of a running container unmounts its image', async (t) => {

@@ -2,12 +2,16 @@
 // directory: root.path names the file, or the annotation org.tsrt.sif names it (then root.path is not used),
 // so engines that always pass a rootfs directory can still run a Singularity image through tsrt.
 //
-// The image is mounted under the container's state directory: read-only with root.readonly=true, otherwise
-// as the lower layer of an overlay whose upper and work directories live beside it, so writes stay with the
-// container and vanish at delete. Every mount point is recorded before it is mounted; delete (and a failed
-// create) unmount them, and the loop devices, set to auto-clear, go with them.
+// The image is mounted read-only with root.readonly=true, otherwise as the lower layer of an overlay whose
+// upper and work directories live in the container's state directory, so writes stay with the container and
+// vanish at delete. The mount points themselves live in a traversable directory of their own (/run/tsrt-images,
+// or $XDG_RUNTIME_DIR/tsrt-images without root), not in the 0700 state root: a container with a user namespace
+// must reach its rootfs as a mapped uid. Every mount point is recorded before it is mounted; delete (and a
+// failed create) unmount them, and the loop devices, set to auto-clear, go with them.
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { native } from '../native.js';
@@ -23,12 +27,16 @@ export interface ImageRootfsRecord {
   image: string;
   /** The config field that named it, for error messages: /root/path or /annotations/org.tsrt.sif. */
   field: string;
-  /** <state dir>/image-rootfs: everything mounted below it is ours and is unmounted at delete. */
+  /** <state dir>/image-rootfs: the overlay's upper and work directories. */
   base: string;
-  /** Where the container's root is: base/lower (read-only), base/merged (overlay), or a cached sandbox. */
+  /** The container's own directory of mount points (lower, merged): unmounted and removed at delete. */
+  mountDir: string;
+  /** Where the container's root is: mountDir/lower (read-only), mountDir/merged (overlay), or a cached sandbox. */
   rootfs: string;
   overlay: boolean;
 }
+
+const privileged = (): boolean => process.getuid?.() === 0;
 
 /** The image file the bundle asks for as its rootfs (and the field naming it), or undefined for a directory. */
 export function imageRootfsSource(bundle: string, spec: Spec): { image: string; field: string } | undefined {
@@ -55,19 +63,26 @@ export function imageRootfsSource(bundle: string, spec: Spec): { image: string; 
 
 export function planImageRootfs(stateDir: string, source: { image: string; field: string }, readonly: boolean): ImageRootfsRecord {
   const base = path.resolve(stateDir, 'image-rootfs');
-  return { ...source, base, rootfs: path.join(base, readonly ? 'lower' : 'merged'), overlay: !readonly };
+  const runtimeDir = privileged() ? '/run' : process.env.XDG_RUNTIME_DIR || os.tmpdir();
+  const parent = path.join(runtimeDir, 'tsrt-images');
+  // Unique per state dir and id: two runtimes (--root) may use the same container id.
+  const tag = crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
+  const mountDir = path.join(parent, `${path.basename(stateDir)}-${tag}`);
+  return { ...source, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
 }
 
-const privileged = (): boolean => process.getuid?.() === 0;
 
 /**
  * Mounts the image (and the overlay), setting rec.rootfs; on failure undoes what it mounted and throws an
  * error naming the config field.
  */
 export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => void): void {
-  const lower = path.join(rec.base, 'lower');
+  const lower = path.join(rec.mountDir, 'lower');
   try {
-    fs.mkdirSync(lower, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(path.dirname(rec.mountDir), { recursive: true, mode: 0o711 });
+    fs.mkdirSync(rec.mountDir, { mode: 0o711 });
+    fs.mkdirSync(lower, { mode: 0o755 });
+    fs.mkdirSync(rec.base, { mode: 0o700 });
     // As root: a kernel or FUSE mount. Without root, the extracted sandbox is the last resort: it is shared
     // by every container of the image, so it only serves read-only roots.
     const methods = privileged() ? ['loop', 'squashfuse', 'fuse2fs'] as const
@@ -93,14 +108,29 @@ export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => v
   }
 }
 
-/** Unmounts everything below base (deepest first); warnings go to warn. Safe to call repeatedly. */
+/**
+ * Unmounts everything below mountDir (deepest first) and removes its empty mount points; warnings go to warn.
+ * Safe to call repeatedly, and on a create that died before mounting anything.
+ */
 export function unmountImageRootfs(rec: ImageRootfsRecord, warn: (msg: string) => void): void {
-  for (const point of mountsBelow(rec.base)) {
+  let unmounted = true;
+  for (const point of mountsBelow(rec.mountDir)) {
     try {
       if (privileged()) native().unmount(point);
       else unmountFuse(point);
     } catch (e) {
+      unmounted = false;
       warn((e as Error).message);
+    }
+  }
+  if (!unmounted) return;
+  // rmdir, never a recursive removal: whatever is still mounted or filled is left alone, not deleted through.
+  for (const dir of [path.join(rec.mountDir, 'merged'), path.join(rec.mountDir, 'lower'), rec.mountDir]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') warn(`remove ${dir}: ${(e as Error).message}`);
     }
   }
 }

@@ -36,8 +36,12 @@ function sifBundle(s: Scope, args: string[], edit?: (spec: any) => void): { bund
   return { bundle, image };
 }
 
+/** The container's mount points live in /run/tsrt-images/<id>-<hash of the state dir>. */
+const mountsOf = (id: string): string[] => hostMountsContaining(`/tsrt-images/${id}-`);
+
 function nothingLeft(t: Test, image: string, id: string): void {
-  t.same(hostMountsContaining(path.join(ROOT, id)), [], 'no mount left under the state dir');
+  t.same(mountsOf(id), [], 'no mount left');
+  t.same(fs.readdirSync('/run/tsrt-images').filter((d) => d.startsWith(`${id}-`)), [], 'no mount point left');
   t.equal(loopsOf(image), '', 'no loop device left on the image');
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
 }
@@ -68,7 +72,8 @@ t.test('root.readonly=false: an overlay whose writes stay with the container', a
   const c = rtFiles(s, ['create', '-b', bundle, id]);
   t.equal(c.code, 0, c.stderr);
   const state = JSON.parse(rt(['state', id]).stdout);
-  t.ok(hostMountsContaining(path.join(ROOT, id, 'image-rootfs', 'merged')).length > 0, 'the overlay is mounted under the state dir');
+  t.ok(mountsOf(id).some((l) => l.includes(' overlay ')), 'the overlay is mounted');
+  t.ok(fs.existsSync(path.join(ROOT, id, 'image-rootfs', 'upper')), 'its upper dir is in the state dir');
   t.equal(state.status, 'created');
   t.equal(rt(['start', id]).code, 0);
   t.ok(waitForStopped(id), 'the container ran');
@@ -94,6 +99,16 @@ t.test('annotation org.tsrt.sif names the image; root.path is then not used', as
   });
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\n');
+});
+
+t.test('a container with a user namespace reaches its image root as a mapped uid', async (t) => {
+  const r = runSifBundle(t, ['sh', '-c', 'id -u; cat /etc/greeting'], (spec) => {
+    spec.linux.namespaces.push({ type: 'user' });
+    spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, '0\nhello from the SIF\n');
 });
 
 t.test('a create that fails after mounting leaves no mount and no loop device', async (t) => {

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { native } from '../native.js';
 import type { Spec } from '../spec/types.gen.js';
-import { mountImage } from '../sif/mount.js';
+import { isImageFile, mountImage } from '../sif/mount.js';
 import { mountsBelow } from './host.js';
 
 /** Annotation naming the image file (absolute, or relative to the bundle) to use as the root filesystem. */
@@ -53,12 +53,9 @@ export function imageRootfsSource(bundle: string, spec: Spec): { image: string; 
     if (!st.isFile()) throw new RuntimeError(`config.json: ${field}: ${image} is not an image file`, { op: 'config.json', path: field });
     return { image, field };
   }
+  // Any other file keeps the usual "not a directory" error from the rootfs checks.
   const rootPath = path.resolve(bundle, spec.root!.path);
-  try {
-    return fs.statSync(rootPath).isFile() ? { image: rootPath, field: '/root/path' } : undefined;
-  } catch {
-    return undefined;
-  }
+  return isImageFile(rootPath) ? { image: rootPath, field: '/root/path' } : undefined;
 }
 
 export function planImageRootfs(stateDir: string, source: { image: string; field: string }, readonly: boolean): ImageRootfsRecord {

@@ -87,6 +87,15 @@ function fsTypeAt(file: string, offset: number): 'squashfs' | 'ext3' | undefined
   return undefined;
 }
 
+/** True for a file that starts like a SIF, squashfs or ext2/3/4 image (what inspectImage accepts). */
+export function isImageFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile() && (SifImage.isSif(file) || fsTypeAt(file, 0) !== undefined);
+  } catch {
+    return false;
+  }
+}
+
 /** Works out what an image is and where its filesystem sits, checking the filesystem magic at that offset. */
 export function inspectImage(image: string, objectId?: number): ImageSource {
   let st: fs.Stats;

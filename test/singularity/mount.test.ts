@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
 import { inspectImage, mountImage, sandboxKey } from '../../src/sif/mount.js';
 import { REPO, hostMountsContaining, testUser, tmpdir } from '../helpers.js';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES } from '../sif-helpers.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'mount tests need root (they also switch to the unprivileged test user)');

@@ -4,9 +4,12 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import { e2eFile, editConfig, hostMountsContaining, type Result, type Scope } from '../helpers.js';
+import {
+  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, type Result, type Scope,
+} from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
   name: 'sif-rootfs', idPrefix: 'sifroot', needsRoot: 'SIF rootfs tests need root', timeoutMinutes: 10,
@@ -131,19 +134,58 @@ t.test('delete --force of a running container unmounts its image', async (t) => 
 
 t.test('bad images are refused naming the config field', async (t) => {
   const s = scope(t);
-  const { bundle } = sifBundle(s, ['true']);
-  const notImage = path.join(bundle, 'notes.txt');
-  fs.writeFileSync(notImage, 'not an image');
-  editConfig(bundle, (spec) => { spec.root.path = 'notes.txt'; });
+  const { bundle, image } = sifBundle(s, ['true']);
+  // A SIF whose primary partition is not a squashfs: found by its magic, refused when mounted.
+  SifImage.create(image, [{ dataType: DataType.Partition, data: Buffer.alloc(8192), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
   const id = s.id();
   const bad = rt(['run', '-b', bundle, id]);
   t.not(bad.code, 0);
   t.match(bad.stderr, 'invalid rootfs: /root/path: cannot mount image');
-  t.match(bad.stderr, 'not a SIF, squashfs or ext3 image');
+  t.match(bad.stderr, 'does not start with a squashfs superblock');
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
+  const notImage = path.join(bundle, 'notes.txt');
+  fs.writeFileSync(notImage, 'not an image');
+  editConfig(bundle, (spec) => { spec.root.path = 'notes.txt'; });
+  const plain = rt(['run', '-b', bundle, s.id()]);
+  t.not(plain.code, 0);
+  t.match(plain.stderr, `invalid rootfs: ${notImage}: not a directory`, 'any other file is still "not a directory"');
   editConfig(bundle, (spec) => { spec.annotations = { 'org.tsrt.sif': 'missing.sif' }; });
   const missing = rt(['run', '-b', bundle, s.id()]);
   t.not(missing.code, 0);
   t.match(missing.stderr, '/annotations/org.tsrt.sif: image');
   t.match(missing.stderr, 'does not exist');
+});
+
+t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached sandbox; no overlay', async (t) => {
+  const user = testUser();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-rootless-'));
+  fs.chmodSync(home, 0o755);
+  fs.chownSync(home, user.uid, user.gid);
+  t.teardown(() => {
+    if (hostMountsContaining(home).length === 0) fs.rmSync(home, { recursive: true, force: true });
+  });
+  const asUser = (cmd: string, args: string[]) => {
+    const r = spawnSync('runuser', ['-u', user.name, '--', cmd, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  };
+  const bundle = path.join(home, 'bundle');
+  asUser('bash', [path.join(REPO, 'hack', 'mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'id -u; cat /etc/greeting']);
+  fs.writeFileSync(path.join(bundle, 'rootfs', 'etc', 'greeting'), 'hello from the SIF\n');
+  asUser('mksquashfs', [path.join(bundle, 'rootfs'), path.join(home, 'rootfs.sqfs'), '-quiet', '-noappend']);
+  const image = path.join(bundle, 'image.sif');
+  SifImage.create(image, [{ dataType: DataType.Partition, data: { path: path.join(home, 'rootfs.sqfs') }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  fs.chownSync(image, user.uid, user.gid);
+  editConfig(bundle, (spec) => { spec.root = { path: 'image.sif', readonly: true }; });
+  const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache'), XDG_RUNTIME_DIR: home };
+  const root = path.join(home, 'state');
+  const r = tsrt(['run', '-b', bundle, 'sif-rootless-ro'], { user: user.name, root, env });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, '0\nhello from the SIF\n', 'the image as the container\'s root, as the user mapped to root');
+  t.same(hostMountsContaining(home), [], 'nothing left mounted');
+  t.same(fs.readdirSync(path.join(home, 'tsrt-images')), [], 'no mount point left');
+  editConfig(bundle, (spec) => { spec.root.readonly = false; });
+  const w = tsrt(['run', '-b', bundle, 'sif-rootless-rw'], { user: user.name, root, env });
+  t.not(w.code, 0, 'a writable image root needs root');
+  t.match(w.stderr, /invalid rootfs: \/root\/path: cannot mount image .*(needs root for its overlay|squashfuse)/);
+  t.notOk(fs.existsSync(path.join(root, 'sif-rootless-rw')), 'no state left');
 });

@@ -12,7 +12,7 @@ import {
   type ObjectInput,
 } from '../../src/sif/index.js';
 import { descriptorDigest, headerDigest, objectDigest } from '../../src/sif/integrity.js';
-import { FIXTURES, IMAGES, REPO_DIST, singularity } from './helpers.js';
+import { FIXTURES, IMAGES, REPO_DIST, singularity } from '../sif-helpers.js';
 
 const fixture = (name: string): string => path.join(IMAGES, name);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-test-'));

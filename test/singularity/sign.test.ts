@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SifImage } from '../../src/sif/index.js';
-import { IMAGES, KEYS, singularity } from './helpers.js';
+import { IMAGES, KEYS, singularity } from '../sif-helpers.js';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sign-test-'));
 t.teardown(() => fs.rmSync(scratch, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // Shared by the tsrt-singularity tests: the reference fixtures and the built dist/tsrt-singularity.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO, type Result } from '../helpers.js';
+import { REPO, type Result } from './helpers.js';
 
 /** ../shared/fixtures/sif beside the checkout (the sylabs/sif test images and keys). */
 export const FIXTURES = path.resolve(REPO, '..', 'shared', 'fixtures', 'sif');

@@ -25,6 +25,9 @@
  *   w.setPrimaryPartition(4);
  *   w.close();
  *
+ * Beside this module: ./mount.ts (mountImage: an image's filesystem as a directory), ./integrity.ts (signImage,
+ * verifyImage: DSSE/PGP/legacy signatures), ./format.ts (siftool's header/list/info text), ./pgp.ts.
+ *
  * ObjectInput defaults follow the reference: group 1 (groupId: 0 = no group), no link, partitions aligned
  * to 4096 bytes and everything else packed, timestamps from the image options. Everything is synchronous
  * and works on an fd, so large partitions are never loaded into memory.

@@ -4,9 +4,11 @@ import type { GlobalOptions, SingularityCommand } from './command.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
-import { runHelpCommand } from './commands/run-help.js';
 import { runCommand } from './commands/run.js';
+import { runHelpCommand } from './commands/run-help.js';
 import { shellCommand } from './commands/shell.js';
+import { sifCommand } from './commands/sif.js';
+import { signCommand, verifyCommand } from './commands/sign.js';
 import { testCommand } from './commands/test.js';
 
 declare const TSRT_VERSION: string | undefined;
@@ -16,10 +18,13 @@ const commands: Record<string, SingularityCommand> = {
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
-  run: runCommand,
   'run-help': runHelpCommand,
+  run: runCommand,
   shell: shellCommand,
+  sif: sifCommand,
+  sign: signCommand,
   test: testCommand,
+  verify: verifyCommand,
 };
 
 function help(): string {

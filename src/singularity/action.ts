@@ -38,6 +38,10 @@ export function actionCommand(action: Exclude<Action, 'start'>, summary: string,
         return 255;
       }
       const { options, rest } = parsed;
+      if (options.shell !== undefined && action !== 'shell') {
+        process.stderr.write(`Error: unknown flag: --shell (only the shell command takes it)\n\nUsage:\n  ${usage}\n`);
+        return 255;
+      }
       if (rest.length < minArgs) {
         process.stderr.write(`Error: requires at least ${minArgs} arg(s), only received ${rest.length}\n\nUsage:\n  ${usage}\n`);
         return 255;

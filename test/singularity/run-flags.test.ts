@@ -253,4 +253,7 @@ t.test('an unknown flag is a usage error', async t => {
   const r = k.sing(['exec', '--no-such-flag', image, 'true']);
   t.equal(r.code, 255);
   t.match(r.stderr, /Error: unknown flag: --no-such-flag/);
+  const shellOnly = k.sing(['exec', '-s', '/bin/ash', image, 'true']);
+  t.equal(shellOnly.code, 255);
+  t.match(shellOnly.stderr, /only the shell command takes it/);
 });

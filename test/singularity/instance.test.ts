@@ -12,6 +12,10 @@ const image = sandbox(k, {
   runscript: 'echo "runscript in instance: $(cat /tmp/singrun-instance-$SINGULARITY_INSTANCE)"',
 });
 const dir = path.join(k.runtime, 'tsrt-singularity', 'instances');
+// The startscript writes into /tmp, which is the host's.
+t.teardown(() => {
+  for (const name of ['web1', 'sig1', 'a1', 'a2']) fs.rmSync(`/tmp/singrun-instance-${name}`, { force: true });
+});
 
 function alive(pid: number): boolean {
   try {

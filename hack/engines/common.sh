@@ -44,3 +44,17 @@ unmount_under() {
     done
   done
 }
+
+# remove_private_dirs: everything under this prefix's run and lib dirs is ours (sockets, runtime roots given
+# to ctr, data roots); never rm -rf through something still mounted there.
+remove_private_dirs() {
+  local d
+  for d in "$RUN" "$LIB"; do
+    unmount_under "$d"
+    if awk -v d="$d" 'index($5, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+      echo "$(basename "$0"): mounts left under $d, not removing it" >&2
+    else
+      rm -rf "$d"
+    fi
+  done
+}

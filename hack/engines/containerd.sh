@@ -94,9 +94,7 @@ down() {
   fi
   stop_pid "$PIDFILE"
   ip link del "$BRIDGE" 2>/dev/null || true
-  unmount_under "$STATE" "$DATA" "$RUN"
-  rm -rf "$DATA" "$STATE" "$RUN/runc-cri-root" "$RUN/tsrt-cri-root" "$RUN/cni-ipam"
-  rmdir "$RUN" "$LIB" 2>/dev/null || true
+  remove_private_dirs
 }
 
 case "${1:-}" in

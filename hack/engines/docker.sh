@@ -46,9 +46,7 @@ down() {
   fi
   stop_pid "$PIDFILE"
   ip link del "$BRIDGE" 2>/dev/null || true
-  unmount_under "$EXEC_ROOT" "$DATA"
-  rm -rf "$DATA" "$EXEC_ROOT" "$SOCK"
-  rmdir "$RUN" "$LIB" 2>/dev/null || true
+  remove_private_dirs
 }
 
 case "${1:-}" in

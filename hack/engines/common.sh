@@ -2,6 +2,7 @@
 # other users of the default paths) can run side by side:
 #   /var/tmp/$PREFIX   configs, images, logs      /run/$PREFIX   sockets, pid files, exec roots, runtime roots
 #   /var/lib/$PREFIX   data roots (images, overlay snapshots)
+#   /sys/fs/cgroup/*/$PREFIX   the cgroup parent of every container and pod (left behind by the engines)
 PREFIX=${ENGINE_PREFIX:-dockerctr}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TSRT_BIN=${TSRT_BIN:-$REPO/dist/tsrt}
@@ -57,4 +58,13 @@ remove_private_dirs() {
       rm -rf "$d"
     fi
   done
+}
+
+# remove_cgroups: the engines leave their (empty) parent cgroups behind; removed bottom-up in every hierarchy.
+remove_cgroups() {
+  local h
+  for h in /sys/fs/cgroup/*/"$PREFIX" /sys/fs/cgroup/"$PREFIX"; do
+    [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
 }

@@ -95,6 +95,7 @@ down() {
   stop_pid "$PIDFILE"
   ip link del "$BRIDGE" 2>/dev/null || true
   remove_private_dirs
+  remove_cgroups
 }
 
 case "${1:-}" in

@@ -25,7 +25,8 @@ const PREFIX = 'dockerctr-cri';
 const SUBNET = /^10\.89\.251\.\d+\/24$/;
 const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.251.0/24' });
 const ROOTS: Record<Runtime, string> = { runc: env['RUNC_CRI_ROOT']!, tsrt: env['TSRT_CRI_ROOT']! };
-const CGROUP_PARENT = `/${PREFIX}-pods`;
+/** Under the prefix's cgroup, which containerd.sh down removes. */
+const CGROUP_PARENT = `/${PREFIX}/pods`;
 
 /** One pod's life through the CRI with `handler`; the report without what differs between any two runs. */
 function pod(handler: Runtime, network: 'node' | 'pod') {

@@ -68,3 +68,21 @@ remove_cgroups() {
   done
   return 0
 }
+
+# stop_daemon PIDFILE BRIDGE: after the engine has removed its containers, the daemon by pid, the bridge it
+# made, and everything of the prefix left on the host.
+stop_daemon() {
+  stop_pid "$1"
+  ip link del "$2" 2>/dev/null || true
+  remove_private_dirs
+  remove_cgroups
+}
+
+# dispatch up|down: each engine script defines up() and down().
+dispatch() {
+  case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  esac
+}

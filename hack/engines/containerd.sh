@@ -92,14 +92,7 @@ down() {
       for id in $(ctr -n "$ns" containers ls -q); do ctr -n "$ns" containers rm "$id" >/dev/null 2>&1 || true; done
     done
   fi
-  stop_pid "$PIDFILE"
-  ip link del "$BRIDGE" 2>/dev/null || true
-  remove_private_dirs
-  remove_cgroups
+  stop_daemon "$PIDFILE" "$BRIDGE"
 }
 
-case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
-esac
+dispatch "$@"

@@ -44,14 +44,7 @@ down() {
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
     docker network rm "$NET" >/dev/null 2>&1 || true
   fi
-  stop_pid "$PIDFILE"
-  ip link del "$BRIDGE" 2>/dev/null || true
-  remove_private_dirs
-  remove_cgroups
+  stop_daemon "$PIDFILE" "$BRIDGE"
 }
 
-case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
-esac
+dispatch "$@"

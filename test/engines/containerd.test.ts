@@ -4,19 +4,10 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { engineDaemon, hostNamespace, lines, missingCommands, run, sameAsRunc, type Runtime } from '../engines-kit.js';
-import { TSRT, waitFor } from '../helpers.js';
+import { createError, engineDaemon, engineFile, hostNamespace, lines, run, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
+import { TSRT, waitFor, type Result } from '../helpers.js';
 
-t.setTimeout(15 * 60_000);
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'the containerd tests start a private containerd: they need root');
-  process.exit(0);
-}
-const missing = missingCommands(['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/script']);
-if (missing.length) {
-  t.plan(0, `hack/deps.sh installs the engines: ${missing.join(' ')} missing`);
-  process.exit(0);
-}
+engineFile(t, 'containerd', 15, ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/script']);
 
 const PREFIX = 'dockerctr-ctr';
 const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.252.0/24' });
@@ -31,9 +22,20 @@ const ctr = (args: string[], input?: string) =>
   run('/usr/bin/ctr', ['--address', ADDRESS, ...args], input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : { input });
 const runtimeFlags = (rt: Runtime, name: string) =>
   ['--runc-binary', BINARY[rt], '--runc-root', runtimeRoot(rt), '--cgroup', cgroupOf(name)];
+/**
+ * ctr now and then loses the whole output of a short-lived process, with runc as with tsrt (seen here for
+ * `ctr run --rm … grep Seccomp: /proc/self/status` under runc while other tests loaded the machine): a run
+ * that printed nothing is tried again, up to three times in all. A runtime that never prints still fails.
+ */
+function untilOutput(attempt: () => Result, printed: (r: Result) => boolean = r => r.stdout !== '' || r.stderr !== ''): Result {
+  let r = attempt();
+  for (let n = 1; n < 3 && !printed(r); n++) r = attempt();
+  return r;
+}
+
 /** ctr run --rm of `cmd` as container `name`; stdin is /dev/null unless `input` is given. */
 const ctrRun = (rt: Runtime, name: string, flags: string[], cmd: string[], input?: string) =>
-  ctr(['run', '--rm', ...runtimeFlags(rt, name), ...flags, IMAGE, name, ...cmd], input);
+  untilOutput(() => ctr(['run', '--rm', ...runtimeFlags(rt, name), ...flags, IMAGE, name, ...cmd], input));
 
 /** Removes a task and its container, whatever state they are in. */
 function cleanup(name: string): void {
@@ -47,7 +49,9 @@ function detached(tt: { teardown(fn: () => void): void }, rt: Runtime, name: str
   tt.teardown(() => cleanup(name));
   const r = ctr(['run', '-d', ...runtimeFlags(rt, name), ...flags, IMAGE, name, ...cmd]);
   if (r.code !== 0) throw new Error(`ctr run -d ${name}: ${r.stderr}`);
-  return taskPid(name);
+  const pid = taskPid(name);
+  waitForExec(pid, cmd);
+  return pid;
 }
 
 function taskPid(name: string): number {
@@ -62,8 +66,6 @@ function removeTask(name: string): number {
 }
 const cgroupFile = (controller: string, name: string, file: string) =>
   fs.readFileSync(path.join('/sys/fs/cgroup', controller, cgroupOf(name), file), 'utf8').trim();
-const createError = (stderr: string) =>
-  (/OCI runtime create failed: (.*)$/m.exec(stderr)?.[1] ?? stderr.trim()).replace(/^runc create failed: /, '');
 
 sameAsRunc(t, 'run --rm: output and the exit codes 0 and 3', { zero: 0, three: 3, out: ['out', 'err'] }, rt => {
   const zero = ctrRun(rt, `${rt}-zero`, [], ['true']).code;
@@ -92,15 +94,16 @@ sameAsRunc(t, 'run -d, then task exec: plain, -t, -d, --user, --cwd and an exit 
   const name = `${rt}-exec`;
   detached(tt, rt, name);
   let n = 0;
-  const exec = (flags: string[], cmd: string[]) => ctr(['task', 'exec', '--exec-id', `e${++n}`, ...flags, name, ...cmd]);
+  const exec = (flags: string[], cmd: string[]) => untilOutput(() => ctr(['task', 'exec', '--exec-id', `e${++n}`, ...flags, name, ...cmd]));
   const plain = lines(exec([], ['echo', 'hi']).stdout);
   // ctr wants a terminal of its own for -t: script(1) gives it one.
-  const tty = run('/usr/bin/script', ['-qec', `/usr/bin/ctr --address ${ADDRESS} task exec -t --exec-id tty ${name} tty`, '/dev/null'], { input: '' });
+  const tty = untilOutput(() => run('/usr/bin/script', ['-qec', `/usr/bin/ctr --address ${ADDRESS} task exec -t --exec-id tty${++n} ${name} tty`, '/dev/null'], { input: '' }),
+    r => /\/dev\/pts\/\d+/.test(r.stdout));
   exec(['-d'], ['sh', '-c', 'echo made > /tmp/detached']);
   let detachedFile = '';
   waitFor(() => (detachedFile = exec([], ['cat', '/tmp/detached']).stdout.trim()) === 'made', 100, 100);
   return {
-    plain, tty: lines(tty.stdout.replace(/[\r\0]/g, '')).includes('/dev/pts/0'), detachedFile,
+    plain, tty: lines(tty.stdout.replace(/[\r\0]/g, '')).some(l => /^\/dev\/pts\/\d+$/.test(l)), detachedFile,
     user: lines(exec(['--user', '65534'], ['id', '-u']).stdout), cwd: lines(exec(['--cwd', '/tmp'], ['pwd']).stdout),
     code: exec([], ['sh', '-c', 'exit 5']).code,
   };
@@ -112,12 +115,8 @@ sameAsRunc(t, 'stdin through a pipe, and --env', { code: 0, out: ['got:piped lin
   return { code: r.code, out: lines(r.stdout) };
 });
 
-sameAsRunc(t, 'run -t through a pty', { code: 0, tty: true, echoed: true }, rt => {
-  const cmd = `/usr/bin/ctr --address ${ADDRESS} run --rm -t ${runtimeFlags(rt, `${rt}-tty`).join(' ')} ${IMAGE} ${rt}-tty sh -c 'tty; read l; echo "got:$l"'`;
-  const r = run('/usr/bin/script', ['-qec', cmd, '/dev/null'], { input: 'through the pty\n' });
-  const out = lines(r.stdout.replace(/[\r\0]/g, ''));
-  return { code: r.code, tty: out.includes('/dev/pts/0'), echoed: out.includes('got:through the pty') };
-});
+sameAsRunc(t, 'run -t through a pty', { code: 0, tty: true, echoed: true }, rt =>
+  throughPty(`/usr/bin/ctr --address ${ADDRESS} run --rm -t ${runtimeFlags(rt, `${rt}-tty`).join(' ')} ${IMAGE} ${rt}-tty`));
 
 sameAsRunc(t, 'task pause and resume: the task\'s status and the freezer', {
   paused: 'PAUSED', frozen: 'FROZEN', running: 'RUNNING', thawed: 'THAWED',

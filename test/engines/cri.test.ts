@@ -6,20 +6,10 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { engineDaemon, missingCommands, run, sameAsRunc, type Runtime } from '../engines-kit.js';
+import { engineDaemon, engineFile, run, sameAsRunc, type Runtime } from '../engines-kit.js';
 import { REPO } from '../helpers.js';
 
-t.setTimeout(10 * 60_000);
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'the CRI tests start a private containerd: they need root');
-  process.exit(0);
-}
-const grpcTools = run('/usr/bin/python3', ['-c', 'import grpc, grpc_tools']).code === 0;
-const missing = [...missingCommands(['/usr/bin/containerd', '/usr/lib/cni/bridge']), ...(grpcTools ? [] : ['python3-grpcio/python3-grpc-tools'])];
-if (missing.length) {
-  t.plan(0, `hack/deps.sh installs the engines: ${missing.join(' ')} missing`);
-  process.exit(0);
-}
+engineFile(t, 'CRI', 10, ['/usr/bin/containerd', '/usr/lib/cni/bridge'], ['grpc', 'grpc_tools']);
 
 const PREFIX = 'dockerctr-cri';
 const SUBNET = /^10\.89\.251\.\d+\/24$/;

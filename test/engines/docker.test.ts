@@ -6,19 +6,10 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { engineDaemon, hostNamespace, lines, missingCommands, run, sameAsRunc, type Runtime } from '../engines-kit.js';
+import { createError, engineDaemon, engineFile, hostNamespace, lines, run, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
 import { TSRT, waitFor } from '../helpers.js';
 
-t.setTimeout(15 * 60_000);
-if (process.geteuid?.() !== 0) {
-  t.plan(0, 'the docker tests start a private dockerd: they need root');
-  process.exit(0);
-}
-const missing = missingCommands(['/usr/sbin/dockerd', '/usr/bin/docker', '/usr/bin/script']);
-if (missing.length) {
-  t.plan(0, `hack/deps.sh installs the engines: ${missing.join(' ')} missing`);
-  process.exit(0);
-}
+engineFile(t, 'docker', 15, ['/usr/sbin/dockerd', '/usr/bin/docker', '/usr/bin/script']);
 
 const PREFIX = 'dockerctr-docker';
 const env = engineDaemon(t, 'docker.sh', PREFIX);
@@ -37,6 +28,7 @@ function detached(tt: { teardown(fn: () => void): void }, rt: Runtime, name: str
   tt.teardown(() => docker(['rm', '-f', name]));
   const r = docker(['run', '-d', '--name', name, '--runtime', rt, ...args, IMAGE, ...cmd]);
   if (r.code !== 0) throw new Error(`docker run -d ${name}: ${r.stderr}`);
+  waitForExec(Number(inspect(name, '{{.State.Pid}}')), cmd);
   return r.stdout.trim();
 }
 
@@ -44,9 +36,6 @@ const inspect = (name: string, format: string) => docker(['inspect', '-f', forma
 const cgroupFile = (controller: string, id: string, file: string) =>
   fs.readFileSync(path.join(CGROUP_PARENT.replace('%s', controller), id, file), 'utf8').trim();
 
-/** The engine's message of a failed create, without the part that names the runtime binary. */
-const createError = (stderr: string) =>
-  (/OCI runtime create failed: (.*)$/m.exec(stderr)?.[1] ?? stderr.trim()).replace(/^runc create failed: /, '');
 
 sameAsRunc(t, 'run --rm: output, and the exit codes 0 and 3', { zero: 0, three: 3, out: ['out'], err: 'err' }, rt => {
   const zero = dockerRun(rt, [IMAGE, 'true']).code;
@@ -79,12 +68,13 @@ sameAsRunc(t, 'a failed create leaves no state behind', { left: [] }, rt => {
 });
 
 sameAsRunc(t, 'run -d, then exec: plain, -t, -d, -u, -e, -w and an exit code', {
-  plain: ['hi'], tty: ['/dev/pts/0'], detachedFile: 'made', user: ['65534'], env: ['bar'], cwd: ['/tmp'], code: 5,
+  plain: ['hi'], tty: true, detachedFile: 'made', user: ['65534'], env: ['bar'], cwd: ['/tmp'], code: 5,
 }, (rt, tt) => {
   const name = `${rt}-exec`;
   detached(tt, rt, name);
   const plain = lines(docker(['exec', name, 'echo', 'hi']).stdout);
-  const tty = lines(docker(['exec', '-t', name, 'tty']).stdout);
+  // The pty's number depends on what the container's devpts still holds, for either runtime.
+  const tty = lines(docker(['exec', '-t', name, 'tty']).stdout).some(l => /^\/dev\/pts\/\d+$/.test(l));
   docker(['exec', '-d', name, 'sh', '-c', 'echo made > /tmp/detached']);
   let detachedFile = '';
   waitFor(() => (detachedFile = docker(['exec', name, 'cat', '/tmp/detached']).stdout.trim()) === 'made', 100, 100);
@@ -100,13 +90,8 @@ sameAsRunc(t, 'stdin through a pipe (run -i)', { code: 0, out: ['piped line'] },
   return { code: r.code, out: lines(r.stdout) };
 });
 
-sameAsRunc(t, 'run -it through a pty', { code: 0, tty: true, echoed: true }, rt => {
-  // script(1) gives the docker CLI a terminal; the typed line comes back through the container's pty.
-  const r = run('/usr/bin/script', ['-qec', `/usr/bin/docker run --rm -it --runtime ${rt} ${IMAGE} sh -c 'tty; read l; echo "got:$l"'`, '/dev/null'],
-    { env: dockerEnv, input: 'through the pty\n' });
-  const out = lines(r.stdout.replace(/[\r\0]/g, ''));
-  return { code: r.code, tty: out.includes('/dev/pts/0'), echoed: out.includes('got:through the pty') };
-});
+sameAsRunc(t, 'run -it through a pty', { code: 0, tty: true, echoed: true }, rt =>
+  throughPty(`/usr/bin/docker run --rm -it --runtime ${rt} ${IMAGE}`, dockerEnv));
 
 sameAsRunc(t, 'pause and unpause: the engine\'s status and the freezer', {
   paused: 'paused', frozen: 'FROZEN', running: 'running', thawed: 'THAWED',

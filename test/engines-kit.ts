@@ -5,6 +5,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Test } from 'tap';
+import { native } from '../src/native.js';
 import { REPO, TSRT, readOrEmpty, waitFor, type Result } from './helpers.js';
 
 export const RUNTIMES = ['runc', 'tsrt'] as const;
@@ -42,6 +43,10 @@ export function engineFile(t: Test, what: string, minutes: number, files: string
 export function engineDaemon(t: Test, script: string, prefix: string, extraEnv: Record<string, string> = {}): Record<string, string> {
   const env = { ...process.env, ENGINE_PREFIX: prefix, TSRT_BIN: TSRT, ...extraEnv };
   const file = path.join(REPO, 'hack', 'engines', script);
+  // The prefix names host-wide things (paths, cgroups, bridge, subnet): a suite run from another checkout at the
+  // same time waits here instead of sharing them. The lock goes with this process.
+  const lockFd = fs.openSync(`/run/lock/${prefix}.lock`, 'w');
+  native().flock(lockFd, true, true);
   t.teardown(() => {
     const down = run('bash', [file, 'down'], { env });
     if (down.code !== 0) console.error(`${script} down: ${down.stderr}`);

@@ -350,6 +350,23 @@ t.test('golden: tmpfs with data options', async t => {
   t.equal(scratch.attrClr, ATTR.ATIME_MASK, 'rw only clears what a new mount has anyway; atime mask cleared');
 });
 
+t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });
+  const run = stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/run');
+  t.match(run, { kind: 'fs', fstype: 'tmpfs', data: 'mode=755', attrSet: ATTR.NOSUID });
+  t.ok(run.flags & MountFlag.copyUp, 'the executor copies the image\'s /run into it');
+  for (const [m, why] of [
+    [{ destination: '/data', type: 'bind', source: '/srv/shared', options: ['rbind', 'tmpcopyup'] }, 'is only valid for tmpfs mounts'],
+    [{ destination: '/data', type: 'proc', source: 'proc', options: ['tmpcopyup'] }, 'is only valid for tmpfs mounts'],
+    [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] }, 'cannot fill a read-only tmpfs'],
+  ] as const) {
+    const bad = minimalSpec();
+    bad.mounts.push(m);
+    rejects(t, bad, `mount ${JSON.stringify(m.source)} to rootfs at "/data": option "tmpcopyup" ${why}`);
+  }
+});
+
 t.test('golden: devices in a user namespace are bound from the host', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'user' });

@@ -19,6 +19,9 @@ packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev gol
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev
   golang-github-stretchr-testify-dev golang-github-urfave-cli-dev golang-github-xeipuuv-gojsonschema-dev
   golang-gocapability-dev golang-golang-x-sys-dev)
+# engines (test/engines, hack/engines/*.sh): podman drives tsrt through conmon; the CNI plugins give its bridge
+# network, catatonit is --init and the pod infra process, slirp4netns serves rootless podman
+packages+=(podman conmon containernetworking-plugins catatonit iptables slirp4netns)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -388,6 +388,15 @@ t.test('golden: devices in a user namespace are bound from the host', async t =>
   t.ok(plan.flags & PlanFlag.setgroups, 'root writes the maps: setgroups stays allowed');
 });
 
+t.test('devices when the runtime itself runs in a user namespace (rootless podman): bound from the host', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 }];
+  const plan = buildPlan(spec, { ...rootFacts(), inUserns: true }, buildOpts());
+  t.equal(stepAt(plan, '/dev/null').kind, 'bindDevice', 'a default device');
+  t.equal(stepAt(plan, '/dev/fuse').kind, 'bindDevice', 'a configured device');
+  t.equal(stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/dev/null').kind, 'mknod', 'the real root still uses mknod');
+});
+
 t.test('golden: devices as root are made with mknod', async t => {
   const spec = minimalSpec();
   spec.linux.devices = [

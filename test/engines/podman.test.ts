@@ -257,6 +257,35 @@ t.test('--preserve-fds passes fd 3 into the container', async t => {
   }, 'through fd 3\n0 1 2 3 4 '); // 4: the directory ls reads
 });
 
+t.test('exec --preserve-fds passes fd 3 into the exec\'d process', async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podman-tsrt-fds-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'payload'), 'exec through fd 3\n');
+  await bothRuntimes(t, rt => {
+    const name = detached(t, rt, 'execfds');
+    const fd = fs.openSync(path.join(dir, 'payload'), 'r');
+    try {
+      return pm(['exec', '--preserve-fds', '1', name, 'sh', '-c', 'cat <&3'], { stdio: ['pipe', 'pipe', 'pipe', fd] }).stdout;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }, 'exec through fd 3\n');
+});
+
+t.test('stop of a --pid host container: podman signals every process of it (kill --all)', async t => {
+  await bothRuntimes(t, rt => {
+    const name = detached(t, rt, 'pidhost', ['--pid', 'host'], ['sh', '-c', 'sleep 1001 & exec sleep 1002']);
+    const pid = inspect(name, '{{.State.Pid}}');
+    const cgroupLine = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find(l => /:pids:/.test(l))!;
+    const procs = `/sys/fs/cgroup/pids${cgroupLine.split(':')[2]}/cgroup.procs`;
+    const count = () => fs.readFileSync(procs, 'utf8').trim().split('\n').length;
+    const before = waitFor(() => count() === 2) ? 2 : count();
+    const stop = pm(['stop', '-t', '1', name]).code;
+    const left = fs.existsSync(procs) ? fs.readFileSync(procs, 'utf8').trim() : '';
+    return { before, stop, status: inspect(name, '{{.State.Status}}'), left };
+  }, { before: 2, stop: 0, status: 'exited', left: '' });
+});
+
 t.test('the default seccomp profile is applied, and unconfined lifts it', async t => {
   await bothRuntimes(t, rt => runRm(rt, [], ['sh', '-c', 'grep -E "^Seccomp(_filters)?:" /proc/self/status']).stdout,
     'Seccomp:\t2\nSeccomp_filters:\t1\n');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # podman (and conmon, CRI-O's runtime driver) on tsrt, with everything private to one directory pair so it runs
 # beside other podman users and engines on the same host:
-#   hack/engines/podman.sh setup [USER]   install from apt, write containers.conf, import a busybox image
+#   hack/engines/podman.sh setup [USER]   install from apt (hack/deps.sh), write containers.conf, import a busybox image
 #                                         (USER: also for rootless podman as that user, storage under $W/rootless)
 #   hack/engines/podman.sh teardown       stop what this setup started (by pid), unmount and remove its dirs
 #   hack/engines/podman.sh env            print the environment the wrapper uses
@@ -19,20 +19,6 @@ image="localhost/$name-busybox:latest"
 tsrt="$here/dist/tsrt"
 bridge="p${name#podman-}"; bridge="${bridge:0:15}"
 subnet="${PODMAN_TSRT_SUBNET:-10.89.213}"
-
-# The Debian 12 packages podman needs here: conmon spawns the runtime, the CNI plugins give the bridge network,
-# catatonit is --init and the pod infra process, slirp4netns/uidmap serve rootless podman.
-engine_packages=(podman conmon containernetworking-plugins catatonit iptables slirp4netns uidmap busybox-static)
-
-install_packages() {
-  local missing=() p
-  for p in "${engine_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "podman.sh: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 # containers.conf: the host has no CAP_SYS_RESOURCE, so podman's default rlimits (1048576) fail under every
 # runtime; no systemd, so cgroupfs and a file event log; tsrt in runtime_supports_json so conmon passes it
@@ -122,7 +108,8 @@ build_images() {
 
 setup() {
   local user="${1:-}"
-  install_packages
+  # podman, conmon, the CNI plugins, catatonit and slirp4netns are in hack/deps.sh's engines section
+  bash "$here/hack/deps.sh" >/dev/null
   [ -x "$tsrt" ] || { echo "podman.sh: $tsrt is missing (npm run build)" >&2; exit 1; }
   mkdir -p "$W/etc" "$R"
   write_conf "$W/etc/containers.conf" "$R" "$W/storage" "$W/cni" "$name"

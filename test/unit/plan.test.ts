@@ -397,6 +397,20 @@ t.test('devices when the runtime itself runs in a user namespace (rootless podma
   t.equal(stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/dev/null').kind, 'mknod', 'the real root still uses mknod');
 });
 
+t.test('linux.devices fileMode with the file type bits (podman --device and --privileged): the permission bits are used', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [
+    { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o020666, uid: 0, gid: 0 },
+    { path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o060660 },
+  ];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.equal(stepAt(plan, '/dev/fuse').mode, 0o020666, 'char device, 0666');
+  t.equal(stepAt(plan, '/dev/loop0').mode, 0o060660, 'block device, 0660');
+  const bad = minimalSpec();
+  bad.linux.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o060666 }];
+  rejects(t, bad, 'linux.devices[0] (/dev/fuse): fileMode has the file type bits 0o60000, not those of type "c"');
+});
+
 t.test('golden: devices as root are made with mknod', async t => {
   const spec = minimalSpec();
   spec.linux.devices = [

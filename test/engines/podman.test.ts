@@ -186,6 +186,24 @@ t.test('--read-only with --cap-drop', async t => {
   }, "touch: /x: Read-only file system\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\ntmp writable\n");
 });
 
+t.test('--privileged and --device: the host\'s devices with their full st_mode as fileMode, every capability', async t => {
+  const capBnd = /^CapBnd:\s*(\S+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+  const hostDevices = fs.readdirSync('/dev').length;
+  await bothRuntimes(t, rt => {
+    const r = runRm(rt, ['--privileged'], ['sh', '-c', 'grep ^CapEff: /proc/self/status | cut -f2; ls /dev | wc -l; ls /dev/fuse']);
+    const [cap, count, fuse] = r.stdout.split('\n');
+    return { code: r.code, cap, manyDevices: Number(count) > hostDevices / 2, fuse };
+  }, { code: 0, cap: capBnd, manyDevices: true, fuse: '/dev/fuse' });
+  await bothRuntimes(t, rt => runRm(rt, ['--device', '/dev/fuse'], ['sh', '-c', 'ls -l /dev/fuse | cut -c1; echo > /dev/null && echo usable']).stdout,
+    'c\nusable\n');
+});
+
+t.test('resources and process settings given at run: --memory, --cpus, --shm-size, --oom-score-adj', async t => {
+  await bothRuntimes(t, rt => runRm(rt, ['--memory', '100m', '--cpus', '0.5', '--shm-size', '32m', '--oom-score-adj', '100'],
+    ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /proc/self/oom_score_adj; df -k /dev/shm | tail -1 | tr -s " " | cut -d" " -f2']).stdout,
+  `${100 * 1024 * 1024}\n50000\n100\n32768\n`);
+});
+
 t.test('--ulimit and --sysctl', async t => {
   await bothRuntimes(t, rt => runRm(rt, ['--ulimit', 'nofile=1024:2048', '--ulimit', 'nproc=300:400'], ['sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -u']).stdout,
     '1024\n2048\n300\n');

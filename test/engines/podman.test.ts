@@ -47,6 +47,10 @@ t.test('run --rm: output and exit codes', async t => {
     return { code: r.code, namesPath: r.stderr.includes('/no/such/binary'), notFound: /no such file or directory|not found/i.test(r.stderr) };
   }, { code: 127, namesPath: true, notFound: true });
   await bothRuntimes(t, rt => {
+    const r = runRm(rt, [], ['nosuchcmd']);
+    return { code: r.code, message: /exec: "nosuchcmd": executable file not found in \$PATH/.test(r.stderr) };
+  }, { code: 127, message: true });
+  await bothRuntimes(t, rt => {
     const r = runRm(rt, [], ['/etc/passwd']);
     return { code: r.code, denied: /permission denied/i.test(r.stderr) };
   }, { code: 126, denied: true });
@@ -91,12 +95,13 @@ t.test('detached run, then exec with each flag', async t => {
       cwd: pm(['exec', '-w', '/tmp', name, 'pwd']).stdout,
       exitCode: pm(['exec', name, 'sh', '-c', 'exit 5']).code,
       missing: pm(['exec', name, '/no/such/binary']).code,
+      badCwd: pm(['exec', '-w', '/nonexistent', name, 'pwd']).code,
       stdin: pm(['exec', '-i', name, 'cat'], { input: 'piped line\n' }).stdout,
     };
   }, {
     status: 'running', pidAlive: true, plain: 'hi\n', tty: '/dev/pts/0\n', detachedOut: true,
     user: 'uid=65534(nobody) gid=65534(nogroup)\n', env: 'bar baz\n', cwd: '/tmp\n',
-    exitCode: 5, missing: 127, stdin: 'piped line\n',
+    exitCode: 5, missing: 127, badCwd: 127, stdin: 'piped line\n',
   });
 });
 

@@ -147,6 +147,14 @@ t.test('update of memory and cpu, and the pids limit, seen in the cgroup', async
   }, { pidsBefore: '77', update: 0, after: [String(64 * 1024 * 1024), '50000', '100000', '77'] });
 });
 
+t.test('podman stats and top find the container where the runtime put it', async t => {
+  await bothRuntimes(t, rt => {
+    const name = detached(t, rt, 'stats', ['--memory', '64m']);
+    const stats = pm(['stats', '--no-stream', '--format', '{{.MemUsage}} {{.PIDs}}', name]).stdout.replace(/^\S+ \/ /, 'USAGE / ');
+    return { stats, top: pm(['top', name, 'pid', 'comm']).stdout.split('\n').slice(1).map(l => l.trim().split(/\s+/).join(' ')) };
+  }, { stats: 'USAGE / 67.11MB 1\n', top: ['1 sleep', ''] });
+});
+
 t.test('kill with a signal, stop with a timeout, restart, rm -f', async t => {
   await bothRuntimes(t, rt => {
     const name = detached(t, rt, 'kill', [], ['sh', '-c', 'trap "echo got USR1; exit 7" USR1; while :; do sleep 0.2; done']);

@@ -316,7 +316,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // ---- rootfs ----
   const steps: PlanStep[] = [];
   const mountCtx = {
-    bundle: opts.bundle, facts, userns: userns || !!facts.inUserns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel,
+    bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel,
     cgroupDirs: opts.cgroupDirs,
   };
   const mounts = spec.mounts ?? [];

@@ -61,6 +61,10 @@ t.test('detached run, exec (plain, -t, -u), stop with a timeout, rm', async t =>
   }, { status: 'running', exec: 'hi\n', tty: '/dev/pts/0\n65534\n', execExit: 4, stop: 0, exitCode: '137', rm: 0 });
 });
 
+t.test('run -t, rootless: the pty belongs to group tty (devpts gid=5, mapped in podman\'s namespace)', async t => {
+  await bothRuntimes(t, rt => runRm(rt, ['-t'], ['stat', '-c', '%n %g %a', '/dev/pts/0']).stdout.replace(/\r/g, ''), '/dev/pts/0 5 620\n');
+});
+
 t.test('--userns keep-id: the user is itself inside', async t => {
   await bothRuntimes(t, rt => runRm(rt, ['--userns', 'keep-id'], ['sh', '-c', 'id -u; id -g']).stdout, `${user.uid}\n${user.gid}\n`);
 });

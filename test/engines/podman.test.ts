@@ -157,11 +157,13 @@ t.test('podman stats and top find the container where the runtime put it', async
 
 t.test('kill with a signal, stop with a timeout, restart, rm -f', async t => {
   await bothRuntimes(t, rt => {
-    const name = detached(t, rt, 'kill', [], ['sh', '-c', 'trap "echo got USR1; exit 7" USR1; while :; do sleep 0.2; done']);
+    // pid 1 ignores a signal it has no handler for: signal only once the trap is set
+    const name = detached(t, rt, 'kill', [], ['sh', '-c', 'trap "echo got USR1; exit 7" USR1; echo ready; while :; do sleep 0.2; done']);
+    const ready = waitFor(() => pm(['logs', name]).stdout === 'ready\n');
     const kill = pm(['kill', '--signal', 'USR1', name]).code;
     const exit = pm(['wait', name]).stdout.trim();
-    return { kill, exit, logs: pm(['logs', name]).stdout, killStopped: pm(['kill', name]).code };
-  }, { kill: 0, exit: '7', logs: 'got USR1\n', killStopped: 125 });
+    return { ready, kill, exit, logs: pm(['logs', name]).stdout, killStopped: pm(['kill', name]).code };
+  }, { ready: true, kill: 0, exit: '7', logs: 'ready\ngot USR1\n', killStopped: 125 });
   await bothRuntimes(t, rt => {
     // sleep as pid 1 has no TERM handler, so the kernel ignores TERM: podman must fall back to KILL
     const name = detached(t, rt, 'stop');

@@ -26,6 +26,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
     cgroupManager: ctx.cgroupManager,
     rootless: rootlessMode(ctx.rootless),
     warn: m => ctx.report.warn(m),
+    debug: m => ctx.report.debug(m),
   };
 }
 

@@ -25,6 +25,9 @@
  *   w.setPrimaryPartition(4);
  *   w.close();
  *
+ * Beside this module: ./mount.ts (mountImage: an image's filesystem as a directory), ./integrity.ts (signImage,
+ * verifyImage: DSSE/PGP/legacy signatures), ./format.ts (siftool's header/list/info text), ./pgp.ts.
+ *
  * ObjectInput defaults follow the reference: group 1 (groupId: 0 = no group), no link, partitions aligned
  * to 4096 bytes and everything else packed, timestamps from the image options. Everything is synchronous
  * and works on an fd, so large partitions are never loaded into memory.
@@ -226,6 +229,23 @@ function writeString(buf: Buffer, start: number, size: number, value: string, wh
 const i64 = (buf: Buffer, off: number): number => Number(buf.readBigInt64LE(off));
 const putI64 = (buf: Buffer, off: number, v: number): void => { buf.writeBigInt64LE(BigInt(Math.trunc(v)), off); };
 
+/** The int64 fields of the header and of a descriptor, with their byte offsets: one table read and written. */
+const HEADER_INT64 = [
+  ['createdAt', 64], ['modifiedAt', 72], ['descriptorsFree', 80], ['descriptorsTotal', 88], ['descriptorsOffset', 96],
+  ['descriptorsSize', 104], ['dataOffset', 112], ['dataSize', 120],
+] as const;
+const DESCRIPTOR_INT64 = [
+  ['offset', 17], ['size', 25], ['sizeWithPadding', 33], ['createdAt', 41], ['modifiedAt', 49], ['uid', 57], ['gid', 65],
+] as const;
+
+function readInt64s<K extends string>(buf: Buffer, table: ReadonlyArray<readonly [K, number]>): Record<K, number> {
+  return Object.fromEntries(table.map(([key, off]) => [key, i64(buf, off)])) as Record<K, number>;
+}
+
+function writeInt64s<K extends string>(buf: Buffer, table: ReadonlyArray<readonly [K, number]>, from: Record<K, number>): void {
+  for (const [key, off] of table) putI64(buf, off, from[key]);
+}
+
 export function parseHeader(buf: Buffer): SifHeader {
   if (buf.length < HEADER_SIZE) throw new RuntimeError('SIF header is truncated', { op: 'sif' });
   return {
@@ -234,14 +254,7 @@ export function parseHeader(buf: Buffer): SifHeader {
     version: readString(buf, 42, 3),
     arch: readString(buf, 45, 3),
     id: Buffer.from(buf.subarray(48, 64)),
-    createdAt: i64(buf, 64),
-    modifiedAt: i64(buf, 72),
-    descriptorsFree: i64(buf, 80),
-    descriptorsTotal: i64(buf, 88),
-    descriptorsOffset: i64(buf, 96),
-    descriptorsSize: i64(buf, 104),
-    dataOffset: i64(buf, 112),
-    dataSize: i64(buf, 120),
+    ...readInt64s(buf, HEADER_INT64),
   };
 }
 
@@ -252,14 +265,7 @@ export function serializeHeader(h: SifHeader): Buffer {
   writeString(buf, 42, 3, h.version, 'version');
   writeString(buf, 45, 3, h.arch, 'arch');
   h.id.copy(buf, 48, 0, 16);
-  putI64(buf, 64, h.createdAt);
-  putI64(buf, 72, h.modifiedAt);
-  putI64(buf, 80, h.descriptorsFree);
-  putI64(buf, 88, h.descriptorsTotal);
-  putI64(buf, 96, h.descriptorsOffset);
-  putI64(buf, 104, h.descriptorsSize);
-  putI64(buf, 112, h.dataOffset);
-  putI64(buf, 120, h.dataSize);
+  writeInt64s(buf, HEADER_INT64, h);
   return buf;
 }
 
@@ -296,13 +302,7 @@ export function parseDescriptor(buf: Buffer): Descriptor {
     groupId: (rawGroup & ~GROUP_MASK) >>> 0,
     linkedId: linkedToGroup ? (rawLink & ~GROUP_MASK) >>> 0 : rawLink,
     linkedToGroup,
-    offset: i64(buf, 17),
-    size: i64(buf, 25),
-    sizeWithPadding: i64(buf, 33),
-    createdAt: i64(buf, 41),
-    modifiedAt: i64(buf, 49),
-    uid: i64(buf, 57),
-    gid: i64(buf, 65),
+    ...readInt64s(buf, DESCRIPTOR_INT64),
     name: readString(buf, 73, NAME_SIZE),
     extra: Buffer.from(buf.subarray(201, 201 + EXTRA_SIZE)),
   };
@@ -328,13 +328,7 @@ export function serializeDescriptor(d: Descriptor): Buffer {
   buf.writeUInt32LE(d.id, 5);
   buf.writeUInt32LE(rawGroupId(d), 9);
   buf.writeUInt32LE(rawLinkedId(d), 13);
-  putI64(buf, 17, d.offset);
-  putI64(buf, 25, d.size);
-  putI64(buf, 33, d.sizeWithPadding);
-  putI64(buf, 41, d.createdAt);
-  putI64(buf, 49, d.modifiedAt);
-  putI64(buf, 57, d.uid);
-  putI64(buf, 65, d.gid);
+  writeInt64s(buf, DESCRIPTOR_INT64, d);
   writeString(buf, 73, NAME_SIZE, d.name, 'object name');
   d.extra.copy(buf, 201, 0, EXTRA_SIZE);
   return buf;

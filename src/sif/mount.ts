@@ -13,7 +13,7 @@
  * resort, cached under $XDG_CACHE_HOME/tsrt-singularity/sandbox and keyed by the image file's identity and
  * mtime, so a second use is instant and a rebuilt image gets a fresh copy.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -87,6 +87,15 @@ function fsTypeAt(file: string, offset: number): 'squashfs' | 'ext3' | undefined
   return undefined;
 }
 
+/** True for a file that starts like a SIF, squashfs or ext2/3/4 image (what inspectImage accepts). */
+export function isImageFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile() && (SifImage.isSif(file) || fsTypeAt(file, 0) !== undefined);
+  } catch {
+    return false;
+  }
+}
+
 /** Works out what an image is and where its filesystem sits, checking the filesystem magic at that offset. */
 export function inspectImage(image: string, objectId?: number): ImageSource {
   let st: fs.Stats;
@@ -129,15 +138,17 @@ export function inspectImage(image: string, objectId?: number): ImageSource {
   return { path: image, kind: fsType, fsType, offset: 0, size: st.size, objectId: 0 };
 }
 
-function run(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    const err = e as { stderr?: string; code?: string; message: string };
-    if (err.code === 'ENOENT') throw new Error(`${cmd} is not installed`);
-    const detail = (err.stderr ?? '').trim().split('\n').pop() || err.message;
-    throw new Error(`${cmd}: ${detail}`);
+/** Runs a helper tool; returns its trimmed stdout and stderr, or throws with the last line it complained with. */
+function run(cmd: string, args: string[]): { out: string; err: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${cmd} is not installed`);
+    throw new Error(`${cmd}: ${r.error.message}`);
   }
+  const out = r.stdout.trim();
+  const err = r.stderr.trim();
+  if (r.status !== 0) throw new Error(`${cmd}: ${err.split('\n').pop() || `exit status ${r.status}`}`);
+  return { out, err };
 }
 
 function unmount(dir: string, fuse: boolean): void {
@@ -155,7 +166,7 @@ function unmount(dir: string, fuse: boolean): void {
 function loopMount(src: ImageSource, dir: string, writable: boolean): string {
   const losetupArgs = ['--find', '--show', '--offset', String(src.offset), '--sizelimit', String(src.size)];
   if (!writable) losetupArgs.push('--read-only');
-  const device = run('losetup', [...losetupArgs, src.path]);
+  const device = run('losetup', [...losetupArgs, src.path]).out;
   try {
     run('mount', ['-t', src.fsType, '-o', writable ? 'rw,nodev' : 'ro,nodev', device, dir]);
   } finally {
@@ -167,11 +178,16 @@ function loopMount(src: ImageSource, dir: string, writable: boolean): string {
 }
 
 function fuseMount(src: ImageSource, dir: string, writable: boolean): void {
-  if (src.fsType === 'squashfs') {
-    run('squashfuse', ['-o', `offset=${src.offset}`, src.path, dir]);
-  } else {
-    run('fuse2fs', ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, src.path, dir]);
-  }
+  const tool = src.fsType === 'squashfs' ? 'squashfuse' : 'fuse2fs';
+  const { err } = src.fsType === 'squashfs'
+    ? run(tool, ['-o', `offset=${src.offset}`, src.path, dir])
+    : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, src.path, dir]);
+  // fuse2fs reports some failures (no access to /dev/fuse) on stderr yet exits 0: trust only a mount.
+  if (!isMountPoint(dir)) throw new Error(`${tool}: ${err.split('\n').pop() || 'nothing was mounted'}`);
+}
+
+function isMountPoint(dir: string): boolean {
+  return fs.statSync(dir).dev !== fs.statSync(path.dirname(dir)).dev;
 }
 
 export function defaultCacheDir(): string {

@@ -31,6 +31,9 @@ packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev gol
 # (bsdutils), and the CRI test client's gRPC (python3-grpcio, python3-protobuf, python3-grpc-tools)
 packages+=(docker.io containerd containernetworking-plugins iptables tini bsdutils python3-grpcio python3-protobuf
   python3-grpc-tools)
+# engines (test/engines, hack/engines/*.sh): podman drives tsrt through conmon; the CNI plugins give its bridge
+# network, catatonit is --init and the pod infra process, slirp4netns serves rootless podman
+packages+=(podman conmon containernetworking-plugins catatonit iptables slirp4netns)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
+import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
 
@@ -71,10 +72,23 @@ export function validateId(id: string): void {
   }
 }
 
-export function defaultRoot(): string {
-  const euid = process.geteuid?.() ?? 0;
-  if (euid === 0) return '/run/tsrt';
-  const xdg = process.env['XDG_RUNTIME_DIR'];
+/**
+ * --rootless: "auto" (runc's default) means unprivileged, or root in a user namespace (rootless podman runs its
+ * runtime as uid 0 there): cgroups it may not create are then done without, as for an unprivileged user.
+ */
+export function rootlessMode(flag: 'auto' | 'true' | 'false', euid = process.geteuid?.() ?? 0, userns = inUserNamespace): boolean {
+  if (flag !== 'auto') return flag === 'true';
+  return euid !== 0 || userns();
+}
+
+/**
+ * The state directory when --root is not given. Root in a user namespace that an unprivileged user made (rootless
+ * podman runs its runtime so) cannot write the host's /run: like runc, it takes $XDG_RUNTIME_DIR, unless USER says
+ * it is the real root inside, e.g., a container.
+ */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0, userns = inUserNamespace): string {
+  const xdg = env['XDG_RUNTIME_DIR'];
+  if (euid === 0 && !(xdg && userns() && env['USER'] !== 'root')) return '/run/tsrt';
   if (xdg) return path.join(xdg, 'tsrt');
   return `/tmp/tsrt-${euid}`;
 }

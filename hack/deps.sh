@@ -23,6 +23,11 @@ packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev gol
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev
   golang-github-stretchr-testify-dev golang-github-urfave-cli-dev golang-github-xeipuuv-gojsonschema-dev
   golang-gocapability-dev golang-golang-x-sys-dev)
+# engines (hack/engines/, test/engines/): Docker 20.10 (docker.io brings its containerd), containerd 1.6 with ctr
+# and its CRI plugin, the CNI plugins for pod networks, docker-init for --init (tini), script(1) for -it
+# (bsdutils), and the CRI test client's gRPC (python3-grpcio, python3-protobuf, python3-grpc-tools)
+packages+=(docker.io containerd containernetworking-plugins iptables tini bsdutils python3-grpcio python3-protobuf
+  python3-grpc-tools)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -155,11 +155,17 @@ export class ContainerDir {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') throw notExist();
       throw fromSystemError('open', this.statePath, e);
     }
+    let rec: unknown;
     try {
-      return JSON.parse(text) as ContainerRecord;
+      rec = JSON.parse(text);
     } catch {
       throw new RuntimeError(`corrupt state file ${this.statePath}`, { op: 'state', path: this.statePath });
     }
+    // Docker 20.10 gives every runtime runc's root (<exec-root>/runtime-runc/moby), where runc keeps its own
+    // <id>/state.json. Such an entry is not a container of ours: to tsrt it does not exist, so list skips it
+    // and delete --force leaves it alone.
+    if (!isOwnRecord(rec)) throw notExist();
+    return rec;
   }
 
   save(rec: ContainerRecord): void {
@@ -216,6 +222,11 @@ export class ContainerDir {
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }
+}
+
+/** A state.json tsrt wrote: it always records the init's start time (runc's has init_process_start). */
+function isOwnRecord(rec: unknown): rec is ContainerRecord {
+  return !!rec && typeof rec === 'object' && typeof (rec as ContainerRecord).initStartTime === 'string';
 }
 
 export function notExist(): RuntimeError {

@@ -28,6 +28,8 @@ packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev gol
 # (bsdutils), and the CRI test client's gRPC (python3-grpcio, python3-protobuf, python3-grpc-tools)
 packages+=(docker.io containerd containernetworking-plugins iptables tini bsdutils python3-grpcio python3-protobuf
   python3-grpc-tools)
+# The CRI MPI pod binds the host's Open MPI in and compiles its ring program with mpicc.
+packages+=(openmpi-bin libopenmpi-dev)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -4,8 +4,9 @@
 //   on the Pod, reaches config.json (containerd's container_annotations / pod_annotations) and tsrt mounts
 //   the SIF; asserted from inside the container with ExecSync, and on the host: no mount, loop device or
 //   state left after RemovePodSandbox. The pod's sandbox keeps its own pause image.
-// - An MPI job in a pod: the launcher (mpirun) and its worker ranks in one container, the host's Open MPI bound
-//   in read-only, the ring passing over TCP on the pod's own loopback.
+// - An MPI job in a pod, the host's Open MPI bound in read-only and the ring passing over TCP on the pod's own
+//   loopback: mpirun and its ranks in one container; and a launcher container whose mpirun starts its orteds
+//   in two worker containers through hack/engines/cri/mpi/pod-rsh (its plm_rsh_agent) and pod-rshd.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -140,43 +141,99 @@ t.test('annotations org.tsrt.sif naming a missing image: CreateContainer fails n
   tt.same(leftovers(report, missing), nothingLeft, 'no state, mount point or mount left');
 });
 
+// MPI: the host's Open MPI, bound in read-only (a busybox image has no libc for it), and the ring program.
+const MPI_DIR = path.join(scratch, 'mpi');
+fs.mkdirSync(MPI_DIR);
+for (const script of ['pod-rsh', 'pod-rshd']) fs.copyFileSync(path.join(REPO, 'hack/engines/cri/mpi', script), path.join(MPI_DIR, script));
+fs.chmodSync(path.join(MPI_DIR, 'pod-rsh'), 0o755);
+fs.chmodSync(path.join(MPI_DIR, 'pod-rshd'), 0o755);
+{
+  const cc = run('mpicc', ['-O2', '-o', path.join(MPI_DIR, 'ring'), path.join(REPO, 'hack/engines/cri/mpi/ring.c')]);
+  if (cc.code !== 0) throw new Error(`mpicc ring.c: ${cc.stderr}`);
+}
+const HOST_MPI = [
+  { host: '/usr', container: '/usr', readonly: true },
+  { host: '/usr/lib', container: '/lib', readonly: true },
+  { host: '/usr/lib64', container: '/lib64', readonly: true },
+  { host: '/etc/openmpi', container: '/etc/openmpi', readonly: true },
+  { host: '/etc/alternatives', container: '/etc/alternatives', readonly: true },
+  { host: MPI_DIR, container: '/opt/mpi', readonly: true },
+];
+const WORKERS = { w1: 2201, w2: 2202 };
+// Open MPI refuses uid 0 unless told; in the pod that is the container's root.
+const MPI_ENV = {
+  OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', PATH: '/usr/bin:/bin',
+  POD_RSH_WORKERS: Object.entries(WORKERS).map(([name, port]) => `${name}:${port}`).join(' '),
+};
+const mpirun = (ranks: number, extra: string[] = []) => ['mpirun', '--oversubscribe', '-np', String(ranks), ...extra,
+  '--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo', '--mca', 'oob_tcp_if_include', 'lo', '/opt/mpi/ring'];
+const MNT_NS = ['readlink', '/proc/self/ns/mnt'];
+
+/** The ring's output: the token that came back, and the mount namespace (container) of each rank. */
+function ringResult(tt: Test, e: Exec | undefined, ranks: number, hostname: string): string[] {
+  tt.equal(e?.exit_code, 0, `mpirun -np ${ranks} exits 0 ${e?.stderr ?? e?.error ?? ''}`);
+  const out = (e?.stdout ?? '').split('\n').filter(Boolean);
+  tt.ok(out.includes(`ring token ${(ranks * (ranks - 1)) / 2}`), `the token went round all ${ranks} ranks`);
+  const namespaces: string[] = [];
+  for (let r = 0; r < ranks; r++) {
+    const line = out.find(l => l.startsWith(`rank ${r} of ${ranks} on ${hostname} in `));
+    tt.ok(line, `rank ${r} of ${ranks} reported, in the pod (hostname ${hostname})`);
+    namespaces.push(line?.split(' in ')[1] ?? '');
+  }
+  return namespaces;
+}
+
 t.test('MPI in a pod: mpirun and its ranks in one container, host Open MPI bound in read-only, TCP over the pod\'s loopback', async tt => {
-  const bin = path.join(scratch, 'mpi');
-  fs.mkdirSync(bin);
-  const cc = run('mpicc', ['-O2', '-o', path.join(bin, 'ring'), path.join(REPO, 'hack/engines/cri/ring.c')]);
-  tt.equal(cc.code, 0, `mpicc builds the ring program ${cc.stderr}`);
-  // Open MPI refuses root unless told; the pod's uid 0 is the container's root.
-  const mpirun = (ranks: number) => ['mpirun', '--oversubscribe', '-np', String(ranks), '--mca', 'btl', 'self,tcp',
-    '--mca', 'btl_tcp_if_include', 'lo', '--mca', 'oob_tcp_if_include', 'lo', '/opt/mpi/ring'];
   const report = pod({
     containers: [{
-      name: 'mpi', image: IMAGE, command: ['sleep', '1000'],
-      envs: { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', PATH: '/usr/bin:/bin' },
-      mounts: [
-        { host: '/usr', container: '/usr', readonly: true },
-        { host: '/usr/lib', container: '/lib', readonly: true },
-        { host: '/usr/lib64', container: '/lib64', readonly: true },
-        { host: '/etc/openmpi', container: '/etc/openmpi', readonly: true },
-        { host: '/etc/alternatives', container: '/etc/alternatives', readonly: true },
-        { host: bin, container: '/opt/mpi', readonly: true },
-      ],
-      execs: [mpirun(2), mpirun(4), ['hostname'], ['sh', '-c', 'touch /usr/x']],
+      name: 'mpi', image: IMAGE, command: ['sleep', '1000'], envs: MPI_ENV, mounts: HOST_MPI,
+      execs: [['hostname'], MNT_NS, mpirun(2), mpirun(4), ['sh', '-c', 'touch /usr/x']],
     }],
   });
   tt.match(report.sandbox, { ok: true }, 'RunPodSandbox on the CNI pod network');
   const c = report.containers['mpi']!;
   tt.match(c, { create: { ok: true }, start: { ok: true } }, 'the container starts with the host MPI bound in');
-  const hostname = c.execs[2]?.stdout?.trim();
+  const hostname = c.execs[0]?.stdout?.trim() ?? '';
   tt.match(hostname, /^pod-[0-9a-f]{8}$/, 'the pod has its own hostname');
-  for (const [i, ranks] of [[0, 2], [1, 4]] as const) {
-    const e = c.execs[i]!;
-    tt.equal(e.exit_code, 0, `mpirun -np ${ranks} exits 0 ${e.stderr ?? e.error ?? ''}`);
-    const lines = (e.stdout ?? '').split('\n').filter(Boolean).sort();
-    const expected = [...Array.from({ length: ranks }, (_, r) => `rank ${r} of ${ranks} on ${hostname}`),
-      `ring token ${(ranks * (ranks - 1)) / 2}`].sort();
-    tt.same(lines, expected, `every one of ${ranks} ranks ran in the pod and the token went round`);
+  const own = c.execs[1]?.stdout?.trim();
+  tt.same(ringResult(tt, c.execs[2], 2, hostname), [own, own], 'both ranks ran in the container');
+  tt.same(ringResult(tt, c.execs[3], 4, hostname), [own, own, own, own], 'all four ranks ran in the container');
+  tt.match(c.execs[4], { exit_code: 1, stderr: /Read-only file system/ }, 'the host\'s /usr is read-only in the pod');
+  tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
+  tt.same(leftovers(report, SIF).state, [], 'no state left');
+});
+
+t.test('MPI in a pod: a launcher container and two worker containers, orteds started through pod-rsh', async tt => {
+  const worker = (name: keyof typeof WORKERS) => ({
+    name, image: IMAGE, envs: MPI_ENV, mounts: HOST_MPI,
+    command: ['/bin/busybox', 'nc', '-ll', '-p', String(WORKERS[name]), '127.0.0.1', '-e', '/opt/mpi/pod-rshd'],
+    execs: [MNT_NS],
+  });
+  const hosts = ['--host', 'w1,w2', '--mca', 'plm_rsh_agent', '/opt/mpi/pod-rsh'];
+  const report = pod({
+    containers: [worker('w1'), worker('w2'), {
+      name: 'launcher', image: IMAGE, command: ['sleep', '1000'], envs: MPI_ENV, mounts: HOST_MPI,
+      // The worker names must resolve (what a Pod's hostAliases would add; the addresses are never contacted),
+      // else every lookup waits for the resolver's timeouts.
+      execs: [['sh', '-c', 'printf "198.51.100.1 w1\\n198.51.100.2 w2\\n" >> /etc/hosts'], ['hostname'], MNT_NS,
+        mpirun(2, hosts), mpirun(4, hosts), ['/opt/mpi/pod-rsh', 'w3', 'true']],
+    }],
+  });
+  tt.match(report.sandbox, { ok: true }, 'RunPodSandbox on the CNI pod network');
+  for (const name of ['w1', 'w2', 'launcher']) {
+    tt.match(report.containers[name], { create: { ok: true }, start: { ok: true } }, `${name} starts`);
   }
-  tt.match(c.execs[3], { exit_code: 1, stderr: /Read-only file system/ }, 'the host\'s /usr is read-only in the pod');
+  const l = report.containers['launcher']!;
+  const hostname = l.execs[1]?.stdout?.trim() ?? '';
+  const launcherNs = l.execs[2]?.stdout?.trim();
+  const w1 = report.containers['w1']!.execs[0]?.stdout?.trim();
+  const w2 = report.containers['w2']!.execs[0]?.stdout?.trim();
+  tt.ok(w1 && w2 && launcherNs && new Set([w1, w2, launcherNs]).size === 3, 'each container has its own mount namespace');
+  tt.same(ringResult(tt, l.execs[3], 2, hostname), [w1, w2], 'rank 0 ran in w1, rank 1 in w2');
+  const four = ringResult(tt, l.execs[4], 4, hostname);
+  tt.same([...new Set(four)].sort(), [w1, w2].sort(), 'the four ranks ran in the worker containers, none in the launcher');
+  tt.match(l.execs[5], { exit_code: 1, stderr: /pod-rsh: w3 is not in POD_RSH_WORKERS \(w1:2201 w2:2202\)/ },
+    'pod-rsh names an unknown worker');
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, SIF).state, [], 'no state left');
 });

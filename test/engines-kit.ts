@@ -82,14 +82,20 @@ export const createError = (stderr: string): string =>
 export const lines = (text: string): string[] => text.split('\n').map(l => l.trim()).filter(Boolean);
 
 /**
+ * Whether a line of `output` is what tty(1) prints for a pty, "/dev/pts/<n>". A terminal (script's) may put a
+ * stray "^@" before it, so only the line's end is anchored; n depends on the ptys the container still holds.
+ */
+export const isPtyName = (output: string): boolean => lines(output.replace(/[\r\0]/g, '')).some(l => /\/dev\/pts\/\d+$/.test(l));
+
+/**
  * Runs an engine CLI command line that starts a container with a terminal (`docker run -it IMAGE`, `ctr run
- * -t IMAGE NAME`) under script(1), which gives the CLI a terminal of its own. The container reports its tty (its
- * number depends on the ptys the container's devpts still holds) and echoes a typed line back through it.
+ * -t IMAGE NAME`) under script(1), which gives the CLI a terminal of its own. The container reports its tty and
+ * echoes a typed line back through it.
  */
 export function throughPty(commandLine: string, env: NodeJS.ProcessEnv = process.env): { code: number; tty: boolean; echoed: boolean } {
   const r = run('/usr/bin/script', ['-qec', `${commandLine} sh -c 'tty; read l; echo "got:$l"'`, '/dev/null'], { env, input: 'through the pty\n' });
   const out = lines(r.stdout.replace(/[\r\0]/g, ''));
-  return { code: r.code, tty: out.some(l => /^\/dev\/pts\/\d+$/.test(l)), echoed: out.includes('got:through the pty') };
+  return { code: r.code, tty: isPtyName(r.stdout), echoed: out.some(l => l.endsWith('got:through the pty')) };
 }
 
 /**

@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createError, engineDaemon, engineFile, hostNamespace, lines, run, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
+import { createError, engineDaemon, engineFile, hostNamespace, lines, run, isPtyName, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
 import { TSRT, waitFor, type Result } from '../helpers.js';
 
 engineFile(t, 'containerd', 15, ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/script']);
@@ -98,12 +98,12 @@ sameAsRunc(t, 'run -d, then task exec: plain, -t, -d, --user, --cwd and an exit 
   const plain = lines(exec([], ['echo', 'hi']).stdout);
   // ctr wants a terminal of its own for -t: script(1) gives it one.
   const tty = untilOutput(() => run('/usr/bin/script', ['-qec', `/usr/bin/ctr --address ${ADDRESS} task exec -t --exec-id tty${++n} ${name} tty`, '/dev/null'], { input: '' }),
-    r => /\/dev\/pts\/\d+/.test(r.stdout));
+    r => isPtyName(r.stdout));
   exec(['-d'], ['sh', '-c', 'echo made > /tmp/detached']);
   let detachedFile = '';
   waitFor(() => (detachedFile = exec([], ['cat', '/tmp/detached']).stdout.trim()) === 'made', 100, 100);
   return {
-    plain, tty: lines(tty.stdout.replace(/[\r\0]/g, '')).some(l => /^\/dev\/pts\/\d+$/.test(l)), detachedFile,
+    plain, tty: isPtyName(tty.stdout), detachedFile,
     user: lines(exec(['--user', '65534'], ['id', '-u']).stdout), cwd: lines(exec(['--cwd', '/tmp'], ['pwd']).stdout),
     code: exec([], ['sh', '-c', 'exit 5']).code,
   };

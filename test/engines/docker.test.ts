@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createError, engineDaemon, engineFile, hostNamespace, lines, run, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
+import { createError, engineDaemon, engineFile, hostNamespace, lines, run, isPtyName, sameAsRunc, throughPty, waitForExec, type Runtime } from '../engines-kit.js';
 import { TSRT, waitFor } from '../helpers.js';
 
 engineFile(t, 'docker', 15, ['/usr/sbin/dockerd', '/usr/bin/docker', '/usr/bin/script']);
@@ -74,7 +74,7 @@ sameAsRunc(t, 'run -d, then exec: plain, -t, -d, -u, -e, -w and an exit code', {
   detached(tt, rt, name);
   const plain = lines(docker(['exec', name, 'echo', 'hi']).stdout);
   // The pty's number depends on what the container's devpts still holds, for either runtime.
-  const tty = lines(docker(['exec', '-t', name, 'tty']).stdout).some(l => /^\/dev\/pts\/\d+$/.test(l));
+  const tty = isPtyName(docker(['exec', '-t', name, 'tty']).stdout);
   docker(['exec', '-d', name, 'sh', '-c', 'echo made > /tmp/detached']);
   let detachedFile = '';
   waitFor(() => (detachedFile = docker(['exec', name, 'cat', '/tmp/detached']).stdout.trim()) === 'made', 100, 100);

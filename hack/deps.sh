@@ -12,7 +12,8 @@
 #   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
 #            fuse2fs (unprivileged image mounts), fuse3 (fusermount3), e2fsprogs (mkfs.ext3 for ext3 test
 #            images), gnupg (the tests export the fixtures' PGP public key into a keyring)
-#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts)
+#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts; the
+#            MPI pods of test/engines/cri-sif-mpi.test.ts bind the host's Open MPI in)
 #   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
 #            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
 set -euo pipefail

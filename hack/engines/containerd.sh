@@ -54,7 +54,8 @@ state = "$STATE"
           Root = "$RUN/runc-cri-root"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.tsrt]
         runtime_type = "io.containerd.runc.v2"
-        pod_annotations = ["io.tsrt.*"]
+        pod_annotations = ["io.tsrt.*", "org.tsrt.*"]
+        container_annotations = ["org.tsrt.*"]
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.tsrt.options]
           BinaryName = "$TSRT_BIN"
           Root = "$RUN/tsrt-cri-root"

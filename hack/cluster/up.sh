@@ -131,7 +131,11 @@ id_pat="%n.%j.%s.%t"
   echo "# srun/sbatch --container=BUNDLE through tsrt, run as the submitting user (rootless)."
   echo "RunTimeQuery=\"$tsrt $root_opt state $id_pat\""
   if [ "$oci_mode" = run ]; then
-    echo "RunTimeRun=\"$tsrt $root_opt run --bundle %b $id_pat\""
+    # exec: slurmstepd runs this through /bin/sh -c and signals the task's process tree; with tsrt run as the
+    # task itself (not a child of a shell that SIGTERM kills first), the container stays in that tree until
+    # SIGKILL. --keep leaves the stopped record for RunTimeQuery and RunTimeDelete, which slurmstepd runs
+    # after every step (without it, the query of a vanished container lands in the job's stderr).
+    echo "RunTimeRun=\"exec $tsrt $root_opt run --keep --bundle %b $id_pat\""
   else
     echo "RunTimeCreate=\"$tsrt $root_opt create --bundle %b $id_pat\""
     echo "RunTimeStart=\"$tsrt $root_opt start $id_pat\""

@@ -23,15 +23,27 @@ const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
 spec.process.user = { uid, gid };
 spec.linux.uidMappings = [{ containerID: uid, hostID: uid, size: 1 }];
 spec.linux.gidMappings = [{ containerID: gid, hostID: gid, size: 1 }];
-const shared = hostMpi ? ['uts', 'network', 'ipc'] : ['uts', 'network'];
+// An MPI rank also shares the node's IPC and pid namespaces: Open MPI's shared-memory transport reads its
+// peers' memory by pid (CMA) and PMIx knows each rank by its pid.
+const shared = hostMpi ? ['uts', 'network', 'ipc', 'pid'] : ['uts', 'network'];
 spec.linux.namespaces = spec.linux.namespaces.filter(ns => !shared.includes(ns.type));
 delete spec.hostname;
+if (hostMpi) {
+  // Without a pid namespace of its own, a user namespace may not mount a new procfs: bind the node's.
+  spec.mounts = spec.mounts.map(m => m.destination === '/proc'
+    ? { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind', 'nosuid', 'nodev', 'noexec'] } : m)
+    // an mqueue filesystem belongs to an IPC namespace of the container's own
+    .filter(m => m.destination !== '/dev/mqueue');
+}
 if (hostMpi) {
   // rbind: /usr/lib/x86_64-linux-gnu/openmpi etc. are under /usr; Debian's /lib* are symlinks into /usr.
   for (const path of ['/usr', '/etc/openmpi', '/etc/alternatives']) {
     spec.mounts.push({ destination: path, type: 'bind', source: path, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
   }
-  spec.mounts.push({ destination: '/tmp', type: 'bind', source: '/tmp', options: ['rbind', 'nosuid', 'nodev'] });
+  for (const path of ['/tmp', '/dev/shm']) {
+    spec.mounts = spec.mounts.filter(m => m.destination !== path);
+    spec.mounts.push({ destination: path, type: 'bind', source: path, options: ['rbind', 'nosuid', 'nodev'] });
+  }
 }
 fs.writeFileSync(file, JSON.stringify(spec, null, 2) + '\n');
 JS

@@ -53,11 +53,13 @@ for root in "$CLUSTER_DIR"/run/tsrt-*; do
   done
 done
 
+# Links before namespaces: deleting a netns destroys the veth peer inside it, and with it the host's end,
+# behind our back.
 while read -r kind name; do
-  case "$kind" in
-    link) ip link show "$name" >/dev/null 2>&1 && { ip link del "$name" || status=1; } ;;
-    netns) [ -e "/run/netns/$name" ] && { ip netns del "$name" || status=1; } ;;
-  esac
+  [ "$kind" = link ] && ip link show "$name" >/dev/null 2>&1 && { ip link del "$name" || status=1; }
+done < "$pids"
+while read -r kind name; do
+  [ "$kind" = netns ] && [ -e "/run/netns/$name" ] && { ip netns del "$name" || status=1; }
 done < "$pids"
 
 if grep -q " $CLUSTER_DIR/" /proc/self/mountinfo; then

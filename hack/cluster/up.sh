@@ -3,20 +3,13 @@
 #   munged (private key and socket), slurmctld in netns cluster-ctl, slurmd "nodes" cn1 and cn2 each in its own
 #   netns (and UTS namespace, so `hostname` names the node), all on bridge cluster-br0 in a private /24, with
 #   private spool/state/log dirs under $CLUSTER_DIR and an oci.conf that runs `srun --container` through tsrt.
-#   hack/cluster/up.sh [--oci run|create]     (then: export SLURM_CONF=/var/tmp/cluster-tsrt/etc/slurm.conf)
+#   hack/cluster/up.sh     (then: export SLURM_CONF=/var/tmp/cluster-tsrt/etc/slurm.conf)
 # hack/cluster/down.sh stops it by the pids recorded here and removes every link, netns and directory.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 source "$here/env.sh"
-oci_mode=run
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --oci) oci_mode="$2"; shift 2 ;;
-    *) echo "cluster: unknown option $1" >&2; exit 2 ;;
-  esac
-done
-case "$oci_mode" in run|create) ;; *) echo "cluster: --oci takes run or create" >&2; exit 2 ;; esac
+[ $# -eq 0 ] || { echo "cluster: no options are taken (settings are in hack/cluster/env.sh)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "cluster: run as root (it makes network namespaces and starts daemons)" >&2; exit 1; }
 for tool in slurmctld slurmd munged mungekey ip nsenter unshare; do
   command -v "$tool" >/dev/null || { echo "cluster: $tool is missing (bash hack/deps.sh installs slurm-wlm and munge)" >&2; exit 1; }
@@ -130,16 +123,14 @@ id_pat="%n.%j.%s.%t"
 {
   echo "# srun/sbatch --container=BUNDLE through tsrt, run as the submitting user (rootless)."
   echo "RunTimeQuery=\"$tsrt $root_opt state $id_pat\""
-  if [ "$oci_mode" = run ]; then
-    # exec: slurmstepd runs this through /bin/sh -c and signals the task's process tree; with tsrt run as the
-    # task itself (not a child of a shell that SIGTERM kills first), the container stays in that tree until
-    # SIGKILL. --keep leaves the stopped record for RunTimeQuery and RunTimeDelete, which slurmstepd runs
-    # after every step (without it, the query of a vanished container lands in the job's stderr).
-    echo "RunTimeRun=\"exec $tsrt $root_opt run --keep --bundle %b $id_pat\""
-  else
-    echo "RunTimeCreate=\"$tsrt $root_opt create --bundle %b $id_pat\""
-    echo "RunTimeStart=\"$tsrt $root_opt start $id_pat\""
-  fi
+  # exec: slurmstepd runs this through /bin/sh -c and signals the task's process tree; with tsrt run as the
+  # task itself (not a child of a shell that SIGTERM kills first), the container stays in that tree until
+  # SIGKILL. --keep leaves the stopped record for RunTimeQuery and RunTimeDelete, which slurmstepd runs
+  # after every step (without it, the query of a vanished container lands in the job's stderr).
+  # Not RunTimeCreate/RunTimeStart: 22.05 runs the create with its output captured in a pipe and waits for
+  # EOF, but the created container holds that pipe as its stdio, so the create never returns and start is
+  # never run.
+  echo "RunTimeRun=\"exec $tsrt $root_opt run --keep --bundle %b $id_pat\""
   echo "RunTimeKill=\"$tsrt $root_opt kill --all $id_pat KILL\""
   echo "RunTimeDelete=\"$tsrt $root_opt delete --force $id_pat\""
 } > "$CLUSTER_DIR/etc/oci.conf"
@@ -168,5 +159,5 @@ if [ "$idle" -ne "${#CLUSTER_NODES[@]}" ]; then
   false
 fi
 trap - ERR
-echo "cluster: up ($oci_mode); export SLURM_CONF=$SLURM_CONF"
+echo "cluster: up; export SLURM_CONF=$SLURM_CONF"
 sinfo -N

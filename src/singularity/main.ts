@@ -1,11 +1,16 @@
 // tsrt-singularity: Singularity's command line over the tsrt library. Commands live in commands/, one per
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import type { GlobalOptions, SingularityCommand } from './command.js';
+import { sifCommand } from './commands/sif.js';
+import { signCommand, verifyCommand } from './commands/sign.js';
 
 declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
+  sif: sifCommand,
+  sign: signCommand,
+  verify: verifyCommand,
 };
 
 function help(): string {

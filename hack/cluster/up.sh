@@ -130,7 +130,9 @@ id_pat="%n.%j.%s.%t"
   # Not RunTimeCreate/RunTimeStart: 22.05 runs the create with its output captured in a pipe and waits for
   # EOF, but the created container holds that pipe as its stdio, so the create never returns and start is
   # never run.
-  echo "RunTimeRun=\"exec $tsrt $root_opt run --keep --bundle %b $id_pat\""
+  # XDG_CACHE_HOME: the runtime gets slurmd's environment (HOME=/root), and a SIF named by the bundle's
+  # org.tsrt.sif annotation is extracted, unprivileged, into a sandbox cache the user must be able to write.
+  echo "RunTimeRun=\"exec env XDG_CACHE_HOME=$CLUSTER_DIR/run/cache-%n-%u $tsrt $root_opt run --keep --bundle %b $id_pat\""
   echo "RunTimeKill=\"$tsrt $root_opt kill --all $id_pat KILL\""
   echo "RunTimeDelete=\"$tsrt $root_opt delete --force $id_pat\""
 } > "$CLUSTER_DIR/etc/oci.conf"

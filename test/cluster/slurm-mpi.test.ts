@@ -168,6 +168,34 @@ t.test('a bad bundle: the error names the JSON path, srun fails, nothing is left
   t.same(containersLeft(), []);
 });
 
+t.test('srun -N2 --container=BUNDLE whose root filesystem is a SIF image (org.tsrt.sif)', async t => {
+  // The image's rootfs carries a file the bundle's directory tree does not, so the output proves which ran.
+  const tree = bundle('sif-tree');
+  fs.writeFileSync(path.join(tree, 'rootfs', 'etc', 'from-sif'), 'from the SIF\n');
+  const squashfs = path.join(work, 'rootfs.sqfs');
+  t.equal(run(['mksquashfs', path.join(tree, 'rootfs'), squashfs, '-noappend', '-all-root', '-quiet']).code, 0);
+  const sifBundle = bundle('sif');
+  fs.rmSync(path.join(sifBundle, 'rootfs'), { recursive: true });
+  const image = path.join(sifBundle, 'img.sif');
+  const singularity = path.join(REPO, 'dist', 'tsrt-singularity');
+  t.equal(run([singularity, 'sif', 'new', image]).code, 0);
+  t.equal(run([singularity, 'sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2',
+    '--groupid', '1', image, squashfs]).code, 0);
+  fs.chownSync(image, user.uid, user.gid);
+  const file = path.join(sifBundle, 'config.json');
+  const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  // Slurm 22.05 points root.path at the bundle's rootfs directory in the config it writes, whatever the user
+  // gave, but keeps annotations: tsrt's org.tsrt.sif names the image instead.
+  spec.root = { path: 'rootfs', readonly: true };
+  spec.annotations = { ...spec.annotations, 'org.tsrt.sif': image };
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const r = asUser(['srun', '-N2', `--container=${sifBundle}`, 'sh', '-c', 'echo "$(hostname) $(id -u) $(cat /etc/from-sif)"']);
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.stdout.split('\n').filter(Boolean).sort(), NODES.map(n => `${n} ${user.uid} from the SIF`));
+  t.same(containersLeft(), []);
+  t.same(hostMountsContaining(sifBundle), [], 'no mount of the image is left');
+});
+
 // --- MPI: Open MPI's mpirun inside a Slurm allocation (plm=slurm launches its daemon on each node through
 // srun); every rank is a tsrt container of the --host-mpi bundle, started by hack/cluster/mpi/in-container.
 const mpiBundle = bundle('mpi', true);

@@ -18,8 +18,15 @@ tsrt="${TSRT:-$repo/dist/tsrt}"
 [ -x "$tsrt" ] || { echo "cluster: $tsrt is missing (npm run build)" >&2; exit 1; }
 pids="$CLUSTER_DIR/pids"
 if [ -e "$pids" ]; then
-  echo "cluster: already up ($pids exists); hack/cluster/down.sh first" >&2
-  exit 1
+  # A cluster whose daemons are all gone (the machine rebooted, or a run was killed along with them) only
+  # left links, namespaces and files: clear those. One with a live daemon is someone's running cluster.
+  alive=$(awk '$1 != "link" && $1 != "netns" {print $2}' "$pids" | while read -r pid; do
+    if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi; done)
+  if [ -n "$alive" ]; then
+    echo "cluster: already up (daemons $(echo $alive) of $pids run); hack/cluster/down.sh first" >&2
+    exit 1
+  fi
+  bash "$here/down.sh" >&2
 fi
 
 # From here on a failure takes down whatever was started, so a half-built cluster never stays behind.

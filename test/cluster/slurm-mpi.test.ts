@@ -14,9 +14,9 @@ if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to build the cluster (network namespaces, daemons) and to switch to the test user');
   process.exit(0);
 }
-const missing = ['slurmctld', 'slurmd', 'munged', 'mpicc', 'mpirun'].filter(
+const missing = ['slurmctld', 'slurmd', 'munged', 'mpicc', 'mpirun', 'mksquashfs'].filter(
   tool => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-if (missing.length) throw new Error(`missing ${missing.join(', ')}: bash hack/deps.sh installs slurm-wlm, munge and Open MPI`);
+if (missing.length) throw new Error(`missing ${missing.join(', ')}: bash hack/deps.sh installs slurm-wlm, munge, Open MPI and squashfs-tools`);
 
 const CLUSTER = path.join(REPO, 'hack', 'cluster');
 const CLUSTER_DIR = '/var/tmp/cluster-tsrt';

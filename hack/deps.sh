@@ -14,6 +14,7 @@
 #   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
 #            fuse2fs (unprivileged image mounts), fuse3 (fusermount3), e2fsprogs (mkfs.ext3 for ext3 test
 #            images), gnupg (the tests export the fixtures' PGP public key into a keyring)
+#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
   squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg

@@ -81,10 +81,54 @@ function exitCodeOf(job: string): string {
   return /ExitCode=(\S+)/.exec(r.stdout)?.[1] ?? `no ExitCode in: ${r.stdout}${r.stderr}`;
 }
 function submit(args: string[]): string {
-  const r = asUser(['sbatch', '--parsable', ...args]);
+  const r = asUser([...singularityEnv, 'sbatch', '--parsable', ...args]);
   if (r.code !== 0) throw new Error(`sbatch failed: ${r.stderr}`);
   return r.stdout.trim().split(';')[0];
 }
+
+const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
+let builtImage = '';
+/**
+ * A SIF image (built once) of the busybox rootfs, with a file the bundles' directory trees lack (so the
+ * output proves the image ran), Debian's merged-/usr links and the mount points for the host's Open MPI.
+ */
+function sifImage(): string {
+  if (builtImage) return builtImage;
+  const tree = bundle('sif-tree');
+  const rootfs = path.join(tree, 'rootfs');
+  fs.writeFileSync(path.join(rootfs, 'etc', 'from-sif'), 'from the SIF\n');
+  for (const dir of MPI_BINDS) fs.mkdirSync(path.join(rootfs, dir), { recursive: true });
+  fs.symlinkSync('usr/lib', path.join(rootfs, 'lib'));
+  fs.symlinkSync('usr/lib64', path.join(rootfs, 'lib64'));
+  const squashfs = path.join(work, 'rootfs.sqfs');
+  const image = path.join(work, 'img.sif');
+  const steps = [
+    ['mksquashfs', rootfs, squashfs, '-noappend', '-all-root', '-quiet'],
+    [SINGULARITY, 'sif', 'new', image],
+    [SINGULARITY, 'sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', image, squashfs],
+  ];
+  for (const step of steps) {
+    const r = run(step);
+    if (r.code !== 0) throw new Error(`${step.slice(0, 3).join(' ')} failed: ${r.stderr}`);
+  }
+  fs.chownSync(image, user.uid, user.gid);
+  builtImage = image;
+  return image;
+}
+/** The host's Open MPI, bound into the image for the hybrid model (mpirun outside, ranks inside). */
+const MPI_BINDS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/share/openmpi', '/etc/openmpi'];
+/**
+ * tsrt-singularity as the test user in a job: the job's environment is the submitter's (runuser keeps
+ * root's HOME), so it gets a home and runtime directory of its own in the test's directory.
+ */
+const singularityEnv = (() => {
+  const home = path.join(work, 'home'), runtime = path.join(work, 'xdg');
+  for (const dir of [home, runtime]) {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.chownSync(dir, user.uid, user.gid);
+  }
+  return ['env', `HOME=${home}`, `XDG_RUNTIME_DIR=${runtime}`];
+})();
 
 t.test('srun -N2 --container=BUNDLE hostname: one container on each node', async t => {
   const r = asUser(['srun', '-N2', `--container=${busybox}`, 'hostname']);
@@ -169,19 +213,9 @@ t.test('a bad bundle: the error names the JSON path, srun fails, nothing is left
 });
 
 t.test('srun -N2 --container=BUNDLE whose root filesystem is a SIF image (org.tsrt.sif)', async t => {
-  // The image's rootfs carries a file the bundle's directory tree does not, so the output proves which ran.
-  const tree = bundle('sif-tree');
-  fs.writeFileSync(path.join(tree, 'rootfs', 'etc', 'from-sif'), 'from the SIF\n');
-  const squashfs = path.join(work, 'rootfs.sqfs');
-  t.equal(run(['mksquashfs', path.join(tree, 'rootfs'), squashfs, '-noappend', '-all-root', '-quiet']).code, 0);
+  const image = sifImage();
   const sifBundle = bundle('sif');
   fs.rmSync(path.join(sifBundle, 'rootfs'), { recursive: true });
-  const image = path.join(sifBundle, 'img.sif');
-  const singularity = path.join(REPO, 'dist', 'tsrt-singularity');
-  t.equal(run([singularity, 'sif', 'new', image]).code, 0);
-  t.equal(run([singularity, 'sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2',
-    '--groupid', '1', image, squashfs]).code, 0);
-  fs.chownSync(image, user.uid, user.gid);
   const file = path.join(sifBundle, 'config.json');
   const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
   // Slurm 22.05 points root.path at the bundle's rootfs directory in the config it writes, whatever the user
@@ -194,6 +228,18 @@ t.test('srun -N2 --container=BUNDLE whose root filesystem is a SIF image (org.ts
   t.same(r.stdout.split('\n').filter(Boolean).sort(), NODES.map(n => `${n} ${user.uid} from the SIF`));
   t.same(containersLeft(), []);
   t.same(hostMountsContaining(sifBundle), [], 'no mount of the image is left');
+});
+
+t.test('a job script runs srun -N2 tsrt-singularity exec image.sif', async t => {
+  const image = sifImage();
+  const script = path.join(work, 'singularity-job.sh');
+  fs.writeFileSync(script, `#!/bin/sh\nsrun -N2 ${SINGULARITY} exec ${image} sh -c 'echo "$(hostname) $(id -u) $(cat /etc/from-sif)"'\n`, { mode: 0o755 });
+  const job = submit(['-N2', '-o', 'singularity.out', '-e', 'singularity.err', script]);
+  t.ok(waitFor(() => jobGone(job), 600, 200), `job ${job} finished`);
+  t.equal(exitCodeOf(job), '0:0', fs.readFileSync(path.join(work, 'singularity.err'), 'utf8'));
+  const lines = fs.readFileSync(path.join(work, 'singularity.out'), 'utf8').split('\n').filter(Boolean);
+  t.same(lines.sort(), NODES.map(n => `${n} ${user.uid} from the SIF`));
+  t.same(hostMountsContaining(image), [], 'no mount of the image is left');
 });
 
 // --- MPI: Open MPI's mpirun inside a Slurm allocation (plm=slurm launches its daemon on each node through
@@ -232,4 +278,23 @@ t.test('mpirun -np 4 across both nodes, each rank in a container', async t => {
   const leftovers = fs.readdirSync('/tmp').filter(name => name.startsWith('tsrt-rank.'));
   t.same(leftovers.filter(name => fs.statSync(path.join('/tmp', name)).uid === user.uid), [],
     'no per-rank bundle is left in /tmp');
+});
+
+// The same ring with every rank a `tsrt-singularity exec` of the SIF image, the host's Open MPI bound in.
+// Ranks are in user namespaces of their own: TCP between them (no shared-memory single copy).
+const SINGULARITY_MCA = ['--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1', '--mca', 'btl_tcp_if_include', '10.213.77.0/24',
+  '--mca', 'oob_tcp_if_include', '10.213.77.0/24'];
+function singularityRing(allocation: string[]): Result {
+  const binds = MPI_BINDS.filter(p => fs.existsSync(p)).join(',');
+  return asUser([...singularityEnv, 'salloc', ...allocation, 'mpirun', ...SINGULARITY_MCA, '-np', '4',
+    SINGULARITY, 'exec', '-B', binds, sifImage(), ring]);
+}
+
+t.test('mpirun -np 4 tsrt-singularity exec image.sif ./ring, on one node', async t => {
+  t.same(ringHosts(t, singularityRing(['-N1', '-w', 'cn1', '-n4']), 4), ['cn1', 'cn1', 'cn1', 'cn1']);
+});
+
+t.test('mpirun -np 4 tsrt-singularity exec image.sif ./ring, across both nodes', async t => {
+  t.same(ringHosts(t, singularityRing(['-N2', '--ntasks-per-node=2']), 4).sort(), ['cn1', 'cn1', 'cn2', 'cn2']);
+  t.same(hostMountsContaining(sifImage()), [], 'no mount of the image is left');
 });

@@ -15,9 +15,11 @@
 #            fuse2fs (unprivileged image mounts), fuse3 (fusermount3), e2fsprogs (mkfs.ext3 for ext3 test
 #            images), gnupg (the tests export the fixtures' PGP public key into a keyring)
 #   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts)
+#   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
+#            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
-  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap
   slurm-wlm munge openmpi-bin libopenmpi-dev)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these

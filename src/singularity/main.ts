@@ -1,6 +1,7 @@
 // tsrt-singularity: Singularity's command line over the tsrt library. Commands live in commands/, one per
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import type { GlobalOptions, SingularityCommand } from './command.js';
+import { buildCommand } from './commands/build.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
@@ -15,6 +16,7 @@ declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
+  build: buildCommand,
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,

@@ -3,7 +3,7 @@
 #   /var/tmp/$PREFIX   configs, images, logs      /run/$PREFIX   sockets, pid files, exec roots, runtime roots
 #   /var/lib/$PREFIX   data roots (images, overlay snapshots)
 #   /sys/fs/cgroup/*/$PREFIX   the cgroup parent of every container and pod (left behind by the engines)
-PREFIX=${ENGINE_PREFIX:-dockerctr}
+PREFIX=${ENGINE_PREFIX:-tsrteng}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TSRT_BIN=${TSRT_BIN:-$REPO/dist/tsrt}
 WORK=/var/tmp/$PREFIX

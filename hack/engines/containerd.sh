@@ -5,7 +5,7 @@
 # "default" namespace (ctr) and, with the sandbox image registry.k8s.io/pause:3.6, into "k8s.io" (CRI).
 #   hack/engines/containerd.sh up      start it; prints CONTAINERD_ADDRESS and the runtime roots
 #   hack/engines/containerd.sh down    remove its tasks, containers and pods, stop it by pid, unmount what it left
-# ENGINE_PREFIX (default dockerctr) names the private paths (see common.sh); ENGINE_CNI_SUBNET the pod subnet.
+# ENGINE_PREFIX (default tsrteng) names the private paths (see common.sh); ENGINE_CNI_SUBNET the pod subnet.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 STATE=$RUN/containerd

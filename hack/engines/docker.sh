@@ -4,7 +4,7 @@
 # libnetwork prestart hook.
 #   hack/engines/docker.sh up      start it; prints the DOCKER_HOST to export
 #   hack/engines/docker.sh down    remove its containers and network, stop it by pid, unmount what it left
-# ENGINE_PREFIX (default dockerctr) names the private paths (see common.sh).
+# ENGINE_PREFIX (default tsrteng) names the private paths (see common.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 SOCK=$RUN/docker.sock

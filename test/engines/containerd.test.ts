@@ -9,7 +9,7 @@ import { TSRT, waitFor, type Result } from '../helpers.js';
 
 engineFile(t, 'containerd', 15, ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/script']);
 
-const PREFIX = 'dockerctr-ctr';
+const PREFIX = 'tsrteng-ctr';
 const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.252.0/24' });
 const ADDRESS = env['CONTAINERD_ADDRESS']!;
 const IMAGE = 'localhost/tsrt-busybox:latest';

@@ -11,7 +11,7 @@ import { REPO } from '../helpers.js';
 
 engineFile(t, 'CRI', 10, ['/usr/bin/containerd', '/usr/lib/cni/bridge'], ['grpc', 'grpc_tools']);
 
-const PREFIX = 'dockerctr-cri';
+const PREFIX = 'tsrteng-cri';
 const SUBNET = /^10\.89\.251\.\d+\/24$/;
 const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.251.0/24' });
 const ROOTS: Record<Runtime, string> = { runc: env['RUNC_CRI_ROOT']!, tsrt: env['TSRT_CRI_ROOT']! };

@@ -11,7 +11,7 @@ import { TSRT, waitFor } from '../helpers.js';
 
 engineFile(t, 'docker', 15, ['/usr/sbin/dockerd', '/usr/bin/docker', '/usr/bin/script']);
 
-const PREFIX = 'dockerctr-docker';
+const PREFIX = 'tsrteng-docker';
 const env = engineDaemon(t, 'docker.sh', PREFIX);
 const IMAGE = 'tsrt-busybox:latest';
 const NETWORK = `${PREFIX}net`;

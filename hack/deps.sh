@@ -8,9 +8,10 @@
 #            socket receiver), gcc (the seccomp agent of test/e2e/seccomp.test.ts),
 #            iproute2 (`ip`: the interfaces the netDevices tests move), libc6-dev (libc.a: the static attacker
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
-#            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts)
+#            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts),
+#            strace (test/e2e/syscalls.test.ts counts what the small commands ask of the kernel)
 set -euo pipefail
-packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates)
+packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates strace)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)

@@ -51,6 +51,8 @@ t.test('hooks run in lifecycle order with the container state on stdin', async t
   t.same(entries(log).map(e => e.kind), ['prestart', 'createRuntime', 'poststart'], 'poststart after start');
   t.equal(entries(log)[2]!.state.status, 'running', 'poststart sees a running container');
   t.equal(tsrt(['kill', id, 'KILL'], { root }).code, 0, 'kill');
+  // kill only sends the signal (as runc's does): delete of a container still running is refused, so wait for it
+  t.ok(waitFor(() => JSON.parse(tsrt(['state', id], { root }).stdout).status === 'stopped'), 'stopped after KILL');
   t.equal(tsrt(['delete', id], { root }).code, 0, 'delete');
   const all = entries(log);
   t.equal(all.at(-1)!.kind, 'poststop', 'poststop at delete');

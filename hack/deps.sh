@@ -10,8 +10,15 @@
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
 #            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts),
 #            strace (test/e2e/syscalls.test.ts counts what the small commands ask of the kernel)
+#   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
+#            fuse2fs (unprivileged image mounts), fuse3 (fusermount3), e2fsprogs (mkfs.ext3 for ext3 test
+#            images), gnupg (the tests export the fixtures' PGP public key into a keyring)
+#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts)
+#   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
+#            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
 set -euo pipefail
-packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates strace)
+packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg openmpi-bin libopenmpi-dev debootstrap mmdebstrap strace)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)

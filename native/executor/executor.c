@@ -641,6 +641,14 @@ static void setup_rootfs(struct ctx *c)
 			break;
 		case STEP_MOUNT_FS:
 			do_fs(c, s);
+			/* A filesystem mounted on "/" (an overlay over the image) becomes the root: later steps and
+			 * pivot_root work on it, so mount points they create land in its upper layer. */
+			if (s->dest[0] == '/' && s->dest[1] == 0) {
+				syscall(SYS_close, c->rootfd);
+				c->rootfd = (int)syscall(SYS_openat, AT_FDCWD, p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+				if (c->rootfd < 0)
+					fail(c, S_ROOTFS, p->rootfs);
+			}
 			break;
 		case STEP_SYMLINK:
 			do_symlink(c, s);

@@ -24,6 +24,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
     preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
     cgroupManager: ctx.cgroupManager,
     warn: m => ctx.report.warn(m),
+    debug: m => ctx.report.debug(m),
   };
 }
 

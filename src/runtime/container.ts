@@ -16,6 +16,7 @@ import { parseConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
+import { imageRootfsSource, mountImageRootfs, planImageRootfs, unmountImageRootfs } from './image-rootfs.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks, runHooksWarning } from './hooks.js';
@@ -38,6 +39,8 @@ export interface CreateOptions {
   cgroupManager?: 'cgroupfs' | 'systemd' | 'disabled';
   /** Warnings (failed poststart/poststop hooks) go here. */
   warn: (msg: string) => void;
+  /** Debug lines (how an image rootfs was mounted) go here. */
+  debug?: (msg: string) => void;
 }
 
 /** Executor step ids (native/executor/sync.h) as runc-like phrases. */
@@ -156,7 +159,9 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   if (dir.exists()) throw new RuntimeError(`container with id exists: ${opts.id}`, { op: 'create' });
   const bundle = path.resolve(opts.bundle);
   const spec = readSpec(bundle);
-  const rootfs = resolveRootfs(bundle, spec);
+  const imageSource = imageRootfsSource(bundle, spec);
+  const imageRootfs = imageSource ? planImageRootfs(dir.dir, imageSource, !!spec.root?.readonly) : undefined;
+  let rootfs = imageRootfs ? imageRootfs.rootfs : resolveRootfs(bundle, spec);
   const facts = hostFacts();
   const fds: number[] = [];
   let consoleFd = -1;
@@ -178,6 +183,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     pid: 0,
     bundle,
     rootfs,
+    imageRootfs,
     created: new Date().toISOString(),
     owner: ownerName(facts.euid),
     annotations: spec.annotations ?? undefined,
@@ -200,6 +206,12 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   try {
     dir.save(rec);
     crashPoint('record-saved');
+    if (imageRootfs) {
+      // Recorded (above) before anything is mounted, so delete finds the mounts even after a crash here.
+      mountImageRootfs(imageRootfs, opts.debug ?? (() => {}));
+      rec.rootfs = rootfs = imageRootfs.rootfs;
+      dir.save(rec);
+    }
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
     if (opts.cgroupManager !== 'disabled') {
       cgroup = CgroupManager.create(facts.cgroup, {
@@ -302,6 +314,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     if (rec.rootfsMountedHere) unmountRootfs(rootfs, opts.warn);
     killAndReap([stagePidfd, initPidfd]);
+    if (rec.imageRootfs) unmountImageRootfs(rec.imageRootfs, opts.warn);
     if (sock >= 0) a.closeFd(sock);
     if (consolePeer >= 0) a.closeFd(consolePeer);
     if (cgroup) {
@@ -631,6 +644,7 @@ function releaseHostResources(dir: ContainerDir, rec: ContainerRecord, warn: (m:
   if (rec.netDevices) returnToHost(netnsPinPath(dir.dir), rec.netDevices).forEach(warn);
   if (rec.resctrl) leaveResctrl(rec.resctrl).forEach(warn);
   if (rec.rootfsMountedHere) unmountRootfs(rec.rootfs, warn);
+  if (rec.imageRootfs) unmountImageRootfs(rec.imageRootfs, warn);
 }
 
 /** What a container without a mount namespace mounted on its rootfs stays on the host until taken down here. */

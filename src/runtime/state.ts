@@ -7,6 +7,7 @@ import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
+import type { ImageRootfsRecord } from './image-rootfs.js';
 
 export const OCI_VERSION = '1.2.0';
 
@@ -29,6 +30,8 @@ export interface ContainerRecord {
   /** The rootfs was prepared in the runtime's own mount namespace (no mount namespace in the config): delete
    * unmounts what is mounted there. */
   rootfsMountedHere?: boolean;
+  /** The rootfs is an image file (SIF, squashfs, ext3) mounted under the state dir: delete unmounts it. */
+  imageRootfs?: ImageRootfsRecord;
   /** The container has no mount namespace of its own: its root is a chroot in a shared one. */
   sharedMountns?: boolean;
   /** prestart hooks run at `start` (runtime-spec before 1.0.2) rather than during `create`. */

@@ -1,11 +1,32 @@
 // tsrt-singularity: Singularity's command line over the tsrt library. Commands live in commands/, one per
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import type { GlobalOptions, SingularityCommand } from './command.js';
+import { buildCommand } from './commands/build.js';
+import { execCommand } from './commands/exec.js';
+import { inspectCommand } from './commands/inspect.js';
+import { instanceCommand } from './commands/instance.js';
+import { runCommand } from './commands/run.js';
+import { runHelpCommand } from './commands/run-help.js';
+import { shellCommand } from './commands/shell.js';
+import { sifCommand } from './commands/sif.js';
+import { signCommand, verifyCommand } from './commands/sign.js';
+import { testCommand } from './commands/test.js';
 
 declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
+  build: buildCommand,
+  exec: execCommand,
+  inspect: inspectCommand,
+  instance: instanceCommand,
+  'run-help': runHelpCommand,
+  run: runCommand,
+  shell: shellCommand,
+  sif: sifCommand,
+  sign: signCommand,
+  test: testCommand,
+  verify: verifyCommand,
 };
 
 function help(): string {

@@ -1,0 +1,143 @@
+// A bundle whose root filesystem is an image file (a SIF, a squashfs or an ext3 image) instead of a
+// directory: root.path names the file, or the annotation org.tsrt.sif names it (then root.path is not used),
+// so engines that always pass a rootfs directory can still run a Singularity image through tsrt.
+//
+// The image is mounted read-only with root.readonly=true, otherwise as the lower layer of an overlay whose
+// upper and work directories live in the container's state directory, so writes stay with the container and
+// vanish at delete. The mount points themselves live in a traversable directory of their own (/run/tsrt-images,
+// or $XDG_RUNTIME_DIR/tsrt-images without root), not in the 0700 state root: a container with a user namespace
+// must reach its rootfs as a mapped uid. Every mount point is recorded before it is mounted; delete (and a
+// failed create) unmount them, and the loop devices, set to auto-clear, go with them.
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RuntimeError } from '../errors.js';
+import { native } from '../native.js';
+import type { Spec } from '../spec/types.gen.js';
+import { isImageFile, mountImage } from '../sif/mount.js';
+import { mountsBelow } from './host.js';
+
+/** Annotation naming the image file (absolute, or relative to the bundle) to use as the root filesystem. */
+export const SIF_ROOTFS_ANNOTATION = 'org.tsrt.sif';
+
+export interface ImageRootfsRecord {
+  /** The image file. */
+  image: string;
+  /** The config field that named it, for error messages: /root/path or /annotations/org.tsrt.sif. */
+  field: string;
+  /** <state dir>/image-rootfs: the overlay's upper and work directories. */
+  base: string;
+  /** The container's own directory of mount points (lower, merged): unmounted and removed at delete. */
+  mountDir: string;
+  /** Where the container's root is: mountDir/lower (read-only), mountDir/merged (overlay), or a cached sandbox. */
+  rootfs: string;
+  overlay: boolean;
+}
+
+const privileged = (): boolean => process.getuid?.() === 0;
+
+/** The image file the bundle asks for as its rootfs (and the field naming it), or undefined for a directory. */
+export function imageRootfsSource(bundle: string, spec: Spec): { image: string; field: string } | undefined {
+  const annotated = spec.annotations?.[SIF_ROOTFS_ANNOTATION];
+  if (annotated !== undefined) {
+    const field = `/annotations/${SIF_ROOTFS_ANNOTATION}`;
+    const image = path.resolve(bundle, annotated);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(image);
+    } catch {
+      throw new RuntimeError(`config.json: ${field}: image ${image} does not exist`, { op: 'config.json', path: field });
+    }
+    if (!st.isFile()) throw new RuntimeError(`config.json: ${field}: ${image} is not an image file`, { op: 'config.json', path: field });
+    return { image, field };
+  }
+  // Any other file keeps the usual "not a directory" error from the rootfs checks.
+  const rootPath = path.resolve(bundle, spec.root!.path);
+  return isImageFile(rootPath) ? { image: rootPath, field: '/root/path' } : undefined;
+}
+
+export function planImageRootfs(stateDir: string, source: { image: string; field: string }, readonly: boolean): ImageRootfsRecord {
+  const base = path.resolve(stateDir, 'image-rootfs');
+  const runtimeDir = privileged() ? '/run' : process.env.XDG_RUNTIME_DIR || os.tmpdir();
+  const parent = path.join(runtimeDir, 'tsrt-images');
+  // Unique per state dir and id: two runtimes (--root) may use the same container id.
+  const tag = crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
+  const mountDir = path.join(parent, `${path.basename(stateDir)}-${tag}`);
+  return { ...source, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
+}
+
+
+/**
+ * Mounts the image (and the overlay), setting rec.rootfs; on failure undoes what it mounted and throws an
+ * error naming the config field.
+ */
+export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => void): void {
+  const lower = path.join(rec.mountDir, 'lower');
+  try {
+    fs.mkdirSync(path.dirname(rec.mountDir), { recursive: true, mode: 0o711 });
+    fs.mkdirSync(rec.mountDir, { mode: 0o711 });
+    fs.mkdirSync(lower, { mode: 0o755 });
+    fs.mkdirSync(rec.base, { mode: 0o700 });
+    // As root: a kernel or FUSE mount. Without root, the extracted sandbox is the last resort: it is shared
+    // by every container of the image, so it only serves read-only roots.
+    const methods = privileged() ? ['loop', 'squashfuse', 'fuse2fs'] as const
+      : rec.overlay ? ['squashfuse', 'fuse2fs'] as const : ['squashfuse', 'fuse2fs', 'sandbox'] as const;
+    const mounted = mountImage(rec.image, { target: lower, log, methods: [...methods] });
+    if (mounted.method === 'sandbox') {
+      rec.rootfs = mounted.dir;
+      return;
+    }
+    if (!rec.overlay) return;
+    if (!privileged()) throw new Error('a writable image root needs root for its overlay: set root.readonly to true');
+    const upper = path.join(rec.base, 'upper');
+    const work = path.join(rec.base, 'work');
+    fs.mkdirSync(upper, { mode: 0o755 });
+    fs.mkdirSync(work, { mode: 0o700 });
+    fs.mkdirSync(rec.rootfs, { mode: 0o755 });
+    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rec.rootfs], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new Error(`overlay mount: ${(r.error?.message ?? r.stderr).trim()}`);
+  } catch (e) {
+    unmountImageRootfs(rec, () => {});
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RuntimeError(`invalid rootfs: ${rec.field}: cannot mount image ${rec.image}: ${why}`, { op: 'rootfs', path: rec.field });
+  }
+}
+
+/**
+ * Unmounts everything below mountDir (deepest first) and removes its empty mount points; warnings go to warn.
+ * Safe to call repeatedly, and on a create that died before mounting anything.
+ */
+export function unmountImageRootfs(rec: ImageRootfsRecord, warn: (msg: string) => void): void {
+  let unmounted = true;
+  for (const point of mountsBelow(rec.mountDir)) {
+    try {
+      if (privileged()) native().unmount(point);
+      else unmountFuse(point);
+    } catch (e) {
+      unmounted = false;
+      warn((e as Error).message);
+    }
+  }
+  if (!unmounted) return;
+  // rmdir, never a recursive removal: whatever is still mounted or filled is left alone, not deleted through.
+  for (const dir of [path.join(rec.mountDir, 'merged'), path.join(rec.mountDir, 'lower'), rec.mountDir]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') warn(`remove ${dir}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Without root only FUSE mounts are ours, and only the setuid fusermount may take them down. */
+function unmountFuse(point: string): void {
+  for (const tool of ['fusermount3', 'fusermount']) {
+    const r = spawnSync(tool, ['-u', '-z', point], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) return;
+    if (!r.error) throw new Error(`${tool} -u ${point}: ${r.stderr.trim()}`);
+  }
+  throw new Error(`cannot unmount ${point}: fusermount is not installed`);
+}

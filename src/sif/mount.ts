@@ -1,0 +1,297 @@
+/**
+ * Making an image's filesystem available as a directory: a SIF (its primary partition, or a chosen partition
+ * object), a plain squashfs file, a plain ext3 image, or a sandbox directory (returned as it is).
+ *
+ *   const m = mountImage('alpine.sif');          // logs one line saying which path was taken
+ *   m.dir                                         // the image's root directory
+ *   m.method                                      // 'loop' | 'squashfuse' | 'fuse2fs' | 'sandbox' | 'directory'
+ *   m.release();                                  // unmounts (loop devices auto-clear), removes a temp mount point
+ *
+ * Paths, in order: as root a kernel loop mount (read-only loop device at the partition's offset and size,
+ * detached right after the mount so the kernel frees it at unmount, even if this process dies); otherwise, or
+ * when that fails, squashfuse (`-o offset=`) or fuse2fs (ext3); for squashfs, an extracted sandbox as the last
+ * resort, cached under $XDG_CACHE_HOME/tsrt-singularity/sandbox and keyed by the image file's identity and
+ * mtime, so a second use is instant and a rebuilt image gets a fresh copy.
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RuntimeError, fromSystemError } from '../errors.js';
+import { FsType, SifImage } from './index.js';
+
+export type ImageKind = 'sif' | 'squashfs' | 'ext3' | 'directory';
+export type MountMethod = 'loop' | 'squashfuse' | 'fuse2fs' | 'sandbox' | 'directory';
+
+/** Where an image's filesystem lives inside its file. */
+export interface ImageSource {
+  /** The image file (or directory), as given. */
+  path: string;
+  kind: ImageKind;
+  /** Filesystem type at [offset, offset+size): 'squashfs' or 'ext3'; 'directory' for sandboxes. */
+  fsType: 'squashfs' | 'ext3' | 'directory';
+  offset: number;
+  size: number;
+  /** SIF object id of the partition, 0 for plain images. */
+  objectId: number;
+}
+
+export interface MountOptions {
+  /** Mount point to use; a fresh directory under the temp dir (removed at release) by default. */
+  target?: string;
+  /** Methods to try in order; by default loop (root only), then squashfuse/fuse2fs, then sandbox. */
+  methods?: MountMethod[];
+  /** Mount a SIF partition other than the primary one. */
+  objectId?: number;
+  /** ext3 only: mount read-write (loop or fuse2fs); squashfs is always read-only. */
+  writable?: boolean;
+  /** Sandbox cache directory; default $XDG_CACHE_HOME/tsrt-singularity/sandbox (~/.cache/...). */
+  cacheDir?: string;
+  /** Receives the one-line "which path was taken" message; default prints it to stderr as INFO. */
+  log?: (line: string) => void;
+}
+
+export interface MountedImage {
+  source: ImageSource;
+  /** The image's root directory. */
+  dir: string;
+  method: MountMethod;
+  /** The loop device used (already set to auto-clear), for loop mounts. */
+  loopDevice?: string;
+  /** The one-line message that was logged. */
+  message: string;
+  /** Undoes the mount; idempotent. Sandboxes stay in the cache. */
+  release(): void;
+}
+
+const SQUASHFS_MAGIC = Buffer.from('hsqs');
+const EXT_MAGIC_OFFSET = 1080;
+const EXT_MAGIC = 0xef53;
+
+function readBytes(file: string, offset: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const n = fs.readSync(fd, buf, 0, length, offset);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fsTypeAt(file: string, offset: number): 'squashfs' | 'ext3' | undefined {
+  const head = readBytes(file, offset, EXT_MAGIC_OFFSET + 2);
+  if (head.subarray(0, 4).equals(SQUASHFS_MAGIC)) return 'squashfs';
+  if (head.length === EXT_MAGIC_OFFSET + 2 && head.readUInt16LE(EXT_MAGIC_OFFSET) === EXT_MAGIC) return 'ext3';
+  return undefined;
+}
+
+/** True for a file that starts like a SIF, squashfs or ext2/3/4 image (what inspectImage accepts). */
+export function isImageFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile() && (SifImage.isSif(file) || fsTypeAt(file, 0) !== undefined);
+  } catch {
+    return false;
+  }
+}
+
+/** Works out what an image is and where its filesystem sits, checking the filesystem magic at that offset. */
+export function inspectImage(image: string, objectId?: number): ImageSource {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(image);
+  } catch (e) {
+    throw fromSystemError('image', image, e);
+  }
+  if (st.isDirectory()) return { path: image, kind: 'directory', fsType: 'directory', offset: 0, size: 0, objectId: 0 };
+  if (SifImage.isSif(image)) {
+    const sif = SifImage.open(image);
+    try {
+      const part = objectId !== undefined ? sif.descriptor(objectId) : sif.primaryPartition();
+      if (!part) throw new RuntimeError(`${image}: SIF has no primary system partition`, { op: 'image', path: image });
+      if (!part.partition) {
+        throw new RuntimeError(`${image}: SIF object ${part.id} is not a partition`, { op: 'image', path: image });
+      }
+      const { fsType } = part.partition;
+      if (fsType !== FsType.Squashfs && fsType !== FsType.Ext3) {
+        const what = fsType === FsType.EncryptedSquashfs ? 'an encrypted squashfs' : `filesystem type ${fsType}`;
+        throw new RuntimeError(`${image}: SIF partition ${part.id} is ${what}, which cannot be mounted`, {
+          op: 'image', path: image,
+        });
+      }
+      const want = fsType === FsType.Squashfs ? 'squashfs' : 'ext3';
+      if (fsTypeAt(image, part.offset) !== want) {
+        throw new RuntimeError(`${image}: SIF partition ${part.id} does not start with a ${want} superblock`, {
+          op: 'image', path: image,
+        });
+      }
+      return { path: image, kind: 'sif', fsType: want, offset: part.offset, size: part.size, objectId: part.id };
+    } finally {
+      sif.close();
+    }
+  }
+  const fsType = fsTypeAt(image, 0);
+  if (!fsType) {
+    throw new RuntimeError(`${image}: not a SIF, squashfs or ext3 image, nor a directory`, { op: 'image', path: image });
+  }
+  return { path: image, kind: fsType, fsType, offset: 0, size: st.size, objectId: 0 };
+}
+
+/** Runs a helper tool; returns its trimmed stdout and stderr, or throws with the last line it complained with. */
+function run(cmd: string, args: string[]): { out: string; err: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${cmd} is not installed`);
+    throw new Error(`${cmd}: ${r.error.message}`);
+  }
+  const out = r.stdout.trim();
+  const err = r.stderr.trim();
+  if (r.status !== 0) throw new Error(`${cmd}: ${err.split('\n').pop() || `exit status ${r.status}`}`);
+  return { out, err };
+}
+
+function unmount(dir: string, fuse: boolean): void {
+  if (fuse && process.getuid?.() !== 0) {
+    try {
+      run('fusermount3', ['-u', dir]);
+    } catch {
+      run('fusermount', ['-u', dir]);
+    }
+    return;
+  }
+  run('umount', [dir]);
+}
+
+function loopMount(src: ImageSource, dir: string, writable: boolean): string {
+  const losetupArgs = ['--find', '--show', '--offset', String(src.offset), '--sizelimit', String(src.size)];
+  if (!writable) losetupArgs.push('--read-only');
+  const device = run('losetup', [...losetupArgs, src.path]).out;
+  try {
+    run('mount', ['-t', src.fsType, '-o', writable ? 'rw,nodev' : 'ro,nodev', device, dir]);
+  } finally {
+    // Detaching a mounted loop device only marks it auto-clear: the kernel frees it at unmount, so no loop
+    // device outlives the mount even when this process is killed. Unmounted, it is freed right here.
+    run('losetup', ['--detach', device]);
+  }
+  return device;
+}
+
+function fuseMount(src: ImageSource, dir: string, writable: boolean): void {
+  const tool = src.fsType === 'squashfs' ? 'squashfuse' : 'fuse2fs';
+  const { err } = src.fsType === 'squashfs'
+    ? run(tool, ['-o', `offset=${src.offset}`, src.path, dir])
+    : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, src.path, dir]);
+  // fuse2fs reports some failures (no access to /dev/fuse) on stderr yet exits 0: trust only a mount.
+  if (!isMountPoint(dir)) throw new Error(`${tool}: ${err.split('\n').pop() || 'nothing was mounted'}`);
+}
+
+function isMountPoint(dir: string): boolean {
+  return fs.statSync(dir).dev !== fs.statSync(path.dirname(dir)).dev;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'tsrt-singularity', 'sandbox');
+}
+
+/** The cache key: the file's identity, size and mtime plus the partition's place, so edits invalidate it. */
+export function sandboxKey(src: ImageSource): string {
+  const st = fs.statSync(src.path, { bigint: true });
+  const id = [fs.realpathSync(src.path), st.dev, st.ino, st.size, st.mtimeNs, src.offset, src.size].join('\0');
+  return crypto.createHash('sha256').update(id).digest('hex').slice(0, 32);
+}
+
+function extractSandbox(src: ImageSource, cacheDir: string): { dir: string; cached: boolean } {
+  if (src.fsType !== 'squashfs') throw new Error('only squashfs images can be extracted');
+  const key = sandboxKey(src);
+  const dir = path.join(cacheDir, key);
+  if (fs.existsSync(path.join(dir, '.complete'))) return { dir: path.join(dir, 'rootfs'), cached: true };
+  fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const tmp = fs.mkdtempSync(path.join(cacheDir, `.${key}-`));
+  try {
+    const args = ['-no-progress', '-quiet', '-d', path.join(tmp, 'rootfs'), '-offset', String(src.offset)];
+    // Without root, device nodes and ownership cannot be recreated: those are the non-fatal errors that
+    // unsquashfs reports with exit status 2; the files themselves are all there.
+    if (process.getuid?.() !== 0) args.push('-no-xattrs', '-ignore-errors', '-no-exit-code');
+    run('unsquashfs', [...args, src.path]);
+    fs.writeFileSync(path.join(tmp, '.complete'), `${src.path}\n`);
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (e) {
+      // Another process finished the same extraction first: use its copy.
+      if (!fs.existsSync(path.join(dir, '.complete'))) throw e;
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return { dir: path.join(dir, 'rootfs'), cached: false };
+}
+
+function defaultMethods(src: ImageSource): MountMethod[] {
+  const fuse: MountMethod = src.fsType === 'squashfs' ? 'squashfuse' : 'fuse2fs';
+  const methods: MountMethod[] = process.getuid?.() === 0 ? ['loop', fuse] : [fuse];
+  if (src.fsType === 'squashfs') methods.push('sandbox');
+  return methods;
+}
+
+const describe: Record<MountMethod, string> = {
+  loop: 'kernel loop mount',
+  squashfuse: 'squashfuse mount',
+  fuse2fs: 'fuse2fs mount',
+  sandbox: 'extracted sandbox',
+  directory: 'sandbox directory',
+};
+
+/** Makes the image's filesystem available as a directory, trying each method in turn. */
+export function mountImage(image: string, opts: MountOptions = {}): MountedImage {
+  const src = inspectImage(image, opts.objectId);
+  const log = opts.log ?? ((line: string) => process.stderr.write(`INFO:    ${line}\n`));
+  const label = src.kind === 'sif' ? `${image} (SIF partition ${src.objectId}, ${src.fsType})` : image;
+  if (src.kind === 'directory') {
+    const message = `using ${image} as a sandbox directory`;
+    log(message);
+    return { source: src, dir: image, method: 'directory', message, release: () => {} };
+  }
+  const writable = !!opts.writable && src.fsType === 'ext3';
+  const failures: string[] = [];
+  for (const method of opts.methods ?? defaultMethods(src)) {
+    if (method === 'sandbox') {
+      try {
+        const { dir, cached } = extractSandbox(src, opts.cacheDir ?? defaultCacheDir());
+        const why = failures.length ? ` (${failures.join('; ')})` : '';
+        const message = `${label}: using ${cached ? 'the cached' : 'a newly'} extracted sandbox ${dir}${why}`;
+        log(message);
+        return { source: src, dir, method, message, release: () => {} };
+      } catch (e) {
+        failures.push(`sandbox: ${(e as Error).message}`);
+        continue;
+      }
+    }
+    if (method === 'directory') continue;
+    const ownTarget = opts.target === undefined;
+    const dir = opts.target ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-'));
+    try {
+      const loopDevice = method === 'loop' ? loopMount(src, dir, writable) : undefined;
+      if (method !== 'loop') fuseMount(src, dir, writable);
+      const via = loopDevice ? ` via ${loopDevice}` : '';
+      const why = failures.length ? ` (${failures.join('; ')})` : '';
+      const message = `${label}: ${describe[method]}${writable ? '' : ' (read-only)'} on ${dir}${via}${why}`;
+      log(message);
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        unmount(dir, method !== 'loop');
+        released = true;
+        if (ownTarget) fs.rmdirSync(dir);
+      };
+      return { source: src, dir, method, loopDevice, message, release };
+    } catch (e) {
+      failures.push(`${describe[method]}: ${(e as Error).message}`);
+      if (ownTarget) fs.rmdirSync(dir);
+    }
+  }
+  throw new RuntimeError(`cannot mount ${label}: ${failures.join('; ')}`, { op: 'mount', path: image });
+}

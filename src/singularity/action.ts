@@ -1,0 +1,54 @@
+// exec, run, shell and test share everything but the action: flags, the image or instance://NAME, messages.
+import type { GlobalOptions, SingularityCommand } from './command.js';
+import type { Action } from './environment.js';
+import { joinInstance } from './instance.js';
+import { launch } from './launch.js';
+import { parseActionArgs, UsageError } from './options.js';
+
+export interface Reporter {
+  warn(m: string): void;
+  info(m: string): void;
+}
+
+export function reporter(g: GlobalOptions): Reporter {
+  return {
+    warn: m => { if (!g.silent) process.stderr.write(`WARNING: ${m}\n`); },
+    info: m => { if (g.verbose || g.debug) process.stderr.write(`INFO:    ${m}\n`); },
+  };
+}
+
+const INSTANCE_PREFIX = 'instance://';
+
+export const ACTION_FLAGS_USAGE =
+  '[-B src[:dst[:ro|rw]]] [--mount spec] [-c|-C] [-e] [--env K=V] [--env-file F] [-H src[:dst]] [--no-home] [--pwd DIR] ' +
+  '[-w|--writable-tmpfs|-o DIR[:ro]] [-p] [-i] [--uts] [--hostname H] [-f] [-u] [--no-mount LIST] [-S DIR] [-W DIR] [--nv] [--rocm] [--app NAME]';
+
+export function actionCommand(action: Exclude<Action, 'start'>, summary: string, usage: string, minArgs: number): SingularityCommand {
+  return {
+    summary,
+    usage,
+    run(argv: string[], g: GlobalOptions): number {
+      const r = reporter(g);
+      let parsed;
+      try {
+        parsed = parseActionArgs(argv);
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        process.stderr.write(`Error: ${e.message}\n\nUsage:\n  ${usage}\n`);
+        return 255;
+      }
+      const { options, rest } = parsed;
+      if (options.shell !== undefined && action !== 'shell') {
+        process.stderr.write(`Error: unknown flag: --shell (only the shell command takes it)\n\nUsage:\n  ${usage}\n`);
+        return 255;
+      }
+      if (rest.length < minArgs) {
+        process.stderr.write(`Error: requires at least ${minArgs} arg(s), only received ${rest.length}\n\nUsage:\n  ${usage}\n`);
+        return 255;
+      }
+      const [image, ...args] = rest as [string, ...string[]];
+      if (image.startsWith(INSTANCE_PREFIX)) return joinInstance(image.slice(INSTANCE_PREFIX.length), action, args, options, r);
+      return launch({ image, action, args, options, ...r });
+    },
+  };
+}

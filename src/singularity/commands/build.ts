@@ -1,0 +1,81 @@
+// `build DEST SPEC`: see ../build/build.ts. Flags follow Singularity's (short forms included).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { build, BuildInterrupted } from '../build/build.js';
+import type { SingularityCommand } from '../command.js';
+
+const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] DEST SPEC';
+
+/** KEY=VALUE lines of a --build-arg-file (blank and # lines skipped). */
+function readBuildArgFile(file: string, into: Map<string, string>): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`--build-arg-file ${file}: ${(e as Error).message}`);
+  }
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`--build-arg-file ${file} line ${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`);
+    into.set(line.slice(0, eq), line.slice(eq + 1));
+  });
+}
+
+export const buildCommand: SingularityCommand = {
+  summary: 'Build a SIF image or sandbox directory from a definition file or another image',
+  usage: USAGE,
+  async run(argv, globals) {
+    const positional: string[] = [];
+    const buildArgs = new Map<string, string>();
+    const sections: string[] = [];
+    let sandbox = false;
+    let fakeroot = false;
+    let force = false;
+    let notest = false;
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i]!;
+      const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+      const name = eq > 0 ? arg.slice(0, eq) : arg;
+      const value = () => {
+        if (eq > 0) return arg.slice(eq + 1);
+        const next = argv[++i];
+        if (next === undefined) throw new Error(`flag needs an argument: ${name}`);
+        return next;
+      };
+      if (name === '-s' || name === '--sandbox') sandbox = true;
+      else if (name === '-f' || name === '--fakeroot') fakeroot = true;
+      else if (name === '-F' || name === '--force') force = true;
+      else if (name === '-T' || name === '--notest') notest = true;
+      else if (name === '--section') sections.push(...value().split(',').map(s => s.trim().replace(/^%/, '')).filter(Boolean));
+      else if (name === '--build-arg') {
+        const kv = value();
+        const at = kv.indexOf('=');
+        if (at <= 0) throw new Error(`--build-arg ${JSON.stringify(kv)}: expected KEY=VALUE`);
+        buildArgs.set(kv.slice(0, at), kv.slice(at + 1));
+      } else if (name === '--build-arg-file') readBuildArgFile(value(), buildArgs);
+      else if (name === '--') positional.push(...argv.slice(i + 1)), (i = argv.length);
+      else if (name.startsWith('-') && name !== '-') throw new Error(`unknown flag: ${name}\nUsage: ${USAGE}`);
+      else positional.push(arg);
+    }
+    if (positional.length !== 2) {
+      process.stderr.write(`Error: build takes DEST and SPEC (got ${positional.length} arguments)\nUsage:\n  ${USAGE}\n`);
+      return 255;
+    }
+    const quiet = globals.quiet || globals.silent;
+    try {
+      await build({
+        dest: positional[0]!, spec: positional[1]!, sandbox, fakeroot, force, notest,
+        sections: sections.length ? sections : undefined, buildArgs, quiet,
+        info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
+        warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
+      });
+    } catch (e) {
+      if (!(e instanceof BuildInterrupted)) throw e;
+      process.stderr.write(`FATAL:   ${e.message}\n`);
+      return 128 + os.constants.signals[e.signal];
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,83 @@
+import { reporter } from '../action.js';
+import type { GlobalOptions, SingularityCommand } from '../command.js';
+import { listInstances, monitorInstance, readInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
+
+const USAGE = `singularity instance start [start options...] <image> <name> [startscript args...]
+  singularity instance list [-j|--json] [name glob]
+  singularity instance stop [-a|--all] [-s|--signal SIG] [-F|--force] [-t|--timeout SEC] [name]`;
+
+function globMatch(glob: string, name: string): boolean {
+  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(name);
+}
+
+function list(argv: string[]): number {
+  const json = argv.includes('-j') || argv.includes('--json');
+  const glob = argv.find(a => !a.startsWith('-')) ?? '*';
+  const found = listInstances().filter(i => globMatch(glob, i.name));
+  if (json) {
+    const instances = found.map(i => ({ instance: i.name, pid: i.pid, ip: '', img: i.image, logErrPath: i.logErrPath, logOutPath: i.logOutPath }));
+    process.stdout.write(`${JSON.stringify({ instances }, null, 4)}\n`);
+    return 0;
+  }
+  process.stdout.write(`${'INSTANCE NAME'.padEnd(16)}${'PID'.padEnd(9)}${'IP'.padEnd(16)}IMAGE\n`);
+  for (const i of found) process.stdout.write(`${i.name.padEnd(16)}${String(i.pid).padEnd(9)}${''.padEnd(16)}${i.image}\n`);
+  return 0;
+}
+
+async function stop(argv: string[], g: GlobalOptions): Promise<number> {
+  let all = false;
+  let signal = 'SIGTERM';
+  let timeout = 10;
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-a' || a === '--all') all = true;
+    else if (a === '-F' || a === '--force') signal = 'SIGKILL';
+    else if (a === '-s' || a === '--signal') signal = argv[++i] ?? '';
+    else if (a.startsWith('--signal=')) signal = a.slice(9);
+    else if (a === '-t' || a === '--timeout') timeout = Number(argv[++i]);
+    else if (a.startsWith('-')) throw new Error(`unknown flag: ${a}`);
+    else names.push(a);
+  }
+  const sig = /^\d+$/.test(signal) ? Number(signal) : (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`);
+  if (typeof sig === 'string' && !(sig in (await import('node:os')).constants.signals)) throw new Error(`invalid signal ${signal}`);
+  if (!Number.isFinite(timeout) || timeout < 0) throw new Error('--timeout needs a number of seconds');
+  if (!all && names.length === 0) throw new Error('instance stop needs an instance name or --all');
+  let targets: InstanceRecord[];
+  if (all) {
+    targets = listInstances();
+  } else {
+    targets = [];
+    for (const n of names) {
+      const matches = listInstances().filter(i => globMatch(n, i.name));
+      if (matches.length === 0) throw new Error(`no instance found with name ${n}`);
+      targets.push(...matches);
+    }
+  }
+  for (const rec of targets) {
+    if (!g.silent && !g.quiet) process.stderr.write(`INFO:    Stopping ${rec.name} instance of ${rec.image} (PID=${rec.pid})\n`);
+    await stopInstance(rec, sig, timeout);
+  }
+  return 0;
+}
+
+export const instanceCommand: SingularityCommand = {
+  summary: 'Manage containers running as services',
+  usage: USAGE,
+  async run(argv, g) {
+    const [sub, ...rest] = argv;
+    const r = reporter(g);
+    switch (sub) {
+      case 'start': return startInstance(rest, r);
+      case 'list': return list(rest);
+      case 'stop': return stop(rest, g);
+      case '__monitor': return monitorInstance(rest, r);
+      default:
+        process.stderr.write(`Error: unknown instance command ${JSON.stringify(sub ?? '')}\n\nUsage:\n  ${USAGE}\n`);
+        return 255;
+    }
+  },
+};
+
+

@@ -1,0 +1,42 @@
+// run-help: the image's (or an app's) %help text.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SingularityCommand } from '../command.js';
+import { resolveImage } from '../image.js';
+import { listApps } from '../launch.js';
+
+export const runHelpCommand: SingularityCommand = {
+  summary: 'Show the user-defined help for an image',
+  usage: 'singularity run-help [--app NAME] <image>',
+  run(argv) {
+    let app: string | undefined;
+    let image: string | undefined;
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '--app') app = argv[++i];
+      else if (a.startsWith('--app=')) app = a.slice(6);
+      else if (a.startsWith('-')) { process.stderr.write(`Error: unknown flag: ${a}\n`); return 255; }
+      else image = a;
+    }
+    if (!image) {
+      process.stderr.write(`Error: requires exactly 1 arg(s), only received 0\n\nUsage:\n  ${runHelpCommand.usage}\n`);
+      return 255;
+    }
+    const resolved = resolveImage(image, () => undefined);
+    try {
+      if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
+      const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
+      let help: string;
+      try {
+        help = fs.readFileSync(file, 'utf8');
+      } catch {
+        process.stdout.write(app ? `No help sections were defined for ${app}\n` : 'No help sections were defined for this image\n');
+        return 0;
+      }
+      process.stdout.write(help.endsWith('\n') ? help : `${help}\n`);
+      return 0;
+    } finally {
+      resolved.release();
+    }
+  },
+};

@@ -13,7 +13,8 @@ Usually started through hack/bench, which handles the hybrid-cgroup host and the
   -t N / -j N             rounds / size of the sequential and two-at-a-time batches (default 3 / 100; -t 0 skips)
   -m N                    rounds of the peak-RSS-in-cgroup measurement (default 5)
   --json FILE             where the results go (the report hack/bench-check reads)
-  --sif IMAGE             also compare `tsrt-singularity exec IMAGE /bin/true` with `tsrt run` (see sif_pair)
+  --singularity PATH      also compare `PATH exec IMAGE /bin/true` with `tsrt run` of the same rootfs (sif_pair)
+  --sif IMAGE             the SIF for that (default: one PATH builds from the bench's rootfs)
 """
 import argparse
 import json
@@ -136,6 +137,7 @@ class Bench:
         self.long_bundle = write_bundle(os.path.join(self.work, 'long'), long_config)
         self.samples = {}   # (op, runtime index) -> [Sample]
         self.failures = []
+        self.notes = []
         self.live = []      # (runtime, id) to remove at the end
         self.seq = 0
 
@@ -260,12 +262,25 @@ class Bench:
         return Sample((time.perf_counter() - t0) * 1000, cpu, 0, failed)
 
     # ------------------------------------------------------------------ Singularity shim
-    def sif_pair(self, image, rounds):
-        """tsrt-singularity exec IMAGE /bin/true against tsrt run of the same rootfs. Enabled by --sif once the
-        exec command is registered in src/singularity/main.ts; IMAGE must hold this bundle's rootfs."""
-        shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'dist', 'tsrt-singularity')
+    def sif_pair(self, rounds):
+        """`tsrt-singularity exec IMAGE /bin/true` against `tsrt run` of the same rootfs, interleaved. IMAGE is
+        --sif, or a SIF that --singularity builds from this bench's rootfs. A shim that cannot build or exec
+        here is reported as a note, not as a failure of the runtime comparison."""
         tsrt = next((r for r in self.runtimes if r.name == 'tsrt'), None)
-        if tsrt is None:
+        shim = self.opts.singularity
+        if tsrt is None or not shim:
+            return
+        image = self.opts.sif
+        if not image:
+            image = os.path.join(self.work, 'bench.sif')
+            built = subprocess.run([shim, 'build', image, self.config['root']['path']], env=self.env,
+                                   stdin=DEVNULL, capture_output=True, text=True)
+            if built.returncode != 0:
+                self.notes.append(f'singularity: cannot build a SIF here: {built.stderr.strip()[-300:]}')
+                return
+        probe = subprocess.run([shim, 'exec', image, '/bin/true'], env=self.env, stdin=DEVNULL, capture_output=True, text=True)
+        if probe.returncode != 0:
+            self.notes.append(f'singularity: exec fails here: {probe.stderr.strip()[-300:]}')
             return
         for _ in range(rounds):
             s = timed([shim, 'exec', image, '/bin/true'], self.env)
@@ -305,8 +320,7 @@ class Bench:
                 self.rec(f'seq{o.j}', k, self.batch(self.runtimes[k], o.j, 1))
             for k in self.order(i):
                 self.rec(f'par{o.j}x2', k, self.batch(self.runtimes[k], o.j, 2))
-        if o.sif:
-            self.sif_pair(o.sif, o.n)
+        self.sif_pair(o.n)
 
     def cleanup(self):
         for r, cid in self.live:
@@ -345,6 +359,7 @@ class Bench:
             'iterations': self.opts.n, 'batch': self.opts.j, 'batch_rounds': self.opts.t,
             'machine': {'kernel': platform.release(), 'cpus': os.cpu_count(), 'loadavg_at_end': load},
             'failures': self.failures,
+            'notes': self.notes,
             'ops': ops,
         }
 
@@ -379,6 +394,8 @@ class Bench:
             e, r = res['ops']['sif_exec']['tsrt'], res['ops']['sif_run']['tsrt']
             print(f'singularity exec {e["wall_ms"]:.2f} ms vs tsrt run {r["wall_ms"]:.2f} ms: '
                   f'ratio wall {e["wall_ratio"]:.2f} cpu {e["cpu_ratio"]:.2f}')
+        for note in res['notes']:
+            print(f'note: {note}')
         print(f'failures: {len(res["failures"])}; load average at the end: {" ".join(res["machine"]["loadavg_at_end"])}')
 
 
@@ -393,6 +410,7 @@ def main():
     p.add_argument('-m', type=int, default=5)
     p.add_argument('--json')
     p.add_argument('--sif')
+    p.add_argument('--singularity')
     o = p.parse_args()
     if not o.runtime:
         p.error('give at least one --runtime NAME=COMMAND')

@@ -298,6 +298,9 @@ class Bench:
     # ------------------------------------------------------------------ driver
     def run(self):
         o = self.opts
+        # asked here, before cleanup: crun makes its --root directory even for --version
+        self.versions = {r.name: subprocess.run(r.cmd('--version'), env=self.env, capture_output=True, text=True)
+                         .stdout.splitlines()[0] for r in self.runtimes}
         for r in self.runtimes:
             r.long_id = self.new_id(r, 'long')
             # stderr to a file: a pipe would stay open in the detached container and never reach EOF
@@ -354,8 +357,7 @@ class Bench:
             'mode': 'rootless' if self.rootless else 'root',
             'baseline': self.runtimes[self.base].name,
             'runtimes': {r.name: ' '.join(r.argv[:-2]) for r in self.runtimes},
-            'versions': {r.name: subprocess.run(r.cmd('--version'), env=self.env, capture_output=True, text=True)
-                         .stdout.splitlines()[0] for r in self.runtimes},
+            'versions': self.versions,
             'iterations': self.opts.n, 'batch': self.opts.j, 'batch_rounds': self.opts.t,
             'machine': {'kernel': platform.release(), 'cpus': os.cpu_count(), 'loadavg_at_end': load},
             'failures': self.failures,

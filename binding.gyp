@@ -11,6 +11,7 @@
         "native/executor/joined.c"
       ],
       "libraries": ["-lseccomp"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wa,-I<(module_root_dir)/native/init", "-Wa,-I<(module_root_dir)/native/executor"],

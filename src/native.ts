@@ -66,6 +66,8 @@ export interface Addon {
   seccompInfo(): { version: string; supportedFlags: number };
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   openDir(path: string): number;
+  /** fallocate(fd, 0, 0, length): false where the filesystem cannot allocate ahead. */
+  allocate(fd: number, length: number): boolean;
   closeFd(fd: number): void;
   /** Moves a network interface between namespaces (fds; -1 = the caller's own), renamed, addresses kept. */
   netdevMove(fromNs: number, name: string, toNs: number, newName: string): void;

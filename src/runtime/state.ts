@@ -250,7 +250,17 @@ export function notExist(): RuntimeError {
 export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    fs.writeFileSync(tmp, data, { mode });
+    const bytes = Buffer.from(data);
+    const fd = fs.openSync(tmp, 'w', mode);
+    try {
+      // Blocks allocated before the write: ext4 (this host's /run) otherwise flushes the new file's delayed
+      // allocation in the rename that replaces the old one, 1.5 ms median and up to 9 ms per save; allocated
+      // up front the rename costs ~0.03 ms. create saves the record five times.
+      native().allocate(fd, bytes.length);
+      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } catch (e) {
     try {

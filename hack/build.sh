@@ -34,7 +34,7 @@ mkdir -p dist
 # was half of each small command (tsrt state: 34.4 -> 15.7 ms wall, CPU 12.2 -> 6.0 ms, paired, n=30).
 "$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt >/dev/null
 echo "build: dist/tsrt-singularity (single executable)"
-"$bun" build --compile --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
+"$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
 # Node bundles (library use): they load the addon from build/Release, so the asset copy Bun makes is dropped.
 node_bundle() {
   local tmp; tmp="$(mktemp -d)"

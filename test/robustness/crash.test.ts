@@ -72,7 +72,13 @@ for (const [point, bundle] of POINTS) {
       env: { ...process.env, TSRT_TEST_CRASH_AT: point, TSRT_ROBUST_MARK: MARK },
     });
     t.equal(crashed.signal, 'SIGKILL', `create died at ${point} (${crashed.stderr.trim()})`);
-    if (OUTLIVES_CREATE.includes(point)) {
+    if (point === 'go-sent' && !waitFor(() => left.processes(scope).length === 0, 100, 50)) {
+      // go is the last message before the executor's own set-up. When the killed create is descheduled
+      // between sending go and dying (heavy load), the executor can finish set-up and report ready into a
+      // socket nobody reads: then it is exactly the recv-ready case, an init waiting on exec.fifo that
+      // delete --force must remove (asserted below). Otherwise it must die with create.
+      t.equal(left.processes(scope).length, 1, 'only the init, past set-up, outlived create');
+    } else if (OUTLIVES_CREATE.includes(point)) {
       t.ok(left.processes(scope).length > 0, 'the init, past set-up, waits on exec.fifo for delete to kill it');
     } else {
       // Blocked on the sync socket it sees EOF, and until set-up is done it has PR_SET_PDEATHSIG anyway.

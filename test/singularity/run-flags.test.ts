@@ -124,6 +124,13 @@ t.test('--writable-tmpfs allows writes that vanish with the container', async t 
   t.equal(r.stdout, 'temp\n', r.stderr);
   t.notOk(fs.existsSync(path.join(image, 'scratchfile')));
   t.equal(k.sing(['exec', image, 'cat', '/scratchfile']).code, 1, 'the next run does not see it');
+  // As in Singularity the layer is a tmpfs of `sessiondir max size` (64 MiB): it cannot fill the host's disk.
+  const full = k.sing(['exec', '--writable-tmpfs', image, 'sh', '-c',
+    'dd if=/dev/zero of=/big bs=1M count=100 2>/dev/null; echo $?; ls -l /big | awk \'{print $5}\'']);
+  const [status, size] = full.stdout.trim().split('\n');
+  t.not(status, '0', 'writing 100 MiB fails');
+  t.ok(Number(size) <= 64 * 1024 * 1024 && Number(size) > 32 * 1024 * 1024, `it stops near 64 MiB (${size} bytes)`);
+  t.equal(full.code, 0, full.stderr);
 });
 
 t.test('-o/--overlay keeps writes in a directory overlay across runs, and shares it read-only', async t => {

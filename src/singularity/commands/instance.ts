@@ -69,7 +69,12 @@ export const instanceCommand: SingularityCommand = {
     const [sub, ...rest] = argv;
     const r = reporter(g);
     switch (sub) {
-      case 'start': return startInstance(rest, r);
+      case 'start': {
+        const code = await startInstance(rest, r);
+        // Singularity confirms a start at its default verbosity, as it does a stop.
+        if (code === 0 && !g.silent && !g.quiet) process.stderr.write('INFO:    instance started successfully\n');
+        return code;
+      }
       case 'list': return list(rest);
       case 'stop': return stop(rest, g);
       case '__monitor': return monitorInstance(rest, r);

@@ -34,7 +34,10 @@ t.test('-B/--bind: src, src:dst, :ro, comma lists and repeats', async t => {
   t.match(missing.stderr, /FATAL: +mount \/no\/such\/dir->\/mnt error: .*doesn't exist/);
   const bad = k.sing(['exec', '-B', `${a}:/mnt:rx`, image, 'true']);
   t.equal(bad.code, 255);
-  t.match(bad.stderr, /invalid bind option "rx"/);
+  t.match(bad.stderr, /^FATAL: +invalid bind option "rx"/m, 'a bad bind is FATAL, not a usage error');
+  const relative = k.sing(['exec', '-B', `${a}:mnt`, image, 'true']);
+  t.equal(relative.code, 255);
+  t.match(relative.stderr, /^FATAL: +invalid bind specification ".*:mnt": source and destination must be absolute paths/m);
 });
 
 t.test('--mount binds with docker syntax', async t => {

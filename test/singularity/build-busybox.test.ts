@@ -89,6 +89,15 @@ tree/sub /linkdir/
   t.equal(read(path.join(dest, canary, 'x')), 'X', 'a copied tree merging through a deeper link lands inside the image too');
 });
 
+t.test('%files: a relative source is taken from the directory build runs in, not the definition file\'s', async t => {
+  // Singularity resolves it against its working directory (files.CopyFromHost: "relative to CWD on the host").
+  const dir = scratchDir(t);
+  writeFiles(dir, { 'data.txt': 'from the cwd', 'defs/data.txt': 'from beside the def', 'defs/image.def': 'Bootstrap: busybox\n%files\ndata.txt /data.txt\n' });
+  const r = singularity(['build', '--sandbox', 'sb', 'defs/image.def'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(read(path.join(dir, 'sb/data.txt')), 'from the cwd');
+});
+
 t.test('%post runs inside the image as root, with the host network and $SINGULARITY_ENVIRONMENT', async t => {
   const def = `Bootstrap: busybox
 %post

@@ -2,6 +2,8 @@
 // command line takes them: flags before the image, `--flag value` or `--flag=value`, short flags, repeatable
 // lists. Each flag can also come from SINGULARITY_<KEY> / APPTAINER_<KEY> in the environment.
 
+import { UsageError } from './command.js';
+
 export interface BindSpec {
   source: string;
   destination: string;
@@ -49,7 +51,7 @@ interface FlagDef {
   apply(o: ActionOptions, value: string): void;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** src[:dst[:ro|rw]], comma lists allowed: Singularity's -B grammar. */
 export function parseBinds(value: string): BindSpec[] {

@@ -408,6 +408,6 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
   t.equal(remote.code, 255);
   t.match(remote.stderr, /docker:\/\/alpine: build takes a definition file, an image file or directory/);
   const usage = singularity(['build', 'only-dest.sif'], { cwd: dir });
-  t.equal(usage.code, 255);
-  t.match(usage.stderr, /build takes DEST and SPEC/);
+  t.equal(usage.code, 1, 'a usage error, as in Singularity');
+  t.match(usage.stderr, /^Error for command "build": requires exactly 2 arg\(s\) \(DEST and SPEC\), received 1/);
 });

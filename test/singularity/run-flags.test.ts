@@ -259,11 +259,15 @@ function spawnChown(dir: string): void {
   for (const e of fs.readdirSync(dir, { recursive: true }) as string[]) fs.chownSync(path.join(dir, e), k.user.uid, k.user.gid);
 }
 
-t.test('an unknown flag is a usage error', async t => {
+t.test('an unknown flag is a usage error, reported as Singularity reports one (status 1, not FATAL\'s 255)', async t => {
   const r = k.sing(['exec', '--no-such-flag', image, 'true']);
-  t.equal(r.code, 255);
-  t.match(r.stderr, /Error: unknown flag: --no-such-flag/);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error for command "exec": unknown flag: --no-such-flag\n\nUsage:\n  singularity exec /);
+  t.match(r.stderr, /\nRun 'singularity --help' for more detailed usage information\.\n$/);
+  const missing = k.sing(['run']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^Error for command "run": requires at least 1 arg\(s\), only received 0/);
   const shellOnly = k.sing(['exec', '-s', '/bin/ash', image, 'true']);
-  t.equal(shellOnly.code, 255);
+  t.equal(shellOnly.code, 1);
   t.match(shellOnly.stderr, /only the shell command takes it/);
 });

@@ -185,6 +185,6 @@ t.test('bad keys and arguments', async (t) => {
   t.match(missing.stderr, 'could not read key');
   t.same(SifImage.open(file).descriptors().length, 2, 'failed signs leave the image unchanged');
   const usage = singularity(['verify', '--bogus', file]);
-  t.equal(usage.code, 255);
-  t.match(usage.stderr, 'unknown flag: --bogus');
+  t.equal(usage.code, 1, 'a usage error, as in Singularity');
+  t.match(usage.stderr, 'Error for command "verify": unknown flag: --bogus');
 });

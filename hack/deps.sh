@@ -9,15 +9,19 @@
 #            iproute2 (`ip`: the interfaces the netDevices tests move), libc6-dev (libc.a: the static attacker
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
 #            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts)
+#   cluster: slurm-wlm munge (the two-node test cluster of hack/cluster/ and test/cluster/), openmpi-bin
+#            libopenmpi-dev (mpicc/mpirun: the MPI ring of test/cluster/ and hack/cluster/mpi-bench)
 #   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
 #            fuse2fs (unprivileged image mounts), fuse3 (fusermount3), e2fsprogs (mkfs.ext3 for ext3 test
 #            images), gnupg (the tests export the fixtures' PGP public key into a keyring)
-#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts)
+#   singularity run: openmpi-bin libopenmpi-dev (mpirun and mpicc of test/singularity/run-mpi.test.ts; the
+#            MPI pods of test/engines/cri-sif-mpi.test.ts bind the host's Open MPI in)
 #   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
 #            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
-  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg openmpi-bin libopenmpi-dev debootstrap mmdebstrap)
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap
+  slurm-wlm munge openmpi-bin libopenmpi-dev)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)
@@ -26,6 +30,14 @@ packages+=(golang-go xz-utils golang-github-opencontainers-runtime-tools-dev gol
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev golang-github-sirupsen-logrus-dev
   golang-github-stretchr-testify-dev golang-github-urfave-cli-dev golang-github-xeipuuv-gojsonschema-dev
   golang-gocapability-dev golang-golang-x-sys-dev)
+# engines (hack/engines/, test/engines/): Docker 20.10 (docker.io brings its containerd), containerd 1.6 with ctr
+# and its CRI plugin, the CNI plugins for pod networks, docker-init for --init (tini), script(1) for -it
+# (bsdutils), and the CRI test client's gRPC (python3-grpcio, python3-protobuf, python3-grpc-tools)
+packages+=(docker.io containerd containernetworking-plugins iptables tini bsdutils python3-grpcio python3-protobuf
+  python3-grpc-tools)
+# engines (test/engines, hack/engines/*.sh): podman drives tsrt through conmon; the CNI plugins give its bridge
+# network, catatonit is --init and the pod infra process, slirp4netns serves rootless podman
+packages+=(podman conmon containernetworking-plugins catatonit iptables slirp4netns)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

@@ -17,7 +17,7 @@ unset NODE_EXTRA_CA_CERTS
 mkdir -p .tap
 files=("$@")
 # The validation suite is named by file: its directory also holds run.mjs, which tap would take for a test.
-[ ${#files[@]} -gt 0 ] || files=(test/unit test/e2e test/security test/robustness test/singularity test/oci-validation/validation.test.ts)
+[ ${#files[@]} -gt 0 ] || files=(test/unit test/e2e test/security test/robustness test/singularity test/engines test/cluster test/oci-validation/validation.test.ts)
 node_modules/.bin/tap --disable-coverage --allow-empty-coverage -R tap --jobs 2 --timeout 900 "${files[@]}" \
   > .tap/output.tap 2> .tap/stderr.log
 tap_status=$?

@@ -1,4 +1,5 @@
 import { create, type CreateOptions } from '../runtime/container.js';
+import { rootlessMode } from '../runtime/state.js';
 import { exactlyOne, parseArgs, type FlagSpec, type FlagValues } from './args.js';
 import type { Command, Context } from './context.js';
 
@@ -23,6 +24,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
     noNewKeyring: !!flags['no-new-keyring'],
     preserveFds: (flags['preserve-fds'] as number | undefined) ?? 0,
     cgroupManager: ctx.cgroupManager,
+    rootless: rootlessMode(ctx.rootless),
     warn: m => ctx.report.warn(m),
     debug: m => ctx.report.debug(m),
   };

@@ -325,7 +325,8 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   if (steps.filter(s => s.idmap).length > 16) bad('mounts: at most 16 idmapped mounts per container');
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
     (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
-  if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns));
+  // In any user namespace but the initial one mknod is refused: the host's nodes are bound, as runc does.
+  if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns || !!facts.inUserns));
   if (proc.cwd !== '/') {
     steps.push({ kind: 'mkdir', dest: path.posix.normalize(proc.cwd), flags: 0, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 });
   }

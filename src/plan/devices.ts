@@ -34,6 +34,10 @@ const DEV_SYMLINKS: readonly [string, string][] = [
   ['pts/ptmx', '/dev/ptmx'],
 ];
 
+function typeBits(type: Device['type']): number {
+  return type === 'b' ? S_IF.BLK : type === 'p' ? S_IF.FIFO : S_IF.CHR;
+}
+
 function fromSpec(d: LinuxDevice, i: number): Device {
   const where = `linux.devices[${i}] (${d.path})`;
   const normalized = path.posix.normalize(d.path);
@@ -43,9 +47,15 @@ function fromSpec(d: LinuxDevice, i: number): Device {
   if (d.type !== 'p' && (d.major === undefined || d.minor === undefined)) {
     throw new RuntimeError(`${where}: major and minor are required for type "${d.type}"`, { op: 'device', path: d.path });
   }
+  const type = d.type === 'u' ? 'c' : (d.type as Device['type']);
+  // podman (--device, --privileged) gives the host node's whole st_mode: its type bits must say the same as type.
+  const modeType = (d.fileMode ?? 0) & S_IF.FMT;
+  if (modeType !== 0 && modeType !== typeBits(type)) {
+    throw new RuntimeError(`${where}: fileMode has the file type bits 0o${modeType.toString(8)}, not those of type "${d.type}"`, { op: 'device', path: d.path });
+  }
   return {
     path: normalized,
-    type: d.type === 'u' ? 'c' : (d.type as Device['type']),
+    type,
     major: d.major ?? 0,
     minor: d.minor ?? 0,
     fileMode: d.fileMode ?? 0o666,
@@ -67,8 +77,7 @@ export function planDevices(specDevices: LinuxDevice[], userns: boolean): PlanSt
       // mknod is refused in a user namespace: bind the host's node, after checking it is this device.
       steps.push({ ...base, kind: 'bindDevice', source: d.path, mode: 0 });
     } else {
-      const typeBits = d.type === 'b' ? S_IF.BLK : d.type === 'p' ? S_IF.FIFO : S_IF.CHR;
-      steps.push({ ...base, kind: 'mknod', mode: typeBits | (d.fileMode & 0o7777) });
+      steps.push({ ...base, kind: 'mknod', mode: typeBits(d.type) | (d.fileMode & 0o7777) });
     }
   }
   for (const [target, link] of DEV_SYMLINKS) {

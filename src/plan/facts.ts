@@ -13,6 +13,8 @@ export interface CgroupHierarchy {
 export interface HostFacts {
   euid: number;
   egid: number;
+  /** The runtime itself runs in a user namespace someone made (rootless podman's): no mknod, binds instead. */
+  inUserns?: boolean;
   /** /proc/sys/kernel/cap_last_cap */
   capLastCap: number;
   /** The runtime's own capability bounding set (CapBnd): without a user namespace nothing beyond it exists. */

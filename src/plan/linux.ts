@@ -43,7 +43,7 @@ export const ATTR = {
   NOSYMFOLLOW: 0x200000,
 } as const;
 
-export const S_IF = { CHR: 0o020000, BLK: 0o060000, FIFO: 0o010000 } as const;
+export const S_IF = { FMT: 0o170000, CHR: 0o020000, BLK: 0o060000, FIFO: 0o010000 } as const;
 
 export const RLIMIT: Record<string, number> = {
   RLIMIT_CPU: 0,

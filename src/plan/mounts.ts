@@ -24,6 +24,8 @@ interface ParsedOptions {
   propagationRecursive: boolean;
   /** The idmap / ridmap option, if given (the last one wins). */
   idmap?: 'idmap' | 'ridmap';
+  /** tmpcopyup: podman asks for it on the tmpfs mounts of --read-only containers (/run, /tmp, /var/tmp). */
+  copyUp: boolean;
   /** Left for the filesystem (fsconfig): mode=755, size=65536k, newinstance, and superblock flags. */
   data: string[];
 }
@@ -69,7 +71,7 @@ const recursiveWords = new Set([
 /** Every mount option word tsrt understands itself (filesystem data options excluded), for `features`. */
 export function mountOptionWords(): string[] {
   return [
-    'bind', 'rbind', 'idmap', 'ridmap', ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes),
+    'bind', 'rbind', 'idmap', 'ridmap', 'tmpcopyup', ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes),
     ...Object.keys(propagations), ...ignoredWords, ...recursiveWords,
   ];
 }
@@ -94,7 +96,7 @@ function applyAttr(a: Attrs, word: string): boolean {
 export function parseMountOptions(options: string[], where: string): ParsedOptions {
   const o: ParsedOptions = {
     bind: false, recursive: false, attrs: { set: 0, clr: 0 }, recursiveAttrs: { set: 0, clr: 0 },
-    propagation: 0, propagationRecursive: false, data: [],
+    propagation: 0, propagationRecursive: false, data: [], copyUp: false,
   };
   for (const word of options) {
     if (word === 'bind' || word === 'rbind') {
@@ -109,7 +111,7 @@ export function parseMountOptions(options: string[], where: string): ParsedOptio
     } else if (word === 'idmap' || word === 'ridmap') {
       o.idmap = word;
     } else if (word === 'tmpcopyup') {
-      throw new RuntimeError(`${where}: option "tmpcopyup" is a crun extension that tsrt does not support`, { op: 'mount' });
+      o.copyUp = true;
     } else if (!applyAttr(o.attrs, word)) {
       // Filesystem options and superblock flags (sync, dirsync, lazytime...), which fsconfig parses itself.
       o.data.push(word);
@@ -199,6 +201,9 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   const dest = path.posix.normalize(m.destination);
   const opts = parseMountOptions(m.options ?? [], where);
   const isBind = opts.bind || m.type === 'bind';
+  if (opts.copyUp && (isBind || m.type !== 'tmpfs')) {
+    throw new RuntimeError(`${where}: option "tmpcopyup" is only valid for tmpfs mounts`, { op: 'mount' });
+  }
   const idmap = planIdmap(m, opts, isBind, where, ctx);
   if (isBind) {
     if (!m.source) throw new RuntimeError(`${where}: bind mount without a source`, { op: 'mount' });
@@ -253,6 +258,11 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
   // A label is a superblock property: proc and sysfs keep the kernel's own (as in runc).
   else if (ctx.mountLabel) step.flags |= MountFlag.mountLabel;
+  if (opts.copyUp) {
+    // The copy is written into the new tmpfs before it is attached: a read-only one could not take it.
+    if (step.attrSet & ATTR.RDONLY) throw new RuntimeError(`${where}: option "tmpcopyup" cannot fill a read-only tmpfs`, { op: 'mount' });
+    step.flags |= MountFlag.copyUp;
+  }
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
   if (ctx.userns && type === 'sysfs') {

@@ -23,6 +23,8 @@ export const MountFlag = {
   propagationRecursive: 0x20,
   /** The plan's mountLabel goes to this filesystem as its SELinux context= option. */
   mountLabel: 0x40,
+  /** tmpcopyup: the new tmpfs starts with a copy of what the image has at its destination (runc, crun). */
+  copyUp: 0x80,
 } as const;
 
 export const PlanFlag = {

@@ -37,6 +37,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** Who manages the cgroup (--cgroup-manager); cgroupfs when not given. */
   cgroupManager?: 'cgroupfs' | 'systemd' | 'disabled';
+  /** Cgroups the runtime may not make are done without (--rootless); when not given: unprivileged. */
+  rootless?: boolean;
   /** Warnings (failed poststart/poststop hooks) go here. */
   warn: (msg: string) => void;
   /** Debug lines (how an image rootfs was mounted) go here. */
@@ -163,6 +165,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const imageRootfs = imageSource ? planImageRootfs(dir.dir, imageSource, !!spec.root?.readonly) : undefined;
   let rootfs = imageRootfs ? imageRootfs.rootfs : resolveRootfs(bundle, spec);
   const facts = hostFacts();
+  const rootless = opts.rootless ?? facts.euid !== 0;
   const fds: number[] = [];
   let consoleFd = -1;
   let consolePeer = -1;
@@ -191,7 +194,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
     hooks: spec.hooks,
     prestartAtStart,
-    rootless: facts.euid !== 0,
+    rootless,
     creating: true,
     exec: {
       process: spec.process,
@@ -216,8 +219,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (opts.cgroupManager !== 'disabled') {
       cgroup = CgroupManager.create(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-        systemdRunning: systemdRunning(), rootless: facts.euid !== 0,
-      }, spec.linux?.resources, facts.euid !== 0, spec.annotations ?? undefined);
+        systemdRunning: systemdRunning(), rootless,
+      }, spec.linux?.resources, rootless, spec.annotations ?? undefined);
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');

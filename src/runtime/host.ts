@@ -50,11 +50,26 @@ export function resctrlMountPoint(mountinfo: string): string | undefined {
   return undefined;
 }
 
+/** Whether this process lives in a user namespace other than the initial one (whose map is all of 0..2^32-2). */
+export function inUserNamespace(uidMap = readUidMap()): boolean {
+  const lines = uidMap.trim().split('\n').map(l => l.trim().split(/\s+/).join(' '));
+  return !(lines.length === 1 && lines[0] === '0 0 4294967295');
+}
+
+function readUidMap(): string {
+  try {
+    return fs.readFileSync('/proc/self/uid_map', 'utf8');
+  } catch {
+    return '0 0 4294967295';
+  }
+}
+
 export function hostFacts(): HostFacts {
   const mountinfo = readText('/proc/self/mountinfo') ?? '';
   return {
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
+    inUserns: inUserNamespace(),
     capLastCap: Number(readText('/proc/sys/kernel/cap_last_cap')?.trim() ?? 40),
     capBounding: BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status') ?? '')?.[1] ?? '0'}`),
     defaultNofile: (() => {

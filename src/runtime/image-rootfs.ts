@@ -38,10 +38,17 @@ export interface ImageRootfsRecord {
 
 const privileged = (): boolean => process.getuid?.() === 0;
 
+/**
+ * containerd's CRI marks a pod's sandbox (pause) container with this annotation set to "sandbox". A Pod's own
+ * annotations reach the sandbox's config.json as well as every container's (pod_annotations), and the
+ * sandbox image's /pause is not in the user's SIF, so the SIF annotation is for the pod's containers only.
+ */
+const CRI_CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
+
 /** The image file the bundle asks for as its rootfs (and the field naming it), or undefined for a directory. */
 export function imageRootfsSource(bundle: string, spec: Spec): { image: string; field: string } | undefined {
   const annotated = spec.annotations?.[SIF_ROOTFS_ANNOTATION];
-  if (annotated !== undefined) {
+  if (annotated !== undefined && spec.annotations?.[CRI_CONTAINER_TYPE_ANNOTATION] !== 'sandbox') {
     const field = `/annotations/${SIF_ROOTFS_ANNOTATION}`;
     const image = path.resolve(bundle, annotated);
     let st: fs.Stats;

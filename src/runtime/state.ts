@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
+import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
 
@@ -71,10 +72,23 @@ export function validateId(id: string): void {
   }
 }
 
-export function defaultRoot(): string {
-  const euid = process.geteuid?.() ?? 0;
-  if (euid === 0) return '/run/tsrt';
-  const xdg = process.env['XDG_RUNTIME_DIR'];
+/**
+ * --rootless: "auto" (runc's default) means unprivileged, or root in a user namespace (rootless podman runs its
+ * runtime as uid 0 there): cgroups it may not create are then done without, as for an unprivileged user.
+ */
+export function rootlessMode(flag: 'auto' | 'true' | 'false', euid = process.geteuid?.() ?? 0, userns = inUserNamespace): boolean {
+  if (flag !== 'auto') return flag === 'true';
+  return euid !== 0 || userns();
+}
+
+/**
+ * The state directory when --root is not given. Root in a user namespace that an unprivileged user made (rootless
+ * podman runs its runtime so) cannot write the host's /run: like runc, it takes $XDG_RUNTIME_DIR, unless USER says
+ * it is the real root inside, e.g., a container.
+ */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0, userns = inUserNamespace): string {
+  const xdg = env['XDG_RUNTIME_DIR'];
+  if (euid === 0 && !(xdg && userns() && env['USER'] !== 'root')) return '/run/tsrt';
   if (xdg) return path.join(xdg, 'tsrt');
   return `/tmp/tsrt-${euid}`;
 }
@@ -155,11 +169,17 @@ export class ContainerDir {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') throw notExist();
       throw fromSystemError('open', this.statePath, e);
     }
+    let rec: unknown;
     try {
-      return JSON.parse(text) as ContainerRecord;
+      rec = JSON.parse(text);
     } catch {
       throw new RuntimeError(`corrupt state file ${this.statePath}`, { op: 'state', path: this.statePath });
     }
+    // Docker 20.10 gives every runtime runc's root (<exec-root>/runtime-runc/moby), where runc keeps its own
+    // <id>/state.json. Such an entry is not a container of ours: to tsrt it does not exist, so list skips it
+    // and delete --force leaves it alone.
+    if (!isOwnRecord(rec)) throw notExist();
+    return rec;
   }
 
   save(rec: ContainerRecord): void {
@@ -216,6 +236,11 @@ export class ContainerDir {
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }
+}
+
+/** A state.json tsrt wrote: it always records the init's start time (runc's has init_process_start). */
+function isOwnRecord(rec: unknown): rec is ContainerRecord {
+  return !!rec && typeof rec === 'object' && typeof (rec as ContainerRecord).initStartTime === 'string';
 }
 
 export function notExist(): RuntimeError {

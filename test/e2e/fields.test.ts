@@ -389,6 +389,33 @@ t.test('mounts[].options idmap: the container\'s user namespace maps make host i
   }, 'mount "tmpfs" to rootfs at "/data": idmapped mounts are only supported for bind mounts');
 });
 
+t.test('mounts[].options tmpcopyup: the tmpfs starts with a copy of the image\'s directory (podman --read-only)', async tt => {
+  const s = scope(tt);
+  const bundle = s.bundle(['sh', '-c', [
+    'cd /seed && find . | sort && stat -c "%n %u:%g %a" f dir dir/setgid && readlink link && cat f dir/nested',
+    'grep " /seed " /proc/self/mountinfo | grep -c tmpfs; echo new > /seed/written',
+  ].join('; ')], spec => {
+    spec.mounts.push({ destination: '/seed', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'mode=755'] });
+  });
+  const seed = path.join(bundle, 'rootfs/seed');
+  fs.mkdirSync(path.join(seed, 'dir/setgid'), { recursive: true });
+  fs.writeFileSync(path.join(seed, 'f'), 'file\n');
+  fs.writeFileSync(path.join(seed, 'dir/nested'), 'nested\n');
+  fs.symlinkSync('/etc/passwd', path.join(seed, 'link'));
+  fs.chownSync(path.join(seed, 'f'), 1000, 1001);
+  fs.chmodSync(path.join(seed, 'f'), 0o604);
+  fs.chmodSync(path.join(seed, 'dir/setgid'), 0o2750);
+  const r = tsrt(['run', '-b', bundle, s.id()], { root: ROOT });
+  tt.equal(r.code, 0, r.stderr);
+  tt.equal(r.stdout, ['.', './dir', './dir/nested', './dir/setgid', './f', './link',
+    'f 1000:1001 604', 'dir 0:0 755', 'dir/setgid 0:0 2750', '/etc/passwd', 'file', 'nested', '1', ''].join('\n'),
+  'files, directories and symlinks copied with owner and mode, and the tmpfs is mounted over them');
+  tt.notOk(fs.existsSync(path.join(seed, 'written')), 'writes go to the tmpfs, not the image');
+  refuses(tt, spec => {
+    spec.mounts.push({ destination: '/data', type: 'bind', source: '/tmp', options: ['rbind', 'tmpcopyup'] });
+  }, 'mount "/tmp" to rootfs at "/data": option "tmpcopyup" is only valid for tmpfs mounts');
+});
+
 t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by path is refused', async tt => {
   // A process of ours in the host's network namespace, whose ns file the config names.
   const holder = spawn('sleep', ['600'], { stdio: 'ignore' });

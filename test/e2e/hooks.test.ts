@@ -51,6 +51,8 @@ t.test('hooks run in lifecycle order with the container state on stdin', async t
   t.same(entries(log).map(e => e.kind), ['prestart', 'createRuntime', 'poststart'], 'poststart after start');
   t.equal(entries(log)[2]!.state.status, 'running', 'poststart sees a running container');
   t.equal(tsrt(['kill', id, 'KILL'], { root }).code, 0, 'kill');
+  // A plain delete is only allowed once the container has stopped, and SIGKILL is not instantaneous.
+  t.ok(waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout), 200), 'the process dies');
   t.equal(tsrt(['delete', id], { root }).code, 0, 'delete');
   const all = entries(log);
   t.equal(all.at(-1)!.kind, 'poststop', 'poststop at delete');

@@ -364,6 +364,23 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   t.not(plan.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
 });
 
+t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });
+  const run = stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/run');
+  t.match(run, { kind: 'fs', fstype: 'tmpfs', data: 'mode=755', attrSet: ATTR.NOSUID });
+  t.ok(run.flags & MountFlag.copyUp, 'the executor copies the image\'s /run into it');
+  for (const [m, why] of [
+    [{ destination: '/data', type: 'bind', source: '/srv/shared', options: ['rbind', 'tmpcopyup'] }, 'is only valid for tmpfs mounts'],
+    [{ destination: '/data', type: 'proc', source: 'proc', options: ['tmpcopyup'] }, 'is only valid for tmpfs mounts'],
+    [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] }, 'cannot fill a read-only tmpfs'],
+  ] as const) {
+    const bad = minimalSpec();
+    bad.mounts.push(m);
+    rejects(t, bad, `mount ${JSON.stringify(m.source)} to rootfs at "/data": option "tmpcopyup" ${why}`);
+  }
+});
+
 t.test('golden: devices in a user namespace are bound from the host', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'user' });
@@ -383,6 +400,29 @@ t.test('golden: devices in a user namespace are bound from the host', async t =>
   t.equal(stepAt(plan, '/dev/loop0').kind, 'bindDevice');
   t.equal(stepAt(plan, '/dev/myfifo').kind, 'mknod', 'a fifo can still be made in a user namespace');
   t.ok(plan.flags & PlanFlag.setgroups, 'root writes the maps: setgroups stays allowed');
+});
+
+t.test('devices when the runtime itself runs in a user namespace (rootless podman): bound from the host', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 }];
+  const plan = buildPlan(spec, { ...rootFacts(), inUserns: true }, buildOpts());
+  t.equal(stepAt(plan, '/dev/null').kind, 'bindDevice', 'a default device');
+  t.equal(stepAt(plan, '/dev/fuse').kind, 'bindDevice', 'a configured device');
+  t.equal(stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/dev/null').kind, 'mknod', 'the real root still uses mknod');
+});
+
+t.test('linux.devices fileMode with the file type bits (podman --device and --privileged): the permission bits are used', async t => {
+  const spec = minimalSpec();
+  spec.linux.devices = [
+    { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o020666, uid: 0, gid: 0 },
+    { path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o060660 },
+  ];
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.equal(stepAt(plan, '/dev/fuse').mode, 0o020666, 'char device, 0666');
+  t.equal(stepAt(plan, '/dev/loop0').mode, 0o060660, 'block device, 0660');
+  const bad = minimalSpec();
+  bad.linux.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o060666 }];
+  rejects(t, bad, 'linux.devices[0] (/dev/fuse): fileMode has the file type bits 0o60000, not those of type "c"');
 });
 
 t.test('golden: devices as root are made with mknod', async t => {

@@ -317,7 +317,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   const steps: PlanStep[] = [];
   const mountCtx = {
     bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel,
-    cgroupDirs: opts.cgroupDirs,
+    cgroupDirs: opts.cgroupDirs, rootfs: opts.rootfs,
   };
   const mounts = spec.mounts ?? [];
   for (const m of mounts) steps.push(...planMount(m, mountCtx));

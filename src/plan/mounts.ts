@@ -162,6 +162,8 @@ export interface MountContext {
   mountLabel?: string;
   /** The container's own cgroup per hierarchy mount point; without one, the runtime's own cgroup is shown. */
   cgroupDirs?: Record<string, string> | undefined;
+  /** The container's rootfs on the host (resolved), to tell which host paths lie inside it. */
+  rootfs?: string;
 }
 
 /** The attributes a mount and its tree get together; an atime mode given recursively wins. */
@@ -271,7 +273,26 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     step.flags |= MountFlag.fallbackBind;
     step.fallback = '/dev/mqueue';
   }
-  return [step];
+  return [...overlayDirsInsideRootfs(type, opts.data, ctx), step];
+}
+
+/**
+ * An overlay's upperdir and workdir below the rootfs are created inside the container's mount namespace just
+ * before the overlay is mounted, the way mount destinations are: they can then live on a filesystem an
+ * earlier mount put on the rootfs (a size-limited tmpfs on "/" as a throwaway upper layer), which does not
+ * exist on the host to create them in beforehand.
+ */
+function overlayDirsInsideRootfs(type: string, data: string[], ctx: MountContext): PlanStep[] {
+  if (type !== 'overlay' || !ctx.rootfs) return [];
+  const steps: PlanStep[] = [];
+  for (const word of data) {
+    const m = /^(upperdir|workdir)=(.+)$/.exec(word);
+    if (!m) continue;
+    const inside = path.relative(ctx.rootfs, path.resolve(m[2]!));
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) continue;
+    steps.push({ ...baseStep(path.posix.join('/', inside)), kind: 'mkdir' });
+  }
+  return steps;
 }
 
 /**

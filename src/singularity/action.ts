@@ -29,23 +29,9 @@ export function actionCommand(action: Exclude<Action, 'start'>, summary: string,
     usage,
     run(argv: string[], g: GlobalOptions): number {
       const r = reporter(g);
-      let parsed;
-      try {
-        parsed = parseActionArgs(argv);
-      } catch (e) {
-        if (!(e instanceof UsageError)) throw e;
-        process.stderr.write(`Error: ${e.message}\n\nUsage:\n  ${usage}\n`);
-        return 255;
-      }
-      const { options, rest } = parsed;
-      if (options.shell !== undefined && action !== 'shell') {
-        process.stderr.write(`Error: unknown flag: --shell (only the shell command takes it)\n\nUsage:\n  ${usage}\n`);
-        return 255;
-      }
-      if (rest.length < minArgs) {
-        process.stderr.write(`Error: requires at least ${minArgs} arg(s), only received ${rest.length}\n\nUsage:\n  ${usage}\n`);
-        return 255;
-      }
+      const { options, rest } = parseActionArgs(argv);
+      if (options.shell !== undefined && action !== 'shell') throw new UsageError('unknown flag: --shell (only the shell command takes it)');
+      if (rest.length < minArgs) throw new UsageError(`requires at least ${minArgs} arg(s), only received ${rest.length}`);
       const [image, ...args] = rest as [string, ...string[]];
       if (image.startsWith(INSTANCE_PREFIX)) return joinInstance(image.slice(INSTANCE_PREFIX.length), action, args, options, r);
       return launch({ image, action, args, options, ...r });

@@ -8,6 +8,13 @@ export interface GlobalOptions {
   verbose: boolean;
 }
 
+/**
+ * A command line the command cannot parse (unknown flag, missing arguments). main.ts reports it the way
+ * Singularity's cobra front end does: "Error for command ...", the usage, a pointer to --help, status 1
+ * (FATAL and 255 are for what goes wrong after parsing).
+ */
+export class UsageError extends Error {}
+
 export interface SingularityCommand {
   /** One line for `tsrt-singularity help`. */
   summary: string;

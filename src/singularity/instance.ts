@@ -100,12 +100,16 @@ export async function startInstance(argv: string[], r: Reporter): Promise<number
   for (;;) {
     const rec = readInstance(name);
     if (rec && rec.monitorPid === child.pid) {
-      r.info(`instance started successfully (log: ${out}, ${err})`);
+      r.info(`instance ${name} logs to ${out} and ${err}`);
       return 0;
     }
     if (exited !== undefined) {
-      const why = fs.readFileSync(err, 'utf8').trim().split('\n').pop() ?? '';
-      throw new Error(`failed to start instance ${name}: ${why || `monitor exited with ${exited}`} (see ${err})`);
+      // The monitor's last line is its own FATAL message: shown once, and the logs of an instance that never
+      // ran are not left behind.
+      const why = (fs.readFileSync(err, 'utf8').trim().split('\n').pop() ?? '').replace(/^FATAL: +/, '');
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+      throw new Error(`failed to start instance ${name}: ${why || `monitor exited with ${exited}`}`);
     }
     await new Promise(res => setTimeout(res, 100));
   }

@@ -211,6 +211,9 @@ function overlayLayout(dir: string, readonly: boolean): { upper: string; work: s
   return { upper: fs.existsSync(upper) ? upper : dir, work };
 }
 
+/** Singularity's default `sessiondir max size` (singularity.conf): what --writable-tmpfs can hold. */
+const SESSION_TMPFS_SIZE = '64m';
+
 function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, releases: (() => void)[]): Spec {
   const o = req.options;
   const u = hostUser();
@@ -222,13 +225,25 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
 
   // The root: the image itself with --writable, otherwise an overlay over it.
   let readonlyRoot = !o.writable;
+  let rootDir = image.rootfs;
   if (!o.writable) {
     const lowers: string[] = [];
     let upper = path.join(session, 'upper');
     let work = path.join(session, 'work');
-    fs.mkdirSync(upper, { recursive: true });
-    fs.mkdirSync(work, { recursive: true });
     const writableOverlays = o.overlays.filter(ov => !ov.readonly);
+    if (o.writableTmpfs && !writableOverlays.length) {
+      // Singularity's throwaway layer lives in its session tmpfs: changes vanish with the container and
+      // cannot fill the host's disk. The tmpfs covers the session's root directory first; the overlay's
+      // upper and work directories are made inside it (see plan/mounts.ts) and the overlay goes on top.
+      rootDir = path.join(session, 'root');
+      fs.mkdirSync(rootDir);
+      upper = path.join(rootDir, 'upper');
+      work = path.join(rootDir, 'work');
+      mounts.push({ destination: '/', type: 'tmpfs', source: 'tmpfs', options: ['mode=755', `size=${SESSION_TMPFS_SIZE}`] });
+    } else {
+      fs.mkdirSync(upper, { recursive: true });
+      fs.mkdirSync(work, { recursive: true });
+    }
     if (writableOverlays.length > 1) throw new Error('only one --overlay may be writable (add :ro to the others)');
     for (const ov of o.overlays) {
       const abs = overlayDirectory(path.resolve(ov.path), ov.readonly, req.info, releases);
@@ -251,7 +266,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
       options: [`lowerdir=${lowers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`, ...(asRoot && !fakeroot ? [] : ['userxattr'])],
     });
   }
-  spec.root = { path: image.rootfs, readonly: readonlyRoot };
+  spec.root = { path: rootDir, readonly: readonlyRoot };
 
   // Kernel filesystems and /dev.
   if (!noMount('proc')) mounts.push(o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'));

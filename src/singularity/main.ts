@@ -1,6 +1,6 @@
 // tsrt-singularity: Singularity's command line over the tsrt library. Commands live in commands/, one per
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
-import type { GlobalOptions, SingularityCommand } from './command.js';
+import { type GlobalOptions, type SingularityCommand, UsageError } from './command.js';
 import { buildCommand } from './commands/build.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -64,6 +64,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(args, globals);
   } catch (e) {
+    if (e instanceof UsageError) {
+      const usage = command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
+      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage}\n\n` +
+        "Run 'singularity --help' for more detailed usage information.\n");
+      return 1;
+    }
     process.stderr.write(`FATAL:   ${e instanceof Error ? e.message : String(e)}\n`);
     if (globals.debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return 255;

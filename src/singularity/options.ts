@@ -2,6 +2,8 @@
 // command line takes them: flags before the image, `--flag value` or `--flag=value`, short flags, repeatable
 // lists. Each flag can also come from SINGULARITY_<KEY> / APPTAINER_<KEY> in the environment.
 
+import { UsageError } from './command.js';
+
 export interface BindSpec {
   source: string;
   destination: string;
@@ -49,13 +51,14 @@ interface FlagDef {
   apply(o: ActionOptions, value: string): void;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** src[:dst[:ro|rw]], comma lists allowed: Singularity's -B grammar. */
 export function parseBinds(value: string): BindSpec[] {
   return value.split(',').filter(s => s !== '').map(item => {
     const parts = item.split(':');
-    if (parts.length > 3) throw new UsageError(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`);
+    // A flag that parses but names a bad bind is Singularity's FATAL, not a usage error.
+    if (parts.length > 3) throw new Error(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`);
     const source = parts[0]!;
     let destination = source;
     let opts = '';
@@ -63,10 +66,10 @@ export function parseBinds(value: string): BindSpec[] {
     else if (parts.length >= 2) destination = parts[1]!;
     if (parts.length === 3) opts = parts[2]!;
     if (opts !== '' && opts !== 'ro' && opts !== 'rw') {
-      throw new UsageError(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`);
+      throw new Error(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`);
     }
     if (!source.startsWith('/') || !destination.startsWith('/')) {
-      throw new UsageError(`invalid bind specification "${item}": source and destination must be absolute paths`);
+      throw new Error(`invalid bind specification "${item}": source and destination must be absolute paths`);
     }
     return { source, destination, readonly: opts === 'ro' };
   });
@@ -84,10 +87,10 @@ export function parseMount(value: string): BindSpec {
     else fields.set(key, val);
   }
   const type = fields.get('type') ?? 'bind';
-  if (type !== 'bind') throw new UsageError(`--mount "${value}": only type=bind is supported`);
+  if (type !== 'bind') throw new Error(`--mount "${value}": only type=bind is supported`);
   const source = fields.get('source') ?? fields.get('src');
   const destination = fields.get('destination') ?? fields.get('dst') ?? fields.get('target');
-  if (!source || !destination) throw new UsageError(`--mount "${value}": source and destination are required`);
+  if (!source || !destination) throw new Error(`--mount "${value}": source and destination are required`);
   return { source, destination, readonly };
 }
 

@@ -89,6 +89,15 @@ tree/sub /linkdir/
   t.equal(read(path.join(dest, canary, 'x')), 'X', 'a copied tree merging through a deeper link lands inside the image too');
 });
 
+t.test('%files: a relative source is taken from the directory build runs in, not the definition file\'s', async t => {
+  // Singularity resolves it against its working directory (files.CopyFromHost: "relative to CWD on the host").
+  const dir = scratchDir(t);
+  writeFiles(dir, { 'data.txt': 'from the cwd', 'defs/data.txt': 'from beside the def', 'defs/image.def': 'Bootstrap: busybox\n%files\ndata.txt /data.txt\n' });
+  const r = singularity(['build', '--sandbox', 'sb', 'defs/image.def'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(read(path.join(dir, 'sb/data.txt')), 'from the cwd');
+});
+
 t.test('%post runs inside the image as root, with the host network and $SINGULARITY_ENVIRONMENT', async t => {
   const def = `Bootstrap: busybox
 %post
@@ -99,12 +108,13 @@ echo 'export FROM_POST=1' >> $SINGULARITY_ENVIRONMENT
 `;
   const { dest, r } = buildDef(t, def);
   t.equal(r.code, 0, r.stderr);
-  t.equal(read(path.join(dest, 'pid.txt')).trim(), '1', 'in its own pid namespace: the script is pid 1');
+  // pid 1 is the guard that turns a signal to the builder into the end of the build container.
+  t.equal(read(path.join(dest, 'pid.txt')).trim(), '2', 'in its own pid namespace: the script is pid 2, below the stop guard');
   t.equal(read(path.join(dest, 'uid.txt')).trim(), '0');
   t.equal(read(path.join(dest, 'resolv.txt')), read('/etc/resolv.conf'), "the host's resolv.conf is visible");
   t.notOk(fs.existsSync(path.join(dest, 'etc/resolv.conf')), 'and not left in the image');
   t.equal(read(path.join(dest, '.singularity.d/env/91-environment.sh')).trim(), 'export FROM_POST=1');
-  t.match(r.stderr, /\+ echo 1/, 'the script runs with -x (commands echoed)');
+  t.match(r.stderr, /\+ echo 2/, 'the script runs with -x (commands echoed)');
 });
 
 t.test('%post -c INTERPRETER', async t => {
@@ -337,6 +347,34 @@ t.test('SIGTERM stops the build at the next step and removes its scratch (exit 1
   t.same(leftovers(path.join(dir, 'image.sif')), [], 'no DEST and no scratch');
 });
 
+t.test('SIGTERM during %post stops %post itself: the build container is killed, exit 143, nothing left', async t => {
+  const dir = scratchDir(t);
+  // A distinctive sleep, to find any process of the build container still alive afterwards.
+  const nap = `sleep ${3000 + (process.pid % 1000)}`;
+  writeFiles(dir, { 'image.def': `Bootstrap: busybox\n%post\ntouch /post-started\n${nap}\ntouch /post-finished\n` });
+  const child = spawn(SINGULARITY, ['build', 'image.sif', 'image.def'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', d => (stderr += d));
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
+  const scratch = () => fs.readdirSync(dir).find(n => n.startsWith('.image.sif.build-'));
+  t.ok(waitFor(() => fs.existsSync(path.join(dir, scratch() ?? 'none', 'stage-0/post-started')), 600), '%post is running');
+  child.kill('SIGTERM');
+  // Without the fix %post sleeps for an hour: give up well before the suite's timeout instead of hanging.
+  const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => resolve('still running'), 120_000))]);
+  if (code === 'still running') child.kill('SIGKILL');
+  t.equal(code, 143, stderr);
+  t.match(stderr, /FATAL: +build interrupted by SIGTERM/);
+  t.same(leftovers(path.join(dir, 'image.sif')), [], 'no DEST and no scratch');
+  const alive = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() === nap;
+    } catch {
+      return false;
+    }
+  });
+  t.same(alive, [], 'no process of %post is left running');
+});
+
 t.test('bad input: a clear error naming the line, exit 255, nothing left behind', async t => {
   const cases: [string, string, RegExp][] = [
     ['unknown agent', 'Bootstrap: yumm\n', /image\.def line 1: unsupported bootstrap agent "yumm"/],
@@ -370,6 +408,6 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
   t.equal(remote.code, 255);
   t.match(remote.stderr, /docker:\/\/alpine: build takes a definition file, an image file or directory/);
   const usage = singularity(['build', 'only-dest.sif'], { cwd: dir });
-  t.equal(usage.code, 255);
-  t.match(usage.stderr, /build takes DEST and SPEC/);
+  t.equal(usage.code, 1, 'a usage error, as in Singularity');
+  t.match(usage.stderr, /^Error for command "build": requires exactly 2 arg\(s\) \(DEST and SPEC\), received 1/);
 });

@@ -29,6 +29,7 @@ function alive(pid: number): boolean {
 t.test('instance start runs %startscript in the background with its arguments, logging to the runtime dir', async t => {
   const r = k.sing(['instance', 'start', '--writable-tmpfs', image, 'web1', 'alpha', 'beta']);
   t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /^INFO: +instance started successfully$/m, 'confirmed as Singularity does');
   const rec = JSON.parse(fs.readFileSync(path.join(dir, 'web1.json'), 'utf8'));
   t.ok(alive(rec.pid), 'the container runs after start returned');
   t.ok(waitFor(() => fs.readFileSync(path.join(dir, 'logs/web1.out'), 'utf8').includes('started')), 'the startscript wrote its log');
@@ -97,6 +98,8 @@ t.test('a bad instance name or image is refused with nothing left behind', async
   t.match(bad.stderr, /instance name "..\/x" is not valid/);
   const noImage = k.sing(['instance', 'start', '/no/such/image', 'ghost']);
   t.equal(noImage.code, 255);
-  t.match(noImage.stderr, /failed to start instance ghost: .*could not open image/);
+  t.match(noImage.stderr, /^FATAL: +failed to start instance ghost: could not open image/m);
+  t.equal(noImage.stderr.match(/FATAL/g)?.length, 1, 'one FATAL line, not the monitor\'s nested in ours');
   t.notOk(fs.existsSync(path.join(dir, 'ghost.json')));
+  t.same(fs.readdirSync(path.join(dir, 'logs')).filter(n => n.startsWith('ghost.')), [], 'no logs of an instance that never ran');
 });

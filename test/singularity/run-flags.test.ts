@@ -34,7 +34,10 @@ t.test('-B/--bind: src, src:dst, :ro, comma lists and repeats', async t => {
   t.match(missing.stderr, /FATAL: +mount \/no\/such\/dir->\/mnt error: .*doesn't exist/);
   const bad = k.sing(['exec', '-B', `${a}:/mnt:rx`, image, 'true']);
   t.equal(bad.code, 255);
-  t.match(bad.stderr, /invalid bind option "rx"/);
+  t.match(bad.stderr, /^FATAL: +invalid bind option "rx"/m, 'a bad bind is FATAL, not a usage error');
+  const relative = k.sing(['exec', '-B', `${a}:mnt`, image, 'true']);
+  t.equal(relative.code, 255);
+  t.match(relative.stderr, /^FATAL: +invalid bind specification ".*:mnt": source and destination must be absolute paths/m);
 });
 
 t.test('--mount binds with docker syntax', async t => {
@@ -124,6 +127,13 @@ t.test('--writable-tmpfs allows writes that vanish with the container', async t 
   t.equal(r.stdout, 'temp\n', r.stderr);
   t.notOk(fs.existsSync(path.join(image, 'scratchfile')));
   t.equal(k.sing(['exec', image, 'cat', '/scratchfile']).code, 1, 'the next run does not see it');
+  // As in Singularity the layer is a tmpfs of `sessiondir max size` (64 MiB): it cannot fill the host's disk.
+  const full = k.sing(['exec', '--writable-tmpfs', image, 'sh', '-c',
+    'dd if=/dev/zero of=/big bs=1M count=100 2>/dev/null; echo $?; ls -l /big | awk \'{print $5}\'']);
+  const [status, size] = full.stdout.trim().split('\n');
+  t.not(status, '0', 'writing 100 MiB fails');
+  t.ok(Number(size) <= 64 * 1024 * 1024 && Number(size) > 32 * 1024 * 1024, `it stops near 64 MiB (${size} bytes)`);
+  t.equal(full.code, 0, full.stderr);
 });
 
 t.test('-o/--overlay keeps writes in a directory overlay across runs, and shares it read-only', async t => {
@@ -249,11 +259,15 @@ function spawnChown(dir: string): void {
   for (const e of fs.readdirSync(dir, { recursive: true }) as string[]) fs.chownSync(path.join(dir, e), k.user.uid, k.user.gid);
 }
 
-t.test('an unknown flag is a usage error', async t => {
+t.test('an unknown flag is a usage error, reported as Singularity reports one (status 1, not FATAL\'s 255)', async t => {
   const r = k.sing(['exec', '--no-such-flag', image, 'true']);
-  t.equal(r.code, 255);
-  t.match(r.stderr, /Error: unknown flag: --no-such-flag/);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error for command "exec": unknown flag: --no-such-flag\n\nUsage:\n  singularity exec /);
+  t.match(r.stderr, /\nRun 'singularity --help' for more detailed usage information\.\n$/);
+  const missing = k.sing(['run']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^Error for command "run": requires at least 1 arg\(s\), only received 0/);
   const shellOnly = k.sing(['exec', '-s', '/bin/ash', image, 'true']);
-  t.equal(shellOnly.code, 255);
+  t.equal(shellOnly.code, 1);
   t.match(shellOnly.stderr, /only the shell command takes it/);
 });

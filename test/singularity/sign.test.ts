@@ -46,8 +46,13 @@ t.test('the reference\'s DSSE signatures verify with the Ed25519 and RSA keys th
       const r = singularity(['verify', '--key', key(k), fixture(name)]);
       t.equal(r.code, 0, `${name} with ${k}`);
       t.match(r.stderr, `Verified signature(s) from image '${fixture(name)}'`);
+      t.notMatch(r.stdout, 'Signing entity', 'a DSSE signature names no PGP entity');
     }
   }
+  const two = singularity(['verify', '--key', key('ed25519-public.pem'), fixture('two-groups-signed-dsse.sif')]);
+  const table = (...rows: string[]): string => ['Objects verified:', 'ID  |GROUP   |LINK    |TYPE', '-'.repeat(48), ...rows].join('\n') + '\n';
+  t.equal(two.stdout, table('1   |1       |NONE    |FS', '2   |1       |NONE    |FS') + table('3   |2       |NONE    |FS'),
+    'one table of verified objects per signature, as Singularity prints it');
   const wrong = singularity(['verify', '--key', key('ecdsa-public.pem'), fixture('one-group-signed-dsse.sif')]);
   t.equal(wrong.code, 255, 'a key that did not sign fails');
   t.match(wrong.stderr, /FATAL: +Failed to verify container: signature object 3 \(group 1\): no given key verifies the DSSE signature/);
@@ -60,7 +65,14 @@ t.test('the reference\'s PGP signatures verify against the local keyring', async
   for (const name of ['one-group-signed-pgp.sif', 'two-groups-signed-pgp.sif']) {
     const r = singularity(['verify', fixture(name)], withKeyring);
     t.equal(r.code, 0, name);
-    t.match(r.stdout, 'signed by 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 (Unit Test <unit@test.com>)');
+    t.match(r.stdout, [
+      `${'[LOCAL]'.padEnd(18)} Signing entity: Unit Test <unit@test.com>`,
+      `${'[LOCAL]'.padEnd(18)} Fingerprint: 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84`,
+      'Objects verified:',
+      'ID  |GROUP   |LINK    |TYPE',
+      '-'.repeat(48),
+      '1   |1       |NONE    |FS',
+    ].join('\n'), `${name}: Singularity's signer lines and object table`);
   }
   const missing = singularity(['verify', fixture('one-group-signed-pgp.sif')], noKeyring);
   t.equal(missing.code, 255, 'unknown signer fails');
@@ -173,6 +185,6 @@ t.test('bad keys and arguments', async (t) => {
   t.match(missing.stderr, 'could not read key');
   t.same(SifImage.open(file).descriptors().length, 2, 'failed signs leave the image unchanged');
   const usage = singularity(['verify', '--bogus', file]);
-  t.equal(usage.code, 255);
-  t.match(usage.stderr, 'unknown flag: --bogus');
+  t.equal(usage.code, 1, 'a usage error, as in Singularity');
+  t.match(usage.stderr, 'Error for command "verify": unknown flag: --bogus');
 });

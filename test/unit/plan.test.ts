@@ -350,6 +350,20 @@ t.test('golden: tmpfs with data options', async t => {
   t.equal(scratch.attrClr, ATTR.ATIME_MASK, 'rw only clears what a new mount has anyway; atime mask cleared');
 });
 
+t.test('an overlay whose upper and work dirs lie inside the rootfs gets them made there, just before it', async t => {
+  const spec = minimalSpec();
+  spec.mounts.unshift(
+    { destination: '/', type: 'tmpfs', source: 'tmpfs', options: ['size=64m'] },
+    { destination: '/', type: 'overlay', source: 'overlay', options: [`lowerdir=/srv/shared`, `upperdir=${ROOTFS}/upper`, `workdir=${ROOTFS}/w/work`] },
+  );
+  spec.mounts.push({ destination: '/data', type: 'overlay', source: 'overlay', options: ['lowerdir=/srv/shared', 'upperdir=/bundle/data/u', 'workdir=/bundle/data/w'] });
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  t.same(plan.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
+    'tmpfs on /, then the dirs inside it, then the overlay');
+  const before = plan.steps.findIndex(s => s.dest === '/data');
+  t.not(plan.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
+});
+
 t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });

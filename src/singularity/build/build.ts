@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bootstrap, type AgentContext } from './agents.js';
-import { fakerootMapping, hostCommand, removeTree, runInRootfs, type FakerootMapping } from './container.js';
+import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
 import { DataType, FsType, hostArch, PartType, SifImage } from '../../sif/index.js';
@@ -459,6 +459,7 @@ export async function build(opts: BuildOptions): Promise<void> {
     opts.info(`Build complete: ${opts.dest}`);
   } catch (e) {
     // A step that failed because the signal also reached its process reports the signal, not the step.
+    if (e instanceof ScriptStopped) interruptedBy = e.signal;
     await checkpoint();
     throw e;
   } finally {

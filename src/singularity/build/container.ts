@@ -141,15 +141,49 @@ function buildSpec(r: ScriptRun, created: string[]): Spec {
 
 let sequence = 0;
 
-/** Runs argv in the rootfs with our stdio; returns the exit code (128+N for a signal). */
+/** Where the stop guard records the signal that stopped a script (a host file bound into the container). */
+const STOP_NOTE = '/dev/.tsrt-build-stopped';
+
+/**
+ * The container's pid 1 while a script runs. The builder forwards the signals it gets to pid 1, and a pid 1
+ * without a handler ignores them: a SIGTERM to the builder would leave %post running. This guard handles
+ * them instead: it notes which signal came and exits, and its exit ends every process in the container.
+ * The script keeps the builder's stdin (a background job would get /dev/null).
+ */
+const STOP_GUARD = [
+  ...['INT', 'TERM', 'HUP'].map((sig, i) => `trap 'echo ${sig} > ${STOP_NOTE}; exit ${[130, 143, 129][i]}' ${sig}`),
+  'exec 3<&0',
+  '"$@" <&3 3<&- &',
+  'wait $!',
+].join('\n');
+
+/** A script run that a signal to the builder stopped; the build stops with that signal. */
+export class ScriptStopped extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal}`);
+  }
+}
+
+/**
+ * Runs argv in the rootfs with our stdio; returns the exit code (128+N for a signal). Throws ScriptStopped when
+ * SIGINT, SIGTERM or SIGHUP to the builder stopped it (the container is gone by then).
+ */
 export function runInRootfs(r: ScriptRun): number {
   const bundle = path.join(r.workDir, `bundle-${++sequence}`);
   const stateRoot = path.join(r.workDir, 'state');
   fs.mkdirSync(bundle, { recursive: true, mode: 0o700 });
   fs.mkdirSync(stateRoot, { recursive: true, mode: 0o700 });
   const created: string[] = [];
+  const stopNote = path.join(bundle, 'stopped');
+  const guarded = fs.existsSync(path.join(r.rootfs, 'bin/sh'));
   try {
-    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(buildSpec(r, created)));
+    const spec = buildSpec(guarded ? { ...r, argv: ['/bin/sh', '-c', STOP_GUARD, 'build-guard', ...r.argv] } : r, created);
+    if (guarded) {
+      fs.writeFileSync(stopNote, '', { mode: 0o600 });
+      if (r.mapping) fs.chownSync(stopNote, r.mapping.uid, r.mapping.gid);
+      spec.mounts!.push({ destination: STOP_NOTE, type: 'none', source: stopNote, options: ['bind', 'nosuid', 'nodev', 'noexec'] });
+    }
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const status = run({
       root: stateRoot,
       id: `singbuild-${process.pid}-${sequence}`,
@@ -157,6 +191,8 @@ export function runInRootfs(r: ScriptRun): number {
       cgroupManager: 'disabled',
       warn: m => process.stderr.write(`WARNING: ${m}\n`),
     });
+    const stoppedBy = guarded ? fs.readFileSync(stopNote, 'utf8').trim() : '';
+    if (stoppedBy) throw new ScriptStopped(`SIG${stoppedBy}` as NodeJS.Signals);
     return status.signal ? 128 + status.signal : status.code;
   } finally {
     for (const file of created) fs.rmSync(file, { force: true });

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { build, BuildInterrupted } from '../build/build.js';
-import type { SingularityCommand } from '../command.js';
+import { type SingularityCommand, UsageError } from '../command.js';
 
 const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] DEST SPEC';
 
@@ -41,7 +41,7 @@ export const buildCommand: SingularityCommand = {
       const value = () => {
         if (eq > 0) return arg.slice(eq + 1);
         const next = argv[++i];
-        if (next === undefined) throw new Error(`flag needs an argument: ${name}`);
+        if (next === undefined) throw new UsageError(`flag needs an argument: ${name}`);
         return next;
       };
       if (name === '-s' || name === '--sandbox') sandbox = true;
@@ -56,13 +56,10 @@ export const buildCommand: SingularityCommand = {
         buildArgs.set(kv.slice(0, at), kv.slice(at + 1));
       } else if (name === '--build-arg-file') readBuildArgFile(value(), buildArgs);
       else if (name === '--') positional.push(...argv.slice(i + 1)), (i = argv.length);
-      else if (name.startsWith('-') && name !== '-') throw new Error(`unknown flag: ${name}\nUsage: ${USAGE}`);
+      else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
       else positional.push(arg);
     }
-    if (positional.length !== 2) {
-      process.stderr.write(`Error: build takes DEST and SPEC (got ${positional.length} arguments)\nUsage:\n  ${USAGE}\n`);
-      return 255;
-    }
+    if (positional.length !== 2) throw new UsageError(`requires exactly 2 arg(s) (DEST and SPEC), received ${positional.length}`);
     const quiet = globals.quiet || globals.silent;
     try {
       await build({

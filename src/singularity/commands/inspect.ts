@@ -1,7 +1,7 @@
 // inspect: the image's metadata from /.singularity.d (or an app's from /scif/apps/NAME/scif).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SingularityCommand } from '../command.js';
+import { type SingularityCommand, UsageError } from '../command.js';
 import { resolveImage } from '../image.js';
 import { listApps } from '../launch.js';
 
@@ -86,14 +86,10 @@ export const inspectCommand: SingularityCommand = {
       else if (/^-[A-Za-z]+$/.test(a) && [...a.slice(1)].every(c => SHORT[c] || c === 'j')) {
         for (const c of a.slice(1)) if (c === 'j') json = true; else parts.add(SHORT[c]!);
       } else if (a.startsWith('-')) {
-        process.stderr.write(`Error: unknown flag: ${a}\n`);
-        return 255;
+        throw new UsageError(`unknown flag: ${a}`);
       } else image = a;
     }
-    if (!image) {
-      process.stderr.write(`Error: requires exactly 1 arg(s), only received 0\n\nUsage:\n  ${inspectCommand.usage}\n`);
-      return 255;
-    }
+    if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
     const resolved = resolveImage(image, () => undefined);
     try {
       if (listAppsOnly) {

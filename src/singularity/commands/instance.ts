@@ -1,5 +1,5 @@
 import { reporter } from '../action.js';
-import type { GlobalOptions, SingularityCommand } from '../command.js';
+import { type GlobalOptions, type SingularityCommand, UsageError } from '../command.js';
 import { listInstances, monitorInstance, readInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
 
 const USAGE = `singularity instance start [start options...] <image> <name> [startscript args...]
@@ -37,7 +37,7 @@ async function stop(argv: string[], g: GlobalOptions): Promise<number> {
     else if (a === '-s' || a === '--signal') signal = argv[++i] ?? '';
     else if (a.startsWith('--signal=')) signal = a.slice(9);
     else if (a === '-t' || a === '--timeout') timeout = Number(argv[++i]);
-    else if (a.startsWith('-')) throw new Error(`unknown flag: ${a}`);
+    else if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
     else names.push(a);
   }
   const sig = /^\d+$/.test(signal) ? Number(signal) : (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`);
@@ -69,13 +69,17 @@ export const instanceCommand: SingularityCommand = {
     const [sub, ...rest] = argv;
     const r = reporter(g);
     switch (sub) {
-      case 'start': return startInstance(rest, r);
+      case 'start': {
+        const code = await startInstance(rest, r);
+        // Singularity confirms a start at its default verbosity, as it does a stop.
+        if (code === 0 && !g.silent && !g.quiet) process.stderr.write('INFO:    instance started successfully\n');
+        return code;
+      }
       case 'list': return list(rest);
       case 'stop': return stop(rest, g);
       case '__monitor': return monitorInstance(rest, r);
       default:
-        process.stderr.write(`Error: unknown instance command ${JSON.stringify(sub ?? '')}\n\nUsage:\n  ${USAGE}\n`);
-        return 255;
+        throw new UsageError(`unknown instance command ${JSON.stringify(sub ?? '')}`);
     }
   },
 };

@@ -1,7 +1,7 @@
 // run-help: the image's (or an app's) %help text.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SingularityCommand } from '../command.js';
+import { type SingularityCommand, UsageError } from '../command.js';
 import { resolveImage } from '../image.js';
 import { listApps } from '../launch.js';
 
@@ -15,13 +15,10 @@ export const runHelpCommand: SingularityCommand = {
       const a = argv[i]!;
       if (a === '--app') app = argv[++i];
       else if (a.startsWith('--app=')) app = a.slice(6);
-      else if (a.startsWith('-')) { process.stderr.write(`Error: unknown flag: ${a}\n`); return 255; }
+      else if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
       else image = a;
     }
-    if (!image) {
-      process.stderr.write(`Error: requires exactly 1 arg(s), only received 0\n\nUsage:\n  ${runHelpCommand.usage}\n`);
-      return 255;
-    }
+    if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
     const resolved = resolveImage(image, () => undefined);
     try {
       if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);

@@ -1,12 +1,14 @@
 // Flag parsing shared by the sif, sign and verify commands: GNU-style long flags (--name value, --name=value),
 // single-dash short aliases, booleans, and repeatable flags, with pflag's error wording.
 
+import { UsageError } from '../command.js';
+
 export interface FlagSpec {
   short?: string;
   boolean?: boolean;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface ParsedFlags {
   /** Values per long name, in command-line order (booleans hold "true"). */
@@ -66,13 +68,7 @@ export function intListFlag(flags: ParsedFlags, name: string): number[] {
   });
 }
 
-/** Runs a command body, turning UsageError into pflag's "Error: ..." plus usage and status 255. */
-export function withUsage(usage: string, body: () => number): number {
-  try {
-    return body();
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`Error: ${e.message}\nUsage:\n  ${usage}\n`);
-    return 255;
-  }
+/** Runs a command body; a UsageError goes up to main.ts, which reports it with the command's usage. */
+export function withUsage(_usage: string, body: () => number): number {
+  return body();
 }

@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SingularityCommand } from '../command.js';
 import { SifImage } from '../../sif/index.js';
-import { IntegrityError, signImage, verifyImage } from '../../sif/integrity.js';
+import { IntegrityError, type VerifiedSignature, signImage, verifyImage } from '../../sif/integrity.js';
+import { dataTypeName } from '../../sif/format.js';
 import { type PgpPublicKey, readKeyring } from '../../sif/pgp.js';
 import {
   type FlagSpec, UsageError, boolFlag, intListFlag, parseFlags, withUsage,
@@ -102,6 +103,30 @@ function localKeyring(): PgpPublicKey[] {
   return readKeyring(fs.readFileSync(file));
 }
 
+/**
+ * One signature's report worded and aligned as Singularity's verify prints it (uncoloured, as it does when
+ * stdout is not a terminal): the PGP signer from the local keyring, then the objects it covers. DSSE
+ * signatures name no entity, so only their table is shown.
+ */
+function verifiedText(img: SifImage, v: VerifiedSignature): string {
+  const lines: string[] = [];
+  if (v.kind !== 'dsse') {
+    const prefix = '[LOCAL]'.padEnd(18);
+    lines.push(`${prefix} Signing entity: ${v.userIds[0] ?? ''}`);
+    for (const fingerprint of v.signers) lines.push(`${prefix} Fingerprint: ${fingerprint}`);
+  }
+  if (v.objectIds.length) {
+    lines.push('Objects verified:', `${'ID'.padEnd(4)}|${'GROUP'.padEnd(8)}|${'LINK'.padEnd(8)}|TYPE`, '-'.repeat(48));
+    for (const id of v.objectIds) {
+      const d = img.descriptor(id);
+      const group = d.groupId === 0 ? 'NONE' : String(d.groupId);
+      const link = d.linkedId === 0 ? 'NONE' : d.linkedToGroup ? `${d.linkedId} (G)` : String(d.linkedId);
+      lines.push(`${String(id).padEnd(4)}|${group.padEnd(8)}|${link.padEnd(8)}|${dataTypeName(d.dataType)}`);
+    }
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
 function runVerify(argv: string[]): number {
   const flags = parseFlags(argv, {
     ...targetFlags, certificate: {}, 'legacy-insecure': { boolean: true }, local: { short: 'l', boolean: true },
@@ -131,10 +156,7 @@ function runVerify(argv: string[]): number {
       all: boolFlag(flags, 'all'),
       legacy: boolFlag(flags, 'legacy-insecure'),
     });
-    for (const v of verified) {
-      const who = v.userIds.length ? `${v.signers.join(', ')} (${v.userIds.join(', ')})` : v.signers.join(', ');
-      process.stdout.write(`Signature object ${v.signatureId} (${v.kind}, ${v.target}, objects ${v.objectIds.join(',')}): signed by ${who}\n`);
-    }
+    for (const v of verified) process.stdout.write(verifiedText(img, v));
   } catch (e) {
     if (e instanceof IntegrityError) throw new Error(`Failed to verify container: ${e.message}`);
     throw e;

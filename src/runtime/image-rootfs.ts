@@ -9,7 +9,7 @@
 // must reach its rootfs as a mapped uid. Every mount point is recorded before it is mounted; delete (and a
 // failed create) unmount them, and the loop devices, set to auto-clear, go with them.
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -70,7 +70,7 @@ export function planImageRootfs(stateDir: string, source: { image: string; field
   const runtimeDir = privileged() ? '/run' : process.env.XDG_RUNTIME_DIR || os.tmpdir();
   const parent = path.join(runtimeDir, 'tsrt-images');
   // Unique per state dir and id: two runtimes (--root) may use the same container id.
-  const tag = crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
+  const tag = nodeCrypto().createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
   const mountDir = path.join(parent, `${path.basename(stateDir)}-${tag}`);
   return { ...source, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
 }

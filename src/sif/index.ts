@@ -32,7 +32,7 @@
  * to 4096 bytes and everything else packed, timestamps from the image options. Everything is synchronous
  * and works on an fd, so large partitions are never loaded into memory.
  */
-import * as crypto from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
 import { RuntimeError, fromSystemError } from '../errors.js';
 
@@ -357,7 +357,7 @@ function alignUp(offset: number, alignment: number): number {
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 function randomUuid(): Buffer {
-  return Buffer.from(crypto.randomUUID().replace(/-/g, ''), 'hex');
+  return Buffer.from(nodeCrypto().randomUUID().replace(/-/g, ''), 'hex');
 }
 
 const COPY_CHUNK = 1 << 20;
@@ -720,7 +720,7 @@ export class SifImage {
 }
 
 function sha256Of(data: ObjectData): string {
-  const h = crypto.createHash('sha256');
+  const h = nodeCrypto().createHash('sha256');
   if (Buffer.isBuffer(data)) return h.update(data).digest('hex');
   const fd = fs.openSync(data.path, 'r');
   try {

@@ -14,7 +14,7 @@
  * mtime, so a second use is instant and a rebuilt image gets a fresh copy.
  */
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
+import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -199,7 +199,7 @@ export function defaultCacheDir(): string {
 export function sandboxKey(src: ImageSource): string {
   const st = fs.statSync(src.path, { bigint: true });
   const id = [fs.realpathSync(src.path), st.dev, st.ino, st.size, st.mtimeNs, src.offset, src.size].join('\0');
-  return crypto.createHash('sha256').update(id).digest('hex').slice(0, 32);
+  return nodeCrypto().createHash('sha256').update(id).digest('hex').slice(0, 32);
 }
 
 function extractSandbox(src: ImageSource, cacheDir: string): { dir: string; cached: boolean } {

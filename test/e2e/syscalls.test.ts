@@ -31,8 +31,34 @@ function straced(s: ReturnType<typeof scope>, args: string[]): Trace {
     stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000,
   });
   if (r.status !== 0) throw new Error(`strace ${args.join(' ')}: ${r.stderr}`);
-  const lines = fs.readFileSync(out, 'utf8').split('\n').filter(l => l !== '');
+  const lines = joinInterrupted(fs.readFileSync(out, 'utf8').split('\n').filter(l => l !== ''));
   return { lines, mainPid: Number(lines[0]!.split(' ')[0]) };
+}
+
+/**
+ * strace -f splits a call another thread interrupts into "PID call(args <unfinished ...>" and, later,
+ * "PID <... call resumed>rest". Under load that happens to any call, so each pair is joined back into the one
+ * line the patterns below expect.
+ */
+function joinInterrupted(raw: string[]): string[] {
+  const pending = new Map<string, string>();
+  const lines: string[] = [];
+  for (const l of raw) {
+    const start = /^(\d+) (.*) <unfinished \.\.\.>$/.exec(l);
+    if (start) {
+      pending.set(start[1]!, start[2]!);
+      continue;
+    }
+    const end = /^(\d+) <\.\.\. \S+ resumed>(.*)$/.exec(l);
+    if (end && pending.has(end[1]!)) {
+      lines.push(`${end[1]} ${pending.get(end[1]!)}${end[2]}`);
+      pending.delete(end[1]!);
+      continue;
+    }
+    lines.push(l);
+  }
+  for (const [pid, call] of pending) lines.push(`${pid} ${call}`);
+  return lines;
 }
 
 /** Processes (not threads) the command started: clone/clone3/fork/vfork without CLONE_THREAD. */

@@ -31,7 +31,9 @@ function straced(s: ReturnType<typeof scope>, args: string[]): Trace {
     stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000,
   });
   if (r.status !== 0) throw new Error(`strace ${args.join(' ')}: ${r.stderr}`);
-  const lines = joinInterrupted(fs.readFileSync(out, 'utf8').split('\n').filter(l => l !== ''));
+  // strace pads the pid column to five characters: one space after a 5-digit pid, two after a 4-digit one.
+  const raw = fs.readFileSync(out, 'utf8').split('\n').filter(l => l !== '').map(l => l.replace(/^(\d+) +/, '$1 '));
+  const lines = joinInterrupted(raw);
   return { lines, mainPid: Number(lines[0]!.split(' ')[0]) };
 }
 

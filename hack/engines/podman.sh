@@ -162,6 +162,11 @@ teardown() {
       runuser -u "$owner" -- "$W/bin/podman" unshare rm -rf "$W/rootless/storage" >/dev/null 2>&1 || true
     fi
   fi
+  # Rootless podman keeps a pause process (catatonit -P) holding its user namespace; its command line does
+  # not name our dirs, but its pid file lies in the rootless tmp_dir of our containers.conf.
+  if [ -s "$W/rootless/run/libpod/pause.pid" ]; then
+    kill -KILL "$(cat "$W/rootless/run/libpod/pause.pid")" 2>/dev/null || true
+  fi
   local pid
   for pid in $(our_pids); do [ "$pid" != $$ ] && kill -KILL "$pid" 2>/dev/null || true; done
   # Mounts under our dirs, deepest first (overlay merged dirs, netns binds, shm).

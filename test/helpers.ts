@@ -283,18 +283,44 @@ ${o.steps}`;
   return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
 }
 
+// Node cannot receive SCM_RIGHTS: python takes the pty master, writes `out.ptn` (its pts number, TIOCGPTN) and
+// then `out.fds` ("<fds received> <payload>"), and copies what it reads to `out` until the container side closes.
+const CONSOLE_RECEIVER = `
+import fcntl, os, socket, struct, sys
+path, out = sys.argv[1], sys.argv[2]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+conn, _ = srv.accept()
+msg, fds, flags, addr = socket.recv_fds(conn, 4096, 4)
+ptn = struct.unpack('I', fcntl.ioctl(fds[0], 0x80045430, b'\\0' * 4))[0] if fds else -1
+with open(out + '.ptn', 'w') as f:
+    f.write('%d\\n' % ptn)
+with open(out + '.fds', 'w') as f:
+    f.write('%d %s\\n' % (len(fds), msg.decode()))
+with open(out, 'ab', buffering=0) as f:
+    while fds:
+        try:
+            data = os.read(fds[0], 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        f.write(data)
+`;
+
 /**
- * Starts `receiverScript` (python: Node cannot receive SCM_RIGHTS) as `python3 script sock out` in a fresh scope
- * directory; it is killed at the end of the test. The caller waits for `sock` to exist.
+ * Starts the console-socket receiver above as `python3 script sock out` in a fresh scope directory; it is
+ * killed at the end of the test. The caller waits for `sock` to exist.
  */
 export function startConsoleReceiver(
-  tt: { teardown(fn: () => void): void }, s: Scope, receiverScript: string,
+  tt: { teardown(fn: () => void): void }, s: Scope,
 ): { sock: string; out: string } {
   const dir = s.dir();
   const script = path.join(dir, 'receiver.py');
   const sock = path.join(dir, 'console.sock');
   const out = path.join(dir, 'console.out');
-  fs.writeFileSync(script, receiverScript);
+  fs.writeFileSync(script, CONSOLE_RECEIVER);
   const receiver = spawn('python3', [script, sock, out], { stdio: 'ignore' });
   tt.teardown(() => {
     if (receiver.exitCode === null && receiver.pid) process.kill(receiver.pid, 'SIGKILL');

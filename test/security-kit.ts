@@ -194,35 +194,11 @@ export function startWatcher(tt: any, root: string, s: Scope, pid: number, secon
   };
 }
 
-// Node cannot receive SCM_RIGHTS: python takes the pty master, notes its pts number (TIOCGPTN) and copies
-// what it reads to a file until the container side closes.
-const CONSOLE_RECEIVER = `
-import fcntl, os, socket, struct, sys
-path, out = sys.argv[1], sys.argv[2]
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(1)
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 4096, 4)
-ptn = struct.unpack('I', fcntl.ioctl(fds[0], 0x80045430, b'\\0' * 4))[0] if fds else -1
-with open(out + '.ptn', 'w') as f:
-    f.write('%d\\n' % ptn)
-with open(out, 'ab', buffering=0) as f:
-    while fds:
-        try:
-            data = os.read(fds[0], 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        f.write(data)
-`;
-
 /** A console socket: `sock` to pass as --console-socket; `ptn()` the received master's pts number; `output()`. */
 export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
   sock: string; ptn(): number | undefined; output(): string;
 } {
-  const { sock, out } = startConsoleReceiver(tt, s, CONSOLE_RECEIVER);
+  const { sock, out } = startConsoleReceiver(tt, s);
   for (let i = 0; i < 200 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.05']);
   const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
   return {

@@ -254,32 +254,10 @@ t.test('--cgroup runs the process in an existing sub-cgroup; bad paths and contr
 // ---------------------------------------------------------------------------------------------------------
 // terminals
 
-// Node cannot receive SCM_RIGHTS: python receives the pty master and copies what it reads to a file.
-const RECEIVER = `
-import os, socket, sys
-path, out = sys.argv[1], sys.argv[2]
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(1)
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 4096, 4)
-with open(out + '.fds', 'w') as f:
-    f.write('%d %s\\n' % (len(fds), msg.decode()))
-with open(out, 'ab', buffering=0) as f:
-    while fds:
-        try:
-            data = os.read(fds[0], 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        f.write(data)
-`;
-
 t.test('-t with --console-socket (detached) sends a pty master; the process has its own terminal', async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
-  const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
+  const { sock, out } = startConsoleReceiver(tt, s);
   tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
   const r = rtFiles(s, ['exec', '-d', '-t', '--console-socket', sock, id, 'sh', '-c', 'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty']);
   tt.equal(r.code, 0, r.stderr);
@@ -298,7 +276,7 @@ t.test("the engines' exec: podman's, docker's and ctr's process.json with their 
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   for (const engine of ['podman', 'docker', 'ctr']) {
-    const { sock, out } = startConsoleReceiver(tt, s, RECEIVER);
+    const { sock, out } = startConsoleReceiver(tt, s);
     const dir = path.dirname(sock);
     tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
     // The files the engines wrote, kept beside the project (../shared).

@@ -194,6 +194,26 @@ export function startWatcher(tt: any, root: string, s: Scope, pid: number, secon
   };
 }
 
+
+/**
+ * A running victim, the watcher in its pid namespace, and 20 `tsrt exec`s into it for the watcher to attack as
+ * they appear; asserts each exec succeeded and the watcher finished, and gives back what the watcher printed.
+ */
+export function watchedExecs(tt: any, root: string, s: Scope): string {
+  const victim = s.id();
+  const pidFile = path.join(s.dir(), 'pid');
+  const c = rtFiles(root, s, ['run', '-d', '--pid-file', pidFile, '-b', s.bundle(['sleep', '1000']), victim]);
+  tt.equal(c.code, 0, c.stderr);
+  const finish = startWatcher(tt, root, s, pidOf(pidFile), 20);
+  for (let i = 0; i < 20; i++) {
+    const e = rtFiles(root, s, ['exec', victim, 'sh', '-c', 'exit 0']);
+    tt.equal(e.code, 0, `exec ${i}: ${e.stderr}`);
+  }
+  const { output, stopped } = finish();
+  tt.ok(stopped, 'the watcher finished');
+  tt.match(output, /^watched [1-9]\d* processes/m, `the watcher saw the container's processes: ${output}`);
+  return output;
+}
 /** A console socket: `sock` to pass as --console-socket; `ptn()` the received master's pts number; `output()`. */
 export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
   sock: string; ptn(): number | undefined; output(): string;

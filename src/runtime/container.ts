@@ -12,7 +12,7 @@ import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
-import { parseConfig } from '../spec/validate.js';
+import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
 import { makeIdmapNamespaces } from './idmap.js';
@@ -76,14 +76,7 @@ export function executorError(m: SyncMessage): RuntimeError {
 }
 
 function readSpec(bundle: string): Spec {
-  const file = path.join(bundle, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw fromSystemError('open', file, e);
-  }
-  const spec = parseConfig(text);
+  const spec = readConfig(bundle);
   if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(spec.ociVersion)) {
     throw new RuntimeError(`config.json: /ociVersion: unsupported runtime-spec version ${JSON.stringify(spec.ociVersion)} (tsrt implements 1.x)`, { op: 'config.json' });
   }

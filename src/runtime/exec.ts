@@ -9,7 +9,7 @@ import { buildExecPlan } from '../plan/exec.js';
 import { encodePlan } from '../plan/codec.js';
 import { CLONE } from '../plan/linux.js';
 import { compileSeccomp } from '../plan/seccomp.js';
-import { parseConfig, parseProcess } from '../spec/validate.js';
+import { parseProcess, readConfig } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
 import { S_EXEC_LOOKUP, adoptReported, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
 import { hostFacts } from './host.js';
@@ -136,14 +136,7 @@ export function processFromFile(file: string, base: Process | undefined): Proces
 /** What exec takes from the config: recorded at create, or (a record from before that) the bundle's. */
 function execConfig(rec: ContainerRecord): NonNullable<ContainerRecord['exec']> {
   if (rec.exec) return rec.exec;
-  const file = path.join(rec.bundle, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw fromSystemError('open', file, e);
-  }
-  const spec = parseConfig(text);
+  const spec = readConfig(rec.bundle);
   return {
     process: spec.process,
     linux: { seccomp: spec.linux?.seccomp, personality: spec.linux?.personality, memoryPolicy: spec.linux?.memoryPolicy },

@@ -4,7 +4,9 @@
 // Messages read `<file>: <JSON pointer>: <rule>`, e.g. `config.json: /process/args: must be array`; the root is
 // written `/`. Only the first violation is reported (the validators are built with allErrors off).
 
-import { SpecError } from '../errors.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SpecError, fromSystemError } from '../errors.js';
 import type { Features, Process, Spec, State } from './types.gen.js';
 import {
   validateConfig as configValidator,
@@ -71,6 +73,18 @@ export function parseJson(text: string, file: string): unknown {
 /** Parses and validates the text of config.json. */
 export function parseConfig(text: string): Spec {
   return validateConfig(parseJson(text, 'config.json'));
+}
+
+/** Reads, parses and validates a bundle's config.json; a file that cannot be read is an `open` error. */
+export function readConfig(bundle: string): Spec {
+  const file = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fromSystemError('open', file, e);
+  }
+  return parseConfig(text);
 }
 
 /** Parses and validates the text of a process document (exec --process). */

@@ -12,6 +12,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "copyup.h"
 #include "executor.h"
 #include "plan.h"
 #include "sync.h"
@@ -475,100 +476,14 @@ static int fs_configure(int fsfd, const char *source, const char *data, const ch
 	return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
 }
 
-/* ---- tmpcopyup: what the rootfs has at a tmpfs destination is copied into the new tmpfs ---- */
-
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
-/* Owner and mode as the image has them; the mode goes last because chown clears set-id bits. */
-static int copy_owner_mode(int dfd, const char *name, const struct stat *st, int is_link)
-{
-	if (syscall(SYS_fchownat, dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	return is_link ? 0 : (int)syscall(SYS_fchmodat, dfd, name, st->st_mode & 07777);
-}
-
-static int copy_file(int src_dir, int dst_dir, const char *name, const struct stat *st)
-{
-	int in, out, ret = -1;
-	long n;
-	in = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	out = (int)syscall(SYS_openat, dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out >= 0) {
-		do
-			n = syscall(SYS_sendfile, out, in, NULL, 1 << 20);
-		while (n > 0 || (n < 0 && errno == EINTR));
-		ret = n < 0 ? -1 : 0;
-		syscall(SYS_close, out);
-	}
-	syscall(SYS_close, in);
-	return ret;
-}
-
-/* Copies the entries of src_dir into dst_dir without following any symlink of the image (both are dir fds);
- * depth bounds the recursion a hostile image could ask for. */
-static int copy_tree(int src_dir, int dst_dir, int depth)
-{
-	char buf[2048], link[4096];
-	struct stat st;
-	long n, off;
-	int sub_src, sub_dst, ret;
-	if (depth > 64) {
-		errno = ELOOP;
-		return -1;
-	}
-	while ((n = syscall(SYS_getdents64, src_dir, buf, sizeof(buf))) > 0) {
-		for (off = 0; off < n; off += ((struct dirent64_raw *)(buf + off))->d_reclen) {
-			const char *name = ((struct dirent64_raw *)(buf + off))->d_name;
-			if (!strcmp(name, ".") || !strcmp(name, ".."))
-				continue;
-			if (syscall(SYS_newfstatat, src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return -1;
-			if (S_ISDIR(st.st_mode)) {
-				if (syscall(SYS_mkdirat, dst_dir, name, 0700) < 0)
-					return -1;
-				sub_src = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				sub_dst = (int)syscall(SYS_openat, dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				ret = sub_src < 0 || sub_dst < 0 ? -1 : copy_tree(sub_src, sub_dst, depth + 1);
-				if (sub_src >= 0)
-					syscall(SYS_close, sub_src);
-				if (sub_dst >= 0)
-					syscall(SYS_close, sub_dst);
-				if (ret < 0)
-					return -1;
-			} else if (S_ISREG(st.st_mode)) {
-				if (copy_file(src_dir, dst_dir, name, &st) < 0)
-					return -1;
-			} else if (S_ISLNK(st.st_mode)) {
-				n = syscall(SYS_readlinkat, src_dir, name, link, sizeof(link) - 1);
-				if (n < 0)
-					return -1;
-				link[n] = 0;
-				if (syscall(SYS_symlinkat, link, dst_dir, name) < 0)
-					return -1;
-			} else if (syscall(SYS_mknodat, dst_dir, name, st.st_mode & (S_IFMT | 0600), st.st_rdev) < 0) {
-				return -1;
-			}
-			if (copy_owner_mode(dst_dir, name, &st, S_ISLNK(st.st_mode)) < 0)
-				return -1;
-		}
-	}
-	return n < 0 ? -1 : 0;
-}
+/* ---- tmpcopyup (the walk is copyup.c) ---- */
 
 /* mnt is the detached tmpfs, target the O_PATH destination in the rootfs (not yet covered). */
 static void copy_up(struct ctx *c, int mnt, int target, const char *dest)
 {
 	int src = (int)syscall(SYS_openat, target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int dst = (int)syscall(SYS_openat, mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (src < 0 || dst < 0 || copy_tree(src, dst, 0) < 0)
+	if (src < 0 || dst < 0 || copyup_tree(c->procfd, src, dst) < 0)
 		fail(c, S_MOUNT, dest);
 	syscall(SYS_close, src);
 	syscall(SYS_close, dst);

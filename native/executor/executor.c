@@ -74,7 +74,6 @@ struct ctx {
 	int devnull;  /* host /dev/null, verified 1:3 (R3) */
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
-	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
 	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
 };
 
@@ -417,8 +416,8 @@ static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *sourc
 	uint32_t i;
 	for (i = 0; i < c->plan->nidmaps; i++) {
 		if (&c->plan->steps[c->plan->idmaps[i].step] == s) {
-			int tree = c->idmap_tree[i];
-			c->idmap_tree[i] = -1;
+			int tree = c->plan->idmaps[i].tree;
+			c->plan->idmaps[i].tree = -1;
 			return tree;
 		}
 	}
@@ -820,7 +819,7 @@ static void apply_sysctls(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	uint32_t i;
 	for (i = 0; i < p->nsysctl; i++) {
-		char path[512];
+		char path[4 + TSRT_PATH_MAX]; /* "sys/" and a key the decoder held to PATH_MAX */
 		int fd;
 		sappend(path, sizeof(path), sappend(path, sizeof(path), 0, "sys/"), p->sysctl[i].key);
 		fd = (int)sys_openat2(c->procfd, path, O_WRONLY,
@@ -960,8 +959,11 @@ static void apply_lsm_labels(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->apparmor_profile) {
-		char buf[TSRT_MAX_STR + 8];
+		/* One write: the kernel reads a page of it and refuses a second write to the same open file. */
+		char buf[4096 + 1];
 		size_t n = sappend(buf, sizeof(buf), sappend(buf, sizeof(buf), 0, "exec "), p->apparmor_profile);
+		if (n < 5 + slen(p->apparmor_profile))
+			fail_errno(c, S_LSM, E2BIG, p->apparmor_profile);
 		/* The LSM-specific file since Linux 5.8; attr/exec when AppArmor is the only LSM on older kernels. */
 		int fd = proc_open(c, "self/attr/apparmor/exec", O_WRONLY);
 		if (fd < 0 && errno == ENOENT)
@@ -1001,11 +1003,8 @@ static void switch_user(struct ctx *c, struct __user_cap_data_struct held[2])
 			fail(c, S_CAPS, "bounding set");
 	}
 	if (p->flags & PF_SETGROUPS) {
-		gid_t groups[TSRT_MAX_LIST];
-		uint32_t i;
-		for (i = 0; i < p->ngroups; i++)
-			groups[i] = p->groups[i];
-		if (syscall(SYS_setgroups, p->ngroups, groups) < 0)
+		/* gid_t is the plan's u32. */
+		if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
 			fail(c, S_GROUPS, "additionalGids");
 	} else if (p->ngroups) {
 		fail_errno(c, S_GROUPS, EPERM, "additionalGids (setgroups is denied in this user namespace)");
@@ -1146,20 +1145,22 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 		size_t n = 0, at;
 		while (path[n] && path[n] != ':')
 			n++;
-		at = 0;
-		if (n == 0)
-			at = sappend(out, cap, 0, ".");
-		else {
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(out, path, n);
-			out[n] = 0;
-			at = n;
+		/* A candidate longer than PATH_MAX is one the kernel refuses: skipped, never cut short into another. */
+		if ((n ? n : 1) + 1 + slen(name) >= cap) {
+			err = ENAMETOOLONG;
+		} else {
+			if (n == 0)
+				at = sappend(out, cap, 0, ".");
+			else {
+				memcpy(out, path, n);
+				out[n] = 0;
+				at = n;
+			}
+			at = sappend(out, cap, at, "/");
+			sappend(out, cap, at, name);
+			if (is_executable(out, &err))
+				return;
 		}
-		at = sappend(out, cap, at, "/");
-		sappend(out, cap, at, name);
-		if (is_executable(out, &err))
-			return;
 		if (!path[n])
 			break;
 		path += n + 1;
@@ -1212,18 +1213,14 @@ static void prepare_exec_fds(struct ctx *c)
 static void exec_user_process(struct ctx *c, const char *path)
 {
 	const struct tsrt_plan *p = c->plan;
-	const char *argv[TSRT_MAX_LIST + 3];
 	uint64_t empty = 0;
-	uint32_t i;
 
-	argv[0] = SHIM_MAGIC;
-	argv[1] = path;
-	for (i = 0; i < p->nargs; i++)
-		argv[i + 2] = p->args[i];
-	argv[p->nargs + 2] = NULL;
+	/* The decoder left these two slots in front of the (NULL-terminated) arguments. */
+	p->helper_argv[0] = SHIM_MAGIC;
+	p->helper_argv[1] = path;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
-	syscall(SYS_execveat, c->shim_fd, "", argv, p->env, AT_EMPTY_PATH);
+	syscall(SYS_execveat, c->shim_fd, "", p->helper_argv, p->env, AT_EMPTY_PATH);
 	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
 	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
 	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
@@ -1254,10 +1251,12 @@ static int cmp_int(int a, int b)
 	return a < b ? -1 : a > b;
 }
 
-/* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
-static void close_other_fds(const int *keep, int nkeep, int preserve)
+/* Close every fd except the allowlist (sorted in place), right away: the waiting init must not pin the
+ * runtime's fds. */
+static void close_other_fds(int32_t *keep, int nkeep, int preserve)
 {
-	int sorted[10 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
+	int32_t *sorted = keep;
+	int n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1299,9 +1298,11 @@ static void write_timens_offsets(struct ctx *c)
 static void join_namespaces(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int fds[16];
-	uint32_t i, n = p->njoin > 16 ? 16 : p->njoin;
+	int fds[8]; /* one per namespace type: the decoder admits each type once */
+	uint32_t i, n = p->njoin;
 	int pass;
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		fail_errno(c, S_JOIN_NS, EINVAL, "namespaces to join");
 	/* Open every path first: after joining a mount namespace, paths would resolve somewhere else. */
 	for (i = 0; i < n; i++) {
 		fds[i] = (int)syscall(SYS_openat, AT_FDCWD, p->join[i].path, O_RDONLY | O_CLOEXEC);
@@ -1362,7 +1363,7 @@ static void prepare_idmapped_trees(struct ctx *c)
 		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
 			fail(c, S_IDMAP, s->dest);
 		syscall(SYS_close, m->userns_fd);
-		c->idmap_tree[i] = tree;
+		p->idmaps[i].tree = tree;
 	}
 }
 
@@ -1461,7 +1462,8 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[10 + TSRT_MAX_IDMAPS], nkeep = 0;
+	int32_t *keep = p->keep_fds; /* 8 + nidmaps entries */
+	int nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
 	int need_fork;

@@ -55,6 +55,7 @@ static const char *errname(long e)
 {
 	switch (e) {
 	case 2: return "no such file or directory";
+	case 7: return "argument list too long";
 	case 8: return "exec format error";
 	case 13: return "permission denied";
 	case 20: return "not a directory";

@@ -65,6 +65,8 @@
 
 /* The magic argv[0] the sealed helper (native/init) insists on before it execs anything. */
 #define SHIM_MAGIC "tsrt-init:exec"
+/* ...and followed by the exec fifo's fd number: wait for `start` on that fifo first. */
+#define SHIM_WAIT_MAGIC "tsrt-init:wait:"
 
 struct ctx {
 	const struct tsrt_plan *plan;
@@ -75,6 +77,7 @@ struct ctx {
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
 	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
+	int helper_waits; /* the sealed helper waits for `start` (wait_for_start) */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -1170,12 +1173,26 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 	die_exit(1);
 }
 
-static void wait_for_start(struct ctx *c)
+static void exec_user_process(struct ctx *c, const char *path, const char *magic);
+
+static void wait_for_start(struct ctx *c, const char *path)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->flags & PF_START_FIFO) {
-		char link[32];
+		char link[32], magic[40];
 		int fd;
+		/*
+		 * The waiting init should hold stdio and the fifo and nothing else, as runc's does (issue 13, finding 7):
+		 * where the container's /proc shows the fifo (helper_can_wait), the sealed helper waits instead of us.
+		 * Our root, private procfs, sync socket and the helper's memfd are close-on-exec, so none of them waits
+		 * with it. Without such a /proc (a config that mounts none), we wait here, through the private procfs.
+		 */
+		if (c->helper_waits) {
+			sappend_u64(magic, sizeof(magic), sappend(magic, sizeof(magic), 0, SHIM_WAIT_MAGIC), (uint64_t)p->fifo_fd, 0);
+			exec_user_process(c, path, magic);
+		}
+		syscall(SYS_close, c->rootfd);
+		c->rootfd = -1;
 		sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)p->fifo_fd, 0);
 		/* Blocks until `start` opens the read side. */
 		do
@@ -1190,6 +1207,34 @@ static void wait_for_start(struct ctx *c)
 	} else {
 		expect(c, MSG_START, S_WAIT_START);
 	}
+}
+
+/*
+ * Whether the sealed helper can wait for `start` itself: the container's own /proc must be a procfs that shows
+ * our exec fifo as /proc/self/fd/<fd>, the same inode, as the helper will open it. Checked before any seccomp
+ * filter (a profile may deny fstat), and as the container's user, who the helper will be.
+ */
+static int helper_can_wait(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct statfs sfs;
+	struct stat a, b;
+	char link[32];
+	int fd, ok;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+	syscall(SYS_close, fd);
+	if (!ok)
+		return 0;
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "/proc/self/fd/"), (uint64_t)p->fifo_fd, 0);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &a) == 0 && fstat(p->fifo_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	syscall(SYS_close, fd);
+	return ok;
 }
 
 /* R4: only stdio and the preserved fds survive exec; libuv/JS fds are marked close-on-exec. Done before the
@@ -1207,16 +1252,20 @@ static void prepare_exec_fds(struct ctx *c)
 		if (fd < 3 && fl >= 0 && (fl & O_NONBLOCK))
 			syscall(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
+	/* The helper that waits for `start` opens the fifo through this fd (wait_for_start) and closes it. */
+	if (c->helper_waits)
+		syscall(SYS_fcntl, p->fifo_fd, F_SETFD, 0);
 	syscall(SYS_umask, (p->flags & PF_SET_UMASK) ? p->umask : 022);
 }
 
-static void exec_user_process(struct ctx *c, const char *path)
+/* magic: SHIM_MAGIC, or the wait magic with the fifo's fd (wait_for_start). */
+static void exec_user_process(struct ctx *c, const char *path, const char *magic)
 {
 	const struct tsrt_plan *p = c->plan;
 	uint64_t empty = 0;
 
 	/* The decoder left these two slots in front of the (NULL-terminated) arguments. */
-	p->helper_argv[0] = SHIM_MAGIC;
+	p->helper_argv[0] = magic;
 	p->helper_argv[1] = path;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
@@ -1430,6 +1479,7 @@ static void stage2(struct ctx *c)
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */
 	set_affinity(c, p->affinity_final, p->affinity_final_len, "execCPUAffinity.final");
+	c->helper_waits = (p->flags & PF_START_FIFO) && helper_can_wait(c);
 	prepare_exec_fds(c);
 	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
 		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
@@ -1452,8 +1502,8 @@ static void stage2(struct ctx *c)
 	 * errnoRet 0), or the runtime died since PR_SET_PDEATHSIG was reset. Give up; the runtime sees EOF. */
 	if (send_msg(c->sock, MSG_READY, 0, 0, 0, "") != (long)sizeof(struct tsrt_msg))
 		die_exit(1);
-	wait_for_start(c);
-	exec_user_process(c, path);
+	wait_for_start(c, path);
+	exec_user_process(c, path, SHIM_MAGIC);
 	die_exit(1);
 }
 

@@ -27,6 +27,18 @@ export interface ExitStatus {
 }
 
 /** A program to run inside the namespaces (CLONE_NEW* flags) of a container process. */
+/** What checkPlan reports of a plan the C decoder accepted. */
+export interface DecodedPlan {
+  steps: number;
+  args: number;
+  env: number;
+  rootfs: string;
+  cwd: string;
+  join: string[];
+  /** The arguments' bytes, NULs not counted. */
+  argBytes: number;
+}
+
 export interface JoinedRun {
   pid: number;
   nsFlags: number;
@@ -39,7 +51,7 @@ export interface JoinedRun {
 
 export interface Addon {
   spawn(plan: Buffer): SpawnResult;
-  checkPlan(plan: Buffer): string | { steps: number; args: number; rootfs: string };
+  checkPlan(plan: Buffer): string | DecodedPlan;
   recv(sock: number): SyncMessage | null;
   send(sock: number, type: number): void;
   wait(pidfd: number): ExitStatus;

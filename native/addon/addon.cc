@@ -179,6 +179,15 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
   out.Set("steps", plan.nsteps);
   out.Set("args", plan.nargs);
   out.Set("rootfs", plan.rootfs);
+  // What a wrapped length would change first: the lists' sizes and the strings around them.
+  out.Set("env", plan.nenv);
+  out.Set("cwd", plan.cwd);
+  Napi::Array join = Napi::Array::New(env, plan.njoin);
+  for (uint32_t i = 0; i < plan.njoin; i++) join.Set(i, plan.join[i].path);
+  out.Set("join", join);
+  size_t argBytes = 0;
+  for (uint32_t i = 0; i < plan.nargs; i++) argBytes += strlen(plan.args[i]);
+  out.Set("argBytes", static_cast<double>(argBytes));
   plan_free(&plan);
   return out;
 }

@@ -12,6 +12,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "copyup.h"
 #include "executor.h"
 #include "plan.h"
 #include "sync.h"
@@ -64,6 +65,8 @@
 
 /* The magic argv[0] the sealed helper (native/init) insists on before it execs anything. */
 #define SHIM_MAGIC "tsrt-init:exec"
+/* ...and followed by the exec fifo's fd number: wait for `start` on that fifo first. */
+#define SHIM_WAIT_MAGIC "tsrt-init:wait:"
 
 struct ctx {
 	const struct tsrt_plan *plan;
@@ -73,8 +76,8 @@ struct ctx {
 	int devnull;  /* host /dev/null, verified 1:3 (R3) */
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
-	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
 	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
+	int helper_waits; /* the sealed helper waits for `start` (wait_for_start) */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -416,8 +419,8 @@ static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *sourc
 	uint32_t i;
 	for (i = 0; i < c->plan->nidmaps; i++) {
 		if (&c->plan->steps[c->plan->idmaps[i].step] == s) {
-			int tree = c->idmap_tree[i];
-			c->idmap_tree[i] = -1;
+			int tree = c->plan->idmaps[i].tree;
+			c->plan->idmaps[i].tree = -1;
 			return tree;
 		}
 	}
@@ -475,100 +478,14 @@ static int fs_configure(int fsfd, const char *source, const char *data, const ch
 	return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
 }
 
-/* ---- tmpcopyup: what the rootfs has at a tmpfs destination is copied into the new tmpfs ---- */
-
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
-/* Owner and mode as the image has them; the mode goes last because chown clears set-id bits. */
-static int copy_owner_mode(int dfd, const char *name, const struct stat *st, int is_link)
-{
-	if (syscall(SYS_fchownat, dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	return is_link ? 0 : (int)syscall(SYS_fchmodat, dfd, name, st->st_mode & 07777);
-}
-
-static int copy_file(int src_dir, int dst_dir, const char *name, const struct stat *st)
-{
-	int in, out, ret = -1;
-	long n;
-	in = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	out = (int)syscall(SYS_openat, dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out >= 0) {
-		do
-			n = syscall(SYS_sendfile, out, in, NULL, 1 << 20);
-		while (n > 0 || (n < 0 && errno == EINTR));
-		ret = n < 0 ? -1 : 0;
-		syscall(SYS_close, out);
-	}
-	syscall(SYS_close, in);
-	return ret;
-}
-
-/* Copies the entries of src_dir into dst_dir without following any symlink of the image (both are dir fds);
- * depth bounds the recursion a hostile image could ask for. */
-static int copy_tree(int src_dir, int dst_dir, int depth)
-{
-	char buf[2048], link[4096];
-	struct stat st;
-	long n, off;
-	int sub_src, sub_dst, ret;
-	if (depth > 64) {
-		errno = ELOOP;
-		return -1;
-	}
-	while ((n = syscall(SYS_getdents64, src_dir, buf, sizeof(buf))) > 0) {
-		for (off = 0; off < n; off += ((struct dirent64_raw *)(buf + off))->d_reclen) {
-			const char *name = ((struct dirent64_raw *)(buf + off))->d_name;
-			if (!strcmp(name, ".") || !strcmp(name, ".."))
-				continue;
-			if (syscall(SYS_newfstatat, src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return -1;
-			if (S_ISDIR(st.st_mode)) {
-				if (syscall(SYS_mkdirat, dst_dir, name, 0700) < 0)
-					return -1;
-				sub_src = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				sub_dst = (int)syscall(SYS_openat, dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				ret = sub_src < 0 || sub_dst < 0 ? -1 : copy_tree(sub_src, sub_dst, depth + 1);
-				if (sub_src >= 0)
-					syscall(SYS_close, sub_src);
-				if (sub_dst >= 0)
-					syscall(SYS_close, sub_dst);
-				if (ret < 0)
-					return -1;
-			} else if (S_ISREG(st.st_mode)) {
-				if (copy_file(src_dir, dst_dir, name, &st) < 0)
-					return -1;
-			} else if (S_ISLNK(st.st_mode)) {
-				n = syscall(SYS_readlinkat, src_dir, name, link, sizeof(link) - 1);
-				if (n < 0)
-					return -1;
-				link[n] = 0;
-				if (syscall(SYS_symlinkat, link, dst_dir, name) < 0)
-					return -1;
-			} else if (syscall(SYS_mknodat, dst_dir, name, st.st_mode & (S_IFMT | 0600), st.st_rdev) < 0) {
-				return -1;
-			}
-			if (copy_owner_mode(dst_dir, name, &st, S_ISLNK(st.st_mode)) < 0)
-				return -1;
-		}
-	}
-	return n < 0 ? -1 : 0;
-}
+/* ---- tmpcopyup (the walk is copyup.c) ---- */
 
 /* mnt is the detached tmpfs, target the O_PATH destination in the rootfs (not yet covered). */
 static void copy_up(struct ctx *c, int mnt, int target, const char *dest)
 {
 	int src = (int)syscall(SYS_openat, target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int dst = (int)syscall(SYS_openat, mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (src < 0 || dst < 0 || copy_tree(src, dst, 0) < 0)
+	if (src < 0 || dst < 0 || copyup_tree(c->procfd, src, dst) < 0)
 		fail(c, S_MOUNT, dest);
 	syscall(SYS_close, src);
 	syscall(SYS_close, dst);
@@ -905,7 +822,7 @@ static void apply_sysctls(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	uint32_t i;
 	for (i = 0; i < p->nsysctl; i++) {
-		char path[512];
+		char path[4 + TSRT_PATH_MAX]; /* "sys/" and a key the decoder held to PATH_MAX */
 		int fd;
 		sappend(path, sizeof(path), sappend(path, sizeof(path), 0, "sys/"), p->sysctl[i].key);
 		fd = (int)sys_openat2(c->procfd, path, O_WRONLY,
@@ -1045,8 +962,11 @@ static void apply_lsm_labels(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->apparmor_profile) {
-		char buf[TSRT_MAX_STR + 8];
+		/* One write: the kernel reads a page of it and refuses a second write to the same open file. */
+		char buf[4096 + 1];
 		size_t n = sappend(buf, sizeof(buf), sappend(buf, sizeof(buf), 0, "exec "), p->apparmor_profile);
+		if (n < 5 + slen(p->apparmor_profile))
+			fail_errno(c, S_LSM, E2BIG, p->apparmor_profile);
 		/* The LSM-specific file since Linux 5.8; attr/exec when AppArmor is the only LSM on older kernels. */
 		int fd = proc_open(c, "self/attr/apparmor/exec", O_WRONLY);
 		if (fd < 0 && errno == ENOENT)
@@ -1086,11 +1006,8 @@ static void switch_user(struct ctx *c, struct __user_cap_data_struct held[2])
 			fail(c, S_CAPS, "bounding set");
 	}
 	if (p->flags & PF_SETGROUPS) {
-		gid_t groups[TSRT_MAX_LIST];
-		uint32_t i;
-		for (i = 0; i < p->ngroups; i++)
-			groups[i] = p->groups[i];
-		if (syscall(SYS_setgroups, p->ngroups, groups) < 0)
+		/* gid_t is the plan's u32. */
+		if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
 			fail(c, S_GROUPS, "additionalGids");
 	} else if (p->ngroups) {
 		fail_errno(c, S_GROUPS, EPERM, "additionalGids (setgroups is denied in this user namespace)");
@@ -1231,20 +1148,22 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 		size_t n = 0, at;
 		while (path[n] && path[n] != ':')
 			n++;
-		at = 0;
-		if (n == 0)
-			at = sappend(out, cap, 0, ".");
-		else {
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(out, path, n);
-			out[n] = 0;
-			at = n;
+		/* A candidate longer than PATH_MAX is one the kernel refuses: skipped, never cut short into another. */
+		if ((n ? n : 1) + 1 + slen(name) >= cap) {
+			err = ENAMETOOLONG;
+		} else {
+			if (n == 0)
+				at = sappend(out, cap, 0, ".");
+			else {
+				memcpy(out, path, n);
+				out[n] = 0;
+				at = n;
+			}
+			at = sappend(out, cap, at, "/");
+			sappend(out, cap, at, name);
+			if (is_executable(out, &err))
+				return;
 		}
-		at = sappend(out, cap, at, "/");
-		sappend(out, cap, at, name);
-		if (is_executable(out, &err))
-			return;
 		if (!path[n])
 			break;
 		path += n + 1;
@@ -1254,12 +1173,26 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 	die_exit(1);
 }
 
-static void wait_for_start(struct ctx *c)
+static void exec_user_process(struct ctx *c, const char *path, const char *magic);
+
+static void wait_for_start(struct ctx *c, const char *path)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->flags & PF_START_FIFO) {
-		char link[32];
+		char link[32], magic[40];
 		int fd;
+		/*
+		 * The waiting init should hold stdio and the fifo and nothing else, as runc's does (issue 13, finding 7):
+		 * where the container's /proc shows the fifo (helper_can_wait), the sealed helper waits instead of us.
+		 * Our root, private procfs, sync socket and the helper's memfd are close-on-exec, so none of them waits
+		 * with it. Without such a /proc (a config that mounts none), we wait here, through the private procfs.
+		 */
+		if (c->helper_waits) {
+			sappend_u64(magic, sizeof(magic), sappend(magic, sizeof(magic), 0, SHIM_WAIT_MAGIC), (uint64_t)p->fifo_fd, 0);
+			exec_user_process(c, path, magic);
+		}
+		syscall(SYS_close, c->rootfd);
+		c->rootfd = -1;
 		sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)p->fifo_fd, 0);
 		/* Blocks until `start` opens the read side. */
 		do
@@ -1274,6 +1207,34 @@ static void wait_for_start(struct ctx *c)
 	} else {
 		expect(c, MSG_START, S_WAIT_START);
 	}
+}
+
+/*
+ * Whether the sealed helper can wait for `start` itself: the container's own /proc must be a procfs that shows
+ * our exec fifo as /proc/self/fd/<fd>, the same inode, as the helper will open it. Checked before any seccomp
+ * filter (a profile may deny fstat), and as the container's user, who the helper will be.
+ */
+static int helper_can_wait(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct statfs sfs;
+	struct stat a, b;
+	char link[32];
+	int fd, ok;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+	syscall(SYS_close, fd);
+	if (!ok)
+		return 0;
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "/proc/self/fd/"), (uint64_t)p->fifo_fd, 0);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &a) == 0 && fstat(p->fifo_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	syscall(SYS_close, fd);
+	return ok;
 }
 
 /* R4: only stdio and the preserved fds survive exec; libuv/JS fds are marked close-on-exec. Done before the
@@ -1291,24 +1252,24 @@ static void prepare_exec_fds(struct ctx *c)
 		if (fd < 3 && fl >= 0 && (fl & O_NONBLOCK))
 			syscall(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
+	/* The helper that waits for `start` opens the fifo through this fd (wait_for_start) and closes it. */
+	if (c->helper_waits)
+		syscall(SYS_fcntl, p->fifo_fd, F_SETFD, 0);
 	syscall(SYS_umask, (p->flags & PF_SET_UMASK) ? p->umask : 022);
 }
 
-static void exec_user_process(struct ctx *c, const char *path)
+/* magic: SHIM_MAGIC, or the wait magic with the fifo's fd (wait_for_start). */
+static void exec_user_process(struct ctx *c, const char *path, const char *magic)
 {
 	const struct tsrt_plan *p = c->plan;
-	const char *argv[TSRT_MAX_LIST + 3];
 	uint64_t empty = 0;
-	uint32_t i;
 
-	argv[0] = SHIM_MAGIC;
-	argv[1] = path;
-	for (i = 0; i < p->nargs; i++)
-		argv[i + 2] = p->args[i];
-	argv[p->nargs + 2] = NULL;
+	/* The decoder left these two slots in front of the (NULL-terminated) arguments. */
+	p->helper_argv[0] = magic;
+	p->helper_argv[1] = path;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
-	syscall(SYS_execveat, c->shim_fd, "", argv, p->env, AT_EMPTY_PATH);
+	syscall(SYS_execveat, c->shim_fd, "", p->helper_argv, p->env, AT_EMPTY_PATH);
 	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
 	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
 	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
@@ -1339,10 +1300,12 @@ static int cmp_int(int a, int b)
 	return a < b ? -1 : a > b;
 }
 
-/* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
-static void close_other_fds(const int *keep, int nkeep, int preserve)
+/* Close every fd except the allowlist (sorted in place), right away: the waiting init must not pin the
+ * runtime's fds. */
+static void close_other_fds(int32_t *keep, int nkeep, int preserve)
 {
-	int sorted[10 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
+	int32_t *sorted = keep;
+	int n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1384,9 +1347,11 @@ static void write_timens_offsets(struct ctx *c)
 static void join_namespaces(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int fds[16];
-	uint32_t i, n = p->njoin > 16 ? 16 : p->njoin;
+	int fds[8]; /* one per namespace type: the decoder admits each type once */
+	uint32_t i, n = p->njoin;
 	int pass;
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		fail_errno(c, S_JOIN_NS, EINVAL, "namespaces to join");
 	/* Open every path first: after joining a mount namespace, paths would resolve somewhere else. */
 	for (i = 0; i < n; i++) {
 		fds[i] = (int)syscall(SYS_openat, AT_FDCWD, p->join[i].path, O_RDONLY | O_CLOEXEC);
@@ -1447,7 +1412,7 @@ static void prepare_idmapped_trees(struct ctx *c)
 		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
 			fail(c, S_IDMAP, s->dest);
 		syscall(SYS_close, m->userns_fd);
-		c->idmap_tree[i] = tree;
+		p->idmaps[i].tree = tree;
 	}
 }
 
@@ -1514,6 +1479,7 @@ static void stage2(struct ctx *c)
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */
 	set_affinity(c, p->affinity_final, p->affinity_final_len, "execCPUAffinity.final");
+	c->helper_waits = (p->flags & PF_START_FIFO) && helper_can_wait(c);
 	prepare_exec_fds(c);
 	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
 		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
@@ -1536,8 +1502,8 @@ static void stage2(struct ctx *c)
 	 * errnoRet 0), or the runtime died since PR_SET_PDEATHSIG was reset. Give up; the runtime sees EOF. */
 	if (send_msg(c->sock, MSG_READY, 0, 0, 0, "") != (long)sizeof(struct tsrt_msg))
 		die_exit(1);
-	wait_for_start(c);
-	exec_user_process(c, path);
+	wait_for_start(c, path);
+	exec_user_process(c, path, SHIM_MAGIC);
 	die_exit(1);
 }
 
@@ -1546,7 +1512,8 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[10 + TSRT_MAX_IDMAPS], nkeep = 0;
+	int32_t *keep = p->keep_fds; /* 8 + nidmaps entries */
+	int nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
 	int need_fork;

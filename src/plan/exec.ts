@@ -7,6 +7,7 @@ import { RuntimeError } from '../errors.js';
 import type { Spec } from '../spec/types.gen.js';
 import { checkLsmLabels, planProcess, withinCodecLimits } from './build.js';
 import type { HostFacts } from './facts.js';
+import { processViolations } from './limits.js';
 import { CLONE } from './linux.js';
 import { planSeccomp } from './seccomp.js';
 import { PlanFlag, type LaunchPlan } from './types.js';
@@ -38,6 +39,8 @@ export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, 
   if (!path.posix.isAbsolute(proc.cwd)) bad('Cwd must be an absolute path');
   if (!proc.args || proc.args.length === 0) bad('args must not be empty');
   if (!(opts.nsFlags & CLONE.NEWNS)) bad('the container has no mount namespace of its own to exec in');
+  const over = processViolations(proc, facts.execStack ?? (1n << 64n) - 1n, '/process').find(v => v !== undefined);
+  if (over) bad(`${over.pointer}: ${over.message}`);
   checkLsmLabels(proc, facts);
   const processPlan = planProcess(proc, linux, facts, {
     consoleSocket: opts.consoleSocket,

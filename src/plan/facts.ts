@@ -21,6 +21,9 @@ export interface HostFacts {
   capBounding: bigint;
   /** The RLIMIT_NOFILE the container gets when the config names none. */
   defaultNofile: { soft: bigint; hard: bigint };
+  /** The runtime's soft RLIMIT_STACK (2^64-1: unlimited), which a container process execs under unless its
+   * config sets one: it decides how much argv and envp execve takes. Unknown: only the per-string limit is checked. */
+  execStack?: bigint;
   cgroup: {
     layout: 'v1' | 'v2' | 'hybrid';
     v1: CgroupHierarchy[];

@@ -4,6 +4,7 @@
 // architectures it was built with) is left to the compile step.
 import { SpecError } from '../errors.js';
 import type { LinuxSeccomp } from '../spec/types.gen.js';
+import { BPF_MAXINSNS } from './limits.js';
 
 /** Filter return values (SCMP_ACT_* = SECCOMP_RET_*); ERRNO and TRACE carry 16 bits of data. */
 export const SCMP_ACT: Record<string, number> = {
@@ -193,13 +194,23 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
 /** The compile step, injected so that plans stay buildable (and testable) without the addon. */
 export type SeccompCompiler = (filter: SeccompFilter) => Uint8Array;
 
-/** Compiles a plan's filter; a libseccomp refusal names the config field it came from. */
+/**
+ * Compiles a plan's filter; a libseccomp refusal names the config field it came from. The rule count has no
+ * limit of tsrt's: what the kernel refuses is a program over BPF_MAXINSNS instructions, which runc meets as
+ * "error loading seccomp filter: invalid argument" at start.
+ */
 export function compileSeccomp(plan: SeccompPlan, compiler: SeccompCompiler): Uint8Array {
+  let program: Uint8Array;
   try {
-    return compiler(plan.filter);
+    program = compiler(plan.filter);
   } catch (e) {
     const err = e as Error & { where?: string };
     if (typeof err.where === 'string') bad(err.where || POINTER, err.message);
     throw e;
   }
+  const instructions = program.length / 8;
+  if (instructions > BPF_MAXINSNS) {
+    bad(`${POINTER}/syscalls`, `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`);
+  }
+  return program;
 }

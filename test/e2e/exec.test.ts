@@ -397,17 +397,31 @@ t.test('a rootless container: exec joins its user namespace as the unprivileged 
   tt.equal(uid, '0', 'root inside');
   tt.equal(userns, fs.readlinkSync(`/proc/${pid}/ns/user`), "the init's user namespace");
   tt.match(map.join('\n'), new RegExp(`^\\s*0\\s+${user.uid}\\s+1`, 'm'), 'mapped to the user on the host');
-  // A created container's init is not dumpable until start (CVE-2016-9962): without privileges it cannot be
-  // joined yet, and exec says so.
+  // A created container's init waits for start as the sealed helper, inside the container's user namespace and
+  // holding only stdio and the exec fifo (issue 13, finding 7): the container's owner may join it before start.
   const created = 'rootless-exec-created';
   const fd2 = fs.openSync(outFile, 'w', 0o666);
   const c = tsrt(['create', '-b', bundle, created], { user: user.name, root, stdio: ['ignore', fd2, fd2] });
   fs.closeSync(fd2);
   tt.teardown(() => tsrt(['delete', '--force', created], { user: user.name, root }));
   tt.equal(c.code, 0, read(outFile));
-  const early = tsrt(['exec', created, 'true'], { user: user.name, root });
-  tt.equal(early.code, 255);
-  tt.equal(errorMsg(early.stderr), 'exec failed: cannot exec in a created container without privileges: its init cannot be joined before start');
+  const early = tsrt(['exec', created, 'id', '-u'], { user: user.name, root });
+  tt.equal(early.code, 0, early.stderr);
+  tt.equal(early.stdout, '0\n', 'root inside, before start');
+  // Without a /proc in the container the executor itself waits: not dumpable, in the host's user namespace, so
+  // without privileges it cannot be joined yet (CVE-2016-9962), and exec says so.
+  const noProc = 'rootless-exec-created-noproc';
+  editConfig(bundle, spec => {
+    spec.mounts = spec.mounts.filter((m: any) => m.destination !== '/proc');
+  });
+  const fd3 = fs.openSync(outFile, 'w', 0o666);
+  const c2 = tsrt(['create', '-b', bundle, noProc], { user: user.name, root, stdio: ['ignore', fd3, fd3] });
+  fs.closeSync(fd3);
+  tt.teardown(() => tsrt(['delete', '--force', noProc], { user: user.name, root }));
+  tt.equal(c2.code, 0, read(outFile));
+  const refused = tsrt(['exec', noProc, 'true'], { user: user.name, root });
+  tt.equal(refused.code, 255);
+  tt.equal(errorMsg(refused.stderr), 'exec failed: cannot exec in a created container without privileges: its init cannot be joined before start');
 });
 
 // ---------------------------------------------------------------------------------------------------------

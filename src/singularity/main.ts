@@ -35,6 +35,26 @@ function help(): string {
   return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n      --version   version for singularity\n`;
 }
 
+/** `help COMMAND`: that command's usage, as `COMMAND --help` prints it. */
+function commandHelp(name: string): number {
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`Error: unknown command "${name}" for "singularity help"\nRun 'singularity --help' for usage.\n`);
+    return 255;
+  }
+  process.stdout.write(usageText(command));
+  return 0;
+}
+
+/** The usage line(s), always starting with the program name (command modules write it with or without). */
+function usage(command: SingularityCommand): string {
+  return command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
+}
+
+function usageText(command: SingularityCommand): string {
+  return `${command.summary}\n\nUsage:\n  ${usage(command)}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const globals: GlobalOptions = { debug: false, quiet: false, silent: false, verbose: false };
   let i = 0;
@@ -49,10 +69,11 @@ export async function main(argv: string[]): Promise<number> {
     else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
   }
   const name = argv[i];
-  if (name === undefined || name === 'help') {
+  if (name === undefined || (name === 'help' && argv[i + 1] === undefined)) {
     process.stdout.write(help());
     return name === undefined ? 1 : 0;
   }
+  if (name === 'help') return commandHelp(argv[i + 1]!);
   if (name === 'version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
   const command = commands[name];
   if (!command) {
@@ -60,13 +81,12 @@ export async function main(argv: string[]): Promise<number> {
     return 255;
   }
   const args = argv.slice(i + 1);
-  if (args[0] === '-h' || args[0] === '--help') { process.stdout.write(`Usage:\n  ${command.usage}\n`); return 0; }
+  if (args[0] === '-h' || args[0] === '--help') { process.stdout.write(usageText(command)); return 0; }
   try {
     return await command.run(args, globals);
   } catch (e) {
     if (e instanceof UsageError) {
-      const usage = command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
-      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage}\n\n` +
+      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage(command)}\n\n` +
         "Run 'singularity --help' for more detailed usage information.\n");
       return 1;
     }

@@ -117,7 +117,7 @@ export function squashfs(k: Kit, sandboxDir: string): string {
 export function sif(k: Kit, sandboxDir: string): string {
   const sqfs = squashfs(k, sandboxDir);
   const file = path.join(path.dirname(sqfs), 'image.sif');
-  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]);
+  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
   fs.chownSync(file, k.user.uid, k.user.gid);
   fs.chmodSync(file, 0o755);
   return file;

@@ -9,12 +9,24 @@ import { REPO, testUser, tmpdir, type Result } from './helpers.js';
 
 export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
 
+export interface SingOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeout?: number;
+  hostSetup?: string;
+}
+
 export interface Kit {
   user: { name: string; uid: number; gid: number };
   /** A scratch directory owned by the test user (removed at teardown). */
   dir(prefix?: string): string;
-  /** Runs tsrt-singularity as the test user; `env` adds to a minimal login-like environment. */
-  sing(args: string[], o?: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number }): Result;
+  /**
+   * Runs tsrt-singularity as the test user; `env` adds to a minimal login-like environment. `hostSetup` is a
+   * shell script root runs first in a private mount namespace the run then happens in: how a test gives the
+   * user a site configuration, a /dev node or /etc file of its own without touching the host's.
+   */
+  sing(args: string[], o?: SingOptions): Result;
   /** The private XDG_RUNTIME_DIR of this test file. */
   runtime: string;
   home: string;
@@ -47,7 +59,10 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
       XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: path.join(runtime, 'cache'), ...o.env,
     };
     const opts: SpawnSyncOptions = { cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
-    const r = spawnSync('runuser', ['-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args], opts);
+    const argv = ['runuser', '-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args];
+    const r = o.hostSetup === undefined
+      ? spawnSync(argv[0]!, argv.slice(1), opts)
+      : spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv], opts);
     return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
   };
   return { user, dir, sing, runtime, home };

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bootstrap, type AgentContext } from './agents.js';
-import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, type FakerootMapping } from './container.js';
+import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
 import { DataType, FsType, hostArch, PartType, SifImage } from '../../sif/index.js';
@@ -18,7 +18,8 @@ export interface BuildOptions {
   dest: string;
   spec: string;
   sandbox: boolean;
-  fakeroot: boolean;
+  /** Map only the builder's own id even when /etc/subuid and /etc/subgid give it ranges (--ignore-subuid). */
+  ignoreSubuid: boolean;
   force: boolean;
   notest: boolean;
   /** Only these sections run / are written (--section); undefined means all. */
@@ -346,16 +347,6 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   return rootfs;
 }
 
-/** What needs root in the build container: without --fakeroot an unprivileged build may not have it. */
-function needsRoot(def: DefFile): { line: number; what: string } | undefined {
-  for (const stage of def.stages) {
-    if (stage.bootstrap.value.toLowerCase() === 'debootstrap') return { line: stage.bootstrap.line, what: 'Bootstrap: debootstrap' };
-    const section = stage.sections.find(s => ['post', 'setup', 'appinstall', 'pre'].includes(s.name));
-    if (section) return { line: section.line, what: `%${section.name}` };
-  }
-  return undefined;
-}
-
 function cacheDir(): string {
   const env = process.env['SINGULARITY_CACHEDIR'] ?? process.env['APPTAINER_CACHEDIR'];
   return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
@@ -402,12 +393,12 @@ export async function build(opts: BuildOptions): Promise<void> {
     if (e instanceof DefFileError) throw new DefFileError(e.line, e.message.replace(/^definition file line \d+: /, ''), file);
     throw e;
   }
-  let mapping = fakerootMapping();
-  if (mapping && !opts.fakeroot) {
-    const root = needsRoot(def);
-    if (root) throw new DefFileError(root.line, `${root.what} runs as root: as an unprivileged user, build with --fakeroot`, file);
-    // Nothing runs as root: the builder's own id is enough (and %test runs as that id, root in the image).
-    mapping = { uid: mapping.uid, gid: mapping.gid };
+  // An unprivileged build is always a fakeroot build, as in Apptainer >= 1.1: --fakeroot is implied.
+  const mapping = fakerootMapping({ ignoreSubuid: opts.ignoreSubuid });
+  if (mapping?.subuid) {
+    opts.info(`Building as root in a user namespace, with your ${SUBID_FILES} ranges behind the other ids (fakeroot)`);
+  } else if (mapping) {
+    opts.info(`${opts.ignoreSubuid ? '--ignore-subuid given' : `User not listed in ${SUBID_FILES}`}: building in a root-mapped namespace, where your own id is the only one (files %post gives to other users fail)`);
   }
   if (!isDirectory(path.dirname(dest))) throw new BuildError(`build: the directory of ${opts.dest} does not exist`);
   interruptedBy = undefined;

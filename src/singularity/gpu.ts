@@ -80,12 +80,51 @@ function ro(source: string, destination: string): Mount {
   return { destination, type: 'bind', source, options: ['bind', 'nosuid', 'nodev', 'ro'] };
 }
 
-function vendorMounts(vendor: string, list: string[], devices: string[], contain: boolean, warn: (m: string) => void): Mount[] {
+interface Vendor {
+  name: string;
+  listFile: string;
+  builtin: string[];
+  /** Device nodes bound one by one under --contain (a trailing * matches a prefix). */
+  devices: string[];
+  /**
+   * What only a host with the vendor's driver has: its device node, or the user-mode driver libraries (the
+   * device nodes may appear only when a first program loads them). The list also names libraries that come
+   * without a driver (the CUDA toolkit's, the OpenCL loader, rocm-smi), so finding some proves nothing.
+   */
+  driverDevices: string[];
+  driverLibraries: string[];
+}
+
+const NVIDIA: Vendor = {
+  name: 'NVIDIA', listFile: 'nvliblist.conf', builtin: NV_LIST, devices: ['/dev/nvidia*'],
+  driverDevices: ['/dev/nvidiactl'], driverLibraries: ['libcuda.so', 'libnvidia-ml.so'],
+};
+const ROCM: Vendor = {
+  name: 'ROCm', listFile: 'rocmliblist.conf', builtin: ROCM_LIST, devices: ['/dev/kfd', '/dev/dri'],
+  driverDevices: ['/dev/kfd'], driverLibraries: ['libhsa-runtime64.so', 'libamdhip64.so'],
+};
+
+/** The host device nodes a pattern list names. */
+function deviceNodes(patterns: string[]): string[] {
+  const out: string[] = [];
+  for (const dev of patterns) {
+    const dir = path.dirname(dev);
+    const base = path.basename(dev);
+    try {
+      out.push(...fs.readdirSync(dir).filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1)))).map(n => path.join(dir, n)));
+    } catch {
+      /* no such directory: none */
+    }
+  }
+  return out;
+}
+
+function vendorMounts(v: Vendor, contain: boolean, warn: (m: string) => void): Mount[] {
   const mounts: Mount[] = [];
   const r = spawnSync(ldconfigPath(), ['-p'], { encoding: 'utf8' });
   const cache = r.status === 0 ? parseLdconfig(r.stdout) : [];
   const seen = new Set<string>();
-  for (const name of list) {
+  for (const name of libraryList(v.listFile, v.builtin)) {
     if (name.includes('.so')) {
       for (const lib of cache) {
         if (!lib.name.startsWith(name) || seen.has(lib.name) || !fs.existsSync(lib.file)) continue;
@@ -97,27 +136,22 @@ function vendorMounts(vendor: string, list: string[], devices: string[], contain
       if (bin) mounts.push(ro(fs.realpathSync(bin), `/usr/bin/${name}`));
     }
   }
-  if (contain) {
-    for (const dev of devices) {
-      const dir = path.dirname(dev);
-      const base = path.basename(dev);
-      let names: string[] = [];
-      try {
-        names = fs.readdirSync(dir).filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1))));
-      } catch {
-        continue;
-      }
-      for (const n of names) mounts.push({ destination: path.join(dir, n), type: 'bind', source: path.join(dir, n), options: ['rbind', 'nosuid'] });
-    }
+  const found = mounts.map(m => path.basename(m.destination));
+  const driver = deviceNodes(v.driverDevices).length > 0 || found.some(f => v.driverLibraries.some(l => f.startsWith(l)));
+  if (!driver) {
+    warn(`could not find any ${v.name} driver on this host (no ${v.driverDevices.join(' or ')} device, no ${v.driverLibraries.join(' or ')})` +
+      (found.length ? `; binding what was found anyway: ${found.join(', ')}` : ''));
   }
-  if (mounts.length === 0) warn(`could not find any ${vendor} driver libraries or programs on this host`);
+  if (contain) {
+    for (const node of deviceNodes(v.devices)) mounts.push({ destination: node, type: 'bind', source: node, options: ['rbind', 'nosuid'] });
+  }
   return mounts;
 }
 
 export function gpuMounts(o: { nv: boolean; rocm: boolean; contain: boolean; warn: (m: string) => void }): Mount[] {
   const mounts: Mount[] = [];
-  if (o.nv) mounts.push(...vendorMounts('NVIDIA', libraryList('nvliblist.conf', NV_LIST), ['/dev/nvidia*'], o.contain, o.warn));
-  if (o.rocm) mounts.push(...vendorMounts('ROCm', libraryList('rocmliblist.conf', ROCM_LIST), ['/dev/kfd', '/dev/dri'], o.contain, o.warn));
+  if (o.nv) mounts.push(...vendorMounts(NVIDIA, o.contain, o.warn));
+  if (o.rocm) mounts.push(...vendorMounts(ROCM, o.contain, o.warn));
   // The same library may be listed by both vendors (libOpenCL): bind it once.
   const seen = new Set<string>();
   return mounts.filter(m => !seen.has(m.destination) && seen.add(m.destination));

@@ -68,6 +68,23 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
   return { user, dir, sing, runtime, home };
 }
 
+/** The directory tsrt-singularity reads its site configuration from (for every user but root). */
+export const SITE_CONFIG_DIR = '/etc/tsrt-singularity';
+
+/**
+ * A site configuration directory holding `files` (singularity.conf, nvliblist.conf, ...), made and owned by root
+ * as an administrator's would be, and the hostSetup script that shows it at /etc/tsrt-singularity in the run's
+ * private mount namespace only: other runs on the machine keep the host's (normally absent) configuration.
+ */
+export function siteConfigSetup(tt: { teardown(fn: () => void): void }, files: Record<string, string>): { dir: string; hostSetup: string } {
+  const dir = tmpdir('tsrt-siteconf-');
+  tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text, { mode: 0o644 });
+  // The mount point must exist; an empty directory there is the same as no configuration.
+  fs.mkdirSync(SITE_CONFIG_DIR, { recursive: true, mode: 0o755 });
+  return { dir, hostSetup: `mount --bind ${dir} ${SITE_CONFIG_DIR}` };
+}
+
 export interface ImageParts {
   runscript?: string;
   startscript?: string;

@@ -3,13 +3,14 @@
 // LD_LIBRARY_PATH; driver programs are found on $PATH and bound into /usr/bin; device nodes come with the host
 // /dev, or are bound one by one under --contain.
 //
-// The lists and the ldconfig program can be replaced from $TSRT_SINGULARITY_CONFDIR (default
-// /etc/tsrt-singularity): nvliblist.conf / rocmliblist.conf (one name per line, # comments) and
-// singularity.conf's `ldconfig path = /sbin/ldconfig` line, as Singularity's own configuration does.
+// The site can replace the lists and the ldconfig program (siteconfig.ts: /etc/tsrt-singularity):
+// nvliblist.conf / rocmliblist.conf (one name per line, # comments) and singularity.conf's
+// `ldconfig path = /sbin/ldconfig` line, as Singularity's own configuration does.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Mount } from '../spec/types.gen.js';
+import { configDir, siteConfig } from './siteconfig.js';
 
 const NV_LIST = [
   'nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server',
@@ -25,27 +26,16 @@ const ROCM_LIST = [
   'libhsakmt.so', 'libMIOpen.so', 'librocm_smi64.so', 'librocblas.so', 'libOpenCL.so',
 ];
 
-export function confDir(): string {
-  return process.env['TSRT_SINGULARITY_CONFDIR'] || '/etc/tsrt-singularity';
-}
-
 function libraryList(file: string, builtin: string[]): string[] {
   try {
-    return fs.readFileSync(path.join(confDir(), file), 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean);
+    return fs.readFileSync(path.join(configDir(), file), 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean);
   } catch {
     return builtin;
   }
 }
 
 function ldconfigPath(): string {
-  try {
-    const conf = fs.readFileSync(path.join(confDir(), 'singularity.conf'), 'utf8');
-    const m = /^\s*ldconfig path\s*=\s*(\S+)/m.exec(conf);
-    if (m) return m[1]!;
-  } catch {
-    /* no configuration: the system's */
-  }
-  return fs.existsSync('/sbin/ldconfig') ? '/sbin/ldconfig' : 'ldconfig';
+  return siteConfig().ldconfigPath ?? (fs.existsSync('/sbin/ldconfig') ? '/sbin/ldconfig' : 'ldconfig');
 }
 
 /** `ldconfig -p` lines "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/.../libcuda.so.1", this machine's ABI only. */

@@ -19,6 +19,8 @@ import { resolveImage, type ResolvedImage } from './image.js';
 import type { ActionOptions } from './options.js';
 import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
+import { siteConfig } from './siteconfig.js';
+import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
 
 export const PROMPT = 'Singularity> ';
 
@@ -139,7 +141,10 @@ function writeFile(dir: string, name: string, text: string): string {
 }
 
 /** Builds the session directory and the OCI spec for one container. The caller runs it and cleans up. */
-export function prepare(req: LaunchRequest): Session {
+export function prepare(given: LaunchRequest): Session {
+  const site = siteConfig();
+  checkImageAllowed(site, given.image);
+  const req = { ...given, options: restrictOptions(site, given.options, given) };
   const image = resolveImage(req.image, req.info);
   const releases: (() => void)[] = [() => image.release()];
   try {
@@ -216,6 +221,7 @@ const SESSION_TMPFS_SIZE = '64m';
 
 function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, releases: (() => void)[]): Spec {
   const o = req.options;
+  const site = siteConfig();
   const u = hostUser();
   const fakeroot = o.fakeroot;
   const asRoot = u.uid === 0;
@@ -226,7 +232,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   // The root: the image itself with --writable, otherwise an overlay over it.
   let readonlyRoot = !o.writable;
   let rootDir = image.rootfs;
-  if (!o.writable) {
+  const overlayRoot = !o.writable && site.enableOverlay !== 'no';
+  if (overlayRoot) {
     const lowers: string[] = [];
     let upper = path.join(session, 'upper');
     let work = path.join(session, 'work');
@@ -281,11 +288,12 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
       mounts.push({ ...bind('/dev', '/dev'), options: ['rbind', 'nosuid'] });
     }
   }
-  // Host files from the default bind path list.
-  for (const f of ['/etc/hosts', '/etc/localtime', '/etc/resolv.conf']) {
-    if (noMount(f) || (f !== '/etc/resolv.conf' && noMount('bind-paths'))) continue;
-    if (fs.existsSync(f)) mounts.push(bind(fs.realpathSync(f), f, true, false));
+  // What the site binds into every container (bind path, resolv.conf), then its host filesystems (mount hostfs).
+  for (const b of siteBinds(site, o.contain, req.warn)) {
+    if (noMount(b.destination) || (b.destination !== '/etc/resolv.conf' && noMount('bind-paths'))) continue;
+    mounts.push(bind(b.source, b.destination, b.readonly, fs.statSync(b.source).isDirectory()));
   }
+  if (!noMount('hostfs')) mounts.push(...hostfsMounts(site, new Set(mounts.map(m => m.destination))));
 
   // Identity and home.
   const homeDest = o.home?.destination ?? (fakeroot ? '/root' : u.home);
@@ -411,6 +419,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   const mask = process.umask();
   process_.user.umask = mask;
   spec.mounts = mounts;
+  applyMountPolicy(site, spec, image.rootfs, overlayRoot, req.warn);
   return spec;
 }
 

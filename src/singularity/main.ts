@@ -2,6 +2,7 @@
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import { type GlobalOptions, type SingularityCommand, UsageError } from './command.js';
 import { buildCommand } from './commands/build.js';
+import { buildcfgCommand } from './commands/buildcfg.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
@@ -11,12 +12,14 @@ import { shellCommand } from './commands/shell.js';
 import { sifCommand } from './commands/sif.js';
 import { signCommand, verifyCommand } from './commands/sign.js';
 import { testCommand } from './commands/test.js';
+import { useConfigFile } from './siteconfig.js';
 
 declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
   build: buildCommand,
+  buildcfg: buildcfgCommand,
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
@@ -32,7 +35,7 @@ const commands: Record<string, SingularityCommand> = {
 function help(): string {
   const lines = Object.entries(commands).sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n');
-  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n      --version   version for singularity\n`;
+  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n  -c, --config F  use site configuration file F (root only; buildcfg shows the default)\n      --version   version for singularity\n`;
 }
 
 /** `help COMMAND`: that command's usage, as `COMMAND --help` prints it. */
@@ -66,7 +69,16 @@ export async function main(argv: string[]): Promise<number> {
     else if (flag === '-v' || flag === '--verbose') globals.verbose = true;
     else if (flag === '--version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
     else if (flag === '-h' || flag === '--help') { process.stdout.write(help()); return 0; }
-    else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
+    else if (flag === '-c' || flag === '--config' || flag.startsWith('--config=')) {
+      const file = flag.startsWith('--config=') ? flag.slice(9) : argv[++i];
+      if (!file) { process.stderr.write(`Error: flag needs an argument: ${flag}\n`); return 255; }
+      try {
+        useConfigFile(file);
+      } catch (e) {
+        process.stderr.write(`FATAL:   ${(e as Error).message}\n`);
+        return 255;
+      }
+    } else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
   }
   const name = argv[i];
   if (name === undefined || (name === 'help' && argv[i + 1] === undefined)) {

@@ -264,6 +264,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // shares (the runtime's, or one joined by path), as runc and crun do; `delete` unmounts what was mounted
   // in the runtime's.
   if (!newNs('mount')) flags |= PlanFlag.newMountns | PlanFlag.sharedMountns;
+  if (newNs('network')) flags |= PlanFlag.loopbackUp;
   const userns = has('user');
   if (rootless && !userns) bad('rootless container requires user namespaces');
 

@@ -462,6 +462,14 @@ t.test('golden: namespaces joined by path', async t => {
   ]);
   t.notOk(plan.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
   t.ok(plan.unshareFlags & CLONE.NEWUTS);
+  t.notOk(plan.flags & PlanFlag.loopbackUp, 'a joined network namespace\'s interfaces are left alone');
+});
+
+t.test('a new network namespace has its loopback interface brought up (runc\'s and crun\'s "loopback" network)', async t => {
+  const withNet = minimalSpec();
+  withNet.linux.namespaces.push({ type: 'network' });
+  t.ok(buildPlan(withNet, rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp);
+  t.notOk(buildPlan(minimalSpec(), rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp, 'none without a network namespace of its own');
 });
 
 t.test('golden: time namespace with offsets', async t => {

@@ -280,7 +280,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   const direct = (maps: IdMapping[], own: number) =>
     !rootless || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
   const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
-  if (!newNs('user') || !(rootless && idMapsDirect.gid)) flags |= PlanFlag.setgroups;
+  // A user namespace joined by path may be one whose maps its unprivileged maker wrote (setgroups denied):
+  // calling setgroups there would fail, so it is skipped, as runc skips it.
+  const joinedUserns = (linux.namespaces ?? []).find(n => n.type === 'user' && n.path)?.path;
+  const setgroupsDenied = newNs('user') ? rootless && idMapsDirect.gid : !!joinedUserns && facts.setgroupsDenied(joinedUserns);
+  if (!setgroupsDenied) flags |= PlanFlag.setgroups;
 
   const timeOffsets = {
     monotonic: parseTimeOffset(linux.timeOffsets?.['monotonic']),

@@ -20,6 +20,7 @@ import type { ActionOptions } from './options.js';
 import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
 import { siteConfig } from './siteconfig.js';
+import { addNetwork, networkPlan, resolvConf } from './network.js';
 import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
 
 export const PROMPT = 'Singularity> ';
@@ -277,7 +278,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
 
   // Kernel filesystems and /dev.
   if (!noMount('proc')) mounts.push(o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'));
-  if (!noMount('sys')) mounts.push({ ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
+  // A network namespace of its own shows its own interfaces in a fresh sysfs (the host's would show the host's).
+  if (!noMount('sys')) mounts.push(o.net ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'nodev', 'noexec'] } : { ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
   if (!noMount('dev')) {
     if (o.contain) {
       mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755', 'size=65536k'] });
@@ -290,9 +292,10 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   }
   // What the site binds into every container (bind path, resolv.conf), then its host filesystems (mount hostfs).
   for (const b of siteBinds(site, o.contain, req.warn)) {
-    if (noMount(b.destination) || (b.destination !== '/etc/resolv.conf' && noMount('bind-paths'))) continue;
+    if (noMount(b.destination) || (b.destination !== '/etc/resolv.conf' && noMount('bind-paths')) || (b.destination === '/etc/resolv.conf' && o.dns.length)) continue;
     mounts.push(bind(b.source, b.destination, b.readonly, fs.statSync(b.source).isDirectory()));
   }
+  if (o.dns.length) mounts.push(bind(writeFile(session, 'resolv.conf', resolvConf(o.dns)), '/etc/resolv.conf', true, false));
   if (!noMount('hostfs')) mounts.push(...hostfsMounts(site, new Set(mounts.map(m => m.destination))));
 
   // Identity and home.
@@ -379,6 +382,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   }
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
+  const network = networkPlan(o);
+  if (network) addNetwork(spec, network, session, releases);
 
   const name = path.basename(image.path);
   const command = req.action === 'start' ? 'start' : req.action;

@@ -6,6 +6,7 @@ import { buildcfgCommand } from './commands/buildcfg.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
+import { keyCommand } from './commands/key.js';
 import { overlayCommand } from './commands/overlay.js';
 import { runCommand } from './commands/run.js';
 import { runHelpCommand } from './commands/run-help.js';
@@ -24,6 +25,7 @@ const commands: Record<string, SingularityCommand> = {
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
+  key: keyCommand,
   overlay: overlayCommand,
   'run-help': runHelpCommand,
   run: runCommand,

@@ -179,9 +179,8 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
   } catch {
     throw new Error('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none');
   }
-  const userns = namespaces.some(n => n.type === 'user');
   const holderErr = path.join(session, 'network-holder.err');
-  const holder = startHelper([need('unshare', 'util-linux'), ...(userns ? ['--user'] : []), '--net', '--', need('sleep', 'coreutils'), 'infinity'], holderErr, releases);
+  const holder = startHelper([need('unshare', 'util-linux'), '--user', '--net', '--', need('sleep', 'coreutils'), 'infinity'], holderErr, releases);
   const own = (ns: string) => fs.readlinkSync(`/proc/self/ns/${ns}`);
   const entered = () => {
     try {
@@ -191,7 +190,7 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
     }
   };
   if (!waitUntil(holder, entered)) throw helperError('could not make the network namespaces', holderErr);
-  if (userns) writeMaps(holder, linux.uidMappings ?? [], linux.gidMappings ?? []);
+  writeMaps(holder, linux.uidMappings ?? [], linux.gidMappings ?? []);
   const pidFile = path.join(session, 'pasta.pid');
   const pastaErr = path.join(session, 'pasta.err');
   const forward = (proto: 'tcp' | 'udp', flag: string) => {

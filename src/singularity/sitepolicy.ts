@@ -73,7 +73,8 @@ export function checkImageAllowed(c: SiteConfig, image: string): void {
   if (process.geteuid?.() === 0 || (!limited && Object.values(c.allowContainer).every(Boolean))) return;
   let fd: number;
   try {
-    fd = fs.openSync(image, fs.constants.O_RDONLY);
+    // Non-blocking: a FIFO named as the image must not hang the check.
+    fd = fs.openSync(image, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
     return; // not there: resolving the image reports that
   }

@@ -19,9 +19,12 @@
 #            MPI pods of test/engines/cri-sif-mpi.test.ts bind the host's Open MPI in)
 #   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
 #            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
+#   singularity --net: passt (pasta: user-mode networking and portmap= for unprivileged users; the
+#            network tests serve from inside a container and fetch from the host), uidmap (newuidmap for the
+#            network's user namespace), util-linux (unshare, setpriv)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
-  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace passt
   slurm-wlm munge openmpi-bin libopenmpi-dev)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these

@@ -25,6 +25,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -59,6 +60,7 @@
 #ifndef MNT_DETACH
 #define MNT_DETACH 2
 #endif
+
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
@@ -902,6 +904,23 @@ static void apply_rlimits(struct ctx *c)
 	}
 }
 
+/* Made in the new network namespace, an AF_INET socket reaches its "lo", which starts down. */
+static void loopback_up(struct ctx *c)
+{
+	struct ifreq req;
+	int fd = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail(c, S_LOOPBACK, "lo");
+	memset(&req, 0, sizeof(req));
+	memcpy(req.ifr_name, "lo", 3);
+	if (syscall(SYS_ioctl, fd, SIOCGIFFLAGS, &req) < 0)
+		fail(c, S_LOOPBACK, "lo");
+	req.ifr_flags |= IFF_UP;
+	if (syscall(SYS_ioctl, fd, SIOCSIFFLAGS, &req) < 0)
+		fail(c, S_LOOPBACK, "lo");
+	syscall(SYS_close, fd);
+}
+
 static void apply_oom_score_adj(struct ctx *c)
 {
 	char v[24];
@@ -1462,6 +1481,8 @@ static void stage2(struct ctx *c)
 	}
 	if (p->flags & PF_TERMINAL)
 		setup_console(c);
+	if (p->flags & PF_LOOPBACK_UP)
+		loopback_up(c);
 	apply_sysctls(c);
 	if (p->flags & PF_NEW_MOUNTNS) {
 		if ((p->flags & PF_READONLY_ROOT) && set_attrs(c->rootfd, MOUNT_ATTR_RDONLY, 0, 0, 0) < 0)

@@ -118,6 +118,8 @@ struct tsrt_rlimit {
  * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
  * root of every other process in that namespace. */
 #define PF_SHARED_MOUNTNS 0x40000u
+/* A new network namespace: bring its loopback interface up, as runc and crun do (it starts down). */
+#define PF_LOOPBACK_UP 0x80000u
 
 struct tsrt_plan {
 	uint32_t flags;

@@ -60,6 +60,7 @@ enum tsrt_step_id {
 	S_MEMPOLICY,   /* set_mempolicy */
 	S_LSM,         /* AppArmor profile / SELinux label for the exec */
 	S_IDMAP,       /* MOUNT_ATTR_IDMAP on an idmapped bind's tree */
+	S_LOOPBACK,    /* bring "lo" up in a new network namespace */
 };
 
 #define TSRT_DETAIL_MAX 512

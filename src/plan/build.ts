@@ -273,6 +273,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   // shares (the runtime's, or one joined by path), as runc and crun do; `delete` unmounts what was mounted
   // in the runtime's.
   if (!newNs('mount')) flags |= PlanFlag.newMountns | PlanFlag.sharedMountns;
+  if (newNs('network')) flags |= PlanFlag.loopbackUp;
   const userns = has('user');
   if (rootless && !userns) bad('rootless container requires user namespaces');
 
@@ -288,7 +289,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   const direct = (maps: IdMapping[], own: number) =>
     !rootless || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
   const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
-  if (!newNs('user') || !(rootless && idMapsDirect.gid)) flags |= PlanFlag.setgroups;
+  // A user namespace joined by path may be one whose maps its unprivileged maker wrote (setgroups denied):
+  // calling setgroups there would fail, so it is skipped, as runc skips it.
+  const joinedUserns = (linux.namespaces ?? []).find(n => n.type === 'user' && n.path)?.path;
+  const setgroupsDenied = newNs('user') ? rootless && idMapsDirect.gid : !!joinedUserns && facts.setgroupsDenied(joinedUserns);
+  if (!setgroupsDenied) flags |= PlanFlag.setgroups;
 
   const timeOffsets = {
     monotonic: parseTimeOffset(linux.timeOffsets?.['monotonic']),

@@ -49,6 +49,8 @@ export const PlanFlag = {
   exec: 0x20000,
   /** The rootfs work happens in a mount namespace shared with others: no propagation change, chroot. */
   sharedMountns: 0x40000,
+  /** A new network namespace: its loopback interface is brought up (runc's and crun's "loopback" network). */
+  loopbackUp: 0x80000,
 } as const;
 
 export interface PlanStep {

@@ -54,7 +54,7 @@ const STEP_TEXT = [
   'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
   'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
   'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
-  'apply LSM label', 'make idmapped mount',
+  'apply LSM label', 'make idmapped mount', 'bring up loopback interface',
 ];
 export const S_EXEC_LOOKUP = 25;
 /** Message names for crash points (crashPoint). */

@@ -112,6 +112,10 @@ export function hostFacts(): HostFacts {
         return false;
       }
     },
+    setgroupsDenied(p: string) {
+      const pid = /^\/proc\/(\d+)\/ns\/user$/.exec(p)?.[1];
+      return pid !== undefined && readText(`/proc/${pid}/setgroups`)?.trim() === 'deny';
+    },
     apparmorEnabled: readText('/sys/module/apparmor/parameters/enabled')?.trim() === 'Y',
     selinuxEnabled: fs.existsSync('/sys/fs/selinux/enforce'),
   };

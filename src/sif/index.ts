@@ -719,7 +719,8 @@ export class SifImage {
   }
 }
 
-function sha256Of(data: ObjectData): string {
+/** Hex SHA-256 of an object's data, read in chunks when it is a file. */
+export function sha256Of(data: ObjectData): string {
   const h = nodeCrypto().createHash('sha256');
   if (Buffer.isBuffer(data)) return h.update(data).digest('hex');
   const fd = fs.openSync(data.path, 'r');

@@ -19,6 +19,9 @@ import { resolveImage, type ResolvedImage } from './image.js';
 import type { ActionOptions } from './options.js';
 import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
+import { siteConfig } from './siteconfig.js';
+import { addNetwork, networkPlan, resolvConf } from './network.js';
+import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
 
 export const PROMPT = 'Singularity> ';
 
@@ -139,7 +142,10 @@ function writeFile(dir: string, name: string, text: string): string {
 }
 
 /** Builds the session directory and the OCI spec for one container. The caller runs it and cleans up. */
-export function prepare(req: LaunchRequest): Session {
+export function prepare(given: LaunchRequest): Session {
+  const site = siteConfig();
+  checkImageAllowed(site, given.image);
+  const req = { ...given, options: restrictOptions(site, given.options, given) };
   const image = resolveImage(req.image, req.info);
   const releases: (() => void)[] = [() => image.release()];
   try {
@@ -216,6 +222,7 @@ const SESSION_TMPFS_SIZE = '64m';
 
 function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, releases: (() => void)[]): Spec {
   const o = req.options;
+  const site = siteConfig();
   const u = hostUser();
   const fakeroot = o.fakeroot;
   const asRoot = u.uid === 0;
@@ -226,7 +233,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   // The root: the image itself with --writable, otherwise an overlay over it.
   let readonlyRoot = !o.writable;
   let rootDir = image.rootfs;
-  if (!o.writable) {
+  const overlayRoot = !o.writable && site.enableOverlay !== 'no';
+  if (overlayRoot) {
     const lowers: string[] = [];
     let upper = path.join(session, 'upper');
     let work = path.join(session, 'work');
@@ -270,7 +278,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
 
   // Kernel filesystems and /dev.
   if (!noMount('proc')) mounts.push(o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'));
-  if (!noMount('sys')) mounts.push({ ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
+  // A network namespace of its own shows its own interfaces in a fresh sysfs (the host's would show the host's).
+  if (!noMount('sys')) mounts.push(o.net ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'nodev', 'noexec'] } : { ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
   if (!noMount('dev')) {
     if (o.contain) {
       mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755', 'size=65536k'] });
@@ -281,11 +290,13 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
       mounts.push({ ...bind('/dev', '/dev'), options: ['rbind', 'nosuid'] });
     }
   }
-  // Host files from the default bind path list.
-  for (const f of ['/etc/hosts', '/etc/localtime', '/etc/resolv.conf']) {
-    if (noMount(f) || (f !== '/etc/resolv.conf' && noMount('bind-paths'))) continue;
-    if (fs.existsSync(f)) mounts.push(bind(fs.realpathSync(f), f, true, false));
+  // What the site binds into every container (bind path, resolv.conf), then its host filesystems (mount hostfs).
+  for (const b of siteBinds(site, o.contain, req.warn)) {
+    if (noMount(b.destination) || (b.destination !== '/etc/resolv.conf' && noMount('bind-paths')) || (b.destination === '/etc/resolv.conf' && o.dns.length)) continue;
+    mounts.push(bind(b.source, b.destination, b.readonly, fs.statSync(b.source).isDirectory()));
   }
+  if (o.dns.length) mounts.push(bind(writeFile(session, 'resolv.conf', resolvConf(o.dns)), '/etc/resolv.conf', true, false));
+  if (!noMount('hostfs')) mounts.push(...hostfsMounts(site, new Set(mounts.map(m => m.destination))));
 
   // Identity and home.
   const homeDest = o.home?.destination ?? (fakeroot ? '/root' : u.home);
@@ -371,6 +382,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   }
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
+  const network = networkPlan(o);
+  if (network) addNetwork(spec, network, session, releases);
 
   const name = path.basename(image.path);
   const command = req.action === 'start' ? 'start' : req.action;
@@ -411,6 +424,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   const mask = process.umask();
   process_.user.umask = mask;
   spec.mounts = mounts;
+  applyMountPolicy(site, spec, image.rootfs, overlayRoot, req.warn);
   return spec;
 }
 

@@ -31,6 +31,12 @@ export interface ActionOptions {
   ipc: boolean;
   uts: boolean;
   hostname?: string;
+  /** -n/--net: a network namespace of the container's own; --network names how it is connected. */
+  net: boolean;
+  network?: string;
+  networkArgs: string[];
+  /** --dns: the name servers of the container's /etc/resolv.conf. */
+  dns: string[];
   fakeroot: boolean;
   noMount: Set<string>;
   scratch: string[];
@@ -128,6 +134,10 @@ const flags: FlagDef[] = [
   { long: 'ipc', short: 'i', kind: 'bool', env: ['IPC', 'UNSHARE_IPC'], apply: o => { o.ipc = true; } },
   { long: 'uts', kind: 'bool', env: ['UTS', 'UNSHARE_UTS'], apply: o => { o.uts = true; } },
   { long: 'hostname', kind: 'string', env: ['HOSTNAME'], apply: (o, v) => { o.hostname = v; o.uts = true; } },
+  { long: 'net', short: 'n', kind: 'bool', env: ['NET', 'UNSHARE_NET'], apply: o => { o.net = true; } },
+  { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
+  { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
+  { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
@@ -143,7 +153,7 @@ const flags: FlagDef[] = [
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, fakeroot: false, noMount: new Set(),
+    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
     scratch: [], nv: false, rocm: false,
   };
 }

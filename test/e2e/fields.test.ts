@@ -430,3 +430,21 @@ t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by 
   }, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
   tt.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), before, 'the host\'s value is untouched');
 });
+
+t.test('linux.namespaces network: a new network namespace has its loopback interface up (as runc and crun give it)', async tt => {
+  const s = scope(tt);
+  const r = runIn(s, ['ip', '-o', 'link'], () => undefined);
+  tt.equal(r.code, 0, r.stderr);
+  tt.match(r.stdout, /^1: lo: <LOOPBACK,UP,LOWER_UP>/, 'lo is up');
+  tt.equal(r.stdout.trim().split('\n').length, 1, 'and it is the only interface');
+  // A network namespace joined by path is someone else's: its interfaces are left as they are.
+  tt.equal(sh('ip netns add tsrt-lo-test').code, 0);
+  tt.teardown(() => { sh('ip netns delete tsrt-lo-test'); });
+  const state = () => sh('ip netns exec tsrt-lo-test ip -o link show lo').stdout;
+  tt.match(state(), /<LOOPBACK>/, 'down before');
+  const joined = runIn(s, ['true'], spec => {
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: '/run/netns/tsrt-lo-test' } : n));
+  });
+  tt.equal(joined.code, 0, joined.stderr);
+  tt.match(state(), /<LOOPBACK>/, 'still down after');
+});

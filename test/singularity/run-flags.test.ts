@@ -3,7 +3,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { kit, sandbox } from '../singularity-run-kit.js';
+import { kit, sandbox, siteConfigSetup } from '../singularity-run-kit.js';
 
 const k = kit(t);
 const image = sandbox(k, { runscript: 'echo run' });
@@ -240,19 +240,19 @@ t.test('--nv and --rocm bind the host driver libraries and programs found throug
   const entries = ['libcuda.so.1', 'libnvidia-ml.so.1', 'libamdhip64.so.5', 'libunrelated.so.1']
     .map(n => `\\t${n} (libc6,x86-64) => ${lib}/${n}`).join('\\n');
   fs.writeFileSync(path.join(tree, 'ldconfig'), `#!/bin/sh\nprintf '4 libs found in cache\\n${entries}\\n'\n`, { mode: 0o755 });
-  fs.writeFileSync(path.join(tree, 'singularity.conf'), `ldconfig path = ${tree}/ldconfig\n`);
   spawnChown(tree);
-  const env = { TSRT_SINGULARITY_CONFDIR: tree, PATH: `${bin}:/usr/bin:/bin` };
-  const nv = k.sing(['exec', '--nv', image, 'sh', '-c', 'ls /.singularity.d/libs; cat /.singularity.d/libs/libcuda.so.1; echo $LD_LIBRARY_PATH; /usr/bin/nvidia-smi'], { env });
+  // The site's singularity.conf names the fake ldconfig (only the site's configuration can).
+  const site = siteConfigSetup(t, { 'singularity.conf': `ldconfig path = ${tree}/ldconfig\n` });
+  const env = { PATH: `${bin}:/usr/bin:/bin` };
+  const nv = k.sing(['exec', '--nv', image, 'sh', '-c', 'ls /.singularity.d/libs; cat /.singularity.d/libs/libcuda.so.1; echo $LD_LIBRARY_PATH; /usr/bin/nvidia-smi'], { env, hostSetup: site.hostSetup });
   t.equal(nv.code, 0, nv.stderr);
   t.equal(nv.stdout, `libcuda.so.1\nlibnvidia-ml.so.1\nfake libcuda.so.1\n/.singularity.d/libs\nfake nvidia-smi\n`);
-  const rocm = k.sing(['exec', '--rocm', image, 'sh', '-c', 'ls /.singularity.d/libs; /usr/bin/rocm-smi'], { env });
+  const rocm = k.sing(['exec', '--rocm', image, 'sh', '-c', 'ls /.singularity.d/libs; /usr/bin/rocm-smi'], { env, hostSetup: site.hostSetup });
   t.equal(rocm.stdout, 'libamdhip64.so.5\nfake rocm-smi\n', rocm.stderr);
-  const noDriver = k.dir('singrun-nodriver-');
-  fs.writeFileSync(path.join(noDriver, 'nvliblist.conf'), '# nothing of this exists\nlibsingrun-absent.so\nsingrun-absent-smi\n');
-  const none = k.sing(['exec', '--nv', image, 'true'], { env: { TSRT_SINGULARITY_CONFDIR: noDriver, PATH: '/usr/bin:/bin' } });
+  const noDriver = siteConfigSetup(t, { 'nvliblist.conf': '# nothing of this exists\nlibsingrun-absent.so\nsingrun-absent-smi\n' });
+  const none = k.sing(['exec', '--nv', image, 'true'], { env: { PATH: '/usr/bin:/bin' }, hostSetup: noDriver.hostSetup });
   t.equal(none.code, 0);
-  t.match(none.stderr, /WARNING: could not find any NVIDIA driver libraries/);
+  t.match(none.stderr, /WARNING: could not find any NVIDIA driver on this host/);
 });
 
 function spawnChown(dir: string): void {

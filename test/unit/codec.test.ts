@@ -83,7 +83,7 @@ function fullPlan(): LaunchPlan {
       unifiedMountPoint: '/sys/fs/cgroup/unified', unifiedOwnPath: '/',
     },
     capBounding: (1n << 41n) - 1n,
-    isDirectory: () => true, exists: () => true, isRuntimeNamespace: () => false, apparmorEnabled: false, selinuxEnabled: false,
+    isDirectory: () => true, exists: () => true, isRuntimeNamespace: () => false, setgroupsDenied: () => false, apparmorEnabled: false, selinuxEnabled: false,
   };
   return buildPlan(spec, facts, {
     bundle: '/bundle', rootfs: '/bundle/rootfs', consoleSocket: -1, fifoFd: 3, preserveFds: 0,

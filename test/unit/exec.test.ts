@@ -24,6 +24,7 @@ const facts: HostFacts = {
   isDirectory: () => undefined,
   exists: () => false,
   isRuntimeNamespace: () => false,
+  setgroupsDenied: () => false,
   apparmorEnabled: false,
   selinuxEnabled: false,
 };

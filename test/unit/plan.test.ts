@@ -40,6 +40,8 @@ const HOST_PATHS: Record<string, boolean> = {
   '/sys': true,
   '/dev/mqueue': true,
   '/proc/1234/ns/net': false,
+  '/proc/1234/ns/user': false,
+  '/proc/4321/ns/user': false,
   '/proc/1234/ns/ipc': false,
   '/proc/1234/ns/mnt': false,
   '/proc/1/ns/net': false,
@@ -79,6 +81,8 @@ function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {})
     exists: p => HOST_PATHS[path.posix.normalize(p)] !== undefined,
     // The fake runtime runs in pid 1's namespaces.
     isRuntimeNamespace: p => p.startsWith('/proc/1/ns/'),
+    // pid 4321 made its user namespace unprivileged (its own ids only): setgroups is denied there.
+    setgroupsDenied: p => p === '/proc/4321/ns/user',
     apparmorEnabled: false,
     selinuxEnabled: false,
   };
@@ -462,6 +466,32 @@ t.test('golden: namespaces joined by path', async t => {
   ]);
   t.notOk(plan.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
   t.ok(plan.unshareFlags & CLONE.NEWUTS);
+  t.notOk(plan.flags & PlanFlag.loopbackUp, 'a joined network namespace\'s interfaces are left alone');
+});
+
+t.test('a user namespace joined by path: setgroups only where it is not denied (as runc checks /proc/self/setgroups)', async t => {
+  const joining = (userns: string) => {
+    const spec = rootlessSpec() as any;
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'user' ? { type: 'user', path: userns } : n));
+    delete spec.linux.uidMappings;
+    delete spec.linux.gidMappings;
+    return buildPlan(spec, userFacts(), buildOpts());
+  };
+  t.notOk(joining('/proc/4321/ns/user').flags & PlanFlag.setgroups, 'denied there: not called');
+  t.ok(joining('/proc/1234/ns/user').flags & PlanFlag.setgroups, 'allowed there (newuidmap-written maps)');
+  const asked = rootlessSpec() as any;
+  asked.linux.namespaces = asked.linux.namespaces.map((n: { type: string }) => (n.type === 'user' ? { type: 'user', path: '/proc/4321/ns/user' } : n));
+  delete asked.linux.uidMappings;
+  delete asked.linux.gidMappings;
+  asked.process.user.additionalGids = [5];
+  t.notOk(buildPlan(asked, userFacts(), buildOpts()).flags & PlanFlag.setgroups, 'additional gids there then fail in the executor, naming why');
+});
+
+t.test('a new network namespace has its loopback interface brought up (runc\'s and crun\'s "loopback" network)', async t => {
+  const withNet = minimalSpec();
+  withNet.linux.namespaces.push({ type: 'network' });
+  t.ok(buildPlan(withNet, rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp);
+  t.notOk(buildPlan(minimalSpec(), rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp, 'none without a network namespace of its own');
 });
 
 t.test('golden: time namespace with offsets', async t => {

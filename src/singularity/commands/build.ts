@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { build, BuildInterrupted } from '../build/build.js';
 import { type SingularityCommand, UsageError } from '../command.js';
+import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
 
-const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] DEST SPEC';
+const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] [--arch ARCH] [--no-https] [--docker-login] [--authfile FILE] [--disable-cache] DEST SPEC';
 
 /** KEY=VALUE lines of a --build-arg-file (blank and # lines skipped). */
 function readBuildArgFile(file: string, into: Map<string, string>): void {
@@ -34,6 +35,7 @@ export const buildCommand: SingularityCommand = {
     let fakeroot = false;
     let force = false;
     let notest = false;
+    const registry = registryOptionsFromEnv();
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!;
       const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
@@ -55,6 +57,11 @@ export const buildCommand: SingularityCommand = {
         if (at <= 0) throw new Error(`--build-arg ${JSON.stringify(kv)}: expected KEY=VALUE`);
         buildArgs.set(kv.slice(0, at), kv.slice(at + 1));
       } else if (name === '--build-arg-file') readBuildArgFile(value(), buildArgs);
+      else if (name === '--arch') registry.arch = value();
+      else if (registryFlag(name)) {
+        const flag = registryFlag(name)!;
+        flag.apply(registry, flag.takesValue ? value() : 'true');
+      }
       else if (name === '--') positional.push(...argv.slice(i + 1)), (i = argv.length);
       else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
       else positional.push(arg);
@@ -64,7 +71,7 @@ export const buildCommand: SingularityCommand = {
     try {
       await build({
         dest: positional[0]!, spec: positional[1]!, sandbox, fakeroot, force, notest,
-        sections: sections.length ? sections : undefined, buildArgs, quiet,
+        sections: sections.length ? sections : undefined, buildArgs, quiet, registry,
         info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
         warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
       });

@@ -2,9 +2,13 @@
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import { type GlobalOptions, type SingularityCommand, UsageError } from './command.js';
 import { buildCommand } from './commands/build.js';
+import { cacheCommand } from './commands/cache.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
+import { pullCommand } from './commands/pull.js';
+import { pushCommand } from './commands/push.js';
+import { registryCommand } from './commands/registry.js';
 import { runCommand } from './commands/run.js';
 import { runHelpCommand } from './commands/run-help.js';
 import { shellCommand } from './commands/shell.js';
@@ -17,9 +21,13 @@ const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
   build: buildCommand,
+  cache: cacheCommand,
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
+  pull: pullCommand,
+  push: pushCommand,
+  registry: registryCommand,
   'run-help': runHelpCommand,
   run: runCommand,
   shell: shellCommand,

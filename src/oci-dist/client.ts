@@ -176,12 +176,12 @@ export class RegistryClient {
       if (authorization) headers['Authorization'] = authorization;
       const res = await send(url, { method: init.method, headers, body: init.body?.(), ca: url.protocol === 'https:' ? this.ca ?? systemCertificates() : undefined });
       if (res.status === 401 && ours) {
+        // The body goes first: a connection left holding it would keep the process from ending.
+        await discard(res);
         if (!challenged) {
           challenged = true;
-          const retry = await this.auth.challenge(res, scope, authorization);
-          await discard(res);
-          if (retry) continue;
-        } else await discard(res);
+          if (await this.auth.challenge(res, scope, authorization)) continue;
+        }
         throw this.auth.refused();
       }
       const location = res.headers.location;

@@ -59,9 +59,10 @@ function link(layout: string, digest: string, target: string): void {
 export async function fetchImageLayout(name: string, o: RegistryOptions, layout: string, quiet: boolean, log: (m: string) => void): Promise<{ image: ResolvedImage; remote: Remote }> {
   const remote = await connect(name, o);
   const image = await resolve(remote);
+  fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+  // Without the cache, the blobs are downloaded into the layout itself and go with it.
   const cache = ImageCache.open({ disabled: o.disableCache, tmpParent: layout });
   const blobs: Descriptor[] = [image.manifest.config, ...image.manifest.layers];
-  fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
   log(`Fetching ${formatReference(remote.ref)} (${formatPlatform(remote.platform)}, ${image.digest})`);
   const progress = progressBar('Copying blobs', process.stderr, !quiet);
   for (const b of blobs) progress.expect(b.size);

@@ -219,8 +219,12 @@ function writeImageConfig(rootfs: string, config: ImageConfig): void {
     const eq = kv.indexOf('=');
     const name = eq < 0 ? kv : kv.slice(0, eq);
     const value = eq < 0 ? '' : kv.slice(eq + 1);
-    // PATH and the like keep the value from the image, but a value set by the user at run time wins.
-    return `export ${name}="\${${name}:-${value.replace(/(["\\$`])/g, '\\$1')}}"`;
+    const quoted = value.replace(/(["\\$`])/g, '\\$1');
+    // The image's PATH is the one its programs are found by: it replaces the runtime's default, as in Singularity
+    // (SINGULARITYENV_PATH and friends still win, being applied after these scripts). Any other variable
+    // already set at run time keeps its value.
+    if (name === 'PATH') return `export PATH="${quoted}"`;
+    return `export ${name}="\${${name}:-${quoted}}"`;
   });
   fs.writeFileSync(inRootfs(rootfs, '.singularity.d/env/10-docker2singularity.sh'), `#!/bin/sh\n${env.join('\n')}\n`, { mode: 0o755 });
   const entrypoint = (config.Entrypoint ?? []).map(shellQuote).join(' ');

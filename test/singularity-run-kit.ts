@@ -14,10 +14,19 @@ export interface Kit {
   /** A scratch directory owned by the test user (removed at teardown). */
   dir(prefix?: string): string;
   /** Runs tsrt-singularity as the test user; `env` adds to a minimal login-like environment. */
-  sing(args: string[], o?: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number }): Result;
+  sing(args: string[], o?: SingOptions): Result;
+  /** The command line sing() runs (for callers that must not block, such as tests serving HTTP themselves). */
+  command(args: string[], o?: SingOptions): { file: string; argv: string[]; cwd: string; input: string; timeout: number };
   /** The private XDG_RUNTIME_DIR of this test file. */
   runtime: string;
   home: string;
+}
+
+export interface SingOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeout?: number;
 }
 
 /** The tests create the unprivileged user and switch to it: without root the file is skipped. */
@@ -41,16 +50,21 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
     spawnSync('runuser', ['-u', user.name, '--', 'env', `XDG_RUNTIME_DIR=${runtime}`, SINGULARITY, 'instance', 'stop', '--all', '-F'], { stdio: 'ignore', timeout: 60_000 });
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
-  const sing: Kit['sing'] = (args, o = {}) => {
+  const command: Kit['command'] = (args, o = {}) => {
     const env = {
       PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user.name, LOGNAME: user.name,
       XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: path.join(runtime, 'cache'), ...o.env,
     };
-    const opts: SpawnSyncOptions = { cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
-    const r = spawnSync('runuser', ['-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args], opts);
+    const argv = ['-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args];
+    return { file: 'runuser', argv, cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
+  };
+  const sing: Kit['sing'] = (args, o = {}) => {
+    const c = command(args, o);
+    const opts: SpawnSyncOptions = { cwd: c.cwd, input: c.input, timeout: c.timeout };
+    const r = spawnSync(c.file, c.argv, opts);
     return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
   };
-  return { user, dir, sing, runtime, home };
+  return { user, dir, sing, command, runtime, home };
 }
 
 export interface ImageParts {

@@ -374,8 +374,8 @@ export interface Proxy {
 }
 
 export interface ProxyBehaviour {
-  /** The first download of this blob is cut off after `after` bytes (the connection is destroyed). */
-  cut?: { digest: string; after: number };
+  /** The first `times` (default 1) downloads of this blob are each cut off after `after` bytes (the connection is destroyed). */
+  cut?: { digest: string; after: number; times?: number };
   /** Blob downloads are held until this many are in progress, or a bounded wait has passed. */
   holdUntil?: number;
 }
@@ -384,7 +384,7 @@ export interface ProxyBehaviour {
 export async function startProxy(t: { teardown(fn: () => void | Promise<void>): void }, upstream: string, behaviour: ProxyBehaviour = {}): Promise<Proxy> {
   const proxy: Proxy = { host: '', log: [], maxInFlight: 0 };
   let inFlight = 0;
-  let cutDone = false;
+  let cuts = 0;
   const server = http.createServer(async (req, res) => {
     const isBlob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
     if (isBlob) {
@@ -398,12 +398,12 @@ export async function startProxy(t: { teardown(fn: () => void | Promise<void>): 
       const entry = { method: req.method ?? '', path: req.url ?? '', range: req.headers.range, status: upRes.statusCode ?? 0 };
       proxy.log.push(entry);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      const cut = behaviour.cut && !cutDone && isBlob && req.url?.endsWith(behaviour.cut.digest) ? behaviour.cut : undefined;
+      const cut = behaviour.cut && cuts < (behaviour.cut.times ?? 1) && isBlob && req.url?.endsWith(behaviour.cut.digest) ? behaviour.cut : undefined;
       if (!cut) {
         upRes.pipe(res);
         return;
       }
-      cutDone = true;
+      cuts++;
       let sent = 0;
       upRes.on('data', (chunk: Buffer) => {
         if (sent >= cut.after) return;

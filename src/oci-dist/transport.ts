@@ -42,14 +42,17 @@ function pemCertificates(file: string): string[] {
   }
 }
 
-let systemStore: string[] | undefined;
+const stores = new Map<string, string[]>();
 
 /** The certificates TLS connections trust: SSL_CERT_FILE (else the system bundle) plus SSL_CERT_DIR's files. */
 export function systemCertificates(env: NodeJS.ProcessEnv = process.env): string[] {
-  if (systemStore) return systemStore;
   const file = env['SSL_CERT_FILE'] || SYSTEM_BUNDLES.find(f => fs.existsSync(f));
+  const dirs = (env['SSL_CERT_DIR'] ?? '').split(':').filter(Boolean);
+  const key = `${file}\0${dirs.join(':')}`;
+  const known = stores.get(key);
+  if (known) return known;
   const certs = file ? pemCertificates(file) : [];
-  for (const dir of (env['SSL_CERT_DIR'] ?? '').split(':').filter(Boolean)) {
+  for (const dir of dirs) {
     let names: string[] = [];
     try {
       names = fs.readdirSync(dir);
@@ -58,7 +61,7 @@ export function systemCertificates(env: NodeJS.ProcessEnv = process.env): string
     }
     for (const name of names) certs.push(...pemCertificates(path.join(dir, name)));
   }
-  systemStore = certs;
+  stores.set(key, certs);
   return certs;
 }
 

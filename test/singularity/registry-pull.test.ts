@@ -92,6 +92,12 @@ t.test('pull docker:// writes NAME_TAG.sif through the cache: blobs by digest an
   t.match(exists.stderr, /FATAL: {3}Image file already exists: "busybox_1\.sif" - will not overwrite/);
   const forced = await singAsync(k, ['pull', '-F', '--no-https', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
   t.equal(forced.code, 0, forced.stderr);
+  const sub = path.join(cwd, 'images');
+  fs.mkdirSync(sub);
+  fs.chownSync(sub, k.user.uid, k.user.gid);
+  const named = await singAsync(k, ['pull', '--dir', sub, '--name', 'named.sif', '--no-https', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
+  t.equal(named.code, 0, named.stderr);
+  t.ok(SifImage.isSif(path.join(sub, 'named.sif')), '--dir and --name place the file');
 });
 
 t.test('Docker schema 2 and OCI manifests give the same image', async t => {
@@ -199,6 +205,44 @@ t.test('an interrupted layer download resumes with a Range request where it stop
   t.ok(from > 0 && from <= layer.size / 2, `then from byte ${from}, where the first stopped`);
   t.equal(gets[1]?.status, 206, 'the registry sent the rest (206 Partial Content)');
   t.equal((await singAsync(k, ['exec', 'resumed.sif', 'busybox', 'true'], { cwd })).code, 0, 'and the image is whole');
+});
+
+t.test('a pull that gave up keeps its partial download, and the next pull resumes it', async t => {
+  const manifest = await rawManifest(reg, 'tsrt/layers:v1');
+  const layer = manifest.layers[0];
+  const step = Math.floor(layer.size / 10);
+  const broken = await startProxy(t, H, { cut: { digest: layer.digest, after: step, times: 100 } });
+  const cache = freshCache();
+  const cwd = k.dir();
+  const first = await singAsync(k, ['pull', 'r.sif', `docker://${broken.host}/tsrt/layers:v1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  t.equal(first.code, 255);
+  t.match(first.stderr, new RegExp(`blob ${layer.digest} of ${broken.host}/tsrt/layers: download incomplete after 5 attempts \\(\\d+ of ${layer.size} bytes; .*\\); run the command again to resume`));
+  const partial = path.join(cache, 'cache/blob/.partial', layer.digest.slice(7));
+  const kept = fs.statSync(partial).size;
+  t.ok(kept > 0 && kept < layer.size, `${kept} bytes kept in cache/blob/.partial`);
+  const working = await startProxy(t, H);
+  const second = await singAsync(k, ['pull', 'r.sif', `docker://${working.host}/tsrt/layers:v1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  t.equal(second.code, 0, second.stderr);
+  const get = working.log.find(e => e.method === 'GET' && e.path.endsWith(layer.digest));
+  t.equal(get?.range, `bytes=${kept}-`, 'the next pull asked only for the rest');
+  t.notOk(fs.existsSync(partial), 'the finished blob left .partial');
+  t.ok(fs.existsSync(path.join(cache, 'cache/blob/blobs/sha256', layer.digest.slice(7))), 'and is in the cache');
+});
+
+t.test('a cached blob that no longer matches its digest is not used: it is fetched again', async t => {
+  const cache = freshCache();
+  const cwd = k.dir();
+  const env = { ...NOHTTPS, SINGULARITY_CACHEDIR: cache };
+  t.equal((await singAsync(k, ['pull', 'a.sif', `docker://${H}/tsrt/busybox:1`], { env, cwd })).code, 0);
+  const layer = (await rawManifest(reg, 'tsrt/busybox:1')).layers[0].digest.slice(7);
+  const cached = path.join(cache, 'cache/blob/blobs/sha256', layer);
+  fs.appendFileSync(cached, 'garbage');
+  for (const f of fs.readdirSync(path.join(cache, 'cache/oci-tmp'))) fs.rmSync(path.join(cache, 'cache/oci-tmp', f));
+  const proxy = await startProxy(t, H);
+  const r = await singAsync(k, ['pull', 'b.sif', `docker://${proxy.host}/tsrt/busybox:1`], { env, cwd });
+  t.equal(r.code, 0, r.stderr);
+  t.ok(proxy.log.some(e => e.method === 'GET' && e.path.endsWith(layer)), 'the layer was downloaded again');
+  t.equal(crypto.createHash('sha256').update(fs.readFileSync(cached)).digest('hex'), layer, 'and the cache holds the right bytes');
 });
 
 t.test('layers are downloaded in parallel', async t => {

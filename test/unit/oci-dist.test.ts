@@ -9,6 +9,7 @@ import { parseChallenge } from '../../src/oci-dist/auth.js';
 import { choosePlatform, parsePlatform, type Descriptor } from '../../src/oci-dist/client.js';
 import { findCredentials, listCredentials, removeCredentials, storeCredentials } from '../../src/oci-dist/credentials.js';
 import { formatSize } from '../../src/oci-dist/progress.js';
+import { systemCertificates } from '../../src/oci-dist/transport.js';
 import { parseReference } from '../../src/oci-dist/reference.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -81,6 +82,24 @@ t.test('credentials: stored in Docker config.json format (private), found by hos
     'keys with a scheme and a path match their host; a missing file is skipped');
   fs.writeFileSync(docker, '{ not json');
   t.throws(() => findCredentials([docker], 'x.io'), /credentials file .* is not valid/);
+});
+
+t.test('TLS trusts the system store (the distribution\'s bundle), SSL_CERT_FILE instead when set, plus SSL_CERT_DIR', async t => {
+  const bundle = '/etc/ssl/certs/ca-certificates.crt';
+  const count = (file: string) => (fs.readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+  if (!fs.existsSync(bundle)) {
+    t.pass(`no ${bundle} on this host (ca-certificates not installed): the default store is not checked`);
+  } else {
+    t.equal(systemCertificates({}).length, count(bundle), `every certificate of ${bundle}`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-certs-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pem = (n: string) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(n).toString('base64')}\n-----END CERTIFICATE-----\n`;
+  fs.writeFileSync(path.join(dir, 'site.pem'), pem('one') + pem('two'));
+  fs.mkdirSync(path.join(dir, 'extra'));
+  fs.writeFileSync(path.join(dir, 'extra', 'ca.crt'), pem('three'));
+  t.same(systemCertificates({ SSL_CERT_FILE: path.join(dir, 'site.pem') }), [pem('one').trim(), pem('two').trim()], 'SSL_CERT_FILE replaces the bundle');
+  t.equal(systemCertificates({ SSL_CERT_DIR: path.join(dir, 'extra') }).length, fs.existsSync(bundle) ? count(bundle) + 1 : 1, 'SSL_CERT_DIR adds to it');
 });
 
 t.test('sizes read as Singularity prints them', async t => {

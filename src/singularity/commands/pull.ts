@@ -58,6 +58,7 @@ export const pullCommand: SingularityCommand = {
     if (unsupported) throw new Error(unsupported);
     const uri = imageUri(source);
     if (!uri) throw new Error(`${source}: pull takes a URI (docker://, oras://, docker-archive:, oci-archive: or oci:); a local image needs no pull`);
+    if (stringFlag(flags, 'library') !== undefined) throw new Error(unsupportedSource('library://')!.replace(/^library:\/\/: /, '--library: '));
     const o = registryOptions(flags);
     o.arch = stringFlag(flags, 'arch');
     const sandbox = boolFlag(flags, 'sandbox');

@@ -7,6 +7,7 @@
 // other write) before anything in it is used; new directories are made 0700. Entries are written under a
 // private temporary name and renamed into place only once complete and verified, so nobody (including a
 // concurrent pull of our own) ever sees half of one. A blob is checked against its digest whenever it is used.
+import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -57,32 +58,44 @@ export function privateDir(dir: string): string {
   return dir;
 }
 
-/** An entry file we made: a regular file of ours that nobody else can write, checked on its descriptor. */
-function ownFile(file: string): fs.Stats | undefined {
+function hashFd(hash: Hash, fd: number): Hash {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  return hash;
+}
+
+/**
+ * An entry file we made: a regular file of ours that nobody else can write, checked on its descriptor, and
+ * (given `digest`) whose bytes, read through that same descriptor, hash to it.
+ */
+function ownFile(file: string, digest?: string): boolean {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch {
-    return undefined;
+    return false;
   }
   try {
     const st = fs.fstatSync(fd);
-    return st.isFile() && st.uid === process.getuid!() && !(st.mode & 0o022) ? st : undefined;
+    if (!st.isFile() || st.uid !== process.getuid!() || st.mode & 0o022) return false;
+    return digest === undefined || `sha256:${hashFd(nodeCrypto().createHash('sha256'), fd).digest('hex')}` === digest;
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function sha256File(file: string): string {
-  const hash = nodeCrypto().createHash('sha256');
+/** Feeds a file's bytes to `hash` (not following a symlink in its place). */
+export function hashFileInto(hash: Hash, file: string): Hash {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+    return hashFd(hash, fd);
   } finally {
     fs.closeSync(fd);
   }
-  return `sha256:${hash.digest('hex')}`;
+}
+
+export function sha256File(file: string): string {
+  return `sha256:${hashFileInto(nodeCrypto().createHash('sha256'), file).digest('hex')}`;
 }
 
 function hexOf(digest: string): string {
@@ -116,11 +129,10 @@ export class ImageCache {
     return type === 'blob' ? privateDir(path.join(privateDir(path.join(dir, 'blobs')), 'sha256')) : dir;
   }
 
-  /** A blob of ours whose bytes hash to its name, or undefined (a corrupt one is removed). */
+  /** A blob of ours whose bytes hash to its name, or undefined (one that does not is removed). */
   blob(digest: string): string | undefined {
     const file = path.join(this.typeDir('blob'), hexOf(digest));
-    if (!ownFile(file)) return undefined;
-    if (sha256File(file) === digest) return file;
+    if (ownFile(file, digest)) return file;
     fs.rmSync(file, { force: true });
     return undefined;
   }

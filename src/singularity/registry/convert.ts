@@ -8,7 +8,7 @@ import { nodeCrypto } from '../../lazy-crypto.js';
 import { formatPlatform } from '../../oci-dist/client.js';
 import { build } from '../build/build.js';
 import { DefFileError } from '../build/deffile.js';
-import { ImageCache } from './cache.js';
+import { hashFileInto, ImageCache } from './cache.js';
 import { connect, fetchOrasSif, platformOf, resolve } from './fetch.js';
 import type { RegistryOptions } from './options.js';
 import { imageUri, unsupportedSource, type ImageUri } from './source.js';
@@ -22,15 +22,7 @@ export interface Reporting {
 function hashFiles(parts: (string | Buffer)[], files: string[]): string {
   const hash = nodeCrypto().createHash('sha256');
   for (const p of parts) hash.update(p).update('\0');
-  for (const file of files) {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  for (const file of files) hashFileInto(hash, file);
   return hash.digest('hex');
 }
 

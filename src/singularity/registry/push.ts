@@ -4,18 +4,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { nodeCrypto } from '../../lazy-crypto.js';
 import { MediaType, sha256Digest } from '../../oci-dist/client.js';
 import { progressBar } from '../../oci-dist/progress.js';
 import { SifImage } from '../../sif/index.js';
+import { sha256File } from './cache.js';
 import { connect, SIF_CONFIG_TYPE, SIF_LAYER_TYPES } from './fetch.js';
 import type { RegistryOptions } from './options.js';
-
-async function fileDigest(file: string): Promise<string> {
-  const hash = nodeCrypto().createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
 
 /** Pushes the SIF; returns the manifest's digest. */
 export async function pushOras(file: string, name: string, o: RegistryOptions, quiet: boolean): Promise<string> {
@@ -28,7 +22,7 @@ export async function pushOras(file: string, name: string, o: RegistryOptions, q
   if (!st.isFile() || !SifImage.isSif(file)) throw new Error(`${file} is not a SIF image: only SIF files can be pushed with oras://`);
   const remote = await connect(name, o);
   if (remote.ref.digest) throw new Error(`oras://${name}: push needs a tag, not a digest (the registry computes the digest)`);
-  const digest = await fileDigest(file);
+  const digest = sha256File(file);
   const progress = progressBar('Uploading', process.stderr, !quiet);
   progress.expect(st.size);
   try {

@@ -392,7 +392,7 @@ export async function startProxy(t: { teardown(fn: () => void | Promise<void>): 
       proxy.maxInFlight = Math.max(proxy.maxInFlight, inFlight);
       res.on('close', () => { inFlight--; });
       // Bounded: a client that fetches one blob at a time is only slowed down, never stuck.
-      for (let i = 0; behaviour.holdUntil && inFlight < behaviour.holdUntil && i < 100; i++) await sleep(50);
+      for (let i = 0; behaviour.holdUntil && inFlight < behaviour.holdUntil && i < 200; i++) await sleep(50);
     }
     const up = http.request(`http://${upstream}${req.url}`, { method: req.method, headers: { ...req.headers, host: upstream } }, upRes => {
       const entry = { method: req.method ?? '', path: req.url ?? '', range: req.headers.range, status: upRes.statusCode ?? 0 };

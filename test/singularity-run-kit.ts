@@ -27,9 +27,18 @@ export interface Kit {
    * user a site configuration, a /dev node or /etc file of its own without touching the host's.
    */
   sing(args: string[], o?: SingOptions): Result;
+  /** The command line sing() runs (for callers that must not block, such as tests serving HTTP themselves). */
+  command(args: string[], o?: SingOptions): { file: string; argv: string[]; cwd: string; input: string; timeout: number };
   /** The private XDG_RUNTIME_DIR of this test file. */
   runtime: string;
   home: string;
+}
+
+export interface SingOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeout?: number;
 }
 
 /** The tests create the unprivileged user and switch to it: without root the file is skipped. */
@@ -53,19 +62,24 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
     spawnSync('runuser', ['-u', user.name, '--', 'env', `XDG_RUNTIME_DIR=${runtime}`, SINGULARITY, 'instance', 'stop', '--all', '-F'], { stdio: 'ignore', timeout: 60_000 });
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
-  const sing: Kit['sing'] = (args, o = {}) => {
+  const command: Kit['command'] = (args, o = {}) => {
     const env = {
       PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user.name, LOGNAME: user.name,
       XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: path.join(runtime, 'cache'), ...o.env,
     };
-    const opts: SpawnSyncOptions = { cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
     const argv = ['runuser', '-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args];
-    const r = o.hostSetup === undefined
-      ? spawnSync(argv[0]!, argv.slice(1), opts)
-      : spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv], opts);
+    const full = o.hostSetup === undefined
+      ? argv
+      : ['unshare', '-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv];
+    return { file: full[0]!, argv: full.slice(1), cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
+  };
+  const sing: Kit['sing'] = (args, o = {}) => {
+    const c = command(args, o);
+    const opts: SpawnSyncOptions = { cwd: c.cwd, input: c.input, timeout: c.timeout };
+    const r = spawnSync(c.file, c.argv, opts);
     return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
   };
-  return { user, dir, sing, runtime, home };
+  return { user, dir, sing, command, runtime, home };
 }
 
 /** The directory tsrt-singularity reads its site configuration from (for every user but root). */

@@ -10,6 +10,7 @@ import { remove, run as runContainer, state } from '../runtime/container.js';
 import type { Reporter } from './action.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { PROMPT, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
+import { localImage } from './registry/convert.js';
 import { parseActionArgs, type ActionOptions } from './options.js';
 
 export interface InstanceRecord {
@@ -78,10 +79,13 @@ function selfArgv(): [string, string[]] {
 }
 
 /** `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). */
-export async function startInstance(argv: string[], r: Reporter): Promise<number> {
-  const { rest } = parseActionArgs(argv);
-  const [image, name] = rest;
-  if (!image || !name) throw new Error('instance start needs an image and an instance name');
+export async function startInstance(given: string[], r: Reporter): Promise<number> {
+  const { options, rest } = parseActionArgs(given);
+  const [uri, name] = rest;
+  if (!uri || !name) throw new Error('instance start needs an image and an instance name');
+  // A docker:// (or other URI) image is made a cached SIF here; the monitor is given its path.
+  const image = await localImage(uri, options.registry, { quiet: false, info: m => process.stderr.write(`INFO:    ${m}\n`), warn: r.warn });
+  const argv = [...given.slice(0, given.length - rest.length), image, ...rest.slice(1)];
   if (!NAME_PATTERN.test(name)) throw new Error(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`);
   const existing = readInstance(name);
   if (existing && alive(existing.monitorPid)) throw new Error(`instance ${name} already exists`);

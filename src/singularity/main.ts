@@ -3,11 +3,15 @@
 import { type GlobalOptions, type SingularityCommand, UsageError } from './command.js';
 import { buildCommand } from './commands/build.js';
 import { buildcfgCommand } from './commands/buildcfg.js';
+import { cacheCommand } from './commands/cache.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
 import { keyCommand } from './commands/key.js';
 import { overlayCommand } from './commands/overlay.js';
+import { pullCommand } from './commands/pull.js';
+import { pushCommand } from './commands/push.js';
+import { registryCommand } from './commands/registry.js';
 import { runCommand } from './commands/run.js';
 import { runHelpCommand } from './commands/run-help.js';
 import { shellCommand } from './commands/shell.js';
@@ -22,11 +26,15 @@ const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 const commands: Record<string, SingularityCommand> = {
   build: buildCommand,
   buildcfg: buildcfgCommand,
+  cache: cacheCommand,
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
   key: keyCommand,
   overlay: overlayCommand,
+  pull: pullCommand,
+  push: pushCommand,
+  registry: registryCommand,
   'run-help': runHelpCommand,
   run: runCommand,
   shell: shellCommand,

@@ -3,6 +3,7 @@
 // lists. Each flag can also come from SINGULARITY_<KEY> / APPTAINER_<KEY> in the environment.
 
 import { UsageError } from './command.js';
+import { emptyRegistryOptions, REGISTRY_FLAGS, registryOptionsFromEnv, type RegistryOptions } from './registry/options.js';
 
 export interface BindSpec {
   source: string;
@@ -45,6 +46,8 @@ export interface ActionOptions {
   rocm: boolean;
   app?: string;
   shell?: string;
+  /** How a docker:// or oras:// image is fetched (--no-https, --docker-login, ...). */
+  registry: RegistryOptions;
 }
 
 type Kind = 'bool' | 'string' | 'strings';
@@ -148,13 +151,14 @@ const flags: FlagDef[] = [
   { long: 'rocm', kind: 'bool', env: ['ROCM'], apply: o => { o.rocm = true; } },
   { long: 'app', kind: 'string', env: ['APP'], apply: (o, v) => { o.app = v; } },
   { long: 'shell', short: 's', kind: 'string', apply: (o, v) => { o.shell = v; } },
+  ...REGISTRY_FLAGS.map((f): FlagDef => ({ long: f.long, kind: f.takesValue ? 'string' : 'bool', apply: (o, v) => f.apply(o.registry, v) })),
 ];
 
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
     writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
-    scratch: [], nv: false, rocm: false,
+    scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
   };
 }
 
@@ -166,6 +170,7 @@ const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
  */
 export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { options: ActionOptions; rest: string[] } {
   const o = emptyOptions();
+  o.registry = registryOptionsFromEnv(env);
   for (const def of flags) {
     for (const key of def.env ?? []) {
       const value = env[`APPTAINER_${key}`] ?? env[`SINGULARITY_${key}`];

@@ -9,8 +9,10 @@ import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
-import { DataType, FsType, hostArch, type ObjectInput, PartType, SifImage } from '../../sif/index.js';
+import { ARCHES, DataType, FsType, hostArch, type ObjectInput, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
+import type { RegistryOptions } from '../registry/options.js';
+import { unsupportedSource } from '../registry/source.js';
 import { derivedImageId, sourceDateEpoch, squashfsTimeArgs } from './reproducible.js';
 
 declare const TSRT_VERSION: string | undefined;
@@ -29,6 +31,8 @@ export interface BuildOptions {
   quiet: boolean;
   info: (message: string) => void;
   warn: (message: string) => void;
+  /** Registry flags for docker:// and oras:// sources. */
+  registry?: RegistryOptions;
 }
 
 export class BuildError extends Error {}
@@ -62,9 +66,9 @@ function imageSource(file: string): ImageSource | undefined {
   }
 }
 
-/** URI-style sources (`docker-archive:x.tar`) and plain images become a one-stage definition file. */
+/** URI-style sources (`docker-archive:x.tar`, `docker://alpine`) and plain images become a one-stage definition file. */
 function synthesizedDef(spec: string): string | undefined {
-  const uri = /^(docker-archive|oci-archive|oci|localimage):(.+)$/.exec(spec);
+  const uri = /^(docker-archive|oci-archive|oci|localimage):(.+)$/.exec(spec) ?? /^(docker|oras):\/\/(.+)$/.exec(spec);
   if (uri) return `Bootstrap: ${uri[1]}\nFrom: ${uri[2]}\n`;
   if (imageSource(spec)) return `Bootstrap: localimage\nFrom: ${spec}\n`;
   return undefined;
@@ -331,6 +335,7 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   ctx.opts.info(`Starting build of stage ${stage.name ?? index + 1} (Bootstrap: ${stage.bootstrap.value})`);
   runHostSections(ctx, stage, rootfs, 'pre');
   await checkpoint();
+  ctx.agent.imageConfig = undefined;
   await bootstrap(stage, rootfs, ctx.agent);
   await checkpoint();
   makeSkeleton(rootfs);
@@ -357,13 +362,9 @@ function cacheDir(): string {
   return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
 }
 
-/** Sources Singularity pulls from a registry or service: not reachable for this build. */
-const REMOTE_SOURCES = /^(docker|library|shub|oras|https?):\/\/|^docker-daemon:/;
-
 function readSpec(spec: string): { text: string; file: string } {
-  if (REMOTE_SOURCES.test(spec)) {
-    throw new BuildError(`${spec}: build takes a definition file, an image file or directory, or docker-archive:/oci:/oci-archive: paths; save the image locally first (for example docker save -o image.tar NAME, then build ... docker-archive:image.tar)`);
-  }
+  const unsupported = unsupportedSource(spec);
+  if (unsupported) throw new BuildError(unsupported);
   const synthesized = synthesizedDef(spec);
   if (synthesized) return { text: synthesized, file: spec };
   try {
@@ -416,7 +417,7 @@ export async function build(opts: BuildOptions): Promise<void> {
   const ctx: BuildContext = {
     opts, def, mapping, tmpDir, stageRoots: new Map(), epoch,
     agent: {
-      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet,
+      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
       extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };
@@ -439,6 +440,7 @@ export async function build(opts: BuildOptions): Promise<void> {
     } else {
       const squashfs = path.join(tmpDir, 'rootfs.squashfs');
       opts.info('Creating SIF file...');
+      const imageConfig = ctx.agent.imageConfig;
       // mksquashfs >= 4.5 reads SOURCE_DATE_EPOCH itself and refuses it beside the explicit time flags.
       const { SOURCE_DATE_EPOCH: _, ...env } = process.env;
       checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }), 'mksquashfs');
@@ -448,7 +450,9 @@ export async function build(opts: BuildOptions): Promise<void> {
         { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },
         { dataType: DataType.EnvVar, data: Buffer.from(environmentText(rootfs)) },
         { dataType: DataType.GenericJSON, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(rootfs))) },
-        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: hostArch() } },
+        // An OCI base image's config (WORKDIR, USER, ...), which the native runtime does not apply, kept as Singularity keeps it.
+        ...(imageConfig ? [{ dataType: DataType.GenericJSON, name: 'oci-config.json', data: Buffer.from(JSON.stringify(imageConfig.config ?? {})) }] : []),
+        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: imageArch(imageConfig?.architecture) } },
       ];
       SifImage.create(staged, objects, ctx.epoch === undefined ? {} : { time: ctx.epoch, id: derivedImageId(objects) }).close();
       fs.chmodSync(staged, 0o755);
@@ -466,6 +470,11 @@ export async function build(opts: BuildOptions): Promise<void> {
     removeTree(tmpDir, mapping);
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
+}
+
+/** The SIF partition's arch: an OCI base image's (a pull with --arch), else this machine's. */
+function imageArch(architecture: string | undefined): string {
+  return architecture && (ARCHES as readonly string[]).includes(architecture) ? architecture : hostArch();
 }
 
 /** The image's environment scripts in the order the runtime sources them (the SIF's environment object). */

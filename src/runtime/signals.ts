@@ -1,4 +1,4 @@
-// Signal names as runc accepts them: "KILL", "SIGKILL", "sigkill" or a number.
+// Signal names as runc accepts them: "KILL", "SIGKILL", "sigkill" or a number (0: only check the process exists).
 import { RuntimeError } from '../errors.js';
 
 const SIGNALS: Record<string, number> = {
@@ -14,7 +14,8 @@ const SIGRTMAX = 64;
 export function parseSignal(raw: string): number {
   if (/^\d+$/.test(raw)) {
     const n = Number(raw);
-    if (n >= 1 && n <= SIGRTMAX) return n;
+    // 0 sends nothing: kill(2)'s check that the process exists, which runc accepts too.
+    if (n >= 0 && n <= SIGRTMAX) return n;
     throw new RuntimeError(`unknown signal "${raw}"`, { op: 'kill' });
   }
   let name = raw.toUpperCase();

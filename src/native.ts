@@ -26,8 +26,17 @@ export interface ExitStatus {
   signal: number;
 }
 
+/** A seccomp program a joined program gets right before its execve (startContainer hooks). */
+export interface SeccompForHook {
+  seccomp: Buffer;
+  /** SECCOMP_FILTER_FLAG_* for seccomp(2); never NEW_LISTENER: nobody would answer a hook's notifications. */
+  seccompFlags: number;
+  /** The container process's no_new_privs, which the filter was written for. */
+  noNewPrivs: boolean;
+}
+
 /** A program to run inside the namespaces (CLONE_NEW* flags) of a container process. */
-export interface JoinedRun {
+export interface JoinedRun extends Partial<SeccompForHook> {
   pid: number;
   nsFlags: number;
   path: string;
@@ -35,6 +44,8 @@ export interface JoinedRun {
   env: string[];
   input: string;
   timeoutMs: number;
+  /** Working directory, entered after joining (a path in the joined mount namespace). */
+  cwd?: string;
 }
 
 export interface Addon {

@@ -19,6 +19,7 @@ extern "C" {
 
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <linux/sched.h>
 #include <pthread.h>
@@ -380,9 +381,10 @@ Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
   return Reap(env, pidfd);
 }
 
-// runJoined({ pid, nsFlags, path, args, env, input, timeoutMs }) -> { code, signal, timedOut, output }:
-// runs a program inside the namespaces (nsFlags, CLONE_NEW*) of process `pid`, the input on its stdin,
-// stdout and stderr collected, killed after timeoutMs (0: no limit).
+// runJoined({ pid, nsFlags, path, args, env, input, timeoutMs, cwd?, seccomp?, seccompFlags?, noNewPrivs? })
+// -> { code, signal, timedOut, output }: runs a program inside the namespaces (nsFlags, CLONE_NEW*) of process
+// `pid`, in cwd there, under the seccomp program if given, the input on its stdin, stdout and stderr
+// collected, killed after timeoutMs (0: no limit).
 Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -390,6 +392,7 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   int timeoutMs = o.Get("timeoutMs").As<Napi::Number>().Int32Value();
   std::string path = o.Get("path").As<Napi::String>();
   std::string input = o.Get("input").As<Napi::String>();
+  std::string cwd = o.Has("cwd") && o.Get("cwd").IsString() ? o.Get("cwd").As<Napi::String>().Utf8Value() : "";
   auto strings = [](Napi::Array a) {
     std::vector<std::string> v;
     for (uint32_t i = 0; i < a.Length(); i++) v.push_back(a.Get(i).As<Napi::String>());
@@ -422,7 +425,15 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
     if (target >= 0) close(target);
     return ThrowErrno(env, "memfd_create", err);
   }
-  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data()};
+  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data(),
+                             cwd.empty() ? nullptr : cwd.c_str(), nullptr, 0, 0, 0};
+  if (o.Has("seccomp") && o.Get("seccomp").IsBuffer()) {
+    auto prog = o.Get("seccomp").As<Napi::Buffer<unsigned char>>();
+    spec.seccomp = prog.Data();
+    spec.seccomp_len = static_cast<unsigned int>(prog.Length() / sizeof(struct sock_filter));
+    spec.seccomp_flags = o.Get("seccompFlags").As<Napi::Number>().Uint32Value();
+    spec.no_new_privs = o.Get("noNewPrivs").ToBoolean().Value();
+  }
   int pidfd = -1, err = 0;
   int pid = joined_spawn(&spec, &pidfd, &err);
   close(in[0]);

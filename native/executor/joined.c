@@ -1,14 +1,16 @@
 /*
  * A program run inside the namespaces of a running container process: createContainer and startContainer
- * hooks (and, later, exec). The JS runtime is multi-threaded and may not setns into a mount or user
- * namespace, so the work happens in a fork-like clone3 child that uses raw syscalls only until execve.
+ * hooks. The JS runtime is multi-threaded and may not setns into a mount or user namespace, so the work
+ * happens in a fork-like clone3 child that uses raw syscalls only until execve.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -72,6 +74,10 @@ static _Noreturn void child(const struct joined_spec *s)
 			syscall(SYS_setresuid, 0, 0, 0);
 		}
 	}
+	if (s->cwd && syscall(SYS_chdir, s->cwd) < 0) {
+		say(2, "tsrt: chdir to ", s->cwd, errno);
+		syscall(SYS_exit_group, 125);
+	}
 	/* Before any fork: a copy of the stdin pipe's write end held by the waiting parent would keep the
 	 * hook from ever seeing EOF. */
 	syscall(SYS_close_range, 3, ~0U, 0);
@@ -96,6 +102,18 @@ static _Noreturn void child(const struct joined_spec *s)
 			mirror_status(status);
 		}
 		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	}
+	/* Last, in the process that execs: the waiting parent above must not meet the container's filter. */
+	if (s->no_new_privs && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		say(2, "tsrt: set no_new_privs", "", errno);
+		syscall(SYS_exit_group, 125);
+	}
+	if (s->seccomp_len) {
+		struct sock_fprog prog = { (unsigned short)s->seccomp_len, (struct sock_filter *)s->seccomp };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->seccomp_flags, &prog) < 0) {
+			say(2, "tsrt: load the container's seccomp filter", "", errno);
+			syscall(SYS_exit_group, 125);
+		}
 	}
 	syscall(SYS_execve, s->path, s->argv, s->envp);
 	say(2, "tsrt: exec ", s->path, errno);

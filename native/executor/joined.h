@@ -10,6 +10,12 @@ struct joined_spec {
 	const char *path;
 	char *const *argv;
 	char *const *envp;
+	const char *cwd; /* entered after joining, or NULL to stay at the namespace's root */
+	/* A classic BPF program (struct sock_filter[]) loaded just before execve, with these seccomp(2) flags. */
+	const void *seccomp;
+	unsigned int seccomp_len; /* in instructions; 0: no filter */
+	unsigned int seccomp_flags;
+	int no_new_privs;
 };
 
 /* Fork-like clone3 with CLONE_PIDFD; returns the pid and its pidfd, or -1 with *err_out set. */

@@ -10,7 +10,7 @@ import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
-import { compileSeccomp } from '../plan/seccomp.js';
+import { FILTER_FLAG, compileSeccomp, planSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
@@ -19,7 +19,7 @@ import { makeIdmapNamespaces } from './idmap.js';
 import { imageRootfsSource, mountImageRootfs, planImageRootfs, unmountImageRootfs } from './image-rootfs.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
-import { runHooks, runHooksWarning } from './hooks.js';
+import { runHooks, runHooksWarning, type InContainer } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
   ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
@@ -163,6 +163,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let consoleFd = -1;
   let consolePeer = -1;
   const a = native();
+  const debug = opts.debug ?? (() => {});
+  debug(`create: ${opts.id}: bundle ${bundle}, rootfs ${rootfs}, ${rootless ? 'rootless' : 'as root'}`);
 
   dir.create();
   crashPoint('dir-made');
@@ -217,6 +219,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');
+      debug(`cgroup: ${cgroup.record.dirs.map(d => d.dir).join(', ') || '(none usable)'}${cgroup.record.systemd ? ` (systemd unit ${cgroup.record.systemd.unit})` : ''}`);
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -237,6 +240,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     rec.sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
     rec.rootfsMountedHere = rec.sharedMountns && !plan.join.some(j => j.type === CLONE.NEWNS);
     rec.exec!.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
+    debug(`plan: ${describePlan(plan)}`);
     // Saved before anything is mounted: a create killed from here on leaves what delete needs to undo it.
     dir.save(rec);
     fds.push(...makeIdmapNamespaces(plan));
@@ -245,6 +249,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     stagePidfd = child.pidfd;
     sock = child.sock;
     crashPoint('spawned');
+    debug(`spawn: executor pid ${child.pid}${seccompProgram ? `, seccomp program of ${seccompProgram.length / 8} instructions` : ''}`);
     for (const fd of fds) a.closeFd(fd);
     fds.length = 0;
 
@@ -257,9 +262,11 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
       if (m.type === Msg.error) throw executorError(m);
       if (m.type === Msg.userns) {
+        debug(`executor: user namespace made by pid ${m.pid}: writing its id maps`);
         writeIdMaps(m.pid, plan);
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.pid) {
+        debug(`executor: the container init is pid ${m.pid}`);
         rec.pid = m.pid;
         initPidfd = adoptReported(stagePidfd, child.pid, m.pid);
         stagePidfd = -1;
@@ -269,6 +276,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         dir.save(rec);
         crashPoint('pid-saved');
         cgroup?.join(m.pid);
+        if (cgroup) debug(`cgroup: pid ${m.pid} joined`);
         if (plan.netDevices) {
           moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
           movedNetDevices = plan.netDevices;
@@ -279,12 +287,15 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         a.send(sock, Msg.go);
         crashPoint('go-sent');
       } else if (m.type === Msg.prepivot) {
+        debug('executor: mounts done, waiting before pivot_root for the hooks');
         const state = ociState(rec, 'creating');
-        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
-        runHooks('createRuntime', spec.hooks?.createRuntime, state);
-        runHooks('createContainer', spec.hooks?.createContainer, state, rec.pid);
+        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state, { debug });
+        runHooks('createRuntime', spec.hooks?.createRuntime, state, { debug });
+        // runc runs them from its init with the rootfs as working directory: a relative path stays inside.
+        runHooks('createContainer', spec.hooks?.createContainer, state, { inside: { pid: rec.pid, cwd: rootfs }, debug });
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.seccomp) {
+        debug(`executor: seccomp filter loaded; its listener goes to ${plan.seccomp?.listener?.path}`);
         try {
           sendSeccompListener(plan, rec, m.fd);
         } finally {
@@ -292,6 +303,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         }
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.ready) {
+        debug(`executor: set-up done, ready to exec ${JSON.stringify(plan.args[0] ?? '')} on start`);
         break;
       }
     }
@@ -330,6 +342,20 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     dir.remove();
     throw e;
   }
+}
+
+/** One line for --debug: what the plan will do. */
+function describePlan(plan: LaunchPlan): string {
+  const kinds = new Map<string, number>();
+  for (const step of plan.steps) kinds.set(step.kind, (kinds.get(step.kind) ?? 0) + 1);
+  const steps = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+  const ns = Object.entries(CLONE).filter(([, bit]) => plan.unshareFlags & bit).map(([name]) => (name === 'NEWNS' ? 'mount' : name.slice(3).toLowerCase()));
+  if (plan.flags & PlanFlag.newUserns) ns.push('user');
+  if (plan.flags & PlanFlag.newCgroupns) ns.push('cgroup');
+  if (plan.flags & PlanFlag.newTimens) ns.push('time');
+  return `steps: ${steps}; new namespaces: ${[...new Set(ns)].join(' ') || 'none'}; joined: ${plan.join.map(j => j.path).join(' ') || 'none'}; ` +
+    `user ${plan.uid}:${plan.gid}; ${plan.seccomp ? `seccomp with ${plan.seccomp.filter.rules.length} rules` : 'no seccomp'}; ` +
+    `${plan.flags & PlanFlag.noPivot ? 'MS_MOVE + chroot' : plan.flags & PlanFlag.sharedMountns ? 'chroot' : 'pivot_root'}`;
 }
 
 /**
@@ -376,16 +402,39 @@ export function precedesPrestartInCreate(ociVersion: string): boolean {
  * The hooks between `start` and the user program: prestart (for pre-1.0.2 configs), then startContainer
  * inside the container. On failure the container is stopped and destroyed, as the spec's lifecycle says.
  */
-function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void, debug?: (m: string) => void): void {
   try {
     const state = ociState(rec, 'created');
-    if (rec.prestartAtStart) runHooks('prestart', rec.hooks?.prestart, state);
-    runHooks('startContainer', rec.hooks?.startContainer, state, rec.pid);
+    if (rec.prestartAtStart) runHooks('prestart', rec.hooks?.prestart, state, { debug });
+    if (rec.hooks?.startContainer?.length) {
+      runHooks('startContainer', rec.hooks.startContainer, state, { inside: startContainerPlace(rec), debug });
+    }
   } catch (e) {
     killAndWait(rec);
     destroy(dir, rec, warn);
     throw e;
   }
+}
+
+/**
+ * Where runc runs startContainer hooks: from its init, after the seccomp filter is loaded, in the process's
+ * working directory. So here: the container's namespaces, that directory, and the same filter (compiled from
+ * the profile create recorded; a notification could not be answered, so notifying rules fail with ENOSYS).
+ */
+function startContainerPlace(rec: ContainerRecord): InContainer {
+  const cwd = rec.exec?.process?.cwd ?? '/';
+  // Without a mount namespace of its own the init only chroot()ed: joining leaves the hook at the host's /.
+  const place: InContainer = { pid: rec.pid, cwd: rec.sharedMountns ? path.join(rec.rootfs, cwd) : cwd };
+  const profile = rec.exec?.linux.seccomp;
+  if (profile) {
+    const plan = planSeccomp(profile);
+    place.seccomp = {
+      seccomp: Buffer.from(compileSeccomp(plan, f => native().compileSeccomp(f))),
+      seccompFlags: plan.flags & ~(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV),
+      noNewPrivs: !!rec.exec?.process?.noNewPrivileges,
+    };
+  }
+  return place;
 }
 
 /**
@@ -472,11 +521,11 @@ function waitForUserExec(pid: number): void {
   }
 }
 
-export function start(root: string, id: string, warn: (m: string) => void): void {
+export function start(root: string, id: string, warn: (m: string) => void, debug?: (m: string) => void): void {
   const { dir, rec, status } = loadLocked(root, id);
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
-  runStartHooks(dir, rec, warn);
+  runStartHooks(dir, rec, warn, debug);
   const pidfd = initPidfd(rec);
   if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   const result = native().startFifo(dir.fifoPath, pidfd);
@@ -498,7 +547,7 @@ export function run(opts: RunOptions): ExitStatus {
   const a = native();
   const l = launch(opts, 'socket', !opts.detach);
   try {
-    runStartHooks(l.dir, l.rec, opts.warn);
+    runStartHooks(l.dir, l.rec, opts.warn, opts.debug);
   } catch (e) {
     a.closeFd(l.sock);
     a.closeFd(l.initPidfd);

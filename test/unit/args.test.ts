@@ -5,7 +5,7 @@ import t from 'tap';
 
 import { RuntimeError } from '../../src/errors.js';
 import { parseArgs, type FlagSpec } from '../../src/cli/args.js';
-import { parseSignal } from '../../src/runtime/signals.js';
+import { parseSignal, signalText } from '../../src/runtime/signals.js';
 import { validateId } from '../../src/runtime/state.js';
 import { errorOf } from '../helpers.js';
 
@@ -136,6 +136,15 @@ t.test('parseSignal', async t => {
   t.equal(errorOf(t, () => parseSignal('')), 'unknown signal ""');
   t.equal(errorOf(t, () => parseSignal('-9')), 'unknown signal "-9"');
   t.equal(errorOf(t, () => parseSignal('SIG')), 'unknown signal "SIG"');
+});
+
+t.test('signalText: a signal as runc (Go) names a hook\'s death', async t => {
+  t.equal(signalText(31), 'bad system call');
+  t.equal(signalText('SIGSYS'), 'bad system call');
+  t.equal(signalText(9), 'killed');
+  t.equal(signalText(15), 'terminated');
+  t.equal(signalText(40), 'signal 40', 'a real-time signal by number');
+  t.equal(signalText('SIGBOGUS'), 'SIGBOGUS');
 });
 
 t.test('validateId', async t => {

@@ -76,10 +76,12 @@ std::string ErrnoName(int err) {
   return name ? name : "E" + std::to_string(err);
 }
 
-Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
+// `syscall`, when given, tells the caller which step failed (as Node's own errors do).
+Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err, const char *syscall = nullptr) {
   Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
+  if (syscall) e.Set("syscall", Napi::String::New(env, syscall));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -649,7 +651,7 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   int passed = IntArg(info, 2);
   int err = 0;
   int fd = ConnectTo(path, &err);
-  if (fd < 0) return ThrowErrno(env, "connect " + path, err);
+  if (fd < 0) return ThrowErrno(env, "connect " + path, err, "connect");
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;

@@ -11,7 +11,7 @@ import { buildPlan } from '../plan/build.js';
 import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
 import { FILTER_FLAG, compileSeccomp, planSeccomp } from '../plan/seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
+import { MountFlag, PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from '../plan/types.js';
 import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
@@ -57,13 +57,31 @@ const STEP_TEXT = [
   'apply LSM label', 'make idmapped mount',
 ];
 export const S_EXEC_LOOKUP = 25;
+const S_ROOTFS = 8;
+const S_MOUNT = 9;
 /** Message names for crash points (crashPoint). */
 const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
-export function executorError(m: SyncMessage): RuntimeError {
+/**
+ * runc's text for proc or sysfs refused on a symlink or a non-directory (R7): the executor names only the
+ * destination and the errno, the plan knows the mount. Undefined for any other failure.
+ */
+function procMountRefusal(m: SyncMessage, steps: PlanStep[]): string | undefined {
+  if (!((m.step === S_ROOTFS && m.errname === 'ELOOP') || (m.step === S_MOUNT && (m.errname === 'ELOOP' || m.errname === 'ENOTDIR')))) return undefined;
+  const step = steps.find(st => st.kind === 'fs' && st.flags & MountFlag.procOrSys && st.dest === m.detail);
+  if (!step) return undefined;
+  return `error mounting ${JSON.stringify(step.source ?? step.fstype)} to rootfs at ${JSON.stringify(step.dest)}: ` +
+    `filesystem ${JSON.stringify(step.fstype)} must be mounted on ordinary directory`;
+}
+
+/** The error an executor reported; `steps`, the plan's, let a refused proc or sysfs mount read as in runc. */
+export function executorError(m: SyncMessage, steps: PlanStep[] = []): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
   let text: string;
-  if (m.step === S_EXEC_LOOKUP) {
+  const procRefusal = procMountRefusal(m, steps);
+  if (procRefusal) {
+    text = `error during container init: ${procRefusal}`;
+  } else if (m.step === S_EXEC_LOOKUP) {
     const name = JSON.stringify(m.detail);
     if (m.err === -1) text = `exec: ${name}: executable file not found in $PATH`;
     else if (m.errname === 'ENOENT' || m.errname === 'ENOTDIR') text = `exec: ${name}: stat ${m.detail}: ${reason}`;
@@ -260,7 +278,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       }
       crashPoint(`recv-${MSG_NAME[m.type] ?? m.type}`);
       if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
-      if (m.type === Msg.error) throw executorError(m);
+      if (m.type === Msg.error) throw executorError(m, plan.steps);
       if (m.type === Msg.userns) {
         debug(`executor: user namespace made by pid ${m.pid}: writing its id maps`);
         writeIdMaps(m.pid, plan);
@@ -458,7 +476,11 @@ export function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const reason = describeErrno(code) ?? (e as Error).message;
-    throw new RuntimeError(`unable to start container process: send seccomp listener fd to ${listener.path}: ${reason}`, { op: 'seccomp', path: listener.path, errno: code });
+    // runc's texts (Go's dial error inside), which scripts look for.
+    const why = (e as NodeJS.ErrnoException).syscall === 'connect'
+      ? `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener.path}: connect: ${reason}`
+      : `cannot send seccomp fd to ${listener.path}: ${reason}`;
+    throw new RuntimeError(`unable to start container process: ${why}`, { op: 'seccomp', path: listener.path, errno: code });
   }
 }
 

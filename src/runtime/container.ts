@@ -237,6 +237,11 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');
+      // runc's two checks, in its words: a shared cgroup is allowed but worth a warning; a frozen one would stop
+      // the init before it ran anything, and create would wait for it for ever.
+      const found = cgroup.pids().length;
+      if (found) opts.warn(`container's cgroup is not empty: ${found} process(es) found`);
+      if (cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
       debug(`cgroup: ${cgroup.record.dirs.map(d => d.dir).join(', ') || '(none usable)'}${cgroup.record.systemd ? ` (systemd unit ${cgroup.record.systemd.unit})` : ''}`);
     }
     if (opts.consoleSocket) {
@@ -272,6 +277,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     fds.length = 0;
 
     for (;;) {
+      if (cgroup && rec.pid > 0) awaitUnfrozen(sock, cgroup);
       const m = a.recv(sock);
       if (m === null) {
         throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
@@ -339,6 +345,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     if (rec.rootfsMountedHere) unmountRootfs(rootfs, opts.warn);
+    if (cgroup && rec.pid > 0 && cgroup.frozenForNewcomers()) cgroup.releaseFromFreezer(rec.pid);
     killAndReap([stagePidfd, initPidfd]);
     if (rec.imageRootfs) unmountImageRootfs(rec.imageRootfs, opts.warn);
     if (sock >= 0) a.closeFd(sock);
@@ -359,6 +366,18 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     dir.remove();
     throw e;
+  }
+}
+
+const FROZEN = "container's cgroup unexpectedly frozen";
+
+/**
+ * Waits for the executor's next message in slices, looking at the cgroup in between: one frozen after create
+ * checked it (by someone else, or by a hook) holds the init where it stands, and the message never comes.
+ */
+function awaitUnfrozen(sock: number, cgroup: CgroupManager): void {
+  while (!native().waitReadable(sock, 250)) {
+    if (cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
   }
 }
 

@@ -775,9 +775,191 @@ static void setup_rootfs(struct ctx *c)
 	}
 }
 
+/* ---- --no-pivot: take away what pivot_root would have ---- */
+
+/* The fields of one /proc/self/mountinfo line that detaching needs; the strings point into the line. */
+struct mountinfo_entry {
+	uint64_t id;
+	const char *root;  /* the mount's root within its filesystem: "/" for a full mount */
+	const char *point; /* its mount point */
+	const char *fstype;
+};
+
+/* The kernel escapes space, tab, newline and backslash in paths as \ooo; undone in place. */
+static void unescape_octal(char *s)
+{
+	char *out = s;
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = 0;
+}
+
+/* Splits one line (len bytes, no newline, NUL-terminated at len) in place; 0 when it is not a mountinfo line:
+ * "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER". R10: the text names paths other
+ * users chose, so every field is found within len and nothing is read past it. */
+static int parse_mountinfo(char *line, size_t len, struct mountinfo_entry *e)
+{
+	char *field[64];
+	size_t n = 0, i = 0, dash;
+	uint64_t id = 0;
+	while (i < len && n < sizeof(field) / sizeof(field[0])) {
+		while (i < len && line[i] == ' ')
+			line[i++] = 0;
+		if (i >= len)
+			break;
+		field[n++] = line + i;
+		while (i < len && line[i] != ' ')
+			i++;
+	}
+	if (i < len)
+		return 0; /* more fields than any mount has */
+	for (dash = 6; dash < n && strcmp(field[dash], "-") != 0; dash++)
+		;
+	if (dash + 1 >= n || !field[0][0])
+		return 0;
+	for (i = 0; field[0][i]; i++) {
+		if (field[0][i] < '0' || field[0][i] > '9' || id > UINT64_MAX / 10 - 1)
+			return 0;
+		id = id * 10 + (uint64_t)(field[0][i] - '0');
+	}
+	unescape_octal(field[3]);
+	unescape_octal(field[4]);
+	e->id = id;
+	e->root = field[3];
+	e->point = field[4];
+	e->fstype = field[dash + 1];
+	return 1;
+}
+
+/* umount2 of exactly the mount behind fd, by its magic link in our private procfs (relative to it as cwd,
+ * which pivot() sets again): the path it was found at may have changed meanwhile, the fd cannot. */
+static int umount_fd(struct ctx *c, int fd)
+{
+	char link[32];
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)fd, 0);
+	if (syscall(SYS_fchdir, c->procfd) < 0)
+		return -1;
+	return (int)syscall(SYS_umount2, link, MNT_DETACH);
+}
+
+/* Detaches one mount outside the new root; 1 if it did, 0 if the mount is gone or elsewhere now. */
+static int detach_outside(struct ctx *c, const struct mountinfo_entry *e)
+{
+	struct statx stx;
+	int fd, full_pseudo = (!strcmp(e->fstype, "proc") || !strcmp(e->fstype, "sysfs")) && !strcmp(e->root, "/");
+	fd = (int)sys_openat2(AT_FDCWD, e->point, O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0) {
+		/* Gone with a parent detached before it (mountinfo lists parents first). */
+		if (errno == ENOENT || !full_pseudo)
+			return 0;
+		fail(c, S_PIVOT, e->point);
+	}
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID) ||
+	    stx.stx_mnt_id != e->id) {
+		/* Another mount is on top at that path: it gets its turn, this one on a later pass. */
+		syscall(SYS_close, fd);
+		return 0;
+	}
+	/* Never let the unmount propagate to the host: only our copy becomes a slave. */
+	if (set_attrs(fd, 0, 0, MS_SLAVE, 1) < 0 && full_pseudo)
+		fail(c, S_PIVOT, e->point);
+	if (umount_fd(c, fd) == 0) {
+		syscall(SYS_close, fd);
+		return 1;
+	}
+	/* A mount locked by a user namespace (rootless) cannot be taken away; as runc does, a proc or sysfs
+	 * that would let a nested namespace mount a fresh one is covered by an empty tmpfs instead. */
+	if (full_pseudo) {
+		int fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC), tree = -1;
+		if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", "0", 0) == 0 &&
+		    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			fail(c, S_PIVOT, e->point);
+		syscall(SYS_close, tree);
+		if (fsfd >= 0)
+			syscall(SYS_close, fsfd);
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
+/* One mountinfo line: detached when it is a mount outside the new root's path; 1 if it was. */
+static int detach_line(struct ctx *c, char *line, size_t len)
+{
+	const char *rootfs = c->plan->rootfs;
+	struct mountinfo_entry e;
+	if (!parse_mountinfo(line, len, &e) || !strcmp(e.point, "/") || starts_with_dir(e.point, rootfs, slen(rootfs)) ||
+	    starts_with_dir(rootfs, e.point, slen(e.point)))
+		return 0;
+	return detach_outside(c, &e);
+}
+
+/*
+ * pivot_root leaves the old root's mounts behind; MS_MOVE + chroot keeps all of them in the namespace, where a
+ * nested user namespace finds a fully visible proc or sysfs and may mount a fresh one, without the masks
+ * (runc's no_pivot.bats). So every mount that is neither the new root, nor below it, nor above it on the way
+ * from "/" is detached first. A pass detaches the top one of mounts stacked on one point; passes repeat until
+ * nothing changes. What cannot be detached is left, except a full proc or sysfs, which gets covered.
+ */
+static void detach_old_root(struct ctx *c)
+{
+	char buf[1 << 16];
+	int pass;
+	for (pass = 0; pass < 16; pass++) {
+		int fd = proc_open(c, "self/mountinfo", O_RDONLY), detached = 0, skipping = 0;
+		size_t have = 0;
+		if (fd < 0)
+			fail(c, S_PIVOT, "/proc/self/mountinfo");
+		for (;;) {
+			size_t start = 0, i;
+			long n = syscall(SYS_read, fd, buf + have, sizeof(buf) - 1 - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				fail(c, S_PIVOT, "/proc/self/mountinfo");
+			have += (size_t)n;
+			for (i = 0; i < have; i++) {
+				if (buf[i] != '\n')
+					continue;
+				buf[i] = 0;
+				if (!skipping)
+					detached |= detach_line(c, buf + start, i - start);
+				skipping = 0;
+				start = i + 1;
+			}
+			if (n == 0) {
+				buf[have] = 0;
+				if (start < have && !skipping)
+					detached |= detach_line(c, buf + start, have - start);
+				break;
+			}
+			if (start == 0 && have == sizeof(buf) - 1) {
+				/* Longer than any mountinfo line can be: drop it up to its newline. */
+				skipping = 1;
+				start = have;
+			}
+			memmove(buf, buf + start, have - start);
+			have -= start;
+		}
+		syscall(SYS_close, fd);
+		if (!detached)
+			break;
+	}
+}
+
 static void pivot(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
+	if ((p->flags & PF_NO_PIVOT) && !(p->flags & PF_SHARED_MOUNTNS))
+		detach_old_root(c);
 	if (syscall(SYS_fchdir, c->rootfd) < 0)
 		fail(c, S_PIVOT, p->rootfs);
 	if (p->flags & PF_SHARED_MOUNTNS) {

@@ -713,6 +713,15 @@ static void open_devnull(struct ctx *c)
 		fail_errno(c, S_ROOTFS, ENODEV, "/dev/null");
 }
 
+/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
+static void do_setattr(struct ctx *c, const struct tsrt_step *s)
+{
+	int fd = open_in_root(c->rootfd, s->dest, O_PATH);
+	if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
+		fail(c, S_MOUNT, s->dest);
+	syscall(SYS_close, fd);
+}
+
 static void setup_rootfs(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
@@ -763,14 +772,10 @@ static void setup_rootfs(struct ctx *c)
 		case STEP_MKDIR:
 			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
 			break;
-		case STEP_SETATTR: {
-			/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
-			int fd = open_in_root(c->rootfd, s->dest, O_PATH);
-			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
-				fail(c, S_MOUNT, s->dest);
-			syscall(SYS_close, fd);
+		case STEP_SETATTR:
+			if (!(s->flags & MF_DEFERRED))
+				do_setattr(c, s);
 			break;
-		}
 		}
 	}
 }
@@ -1681,6 +1686,11 @@ static void stage2(struct ctx *c)
 		setup_console(c);
 	apply_sysctls(c);
 	if (p->flags & PF_NEW_MOUNTNS) {
+		uint32_t i;
+		/* A read-only tmpfs or /dev only now: devices, /dev/pts and the console had to be made in it. */
+		for (i = 0; i < p->nsteps; i++)
+			if (p->steps[i].kind == STEP_SETATTR && (p->steps[i].flags & MF_DEFERRED))
+				do_setattr(c, &p->steps[i]);
 		if ((p->flags & PF_READONLY_ROOT) && set_attrs(c->rootfd, MOUNT_ATTR_RDONLY, 0, 0, 0) < 0)
 			fail(c, S_ROOT_RO, "/");
 	}

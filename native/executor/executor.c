@@ -1039,6 +1039,12 @@ static void setup_console(struct ctx *c)
 	/* R3: the slave we hand out and bind must be a pts device (major 136..143). */
 	if (fstat(slave, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
 		fail_errno(c, S_CONSOLE, ENODEV, "pty slave");
+	/* The terminal is the process's, as runc makes it (engines with -t -u rely on it): only the owner changes,
+	 * devpts' gid= stays. As runc, an owner the user namespace cannot map (EINVAL, EPERM) or a read-only
+	 * /dev (EROFS) leaves it as it is rather than failing the start. */
+	if (st.st_uid != p->uid && syscall(SYS_fchown, slave, p->uid, (gid_t)-1) < 0 &&
+	    errno != EINVAL && errno != EPERM && errno != EROFS)
+		fail(c, S_CONSOLE, "pty slave owner");
 	if (p->console_rows || p->console_cols) {
 		struct winsize ws;
 		memset(&ws, 0, sizeof(ws));
@@ -1353,11 +1359,23 @@ static void load_seccomp(struct ctx *c)
 		hand_over_listener(c, (int)listener);
 }
 
-static void enter_cwd(struct ctx *c)
+/* Before the user switch: a cwd only root can enter is entered now, as runc does. 1 when it was; 0 when only
+ * permissions stopped it (the process's user may still be allowed, after the switch); any other error fails. */
+static int enter_cwd_privileged(struct ctx *c)
+{
+	if (syscall(SYS_chdir, c->plan->cwd) == 0)
+		return 1;
+	if (errno != EACCES && errno != EPERM)
+		fail(c, S_CWD, c->plan->cwd);
+	return 0;
+}
+
+/* After the user switch: enter the cwd unless that was done already, and check where we are either way. */
+static void enter_cwd(struct ctx *c, int entered)
 {
 	char buf[4096];
 	long n;
-	if (syscall(SYS_chdir, c->plan->cwd) < 0)
+	if (!entered && syscall(SYS_chdir, c->plan->cwd) < 0)
 		fail(c, S_CWD, c->plan->cwd);
 	/* R4 / CVE-2024-21626: a cwd reached through a leaked fd is outside the root; the kernel says so. */
 	n = syscall(SYS_getcwd, buf, sizeof(buf));
@@ -1645,6 +1663,7 @@ static void stage2(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	struct __user_cap_data_struct held[2];
 	char path[4096];
+	int entered;
 
 	expect(c, MSG_GO, S_SETUP);
 	if ((p->flags & PF_NEW_CGROUPNS) && syscall(SYS_unshare, CLONE_NEWCGROUP) < 0)
@@ -1699,9 +1718,10 @@ static void stage2(struct ctx *c)
 	apply_rlimits(c);
 	apply_process_attributes(c);
 	apply_lsm_labels(c);
+	entered = enter_cwd_privileged(c);
 	switch_user(c, held);
 	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
-	enter_cwd(c);
+	enter_cwd(c, entered);
 	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */

@@ -52,11 +52,14 @@ export interface Addon {
   spawn(plan: Buffer): SpawnResult;
   checkPlan(plan: Buffer): string | { steps: number; args: number; rootfs: string };
   recv(sock: number): SyncMessage | null;
-  send(sock: number, type: number): void;
+  /** A message of `type`; `fd`, when given, goes with it (SCM_RIGHTS). */
+  send(sock: number, type: number, fd?: number): void;
   wait(pidfd: number): ExitStatus;
   waitForeground(pidfd: number): ExitStatus;
   ptyProxy(master: number, pidfd: number): ExitStatus;
   runJoined(req: JoinedRun): ExitStatus & { timedOut: boolean; output: string };
+  /** open(path, O_PATH) in the mount namespace of `pid`, with the runtime's own credentials. */
+  openInMountns(pid: number, path: string): number;
   /** Writes /proc/<pid>/<name> through a handle verified to be procfs (R2). */
   procWrite(pid: number, name: string, data: string): void;
   pidfdOpen(pid: number): number;
@@ -99,6 +102,7 @@ export const Msg = {
   ready: 4,
   error: 5,
   seccomp: 6,
+  mountSource: 7,
   ack: 16,
   go: 17,
   start: 18,

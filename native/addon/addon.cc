@@ -244,15 +244,49 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// send(sock, type)
+// send(sock, type, fd?): fd, when given, rides along (SCM_RIGHTS): a bind source for MSG_MOUNT_SOURCE.
 Napi::Value Send(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct tsrt_msg m;
   memset(&m, 0, sizeof(m));
   m.type = static_cast<uint32_t>(IntArg(info, 1));
-  if (send(IntArg(info, 0), &m, sizeof(m), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(m)))
+  int fd = info.Length() > 2 ? IntArg(info, 2) : -1;
+  struct iovec iov = {&m, sizeof(m)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof(u));
+  struct msghdr mh;
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (fd >= 0) {
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof(u.buf);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  }
+  if (sendmsg(IntArg(info, 0), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(m)))
     return ThrowErrno(env, "sync socket", errno);
   return env.Undefined();
+}
+
+// openInMountns(pid, path) -> fd: open(path, O_PATH) in the mount namespace of process `pid`, with the
+// runtime's credentials (a bind source below a directory the container's root may not search).
+Napi::Value OpenInMountns(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[1].As<Napi::String>();
+  int target = static_cast<int>(syscall(SYS_pidfd_open, IntArg(info, 0), 0));
+  if (target < 0) return ThrowErrno(env, "pidfd_open of the container process", errno);
+  int err = 0;
+  int fd = joined_open(target, path.c_str(), &err);
+  close(target);
+  if (fd < 0) return ThrowErrno(env, "open " + path, err);
+  return Napi::Number::New(env, fd);
 }
 
 int WaitPidfd(int pidfd, siginfo_t *si) {
@@ -899,6 +933,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitForeground", Napi::Function::New(env, WaitForeground));
   exports.Set("ptyProxy", Napi::Function::New(env, PtyProxy));
   exports.Set("runJoined", Napi::Function::New(env, RunJoined));
+  exports.Set("openInMountns", Napi::Function::New(env, OpenInMountns));
   exports.Set("procWrite", Napi::Function::New(env, ProcWrite));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));

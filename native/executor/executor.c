@@ -198,6 +198,38 @@ static void expect(struct ctx *c, uint32_t type, int step)
 		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
 }
 
+/* Waits for one message of the expected type carrying an fd (SCM_RIGHTS); returns the fd. */
+static int expect_fd(struct ctx *c, uint32_t type, int step)
+{
+	struct tsrt_msg m;
+	struct iovec iov = { &m, sizeof(m) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd = -1;
+	long n;
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	do
+		n = syscall(SYS_recvmsg, c->sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		die_exit(1);
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (n != (long)sizeof(m) || m.type != type || fd < 0 || (mh.msg_flags & MSG_CTRUNC))
+		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
+	return fd;
+}
+
 /* ---- paths inside the rootfs (R1) ---- */
 
 #define RESOLVE_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
@@ -424,10 +456,30 @@ static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *sourc
 	return bind_tree(source, recursive);
 }
 
+/*
+ * A bind source the container's root may not reach from its user namespace (below a 0700 root-owned
+ * directory): the runtime opens it, in our mount namespace and with its own credentials, and hands over an
+ * O_PATH fd (as runc does); cloning the tree from the fd needs no search permission on the way to it. The
+ * mount is the one in our namespace, so what a user namespace locks stays locked.
+ */
+static int tree_from_runtime(struct ctx *c, const struct tsrt_step *s, int recursive)
+{
+	int fd, tree, err;
+	send_msg(c->sock, MSG_MOUNT_SOURCE, S_MOUNT, 0, (int)(s - c->plan->steps), "");
+	fd = expect_fd(c, MSG_ACK, S_MOUNT);
+	tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+	err = errno;
+	syscall(SYS_close, fd);
+	errno = err;
+	return tree;
+}
+
 static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
 {
 	int target, tree;
 	tree = step_tree(c, s, source, recursive);
+	if (tree < 0 && (errno == EACCES || errno == EPERM) && source == s->source && (c->plan->flags & PF_NEW_USERNS))
+		tree = tree_from_runtime(c, s, recursive);
 	if (tree < 0)
 		fail(c, S_MOUNT, s->dest);
 	if ((s->attr_set || s->attr_clr) &&

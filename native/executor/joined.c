@@ -1,7 +1,8 @@
 /*
- * A program run inside the namespaces of a running container process: createContainer and startContainer
- * hooks. The JS runtime is multi-threaded and may not setns into a mount or user namespace, so the work
- * happens in a fork-like clone3 child that uses raw syscalls only until execve.
+ * A program run inside the namespaces of a running container process (createContainer and startContainer
+ * hooks), and a path opened in its mount namespace (a bind source its root cannot reach). The JS runtime is
+ * multi-threaded and may not setns into a mount or user namespace, so the work happens in a fork-like clone3
+ * child that uses raw syscalls only until it execs or exits.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,4 +141,95 @@ int joined_spawn(const struct joined_spec *s, int *pidfd_out, int *err_out)
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	*pidfd_out = pidfd;
 	return (int)pid;
+}
+
+/* The child of joined_open: its errno (0 on success) as the payload, the fd attached when there is one. */
+static _Noreturn void open_child(int target_pidfd, const char *path, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh;
+	struct iovec iov;
+	int err = 0, fd = -1;
+	reset_signals();
+	if (syscall(SYS_setns, target_pidfd, CLONE_NEWNS) < 0)
+		err = errno;
+	else if ((fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC)) < 0)
+		err = errno;
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = &err;
+	iov.iov_len = sizeof(err);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	syscall(SYS_exit_group, syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL) == (long)sizeof(err) ? 0 : 1);
+	__builtin_unreachable();
+}
+
+int joined_open(int target_pidfd, const char *path, int *err_out)
+{
+	struct clone_args ca;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	siginfo_t si;
+	int sv[2], pidfd = -1, err = 0, fd = -1;
+	long pid, n;
+	if (syscall(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		*err_out = errno;
+		return -1;
+	}
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_PIDFD;
+	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	ca.exit_signal = SIGCHLD;
+	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		open_child(target_pidfd, path, sv[1]);
+	syscall(SYS_close, sv[1]);
+	if (pid < 0) {
+		*err_out = errno;
+		syscall(SYS_close, sv[0]);
+		return -1;
+	}
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = &err;
+	iov.iov_len = sizeof(err);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	do
+		n = syscall(SYS_recvmsg, sv[0], &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	cm = n == (long)sizeof(err) && !(mh.msg_flags & MSG_CTRUNC) ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	syscall(SYS_close, sv[0]);
+	while (syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &si, WEXITED, NULL) < 0 && errno == EINTR)
+		;
+	syscall(SYS_close, pidfd);
+	if (fd >= 0 && err == 0)
+		return fd;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	*err_out = n != (long)sizeof(err) ? EPROTO : err ? err : EPROTO;
+	return -1;
 }

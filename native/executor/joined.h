@@ -21,4 +21,8 @@ struct joined_spec {
 /* Fork-like clone3 with CLONE_PIDFD; returns the pid and its pidfd, or -1 with *err_out set. */
 int joined_spawn(const struct joined_spec *s, int *pidfd_out, int *err_out);
 
+/* open(path, O_PATH) in the mount namespace of the process behind target_pidfd, with our credentials; the fd
+ * in our table, or -1 with *err_out set. */
+int joined_open(int target_pidfd, const char *path, int *err_out);
+
 #endif

@@ -318,6 +318,14 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         // runc runs them from its init with the rootfs as working directory: a relative path stays inside.
         runHooks('createContainer', spec.hooks?.createContainer, state, { inside: { pid: rec.pid, cwd: rootfs }, debug });
         a.send(sock, Msg.ack);
+      } else if (m.type === Msg.mountSource) {
+        const fd = openMountSource(plan, m.pid, rec.pid, facts.euid === 0);
+        debug(`executor: bind source ${plan.steps[m.pid]!.source} opened for it by the runtime`);
+        try {
+          a.send(sock, Msg.ack, fd);
+        } finally {
+          a.closeFd(fd);
+        }
       } else if (m.type === Msg.seccomp) {
         debug(`executor: seccomp filter loaded; its listener goes to ${plan.seccomp?.listener?.path}`);
         try {
@@ -366,6 +374,28 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     dir.remove();
     throw e;
+  }
+}
+
+/**
+ * The source of bind step `index`, opened O_PATH in the mount namespace of the init (`pid`) with the runtime's
+ * credentials: the container's root could not reach it from its user namespace (runc does the same).
+ */
+function openMountSource(plan: LaunchPlan, index: number, pid: number, asRoot: boolean): number {
+  const step = plan.steps[index];
+  if (!step || step.kind !== 'bind' || !step.source) {
+    throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
+  }
+  const refused = (code: string, why: string) => new RuntimeError(
+    `unable to start container process: error mounting ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: ${why}`,
+    { op: 'mount', path: step.source, errno: code });
+  // An unprivileged runtime can reach no more than the container's root, which it is.
+  if (!asRoot) throw refused('EACCES', describeErrno('EACCES')!);
+  try {
+    return native().openInMountns(pid, step.source);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw refused(code, `open ${step.source}: ${describeErrno(code) ?? (e as Error).message}`);
   }
 }
 

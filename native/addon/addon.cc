@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "../executor/executor.h"
+#include "../executor/fdmsg.h"
 #include "../executor/joined.h"
 #include "../executor/plan.h"
 #include "../executor/sync.h"
@@ -189,26 +190,14 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
 // One recvmsg into buf (close-on-exec for a passed fd): the byte count (or -errno), and *fd the fd that came
 // with it over SCM_RIGHTS, or -1.
 ssize_t RecvWithFd(int sock, void *buf, size_t len, int *fd, bool *truncated) {
-  struct iovec iov = {buf, len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof(u.buf);
+  struct fdmsg m;
+  struct msghdr *mh = fdmsg_init(&m, buf, len, FDMSG_RECV);
   ssize_t n;
-  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  do n = recvmsg(sock, mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  *fd = -1;
-  *truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  *truncated = (mh->msg_flags & MSG_CTRUNC) != 0;
+  *fd = n < 0 ? -1 : fdmsg_fd(&m);
   if (n < 0) return -errno;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-    memcpy(fd, CMSG_DATA(cm), sizeof(int));
   return n;
 }
 
@@ -251,26 +240,9 @@ Napi::Value Send(const Napi::CallbackInfo &info) {
   memset(&m, 0, sizeof(m));
   m.type = static_cast<uint32_t>(IntArg(info, 1));
   int fd = info.Length() > 2 ? IntArg(info, 2) : -1;
-  struct iovec iov = {&m, sizeof(m)};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof(u));
-  struct msghdr mh;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (fd >= 0) {
-    mh.msg_control = u.buf;
-    mh.msg_controllen = sizeof(u.buf);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  }
-  if (sendmsg(IntArg(info, 0), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(m)))
+  struct fdmsg fm;
+  if (sendmsg(IntArg(info, 0), fdmsg_init(&fm, &m, sizeof(m), fd < 0 ? FDMSG_NONE : fd), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof(m)))
     return ThrowErrno(env, "sync socket", errno);
   return env.Undefined();
 }
@@ -686,29 +658,13 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   int err = 0;
   int fd = ConnectTo(path, &err);
   if (fd < 0) return ThrowErrno(env, "connect " + path, err, "connect");
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof(u));
   size_t off = 0;
   bool first = true;
   while (off < data.size()) {
-    struct iovec iov = {const_cast<char *>(data.data()) + off, data.size() - off};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (first) {  // the fd rides on the first bytes only
-      mh.msg_control = u.buf;
-      mh.msg_controllen = sizeof(u.buf);
-      struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-      cm->cmsg_level = SOL_SOCKET;
-      cm->cmsg_type = SCM_RIGHTS;
-      cm->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(cm), &passed, sizeof(int));
-    }
-    ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    struct fdmsg fm;
+    // The fd rides on the first bytes only.
+    struct msghdr *mh = fdmsg_init(&fm, const_cast<char *>(data.data()) + off, data.size() - off, first ? passed : FDMSG_NONE);
+    ssize_t n = sendmsg(fd, mh, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EPIPE;

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "executor.h"
+#include "fdmsg.h"
 #include "plan.h"
 #include "sync.h"
 
@@ -202,30 +203,17 @@ static void expect(struct ctx *c, uint32_t type, int step)
 static int expect_fd(struct ctx *c, uint32_t type, int step)
 {
 	struct tsrt_msg m;
-	struct iovec iov = { &m, sizeof(m) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	int fd = -1;
+	struct fdmsg fm;
+	struct msghdr *mh = fdmsg_init(&fm, &m, sizeof(m), FDMSG_RECV);
+	int fd;
 	long n;
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
 	do
-		n = syscall(SYS_recvmsg, c->sock, &mh, MSG_CMSG_CLOEXEC);
+		n = syscall(SYS_recvmsg, c->sock, mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n == 0)
 		die_exit(1);
-	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if (n != (long)sizeof(m) || m.type != type || fd < 0 || (mh.msg_flags & MSG_CTRUNC))
+	fd = n > 0 ? fdmsg_fd(&fm) : -1;
+	if (n != (long)sizeof(m) || m.type != type || fd < 0)
 		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
 	return fd;
 }
@@ -1049,26 +1037,8 @@ static void pivot(struct ctx *c)
 /* One sendmsg of `len` bytes with `fd` attached (SCM_RIGHTS). */
 static long send_with_fd(int sock, void *data, size_t len, int fd)
 {
-	struct iovec iov = { data, len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL);
+	struct fdmsg m;
+	return syscall(SYS_sendmsg, sock, fdmsg_init(&m, data, len, fd), MSG_NOSIGNAL);
 }
 
 static void setup_console(struct ctx *c)

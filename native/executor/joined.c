@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdmsg.h"
 #include "joined.h"
 
 static void say(int fd, const char *a, const char *b, int err)
@@ -146,48 +147,23 @@ int joined_spawn(const struct joined_spec *s, int *pidfd_out, int *err_out)
 /* The child of joined_open: its errno (0 on success) as the payload, the fd attached when there is one. */
 static _Noreturn void open_child(int target_pidfd, const char *path, int sock)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct iovec iov;
+	struct fdmsg m;
 	int err = 0, fd = -1;
 	reset_signals();
 	if (syscall(SYS_setns, target_pidfd, CLONE_NEWNS) < 0)
 		err = errno;
 	else if ((fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC)) < 0)
 		err = errno;
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = &err;
-	iov.iov_len = sizeof(err);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	syscall(SYS_exit_group, syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL) == (long)sizeof(err) ? 0 : 1);
+	syscall(SYS_exit_group, syscall(SYS_sendmsg, sock, fdmsg_init(&m, &err, sizeof(err), fd < 0 ? FDMSG_NONE : fd),
+					  MSG_NOSIGNAL) == (long)sizeof(err) ? 0 : 1);
 	__builtin_unreachable();
 }
 
 int joined_open(int target_pidfd, const char *path, int *err_out)
 {
 	struct clone_args ca;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *cm;
+	struct fdmsg m;
+	struct msghdr *mh;
 	siginfo_t si;
 	int sv[2], pidfd = -1, err = 0, fd = -1;
 	long pid, n;
@@ -208,20 +184,12 @@ int joined_open(int target_pidfd, const char *path, int *err_out)
 		syscall(SYS_close, sv[0]);
 		return -1;
 	}
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = &err;
-	iov.iov_len = sizeof(err);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
+	mh = fdmsg_init(&m, &err, sizeof(err), FDMSG_RECV);
 	do
-		n = syscall(SYS_recvmsg, sv[0], &mh, MSG_CMSG_CLOEXEC);
+		n = syscall(SYS_recvmsg, sv[0], mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	cm = n == (long)sizeof(err) && !(mh.msg_flags & MSG_CTRUNC) ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (n == (long)sizeof(err))
+		fd = fdmsg_fd(&m);
 	syscall(SYS_close, sv[0]);
 	while (syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &si, WEXITED, NULL) < 0 && errno == EINTR)
 		;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   REPO, TSRT, e2eFile, readOrEmpty, removeCgroupEverywhere, startConsoleReceiver, tmpdir, uniqueId,
-  type Edit, type Result, type Scope,
+  type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -41,11 +41,6 @@ function idFor(tt: Test, s: Scope, rt: Runtime): string {
   const id = uniqueId('par');
   tt.teardown(() => spawnSync(rt.bin, ['--root', rt.root, 'delete', '--force', id], { stdio: 'ignore' }));
   return id;
-}
-
-/** A busybox bundle of its own for each runtime (a scenario may change its rootfs). */
-function bundleFor(s: Scope, args: string[], edit?: Edit): string {
-  return s.bundle(args, edit);
 }
 
 /** One command of a runtime, stdio on files: a container left behind cannot hold a pipe of ours open. */
@@ -86,7 +81,7 @@ t.test('--no-pivot: the old root\'s mounts are detached, so a nested user namesp
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     // runc's no_pivot.bats: the nested namespaces need CAP_SETFCAP to map root.
-    const b = bundleFor(s, ['unshare', '-mrpf', 'sh', '-c', 'mount -t proc none /proc && echo MOUNTED'], spec => {
+    const b = s.bundle(['unshare', '-mrpf', 'sh', '-c', 'mount -t proc none /proc && echo MOUNTED'], spec => {
       addCaps(spec, ['CAP_SETFCAP']);
     });
     const r = call(rt, s, ['run', '--no-pivot', '-b', b, idFor(tt, s, rt)]);
@@ -99,7 +94,7 @@ t.test('--no-pivot: the old root\'s mounts are detached, so a nested user namesp
 t.test('--no-pivot: the container still runs, with its own /proc and masks', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['sh', '-c', 'cat /proc/self/cgroup >/dev/null && test ! -s /proc/kcore && ls /dev/null >/dev/null && echo ok']);
+    const b = s.bundle(['sh', '-c', 'cat /proc/self/cgroup >/dev/null && test ! -s /proc/kcore && ls /dev/null >/dev/null && echo ok']);
     const r = call(rt, s, ['run', '--no-pivot', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.equal(r.stdout.trim(), 'ok', rt.name);
@@ -113,7 +108,7 @@ t.test('--no-pivot: the container still runs, with its own /proc and masks', asy
 t.test('startContainer hooks run under the container\'s seccomp filter: a killed syscall fails the hook', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['sh', '-c', 'echo MAIN-RAN'], spec => {
+    const b = s.bundle(['sh', '-c', 'echo MAIN-RAN'], spec => {
       spec.root.readonly = false;
       spec.linux.seccomp = {
         defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'],
@@ -132,7 +127,7 @@ t.test('startContainer hooks run under the container\'s seccomp filter: a killed
 t.test('startContainer hooks without a filter that stops them still run in the container (create, start)', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['true'], spec => {
+    const b = s.bundle(['true'], spec => {
       spec.root.readonly = false;
       spec.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat /etc/hostname > /tmp/hook-saw'] }] };
     });
@@ -149,7 +144,7 @@ t.test('createContainer hooks run with the container\'s rootfs as working direct
   for (const rt of runtimes(tt)) {
     const name = `tsrt-parity-hook-cwd-${process.pid}-${rt.name}`;
     tt.teardown(() => fs.rmSync(path.join('/', name), { force: true }));
-    const b = bundleFor(s, ['true'], spec => {
+    const b = s.bundle(['true'], spec => {
       spec.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', `pwd > ${name}`] }] };
     });
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
@@ -188,7 +183,7 @@ t.test('a frozen cgroup is refused before the init joins it (cgroup v1 freezer),
     tt.teardown(() => thawAndRemove(rel));
     fs.mkdirSync(path.join(CG, 'freezer', rel));
     fs.writeFileSync(path.join(CG, 'freezer', rel, 'freezer.state'), 'FROZEN');
-    const b = bundleFor(s, ['sleep', '100'], spec => void (spec.linux.cgroupsPath = rel));
+    const b = s.bundle(['sleep', '100'], spec => void (spec.linux.cgroupsPath = rel));
     const id = idFor(tt, s, rt);
     const r = call(rt, s, ['run', '-d', '-b', b, id], { timeoutMs: 60_000 });
     tt.equal(r.signal, null, `${rt.name}: run -d returned by itself`);
@@ -211,7 +206,7 @@ t.test('a frozen cgroup is refused before the init joins it (cgroup v2 cgroup.fr
   tt.teardown(() => thawAndRemove(rel));
   fs.mkdirSync(path.join(unified, rel));
   fs.writeFileSync(path.join(unified, rel, 'cgroup.freeze'), '1');
-  const b = bundleFor(s, ['sleep', '100'], spec => void (spec.linux.cgroupsPath = rel));
+  const b = s.bundle(['sleep', '100'], spec => void (spec.linux.cgroupsPath = rel));
   const id = s.id();
   const r = call(TSRT_RT, s, ['run', '-d', '-b', b, id]);
   tt.equal(r.signal, null, 'run -d returned by itself');
@@ -230,7 +225,7 @@ t.test('a cgroup frozen while create runs ends create with the same error, never
   // runc 1.1 waits for a frozen init for ever here; tsrt alone.
   const rel = `/tsrt-parity-freezing-${process.pid}`;
   tt.teardown(() => thawAndRemove(rel));
-  const b = bundleFor(s, ['sleep', '100'], spec => {
+  const b = s.bundle(['sleep', '100'], spec => {
     spec.linux.cgroupsPath = rel;
     spec.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `echo FROZEN > ${path.join(CG, 'freezer', rel, 'freezer.state')}`] }] };
   });
@@ -255,7 +250,7 @@ t.test('a bind source under a 0700 root-owned directory is mounted in a user nam
   fs.mkdirSync(source, { mode: 0o755 });
   fs.writeFileSync(path.join(source, 'f'), 'hello\n', { mode: 0o644 });
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['cat', '/mnt/f'], spec => {
+    const b = s.bundle(['cat', '/mnt/f'], spec => {
       spec.linux.namespaces.push({ type: 'user' });
       spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -285,7 +280,7 @@ t.test('a bind source under a 0700 root-owned directory is mounted in a user nam
 t.test('"ro" on the /dev tmpfs: the container starts, its devices work and /dev is read-only', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['sh', '-c', 'echo x > /dev/null && ls /dev/pts/ptmx >/dev/null && touch /dev/new 2>/dev/null; echo "touch=$?"'], spec => {
+    const b = s.bundle(['sh', '-c', 'echo x > /dev/null && ls /dev/pts/ptmx >/dev/null && touch /dev/new 2>/dev/null; echo "touch=$?"'], spec => {
       const dev = spec.mounts.find((m: any) => m.destination === '/dev');
       dev.options.push('ro');
     });
@@ -305,7 +300,7 @@ t.test('a terminal belongs to process.user: run and exec -t chown the pty slave 
   for (const rt of runtimes(tt)) {
     const console1 = startConsoleReceiver(tt, s);
     tt.ok(waitFor(() => fs.existsSync(console1.sock)), 'console receiver listening');
-    const b = bundleFor(s, ['sh', '-c', owner], spec => {
+    const b = s.bundle(['sh', '-c', owner], spec => {
       spec.process.terminal = true;
       spec.process.user = { uid: 1000, gid: 1000 };
     });
@@ -317,7 +312,7 @@ t.test('a terminal belongs to process.user: run and exec -t chown the pty slave 
     const console2 = startConsoleReceiver(tt, s);
     tt.ok(waitFor(() => fs.existsSync(console2.sock)), 'console receiver listening');
     const id = idFor(tt, s, rt);
-    tt.equal(call(rt, s, ['run', '-d', '-b', bundleFor(s, ['sleep', '100']), id]).code, 0, `${rt.name}: run -d`);
+    tt.equal(call(rt, s, ['run', '-d', '-b', s.bundle(['sleep', '100']), id]).code, 0, `${rt.name}: run -d`);
     const e = call(rt, s, ['exec', '-d', '-t', '--console-socket', console2.sock, '-u', '1000:1000', id, 'sh', '-c', owner]);
     tt.equal(e.code, 0, `${rt.name}: exec -t: ${e.stderr}`);
     tt.ok(waitFor(() => /\d+/.test(readOrEmpty(console2.out))), `${rt.name}: output arrived`);
@@ -332,7 +327,7 @@ t.test('a terminal belongs to process.user: run and exec -t chown the pty slave 
 t.test('process.cwd only root can enter: entered while still privileged, for a non-root process.user', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['pwd'], spec => {
+    const b = s.bundle(['pwd'], spec => {
       spec.process.user = { uid: 1000, gid: 1000 };
       spec.process.cwd = '/secret';
     });
@@ -361,7 +356,7 @@ t.test('cgroup v1 cpuset: empty pre-made parents are filled from the nearest anc
     // Pre-made the way a kubelet makes pod cgroups: without clone_children, cpus and mems start empty.
     fs.mkdirSync(path.join(cpuset, top, 'pod'), { recursive: true });
     tt.equal(readOrEmpty(path.join(cpuset, top, 'pod', 'cpuset.cpus')).trim(), '', 'the parent starts empty');
-    const b = bundleFor(s, ['cat', '/proc/self/status'], spec => void (spec.linux.cgroupsPath = `${top}/pod/ctr`));
+    const b = s.bundle(['cat', '/proc/self/status'], spec => void (spec.linux.cgroupsPath = `${top}/pod/ctr`));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     const want = readOrEmpty(path.join(cpuset, 'cpuset.cpus')).trim();
@@ -375,16 +370,24 @@ t.test('cgroup v1 cpuset: empty pre-made parents are filled from the nearest anc
 // 10. syscalls newer than the profile
 // ---------------------------------------------------------------------------------------------------------
 
-t.test('seccomp: syscalls newer than an old profile get ENOSYS (libc falls back), not the default EPERM', async tt => {
+/**
+ * runtime-tools' generator default: an x86_64 allow-list from before clone3, openat2 and faccessat2
+ * (fixtures/README.md); undefined, with a comment, on another architecture.
+ */
+function oldProfile(tt: Test): object | undefined {
   if (process.arch !== 'x64') {
     tt.comment('the old profile here is an x86_64 one');
-    return;
+    return undefined;
   }
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'runtime-tools-default.config.json'), 'utf8')).linux.seccomp;
+}
+
+t.test('seccomp: syscalls newer than an old profile get ENOSYS (libc falls back), not the default EPERM', async tt => {
+  const profile = oldProfile(tt);
+  if (!profile) return;
   const s = scope(tt);
-  // runtime-tools' generator default: an allow-list from before clone3, openat2 and faccessat2 (fixtures/README.md).
-  const profile = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'runtime-tools-default.config.json'), 'utf8')).linux.seccomp;
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['/new-syscalls'], spec => void (spec.linux.seccomp = profile));
+    const b = s.bundle(['/new-syscalls'], spec => void (spec.linux.seccomp = profile));
     const cc = spawnSync('cc', ['-static', '-O2', '-o', path.join(b, 'rootfs/new-syscalls'), path.join(FIXTURES, 'new-syscalls.c')], { encoding: 'utf8' });
     tt.equal(cc.status, 0, `cc: ${cc.stderr}`);
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
@@ -394,15 +397,12 @@ t.test('seccomp: syscalls newer than an old profile get ENOSYS (libc falls back)
 });
 
 t.test('seccomp: a syscall the old profile does not allow, but the kernel had then, still gets the default errno', async tt => {
-  if (process.arch !== 'x64') {
-    tt.comment('the old profile here is an x86_64 one');
-    return;
-  }
+  const profile = oldProfile(tt);
+  if (!profile) return;
   const s = scope(tt);
-  const profile = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'runtime-tools-default.config.json'), 'utf8')).linux.seccomp;
   for (const rt of runtimes(tt)) {
     // mount (165) is older than the profile's newest syscall, and not in its allow-list.
-    const b = bundleFor(s, ['sh', '-c', 'mount -t tmpfs none /tmp 2>&1; true'], spec => void (spec.linux.seccomp = profile));
+    const b = s.bundle(['sh', '-c', 'mount -t tmpfs none /tmp 2>&1; true'], spec => void (spec.linux.seccomp = profile));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.match(r.stdout, 'mount: permission denied', `${rt.name}: EPERM, as the profile says`);
@@ -417,13 +417,13 @@ t.test('kill ID 0 checks that the container exists; kill -a on a stopped contain
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const id = idFor(tt, s, rt);
-    tt.equal(call(rt, s, ['run', '-d', '-b', bundleFor(s, ['sleep', '100']), id]).code, 0, `${rt.name}: run -d`);
+    tt.equal(call(rt, s, ['run', '-d', '-b', s.bundle(['sleep', '100']), id]).code, 0, `${rt.name}: run -d`);
     const zero = call(rt, s, ['kill', id, '0']);
     tt.equal(zero.code, 0, `${rt.name}: kill ID 0: ${zero.stderr}`);
     tt.equal(statusOf(rt, s, id), 'running', `${rt.name}: signal 0 delivers nothing`);
 
     const stopped = idFor(tt, s, rt);
-    tt.equal(call(rt, s, ['run', '-d', '-b', bundleFor(s, ['true']), stopped]).code, 0, `${rt.name}: run -d`);
+    tt.equal(call(rt, s, ['run', '-d', '-b', s.bundle(['true']), stopped]).code, 0, `${rt.name}: run -d`);
     tt.ok(waitFor(() => statusOf(rt, s, stopped) === 'stopped'), `${rt.name}: the container stops`);
     const all = call(rt, s, ['kill', '-a', stopped, 'KILL']);
     tt.equal(all.code, 0, `${rt.name}: kill -a on a stopped container: ${all.stderr}`);
@@ -440,12 +440,12 @@ t.test('kill ID 0 checks that the container exists; kill -a on a stopped contain
 t.test('--debug without --log writes the steps of create to stderr', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['true']);
+    const b = s.bundle(['true']);
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)], { before: ['--debug'] });
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.match(r.stderr, /level=debug/, `${rt.name}: debug lines on stderr`);
   }
-  const b = bundleFor(s, ['true'], spec => {
+  const b = s.bundle(['true'], spec => {
     spec.hooks = { createRuntime: [{ path: '/bin/true' }] };
   });
   const r = call(TSRT_RT, s, ['run', '-b', b, s.id()], { before: ['--debug'] });
@@ -474,7 +474,7 @@ t.test('a container\'s cgroup that already holds processes gets runc\'s warning,
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(squatter.pid));
     }
-    const b = bundleFor(s, ['true'], spec => void (spec.linux.cgroupsPath = rel));
+    const b = s.bundle(['true'], spec => void (spec.linux.cgroupsPath = rel));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.match(r.stderr, /level=warning msg="container's cgroup is not empty: 1 process\(es\) found"/, `${rt.name}: the warning`);
@@ -488,7 +488,7 @@ t.test('runc\'s text: unified resources for a controller the host has in a cgrou
   }
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['true'], spec => void (spec.linux.resources = { unified: { 'memory.max': '100000000' } }));
+    const b = s.bundle(['true'], spec => void (spec.linux.resources = { unified: { 'memory.max': '100000000' } }));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 1, rt.name);
     tt.match(r.stderr, 'invalid configuration: cannot use unified on cgroup v1', rt.name);
@@ -498,7 +498,7 @@ t.test('runc\'s text: unified resources for a controller the host has in a cgrou
 t.test('runc\'s text: a symlinked /proc', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = bundleFor(s, ['true']);
+    const b = s.bundle(['true']);
     fs.rmSync(path.join(b, 'rootfs/proc'), { recursive: true });
     fs.symlinkSync('/tmp', path.join(b, 'rootfs/proc'));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
@@ -511,7 +511,7 @@ t.test('runc\'s text: a seccomp agent that is not listening', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const listener = path.join(s.dir(), 'no-agent.sock');
-    const b = bundleFor(s, ['true'], spec => {
+    const b = s.bundle(['true'], spec => {
       spec.linux.seccomp = {
         defaultAction: 'SCMP_ACT_ALLOW', listenerPath: listener,
         syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],

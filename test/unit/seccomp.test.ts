@@ -272,7 +272,7 @@ t.test('ENOSYS stub: names whose rule equals the default still count; none under
   const s = oldProfile({ syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ALLOW' }, { names: ['clone3'], action: 'SCMP_ACT_ERRNO' }] });
   t.equal(verdict(s, { nr: NR_NEW.clone3 }), RET.ERRNO | 1, 'clone3 named (with the default action): EPERM as written');
   t.equal(verdict(s, { nr: NR_NEW.clone3 + 1 }), RET.ERRNO | ENOSYS, 'newer than clone3: ENOSYS');
-  for (const defaultAction of ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE']) {
+  for (const defaultAction of ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'] as const) {
     t.equal(plan({ defaultAction, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_KILL' }] }).filter.enosysNames, undefined, defaultAction);
   }
   t.equal(plan(oldProfile({ defaultErrnoRet: ENOSYS })).filter.enosysNames, undefined, 'a default that already answers ENOSYS');

@@ -14,6 +14,7 @@
 #endif
 #include "copyup.h"
 #include "executor.h"
+#include "fdmsg.h"
 #include "plan.h"
 #include "sync.h"
 
@@ -201,6 +202,25 @@ static void expect(struct ctx *c, uint32_t type, int step)
 		die_exit(1);
 	if (n != (long)sizeof(m) || m.type != type)
 		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
+}
+
+/* Waits for one message of the expected type carrying an fd (SCM_RIGHTS); returns the fd. */
+static int expect_fd(struct ctx *c, uint32_t type, int step)
+{
+	struct tsrt_msg m;
+	struct fdmsg fm;
+	struct msghdr *mh = fdmsg_init(&fm, &m, sizeof(m), FDMSG_RECV);
+	int fd;
+	long n;
+	do
+		n = syscall(SYS_recvmsg, c->sock, mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		die_exit(1);
+	fd = n > 0 ? fdmsg_fd(&fm) : -1;
+	if (n != (long)sizeof(m) || m.type != type || fd < 0)
+		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
+	return fd;
 }
 
 /* ---- paths inside the rootfs (R1) ---- */
@@ -429,10 +449,30 @@ static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *sourc
 	return bind_tree(source, recursive);
 }
 
+/*
+ * A bind source the container's root may not reach from its user namespace (below a 0700 root-owned
+ * directory): the runtime opens it, in our mount namespace and with its own credentials, and hands over an
+ * O_PATH fd (as runc does); cloning the tree from the fd needs no search permission on the way to it. The
+ * mount is the one in our namespace, so what a user namespace locks stays locked.
+ */
+static int tree_from_runtime(struct ctx *c, const struct tsrt_step *s, int recursive)
+{
+	int fd, tree, err;
+	send_msg(c->sock, MSG_MOUNT_SOURCE, S_MOUNT, 0, (int)(s - c->plan->steps), "");
+	fd = expect_fd(c, MSG_ACK, S_MOUNT);
+	tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+	err = errno;
+	syscall(SYS_close, fd);
+	errno = err;
+	return tree;
+}
+
 static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
 {
 	int target, tree;
 	tree = step_tree(c, s, source, recursive);
+	if (tree < 0 && (errno == EACCES || errno == EPERM) && source == s->source && (c->plan->flags & PF_NEW_USERNS))
+		tree = tree_from_runtime(c, s, recursive);
 	if (tree < 0)
 		fail(c, S_MOUNT, s->dest);
 	if ((s->attr_set || s->attr_clr) &&
@@ -632,6 +672,15 @@ static void open_devnull(struct ctx *c)
 		fail_errno(c, S_ROOTFS, ENODEV, "/dev/null");
 }
 
+/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
+static void do_setattr(struct ctx *c, const struct tsrt_step *s)
+{
+	int fd = open_in_root(c->rootfd, s->dest, O_PATH);
+	if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
+		fail(c, S_MOUNT, s->dest);
+	syscall(SYS_close, fd);
+}
+
 static void setup_rootfs(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
@@ -682,21 +731,199 @@ static void setup_rootfs(struct ctx *c)
 		case STEP_MKDIR:
 			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
 			break;
-		case STEP_SETATTR: {
-			/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
-			int fd = open_in_root(c->rootfd, s->dest, O_PATH);
-			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
-				fail(c, S_MOUNT, s->dest);
-			syscall(SYS_close, fd);
+		case STEP_SETATTR:
+			if (!(s->flags & MF_DEFERRED))
+				do_setattr(c, s);
 			break;
 		}
+	}
+}
+
+/* ---- --no-pivot: take away what pivot_root would have ---- */
+
+/* The fields of one /proc/self/mountinfo line that detaching needs; the strings point into the line. */
+struct mountinfo_entry {
+	uint64_t id;
+	const char *root;  /* the mount's root within its filesystem: "/" for a full mount */
+	const char *point; /* its mount point */
+	const char *fstype;
+};
+
+/* The kernel escapes space, tab, newline and backslash in paths as \ooo; undone in place. */
+static void unescape_octal(char *s)
+{
+	char *out = s;
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
 		}
+	}
+	*out = 0;
+}
+
+/* Splits one line (len bytes, no newline, NUL-terminated at len) in place; 0 when it is not a mountinfo line:
+ * "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER". R10: the text names paths other
+ * users chose, so every field is found within len and nothing is read past it. */
+static int parse_mountinfo(char *line, size_t len, struct mountinfo_entry *e)
+{
+	char *field[64];
+	size_t n = 0, i = 0, dash;
+	uint64_t id = 0;
+	while (i < len && n < sizeof(field) / sizeof(field[0])) {
+		while (i < len && line[i] == ' ')
+			line[i++] = 0;
+		if (i >= len)
+			break;
+		field[n++] = line + i;
+		while (i < len && line[i] != ' ')
+			i++;
+	}
+	if (i < len)
+		return 0; /* more fields than any mount has */
+	for (dash = 6; dash < n && strcmp(field[dash], "-") != 0; dash++)
+		;
+	if (dash + 1 >= n || !field[0][0])
+		return 0;
+	for (i = 0; field[0][i]; i++) {
+		if (field[0][i] < '0' || field[0][i] > '9' || id > UINT64_MAX / 10 - 1)
+			return 0;
+		id = id * 10 + (uint64_t)(field[0][i] - '0');
+	}
+	unescape_octal(field[3]);
+	unescape_octal(field[4]);
+	e->id = id;
+	e->root = field[3];
+	e->point = field[4];
+	e->fstype = field[dash + 1];
+	return 1;
+}
+
+/* umount2 of exactly the mount behind fd, by its magic link in our private procfs (relative to it as cwd,
+ * which pivot() sets again): the path it was found at may have changed meanwhile, the fd cannot. */
+static int umount_fd(struct ctx *c, int fd)
+{
+	char link[32];
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)fd, 0);
+	if (syscall(SYS_fchdir, c->procfd) < 0)
+		return -1;
+	return (int)syscall(SYS_umount2, link, MNT_DETACH);
+}
+
+/* Detaches one mount outside the new root; 1 if it did, 0 if the mount is gone or elsewhere now. */
+static int detach_outside(struct ctx *c, const struct mountinfo_entry *e)
+{
+	struct statx stx;
+	int fd, full_pseudo = (!strcmp(e->fstype, "proc") || !strcmp(e->fstype, "sysfs")) && !strcmp(e->root, "/");
+	fd = (int)sys_openat2(AT_FDCWD, e->point, O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0) {
+		/* Gone with a parent detached before it (mountinfo lists parents first). */
+		if (errno == ENOENT || !full_pseudo)
+			return 0;
+		fail(c, S_PIVOT, e->point);
+	}
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID) ||
+	    stx.stx_mnt_id != e->id) {
+		/* Another mount is on top at that path: it gets its turn, this one on a later pass. */
+		syscall(SYS_close, fd);
+		return 0;
+	}
+	/* Never let the unmount propagate to the host: only our copy becomes a slave. */
+	if (set_attrs(fd, 0, 0, MS_SLAVE, 1) < 0 && full_pseudo)
+		fail(c, S_PIVOT, e->point);
+	if (umount_fd(c, fd) == 0) {
+		syscall(SYS_close, fd);
+		return 1;
+	}
+	/* A mount locked by a user namespace (rootless) cannot be taken away; as runc does, a proc or sysfs
+	 * that would let a nested namespace mount a fresh one is covered by an empty tmpfs instead. */
+	if (full_pseudo) {
+		int fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC), tree = -1;
+		if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", "0", 0) == 0 &&
+		    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			fail(c, S_PIVOT, e->point);
+		syscall(SYS_close, tree);
+		if (fsfd >= 0)
+			syscall(SYS_close, fsfd);
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
+/* One mountinfo line: detached when it is a mount outside the new root's path; 1 if it was. */
+static int detach_line(struct ctx *c, char *line, size_t len)
+{
+	const char *rootfs = c->plan->rootfs;
+	struct mountinfo_entry e;
+	if (!parse_mountinfo(line, len, &e) || !strcmp(e.point, "/") || starts_with_dir(e.point, rootfs, slen(rootfs)) ||
+	    starts_with_dir(rootfs, e.point, slen(e.point)))
+		return 0;
+	return detach_outside(c, &e);
+}
+
+/*
+ * pivot_root leaves the old root's mounts behind; MS_MOVE + chroot keeps all of them in the namespace, where a
+ * nested user namespace finds a fully visible proc or sysfs and may mount a fresh one, without the masks
+ * (runc's no_pivot.bats). So every mount that is neither the new root, nor below it, nor above it on the way
+ * from "/" is detached first. A pass detaches the top one of mounts stacked on one point; passes repeat until
+ * nothing changes. What cannot be detached is left, except a full proc or sysfs, which gets covered.
+ */
+static void detach_old_root(struct ctx *c)
+{
+	char buf[1 << 16];
+	int pass;
+	for (pass = 0; pass < 16; pass++) {
+		int fd = proc_open(c, "self/mountinfo", O_RDONLY), detached = 0, skipping = 0;
+		size_t have = 0;
+		if (fd < 0)
+			fail(c, S_PIVOT, "/proc/self/mountinfo");
+		for (;;) {
+			size_t start = 0, i;
+			long n = syscall(SYS_read, fd, buf + have, sizeof(buf) - 1 - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				fail(c, S_PIVOT, "/proc/self/mountinfo");
+			have += (size_t)n;
+			for (i = 0; i < have; i++) {
+				if (buf[i] != '\n')
+					continue;
+				buf[i] = 0;
+				if (!skipping)
+					detached |= detach_line(c, buf + start, i - start);
+				skipping = 0;
+				start = i + 1;
+			}
+			if (n == 0) {
+				buf[have] = 0;
+				if (start < have && !skipping)
+					detached |= detach_line(c, buf + start, have - start);
+				break;
+			}
+			if (start == 0 && have == sizeof(buf) - 1) {
+				/* Longer than any mountinfo line can be: drop it up to its newline. */
+				skipping = 1;
+				start = have;
+			}
+			memmove(buf, buf + start, have - start);
+			have -= start;
+		}
+		syscall(SYS_close, fd);
+		if (!detached)
+			break;
 	}
 }
 
 static void pivot(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
+	if ((p->flags & PF_NO_PIVOT) && !(p->flags & PF_SHARED_MOUNTNS))
+		detach_old_root(c);
 	if (syscall(SYS_fchdir, c->rootfd) < 0)
 		fail(c, S_PIVOT, p->rootfs);
 	if (p->flags & PF_SHARED_MOUNTNS) {
@@ -729,26 +956,8 @@ static void pivot(struct ctx *c)
 /* One sendmsg of `len` bytes with `fd` attached (SCM_RIGHTS). */
 static long send_with_fd(int sock, void *data, size_t len, int fd)
 {
-	struct iovec iov = { data, len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL);
+	struct fdmsg m;
+	return syscall(SYS_sendmsg, sock, fdmsg_init(&m, data, len, fd), MSG_NOSIGNAL);
 }
 
 static void setup_console(struct ctx *c)
@@ -771,6 +980,12 @@ static void setup_console(struct ctx *c)
 	/* R3: the slave we hand out and bind must be a pts device (major 136..143). */
 	if (fstat(slave, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
 		fail_errno(c, S_CONSOLE, ENODEV, "pty slave");
+	/* The terminal is the process's, as runc makes it (engines with -t -u rely on it): only the owner changes,
+	 * devpts' gid= stays. As runc, an owner the user namespace cannot map (EINVAL, EPERM) or a read-only
+	 * /dev (EROFS) leaves it as it is rather than failing the start. */
+	if (st.st_uid != p->uid && syscall(SYS_fchown, slave, p->uid, (gid_t)-1) < 0 &&
+	    errno != EINVAL && errno != EPERM && errno != EROFS)
+		fail(c, S_CONSOLE, "pty slave owner");
 	if (p->console_rows || p->console_cols) {
 		struct winsize ws;
 		memset(&ws, 0, sizeof(ws));
@@ -1102,11 +1317,23 @@ static void load_seccomp(struct ctx *c)
 		hand_over_listener(c, (int)listener);
 }
 
-static void enter_cwd(struct ctx *c)
+/* Before the user switch: a cwd only root can enter is entered now, as runc does. 1 when it was; 0 when only
+ * permissions stopped it (the process's user may still be allowed, after the switch); any other error fails. */
+static int enter_cwd_privileged(struct ctx *c)
+{
+	if (syscall(SYS_chdir, c->plan->cwd) == 0)
+		return 1;
+	if (errno != EACCES && errno != EPERM)
+		fail(c, S_CWD, c->plan->cwd);
+	return 0;
+}
+
+/* After the user switch: enter the cwd unless that was done already, and check where we are either way. */
+static void enter_cwd(struct ctx *c, int entered)
 {
 	char buf[4096];
 	long n;
-	if (syscall(SYS_chdir, c->plan->cwd) < 0)
+	if (!entered && syscall(SYS_chdir, c->plan->cwd) < 0)
 		fail(c, S_CWD, c->plan->cwd);
 	/* R4 / CVE-2024-21626: a cwd reached through a leaked fd is outside the root; the kernel says so. */
 	n = syscall(SYS_getcwd, buf, sizeof(buf));
@@ -1442,6 +1669,7 @@ static void stage2(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	struct __user_cap_data_struct held[2];
 	char path[4096];
+	int entered;
 
 	expect(c, MSG_GO, S_SETUP);
 	if ((p->flags & PF_NEW_CGROUPNS) && syscall(SYS_unshare, CLONE_NEWCGROUP) < 0)
@@ -1485,6 +1713,11 @@ static void stage2(struct ctx *c)
 		loopback_up(c);
 	apply_sysctls(c);
 	if (p->flags & PF_NEW_MOUNTNS) {
+		uint32_t i;
+		/* A read-only tmpfs or /dev only now: devices, /dev/pts and the console had to be made in it. */
+		for (i = 0; i < p->nsteps; i++)
+			if (p->steps[i].kind == STEP_SETATTR && (p->steps[i].flags & MF_DEFERRED))
+				do_setattr(c, &p->steps[i]);
 		if ((p->flags & PF_READONLY_ROOT) && set_attrs(c->rootfd, MOUNT_ATTR_RDONLY, 0, 0, 0) < 0)
 			fail(c, S_ROOT_RO, "/");
 	}
@@ -1493,9 +1726,10 @@ static void stage2(struct ctx *c)
 	apply_rlimits(c);
 	apply_process_attributes(c);
 	apply_lsm_labels(c);
+	entered = enter_cwd_privileged(c);
 	switch_user(c, held);
 	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
-	enter_cwd(c);
+	enter_cwd(c, entered);
 	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */

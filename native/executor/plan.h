@@ -45,6 +45,7 @@ enum tsrt_step_kind {
 #define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
 #define MF_MOUNT_LABEL 0x40u  /* fs mounts: pass the plan's mount_label as the SELinux context= option */
 #define MF_COPY_UP 0x80u      /* tmpcopyup: fill the new tmpfs with a copy of what the rootfs has at dest */
+#define MF_DEFERRED 0x100u    /* setattr: applied last, once the console is bound too (runc's finalizeRootfs) */
 
 struct tsrt_step {
 	uint32_t kind;

@@ -56,6 +56,9 @@ export const ARCHES: ReadonlySet<string> = new Set([
 ]);
 
 const EPERM = 1;
+const ENOSYS = 38;
+/** Default actions under which a syscall the profile does not name runs anyway (runc: "allow actions"). */
+const PERMISSIVE = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE']);
 /** The kernel turns SECCOMP_RET_ERRNO data above MAX_ERRNO into 4095 anyway; a bigger value is a mistake. */
 const MAX_ERRNO = 4095;
 const U64_MAX = (1n << 64n) - 1n;
@@ -85,6 +88,11 @@ export interface SeccompFilter {
   /** Added beside the native architecture, which libseccomp always includes. */
   architectures: { token: string; where: string }[];
   rules: SeccompRule[];
+  /**
+   * runc's ENOSYS stub: per architecture, syscalls numbered above the highest of these names get ENOSYS
+   * instead of the default action. Absent: no stub.
+   */
+  enosysNames?: string[];
 }
 
 export interface SeccompPlan {
@@ -188,7 +196,15 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
     flags |= FILTER_FLAG.NEW_LISTENER;
     listener = { path: seccomp.listenerPath, metadata: seccomp.listenerMetadata ?? '' };
   }
-  return { filter: { defaultAction, architectures, rules }, flags, listener };
+  const filter: SeccompFilter = { defaultAction, architectures, rules };
+  // A syscall newer than every one the profile names is one its author could not know about: as in runc it
+  // gets ENOSYS, and the libc falls back to the older call (clone3, openat2, faccessat2 in old images under
+  // old profiles). Pointless under a permissive default, or one that already answers ENOSYS.
+  const answersEnosys = seccomp.defaultAction === 'SCMP_ACT_ERRNO' && seccomp.defaultErrnoRet === ENOSYS;
+  if (!PERMISSIVE.has(seccomp.defaultAction) && !answersEnosys) {
+    filter.enosysNames = [...new Set((seccomp.syscalls ?? []).flatMap(sc => sc.names))];
+  }
+  return { filter, flags, listener };
 }
 
 /** The compile step, injected so that plans stay buildable (and testable) without the addon. */

@@ -25,6 +25,8 @@ export const MountFlag = {
   mountLabel: 0x40,
   /** tmpcopyup: the new tmpfs starts with a copy of what the image has at its destination (runc, crun). */
   copyUp: 0x80,
+  /** A setattr step applied last, after the console is bound: the read-only of a tmpfs or /dev (runc). */
+  deferred: 0x100,
 } as const;
 
 export const PlanFlag = {

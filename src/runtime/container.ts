@@ -10,8 +10,8 @@ import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
-import { compileSeccomp } from '../plan/seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
+import { FILTER_FLAG, compileSeccomp, planSeccomp } from '../plan/seccomp.js';
+import { MountFlag, PlanFlag, type IdMapping, type LaunchPlan, type PlanStep } from '../plan/types.js';
 import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
@@ -19,7 +19,7 @@ import { makeIdmapNamespaces } from './idmap.js';
 import { imageRootfsSource, mountImageRootfs, planImageRootfs, unmountImageRootfs } from './image-rootfs.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
-import { runHooks, runHooksWarning } from './hooks.js';
+import { runHooks, runHooksWarning, type InContainer } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
   ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
@@ -57,13 +57,31 @@ const STEP_TEXT = [
   'apply LSM label', 'make idmapped mount', 'bring up loopback interface',
 ];
 export const S_EXEC_LOOKUP = 25;
+const S_ROOTFS = 8;
+const S_MOUNT = 9;
 /** Message names for crash points (crashPoint). */
 const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
-export function executorError(m: SyncMessage): RuntimeError {
+/**
+ * runc's text for proc or sysfs refused on a symlink or a non-directory (R7): the executor names only the
+ * destination and the errno, the plan knows the mount. Undefined for any other failure.
+ */
+function procMountRefusal(m: SyncMessage, steps: PlanStep[]): string | undefined {
+  if (!((m.step === S_ROOTFS && m.errname === 'ELOOP') || (m.step === S_MOUNT && (m.errname === 'ELOOP' || m.errname === 'ENOTDIR')))) return undefined;
+  const step = steps.find(st => st.kind === 'fs' && st.flags & MountFlag.procOrSys && st.dest === m.detail);
+  if (!step) return undefined;
+  return `error mounting ${JSON.stringify(step.source ?? step.fstype)} to rootfs at ${JSON.stringify(step.dest)}: ` +
+    `filesystem ${JSON.stringify(step.fstype)} must be mounted on ordinary directory`;
+}
+
+/** The error an executor reported; `steps`, the plan's, let a refused proc or sysfs mount read as in runc. */
+export function executorError(m: SyncMessage, steps: PlanStep[] = []): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
   let text: string;
-  if (m.step === S_EXEC_LOOKUP) {
+  const procRefusal = procMountRefusal(m, steps);
+  if (procRefusal) {
+    text = `error during container init: ${procRefusal}`;
+  } else if (m.step === S_EXEC_LOOKUP) {
     const name = JSON.stringify(m.detail);
     if (m.err === -1) text = `exec: ${name}: executable file not found in $PATH`;
     else if (m.errname === 'ENOENT' || m.errname === 'ENOTDIR') text = `exec: ${name}: stat ${m.detail}: ${reason}`;
@@ -163,6 +181,8 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let consoleFd = -1;
   let consolePeer = -1;
   const a = native();
+  const debug = opts.debug ?? (() => {});
+  debug(`create: ${opts.id}: bundle ${bundle}, rootfs ${rootfs}, ${rootless ? 'rootless' : 'as root'}`);
 
   dir.create();
   crashPoint('dir-made');
@@ -217,6 +237,12 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');
+      // runc's two checks, in its words: a shared cgroup is allowed but worth a warning; a frozen one would stop
+      // the init before it ran anything, and create would wait for it for ever.
+      const found = cgroup.pids().length;
+      if (found) opts.warn(`container's cgroup is not empty: ${found} process(es) found`);
+      if (cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
+      debug(`cgroup: ${cgroup.record.dirs.map(d => d.dir).join(', ') || '(none usable)'}${cgroup.record.systemd ? ` (systemd unit ${cgroup.record.systemd.unit})` : ''}`);
     }
     if (opts.consoleSocket) {
       consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
@@ -237,6 +263,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     rec.sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
     rec.rootfsMountedHere = rec.sharedMountns && !plan.join.some(j => j.type === CLONE.NEWNS);
     rec.exec!.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
+    debug(`plan: ${describePlan(plan)}`);
     // Saved before anything is mounted: a create killed from here on leaves what delete needs to undo it.
     dir.save(rec);
     fds.push(...makeIdmapNamespaces(plan));
@@ -245,21 +272,25 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     stagePidfd = child.pidfd;
     sock = child.sock;
     crashPoint('spawned');
+    debug(`spawn: executor pid ${child.pid}${seccompProgram ? `, seccomp program of ${seccompProgram.length / 8} instructions` : ''}`);
     for (const fd of fds) a.closeFd(fd);
     fds.length = 0;
 
     for (;;) {
+      if (cgroup && rec.pid > 0) awaitUnfrozen(sock, cgroup);
       const m = a.recv(sock);
       if (m === null) {
         throw new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
       }
       crashPoint(`recv-${MSG_NAME[m.type] ?? m.type}`);
       if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
-      if (m.type === Msg.error) throw executorError(m);
+      if (m.type === Msg.error) throw executorError(m, plan.steps);
       if (m.type === Msg.userns) {
+        debug(`executor: user namespace made by pid ${m.pid}: writing its id maps`);
         writeIdMaps(m.pid, plan);
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.pid) {
+        debug(`executor: the container init is pid ${m.pid}`);
         rec.pid = m.pid;
         initPidfd = adoptReported(stagePidfd, child.pid, m.pid);
         stagePidfd = -1;
@@ -269,6 +300,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         dir.save(rec);
         crashPoint('pid-saved');
         cgroup?.join(m.pid);
+        if (cgroup) debug(`cgroup: pid ${m.pid} joined`);
         if (plan.netDevices) {
           moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
           movedNetDevices = plan.netDevices;
@@ -279,12 +311,23 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         a.send(sock, Msg.go);
         crashPoint('go-sent');
       } else if (m.type === Msg.prepivot) {
+        debug('executor: mounts done, waiting before pivot_root for the hooks');
         const state = ociState(rec, 'creating');
-        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
-        runHooks('createRuntime', spec.hooks?.createRuntime, state);
-        runHooks('createContainer', spec.hooks?.createContainer, state, rec.pid);
+        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state, { debug });
+        runHooks('createRuntime', spec.hooks?.createRuntime, state, { debug });
+        // runc runs them from its init with the rootfs as working directory: a relative path stays inside.
+        runHooks('createContainer', spec.hooks?.createContainer, state, { inside: { pid: rec.pid, cwd: rootfs }, debug });
         a.send(sock, Msg.ack);
+      } else if (m.type === Msg.mountSource) {
+        const fd = openMountSource(plan, m.pid, rec.pid, facts.euid === 0);
+        debug(`executor: bind source ${plan.steps[m.pid]!.source} opened for it by the runtime`);
+        try {
+          a.send(sock, Msg.ack, fd);
+        } finally {
+          a.closeFd(fd);
+        }
       } else if (m.type === Msg.seccomp) {
+        debug(`executor: seccomp filter loaded; its listener goes to ${plan.seccomp?.listener?.path}`);
         try {
           sendSeccompListener(plan, rec, m.fd);
         } finally {
@@ -292,6 +335,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         }
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.ready) {
+        debug(`executor: set-up done, ready to exec ${JSON.stringify(plan.args[0] ?? '')} on start`);
         break;
       }
     }
@@ -309,6 +353,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     if (movedNetDevices) returnToHost(netnsPinPath(dir.dir), movedNetDevices).forEach(opts.warn);
     if (resctrlJoined) leaveResctrl(resctrlJoined).forEach(opts.warn);
     if (rec.rootfsMountedHere) unmountRootfs(rootfs, opts.warn);
+    if (cgroup && rec.pid > 0 && cgroup.frozenForNewcomers()) cgroup.releaseFromFreezer(rec.pid);
     killAndReap([stagePidfd, initPidfd]);
     if (rec.imageRootfs) unmountImageRootfs(rec.imageRootfs, opts.warn);
     if (sock >= 0) a.closeFd(sock);
@@ -330,6 +375,54 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     dir.remove();
     throw e;
   }
+}
+
+/**
+ * The source of bind step `index`, opened O_PATH in the mount namespace of the init (`pid`) with the runtime's
+ * credentials: the container's root could not reach it from its user namespace (runc does the same).
+ */
+function openMountSource(plan: LaunchPlan, index: number, pid: number, asRoot: boolean): number {
+  const step = plan.steps[index];
+  if (!step || step.kind !== 'bind' || !step.source) {
+    throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
+  }
+  const refused = (code: string, why: string) => new RuntimeError(
+    `unable to start container process: error mounting ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: ${why}`,
+    { op: 'mount', path: step.source, errno: code });
+  // An unprivileged runtime can reach no more than the container's root, which it is.
+  if (!asRoot) throw refused('EACCES', describeErrno('EACCES')!);
+  try {
+    return native().openInMountns(pid, step.source);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw refused(code, `open ${step.source}: ${describeErrno(code) ?? (e as Error).message}`);
+  }
+}
+
+const FROZEN = "container's cgroup unexpectedly frozen";
+
+/**
+ * Waits for the executor's next message in slices, looking at the cgroup in between: one frozen after create
+ * checked it (by someone else, or by a hook) holds the init where it stands, and the message never comes.
+ */
+function awaitUnfrozen(sock: number, cgroup: CgroupManager): void {
+  while (!native().waitReadable(sock, 250)) {
+    if (cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
+  }
+}
+
+/** One line for --debug: what the plan will do. */
+function describePlan(plan: LaunchPlan): string {
+  const kinds = new Map<string, number>();
+  for (const step of plan.steps) kinds.set(step.kind, (kinds.get(step.kind) ?? 0) + 1);
+  const steps = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+  const ns = Object.entries(CLONE).filter(([, bit]) => plan.unshareFlags & bit).map(([name]) => (name === 'NEWNS' ? 'mount' : name.slice(3).toLowerCase()));
+  if (plan.flags & PlanFlag.newUserns) ns.push('user');
+  if (plan.flags & PlanFlag.newCgroupns) ns.push('cgroup');
+  if (plan.flags & PlanFlag.newTimens) ns.push('time');
+  return `steps: ${steps}; new namespaces: ${[...new Set(ns)].join(' ') || 'none'}; joined: ${plan.join.map(j => j.path).join(' ') || 'none'}; ` +
+    `user ${plan.uid}:${plan.gid}; ${plan.seccomp ? `seccomp with ${plan.seccomp.filter.rules.length} rules` : 'no seccomp'}; ` +
+    `${plan.flags & PlanFlag.noPivot ? 'MS_MOVE + chroot' : plan.flags & PlanFlag.sharedMountns ? 'chroot' : 'pivot_root'}`;
 }
 
 /**
@@ -376,16 +469,39 @@ export function precedesPrestartInCreate(ociVersion: string): boolean {
  * The hooks between `start` and the user program: prestart (for pre-1.0.2 configs), then startContainer
  * inside the container. On failure the container is stopped and destroyed, as the spec's lifecycle says.
  */
-function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void): void {
+function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string) => void, debug?: (m: string) => void): void {
   try {
     const state = ociState(rec, 'created');
-    if (rec.prestartAtStart) runHooks('prestart', rec.hooks?.prestart, state);
-    runHooks('startContainer', rec.hooks?.startContainer, state, rec.pid);
+    if (rec.prestartAtStart) runHooks('prestart', rec.hooks?.prestart, state, { debug });
+    if (rec.hooks?.startContainer?.length) {
+      runHooks('startContainer', rec.hooks.startContainer, state, { inside: startContainerPlace(rec), debug });
+    }
   } catch (e) {
     killAndWait(rec);
     destroy(dir, rec, warn);
     throw e;
   }
+}
+
+/**
+ * Where runc runs startContainer hooks: from its init, after the seccomp filter is loaded, in the process's
+ * working directory. So here: the container's namespaces, that directory, and the same filter (compiled from
+ * the profile create recorded; a notification could not be answered, so notifying rules fail with ENOSYS).
+ */
+function startContainerPlace(rec: ContainerRecord): InContainer {
+  const cwd = rec.exec?.process?.cwd ?? '/';
+  // Without a mount namespace of its own the init only chroot()ed: joining leaves the hook at the host's /.
+  const place: InContainer = { pid: rec.pid, cwd: rec.sharedMountns ? path.join(rec.rootfs, cwd) : cwd };
+  const profile = rec.exec?.linux.seccomp;
+  if (profile) {
+    const plan = planSeccomp(profile);
+    place.seccomp = {
+      seccomp: Buffer.from(compileSeccomp(plan, f => native().compileSeccomp(f))),
+      seccompFlags: plan.flags & ~(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV),
+      noNewPrivs: !!rec.exec?.process?.noNewPrivileges,
+    };
+  }
+  return place;
 }
 
 /**
@@ -409,7 +525,11 @@ export function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const reason = describeErrno(code) ?? (e as Error).message;
-    throw new RuntimeError(`unable to start container process: send seccomp listener fd to ${listener.path}: ${reason}`, { op: 'seccomp', path: listener.path, errno: code });
+    // runc's texts (Go's dial error inside), which scripts look for.
+    const why = (e as NodeJS.ErrnoException).syscall === 'connect'
+      ? `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener.path}: connect: ${reason}`
+      : `cannot send seccomp fd to ${listener.path}: ${reason}`;
+    throw new RuntimeError(`unable to start container process: ${why}`, { op: 'seccomp', path: listener.path, errno: code });
   }
 }
 
@@ -472,11 +592,11 @@ function waitForUserExec(pid: number): void {
   }
 }
 
-export function start(root: string, id: string, warn: (m: string) => void): void {
+export function start(root: string, id: string, warn: (m: string) => void, debug?: (m: string) => void): void {
   const { dir, rec, status } = loadLocked(root, id);
   if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
-  runStartHooks(dir, rec, warn);
+  runStartHooks(dir, rec, warn, debug);
   const pidfd = initPidfd(rec);
   if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
   const result = native().startFifo(dir.fifoPath, pidfd);
@@ -498,7 +618,7 @@ export function run(opts: RunOptions): ExitStatus {
   const a = native();
   const l = launch(opts, 'socket', !opts.detach);
   try {
-    runStartHooks(l.dir, l.rec, opts.warn);
+    runStartHooks(l.dir, l.rec, opts.warn, opts.debug);
   } catch (e) {
     a.closeFd(l.sock);
     a.closeFd(l.initPidfd);
@@ -578,9 +698,15 @@ export function containerCgroup(root: string, id: string): CgroupManager | undef
 export function kill(root: string, id: string, signal: string, all: boolean): void {
   const sig = parseSignal(signal);
   const { dir, rec, status } = loadLocked(root, id);
-  if (status === 'stopped') throw new RuntimeError('container not running', { op: 'kill' });
-  const a = native();
   const cgroup = cgroupOf(rec);
+  if (status === 'stopped') {
+    if (!all) throw new RuntimeError('container not running', { op: 'kill' });
+    // As runc: the init is gone but what it left in the cgroup (daemonized children) still gets the signal.
+    if (cgroup?.pids().length) cgroup.signalAll(sig);
+    dir.unlock();
+    return;
+  }
+  const a = native();
   if (all && cgroup) {
     // The cgroup holds every process of the container, with or without a pid namespace of its own.
     cgroup.signalAll(sig);

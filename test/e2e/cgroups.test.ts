@@ -243,7 +243,7 @@ t.test('linux.resources.unified: written to cgroup2; a controller cgroup2 does n
   const p2 = cgPath(tt);
   const r = rt(['create', '-b', s.bundle(['true'], withCgroup(p2, { unified: { 'memory.max': '1' } })), s.id()]);
   tt.not(r.code, 0);
-  tt.match(errorMessage(r.stderr), /^linux\.resources\.unified: "memory\.max": the memory controller is not available in the cgroup v2 hierarchy/);
+  tt.match(errorMessage(r.stderr), /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1 \("memory\.max": the host has the memory controller in a v1 hierarchy\)/);
   tt.same(hostDirs(p2), [], 'nothing left');
 });
 

@@ -417,6 +417,6 @@ t.test('refused: a listenerPath nobody listens on fails create, and nothing is l
   const id = s.id();
   const r = run(s, b, id);
   tt.equal(r.code, 1);
-  tt.equal(errorMsg(r.stderr), `unable to start container process: send seccomp listener fd to ${socket}: no such file or directory`);
+  tt.equal(errorMsg(r.stderr), `unable to start container process: failed to connect with seccomp agent specified in the seccomp profile: dial unix ${socket}: connect: no such file or directory`);
   assertNothingLeft(tt, b, id);
 });

@@ -333,7 +333,9 @@ t.test('golden: recursive and plain mount attributes side by side', async t => {
     'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
 
   const scratch = stepAt(plan, '/scratch');
-  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.RDONLY | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.match(stepAt(plan, '/scratch', 'setattr'), { attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive },
+    'but a tmpfs becomes read-only last (runc)');
   t.equal(scratch.data, 'size=1m');
 });
 
@@ -368,7 +370,7 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   t.not(plan.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
 });
 
-t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
+t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and other filesystems', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });
   const run = stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/run');
@@ -377,12 +379,30 @@ t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, othe
   for (const [m, why] of [
     [{ destination: '/data', type: 'bind', source: '/srv/shared', options: ['rbind', 'tmpcopyup'] }, 'is only valid for tmpfs mounts'],
     [{ destination: '/data', type: 'proc', source: 'proc', options: ['tmpcopyup'] }, 'is only valid for tmpfs mounts'],
-    [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] }, 'cannot fill a read-only tmpfs'],
   ] as const) {
     const bad = minimalSpec();
     bad.mounts.push(m);
     rejects(t, bad, `mount ${JSON.stringify(m.source)} to rootfs at "/data": option "tmpcopyup" ${why}`);
   }
+  const ro = minimalSpec();
+  ro.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] });
+  const steps = buildPlan(ro, rootFacts(), buildOpts()).steps.filter(st => st.dest === '/data');
+  t.match(steps, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY }], 'a read-only one is filled first, made read-only last');
+});
+
+t.test('mounts[].options ro on a tmpfs or /dev: mounted writable, made read-only last (after the console), as runc', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'ro', 'mode=755'] });
+  spec.mounts.push({ destination: '/etc/ro-tmp', type: 'tmpfs', source: 'tmpfs', options: ['rro'] });
+  spec.mounts.push({ destination: '/srv', type: 'bind', source: '/srv/shared', options: ['bind', 'ro'] });
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  const dev = plan.steps.filter(st => st.dest === '/dev');
+  t.match(dev, [{ kind: 'fs', fstype: 'tmpfs', attrSet: ATTR.NOSUID }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred }]);
+  t.ok(plan.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.steps.indexOf(dev[0]!)), 'devices are made in it');
+  const tmp = plan.steps.filter(st => st.dest === '/etc/ro-tmp');
+  t.match(tmp, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive }], 'rro: the tree');
+  t.match(stepAt(plan, '/srv'), { kind: 'bind', attrSet: ATTR.RDONLY }, 'a bind stays read-only from the start');
+  t.notOk(plan.steps.some(st => st.dest === '/srv' && st.kind === 'setattr'));
 });
 
 t.test('golden: devices in a user namespace are bound from the host', async t => {

@@ -12,7 +12,8 @@ const dir = tmpdir('tsrt-mountinfo-');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const harness = path.join(dir, 'mountinfo-harness');
 const cc = spawnSync('cc', ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-g', '-D_GNU_SOURCE', '-o', harness,
-  path.join(REPO, 'test/unit/fixtures/mountinfo-harness.c')], { encoding: 'utf8' });
+  // executor.c calls into copyup.c (tmpcopyup), so the harness links it too.
+  path.join(REPO, 'test/unit/fixtures/mountinfo-harness.c'), path.join(REPO, 'native/executor/copyup.c')], { encoding: 'utf8' });
 if (cc.status !== 0) {
   t.fail(`cc failed: ${cc.stderr}`);
   process.exit(1);

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { FsType, SifImage } from './index.js';
+import { FsType, SifImage, openRegularFile } from './index.js';
 
 export type ImageKind = 'sif' | 'squashfs' | 'ext3' | 'directory';
 export type MountMethod = 'loop' | 'squashfuse' | 'fuse2fs' | 'sandbox' | 'directory';
@@ -70,7 +70,7 @@ const EXT_MAGIC_OFFSET = 1080;
 const EXT_MAGIC = 0xef53;
 
 function readBytes(file: string, offset: number, length: number): Buffer {
-  const fd = fs.openSync(file, 'r');
+  const fd = openRegularFile(file);
   try {
     const buf = Buffer.alloc(length);
     const n = fs.readSync(fd, buf, 0, length, offset);

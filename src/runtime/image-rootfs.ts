@@ -4,17 +4,19 @@
 //
 // The image is mounted read-only with root.readonly=true, otherwise as the lower layer of an overlay whose
 // upper and work directories live in the container's state directory, so writes stay with the container and
-// vanish at delete. The mount points themselves live in a traversable directory of their own (/run/tsrt-images,
-// or $XDG_RUNTIME_DIR/tsrt-images without root), not in the 0700 state root: a container with a user namespace
-// must reach its rootfs as a mapped uid. Every mount point is recorded before it is mounted; delete (and a
-// failed create) unmount them, and the loop devices, set to auto-clear, go with them.
+// vanish at delete. As root the mount points live in a traversable directory of their own (/run/tsrt-images),
+// not in the 0700 state root: a container with a user namespace must reach its rootfs as a mapped uid. Without
+// root they live in the container's state directory, below the caller's own verified state root, which the
+// container's user namespace (it maps the caller) reaches as well: never under a fixed name in a shared temp
+// directory, which any other user could make first (R9). Every mount point is recorded before it is mounted;
+// delete (and a failed create) unmount them, and the loop devices, set to auto-clear, go with them.
 import { spawnSync } from 'node:child_process';
 import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { native } from '../native.js';
+import { openPrivateDir } from '../private-dir.js';
 import type { Spec } from '../spec/types.gen.js';
 import { isImageFile, mountImage } from '../sif/mount.js';
 import { mountsBelow } from './host.js';
@@ -65,13 +67,14 @@ export function imageRootfsSource(bundle: string, spec: Spec): { image: string; 
   return isImageFile(rootPath) ? { image: rootPath, field: '/root/path' } : undefined;
 }
 
+/** Root's directory of image mount points (traversable, 0711). */
+const IMAGE_MOUNTS = '/run/tsrt-images';
+
 export function planImageRootfs(stateDir: string, source: { image: string; field: string }, readonly: boolean): ImageRootfsRecord {
   const base = path.resolve(stateDir, 'image-rootfs');
-  const runtimeDir = privileged() ? '/run' : process.env.XDG_RUNTIME_DIR || os.tmpdir();
-  const parent = path.join(runtimeDir, 'tsrt-images');
   // Unique per state dir and id: two runtimes (--root) may use the same container id.
   const tag = nodeCrypto().createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
-  const mountDir = path.join(parent, `${path.basename(stateDir)}-${tag}`);
+  const mountDir = privileged() ? path.join(IMAGE_MOUNTS, `${path.basename(stateDir)}-${tag}`) : path.join(stateDir, 'image-mnt');
   return { ...source, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
 }
 
@@ -83,7 +86,7 @@ export function planImageRootfs(stateDir: string, source: { image: string; field
 export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => void): void {
   const lower = path.join(rec.mountDir, 'lower');
   try {
-    fs.mkdirSync(path.dirname(rec.mountDir), { recursive: true, mode: 0o711 });
+    if (privileged()) openPrivateDir(IMAGE_MOUNTS, { what: 'image mount directory', create: true, mode: 0o711 }).close();
     fs.mkdirSync(rec.mountDir, { mode: 0o711 });
     fs.mkdirSync(lower, { mode: 0o755 });
     fs.mkdirSync(rec.base, { mode: 0o700 });

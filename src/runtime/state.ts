@@ -8,6 +8,7 @@ import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
+import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
@@ -207,6 +208,11 @@ export class ContainerDir {
     // <id>/state.json. Such an entry is not a container of ours: to tsrt it does not exist, so list skips it
     // and delete --force leaves it alone.
     if (!isOwnRecord(rec)) throw notExist();
+    const problem = recordProblem(rec);
+    if (problem) {
+      const shown = path.join(this.dir, 'state.json');
+      throw new RuntimeError(`corrupt state file ${shown}: ${problem}`, { op: 'state', path: shown });
+    }
     return rec;
   }
 

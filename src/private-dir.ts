@@ -1,11 +1,15 @@
 // R9: no predictable name in a directory another user can write. Every directory tsrt and tsrt-singularity
 // keep state, sessions, mount points, caches, locks or logs in is opened here: the last component with
-// O_NOFOLLOW|O_DIRECTORY, checked on the fd (the caller's own, no group or other write), and reached through a
-// chain of directories that only root or the caller can change (each one owned by either, and not writable
-// by group or others unless sticky, where an entry can only be renamed by its owner). Through such a chain the
-// canonical path names the verified directory for as long as nobody but root or the caller changes it, so the
-// paths handed to other programs (mount points, an overlay's layers, an unpacked rootfs) stay ours; what this
-// process reads and writes itself goes through the fd (`at`).
+// O_NOFOLLOW|O_DIRECTORY, checked on the fd (the caller's own, no group or other write), and then used through
+// that fd (`at`) by this process.
+//
+// Where a path below the directory is handed to another program as a string (an unpacked rootfs as an
+// overlay's lower layer, a session's upper layer), `trustedPath` also requires that the directory is reached
+// only through directories root or the caller can change: each owned by either and not writable by group or
+// others unless sticky (where an entry can only be renamed by its owner). Through such a chain the canonical
+// path keeps naming the verified directory. It is asked only for the places tsrt picks itself or that sit in
+// shared trees by design ($XDG_RUNTIME_DIR, the unpack cache): a state root given with --root may well lie in
+// a project directory the caller's group shares, which the caller chose to trust.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from './errors.js';
@@ -16,7 +20,7 @@ const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const S_ISVTX = 0o1000;
 
 export interface PrivateDir {
-  /** The canonical path (every component checked). */
+  /** The canonical path (what the fd resolved to when it was opened). */
   readonly path: string;
   /** The directory's fd (close-on-exec), held until close(). */
   readonly fd: number;
@@ -36,6 +40,8 @@ export interface PrivateDirOptions {
   exclusive?: boolean;
   /** The way out, appended to every refusal: "pass --root DIR". */
   fix?: string;
+  /** Refuse it also when a directory on its canonical path could be changed by someone but root or the caller. */
+  trustedPath?: boolean;
 }
 
 function refuse(o: PrivateDirOptions, dir: string, why: string): RuntimeError {
@@ -102,8 +108,9 @@ function openFinal(o: PrivateDirOptions, dir: string): number | undefined {
 
 /**
  * Opens `dir` as a directory of the caller's own: refused (a RuntimeError naming it and why) when it is a
- * symlink, not the caller's, writable by group or others (any group/other bit with `exclusive`), or reached
- * through a directory someone else could change. Returns undefined when it does not exist and create is off.
+ * symlink, not the caller's, writable by group or others (any group/other bit with `exclusive`), or, with
+ * `trustedPath`, reached through a directory someone else could change. Returns undefined when it does not
+ * exist and create is off.
  */
 export function openPrivateDir(dir: string, o: PrivateDirOptions & { create: true }): PrivateDir;
 export function openPrivateDir(dir: string, o: PrivateDirOptions): PrivateDir | undefined;
@@ -127,7 +134,7 @@ export function openPrivateDir(dir: string, o: PrivateDirOptions): PrivateDir | 
     if (o.exclusive && (st.mode & 0o077)) throw refuse(o, given, `has mode ${octal(st.mode)}: it must be 0700, accessible to you only`);
     if (st.mode & 0o022) throw refuse(o, given, `is writable by group or others (mode ${octal(st.mode)})`);
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    checkAncestors(o, real, st);
+    if (o.trustedPath) checkAncestors(o, real, st);
     const opened = fd;
     return {
       path: real,
@@ -169,7 +176,7 @@ export function openOwnFile(dir: Pick<PrivateDir, 'path' | 'at'>, name: string, 
 export function verifiedRuntimeDir(env: NodeJS.ProcessEnv, fix: string): string {
   const xdg = env['XDG_RUNTIME_DIR'];
   if (!xdg) throw new RuntimeError(`XDG_RUNTIME_DIR is not set: ${fix}`, { op: 'open' });
-  const dir = openPrivateDir(xdg, { what: 'XDG_RUNTIME_DIR', exclusive: true, fix });
+  const dir = openPrivateDir(xdg, { what: 'XDG_RUNTIME_DIR', exclusive: true, trustedPath: true, fix });
   if (!dir) throw new RuntimeError(`XDG_RUNTIME_DIR ${xdg} does not exist: ${fix}`, { op: 'open', path: xdg });
   dir.close();
   return dir.path;

@@ -1,7 +1,7 @@
 // The state directory: <root>/<id>/state.json (written atomically), exec.fifo, and a per-container lock.
 // Status is computed, never stored: the init pid alone could have been reused, so it is paired with the
-// process start time recorded at create. The root is verified once per process (R9: the caller's own, no
-// group/other write, reached only through directories root or the caller controls) and used by its fd.
+// process start time recorded at create. The root is verified once per process (R9: the caller's own, not a
+// symlink, no group/other write) and used by its fd.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';

@@ -189,7 +189,7 @@ function makeEntry(cache: PrivateDir, key: string, src: UnpackSource, state: Ent
  * already. Throws with what unsquashfs said when the image cannot be unpacked without errors.
  */
 export function cachedUnpack(src: UnpackSource, cacheDir: string): { dir: string; cached: boolean } {
-  const cache = openPrivateDir(cacheDir, { what: 'image cache directory', create: true, fix: 'use a cache directory of your own (SINGULARITY_CACHEDIR or XDG_CACHE_HOME)' });
+  const cache = openPrivateDir(cacheDir, { what: 'image cache directory', create: true, trustedPath: true, fix: 'use a cache directory of your own (SINGULARITY_CACHEDIR or XDG_CACHE_HOME)' });
   try {
     const key = sandboxKey(src);
     const dir = path.join(cache.path, key, 'rootfs');

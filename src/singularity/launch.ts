@@ -35,7 +35,7 @@ let runtime: PrivateDir | undefined;
  */
 export function runtimeDir(): string {
   runtime ??= openPrivateDir(path.join(verifiedRuntimeDir(process.env, NO_RUNTIME_DIR), 'tsrt-singularity'), {
-    what: 'runtime directory', create: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
+    what: 'runtime directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
   });
   return runtime.path;
 }

@@ -110,6 +110,15 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
     t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${link}.*symbolic link`));
     t3.same(fs.readdirSync(target), [], 'nothing was made through the link');
   });
+  tt.test('the victim\'s own 0700 directory inside one the attacker owns (who could swap it)', async t3 => {
+    const parent = mu.owned(attacker, 0o777);
+    const xdg = path.join(parent, 'xdg');
+    fs.mkdirSync(xdg);
+    mu.give(victim, xdg, 0o700);
+    const r = deleteAs(['list'], { XDG_RUNTIME_DIR: xdg });
+    t3.not(r.code, 0);
+    t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${xdg} is inside ${parent}, which is owned by uid ${attacker.uid}`));
+  });
   tt.test('the victim\'s own 0700 directory works', async t3 => {
     const xdg = mu.owned(victim, 0o700);
     const r = deleteAs(['list', '-q'], { XDG_RUNTIME_DIR: xdg });

@@ -79,6 +79,18 @@ t.test('finding 5: an entry another user planted under a shared cache parent is 
   tt.match(r.stderr, new RegExp(`FATAL: .*${cache}.*owned by uid ${attacker.uid}`), 'naming the directory and its owner');
 });
 
+t.test('finding 5: a cache of the victim\'s own below a directory another user owns is refused (its path could be swapped)', async tt => {
+  // The attacker made only the per-user directory, empty: the victim's tsrt makes its cache inside, but the
+  // attacker could rename it away after the checks and put a tree of theirs at the path handed to the mount.
+  const parent = path.join(mu.shared('tsrt-mu-cache-'), victim.name);
+  fs.mkdirSync(parent);
+  mu.give(attacker, parent, 0o777);
+  const r = singAs(parent, showRoot);
+  tt.equal(r.code, 255, 'the cache is refused');
+  tt.match(r.stderr, new RegExp(`FATAL: .*${parent}/sandbox is inside ${parent}, which is owned by uid ${attacker.uid}`));
+  tt.same(fs.readdirSync(path.join(parent, 'sandbox')), [], 'nothing was unpacked there');
+});
+
 t.test('finding 5: in the victim\'s own cache, an entry is used only when its owner and source record check out', async tt => {
   tt.test('an entry owned by someone else (root) is refused, not run', async t3 => {
     const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');

@@ -314,6 +314,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
     if (source === u.home || o.home) visible.push(homeDest);
   }
   if (!noMount('tmp')) {
+    // The host's /tmp and /var/tmp are bound as they are (Singularity's default): tsrt makes no name there (R9).
     mounts.push(bind(o.contain ? backingDir(o, session, 'tmp') : '/tmp', '/tmp'));
     mounts.push(bind(o.contain ? backingDir(o, session, 'var_tmp') : '/var/tmp', '/var/tmp'));
     if (!o.contain) visible.push('/tmp', '/var/tmp');

@@ -1,4 +1,4 @@
-// exec, run, shell, test, run-help and inspect with native-mode defaults (docs/singularity.md 1.3), run by an
+// exec, run, shell, test, run-help and inspect with native-mode defaults (Singularity's, without --oci), run by an
 // unprivileged user on a sandbox and on a squashfs image the test builds; every default asserted from inside.
 import t from 'tap';
 import * as fs from 'node:fs';

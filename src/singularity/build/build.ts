@@ -443,7 +443,8 @@ export async function build(opts: BuildOptions): Promise<void> {
       const squashfs = path.join(tmpDir, 'rootfs.squashfs');
       opts.info('Creating SIF file...');
       checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit' }), 'mksquashfs');
-      // Singularity's object order (docs/singularity.md §2.5), plus the labels and environment objects.
+      // The object order of `singularity build` (the definition file, the JSON metadata, then the primary
+      // squashfs partition, all in group 1), plus the labels and environment objects.
       SifImage.create(staged, [
         { dataType: DataType.Deffile, data: Buffer.from(def.raw) },
         { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, readOrEmpty as read, startConsoleReceiver, testUser, tmpdir, tsrt, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, fixture, readOrEmpty as read, startConsoleReceiver, testUser, tmpdir, tsrt, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
@@ -272,16 +272,16 @@ t.test('-t with --console-socket (detached) sends a pty master; the process has 
   tt.equal(errorMsg(noDetach.stderr), 'exec failed: cannot use console socket if tsrt will not detach or allocate tty');
 });
 
-t.test("the engines' exec: podman's, docker's and ctr's process.json with their argv (engines.md §3)", async tt => {
+t.test("the engines' exec: podman's, docker's and ctr's process.json with their argv (test/fixtures/engine-configs)", async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   for (const engine of ['podman', 'docker', 'ctr']) {
     const { sock, out } = startConsoleReceiver(tt, s);
     const dir = path.dirname(sock);
     tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
-    // The files the engines wrote, kept beside the project (../shared).
+    // The file the engine wrote for `exec -t … sh -c 'tty; echo exec-t-ok'` (hack/engines/capture-configs.sh).
     const local = path.join(dir, 'exec-process.json');
-    fs.copyFileSync(path.join(REPO, '..', 'shared/docs/engine-configs', `${engine}-exec-tty.process.json`), local);
+    fs.copyFileSync(fixture('engine-configs', `${engine}-exec-tty.process.json`), local);
     const pidFile = path.join(dir, 'exec_pid');
     const log = path.join(dir, 'oci-log');
     const r = rtFiles(s, ['--log-format=json', '--log', log, 'exec', '--pid-file', pidFile, '--process', local, '--detach', '--tty', '--console-socket', sock, id]);

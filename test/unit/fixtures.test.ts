@@ -23,7 +23,7 @@ function readSums(file: string): Map<string, string> {
   return sums;
 }
 
-const DIRS = ['sif'];
+const DIRS = ['sif', 'engine-configs'];
 
 for (const name of DIRS) {
   t.test(`test/fixtures/${name}: every file listed in SHA256SUMS, present and unchanged`, async t => {

@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { SpecError } from '../../src/errors.js';
+import { fixture } from '../helpers.js';
 import type { Features, Spec, State } from '../../src/spec/types.gen.js';
 import {
   formatValidationError,
@@ -189,23 +189,18 @@ t.test('configs written by `runc spec` and `crun spec` validate', async (t) => {
   }
 });
 
-t.test('configs and exec process documents captured from engines validate', async (t) => {
-  const dir = new URL('../../../shared/docs/engine-configs/', import.meta.url);
-  let files: string[];
-  try {
-    files = readdirSync(dir).sort();
-  } catch {
-    t.pass('no engine captures', { skip: `${fileURLToPath(dir)} is missing` });
-    return;
-  }
+t.test('configs and exec process documents captured from engines validate (test/fixtures/engine-configs)', async (t) => {
+  const dir = fixture('engine-configs');
+  const files = readdirSync(dir).sort();
   const configs = files.filter((f) => f.endsWith('.config.json'));
   const processes = files.filter((f) => f.endsWith('.process.json'));
   t.ok(configs.length > 0, 'there are captured configs');
+  t.ok(processes.length > 0, 'there are captured exec process files');
   for (const f of configs) {
-    t.doesNotThrow(() => parseConfig(readFileSync(new URL(f, dir), 'utf8')), f);
+    t.doesNotThrow(() => parseConfig(readFileSync(join(dir, f), 'utf8')), f);
   }
   for (const f of processes) {
-    t.doesNotThrow(() => parseProcess(readFileSync(new URL(f, dir), 'utf8'), f), f);
+    t.doesNotThrow(() => parseProcess(readFileSync(join(dir, f), 'utf8'), f), f);
   }
 });
 

@@ -3,7 +3,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 
 import { SpecError } from '../../src/errors.js';
 import { fixture } from '../helpers.js';
@@ -140,15 +140,18 @@ function messageOf(fn: () => unknown): string {
   return '(accepted)';
 }
 
-function onPath(bin: string): boolean {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return true;
-    } catch {}
+/** Debian's runc and crun, by path: /usr/local/bin may hold other versions. */
+const RUNC = '/usr/sbin/runc';
+const CRUN = '/usr/bin/crun';
+
+/** A skip reason when Debian's `bin` is not installed (hack/deps.sh installs it), or false. */
+function missing(bin: string): string | false {
+  try {
+    accessSync(bin, constants.X_OK);
+    return false;
+  } catch {
+    return `${bin} is not installed (hack/deps.sh installs it)`;
   }
-  return false;
 }
 
 t.test('a config using the whole v1.2 Linux surface validates', async (t) => {
@@ -168,14 +171,14 @@ t.test('a config using the whole v1.2 Linux surface validates', async (t) => {
 
 t.test('configs written by `runc spec` and `crun spec` validate', async (t) => {
   const generators: Array<[string, string[]]> = [
-    ['runc', ['spec']],
-    ['runc', ['spec', '--rootless']],
-    ['crun', ['spec']],
-    ['crun', ['spec', '--rootless']],
+    [RUNC, ['spec']],
+    [RUNC, ['spec', '--rootless']],
+    [CRUN, ['spec']],
+    [CRUN, ['spec', '--rootless']],
   ];
   for (const [bin, args] of generators) {
-    const name = `${bin} ${args.join(' ')}`;
-    const skip = onPath(bin) ? false : `${bin} is not installed (not found in PATH)`;
+    const name = `${bin.split('/').pop()} ${args.join(' ')}`;
+    const skip = missing(bin);
     t.test(name, { skip }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'tsrt-schema-'));
       try {
@@ -423,9 +426,8 @@ t.test('features documents', async (t) => {
   badCap.linux.capabilities = ['chown'];
   t.equal(messageOf(() => validateFeatures(badCap)), 'features.json: /linux/capabilities/0: must match pattern "^CAP_[A-Z_]+$"');
 
-  const runcSkip = onPath('runc') ? false : 'runc is not installed (not found in PATH)';
-  t.test('the output of `runc features` validates', { skip: runcSkip }, async (t) => {
-    const out = execFileSync('runc', ['features'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  t.test('the output of `runc features` validates', { skip: missing(RUNC) }, async (t) => {
+    const out = execFileSync(RUNC, ['features'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     t.equal(validateFeatures(JSON.parse(out), 'runc features').ociVersionMin, '1.0.0');
   });
 });

@@ -140,7 +140,8 @@ export function testScope(tt: { teardown(fn: () => void): void }, root: string, 
   const ids: string[] = [];
   const dirs: string[] = [];
   tt.teardown(() => {
-    for (const id of ids) tsrt(['delete', '--force', id], { root });
+    // An id whose state directory is gone (run without --keep, delete) is unknown to tsrt: nothing to delete.
+    for (const id of ids) if (fs.existsSync(path.join(root, id))) tsrt(['delete', '--force', id], { root });
     for (const d of dirs) {
       // Never rm -rf through a mount that leaked onto the host (it could be a bind of a host directory).
       if (hostMountsContaining(d).length === 0) fs.rmSync(d, { recursive: true, force: true });

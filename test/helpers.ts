@@ -115,9 +115,21 @@ export function hostMountsContaining(fragment: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(fragment));
 }
 
-/** Waits (polling, bounded) until the predicate holds; returns whether it did. Not a timing assertion. */
+/**
+ * How much longer than on an idle machine a bounded wait may take: the load per core (1 to 8). The suite runs
+ * on 2 shared cores, and a wait sized for a quiet machine fails a test under load for nothing.
+ */
+export function waitScale(): number {
+  return Math.min(8, Math.max(1, Math.ceil(os.loadavg()[0]! / Math.max(1, os.cpus().length))));
+}
+
+/**
+ * Waits (polling, bounded) until the predicate holds; returns whether it did. Not a timing assertion. `tries`
+ * is for an idle machine: the bound grows with waitScale().
+ */
 export function waitFor(pred: () => boolean, tries = 100, delayMs = 50): boolean {
-  for (let i = 0; i < tries; i++) {
+  const bound = tries * waitScale();
+  for (let i = 0; i < bound; i++) {
     if (pred()) return true;
     spawnSync('sleep', [String(delayMs / 1000)]);
   }

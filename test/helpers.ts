@@ -136,6 +136,18 @@ export function waitFor(pred: () => boolean, tries = 100, delayMs = 50): boolean
   return pred();
 }
 
+/**
+ * The rounds of a race or of a repeated scenario (fuzzing, churn), bounded by count and by wall time: at most
+ * `attempts` rounds, and no new round after `seconds` once `min` have run, so a loaded machine still makes
+ * `min` and a quiet one makes them all. Returns how many rounds ran; the caller says so in its assertions.
+ */
+export function boundedRounds(o: { attempts: number; min: number; seconds: number }, round: (i: number) => void): { ran: number } {
+  const deadline = Date.now() + o.seconds * 1000;
+  let ran = 0;
+  while (ran < o.attempts && (ran < o.min || Date.now() < deadline)) round(ran++);
+  return { ran };
+}
+
 export type Edit = (spec: any) => void;
 
 /** Per-test resources that are cleaned up in the test's teardown. */

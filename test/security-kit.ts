@@ -228,18 +228,6 @@ export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope
   };
 }
 
-/**
- * The rounds of a race, bounded by count and by wall time: at most `attempts` rounds, and no new round after
- * `seconds` once `min` have run, so a loaded machine still makes `min` attempts and a quiet one makes them all.
- * Returns how many rounds ran; the caller says so in its assertions.
- */
-export function raceRounds(o: { attempts: number; min: number; seconds: number }, round: (i: number) => void): { ran: number } {
-  const deadline = Date.now() + o.seconds * 1000;
-  let ran = 0;
-  while (ran < o.attempts && (ran < o.min || Date.now() < deadline)) round(ran++);
-  return { ran };
-}
-
 /** Waits (bounded polling, scaled with the load, not a timing assertion) until the predicate holds. */
 export function poll(pred: () => boolean, tries = 400): boolean {
   return waitFor(pred, tries, 50);

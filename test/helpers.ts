@@ -116,11 +116,11 @@ export function hostMountsContaining(fragment: string): string[] {
 }
 
 /**
- * How much longer than on an idle machine a bounded wait may take: the load per core (1 to 8). The suite runs
+ * How much longer than on an idle machine a bounded wait may take: the load per core (1 to 4). The suite runs
  * on 2 shared cores, and a wait sized for a quiet machine fails a test under load for nothing.
  */
 export function waitScale(): number {
-  return Math.min(8, Math.max(1, Math.ceil(os.loadavg()[0]! / Math.max(1, os.cpus().length))));
+  return Math.min(4, Math.max(1, Math.ceil(os.loadavg()[0]! / Math.max(1, os.cpus().length))));
 }
 
 /**

@@ -24,13 +24,9 @@ const SLURM_CONF = path.join(CLUSTER_DIR, 'etc', 'slurm.conf');
 const NODES = ['cn1', 'cn2'];
 const user = testUser();
 
-// The jobs get the submitter's environment, as srun passes it on: this process's, without tap's own variables
-// (one lists every file the run covers, 4.6 KB under a long checkout path), which no user's shell holds.
-const SUBMITTER_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(_TAPJS_|TAP_|TAP$)/.test(k)));
-
 function run(argv: string[], opts: { cwd?: string; timeout?: number } = {}): Result {
   const r = spawnSync(argv[0], argv.slice(1), {
-    cwd: opts.cwd, timeout: opts.timeout ?? 180_000, env: { ...SUBMITTER_ENV, SLURM_CONF },
+    cwd: opts.cwd, timeout: opts.timeout ?? 180_000, env: { ...process.env, SLURM_CONF },
   });
   return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
 }

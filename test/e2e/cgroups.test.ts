@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   REPO, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
 } from '../helpers.js';
+import { hostFacts } from '../../src/runtime/host.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
   name: 'cgroups', idPrefix: 'cg', needsRoot: 'cgroup tests need root', timeoutMinutes: 20,
@@ -17,6 +18,15 @@ const { ROOT, scope, waitFor } = e2eFile(t, {
 
 const CG = '/sys/fs/cgroup';
 const read = (file: string): string => readOrEmpty(file).trim();
+
+// Which controllers this host has, and where, as the runtime itself finds them (hostFacts): the tests of a
+// controller the host may lack assert what is right either way and name the branch they ran.
+const FACTS = hostFacts();
+/** The v1 hierarchy mount point of `controller` ("/sys/fs/cgroup/net_cls,net_prio"), if the host has one. */
+const v1Mount = (controller: string): string | undefined =>
+  FACTS.cgroup.v1.find(h => h.options.split(',').includes(controller))?.mountPoint;
+const V2_CONTROLLERS = new Set(FACTS.cgroup.unifiedMountPoint
+  ? readOrEmpty(path.join(FACTS.cgroup.unifiedMountPoint, 'cgroup.controllers')).trim().split(/\s+/) : []);
 
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
 const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e');
@@ -265,13 +275,19 @@ t.test('linux.resources.blockIO', async tt => {
   });
 });
 
-t.test('linux.resources.hugepageLimits: in cgroup2, which owns hugetlb here', async tt => {
+const HUGETLB_V1 = v1Mount('hugetlb');
+t.test(`linux.resources.hugepageLimits: in the hierarchy that owns hugetlb (branch: ${HUGETLB_V1 ? 'cgroup v1' : 'cgroup2'})`, async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
   const c = startDetached(s, idleAfter(), withCgroup(p, { hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }] }));
   tt.equal(c.code, 0, c.stderr);
-  tt.equal(read(path.join(CG, 'unified', p, 'hugetlb.2MB.max')), '4194304');
-  tt.equal(read(path.join(CG, 'unified', p, 'hugetlb.2MB.rsvd.max')), '4194304', 'reservations limited too');
+  if (HUGETLB_V1) {
+    tt.equal(read(path.join(HUGETLB_V1, p, 'hugetlb.2MB.limit_in_bytes')), '4194304');
+    tt.equal(read(path.join(HUGETLB_V1, p, 'hugetlb.2MB.rsvd.limit_in_bytes')), '4194304', 'reservations limited too');
+  } else {
+    tt.equal(read(path.join(FACTS.cgroup.unifiedMountPoint!, p, 'hugetlb.2MB.max')), '4194304');
+    tt.equal(read(path.join(FACTS.cgroup.unifiedMountPoint!, p, 'hugetlb.2MB.rsvd.max')), '4194304', 'reservations limited too');
+  }
 });
 
 t.test('linux.resources.unified: written to cgroup2; a controller cgroup2 does not own is an error', async tt => {
@@ -288,22 +304,42 @@ t.test('linux.resources.unified: written to cgroup2; a controller cgroup2 does n
   tt.same(hostDirs(p2), [], 'nothing left');
 });
 
-for (const [field, value, expect] of [
-  ['network.classID', { network: { classID: 1048577 } }, /^linux\.resources\.network\.classID: the net_cls cgroup controller is not available on this host$/],
-  ['network.priorities', { network: { priorities: [{ name: 'lo', priority: 1 }] } }, /^linux\.resources\.network\.priorities: the net_prio cgroup controller is not available/],
-  ['rdma', { rdma: { mlx5_1: { hcaHandles: 1 } } }, /^linux\.resources\.rdma: the rdma cgroup controller is not available/],
+/** create must fail (exit 1) with `expect`, leaving no cgroup and no state. */
+function refusedCreate(tt: Test, resources: object, expect: RegExp): void {
+  const s = scope(tt);
+  const p = cgPath(tt);
+  const id = s.id();
+  const r = rt(['create', '-b', s.bundle(['true'], withCgroup(p, resources)), id]);
+  tt.equal(r.code, 1);
+  tt.match(errorMessage(r.stderr), expect);
+  tt.same(hostDirs(p), [], 'no cgroup left');
+  tt.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
+}
+
+for (const [field, controller, value, file, written] of [
+  ['network.classID', 'net_cls', { network: { classID: 1048577 } }, 'net_cls.classid', /^1048577$/],
+  ['network.priorities', 'net_prio', { network: { priorities: [{ name: 'lo', priority: 1 }] } }, 'net_prio.ifpriomap', /^lo 1$/m],
 ] as const) {
-  t.test(`linux.resources.${field}: not on this host, a clear error and nothing left`, async tt => {
+  const mount = v1Mount(controller);
+  t.test(`linux.resources.${field}: written where the host has ${controller}, else a clear error and nothing left (branch: ${mount ? `${controller} mounted` : `no ${controller}`})`, async tt => {
+    if (!mount) {
+      refusedCreate(tt, value, new RegExp(`^linux\\.resources\\.${field.replace('.', '\\.')}: the ${controller} cgroup controller is not available on this host$`));
+      return;
+    }
     const s = scope(tt);
     const p = cgPath(tt);
-    const id = s.id();
-    const r = rt(['create', '-b', s.bundle(['true'], withCgroup(p, value)), id]);
-    tt.equal(r.code, 1);
-    tt.match(errorMessage(r.stderr), expect);
-    tt.same(hostDirs(p), [], 'no cgroup left');
-    tt.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
+    const c = startDetached(s, idleAfter(), withCgroup(p, value));
+    tt.equal(c.code, 0, c.stderr);
+    tt.match(read(path.join(mount, p, file)), written);
   });
 }
+
+const RDMA = !!v1Mount('rdma') || V2_CONTROLLERS.has('rdma');
+t.test(`linux.resources.rdma: refused, a clear error and nothing left (branch: ${RDMA ? 'the host has the rdma controller but no such device' : 'no rdma controller'})`, async tt => {
+  refusedCreate(tt, { rdma: { mlx5_1: { hcaHandles: 1 } } }, RDMA
+    ? /^linux\.resources\.rdma\.mlx5_1: write "mlx5_1 hca_handle=1" to \S+rdma\.max: /
+    : /^linux\.resources\.rdma: the rdma cgroup controller is not available on this host$/);
+});
 
 t.test('linux.resources.devices', async tt => {
   const s = scope(tt);
@@ -395,10 +431,17 @@ t.test('update changes the values of a running container', async tt => {
     t.equal(r.code, 1);
     t.equal(errorMessage(r.stderr), "invalid value for memory: invalid size: 'lots'");
   });
-  tt.test('Intel RDT schemas: not enabled on this host', async t => {
+  tt.test(`Intel RDT schemas (branch: ${FACTS.resctrlMountPoint ? `resctrl mounted on ${FACTS.resctrlMountPoint}` : 'no resctrl on this host'})`, async t => {
     const r = rt(['update', '--l3-cache-schema', 'L3:0=f', c.id]);
-    t.equal(r.code, 1);
-    t.equal(errorMessage(r.stderr), 'Intel RDT/CAT: l3 cache schema is not enabled');
+    if (!FACTS.resctrlMountPoint) {
+      t.equal(r.code, 1);
+      t.equal(errorMessage(r.stderr), 'Intel RDT/CAT: l3 cache schema is not enabled');
+      return;
+    }
+    // With resctrl the schema is written to the container's group (named after it), or the kernel's refusal
+    // (no L3 CAT, a mask it does not take) is reported.
+    if (r.code === 0) t.match(read(path.join(FACTS.resctrlMountPoint, c.id, 'schemata')), /^\s*L3:0=0*f\b/m, 'written to its resctrl group');
+    else t.notMatch(errorMessage(r.stderr), /is not enabled/, `refused by the host, not ignored: ${errorMessage(r.stderr)}`);
   });
   tt.test('unknown and stopped containers', async t => {
     t.equal(errorMessage(rt(['update', '--pids-limit', '5', 'no-such-container']).stderr), 'container does not exist');

@@ -173,41 +173,28 @@ t.test('process.capabilities: one missing from the host\'s bounding set is a cle
 // with it, the label is applied or the kernel's refusal is reported, never ignored.
 const LSM = hostFacts();
 
-/** With the LSM enabled: the label shows in /proc/self/attr/current, or create failed applying it. */
-function appliedOrReported(tt: Test, r: Result, label: string): void {
-  if (r.code === 0) tt.equal(r.stdout.trim().replace(/ \(enforce\)$/, ''), label, 'applied: the process runs with the label');
-  else tt.match(errorMsg(r.stderr), /apply LSM label/, `the kernel refused it, and create says so: ${errorMsg(r.stderr)}`);
+const labels = [
+  { field: 'apparmorProfile', lsm: 'AppArmor', enabled: LSM.apparmorEnabled, label: 'tsrt-default',
+    refusal: 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")' },
+  { field: 'selinuxLabel', lsm: 'SELinux', enabled: LSM.selinuxEnabled, label: 'system_u:system_r:container_t:s0',
+    refusal: 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")' },
+] as const;
+
+for (const l of labels) {
+  t.test(`process.${l.field}: refused without ${l.lsm}, applied (or the refusal reported) with it`, async tt => {
+    const edit: Edit = spec => void (spec.process[l.field] = l.label);
+    if (!l.enabled) {
+      tt.comment(`branch: ${l.lsm} is not enabled on this host`);
+      refuses(tt, edit, l.refusal);
+      return;
+    }
+    tt.comment(`branch: ${l.lsm} is enabled on this host`);
+    const r = runIn(scope(tt), ['cat', '/proc/self/attr/current'], edit);
+    // The label shows in /proc/self/attr/current, or create failed applying it and says so.
+    if (r.code === 0) tt.equal(r.stdout.trim().replace(/ \(enforce\)$/, ''), l.label, 'applied: the process runs with the label');
+    else tt.match(errorMsg(r.stderr), /apply LSM label/, `the kernel refused it, and create says so: ${errorMsg(r.stderr)}`);
+  });
 }
-
-t.test('process.apparmorProfile: refused without AppArmor, applied (or the refusal reported) with it', async tt => {
-  if (!LSM.apparmorEnabled) {
-    tt.comment('branch: AppArmor is not enabled on this host');
-    refuses(tt, spec => {
-      spec.process.apparmorProfile = 'tsrt-default';
-    }, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")');
-    return;
-  }
-  tt.comment('branch: AppArmor is enabled on this host');
-  const r = runIn(scope(tt), ['cat', '/proc/self/attr/current'], spec => {
-    spec.process.apparmorProfile = 'tsrt-default';
-  });
-  appliedOrReported(tt, r, 'tsrt-default');
-});
-
-t.test('process.selinuxLabel: refused without SELinux, applied (or the refusal reported) with it', async tt => {
-  if (!LSM.selinuxEnabled) {
-    tt.comment('branch: SELinux is disabled on this host');
-    refuses(tt, spec => {
-      spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
-    }, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")');
-    return;
-  }
-  tt.comment('branch: SELinux is enabled on this host');
-  const r = runIn(scope(tt), ['cat', '/proc/self/attr/current'], spec => {
-    spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
-  });
-  appliedOrReported(tt, r, 'system_u:system_r:container_t:s0');
-});
 
 t.test('linux.mountLabel: ignored without SELinux (runtime-tools linux_mount_label), the mounts\' context with it', async tt => {
   const s = scope(tt);

@@ -26,22 +26,23 @@ echo "rehearse: cloned into $dir/tsrt, alone in $dir; logs in $logs"
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
-# step NAME COMMAND...: runs it in the clone, its output in $logs/NAME.log; prints result, time and load.
+# step NAME LINE COMMAND...: runs it in the clone, its output in $logs/NAME.log; prints result, time, load, and
+# the last line of the output that matches the ERE LINE (what says how it went).
 step() {
-  local name=$1 before start rc took
-  shift
+  local name=$1 line=$2 before start rc took
+  shift 2
   before=$(load)
   start=$(date +%s)
   (cd "$dir/tsrt" && "$@") > "$logs/$name.log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))
-  echo "rehearse: $* -> exit $rc in $(clock "$took") (load $before before, $(load) after); last line: $(tail -1 "$logs/$name.log")"
+  echo "rehearse: $* -> exit $rc in $(clock "$took") (load $before before, $(load) after): $(grep -E "$line" "$logs/$name.log" | tail -1)"
   return $rc
 }
 
-step demo bash hack/demo.sh
+step demo 'hello from a tsrt container' bash hack/demo.sh
 demo=$?
-step test bash hack/test.sh
+step test '^[0-9]+ passed, [0-9]+ failed' bash hack/test.sh
 suite=$?
 
 if [ $keep -eq 0 ]; then

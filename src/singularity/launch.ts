@@ -1,6 +1,6 @@
 // The core of the action commands: an image plus Singularity's options becomes an OCI spec (native-mode
-// defaults, section 1.3 of docs/singularity.md), written as a bundle in a per-run session directory and run
-// in-process with the tsrt library, unprivileged, in a user namespace.
+// defaults, asserted one by one in test/singularity/run-actions.test.ts), written as a bundle in a per-run
+// session directory and run in-process with the tsrt library, unprivileged, in a user namespace.
 //
 // The image is never written to (except with --writable): the root is an overlay whose lower layer is the
 // image and whose upper layer is the session's (or the writable --overlay's). Mount points for $HOME, $PWD and

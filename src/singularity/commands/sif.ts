@@ -6,7 +6,7 @@ import type { SingularityCommand } from '../command.js';
 import {
   ARCHES, DataType, type ObjectInput, SifImage,
 } from '../../sif/index.js';
-import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/format.js';
+import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/siftool-text.js';
 import {
   type FlagSpec, type ParsedFlags, UsageError, intFlag, parseFlags, stringFlag, withUsage,
 } from './sif-flags.js';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import type { SingularityCommand } from '../command.js';
 import { SifImage } from '../../sif/index.js';
 import { IntegrityError, type PgpSigner, type VerifiedSignature, signImage, verifyImage } from '../../sif/integrity.js';
-import { dataTypeName } from '../../sif/format.js';
+import { dataTypeName } from '../../sif/siftool-text.js';
 import { isProtected, secretKeyOf } from '../../sif/pgp-keys.js';
 import { chooseKey, hex, loadKeyring, trustedKeys } from '../keyring.js';
 import { ask } from '../prompt.js';

@@ -4,7 +4,9 @@ export {
   create, start, run, kill, remove, state, pause, resume, update, containerCgroup, type CreateOptions, type RunOptions,
 } from './runtime/container.js';
 export { CgroupManager, type CgroupRecord, type CgroupStats } from './cgroups/manager.js';
-export { defaultRoot, listIds } from './runtime/state.js';
+export { defaultRoot, listIds, procStat } from './runtime/state.js';
+export { exec, type ExecOptions } from './runtime/exec.js';
+export { parseSignal } from './runtime/signals.js';
 export { containerProcesses, filterPsOutput, psTable } from './runtime/ps.js';
 export { containerStats, events, formatEvent, parseGoDuration, type ContainerEvent, type EventsOptions } from './runtime/events.js';
 export { runcStats, oomKillCount, goJson, type RuncStats } from './cgroups/usage.js';
@@ -13,5 +15,5 @@ export { encodePlan } from './plan/codec.js';
 export type { LaunchPlan } from './plan/types.js';
 export { parseConfig, validateConfig } from './spec/validate.js';
 export { specTemplate } from './spec/template.js';
-export type { Spec, State } from './spec/types.gen.js';
+export type { Mount, Spec, State } from './spec/types.gen.js';
 export { main } from './cli/main.js';

@@ -5,8 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../../runtime/container.js';
-import type { Spec } from '../../spec/types.gen.js';
+import { run, type Spec } from '../../index.js';
 
 /**
  * What %post gets: root's usual capabilities, so package managers can chown, setuid to _apt and mknod. Not

@@ -16,9 +16,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
-import { procStat } from '../runtime/state.js';
-import type { Spec } from '../spec/types.gen.js';
+import { RuntimeError } from '../errors.js';
+import { procStat, type Spec } from '../index.js';
 import type { ActionOptions } from './options.js';
+import type { Undo } from './undo.js';
 
 const USER_MODE = ['pasta', 'bridge', 'ptp', 'fakeroot', 'default'];
 const NETWORKS = ['none', ...USER_MODE];
@@ -130,14 +131,14 @@ function stop(pid: number): void {
  * Starts `argv` as a child that dies with this process (setpriv's parent-death signal), its stderr in `errFile`.
  * Returns its pid (the same through setpriv's and unshare's execs).
  */
-function startHelper(argv: string[], errFile: string, releases: (() => void)[]): number {
+function startHelper(argv: string[], errFile: string, undo: Undo): number {
   const err = fs.openSync(errFile, 'w', 0o600);
   const child = spawn(need('setpriv', 'util-linux'), ['--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'ignore', err] });
   fs.closeSync(err);
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
   const pid = child.pid;
-  releases.push(() => stop(pid));
+  undo.push(() => stop(pid));
   return pid;
 }
 
@@ -159,28 +160,36 @@ function writeMaps(pid: number, uid: IdMaps, gid: IdMaps): void {
 }
 
 /**
- * Adds the network namespace to the spec. For pasta, starts the holder and pasta now (they are stopped through
- * `releases`) and makes the container join the holder's user and network namespaces. Either way, the user may
- * bind ports below 1024 in the namespace, which is theirs (as rootless Podman allows).
+ * Adds the network namespace to the spec: a new one for `none`; for pasta the namespaces are joined by path
+ * once the session started them (startPasta). Either way, the user may bind ports below 1024 in the
+ * namespace, which is theirs (as rootless Podman allows).
  */
-export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, releases: (() => void)[]): void {
+export function addNetwork(spec: Spec, plan: NetworkPlan, asRoot: boolean): void {
   const linux = spec.linux!;
   linux.sysctl = { ...linux.sysctl, 'net.ipv4.ip_unprivileged_port_start': '0' };
-  const namespaces = linux.namespaces ?? [];
   if (plan.mode === 'none') {
-    linux.namespaces = [...namespaces, { type: 'network' }];
+    linux.namespaces = [...linux.namespaces ?? [], { type: 'network' }];
     return;
   }
   // pasta refuses to run as root (it changes to nobody, who cannot reach a root-owned namespace).
-  if (process.geteuid?.() === 0) throw new Error('--network pasta is user-mode networking for users other than root; as root, use --network none');
+  if (asRoot) throw new RuntimeError('--network pasta is user-mode networking for users other than root; as root, use --network none', { op: 'network' });
+}
+
+/**
+ * For pasta: starts the holder and pasta now (they are stopped through `undo`) and makes the container join
+ * the holder's user and network namespaces.
+ */
+export function startPasta(spec: Spec, plan: NetworkPlan, session: string, undo: Undo): void {
+  const linux = spec.linux!;
+  const namespaces = linux.namespaces ?? [];
   const pasta = need('pasta', 'passt');
   try {
     fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
-  } catch {
-    throw new Error('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none');
+  } catch (e) {
+    throw new RuntimeError('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none', { op: 'open', path: '/dev/net/tun', errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
   }
   const holderErr = path.join(session, 'network-holder.err');
-  const holder = startHelper([need('unshare', 'util-linux'), '--user', '--net', '--', need('sleep', 'coreutils'), 'infinity'], holderErr, releases);
+  const holder = startHelper([need('unshare', 'util-linux'), '--user', '--net', '--', need('sleep', 'coreutils'), 'infinity'], holderErr, undo);
   const own = (ns: string) => fs.readlinkSync(`/proc/self/ns/${ns}`);
   const entered = () => {
     try {
@@ -200,7 +209,7 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
   // Only the asked-for ports are published (-t/-u), and none of the host's loopback ports are forwarded into
   // the namespace's loopback (-T/-U); the host stays reachable at the gateway address (slirp4netns' 10.0.2.2).
   const pastaPid = startHelper([pasta, '--foreground', '--quiet', '--config-net', ...forward('tcp', '-t'), ...forward('udp', '-u'),
-    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, releases);
+    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, undo);
   // pasta writes its pid file once the namespace is configured and the host ports are bound.
   if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0)) throw helperError('pasta could not set up the network', pastaErr);
   linux.namespaces = [

@@ -5,10 +5,9 @@
 // container's scratch space (memory fs type). Everything here removes or adds mounts; nothing grants a right.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Mount, Spec } from '../spec/types.gen.js';
+import type { Mount, Spec } from '../index.js';
 import { FsType, SifImage } from '../sif/index.js';
 import { inspectImage } from '../sif/mount.js';
-import { inRootfs } from './build/layout.js';
 import type { ActionOptions, BindSpec } from './options.js';
 import { type SiteConfig, SiteConfigError } from './siteconfig.js';
 
@@ -151,9 +150,9 @@ const HOSTFS_SKIPPED = ['/proc', '/sys', '/dev', '/run', '/boot', '/var'];
 
 /**
  * mount hostfs: every host filesystem mounted directly on the root filesystem (from /proc/self/mountinfo), at
- * the same path, except those under HOSTFS_SKIPPED and destinations already taken.
+ * the same path, except those under HOSTFS_SKIPPED; none when the site does not ask for them.
  */
-export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
+export function hostfsPoints(c: SiteConfig): string[] {
   if (!c.mountHostfs) return [];
   const entries = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l !== '').map(l => {
     const f = l.split(' ');
@@ -162,12 +161,17 @@ export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
   });
   const root = [...entries].reverse().find(e => e.point === '/');
   if (!root) return [];
+  return entries.filter(e => e.parent === root.id && e.point !== '/' && !HOSTFS_SKIPPED.some(s => isBelow(e.point, s)) && fs.existsSync(e.point))
+    .map(e => e.point);
+}
+
+/** The hostfs binds for the mount points whose destinations are not taken yet (each once). */
+export function hostfsMounts(points: string[], taken: Set<string>): Mount[] {
   const out: Mount[] = [];
-  for (const e of entries) {
-    if (e.parent !== root.id || e.point === '/' || taken.has(e.point) || HOSTFS_SKIPPED.some(s => isBelow(e.point, s))) continue;
-    if (!fs.existsSync(e.point)) continue;
-    taken.add(e.point);
-    out.push({ destination: e.point, type: 'bind', source: e.point, options: ['rbind', 'nosuid', 'nodev'] });
+  for (const point of points) {
+    if (taken.has(point)) continue;
+    taken.add(point);
+    out.push({ destination: point, type: 'bind', source: point, options: ['rbind', 'nosuid', 'nodev'] });
   }
   return out;
 }
@@ -178,16 +182,16 @@ export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
  * as Singularity does without overlay (and underlay), and a working directory that is then missing becomes /.
  * Under `memory fs type = ramfs` the container's memory filesystems are ramfs (which ignores size= options).
  */
-export function applyMountPolicy(c: SiteConfig, spec: Spec, rootfs: string, overlayRoot: boolean, warn: (m: string) => void): void {
+export function applyMountPolicy(c: SiteConfig, spec: Spec, existsInRoot: (p: string) => boolean, overlayRoot: boolean, warn: (m: string) => void): void {
   let mounts = spec.mounts ?? [];
   if (c.enableOverlay === 'no' && !overlayRoot) {
     mounts = mounts.filter(m => {
-      if (m.destination === '/' || fs.existsSync(inRootfs(rootfs, m.destination))) return true;
+      if (m.destination === '/' || existsInRoot(m.destination)) return true;
       warn(`Skipping mount of ${m.source ?? m.type} on ${m.destination}: it does not exist in the image, and overlays are disabled (enable overlay = no in ${c.file})`);
       return false;
     });
     const cwd = spec.process?.cwd ?? '/';
-    if (!mounts.some(m => isBelow(cwd, m.destination)) && !fs.existsSync(inRootfs(rootfs, cwd))) spec.process!.cwd = '/';
+    if (!mounts.some(m => isBelow(cwd, m.destination)) && !existsInRoot(cwd)) spec.process!.cwd = '/';
   }
   if (c.memoryFsType === 'ramfs') mounts = mounts.map(m => (m.type === 'tmpfs' ? { ...m, type: 'ramfs', source: 'ramfs' } : m));
   spec.mounts = mounts;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { conversionReporter } from '../action.js';
 import { resolveImage } from '../image.js';
-import { listApps } from '../launch.js';
+import { listApps } from '../host.js';
 import { localImage } from '../registry/convert.js';
 import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
 

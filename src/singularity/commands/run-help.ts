@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { resolveImage } from '../image.js';
-import { listApps } from '../launch.js';
+import { listApps } from '../host.js';
 
 export const runHelpCommand: SingularityCommand = {
   summary: 'Show the user-defined help for an image',

@@ -37,7 +37,7 @@ export interface NetworkPlan {
 
 function port(text: string, what: string, arg: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new Error(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`);
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`, { op: 'network' });
   return n;
 }
 
@@ -45,9 +45,9 @@ function port(text: string, what: string, arg: string): number {
 export function parseNetworkArgs(args: string[]): PortMap[] {
   return args.map(arg => {
     const m = /^portmap=([^:]*):([^/]*)(?:\/(.*))?$/.exec(arg);
-    if (!m) throw new Error(`unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`);
+    if (!m) throw new RuntimeError(`unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`, { op: 'network' });
     const proto = m[3] ?? 'tcp';
-    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`);
+    if (proto !== 'tcp' && proto !== 'udp') throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`, { op: 'network' });
     return { host: port(m[1]!, 'the host', arg), container: port(m[2]!, 'the container', arg), proto };
   });
 }
@@ -55,15 +55,15 @@ export function parseNetworkArgs(args: string[]): PortMap[] {
 /** What --net/--network/--network-args ask for, checked; undefined without a network namespace. */
 export function networkPlan(o: ActionOptions): NetworkPlan | undefined {
   if (!o.net) {
-    if (o.networkArgs.length) throw new Error('--network-args needs --net (a network namespace of the container\'s own)');
+    if (o.networkArgs.length) throw new RuntimeError('--network-args needs --net (a network namespace of the container\'s own)', { op: 'network' });
     return undefined;
   }
   const name = o.network ?? 'bridge';
-  if (name.includes(',')) throw new Error(`--network ${name}: tsrt-singularity sets up one network per container`);
-  if (!NETWORKS.includes(name)) throw new Error(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`);
+  if (name.includes(',')) throw new RuntimeError(`--network ${name}: tsrt-singularity sets up one network per container`, { op: 'network' });
+  if (!NETWORKS.includes(name)) throw new RuntimeError(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`, { op: 'network' });
   const portmaps = parseNetworkArgs(o.networkArgs);
   if (name === 'none') {
-    if (portmaps.length) throw new Error('--network none has no ports to map: use --network pasta for portmap=');
+    if (portmaps.length) throw new RuntimeError('--network none has no ports to map: use --network pasta for portmap=', { op: 'network' });
     return { mode: 'none', portmaps };
   }
   return { mode: 'pasta', portmaps };
@@ -72,7 +72,7 @@ export function networkPlan(o: ActionOptions): NetworkPlan | undefined {
 /** /etc/resolv.conf for --dns: the given servers, in order. */
 export function resolvConf(servers: string[]): string {
   const bad = servers.find(s => isIP(s) === 0);
-  if (bad !== undefined) throw new Error(`--dns ${JSON.stringify(bad)}: not an IP address`);
+  if (bad !== undefined) throw new RuntimeError(`--dns ${JSON.stringify(bad)}: not an IP address`, { op: 'dns' });
   return servers.map(s => `nameserver ${s}\n`).join('');
 }
 
@@ -93,7 +93,7 @@ function findProgram(name: string): string | undefined {
 
 function need(name: string, pkg: string): string {
   const file = findProgram(name);
-  if (!file) throw new Error(`--network pasta needs ${name} (apt-get install ${pkg}), or use --network none`);
+  if (!file) throw new RuntimeError(`--network pasta needs ${name} (apt-get install ${pkg}), or use --network none`, { op: 'network', path: name, errno: 'ENOENT' });
   return file;
 }
 
@@ -136,7 +136,7 @@ function startHelper(argv: string[], errFile: string, undo: Undo): number {
   const child = spawn(need('setpriv', 'util-linux'), ['--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'ignore', err] });
   fs.closeSync(err);
   child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
+  if (child.pid === undefined) throw new RuntimeError(`could not start ${argv[0]}`, { op: 'spawn', path: argv[0] });
   const pid = child.pid;
   undo.push(() => stop(pid));
   return pid;
@@ -144,7 +144,7 @@ function startHelper(argv: string[], errFile: string, undo: Undo): number {
 
 function helperError(what: string, errFile: string): Error {
   const text = fs.readFileSync(errFile, 'utf8').split('\n').filter(l => l && !/syslog/.test(l)).join('; ');
-  return new Error(`--network pasta: ${what}${text ? `: ${text}` : ''}`);
+  return new RuntimeError(`--network pasta: ${what}${text ? `: ${text}` : ''}`, { op: 'network' });
 }
 
 type IdMaps = { containerID: number; hostID: number; size: number }[];
@@ -155,7 +155,7 @@ function writeMaps(pid: number, uid: IdMaps, gid: IdMaps): void {
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(need(tool, 'uidmap'), args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     const why = r.error ? r.error.message : r.status !== 0 ? r.stderr.trim() || `exit status ${r.status}` : undefined;
-    if (why) throw new Error(`--network pasta: ${tool} for the network's user namespace failed: ${why}`);
+    if (why) throw new RuntimeError(`--network pasta: ${tool} for the network's user namespace failed: ${why}`, { op: 'network', path: tool });
   }
 }
 

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromSystemError } from '../errors.js';
-import { RuntimeError, type Spec } from '../index.js';
+import { RuntimeError } from '../errors.js';
+import type { Spec } from '../index.js';
 import { mountImage } from '../sif/mount.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 import type { Action } from './environment.js';
@@ -100,11 +100,16 @@ function prepareOverlays(o: ActionOptions, info: (m: string) => void, undo: Undo
   });
 }
 
+/** A failed host call, typed, with Node's message as users have always seen it. */
+function systemError(op: string, file: string, e: unknown): RuntimeError {
+  return new RuntimeError((e as Error).message, { op, path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
+}
+
 function writeFile(file: string, text: string, mode?: number): void {
   try {
     fs.writeFileSync(file, text, mode === undefined ? undefined : { mode });
   } catch (e) {
-    throw fromSystemError('write', file, e);
+    throw systemError('write', file, e);
   }
 }
 
@@ -114,7 +119,7 @@ function applyEffects(effects: Effects): void {
     try {
       fs.mkdirSync(d.path, { recursive: true, ...(d.mode === undefined ? {} : { mode: d.mode }) });
     } catch (e) {
-      throw fromSystemError('mkdir', d.path, e);
+      throw systemError('mkdir', d.path, e);
     }
   }
   for (const f of effects.files) writeFile(f.path, f.text, 0o644);
@@ -125,7 +130,7 @@ function makeSessionDir(dir: string, undo: Undo): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw fromSystemError('mkdir', dir, e);
+    throw systemError('mkdir', dir, e);
   }
   undo.push(() => {
     spawnSync('chmod', ['-R', 'u+rwX', dir], { stdio: 'ignore' });

@@ -10,6 +10,7 @@ import { FsType, SifImage } from '../sif/index.js';
 import { inspectImage } from '../sif/mount.js';
 import type { ActionOptions, BindSpec } from './options.js';
 import { type SiteConfig, SiteConfigError } from './siteconfig.js';
+import { RuntimeError } from '../errors.js';
 
 interface Reporter {
   warn(m: string): void;
@@ -81,16 +82,16 @@ export function checkImageAllowed(c: SiteConfig, image: string): void {
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
     const st = fs.fstatSync(fd);
     if (c.limitContainerPaths.length && !c.limitContainerPaths.some(p => isBelow(real, realpathOrSelf(p)))) {
-      throw new Error(`${real} is not in an allowed configured path (limit container paths in ${c.file})`);
+      throw new RuntimeError(`${real} is not in an allowed configured path (limit container paths in ${c.file})`, { op: 'image', path: real });
     }
     if (c.limitContainerOwners.length && !idsOf(c.limitContainerOwners, '/etc/passwd', c).includes(st.uid)) {
-      throw new Error(`${real} is not owned by required user(s) (limit container owners in ${c.file})`);
+      throw new RuntimeError(`${real} is not owned by required user(s) (limit container owners in ${c.file})`, { op: 'image', path: real });
     }
     if (c.limitContainerGroups.length && !idsOf(c.limitContainerGroups, '/etc/group', c).includes(st.gid)) {
-      throw new Error(`${real} is not owned by required group(s) (limit container groups in ${c.file})`);
+      throw new RuntimeError(`${real} is not owned by required group(s) (limit container groups in ${c.file})`, { op: 'image', path: real });
     }
     const type = containerType(real, st);
-    if (!c.allowContainer[type]) throw new Error(`configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`);
+    if (!c.allowContainer[type]) throw new RuntimeError(`configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`, { op: 'image', path: real });
   } finally {
     fs.closeSync(fd);
   }
@@ -102,7 +103,7 @@ const BY_ADMIN = 'user bind control is disabled by the system administrator';
 export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter): ActionOptions {
   const o: ActionOptions = { ...given, binds: [...given.binds], noMount: new Set(given.noMount), scratch: [...given.scratch] };
   if (!c.userBindControl) {
-    if (o.home) throw new Error(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`);
+    if (o.home) throw new RuntimeError(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`, { op: 'home', path: o.home.source });
     for (const b of o.binds) r.warn(`Ignoring ${b.source} bind mount: ${BY_ADMIN}`);
     o.binds = [];
     if (o.scratch.length) r.info(`Not mounting scratch: ${BY_ADMIN}`);
@@ -121,7 +122,7 @@ export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter
   if (!c.mountTmp) o.noMount.add('tmp');
   if (c.enableOverlay === 'no') {
     const wanted = o.writableTmpfs ? '--writable-tmpfs' : o.overlays.length ? '--overlay' : undefined;
-    if (wanted) throw new Error(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`);
+    if (wanted) throw new RuntimeError(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`, { op: 'overlay' });
   }
   return o;
 }

@@ -8,7 +8,8 @@
 // image and whose upper layer is the session's (or the writable --overlay's). Mount points for $HOME, $PWD and
 // binds are created in that upper layer, so read-only images need no pre-made directories.
 import * as path from 'node:path';
-import { RuntimeError, specTemplate, type Mount, type Spec } from '../index.js';
+import { RuntimeError } from '../errors.js';
+import { specTemplate, type Mount, type Spec } from '../index.js';
 import { actionScript, baseEnvironment, type Action } from './environment.js';
 import type { HostFacts, HostUser, ImageFacts, OverlayFacts } from './host.js';
 import { addNetwork, networkPlan, resolvConf, type NetworkPlan } from './network.js';

@@ -26,6 +26,20 @@ export class SpecError extends RuntimeError {
   }
 }
 
+/**
+ * A config that breaks a rule of ours: `<file>: <JSON pointer>: <what is wrong>`, the shape schema errors have,
+ * with the pointer in `path`. Texts that are runc's own (scripts match them) stay as runc words them: those
+ * are a SpecError with the pointer in `path` only.
+ */
+export function configError(pointer: string, message: string, file = 'config.json'): SpecError {
+  return new SpecError(`${file}: ${pointer || '/'}: ${message}`, pointer);
+}
+
+/** One reference token of a JSON pointer (RFC 6901): a map key may hold '/' and '~'. */
+export function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
 /** Wrap a Node fs error so the message reads like runc's `op path: strerror`. */
 export function fromSystemError(op: string, path: string, err: unknown): RuntimeError {
   const e = err as NodeJS.ErrnoException;

@@ -3,11 +3,12 @@
 // (cwd checked inside the root, identity, capabilities, rlimits, no_new_privs, the container's seccomp
 // filter, LSM labels, oom score, scheduler, I/O priority, CPU affinity). Pure, like buildPlan.
 import * as path from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError, SpecError } from '../errors.js';
 import type { Spec } from '../spec/types.gen.js';
 import { checkLsmLabels, planProcess, withinCodecLimits } from './build.js';
 import type { HostFacts } from './facts.js';
 import { CLONE } from './linux.js';
+import { CONFIG_PROCESS, type ProcessSource } from './process.js';
 import { planSeccomp } from './seccomp.js';
 import { PlanFlag, type LaunchPlan } from './types.js';
 
@@ -25,23 +26,23 @@ export interface ExecPlanOptions {
   setgroups: boolean;
   /** The container was created with --no-new-keyring: exec'd processes keep the caller's keyring too. */
   noNewKeyring: boolean;
-}
-
-function bad(message: string): never {
-  throw new RuntimeError(message, { op: 'exec' });
+  /** Where `proc` came from (an exec -p document, or the container's config), for errors. */
+  at?: ProcessSource;
 }
 
 /** `proc` is the process to run (from -p, or the container's process with the command-line overrides). */
 export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, facts: HostFacts, opts: ExecPlanOptions): LaunchPlan {
+  const at = opts.at ?? CONFIG_PROCESS;
   // runc's validateProcessSpec texts.
-  if (!proc.cwd) bad('Cwd property must not be empty');
-  if (!path.posix.isAbsolute(proc.cwd)) bad('Cwd must be an absolute path');
-  if (!proc.args || proc.args.length === 0) bad('args must not be empty');
-  if (!(opts.nsFlags & CLONE.NEWNS)) bad('the container has no mount namespace of its own to exec in');
-  checkLsmLabels(proc, facts);
+  if (!proc.cwd) throw new SpecError('Cwd property must not be empty', `${at.pointer}/cwd`);
+  if (!path.posix.isAbsolute(proc.cwd)) throw new SpecError('Cwd must be an absolute path', `${at.pointer}/cwd`);
+  if (!proc.args || proc.args.length === 0) throw new SpecError('args must not be empty', `${at.pointer}/args`);
+  if (!(opts.nsFlags & CLONE.NEWNS)) throw new RuntimeError('the container has no mount namespace of its own to exec in', { op: 'exec' });
+  checkLsmLabels(proc, facts, at);
   const processPlan = planProcess(proc, linux, facts, {
     consoleSocket: opts.consoleSocket,
     userns: (opts.nsFlags & CLONE.NEWUSER) !== 0,
+    at,
   });
   let flags = processPlan.flags | PlanFlag.exec;
   if (opts.setgroups) flags |= PlanFlag.setgroups;

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CgroupManager } from '../cgroups/manager.js';
 import { systemdRunning } from '../cgroups/systemd.js';
-import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
+import { RuntimeError, configError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { CLONE } from '../plan/linux.js';
@@ -78,9 +78,9 @@ export function executorError(m: SyncMessage): RuntimeError {
 function readSpec(bundle: string): Spec {
   const spec = readConfig(bundle);
   if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(spec.ociVersion)) {
-    throw new RuntimeError(`config.json: /ociVersion: unsupported runtime-spec version ${JSON.stringify(spec.ociVersion)} (tsrt implements 1.x)`, { op: 'config.json' });
+    throw configError('/ociVersion', `unsupported runtime-spec version ${JSON.stringify(spec.ociVersion)} (tsrt implements 1.x)`);
   }
-  if (!spec.root?.path) throw new RuntimeError('config.json: /root: a root filesystem path is required', { op: 'config.json' });
+  if (!spec.root?.path) throw configError('/root', 'a root filesystem path is required');
   return spec;
 }
 

@@ -252,6 +252,7 @@ export function exec(opts: ExecOptions): ExitStatus {
     }
     const linux: Linux = { ...config.linux };
     const plan = buildExecPlan(proc, linux, hostFacts(), {
+      at: opts.processFile ? { file: path.basename(opts.processFile), pointer: '' } : undefined,
       consoleSocket: consoleFd,
       preserveFds: opts.preserveFds ?? 0,
       initPidfd: initFd,

@@ -171,12 +171,12 @@ t.test('--apparmor and --process-label are applied or refused, never ignored', a
   if (!fs.existsSync('/sys/module/apparmor/parameters/enabled')) {
     const r = rt(['exec', '--apparmor', 'tsrt-test', id, 'true']);
     tt.equal(r.code, 255);
-    tt.match(errorMsg(r.stderr), /^exec failed: process\.apparmorProfile: apparmor: config provided but apparmor not supported/);
+    tt.match(errorMsg(r.stderr), /^exec failed: config\.json: \/process\/apparmorProfile: apparmor: config provided but apparmor not supported/);
   }
   if (!fs.existsSync('/sys/fs/selinux/enforce')) {
     const r = rt(['exec', '--process-label', 'system_u:system_r:container_t:s0', id, 'true']);
     tt.equal(r.code, 255);
-    tt.match(errorMsg(r.stderr), /^exec failed: process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/);
+    tt.match(errorMsg(r.stderr), /^exec failed: config\.json: \/process\/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/);
   }
 });
 

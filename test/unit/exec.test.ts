@@ -88,6 +88,11 @@ t.test('buildExecPlan: runc texts for a bad process; a terminal needs a console'
   t.equal(buildExecPlan({ ...proc, args: ['x'], terminal: true }, {}, facts, opts({ consoleSocket: 4 })).consoleSocket, 4);
   t.match(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'] }, {}, facts, opts({ nsFlags: CLONE.NEWPID }))), /no mount namespace/);
   t.match(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], apparmorProfile: 'p' }, {}, facts, opts())), /apparmor not supported/);
+  const fromFile = opts({ at: { file: 'proc.json', pointer: '' } });
+  t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], capabilities: { bounding: ['CAP_NOPE'] } }, {}, facts, fromFile)),
+    'proc.json: /capabilities/bounding/0: unknown capability "CAP_NOPE"', 'a -p document names its own field');
+  t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], oomScoreAdj: 2000 }, {}, facts, opts())),
+    'config.json: /process/oomScoreAdj: 2000 is outside -1000..1000', "the container's process is config.json's");
 });
 
 t.test('overrideProcess: runc exec flags on the container process', async t => {

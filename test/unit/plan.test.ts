@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { RuntimeError } from '../../src/errors.js';
+import { RuntimeError, SpecError } from '../../src/errors.js';
 import { buildPlan, type BuildOptions } from '../../src/plan/build.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { ATTR, CLONE, makedev, MS, RLIMIT } from '../../src/plan/linux.js';
@@ -702,10 +702,10 @@ t.test('golden: no seccomp section, no filter', async t => {
 t.test('reject: relative maskedPaths and readonlyPaths (the executor would refuse the plan)', async t => {
   const masked = minimalSpec();
   masked.linux.maskedPaths = ['proc/kcore'];
-  rejects(t, masked, 'linux.maskedPaths: path must be absolute: "proc/kcore"');
+  rejects(t, masked, 'config.json: /linux/maskedPaths/0: path must be absolute: "proc/kcore"');
   const readonly = minimalSpec();
   readonly.linux.readonlyPaths = ['sys'];
-  rejects(t, readonly, 'linux.readonlyPaths: path must be absolute: "sys"');
+  rejects(t, readonly, 'config.json: /linux/readonlyPaths/0: path must be absolute: "sys"');
 });
 
 t.test('reject: values the plan codec cannot carry (a NUL inside, over 4096 bytes, over 4096 entries)', async t => {
@@ -747,72 +747,98 @@ t.test('reject: rootless without a user namespace', async t => {
 t.test('reject: a user namespace without mappings', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'user' });
-  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+  rejects(t, spec, 'config.json: /linux/uidMappings: user namespaces enabled, but no uid or gid mappings found');
   spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+  rejects(t, spec, 'config.json: /linux/gidMappings: user namespaces enabled, but no uid or gid mappings found');
 });
 
 t.test('reject: mappings without a user namespace', async t => {
   const spec = minimalSpec();
   spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-  rejects(t, spec, 'linux: uidMappings/gidMappings given without a new user namespace');
+  rejects(t, spec, 'config.json: /linux/uidMappings: uidMappings/gidMappings given without a new user namespace');
 });
 
 t.test('reject: duplicate namespace type', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'pid' });
-  rejects(t, spec, 'linux.namespaces: duplicate namespace type "pid"');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/type: duplicate namespace type "pid"');
 });
 
 t.test('reject: hostname without a UTS namespace', async t => {
   const spec = minimalSpec();
   spec.hostname = 'box';
-  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
 });
 
 t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
   spec.linux.sysctl = { 'kernel.panic': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/kernel.panic: sysctl "kernel.panic" is not in a separate kernel namespace');
 });
 
 t.test('reject: sysctls, hostname and network devices in the runtime\'s own namespace joined by path', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network', path: '/proc/1/ns/net' }, { type: 'uts', path: '/proc/1/ns/uts' });
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
   t.same(buildPlan(spec, rootFacts(), buildOpts()).sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
   delete spec.linux.sysctl;
   spec.hostname = 'box';
-  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
   delete spec.hostname;
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1/ns/net' };
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
 });
 
 t.test('reject: a net sysctl without a network namespace', async t => {
   const spec = minimalSpec();
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+});
+
+t.test('config errors are SpecErrors naming the field by JSON pointer, in the message and in `path`', async t => {
+  const thrown = (spec: any, facts = rootFacts()): SpecError => {
+    try {
+      buildPlan(spec as Spec, facts, buildOpts());
+    } catch (e) {
+      if (e instanceof SpecError) return e;
+      throw e;
+    }
+    throw new Error('not refused');
+  };
+  const caps = minimalSpec();
+  caps.process.capabilities = { bounding: ['CAP_KILL', 'CAP_BOGUS'] };
+  const e = thrown(caps);
+  t.equal(e.op, 'config.json');
+  t.equal(e.path, '/process/capabilities/bounding/1');
+  t.equal(e.message, 'config.json: /process/capabilities/bounding/1: unknown capability "CAP_BOGUS"');
+  const keys = minimalSpec();
+  keys.linux.namespaces.push({ type: 'network' });
+  keys.linux.netDevices = { 'a/b~c': {} };
+  t.equal(thrown(keys).path, '/linux/netDevices/a~1b~0c', 'a map key is escaped as RFC 6901 says');
+  // runc's own texts stay runc's; the pointer is still there for a library caller.
+  const runcText = thrown(minimalSpec(), userFacts());
+  t.equal(runcText.message, 'rootless container requires user namespaces');
+  t.equal(runcText.path, '/linux/namespaces');
 });
 
 t.test('reject: an unknown capability', async t => {
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_BOGUS'] };
-  rejects(t, spec, 'process.capabilities.bounding: unknown capability "CAP_BOGUS"');
+  rejects(t, spec, 'config.json: /process/capabilities/bounding/1: unknown capability "CAP_BOGUS"');
   spec.process.capabilities = { inheritable: ['kill'] };
-  rejects(t, spec, 'process.capabilities.inheritable: unknown capability "kill"');
+  rejects(t, spec, 'config.json: /process/capabilities/inheritable/0: unknown capability "kill"');
 });
 
 t.test('reject: a capability the host kernel does not know (above cap_last_cap)', async t => {
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] };
-  rejects(t, spec, 'process.capabilities.bounding: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
+  rejects(t, spec, 'config.json: /process/capabilities/bounding/1: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
     { ...rootFacts(), capLastCap: 37 });
 });
 
@@ -821,7 +847,7 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
   const facts = { ...rootFacts(), capBounding: ((1n << 41n) - 1n) & ~capBit(CAP_SYS_RESOURCE) };
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_SYS_RESOURCE'] };
-  rejects(t, spec, 'process.capabilities.permitted: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
+  rejects(t, spec, 'config.json: /process/capabilities/permitted/1: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
   // A new user namespace starts with every capability: the host's bounding set is no limit there.
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -832,9 +858,9 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
 t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
   const spec = minimalSpec();
   spec.process.oomScoreAdj = 1001;
-  rejects(t, spec, 'process.oomScoreAdj: 1001 is outside -1000..1000');
+  rejects(t, spec, 'config.json: /process/oomScoreAdj: 1001 is outside -1000..1000');
   spec.process.oomScoreAdj = -1001;
-  rejects(t, spec, 'process.oomScoreAdj: -1001 is outside -1000..1000');
+  rejects(t, spec, 'config.json: /process/oomScoreAdj: -1001 is outside -1000..1000');
   spec.process.oomScoreAdj = -1000;
   t.equal(buildPlan(spec, rootFacts(), buildOpts()).oomScoreAdj, -1000, 'the bounds themselves are fine');
 });
@@ -842,31 +868,31 @@ t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t 
 t.test('reject: an unknown rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }];
-  rejects(t, spec, 'process.rlimits: unknown rlimit type "RLIMIT_BOGUS"');
+  rejects(t, spec, 'config.json: /process/rlimits/0/type: unknown rlimit type "RLIMIT_BOGUS"');
 });
 
 t.test('reject: an rlimit whose soft limit is above the hard one', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 2048, hard: 1024 }];
-  rejects(t, spec, 'process.rlimits: RLIMIT_NOFILE soft limit 2048 is above the hard limit 1024');
+  rejects(t, spec, 'config.json: /process/rlimits/0: RLIMIT_NOFILE soft limit 2048 is above the hard limit 1024');
 });
 
 t.test('reject: a duplicate rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1, hard: 1 }, { type: 'RLIMIT_NOFILE', soft: 2, hard: 2 }];
-  rejects(t, spec, 'process.rlimits: duplicate rlimit type "RLIMIT_NOFILE"');
+  rejects(t, spec, 'config.json: /process/rlimits/1/type: duplicate rlimit type "RLIMIT_NOFILE"');
 });
 
 t.test('reject: a relative cwd', async t => {
   const spec = minimalSpec();
   spec.process.cwd = 'tmp';
-  rejects(t, spec, 'process.cwd: cwd property must be an absolute path: "tmp"');
+  rejects(t, spec, 'config.json: /process/cwd: cwd property must be an absolute path: "tmp"');
 });
 
 t.test('reject: empty args', async t => {
   const spec = minimalSpec();
   spec.process.args = [];
-  rejects(t, spec, 'process.args: args must not be empty');
+  rejects(t, spec, 'config.json: /process/args: args must not be empty');
 });
 
 t.test('reject: a terminal without a console socket', async t => {
@@ -932,30 +958,30 @@ t.test('reject: idmapped mount rules', async t => {
     many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
       uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
   }
-  rejects(t, many, 'mounts: at most 16 idmapped mounts per container');
+  rejects(t, many, 'config.json: /mounts: at most 16 idmapped mounts per container');
 });
 
 t.test('reject: time offsets without a time namespace', async t => {
   const spec = minimalSpec();
   spec.linux.timeOffsets = { monotonic: { secs: 1 } };
-  rejects(t, spec, 'linux.timeOffsets: time offsets need a new time namespace');
+  rejects(t, spec, 'config.json: /linux/timeOffsets: time offsets need a new time namespace');
 });
 
 t.test('reject: a sysctl key that climbs out of its namespace\'s tree', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network' });
   spec.linux.sysctl = { 'net.ipv4.conf.all/../../../../kernel/core_pattern': '|/evil' };
-  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.conf.all~1..~1..~1..~1..~1kernel~1core_pattern: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
   spec.linux.sysctl = { 'net..ipv4': '1' };
-  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net..ipv4"');
+  rejects(t, spec, 'config.json: /linux/sysctl/net..ipv4: invalid sysctl key "net..ipv4"');
 });
 
 t.test('reject: a namespace path that is relative or does not exist', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network', path: 'netns/blue' });
-  rejects(t, spec, 'linux.namespaces: network namespace path must be absolute: netns/blue');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/path: network namespace path must be absolute: netns/blue');
   spec.linux.namespaces[2] = { type: 'network', path: '/var/run/netns/missing' };
-  rejects(t, spec, 'linux.namespaces: network namespace path /var/run/netns/missing does not exist');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/path: network namespace path /var/run/netns/missing does not exist');
 });
 
 t.test('reject: a device outside /dev', async t => {
@@ -1005,18 +1031,18 @@ t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
 
 t.test('reject: process.scheduler rules', async t => {
   const cases: [unknown, string][] = [
-    [{ policy: 'SCHED_ISO' }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel'],
-    [{ policy: 'SCHED_OTHER', nice: 20 }, 'process.scheduler.nice: 20 is outside -20..19'],
-    [{ policy: 'SCHED_OTHER', nice: -21 }, 'process.scheduler.nice: -21 is outside -20..19'],
-    [{ policy: 'SCHED_FIFO' }, 'process.scheduler.priority: SCHED_FIFO needs a priority in 1..99, not 0'],
-    [{ policy: 'SCHED_RR', priority: 100 }, 'process.scheduler.priority: SCHED_RR needs a priority in 1..99, not 100'],
-    [{ policy: 'SCHED_BATCH', priority: 5 }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
-    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime and deadline'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
-    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'process.scheduler.flags: unknown flag "SCHED_FLAG_BOGUS"'],
+    [{ policy: 'SCHED_ISO' }, 'config.json: /process/scheduler/policy: SCHED_ISO is not implemented by the Linux kernel'],
+    [{ policy: 'SCHED_OTHER', nice: 20 }, 'config.json: /process/scheduler/nice: 20 is outside -20..19'],
+    [{ policy: 'SCHED_OTHER', nice: -21 }, 'config.json: /process/scheduler/nice: -21 is outside -20..19'],
+    [{ policy: 'SCHED_FIFO' }, 'config.json: /process/scheduler/priority: SCHED_FIFO needs a priority in 1..99, not 0'],
+    [{ policy: 'SCHED_RR', priority: 100 }, 'config.json: /process/scheduler/priority: SCHED_RR needs a priority in 1..99, not 100'],
+    [{ policy: 'SCHED_BATCH', priority: 5 }, 'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
+    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'config.json: /process/scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime and deadline'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'config.json: /process/scheduler/flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'config.json: /process/scheduler/flags/0: unknown flag "SCHED_FLAG_BOGUS"'],
   ];
   for (const [scheduler, message] of cases) {
     const spec = minimalSpec();
@@ -1028,37 +1054,37 @@ t.test('reject: process.scheduler rules', async t => {
 t.test('reject: process.ioPriority level outside 0..7', async t => {
   const spec = minimalSpec();
   spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 8 };
-  rejects(t, spec, 'process.ioPriority.priority: 8 is outside 0..7');
+  rejects(t, spec, 'config.json: /process/ioPriority/priority: 8 is outside 0..7');
   spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: -1 };
-  rejects(t, spec, 'process.ioPriority.priority: -1 is outside 0..7');
+  rejects(t, spec, 'config.json: /process/ioPriority/priority: -1 is outside 0..7');
 });
 
 t.test('reject: process.execCPUAffinity lists that are not CPU lists', async t => {
   const spec = minimalSpec();
   spec.process.execCPUAffinity = { initial: '3-1' };
-  rejects(t, spec, 'process.execCPUAffinity.initial: invalid range "3-1" in "3-1"');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/initial: invalid range "3-1" in "3-1"');
   spec.process.execCPUAffinity = { final: '0,,1' };
-  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
   spec.process.execCPUAffinity = { final: '1-2-3' };
-  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
   spec.process.execCPUAffinity = { initial: '8192' };
-  rejects(t, spec, 'process.execCPUAffinity.initial: 8192 in "8192" is above the kernel\'s limit of 8191');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/initial: 8192 in "8192" is above the kernel\'s limit of 8191');
 });
 
 t.test('reject: linux.personality flags (the spec defines none)', async t => {
   const spec = minimalSpec();
   spec.linux.personality = { domain: 'LINUX', flags: ['ADDR_NO_RANDOMIZE'] };
-  rejects(t, spec, 'linux.personality.flags: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
+  rejects(t, spec, 'config.json: /linux/personality/flags/0: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
 });
 
 t.test('reject: linux.memoryPolicy rules', async t => {
   const cases: [unknown, string][] = [
-    [{ mode: 'MPOL_BIND' }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes'],
-    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'linux.memoryPolicy.nodes: MPOL_DEFAULT takes no nodes'],
-    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'linux.memoryPolicy.flags: MPOL_LOCAL takes no flags'],
-    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
-    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'linux.memoryPolicy.nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
-    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'linux.memoryPolicy.nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
+    [{ mode: 'MPOL_BIND' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes'],
+    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_DEFAULT takes no nodes'],
+    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_LOCAL takes no flags'],
+    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
+    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'config.json: /linux/memoryPolicy/nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
+    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'config.json: /linux/memoryPolicy/nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
   ];
   for (const [memoryPolicy, message] of cases) {
     const spec = minimalSpec();
@@ -1077,7 +1103,7 @@ t.test('reject: linux.memoryPolicy rules', async t => {
 t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
   const spec = minimalSpec();
   spec.process.apparmorProfile = 'tsrt-test';
-  rejects(t, spec, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
+  rejects(t, spec, 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
   const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
   t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
 });
@@ -1085,7 +1111,7 @@ t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t =
 t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
   const spec = minimalSpec();
   spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
-  rejects(t, spec, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
+  rejects(t, spec, 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
   const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
   t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
 });
@@ -1125,22 +1151,22 @@ t.test('reject: linux.netDevices rules', async t => {
   };
   let spec = minimalSpec();
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
   spec = withNetns();
   spec.linux.netDevices = { eth9: {} };
-  rejects(t, spec, 'linux.netDevices: host network device "eth9" does not exist');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth9: host network device "eth9" does not exist');
   spec.linux.netDevices = { 'eth1/../x': {} };
-  rejects(t, spec, 'linux.netDevices: invalid host device name "eth1/../x"');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth1~1..~1x: invalid host device name "eth1/../x"');
   spec.linux.netDevices = { eth1: { name: 'a-name-longer-than-15' } };
-  rejects(t, spec, 'linux.netDevices.eth1.name: invalid device name "a-name-longer-than-15"');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth1/name: invalid device name "a-name-longer-than-15"');
   spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: { name: 'ctr0' } };
-  rejects(t, spec, 'linux.netDevices.eth2.name: device name "ctr0" is used twice in the container');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth2/name: device name "ctr0" is used twice in the container');
   spec = withNetns();
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: USER_UID, size: 1 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: USER_GID, size: 1 }];
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: moving host network devices needs a root runtime', userFacts());
+  rejects(t, spec, 'config.json: /linux/netDevices: moving host network devices needs a root runtime', userFacts());
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1171,15 +1197,15 @@ t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => 
 t.test('reject: linux.intelRdt on a host without resctrl', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = { l3CacheSchema: 'L3:0=f' };
-  rejects(t, spec, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  rejects(t, spec, 'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
 });
 
 t.test('reject: linux.intelRdt closID and schema lines that are not what they claim', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = { closID: '../info' };
-  rejects(t, spec, 'linux.intelRdt.closID: invalid resctrl group name "../info"', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/closID: invalid resctrl group name "../info"', rdtFacts());
   spec.linux.intelRdt = { l3CacheSchema: 'MB:0=20' };
-  rejects(t, spec, 'linux.intelRdt.l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
   spec.linux.intelRdt = { memBwSchema: 'MB:0=20\nL3:0=f' };
-  rejects(t, spec, 'linux.intelRdt.memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
 });

@@ -1,5 +1,7 @@
 // One error type for the whole runtime. The CLI edge prints `message` exactly as runc would, so engines that
 // match on runc's texts ("container does not exist", "container not running") keep working.
+import * as os from 'node:os';
+
 
 export class RuntimeError extends Error {
   /** The operation that failed, e.g. "mount", "create", "config.json". */
@@ -74,6 +76,15 @@ const errnoText: Record<string, string> = {
   ENOTSUP: 'operation not supported',
   EOPNOTSUPP: 'operation not supported',
 };
+
+/** errno names by number (the first name of those that share one: EAGAIN, not EWOULDBLOCK). */
+const errnoNames = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name);
+
+/** The name of an errno number a native call returned (negated), "errno N" for one this platform lacks. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
 
 export function describeErrno(code: string): string | undefined {
   return errnoText[code];

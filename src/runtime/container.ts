@@ -1,21 +1,21 @@
 // Lifecycle over a launch plan: create, start, run, kill, delete. Each operation validates everything it can
 // before touching the system, and undoes what it made when it fails.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CgroupManager } from '../cgroups/manager.js';
 import { systemdRunning } from '../cgroups/systemd.js';
-import { RuntimeError, configError, describeErrno, fromSystemError } from '../errors.js';
+import { RuntimeError, configError, describeErrno, errnoName } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
 import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
 import { compileSeccomp } from '../plan/seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
+import { passwdEntry } from '../passwd.js';
+import { PlanFlag, type LaunchPlan } from '../plan/types.js';
 import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
-import { makeIdmapNamespaces } from './idmap.js';
+import { makeIdmapNamespaces, writeIdMaps } from './idmap.js';
 import { imageRootfsSource, mountImageRootfs, planImageRootfs, unmountImageRootfs } from './image-rootfs.js';
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
@@ -23,7 +23,7 @@ import { runHooks, runHooksWarning } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
   ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
-  type ContainerRecord, type Status,
+  type ContainerRecord, type OciState, type Status,
 } from './state.js';
 
 export interface CreateOptions {
@@ -96,37 +96,6 @@ function resolveRootfs(bundle: string, spec: Spec): string {
   return fs.realpathSync(rootfs);
 }
 
-function formatMap(maps: IdMapping[]): string {
-  return maps.map(m => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
-}
-
-/** Writes the new user namespace's maps the way the plan decided: directly, or through newuidmap/newgidmap. */
-function writeIdMaps(pid: number, plan: LaunchPlan): void {
-  const helper = (tool: string, maps: IdMapping[]) => {
-    const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
-    const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    if (r.error || r.status !== 0) {
-      const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${tool} not found (install the uidmap package)` : r.error.message) : r.stderr.toString().trim();
-      throw new RuntimeError(`failed to write user namespace mappings with ${tool}: ${why}`, { op: 'userns' });
-    }
-  };
-  const write = (file: string, data: string) => {
-    try {
-      native().procWrite(pid, file, data);
-    } catch (e) {
-      throw fromSystemError('write', `/proc/${pid}/${file}`, e);
-    }
-  };
-  if (plan.idMapsDirect.uid) write('uid_map', formatMap(plan.uidMappings));
-  else helper('newuidmap', plan.uidMappings);
-  if (plan.idMapsDirect.gid) {
-    if (!(plan.flags & PlanFlag.setgroups)) write('setgroups', 'deny');
-    write('gid_map', formatMap(plan.gidMappings));
-  } else {
-    helper('newgidmap', plan.gidMappings);
-  }
-}
-
 interface Launched {
   dir: ContainerDir;
   rec: ContainerRecord;
@@ -172,7 +141,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
   let resctrlJoined: ContainerRecord['resctrl'];
   let cgroup: CgroupManager | undefined;
-  const prestartAtStart = precedesPrestartInCreate(spec.ociVersion);
+  const prestartAtStart = prestartRunsAtStart(spec.ociVersion);
   const rec: ContainerRecord = {
     ociVersion: OCI_VERSION,
     id: opts.id,
@@ -181,7 +150,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     rootfs,
     imageRootfs,
     created: new Date().toISOString(),
-    owner: ownerName(facts.euid),
+    owner: facts.euid === 0 ? '' : passwdEntry(facts.euid)?.name ?? String(facts.euid),
     annotations: spec.annotations ?? undefined,
     initStartTime: '',
     privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
@@ -236,7 +205,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     });
     rec.sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
     rec.rootfsMountedHere = rec.sharedMountns && !plan.join.some(j => j.type === CLONE.NEWNS);
-    rec.exec!.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
+    rec.exec.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
     // Saved before anything is mounted: a create killed from here on leaves what delete needs to undo it.
     dir.save(rec);
     fds.push(...makeIdmapNamespaces(plan));
@@ -364,7 +333,7 @@ export function killAndReap(pidfds: number[]): void {
  * so, 1.0.2 moved them into `create` (before pivot_root). Pre-releases of 1.0.2 (the "1.0.2-dev" that
  * runc's `spec` and runtime-tools write) precede 1.0.2 by semver, so they keep the older timing.
  */
-export function precedesPrestartInCreate(ociVersion: string): boolean {
+export function prestartRunsAtStart(ociVersion: string): boolean {
   const m = /^(\d+)\.(\d+)\.(\d+)(-[^+]*)?/.exec(ociVersion);
   if (!m) return false;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
@@ -410,16 +379,6 @@ export function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: 
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const reason = describeErrno(code) ?? (e as Error).message;
     throw new RuntimeError(`unable to start container process: send seccomp listener fd to ${listener.path}: ${reason}`, { op: 'seccomp', path: listener.path, errno: code });
-  }
-}
-
-function ownerName(uid: number): string {
-  if (uid === 0) return '';
-  try {
-    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find(l => l.split(':')[2] === String(uid));
-    return line?.split(':')[0] ?? String(uid);
-  } catch {
-    return String(uid);
   }
 }
 
@@ -591,9 +550,11 @@ export function kill(root: string, id: string, signal: string, all: boolean): vo
   if (pidfd < 0) throw new RuntimeError('container not running', { op: 'kill' });
   const r = a.pidfdSignal(pidfd, sig);
   a.closeFd(pidfd);
-  const ESRCH = 3;
-  if (r === -ESRCH) throw new RuntimeError('container not running', { op: 'kill' });
-  if (r < 0) throw new RuntimeError(`kill container: errno ${-r}`, { op: 'kill' });
+  if (r < 0) {
+    const errno = errnoName(-r);
+    if (errno === 'ESRCH') throw new RuntimeError('container not running', { op: 'kill', errno });
+    throw new RuntimeError(`kill container: ${describeErrno(errno) ?? errno}`, { op: 'kill', errno });
+  }
   if (all) {
     for (const pid of containerPids(rec).slice(1)) {
       const fd = a.pidfdOpen(pid);
@@ -729,7 +690,7 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
   destroy(dir, rec, warn);
 }
 
-export function state(root: string, id: string): Record<string, unknown> {
+export function state(root: string, id: string): OciState {
   const dir = new ContainerDir(root, id);
   if (!dir.exists()) throw notExist();
   const rec = dir.load();

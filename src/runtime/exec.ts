@@ -7,13 +7,13 @@ import { RuntimeError, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildExecPlan } from '../plan/exec.js';
 import { encodePlan } from '../plan/codec.js';
-import { CLONE } from '../plan/linux.js';
+import { CLONE, NAMESPACE_FILES } from '../plan/linux.js';
 import { compileSeccomp } from '../plan/seccomp.js';
-import { parseProcess, readConfig } from '../spec/validate.js';
+import { parseProcess } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
 import { S_EXEC_LOOKUP, adoptReported, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
 import { hostFacts } from './host.js';
-import { writeFileAtomic, type ContainerRecord } from './state.js';
+import { writeFileAtomic } from './state.js';
 
 /** What the command line may change in the container's process (runc's exec flags). */
 export interface ProcessOverrides {
@@ -133,23 +133,6 @@ export function processFromFile(file: string, base: Process | undefined): Proces
   };
 }
 
-/** What exec takes from the config: recorded at create, or (a record from before that) the bundle's. */
-function execConfig(rec: ContainerRecord): NonNullable<ContainerRecord['exec']> {
-  if (rec.exec) return rec.exec;
-  const spec = readConfig(rec.bundle);
-  return {
-    process: spec.process,
-    linux: { seccomp: spec.linux?.seccomp, personality: spec.linux?.personality, memoryPolicy: spec.linux?.memoryPolicy },
-    noNewKeyring: false,
-  };
-}
-
-/** /proc/<pid>/ns file and CLONE_NEW* flag of every namespace type. */
-const NAMESPACE_FILES: [string, number][] = [
-  ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
-  ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
-];
-
 /** CLONE_NEW* of every namespace of `pid` that is not the runtime's own (the ones an exec must join). */
 function foreignNamespaces(pid: number): number {
   let flags = 0;
@@ -225,7 +208,7 @@ export function exec(opts: ExecOptions): ExitStatus {
     if (status === 'paused' && !opts.ignorePaused) {
       throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)', { op: 'exec' });
     }
-    const config = execConfig(rec);
+    const config = rec.exec;
     let proc: Process;
     if (opts.processFile) {
       proc = processFromFile(path.resolve(opts.processFile), config.process);

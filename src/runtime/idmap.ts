@@ -1,11 +1,41 @@
-// Idmapped mounts need a user namespace carrying each mount's maps. The runtime makes one per distinct set of
-// maps (through the addon: a short-lived clone holds it while the maps are written) and hands the fds to the
-// executor in the plan; the caller closes them once the executor has been spawned.
-import { RuntimeError } from '../errors.js';
+// User namespace id maps, written by the runtime: the container's own (its new user namespace waits for them),
+// and those of idmapped mounts, which need a user namespace carrying each mount's maps. The runtime makes one
+// per distinct set of maps (through the addon: a short-lived clone holds it while the maps are written) and
+// hands the fds to the executor in the plan; the caller closes them once the executor has been spawned.
+import { spawnSync } from 'node:child_process';
+import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
-import type { IdMapping, LaunchPlan } from '../plan/types.js';
+import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
 
+/** uid_map/gid_map text: one "inside outside count" line per mapping. */
 const mapText = (maps: IdMapping[]) => maps.map(m => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+
+/** Writes the new user namespace's maps the way the plan decided: directly, or through newuidmap/newgidmap. */
+export function writeIdMaps(pid: number, plan: LaunchPlan): void {
+  const helper = (tool: string, maps: IdMapping[]) => {
+    const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
+    const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.error || r.status !== 0) {
+      const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${tool} not found (install the uidmap package)` : r.error.message) : r.stderr.toString().trim();
+      throw new RuntimeError(`failed to write user namespace mappings with ${tool}: ${why}`, { op: 'userns' });
+    }
+  };
+  const write = (file: string, data: string) => {
+    try {
+      native().procWrite(pid, file, data);
+    } catch (e) {
+      throw fromSystemError('write', `/proc/${pid}/${file}`, e);
+    }
+  };
+  if (plan.idMapsDirect.uid) write('uid_map', mapText(plan.uidMappings));
+  else helper('newuidmap', plan.uidMappings);
+  if (plan.idMapsDirect.gid) {
+    if (!(plan.flags & PlanFlag.setgroups)) write('setgroups', 'deny');
+    write('gid_map', mapText(plan.gidMappings));
+  } else {
+    helper('newgidmap', plan.gidMappings);
+  }
+}
 
 /** Fills in usernsFd for every idmapped step; returns the fds made. */
 export function makeIdmapNamespaces(plan: LaunchPlan): number[] {

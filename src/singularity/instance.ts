@@ -128,14 +128,14 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
   const root = stateRoot();
   try {
     runContainer({ root, id: session.id, bundle: session.dir, warn: r.warn, detach: true });
-    const pid = Number(state(root, session.id)['pid']);
+    const { pid } = state(root, session.id);
     const rec: InstanceRecord = {
       name, pid, monitorPid: process.pid, image: session.image.path, id: session.id, cwd: session.spec.process!.cwd,
       started: new Date().toISOString(),
       logOutPath: path.join(instancesDir(), 'logs', `${name}.out`), logErrPath: path.join(instancesDir(), 'logs', `${name}.err`),
     };
     fs.writeFileSync(recordFile(name), JSON.stringify(rec, null, 2), { mode: 0o600 });
-    while (state(root, session.id)['status'] !== 'stopped') await new Promise(res => setTimeout(res, 250));
+    while (state(root, session.id).status !== 'stopped') await new Promise(res => setTimeout(res, 250));
     return 0;
   } finally {
     try {

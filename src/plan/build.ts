@@ -1,5 +1,6 @@
-// config.json + host facts -> LaunchPlan. Pure: no syscalls, no fs writes; every question about the host goes
-// through HostFacts. Every rule a config can break is checked here, before anything is created.
+// config.json + host facts -> CreatePlan. Pure: no syscalls, no fs writes; every question about the host goes
+// through HostFacts. Every rule a config can break is checked here, before anything is created; the plan holds
+// no fds, so it is built before the runtime opens any.
 import * as path from 'node:path';
 import { SpecError, configError, pointerToken } from '../errors.js';
 import type { LinuxIDMapping, LinuxIntelRdt, LinuxNetDevice, Spec } from '../spec/types.gen.js';
@@ -8,22 +9,25 @@ import type { HostFacts } from './facts.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
 import { CONFIG_PROCESS, failIn, planProcessAttributes, type Fail, type ProcessSource } from './process.js';
+import { hookTiming } from './hooks.js';
 import { planSeccomp } from './seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep, type ResctrlPlan } from './types.js';
+import {
+  PlanFlag, type ContainerPlan, type CreatePlan, type IdMapping, type ParentPlan, type PlanStep, type ProcessPlan, type ResctrlPlan,
+} from './types.js';
 
 export interface BuildOptions {
   /** Absolute bundle directory. */
   bundle: string;
   /** The rootfs, resolved (realpath) by the caller. */
   rootfs: string;
-  consoleSocket: number;
-  fifoFd: number;
+  /** A terminal's pty master will have somewhere to go: a console socket, or (run) the runtime itself. */
+  console: boolean;
+  /** create: the init waits on exec.fifo for `start`; run starts it over the sync socket instead. */
+  startFifo: boolean;
   preserveFds: number;
   noPivot: boolean;
   noNewKeyring: boolean;
-  /** Stop before pivot_root for prestart/createRuntime hooks. */
-  prepivotHooks: boolean;
-  /** The container's cgroup directory per hierarchy mount point, when the runtime made one. */
+  /** The container's cgroup directory per hierarchy mount point, when the runtime makes one. */
   cgroupDirs?: Record<string, string> | undefined;
 }
 
@@ -60,7 +64,7 @@ function validIfName(name: string): boolean {
   return /^[^/:\s]{1,15}$/.test(name) && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..';
 }
 
-function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, unprivileged: boolean): LaunchPlan['netDevices'] {
+function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, unprivileged: boolean): ParentPlan['netDevices'] {
   const entries = Object.entries(devices ?? {});
   if (entries.length === 0) return undefined;
   if (unprivileged) throw configError('/linux/netDevices', 'moving host network devices needs a root runtime');
@@ -136,12 +140,6 @@ function parseTimeOffset(v: { secs?: number; nanosecs?: number } | undefined): [
 
 type Process = NonNullable<Spec['process']>;
 
-/** The fields of a plan that describe the process (the part `exec` shares with the init). */
-export type ProcessPlan = Pick<LaunchPlan,
-  'flags' | 'consoleSocket' | 'consoleSize' | 'oomScoreAdj' | 'rlimits' | 'caps' | 'uid' | 'gid' | 'umask' |
-  'additionalGids' | 'cwd' | 'args' | 'env' | 'scheduler' | 'ioPriority' | 'cpuAffinity' | 'personality' |
-  'memoryPolicy' | 'apparmorProfile' | 'selinuxLabel'>;
-
 /** R6 for LSM labels: applied or refused, never skipped while the LSM is active, never asked of one that is off. */
 export function checkLsmLabels(proc: Process, facts: HostFacts, at: ProcessSource = CONFIG_PROCESS): void {
   if (proc.apparmorProfile && !facts.apparmorEnabled) {
@@ -153,17 +151,18 @@ export function checkLsmLabels(proc: Process, facts: HostFacts, at: ProcessSourc
 }
 
 /**
- * The process half of a plan: identity, capabilities, rlimits, terminal and the runtime-spec 1.2 attributes.
- * `userns`: the process runs in a user namespace (a new or joined one), where every capability exists.
+ * The process half of a plan: identity, capabilities, rlimits, terminal, seccomp and the runtime-spec 1.2
+ * attributes, with the plan flags they set. `userns`: the process runs in a user namespace (a new or joined
+ * one), where every capability exists. `console`: a terminal's pty master will have somewhere to go.
  */
 export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, facts: HostFacts,
-  ctx: { consoleSocket: number; userns: boolean; at?: ProcessSource }): ProcessPlan {
+  ctx: { console: boolean; userns: boolean; preserveFds: number; at?: ProcessSource }): { flags: number; process: ProcessPlan } {
   const at = ctx.at ?? CONFIG_PROCESS;
   const fail: Fail = failIn(at);
   let flags = 0;
   if (proc.terminal) {
     // runc's text.
-    if (ctx.consoleSocket < 0) throw new SpecError('cannot allocate tty if tsrt will detach without setting console socket', `${at.pointer}/terminal`);
+    if (!ctx.console) throw new SpecError('cannot allocate tty if tsrt will detach without setting console socket', `${at.pointer}/terminal`);
     flags |= PlanFlag.terminal;
   }
   if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
@@ -174,7 +173,7 @@ export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, fa
   }
   if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
 
-  const rlimits: LaunchPlan['rlimits'] = [];
+  const rlimits: ProcessPlan['rlimits'] = [];
   const rlimitSeen = new Set<string>();
   (proc.rlimits ?? []).forEach((r, i) => {
     const resource = RLIMIT[r.type];
@@ -208,25 +207,29 @@ export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, fa
   const user = proc.user ?? { uid: 0, gid: 0 };
   return {
     flags,
-    consoleSocket: proc.terminal ? ctx.consoleSocket : -1,
-    consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
-    oomScoreAdj: proc.oomScoreAdj ?? 0,
-    rlimits,
-    caps,
-    uid: user.uid ?? 0,
-    gid: user.gid ?? 0,
-    umask: user.umask ?? 0o022,
-    additionalGids: user.additionalGids ?? [],
-    cwd: path.posix.normalize(proc.cwd),
-    args: proc.args!,
-    env: proc.env ?? [],
-    ...planProcessAttributes(proc, linux, at),
-    apparmorProfile: proc.apparmorProfile || undefined,
-    selinuxLabel: proc.selinuxLabel || undefined,
+    process: {
+      consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
+      oomScoreAdj: proc.oomScoreAdj ?? 0,
+      rlimits,
+      caps,
+      uid: user.uid ?? 0,
+      gid: user.gid ?? 0,
+      umask: user.umask ?? 0o022,
+      additionalGids: user.additionalGids ?? [],
+      cwd: path.posix.normalize(proc.cwd),
+      args: proc.args!,
+      env: proc.env ?? [],
+      preserveFds: ctx.preserveFds,
+      // As runc: an exec'd process is held to the container's seccomp profile, whatever -p says.
+      seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
+      ...planProcessAttributes(proc, linux, at),
+      apparmorProfile: proc.apparmorProfile || undefined,
+      selinuxLabel: proc.selinuxLabel || undefined,
+    },
   };
 }
 
-export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): LaunchPlan {
+export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): CreatePlan {
   const proc = spec.process;
   if (!proc) throw configError('/process', 'a container needs a process to run');
   if (!proc.args || proc.args.length === 0) throw configError('/process/args', 'args must not be empty');
@@ -237,7 +240,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 
   // ---- namespaces ----
   const seen = new Set<string>();
-  const join: LaunchPlan['join'] = [];
+  const join: ContainerPlan['join'] = [];
   let unshareFlags = 0;
   for (const [i, ns] of (linux.namespaces ?? []).entries()) {
     const at = `/linux/namespaces/${i}`;
@@ -352,36 +355,31 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   if (opts.noPivot) flags |= PlanFlag.noPivot;
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
 
-  // ---- process ----
-  if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
-  if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;
-  const processPlan = planProcess(proc, linux, facts, { consoleSocket: opts.consoleSocket, userns });
-  flags |= processPlan.flags;
+  // ---- process, hooks ----
+  if (opts.startFifo) flags |= PlanFlag.startFifo;
+  const hooks = hookTiming(spec);
+  if (hooks.prepivot) flags |= PlanFlag.syncPrepivot;
+  const processPlan = planProcess(proc, linux, facts, { console: opts.console, userns, preserveFds: opts.preserveFds });
 
-  const plan: LaunchPlan = {
-    ...processPlan,
-    flags,
-    unshareFlags,
-    join,
-    timeOffsets,
-    rootfs: opts.rootfs,
-    rootPropagation,
-    rootfsPropagation,
-    hostname: spec.hostname || undefined,
-    domainname: spec.domainname || undefined,
-    steps,
-    maskedPaths: (linux.maskedPaths ?? []).map((p, i) => absoluteIn(`/linux/maskedPaths/${i}`, p)),
-    readonlyPaths: (linux.readonlyPaths ?? []).map((p, i) => absoluteIn(`/linux/readonlyPaths/${i}`, p)),
-    sysctl,
-    fifoFd: opts.fifoFd,
-    preserveFds: opts.preserveFds,
-    seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
-    uidMappings,
-    gidMappings,
-    idMapsDirect,
-    netDevices,
-    intelRdt,
-    mountLabel,
+  const plan: CreatePlan = {
+    flags: flags | processPlan.flags,
+    container: {
+      unshareFlags,
+      join,
+      timeOffsets,
+      rootfs: opts.rootfs,
+      rootPropagation,
+      rootfsPropagation,
+      hostname: spec.hostname || undefined,
+      domainname: spec.domainname || undefined,
+      steps,
+      maskedPaths: (linux.maskedPaths ?? []).map((p, i) => absoluteIn(`/linux/maskedPaths/${i}`, p)),
+      readonlyPaths: (linux.readonlyPaths ?? []).map((p, i) => absoluteIn(`/linux/readonlyPaths/${i}`, p)),
+      sysctl,
+      mountLabel,
+    },
+    process: processPlan.process,
+    parent: { uidMappings, gidMappings, idMapsDirect, netDevices, intelRdt, prestartAtStart: hooks.prestartAtStart },
   };
   withinCodecLimits(plan);
   return plan;

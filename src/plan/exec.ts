@@ -1,5 +1,5 @@
-// The plan for `exec`: a smaller plan for the same executor. It makes nothing: the process joins every
-// namespace of the container init through a pidfd, and then gets exactly the process set-up the init got
+// The plan for `exec`: a smaller plan for the same executor. It makes nothing (no container part): the process
+// joins every namespace of the container init through a pidfd, and then gets exactly the process set-up the init got
 // (cwd checked inside the root, identity, capabilities, rlimits, no_new_privs, the container's seccomp
 // filter, LSM labels, oom score, scheduler, I/O priority, CPU affinity). Pure, like buildPlan.
 import * as path from 'node:path';
@@ -9,17 +9,14 @@ import { checkLsmLabels, planProcess, withinCodecLimits } from './build.js';
 import type { HostFacts } from './facts.js';
 import { CLONE } from './linux.js';
 import { CONFIG_PROCESS, type ProcessSource } from './process.js';
-import { planSeccomp } from './seccomp.js';
 import { PlanFlag, type LaunchPlan } from './types.js';
 
 type Process = NonNullable<Spec['process']>;
 
 export interface ExecPlanOptions {
-  /** Where the pty master goes (-1: no terminal). */
-  consoleSocket: number;
+  /** A terminal's pty master will have somewhere to go (a console socket, or the runtime's own pty proxy). */
+  console: boolean;
   preserveFds: number;
-  /** A pidfd of the container init. */
-  initPidfd: number;
   /** CLONE_NEW* of the init's namespaces that are not the runtime's own: the ones to join. */
   nsFlags: number;
   /** Whether setgroups(2) is allowed in the container's user namespace (/proc/<init>/setgroups). */
@@ -40,37 +37,15 @@ export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, 
   if (!(opts.nsFlags & CLONE.NEWNS)) throw new RuntimeError('the container has no mount namespace of its own to exec in', { op: 'exec' });
   checkLsmLabels(proc, facts, at);
   const processPlan = planProcess(proc, linux, facts, {
-    consoleSocket: opts.consoleSocket,
+    console: opts.console,
     userns: (opts.nsFlags & CLONE.NEWUSER) !== 0,
+    preserveFds: opts.preserveFds,
     at,
   });
   let flags = processPlan.flags | PlanFlag.exec;
   if (opts.setgroups) flags |= PlanFlag.setgroups;
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
-  const plan: LaunchPlan = {
-    ...processPlan,
-    flags,
-    unshareFlags: 0,
-    join: [],
-    timeOffsets: { monotonic: [0n, 0], boottime: [0n, 0] },
-    // After the join the process's root is the container's: paths are checked against "/".
-    rootfs: '/',
-    rootPropagation: 0,
-    rootfsPropagation: 0,
-    steps: [],
-    maskedPaths: [],
-    readonlyPaths: [],
-    sysctl: [],
-    fifoFd: -1,
-    preserveFds: opts.preserveFds,
-    // As runc: an exec'd process is held to the container's seccomp profile, whatever -p says.
-    seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
-    uidMappings: [],
-    gidMappings: [],
-    idMapsDirect: { uid: true, gid: true },
-    joinPidfd: opts.initPidfd,
-    joinNsFlags: opts.nsFlags,
-  };
+  const plan: LaunchPlan = { flags, process: processPlan.process, joinNsFlags: opts.nsFlags };
   withinCodecLimits(plan);
   return plan;
 }

@@ -6,7 +6,7 @@ import type { Spec } from '../spec/types.gen.js';
 import {
   IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, MPOL_FLAG, MPOL_MODE, PERSONALITY_DOMAIN, SCHED_FLAG, SCHED_POLICY,
 } from './linux.js';
-import type { LaunchPlan, SchedulerAttr } from './types.js';
+import type { ProcessPlan, SchedulerAttr } from './types.js';
 
 type Process = NonNullable<Spec['process']>;
 type Linux = NonNullable<Spec['linux']>;
@@ -126,9 +126,9 @@ function planMemoryPolicy(mp: NonNullable<Linux['memoryPolicy']>): { mode: numbe
 }
 
 /** The plan fields for the process attributes the config names (absent ones stay undefined). */
-export function planProcessAttributes(proc: Process, linux: Linux, at: ProcessSource = CONFIG_PROCESS): Partial<LaunchPlan> {
+export function planProcessAttributes(proc: Process, linux: Linux, at: ProcessSource = CONFIG_PROCESS): Partial<ProcessPlan> {
   const fail = failIn(at);
-  const out: Partial<LaunchPlan> = {};
+  const out: Partial<ProcessPlan> = {};
   if (proc.scheduler) out.scheduler = planScheduler(proc.scheduler, fail);
   if (proc.ioPriority) out.ioPriority = planIoPriority(proc.ioPriority, fail);
   const affinity = proc.execCPUAffinity;

@@ -11,7 +11,8 @@ import { CLONE } from '../plan/linux.js';
 import { encodePlan } from '../plan/codec.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { passwdEntry } from '../passwd.js';
-import { PlanFlag, type LaunchPlan } from '../plan/types.js';
+import type { SeccompPlan } from '../plan/seccomp.js';
+import { PlanFlag, type ParentPlan } from '../plan/types.js';
 import { readConfig } from '../spec/validate.js';
 import type { LinuxResources, Spec } from '../spec/types.gen.js';
 import { hostFacts, mountsBelow } from './host.js';
@@ -125,23 +126,37 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
   const spec = readSpec(bundle);
   const imageSource = imageRootfsSource(bundle, spec);
   const imageRootfs = imageSource ? planImageRootfs(dir.dir, imageSource, !!spec.root?.readonly) : undefined;
-  let rootfs = imageRootfs ? imageRootfs.rootfs : resolveRootfs(bundle, spec);
+  const rootfs = imageRootfs ? imageRootfs.rootfs : resolveRootfs(bundle, spec);
   const facts = hostFacts();
   const rootless = opts.rootless ?? facts.euid !== 0;
+  const a = native();
+
+  // Everything is decided, and every rule checked, before anything is made: a config the plan refuses
+  // leaves no state dir, cgroup, mount or fd behind.
+  const placement = opts.cgroupManager === 'disabled' ? undefined : CgroupManager.place(facts.cgroup, {
+    cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
+    systemdRunning: systemdRunning(), rootless,
+  }, spec.annotations ?? undefined);
+  const plan = buildPlan(spec, facts, {
+    bundle, rootfs, console: !!opts.consoleSocket || wantPty, startFifo: mode === 'fifo', preserveFds: opts.preserveFds ?? 0,
+    noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring,
+    cgroupDirs: placement ? Object.fromEntries(placement.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
+  });
+  // libseccomp may still refuse a syscall name the plan could not check.
+  const seccompProgram = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => a.compileSeccomp(f)) : undefined;
+  const sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
+
   const fds: number[] = [];
   let consoleFd = -1;
   let consolePeer = -1;
-  const a = native();
-
   dir.create();
   crashPoint('dir-made');
   let stagePidfd = -1;
   let initPidfd = -1;
   let sock = -1;
-  let movedNetDevices: NonNullable<LaunchPlan['netDevices']> | undefined;
+  let movedNetDevices: ParentPlan['netDevices'];
   let resctrlJoined: ContainerRecord['resctrl'];
   let cgroup: CgroupManager | undefined;
-  const prestartAtStart = prestartRunsAtStart(spec.ociVersion);
   const rec: ContainerRecord = {
     ociVersion: OCI_VERSION,
     id: opts.id,
@@ -155,8 +170,11 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     initStartTime: '',
     privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
     hooks: spec.hooks,
-    prestartAtStart,
+    prestartAtStart: plan.parent.prestartAtStart,
     rootless,
+    sharedMountns,
+    // What the executor mounts without a mount namespace of its own stays on the host: delete unmounts it.
+    rootfsMountedHere: sharedMountns && !plan.container.join.some(j => j.type === CLONE.NEWNS),
     creating: true,
     exec: {
       process: spec.process,
@@ -165,24 +183,18 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         personality: spec.linux?.personality,
         memoryPolicy: spec.linux?.memoryPolicy,
       },
+      setgroups: (plan.flags & PlanFlag.setgroups) !== 0,
       noNewKeyring: !!opts.noNewKeyring,
     },
   };
   try {
+    // Saved before anything is mounted or made: a create killed from here on leaves what delete needs.
     dir.save(rec);
     crashPoint('record-saved');
-    if (imageRootfs) {
-      // Recorded (above) before anything is mounted, so delete finds the mounts even after a crash here.
-      mountImageRootfs(imageRootfs, opts.debug ?? (() => {}));
-      rec.rootfs = rootfs = imageRootfs.rootfs;
-      dir.save(rec);
-    }
+    if (imageRootfs) mountImageRootfs(imageRootfs, opts.debug ?? (() => {}));
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
-    if (opts.cgroupManager !== 'disabled') {
-      cgroup = CgroupManager.create(facts.cgroup, {
-        cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-        systemdRunning: systemdRunning(), rootless,
-      }, spec.linux?.resources, rootless, spec.annotations ?? undefined);
+    if (placement) {
+      cgroup = CgroupManager.create(facts.cgroup, placement, spec.linux?.resources, spec.annotations ?? undefined);
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');
@@ -196,21 +208,14 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     const fifoFd = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : -1;
     if (fifoFd >= 0) fds.push(fifoFd);
-    const prepivotHooks = !!((!prestartAtStart && spec.hooks?.prestart?.length)
-      || spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length);
-    const plan = buildPlan(spec, facts, {
-      bundle, rootfs, consoleSocket: consoleFd, fifoFd, preserveFds: opts.preserveFds ?? 0,
-      noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, prepivotHooks,
-      cgroupDirs: cgroup ? Object.fromEntries(cgroup.record.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
-    });
-    rec.sharedMountns = !!(plan.flags & PlanFlag.sharedMountns);
-    rec.rootfsMountedHere = rec.sharedMountns && !plan.join.some(j => j.type === CLONE.NEWNS);
-    rec.exec.setgroups = (plan.flags & PlanFlag.setgroups) !== 0;
-    // Saved before anything is mounted: a create killed from here on leaves what delete needs to undo it.
-    dir.save(rec);
-    fds.push(...makeIdmapNamespaces(plan));
-    const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
-    const child = a.spawn(encodePlan(plan, seccompProgram));
+    const userns = makeIdmapNamespaces(plan);
+    fds.push(...userns.made);
+    const bound = {
+      console: plan.flags & PlanFlag.terminal ? consoleFd : undefined,
+      fifo: fifoFd >= 0 ? fifoFd : undefined,
+      userns: userns.userns,
+    };
+    const child = a.spawn(encodePlan(plan, bound, seccompProgram));
     stagePidfd = child.pidfd;
     sock = child.sock;
     crashPoint('spawned');
@@ -238,24 +243,25 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
         dir.save(rec);
         crashPoint('pid-saved');
         cgroup?.join(m.pid);
-        if (plan.netDevices) {
-          moveIntoContainer(m.pid, plan.netDevices, netnsPinPath(dir.dir));
-          movedNetDevices = plan.netDevices;
-          rec.netDevices = plan.netDevices;
+        const { netDevices, intelRdt } = plan.parent;
+        if (netDevices) {
+          moveIntoContainer(m.pid, netDevices, netnsPinPath(dir.dir));
+          movedNetDevices = netDevices;
+          rec.netDevices = netDevices;
         }
-        if (plan.intelRdt) rec.resctrl = resctrlJoined = joinResctrl(plan.intelRdt, opts.id, m.pid);
+        if (intelRdt) rec.resctrl = resctrlJoined = joinResctrl(intelRdt, opts.id, m.pid);
         if (rec.netDevices || rec.resctrl) dir.save(rec);
         a.send(sock, Msg.go);
         crashPoint('go-sent');
       } else if (m.type === Msg.prepivot) {
         const state = ociState(rec, 'creating');
-        if (!prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
+        if (!plan.parent.prestartAtStart) runHooks('prestart', spec.hooks?.prestart, state);
         runHooks('createRuntime', spec.hooks?.createRuntime, state);
         runHooks('createContainer', spec.hooks?.createContainer, state, rec.pid);
         a.send(sock, Msg.ack);
       } else if (m.type === Msg.seccomp) {
         try {
-          sendSeccompListener(plan, rec, m.fd);
+          sendSeccompListener(plan.process.seccomp?.listener, rec, m.fd);
         } finally {
           if (m.fd >= 0) a.closeFd(m.fd);
         }
@@ -329,19 +335,6 @@ export function killAndReap(pidfds: number[]): void {
 }
 
 /**
- * Whether a config's runtime-spec version puts prestart hooks after `start` is called: 1.0.0 and 1.0.1 say
- * so, 1.0.2 moved them into `create` (before pivot_root). Pre-releases of 1.0.2 (the "1.0.2-dev" that
- * runc's `spec` and runtime-tools write) precede 1.0.2 by semver, so they keep the older timing.
- */
-export function prestartRunsAtStart(ociVersion: string): boolean {
-  const m = /^(\d+)\.(\d+)\.(\d+)(-[^+]*)?/.exec(ociVersion);
-  if (!m) return false;
-  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (major !== 1 || minor !== 0) return false;
-  return patch < 2 || (patch === 2 && m[4] !== undefined);
-}
-
-/**
  * The hooks between `start` and the user program: prestart (for pre-1.0.2 configs), then startContainer
  * inside the container. On failure the container is stopped and destroyed, as the spec's lifecycle says.
  */
@@ -361,8 +354,7 @@ function runStartHooks(dir: ContainerDir, rec: ContainerRecord, warn: (m: string
  * The listener fd goes to the agent at listenerPath with the container process state (runtime-spec
  * config-linux.md "seccomp", state.md "ContainerProcessState"), while the container is still being created.
  */
-export function sendSeccompListener(plan: LaunchPlan, rec: ContainerRecord, fd: number, status: Status = 'creating'): void {
-  const listener = plan.seccomp?.listener;
+export function sendSeccompListener(listener: SeccompPlan['listener'], rec: ContainerRecord, fd: number, status: Status = 'creating'): void {
   if (fd < 0 || !listener) {
     throw new RuntimeError('unable to start container process: unexpected seccomp listener from the container init', { op: 'init' });
   }

@@ -236,15 +236,14 @@ export function exec(opts: ExecOptions): ExitStatus {
     const linux: Linux = { ...config.linux };
     const plan = buildExecPlan(proc, linux, hostFacts(), {
       at: opts.processFile ? { file: path.basename(opts.processFile), pointer: '' } : undefined,
-      consoleSocket: consoleFd,
+      console: consoleFd >= 0,
       preserveFds: opts.preserveFds ?? 0,
-      initPidfd: initFd,
       nsFlags,
       setgroups: (nsFlags & CLONE.NEWUSER) === 0 || (config.setgroups ?? setgroupsAllowed(rec.pid)),
       noNewKeyring: config.noNewKeyring,
     });
-    const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
-    const child = a.spawn(encodePlan(plan, seccompProgram));
+    const seccompProgram = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => a.compileSeccomp(f)) : undefined;
+    const child = a.spawn(encodePlan(plan, { console: consoleFd >= 0 ? consoleFd : undefined, joinPidfd: initFd }, seccompProgram));
     stagePidfd = child.pidfd;
     sock = child.sock;
     for (const fd of fds) a.closeFd(fd);
@@ -273,7 +272,7 @@ export function exec(opts: ExecOptions): ExitStatus {
         a.send(sock, Msg.go);
       } else if (m.type === Msg.seccomp) {
         try {
-          sendSeccompListener(plan, rec, m.fd, status);
+          sendSeccompListener(plan.process.seccomp?.listener, rec, m.fd, status);
         } finally {
           if (m.fd >= 0) a.closeFd(m.fd);
         }

@@ -5,13 +5,14 @@
 import { spawnSync } from 'node:child_process';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
-import { PlanFlag, type IdMapping, type LaunchPlan } from '../plan/types.js';
+import { PlanFlag, type CreatePlan, type IdMapping } from '../plan/types.js';
 
 /** uid_map/gid_map text: one "inside outside count" line per mapping. */
 const mapText = (maps: IdMapping[]) => maps.map(m => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 
 /** Writes the new user namespace's maps the way the plan decided: directly, or through newuidmap/newgidmap. */
-export function writeIdMaps(pid: number, plan: LaunchPlan): void {
+export function writeIdMaps(pid: number, plan: CreatePlan): void {
+  const { uidMappings, gidMappings, idMapsDirect } = plan.parent;
   const helper = (tool: string, maps: IdMapping[]) => {
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -27,21 +28,25 @@ export function writeIdMaps(pid: number, plan: LaunchPlan): void {
       throw fromSystemError('write', `/proc/${pid}/${file}`, e);
     }
   };
-  if (plan.idMapsDirect.uid) write('uid_map', mapText(plan.uidMappings));
-  else helper('newuidmap', plan.uidMappings);
-  if (plan.idMapsDirect.gid) {
+  if (idMapsDirect.uid) write('uid_map', mapText(uidMappings));
+  else helper('newuidmap', uidMappings);
+  if (idMapsDirect.gid) {
     if (!(plan.flags & PlanFlag.setgroups)) write('setgroups', 'deny');
-    write('gid_map', mapText(plan.gidMappings));
+    write('gid_map', mapText(gidMappings));
   } else {
-    helper('newgidmap', plan.gidMappings);
+    helper('newgidmap', gidMappings);
   }
 }
 
-/** Fills in usernsFd for every idmapped step; returns the fds made. */
-export function makeIdmapNamespaces(plan: LaunchPlan): number[] {
+/**
+ * A user namespace for every idmapped step, in step order (PlanFds.userns; steps with the same maps share
+ * one), and the distinct fds made, which the caller closes.
+ */
+export function makeIdmapNamespaces(plan: CreatePlan): { userns: number[]; made: number[] } {
   const made = new Map<string, number>();
+  const userns: number[] = [];
   try {
-    for (const step of plan.steps) {
+    for (const step of plan.container.steps) {
       if (!step.idmap) continue;
       const uid = mapText(step.idmap.uidMappings);
       const gid = mapText(step.idmap.gidMappings);
@@ -56,11 +61,11 @@ export function makeIdmapNamespaces(plan: LaunchPlan): number[] {
         }
         made.set(key, fd);
       }
-      step.idmap.usernsFd = fd;
+      userns.push(fd);
     }
   } catch (e) {
     for (const fd of made.values()) native().closeFd(fd);
     throw e;
   }
-  return [...made.values()];
+  return { userns, made: [...made.values()] };
 }

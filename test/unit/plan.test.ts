@@ -17,7 +17,7 @@ import { RuntimeError, SpecError } from '../../src/errors.js';
 import { buildPlan, type BuildOptions } from '../../src/plan/build.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { ATTR, CLONE, makedev, MS, RLIMIT } from '../../src/plan/linux.js';
-import { MountFlag, PlanFlag, type LaunchPlan, type PlanStep } from '../../src/plan/types.js';
+import { MountFlag, PlanFlag, type CreatePlan, type PlanStep } from '../../src/plan/types.js';
 import type { Spec } from '../../src/spec/types.gen.js';
 import { specTemplate } from '../../src/spec/template.js';
 
@@ -91,12 +91,11 @@ function buildOpts(over: Partial<BuildOptions> = {}): BuildOptions {
   return {
     bundle: BUNDLE,
     rootfs: ROOTFS,
-    consoleSocket: -1,
-    fifoFd: 5,
+    console: false,
+    startFifo: true,
     preserveFds: 0,
     noPivot: false,
     noNewKeyring: false,
-    prepivotHooks: false,
     ...over,
   };
 }
@@ -105,7 +104,6 @@ function buildOpts(over: Partial<BuildOptions> = {}): BuildOptions {
 function defaultSpec(): Spec {
   return specTemplate({ rootless: false, uid: 0, gid: 0 });
 }
-const CONSOLE_FD = 7;
 
 function rootlessSpec(): Spec {
   const spec = specTemplate({ rootless: true, uid: USER_UID, gid: USER_GID });
@@ -140,11 +138,11 @@ function stable(value: unknown): unknown {
   return value;
 }
 
-function serialise(plan: LaunchPlan): string {
+function serialise(plan: CreatePlan): string {
   return `${JSON.stringify(stable(plan), null, 2)}\n`;
 }
 
-function golden(t: Test, name: string, plan: LaunchPlan): void {
+function golden(t: Test, name: string, plan: CreatePlan): void {
   const file = path.join(GOLDEN, `${name}.json`);
   const actual = serialise(plan);
   if (UPDATE) {
@@ -161,8 +159,8 @@ function golden(t: Test, name: string, plan: LaunchPlan): void {
 }
 
 
-function stepAt(plan: LaunchPlan, dest: string, kind?: PlanStep['kind']): PlanStep {
-  const s = plan.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
+function stepAt(plan: CreatePlan, dest: string, kind?: PlanStep['kind']): PlanStep {
+  const s = plan.container.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
   if (!s) throw new Error(`no ${kind ?? ''} step for ${dest}`);
   return s;
 }
@@ -191,10 +189,9 @@ function rejects(t: Test, spec: unknown, message: string, facts = rootFacts(), o
 // ---------------------------------------------------------------------------------------------------------
 
 t.test('golden: the `tsrt spec` default config as root (hybrid host)', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ console: true }));
   golden(t, 'default-root-hybrid', plan);
   t.ok(plan.flags & PlanFlag.terminal, 'terminal');
-  t.equal(plan.consoleSocket, CONSOLE_FD);
   t.ok(plan.flags & PlanFlag.newMountns, 'new mount namespace');
   t.notOk(plan.flags & PlanFlag.newUserns, 'no user namespace as root');
   t.ok(plan.flags & PlanFlag.newCgroupns, 'the default config has a cgroup namespace');
@@ -202,17 +199,17 @@ t.test('golden: the `tsrt spec` default config as root (hybrid host)', async t =
   t.ok(plan.flags & PlanFlag.noNewPrivs, 'noNewPrivileges');
   t.ok(plan.flags & PlanFlag.setHostname, 'hostname set');
   t.ok(plan.flags & PlanFlag.startFifo, 'create waits on the fifo');
-  t.equal(plan.unshareFlags, CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNS);
-  t.equal(plan.hostname, 'tsrt');
-  t.equal(plan.rootfs, ROOTFS);
-  t.same(plan.args, ['sh']);
-  t.equal(plan.umask, 0o022, 'umask defaults to 022');
+  t.equal(plan.container.unshareFlags, CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNS);
+  t.equal(plan.container.hostname, 'tsrt');
+  t.equal(plan.container.rootfs, ROOTFS);
+  t.same(plan.process.args, ['sh']);
+  t.equal(plan.process.umask, 0o022, 'umask defaults to 022');
 });
 
 t.test('golden: the `tsrt spec` default config on a cgroup v2 host', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts('v2'), buildOpts({ consoleSocket: CONSOLE_FD }));
+  const plan = buildPlan(defaultSpec(), rootFacts('v2'), buildOpts({ console: true }));
   golden(t, 'default-root-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1, 'one cgroup2 mount on a v2 host');
   t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2' });
 });
@@ -223,10 +220,10 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.ok(plan.flags & PlanFlag.newUserns, 'new user namespace');
   t.notOk(plan.flags & PlanFlag.newCgroupns, 'no cgroup namespace in the rootless template');
   t.notOk(plan.flags & PlanFlag.setgroups, 'single own-gid mapping: setgroups is denied (written directly)');
-  t.same(plan.uidMappings, [{ containerID: 0, hostID: USER_UID, size: 1 }]);
-  t.same(plan.gidMappings, [{ containerID: 0, hostID: USER_GID, size: 1 }]);
-  t.notOk(plan.unshareFlags & CLONE.NEWNET, 'no network namespace');
-  t.notOk(plan.unshareFlags & CLONE.NEWUSER, 'the user namespace is a plan flag, not an unshare flag');
+  t.same(plan.parent.uidMappings, [{ containerID: 0, hostID: USER_UID, size: 1 }]);
+  t.same(plan.parent.gidMappings, [{ containerID: 0, hostID: USER_GID, size: 1 }]);
+  t.notOk(plan.container.unshareFlags & CLONE.NEWNET, 'no network namespace');
+  t.notOk(plan.container.unshareFlags & CLONE.NEWUSER, 'the user namespace is a plan flag, not an unshare flag');
   const sys = stepAt(plan, '/sys');
   t.equal(sys.kind, 'bind', '/sys is a bind of the host sysfs');
   t.equal(sys.source, '/sys');
@@ -242,8 +239,8 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.ok(mq.flags & MountFlag.fallbackBind);
   t.equal(mq.fallback, '/dev/mqueue');
   // Devices are bound from the host: mknod is refused in a user namespace.
-  t.equal(plan.steps.filter(s => s.kind === 'mknod').length, 0, 'no mknod');
-  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 6, 'the six default devices are bound');
+  t.equal(plan.container.steps.filter(s => s.kind === 'mknod').length, 0, 'no mknod');
+  t.equal(plan.container.steps.filter(s => s.kind === 'bindDevice').length, 6, 'the six default devices are bound');
 });
 
 t.test('golden: rootless spec on a cgroup v2 host: read-only bind of the own cgroup (CVE-2023-25809)', async t => {
@@ -319,12 +316,12 @@ t.test('golden: recursive and plain mount attributes side by side', async t => {
   const file = stepAt(plan, '/file', 'setattr');
   t.equal(file.attrSet, ATTR.STRICTATIME, 'a file bind gets its recursive step too');
 
-  const onlyR = plan.steps.filter(x => x.dest === '/only-r');
+  const onlyR = plan.container.steps.filter(x => x.dest === '/only-r');
   t.equal(onlyR.length, 1, 'only recursive words: one step');
   t.equal(onlyR[0]!.attrSet, ATTR.RDONLY | ATTR.RELATIME);
   t.ok(onlyR[0]!.flags & MountFlag.attrRecursive);
 
-  const noop = plan.steps.filter(x => x.dest === '/noop');
+  const noop = plan.container.steps.filter(x => x.dest === '/noop');
   t.same([noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data], [1, 0, 0, undefined],
     'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
 
@@ -358,10 +355,10 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   );
   spec.mounts.push({ destination: '/data', type: 'overlay', source: 'overlay', options: ['lowerdir=/srv/shared', 'upperdir=/bundle/data/u', 'workdir=/bundle/data/w'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
+  t.same(plan.container.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
     'tmpfs on /, then the dirs inside it, then the overlay');
-  const before = plan.steps.findIndex(s => s.dest === '/data');
-  t.not(plan.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
+  const before = plan.container.steps.findIndex(s => s.dest === '/data');
+  t.not(plan.container.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
 });
 
 t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
@@ -434,11 +431,11 @@ t.test('golden: devices as root are made with mknod', async t => {
   ];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'devices-root', plan);
-  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 0, 'nothing bound');
+  t.equal(plan.container.steps.filter(s => s.kind === 'bindDevice').length, 0, 'nothing bound');
   t.match(stepAt(plan, '/dev/fuse'), { kind: 'mknod', mode: 0o020640, gid: 5, rdev: makedev(10, 229) });
   t.match(stepAt(plan, '/dev/loop0'), { kind: 'mknod', mode: 0o060666 });
   t.equal(stepAt(plan, '/dev/null').mode, 0o020600, 'a config device overrides the default one');
-  t.equal(plan.steps.filter(s => s.dest === '/dev/null').length, 1, 'and is made once');
+  t.equal(plan.container.steps.filter(s => s.dest === '/dev/null').length, 1, 'and is made once');
   t.match(stepAt(plan, '/dev/ptmx'), { kind: 'symlink', data: 'pts/ptmx' });
 });
 
@@ -446,7 +443,7 @@ t.test('golden: a bound /dev gets no device steps', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/dev', type: 'bind', source: '/srv/shared', options: ['rbind'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.equal(plan.steps.filter(s => s.kind === 'mknod' || s.kind === 'bindDevice').length, 0);
+  t.equal(plan.container.steps.filter(s => s.kind === 'mknod' || s.kind === 'bindDevice').length, 0);
 });
 
 t.test('golden: namespaces joined by path', async t => {
@@ -456,12 +453,12 @@ t.test('golden: namespaces joined by path', async t => {
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536' };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'join-namespaces', plan);
-  t.same(plan.join, [
+  t.same(plan.container.join, [
     { type: CLONE.NEWNET, path: '/var/run/netns/blue' },
     { type: CLONE.NEWIPC, path: '/proc/1234/ns/ipc' },
   ]);
-  t.notOk(plan.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
-  t.ok(plan.unshareFlags & CLONE.NEWUTS);
+  t.notOk(plan.container.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
+  t.ok(plan.container.unshareFlags & CLONE.NEWUTS);
 });
 
 t.test('golden: time namespace with offsets', async t => {
@@ -471,8 +468,8 @@ t.test('golden: time namespace with offsets', async t => {
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'time-namespace', plan);
   t.ok(plan.flags & PlanFlag.newTimens);
-  t.notOk(plan.unshareFlags & CLONE.NEWTIME, 'the time namespace has its own plan flag');
-  t.same(plan.timeOffsets, { monotonic: [86400n, 5], boottime: [-3600n, 0] });
+  t.notOk(plan.container.unshareFlags & CLONE.NEWTIME, 'the time namespace has its own plan flag');
+  t.same(plan.container.timeOffsets, { monotonic: [86400n, 5], boottime: [-3600n, 0] });
 });
 
 t.test('golden: sysctls in their namespaces', async t => {
@@ -487,7 +484,7 @@ t.test('golden: sysctls in their namespaces', async t => {
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'sysctl', plan);
-  t.same(plan.sysctl, [
+  t.same(plan.container.sysctl, [
     ['net/ipv4/ip_forward', '1'],
     ['net/core/somaxconn', '1024'],
     ['kernel/msgmax', '8192'],
@@ -507,23 +504,23 @@ t.test('golden: capabilities', async t => {
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'capabilities', plan);
-  t.equal(plan.caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21) | capBit(40));
-  t.equal(plan.caps.effective, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
-  t.equal(plan.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
-  t.equal(plan.caps.inheritable, capBit(CAP_KILL));
-  t.equal(plan.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21) | capBit(40));
+  t.equal(plan.process.caps.effective, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.inheritable, capBit(CAP_KILL));
+  t.equal(plan.process.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
 
 });
 
 t.test('R8: the inheritable set is empty when the config names none', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
-  t.equal(plan.caps.inheritable, 0n);
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ console: true }));
+  t.equal(plan.process.caps.inheritable, 0n);
   const expected = capBit(CAP_AUDIT_WRITE) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE);
-  t.equal(plan.caps.bounding, expected);
-  t.equal(plan.caps.ambient, expected, 'the other sets are as configured');
+  t.equal(plan.process.caps.bounding, expected);
+  t.equal(plan.process.caps.ambient, expected, 'the other sets are as configured');
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: [] };
-  t.equal(buildPlan(spec, rootFacts(), buildOpts()).caps.inheritable, 0n, 'an empty list too');
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).process.caps.inheritable, 0n, 'an empty list too');
 });
 
 t.test('golden: rlimits, explicit and the default NOFILE', async t => {
@@ -535,7 +532,7 @@ t.test('golden: rlimits, explicit and the default NOFILE', async t => {
   ];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'rlimits-default-nofile', plan);
-  t.same(plan.rlimits, [
+  t.same(plan.process.rlimits, [
     { resource: RLIMIT['RLIMIT_CORE'], soft: 0n, hard: 0n },
     { resource: RLIMIT['RLIMIT_NPROC'], soft: 512n, hard: 1024n },
     { resource: RLIMIT['RLIMIT_MEMLOCK'], soft: 65536n, hard: 65536n },
@@ -546,7 +543,7 @@ t.test('golden: rlimits, explicit and the default NOFILE', async t => {
   explicit.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];
   const plan2 = buildPlan(explicit, rootFacts(), buildOpts());
   golden(t, 'rlimits-explicit-nofile', plan2);
-  t.same(plan2.rlimits, [{ resource: RLIMIT['RLIMIT_NOFILE'], soft: 100n, hard: 200n }], 'the configured NOFILE only');
+  t.same(plan2.process.rlimits, [{ resource: RLIMIT['RLIMIT_NOFILE'], soft: 100n, hard: 200n }], 'the configured NOFILE only');
 });
 
 t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async t => {
@@ -557,7 +554,7 @@ t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async 
     '{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]');
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   const RLIM_INFINITY = (1n << 64n) - 1n;
-  t.same(plan.rlimits, [
+  t.same(plan.process.rlimits, [
     { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: RLIM_INFINITY },
     { resource: RLIMIT['RLIMIT_CORE'], soft: RLIM_INFINITY, hard: RLIM_INFINITY },
   ]);
@@ -567,13 +564,12 @@ t.test('golden: terminal with a console socket', async t => {
   const spec = minimalSpec();
   spec.process.terminal = true;
   spec.process.consoleSize = { height: 40, width: 120 };
-  const plan = buildPlan(spec, rootFacts(), buildOpts({ consoleSocket: 7, fifoFd: 6 }));
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ console: true }));
   golden(t, 'terminal-console-socket', plan);
   t.ok(plan.flags & PlanFlag.terminal);
-  t.equal(plan.consoleSocket, 7);
-  t.same(plan.consoleSize, { rows: 40, cols: 120 });
-  const noTty = buildPlan(minimalSpec(), rootFacts(), buildOpts({ consoleSocket: 7 }));
-  t.equal(noTty.consoleSocket, -1, 'a socket is not passed on when the process has no terminal');
+  t.same(plan.process.consoleSize, { rows: 40, cols: 120 });
+  const noTty = buildPlan(minimalSpec(), rootFacts(), buildOpts({ console: true }));
+  t.notOk(noTty.flags & PlanFlag.terminal, 'a console socket alone makes no terminal (create binds it only to one)');
 });
 
 function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean }): any {
@@ -591,7 +587,7 @@ function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean })
 t.test('golden: cgroup mount with a cgroup namespace (hybrid)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: true, ro: true }), rootFacts('hybrid'), buildOpts());
   golden(t, 'cgroup-ns-hybrid', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.match(cg[0], { kind: 'fs', fstype: 'tmpfs', dest: '/sys/fs/cgroup', data: 'mode=755' });
   t.match(stepAt(plan, '/sys/fs/cgroup/cpu,cpuacct'), { kind: 'fs', fstype: 'cgroup', data: 'cpu,cpuacct' });
   t.match(stepAt(plan, '/sys/fs/cgroup/cpu'), { kind: 'symlink', data: 'cpu,cpuacct' });
@@ -608,13 +604,13 @@ t.test('golden: cgroup mount without a cgroup namespace (hybrid)', async t => {
   t.match(stepAt(plan, '/sys/fs/cgroup/memory'), { kind: 'bind', source: '/sys/fs/cgroup/memory/user.slice/user-1000.slice' },
     'only the own cgroup is shown');
   t.match(stepAt(plan, '/sys/fs/cgroup/unified'), { kind: 'bind', source: '/sys/fs/cgroup/unified/user.slice/user-1000.slice/session-1.scope' });
-  t.notOk(plan.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
+  t.notOk(plan.container.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
 });
 
 t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hybrid) is read-only', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: false, userns: true }), userFacts('hybrid'), buildOpts());
   golden(t, 'cgroup-nons-userns-hybrid', plan);
-  const binds = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup/') && s.kind === 'bind');
+  const binds = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup/') && s.kind === 'bind');
   t.equal(binds.length, 4, 'three v1 hierarchies and the unified one');
   for (const b of binds) t.ok(b.attrSet & ATTR.RDONLY, `${b.dest} is read-only even without "ro" (CVE-2023-25809)`);
 });
@@ -622,7 +618,7 @@ t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hyb
 t.test('golden: cgroup mount with a cgroup namespace (v2)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: true }), rootFacts('v2'), buildOpts());
   golden(t, 'cgroup-ns-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1);
   t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2', dest: '/sys/fs/cgroup' });
   t.equal(cg[0]!.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC);
@@ -631,7 +627,7 @@ t.test('golden: cgroup mount with a cgroup namespace (v2)', async t => {
 t.test('golden: cgroup mount without a cgroup namespace (v2)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: false }), rootFacts('v2'), buildOpts());
   golden(t, 'cgroup-nons-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1);
   t.match(cg[0], { kind: 'bind', source: '/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope' });
   t.ok(cg[0]!.flags & MountFlag.recursive);
@@ -653,20 +649,40 @@ t.test('golden: process details (user, umask, cwd, env, oom, no-pivot, keyring, 
   spec.linux.maskedPaths = ['/proc/kcore', '/proc/../proc/keys'];
   spec.linux.readonlyPaths = ['/proc/sys/'];
   spec.linux.rootfsPropagation = 'rshared';
-  const plan = buildPlan(spec, rootFacts(), buildOpts({ noPivot: true, noNewKeyring: true, prepivotHooks: true, fifoFd: -1, preserveFds: 2 }));
+  spec.hooks = { createRuntime: [{ path: '/bin/true' }] };
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ noPivot: true, noNewKeyring: true, startFifo: false, preserveFds: 2 }));
   golden(t, 'process-details', plan);
-  t.equal(plan.cwd, '/home/app/');
+  t.equal(plan.process.cwd, '/home/app/');
   t.match(stepAt(plan, '/home/app/'), { kind: 'mkdir' }, 'a cwd other than / is created');
-  t.equal(plan.umask, 0o077);
-  t.same(plan.additionalGids, [10, 20]);
+  t.equal(plan.process.umask, 0o077);
+  t.same(plan.process.additionalGids, [10, 20]);
   t.ok(plan.flags & PlanFlag.oomScoreAdj);
   t.ok(plan.flags & PlanFlag.noPivot);
   t.notOk(plan.flags & PlanFlag.newKeyring);
   t.ok(plan.flags & PlanFlag.syncPrepivot);
   t.notOk(plan.flags & PlanFlag.startFifo, 'run (socket start) has no fifo');
-  t.same(plan.maskedPaths, ['/proc/kcore', '/proc/keys']);
-  t.equal(plan.rootfsPropagation, MS.SHARED | MS.REC);
-  t.equal(plan.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
+  t.same(plan.container.maskedPaths, ['/proc/kcore', '/proc/keys']);
+  t.equal(plan.container.rootfsPropagation, MS.SHARED | MS.REC);
+  t.equal(plan.container.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
+});
+
+t.test('hook timing is the plan\'s: prestart at start before runtime-spec 1.0.2, else before pivot_root', async t => {
+  const timing = (ociVersion: string, hooks: object) => {
+    const spec = minimalSpec();
+    spec.ociVersion = ociVersion;
+    spec.hooks = hooks;
+    const plan = buildPlan(spec, rootFacts(), buildOpts());
+    return { prestartAtStart: plan.parent.prestartAtStart, prepivot: !!(plan.flags & PlanFlag.syncPrepivot) };
+  };
+  const prestart = { prestart: [{ path: '/bin/true' }] };
+  t.same(timing('1.0.1', prestart), { prestartAtStart: true, prepivot: false }, '1.0.1: prestart runs at start');
+  t.same(timing('1.0.2-dev', prestart), { prestartAtStart: true, prepivot: false }, '1.0.2-dev precedes 1.0.2');
+  t.same(timing('1.0.2', prestart), { prestartAtStart: false, prepivot: true }, '1.0.2: prestart runs in create');
+  t.same(timing('1.2.0', {}), { prestartAtStart: false, prepivot: false }, 'no hooks: no stop before pivot_root');
+  t.same(timing('1.0.0', { createContainer: [{ path: '/bin/true' }] }), { prestartAtStart: true, prepivot: true },
+    'createContainer always runs before pivot_root');
+  t.same(timing('1.2.0', { startContainer: [{ path: '/bin/true' }], poststart: [{ path: '/bin/true' }] }),
+    { prestartAtStart: false, prepivot: false }, 'hooks of start need no stop');
 });
 
 t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a listener', async t => {
@@ -686,13 +702,13 @@ t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a 
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'seccomp', plan);
-  t.equal(plan.seccomp?.filter.defaultAction, 0x00050000 | 38, 'SCMP_ACT_ERRNO(38)');
-  t.equal(plan.seccomp?.flags, 0x2 | 0x8 | 0x20, 'LOG | NEW_LISTENER | WAIT_KILLABLE_RECV');
-  t.same(plan.seccomp?.listener, { path: '/run/agent.sock', metadata: 'tenant=a' });
+  t.equal(plan.process.seccomp?.filter.defaultAction, 0x00050000 | 38, 'SCMP_ACT_ERRNO(38)');
+  t.equal(plan.process.seccomp?.flags, 0x2 | 0x8 | 0x20, 'LOG | NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.same(plan.process.seccomp?.listener, { path: '/run/agent.sock', metadata: 'tenant=a' });
 });
 
 t.test('golden: no seccomp section, no filter', async t => {
-  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).seccomp, undefined);
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).process.seccomp, undefined);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -729,7 +745,7 @@ t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered wi
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   t.ok(plan.flags & PlanFlag.newMountns, 'rootfs work happens');
   t.ok(plan.flags & PlanFlag.sharedMountns, 'in a shared mount namespace');
-  t.equal(plan.unshareFlags & CLONE.NEWNS, 0, 'no new mount namespace');
+  t.equal(plan.container.unshareFlags & CLONE.NEWNS, 0, 'no new mount namespace');
 });
 
 t.test('a mount namespace joined by path is shared: chroot, no propagation change', async t => {
@@ -737,7 +753,7 @@ t.test('a mount namespace joined by path is shared: chroot, no propagation chang
   spec.linux.namespaces = [{ type: 'mount', path: '/proc/1234/ns/mnt' }];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   t.ok(plan.flags & PlanFlag.sharedMountns);
-  t.same(plan.join, [{ type: CLONE.NEWNS, path: '/proc/1234/ns/mnt' }]);
+  t.same(plan.container.join, [{ type: CLONE.NEWNS, path: '/proc/1234/ns/mnt' }]);
 });
 
 t.test('reject: rootless without a user namespace', async t => {
@@ -785,7 +801,7 @@ t.test('reject: sysctls, hostname and network devices in the runtime\'s own name
   rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).container.sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
   delete spec.linux.sysctl;
   spec.hostname = 'box';
   rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
@@ -852,7 +868,7 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
-  t.equal(buildPlan(spec, facts, buildOpts()).caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
+  t.equal(buildPlan(spec, facts, buildOpts()).process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
 });
 
 t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
@@ -862,7 +878,7 @@ t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t 
   spec.process.oomScoreAdj = -1001;
   rejects(t, spec, 'config.json: /process/oomScoreAdj: -1001 is outside -1000..1000');
   spec.process.oomScoreAdj = -1000;
-  t.equal(buildPlan(spec, rootFacts(), buildOpts()).oomScoreAdj, -1000, 'the bounds themselves are fine');
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).process.oomScoreAdj, -1000, 'the bounds themselves are fine');
 });
 
 t.test('reject: an unknown rlimit', async t => {
@@ -1007,26 +1023,26 @@ t.test('golden: scheduler, ioPriority, execCPUAffinity, personality, memoryPolic
   spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0-2,65', flags: ['MPOL_F_STATIC_NODES'] };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'process-attributes', plan);
-  t.same(plan.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
-  t.equal(plan.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
-  t.same([...plan.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
-  t.same([...plan.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
-  t.equal(plan.personality, 8, 'PER_LINUX32');
-  t.equal(plan.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
-  t.equal(plan.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
-  t.equal(plan.memoryPolicy!.nodes[0], 0b111);
-  t.equal(plan.memoryPolicy!.nodes[8], 0b10);
+  t.same(plan.process.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
+  t.equal(plan.process.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
+  t.same([...plan.process.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
+  t.same([...plan.process.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
+  t.equal(plan.process.personality, 8, 'PER_LINUX32');
+  t.equal(plan.process.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
+  t.equal(plan.process.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
+  t.equal(plan.process.memoryPolicy!.nodes[0], 0b111);
+  t.equal(plan.process.memoryPolicy!.nodes[8], 0b10);
 });
 
 t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
   const spec = minimalSpec();
   spec.process.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10_000_000, deadline: 20_000_000, period: 30_000_000 };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
-  t.equal(plan.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
-  t.equal(plan.cpuAffinity, undefined);
-  t.equal(plan.personality, undefined);
-  t.equal(plan.memoryPolicy, undefined);
+  t.same(plan.process.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
+  t.equal(plan.process.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
+  t.equal(plan.process.cpuAffinity, undefined);
+  t.equal(plan.process.personality, undefined);
+  t.equal(plan.process.memoryPolicy, undefined);
 });
 
 t.test('reject: process.scheduler rules', async t => {
@@ -1093,7 +1109,7 @@ t.test('reject: linux.memoryPolicy rules', async t => {
   }
   const spec = minimalSpec();
   spec.linux.memoryPolicy = { mode: 'MPOL_PREFERRED' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).process.memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1105,7 +1121,7 @@ t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t =
   spec.process.apparmorProfile = 'tsrt-test';
   rejects(t, spec, 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
   const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
-  t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
+  t.equal(plan.process.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
 });
 
 t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
@@ -1113,7 +1129,7 @@ t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
   spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
   rejects(t, spec, 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
   const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
-  t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
+  t.equal(plan.process.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
 });
 
 t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems with it', async t => {
@@ -1121,10 +1137,10 @@ t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems wit
   spec.linux.mountLabel = 'system_u:object_r:container_file_t:s0:c1,c2';
   spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['mode=1777'] });
   const off = buildPlan(spec, rootFacts(), buildOpts());
-  t.equal(off.mountLabel, undefined, 'no SELinux: no label in the plan');
+  t.equal(off.container.mountLabel, undefined, 'no SELinux: no label in the plan');
   t.equal(stepAt(off, '/tmp').flags & MountFlag.mountLabel, 0);
   const on = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
-  t.equal(on.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
+  t.equal(on.container.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
   t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
   t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
 });
@@ -1139,8 +1155,8 @@ t.test('golden: linux.netDevices, renamed and kept', async t => {
   spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: {} };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'net-devices', plan);
-  t.same(plan.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
-  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).netDevices, undefined, 'none asked, none planned');
+  t.same(plan.parent.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).parent.netDevices, undefined, 'none asked, none planned');
 });
 
 t.test('reject: linux.netDevices rules', async t => {
@@ -1183,13 +1199,13 @@ t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => 
   };
   const plan = buildPlan(spec, rdtFacts(), buildOpts());
   golden(t, 'intel-rdt', plan);
-  t.same(plan.intelRdt, {
+  t.same(plan.parent.intelRdt, {
     mountPoint: '/sys/fs/resctrl', closID: 'guaranteed',
     schemata: ['L3:0=7f0;1=1f', 'L3CODE:0=f', 'MB:0=20;1=70', 'SMBA:0=50'],
     monitoring: true, requiredMonFeatures: ['llc_occupancy'],
   });
   spec.linux.intelRdt = { enableMonitoring: true };
-  t.same(buildPlan(spec, rdtFacts(), buildOpts()).intelRdt,
+  t.same(buildPlan(spec, rdtFacts(), buildOpts()).parent.intelRdt,
     { mountPoint: '/sys/fs/resctrl', schemata: [], monitoring: true, requiredMonFeatures: [] },
     'no closID: the runtime names the group after the container');
 });

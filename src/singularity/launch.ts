@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { passwdEntry } from '../passwd.js';
-import { run as runContainer } from '../runtime/container.js';
+import { passwdEntry, type PasswdEntry } from '../passwd.js';
+import { run as runContainer } from '../runtime/run.js';
 import type { Mount, Spec } from '../spec/types.gen.js';
 import { specTemplate } from '../spec/template.js';
 import { actionScript, baseEnvironment, environmentOverrides, type Action } from './environment.js';
@@ -35,14 +35,8 @@ export function stateRoot(): string {
   return path.join(runtimeDir(), 'tsrt');
 }
 
-interface HostUser {
-  name: string;
-  uid: number;
-  gid: number;
-  gecos: string;
-  home: string;
-  shell: string;
-}
+/** The user running the session, as their passwd entry (or the environment) says. */
+type HostUser = PasswdEntry;
 
 function hostUser(): HostUser {
   const uid = process.getuid!();

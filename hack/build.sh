@@ -35,6 +35,8 @@ mkdir -p dist
 "$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt >/dev/null
 echo "build: dist/tsrt-singularity (single executable)"
 "$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
+# What `./image.sif` runs through the SIF's "#!/usr/bin/env run-singularity" line; installed beside it.
+install -m 0755 src/singularity/run-singularity dist/run-singularity
 # Node bundles (library use): they load the addon from build/Release, so the asset copy Bun makes is dropped.
 node_bundle() {
   local tmp; tmp="$(mktemp -d)"

@@ -19,10 +19,16 @@
 #            MPI pods of test/engines/cri-sif-mpi.test.ts bind the host's Open MPI in)
 #   singularity build: squashfs-tools (mksquashfs writes a SIF's root filesystem, unsquashfs reads base images),
 #            debootstrap (Bootstrap: debootstrap as root), mmdebstrap (the same without root, in a user namespace)
+#   singularity --net: passt (pasta: user-mode networking and portmap= for unprivileged users; the
+#            network tests serve from inside a container and fetch from the host), uidmap (newuidmap for the
+#            network's user namespace), util-linux (unshare, setpriv)
+#   singularity registries: docker-registry (distribution 2.8: the registry test/singularity/registry-*.test.ts
+#            start on 127.0.0.1), skopeo (pushes the test images into it), apache2-utils (htpasswd: the bcrypt
+#            password file of the Basic-auth registry), openssl (the test CA, server and token-signing certificates)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
-  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace
-  slurm-wlm munge openmpi-bin libopenmpi-dev)
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace passt
+  slurm-wlm munge openmpi-bin libopenmpi-dev docker-registry skopeo apache2-utils openssl)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)
@@ -54,3 +60,7 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
+# Debian starts docker-registry as a service on port 5000 when installed; the tests start their own on free ports.
+if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi

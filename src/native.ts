@@ -26,8 +26,29 @@ export interface ExitStatus {
   signal: number;
 }
 
+/** A seccomp program a joined program gets right before its execve (startContainer hooks). */
+export interface SeccompForHook {
+  seccomp: Buffer;
+  /** SECCOMP_FILTER_FLAG_* for seccomp(2); never NEW_LISTENER: nobody would answer a hook's notifications. */
+  seccompFlags: number;
+  /** The container process's no_new_privs, which the filter was written for. */
+  noNewPrivs: boolean;
+}
+
+/** What checkPlan reports of a plan the C decoder accepted. */
+export interface DecodedPlan {
+  steps: number;
+  args: number;
+  env: number;
+  rootfs: string;
+  cwd: string;
+  join: string[];
+  /** The arguments' bytes, NULs not counted. */
+  argBytes: number;
+}
+
 /** A program to run inside the namespaces (CLONE_NEW* flags) of a container process. */
-export interface JoinedRun {
+export interface JoinedRun extends Partial<SeccompForHook> {
   pid: number;
   nsFlags: number;
   path: string;
@@ -35,17 +56,22 @@ export interface JoinedRun {
   env: string[];
   input: string;
   timeoutMs: number;
+  /** Working directory, entered after joining (a path in the joined mount namespace). */
+  cwd?: string;
 }
 
 export interface Addon {
   spawn(plan: Buffer): SpawnResult;
-  checkPlan(plan: Buffer): string | { steps: number; args: number; rootfs: string };
+  checkPlan(plan: Buffer): string | DecodedPlan;
   recv(sock: number): SyncMessage | null;
-  send(sock: number, type: number): void;
+  /** A message of `type`; `fd`, when given, goes with it (SCM_RIGHTS). */
+  send(sock: number, type: number, fd?: number): void;
   wait(pidfd: number): ExitStatus;
   waitForeground(pidfd: number): ExitStatus;
   ptyProxy(master: number, pidfd: number): ExitStatus;
   runJoined(req: JoinedRun): ExitStatus & { timedOut: boolean; output: string };
+  /** open(path, O_PATH) in the mount namespace of `pid`, with the runtime's own credentials. */
+  openInMountns(pid: number, path: string): number;
   /** Writes /proc/<pid>/<name> through a handle verified to be procfs (R2). */
   procWrite(pid: number, name: string, data: string): void;
   pidfdOpen(pid: number): number;
@@ -77,6 +103,11 @@ export interface Addon {
   bindMount(source: string, target: string): void;
   /** umount2(target, MNT_DETACH); not mounted is fine. */
   unmount(target: string): void;
+  /**
+   * A free loop device backed by the open file `fd` at [offset, offset+size), autoclear: `fd` of the device
+   * holds it until the caller has mounted it and closes it.
+   */
+  loopAttach(fd: number, offset: number, size: number, readOnly: boolean): { device: string; fd: number };
   /** Loads a cgroup device eBPF program and attaches it to a cgroup2 directory, replacing the old ones. */
   attachDeviceFilter(cgroupDir: string, insns: Buffer): number;
 }
@@ -88,6 +119,7 @@ export const Msg = {
   ready: 4,
   error: 5,
   seccomp: 6,
+  mountSource: 7,
   ack: 16,
   go: 17,
   start: 18,

@@ -69,6 +69,12 @@ export function unpackSif(file: string, dir: string): string {
   return rootfs;
 }
 
+/** `unsquashfs -lln` of a SIF's primary partition: numeric owners as the image records them. */
+export function squashfsListing(sif: string): string {
+  const part = sifObjects(sif).objects.find(o => o.partition?.partType === 2)!;
+  return spawnSync('unsquashfs', ['-lln', '-offset', String(part.offset), sif], { encoding: 'utf8' }).stdout;
+}
+
 /** Files in dir whose names start with `.`+base+`.build-` (a build's scratch left behind) and DEST itself. */
 export function leftovers(dest: string): string[] {
   const dir = path.dirname(dest);

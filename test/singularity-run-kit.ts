@@ -9,15 +9,36 @@ import { REPO, testUser, tmpdir, type Result } from './helpers.js';
 
 export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
 
+export interface SingOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeout?: number;
+  hostSetup?: string;
+}
+
 export interface Kit {
   user: { name: string; uid: number; gid: number };
   /** A scratch directory owned by the test user (removed at teardown). */
   dir(prefix?: string): string;
-  /** Runs tsrt-singularity as the test user; `env` adds to a minimal login-like environment. */
-  sing(args: string[], o?: { env?: Record<string, string>; cwd?: string; input?: string; timeout?: number }): Result;
+  /**
+   * Runs tsrt-singularity as the test user; `env` adds to a minimal login-like environment. `hostSetup` is a
+   * shell script root runs first in a private mount namespace the run then happens in: how a test gives the
+   * user a site configuration, a /dev node or /etc file of its own without touching the host's.
+   */
+  sing(args: string[], o?: SingOptions): Result;
+  /** The command line sing() runs (for callers that must not block, such as tests serving HTTP themselves). */
+  command(args: string[], o?: SingOptions): { file: string; argv: string[]; cwd: string; input: string; timeout: number };
   /** The private XDG_RUNTIME_DIR of this test file. */
   runtime: string;
   home: string;
+}
+
+export interface SingOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  input?: string;
+  timeout?: number;
 }
 
 /** The tests create the unprivileged user and switch to it: without root the file is skipped. */
@@ -35,22 +56,49 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
     return d;
   };
   const runtime = dir('singrun-rt-');
+  // An XDG_RUNTIME_DIR as logind makes it: the user's own, mode 0700 (tsrt-singularity refuses any other).
+  fs.chmodSync(runtime, 0o700);
   const home = `/home/${user.name}`;
   t.teardown(() => {
     // Instances this file left running are stopped by their owner before the directories go.
     spawnSync('runuser', ['-u', user.name, '--', 'env', `XDG_RUNTIME_DIR=${runtime}`, SINGULARITY, 'instance', 'stop', '--all', '-F'], { stdio: 'ignore', timeout: 60_000 });
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
-  const sing: Kit['sing'] = (args, o = {}) => {
+  const command: Kit['command'] = (args, o = {}) => {
     const env = {
       PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user.name, LOGNAME: user.name,
       XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: path.join(runtime, 'cache'), ...o.env,
     };
-    const opts: SpawnSyncOptions = { cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
-    const r = spawnSync('runuser', ['-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args], opts);
+    const argv = ['runuser', '-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args];
+    const full = o.hostSetup === undefined
+      ? argv
+      : ['unshare', '-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv];
+    return { file: full[0]!, argv: full.slice(1), cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
+  };
+  const sing: Kit['sing'] = (args, o = {}) => {
+    const c = command(args, o);
+    const opts: SpawnSyncOptions = { cwd: c.cwd, input: c.input, timeout: c.timeout };
+    const r = spawnSync(c.file, c.argv, opts);
     return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
   };
-  return { user, dir, sing, runtime, home };
+  return { user, dir, sing, command, runtime, home };
+}
+
+/** The directory tsrt-singularity reads its site configuration from (for every user but root). */
+export const SITE_CONFIG_DIR = '/etc/tsrt-singularity';
+
+/**
+ * A site configuration directory holding `files` (singularity.conf, nvliblist.conf, ...), made and owned by root
+ * as an administrator's would be, and the hostSetup script that shows it at /etc/tsrt-singularity in the run's
+ * private mount namespace only: other runs on the machine keep the host's (normally absent) configuration.
+ */
+export function siteConfigSetup(tt: { teardown(fn: () => void): void }, files: Record<string, string>): { dir: string; hostSetup: string } {
+  const dir = tmpdir('tsrt-siteconf-');
+  tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text, { mode: 0o644 });
+  // The mount point must exist; an empty directory there is the same as no configuration.
+  fs.mkdirSync(SITE_CONFIG_DIR, { recursive: true, mode: 0o755 });
+  return { dir, hostSetup: `mount --bind ${dir} ${SITE_CONFIG_DIR}` };
 }
 
 export interface ImageParts {
@@ -117,7 +165,7 @@ export function squashfs(k: Kit, sandboxDir: string): string {
 export function sif(k: Kit, sandboxDir: string): string {
   const sqfs = squashfs(k, sandboxDir);
   const file = path.join(path.dirname(sqfs), 'image.sif');
-  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]);
+  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
   fs.chownSync(file, k.user.uid, k.user.gid);
   fs.chmodSync(file, 0o755);
   return file;

@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "../executor/executor.h"
+#include "../executor/fdmsg.h"
 #include "../executor/joined.h"
 #include "../executor/plan.h"
 #include "../executor/sync.h"
@@ -19,6 +20,8 @@ extern "C" {
 
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
+#include <linux/loop.h>
 #include <poll.h>
 #include <linux/sched.h>
 #include <pthread.h>
@@ -28,6 +31,7 @@ extern "C" {
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
@@ -75,10 +79,12 @@ std::string ErrnoName(int err) {
   return name ? name : "E" + std::to_string(err);
 }
 
-Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
+// `syscall`, when given, tells the caller which step failed (as Node's own errors do).
+Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err, const char *syscall = nullptr) {
   Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
+  if (syscall) e.Set("syscall", Napi::String::New(env, syscall));
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -179,6 +185,15 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
   out.Set("steps", plan.nsteps);
   out.Set("args", plan.nargs);
   out.Set("rootfs", plan.rootfs);
+  // What a wrapped length would change first: the lists' sizes and the strings around them.
+  out.Set("env", plan.nenv);
+  out.Set("cwd", plan.cwd);
+  Napi::Array join = Napi::Array::New(env, plan.njoin);
+  for (uint32_t i = 0; i < plan.njoin; i++) join.Set(i, plan.join[i].path);
+  out.Set("join", join);
+  size_t argBytes = 0;
+  for (uint32_t i = 0; i < plan.nargs; i++) argBytes += strlen(plan.args[i]);
+  out.Set("argBytes", static_cast<double>(argBytes));
   plan_free(&plan);
   return out;
 }
@@ -186,26 +201,14 @@ Napi::Value CheckPlan(const Napi::CallbackInfo &info) {
 // One recvmsg into buf (close-on-exec for a passed fd): the byte count (or -errno), and *fd the fd that came
 // with it over SCM_RIGHTS, or -1.
 ssize_t RecvWithFd(int sock, void *buf, size_t len, int *fd, bool *truncated) {
-  struct iovec iov = {buf, len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof(u.buf);
+  struct fdmsg m;
+  struct msghdr *mh = fdmsg_init(&m, buf, len, FDMSG_RECV);
   ssize_t n;
-  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  do n = recvmsg(sock, mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  *fd = -1;
-  *truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  *truncated = (mh->msg_flags & MSG_CTRUNC) != 0;
+  *fd = n < 0 ? -1 : fdmsg_fd(&m);
   if (n < 0) return -errno;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-    memcpy(fd, CMSG_DATA(cm), sizeof(int));
   return n;
 }
 
@@ -241,15 +244,32 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// send(sock, type)
+// send(sock, type, fd?): fd, when given, rides along (SCM_RIGHTS): a bind source for MSG_MOUNT_SOURCE.
 Napi::Value Send(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct tsrt_msg m;
   memset(&m, 0, sizeof(m));
   m.type = static_cast<uint32_t>(IntArg(info, 1));
-  if (send(IntArg(info, 0), &m, sizeof(m), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(m)))
+  int fd = info.Length() > 2 ? IntArg(info, 2) : -1;
+  struct fdmsg fm;
+  if (sendmsg(IntArg(info, 0), fdmsg_init(&fm, &m, sizeof(m), fd < 0 ? FDMSG_NONE : fd), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof(m)))
     return ThrowErrno(env, "sync socket", errno);
   return env.Undefined();
+}
+
+// openInMountns(pid, path) -> fd: open(path, O_PATH) in the mount namespace of process `pid`, with the
+// runtime's credentials (a bind source below a directory the container's root may not search).
+Napi::Value OpenInMountns(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[1].As<Napi::String>();
+  int target = static_cast<int>(syscall(SYS_pidfd_open, IntArg(info, 0), 0));
+  if (target < 0) return ThrowErrno(env, "pidfd_open of the container process", errno);
+  int err = 0;
+  int fd = joined_open(target, path.c_str(), &err);
+  close(target);
+  if (fd < 0) return ThrowErrno(env, "open " + path, err);
+  return Napi::Number::New(env, fd);
 }
 
 int WaitPidfd(int pidfd, siginfo_t *si) {
@@ -380,9 +400,10 @@ Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
   return Reap(env, pidfd);
 }
 
-// runJoined({ pid, nsFlags, path, args, env, input, timeoutMs }) -> { code, signal, timedOut, output }:
-// runs a program inside the namespaces (nsFlags, CLONE_NEW*) of process `pid`, the input on its stdin,
-// stdout and stderr collected, killed after timeoutMs (0: no limit).
+// runJoined({ pid, nsFlags, path, args, env, input, timeoutMs, cwd?, seccomp?, seccompFlags?, noNewPrivs? })
+// -> { code, signal, timedOut, output }: runs a program inside the namespaces (nsFlags, CLONE_NEW*) of process
+// `pid`, in cwd there, under the seccomp program if given, the input on its stdin, stdout and stderr
+// collected, killed after timeoutMs (0: no limit).
 Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -390,6 +411,7 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   int timeoutMs = o.Get("timeoutMs").As<Napi::Number>().Int32Value();
   std::string path = o.Get("path").As<Napi::String>();
   std::string input = o.Get("input").As<Napi::String>();
+  std::string cwd = o.Has("cwd") && o.Get("cwd").IsString() ? o.Get("cwd").As<Napi::String>().Utf8Value() : "";
   auto strings = [](Napi::Array a) {
     std::vector<std::string> v;
     for (uint32_t i = 0; i < a.Length(); i++) v.push_back(a.Get(i).As<Napi::String>());
@@ -422,7 +444,15 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
     if (target >= 0) close(target);
     return ThrowErrno(env, "memfd_create", err);
   }
-  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data()};
+  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data(),
+                             cwd.empty() ? nullptr : cwd.c_str(), nullptr, 0, 0, 0};
+  if (o.Has("seccomp") && o.Get("seccomp").IsBuffer()) {
+    auto prog = o.Get("seccomp").As<Napi::Buffer<unsigned char>>();
+    spec.seccomp = prog.Data();
+    spec.seccomp_len = static_cast<unsigned int>(prog.Length() / sizeof(struct sock_filter));
+    spec.seccomp_flags = o.Get("seccompFlags").As<Napi::Number>().Uint32Value();
+    spec.no_new_privs = o.Get("noNewPrivs").ToBoolean().Value();
+  }
   int pidfd = -1, err = 0;
   int pid = joined_spawn(&spec, &pidfd, &err);
   close(in[0]);
@@ -638,30 +668,14 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   int passed = IntArg(info, 2);
   int err = 0;
   int fd = ConnectTo(path, &err);
-  if (fd < 0) return ThrowErrno(env, "connect " + path, err);
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof(u));
+  if (fd < 0) return ThrowErrno(env, "connect " + path, err, "connect");
   size_t off = 0;
   bool first = true;
   while (off < data.size()) {
-    struct iovec iov = {const_cast<char *>(data.data()) + off, data.size() - off};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (first) {  // the fd rides on the first bytes only
-      mh.msg_control = u.buf;
-      mh.msg_controllen = sizeof(u.buf);
-      struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-      cm->cmsg_level = SOL_SOCKET;
-      cm->cmsg_type = SCM_RIGHTS;
-      cm->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(cm), &passed, sizeof(int));
-    }
-    ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    struct fdmsg fm;
+    // The fd rides on the first bytes only.
+    struct msghdr *mh = fdmsg_init(&fm, const_cast<char *>(data.data()) + off, data.size() - off, first ? passed : FDMSG_NONE);
+    ssize_t n = sendmsg(fd, mh, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EPIPE;
@@ -708,6 +722,66 @@ Napi::Value Allocate(const Napi::CallbackInfo &info) {
   if (fallocate(fd, 0, 0, (off_t)length) == 0) return Napi::Boolean::New(env, true);
   if (errno == EOPNOTSUPP || errno == ENOSYS) return Napi::Boolean::New(env, false);
   return ThrowErrno(env, "fallocate", errno);
+}
+
+// loopAttach(fd, offset, size, readOnly) -> { device, fd }: a free loop device backed by the already-open
+// (and already-checked) file `fd` at [offset, offset+size), configured in one LOOP_CONFIGURE with autoclear, so
+// no path is resolved between the caller's checks and the attach. The returned fd holds the device until the
+// caller has mounted it; closing it then leaves the mount as the last user, and the kernel frees the device
+// at unmount (or at once, when nothing was mounted).
+Napi::Value LoopAttach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int backing = IntArg(info, 0);
+  int64_t offset = info[1].As<Napi::Number>().Int64Value();
+  int64_t size = info[2].As<Napi::Number>().Int64Value();
+  bool readOnly = info[3].As<Napi::Boolean>().Value();
+  if (offset < 0 || size < 0) return ThrowErrno(env, "loop device offset/size", EINVAL);
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return ThrowErrno(env, "open /dev/loop-control", errno);
+  // Another process may take the free device between GET_FREE and CONFIGURE (EBUSY): ask again.
+  for (int attempt = 0; attempt < 64; attempt++) {
+    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+    if (n < 0) {
+      int err = errno;
+      close(ctl);
+      return ThrowErrno(env, "LOOP_CTL_GET_FREE", err);
+    }
+    std::string device = "/dev/loop" + std::to_string(n);
+    int dev = open(device.c_str(), (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (dev < 0) {
+      int err = errno;
+      close(ctl);
+      return ThrowErrno(env, "open " + device, err);
+    }
+    // The node must be the loop device itself (R3: devices verified by inode, not by name).
+    struct stat st;
+    if (fstat(dev, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != 7) {
+      close(dev);
+      close(ctl);
+      return ThrowErrno(env, device + " is not a loop block device", ENODEV);
+    }
+    struct loop_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.fd = static_cast<uint32_t>(backing);
+    cfg.info.lo_offset = static_cast<uint64_t>(offset);
+    cfg.info.lo_sizelimit = static_cast<uint64_t>(size);
+    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0);
+    if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0) {
+      close(ctl);
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("device", device);
+      out.Set("fd", dev);
+      return out;
+    }
+    int err = errno;
+    close(dev);
+    if (err != EBUSY) {
+      close(ctl);
+      return ThrowErrno(env, "LOOP_CONFIGURE " + device, err);
+    }
+  }
+  close(ctl);
+  return ThrowErrno(env, "no free loop device", EBUSY);
 }
 
 // closeFd(fd)
@@ -886,6 +960,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitForeground", Napi::Function::New(env, WaitForeground));
   exports.Set("ptyProxy", Napi::Function::New(env, PtyProxy));
   exports.Set("runJoined", Napi::Function::New(env, RunJoined));
+  exports.Set("openInMountns", Napi::Function::New(env, OpenInMountns));
   exports.Set("procWrite", Napi::Function::New(env, ProcWrite));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
@@ -907,6 +982,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
   exports.Set("bindMount", Napi::Function::New(env, BindMount));
   exports.Set("unmount", Napi::Function::New(env, Unmount));
+  exports.Set("loopAttach", Napi::Function::New(env, LoopAttach));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter));
   return exports;
 }

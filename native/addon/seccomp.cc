@@ -9,12 +9,15 @@
 
 #include <seccomp.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include <linux/filter.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -98,6 +101,113 @@ bool ExportProgram(scmp_filter_ctx ctx, std::vector<unsigned char> *out, std::st
   return true;
 }
 
+// ---- runc's ENOSYS stub ----
+//
+// Prepended to libseccomp's program: per architecture, a syscall number above the highest one the profile
+// names gets ENOSYS, not the default action. Such a syscall is newer than the profile, which could not have
+// meant to forbid it; with ENOSYS the libc falls back to the older call (clone3 -> clone, openat2 -> openat),
+// with the default EPERM it gives up. Every conditional jump is 0 or 1 instructions long (an 8-bit field),
+// longer ones are `ja` (32 bits), so any number of architectures fits.
+
+constexpr uint32_t kX32SyscallBit = 0x40000000;  // __X32_SYSCALL_BIT: an x32 call under AUDIT_ARCH_X86_64
+
+struct Insn {
+  uint16_t code;
+  uint8_t jt;
+  uint8_t jf;
+  uint32_t k;
+};
+static_assert(sizeof(Insn) == sizeof(struct sock_filter), "an instruction as seccomp(2) reads it");
+
+// The highest syscall number `names` have in one ABI of an audit architecture; 0 when none resolves.
+struct Bound {
+  uint32_t audit;
+  bool x32;  // the x32 ABI of AUDIT_ARCH_X86_64 (numbers carry kX32SyscallBit)
+  uint32_t max;
+};
+
+std::vector<Bound> Bounds(const std::vector<uint32_t> &arches, const std::vector<std::string> &names) {
+  std::vector<Bound> out;
+  for (uint32_t arch : arches) {
+    Bound b = {arch == SCMP_ARCH_X32 ? static_cast<uint32_t>(SCMP_ARCH_X86_64) : arch, arch == SCMP_ARCH_X32, 0};
+    bool dup = false;
+    for (const Bound &o : out) dup = dup || (o.audit == b.audit && o.x32 == b.x32);
+    if (dup) continue;
+    for (const std::string &name : names) {
+      // Negative: a pseudo number for a syscall this architecture lacks, or a name libseccomp does not know.
+      int nr = seccomp_syscall_resolve_name_arch(arch, name.c_str());
+      if (nr >= 0 && static_cast<uint32_t>(nr) > b.max) b.max = static_cast<uint32_t>(nr);
+    }
+    if (b.max) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<Insn> EnosysStub(const std::vector<Bound> &bounds) {
+  const uint16_t ld = BPF_LD | BPF_W | BPF_ABS, ja = BPF_JMP | BPF_JA, jeq = BPF_JMP | BPF_JEQ | BPF_K;
+  const uint16_t jgt = BPF_JMP | BPF_JGT | BPF_K, jset = BPF_JMP | BPF_JSET | BPF_K, ret = BPF_RET | BPF_K;
+  const uint32_t enosys = SCMP_ACT_ERRNO(ENOSYS);
+  std::vector<uint32_t> audits;
+  for (const Bound &b : bounds)
+    if (std::find(audits.begin(), audits.end(), b.audit) == audits.end()) audits.push_back(b.audit);
+  std::vector<Insn> p;
+  // Jumps to a section or to the filter are patched once their targets are known.
+  std::vector<std::pair<size_t, uint32_t>> toSection;  // (ja index, audit)
+  std::vector<size_t> toFilter;
+  p.push_back({ld, 0, 0, 4});  // seccomp_data.arch
+  for (uint32_t audit : audits) {
+    p.push_back({jeq, 0, 1, audit});
+    toSection.push_back({p.size(), audit});
+    p.push_back({ja, 0, 0, 0});
+  }
+  toFilter.push_back(p.size());
+  p.push_back({ja, 0, 0, 0});  // an architecture without a bound: straight to the filter
+  // One ABI's bound: above it, ENOSYS; otherwise on to the filter.
+  auto check = [&](uint32_t max) {
+    p.push_back({jgt, 0, 1, max});
+    p.push_back({ret, 0, 0, enosys});
+    toFilter.push_back(p.size());
+    p.push_back({ja, 0, 0, 0});
+  };
+  for (uint32_t audit : audits) {
+    size_t start = p.size();
+    for (auto &j : toSection)
+      if (j.second == audit) p[j.first].k = static_cast<uint32_t>(start - j.first - 1);
+    const Bound *native = nullptr, *x32 = nullptr;
+    for (const Bound &b : bounds)
+      if (b.audit == audit) (b.x32 ? x32 : native) = &b;
+    p.push_back({ld, 0, 0, 0});  // seccomp_data.nr
+    if (audit == SCMP_ARCH_S390 || audit == SCMP_ARCH_S390X) {
+      // s390 multiplexes syscalls it does not know through number 0 (the long-gone setup(2)).
+      p.push_back({jeq, 0, 1, 0});
+      p.push_back({ret, 0, 0, enosys});
+    }
+    if (audit != SCMP_ARCH_X86_64) {
+      check(native->max);
+      continue;
+    }
+    // AUDIT_ARCH_X86_64 carries two ABIs: x32 numbers have kX32SyscallBit set, and each ABI has its own bound.
+    p.push_back({jset, 0, 1, kX32SyscallBit});
+    size_t toX32 = p.size();
+    p.push_back({ja, 0, 0, 0});
+    if (native) {
+      check(native->max);
+    } else {
+      toFilter.push_back(p.size());
+      p.push_back({ja, 0, 0, 0});
+    }
+    p[toX32].k = static_cast<uint32_t>(p.size() - toX32 - 1);
+    if (x32) {
+      check(x32->max);
+    } else {
+      toFilter.push_back(p.size());
+      p.push_back({ja, 0, 0, 0});
+    }
+  }
+  for (size_t j : toFilter) p[j].k = static_cast<uint32_t>(p.size() - j - 1);
+  return p;
+}
+
 bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, FilterError *err) {
   Context ctx(U32(filter, "defaultAction"));
   if (!ctx.get()) {
@@ -107,6 +217,7 @@ bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, Fi
 
   // The native architecture is in every new context; the listed ones are added beside it.
   Napi::Array arches = filter.Get("architectures").As<Napi::Array>();
+  std::vector<uint32_t> archValues = {seccomp_arch_native()};
   for (uint32_t i = 0; i < arches.Length(); i++) {
     Napi::Object a = arches.Get(i).As<Napi::Object>();
     std::string token = Str(a, "token");
@@ -127,6 +238,7 @@ bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, Fi
       *err = {Str(a, "where"), "add architecture \"" + token + "\": " + Reason(rc)};
       return false;
     }
+    archValues.push_back(arch);
   }
 
   Napi::Array rules = filter.Get("rules").As<Napi::Array>();
@@ -160,6 +272,17 @@ bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, Fi
   if (!ExportProgram(ctx.get(), program, &why)) {
     *err = {"/linux/seccomp", why};
     return false;
+  }
+  if (filter.Has("enosysNames")) {
+    Napi::Array list = filter.Get("enosysNames").As<Napi::Array>();
+    std::vector<std::string> names;
+    for (uint32_t i = 0; i < list.Length(); i++) names.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+    std::vector<Bound> bounds = Bounds(archValues, names);
+    if (!bounds.empty()) {
+      std::vector<Insn> stub = EnosysStub(bounds);
+      const unsigned char *bytes = reinterpret_cast<const unsigned char *>(stub.data());
+      program->insert(program->begin(), bytes, bytes + stub.size() * sizeof(Insn));
+    }
   }
   return true;
 }

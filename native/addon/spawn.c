@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -62,13 +63,10 @@ static int plan_memfd(const unsigned char *bytes, size_t len, int *err)
 	return fd;
 }
 
-/* Every fd the executor uses besides stdio and the preserved ones: what stage1 keeps, plus the plan. */
-#define MAX_KEEP (8 + TSRT_MAX_IDMAPS)
-
 int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes, size_t plan_len, int executor_fd,
 		   int shim_fd, int *pidfd_out, int *sock_out, int *err_out, const char **what_out)
 {
-	int sp[2], pidfd = -1, plan_fd, keep[MAX_KEEP], nkeep = 0, i;
+	int sp[2], pidfd = -1, plan_fd, *keep, nkeep = 0, i;
 	unsigned int inherit_upto = 3 + plan->preserve_fds, fd;
 	char sock_arg[16], plan_arg[16], shim_arg[16];
 	char *argv[] = { EXECUTOR_MAGIC, sock_arg, plan_arg, shim_arg, NULL };
@@ -79,15 +77,25 @@ int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes
 	long pid;
 	uint32_t k;
 
+	/* Every fd the executor uses besides stdio and the preserved ones: what stage1 keeps, plus the plan. Made
+	 * here, before the clone: the child only reads it. */
+	keep = calloc(8 + (size_t)plan->nidmaps, sizeof(*keep));
+	if (!keep) {
+		*err_out = ENOMEM;
+		*what_out = "fd list for the executor";
+		return -1;
+	}
 	plan_fd = plan_memfd(plan_bytes, plan_len, err_out);
 	if (plan_fd < 0) {
 		*what_out = "memfd for the launch plan";
+		free(keep);
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		*err_out = errno;
 		*what_out = "socketpair";
 		close(plan_fd);
+		free(keep);
 		return -1;
 	}
 	snprintf(sock_arg, sizeof(sock_arg), "%d", sp[1]);
@@ -102,7 +110,7 @@ int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes
 		keep[nkeep++] = plan->fifo_fd;
 	if (plan->join_pidfd >= 0)
 		keep[nkeep++] = plan->join_pidfd;
-	for (k = 0; k < plan->nidmaps && nkeep < (int)MAX_KEEP; k++)
+	for (k = 0; k < plan->nidmaps; k++)
 		keep[nkeep++] = plan->idmaps[k].userns_fd;
 	/* What the child reports if the exec itself fails (it can only fill in errno). */
 	memset(&failed, 0, sizeof(failed));
@@ -137,6 +145,7 @@ int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes
 	}
 	*err_out = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	free(keep);
 	close(sp[1]);
 	close(plan_fd);
 	if (pid < 0) {

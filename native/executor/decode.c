@@ -1,19 +1,38 @@
 /*
  * Plan decoder. Runs in the runtime process before any clone, and again in the sealed executor (main.c) on the
- * same bytes: every length is checked against the bytes that are left and against fixed maxima, every string
- * must carry its terminating NUL and no NUL inside, and the buffer must be consumed exactly. A plan that fails any check is rejected whole; nothing is guessed.
+ * same bytes: every length is checked against the bytes that are left (and path and exec strings against the
+ * kernel's own limits), every string must carry its terminating NUL and no NUL inside, and the buffer must be
+ * consumed exactly. A plan that fails any check is rejected whole; nothing is guessed.
  * (CVE-2021-43784 was a 16-bit length that wrapped in runc's equivalent of this message.)
+ *
+ * No malloc: strings stay where they are in the buffer, and arrays come from one anonymous mapping sized from
+ * the plan's length. Every element of a list takes at least half as many plan bytes as its decoded form (a
+ * string pointer 8 bytes for at least 4, a step 88 for at least 68, ...), and a count is refused unless that
+ * many elements could still follow, so the lists never need more than twice the plan's bytes.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "plan.h"
 
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/bpf_common.h>
 
 struct reader {
 	const unsigned char *p;
 	size_t left;
 	const char *why;
+	unsigned char *arena;
+	size_t arena_size, arena_used;
 };
+
+/* Arrays beyond twice the plan's bytes: the slots every list gets for free (NULL terminators, the helper's
+ * argv slots, the fds to keep). */
+#define ARENA_SLACK 4096u
 
 static int fail(struct reader *r, const char *why)
 {
@@ -49,16 +68,18 @@ static uint64_t get_u64(struct reader *r)
 }
 
 #define NULL_STRING 0xffffffffu
+/* A string with no limit but the plan's bytes. */
+#define ANY_LENGTH 0
 
-/* Strings are u32 length + bytes + NUL; the length 0xffffffff stands for "absent". */
-static const char *get_str(struct reader *r)
+/* Strings are u32 length + bytes + NUL; the length 0xffffffff stands for "absent". limit counts the NUL. */
+static const char *get_str_max(struct reader *r, size_t limit, const char *too_long)
 {
 	uint32_t n = get_u32(r);
 	const char *s;
 	if (r->why || n == NULL_STRING)
 		return NULL;
-	if (n > TSRT_MAX_STR)
-		return fail(r, "string longer than the plan limit"), NULL;
+	if (limit && (size_t)n + 1 > limit)
+		return fail(r, too_long), NULL;
 	if ((size_t)n + 1 > r->left)
 		return fail(r, "truncated plan"), NULL;
 	s = (const char *)r->p;
@@ -69,41 +90,69 @@ static const char *get_str(struct reader *r)
 	return s;
 }
 
-static const char *need_str(struct reader *r)
+static const char *get_str(struct reader *r)
 {
-	const char *s = get_str(r);
+	return get_str_max(r, ANY_LENGTH, NULL);
+}
+
+static const char *get_path(struct reader *r)
+{
+	return get_str_max(r, TSRT_PATH_MAX, "path longer than PATH_MAX in plan");
+}
+
+static const char *required(struct reader *r, const char *s)
+{
 	if (!s && !r->why)
 		fail(r, "missing required string in plan");
 	return s;
 }
 
-static uint32_t get_count(struct reader *r)
+static const char *need_str(struct reader *r)
+{
+	return required(r, get_str(r));
+}
+
+static const char *need_path(struct reader *r)
+{
+	return required(r, get_path(r));
+}
+
+/* A list count: no more elements than the bytes left could hold, each taking at least min_bytes. */
+static uint32_t get_count(struct reader *r, size_t min_bytes)
 {
 	uint32_t n = get_u32(r);
-	if (!r->why && n > TSRT_MAX_LIST)
-		fail(r, "list longer than the plan limit");
+	if (!r->why && n > r->left / min_bytes)
+		fail(r, "list longer than the plan");
 	return r->why ? 0 : n;
 }
 
-static void *alloc_array(struct reader *r, size_t n, size_t size)
+/* Zeroed room for n elements of size bytes, plus `extra` more. */
+static void *alloc_array(struct reader *r, size_t n, size_t extra, size_t size)
 {
+	size_t bytes;
 	void *a;
 	if (r->why)
 		return NULL;
-	a = calloc(n + 1, size); /* +1: string lists stay NULL terminated */
-	if (!a)
-		fail(r, "out of memory");
+	if (n + extra < n || n + extra > (r->arena_size - r->arena_used) / size)
+		return fail(r, "plan arrays larger than their bound"), NULL;
+	bytes = ((n + extra) * size + 7) & ~(size_t)7;
+	a = r->arena + r->arena_used;
+	r->arena_used += bytes;
 	return a;
 }
 
-static const char **get_str_list(struct reader *r, uint32_t *count)
+/* The wire size of the smallest string: its u32 length alone (absent) or with a NUL (empty). */
+#define MIN_STR_BYTES 4u
+
+/* A list of strings, NULL terminated, with `front` free slots before its first element. */
+static const char **get_str_list(struct reader *r, uint32_t *count, size_t limit, const char *too_long, size_t front)
 {
-	uint32_t n = get_count(r), i;
-	const char **list = alloc_array(r, n, sizeof(char *));
+	uint32_t n = get_count(r, MIN_STR_BYTES), i;
+	const char **list = alloc_array(r, n, front + 1, sizeof(char *));
 	for (i = 0; list && i < n && !r->why; i++)
-		list[i] = need_str(r);
+		list[front + i] = required(r, get_str_max(r, limit, too_long));
 	*count = n;
-	return list;
+	return list ? list + front : NULL;
 }
 
 /* A u32 length and that many bytes, kept in place; the length must be a multiple of 8 (arrays of longs). */
@@ -141,26 +190,31 @@ static int must_be_absolute(struct reader *r, const char *path)
 int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, const char **why)
 {
 	struct reader r;
-	unsigned char *copy;
-	uint32_t i;
+	uint32_t i, seen_ns = 0;
+	long arena;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->console_socket = -1;
 	plan->fifo_fd = -1;
-	if (len < 12 || len > TSRT_MAX_PLAN_BYTES) {
+	plan->join_pidfd = -1;
+	/* The header's length field is 32 bits: nothing longer can be a plan. */
+	if (len < 12 || len > 0xffffffffu) {
 		*why = "plan size out of range";
 		return -1;
 	}
-	copy = malloc(len);
-	if (!copy) {
+	memset(&r, 0, sizeof(r));
+	r.p = buf;
+	r.left = len;
+	r.arena_size = 2 * len + ARENA_SLACK;
+	/* Reserved, not committed: pages are touched only as far as the arrays reach. */
+	arena = syscall(SYS_mmap, NULL, r.arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (arena == -1) {
 		*why = "out of memory";
 		return -1;
 	}
-	memcpy(copy, buf, len);
-	plan->arena = copy;
-	r.p = copy;
-	r.left = len;
-	r.why = NULL;
+	r.arena = (unsigned char *)arena;
+	plan->arena = r.arena;
+	plan->arena_size = r.arena_size;
 
 	if (get_u32(&r) != TSRT_PLAN_MAGIC)
 		fail(&r, "bad plan magic");
@@ -171,36 +225,44 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 
 	plan->flags = get_u32(&r);
 	plan->unshare_flags = get_u64(&r);
-	plan->njoin = get_count(&r);
-	plan->join = alloc_array(&r, plan->njoin, sizeof(*plan->join));
+	plan->njoin = get_count(&r, 8);
+	plan->join = alloc_array(&r, plan->njoin, 0, sizeof(*plan->join));
 	for (i = 0; plan->join && i < plan->njoin && !r.why; i++) {
-		plan->join[i].type = get_u32(&r);
-		plan->join[i].path = need_str(&r);
+		uint32_t type = get_u32(&r);
+		plan->join[i].type = type;
+		plan->join[i].path = need_path(&r);
 		must_be_absolute(&r, plan->join[i].path);
+		/* One namespace of each type: the executor holds one fd per type while it joins them. */
+		if (!r.why && (type == 0 || (type & (type - 1)) || (type & ~(uint32_t)TSRT_CLONE_NS_ALL)))
+			fail(&r, "unknown namespace type in plan");
+		else if (!r.why && (seen_ns & type))
+			fail(&r, "namespace joined twice in plan");
+		seen_ns |= type;
 	}
 	plan->time_monotonic_sec = (int64_t)get_u64(&r);
 	plan->time_monotonic_nsec = get_u32(&r);
 	plan->time_boottime_sec = (int64_t)get_u64(&r);
 	plan->time_boottime_nsec = get_u32(&r);
 
-	plan->rootfs = need_str(&r);
+	plan->rootfs = need_path(&r);
 	must_be_absolute(&r, plan->rootfs);
 	plan->root_propagation = get_u32(&r);
 	plan->rootfs_propagation = get_u32(&r);
 	plan->hostname = get_str(&r);
 	plan->domainname = get_str(&r);
 
-	plan->nsteps = get_count(&r);
-	plan->steps = alloc_array(&r, plan->nsteps, sizeof(*plan->steps));
+	/* kind, flags, five absent strings, attributes, propagation, mode, rdev, uid, gid */
+	plan->nsteps = get_count(&r, 68);
+	plan->steps = alloc_array(&r, plan->nsteps, 0, sizeof(*plan->steps));
 	for (i = 0; plan->steps && i < plan->nsteps && !r.why; i++) {
 		struct tsrt_step *s = &plan->steps[i];
 		s->kind = get_u32(&r);
 		s->flags = get_u32(&r);
-		s->source = get_str(&r);
-		s->dest = need_str(&r);
+		s->source = get_path(&r);
+		s->dest = need_path(&r);
 		s->fstype = get_str(&r);
 		s->data = get_str(&r);
-		s->fallback = get_str(&r);
+		s->fallback = get_path(&r);
 		s->attr_set = get_u64(&r);
 		s->attr_clr = get_u64(&r);
 		s->propagation = get_u32(&r);
@@ -235,16 +297,16 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			fail(&r, "unknown step kind");
 		}
 	}
-	plan->masked = get_str_list(&r, &plan->nmasked);
-	plan->readonly = get_str_list(&r, &plan->nreadonly);
+	plan->masked = get_str_list(&r, &plan->nmasked, TSRT_PATH_MAX, "path longer than PATH_MAX in plan", 0);
+	plan->readonly = get_str_list(&r, &plan->nreadonly, TSRT_PATH_MAX, "path longer than PATH_MAX in plan", 0);
 	for (i = 0; !r.why && i < plan->nmasked; i++)
 		must_be_absolute(&r, plan->masked[i]);
 	for (i = 0; !r.why && i < plan->nreadonly; i++)
 		must_be_absolute(&r, plan->readonly[i]);
-	plan->nsysctl = get_count(&r);
-	plan->sysctl = alloc_array(&r, plan->nsysctl, sizeof(*plan->sysctl));
+	plan->nsysctl = get_count(&r, 8);
+	plan->sysctl = alloc_array(&r, plan->nsysctl, 0, sizeof(*plan->sysctl));
 	for (i = 0; plan->sysctl && i < plan->nsysctl && !r.why; i++) {
-		plan->sysctl[i].key = need_str(&r);
+		plan->sysctl[i].key = need_path(&r);
 		plan->sysctl[i].value = need_str(&r);
 		if (plan->sysctl[i].key && (plan->sysctl[i].key[0] == '/' || strstr(plan->sysctl[i].key, "..")))
 			fail(&r, "sysctl key escapes /proc/sys");
@@ -253,8 +315,8 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	plan->console_rows = get_u32(&r);
 	plan->console_cols = get_u32(&r);
 	plan->oom_score_adj = (int32_t)get_u32(&r);
-	plan->nrlimits = get_count(&r);
-	plan->rlimits = alloc_array(&r, plan->nrlimits, sizeof(*plan->rlimits));
+	plan->nrlimits = get_count(&r, 20);
+	plan->rlimits = alloc_array(&r, plan->nrlimits, 0, sizeof(*plan->rlimits));
 	for (i = 0; plan->rlimits && i < plan->nrlimits && !r.why; i++) {
 		plan->rlimits[i].resource = get_u32(&r);
 		plan->rlimits[i].soft = get_u64(&r);
@@ -268,24 +330,29 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	plan->uid = get_u32(&r);
 	plan->gid = get_u32(&r);
 	plan->umask = get_u32(&r);
-	plan->ngroups = get_count(&r);
-	plan->groups = alloc_array(&r, plan->ngroups, sizeof(uint32_t));
+	plan->ngroups = get_count(&r, 4);
+	plan->groups = alloc_array(&r, plan->ngroups, 0, sizeof(uint32_t));
 	for (i = 0; plan->groups && i < plan->ngroups && !r.why; i++)
 		plan->groups[i] = get_u32(&r);
-	plan->cwd = need_str(&r);
+	plan->cwd = need_path(&r);
 	must_be_absolute(&r, plan->cwd);
-	plan->args = get_str_list(&r, &plan->nargs);
-	plan->env = get_str_list(&r, &plan->nenv);
+	/* Two slots in front of the arguments: the sealed helper's argv is [magic, path, args...]. */
+	plan->args = get_str_list(&r, &plan->nargs, TSRT_ARG_STRLEN, "argument longer than MAX_ARG_STRLEN in plan", 2);
+	plan->helper_argv = plan->args ? plan->args - 2 : NULL;
+	plan->env = get_str_list(&r, &plan->nenv, TSRT_ARG_STRLEN, "environment string longer than MAX_ARG_STRLEN in plan", 0);
 	if (!r.why && plan->nargs == 0)
 		fail(&r, "plan has no process arguments");
 	plan->fifo_fd = (int32_t)get_u32(&r);
 	plan->preserve_fds = get_u32(&r);
-	if (!r.why && plan->preserve_fds > 65536)
+	/* An fd number is an int: 3 + preserve_fds must be one. */
+	if (!r.why && plan->preserve_fds > 0x7fffffffu - 3)
 		fail(&r, "preserve_fds out of range");
 	plan->seccomp_len = get_u32(&r);
 	if (!r.why) {
-		if (plan->seccomp_len % 8 != 0 || plan->seccomp_len / 8 > 65535 || plan->seccomp_len > r.left)
+		if (plan->seccomp_len % 8 != 0 || plan->seccomp_len > r.left)
 			fail(&r, "malformed seccomp program");
+		else if (plan->seccomp_len / 8 > BPF_MAXINSNS)
+			fail(&r, "seccomp program longer than BPF_MAXINSNS in plan");
 		else {
 			plan->seccomp = plan->seccomp_len ? r.p : NULL;
 			r.p += plan->seccomp_len;
@@ -326,16 +393,15 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	for (i = 0; !r.why && i < plan->nsteps; i++)
 		if ((plan->steps[i].flags & MF_MOUNT_LABEL) && !plan->mount_label)
 			fail(&r, "mount label flag without a mount label");
-	plan->nidmaps = get_count(&r);
-	if (!r.why && plan->nidmaps > TSRT_MAX_IDMAPS)
-		fail(&r, "too many idmapped mounts in plan");
-	plan->idmaps = alloc_array(&r, plan->nidmaps, sizeof(*plan->idmaps));
+	plan->nidmaps = get_count(&r, 12);
+	plan->idmaps = alloc_array(&r, plan->nidmaps, 0, sizeof(*plan->idmaps));
 	for (i = 0; plan->idmaps && i < plan->nidmaps && !r.why; i++) {
 		struct tsrt_idmap *m = &plan->idmaps[i];
 		uint32_t j;
 		m->step = get_u32(&r);
 		m->userns_fd = (int32_t)get_u32(&r);
 		m->recursive = get_bool(&r);
+		m->tree = -1;
 		if (r.why)
 			break;
 		if (m->step >= plan->nsteps || plan->steps[m->step].kind != STEP_MOUNT_BIND)
@@ -346,6 +412,7 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			if (plan->idmaps[j].step == m->step)
 				fail(&r, "idmapped mount given twice");
 	}
+	plan->keep_fds = alloc_array(&r, plan->nidmaps, 8, sizeof(int32_t));
 	plan->join_pidfd = (int32_t)get_u32(&r);
 	plan->join_nsflags = get_u32(&r);
 	if (!r.why && (plan->join_nsflags & ~(uint32_t)(TSRT_CLONE_NS_ALL)))
@@ -376,17 +443,8 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 
 void plan_free(struct tsrt_plan *plan)
 {
-	free(plan->join);
-	free(plan->steps);
-	free((void *)plan->masked);
-	free((void *)plan->readonly);
-	free(plan->sysctl);
-	free(plan->rlimits);
-	free(plan->groups);
-	free(plan->idmaps);
-	free((void *)plan->args);
-	free((void *)plan->env);
-	free(plan->arena);
+	if (plan->arena)
+		syscall(SYS_munmap, plan->arena, plan->arena_size);
 	memset(plan, 0, sizeof(*plan));
 	plan->console_socket = -1;
 	plan->fifo_fd = -1;

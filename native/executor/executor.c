@@ -12,7 +12,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "copyup.h"
 #include "executor.h"
+#include "fdmsg.h"
 #include "plan.h"
 #include "sync.h"
 
@@ -24,6 +26,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -58,12 +61,15 @@
 #ifndef MNT_DETACH
 #define MNT_DETACH 2
 #endif
+
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
 
 /* The magic argv[0] the sealed helper (native/init) insists on before it execs anything. */
 #define SHIM_MAGIC "tsrt-init:exec"
+/* ...and followed by the exec fifo's fd number: wait for `start` on that fifo first. */
+#define SHIM_WAIT_MAGIC "tsrt-init:wait:"
 
 struct ctx {
 	const struct tsrt_plan *plan;
@@ -73,8 +79,8 @@ struct ctx {
 	int devnull;  /* host /dev/null, verified 1:3 (R3) */
 	int rootfd;   /* the container rootfs mount, before pivot_root */
 	int rootlen;
-	int idmap_tree[TSRT_MAX_IDMAPS]; /* idmapped trees made in the host's user namespace, by plan->idmaps */
 	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
+	int helper_waits; /* the sealed helper waits for `start` (wait_for_start) */
 };
 
 /* ---- tiny string helpers (no libc formatting in the child) ---- */
@@ -196,6 +202,25 @@ static void expect(struct ctx *c, uint32_t type, int step)
 		die_exit(1);
 	if (n != (long)sizeof(m) || m.type != type)
 		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
+}
+
+/* Waits for one message of the expected type carrying an fd (SCM_RIGHTS); returns the fd. */
+static int expect_fd(struct ctx *c, uint32_t type, int step)
+{
+	struct tsrt_msg m;
+	struct fdmsg fm;
+	struct msghdr *mh = fdmsg_init(&fm, &m, sizeof(m), FDMSG_RECV);
+	int fd;
+	long n;
+	do
+		n = syscall(SYS_recvmsg, c->sock, mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		die_exit(1);
+	fd = n > 0 ? fdmsg_fd(&fm) : -1;
+	if (n != (long)sizeof(m) || m.type != type || fd < 0)
+		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
+	return fd;
 }
 
 /* ---- paths inside the rootfs (R1) ---- */
@@ -416,18 +441,38 @@ static int step_tree(struct ctx *c, const struct tsrt_step *s, const char *sourc
 	uint32_t i;
 	for (i = 0; i < c->plan->nidmaps; i++) {
 		if (&c->plan->steps[c->plan->idmaps[i].step] == s) {
-			int tree = c->idmap_tree[i];
-			c->idmap_tree[i] = -1;
+			int tree = c->plan->idmaps[i].tree;
+			c->plan->idmaps[i].tree = -1;
 			return tree;
 		}
 	}
 	return bind_tree(source, recursive);
 }
 
+/*
+ * A bind source the container's root may not reach from its user namespace (below a 0700 root-owned
+ * directory): the runtime opens it, in our mount namespace and with its own credentials, and hands over an
+ * O_PATH fd (as runc does); cloning the tree from the fd needs no search permission on the way to it. The
+ * mount is the one in our namespace, so what a user namespace locks stays locked.
+ */
+static int tree_from_runtime(struct ctx *c, const struct tsrt_step *s, int recursive)
+{
+	int fd, tree, err;
+	send_msg(c->sock, MSG_MOUNT_SOURCE, S_MOUNT, 0, (int)(s - c->plan->steps), "");
+	fd = expect_fd(c, MSG_ACK, S_MOUNT);
+	tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+	err = errno;
+	syscall(SYS_close, fd);
+	errno = err;
+	return tree;
+}
+
 static void do_bind(struct ctx *c, const struct tsrt_step *s, const char *source, int recursive)
 {
 	int target, tree;
 	tree = step_tree(c, s, source, recursive);
+	if (tree < 0 && (errno == EACCES || errno == EPERM) && source == s->source && (c->plan->flags & PF_NEW_USERNS))
+		tree = tree_from_runtime(c, s, recursive);
 	if (tree < 0)
 		fail(c, S_MOUNT, s->dest);
 	if ((s->attr_set || s->attr_clr) &&
@@ -475,100 +520,14 @@ static int fs_configure(int fsfd, const char *source, const char *data, const ch
 	return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
 }
 
-/* ---- tmpcopyup: what the rootfs has at a tmpfs destination is copied into the new tmpfs ---- */
-
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
-/* Owner and mode as the image has them; the mode goes last because chown clears set-id bits. */
-static int copy_owner_mode(int dfd, const char *name, const struct stat *st, int is_link)
-{
-	if (syscall(SYS_fchownat, dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	return is_link ? 0 : (int)syscall(SYS_fchmodat, dfd, name, st->st_mode & 07777);
-}
-
-static int copy_file(int src_dir, int dst_dir, const char *name, const struct stat *st)
-{
-	int in, out, ret = -1;
-	long n;
-	in = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	out = (int)syscall(SYS_openat, dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out >= 0) {
-		do
-			n = syscall(SYS_sendfile, out, in, NULL, 1 << 20);
-		while (n > 0 || (n < 0 && errno == EINTR));
-		ret = n < 0 ? -1 : 0;
-		syscall(SYS_close, out);
-	}
-	syscall(SYS_close, in);
-	return ret;
-}
-
-/* Copies the entries of src_dir into dst_dir without following any symlink of the image (both are dir fds);
- * depth bounds the recursion a hostile image could ask for. */
-static int copy_tree(int src_dir, int dst_dir, int depth)
-{
-	char buf[2048], link[4096];
-	struct stat st;
-	long n, off;
-	int sub_src, sub_dst, ret;
-	if (depth > 64) {
-		errno = ELOOP;
-		return -1;
-	}
-	while ((n = syscall(SYS_getdents64, src_dir, buf, sizeof(buf))) > 0) {
-		for (off = 0; off < n; off += ((struct dirent64_raw *)(buf + off))->d_reclen) {
-			const char *name = ((struct dirent64_raw *)(buf + off))->d_name;
-			if (!strcmp(name, ".") || !strcmp(name, ".."))
-				continue;
-			if (syscall(SYS_newfstatat, src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return -1;
-			if (S_ISDIR(st.st_mode)) {
-				if (syscall(SYS_mkdirat, dst_dir, name, 0700) < 0)
-					return -1;
-				sub_src = (int)syscall(SYS_openat, src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				sub_dst = (int)syscall(SYS_openat, dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				ret = sub_src < 0 || sub_dst < 0 ? -1 : copy_tree(sub_src, sub_dst, depth + 1);
-				if (sub_src >= 0)
-					syscall(SYS_close, sub_src);
-				if (sub_dst >= 0)
-					syscall(SYS_close, sub_dst);
-				if (ret < 0)
-					return -1;
-			} else if (S_ISREG(st.st_mode)) {
-				if (copy_file(src_dir, dst_dir, name, &st) < 0)
-					return -1;
-			} else if (S_ISLNK(st.st_mode)) {
-				n = syscall(SYS_readlinkat, src_dir, name, link, sizeof(link) - 1);
-				if (n < 0)
-					return -1;
-				link[n] = 0;
-				if (syscall(SYS_symlinkat, link, dst_dir, name) < 0)
-					return -1;
-			} else if (syscall(SYS_mknodat, dst_dir, name, st.st_mode & (S_IFMT | 0600), st.st_rdev) < 0) {
-				return -1;
-			}
-			if (copy_owner_mode(dst_dir, name, &st, S_ISLNK(st.st_mode)) < 0)
-				return -1;
-		}
-	}
-	return n < 0 ? -1 : 0;
-}
+/* ---- tmpcopyup (the walk is copyup.c) ---- */
 
 /* mnt is the detached tmpfs, target the O_PATH destination in the rootfs (not yet covered). */
 static void copy_up(struct ctx *c, int mnt, int target, const char *dest)
 {
 	int src = (int)syscall(SYS_openat, target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int dst = (int)syscall(SYS_openat, mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (src < 0 || dst < 0 || copy_tree(src, dst, 0) < 0)
+	if (src < 0 || dst < 0 || copyup_tree(c->procfd, src, dst) < 0)
 		fail(c, S_MOUNT, dest);
 	syscall(SYS_close, src);
 	syscall(SYS_close, dst);
@@ -713,6 +672,15 @@ static void open_devnull(struct ctx *c)
 		fail_errno(c, S_ROOTFS, ENODEV, "/dev/null");
 }
 
+/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
+static void do_setattr(struct ctx *c, const struct tsrt_step *s)
+{
+	int fd = open_in_root(c->rootfd, s->dest, O_PATH);
+	if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
+		fail(c, S_MOUNT, s->dest);
+	syscall(SYS_close, fd);
+}
+
 static void setup_rootfs(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
@@ -763,21 +731,199 @@ static void setup_rootfs(struct ctx *c)
 		case STEP_MKDIR:
 			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
 			break;
-		case STEP_SETATTR: {
-			/* The mount at dest, a directory or a bound file; MF_ATTR_RECURSIVE: every mount below it too. */
-			int fd = open_in_root(c->rootfd, s->dest, O_PATH);
-			if (fd < 0 || set_attrs(fd, s->attr_set, s->attr_clr, 0, !!(s->flags & MF_ATTR_RECURSIVE)) < 0)
-				fail(c, S_MOUNT, s->dest);
-			syscall(SYS_close, fd);
+		case STEP_SETATTR:
+			if (!(s->flags & MF_DEFERRED))
+				do_setattr(c, s);
 			break;
 		}
+	}
+}
+
+/* ---- --no-pivot: take away what pivot_root would have ---- */
+
+/* The fields of one /proc/self/mountinfo line that detaching needs; the strings point into the line. */
+struct mountinfo_entry {
+	uint64_t id;
+	const char *root;  /* the mount's root within its filesystem: "/" for a full mount */
+	const char *point; /* its mount point */
+	const char *fstype;
+};
+
+/* The kernel escapes space, tab, newline and backslash in paths as \ooo; undone in place. */
+static void unescape_octal(char *s)
+{
+	char *out = s;
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
 		}
+	}
+	*out = 0;
+}
+
+/* Splits one line (len bytes, no newline, NUL-terminated at len) in place; 0 when it is not a mountinfo line:
+ * "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER". R10: the text names paths other
+ * users chose, so every field is found within len and nothing is read past it. */
+static int parse_mountinfo(char *line, size_t len, struct mountinfo_entry *e)
+{
+	char *field[64];
+	size_t n = 0, i = 0, dash;
+	uint64_t id = 0;
+	while (i < len && n < sizeof(field) / sizeof(field[0])) {
+		while (i < len && line[i] == ' ')
+			line[i++] = 0;
+		if (i >= len)
+			break;
+		field[n++] = line + i;
+		while (i < len && line[i] != ' ')
+			i++;
+	}
+	if (i < len)
+		return 0; /* more fields than any mount has */
+	for (dash = 6; dash < n && strcmp(field[dash], "-") != 0; dash++)
+		;
+	if (dash + 1 >= n || !field[0][0])
+		return 0;
+	for (i = 0; field[0][i]; i++) {
+		if (field[0][i] < '0' || field[0][i] > '9' || id > UINT64_MAX / 10 - 1)
+			return 0;
+		id = id * 10 + (uint64_t)(field[0][i] - '0');
+	}
+	unescape_octal(field[3]);
+	unescape_octal(field[4]);
+	e->id = id;
+	e->root = field[3];
+	e->point = field[4];
+	e->fstype = field[dash + 1];
+	return 1;
+}
+
+/* umount2 of exactly the mount behind fd, by its magic link in our private procfs (relative to it as cwd,
+ * which pivot() sets again): the path it was found at may have changed meanwhile, the fd cannot. */
+static int umount_fd(struct ctx *c, int fd)
+{
+	char link[32];
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)fd, 0);
+	if (syscall(SYS_fchdir, c->procfd) < 0)
+		return -1;
+	return (int)syscall(SYS_umount2, link, MNT_DETACH);
+}
+
+/* Detaches one mount outside the new root; 1 if it did, 0 if the mount is gone or elsewhere now. */
+static int detach_outside(struct ctx *c, const struct mountinfo_entry *e)
+{
+	struct statx stx;
+	int fd, full_pseudo = (!strcmp(e->fstype, "proc") || !strcmp(e->fstype, "sysfs")) && !strcmp(e->root, "/");
+	fd = (int)sys_openat2(AT_FDCWD, e->point, O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0) {
+		/* Gone with a parent detached before it (mountinfo lists parents first). */
+		if (errno == ENOENT || !full_pseudo)
+			return 0;
+		fail(c, S_PIVOT, e->point);
+	}
+	memset(&stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID) ||
+	    stx.stx_mnt_id != e->id) {
+		/* Another mount is on top at that path: it gets its turn, this one on a later pass. */
+		syscall(SYS_close, fd);
+		return 0;
+	}
+	/* Never let the unmount propagate to the host: only our copy becomes a slave. */
+	if (set_attrs(fd, 0, 0, MS_SLAVE, 1) < 0 && full_pseudo)
+		fail(c, S_PIVOT, e->point);
+	if (umount_fd(c, fd) == 0) {
+		syscall(SYS_close, fd);
+		return 1;
+	}
+	/* A mount locked by a user namespace (rootless) cannot be taken away; as runc does, a proc or sysfs
+	 * that would let a nested namespace mount a fresh one is covered by an empty tmpfs instead. */
+	if (full_pseudo) {
+		int fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC), tree = -1;
+		if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", "0", 0) == 0 &&
+		    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			fail(c, S_PIVOT, e->point);
+		syscall(SYS_close, tree);
+		if (fsfd >= 0)
+			syscall(SYS_close, fsfd);
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
+/* One mountinfo line: detached when it is a mount outside the new root's path; 1 if it was. */
+static int detach_line(struct ctx *c, char *line, size_t len)
+{
+	const char *rootfs = c->plan->rootfs;
+	struct mountinfo_entry e;
+	if (!parse_mountinfo(line, len, &e) || !strcmp(e.point, "/") || starts_with_dir(e.point, rootfs, slen(rootfs)) ||
+	    starts_with_dir(rootfs, e.point, slen(e.point)))
+		return 0;
+	return detach_outside(c, &e);
+}
+
+/*
+ * pivot_root leaves the old root's mounts behind; MS_MOVE + chroot keeps all of them in the namespace, where a
+ * nested user namespace finds a fully visible proc or sysfs and may mount a fresh one, without the masks
+ * (runc's no_pivot.bats). So every mount that is neither the new root, nor below it, nor above it on the way
+ * from "/" is detached first. A pass detaches the top one of mounts stacked on one point; passes repeat until
+ * nothing changes. What cannot be detached is left, except a full proc or sysfs, which gets covered.
+ */
+static void detach_old_root(struct ctx *c)
+{
+	char buf[1 << 16];
+	int pass;
+	for (pass = 0; pass < 16; pass++) {
+		int fd = proc_open(c, "self/mountinfo", O_RDONLY), detached = 0, skipping = 0;
+		size_t have = 0;
+		if (fd < 0)
+			fail(c, S_PIVOT, "/proc/self/mountinfo");
+		for (;;) {
+			size_t start = 0, i;
+			long n = syscall(SYS_read, fd, buf + have, sizeof(buf) - 1 - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				fail(c, S_PIVOT, "/proc/self/mountinfo");
+			have += (size_t)n;
+			for (i = 0; i < have; i++) {
+				if (buf[i] != '\n')
+					continue;
+				buf[i] = 0;
+				if (!skipping)
+					detached |= detach_line(c, buf + start, i - start);
+				skipping = 0;
+				start = i + 1;
+			}
+			if (n == 0) {
+				buf[have] = 0;
+				if (start < have && !skipping)
+					detached |= detach_line(c, buf + start, have - start);
+				break;
+			}
+			if (start == 0 && have == sizeof(buf) - 1) {
+				/* Longer than any mountinfo line can be: drop it up to its newline. */
+				skipping = 1;
+				start = have;
+			}
+			memmove(buf, buf + start, have - start);
+			have -= start;
+		}
+		syscall(SYS_close, fd);
+		if (!detached)
+			break;
 	}
 }
 
 static void pivot(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
+	if ((p->flags & PF_NO_PIVOT) && !(p->flags & PF_SHARED_MOUNTNS))
+		detach_old_root(c);
 	if (syscall(SYS_fchdir, c->rootfd) < 0)
 		fail(c, S_PIVOT, p->rootfs);
 	if (p->flags & PF_SHARED_MOUNTNS) {
@@ -810,26 +956,8 @@ static void pivot(struct ctx *c)
 /* One sendmsg of `len` bytes with `fd` attached (SCM_RIGHTS). */
 static long send_with_fd(int sock, void *data, size_t len, int fd)
 {
-	struct iovec iov = { data, len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return syscall(SYS_sendmsg, sock, &mh, MSG_NOSIGNAL);
+	struct fdmsg m;
+	return syscall(SYS_sendmsg, sock, fdmsg_init(&m, data, len, fd), MSG_NOSIGNAL);
 }
 
 static void setup_console(struct ctx *c)
@@ -852,6 +980,12 @@ static void setup_console(struct ctx *c)
 	/* R3: the slave we hand out and bind must be a pts device (major 136..143). */
 	if (fstat(slave, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
 		fail_errno(c, S_CONSOLE, ENODEV, "pty slave");
+	/* The terminal is the process's, as runc makes it (engines with -t -u rely on it): only the owner changes,
+	 * devpts' gid= stays. As runc, an owner the user namespace cannot map (EINVAL, EPERM) or a read-only
+	 * /dev (EROFS) leaves it as it is rather than failing the start. */
+	if (st.st_uid != p->uid && syscall(SYS_fchown, slave, p->uid, (gid_t)-1) < 0 &&
+	    errno != EINVAL && errno != EPERM && errno != EROFS)
+		fail(c, S_CONSOLE, "pty slave owner");
 	if (p->console_rows || p->console_cols) {
 		struct winsize ws;
 		memset(&ws, 0, sizeof(ws));
@@ -905,7 +1039,7 @@ static void apply_sysctls(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	uint32_t i;
 	for (i = 0; i < p->nsysctl; i++) {
-		char path[512];
+		char path[4 + TSRT_PATH_MAX]; /* "sys/" and a key the decoder held to PATH_MAX */
 		int fd;
 		sappend(path, sizeof(path), sappend(path, sizeof(path), 0, "sys/"), p->sysctl[i].key);
 		fd = (int)sys_openat2(c->procfd, path, O_WRONLY,
@@ -985,6 +1119,23 @@ static void apply_rlimits(struct ctx *c)
 	}
 }
 
+/* Made in the new network namespace, an AF_INET socket reaches its "lo", which starts down. */
+static void loopback_up(struct ctx *c)
+{
+	struct ifreq req;
+	int fd = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail(c, S_LOOPBACK, "lo");
+	memset(&req, 0, sizeof(req));
+	memcpy(req.ifr_name, "lo", 3);
+	if (syscall(SYS_ioctl, fd, SIOCGIFFLAGS, &req) < 0)
+		fail(c, S_LOOPBACK, "lo");
+	req.ifr_flags |= IFF_UP;
+	if (syscall(SYS_ioctl, fd, SIOCSIFFLAGS, &req) < 0)
+		fail(c, S_LOOPBACK, "lo");
+	syscall(SYS_close, fd);
+}
+
 static void apply_oom_score_adj(struct ctx *c)
 {
 	char v[24];
@@ -1045,8 +1196,11 @@ static void apply_lsm_labels(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->apparmor_profile) {
-		char buf[TSRT_MAX_STR + 8];
+		/* One write: the kernel reads a page of it and refuses a second write to the same open file. */
+		char buf[4096 + 1];
 		size_t n = sappend(buf, sizeof(buf), sappend(buf, sizeof(buf), 0, "exec "), p->apparmor_profile);
+		if (n < 5 + slen(p->apparmor_profile))
+			fail_errno(c, S_LSM, E2BIG, p->apparmor_profile);
 		/* The LSM-specific file since Linux 5.8; attr/exec when AppArmor is the only LSM on older kernels. */
 		int fd = proc_open(c, "self/attr/apparmor/exec", O_WRONLY);
 		if (fd < 0 && errno == ENOENT)
@@ -1086,11 +1240,8 @@ static void switch_user(struct ctx *c, struct __user_cap_data_struct held[2])
 			fail(c, S_CAPS, "bounding set");
 	}
 	if (p->flags & PF_SETGROUPS) {
-		gid_t groups[TSRT_MAX_LIST];
-		uint32_t i;
-		for (i = 0; i < p->ngroups; i++)
-			groups[i] = p->groups[i];
-		if (syscall(SYS_setgroups, p->ngroups, groups) < 0)
+		/* gid_t is the plan's u32. */
+		if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
 			fail(c, S_GROUPS, "additionalGids");
 	} else if (p->ngroups) {
 		fail_errno(c, S_GROUPS, EPERM, "additionalGids (setgroups is denied in this user namespace)");
@@ -1166,11 +1317,23 @@ static void load_seccomp(struct ctx *c)
 		hand_over_listener(c, (int)listener);
 }
 
-static void enter_cwd(struct ctx *c)
+/* Before the user switch: a cwd only root can enter is entered now, as runc does. 1 when it was; 0 when only
+ * permissions stopped it (the process's user may still be allowed, after the switch); any other error fails. */
+static int enter_cwd_privileged(struct ctx *c)
+{
+	if (syscall(SYS_chdir, c->plan->cwd) == 0)
+		return 1;
+	if (errno != EACCES && errno != EPERM)
+		fail(c, S_CWD, c->plan->cwd);
+	return 0;
+}
+
+/* After the user switch: enter the cwd unless that was done already, and check where we are either way. */
+static void enter_cwd(struct ctx *c, int entered)
 {
 	char buf[4096];
 	long n;
-	if (syscall(SYS_chdir, c->plan->cwd) < 0)
+	if (!entered && syscall(SYS_chdir, c->plan->cwd) < 0)
 		fail(c, S_CWD, c->plan->cwd);
 	/* R4 / CVE-2024-21626: a cwd reached through a leaked fd is outside the root; the kernel says so. */
 	n = syscall(SYS_getcwd, buf, sizeof(buf));
@@ -1231,20 +1394,22 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 		size_t n = 0, at;
 		while (path[n] && path[n] != ':')
 			n++;
-		at = 0;
-		if (n == 0)
-			at = sappend(out, cap, 0, ".");
-		else {
-			if (n >= cap)
-				n = cap - 1;
-			memcpy(out, path, n);
-			out[n] = 0;
-			at = n;
+		/* A candidate longer than PATH_MAX is one the kernel refuses: skipped, never cut short into another. */
+		if ((n ? n : 1) + 1 + slen(name) >= cap) {
+			err = ENAMETOOLONG;
+		} else {
+			if (n == 0)
+				at = sappend(out, cap, 0, ".");
+			else {
+				memcpy(out, path, n);
+				out[n] = 0;
+				at = n;
+			}
+			at = sappend(out, cap, at, "/");
+			sappend(out, cap, at, name);
+			if (is_executable(out, &err))
+				return;
 		}
-		at = sappend(out, cap, at, "/");
-		sappend(out, cap, at, name);
-		if (is_executable(out, &err))
-			return;
 		if (!path[n])
 			break;
 		path += n + 1;
@@ -1254,12 +1419,26 @@ static void lookup_executable(struct ctx *c, char *out, size_t cap)
 	die_exit(1);
 }
 
-static void wait_for_start(struct ctx *c)
+static void exec_user_process(struct ctx *c, const char *path, const char *magic);
+
+static void wait_for_start(struct ctx *c, const char *path)
 {
 	const struct tsrt_plan *p = c->plan;
 	if (p->flags & PF_START_FIFO) {
-		char link[32];
+		char link[32], magic[40];
 		int fd;
+		/*
+		 * The waiting init should hold stdio and the fifo and nothing else, as runc's does (issue 13, finding 7):
+		 * where the container's /proc shows the fifo (helper_can_wait), the sealed helper waits instead of us.
+		 * Our root, private procfs, sync socket and the helper's memfd are close-on-exec, so none of them waits
+		 * with it. Without such a /proc (a config that mounts none), we wait here, through the private procfs.
+		 */
+		if (c->helper_waits) {
+			sappend_u64(magic, sizeof(magic), sappend(magic, sizeof(magic), 0, SHIM_WAIT_MAGIC), (uint64_t)p->fifo_fd, 0);
+			exec_user_process(c, path, magic);
+		}
+		syscall(SYS_close, c->rootfd);
+		c->rootfd = -1;
 		sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "self/fd/"), (uint64_t)p->fifo_fd, 0);
 		/* Blocks until `start` opens the read side. */
 		do
@@ -1274,6 +1453,34 @@ static void wait_for_start(struct ctx *c)
 	} else {
 		expect(c, MSG_START, S_WAIT_START);
 	}
+}
+
+/*
+ * Whether the sealed helper can wait for `start` itself: the container's own /proc must be a procfs that shows
+ * our exec fifo as /proc/self/fd/<fd>, the same inode, as the helper will open it. Checked before any seccomp
+ * filter (a profile may deny fstat), and as the container's user, who the helper will be.
+ */
+static int helper_can_wait(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	struct statfs sfs;
+	struct stat a, b;
+	char link[32];
+	int fd, ok;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+	syscall(SYS_close, fd);
+	if (!ok)
+		return 0;
+	sappend_u64(link, sizeof(link), sappend(link, sizeof(link), 0, "/proc/self/fd/"), (uint64_t)p->fifo_fd, 0);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &a) == 0 && fstat(p->fifo_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	syscall(SYS_close, fd);
+	return ok;
 }
 
 /* R4: only stdio and the preserved fds survive exec; libuv/JS fds are marked close-on-exec. Done before the
@@ -1291,24 +1498,24 @@ static void prepare_exec_fds(struct ctx *c)
 		if (fd < 3 && fl >= 0 && (fl & O_NONBLOCK))
 			syscall(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
+	/* The helper that waits for `start` opens the fifo through this fd (wait_for_start) and closes it. */
+	if (c->helper_waits)
+		syscall(SYS_fcntl, p->fifo_fd, F_SETFD, 0);
 	syscall(SYS_umask, (p->flags & PF_SET_UMASK) ? p->umask : 022);
 }
 
-static void exec_user_process(struct ctx *c, const char *path)
+/* magic: SHIM_MAGIC, or the wait magic with the fifo's fd (wait_for_start). */
+static void exec_user_process(struct ctx *c, const char *path, const char *magic)
 {
 	const struct tsrt_plan *p = c->plan;
-	const char *argv[TSRT_MAX_LIST + 3];
 	uint64_t empty = 0;
-	uint32_t i;
 
-	argv[0] = SHIM_MAGIC;
-	argv[1] = path;
-	for (i = 0; i < p->nargs; i++)
-		argv[i + 2] = p->args[i];
-	argv[p->nargs + 2] = NULL;
+	/* The decoder left these two slots in front of the (NULL-terminated) arguments. */
+	p->helper_argv[0] = magic;
+	p->helper_argv[1] = path;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8);
 	/* The sealed helper (a memfd) replaces this image, so /proc/<pid>/exe never reaches a host binary. */
-	syscall(SYS_execveat, c->shim_fd, "", argv, p->env, AT_EMPTY_PATH);
+	syscall(SYS_execveat, c->shim_fd, "", p->helper_argv, p->env, AT_EMPTY_PATH);
 	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
 	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
 	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
@@ -1339,10 +1546,12 @@ static int cmp_int(int a, int b)
 	return a < b ? -1 : a > b;
 }
 
-/* Close every fd except the allowlist, right away: the waiting init must not pin the runtime's fds. */
-static void close_other_fds(const int *keep, int nkeep, int preserve)
+/* Close every fd except the allowlist (sorted in place), right away: the waiting init must not pin the
+ * runtime's fds. */
+static void close_other_fds(int32_t *keep, int nkeep, int preserve)
 {
-	int sorted[10 + TSRT_MAX_IDMAPS], n = 0, i, j, from;
+	int32_t *sorted = keep;
+	int n = 0, i, j, from;
 	for (i = 0; i < nkeep; i++)
 		if (keep[i] >= 3 + preserve)
 			sorted[n++] = keep[i];
@@ -1384,9 +1593,11 @@ static void write_timens_offsets(struct ctx *c)
 static void join_namespaces(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int fds[16];
-	uint32_t i, n = p->njoin > 16 ? 16 : p->njoin;
+	int fds[8]; /* one per namespace type: the decoder admits each type once */
+	uint32_t i, n = p->njoin;
 	int pass;
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		fail_errno(c, S_JOIN_NS, EINVAL, "namespaces to join");
 	/* Open every path first: after joining a mount namespace, paths would resolve somewhere else. */
 	for (i = 0; i < n; i++) {
 		fds[i] = (int)syscall(SYS_openat, AT_FDCWD, p->join[i].path, O_RDONLY | O_CLOEXEC);
@@ -1447,7 +1658,7 @@ static void prepare_idmapped_trees(struct ctx *c)
 		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
 			fail(c, S_IDMAP, s->dest);
 		syscall(SYS_close, m->userns_fd);
-		c->idmap_tree[i] = tree;
+		p->idmaps[i].tree = tree;
 	}
 }
 
@@ -1458,6 +1669,7 @@ static void stage2(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	struct __user_cap_data_struct held[2];
 	char path[4096];
+	int entered;
 
 	expect(c, MSG_GO, S_SETUP);
 	if ((p->flags & PF_NEW_CGROUPNS) && syscall(SYS_unshare, CLONE_NEWCGROUP) < 0)
@@ -1497,8 +1709,15 @@ static void stage2(struct ctx *c)
 	}
 	if (p->flags & PF_TERMINAL)
 		setup_console(c);
+	if (p->flags & PF_LOOPBACK_UP)
+		loopback_up(c);
 	apply_sysctls(c);
 	if (p->flags & PF_NEW_MOUNTNS) {
+		uint32_t i;
+		/* A read-only tmpfs or /dev only now: devices, /dev/pts and the console had to be made in it. */
+		for (i = 0; i < p->nsteps; i++)
+			if (p->steps[i].kind == STEP_SETATTR && (p->steps[i].flags & MF_DEFERRED))
+				do_setattr(c, &p->steps[i]);
 		if ((p->flags & PF_READONLY_ROOT) && set_attrs(c->rootfd, MOUNT_ATTR_RDONLY, 0, 0, 0) < 0)
 			fail(c, S_ROOT_RO, "/");
 	}
@@ -1507,13 +1726,15 @@ static void stage2(struct ctx *c)
 	apply_rlimits(c);
 	apply_process_attributes(c);
 	apply_lsm_labels(c);
+	entered = enter_cwd_privileged(c);
 	switch_user(c, held);
 	/* The cwd check needs getcwd, which a profile may deny: it runs before any filter. */
-	enter_cwd(c);
+	enter_cwd(c, entered);
 	/* The init outlives `create`. Reset before any filter, so the profile meets one syscall fewer. */
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* execCPUAffinity.final: after the cgroup moves (a cpuset resets affinity), before a filter may forbid it. */
 	set_affinity(c, p->affinity_final, p->affinity_final_len, "execCPUAffinity.final");
+	c->helper_waits = (p->flags & PF_START_FIFO) && helper_can_wait(c);
 	prepare_exec_fds(c);
 	if (p->seccomp_len && !(p->flags & PF_NO_NEW_PRIVS)) {
 		/* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it as late as we still have it. */
@@ -1536,8 +1757,8 @@ static void stage2(struct ctx *c)
 	 * errnoRet 0), or the runtime died since PR_SET_PDEATHSIG was reset. Give up; the runtime sees EOF. */
 	if (send_msg(c->sock, MSG_READY, 0, 0, 0, "") != (long)sizeof(struct tsrt_msg))
 		die_exit(1);
-	wait_for_start(c);
-	exec_user_process(c, path);
+	wait_for_start(c, path);
+	exec_user_process(c, path, SHIM_MAGIC);
 	die_exit(1);
 }
 
@@ -1546,7 +1767,8 @@ static void stage1(struct ctx *c) __attribute__((noreturn));
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int keep[10 + TSRT_MAX_IDMAPS], nkeep = 0;
+	int32_t *keep = p->keep_fds; /* 8 + nidmaps entries */
+	int nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
 	int need_fork;

@@ -1,6 +1,7 @@
 /*
- * tsrt-executor: the program the runtime's cloned child execs from a sealed memfd (R5, design B of
- * native-core.md). argv: EXECUTOR_MAGIC, the sync socket fd, the sealed plan memfd, the sealed helper memfd.
+ * tsrt-executor: the program the runtime's cloned child execs at once from a sealed memfd (R5: the container
+ * never sees a host executable), reading a serialised plan instead of running C inside the addon.
+ * argv: EXECUTOR_MAGIC, the sync socket fd, the sealed plan memfd, the sealed helper memfd.
  * The environment is empty; every signal is still blocked from the clone (the executor unblocks them only for
  * the user's execve).
  *
@@ -15,8 +16,8 @@
 #include "sync.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -56,38 +57,29 @@ static void report(int sock, int err, const char *detail)
 	_exit(1);
 }
 
-static unsigned char *read_plan(int fd, size_t *len)
+/* The sealed plan memfd, mapped: decoded in place, so its strings are the mapping's bytes (no malloc, no copy). */
+static const unsigned char *map_plan(int fd, size_t *len)
 {
 	struct stat st;
-	unsigned char *buf;
-	size_t got = 0;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (unsigned long long)st.st_size > TSRT_MAX_PLAN_BYTES) {
-		errno = errno ? errno : EPROTO;
+	void *p;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	if (st.st_size <= 0 || (unsigned long long)st.st_size > 0xffffffffu) {
+		errno = EPROTO;
 		return NULL;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf)
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			errno = n < 0 ? errno : EPROTO;
-			free(buf);
-			return NULL;
-		}
-		got += (size_t)n;
-	}
-	*len = got;
-	return buf;
+	*len = (size_t)st.st_size;
+	return p;
 }
 
 int main(int argc, char **argv)
 {
 	struct tsrt_plan plan;
 	const char *why = NULL;
-	unsigned char *bytes;
+	const unsigned char *bytes;
 	size_t len = 0;
 	int sock, plan_fd, shim_fd;
 
@@ -101,12 +93,11 @@ int main(int argc, char **argv)
 	if (sock < 0 || plan_fd < 0 || shim_fd < 0)
 		refuse("bad fd arguments");
 
-	bytes = read_plan(plan_fd, &len);
+	bytes = map_plan(plan_fd, &len);
 	if (!bytes)
 		report(sock, errno, "reading the launch plan");
 	close(plan_fd);
 	if (plan_decode(bytes, len, &plan, &why) != 0)
 		report(sock, EPROTO, why);
-	free(bytes);
 	executor_run(&plan, sock, shim_fd);
 }

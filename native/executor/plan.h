@@ -4,7 +4,8 @@
  * The TypeScript side encodes it (src/plan/codec.ts) into a length-framed byte buffer; plan_decode() turns the
  * buffer into this struct in the runtime process, before clone, so a malformed plan is rejected before any
  * child exists, and once more in the sealed executor, from a sealed memfd of the same bytes. Strings point into
- * the decoded copy of the buffer and are NUL-terminated by the codec.
+ * the buffer itself (NUL-terminated by the codec), which must outlive the plan; arrays are sized from the plan's
+ * own counts and live in one anonymous mapping the decoder makes (no malloc, so the executor uses it too).
  */
 #ifndef TSRT_PLAN_H
 #define TSRT_PLAN_H
@@ -15,11 +16,14 @@
 #define TSRT_PLAN_MAGIC 0x54535254u /* "TSRT" */
 #define TSRT_PLAN_VERSION 1u
 
-/* Hard limits: the decoder refuses anything larger, so no length can overflow the child's fixed buffers. */
-#define TSRT_MAX_PLAN_BYTES (16u << 20)
-#define TSRT_MAX_STR 4096u
-#define TSRT_MAX_LIST 4096u
-#define TSRT_MAX_IDMAPS 16u /* idmapped mounts per plan: each keeps a tree fd open in the executor */
+/*
+ * The only length limits are the kernel's: a path is at most PATH_MAX bytes with its NUL, one argument or
+ * environment string at most MAX_ARG_STRLEN (execve refuses longer ones). Other strings and every count are
+ * bounded by the plan's own bytes (a count promising more elements than bytes remain is refused before
+ * anything is allocated), and the plan by its 32-bit length field.
+ */
+#define TSRT_PATH_MAX 4096u
+#define TSRT_ARG_STRLEN 131072u
 
 enum tsrt_step_kind {
 	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
@@ -41,6 +45,7 @@ enum tsrt_step_kind {
 #define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
 #define MF_MOUNT_LABEL 0x40u  /* fs mounts: pass the plan's mount_label as the SELinux context= option */
 #define MF_COPY_UP 0x80u      /* tmpcopyup: fill the new tmpfs with a copy of what the rootfs has at dest */
+#define MF_DEFERRED 0x100u    /* setattr: applied last, once the console is bound too (runc's finalizeRootfs) */
 
 struct tsrt_step {
 	uint32_t kind;
@@ -64,6 +69,7 @@ struct tsrt_idmap {
 	uint32_t step;     /* index of a STEP_MOUNT_BIND step */
 	int32_t userns_fd; /* a user namespace carrying the mount's maps, made by the runtime */
 	uint32_t recursive; /* ridmap: AT_RECURSIVE */
+	int32_t tree;      /* not in the plan: the executor's idmapped tree fd until attached, -1 before */
 };
 
 struct tsrt_nsjoin {
@@ -113,6 +119,8 @@ struct tsrt_rlimit {
  * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
  * root of every other process in that namespace. */
 #define PF_SHARED_MOUNTNS 0x40000u
+/* A new network namespace: bring its loopback interface up, as runc and crun do (it starts down). */
+#define PF_LOOPBACK_UP 0x80000u
 
 struct tsrt_plan {
 	uint32_t flags;
@@ -147,6 +155,9 @@ struct tsrt_plan {
 	uint32_t nargs, nenv;
 	const char **args; /* NULL terminated */
 	const char **env;  /* NULL terminated */
+	/* args with two free slots in front: the argv of the sealed helper (its magic and the resolved path),
+	 * written by the executor just before execveat. */
+	const char **helper_argv;
 	int32_t fifo_fd;   /* O_PATH fd of exec.fifo, or -1 */
 	uint32_t preserve_fds;
 	uint32_t seccomp_len; /* bytes of struct sock_filter */
@@ -175,11 +186,15 @@ struct tsrt_plan {
 	int32_t join_pidfd;    /* PF_EXEC: pidfd of the container init, or -1 */
 	uint32_t join_nsflags; /* PF_EXEC: CLONE_NEW* of the init's namespaces that differ from the runtime's */
 
-	/* Decoder-owned storage. */
+	/* Room for the executor's list of fds to keep across set-up: 8 + nidmaps entries. */
+	int32_t *keep_fds;
+
+	/* Decoder-owned storage: the mapping every array above lives in. */
 	void *arena;
+	size_t arena_size;
 };
 
-/* Returns 0, or -1 with a static reason in *why (never NULL on failure). */
+/* Returns 0, or -1 with a static reason in *why (never NULL on failure). buf must outlive the plan. */
 int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, const char **why);
 void plan_free(struct tsrt_plan *plan);
 

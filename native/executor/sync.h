@@ -15,6 +15,8 @@ enum tsrt_msg_type {
 	MSG_READY = 4,    /* set-up complete, waiting for start (fifo or MSG_START) */
 	MSG_ERROR = 5,    /* step, err and detail say what failed */
 	MSG_SECCOMP = 6,  /* carries the seccomp listener fd (SCM_RIGHTS): pass it to listenerPath, then MSG_ACK */
+	MSG_MOUNT_SOURCE = 7, /* open the source of bind step `pid` (an index into the plan's steps) in our mount
+			       * namespace with the runtime's credentials; MSG_ACK carries the O_PATH fd */
 	/* parent -> child */
 	MSG_ACK = 16,
 	MSG_GO = 17,    /* after MSG_PID: the parent has placed the init (cgroups); continue */
@@ -60,6 +62,7 @@ enum tsrt_step_id {
 	S_MEMPOLICY,   /* set_mempolicy */
 	S_LSM,         /* AppArmor profile / SELinux label for the exec */
 	S_IDMAP,       /* MOUNT_ATTR_IDMAP on an idmapped bind's tree */
+	S_LOOPBACK,    /* bring "lo" up in a new network namespace */
 };
 
 #define TSRT_DETAIL_MAX 512

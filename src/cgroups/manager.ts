@@ -229,23 +229,22 @@ export class CgroupManager {
   private makeDir(h: HierarchyDir): boolean {
     const rel = path.relative(h.mountPoint, h.dir);
     let cur = h.mountPoint;
+    const cpuset = controllersOf(h.key).includes('cpuset');
     for (const part of rel.split('/').filter(Boolean)) {
       const parent = cur;
       cur = path.join(cur, part);
       try {
         fs.mkdirSync(cur);
         this.record.created.push(cur);
-        // A new v1 cpuset starts with no cpus and no mems: no task could join it. Inherit the parent's.
-        if (controllersOf(h.key).includes('cpuset')) {
-          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            if (!readText(path.join(cur, f))?.trim()) fs.writeFileSync(path.join(cur, f), readText(path.join(parent, f))?.trim() ?? '');
-          }
-        }
       } catch (e) {
-        if (errnoOf(e) === 'EEXIST') continue;
-        if (this.record.rootless && PERMISSION.has(errnoOf(e))) return false;
-        throw fromSystemError('mkdir', cur, e);
+        if (errnoOf(e) !== 'EEXIST') {
+          if (this.record.rootless && PERMISSION.has(errnoOf(e))) return false;
+          throw fromSystemError('mkdir', cur, e);
+        }
       }
+      // A v1 cpuset starts with no cpus and no mems, and no task can join it: every empty level, made here or
+      // before us (a kubelet's pod cgroups), takes its parent's, so the nearest ancestor that has some wins (runc).
+      if (cpuset && !v1.fillCpuset(cur, parent, this.record.rootless)) return false;
     }
     if (this.record.rootless) {
       // Delegated means we may also write its files; a directory we cannot use is as good as none.
@@ -465,6 +464,30 @@ export class CgroupManager {
     const f = this.freezer();
     if (!f) return false;
     return f.kind === 'v1' ? v1.isFrozen(f.dir) : v2.isFrozen(f.dir);
+  }
+
+  /**
+   * Whether a process placed in the container's cgroup would stop where it stands: any freezer it has (the
+   * v1 freezer and cgroup2's, both on a hybrid host) frozen or freezing, by itself or by an ancestor.
+   */
+  frozenForNewcomers(): boolean {
+    const d1 = this.dirOf('freezer');
+    const d2 = this.dirOf(UNIFIED);
+    return (d1 !== undefined && v1.frozenOrFreezing(d1)) || (d2 !== undefined && v2.frozenHereOrAbove(d2));
+  }
+
+  /**
+   * Moves `pid` to the root of the v1 freezer hierarchy, which is never frozen: a task frozen by the v1
+   * freezer does not die even of SIGKILL (cgroup2's freezer lets fatal signals through).
+   */
+  releaseFromFreezer(pid: number): void {
+    const h = this.record.dirs.find(d => d.key !== UNIFIED && controllersOf(d.key).includes('freezer'));
+    if (!h) return;
+    try {
+      fs.writeFileSync(path.join(h.mountPoint, 'cgroup.procs'), String(pid));
+    } catch {
+      /* gone already, or not ours to move (unprivileged): nothing more to do here */
+    }
   }
 
   /** Freezes (true) or thaws (false), and waits until the kernel says it is done. */

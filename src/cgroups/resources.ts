@@ -311,7 +311,9 @@ const MEMBERSHIP_FILES = new Set(['cgroup.procs', 'cgroup.threads', 'cgroup.kill
 function unifiedWrites(u: NonNullable<LinuxResources['unified']>, p: Placement): Write[] {
   const keys = Object.keys(u);
   if (!keys.length) return [];
-  if (!p.v2) fail('unified', 'cgroup v2 (unified) parameters need a cgroup2 hierarchy; this host has cgroup v1 only');
+  // runc's text first, for scripts that look for it; then what exactly is wrong.
+  const V1 = 'invalid configuration: cannot use unified on cgroup v1';
+  if (!p.v2) fail('unified', `${V1} (this host has no cgroup2 hierarchy)`);
   return keys.map(file => {
     if (file.includes('/') || file === '.' || file === '..' || !file.includes('.')) {
       fail('unified', `${JSON.stringify(file)} is not a cgroup2 file name`);
@@ -321,7 +323,8 @@ function unifiedWrites(u: NonNullable<LinuxResources['unified']>, p: Placement):
     if (MEMBERSHIP_FILES.has(file)) fail('unified', `${JSON.stringify(file)} moves or kills processes; it is not a resource`);
     const controller = file.slice(0, file.indexOf('.'));
     if (controller !== 'cgroup' && !p.v2!.has(controller)) {
-      fail('unified', `${JSON.stringify(file)}: the ${controller} controller is not available in the cgroup v2 hierarchy${p.v1.has(controller) ? ' (the host has it in a v1 hierarchy)' : ''}`);
+      if (p.v1.has(controller)) fail('unified', `${V1} (${JSON.stringify(file)}: the host has the ${controller} controller in a v1 hierarchy)`);
+      fail('unified', `${JSON.stringify(file)}: the ${controller} controller is not available in the cgroup v2 hierarchy`);
     }
     return { key: UNIFIED, file, value: u[file]!, resource: `unified.${file}` };
   });

@@ -2,12 +2,18 @@
 // writes for resources come from resources.ts and devices.ts; the manager sends each to its hierarchy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RuntimeError } from '../errors.js';
-import { keyed, numberIn, readText, sleepMs } from './files.js';
+import { RuntimeError, fromSystemError } from '../errors.js';
+import { errnoOf, keyed, numberIn, readText, sleepMs } from './files.js';
 import type { CgroupStats } from './manager.js';
 
 export function isFrozen(freezerDir: string): boolean {
   return readText(path.join(freezerDir, 'freezer.state'))?.trim() === 'FROZEN';
+}
+
+/** FROZEN or FREEZING, by its own freezer.state or an ancestor's (the file shows the effective state). */
+export function frozenOrFreezing(freezerDir: string): boolean {
+  const state = readText(path.join(freezerDir, 'freezer.state'))?.trim();
+  return state === 'FROZEN' || state === 'FREEZING';
 }
 
 /** Freezes (true) or thaws (false) and waits until freezer.state says so. */
@@ -22,6 +28,24 @@ export function setFrozen(freezerDir: string, frozen: boolean): void {
   }
   if (frozen) fs.writeFileSync(file, 'THAWED');
   throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${file} stays ${readText(file)?.trim()}`, { op: 'pause', path: file });
+}
+
+/**
+ * Copies cpuset.cpus and cpuset.mems from `parent` into `dir` where dir's are empty. False when an
+ * unprivileged runtime may not write them (the hierarchy is then unusable to it); any other failure throws.
+ */
+export function fillCpuset(dir: string, parent: string, rootless: boolean): boolean {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    if (readText(path.join(dir, f))?.trim()) continue;
+    const file = path.join(dir, f);
+    try {
+      fs.writeFileSync(file, readText(path.join(parent, f))?.trim() ?? '');
+    } catch (e) {
+      if (rootless && ['EACCES', 'EPERM', 'EROFS'].includes(errnoOf(e))) return false;
+      throw fromSystemError('write', file, e);
+    }
+  }
+  return true;
 }
 
 export function memoryStats(dir: string): Pick<CgroupStats, 'memory' | 'oom'> {

@@ -45,6 +45,11 @@ export function isFrozen(dir: string): boolean {
   return readText(path.join(dir, 'cgroup.freeze'))?.trim() === '1';
 }
 
+/** Frozen by its own cgroup.freeze, or by an ancestor's (cgroup.events then says "frozen 1"). */
+export function frozenHereOrAbove(dir: string): boolean {
+  return isFrozen(dir) || keyed(readText(path.join(dir, 'cgroup.events'))).get('frozen') === 1;
+}
+
 /** Freezes (true) or thaws (false) and waits until cgroup.events says so. */
 export function setFrozen(dir: string, frozen: boolean): void {
   fs.writeFileSync(path.join(dir, 'cgroup.freeze'), frozen ? '1' : '0');

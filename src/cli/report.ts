@@ -28,7 +28,8 @@ export class Reporter {
         writeFd(2, text);
       }
       if (alsoStderr) writeFd(2, `${msg}\n`);
-    } else if (alsoStderr || level !== 'debug') {
+    } else {
+      // Without --log runc logs everything to stderr, debug lines too when --debug asked for them.
       writeFd(2, text);
     }
   }

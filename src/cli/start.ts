@@ -7,7 +7,7 @@ export const startCommand: Command = {
   usage: 'tsrt start <container-id>',
   run(argv, ctx) {
     const id = exactlyOne('start', parseArgs(argv, []).positional);
-    start(ctx.root, id, m => ctx.report.warn(m));
+    start(ctx.root, id, m => ctx.report.warn(m), m => ctx.report.debug(m));
     return 0;
   },
 };

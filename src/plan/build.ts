@@ -6,6 +6,7 @@ import { SpecError, configError, pointerToken } from '../errors.js';
 import type { LinuxIDMapping, LinuxIntelRdt, LinuxNetDevice, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
+import { pathViolation, processViolations, refuseConfig, type LimitViolation } from './limits.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
 import { CONFIG_PROCESS, failIn, planProcessAttributes, type Fail, type ProcessSource } from './process.js';
@@ -235,6 +236,14 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   if (!proc.args || proc.args.length === 0) throw configError('/process/args', 'args must not be empty');
   if (!path.isAbsolute(proc.cwd)) throw configError('/process/cwd', `cwd property must be an absolute path: ${JSON.stringify(proc.cwd)}`);
   const linux = spec.linux ?? {};
+  refuseConfig([
+    ...processViolations(proc, facts.execStack ?? RLIM_INFINITY, '/process'),
+    pathViolation('/root/path', opts.rootfs),
+    ...(linux.namespaces ?? []).map((ns, i) => pathViolation(`/linux/namespaces/${i}/path`, ns.path)),
+    ...(linux.maskedPaths ?? []).map((p, i) => pathViolation(`/linux/maskedPaths/${i}`, path.posix.normalize(p))),
+    ...(linux.readonlyPaths ?? []).map((p, i) => pathViolation(`/linux/readonlyPaths/${i}`, path.posix.normalize(p))),
+    ...(linux.devices ?? []).map((d, i) => pathViolation(`/linux/devices/${i}/path`, path.posix.normalize(d.path))),
+  ]);
   const unprivileged = facts.euid !== 0;
   let flags = 0;
 
@@ -272,6 +281,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   // shares (the runtime's, or one joined by path), as runc and crun do; `delete` unmounts what was mounted
   // in the runtime's.
   if (!newNs('mount')) flags |= PlanFlag.newMountns | PlanFlag.sharedMountns;
+  if (newNs('network')) flags |= PlanFlag.loopbackUp;
   const userns = has('user');
   // runc's text.
   if (unprivileged && !userns) throw new SpecError('rootless container requires user namespaces', '/linux/namespaces');
@@ -290,7 +300,11 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   const direct = (maps: IdMapping[], own: number) =>
     !unprivileged || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
   const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
-  if (!newNs('user') || !(unprivileged && idMapsDirect.gid)) flags |= PlanFlag.setgroups;
+  // A user namespace joined by path may be one whose maps its unprivileged maker wrote (setgroups denied):
+  // calling setgroups there would fail, so it is skipped, as runc skips it.
+  const joinedUserns = (linux.namespaces ?? []).find(n => n.type === 'user' && n.path)?.path;
+  const setgroupsDenied = newNs('user') ? unprivileged && idMapsDirect.gid : !!joinedUserns && facts.setgroupsDenied(joinedUserns);
+  if (!setgroupsDenied) flags |= PlanFlag.setgroups;
 
   const timeOffsets = {
     monotonic: parseTimeOffset(linux.timeOffsets?.['monotonic']),
@@ -332,9 +346,17 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
     cgroupDirs: opts.cgroupDirs, rootfs: opts.rootfs,
   };
   const mounts = spec.mounts ?? [];
-  for (const m of mounts) steps.push(...planMount(m, mountCtx));
-  // Each idmapped tree is held open in the executor until it is attached: the plan format caps them.
-  if (steps.filter(s => s.idmap).length > 16) throw configError('/mounts', 'at most 16 idmapped mounts per container');
+  for (const [i, m] of mounts.entries()) {
+    // A bind source is looked up on the host while planning: one the kernel cannot take is named first.
+    const bind = m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind');
+    if (bind && m.source) refuseConfig([pathViolation(`/mounts/${i}/source`, path.resolve(opts.bundle, m.source))]);
+    const planned = planMount(m, mountCtx);
+    refuseConfig(planned.flatMap((step): (LimitViolation | undefined)[] => [
+      pathViolation(`/mounts/${i}/destination`, step.dest),
+      pathViolation(`/mounts/${i}/source`, step.kind === 'bind' ? step.source : step.fallback),
+    ]));
+    steps.push(...planned);
+  }
   const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
     (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
   // In any user namespace but the initial one mknod is refused: the host's nodes are bound, as runc does.
@@ -385,23 +407,17 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   return plan;
 }
 
-/** TSRT_MAX_STR and TSRT_MAX_LIST in native/executor/plan.h. */
-const MAX_PLAN_STRING = 4096;
-const MAX_PLAN_LIST = 4096;
-
 /**
- * The executor's decoder refuses strings and lists beyond its limits, and C strings end at a NUL: a config
- * that would produce one fails here, with its value, instead of as a refused plan after the cgroup is made.
+ * The plan's strings are C strings, which end at a NUL: a config that would put one inside a value fails here,
+ * with the value, instead of as a refused plan after the cgroup is made. (Lengths are the kernel's business:
+ * plan/limits.ts.)
  */
 export function withinCodecLimits(value: unknown): void {
   if (typeof value === 'string') {
     const quoted = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
     // The plan no longer knows which field a value came from: no pointer.
     if (value.includes('\u0000')) throw new SpecError(`a value contains a NUL character: ${quoted}`);
-    const bytes = Buffer.byteLength(value, 'utf8');
-    if (bytes > MAX_PLAN_STRING) throw new SpecError(`a value of ${bytes} bytes is longer than tsrt's limit of ${MAX_PLAN_STRING}: ${quoted}`);
   } else if (Array.isArray(value)) {
-    if (value.length > MAX_PLAN_LIST) throw new SpecError(`a list of ${value.length} entries is longer than tsrt's limit of ${MAX_PLAN_LIST}`);
     for (const v of value) withinCodecLimits(v);
   } else if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
     for (const v of Object.values(value)) withinCodecLimits(v);

@@ -58,6 +58,9 @@ class Writer {
     return this;
   }
   finish(): Buffer {
+    // The header's length is 32 bits. No kernel-accepted config comes near (mount-max mounts of PATH_MAX paths
+    // are under 1 GiB), but a plan that cannot be framed is refused, never cut.
+    if (this.size > 0xffffffff) throw new RangeError(`encodePlan: a launch plan of ${this.size} bytes does not fit its 32-bit length`);
     const out = Buffer.concat(this.chunks, this.size);
     out.writeUInt32LE(this.size, 8); // the header's total length
     return out;

@@ -3,10 +3,11 @@
 // (cwd checked inside the root, identity, capabilities, rlimits, no_new_privs, the container's seccomp
 // filter, LSM labels, oom score, scheduler, I/O priority, CPU affinity). Pure, like buildPlan.
 import * as path from 'node:path';
-import { RuntimeError, SpecError } from '../errors.js';
+import { RuntimeError, SpecError, configError } from '../errors.js';
 import type { Spec } from '../spec/types.gen.js';
 import { checkLsmLabels, planProcess, withinCodecLimits } from './build.js';
 import type { HostFacts } from './facts.js';
+import { processViolations } from './limits.js';
 import { CLONE } from './linux.js';
 import { CONFIG_PROCESS, type ProcessSource } from './process.js';
 import { PlanFlag, type LaunchPlan } from './types.js';
@@ -35,6 +36,8 @@ export function buildExecPlan(proc: Process, linux: NonNullable<Spec['linux']>, 
   if (!path.posix.isAbsolute(proc.cwd)) throw new SpecError('Cwd must be an absolute path', `${at.pointer}/cwd`);
   if (!proc.args || proc.args.length === 0) throw new SpecError('args must not be empty', `${at.pointer}/args`);
   if (!(opts.nsFlags & CLONE.NEWNS)) throw new RuntimeError('the container has no mount namespace of its own to exec in', { op: 'exec' });
+  const over = processViolations(proc, facts.execStack ?? (1n << 64n) - 1n, at.pointer).find(v => v !== undefined);
+  if (over) throw configError(over.pointer, over.message, at.file);
   checkLsmLabels(proc, facts, at);
   const processPlan = planProcess(proc, linux, facts, {
     console: opts.console,

@@ -21,6 +21,9 @@ export interface HostFacts {
   capBounding: bigint;
   /** The RLIMIT_NOFILE the container gets when the config names none. */
   defaultNofile: { soft: bigint; hard: bigint };
+  /** The runtime's soft RLIMIT_STACK (2^64-1: unlimited), which a container process execs under unless its
+   * config sets one: it decides how much argv and envp execve takes. Unknown: only the per-string limit is checked. */
+  execStack?: bigint;
   cgroup: {
     layout: 'v1' | 'v2' | 'hybrid';
     v1: CgroupHierarchy[];
@@ -34,6 +37,11 @@ export interface HostFacts {
   exists(path: string): boolean;
   /** Whether a namespace path is the runtime's own namespace of that type (the host's, joined by path). */
   isRuntimeNamespace(path: string, type: string): boolean;
+  /**
+   * Whether the user namespace at a path (/proc/PID/ns/user) has setgroups denied, as one an unprivileged
+   * process mapped its own gid in must; false when that cannot be told (then setgroups is tried).
+   */
+  setgroupsDenied(userNsPath: string): boolean;
   /** Where the resctrl filesystem (Intel RDT) is mounted; undefined when the host has none. */
   resctrlMountPoint?: string;
   /** Whether an LSM is active, so a requested label must be applied (or refused), never skipped. */

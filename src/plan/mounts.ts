@@ -258,10 +258,14 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
   // A label is a superblock property: proc and sysfs keep the kernel's own (as in runc).
   else if (ctx.mountLabel) step.flags |= MountFlag.mountLabel;
-  if (opts.copyUp) {
-    // The copy is written into the new tmpfs before it is attached: a read-only one could not take it.
-    if (step.attrSet & ATTR.RDONLY) throw new RuntimeError(`${where}: option "tmpcopyup" cannot fill a read-only tmpfs`, { op: 'mount' });
-    step.flags |= MountFlag.copyUp;
+  if (opts.copyUp) step.flags |= MountFlag.copyUp;
+  // As runc: a read-only tmpfs, or /dev of any type, is mounted writable and made read-only last, after the
+  // console: mount points, device nodes and a copy-up have to be made in it first.
+  const deferred: PlanStep[] = [];
+  if (step.attrSet & ATTR.RDONLY && (type === 'tmpfs' || dest === '/dev')) {
+    step.attrSet &= ~ATTR.RDONLY;
+    const tree = opts.recursiveAttrs.set & ATTR.RDONLY ? MountFlag.attrRecursive : 0;
+    deferred.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | tree });
   }
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
@@ -273,7 +277,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     step.flags |= MountFlag.fallbackBind;
     step.fallback = '/dev/mqueue';
   }
-  return [...overlayDirsInsideRootfs(type, opts.data, ctx), step];
+  return [...overlayDirsInsideRootfs(type, opts.data, ctx), step, ...deferred];
 }
 
 /**

@@ -4,6 +4,7 @@
 // architectures it was built with) is left to the compile step.
 import { configError } from '../errors.js';
 import type { LinuxSeccomp } from '../spec/types.gen.js';
+import { BPF_MAXINSNS } from './limits.js';
 
 /** Filter return values (SCMP_ACT_* = SECCOMP_RET_*); ERRNO and TRACE carry 16 bits of data. */
 export const SCMP_ACT: Record<string, number> = {
@@ -55,6 +56,9 @@ export const ARCHES: ReadonlySet<string> = new Set([
 ]);
 
 const EPERM = 1;
+const ENOSYS = 38;
+/** Default actions under which a syscall the profile does not name runs anyway (runc: "allow actions"). */
+const PERMISSIVE = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE']);
 /** The kernel turns SECCOMP_RET_ERRNO data above MAX_ERRNO into 4095 anyway; a bigger value is a mistake. */
 const MAX_ERRNO = 4095;
 const U64_MAX = (1n << 64n) - 1n;
@@ -84,6 +88,11 @@ export interface SeccompFilter {
   /** Added beside the native architecture, which libseccomp always includes. */
   architectures: { token: string; where: string }[];
   rules: SeccompRule[];
+  /**
+   * runc's ENOSYS stub: per architecture, syscalls numbered above the highest of these names get ENOSYS
+   * instead of the default action. Absent: no stub.
+   */
+  enosysNames?: string[];
 }
 
 export interface SeccompPlan {
@@ -183,19 +192,37 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
     flags |= FILTER_FLAG.NEW_LISTENER;
     listener = { path: seccomp.listenerPath, metadata: seccomp.listenerMetadata ?? '' };
   }
-  return { filter: { defaultAction, architectures, rules }, flags, listener };
+  const filter: SeccompFilter = { defaultAction, architectures, rules };
+  // A syscall newer than every one the profile names is one its author could not know about: as in runc it
+  // gets ENOSYS, and the libc falls back to the older call (clone3, openat2, faccessat2 in old images under
+  // old profiles). Pointless under a permissive default, or one that already answers ENOSYS.
+  const answersEnosys = seccomp.defaultAction === 'SCMP_ACT_ERRNO' && seccomp.defaultErrnoRet === ENOSYS;
+  if (!PERMISSIVE.has(seccomp.defaultAction) && !answersEnosys) {
+    filter.enosysNames = [...new Set((seccomp.syscalls ?? []).flatMap(sc => sc.names))];
+  }
+  return { filter, flags, listener };
 }
 
 /** The compile step, injected so that plans stay buildable (and testable) without the addon. */
 export type SeccompCompiler = (filter: SeccompFilter) => Uint8Array;
 
-/** Compiles a plan's filter; a libseccomp refusal names the config field it came from. */
+/**
+ * Compiles a plan's filter; a libseccomp refusal names the config field it came from. The rule count has no
+ * limit of tsrt's: what the kernel refuses is a program over BPF_MAXINSNS instructions, which runc meets as
+ * "error loading seccomp filter: invalid argument" at start.
+ */
 export function compileSeccomp(plan: SeccompPlan, compiler: SeccompCompiler): Uint8Array {
+  let program: Uint8Array;
   try {
-    return compiler(plan.filter);
+    program = compiler(plan.filter);
   } catch (e) {
     const err = e as Error & { where?: string };
     if (typeof err.where === 'string') throw configError(err.where || POINTER, err.message);
     throw e;
   }
+  const instructions = program.length / 8;
+  if (instructions > BPF_MAXINSNS) {
+    throw configError(`${POINTER}/syscalls`, `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`);
+  }
+  return program;
 }

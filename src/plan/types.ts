@@ -26,6 +26,8 @@ export const MountFlag = {
   mountLabel: 0x40,
   /** tmpcopyup: the new tmpfs starts with a copy of what the image has at its destination (runc, crun). */
   copyUp: 0x80,
+  /** A setattr step applied last, after the console is bound: the read-only of a tmpfs or /dev (runc). */
+  deferred: 0x100,
 } as const;
 
 export const PlanFlag = {
@@ -50,6 +52,8 @@ export const PlanFlag = {
   exec: 0x20000,
   /** The rootfs work happens in a mount namespace shared with others: no propagation change, chroot. */
   sharedMountns: 0x40000,
+  /** A new network namespace: its loopback interface is brought up (runc's and crun's "loopback" network). */
+  loopbackUp: 0x80000,
 } as const;
 
 export interface PlanStep {

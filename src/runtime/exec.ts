@@ -150,7 +150,8 @@ function foreignNamespaces(pid: number): number {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') {
-        // R5 (CVE-2016-9962): a created container's init stays non-dumpable until start, so only a privileged
+        // R5 (CVE-2016-9962): a created container whose init waits in the executor (a container without a
+        // /proc of its own) is non-dumpable and of the host's user namespace until start, so only a privileged
         // runtime may look at it or join it.
         throw new RuntimeError('cannot exec in a created container without privileges: its init cannot be joined before start', { op: 'exec', errno: code });
       }

@@ -16,6 +16,14 @@ function nofileHard(): bigint {
   return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1024n;
 }
 
+/** The soft RLIMIT_STACK, 2^64-1 when unlimited; undefined when /proc/self/limits does not say. */
+function stackSoft(): bigint | undefined {
+  const line = readText('/proc/self/limits')?.split('\n').find(l => l.startsWith('Max stack size'));
+  const soft = line?.split(/\s+/)[3];
+  if (soft === 'unlimited') return (1n << 64n) - 1n;
+  return soft && /^\d+$/.test(soft) ? BigInt(soft) : undefined;
+}
+
 /** /proc/self/mountinfo + /proc/self/cgroup -> the cgroup layout: v1, v2 or hybrid (this project's host). */
 export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['cgroup'] {
   const own = new Map<string, string>();
@@ -76,6 +84,7 @@ export function hostFacts(): HostFacts {
       const hard = nofileHard();
       return { soft: hard < 1024n ? hard : 1024n, hard };
     })(),
+    execStack: stackSoft(),
     cgroup: cgroupLayout(mountinfo, readText('/proc/self/cgroup') ?? ''),
     resctrlMountPoint: resctrlMountPoint(mountinfo),
     isDirectory(p: string) {
@@ -102,6 +111,10 @@ export function hostFacts(): HostFacts {
       } catch {
         return false;
       }
+    },
+    setgroupsDenied(p: string) {
+      const pid = /^\/proc\/(\d+)\/ns\/user$/.exec(p)?.[1];
+      return pid !== undefined && readText(`/proc/${pid}/setgroups`)?.trim() === 'deny';
     },
     apparmorEnabled: readText('/sys/module/apparmor/parameters/enabled')?.trim() === 'Y',
     selinuxEnabled: fs.existsSync('/sys/fs/selinux/enforce'),

@@ -7,9 +7,14 @@ import { parseSignal } from './signals.js';
 export function kill(root: string, id: string, signal: string, all: boolean): void {
   const sig = parseSignal(signal);
   withContainer(root, id, ({ rec, status }) => {
-    if (status === 'stopped') throw new RuntimeError('container not running', { op: 'kill' });
-    const a = native();
     const cgroup = cgroupOf(rec);
+    if (status === 'stopped') {
+      if (!all) throw new RuntimeError('container not running', { op: 'kill' });
+      // As runc: the init is gone but what it left in the cgroup (daemonized children) still gets the signal.
+      if (cgroup?.pids().length) cgroup.signalAll(sig);
+      return;
+    }
+    const a = native();
     if (all && cgroup) {
       // The cgroup holds every process of the container, with or without a pid namespace of its own.
       cgroup.signalAll(sig);

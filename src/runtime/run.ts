@@ -16,7 +16,7 @@ export interface RunOptions extends CreateOptions {
 export function run(opts: RunOptions): ExitStatus {
   const { dir, rec, session } = launch(opts, 'socket', !opts.detach);
   try {
-    runStartHooks(dir, rec, opts.warn);
+    runStartHooks(dir, rec, opts.warn, opts.debug);
   } catch (e) {
     session.release();
     throw e;

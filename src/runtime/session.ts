@@ -5,6 +5,7 @@
 import { RuntimeError, describeErrno } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import type { SeccompPlan } from '../plan/seccomp.js';
+import { MountFlag, type PlanStep } from '../plan/types.js';
 import { OCI_VERSION, ociState, type ContainerRecord, type Status } from './state.js';
 
 /** Executor step ids (native/executor/sync.h) as runc-like phrases. */
@@ -16,17 +17,34 @@ const STEP_TEXT = [
   'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
   'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
   'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
-  'apply LSM label', 'make idmapped mount',
+  'apply LSM label', 'make idmapped mount', 'bring up loopback interface',
 ];
 export const S_EXEC_LOOKUP = 25;
+const S_ROOTFS = 8;
+const S_MOUNT = 9;
 /** Message names, for the session's observer (create's crash points). */
 const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
-/** The error an executor reported, as runc words it. */
-export function executorError(m: SyncMessage): RuntimeError {
+/**
+ * runc's text for proc or sysfs refused on a symlink or a non-directory (R7): the executor names only the
+ * destination and the errno, the plan knows the mount. Undefined for any other failure.
+ */
+function procMountRefusal(m: SyncMessage, steps: PlanStep[]): string | undefined {
+  if (!((m.step === S_ROOTFS && m.errname === 'ELOOP') || (m.step === S_MOUNT && (m.errname === 'ELOOP' || m.errname === 'ENOTDIR')))) return undefined;
+  const step = steps.find(st => st.kind === 'fs' && st.flags & MountFlag.procOrSys && st.dest === m.detail);
+  if (!step) return undefined;
+  return `error mounting ${JSON.stringify(step.source ?? step.fstype)} to rootfs at ${JSON.stringify(step.dest)}: ` +
+    `filesystem ${JSON.stringify(step.fstype)} must be mounted on ordinary directory`;
+}
+
+/** The error an executor reported, as runc words it; `steps`, the plan's, let a refused proc or sysfs mount read as in runc. */
+export function executorError(m: SyncMessage, steps: PlanStep[] = []): RuntimeError {
   const reason = describeErrno(m.errname) ?? (m.errname || `errno ${m.err}`);
   let text: string;
-  if (m.step === S_EXEC_LOOKUP) {
+  const procRefusal = procMountRefusal(m, steps);
+  if (procRefusal) {
+    text = `error during container init: ${procRefusal}`;
+  } else if (m.step === S_EXEC_LOOKUP) {
     const name = JSON.stringify(m.detail);
     if (m.err === -1) text = `exec: ${name}: executable file not found in $PATH`;
     else if (m.errname === 'ENOENT' || m.errname === 'ENOTDIR') text = `exec: ${name}: stat ${m.detail}: ${reason}`;
@@ -73,6 +91,10 @@ export interface Handlers {
   prepivot?: () => void;
   /** MSG_SECCOMP: the filter is loaded; its listener `fd` (closed when this returns) goes to the agent. */
   seccomp?: (fd: number) => void;
+  /** MSG_MOUNT_SOURCE: the source of bind step `index`, opened by the runtime; the fd returned goes with the ack. */
+  mountSource?: (index: number) => number;
+  /** Called every 250 ms while no message comes: a check that throws ends the wait (a frozen cgroup). */
+  whileWaiting?: () => void;
 }
 
 /** How a session's failures read: the executor gone before it was ready, and an error it reported. */
@@ -90,7 +112,7 @@ export class Session {
   pidfd = -1;
 
   private constructor(
-    private readonly stagePid: number,
+    readonly stagePid: number,
     private stagePidfd: number,
     private sock: number,
     /** Our end of the socket pair a foreground terminal's pty master comes over; -1 without. */
@@ -119,6 +141,9 @@ export class Session {
   untilReady(handlers: Handlers): void {
     const a = native();
     for (;;) {
+      if (handlers.whileWaiting) {
+        while (!a.waitReadable(this.sock, 250)) handlers.whileWaiting();
+      }
       const m = a.recv(this.sock);
       if (m === null) throw this.errors.lost();
       const name = MSG_NAME[m.type] ?? String(m.type);
@@ -147,6 +172,15 @@ export class Session {
         } finally {
           if (m.fd >= 0) a.closeFd(m.fd);
         }
+      } else if (m.type === Msg.mountSource) {
+        if (!handlers.mountSource) throw unexpected();
+        const fd = handlers.mountSource(m.pid);
+        try {
+          a.send(this.sock, Msg.ack, fd);
+        } finally {
+          a.closeFd(fd);
+        }
+        continue;
       } else {
         throw unexpected();
       }
@@ -270,6 +304,10 @@ export function sendSeccompListener(listener: SeccompPlan['listener'], rec: Cont
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const reason = describeErrno(code) ?? (e as Error).message;
-    throw new RuntimeError(`unable to start container process: send seccomp listener fd to ${listener.path}: ${reason}`, { op: 'seccomp', path: listener.path, errno: code });
+    // runc's texts (Go's dial error inside), which scripts look for.
+    const why = (e as NodeJS.ErrnoException).syscall === 'connect'
+      ? `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener.path}: connect: ${reason}`
+      : `cannot send seccomp fd to ${listener.path}: ${reason}`;
+    throw new RuntimeError(`unable to start container process: ${why}`, { op: 'seccomp', path: listener.path, errno: code });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * SIF signatures (../shared/docs/singularity.md §2.7): the image-metadata JSON that covers the header, the
+ * SIF signatures as sylabs/sif v2's pkg/integrity makes them: the image-metadata JSON that covers the header, the
  * descriptors and the data of an object group; DSSE envelopes signed with PEM keys (Ed25519, ECDSA, RSA);
  * verification of DSSE, PGP clear-signed and legacy (SIFHASH) signatures.
  *
@@ -11,6 +11,7 @@
 import * as crypto from 'node:crypto';
 import { DataType, type Descriptor, HashType, type SifImage } from './index.js';
 import { type PgpPublicKey, verifyClearSigned } from './pgp.js';
+import { clearSign } from './pgp-keys.js';
 
 export const DSSE_PAYLOAD_TYPE = 'application/vnd.sylabs.sif-metadata+json';
 
@@ -186,8 +187,18 @@ function isLegacyContent(data: Buffer): boolean {
   return data.includes('SIFHASH:');
 }
 
+/** A PGP secret key to sign with: the signature is a clear-signed message naming its fingerprint. */
+export interface PgpSigner {
+  key: crypto.KeyObject;
+  /** OpenPGP public key algorithm id (1 RSA, 19 ECDSA, 22 EdDSA). */
+  algo: number;
+  fingerprint: Buffer;
+}
+
 export interface SignOptions {
+  /** DSSE signing keys; or `pgp` instead. */
   keys: crypto.KeyObject[];
+  pgp?: PgpSigner;
   /** Sign these groups (default: every group, when no objectIds/all either). */
   groupIds?: number[];
   /** Sign these objects individually. */
@@ -198,9 +209,9 @@ export interface SignOptions {
   time?: number;
 }
 
-/** Adds one DSSE signature object per target; returns the new descriptors. */
+/** Adds one DSSE (or PGP clear-signed) signature object per target; returns the new descriptors. */
 export function signImage(img: SifImage, opts: SignOptions): Descriptor[] {
-  if (opts.keys.length === 0) throw new IntegrityError('no signing key given');
+  if (opts.keys.length === 0 && !opts.pgp) throw new IntegrityError('no signing key given');
   const targets: Array<{ objects: Descriptor[]; link: { linkedGroup: number } | { linkedId: number } }> = [];
   const signable = img.descriptors().filter((d) => !isSignature(d));
   if (opts.all || opts.objectIds?.length) {
@@ -221,13 +232,18 @@ export function signImage(img: SifImage, opts: SignOptions): Descriptor[] {
   if (targets.length === 0) throw new IntegrityError('the image has no objects to sign');
   const deterministic = img.header.id.equals(Buffer.alloc(16)) && img.header.createdAt === -62135596800;
   const time = opts.time ?? (deterministic ? -62135596800 : undefined);
-  const payloads = targets.map((t) => dsseSign(Buffer.from(imageMetadata(img, t.objects, opts.digest)), opts.keys));
+  const pgp = opts.pgp;
+  const payloads = targets.map((t) => {
+    const metadata = imageMetadata(img, t.objects, opts.digest);
+    return pgp ? clearSign(metadata, pgp.key, pgp.algo, pgp.fingerprint) : dsseSign(Buffer.from(metadata), opts.keys);
+  });
   return targets.map((t, i) => img.addObject({
     dataType: DataType.Signature,
     data: Buffer.from(payloads[i]!),
     groupId: 0,
     ...t.link,
-    signature: { hashType: HashType.SHA256 },
+    // A PGP signature names its key's fingerprint; a DSSE envelope names its keys itself.
+    signature: { hashType: HashType.SHA256, entity: pgp?.fingerprint },
     time,
   }, { time }));
 }

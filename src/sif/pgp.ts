@@ -1,6 +1,6 @@
 // The slice of OpenPGP (RFC 4880) needed to verify the clear-signed messages that Singularity stores in SIF
 // signature objects: ASCII armor, packet framing, v4 RSA/ECDSA/EdDSA public keys and their fingerprints, and
-// v4 signatures over canonical text. Verification only: tsrt signs with DSSE.
+// v4 signatures over canonical text. Making keys and signatures is ./pgp-keys.ts.
 import * as crypto from 'node:crypto';
 
 export interface PgpPublicKey {
@@ -32,9 +32,9 @@ export interface PgpSignature {
   mpis: Buffer[];
 }
 
-const HASH_NAMES: Record<number, string> = { 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
+export const HASH_NAMES: Record<number, string> = { 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
 
-function crc24(data: Buffer): number {
+export function crc24(data: Buffer): number {
   let crc = 0xb704ce;
   for (const byte of data) {
     crc ^= byte << 16;
@@ -63,10 +63,11 @@ export function dearmor(text: string): Buffer | undefined {
 }
 
 /** Splits binary OpenPGP data into (tag, body) packets, old and new framing. */
-export function packets(data: Buffer): Array<{ tag: number; body: Buffer }> {
-  const out: Array<{ tag: number; body: Buffer }> = [];
+export function packets(data: Buffer): Array<{ tag: number; body: Buffer; raw: Buffer }> {
+  const out: Array<{ tag: number; body: Buffer; raw: Buffer }> = [];
   let p = 0;
   while (p < data.length) {
+    const start = p;
     const ctb = data[p++]!;
     if (!(ctb & 0x80)) throw new Error('malformed OpenPGP packet header');
     let tag: number;
@@ -87,13 +88,13 @@ export function packets(data: Buffer): Array<{ tag: number; body: Buffer }> {
       else len = data.length - p;
     }
     if (p + len > data.length) throw new Error('truncated OpenPGP packet');
-    out.push({ tag, body: data.subarray(p, p + len) });
+    out.push({ tag, body: data.subarray(p, p + len), raw: data.subarray(start, p + len) });
     p += len;
   }
   return out;
 }
 
-function readMpi(buf: Buffer, p: number): [Buffer, number] {
+export function readMpi(buf: Buffer, p: number): [Buffer, number] {
   const bits = buf.readUInt16BE(p);
   const len = (bits + 7) >> 3;
   return [buf.subarray(p + 2, p + 2 + len), p + 2 + len];
@@ -110,7 +111,7 @@ const CURVES: Record<string, { crv: string; size: number }> = {
 const ED25519_OID = '2b06010401da470f01';
 
 /** Parses the public part of a v4 key packet (public or secret, primary or sub); returns it and its length. */
-function parsePublicKey(body: Buffer): { key: crypto.KeyObject; publicLength: number } {
+export function parsePublicKey(body: Buffer): { key: crypto.KeyObject; publicLength: number } {
   if (body[0] !== 4) throw new Error(`unsupported OpenPGP key version ${body[0]}`);
   const algo = body[5]!;
   let p = 6;
@@ -144,7 +145,7 @@ function parsePublicKey(body: Buffer): { key: crypto.KeyObject; publicLength: nu
   throw new Error(`unsupported OpenPGP public key algorithm ${algo}`);
 }
 
-function fingerprintOf(publicPart: Buffer): Buffer {
+export function fingerprintOf(publicPart: Buffer): Buffer {
   const head = Buffer.from([0x99, publicPart.length >> 8, publicPart.length & 0xff]);
   return crypto.createHash('sha1').update(head).update(publicPart).digest();
 }
@@ -241,7 +242,7 @@ export function parseSignature(data: Buffer): PgpSignature {
 }
 
 /** Signature type 0x01 signs canonical text: CRLF line ends, trailing blanks removed from each line. */
-function canonicalText(text: string): Buffer {
+export function canonicalText(text: string): Buffer {
   return Buffer.from(text.split('\n').map((l) => l.replace(/[ \t\r]+$/, '')).join('\r\n'), 'utf8');
 }
 

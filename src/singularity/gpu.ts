@@ -3,13 +3,14 @@
 // LD_LIBRARY_PATH; driver programs are found on $PATH and bound into /usr/bin; device nodes come with the host
 // /dev, or are bound one by one under --contain.
 //
-// The lists and the ldconfig program can be replaced from $TSRT_SINGULARITY_CONFDIR (default
-// /etc/tsrt-singularity): nvliblist.conf / rocmliblist.conf (one name per line, # comments) and
-// singularity.conf's `ldconfig path = /sbin/ldconfig` line, as Singularity's own configuration does.
+// The site can replace the lists and the ldconfig program (siteconfig.ts: /etc/tsrt-singularity):
+// nvliblist.conf / rocmliblist.conf (one name per line, # comments) and singularity.conf's
+// `ldconfig path = /sbin/ldconfig` line, as Singularity's own configuration does.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Mount } from '../spec/types.gen.js';
+import { configDir, siteConfig } from './siteconfig.js';
 
 const NV_LIST = [
   'nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server',
@@ -25,27 +26,16 @@ const ROCM_LIST = [
   'libhsakmt.so', 'libMIOpen.so', 'librocm_smi64.so', 'librocblas.so', 'libOpenCL.so',
 ];
 
-export function confDir(): string {
-  return process.env['TSRT_SINGULARITY_CONFDIR'] || '/etc/tsrt-singularity';
-}
-
 function libraryList(file: string, builtin: string[]): string[] {
   try {
-    return fs.readFileSync(path.join(confDir(), file), 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean);
+    return fs.readFileSync(path.join(configDir(), file), 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean);
   } catch {
     return builtin;
   }
 }
 
 function ldconfigPath(): string {
-  try {
-    const conf = fs.readFileSync(path.join(confDir(), 'singularity.conf'), 'utf8');
-    const m = /^\s*ldconfig path\s*=\s*(\S+)/m.exec(conf);
-    if (m) return m[1]!;
-  } catch {
-    /* no configuration: the system's */
-  }
-  return fs.existsSync('/sbin/ldconfig') ? '/sbin/ldconfig' : 'ldconfig';
+  return siteConfig().ldconfigPath ?? (fs.existsSync('/sbin/ldconfig') ? '/sbin/ldconfig' : 'ldconfig');
 }
 
 /** `ldconfig -p` lines "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/.../libcuda.so.1", this machine's ABI only. */
@@ -80,12 +70,51 @@ function ro(source: string, destination: string): Mount {
   return { destination, type: 'bind', source, options: ['bind', 'nosuid', 'nodev', 'ro'] };
 }
 
-function vendorMounts(vendor: string, list: string[], devices: string[], contain: boolean, warn: (m: string) => void): Mount[] {
+interface Vendor {
+  name: string;
+  listFile: string;
+  builtin: string[];
+  /** Device nodes bound one by one under --contain (a trailing * matches a prefix). */
+  devices: string[];
+  /**
+   * What only a host with the vendor's driver has: its device node, or the user-mode driver libraries (the
+   * device nodes may appear only when a first program loads them). The list also names libraries that come
+   * without a driver (the CUDA toolkit's, the OpenCL loader, rocm-smi), so finding some proves nothing.
+   */
+  driverDevices: string[];
+  driverLibraries: string[];
+}
+
+const NVIDIA: Vendor = {
+  name: 'NVIDIA', listFile: 'nvliblist.conf', builtin: NV_LIST, devices: ['/dev/nvidia*'],
+  driverDevices: ['/dev/nvidiactl'], driverLibraries: ['libcuda.so', 'libnvidia-ml.so'],
+};
+const ROCM: Vendor = {
+  name: 'ROCm', listFile: 'rocmliblist.conf', builtin: ROCM_LIST, devices: ['/dev/kfd', '/dev/dri'],
+  driverDevices: ['/dev/kfd'], driverLibraries: ['libhsa-runtime64.so', 'libamdhip64.so'],
+};
+
+/** The host device nodes a pattern list names. */
+function deviceNodes(patterns: string[]): string[] {
+  const out: string[] = [];
+  for (const dev of patterns) {
+    const dir = path.dirname(dev);
+    const base = path.basename(dev);
+    try {
+      out.push(...fs.readdirSync(dir).filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1)))).map(n => path.join(dir, n)));
+    } catch {
+      /* no such directory: none */
+    }
+  }
+  return out;
+}
+
+function vendorMounts(v: Vendor, contain: boolean, warn: (m: string) => void): Mount[] {
   const mounts: Mount[] = [];
   const r = spawnSync(ldconfigPath(), ['-p'], { encoding: 'utf8' });
   const cache = r.status === 0 ? parseLdconfig(r.stdout) : [];
   const seen = new Set<string>();
-  for (const name of list) {
+  for (const name of libraryList(v.listFile, v.builtin)) {
     if (name.includes('.so')) {
       for (const lib of cache) {
         if (!lib.name.startsWith(name) || seen.has(lib.name) || !fs.existsSync(lib.file)) continue;
@@ -97,27 +126,22 @@ function vendorMounts(vendor: string, list: string[], devices: string[], contain
       if (bin) mounts.push(ro(fs.realpathSync(bin), `/usr/bin/${name}`));
     }
   }
-  if (contain) {
-    for (const dev of devices) {
-      const dir = path.dirname(dev);
-      const base = path.basename(dev);
-      let names: string[] = [];
-      try {
-        names = fs.readdirSync(dir).filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1))));
-      } catch {
-        continue;
-      }
-      for (const n of names) mounts.push({ destination: path.join(dir, n), type: 'bind', source: path.join(dir, n), options: ['rbind', 'nosuid'] });
-    }
+  const found = mounts.map(m => path.basename(m.destination));
+  const driver = deviceNodes(v.driverDevices).length > 0 || found.some(f => v.driverLibraries.some(l => f.startsWith(l)));
+  if (!driver) {
+    warn(`could not find any ${v.name} driver on this host (no ${v.driverDevices.join(' or ')} device, no ${v.driverLibraries.join(' or ')})` +
+      (found.length ? `; binding what was found anyway: ${found.join(', ')}` : ''));
   }
-  if (mounts.length === 0) warn(`could not find any ${vendor} driver libraries or programs on this host`);
+  if (contain) {
+    for (const node of deviceNodes(v.devices)) mounts.push({ destination: node, type: 'bind', source: node, options: ['rbind', 'nosuid'] });
+  }
   return mounts;
 }
 
 export function gpuMounts(o: { nv: boolean; rocm: boolean; contain: boolean; warn: (m: string) => void }): Mount[] {
   const mounts: Mount[] = [];
-  if (o.nv) mounts.push(...vendorMounts('NVIDIA', libraryList('nvliblist.conf', NV_LIST), ['/dev/nvidia*'], o.contain, o.warn));
-  if (o.rocm) mounts.push(...vendorMounts('ROCm', libraryList('rocmliblist.conf', ROCM_LIST), ['/dev/kfd', '/dev/dri'], o.contain, o.warn));
+  if (o.nv) mounts.push(...vendorMounts(NVIDIA, o.contain, o.warn));
+  if (o.rocm) mounts.push(...vendorMounts(ROCM, o.contain, o.warn));
   // The same library may be listed by both vendors (libOpenCL): bind it once.
   const seen = new Set<string>();
   return mounts.filter(m => !seen.has(m.destination) && seen.add(m.destination));

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultCacheDir, mountImage, type MountedImage } from '../sif/mount.js';
+import { isImageUri, unsupportedSource } from './registry/source.js';
 
 export interface ResolvedImage {
   /** The path the user gave, made absolute (SINGULARITY_CONTAINER). */
@@ -22,6 +23,8 @@ function sandboxCache(): string {
 }
 
 export function resolveImage(spec: string, info: (m: string) => void, writable = false): ResolvedImage {
+  // Commands that take URIs turn them into cached SIFs first; here one would only become a bogus path.
+  if (isImageUri(spec)) throw new Error(unsupportedSource(spec) ?? `${spec}: this command takes a local image; pull it first (singularity pull ${spec})`);
   const abs = path.resolve(spec);
   if (!fs.existsSync(abs)) throw new Error(`could not open image ${abs}: failed to retrieve path for ${spec}: no such file or directory`);
   let m: MountedImage;

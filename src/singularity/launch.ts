@@ -1,6 +1,6 @@
 // The core of the action commands: an image plus Singularity's options becomes an OCI spec (native-mode
-// defaults, section 1.3 of docs/singularity.md), written as a bundle in a per-run session directory and run
-// in-process with the tsrt library, unprivileged, in a user namespace.
+// defaults, asserted one by one in test/singularity/run-actions.test.ts), written as a bundle in a per-run
+// session directory and run in-process with the tsrt library, unprivileged, in a user namespace.
 //
 // The image is never written to (except with --writable): the root is an overlay whose lower layer is the
 // image and whose upper layer is the session's (or the writable --overlay's). Mount points for $HOME, $PWD and
@@ -20,15 +20,28 @@ import { resolveImage, type ResolvedImage } from './image.js';
 import type { ActionOptions } from './options.js';
 import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
+import { siteConfig } from './siteconfig.js';
+import { addNetwork, networkPlan, resolvConf } from './network.js';
+import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
+import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 
 export const PROMPT = 'Singularity> ';
 
-/** $XDG_RUNTIME_DIR/tsrt-singularity, else /tmp/tsrt-singularity-<uid>: sessions, tsrt state and instances. */
+const NO_RUNTIME_DIR = 'tsrt-singularity keeps its sessions and instances in $XDG_RUNTIME_DIR/tsrt-singularity: set XDG_RUNTIME_DIR to a directory of yours with mode 0700 (a login session has /run/user/<uid>)';
+
+let runtime: PrivateDir | undefined;
+
+/**
+ * $XDG_RUNTIME_DIR/tsrt-singularity: sessions, tsrt state and instances. Both verified (R9: the caller's own,
+ * not writable by others, reached only through directories root or the caller controls), so no one else can
+ * plant or swap a session's config.json or an instance record there. There is no fallback: a fixed
+ * name in /tmp is one any other user can make first.
+ */
 export function runtimeDir(): string {
-  const xdg = process.env['XDG_RUNTIME_DIR'];
-  const dir = xdg ? path.join(xdg, 'tsrt-singularity') : path.join(os.tmpdir(), `tsrt-singularity-${process.getuid!()}`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return dir;
+  runtime ??= openPrivateDir(path.join(verifiedRuntimeDir(process.env, NO_RUNTIME_DIR), 'tsrt-singularity'), {
+    what: 'runtime directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
+  });
+  return runtime.path;
 }
 
 export function stateRoot(): string {
@@ -36,9 +49,9 @@ export function stateRoot(): string {
 }
 
 /** The user running the session, as their passwd entry (or the environment) says. */
-type HostUser = PasswdEntry;
+export type HostUser = PasswdEntry;
 
-function hostUser(): HostUser {
+export function hostUser(): HostUser {
   const uid = process.getuid!();
   const gid = process.getgid!();
   const info = os.userInfo();
@@ -133,7 +146,10 @@ function writeFile(dir: string, name: string, text: string): string {
 }
 
 /** Builds the session directory and the OCI spec for one container. The caller runs it and cleans up. */
-export function prepare(req: LaunchRequest): Session {
+export function prepare(given: LaunchRequest): Session {
+  const site = siteConfig();
+  checkImageAllowed(site, given.image);
+  const req = { ...given, options: restrictOptions(site, given.options, given) };
   const image = resolveImage(req.image, req.info);
   const releases: (() => void)[] = [() => image.release()];
   try {
@@ -210,6 +226,7 @@ const SESSION_TMPFS_SIZE = '64m';
 
 function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, releases: (() => void)[]): Spec {
   const o = req.options;
+  const site = siteConfig();
   const u = hostUser();
   const fakeroot = o.fakeroot;
   const asRoot = u.uid === 0;
@@ -220,7 +237,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   // The root: the image itself with --writable, otherwise an overlay over it.
   let readonlyRoot = !o.writable;
   let rootDir = image.rootfs;
-  if (!o.writable) {
+  const overlayRoot = !o.writable && site.enableOverlay !== 'no';
+  if (overlayRoot) {
     const lowers: string[] = [];
     let upper = path.join(session, 'upper');
     let work = path.join(session, 'work');
@@ -264,7 +282,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
 
   // Kernel filesystems and /dev.
   if (!noMount('proc')) mounts.push(o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'));
-  if (!noMount('sys')) mounts.push({ ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
+  // A network namespace of its own shows its own interfaces in a fresh sysfs (the host's would show the host's).
+  if (!noMount('sys')) mounts.push(o.net ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'nodev', 'noexec'] } : { ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
   if (!noMount('dev')) {
     if (o.contain) {
       mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755', 'size=65536k'] });
@@ -275,11 +294,13 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
       mounts.push({ ...bind('/dev', '/dev'), options: ['rbind', 'nosuid'] });
     }
   }
-  // Host files from the default bind path list.
-  for (const f of ['/etc/hosts', '/etc/localtime', '/etc/resolv.conf']) {
-    if (noMount(f) || (f !== '/etc/resolv.conf' && noMount('bind-paths'))) continue;
-    if (fs.existsSync(f)) mounts.push(bind(fs.realpathSync(f), f, true, false));
+  // What the site binds into every container (bind path, resolv.conf), then its host filesystems (mount hostfs).
+  for (const b of siteBinds(site, o.contain, req.warn)) {
+    if (noMount(b.destination) || (b.destination !== '/etc/resolv.conf' && noMount('bind-paths')) || (b.destination === '/etc/resolv.conf' && o.dns.length)) continue;
+    mounts.push(bind(b.source, b.destination, b.readonly, fs.statSync(b.source).isDirectory()));
   }
+  if (o.dns.length) mounts.push(bind(writeFile(session, 'resolv.conf', resolvConf(o.dns)), '/etc/resolv.conf', true, false));
+  if (!noMount('hostfs')) mounts.push(...hostfsMounts(site, new Set(mounts.map(m => m.destination))));
 
   // Identity and home.
   const homeDest = o.home?.destination ?? (fakeroot ? '/root' : u.home);
@@ -298,6 +319,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
     if (source === u.home || o.home) visible.push(homeDest);
   }
   if (!noMount('tmp')) {
+    // The host's /tmp and /var/tmp are bound as they are (Singularity's default): tsrt makes no name there (R9).
     mounts.push(bind(o.contain ? backingDir(o, session, 'tmp') : '/tmp', '/tmp'));
     mounts.push(bind(o.contain ? backingDir(o, session, 'var_tmp') : '/var/tmp', '/var/tmp'));
     if (!o.contain) visible.push('/tmp', '/var/tmp');
@@ -365,6 +387,8 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   }
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
+  const network = networkPlan(o);
+  if (network) addNetwork(spec, network, session, releases);
 
   const name = path.basename(image.path);
   const command = req.action === 'start' ? 'start' : req.action;
@@ -405,6 +429,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   const mask = process.umask();
   process_.user.umask = mask;
   spec.mounts = mounts;
+  applyMountPolicy(site, spec, image.rootfs, overlayRoot, req.warn);
   return spec;
 }
 

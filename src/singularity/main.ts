@@ -2,24 +2,39 @@
 // module; this file parses the global flags, dispatches and maps errors to Singularity's "FATAL:" lines.
 import { type GlobalOptions, type SingularityCommand, UsageError } from './command.js';
 import { buildCommand } from './commands/build.js';
+import { buildcfgCommand } from './commands/buildcfg.js';
+import { cacheCommand } from './commands/cache.js';
 import { execCommand } from './commands/exec.js';
 import { inspectCommand } from './commands/inspect.js';
 import { instanceCommand } from './commands/instance.js';
+import { keyCommand } from './commands/key.js';
+import { overlayCommand } from './commands/overlay.js';
+import { pullCommand } from './commands/pull.js';
+import { pushCommand } from './commands/push.js';
+import { registryCommand } from './commands/registry.js';
 import { runCommand } from './commands/run.js';
 import { runHelpCommand } from './commands/run-help.js';
 import { shellCommand } from './commands/shell.js';
 import { sifCommand } from './commands/sif.js';
 import { signCommand, verifyCommand } from './commands/sign.js';
 import { testCommand } from './commands/test.js';
+import { useConfigFile } from './siteconfig.js';
 
 declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
 const commands: Record<string, SingularityCommand> = {
   build: buildCommand,
+  buildcfg: buildcfgCommand,
+  cache: cacheCommand,
   exec: execCommand,
   inspect: inspectCommand,
   instance: instanceCommand,
+  key: keyCommand,
+  overlay: overlayCommand,
+  pull: pullCommand,
+  push: pushCommand,
+  registry: registryCommand,
   'run-help': runHelpCommand,
   run: runCommand,
   shell: shellCommand,
@@ -32,7 +47,27 @@ const commands: Record<string, SingularityCommand> = {
 function help(): string {
   const lines = Object.entries(commands).sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n');
-  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n      --version   version for singularity\n`;
+  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n  -c, --config F  use site configuration file F (root only; buildcfg shows the default)\n      --version   version for singularity\n`;
+}
+
+/** `help COMMAND`: that command's usage, as `COMMAND --help` prints it. */
+function commandHelp(name: string): number {
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`Error: unknown command "${name}" for "singularity help"\nRun 'singularity --help' for usage.\n`);
+    return 255;
+  }
+  process.stdout.write(usageText(command));
+  return 0;
+}
+
+/** The usage line(s), always starting with the program name (command modules write it with or without). */
+function usage(command: SingularityCommand): string {
+  return command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
+}
+
+function usageText(command: SingularityCommand): string {
+  return `${command.summary}\n\nUsage:\n  ${usage(command)}\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,13 +81,23 @@ export async function main(argv: string[]): Promise<number> {
     else if (flag === '-v' || flag === '--verbose') globals.verbose = true;
     else if (flag === '--version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
     else if (flag === '-h' || flag === '--help') { process.stdout.write(help()); return 0; }
-    else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
+    else if (flag === '-c' || flag === '--config' || flag.startsWith('--config=')) {
+      const file = flag.startsWith('--config=') ? flag.slice(9) : argv[++i];
+      if (!file) { process.stderr.write(`Error: flag needs an argument: ${flag}\n`); return 255; }
+      try {
+        useConfigFile(file);
+      } catch (e) {
+        process.stderr.write(`FATAL:   ${(e as Error).message}\n`);
+        return 255;
+      }
+    } else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
   }
   const name = argv[i];
-  if (name === undefined || name === 'help') {
+  if (name === undefined || (name === 'help' && argv[i + 1] === undefined)) {
     process.stdout.write(help());
     return name === undefined ? 1 : 0;
   }
+  if (name === 'help') return commandHelp(argv[i + 1]!);
   if (name === 'version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
   const command = commands[name];
   if (!command) {
@@ -60,13 +105,12 @@ export async function main(argv: string[]): Promise<number> {
     return 255;
   }
   const args = argv.slice(i + 1);
-  if (args[0] === '-h' || args[0] === '--help') { process.stdout.write(`Usage:\n  ${command.usage}\n`); return 0; }
+  if (args[0] === '-h' || args[0] === '--help') { process.stdout.write(usageText(command)); return 0; }
   try {
     return await command.run(args, globals);
   } catch (e) {
     if (e instanceof UsageError) {
-      const usage = command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
-      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage}\n\n` +
+      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage(command)}\n\n` +
         "Run 'singularity --help' for more detailed usage information.\n");
       return 1;
     }

@@ -3,6 +3,7 @@
 // lists. Each flag can also come from SINGULARITY_<KEY> / APPTAINER_<KEY> in the environment.
 
 import { UsageError } from './command.js';
+import { emptyRegistryOptions, REGISTRY_FLAGS, registryOptionsFromEnv, type RegistryOptions } from './registry/options.js';
 
 export interface BindSpec {
   source: string;
@@ -31,6 +32,12 @@ export interface ActionOptions {
   ipc: boolean;
   uts: boolean;
   hostname?: string;
+  /** -n/--net: a network namespace of the container's own; --network names how it is connected. */
+  net: boolean;
+  network?: string;
+  networkArgs: string[];
+  /** --dns: the name servers of the container's /etc/resolv.conf. */
+  dns: string[];
   fakeroot: boolean;
   noMount: Set<string>;
   scratch: string[];
@@ -39,6 +46,8 @@ export interface ActionOptions {
   rocm: boolean;
   app?: string;
   shell?: string;
+  /** How a docker:// or oras:// image is fetched (--no-https, --docker-login, ...). */
+  registry: RegistryOptions;
 }
 
 type Kind = 'bool' | 'string' | 'strings';
@@ -128,6 +137,10 @@ const flags: FlagDef[] = [
   { long: 'ipc', short: 'i', kind: 'bool', env: ['IPC', 'UNSHARE_IPC'], apply: o => { o.ipc = true; } },
   { long: 'uts', kind: 'bool', env: ['UTS', 'UNSHARE_UTS'], apply: o => { o.uts = true; } },
   { long: 'hostname', kind: 'string', env: ['HOSTNAME'], apply: (o, v) => { o.hostname = v; o.uts = true; } },
+  { long: 'net', short: 'n', kind: 'bool', env: ['NET', 'UNSHARE_NET'], apply: o => { o.net = true; } },
+  { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
+  { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
+  { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
@@ -138,13 +151,14 @@ const flags: FlagDef[] = [
   { long: 'rocm', kind: 'bool', env: ['ROCM'], apply: o => { o.rocm = true; } },
   { long: 'app', kind: 'string', env: ['APP'], apply: (o, v) => { o.app = v; } },
   { long: 'shell', short: 's', kind: 'string', apply: (o, v) => { o.shell = v; } },
+  ...REGISTRY_FLAGS.map((f): FlagDef => ({ long: f.long, kind: f.takesValue ? 'string' : 'bool', apply: (o, v) => f.apply(o.registry, v) })),
 ];
 
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, fakeroot: false, noMount: new Set(),
-    scratch: [], nv: false, rocm: false,
+    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
+    scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
   };
 }
 
@@ -156,6 +170,7 @@ const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
  */
 export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { options: ActionOptions; rest: string[] } {
   const o = emptyOptions();
+  o.registry = registryOptionsFromEnv(env);
   for (const def of flags) {
     for (const key of def.env ?? []) {
       const value = env[`APPTAINER_${key}`] ?? env[`SINGULARITY_${key}`];

@@ -166,6 +166,18 @@ t.test('run with the default rootless spec', async t => {
   t.notOk(fs.existsSync(path.join(root, id)), 'run without --keep removes the container');
 });
 
+t.test('a new network namespace in the user\'s user namespace has its loopback interface up', async t => {
+  const bundle = userBundle(['ip', '-o', 'link'], spec => {
+    spec.linux.namespaces.push({ type: 'network' });
+  });
+  const root = userRoot();
+  const id = uniqueId('rl-lo');
+  t.teardown(() => forceDelete(id, root));
+  const r = asUser(['run', '-b', bundle, id], root);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+});
+
 t.test('the container process runs as the user on the host; nothing runs or is written as root', async t => {
   const bundle = userBundle(['sleep', '1000']);
   const root = userRoot();

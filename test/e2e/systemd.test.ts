@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, e2eFile, errorMessage, readOrEmpty, removeCgroupEverywhere, tmpdir, tsrt, type Edit, type Result, type Scope,
+  REPO, e2eFile, errorMessage, lastErrorMessage, readOrEmpty, removeCgroupEverywhere, tmpdir, tsrt, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
@@ -218,7 +218,9 @@ t.test('a unit name already taken: systemd\'s error, the new container leaves no
     spec.linux.cgroupsPath = cgroupsPath;
   });
   tt.equal(second.r.code, 1);
-  tt.match(errorMessage(second.r.stderr), /^systemd: start unit tsrt-taken-\d+\.scope: org\.freedesktop\.systemd1\.UnitExists: Unit tsrt-taken-\d+\.scope already exists\.$/);
+  // The first container's process is in that cgroup already: runc's warning, then systemd's refusal.
+  tt.match(errorMessage(second.r.stderr), "container's cgroup is not empty: 1 process(es) found");
+  tt.match(lastErrorMessage(second.r.stderr), /^systemd: start unit tsrt-taken-\d+\.scope: org\.freedesktop\.systemd1\.UnitExists: Unit tsrt-taken-\d+\.scope already exists\.$/);
   tt.notOk(fs.existsSync(path.join(ROOT, second.id)), 'no state for the second');
   tt.equal(record().units[`tsrt-taken-${process.pid}.scope`].active, true, 'the first container\'s unit was not stopped');
   tt.equal(stateOf(first.id)?.status, 'created');

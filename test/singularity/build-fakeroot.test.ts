@@ -1,13 +1,12 @@
 // Unprivileged builds (the test user, through runuser): --fakeroot makes the builder root in the image, with
-// the user's /etc/subuid range behind uids 1.., so %post can hand files to other users; without --fakeroot,
-// only definition files that run nothing as root build.
+// the user's /etc/subuid range behind uids 1.., so %post can hand files to other users. Without --fakeroot the
+// build is the same (it is implied for users, see build-unprivileged.test.ts).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { testUser } from '../helpers.js';
-import { leftovers, scratchDir, sifObjects, singularity, writeFiles } from '../singbuild-kit.js';
+import { leftovers, scratchDir, singularity, squashfsListing, writeFiles } from '../singbuild-kit.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to create the unprivileged test user and switch to it');
@@ -24,13 +23,6 @@ function userBuild(tt: { teardown(fn: () => void): void }, def: string, args: st
   fs.chownSync(path.join(dir, 'image.def'), user.uid, user.gid);
   const r = singularity(['build', ...args, 'image.def'], { cwd: dir, user: user.name, env: { SINGULARITY_CACHEDIR: path.join(dir, 'cache') } });
   return { dir, r };
-}
-
-/** `unsquashfs -lln` of a SIF's partition: numeric owners as the image records them. */
-function squashfsListing(sif: string): string {
-  const part = sifObjects(sif).objects.find(o => o.partition?.partType === 2)!;
-  const r = spawnSync('unsquashfs', ['-lln', '-offset', String(part.offset), sif], { encoding: 'utf8' });
-  return r.stdout;
 }
 
 t.test('--fakeroot: %post runs as root in the image; other ids come from the subuid range', async t => {
@@ -65,16 +57,16 @@ t.test('--fakeroot: a failing %post leaves nothing behind, even files of subordi
   t.same(leftovers(path.join(dir, 'image.sif')), []);
 });
 
-t.test('without --fakeroot: a definition file that runs things as root is refused, naming the line', async t => {
-  const { dir, r } = userBuild(t, 'Bootstrap: busybox\n\n%post\necho hi\n', ['image.sif']);
-  t.equal(r.code, 255);
-  t.match(r.stderr, /image\.def line 3: %post runs as root: as an unprivileged user, build with --fakeroot/);
-  t.same(leftovers(path.join(dir, 'image.sif')), []);
+t.test('without --fakeroot: %post runs as root all the same (--fakeroot is implied for users)', async t => {
+  const { dir, r } = userBuild(t, 'Bootstrap: busybox\n\n%post\nid -u > /uid.txt\n', ['--sandbox', 'sb']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(dir, 'sb/uid.txt'), 'utf8').trim(), '0');
+  t.same(leftovers(path.join(dir, 'sb')), ['sb']);
 });
 
-t.test('without --fakeroot: nothing needing root builds (files, metadata, %test as the user)', async t => {
+t.test('without --fakeroot: files, metadata, %test build as before', async t => {
   const def = 'Bootstrap: busybox\n%labels\nBuiltBy user\n%runscript\necho hi\n%test\ntest -x /bin/sh\n';
   const { dir, r } = userBuild(t, def, ['image.sif']);
   t.equal(r.code, 0, r.stderr);
-  t.match(squashfsListing(path.join(dir, 'image.sif')), /\s0\/0\s.*squashfs-root\/bin\/busybox\n/, 'files are root-owned in the image (-all-root)');
+  t.match(squashfsListing(path.join(dir, 'image.sif')), /\s0\/0\s.*squashfs-root\/bin\/busybox\n/, 'files are root-owned in the image');
 });

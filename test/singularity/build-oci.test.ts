@@ -92,7 +92,7 @@ function checkImage(t: Test, sandbox: string): void {
   t.same(spawnSync('find', [sandbox, '-name', '.wh.*'], { encoding: 'utf8' }).stdout, '', 'no whiteout files in the image');
   const env = fs.readFileSync(path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh'), 'utf8');
   const probe = spawnSync('sh', ['-c', `. "$1"; printf '%s|%s' "$GREETING" "$PATH"`, 'sh', path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh')], { encoding: 'utf8', env: { PATH: '/bin' } });
-  t.equal(probe.stdout, 'hello "oci"|/bin', `ENV values are quoted; a value already set at run time wins:\n${env}`);
+  t.equal(probe.stdout, 'hello "oci"|/usr/sbin:/usr/bin:/sbin:/bin', `ENV values are quoted; the image's PATH replaces the runtime's, as in Singularity:\n${env}`);
   t.notMatch(env, /NOT;A NAME/, 'an entry that is not a variable name is left out');
   const runscript = path.join(sandbox, '.singularity.d/runscript');
   t.equal(spawnSync('sh', [runscript], { encoding: 'utf8' }).stdout, 'ep default\n', 'no arguments: ENTRYPOINT + CMD');

@@ -1,9 +1,10 @@
-// The action flags of exec/run/shell (docs/singularity.md 1.2), one test per flag, each asserted from inside a
+// The action flags of exec/run/shell (as SingularityCE 4 and Apptainer take them), one test per flag, each asserted from inside a
 // container run by the unprivileged test user; bad values give a clear FATAL line and a non-zero exit.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { kit, sandbox } from '../singularity-run-kit.js';
+import { kit, sandbox, siteConfigSetup } from '../singularity-run-kit.js';
 
 const k = kit(t);
 const image = sandbox(k, { runscript: 'echo run' });
@@ -50,8 +51,9 @@ t.test('--mount binds with docker syntax', async t => {
 });
 
 t.test('-c/--contain: fresh /tmp, /var/tmp and home, a minimal /dev, cwd in home', async t => {
-  const stamp = `singrun-contain-${process.pid}`;
-  fs.writeFileSync(`/tmp/${stamp}`, 'x');
+  const stamp = `singrun-contain-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // R9: a random name, created exclusively (never through something another user put there first).
+  fs.writeFileSync(`/tmp/${stamp}`, 'x', { flag: 'wx' });
   t.teardown(() => fs.rmSync(`/tmp/${stamp}`, { force: true }));
   const r = k.sing(['exec', '-c', image, 'sh', '-c', `ls -A /tmp /var/tmp "$HOME" | grep -c . ; pwd; ls /dev | tr '\\n' ' '; test -e /tmp/${stamp} || echo no-host-tmp`]);
   t.equal(r.code, 0, r.stderr);
@@ -240,19 +242,19 @@ t.test('--nv and --rocm bind the host driver libraries and programs found throug
   const entries = ['libcuda.so.1', 'libnvidia-ml.so.1', 'libamdhip64.so.5', 'libunrelated.so.1']
     .map(n => `\\t${n} (libc6,x86-64) => ${lib}/${n}`).join('\\n');
   fs.writeFileSync(path.join(tree, 'ldconfig'), `#!/bin/sh\nprintf '4 libs found in cache\\n${entries}\\n'\n`, { mode: 0o755 });
-  fs.writeFileSync(path.join(tree, 'singularity.conf'), `ldconfig path = ${tree}/ldconfig\n`);
   spawnChown(tree);
-  const env = { TSRT_SINGULARITY_CONFDIR: tree, PATH: `${bin}:/usr/bin:/bin` };
-  const nv = k.sing(['exec', '--nv', image, 'sh', '-c', 'ls /.singularity.d/libs; cat /.singularity.d/libs/libcuda.so.1; echo $LD_LIBRARY_PATH; /usr/bin/nvidia-smi'], { env });
+  // The site's singularity.conf names the fake ldconfig (only the site's configuration can).
+  const site = siteConfigSetup(t, { 'singularity.conf': `ldconfig path = ${tree}/ldconfig\n` });
+  const env = { PATH: `${bin}:/usr/bin:/bin` };
+  const nv = k.sing(['exec', '--nv', image, 'sh', '-c', 'ls /.singularity.d/libs; cat /.singularity.d/libs/libcuda.so.1; echo $LD_LIBRARY_PATH; /usr/bin/nvidia-smi'], { env, hostSetup: site.hostSetup });
   t.equal(nv.code, 0, nv.stderr);
   t.equal(nv.stdout, `libcuda.so.1\nlibnvidia-ml.so.1\nfake libcuda.so.1\n/.singularity.d/libs\nfake nvidia-smi\n`);
-  const rocm = k.sing(['exec', '--rocm', image, 'sh', '-c', 'ls /.singularity.d/libs; /usr/bin/rocm-smi'], { env });
+  const rocm = k.sing(['exec', '--rocm', image, 'sh', '-c', 'ls /.singularity.d/libs; /usr/bin/rocm-smi'], { env, hostSetup: site.hostSetup });
   t.equal(rocm.stdout, 'libamdhip64.so.5\nfake rocm-smi\n', rocm.stderr);
-  const noDriver = k.dir('singrun-nodriver-');
-  fs.writeFileSync(path.join(noDriver, 'nvliblist.conf'), '# nothing of this exists\nlibsingrun-absent.so\nsingrun-absent-smi\n');
-  const none = k.sing(['exec', '--nv', image, 'true'], { env: { TSRT_SINGULARITY_CONFDIR: noDriver, PATH: '/usr/bin:/bin' } });
+  const noDriver = siteConfigSetup(t, { 'nvliblist.conf': '# nothing of this exists\nlibsingrun-absent.so\nsingrun-absent-smi\n' });
+  const none = k.sing(['exec', '--nv', image, 'true'], { env: { PATH: '/usr/bin:/bin' }, hostSetup: noDriver.hostSetup });
   t.equal(none.code, 0);
-  t.match(none.stderr, /WARNING: could not find any NVIDIA driver libraries/);
+  t.match(none.stderr, /WARNING: could not find any NVIDIA driver on this host/);
 });
 
 function spawnChown(dir: string): void {

@@ -174,9 +174,12 @@ t.test('tampering is detected and named', async (t) => {
 
 t.test('bad keys and arguments', async (t) => {
   const file = copyOf('one-group.sif');
-  const noKey = singularity(['sign', file]);
+  // Without --key the signature is a PGP one, from a keyring that here has no key.
+  const emptyKeyring = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sypgp-'));
+  t.teardown(() => fs.rmSync(emptyKeyring, { recursive: true, force: true }));
+  const noKey = singularity(['sign', file], { env: { ...process.env, SINGULARITY_SYPGPDIR: emptyKeyring } });
   t.equal(noKey.code, 255);
-  t.match(noKey.stderr, 'signing needs a PEM private key: --key FILE');
+  t.match(noKey.stderr, `the secret keyring ${emptyKeyring}/pgp-secret has no keys: create one with "singularity key newpair"`);
   const pubAsPriv = singularity(['sign', '--key', key('rsa-public.pem'), file]);
   t.equal(pubAsPriv.code, 255);
   t.match(pubAsPriv.stderr, 'is not a PEM private key');

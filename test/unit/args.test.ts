@@ -5,7 +5,7 @@ import t from 'tap';
 
 import { RuntimeError } from '../../src/errors.js';
 import { parseArgs, type FlagSpec } from '../../src/cli/args.js';
-import { parseSignal } from '../../src/runtime/signals.js';
+import { parseSignal, signalText } from '../../src/runtime/signals.js';
 import { validateId } from '../../src/runtime/state.js';
 import { errorOf } from '../helpers.js';
 
@@ -129,13 +129,22 @@ t.test('parseSignal', async t => {
   t.equal(parseSignal('SIGRTMAX-2'), 62);
   t.equal(parseSignal('64'), 64);
   t.equal(errorOf(t, () => parseSignal('bogus')), 'unknown signal "bogus"');
-  t.equal(errorOf(t, () => parseSignal('0')), 'unknown signal "0"', 'signal 0 is not a signal to send');
+  t.equal(parseSignal('0'), 0, 'signal 0: the existence check runc accepts');
   t.equal(errorOf(t, () => parseSignal('65')), 'unknown signal "65"');
   t.equal(errorOf(t, () => parseSignal('SIGRTMIN+31')), 'unknown signal "SIGRTMIN+31"', 'past SIGRTMAX');
   t.equal(errorOf(t, () => parseSignal('SIGRTMAX-31')), 'unknown signal "SIGRTMAX-31"', 'before SIGRTMIN');
   t.equal(errorOf(t, () => parseSignal('')), 'unknown signal ""');
   t.equal(errorOf(t, () => parseSignal('-9')), 'unknown signal "-9"');
   t.equal(errorOf(t, () => parseSignal('SIG')), 'unknown signal "SIG"');
+});
+
+t.test('signalText: a signal as runc (Go) names a hook\'s death', async t => {
+  t.equal(signalText(31), 'bad system call');
+  t.equal(signalText('SIGSYS'), 'bad system call');
+  t.equal(signalText(9), 'killed');
+  t.equal(signalText(15), 'terminated');
+  t.equal(signalText(40), 'signal 40', 'a real-time signal by number');
+  t.equal(signalText('SIGBOGUS'), 'SIGBOGUS');
 });
 
 t.test('validateId', async t => {

@@ -2,6 +2,9 @@
 // hierarchy, the (file, value) writes for every linux.resources field on v1, v2 and hybrid placements against a
 // fake tree, the device rules as v1 writes and as an eBPF program, and the update command's flags.
 import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites } from '../../src/cgroups/devices.js';
 import { mergeResources } from '../../src/cgroups/manager.js';
@@ -9,6 +12,8 @@ import { cgroupDirs, cleanCgroupPath, type Layout } from '../../src/cgroups/path
 import {
   blkioToIoWeight, controllersNeeded, resourceWrites, sharesToWeight, swapToV2, type FileTree, type Placement, type Write,
 } from '../../src/cgroups/resources.js';
+import { fillCpuset, frozenOrFreezing } from '../../src/cgroups/v1.js';
+import { frozenHereOrAbove } from '../../src/cgroups/v2.js';
 import { ramInBytes, resourcesFromFlags } from '../../src/cli/update.js';
 import { cgroupLayout } from '../../src/runtime/host.js';
 import type { LinuxResources } from '../../src/spec/types.gen.js';
@@ -308,10 +313,13 @@ t.test('unified', async t => {
   });
   t.test('hybrid: only controllers cgroup2 owns', async t => {
     t.same(writes(resourceWrites({ unified: { 'hugetlb.2MB.max': '0' } }, onHybrid, tree({}))), ['unified/hugetlb.2MB.max=0']);
-    t.match(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onHybrid, tree({}))), /"memory\.max": the memory controller is not available in the cgroup v2 hierarchy \(the host has it in a v1 hierarchy\)/);
+    t.equal(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onHybrid, tree({}))),
+      'linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 ("memory.max": the host has the memory controller in a v1 hierarchy)',
+      "runc's text, then the file and why");
   });
   t.test('v1-only host: an error', async t => {
-    t.match(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onV1, tree({}))), /^linux\.resources\.unified: cgroup v2 \(unified\) parameters need a cgroup2 hierarchy/);
+    t.equal(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onV1, tree({}))),
+      'linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 (this host has no cgroup2 hierarchy)');
   });
   t.test('no paths', async t => {
     t.match(errorOf(t, () => resourceWrites({ unified: { '../cgroup.procs': '1' } }, onV2, tree({}))), /is not a cgroup2 file name/);
@@ -398,4 +406,47 @@ t.test('update', async t => {
     t.match(errorOf(t, () => resourcesFromFlags({ 'cpu-period': 'x' })), /invalid value for cpu-period/);
     t.match(errorOf(t, () => resourcesFromFlags({ memory: 'lots' })), /invalid value for memory: invalid size: 'lots'/);
   });
+});
+
+t.test('v1 cpuset: an empty level takes its parent\'s cpus and mems, a set one keeps its own', async t => {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-unit-cpuset-'));
+  t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+  // A cgroupfs stand-in: the root has cpus and mems, a pre-made pod level is empty, the container's own is new.
+  const pod = path.join(top, 'pod');
+  const ctr = path.join(pod, 'ctr');
+  fs.mkdirSync(ctr, { recursive: true });
+  const put = (dir: string, cpus: string, mems: string) => {
+    fs.writeFileSync(path.join(dir, 'cpuset.cpus'), cpus);
+    fs.writeFileSync(path.join(dir, 'cpuset.mems'), mems);
+  };
+  const get = (dir: string) => ['cpus', 'mems'].map(f => fs.readFileSync(path.join(dir, `cpuset.${f}`), 'utf8').trim());
+  put(top, '0-3\n', '0\n');
+  put(pod, '\n', '');
+  put(ctr, '', '\n');
+  t.ok(fillCpuset(pod, top, false) && fillCpuset(ctr, pod, false), 'filled');
+  t.same(get(pod), ['0-3', '0'], 'the empty pod level took the root\'s');
+  t.same(get(ctr), ['0-3', '0'], 'and passed them down');
+  put(ctr, '1', '0');
+  t.ok(fillCpuset(ctr, pod, false));
+  t.same(get(ctr), ['1', '0'], 'a level that has cpus keeps them');
+});
+
+t.test('frozen for a newcomer: the v1 freezer FROZEN or FREEZING, cgroup2 frozen by itself or an ancestor', async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-unit-freezer-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const state = (v: string) => fs.writeFileSync(path.join(dir, 'freezer.state'), `${v}\n`);
+  for (const [v, frozen] of [['THAWED', false], ['FREEZING', true], ['FROZEN', true]] as const) {
+    state(v);
+    t.equal(frozenOrFreezing(dir), frozen, `v1 ${v}`);
+  }
+  const v2files = (freeze: string, events: string) => {
+    fs.writeFileSync(path.join(dir, 'cgroup.freeze'), freeze);
+    fs.writeFileSync(path.join(dir, 'cgroup.events'), events);
+  };
+  v2files('0\n', 'populated 0\nfrozen 0\n');
+  t.equal(frozenHereOrAbove(dir), false, 'v2 thawed');
+  v2files('1\n', 'populated 0\nfrozen 0\n');
+  t.equal(frozenHereOrAbove(dir), true, 'v2 freezing itself (not yet frozen)');
+  v2files('0\n', 'populated 0\nfrozen 1\n');
+  t.equal(frozenHereOrAbove(dir), true, 'v2 frozen by an ancestor');
 });

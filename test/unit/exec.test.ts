@@ -24,6 +24,7 @@ const facts: HostFacts = {
   isDirectory: () => undefined,
   exists: () => false,
   isRuntimeNamespace: () => false,
+  setgroupsDenied: () => false,
   apparmorEnabled: false,
   selinuxEnabled: false,
 };
@@ -151,4 +152,16 @@ t.test('parseSubCgroups: [<controller>[,<controller>]:]<path>', async t => {
   t.equal(errorOf(t, () => parseSubCgroups(['a', 'b'])), 'invalid --cgroup argument(s): multiple <controller>-less arguments');
   t.equal(errorOf(t, () => parseSubCgroups(['cpu:a', 'cpu:b'])), 'invalid --cgroup argument(s): controller cpu specified multiple times');
   t.equal(errorOf(t, () => parseSubCgroups(['cpu,:a'])), 'invalid --cgroup argument: cpu,:a (empty <controller> prefix)');
+});
+
+t.test('buildExecPlan: the kernel\'s limits on the exec\'d process, named as in config.json', async t => {
+  const proc = baseProcess();
+  proc.env = [`BIG=${'v'.repeat(131_067)}`];
+  t.equal(buildExecPlan(proc, {}, facts, opts()).process.env[0]!.length, 131_071, 'a string of MAX_ARG_STRLEN with its NUL');
+  proc.env[0] += 'v';
+  t.equal(errorOf(t, () => buildExecPlan(proc, {}, facts, opts())),
+    'config.json: /process/env/0: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+  const cwd = baseProcess();
+  cwd.cwd = `/${'c'.repeat(200)}`.repeat(21).slice(0, 4096);
+  t.match(errorOf(t, () => buildExecPlan(cwd, {}, facts, opts())), /^config\.json: \/process\/cwd: a path of 4096 bytes is longer than the kernel takes/);
 });

@@ -40,6 +40,8 @@ const HOST_PATHS: Record<string, boolean> = {
   '/sys': true,
   '/dev/mqueue': true,
   '/proc/1234/ns/net': false,
+  '/proc/1234/ns/user': false,
+  '/proc/4321/ns/user': false,
   '/proc/1234/ns/ipc': false,
   '/proc/1234/ns/mnt': false,
   '/proc/1/ns/net': false,
@@ -79,6 +81,8 @@ function fakeFacts(opts: { euid?: number; egid?: number; layout?: Layout } = {})
     exists: p => HOST_PATHS[path.posix.normalize(p)] !== undefined,
     // The fake runtime runs in pid 1's namespaces.
     isRuntimeNamespace: p => p.startsWith('/proc/1/ns/'),
+    // pid 4321 made its user namespace unprivileged (its own ids only): setgroups is denied there.
+    setgroupsDenied: p => p === '/proc/4321/ns/user',
     apparmorEnabled: false,
     selinuxEnabled: false,
   };
@@ -326,7 +330,9 @@ t.test('golden: recursive and plain mount attributes side by side', async t => {
     'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
 
   const scratch = stepAt(plan, '/scratch');
-  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.RDONLY | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
+  t.match(stepAt(plan, '/scratch', 'setattr'), { attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive },
+    'but a tmpfs becomes read-only last (runc)');
   t.equal(scratch.data, 'size=1m');
 });
 
@@ -361,7 +367,7 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   t.not(plan.container.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
 });
 
-t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, other filesystems and a read-only tmpfs', async t => {
+t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and other filesystems', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });
   const run = stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/run');
@@ -370,12 +376,30 @@ t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds, othe
   for (const [m, why] of [
     [{ destination: '/data', type: 'bind', source: '/srv/shared', options: ['rbind', 'tmpcopyup'] }, 'is only valid for tmpfs mounts'],
     [{ destination: '/data', type: 'proc', source: 'proc', options: ['tmpcopyup'] }, 'is only valid for tmpfs mounts'],
-    [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] }, 'cannot fill a read-only tmpfs'],
   ] as const) {
     const bad = minimalSpec();
     bad.mounts.push(m);
     rejects(t, bad, `mount ${JSON.stringify(m.source)} to rootfs at "/data": option "tmpcopyup" ${why}`);
   }
+  const ro = minimalSpec();
+  ro.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] });
+  const steps = buildPlan(ro, rootFacts(), buildOpts()).container.steps.filter(st => st.dest === '/data');
+  t.match(steps, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY }], 'a read-only one is filled first, made read-only last');
+});
+
+t.test('mounts[].options ro on a tmpfs or /dev: mounted writable, made read-only last (after the console), as runc', async t => {
+  const spec = minimalSpec();
+  spec.mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'ro', 'mode=755'] });
+  spec.mounts.push({ destination: '/etc/ro-tmp', type: 'tmpfs', source: 'tmpfs', options: ['rro'] });
+  spec.mounts.push({ destination: '/srv', type: 'bind', source: '/srv/shared', options: ['bind', 'ro'] });
+  const plan = buildPlan(spec, rootFacts(), buildOpts());
+  const dev = plan.container.steps.filter(st => st.dest === '/dev');
+  t.match(dev, [{ kind: 'fs', fstype: 'tmpfs', attrSet: ATTR.NOSUID }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred }]);
+  t.ok(plan.container.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.container.steps.indexOf(dev[0]!)), 'devices are made in it');
+  const tmp = plan.container.steps.filter(st => st.dest === '/etc/ro-tmp');
+  t.match(tmp, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive }], 'rro: the tree');
+  t.match(stepAt(plan, '/srv'), { kind: 'bind', attrSet: ATTR.RDONLY }, 'a bind stays read-only from the start');
+  t.notOk(plan.container.steps.some(st => st.dest === '/srv' && st.kind === 'setattr'));
 });
 
 t.test('golden: devices in a user namespace are bound from the host', async t => {
@@ -459,6 +483,32 @@ t.test('golden: namespaces joined by path', async t => {
   ]);
   t.notOk(plan.container.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
   t.ok(plan.container.unshareFlags & CLONE.NEWUTS);
+  t.notOk(plan.flags & PlanFlag.loopbackUp, 'a joined network namespace\'s interfaces are left alone');
+});
+
+t.test('a user namespace joined by path: setgroups only where it is not denied (as runc checks /proc/self/setgroups)', async t => {
+  const joining = (userns: string) => {
+    const spec = rootlessSpec() as any;
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'user' ? { type: 'user', path: userns } : n));
+    delete spec.linux.uidMappings;
+    delete spec.linux.gidMappings;
+    return buildPlan(spec, userFacts(), buildOpts());
+  };
+  t.notOk(joining('/proc/4321/ns/user').flags & PlanFlag.setgroups, 'denied there: not called');
+  t.ok(joining('/proc/1234/ns/user').flags & PlanFlag.setgroups, 'allowed there (newuidmap-written maps)');
+  const asked = rootlessSpec() as any;
+  asked.linux.namespaces = asked.linux.namespaces.map((n: { type: string }) => (n.type === 'user' ? { type: 'user', path: '/proc/4321/ns/user' } : n));
+  delete asked.linux.uidMappings;
+  delete asked.linux.gidMappings;
+  asked.process.user.additionalGids = [5];
+  t.notOk(buildPlan(asked, userFacts(), buildOpts()).flags & PlanFlag.setgroups, 'additional gids there then fail in the executor, naming why');
+});
+
+t.test('a new network namespace has its loopback interface brought up (runc\'s and crun\'s "loopback" network)', async t => {
+  const withNet = minimalSpec();
+  withNet.linux.namespaces.push({ type: 'network' });
+  t.ok(buildPlan(withNet, rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp);
+  t.notOk(buildPlan(minimalSpec(), rootFacts(), buildOpts()).flags & PlanFlag.loopbackUp, 'none without a network namespace of its own');
 });
 
 t.test('golden: time namespace with offsets', async t => {
@@ -724,19 +774,18 @@ t.test('reject: relative maskedPaths and readonlyPaths (the executor would refus
   rejects(t, readonly, 'config.json: /linux/readonlyPaths/0: path must be absolute: "sys"');
 });
 
-t.test('reject: values the plan codec cannot carry (a NUL inside, over 4096 bytes, over 4096 entries)', async t => {
+t.test('reject: a value the plan codec cannot carry (a NUL inside); long values and long lists pass', async t => {
   const nul = minimalSpec();
   nul.process.args = ['sh', 'a\u0000b'];
   rejects(t, nul, 'a value contains a NUL character: "a\\u0000b"');
+  // The Slurm failure of issue 18: an inherited 4.3 KB variable (Lmod's module table) was refused.
   const long = minimalSpec();
-  long.process.env = [`A=${'x'.repeat(5000)}`];
-  rejects(t, long, `a value of 5002 bytes is longer than tsrt's limit of 4096: "A=${'x'.repeat(38)}..."`);
+  long.process.env = [`_ModuleTable001_=${'x'.repeat(4367)}`, `A=${'x'.repeat(5000)}`];
+  long.process.args = ['sh', '-c', 'y'.repeat(20_000)];
+  t.doesNotThrow(() => buildPlan(long as Spec, rootFacts(), buildOpts()), 'values over 4096 bytes');
   const many = minimalSpec();
   many.process.env = Array.from({ length: 4097 }, (_, i) => `V${i}=1`);
-  rejects(t, many, "a list of 4097 entries is longer than tsrt's limit of 4096");
-  const atLimit = minimalSpec();
-  atLimit.process.env = [`A=${'x'.repeat(4094)}`];
-  t.doesNotThrow(() => buildPlan(atLimit as Spec, rootFacts(), buildOpts()), '4096 bytes are fine');
+  t.doesNotThrow(() => buildPlan(many as Spec, rootFacts(), buildOpts()), 'lists over 4096 entries');
 });
 
 t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered with chroot', async t => {
@@ -969,12 +1018,13 @@ t.test('reject: idmapped mount rules', async t => {
   const spec = rootlessSpec();
   spec.mounts!.push({ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] });
   rejects(t, spec, 'mount "/srv/shared" to rootfs at "/mnt": idmapped mounts need a root runtime', userFacts());
+  // No count of tsrt's: each idmapped tree is one fd in the executor, so RLIMIT_NOFILE is the limit.
   const many = minimalSpec();
-  for (let i = 0; i < 17; i++) {
+  for (let i = 0; i < 200; i++) {
     many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
       uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
   }
-  rejects(t, many, 'config.json: /mounts: at most 16 idmapped mounts per container');
+  t.equal(buildPlan(many, rootFacts(), buildOpts()).container.steps.filter(st => st.idmap).length, 200, '200 idmapped mounts');
 });
 
 t.test('reject: time offsets without a time namespace', async t => {
@@ -1224,4 +1274,83 @@ t.test('reject: linux.intelRdt closID and schema lines that are not what they cl
   rejects(t, spec, 'config.json: /linux/intelRdt/l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
   spec.linux.intelRdt = { memBwSchema: 'MB:0=20\nL3:0=f' };
   rejects(t, spec, 'config.json: /linux/intelRdt/memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The kernel's limits, not tsrt's (issue 18): what the kernel takes passes whole; what it refuses is refused
+// here naming the field and the kernel's limit.
+// ---------------------------------------------------------------------------------------------------------
+
+const longPath = (bytes: number): string => {
+  let p = '';
+  while (p.length < bytes) p += `/${'d'.repeat(Math.min(200, Math.max(1, bytes - p.length - 1)))}`;
+  return p.slice(0, bytes);
+};
+
+t.test('limits: arguments and environment strings up to MAX_ARG_STRLEN, counts without limit', async t => {
+  const spec = minimalSpec();
+  spec.process.args = ['sh', ...Array.from({ length: 99_999 }, () => 'a')];
+  spec.process.env = ['PATH=/bin', `BIG=${'v'.repeat(131_071 - 4)}`, `LMOD=${'m'.repeat(4367)}`];
+  spec.mounts.push(...Array.from({ length: 10_000 }, (_, i) => ({ destination: `/m/${i}`, type: 'tmpfs', source: 'tmpfs' })));
+  spec.process.user.additionalGids = Array.from({ length: 65_536 }, (_, i) => i);
+  const plan = buildPlan(spec, { ...rootFacts(), execStack: 8n << 20n }, buildOpts());
+  t.equal(plan.process.args.length, 100_000);
+  t.equal(plan.process.env[1]!.length, 131_071, 'a 131071-byte environment string (with its NUL: MAX_ARG_STRLEN)');
+  t.equal(plan.container.steps.filter(s => s.dest.startsWith('/m/')).length, 10_000, '10,000 mounts');
+
+  spec.process.env[1] += 'v';
+  rejects(t, spec, 'config.json: /process/env/1: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+  spec.process.env = [];
+  spec.process.args[7] = 'a'.repeat(131_072);
+  rejects(t, spec, 'config.json: /process/args/7: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+});
+
+t.test('limits: the arguments and environment together, against the stack limit the process execs under', async t => {
+  const spec = minimalSpec();
+  // 20 strings of 120000 bytes: 2.4 MB, more than a quarter of an 8 MiB stack, less than 6 MiB.
+  spec.process.env = Array.from({ length: 20 }, (_, i) => `V${String(i).padStart(2, '0')}=${'x'.repeat(119_995)}`);
+  const used = 20 * 120_000 + 'sh\0'.length + 8 * (1 + 20); // the strings with their NULs, then one pointer each
+  rejects(t, spec, `config.json: /process: the arguments and environment take ${used} bytes with their pointers, more than execve takes under a stack limit of 8388608 bytes (a quarter of it, at most 6291456 and at least 131072 bytes: 2097152)`,
+    { ...rootFacts(), execStack: 8n << 20n });
+  t.ok(buildPlan(spec, { ...rootFacts(), execStack: (1n << 64n) - 1n }, buildOpts()), 'an unlimited stack: up to 6 MiB');
+  spec.process.rlimits = [{ type: 'RLIMIT_STACK', soft: 16 * 1024 * 1024, hard: 16 * 1024 * 1024 }];
+  t.ok(buildPlan(spec, { ...rootFacts(), execStack: 8n << 20n }, buildOpts()), 'the config\'s own RLIMIT_STACK of 16 MiB counts, not the runtime\'s');
+});
+
+t.test('limits: paths up to PATH_MAX - 1 bytes, each named by its field', async t => {
+  const ok = longPath(4095);
+  const over = longPath(4096);
+  const spec = minimalSpec();
+  spec.process.cwd = ok;
+  spec.mounts.push({ destination: ok, type: 'tmpfs', source: 'tmpfs' });
+  t.ok(buildPlan(spec, rootFacts(), buildOpts()), 'a 4095-byte cwd and mount destination');
+  const why = 'a path of 4096 bytes is longer than the kernel takes (PATH_MAX: 4096 bytes with its NUL)';
+  const cases: [string, (s: any) => void][] = [
+    ['/process/cwd', s => { s.process.cwd = over; }],
+    ['/mounts/1/destination', s => { s.mounts.push({ destination: over, type: 'tmpfs', source: 'tmpfs' }); }],
+    ['/mounts/1/source', s => { s.mounts.push({ destination: '/data', type: 'bind', source: over, options: ['rbind'] }); }],
+    ['/linux/namespaces/2/path', s => { s.linux.namespaces.push({ type: 'network', path: over }); }],
+    ['/linux/maskedPaths/0', s => { s.linux.maskedPaths = [over]; }],
+    ['/linux/readonlyPaths/0', s => { s.linux.readonlyPaths = [over]; }],
+    ['/linux/devices/0/path', s => { s.linux.devices = [{ path: over, type: 'c', major: 1, minor: 3 }]; }],
+  ];
+  for (const [pointer, edit] of cases) {
+    const s = minimalSpec();
+    edit(s);
+    rejects(t, s, `config.json: ${pointer}: ${why}`);
+  }
+  rejects(t, minimalSpec(), `config.json: /root/path: ${why}`, rootFacts(), buildOpts({ rootfs: over }));
+  const dots = minimalSpec();
+  dots.process.cwd = `${'/.'.repeat(3000)}/tmp`;
+  t.equal(buildPlan(dots, rootFacts(), buildOpts()).process.cwd, '/tmp', 'what counts is the path the kernel gets (normalised)');
+});
+
+t.test('limits: groups up to NGROUPS_MAX, labels up to one page of /proc/self/attr/exec', async t => {
+  const spec = minimalSpec();
+  spec.process.user.additionalGids = Array.from({ length: 65_537 }, (_, i) => i);
+  rejects(t, spec, 'config.json: /process/user/additionalGids: 65537 groups are more than setgroups takes (NGROUPS_MAX: 65536)');
+  const labelled = minimalSpec();
+  labelled.process.apparmorProfile = 'p'.repeat(4092);
+  rejects(t, labelled, 'config.json: /process/apparmorProfile: a label of 4092 bytes is longer than the kernel reads from one write to /proc/self/attr/exec (4091 bytes)',
+    { ...rootFacts(), apparmorEnabled: true });
 });

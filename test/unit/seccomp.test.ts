@@ -169,7 +169,8 @@ t.test('action SCMP_ACT_TRACE with errnoRet as the tracer\'s message', async t =
 t.test('action SCMP_ACT_ALLOW under a denying default', async t => {
   const s: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ALLOW' }] };
   t.equal(verdict(s, { nr: NR.getpid }), RET.ALLOW);
-  t.equal(verdict(s, { nr: NR.mkdir }), RET.ERRNO | 1);
+  // Older than getpid: newer ones get ENOSYS (the stub below).
+  t.equal(verdict(s, { nr: NR.write }), RET.ERRNO | 1);
 });
 
 t.test('action SCMP_ACT_LOG', async t => {
@@ -233,6 +234,49 @@ t.test('the native architecture is always in the filter; an unlisted one meets t
   const nativeOnly: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
   t.equal(verdict(nativeOnly, { nr: NR_I386.getpid, arch: AUDIT_ARCH_I386 }), RET.KILL_THREAD, 'i386 when only native is in');
   t.equal(verdict(nativeOnly, { nr: NR.getpid | X32_SYSCALL_BIT }), RET.KILL_THREAD, 'x32 when only native is in');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// runc's ENOSYS stub: syscalls newer than the profile
+// ---------------------------------------------------------------------------------------------------------
+
+const ENOSYS = 38;
+const NR_NEW = { clone3: 435, openat2: 437, faccessat2: 439 } as const;
+/** An old-style allow-list: its newest syscall is personality (135 on x86_64, 136 on i386). */
+const oldProfile = (extra: Partial<LinuxSeccomp> = {}): LinuxSeccomp => ({
+  defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['getpid', 'mkdir', 'personality'], action: 'SCMP_ACT_ALLOW' }], ...extra,
+});
+
+t.test('ENOSYS stub: a syscall above the newest one the profile names gets ENOSYS, not the default', async t => {
+  const s = oldProfile();
+  for (const [name, nr] of Object.entries(NR_NEW)) t.equal(verdict(s, { nr }), RET.ERRNO | ENOSYS, name);
+  t.equal(verdict(s, { nr: NR.personality + 1 }), RET.ERRNO | ENOSYS, 'just above the newest named one');
+  t.equal(verdict(s, { nr: 100 }), RET.ERRNO | 1, 'an older syscall the profile leaves out: the default EPERM');
+  t.equal(verdict(s, { nr: NR.personality }), RET.ALLOW, 'the newest named one: its rule');
+  t.equal(verdict(s, { nr: NR.getpid }), RET.ALLOW, 'an allowed one');
+});
+
+t.test('ENOSYS stub: each architecture has its own bound; x32 calls are not x86_64 ones', async t => {
+  const s = oldProfile({ architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'] });
+  t.equal(verdict(s, { nr: 137, arch: AUDIT_ARCH_I386 }), RET.ERRNO | ENOSYS, 'i386: above its personality (136)');
+  t.equal(verdict(s, { nr: 136, arch: AUDIT_ARCH_I386 }), RET.ALLOW, 'i386 personality');
+  t.equal(verdict(s, { nr: 100, arch: AUDIT_ARCH_I386 }), RET.ERRNO | 1, 'i386: below it, the default');
+  t.not(verdict(s, { nr: NR_NEW.clone3 | X32_SYSCALL_BIT }), RET.ERRNO | ENOSYS, 'x32 not in the filter: the bad-arch action decides');
+  const withX32 = oldProfile({ architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'] });
+  t.equal(verdict(withX32, { nr: NR_NEW.clone3 | X32_SYSCALL_BIT }), RET.ERRNO | ENOSYS, 'x32 in the filter: its own bound');
+  t.equal(verdict(withX32, { nr: NR.getpid | X32_SYSCALL_BIT }), RET.ALLOW, 'x32 getpid');
+  t.equal(verdict(withX32, { nr: NR_NEW.clone3 }), RET.ERRNO | ENOSYS, 'x86_64 still bounded');
+});
+
+t.test('ENOSYS stub: names whose rule equals the default still count; none under a permissive default', async t => {
+  const s = oldProfile({ syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ALLOW' }, { names: ['clone3'], action: 'SCMP_ACT_ERRNO' }] });
+  t.equal(verdict(s, { nr: NR_NEW.clone3 }), RET.ERRNO | 1, 'clone3 named (with the default action): EPERM as written');
+  t.equal(verdict(s, { nr: NR_NEW.clone3 + 1 }), RET.ERRNO | ENOSYS, 'newer than clone3: ENOSYS');
+  for (const defaultAction of ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'] as const) {
+    t.equal(plan({ defaultAction, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_KILL' }] }).filter.enosysNames, undefined, defaultAction);
+  }
+  t.equal(plan(oldProfile({ defaultErrnoRet: ENOSYS })).filter.enosysNames, undefined, 'a default that already answers ENOSYS');
+  t.same(plan(oldProfile()).filter.enosysNames, ['getpid', 'mkdir', 'personality']);
 });
 
 t.test('an architecture this libseccomp lacks, or of the other byte order, names the field', async t => {

@@ -6,6 +6,9 @@ import * as path from 'node:path';
 import { DefFileError, type Stage } from './deffile.js';
 import { hostCommand, type FakerootMapping } from './container.js';
 import { inRootfs, moveTreeInto, readLabels } from './layout.js';
+import { ImageCache } from '../registry/cache.js';
+import { fetchImageLayout, fetchOrasSif } from '../registry/fetch.js';
+import { registryOptionsFromEnv, type RegistryOptions } from '../registry/options.js';
 
 export interface AgentContext {
   mapping: FakerootMapping | undefined;
@@ -16,6 +19,11 @@ export interface AgentContext {
   quiet: boolean;
   /** Extracts the root filesystem of a SIF / squashfs / sandbox image into rootfs. */
   extractImage(image: string, rootfs: string, line: number): void;
+  /** Registry flags for docker:// and oras:// sources (the environment's when not given). */
+  registry?: RegistryOptions;
+  info?: (message: string) => void;
+  /** The OCI image config of the stage's base image, set by the OCI agents (the SIF keeps it as oci-config.json). */
+  imageConfig?: { architecture?: string; config?: ImageConfig };
 }
 
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/usr/lib/initramfs-tools/bin/busybox'];
@@ -211,8 +219,12 @@ function writeImageConfig(rootfs: string, config: ImageConfig): void {
     const eq = kv.indexOf('=');
     const name = eq < 0 ? kv : kv.slice(0, eq);
     const value = eq < 0 ? '' : kv.slice(eq + 1);
-    // PATH and the like keep the value from the image, but a value set by the user at run time wins.
-    return `export ${name}="\${${name}:-${value.replace(/(["\\$`])/g, '\\$1')}}"`;
+    const quoted = value.replace(/(["\\$`])/g, '\\$1');
+    // The image's PATH is the one its programs are found by: it replaces the runtime's default, as in Singularity
+    // (SINGULARITYENV_PATH and friends still win, being applied after these scripts). Any other variable
+    // already set at run time keeps its value.
+    if (name === 'PATH') return `export PATH="${quoted}"`;
+    return `export ${name}="\${${name}:-${quoted}}"`;
   });
   fs.writeFileSync(inRootfs(rootfs, '.singularity.d/env/10-docker2singularity.sh'), `#!/bin/sh\n${env.join('\n')}\n`, { mode: 0o755 });
   const entrypoint = (config.Entrypoint ?? []).map(shellQuote).join(' ');
@@ -229,6 +241,12 @@ function writeImageConfig(rootfs: string, config: ImageConfig): void {
     const file = inRootfs(rootfs, '.singularity.d/labels.json');
     fs.writeFileSync(file, JSON.stringify({ ...readLabels(file), ...config.Labels }, null, '\t'), { mode: 0o644 });
   }
+}
+
+/** The config's runtime part becomes Singularity metadata; the whole document is kept for the SIF. */
+function keepImageConfig(rootfs: string, document: { architecture?: string; config?: ImageConfig }, ctx: AgentContext): void {
+  writeImageConfig(rootfs, document.config ?? {});
+  ctx.imageConfig = document;
 }
 
 interface OciDescriptor {
@@ -271,7 +289,7 @@ function unpackOciLayout(layout: string, tag: string | undefined, rootfs: string
     manifest = readJson(blobPath(layout, pick.digest, line), 'manifest', line);
   }
   for (const layer of (manifest.layers ?? []) as OciDescriptor[]) applyLayer(rootfs, blobPath(layout, layer.digest, line), line, ctx);
-  if (manifest.config?.digest) writeImageConfig(rootfs, readJson(blobPath(layout, manifest.config.digest, line), 'image config', line).config ?? {});
+  if (manifest.config?.digest) keepImageConfig(rootfs, readJson(blobPath(layout, manifest.config.digest, line), 'image config', line), ctx);
 }
 
 function extractArchive(archive: string, into: string, line: number, ctx: AgentContext): void {
@@ -294,7 +312,7 @@ function dockerArchive(stage: Stage, rootfs: string, ctx: AgentContext): void {
     return resolved;
   };
   for (const layer of image.Layers as string[]) applyLayer(rootfs, member(layer), from.line, ctx);
-  writeImageConfig(rootfs, readJson(member(image.Config), 'image config', from.line).config ?? {});
+  keepImageConfig(rootfs, readJson(member(image.Config), 'image config', from.line), ctx);
 }
 
 /** `path[:tag]`: the tag is what follows the last colon, when that is not part of a directory name. */
@@ -334,12 +352,44 @@ function localimage(stage: Stage, rootfs: string, ctx: AgentContext): void {
   ctx.extractImage(from.value, rootfs, from.line);
 }
 
+/** `Bootstrap: docker`: From (with Registry: and Namespace: put in front, as Singularity does) from a registry. */
+async function docker(stage: Stage, rootfs: string, ctx: AgentContext): Promise<void> {
+  const from = requiredFrom(stage, 'an image reference (for example alpine:3.19)');
+  const name = [header(stage, 'registry'), header(stage, 'namespace'), from.value.replace(/^docker:\/\//, '')].filter(Boolean).join('/');
+  const layout = path.join(ctx.tmpDir, 'registry-layout');
+  fs.rmSync(layout, { recursive: true, force: true });
+  try {
+    await fetchImageLayout(name, ctx.registry ?? registryOptionsFromEnv(), layout, ctx.quiet, ctx.info ?? (() => undefined));
+    unpackOciLayout(layout, undefined, rootfs, from.line, ctx);
+  } catch (e) {
+    throw e instanceof DefFileError ? e : new DefFileError(from.line, (e as Error).message);
+  } finally {
+    fs.rmSync(layout, { recursive: true, force: true });
+  }
+}
+
+/** `Bootstrap: oras`: a SIF pushed to a registry with oras, as the base image. */
+async function oras(stage: Stage, rootfs: string, ctx: AgentContext): Promise<void> {
+  const from = requiredFrom(stage, 'a SIF in an OCI registry (registry/repository:tag)');
+  const o = ctx.registry ?? registryOptionsFromEnv();
+  const cache = ImageCache.open({ disabled: o.disableCache, tmpParent: ctx.tmpDir });
+  try {
+    ctx.extractImage(await fetchOrasSif(from.value.replace(/^oras:\/\//, ''), o, cache, ctx.quiet, ctx.info ?? (() => undefined)), rootfs, from.line);
+  } catch (e) {
+    throw e instanceof DefFileError ? e : new DefFileError(from.line, (e as Error).message);
+  } finally {
+    cache.dispose();
+  }
+}
+
 type Agent = (stage: Stage, rootfs: string, ctx: AgentContext) => void | Promise<void>;
 
 const AGENTS: Record<string, Agent> = {
   busybox,
   debootstrap,
   localimage,
+  docker,
+  oras,
   'docker-archive': dockerArchive,
   'oci-archive': ociArchive,
   oci,

@@ -6,11 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bootstrap, type AgentContext } from './agents.js';
-import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, type FakerootMapping } from './container.js';
+import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
-import { DataType, FsType, hostArch, PartType, SifImage } from '../../sif/index.js';
+import type { RuntimeError } from '../../errors.js';
+import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
+import type { RegistryOptions } from '../registry/options.js';
+import { unsupportedSource } from '../registry/source.js';
+import { derivedImageId, sourceDateEpoch, squashfsTimeArgs } from './reproducible.js';
 
 declare const TSRT_VERSION: string | undefined;
 
@@ -18,7 +22,8 @@ export interface BuildOptions {
   dest: string;
   spec: string;
   sandbox: boolean;
-  fakeroot: boolean;
+  /** Map only the builder's own id even when /etc/subuid and /etc/subgid give it ranges (--ignore-subuid). */
+  ignoreSubuid: boolean;
   force: boolean;
   notest: boolean;
   /** Only these sections run / are written (--section); undefined means all. */
@@ -27,6 +32,8 @@ export interface BuildOptions {
   quiet: boolean;
   info: (message: string) => void;
   warn: (message: string) => void;
+  /** Registry flags for docker:// and oras:// sources. */
+  registry?: RegistryOptions;
 }
 
 export class BuildError extends Error {}
@@ -60,9 +67,9 @@ function imageSource(file: string): ImageSource | undefined {
   }
 }
 
-/** URI-style sources (`docker-archive:x.tar`) and plain images become a one-stage definition file. */
+/** URI-style sources (`docker-archive:x.tar`, `docker://alpine`) and plain images become a one-stage definition file. */
 function synthesizedDef(spec: string): string | undefined {
-  const uri = /^(docker-archive|oci-archive|oci|localimage):(.+)$/.exec(spec);
+  const uri = /^(docker-archive|oci-archive|oci|localimage):(.+)$/.exec(spec) ?? /^(docker|oras):\/\/(.+)$/.exec(spec);
   if (uri) return `Bootstrap: ${uri[1]}\nFrom: ${uri[2]}\n`;
   if (imageSource(spec)) return `Bootstrap: localimage\nFrom: ${spec}\n`;
   return undefined;
@@ -76,6 +83,8 @@ interface BuildContext {
   agent: AgentContext;
   /** Built stages so far, for `%files from`. */
   stageRoots: Map<string, string>;
+  /** SOURCE_DATE_EPOCH: the time the image records, when the build is to be reproducible. */
+  epoch: number | undefined;
 }
 
 function checked(r: ReturnType<typeof spawnSync>, what: string, line?: number): void {
@@ -213,7 +222,9 @@ function runSection(ctx: BuildContext, rootfs: string, section: Section, body: s
   const code = runInRootfs({
     rootfs, argv: [...interp, '-c', body], cwd, mapping: ctx.mapping, workDir: path.join(ctx.tmpDir, 'run'),
     env: [PATH, 'HOME=/root', 'LANG=C', `TERM=${process.env['TERM'] ?? 'xterm'}`, 'SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh',
-      'APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh', 'SINGULARITY_ROOTFS=/', 'APPTAINER_ROOTFS=/', ...env],
+      'APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh', 'SINGULARITY_ROOTFS=/', 'APPTAINER_ROOTFS=/',
+      // Tools that honour it (dpkg, pip, compilers) then make %post's output reproducible too.
+      ...(ctx.epoch === undefined ? [] : [`SOURCE_DATE_EPOCH=${ctx.epoch}`]), ...env],
   });
   if (code !== 0) throw new DefFileError(section.line, `%${section.name}${section.args && section.name.startsWith('app') ? ` ${section.args}` : ''} failed with exit status ${code}`);
 }
@@ -278,7 +289,7 @@ function writeMetadata(ctx: BuildContext, stage: Stage, rootfs: string): void {
   const labelsFile = meta('labels.json');
   const labels: Record<string, string> = readLabels(labelsFile);
   labels['org.label-schema.schema-version'] = '1.0';
-  labels['org.label-schema.build-date'] = buildDate(new Date());
+  labels['org.label-schema.build-date'] = buildDate(ctx.epoch === undefined ? new Date() : new Date(ctx.epoch * 1000));
   labels['org.label-schema.build-arch'] = hostArch();
   labels['org.label-schema.usage.singularity.version'] = typeof TSRT_VERSION === 'string' ? `tsrt-${TSRT_VERSION}` : 'tsrt';
   labels['org.label-schema.usage.singularity.deffile.bootstrap'] = stage.bootstrap.value;
@@ -325,6 +336,7 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   ctx.opts.info(`Starting build of stage ${stage.name ?? index + 1} (Bootstrap: ${stage.bootstrap.value})`);
   runHostSections(ctx, stage, rootfs, 'pre');
   await checkpoint();
+  ctx.agent.imageConfig = undefined;
   await bootstrap(stage, rootfs, ctx.agent);
   await checkpoint();
   makeSkeleton(rootfs);
@@ -346,39 +358,32 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   return rootfs;
 }
 
-/** What needs root in the build container: without --fakeroot an unprivileged build may not have it. */
-function needsRoot(def: DefFile): { line: number; what: string } | undefined {
-  for (const stage of def.stages) {
-    if (stage.bootstrap.value.toLowerCase() === 'debootstrap') return { line: stage.bootstrap.line, what: 'Bootstrap: debootstrap' };
-    const section = stage.sections.find(s => ['post', 'setup', 'appinstall', 'pre'].includes(s.name));
-    if (section) return { line: section.line, what: `%${section.name}` };
-  }
-  return undefined;
-}
-
 function cacheDir(): string {
   const env = process.env['SINGULARITY_CACHEDIR'] ?? process.env['APPTAINER_CACHEDIR'];
   return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
 }
 
-/** Sources Singularity pulls from a registry or service: not reachable for this build. */
-const REMOTE_SOURCES = /^(docker|library|shub|oras|https?):\/\/|^docker-daemon:/;
-
 function readSpec(spec: string): { text: string; file: string } {
-  if (REMOTE_SOURCES.test(spec)) {
-    throw new BuildError(`${spec}: build takes a definition file, an image file or directory, or docker-archive:/oci:/oci-archive: paths; save the image locally first (for example docker save -o image.tar NAME, then build ... docker-archive:image.tar)`);
-  }
+  const unsupported = unsupportedSource(spec);
+  if (unsupported) throw new BuildError(unsupported);
   const synthesized = synthesizedDef(spec);
   if (synthesized) return { text: synthesized, file: spec };
+  let fd: number;
   try {
-    return { text: fs.readFileSync(spec, 'utf8'), file: spec };
+    // Not blocking on a FIFO named like a definition file or an image: refused at once.
+    fd = openRegularFile(spec);
   } catch (e) {
-    throw new BuildError(`cannot read ${spec}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new BuildError(`cannot read ${spec}: ${(e as RuntimeError).errno === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  try {
+    return { text: fs.readFileSync(fd, 'utf8'), file: spec };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
-function squashfsArgs(rootfs: string, out: string, mapping: FakerootMapping | undefined): string[] {
-  const argv = ['mksquashfs', rootfs, out, '-noappend'];
+function squashfsArgs(rootfs: string, out: string, mapping: FakerootMapping | undefined, epoch: number | undefined): string[] {
+  const argv = ['mksquashfs', rootfs, out, '-noappend', ...squashfsTimeArgs(epoch)];
   // Without subordinate ids every file belongs to the builder, who is root in the image.
   if (mapping && !mapping.subuid) argv.push('-all-root');
   if (!process.stderr.isTTY) argv.push('-no-progress', '-quiet');
@@ -394,6 +399,7 @@ export async function build(opts: BuildOptions): Promise<void> {
     destExists = false;
   }
   if (destExists && !opts.force) throw new BuildError(`build: ${opts.dest} already exists (use --force to overwrite it)`);
+  const epoch = sourceDateEpoch();
   const { text, file } = readSpec(opts.spec);
   let def: DefFile;
   try {
@@ -402,12 +408,12 @@ export async function build(opts: BuildOptions): Promise<void> {
     if (e instanceof DefFileError) throw new DefFileError(e.line, e.message.replace(/^definition file line \d+: /, ''), file);
     throw e;
   }
-  let mapping = fakerootMapping();
-  if (mapping && !opts.fakeroot) {
-    const root = needsRoot(def);
-    if (root) throw new DefFileError(root.line, `${root.what} runs as root: as an unprivileged user, build with --fakeroot`, file);
-    // Nothing runs as root: the builder's own id is enough (and %test runs as that id, root in the image).
-    mapping = { uid: mapping.uid, gid: mapping.gid };
+  // An unprivileged build is always a fakeroot build, as in Apptainer >= 1.1: --fakeroot is implied.
+  const mapping = fakerootMapping({ ignoreSubuid: opts.ignoreSubuid });
+  if (mapping?.subuid) {
+    opts.info(`Building as root in a user namespace, with your ${SUBID_FILES} ranges behind the other ids (fakeroot)`);
+  } else if (mapping) {
+    opts.info(`${opts.ignoreSubuid ? '--ignore-subuid given' : `User not listed in ${SUBID_FILES}`}: building in a root-mapped namespace, where your own id is the only one (files %post gives to other users fail)`);
   }
   if (!isDirectory(path.dirname(dest))) throw new BuildError(`build: the directory of ${opts.dest} does not exist`);
   interruptedBy = undefined;
@@ -417,9 +423,9 @@ export async function build(opts: BuildOptions): Promise<void> {
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const tmpDir = fs.mkdtempSync(path.join(path.dirname(dest), `.${path.basename(dest)}.build-`));
   const ctx: BuildContext = {
-    opts, def, mapping, tmpDir, stageRoots: new Map(),
+    opts, def, mapping, tmpDir, stageRoots: new Map(), epoch,
     agent: {
-      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet,
+      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
       extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };
@@ -442,15 +448,22 @@ export async function build(opts: BuildOptions): Promise<void> {
     } else {
       const squashfs = path.join(tmpDir, 'rootfs.squashfs');
       opts.info('Creating SIF file...');
-      checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit' }), 'mksquashfs');
-      // Singularity's object order (docs/singularity.md §2.5), plus the labels and environment objects.
-      SifImage.create(staged, [
+      const imageConfig = ctx.agent.imageConfig;
+      // mksquashfs >= 4.5 reads SOURCE_DATE_EPOCH itself and refuses it beside the explicit time flags.
+      const { SOURCE_DATE_EPOCH: _, ...env } = process.env;
+      checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }), 'mksquashfs');
+      // The object order of `singularity build` (the definition file, the JSON metadata, then the primary
+      // squashfs partition, all in group 1), plus the labels and environment objects.
+      const objects: ObjectInput[] = [
         { dataType: DataType.Deffile, data: Buffer.from(def.raw) },
         { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },
         { dataType: DataType.EnvVar, data: Buffer.from(environmentText(rootfs)) },
         { dataType: DataType.GenericJSON, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(rootfs))) },
-        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: hostArch() } },
-      ]).close();
+        // An OCI base image's config (WORKDIR, USER, ...), which the native runtime does not apply, kept as Singularity keeps it.
+        ...(imageConfig ? [{ dataType: DataType.GenericJSON, name: 'oci-config.json', data: Buffer.from(JSON.stringify(imageConfig.config ?? {})) }] : []),
+        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: imageArch(imageConfig?.architecture) } },
+      ];
+      SifImage.create(staged, objects, ctx.epoch === undefined ? {} : { time: ctx.epoch, id: derivedImageId(objects) }).close();
       fs.chmodSync(staged, 0o755);
     }
     await checkpoint();
@@ -466,6 +479,11 @@ export async function build(opts: BuildOptions): Promise<void> {
     removeTree(tmpDir, mapping);
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
+}
+
+/** The SIF partition's arch: an OCI base image's (a pull with --arch), else this machine's. */
+function imageArch(architecture: string | undefined): string {
+  return architecture && (ARCHES as readonly string[]).includes(architecture) ? architecture : hostArch();
 }
 
 /** The image's environment scripts in the order the runtime sources them (the SIF's environment object). */

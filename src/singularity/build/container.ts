@@ -52,17 +52,29 @@ function subordinateRange(file: string, name: string | undefined, id: number): I
   return undefined;
 }
 
-/** The mapping for the calling user (undefined for root). Ranges are used only when both files have one. */
-export function fakerootMapping(): FakerootMapping | undefined {
+export const SUBID_FILES = '/etc/subuid and /etc/subgid';
+
+/** The calling user's name from /etc/passwd (a Bun executable's os.userInfo() answers from $USER). */
+function userName(uid: number): string | undefined {
+  let passwd = '';
+  try {
+    passwd = fs.readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    /* no passwd: only a numeric /etc/subuid entry can match */
+  }
+  return passwd.split('\n').map(l => l.split(':')).find(f => f[2] === String(uid))?.[0];
+}
+
+/**
+ * The mapping for the calling user (undefined for root). Ranges are used only when both files have one and
+ * `ignoreSubuid` is not set; without them the user's own id is root and the only id (a root-mapped namespace).
+ */
+export function fakerootMapping(o: { ignoreSubuid?: boolean } = {}): FakerootMapping | undefined {
   const uid = process.geteuid!();
   if (uid === 0) return undefined;
   const gid = process.getegid!();
-  let name: string | undefined;
-  try {
-    name = os.userInfo().username;
-  } catch {
-    name = undefined;
-  }
+  if (o.ignoreSubuid) return { uid, gid };
+  const name = userName(uid);
   const subuid = subordinateRange('/etc/subuid', name, uid);
   const subgid = subordinateRange('/etc/subgid', name, uid);
   return subuid && subgid ? { uid, gid, subuid, subgid } : { uid, gid };

@@ -175,17 +175,19 @@ export function appNames(stage: Stage): string[] {
   return [...new Set(stage.sections.filter(s => s.name.startsWith('app')).map(s => s.args))];
 }
 
-/** %labels / %applabels lines: `KEY value` (the value may be quoted); `#` lines are comments. */
+/**
+ * %labels / %applabels lines: `KEY value` (the value may be quoted); `#` lines are comments. A key alone is a
+ * label with an empty value, as Singularity and Apptainer record it.
+ */
 export function parseLabels(sections: Section[]): Map<string, string> {
   const labels = new Map<string, string>();
   for (const section of sections) {
-    section.body.split('\n').forEach((raw, i) => {
+    for (const raw of section.body.split('\n')) {
       const line = raw.trim();
-      if (line === '' || line.startsWith('#')) return;
+      if (line === '' || line.startsWith('#')) continue;
       const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
-      if (m[2] === undefined) throw new DefFileError(section.line + 1 + i, `label ${JSON.stringify(m[1])} has no value`);
-      labels.set(m[1]!, m[2].replace(/^"(.*)"$/, '$1'));
-    });
+      labels.set(m[1]!, (m[2] ?? '').replace(/^"(.*)"$/, '$1'));
+    }
   }
   return labels;
 }

@@ -3,8 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { build, BuildInterrupted } from '../build/build.js';
 import { type SingularityCommand, UsageError } from '../command.js';
+import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
 
-const USAGE = 'build [-s|--sandbox] [-f|--fakeroot] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] DEST SPEC';
+const USAGE = `build [-s|--sandbox] [-f|--fakeroot] [--ignore-subuid] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] [--arch ARCH] [--no-https] [--docker-login] [--authfile FILE] [--disable-cache] DEST SPEC
+  As a user other than root, a build is always a fakeroot build (-f is implied): root in a user namespace,
+  with your /etc/subuid and /etc/subgid ranges behind the other ids when you have them (--ignore-subuid: never),
+  otherwise with your own id as the only one. SOURCE_DATE_EPOCH makes the SIF reproducible.`;
 
 /** KEY=VALUE lines of a --build-arg-file (blank and # lines skipped). */
 function readBuildArgFile(file: string, into: Map<string, string>): void {
@@ -31,9 +35,10 @@ export const buildCommand: SingularityCommand = {
     const buildArgs = new Map<string, string>();
     const sections: string[] = [];
     let sandbox = false;
-    let fakeroot = false;
+    let ignoreSubuid = false;
     let force = false;
     let notest = false;
+    const registry = registryOptionsFromEnv();
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!;
       const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
@@ -45,7 +50,9 @@ export const buildCommand: SingularityCommand = {
         return next;
       };
       if (name === '-s' || name === '--sandbox') sandbox = true;
-      else if (name === '-f' || name === '--fakeroot') fakeroot = true;
+      // Implied for users, meaningless for root: accepted for the command lines that give it.
+      else if (name === '-f' || name === '--fakeroot') continue;
+      else if (name === '--ignore-subuid') ignoreSubuid = true;
       else if (name === '-F' || name === '--force') force = true;
       else if (name === '-T' || name === '--notest') notest = true;
       else if (name === '--section') sections.push(...value().split(',').map(s => s.trim().replace(/^%/, '')).filter(Boolean));
@@ -55,6 +62,11 @@ export const buildCommand: SingularityCommand = {
         if (at <= 0) throw new Error(`--build-arg ${JSON.stringify(kv)}: expected KEY=VALUE`);
         buildArgs.set(kv.slice(0, at), kv.slice(at + 1));
       } else if (name === '--build-arg-file') readBuildArgFile(value(), buildArgs);
+      else if (name === '--arch') registry.arch = value();
+      else if (registryFlag(name)) {
+        const flag = registryFlag(name)!;
+        flag.apply(registry, flag.takesValue ? value() : 'true');
+      }
       else if (name === '--') positional.push(...argv.slice(i + 1)), (i = argv.length);
       else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
       else positional.push(arg);
@@ -63,8 +75,8 @@ export const buildCommand: SingularityCommand = {
     const quiet = globals.quiet || globals.silent;
     try {
       await build({
-        dest: positional[0]!, spec: positional[1]!, sandbox, fakeroot, force, notest,
-        sections: sections.length ? sections : undefined, buildArgs, quiet,
+        dest: positional[0]!, spec: positional[1]!, sandbox, ignoreSubuid, force, notest,
+        sections: sections.length ? sections : undefined, buildArgs, quiet, registry,
         info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
         warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
       });

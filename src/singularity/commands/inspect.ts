@@ -2,8 +2,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type SingularityCommand, UsageError } from '../command.js';
+import { conversionReporter } from '../action.js';
 import { resolveImage } from '../image.js';
 import { listApps } from '../launch.js';
+import { localImage } from '../registry/convert.js';
+import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
 
 type Part = 'labels' | 'deffile' | 'runscript' | 'startscript' | 'test' | 'environment' | 'helpfile';
 
@@ -68,9 +71,10 @@ function text(part: Part, m: Metadata): string {
 
 export const inspectCommand: SingularityCommand = {
   summary: 'Show metadata for an image',
-  usage: 'singularity inspect [-l] [-d] [-r] [-s] [-t] [-e] [-H] [--list-apps] [--app NAME] [--all] [-j|--json] <image>',
-  run(argv) {
+  usage: 'singularity inspect [-l] [-d] [-r] [-s] [-t] [-e] [-H] [--list-apps] [--app NAME] [--all] [-j|--json] [--no-https] [--docker-login] <image|URI>',
+  async run(argv, g) {
     const parts = new Set<Part>();
+    const registry = registryOptionsFromEnv();
     let json = false;
     let listAppsOnly = false;
     let app: string | undefined;
@@ -82,6 +86,11 @@ export const inspectCommand: SingularityCommand = {
       else if (a === '--list-apps') listAppsOnly = true;
       else if (a === '--app') app = argv[++i];
       else if (a.startsWith('--app=')) app = a.slice(6);
+      else if (registryFlag(a)) {
+        const flag = registryFlag(a)!;
+        const eq = a.indexOf('=');
+        flag.apply(registry, !flag.takesValue ? 'true' : eq > 0 ? a.slice(eq + 1) : argv[++i] ?? '');
+      }
       else if (a.startsWith('--') && LONG[a.slice(2)]) parts.add(LONG[a.slice(2)]!);
       else if (/^-[A-Za-z]+$/.test(a) && [...a.slice(1)].every(c => SHORT[c] || c === 'j')) {
         for (const c of a.slice(1)) if (c === 'j') json = true; else parts.add(SHORT[c]!);
@@ -90,7 +99,7 @@ export const inspectCommand: SingularityCommand = {
       } else image = a;
     }
     if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
-    const resolved = resolveImage(image, () => undefined);
+    const resolved = resolveImage(await localImage(image, registry, conversionReporter(g)), () => undefined);
     try {
       if (listAppsOnly) {
         process.stdout.write(listApps(resolved.rootfs).map(a => `${a}\n`).join(''));

@@ -1,17 +1,18 @@
 // `singularity sign` and `singularity verify` for SIF images. tsrt signs with DSSE envelopes and PEM keys
-// (--key); it verifies DSSE (--key / --certificate), PGP clear-signed signatures against the local keyring,
-// and pre-3.6 SIFHASH signatures with --legacy-insecure.
+// (--key), or with PGP keys of the user's secret keyring (clear-signed messages naming the key's fingerprint);
+// it verifies DSSE (--key / --certificate), PGP signatures against the local public keyring (the signer is
+// found by its fingerprint there), and pre-3.6 SIFHASH signatures with --legacy-insecure.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { SingularityCommand } from '../command.js';
 import { SifImage } from '../../sif/index.js';
-import { IntegrityError, type VerifiedSignature, signImage, verifyImage } from '../../sif/integrity.js';
+import { IntegrityError, type PgpSigner, type VerifiedSignature, signImage, verifyImage } from '../../sif/integrity.js';
 import { dataTypeName } from '../../sif/format.js';
-import { type PgpPublicKey, readKeyring } from '../../sif/pgp.js';
+import { isProtected, secretKeyOf } from '../../sif/pgp-keys.js';
+import { chooseKey, hex, loadKeyring, trustedKeys } from '../keyring.js';
+import { ask } from '../prompt.js';
 import {
-  type FlagSpec, UsageError, boolFlag, intListFlag, parseFlags, withUsage,
+  type FlagSpec, UsageError, boolFlag, intFlag, intListFlag, parseFlags, withUsage,
 } from './sif-flags.js';
 
 const targetFlags: Record<string, FlagSpec> = {
@@ -26,7 +27,10 @@ const signUsage = `sign [sign options...] <image path>
   -a, --all              sign every object individually
   -g, --group-id N       sign object group N (default: every group)
   -i, --sif-id N         sign object N only
-      --key FILE         PEM private key (Ed25519, ECDSA or RSA) to sign with`;
+      --key FILE         PEM private key (Ed25519, ECDSA or RSA) to sign with (a DSSE signature)
+  -k, --keyidx N         the key of your PGP secret keyring to sign with (key list --secret numbers them)
+  Without --key, the signature is a PGP one made with a key of your secret keyring (key newpair makes one);
+  a passphrase-protected key asks for its passphrase.`;
 
 const verifyUsage = `verify [verify options...] <image path>
 
@@ -65,19 +69,35 @@ function info(line: string): void {
   process.stderr.write(`INFO:    ${line}\n`);
 }
 
+/** The secret key of the user's PGP keyring to sign with, unlocked (its passphrase asked for when it has one). */
+function pgpSigner(index: number | undefined): PgpSigner {
+  const block = chooseKey(loadKeyring('secret'), 'secret', index, 'use');
+  const passphrase = isProtected(block.primary) ? ask('Enter key passphrase : ', { secret: true }) : undefined;
+  try {
+    return { key: secretKeyOf(block.primary, passphrase), algo: block.algo, fingerprint: block.fingerprint };
+  } catch (e) {
+    throw new Error(`Failed to sign container: ${(e as Error).message}`);
+  }
+}
+
 function runSign(argv: string[]): number {
-  const flags = parseFlags(argv, targetFlags);
+  const flags = parseFlags(argv, { ...targetFlags, keyidx: { short: 'k' } });
   const image = oneImage(flags.args);
   const keyFiles = flags.values.get('key') ?? [];
-  if (keyFiles.length === 0) {
-    throw new Error('signing needs a PEM private key: --key FILE (tsrt-singularity does not sign with PGP keys)');
-  }
   const keys = keyFiles.map((f) => loadKey(f, 'private'));
-  info(`Signing image with key material from '${keyFiles.join("', '")}'`);
+  const keyidx = intFlag(flags, 'keyidx');
+  if (keyFiles.length && keyidx !== undefined) throw new UsageError('--key and --keyidx choose different kinds of key: give one');
+  let pgp: PgpSigner | undefined;
+  if (keyFiles.length) {
+    info(`Signing image with key material from '${keyFiles.join("', '")}'`);
+  } else {
+    pgp = pgpSigner(keyidx);
+    info(`Signing image with PGP key material (fingerprint ${hex(pgp.fingerprint)})`);
+  }
   const img = SifImage.open(image, { writable: true });
   try {
     signImage(img, {
-      keys,
+      keys, pgp,
       groupIds: intListFlag(flags, 'group-id'),
       objectIds: intListFlag(flags, 'sif-id'),
       all: boolFlag(flags, 'all'),
@@ -90,17 +110,6 @@ function runSign(argv: string[]): number {
   }
   info(`Signature created and applied to image '${image}'`);
   return 0;
-}
-
-export function pgpKeyringPath(): string {
-  const dir = process.env.SINGULARITY_SYPGPDIR || process.env.APPTAINER_SYPGPDIR || path.join(os.homedir(), '.singularity', 'sypgp');
-  return path.join(dir, 'pgp-public');
-}
-
-function localKeyring(): PgpPublicKey[] {
-  const file = pgpKeyringPath();
-  if (!fs.existsSync(file)) return [];
-  return readKeyring(fs.readFileSync(file));
 }
 
 /**
@@ -150,7 +159,7 @@ function runVerify(argv: string[]): number {
   try {
     const verified = verifyImage(img, {
       keys,
-      pgpKeys: keys.length ? [] : localKeyring(),
+      pgpKeys: keys.length ? [] : trustedKeys(),
       groupIds: intListFlag(flags, 'group-id'),
       objectIds: intListFlag(flags, 'sif-id'),
       all: boolFlag(flags, 'all'),

@@ -1,0 +1,120 @@
+// `cache list` and `cache clean`: the image cache (../registry/cache.ts), with Singularity's wording.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatSize } from '../../oci-dist/progress.js';
+import { type SingularityCommand, UsageError } from '../command.js';
+import { ALL_TYPES, cacheRoot, listEntries, privateDir, type CacheType } from '../registry/cache.js';
+import { boolFlag, intFlag, parseFlags, stringFlag } from './sif-flags.js';
+
+const USAGE = 'singularity cache list [-T|--type TYPES] [-v|--verbose]\n  singularity cache clean [-T|--type TYPES] [-D|--days N] [-n|--dry-run] [-f|--force]\n' +
+  '  TYPES: a comma list of library, oci, shub, blob, net, oras, all';
+
+/** `oci` is the oci-tmp directory (SIFs converted from OCI images), as in Singularity's --type. */
+function parseTypes(text: string | undefined): CacheType[] {
+  const names = (text ?? 'all').split(',').map(s => s.trim()).filter(Boolean);
+  if (names.includes('all')) return ALL_TYPES;
+  return names.map(n => {
+    const type = n === 'oci' ? 'oci-tmp' : n === 'blobs' ? 'blob' : n;
+    if (!(ALL_TYPES as string[]).includes(type)) throw new UsageError(`invalid cache type ${JSON.stringify(n)} (valid: library, oci, shub, blob, net, oras, all)`);
+    return type as CacheType;
+  });
+}
+
+/** The cache root when it exists (checked as private), else undefined: an absent cache is an empty one. */
+function existingRoot(): string | undefined {
+  const root = cacheRoot();
+  return fs.existsSync(root) ? privateDir(root) : undefined;
+}
+
+function list(argv: string[]): number {
+  const flags = parseFlags(argv, { type: { short: 'T' }, verbose: { short: 'v', boolean: true } });
+  if (flags.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(flags.args[0])}`);
+  const types = parseTypes(stringFlag(flags, 'type'));
+  const root = existingRoot();
+  const entries = root ? listEntries(root, types) : [];
+  const out: string[] = [];
+  const row = (name: string, date: string, size: string, type: string) => `${name.slice(0, 22).padEnd(24)} ${date.padEnd(22)} ${size.padEnd(16)} ${type}`;
+  if (boolFlag(flags, 'verbose')) {
+    out.push(row('NAME', 'DATE CREATED', 'SIZE', 'TYPE'));
+    for (const e of entries) {
+      const d = e.mtime;
+      const pad = (n: number) => String(n).padStart(2, '0');
+      const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+      out.push(row(e.name, date, formatSize(e.size), e.type));
+    }
+    out.push('');
+  }
+  const blobs = entries.filter(e => e.type === 'blob');
+  const files = entries.filter(e => e.type !== 'blob');
+  const sum = (es: typeof entries) => es.reduce((n, e) => n + e.size, 0);
+  const parts: string[] = [];
+  if (types.some(t => t !== 'blob')) parts.push(` ${files.length} container file(s) using ${formatSize(sum(files))}`);
+  if (types.includes('blob')) parts.push(` ${blobs.length} oci blob file(s) using ${formatSize(sum(blobs))}`);
+  out.push(`There are${parts.join(' and')} of space`, `Total space used: ${formatSize(sum(entries))}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+async function confirmed(): Promise<boolean> {
+  process.stdout.write('This will delete everything in your cache (containers from all sources and OCI blobs).\n' +
+    'Hint: You can see exactly what would be deleted by canceling and using the --dry-run option.\nDo you want to continue? [y/N] ');
+  const readline = await import('node:readline');
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  try {
+    const next = await rl[Symbol.asyncIterator]().next();
+    return !next.done && String(next.value).trim().toLowerCase() === 'y';
+  } finally {
+    rl.close();
+  }
+}
+
+async function clean(argv: string[], quiet: boolean): Promise<number> {
+  const flags = parseFlags(argv, { type: { short: 'T' }, days: { short: 'D' }, 'dry-run': { short: 'n', boolean: true }, force: { short: 'f', boolean: true } });
+  if (flags.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(flags.args[0])}`);
+  const types = parseTypes(stringFlag(flags, 'type'));
+  const days = intFlag(flags, 'days') ?? 0;
+  if (days < 0) throw new UsageError(`--days ${days}: must be 0 or more`);
+  const dryRun = boolFlag(flags, 'dry-run');
+  const info = (m: string) => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); };
+  if (dryRun) process.stdout.write('User requested a dry run. Not actually deleting any data!\n');
+  if (!dryRun && !boolFlag(flags, 'force') && !(await confirmed())) {
+    info('Handle cleanup canceled');
+    return 0;
+  }
+  const root = existingRoot();
+  const cutoff = Date.now() - days * 24 * 3600 * 1000;
+  let failed = 0;
+  for (const type of types) {
+    const entries = root ? listEntries(root, [type]) : [];
+    if (entries.length === 0) {
+      info(`No cached files to remove at ${path.join(root ?? cacheRoot(), type)}`);
+      continue;
+    }
+    for (const e of entries) {
+      if (days > 0 && e.mtime.getTime() > cutoff) continue;
+      info(`Removing ${type} cache entry: ${e.name}`);
+      if (dryRun) continue;
+      try {
+        fs.rmSync(e.path, { recursive: true, force: true });
+      } catch (err) {
+        process.stderr.write(`ERROR:   Could not remove cache entry '${e.name}': ${(err as Error).message}\n`);
+        failed++;
+      }
+    }
+    // Interrupted downloads are kept for resuming; cleaning blobs drops them too.
+    if (type === 'blob' && root && !dryRun && days === 0) fs.rmSync(path.join(root, 'blob', '.partial'), { recursive: true, force: true });
+  }
+  if (failed) throw new Error(`could not clean cache: failed to remove ${failed} cache entries`);
+  return 0;
+}
+
+export const cacheCommand: SingularityCommand = {
+  summary: 'Manage the local cache of pulled images and OCI blobs',
+  usage: USAGE,
+  async run(argv, g) {
+    const [sub, ...rest] = argv;
+    if (sub === 'list') return list(rest);
+    if (sub === 'clean') return clean(rest, g.quiet || g.silent);
+    throw new UsageError(sub === undefined ? 'requires a subcommand: list or clean' : `unknown subcommand ${JSON.stringify(sub)} (list, clean)`);
+  },
+};

@@ -3,9 +3,12 @@
 // leaked fd with it, a long-lived library caller keeps it, and a leaked lock fd blocks its own next call on
 // that container for good.
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RuntimeError, create, kill, pause, remove, resume, run, start, state, update } from '../../src/index.js';
-import { e2eFile, uniqueId, waitFor } from '../helpers.js';
+import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
+import { e2eFile, editConfig, uniqueId, waitFor } from '../helpers.js';
 
 const { ROOT, scope } = e2eFile(t, { name: 'library', idPrefix: 'lib', needsRoot: 'library tests need root', timeoutMinutes: 5 });
 const warnings: string[] = [];
@@ -80,4 +83,22 @@ t.test('run of a terminal container whose start fails (a startContainer hook) le
   // In the foreground with a terminal: the pty master would come to this process over a socket pair.
   refuses(tt, 'run', () => run({ root: ROOT, id, bundle, warn }), /^error running startContainer hook #0: exit status 1/);
   tt.notOk(fs.existsSync(`${ROOT}/${id}`), 'the container is gone');
+});
+
+t.test('create refused by its config with an image as root: the image, opened first, is closed again', async tt => {
+  const s = scope(tt);
+  const bundle = s.bundle(['true']);
+  const squashfs = path.join(bundle, 'rootfs.sqfs');
+  const r = spawnSync('mksquashfs', [path.join(bundle, 'rootfs'), squashfs, '-quiet', '-noappend', '-all-root'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mksquashfs: ${r.stderr}`);
+  SifImage.create(path.join(bundle, 'image.sif'), [
+    { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
+  editConfig(bundle, spec => {
+    spec.root = { path: 'image.sif', readonly: true };
+    spec.process.capabilities.bounding.push('CAP_NO_SUCH_THING');
+  });
+  const id = uniqueId('lib');
+  refuses(tt, 'create', () => create({ root: ROOT, id, bundle, warn }), /CAP_NO_SUCH_THING/);
+  tt.notOk(fs.existsSync(`${ROOT}/${id}`), 'no state dir');
 });

@@ -60,7 +60,7 @@ const globalFlags: FlagSpec[] = [
 
 function help(): string {
   const verbs = Object.entries(commands).map(([name, c]) => `   ${name.padEnd(10)}${c.summary}`).join('\n');
-  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --cgroup-manager value  cgroupfs, systemd or disabled (default: cgroupfs)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
+  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged; it must be yours, not writable by others)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --cgroup-manager value  cgroupfs, systemd or disabled (default: cgroupfs)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
 }
 
 /** Splits argv into global flags and the command: globals come first, as with runc. */
@@ -97,8 +97,13 @@ export function main(argv: string[]): number {
     if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
     const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
     if (!['cgroupfs', 'systemd', 'disabled'].includes(manager)) throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
+    let root = flags['root'] as string | undefined;
     const ctx: Context = {
-      root: (flags['root'] as string | undefined) ?? defaultRoot(),
+      // Worked out when a verb first needs it: spec and features run without a state directory.
+      get root() {
+        root ??= defaultRoot();
+        return root;
+      },
       report,
       cgroupManager: manager as Context['cgroupManager'],
       rootless: rootless as Context['rootless'],

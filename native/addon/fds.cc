@@ -43,18 +43,13 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   int fd;
   bool truncated;
   ssize_t n = RecvWithFd(IntArg(info, 0), &m, sizeof(m), &fd, &truncated);
+  Fd passed(fd);
   if (n < 0) {
     if (n == -ECONNRESET) return env.Null();
     return ThrowErrno(env, "sync socket", static_cast<int>(-n));
   }
-  if (n == 0) {
-    if (fd >= 0) close(fd);
-    return env.Null();
-  }
-  if (n != static_cast<ssize_t>(sizeof(m)) || truncated) {
-    if (fd >= 0) close(fd);
-    return ThrowErrno(env, "sync socket: malformed message", EPROTO);
-  }
+  if (n == 0) return env.Null();
+  if (n != static_cast<ssize_t>(sizeof(m)) || truncated) return ThrowErrno(env, "sync socket: malformed message", EPROTO);
   m.detail[sizeof(m.detail) - 1] = 0;
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", m.type);
@@ -63,7 +58,7 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
   out.Set("errname", m.err > 0 ? ErrnoName(m.err) : "");
   out.Set("pid", m.pid);
   out.Set("detail", m.detail);
-  out.Set("fd", fd);
+  out.Set("fd", passed.release());
   return out;
 }
 
@@ -86,11 +81,10 @@ Napi::Value Send(const Napi::CallbackInfo &info) {
 Napi::Value OpenInMountns(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[1].As<Napi::String>();
-  int target = static_cast<int>(syscall(SYS_pidfd_open, IntArg(info, 0), 0));
-  if (target < 0) return ThrowErrno(env, "pidfd_open of the container process", errno);
+  Fd target(static_cast<int>(syscall(SYS_pidfd_open, IntArg(info, 0), 0)));
+  if (!target.ok()) return ThrowErrno(env, "pidfd_open of the container process", errno);
   int err = 0;
-  int fd = joined_open(target, path.c_str(), &err);
-  close(target);
+  int fd = joined_open(target.get(), path.c_str(), &err);
   if (fd < 0) return ThrowErrno(env, "open " + path, err);
   return Napi::Number::New(env, fd);
 }
@@ -131,31 +125,26 @@ Napi::Value StartFifo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
   int pidfd = IntArg(info, 1);
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.ok()) {
     if (errno == ENOENT) return Napi::String::New(env, "missing");
     return ThrowErrno(env, "open " + path, errno);
   }
   const char *result = "stopped";
   for (;;) {
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    struct pollfd p[2] = {{fd.get(), POLLIN, 0}, {pidfd, POLLIN, 0}};
     int n = poll(p, 2, -1);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return ThrowErrno(env, "poll exec fifo", err);
-    }
+    if (n < 0) return ThrowErrno(env, "poll exec fifo", errno);
     if (p[0].revents & POLLIN) {
       char c;
-      ssize_t r = read(fd, &c, 1);
+      ssize_t r = read(fd.get(), &c, 1);
       if (r == 1) result = "ok";
       break;
     }
     if (p[1].revents) break;
     if (p[0].revents & POLLHUP) break;
   }
-  close(fd);
   return Napi::String::New(env, result);
 }
 
@@ -169,17 +158,16 @@ static int ConnectTo(const std::string &path, int *err) {
     return -1;
   }
   memcpy(addr.sun_path, path.c_str(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.ok()) {
     *err = errno;
     return -1;
   }
-  if (connect(fd, reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
+  if (connect(fd.get(), reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) < 0) {
     *err = errno;
-    close(fd);
     return -1;
   }
-  return fd;
+  return fd.release();
 }
 
 // connectUnix(path) -> fd of a connected SOCK_STREAM socket (the --console-socket)
@@ -223,25 +211,20 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   std::string data = info[1].As<Napi::String>();
   int passed = IntArg(info, 2);
   int err = 0;
-  int fd = ConnectTo(path, &err);
-  if (fd < 0) return ThrowErrno(env, "connect " + path, err, "connect");
+  Fd fd(ConnectTo(path, &err));
+  if (!fd.ok()) return ThrowErrno(env, "connect " + path, err, "connect");
   size_t off = 0;
   bool first = true;
   while (off < data.size()) {
     struct fdmsg fm;
     // The fd rides on the first bytes only.
     struct msghdr *mh = fdmsg_init(&fm, const_cast<char *>(data.data()) + off, data.size() - off, first ? passed : FDMSG_NONE);
-    ssize_t n = sendmsg(fd, mh, MSG_NOSIGNAL);
+    ssize_t n = sendmsg(fd.get(), mh, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EPIPE;
-      close(fd);
-      return ThrowErrno(env, "send to " + path, err);
-    }
+    if (n <= 0) return ThrowErrno(env, "send to " + path, n < 0 ? errno : EPIPE);
     first = false;
     off += static_cast<size_t>(n);
   }
-  close(fd);
   return env.Undefined();
 }
 

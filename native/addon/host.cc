@@ -38,24 +38,18 @@ Napi::Value ProcWrite(const Napi::CallbackInfo &info) {
   std::string name = info[1].As<Napi::String>();
   std::string data = info[2].As<Napi::String>();
   std::string where = "/proc/" + std::to_string(pid);
-  int dir = open(where.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir < 0) return ThrowErrno(env, "open " + where, errno);
+  Fd dir(open(where.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.ok()) return ThrowErrno(env, "open " + where, errno);
   struct statfs sf;
-  if (fstatfs(dir, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
-    close(dir);
-    return ThrowErrno(env, where + " is not procfs", EXDEV);
-  }
+  if (fstatfs(dir.get(), &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) return ThrowErrno(env, where + " is not procfs", EXDEV);
   struct open_how how;
   memset(&how, 0, sizeof(how));
   how.flags = O_WRONLY | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  int fd = static_cast<int>(syscall(SYS_openat2, dir, name.c_str(), &how, sizeof(how)));
+  Fd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), name.c_str(), &how, sizeof(how))));
+  if (!fd.ok()) return ThrowErrno(env, "open " + where + "/" + name, errno);
+  ssize_t w = write(fd.get(), data.data(), data.size());
   int err = errno;
-  close(dir);
-  if (fd < 0) return ThrowErrno(env, "open " + where + "/" + name, err);
-  ssize_t w = write(fd, data.data(), data.size());
-  err = errno;
-  close(fd);
   if (w != static_cast<ssize_t>(data.size())) return ThrowErrno(env, "write " + where + "/" + name, w < 0 ? err : EIO);
   return env.Undefined();
 }
@@ -72,51 +66,33 @@ Napi::Value LoopAttach(const Napi::CallbackInfo &info) {
   int64_t size = info[2].As<Napi::Number>().Int64Value();
   bool readOnly = info[3].As<Napi::Boolean>().Value();
   if (offset < 0 || size < 0) return ThrowErrno(env, "loop device offset/size", EINVAL);
-  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  if (ctl < 0) return ThrowErrno(env, "open /dev/loop-control", errno);
+  Fd ctl(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+  if (!ctl.ok()) return ThrowErrno(env, "open /dev/loop-control", errno);
   // Another process may take the free device between GET_FREE and CONFIGURE (EBUSY): ask again.
   for (int attempt = 0; attempt < 64; attempt++) {
-    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-    if (n < 0) {
-      int err = errno;
-      close(ctl);
-      return ThrowErrno(env, "LOOP_CTL_GET_FREE", err);
-    }
+    int n = ioctl(ctl.get(), LOOP_CTL_GET_FREE);
+    if (n < 0) return ThrowErrno(env, "LOOP_CTL_GET_FREE", errno);
     std::string device = "/dev/loop" + std::to_string(n);
-    int dev = open(device.c_str(), (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (dev < 0) {
-      int err = errno;
-      close(ctl);
-      return ThrowErrno(env, "open " + device, err);
-    }
+    Fd dev(open(device.c_str(), (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+    if (!dev.ok()) return ThrowErrno(env, "open " + device, errno);
     // The node must be the loop device itself (R3: devices verified by inode, not by name).
     struct stat st;
-    if (fstat(dev, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != 7) {
-      close(dev);
-      close(ctl);
+    if (fstat(dev.get(), &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != 7)
       return ThrowErrno(env, device + " is not a loop block device", ENODEV);
-    }
     struct loop_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.fd = static_cast<uint32_t>(backing);
     cfg.info.lo_offset = static_cast<uint64_t>(offset);
     cfg.info.lo_sizelimit = static_cast<uint64_t>(size);
     cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0);
-    if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0) {
-      close(ctl);
+    if (ioctl(dev.get(), LOOP_CONFIGURE, &cfg) == 0) {
       Napi::Object out = Napi::Object::New(env);
       out.Set("device", device);
-      out.Set("fd", dev);
+      out.Set("fd", dev.release());
       return out;
     }
-    int err = errno;
-    close(dev);
-    if (err != EBUSY) {
-      close(ctl);
-      return ThrowErrno(env, "LOOP_CONFIGURE " + device, err);
-    }
+    if (errno != EBUSY) return ThrowErrno(env, "LOOP_CONFIGURE " + device, errno);
   }
-  close(ctl);
   return ThrowErrno(env, "no free loop device", EBUSY);
 }
 
@@ -169,33 +145,33 @@ Napi::Value IdmapUserns(const Napi::CallbackInfo &info) {
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return ThrowErrno(env, "clone a user namespace for an idmapped mount", err);
+  Fd holder(pidfd);
   const char *files[2] = {"uid_map", "gid_map"};
-  int nsfd = -1;
+  Fd nsfd;
   std::string what;
   err = 0;
   for (int i = 0; i < 2 && !err; i++) {
     std::string path = "/proc/" + std::to_string(pid) + "/" + files[i];
-    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, maps[i].data(), maps[i].size()) != static_cast<ssize_t>(maps[i].size())) {
+    Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.ok() || write(fd.get(), maps[i].data(), maps[i].size()) != static_cast<ssize_t>(maps[i].size())) {
       err = errno ? errno : EIO;
       what = "write " + path;
     }
-    if (fd >= 0) close(fd);
   }
   if (!err) {
     std::string path = "/proc/" + std::to_string(pid) + "/ns/user";
-    nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd < 0) {
+    nsfd.reset(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!nsfd.ok()) {
       err = errno;
       what = "open " + path;
     }
   }
-  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  // The holder goes whatever happened: the namespace lives on in nsfd alone.
+  syscall(SYS_pidfd_send_signal, holder.get(), SIGKILL, nullptr, 0);
   siginfo_t si;
-  syscall(SYS_waitid, kPidfdIdtype, pidfd, &si, WEXITED, nullptr);
-  close(pidfd);
+  syscall(SYS_waitid, kPidfdIdtype, holder.get(), &si, WEXITED, nullptr);
   if (err) return ThrowErrno(env, what, err);
-  return Napi::Number::New(env, nsfd);
+  return Napi::Number::New(env, nsfd.release());
 }
 
 static int Bpf(int cmd, union bpf_attr *attr) {
@@ -209,8 +185,8 @@ Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>();
   Napi::Buffer<uint8_t> insns = info[1].As<Napi::Buffer<uint8_t>>();
-  int cg = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0) return ThrowErrno(env, "open " + dir, errno);
+  Fd cg(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cg.ok()) return ThrowErrno(env, "open " + dir, errno);
 
   static char log[16384];
   union bpf_attr load;
@@ -219,16 +195,15 @@ Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
   load.insns = reinterpret_cast<uint64_t>(insns.Data());
   load.insn_cnt = static_cast<uint32_t>(insns.Length() / 8);
   load.license = reinterpret_cast<uint64_t>("Apache");
-  int prog = Bpf(BPF_PROG_LOAD, &load);
-  if (prog < 0) {
+  Fd prog(Bpf(BPF_PROG_LOAD, &load));
+  if (!prog.ok()) {
     int err = errno;
     // Ask again with the verifier's log, which says which instruction it refused.
     log[0] = 0;
     load.log_level = 1;
     load.log_buf = reinterpret_cast<uint64_t>(log);
     load.log_size = sizeof(log);
-    Bpf(BPF_PROG_LOAD, &load);
-    close(cg);
+    Fd again(Bpf(BPF_PROG_LOAD, &load));  // should this one load after all, it is not kept either
     std::string why = log[0] ? std::string(" (verifier: ") + log + ")" : "";
     return ThrowErrno(env, "bpf(BPF_PROG_LOAD)" + why, err);
   }
@@ -236,7 +211,7 @@ Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
   uint32_t old_ids[64];
   union bpf_attr query;
   memset(&query, 0, sizeof(query));
-  query.query.target_fd = static_cast<uint32_t>(cg);
+  query.query.target_fd = static_cast<uint32_t>(cg.get());
   query.query.attach_type = BPF_CGROUP_DEVICE;
   query.query.prog_ids = reinterpret_cast<uint64_t>(old_ids);
   query.query.prog_cnt = 64;
@@ -249,35 +224,29 @@ Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
 
   union bpf_attr attach;
   memset(&attach, 0, sizeof(attach));
-  attach.target_fd = static_cast<uint32_t>(cg);
-  attach.attach_bpf_fd = static_cast<uint32_t>(prog);
+  attach.target_fd = static_cast<uint32_t>(cg.get());
+  attach.attach_bpf_fd = static_cast<uint32_t>(prog.get());
   attach.attach_type = BPF_CGROUP_DEVICE;
   // A single program attached without BPF_F_ALLOW_MULTI is replaced by attaching without it.
   bool single = nold == 1 && !(old_flags & BPF_F_ALLOW_MULTI);
   attach.attach_flags = single ? 0 : BPF_F_ALLOW_MULTI;
   if (Bpf(BPF_PROG_ATTACH, &attach) < 0) {
-    int err = errno;
-    close(prog);
-    close(cg);
-    return ThrowErrno(env, "bpf(BPF_PROG_ATTACH) " + dir, err);
+    return ThrowErrno(env, "bpf(BPF_PROG_ATTACH) " + dir, errno);
   }
   uint32_t replaced = single ? 1 : 0;
   for (uint32_t i = 0; !single && i < nold && i < 64; i++) {
     union bpf_attr byid;
     memset(&byid, 0, sizeof(byid));
     byid.prog_id = old_ids[i];
-    int ofd = Bpf(BPF_PROG_GET_FD_BY_ID, &byid);
-    if (ofd < 0) continue;
+    Fd ofd(Bpf(BPF_PROG_GET_FD_BY_ID, &byid));
+    if (!ofd.ok()) continue;
     union bpf_attr detach;
     memset(&detach, 0, sizeof(detach));
-    detach.target_fd = static_cast<uint32_t>(cg);
-    detach.attach_bpf_fd = static_cast<uint32_t>(ofd);
+    detach.target_fd = static_cast<uint32_t>(cg.get());
+    detach.attach_bpf_fd = static_cast<uint32_t>(ofd.get());
     detach.attach_type = BPF_CGROUP_DEVICE;
     if (Bpf(BPF_PROG_DETACH, &detach) == 0) replaced++;
-    close(ofd);
   }
-  close(prog);
-  close(cg);
   return Napi::Number::New(env, replaced);
 }
 

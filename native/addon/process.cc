@@ -53,32 +53,30 @@ namespace tsrt {
 // A sealed, executable memfd copy of an embedded program, or -1 with *err set.
 static int SealedCopy(const char *name, const unsigned char *begin, const unsigned char *end, int *err) {
   size_t len = static_cast<size_t>(end - begin);
-  int m = static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC));
-  if (m < 0 && errno == EINVAL)  // kernels before 6.3 do not know MFD_EXEC; memfds are executable there
-    m = static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (m < 0) {
+  Fd m(static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC)));
+  if (!m.ok() && errno == EINVAL)  // kernels before 6.3 do not know MFD_EXEC; memfds are executable there
+    m.reset(static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING)));
+  if (!m.ok()) {
     *err = errno;
     return -1;
   }
   const unsigned char *p = begin;
   size_t left = len;
   while (left > 0) {
-    ssize_t w = write(m, p, left);
+    ssize_t w = write(m.get(), p, left);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       *err = errno ? errno : EIO;
-      close(m);
       return -1;
     }
     p += w;
     left -= static_cast<size_t>(w);
   }
-  if (fcntl(m, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+  if (fcntl(m.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
     *err = errno;
-    close(m);
     return -1;
   }
-  return m;
+  return m.release();
 }
 
 // tsrt-init, made once per process: the executor execs the user's program through it.
@@ -308,26 +306,17 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   for (auto &e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  int target = -1;
+  Fd target;
   if (nsFlags) {
-    target = static_cast<int>(syscall(SYS_pidfd_open, o.Get("pid").As<Napi::Number>().Int32Value(), 0));
-    if (target < 0) return ThrowErrno(env, "pidfd_open of the container process", errno);
+    target.reset(static_cast<int>(syscall(SYS_pidfd_open, o.Get("pid").As<Napi::Number>().Int32Value(), 0)));
+    if (!target.ok()) return ThrowErrno(env, "pidfd_open of the container process", errno);
   }
   int in[2];
-  if (pipe2(in, O_CLOEXEC) < 0) {
-    int err = errno;
-    if (target >= 0) close(target);
-    return ThrowErrno(env, "pipe", err);
-  }
-  int out = static_cast<int>(syscall(SYS_memfd_create, "tsrt-hook-output", MFD_CLOEXEC));
-  if (out < 0) {
-    int err = errno;
-    close(in[0]);
-    close(in[1]);
-    if (target >= 0) close(target);
-    return ThrowErrno(env, "memfd_create", err);
-  }
-  struct joined_spec spec = {target, nsFlags, in[0], out, path.c_str(), argv.data(), envp.data(),
+  if (pipe2(in, O_CLOEXEC) < 0) return ThrowErrno(env, "pipe", errno);
+  Fd in_read(in[0]), in_write(in[1]);
+  Fd out(static_cast<int>(syscall(SYS_memfd_create, "tsrt-hook-output", MFD_CLOEXEC)));
+  if (!out.ok()) return ThrowErrno(env, "memfd_create", errno);
+  struct joined_spec spec = {target.get(), nsFlags, in_read.get(), out.get(), path.c_str(), argv.data(), envp.data(),
                              cwd.empty() ? nullptr : cwd.c_str(), nullptr, 0, 0, 0};
   if (o.Has("seccomp") && o.Get("seccomp").IsBuffer()) {
     auto prog = o.Get("seccomp").As<Napi::Buffer<unsigned char>>();
@@ -336,34 +325,29 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
     spec.seccomp_flags = o.Get("seccompFlags").As<Napi::Number>().Uint32Value();
     spec.no_new_privs = o.Get("noNewPrivs").ToBoolean().Value();
   }
-  int pidfd = -1, err = 0;
-  int pid = joined_spawn(&spec, &pidfd, &err);
-  close(in[0]);
-  if (target >= 0) close(target);
-  if (pid < 0) {
-    close(in[1]);
-    close(out);
-    return ThrowErrno(env, "clone3", err);
-  }
-  // A hook need not read its stdin: write what the pipe takes without blocking, then close.
-  fcntl(in[1], F_SETFL, O_NONBLOCK);
-  if (write(in[1], input.data(), input.size()) < 0) {}
-  close(in[1]);
-  struct pollfd p = {pidfd, POLLIN, 0};
+  int child = -1, err = 0;
+  int pid = joined_spawn(&spec, &child, &err);
+  Fd pidfd(child);
+  in_read.reset();
+  target.reset();
+  if (pid < 0) return ThrowErrno(env, "clone3", err);
+  // A hook need not read its stdin: write what the pipe takes without blocking, then close (its EOF).
+  fcntl(in_write.get(), F_SETFL, O_NONBLOCK);
+  if (write(in_write.get(), input.data(), input.size()) < 0) {}
+  in_write.reset();
+  struct pollfd p = {pidfd.get(), POLLIN, 0};
   int n;
   do n = poll(&p, 1, timeoutMs > 0 ? timeoutMs : -1);
   while (n < 0 && errno == EINTR);
   bool timedOut = n == 0;
-  if (timedOut) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  if (timedOut) syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
   siginfo_t si;
   memset(&si, 0, sizeof(si));
   int r;
-  do r = static_cast<int>(syscall(SYS_waitid, kPidfdIdtype, pidfd, &si, WEXITED, nullptr));
+  do r = static_cast<int>(syscall(SYS_waitid, kPidfdIdtype, pidfd.get(), &si, WEXITED, nullptr));
   while (r < 0 && errno == EINTR);
-  close(pidfd);
   std::string output(65536, '\0');
-  ssize_t got = pread(out, output.data(), output.size(), 0);
-  close(out);
+  ssize_t got = pread(out.get(), output.data(), output.size(), 0);
   output.resize(got > 0 ? static_cast<size_t>(got) : 0);
   Napi::Object res = Status(env, si);
   res.Set("timedOut", Napi::Boolean::New(env, timedOut));

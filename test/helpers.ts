@@ -42,7 +42,10 @@ export function sh(command: string, opts: SpawnSyncOptions = {}): Result {
   return finish(spawnSync('sh', ['-c', command], { timeout: 60_000, ...opts }));
 }
 
-/** A fresh temp directory (removed by the caller's t.teardown if wanted). */
+/**
+ * A fresh temp directory (removed by the caller's t.teardown if wanted). R9: mkdtemp picks a random name and
+ * makes it itself, so no other user can have made it first, and in the sticky /tmp none can swap it.
+ */
 export function tmpdir(prefix = 'tsrt-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o755);
@@ -79,19 +82,33 @@ export function editConfig(bundle: string, edit: (spec: any) => void): void {
   fs.writeFileSync(file, JSON.stringify(spec, null, 2));
 }
 
-/** Makes sure the unprivileged test user exists (with subordinate id ranges) and returns its ids. */
-export function testUser(): { name: string; uid: number; gid: number } {
-  if (spawnSync('id', ['-u', TEST_USER]).status !== 0) {
-    const r = spawnSync('useradd', ['-m', TEST_USER]);
-    if (r.status !== 0) throw new Error(`useradd failed: ${r.stderr}`);
+/** A second unprivileged user, for the multi-user tests: the neighbour who attacks TEST_USER. */
+export const ATTACKER_USER = 'tsrtattacker';
+
+/** Makes sure an unprivileged user exists (with subordinate id ranges when given) and returns its ids. */
+function ensureUser(name: string, subidStart?: number): { name: string; uid: number; gid: number } {
+  if (spawnSync('id', ['-u', name]).status !== 0) {
+    const r = spawnSync('useradd', ['-m', name]);
+    // Another test file may have made it meanwhile (useradd exits 9 then): only a user still missing is an error.
+    if (r.status !== 0 && spawnSync('id', ['-u', name]).status !== 0) throw new Error(`useradd failed: ${r.stderr}`);
   }
-  const uid = Number(spawnSync('id', ['-u', TEST_USER]).stdout.toString().trim());
-  const gid = Number(spawnSync('id', ['-g', TEST_USER]).stdout.toString().trim());
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
+  const uid = Number(spawnSync('id', ['-u', name]).stdout.toString().trim());
+  const gid = Number(spawnSync('id', ['-g', name]).stdout.toString().trim());
+  for (const file of subidStart === undefined ? [] : ['/etc/subuid', '/etc/subgid']) {
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    if (!text.split('\n').some(l => l.startsWith(`${TEST_USER}:`))) fs.appendFileSync(file, `${TEST_USER}:200000:65536\n`);
+    if (!text.split('\n').some(l => l.startsWith(`${name}:`))) fs.appendFileSync(file, `${name}:${subidStart}:65536\n`);
   }
-  return { name: TEST_USER, uid, gid };
+  return { name, uid, gid };
+}
+
+/** The unprivileged test user (with subordinate id ranges) and its ids. */
+export function testUser(): { name: string; uid: number; gid: number } {
+  return ensureUser(TEST_USER, 200000);
+}
+
+/** The attacking neighbour of the multi-user tests (no subordinate ids: it never runs containers of its own). */
+export function attackerUser(): { name: string; uid: number; gid: number } {
+  return ensureUser(ATTACKER_USER);
 }
 
 /** A unique container id for this test process. */

@@ -32,6 +32,9 @@ fi
 # From here on a failure takes down whatever was started, so a half-built cluster never stays behind.
 trap 'echo "cluster: bring-up failed; tearing down" >&2; bash "$here/down.sh" >&2' ERR
 
+# shellcheck source=../private-dir.sh
+source "$here/../private-dir.sh"
+private_dir "$CLUSTER_DIR"
 mkdir -p "$CLUSTER_DIR"/{etc,munge,state,spool,log,run,tmp}
 : > "$pids"
 # Users' containers keep their tsrt state here (the oci.conf --root), one directory per node and user.

@@ -9,6 +9,8 @@ TSRT_BIN=${TSRT_BIN:-$REPO/dist/tsrt}
 WORK=/var/tmp/$PREFIX
 RUN=/run/$PREFIX
 LIB=/var/lib/$PREFIX
+# shellcheck source=../private-dir.sh
+source "$REPO/hack/private-dir.sh"
 
 # images: builds the busybox/pause archives once per work dir.
 images() {

@@ -111,6 +111,9 @@ setup() {
   # podman, conmon, the CNI plugins, catatonit and slirp4netns are in hack/deps.sh's engines section
   bash "$here/hack/deps.sh" >/dev/null
   [ -x "$tsrt" ] || { echo "podman.sh: $tsrt is missing (npm run build)" >&2; exit 1; }
+  # shellcheck source=../private-dir.sh
+  source "$here/hack/private-dir.sh"
+  private_dir "$W"
   mkdir -p "$W/etc" "$R"
   write_conf "$W/etc/containers.conf" "$R" "$W/storage" "$W/cni" "$name"
   write_network

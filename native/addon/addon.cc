@@ -21,6 +21,7 @@ extern "C" {
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/loop.h>
 #include <poll.h>
 #include <linux/sched.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ extern "C" {
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
@@ -722,6 +724,66 @@ Napi::Value Allocate(const Napi::CallbackInfo &info) {
   return ThrowErrno(env, "fallocate", errno);
 }
 
+// loopAttach(fd, offset, size, readOnly) -> { device, fd }: a free loop device backed by the already-open
+// (and already-checked) file `fd` at [offset, offset+size), configured in one LOOP_CONFIGURE with autoclear, so
+// no path is resolved between the caller's checks and the attach. The returned fd holds the device until the
+// caller has mounted it; closing it then leaves the mount as the last user, and the kernel frees the device
+// at unmount (or at once, when nothing was mounted).
+Napi::Value LoopAttach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int backing = IntArg(info, 0);
+  int64_t offset = info[1].As<Napi::Number>().Int64Value();
+  int64_t size = info[2].As<Napi::Number>().Int64Value();
+  bool readOnly = info[3].As<Napi::Boolean>().Value();
+  if (offset < 0 || size < 0) return ThrowErrno(env, "loop device offset/size", EINVAL);
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return ThrowErrno(env, "open /dev/loop-control", errno);
+  // Another process may take the free device between GET_FREE and CONFIGURE (EBUSY): ask again.
+  for (int attempt = 0; attempt < 64; attempt++) {
+    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+    if (n < 0) {
+      int err = errno;
+      close(ctl);
+      return ThrowErrno(env, "LOOP_CTL_GET_FREE", err);
+    }
+    std::string device = "/dev/loop" + std::to_string(n);
+    int dev = open(device.c_str(), (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (dev < 0) {
+      int err = errno;
+      close(ctl);
+      return ThrowErrno(env, "open " + device, err);
+    }
+    // The node must be the loop device itself (R3: devices verified by inode, not by name).
+    struct stat st;
+    if (fstat(dev, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != 7) {
+      close(dev);
+      close(ctl);
+      return ThrowErrno(env, device + " is not a loop block device", ENODEV);
+    }
+    struct loop_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.fd = static_cast<uint32_t>(backing);
+    cfg.info.lo_offset = static_cast<uint64_t>(offset);
+    cfg.info.lo_sizelimit = static_cast<uint64_t>(size);
+    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0);
+    if (ioctl(dev, LOOP_CONFIGURE, &cfg) == 0) {
+      close(ctl);
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("device", device);
+      out.Set("fd", dev);
+      return out;
+    }
+    int err = errno;
+    close(dev);
+    if (err != EBUSY) {
+      close(ctl);
+      return ThrowErrno(env, "LOOP_CONFIGURE " + device, err);
+    }
+  }
+  close(ctl);
+  return ThrowErrno(env, "no free loop device", EBUSY);
+}
+
 // closeFd(fd)
 // netdevMove(fromNs, name, toNs, newName): fds of network namespaces, -1 for the caller's own.
 Napi::Value NetdevMove(const Napi::CallbackInfo &info) {
@@ -920,6 +982,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
   exports.Set("bindMount", Napi::Function::New(env, BindMount));
   exports.Set("unmount", Napi::Function::New(env, Unmount));
+  exports.Set("loopAttach", Napi::Function::New(env, LoopAttach));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter));
   return exports;
 }

@@ -104,8 +104,13 @@ export function main(argv: string[]): number {
     if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
     const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
     if (!['cgroupfs', 'systemd', 'disabled'].includes(manager)) throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
+    let root = flags['root'] as string | undefined;
     const ctx: Context = {
-      root: (flags['root'] as string | undefined) ?? defaultRoot(),
+      // Worked out when a verb first needs it: spec and features run without a state directory.
+      get root() {
+        root ??= defaultRoot();
+        return root;
+      },
       report,
       cgroupManager: manager as Context['cgroupManager'],
       rootless: rootless as Context['rootless'],

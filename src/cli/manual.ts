@@ -45,7 +45,7 @@ const createFlags: Record<string, FlagDoc> = {
 };
 
 export const globalDocs: Record<string, FlagDoc> = {
-  root: { arg: 'dir', text: 'the state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged)' },
+  root: { arg: 'dir', text: 'the state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged); it must be yours, not writable by others' },
   log: { arg: 'file', text: 'append log lines to this file; errors then go to stderr as the bare message' },
   'log-format': { arg: 'format', choices: ['text', 'json'], text: 'the format of log lines: text or json (default: text)' },
   debug: { text: 'log a debug line per step (on stderr without --log)' },

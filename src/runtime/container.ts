@@ -224,7 +224,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     crashPoint('record-saved');
     if (imageRootfs) {
       // Recorded (above) before anything is mounted, so delete finds the mounts even after a crash here.
-      mountImageRootfs(imageRootfs, opts.debug ?? (() => {}));
+      mountImageRootfs(imageRootfs, imageSource!.fd, opts.debug ?? (() => {}));
       rec.rootfs = rootfs = imageRootfs.rootfs;
       dir.save(rec);
     }

@@ -40,7 +40,9 @@ say() { echo "oci-validation build: $*" >&2; }
 die() { say "$*"; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "run as root (apt, and the suite itself needs root)"
-mkdir -p "$CACHE"
+# shellcheck source=../../hack/private-dir.sh
+source "$HERE/../../hack/private-dir.sh"
+private_dir "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 # Concurrent builds into one cache (two worktrees' test runs) would step on each other's files: take turns.
 exec 9>"$CACHE/.build.lock"

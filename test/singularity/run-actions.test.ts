@@ -1,6 +1,7 @@
 // exec, run, shell, test, run-help and inspect with native-mode defaults (docs/singularity.md 1.3), run by an
 // unprivileged user on a sandbox and on a squashfs image the test builds; every default asserted from inside.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -36,8 +37,9 @@ t.test('/etc/passwd and /etc/group get the user\'s entries, the image\'s own kep
 t.test('$HOME, /tmp, /var/tmp and $PWD are the host\'s, and the cwd is kept', async t => {
   const work = k.dir('singrun-cwd-');
   fs.writeFileSync(path.join(work, 'here.txt'), 'cwd file');
-  const stamp = `singrun-${process.pid}`;
-  fs.writeFileSync(`/tmp/${stamp}`, 'tmp file');
+  const stamp = `singrun-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // R9: a random name, created exclusively (never through something another user put there first).
+  fs.writeFileSync(`/tmp/${stamp}`, 'tmp file', { flag: 'wx' });
   t.teardown(() => fs.rmSync(`/tmp/${stamp}`, { force: true }));
   const r = k.sing(['exec', image, 'sh', '-c', `echo "$HOME"; pwd; cat here.txt; echo; cat /tmp/${stamp}; echo; test -d /var/tmp && echo vartmp; touch "$HOME/.singrun-probe" && echo home-writable`], { cwd: work });
   t.equal(r.code, 0, r.stderr);

@@ -9,7 +9,8 @@ import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
-import { ARCHES, DataType, FsType, hostArch, type ObjectInput, PartType, SifImage } from '../../sif/index.js';
+import type { RuntimeError } from '../../errors.js';
+import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
 import type { RegistryOptions } from '../registry/options.js';
 import { unsupportedSource } from '../registry/source.js';
@@ -367,10 +368,17 @@ function readSpec(spec: string): { text: string; file: string } {
   if (unsupported) throw new BuildError(unsupported);
   const synthesized = synthesizedDef(spec);
   if (synthesized) return { text: synthesized, file: spec };
+  let fd: number;
   try {
-    return { text: fs.readFileSync(spec, 'utf8'), file: spec };
+    // Not blocking on a FIFO named like a definition file or an image: refused at once.
+    fd = openRegularFile(spec);
   } catch (e) {
-    throw new BuildError(`cannot read ${spec}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new BuildError(`cannot read ${spec}: ${(e as RuntimeError).errno === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  try {
+    return { text: fs.readFileSync(fd, 'utf8'), file: spec };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

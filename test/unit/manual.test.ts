@@ -23,6 +23,7 @@ for (const p of pages) fs.writeFileSync(path.join(dir, p.file), p.roff);
 function render(file: string): { text: string; warnings: string } {
   const r = spawnSync('/usr/bin/groff', ['-man', '-Tutf8', '-ww', '-rLL=200n', path.join(dir, file)], { env: { ...process.env, LC_ALL: 'C.UTF-8' } });
   // Overstrike (x\bx bold, _\bx underline) and hyphenation points come out as plain text.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: groff's overstrike is a character, a backspace and a character
   const text = r.stdout.toString().replace(/.\x08/g, '').replace(/\u2010/g, '-').replace(/\u2212/g, '-');
   return { text, warnings: r.stderr.toString() + (r.status === 0 ? '' : `groff exited ${r.status}`) };
 }

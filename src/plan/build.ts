@@ -102,7 +102,7 @@ function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, unprivileged: boolea
   };
   lines(rdt.l3CacheSchema, '/linux/intelRdt/l3CacheSchema', { re: /^L3(CODE|DATA)?:/, name: 'L3' });
   lines(rdt.memBwSchema, '/linux/intelRdt/memBwSchema', { re: /^MB:/, name: 'MB' });
-  (rdt.schemata ?? []).forEach((line, i) => lines(line, `/linux/intelRdt/schemata/${i}`));
+  for (const [i, line] of (rdt.schemata ?? []).entries()) lines(line, `/linux/intelRdt/schemata/${i}`);
   const requiredMonFeatures: string[] = [];
   if (rdt.enableCMT) requiredMonFeatures.push('llc_occupancy');
   if (rdt.enableMBM) requiredMonFeatures.push('mbm_total_bytes');

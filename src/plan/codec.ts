@@ -138,7 +138,7 @@ export function encodePlan(p: LaunchPlan, fds: PlanFds = {}, seccompProgram: Uin
   // decoder refuses), recursive.
   const idmapped = c.steps.flatMap((s, i) => (s.idmap ? [{ i, idmap: s.idmap }] : []));
   w.u32(idmapped.length);
-  idmapped.forEach(({ i, idmap }, k) => w.u32(i).i32(fds.userns?.[k] ?? -1).u32(idmap.recursive ? 1 : 0));
+  for (const [k, { i, idmap }] of idmapped.entries()) w.u32(i).i32(fds.userns?.[k] ?? -1).u32(idmap.recursive ? 1 : 0);
   // exec: the init's pidfd and the namespaces to join through it.
   w.i32(fds.joinPidfd ?? -1).u32(p.joinNsFlags ?? 0);
   return w.finish();

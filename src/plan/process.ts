@@ -98,7 +98,7 @@ function planPersonality(p: NonNullable<Linux['personality']>): number {
   const domain = PERSONALITY_DOMAIN[p.domain];
   if (domain === undefined) inConfig('/linux/personality/domain', `unknown domain "${p.domain}"`);
   // The spec defines no flag values yet: a name we cannot apply is refused, never dropped.
-  (p.flags ?? []).forEach((f, i) => inConfig(`/linux/personality/flags/${i}`, `unknown flag "${f}" (the runtime spec defines none)`));
+  for (const [i, f] of (p.flags ?? []).entries()) inConfig(`/linux/personality/flags/${i}`, `unknown flag "${f}" (the runtime spec defines none)`);
   return domain;
 }
 

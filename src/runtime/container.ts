@@ -75,7 +75,7 @@ export function containerPids(rec: ContainerRecord): number[] {
 
 /** The container's cgroup manager, when it has a cgroup that holds its processes. */
 export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
-  return rec.cgroup && rec.cgroup.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
+  return rec.cgroup?.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
 }
 
 /** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */

@@ -231,7 +231,9 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     // The fds the plan refers to: the executor's once it is spawned (handOver), ours until then.
     const handOver: number[] = [];
     const peer: number[] = [];
-    undo.push(() => [...handOver.splice(0), ...peer.splice(0)].forEach(fd => a.closeFd(fd)));
+    undo.push(() => {
+    for (const fd of [...handOver.splice(0), ...peer.splice(0)]) a.closeFd(fd);
+  });
     let consoleFd: number | undefined;
     if (opts.consoleSocket) {
       handOver.push(consoleFd = a.connectUnix(path.resolve(opts.consoleSocket)));
@@ -335,7 +337,7 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
  */
 function openMountSource(plan: CreatePlan, index: number, pid: number, asRoot: boolean): number {
   const step = plan.container.steps[index];
-  if (!step || step.kind !== 'bind' || !step.source) {
+  if (step?.kind !== 'bind' || !step.source) {
     throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
   }
   const refused = (code: string, why: string) => new RuntimeError(

@@ -232,7 +232,9 @@ function startProcess(opts: ExecOptions, { rec, status }: Locked): Session {
   // The executor's fds once it is spawned; ours (closed by undo) until then.
   const handOver: number[] = [];
   const peer: number[] = [];
-  undo.push(() => [...handOver.splice(0), ...peer.splice(0)].forEach(fd => a.closeFd(fd)));
+  undo.push(() => {
+    for (const fd of [...handOver.splice(0), ...peer.splice(0)]) a.closeFd(fd);
+  });
   try {
     // Held before the init is looked at: a pid reused meanwhile is refused, not joined.
     const initFd = initPidfd(rec);

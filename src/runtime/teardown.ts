@@ -86,7 +86,7 @@ export function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): v
  */
 function reapInit(rec: ContainerRecord): void {
   const st = rec.pid > 0 ? procStat(rec.pid) : undefined;
-  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
+  if (st?.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
   const pidfd = native().pidfdOpen(rec.pid);
   if (pidfd < 0) return;
   try {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Mount } from '../index.js';
+import { passwdEntry, type PasswdEntry } from '../passwd.js';
 import { inRootfs } from './build/layout.js';
 import { environmentOverrides } from './environment.js';
 import { gpuMounts } from './gpu.js';
@@ -15,14 +16,8 @@ import type { ActionOptions, BindSpec } from './options.js';
 import type { SiteConfig } from './siteconfig.js';
 import { hostfsPoints, siteBinds } from './sitepolicy.js';
 
-export interface HostUser {
-  name: string;
-  uid: number;
-  gid: number;
-  gecos: string;
-  home: string;
-  shell: string;
-}
+/** The user running the session, as their passwd entry (or the environment) says. */
+export type HostUser = PasswdEntry;
 
 export interface IdRange {
   start: number;
@@ -92,12 +87,11 @@ export function hostUser(): HostUser {
   const uid = process.getuid!();
   const gid = process.getgid!();
   const info = os.userInfo();
-  const line = readLines('/etc/passwd').find(l => l.split(':')[2] === String(uid));
-  const f = line?.split(':') ?? [];
+  const entry = passwdEntry(uid);
   // The passwd entry first: os.userInfo() in a Bun executable answers from $USER, which may be unset.
   return {
-    name: f[0] || process.env['USER'] || info.username, uid, gid, gecos: f[4] ?? '',
-    home: process.env['HOME'] || f[5] || info.homedir, shell: f[6] || '/bin/sh',
+    name: entry?.name || process.env['USER'] || info.username, uid, gid, gecos: entry?.gecos ?? '',
+    home: process.env['HOME'] || entry?.home || info.homedir, shell: entry?.shell || '/bin/sh',
   };
 }
 

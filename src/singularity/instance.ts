@@ -176,7 +176,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
   const root = stateRoot();
   try {
     runContainer({ root, id: session.id, bundle: session.dir, warn: r.warn, detach: true });
-    const pid = Number(state(root, session.id)['pid']);
+    const { pid } = state(root, session.id);
     const logs = logsDir();
     logs.close();
     // The init is our unreaped child here: its pid cannot have been reused yet.
@@ -187,7 +187,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
       logOutPath: path.join(logs.path, `${name}.out`), logErrPath: path.join(logs.path, `${name}.err`),
     };
     fs.writeFileSync(recordFile(name), JSON.stringify(rec, null, 2), { mode: 0o600 });
-    while (state(root, session.id)['status'] !== 'stopped') await new Promise(res => setTimeout(res, 250));
+    while (state(root, session.id).status !== 'stopped') await new Promise(res => setTimeout(res, 250));
     return 0;
   } finally {
     try {

@@ -18,7 +18,7 @@ export function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? '';
 }
 
-/** Flat "key value" files (memory.stat, cpu.stat, memory.events). */
+/** Flat "key value" files (cgroup.events). */
 export function keyed(text: string | undefined): Map<string, number> {
   const m = new Map<string, number>();
   for (const line of (text ?? '').split('\n')) {
@@ -26,11 +26,4 @@ export function keyed(text: string | undefined): Map<string, number> {
     if (k && v !== undefined && /^\d+$/.test(v)) m.set(k, Number(v));
   }
   return m;
-}
-
-export function numberIn(text: string | undefined): number | undefined {
-  const t = text?.trim();
-  if (t === undefined || t === '' || t === 'max') return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
 }

@@ -14,7 +14,7 @@ import { RuntimeError, fromSystemError } from '../errors.js';
 import type { LinuxResources } from '../spec/types.gen.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
 import { UNIFIED, cgroupDirs, controllersOf, requireSystemd, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
-import { errnoOf, numberIn, readText, sleepMs } from './files.js';
+import { errnoOf, readText, sleepMs } from './files.js';
 import { controllersNeeded, resourceWrites, type FileTree, type Placement, type Write } from './resources.js';
 import { SystemdBus, annotationProperties, systemdAddress, systemdUnitOf, resourceProperties, unitProperties, type SystemdAddress } from './systemd.js';
 import * as v1 from './v1.js';
@@ -47,18 +47,6 @@ export interface SystemdRecord extends SystemdAddress {
   id: string;
   /** The config's org.systemd.property.* annotations: extra unit properties. */
   annotations?: Record<string, string>;
-}
-
-export interface CgroupStats {
-  memory?: { usage: number; maxUsage?: number; limit?: number; swapUsage?: number };
-  cpu?: { usageNs: number; userNs?: number; systemNs?: number; throttledPeriods?: number; throttledNs?: number };
-  pids?: { current: number; limit?: number };
-  /** Bytes read and written per "major:minor". */
-  blkio?: Record<string, { read: number; write: number }>;
-  /** Usage and limit per page size ("2MB"). */
-  hugetlb?: Record<string, { usage: number; limit?: number }>;
-  /** How often the cgroup hit its memory limit (oom) and how many tasks the OOM killer took (oomKill). */
-  oom?: { oom: number; oomKill: number };
 }
 
 const PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -498,33 +486,6 @@ export class CgroupManager {
       // A frozen v1 task cannot die: thaw after SIGKILL even when it was paused before.
       if (freeze && (!wasFrozen || sig === 9)) this.setFrozen(false);
     }
-  }
-
-  /** Usage from whichever hierarchy owns each controller. */
-  stats(): CgroupStats {
-    const p = this.placement;
-    const unified = this.dirOf(UNIFIED);
-    const d = (c: string) => (p.v1.has(c) ? this.dirOf(c) : undefined);
-    const inV2 = (c: string) => (p.v2?.has(c) && unified ? unified : undefined);
-    const s: CgroupStats = {};
-    const mem = d('memory') ? v1.memoryStats(d('memory')!) : inV2('memory') ? v2.memoryStats(unified!) : {};
-    if (mem.memory) s.memory = mem.memory;
-    if (mem.oom) s.oom = mem.oom;
-    // cpu.stat is a core cgroup2 file: usage is there even without the cpu controller.
-    const cpu = d('cpuacct') ? v1.cpuStats(d('cpuacct')!, d('cpu')) : unified ? v2.cpuStats(unified) : undefined;
-    if (cpu) s.cpu = cpu;
-    const pidsDir = d('pids') ?? inV2('pids');
-    const current = pidsDir ? numberIn(readText(path.join(pidsDir, 'pids.current'))) : undefined;
-    if (current !== undefined) {
-      s.pids = { current };
-      const max = numberIn(readText(path.join(pidsDir!, 'pids.max')));
-      if (max !== undefined) s.pids.limit = max;
-    }
-    const io = d('blkio') ? v1.blkioStats(d('blkio')!) : inV2('io') ? v2.ioStats(unified!) : undefined;
-    if (io) s.blkio = io;
-    const huge = d('hugetlb') ? v1.hugetlbStats(d('hugetlb')!) : inV2('hugetlb') ? v2.hugetlbStats(unified!) : undefined;
-    if (huge) s.hugetlb = huge;
-    return s;
   }
 
   /**

@@ -1,5 +1,5 @@
 // The cgroup manager: one interface over v1, v2 and hybrid hosts (cgroupfs). It makes the container's
-// directories, applies resources, places a pid, freezes, signals, reports usage and removes exactly what it
+// directories, applies resources, places a pid, freezes, signals and removes exactly what it
 // made. Everything it needs later is in a CgroupRecord kept in the container's state.
 //
 // With the systemd manager (systemd.ts) the directories are systemd's: the unit is started with the init's
@@ -13,58 +13,16 @@ import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import type { LinuxResources } from '../spec/types.gen.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
-import { UNIFIED, cgroupDirs, controllersOf, requireSystemd, type CgroupPathRequest, type HierarchyDir, type Layout } from './paths.js';
+import { controllersOf, cgroupDirs, requireSystemd } from './paths.js';
 import { errnoOf, readText, sleepMs } from './files.js';
-import { controllersNeeded, resourceWrites, type FileTree, type Placement, type Write } from './resources.js';
-import { SystemdBus, annotationProperties, systemdAddress, systemdUnitOf, resourceProperties, unitProperties, type SystemdAddress } from './systemd.js';
+import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from './resources.js';
+import { SystemdBus, annotationProperties, systemdAddress, resourceProperties, unitProperties } from './systemd.js';
+import { systemdUnitOf } from './systemd-unit.js';
+import { UNIFIED, type CgroupPathRequest, type CgroupRecord, type HierarchyDir, type Layout, type Placement } from './types.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
-export interface CgroupRecord {
-  layout: Layout['layout'];
-  /** The container's directory in each hierarchy it could use. */
-  dirs: HierarchyDir[];
-  /** Directories this runtime made (parents first): delete removes these and nothing else. */
-  created: string[];
-  /** Controllers the host mounts as v1 hierarchies, whether or not we could use them (rootless). */
-  v1Controllers: string[];
-  /** Controllers the cgroup2 hierarchy offers (hybrid and v2 hosts); absent without cgroup2. */
-  v2Controllers?: string[];
-  /** The resources in force, so an update can merge into them (cpu quota and period belong together). */
-  resources?: LinuxResources;
-  rootless: boolean;
-  /** Present when systemd manages the cgroup. */
-  systemd?: SystemdRecord;
-}
-
-export interface SystemdRecord extends SystemdAddress {
-  unit: string;
-  slice: string;
-  /** The unit's cgroup as systemd will name it (below its own root): checked against ControlGroup. */
-  cgroup: string;
-  /** Whether the unit was started (delete stops it). */
-  started: boolean;
-  id: string;
-  /** The config's org.systemd.property.* annotations: extra unit properties. */
-  annotations?: Record<string, string>;
-}
-
 const PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS']);
-
-/** Merges an update into the resources in force: a field given replaces, a field left out stays. */
-export function mergeResources(base: LinuxResources | undefined, change: LinuxResources): LinuxResources {
-  const out: LinuxResources = structuredClone(base ?? {});
-  for (const [k, v] of Object.entries(change) as [keyof LinuxResources, unknown][]) {
-    if (v === undefined || v === null) continue;
-    const cur = out[k];
-    if (cur && typeof cur === 'object' && !Array.isArray(cur) && typeof v === 'object' && !Array.isArray(v) && k !== 'unified' && k !== 'rdma') {
-      (out as Record<string, unknown>)[k] = { ...cur, ...(v as object) };
-    } else {
-      (out as Record<string, unknown>)[k] = structuredClone(v);
-    }
-  }
-  return out;
-}
 
 export class CgroupManager {
   private constructor(readonly record: CgroupRecord) {}

@@ -3,7 +3,8 @@
 // process start time recorded at create.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
+import { CgroupManager } from '../cgroups/manager.js';
+import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { inUserNamespace } from './host.js';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exec as execInContainer } from '../runtime/exec.js';
 import { remove, run as runContainer, state } from '../runtime/container.js';
-import type { Reporter } from './action.js';
+import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { PROMPT, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
 import { localImage } from './registry/convert.js';

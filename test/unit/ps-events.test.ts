@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CgroupManager, type CgroupRecord } from '../../src/cgroups/manager.js';
+import { CgroupManager } from '../../src/cgroups/manager.js';
+import type { CgroupRecord } from '../../src/cgroups/types.js';
 import { goJson, oomKillCount, parseCpuList, runcStats } from '../../src/cgroups/usage.js';
 import { RuntimeError } from '../../src/errors.js';
 import { formatEvent, parseGoDuration } from '../../src/runtime/events.js';

@@ -3,8 +3,8 @@ export { RuntimeError, SpecError } from './errors.js';
 export {
   create, start, run, kill, remove, state, pause, resume, update, containerCgroup, type CreateOptions, type RunOptions,
 } from './runtime/container.js';
-export { CgroupManager } from './cgroups/manager.js';
-export type { CgroupRecord } from './cgroups/types.js';
+export { createCgroup, loadCgroup } from './cgroups/manager.js';
+export type { CgroupManager, CgroupRecord } from './cgroups/types.js';
 export { defaultRoot, listIds } from './runtime/state.js';
 export { containerProcesses, filterPsOutput, psTable } from './runtime/ps.js';
 export { containerStats, events, formatEvent, parseGoDuration, type ContainerEvent, type EventsOptions } from './runtime/events.js';

@@ -381,3 +381,13 @@ export class SystemdBus {
     }
   }
 }
+
+/** Runs `fn` over one connection to the manager at `addr`, closed whatever happens. */
+export function withBus<T>(addr: SystemdAddress, fn: (bus: SystemdBus) => T): T {
+  const bus = SystemdBus.connect(addr);
+  try {
+    return fn(bus);
+  } finally {
+    bus.close();
+  }
+}

@@ -1,6 +1,6 @@
-// What the cgroup modules share: the host's layout, the container's place in each hierarchy and the record kept
-// in the container's state. Types and one constant only, so every module can import it without pulling in
-// another's code.
+// What the cgroup modules share: the host's layout, the container's place in each hierarchy, the record kept
+// in the container's state, and the CgroupManager interface the runtime programs against. Types and one
+// constant only, so every module can import it without pulling in another's code.
 import type { HostFacts } from '../plan/facts.js';
 import type { LinuxResources } from '../spec/types.gen.js';
 
@@ -40,6 +40,13 @@ export interface CgroupPathRequest {
   rootless?: boolean;
 }
 
+/** What create needs: where the cgroup goes, and whether cgroups the runtime may not make are done without. */
+export interface CgroupRequest extends CgroupPathRequest {
+  rootless: boolean;
+  /** The config's annotations: org.systemd.property.* ones become unit properties. */
+  annotations?: Record<string, string> | undefined;
+}
+
 /** How tsrt reaches a systemd: recorded with the container, so every later command talks to the same one. */
 export interface SystemdAddress {
   address: string;
@@ -74,4 +81,48 @@ export interface CgroupRecord {
   rootless: boolean;
   /** Present when systemd manages the cgroup. */
   systemd?: SystemdRecord;
+}
+
+/**
+ * A container's cgroup, whoever manages it: cgroupfs (cgroupfs.ts), systemd (systemd-manager.ts, which
+ * wraps cgroupfs), or the in-memory fake (fake.ts) that lets lifecycle logic be tested without root.
+ */
+export interface CgroupManager {
+  /** Everything a later command needs, saved in the container's state (update changes it: save again). */
+  readonly record: CgroupRecord;
+  /** The directory holding a v1 controller's files, or the cgroup2 directory for "unified". */
+  dirOf(key: string): string | undefined;
+  /** Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself). */
+  join(pid: number): void;
+  /**
+   * Moves `pid` into existing sub-cgroups of the container's (exec --cgroup): `sub` maps a controller, or ''
+   * for every hierarchy without its own entry, to a path below the container's directory.
+   */
+  joinSub(pid: number, sub: Map<string, string>): void;
+  /** Merges `change` into the resources in force and applies it (the caller saves the record). */
+  update(change: LinuxResources): void;
+  /** Whether the cgroup is the container's alone (made by us), so signalling all of it is safe. */
+  ownsCgroup(): boolean;
+  canFreeze(): boolean;
+  isFrozen(): boolean;
+  /** Whether a process placed in the cgroup would stop where it stands (frozen or freezing, here or above). */
+  frozenForNewcomers(): boolean;
+  /** Moves `pid` out of a v1 freezer, where even SIGKILL waits. */
+  releaseFromFreezer(pid: number): void;
+  /** Freezes (true) or thaws (false), and waits until the kernel says it is done. */
+  setFrozen(frozen: boolean): void;
+  /** Every process in the container's cgroup (including any sub-cgroups it made). */
+  pids(): number[];
+  /** Signals every process in the cgroup, with no fork escaping. */
+  signalAll(sig: number): void;
+  /** Removes what create made, and nothing else. */
+  destroy(): void;
+}
+
+/** How managers are made and found again: the host's (manager.ts), or a fake one in tests. */
+export interface CgroupDriver {
+  /** Makes the container's cgroup and applies `resources`; on failure nothing made stays. */
+  create(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): CgroupManager;
+  /** The manager of a cgroup create made, from its record. */
+  load(record: CgroupRecord): CgroupManager;
 }

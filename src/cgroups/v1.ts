@@ -1,10 +1,10 @@
 // What only cgroup v1 hierarchies have: freezer.state, and cpusets that start empty. The writes for
-// resources come from resources.ts and devices.ts; the manager sends each to its hierarchy, and usage.ts reads
+// resources come from resources.ts and devices.ts; cgroupfs.ts sends each to its hierarchy, and usage.ts reads
 // what the container used.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { errnoOf, readText, sleepMs } from './files.js';
+import { notPermitted, readText, sleepMs } from './files.js';
 
 export function isFrozen(freezerDir: string): boolean {
   return readText(path.join(freezerDir, 'freezer.state'))?.trim() === 'FROZEN';
@@ -41,7 +41,7 @@ export function fillCpuset(dir: string, parent: string, rootless: boolean): bool
     try {
       fs.writeFileSync(file, readText(path.join(parent, f))?.trim() ?? '');
     } catch (e) {
-      if (rootless && ['EACCES', 'EPERM', 'EROFS'].includes(errnoOf(e))) return false;
+      if (rootless && notPermitted(e)) return false;
       throw fromSystemError('write', file, e);
     }
   }

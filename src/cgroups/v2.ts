@@ -32,7 +32,7 @@ export function setDevices(dir: string, rules: DeviceRule[]): void {
   try {
     native().attachDeviceFilter(dir, deviceProgram(rules));
   } catch (e) {
-    throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${(e as Error).message}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
+    throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
   }
 }
 

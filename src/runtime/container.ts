@@ -3,8 +3,9 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager } from '../cgroups/manager.js';
+import { createCgroup, loadCgroup } from '../cgroups/manager.js';
 import { systemdRunning } from '../cgroups/systemd.js';
+import type { CgroupManager } from '../cgroups/types.js';
 import { RuntimeError, describeErrno, fromSystemError } from '../errors.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildPlan } from '../plan/build.js';
@@ -230,10 +231,10 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     }
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
     if (opts.cgroupManager !== 'disabled') {
-      cgroup = CgroupManager.create(facts.cgroup, {
+      cgroup = createCgroup(facts.cgroup, {
         cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-        systemdRunning: systemdRunning(), rootless,
-      }, spec.linux?.resources, rootless, spec.annotations ?? undefined);
+        systemdRunning: systemdRunning(), rootless, annotations: spec.annotations ?? undefined,
+      }, spec.linux?.resources);
       rec.cgroup = cgroup.record;
       dir.save(rec);
       crashPoint('cgroup-made');
@@ -685,7 +686,7 @@ export function containerPids(rec: ContainerRecord): number[] {
 
 /** The container's cgroup manager, when it has a cgroup that holds its processes. */
 export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
-  return rec.cgroup && rec.cgroup.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
+  return rec.cgroup && rec.cgroup.dirs.length ? loadCgroup(rec.cgroup) : undefined;
 }
 
 /** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */
@@ -783,7 +784,7 @@ function unmountRootfs(rootfs: string, warn: (m: string) => void): void {
 /** Kills what is left in the container's cgroup and removes the directories create made. */
 function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
   if (!rec.cgroup) return;
-  const cgroup = CgroupManager.load(rec.cgroup);
+  const cgroup = loadCgroup(rec.cgroup);
   try {
     if (cgroup.ownsCgroup() && cgroup.pids().length) cgroup.signalAll(9);
     cgroup.destroy();

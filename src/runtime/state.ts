@@ -3,7 +3,7 @@
 // process start time recorded at create.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager } from '../cgroups/manager.js';
+import { cgroupFrozen } from '../cgroups/manager.js';
 import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
@@ -233,7 +233,7 @@ export class ContainerDir {
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
-    if (rec.cgroup?.dirs.length && CgroupManager.load(rec.cgroup).isFrozen()) return 'paused';
+    if (cgroupFrozen(rec.cgroup)) return 'paused';
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }

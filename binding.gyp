@@ -4,6 +4,9 @@
       "target_name": "tsrt",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/process.cc",
+        "native/addon/fds.cc",
+        "native/addon/host.cc",
         "native/addon/seccomp.cc",
         "native/addon/netdev.c",
         "native/addon/spawn.c",

@@ -124,6 +124,7 @@ class Bench:
         self.opts = opts
         self.rootless = os.getuid() != 0
         self.env = {k: v for k, v in os.environ.items() if k != 'NODE_EXTRA_CA_CERTS'}
+        # R9: mkdtemp picks a random name and makes it itself (mode 0700): no other user can make it first.
         self.work = tempfile.mkdtemp(prefix='speed-bench.')
         base = (os.environ.get('XDG_RUNTIME_DIR') or self.work) if self.rootless else '/run'
         self.state_base = os.path.join(base, f'speed-bench.{os.getpid()}')

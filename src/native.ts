@@ -103,6 +103,11 @@ export interface Addon {
   bindMount(source: string, target: string): void;
   /** umount2(target, MNT_DETACH); not mounted is fine. */
   unmount(target: string): void;
+  /**
+   * A free loop device backed by the open file `fd` at [offset, offset+size), autoclear: `fd` of the device
+   * holds it until the caller has mounted it and closes it.
+   */
+  loopAttach(fd: number, offset: number, size: number, readOnly: boolean): { device: string; fd: number };
   /** Loads a cgroup device eBPF program and attaches it to a cgroup2 directory, replacing the old ones. */
   attachDeviceFilter(cgroupDir: string, insns: Buffer): number;
 }

@@ -56,6 +56,8 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
     return d;
   };
   const runtime = dir('singrun-rt-');
+  // An XDG_RUNTIME_DIR as logind makes it: the user's own, mode 0700 (tsrt-singularity refuses any other).
+  fs.chmodSync(runtime, 0o700);
   const home = `/home/${user.name}`;
   t.teardown(() => {
     // Instances this file left running are stopped by their owner before the directories go.

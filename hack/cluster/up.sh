@@ -32,6 +32,9 @@ fi
 # From here on a failure takes down whatever was started, so a half-built cluster never stays behind.
 trap 'echo "cluster: bring-up failed; tearing down" >&2; bash "$here/down.sh" >&2' ERR
 
+# shellcheck source=../private-dir.sh
+source "$here/../private-dir.sh"
+private_dir "$CLUSTER_DIR"
 mkdir -p "$CLUSTER_DIR"/{etc,munge,state,spool,log,run,tmp}
 : > "$pids"
 # Users' containers keep their tsrt state here (the oci.conf --root), one directory per node and user.
@@ -48,8 +51,7 @@ setsid setpriv --reuid munge --regid munge --init-groups munged --foreground --s
   --log-file="$CLUSTER_DIR/log/munged.log" --seed-file="$CLUSTER_DIR/munge/munged.seed" \
   </dev/null >>"$CLUSTER_DIR/log/munged.log" 2>&1 &
 echo "munged $!" >> "$pids"
-for _ in $(seq 100); do [ -S "$CLUSTER_DIR/munge/munge.socket" ] && break; sleep 0.1; done
-[ -S "$CLUSTER_DIR/munge/munge.socket" ] || { echo "cluster: munged did not start (see $CLUSTER_DIR/log/munged.log)" >&2; false; }
+wait_for 10 test -S "$CLUSTER_DIR/munge/munge.socket" || { echo "cluster: munged did not start (see $CLUSTER_DIR/log/munged.log)" >&2; false; }
 
 # --- network: a bridge of our own with the host's end, and one netns per daemon on a veth pair.
 ip link add "$CLUSTER_BRIDGE" type bridge
@@ -157,12 +159,8 @@ for node in "${CLUSTER_NODES[@]}"; do
 done
 
 # Up when both nodes are idle (bounded wait; the daemons register within seconds).
-for _ in $(seq 120); do
-  idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2=="idle"' | wc -l || true)
-  [ "$idle" -eq "${#CLUSTER_NODES[@]}" ] && break
-  sleep 0.5
-done
-if [ "$idle" -ne "${#CLUSTER_NODES[@]}" ]; then
+nodes_idle() { [ "$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2=="idle"' | wc -l)" -eq "${#CLUSTER_NODES[@]}" ]; }
+if ! wait_for 60 nodes_idle; then
   sinfo -N >&2 || true
   echo "cluster: nodes did not come up idle (logs in $CLUSTER_DIR/log)" >&2
   false

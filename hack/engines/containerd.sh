@@ -65,6 +65,7 @@ TOML
 
 up() {
   [ -x "$TSRT_BIN" ] || { echo "containerd.sh: $TSRT_BIN missing (npm run build)" >&2; exit 1; }
+  private_dir "$WORK"
   images
   config
   if ! [ -S "$SOCK" ] || ! ctr version >/dev/null 2>&1; then

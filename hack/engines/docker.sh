@@ -18,6 +18,7 @@ docker() { DOCKER_HOST=unix://$SOCK /usr/bin/docker "$@"; }
 
 up() {
   [ -x "$TSRT_BIN" ] || { echo "docker.sh: $TSRT_BIN missing (npm run build)" >&2; exit 1; }
+  private_dir "$WORK"
   images
   mkdir -p "$WORK/docker" "$RUN"
   # "bridge": "none" and "iptables": false keep this daemon off docker0 and the host's iptables rules.

@@ -225,7 +225,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     crashPoint('record-saved');
     if (imageRootfs) {
       // Recorded (above) before anything is mounted, so delete finds the mounts even after a crash here.
-      mountImageRootfs(imageRootfs, opts.debug ?? (() => {}));
+      mountImageRootfs(imageRootfs, imageSource!.fd, opts.debug ?? (() => {}));
       rec.rootfs = rootfs = imageRootfs.rootfs;
       dir.save(rec);
     }
@@ -384,7 +384,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
  */
 function openMountSource(plan: LaunchPlan, index: number, pid: number, asRoot: boolean): number {
   const step = plan.steps[index];
-  if (!step || step.kind !== 'bind' || !step.source) {
+  if (step?.kind !== 'bind' || !step.source) {
     throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
   }
   const refused = (code: string, why: string) => new RuntimeError(
@@ -686,7 +686,7 @@ export function containerPids(rec: ContainerRecord): number[] {
 
 /** The container's cgroup manager, when it has a cgroup that holds its processes. */
 export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
-  return rec.cgroup && rec.cgroup.dirs.length ? loadCgroup(rec.cgroup) : undefined;
+  return rec.cgroup?.dirs.length ? loadCgroup(rec.cgroup) : undefined;
 }
 
 /** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */
@@ -799,7 +799,7 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
  */
 function reapInit(rec: ContainerRecord): void {
   const st = rec.pid > 0 ? procStat(rec.pid) : undefined;
-  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
+  if (st?.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
   const pidfd = native().pidfdOpen(rec.pid);
   if (pidfd < 0) return;
   try {

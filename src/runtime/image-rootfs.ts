@@ -4,20 +4,24 @@
 //
 // The image is mounted read-only with root.readonly=true, otherwise as the lower layer of an overlay whose
 // upper and work directories live in the container's state directory, so writes stay with the container and
-// vanish at delete. The mount points themselves live in a traversable directory of their own (/run/tsrt-images,
-// or $XDG_RUNTIME_DIR/tsrt-images without root), not in the 0700 state root: a container with a user namespace
-// must reach its rootfs as a mapped uid. Every mount point is recorded before it is mounted; delete (and a
-// failed create) unmount them, and the loop devices, set to auto-clear, go with them.
+// vanish at delete. As root the mount points live in a traversable directory of their own (/run/tsrt-images),
+// not in the 0700 state root: a container with a user namespace must reach its rootfs as a mapped uid. Without
+// root they live in the container's state directory, below the caller's own verified state root, which the
+// container's user namespace (it maps the caller) reaches as well: never under a fixed name in a shared temp
+// directory, which any other user could make first (R9). Every mount point is recorded before it is mounted;
+// delete (and a failed create) unmount them, and the loop devices, set to auto-clear, go with them.
 import { spawnSync } from 'node:child_process';
 import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { native } from '../native.js';
+import { openPrivateDir } from '../private-dir.js';
 import type { Spec } from '../spec/types.gen.js';
+import { openRegularFile } from '../sif/index.js';
 import { isImageFile, mountImage } from '../sif/mount.js';
-import { mountsBelow } from './host.js';
+import { inUserNamespace, mountsBelow } from './host.js';
+import { siteConfig } from './site-config.js';
 
 /** Annotation naming the image file (absolute, or relative to the bundle) to use as the root filesystem. */
 export const SIF_ROOTFS_ANNOTATION = 'org.tsrt.sif';
@@ -45,45 +49,85 @@ const privileged = (): boolean => process.getuid?.() === 0;
  */
 const CRI_CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
 
-/** The image file the bundle asks for as its rootfs (and the field naming it), or undefined for a directory. */
-export function imageRootfsSource(bundle: string, spec: Spec): { image: string; field: string } | undefined {
+/** The image the bundle asks for as its rootfs: the field naming it, and the file opened once, read-only. */
+export interface ImageRootfsSource {
+  image: string;
+  field: string;
+  /** Everything after this (checks, the loop device, FUSE, unpacking) uses this fd, never the path again. */
+  fd: number;
+}
+
+/** The image file the bundle asks for as its rootfs, or undefined for a directory. */
+export function imageRootfsSource(bundle: string, spec: Spec): ImageRootfsSource | undefined {
   const annotated = spec.annotations?.[SIF_ROOTFS_ANNOTATION];
   if (annotated !== undefined && spec.annotations?.[CRI_CONTAINER_TYPE_ANNOTATION] !== 'sandbox') {
     const field = `/annotations/${SIF_ROOTFS_ANNOTATION}`;
     const image = path.resolve(bundle, annotated);
-    let st: fs.Stats;
+    const bad = (why: string): RuntimeError => new RuntimeError(`config.json: ${field}: ${why}`, { op: 'config.json', path: field });
+    if (!fs.existsSync(image)) throw bad(`image ${image} does not exist`);
+    let fd: number;
     try {
-      st = fs.statSync(image);
-    } catch {
-      throw new RuntimeError(`config.json: ${field}: image ${image} does not exist`, { op: 'config.json', path: field });
+      fd = openRegularFile(image);
+    } catch (e) {
+      throw bad((e as RuntimeError).errno ? (e as Error).message : `${image} is not an image file`);
     }
-    if (!st.isFile()) throw new RuntimeError(`config.json: ${field}: ${image} is not an image file`, { op: 'config.json', path: field });
-    return { image, field };
+    try {
+      if (privileged() && !inUserNamespace()) checkAnnotatedImage(image, fd, bundle, bad);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return { image, field, fd };
   }
   // Any other file keeps the usual "not a directory" error from the rootfs checks.
   const rootPath = path.resolve(bundle, spec.root!.path);
-  return isImageFile(rootPath) ? { image: rootPath, field: '/root/path' } : undefined;
+  return isImageFile(rootPath) ? { image: rootPath, field: '/root/path', fd: openRegularFile(rootPath) } : undefined;
 }
 
+/**
+ * As root, the annotation reaches files the bundle's owner (or whoever wrote a Pod manifest) may not read: the
+ * image must lie inside a directory the site config allows, belong to root or to the bundle's owner, and be
+ * writable by nobody else. Checked on the open fd, so the file checked is the file mounted.
+ */
+function checkAnnotatedImage(image: string, fd: number, bundle: string, bad: (why: string) => RuntimeError): void {
+  const config = siteConfig();
+  const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  const shown = real === image ? image : `${image} (${real})`;
+  const inside = config.sifAnnotationDirs.some(dir => {
+    const allowed = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
+    return real.startsWith(allowed.endsWith('/') ? allowed : `${allowed}/`);
+  });
+  if (!inside) {
+    const allowed = config.sifAnnotationDirs.length ? config.sifAnnotationDirs.join(', ') : 'none';
+    throw bad(`image ${shown} is not in a directory that ${config.file} allows for a root tsrt (sif annotation dir = ...; allowed: ${allowed})`);
+  }
+  const st = fs.fstatSync(fd);
+  const bundleOwner = fs.statSync(bundle).uid;
+  if (st.uid !== 0 && st.uid !== bundleOwner) throw bad(`image ${shown} is owned by uid ${st.uid}, neither root nor the bundle's owner (uid ${bundleOwner})`);
+  if (st.mode & 0o022) throw bad(`image ${shown} is writable by group or others (mode 0${(st.mode & 0o777).toString(8)})`);
+}
+
+/** Root's directory of image mount points (traversable, 0711). */
+const IMAGE_MOUNTS = '/run/tsrt-images';
+
 export function planImageRootfs(stateDir: string, source: { image: string; field: string }, readonly: boolean): ImageRootfsRecord {
+  const { image, field } = source;
   const base = path.resolve(stateDir, 'image-rootfs');
-  const runtimeDir = privileged() ? '/run' : process.env.XDG_RUNTIME_DIR || os.tmpdir();
-  const parent = path.join(runtimeDir, 'tsrt-images');
   // Unique per state dir and id: two runtimes (--root) may use the same container id.
   const tag = nodeCrypto().createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
-  const mountDir = path.join(parent, `${path.basename(stateDir)}-${tag}`);
-  return { ...source, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
+  const mountDir = privileged() ? path.join(IMAGE_MOUNTS, `${path.basename(stateDir)}-${tag}`) : path.join(stateDir, 'image-mnt');
+  return { image, field, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
 }
 
 
 /**
- * Mounts the image (and the overlay), setting rec.rootfs; on failure undoes what it mounted and throws an
- * error naming the config field.
+ * Mounts the image open as `fd` (imageRootfsSource's; closed here) and the overlay, setting rec.rootfs; on
+ * failure undoes what it mounted and throws an error naming the config field.
  */
-export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => void): void {
+export function mountImageRootfs(rec: ImageRootfsRecord, fd: number, log: (msg: string) => void): void {
   const lower = path.join(rec.mountDir, 'lower');
   try {
-    fs.mkdirSync(path.dirname(rec.mountDir), { recursive: true, mode: 0o711 });
+    if (privileged()) openPrivateDir(IMAGE_MOUNTS, { what: 'image mount directory', create: true, mode: 0o711 }).close();
     fs.mkdirSync(rec.mountDir, { mode: 0o711 });
     fs.mkdirSync(lower, { mode: 0o755 });
     fs.mkdirSync(rec.base, { mode: 0o700 });
@@ -91,7 +135,7 @@ export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => v
     // by every container of the image, so it only serves read-only roots.
     const methods = privileged() ? ['loop', 'squashfuse', 'fuse2fs'] as const
       : rec.overlay ? ['squashfuse', 'fuse2fs'] as const : ['squashfuse', 'fuse2fs', 'sandbox'] as const;
-    const mounted = mountImage(rec.image, { target: lower, log, methods: [...methods] });
+    const mounted = mountImage(rec.image, { target: lower, log, methods: [...methods], fd });
     if (mounted.method === 'sandbox') {
       rec.rootfs = mounted.dir;
       return;
@@ -109,6 +153,8 @@ export function mountImageRootfs(rec: ImageRootfsRecord, log: (msg: string) => v
     unmountImageRootfs(rec, () => {});
     const why = e instanceof Error ? e.message : String(e);
     throw new RuntimeError(`invalid rootfs: ${rec.field}: cannot mount image ${rec.image}: ${why}`, { op: 'rootfs', path: rec.field });
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

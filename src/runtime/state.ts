@@ -1,12 +1,15 @@
 // The state directory: <root>/<id>/state.json (written atomically), exec.fifo, and a per-container lock.
 // Status is computed, never stored: the init pid alone could have been reused, so it is paired with the
-// process start time recorded at create.
+// process start time recorded at create. The root is verified once per process (R9: the caller's own, not a
+// symlink, no group/other write) and used by its fd.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupFrozen } from '../cgroups/manager.js';
 import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
+import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
+import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
@@ -82,16 +85,36 @@ export function rootlessMode(flag: 'auto' | 'true' | 'false', euid = process.get
   return euid !== 0 || userns();
 }
 
+const NO_RUNTIME_DIR = 'an unprivileged tsrt keeps its state in $XDG_RUNTIME_DIR/tsrt: set XDG_RUNTIME_DIR to a directory of yours with mode 0700, or pass --root DIR';
+
 /**
  * The state directory when --root is not given. Root in a user namespace that an unprivileged user made (rootless
  * podman runs its runtime so) cannot write the host's /run: like runc, it takes $XDG_RUNTIME_DIR, unless USER says
- * it is the real root inside, e.g., a container.
+ * it is the real root inside, e.g., a container. Without XDG_RUNTIME_DIR an unprivileged caller is refused: a
+ * fixed name in a shared directory (the old /tmp/tsrt-<uid>) is one any other user can make first (R9).
+ * `runtimeDir` verifies $XDG_RUNTIME_DIR and gives its canonical path.
  */
-export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0, userns = inUserNamespace): string {
+export function defaultRoot(
+  env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0, userns = inUserNamespace,
+  runtimeDir: (env: NodeJS.ProcessEnv, fix: string) => string = verifiedRuntimeDir,
+): string {
   const xdg = env['XDG_RUNTIME_DIR'];
   if (euid === 0 && !(xdg && userns() && env['USER'] !== 'root')) return '/run/tsrt';
-  if (xdg) return path.join(xdg, 'tsrt');
-  return `/tmp/tsrt-${euid}`;
+  return path.join(runtimeDir(env, NO_RUNTIME_DIR), 'tsrt');
+}
+
+/** The state roots this process opened, by the path it was given: verified once, then used by fd. */
+const roots = new Map<string, PrivateDir>();
+
+/** The verified state root, made (0700) when `create`; undefined when it does not exist and create is off. */
+export function openStateRoot(root: string, create = false): PrivateDir | undefined {
+  const key = path.resolve(root);
+  let dir = roots.get(key);
+  if (!dir) {
+    dir = openPrivateDir(key, { what: 'state directory', create, fix: 'use a directory of your own (--root DIR)' });
+    if (dir) roots.set(key, dir);
+  }
+  return dir;
 }
 
 /** Start time (field 22), state letter and parent of a process, or undefined when there is none. */
@@ -107,20 +130,29 @@ export function procStat(pid: number): { startTime: string; state: string; ppid:
 }
 
 export class ContainerDir {
-  readonly dir: string;
   private lockFd = -1;
 
   constructor(readonly root: string, readonly id: string) {
     validateId(id);
-    this.dir = path.join(root, id);
+  }
+
+  /** The container's directory by its canonical path: what records, mount points and messages name. */
+  get dir(): string {
+    return path.join(openStateRoot(this.root)?.path ?? path.resolve(this.root), this.id);
+  }
+
+  /** `name` in the container's directory, reached through the state root's fd (what this process opens). */
+  private at(name = ''): string {
+    const root = openStateRoot(this.root);
+    return root ? root.at(path.join(this.id, name)) : path.join(path.resolve(this.root), this.id, name);
   }
 
   get statePath(): string {
-    return path.join(this.dir, 'state.json');
+    return this.at('state.json');
   }
 
   get fifoPath(): string {
-    return path.join(this.dir, 'exec.fifo');
+    return this.at('exec.fifo');
   }
 
   exists(): boolean {
@@ -129,13 +161,9 @@ export class ContainerDir {
 
   /** Makes the directory for a new container; an existing one is an error (runc's message). */
   create(): void {
+    const root = openStateRoot(this.root, true)!;
     try {
-      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw fromSystemError('mkdir', this.root, e);
-    }
-    try {
-      fs.mkdirSync(this.dir, { mode: 0o711 });
+      fs.mkdirSync(root.at(this.id), { mode: 0o711 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new RuntimeError(`container with id exists: ${this.id}`, { op: 'create', path: this.dir });
@@ -149,7 +177,7 @@ export class ContainerDir {
   lock(): void {
     if (this.lockFd >= 0) return;
     try {
-      this.lockFd = native().openDir(this.dir);
+      this.lockFd = native().openDir(this.at());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notExist();
       throw e;
@@ -168,30 +196,36 @@ export class ContainerDir {
       text = fs.readFileSync(this.statePath, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') throw notExist();
-      throw fromSystemError('open', this.statePath, e);
+      throw fromSystemError('open', path.join(this.dir, 'state.json'), e);
     }
     let rec: unknown;
     try {
       rec = JSON.parse(text);
     } catch {
-      throw new RuntimeError(`corrupt state file ${this.statePath}`, { op: 'state', path: this.statePath });
+      const shown = path.join(this.dir, 'state.json');
+      throw new RuntimeError(`corrupt state file ${shown}`, { op: 'state', path: shown });
     }
     // Docker 20.10 gives every runtime runc's root (<exec-root>/runtime-runc/moby), where runc keeps its own
     // <id>/state.json. Such an entry is not a container of ours: to tsrt it does not exist, so list skips it
     // and delete --force leaves it alone.
     if (!isOwnRecord(rec)) throw notExist();
+    const problem = recordProblem(rec);
+    if (problem) {
+      const shown = path.join(this.dir, 'state.json');
+      throw new RuntimeError(`corrupt state file ${shown}: ${problem}`, { op: 'state', path: shown });
+    }
     return rec;
   }
 
   save(rec: ContainerRecord): void {
-    writeFileAtomic(this.statePath, JSON.stringify(rec));
+    writeFileAtomic(this.statePath, JSON.stringify(rec), 0o600, path.join(this.dir, 'state.json'));
   }
 
   remove(): void {
     // state.json goes while we hold the lock, so a command waiting on it finds no container, not a stale one.
     fs.rmSync(this.statePath, { force: true });
     this.unlock();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.at(), { recursive: true, force: true });
   }
 
   /**
@@ -200,7 +234,7 @@ export class ContainerDir {
    * else yet). Returns whether a state.json exists after all.
    */
   settleWithoutRecord(): boolean {
-    if (!fs.existsSync(this.dir)) return false;
+    if (!fs.existsSync(this.at())) return false;
     try {
       this.lock();
     } catch {
@@ -216,7 +250,7 @@ export class ContainerDir {
     if (this.lockFd >= 0) return false;
     let fd: number;
     try {
-      fd = native().openDir(this.dir);
+      fd = native().openDir(this.at());
     } catch {
       return false;
     }
@@ -248,7 +282,8 @@ export function notExist(): RuntimeError {
   return new RuntimeError('container does not exist', { op: 'state', errno: 'ENOENT' });
 }
 
-export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
+/** Writes file by a rename from a temporary beside it; errors name `shown` (file reached through a dir fd has an unreadable name). */
+export function writeFileAtomic(file: string, data: string, mode = 0o600, shown = file): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     const bytes = Buffer.from(data);
@@ -269,7 +304,7 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600): void 
     } catch {
       /* already gone */
     }
-    throw fromSystemError('write', file, e);
+    throw fromSystemError('write', shown, e);
   }
 }
 
@@ -289,9 +324,12 @@ export function ociState(rec: ContainerRecord, status: Status): Record<string, u
   return out;
 }
 
+/** Ids with a state.json under the root ([] when the root does not exist; a root that fails its checks throws). */
 export function listIds(root: string): string[] {
+  const dir = openStateRoot(root);
+  if (!dir) return [];
   try {
-    return fs.readdirSync(root).filter(n => ID_PATTERN.test(n) && fs.existsSync(path.join(root, n, 'state.json'))).sort();
+    return fs.readdirSync(dir.at('')).filter(n => ID_PATTERN.test(n) && fs.existsSync(dir.at(`${n}/state.json`))).sort();
   } catch {
     return [];
   }

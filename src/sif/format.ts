@@ -37,9 +37,11 @@ export const sbomFormatName = (t: number): string => SBOM_FORMAT_NAMES[t] || 'un
 /** Go's zero time.Time: siftool leaves such timestamps out. */
 const GO_ZERO_TIME = -62135596800;
 
-/** A unix time the way Go prints time.Time.UTC() with %v. */
+/** A unix time the way Go prints time.Time.UTC() with %v (a time past JavaScript's dates as its raw seconds). */
 export function goTime(seconds: number): string {
-  const iso = new Date(seconds * 1000).toISOString();
+  const date = new Date(seconds * 1000);
+  if (Number.isNaN(date.getTime())) return `${seconds} seconds since 1970 UTC`;
+  const iso = date.toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000 UTC`;
 }
 

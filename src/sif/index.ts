@@ -1,6 +1,8 @@
 /**
  * SIF (Singularity Image Format) reader and writer, byte-compatible with the reference (sylabs/sif v2).
- * Layout and writer rules: ../shared/docs/singularity.md §2.
+ * Layout and writer rules are those of sylabs/sif v2's pkg/sif: packed little-endian structs, a 128-byte header,
+ * the descriptor table at 4096, partitions aligned to 4096 and other objects packed; test/singularity/sif.test.ts
+ * holds this reader and writer to the reference's own images (test/fixtures/sif).
  *
  * Reading
  *   const img = SifImage.open('alpine.sif');            // read-only; { writable: true } to modify
@@ -362,6 +364,33 @@ function randomUuid(): Buffer {
 
 const COPY_CHUNK = 1 << 20;
 
+/**
+ * Opens a file that must be a regular one (an image, a definition file) without blocking: a FIFO under an
+ * image's name would otherwise hold the open until a writer comes, for ever. The type is checked on the fd.
+ */
+export function openRegularFile(file: string, writable = false): number {
+  const { O_RDONLY, O_RDWR, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, (writable ? O_RDWR : O_RDONLY) | O_NONBLOCK);
+  } catch (e) {
+    throw fromSystemError('open', file, e);
+  }
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new RuntimeError(`${file} is not a regular file`, { op: 'open', path: file });
+  }
+  return fd;
+}
+
+/** An int64 field that must be a byte offset or size: neither negative nor past 2^53 (what a JS number holds exactly). */
+function checkOffset(path: string, what: string, buf: Buffer, off: number): void {
+  const raw = buf.readBigInt64LE(off);
+  if (raw < 0n || raw > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RuntimeError(`${path}: corrupt SIF: ${what} ${raw} is negative or past 2^53`, { op: 'sif', path });
+  }
+}
+
 export class SifImage {
   readonly path: string;
   header: SifHeader;
@@ -370,7 +399,7 @@ export class SifImage {
   /** Every slot, used or not, index = id - 1. */
   private slots: Descriptor[];
 
-  private constructor(path: string, fd: number, writable: boolean) {
+  private constructor(path: string, fd: number, writable: boolean, private readonly ownsFd = true) {
     this.path = path;
     this.fd = fd;
     this.writable = writable;
@@ -382,28 +411,33 @@ export class SifImage {
     if (this.header.version !== SIF_VERSION) {
       throw new RuntimeError(`${path}: unsupported SIF version "${this.header.version}"`, { op: 'sif', path });
     }
+    for (const [name, off] of HEADER_INT64) if (!name.endsWith('At')) checkOffset(path, `header ${name}`, head, off);
     const { descriptorsTotal: total, descriptorsOffset: off } = this.header;
-    if (total < 0 || total > 1 << 20 || off < HEADER_SIZE) {
+    if (total > 1 << 20 || off < HEADER_SIZE) {
       throw new RuntimeError(`${path}: corrupt SIF header (descriptor table)`, { op: 'sif', path });
     }
-    const table = this.readAt(off, total * DESCRIPTOR_SIZE);
-    if (table.length < total * DESCRIPTOR_SIZE) {
+    // Checked before reading, so a header claiming a huge table costs no allocation.
+    if (off + total * DESCRIPTOR_SIZE > fs.fstatSync(fd).size) {
       throw new RuntimeError(`${path}: SIF descriptor table is truncated`, { op: 'sif', path });
     }
+    const table = this.readAt(off, total * DESCRIPTOR_SIZE);
     this.slots = [];
     for (let i = 0; i < total; i++) {
-      this.slots.push(parseDescriptor(table.subarray(i * DESCRIPTOR_SIZE, (i + 1) * DESCRIPTOR_SIZE)));
+      const raw = table.subarray(i * DESCRIPTOR_SIZE, (i + 1) * DESCRIPTOR_SIZE);
+      const d = parseDescriptor(raw);
+      if (d.used) {
+        for (const [name, at] of DESCRIPTOR_INT64) if (['offset', 'size', 'sizeWithPadding'].includes(name)) checkOffset(path, `object ${d.id} ${name}`, raw, at);
+        if (!Number.isSafeInteger(d.offset + d.size)) {
+          throw new RuntimeError(`${path}: corrupt SIF: object ${d.id} ends past 2^53`, { op: 'sif', path });
+        }
+      }
+      this.slots.push(d);
     }
   }
 
-  /** Opens an existing SIF; throws a RuntimeError naming the file when it is not one. */
+  /** Opens an existing SIF; throws a RuntimeError naming the file when it is not one (or not a regular file). */
   static open(path: string, opts: { writable?: boolean } = {}): SifImage {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, opts.writable ? 'r+' : 'r');
-    } catch (e) {
-      throw fromSystemError('open', path, e);
-    }
+    const fd = openRegularFile(path, opts.writable);
     try {
       return new SifImage(path, fd, !!opts.writable);
     } catch (e) {
@@ -412,11 +446,16 @@ export class SifImage {
     }
   }
 
+  /** Reads a SIF from an fd the caller opened (and keeps: close() leaves it open); `path` names it in messages. */
+  static openFd(path: string, fd: number): SifImage {
+    return new SifImage(path, fd, false, false);
+  }
+
   /** True when the file starts like a SIF (magic at offset 32); never throws for readable files. */
   static isSif(path: string): boolean {
     let fd: number | undefined;
     try {
-      fd = fs.openSync(path, 'r');
+      fd = openRegularFile(path);
       const head = Buffer.alloc(42);
       return fs.readSync(fd, head, 0, 42, 0) === 42 && readString(head, 32, 10) === SIF_MAGIC;
     } catch {
@@ -471,7 +510,7 @@ export class SifImage {
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd >= 0 && this.ownsFd) fs.closeSync(this.fd);
     this.fd = -1;
   }
 
@@ -482,7 +521,7 @@ export class SifImage {
 
   descriptor(id: number): Descriptor {
     const d = this.slots[id - 1];
-    if (!d || !d.used) throw new RuntimeError(`${this.path}: no SIF object with id ${id}`, { op: 'sif', path: this.path });
+    if (!d?.used) throw new RuntimeError(`${this.path}: no SIF object with id ${id}`, { op: 'sif', path: this.path });
     return d;
   }
 
@@ -515,6 +554,10 @@ export class SifImage {
 
   readObject(id: number): Buffer {
     const d = this.descriptor(id);
+    // Checked before reading, so a size claimed past the end of the file costs no allocation.
+    if (d.offset + d.size > fs.fstatSync(this.fd).size) {
+      throw new RuntimeError(`${this.path}: object ${id} is truncated`, { op: 'sif', path: this.path });
+    }
     const data = this.readAt(d.offset, d.size);
     if (data.length !== d.size) {
       throw new RuntimeError(`${this.path}: object ${id} is truncated`, { op: 'sif', path: this.path });
@@ -726,7 +769,7 @@ export function sha256Of(data: ObjectData): string {
   const fd = fs.openSync(data.path, 'r');
   try {
     const chunk = Buffer.alloc(COPY_CHUNK);
-    for (let n; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0;) h.update(chunk.subarray(0, n));
+    for (let n: number; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0;) h.update(chunk.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -7,19 +7,25 @@
  *   m.method                                      // 'loop' | 'squashfuse' | 'fuse2fs' | 'sandbox' | 'directory'
  *   m.release();                                  // unmounts (loop devices auto-clear), removes a temp mount point
  *
+ * The image file is opened once (without blocking: never a FIFO) and everything after works on that fd: the
+ * SIF header, the loop device (attached to the fd), squashfuse and fuse2fs (handed the fd), the unpacked
+ * sandbox. A caller that checked the file itself passes its fd (opts.fd), so nothing resolves the path again.
+ *
  * Paths, in order: as root a kernel loop mount (read-only loop device at the partition's offset and size,
- * detached right after the mount so the kernel frees it at unmount, even if this process dies); otherwise, or
- * when that fails, squashfuse (`-o offset=`) or fuse2fs (ext3); for squashfs, an extracted sandbox as the last
- * resort, cached under $XDG_CACHE_HOME/tsrt-singularity/sandbox and keyed by the image file's identity and
- * mtime, so a second use is instant and a rebuilt image gets a fresh copy.
+ * auto-clear, so the kernel frees it at unmount, even if this process dies); otherwise, or when that fails,
+ * squashfuse (`-o offset=`) or fuse2fs (ext3); for squashfs, an unpacked sandbox as the last resort, from the
+ * per-user cache under $XDG_CACHE_HOME/tsrt-singularity/sandbox (./unpack-cache.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { FsType, SifImage } from './index.js';
+import { native } from '../native.js';
+import { FsType, SifImage, openRegularFile } from './index.js';
+import { cachedUnpack } from './unpack-cache.js';
+
+export { sandboxKey } from './unpack-cache.js';
 
 export type ImageKind = 'sif' | 'squashfs' | 'ext3' | 'directory';
 export type MountMethod = 'loop' | 'squashfuse' | 'fuse2fs' | 'sandbox' | 'directory';
@@ -48,6 +54,11 @@ export interface MountOptions {
   writable?: boolean;
   /** Sandbox cache directory; default $XDG_CACHE_HOME/tsrt-singularity/sandbox (~/.cache/...). */
   cacheDir?: string;
+  /**
+   * The image, already open (read-only, or read-write for a writable ext3) and checked by the caller: used
+   * instead of opening `image` again, and left open.
+   */
+  fd?: number;
   /** Receives the one-line "which path was taken" message; default prints it to stderr as INFO. */
   log?: (line: string) => void;
 }
@@ -69,30 +80,26 @@ const SQUASHFS_MAGIC = Buffer.from('hsqs');
 const EXT_MAGIC_OFFSET = 1080;
 const EXT_MAGIC = 0xef53;
 
-function readBytes(file: string, offset: number, length: number): Buffer {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const n = fs.readSync(fd, buf, 0, length, offset);
-    return buf.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function fsTypeAt(file: string, offset: number): 'squashfs' | 'ext3' | undefined {
-  const head = readBytes(file, offset, EXT_MAGIC_OFFSET + 2);
-  if (head.subarray(0, 4).equals(SQUASHFS_MAGIC)) return 'squashfs';
-  if (head.length === EXT_MAGIC_OFFSET + 2 && head.readUInt16LE(EXT_MAGIC_OFFSET) === EXT_MAGIC) return 'ext3';
+function fsTypeAt(fd: number, offset: number): 'squashfs' | 'ext3' | undefined {
+  const head = Buffer.alloc(EXT_MAGIC_OFFSET + 2);
+  const n = fs.readSync(fd, head, 0, head.length, offset);
+  if (n >= 4 && head.subarray(0, 4).equals(SQUASHFS_MAGIC)) return 'squashfs';
+  if (n === head.length && head.readUInt16LE(EXT_MAGIC_OFFSET) === EXT_MAGIC) return 'ext3';
   return undefined;
 }
 
 /** True for a file that starts like a SIF, squashfs or ext2/3/4 image (what inspectImage accepts). */
 export function isImageFile(file: string): boolean {
+  let fd: number;
   try {
-    return fs.statSync(file).isFile() && (SifImage.isSif(file) || fsTypeAt(file, 0) !== undefined);
+    fd = openRegularFile(file);
   } catch {
     return false;
+  }
+  try {
+    return SifImage.isSif(`/proc/self/fd/${fd}`) || fsTypeAt(fd, 0) !== undefined;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -105,8 +112,19 @@ export function inspectImage(image: string, objectId?: number): ImageSource {
     throw fromSystemError('image', image, e);
   }
   if (st.isDirectory()) return { path: image, kind: 'directory', fsType: 'directory', offset: 0, size: 0, objectId: 0 };
-  if (SifImage.isSif(image)) {
-    const sif = SifImage.open(image);
+  const fd = openRegularFile(image);
+  try {
+    return inspectOpenImage(image, fd, objectId);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** inspectImage for an image file already open as `fd` (`image` names it in messages). */
+export function inspectOpenImage(image: string, fd: number, objectId?: number): ImageSource {
+  const size = fs.fstatSync(fd).size;
+  if (SifImage.isSif(`/proc/self/fd/${fd}`)) {
+    const sif = SifImage.openFd(image, fd);
     try {
       const part = objectId !== undefined ? sif.descriptor(objectId) : sif.primaryPartition();
       if (!part) throw new RuntimeError(`${image}: SIF has no primary system partition`, { op: 'image', path: image });
@@ -121,7 +139,7 @@ export function inspectImage(image: string, objectId?: number): ImageSource {
         });
       }
       const want = fsType === FsType.Squashfs ? 'squashfs' : 'ext3';
-      if (fsTypeAt(image, part.offset) !== want) {
+      if (fsTypeAt(fd, part.offset) !== want) {
         throw new RuntimeError(`${image}: SIF partition ${part.id} does not start with a ${want} superblock`, {
           op: 'image', path: image,
         });
@@ -131,16 +149,21 @@ export function inspectImage(image: string, objectId?: number): ImageSource {
       sif.close();
     }
   }
-  const fsType = fsTypeAt(image, 0);
+  const fsType = fsTypeAt(fd, 0);
   if (!fsType) {
     throw new RuntimeError(`${image}: not a SIF, squashfs or ext3 image, nor a directory`, { op: 'image', path: image });
   }
-  return { path: image, kind: fsType, fsType, offset: 0, size: st.size, objectId: 0 };
+  return { path: image, kind: fsType, fsType, offset: 0, size, objectId: 0 };
 }
 
-/** Runs a helper tool; returns its trimmed stdout and stderr, or throws with the last line it complained with. */
-function run(cmd: string, args: string[]): { out: string; err: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs a helper tool; returns its trimmed stdout and stderr, or throws with the last line it complained with.
+ * `fd` is handed to it as its fd 3 (/proc/self/fd/3 there).
+ */
+function run(cmd: string, args: string[], fd?: number): { out: string; err: string } {
+  const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+  if (fd !== undefined) stdio.push(fd);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio });
   if (r.error) {
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${cmd} is not installed`);
     throw new Error(`${cmd}: ${r.error.message}`);
@@ -163,25 +186,24 @@ function unmount(dir: string, fuse: boolean): void {
   run('umount', [dir]);
 }
 
-function loopMount(src: ImageSource, dir: string, writable: boolean): string {
-  const losetupArgs = ['--find', '--show', '--offset', String(src.offset), '--sizelimit', String(src.size)];
-  if (!writable) losetupArgs.push('--read-only');
-  const device = run('losetup', [...losetupArgs, src.path]).out;
+function loopMount(src: ImageSource, fd: number, dir: string, writable: boolean): string {
+  // Attached to the open image (no path resolved after the checks), auto-clear: the kernel frees the device
+  // at unmount, so none outlives the mount even when this process is killed; unmounted, it goes at close.
+  const loop = native().loopAttach(fd, src.offset, src.size, !writable);
   try {
-    run('mount', ['-t', src.fsType, '-o', writable ? 'rw,nodev' : 'ro,nodev', device, dir]);
+    run('mount', ['-t', src.fsType, '-o', writable ? 'rw,nodev' : 'ro,nodev', loop.device, dir]);
   } finally {
-    // Detaching a mounted loop device only marks it auto-clear: the kernel frees it at unmount, so no loop
-    // device outlives the mount even when this process is killed. Unmounted, it is freed right here.
-    run('losetup', ['--detach', device]);
+    native().closeFd(loop.fd);
   }
-  return device;
+  return loop.device;
 }
 
-function fuseMount(src: ImageSource, dir: string, writable: boolean): void {
+function fuseMount(src: ImageSource, fd: number, dir: string, writable: boolean): void {
   const tool = src.fsType === 'squashfs' ? 'squashfuse' : 'fuse2fs';
+  const image = '/proc/self/fd/3';
   const { err } = src.fsType === 'squashfs'
-    ? run(tool, ['-o', `offset=${src.offset}`, src.path, dir])
-    : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, src.path, dir]);
+    ? run(tool, ['-o', `offset=${src.offset}`, image, dir], fd)
+    : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, image, dir], fd);
   // fuse2fs reports some failures (no access to /dev/fuse) on stderr yet exits 0: trust only a mount.
   if (!isMountPoint(dir)) throw new Error(`${tool}: ${err.split('\n').pop() || 'nothing was mounted'}`);
 }
@@ -195,39 +217,9 @@ export function defaultCacheDir(): string {
   return path.join(base, 'tsrt-singularity', 'sandbox');
 }
 
-/** The cache key: the file's identity, size and mtime plus the partition's place, so edits invalidate it. */
-export function sandboxKey(src: ImageSource): string {
-  const st = fs.statSync(src.path, { bigint: true });
-  const id = [fs.realpathSync(src.path), st.dev, st.ino, st.size, st.mtimeNs, src.offset, src.size].join('\0');
-  return nodeCrypto().createHash('sha256').update(id).digest('hex').slice(0, 32);
-}
-
-function extractSandbox(src: ImageSource, cacheDir: string): { dir: string; cached: boolean } {
+function extractSandbox(src: ImageSource, fd: number, cacheDir: string): { dir: string; cached: boolean } {
   if (src.fsType !== 'squashfs') throw new Error('only squashfs images can be extracted');
-  const key = sandboxKey(src);
-  const dir = path.join(cacheDir, key);
-  if (fs.existsSync(path.join(dir, '.complete'))) return { dir: path.join(dir, 'rootfs'), cached: true };
-  fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-  const tmp = fs.mkdtempSync(path.join(cacheDir, `.${key}-`));
-  try {
-    const args = ['-no-progress', '-quiet', '-d', path.join(tmp, 'rootfs'), '-offset', String(src.offset)];
-    // Without root, device nodes and ownership cannot be recreated: those are the non-fatal errors that
-    // unsquashfs reports with exit status 2; the files themselves are all there.
-    if (process.getuid?.() !== 0) args.push('-no-xattrs', '-ignore-errors', '-no-exit-code');
-    run('unsquashfs', [...args, src.path]);
-    fs.writeFileSync(path.join(tmp, '.complete'), `${src.path}\n`);
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same extraction first: use its copy.
-      if (!fs.existsSync(path.join(dir, '.complete'))) throw e;
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return { dir: path.join(dir, 'rootfs'), cached: false };
+  return cachedUnpack({ path: src.path, fd, offset: src.offset, size: src.size }, cacheDir);
 }
 
 function defaultMethods(src: ImageSource): MountMethod[] {
@@ -247,7 +239,31 @@ const describe: Record<MountMethod, string> = {
 
 /** Makes the image's filesystem available as a directory, trying each method in turn. */
 export function mountImage(image: string, opts: MountOptions = {}): MountedImage {
-  const src = inspectImage(image, opts.objectId);
+  if (opts.fd !== undefined) return mountOpenImage(image, opts.fd, opts);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(image);
+  } catch (e) {
+    throw fromSystemError('image', image, e);
+  }
+  if (st.isDirectory()) return mountOpenImage(image, -1, opts);
+  let fd: number;
+  try {
+    fd = openRegularFile(image, !!opts.writable);
+  } catch (e) {
+    // Only an ext3 image is ever mounted writable: anything the caller may not write is still readable.
+    if (!opts.writable || !['EACCES', 'EPERM', 'EROFS'].includes((e as RuntimeError).errno)) throw e;
+    fd = openRegularFile(image);
+  }
+  try {
+    return mountOpenImage(image, fd, opts);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function mountOpenImage(image: string, fd: number, opts: MountOptions): MountedImage {
+  const src = fd < 0 ? inspectImage(image) : inspectOpenImage(image, fd, opts.objectId);
   const log = opts.log ?? ((line: string) => process.stderr.write(`INFO:    ${line}\n`));
   const label = src.kind === 'sif' ? `${image} (SIF partition ${src.objectId}, ${src.fsType})` : image;
   if (src.kind === 'directory') {
@@ -260,7 +276,7 @@ export function mountImage(image: string, opts: MountOptions = {}): MountedImage
   for (const method of opts.methods ?? defaultMethods(src)) {
     if (method === 'sandbox') {
       try {
-        const { dir, cached } = extractSandbox(src, opts.cacheDir ?? defaultCacheDir());
+        const { dir, cached } = extractSandbox(src, fd, opts.cacheDir ?? defaultCacheDir());
         const why = failures.length ? ` (${failures.join('; ')})` : '';
         const message = `${label}: using ${cached ? 'the cached' : 'a newly'} extracted sandbox ${dir}${why}`;
         log(message);
@@ -272,10 +288,12 @@ export function mountImage(image: string, opts: MountOptions = {}): MountedImage
     }
     if (method === 'directory') continue;
     const ownTarget = opts.target === undefined;
+    // R9: mkdtemp makes a random name itself, mode 0700; in the sticky temp dir no other user can rename or
+    // replace it, so the mount point handed to mount and FUSE stays ours.
     const dir = opts.target ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-'));
     try {
-      const loopDevice = method === 'loop' ? loopMount(src, dir, writable) : undefined;
-      if (method !== 'loop') fuseMount(src, dir, writable);
+      const loopDevice = method === 'loop' ? loopMount(src, fd, dir, writable) : undefined;
+      if (method !== 'loop') fuseMount(src, fd, dir, writable);
       const via = loopDevice ? ` via ${loopDevice}` : '';
       const why = failures.length ? ` (${failures.join('; ')})` : '';
       const message = `${label}: ${describe[method]}${writable ? '' : ' (read-only)'} on ${dir}${via}${why}`;

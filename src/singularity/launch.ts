@@ -1,6 +1,6 @@
 // The core of the action commands: an image plus Singularity's options becomes an OCI spec (native-mode
-// defaults, section 1.3 of docs/singularity.md), written as a bundle in a per-run session directory and run
-// in-process with the tsrt library, unprivileged, in a user namespace.
+// defaults, asserted one by one in test/singularity/run-actions.test.ts), written as a bundle in a per-run
+// session directory and run in-process with the tsrt library, unprivileged, in a user namespace.
 //
 // The image is never written to (except with --writable): the root is an overlay whose lower layer is the
 // image and whose upper layer is the session's (or the writable --overlay's). Mount points for $HOME, $PWD and
@@ -22,22 +22,41 @@ import { mountImage } from '../sif/mount.js';
 import { siteConfig } from './siteconfig.js';
 import { addNetwork, networkPlan, resolvConf } from './network.js';
 import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
+import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 
 export const PROMPT = 'Singularity> ';
 
-/** $XDG_RUNTIME_DIR/tsrt-singularity, else /tmp/tsrt-singularity-<uid>: sessions, tsrt state and instances. */
+const NO_RUNTIME_DIR = 'tsrt-singularity keeps its sessions and instances in $XDG_RUNTIME_DIR/tsrt-singularity: set XDG_RUNTIME_DIR to a directory of yours with mode 0700 (a login session has /run/user/<uid>)';
+
+let runtime: PrivateDir | undefined;
+
+/**
+ * $XDG_RUNTIME_DIR/tsrt-singularity: sessions, tsrt state and instances. Both verified (R9: the caller's own,
+ * not writable by others, reached only through directories root or the caller controls), so no one else can
+ * plant or swap a session's config.json or an instance record there. There is no fallback: a fixed
+ * name in /tmp is one any other user can make first.
+ */
 export function runtimeDir(): string {
-  const xdg = process.env['XDG_RUNTIME_DIR'];
-  const dir = xdg ? path.join(xdg, 'tsrt-singularity') : path.join(os.tmpdir(), `tsrt-singularity-${process.getuid!()}`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return dir;
+  runtime ??= openPrivateDir(path.join(runtimeParent(), 'tsrt-singularity'), {
+    what: 'runtime directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
+  });
+  return runtime.path;
+}
+
+/**
+ * Root without a login session (a batch job's prolog, cron, sudo) has /run, which only root can write, as runc
+ * and tsrt itself do; everyone else needs their own $XDG_RUNTIME_DIR.
+ */
+function runtimeParent(): string {
+  if (process.geteuid!() === 0 && !process.env['XDG_RUNTIME_DIR']) return '/run';
+  return verifiedRuntimeDir(process.env, NO_RUNTIME_DIR);
 }
 
 export function stateRoot(): string {
   return path.join(runtimeDir(), 'tsrt');
 }
 
-interface HostUser {
+export interface HostUser {
   name: string;
   uid: number;
   gid: number;
@@ -46,7 +65,7 @@ interface HostUser {
   shell: string;
 }
 
-function hostUser(): HostUser {
+export function hostUser(): HostUser {
   const uid = process.getuid!();
   const gid = process.getgid!();
   const info = os.userInfo();
@@ -315,6 +334,7 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
     if (source === u.home || o.home) visible.push(homeDest);
   }
   if (!noMount('tmp')) {
+    // The host's /tmp and /var/tmp are bound as they are (Singularity's default): tsrt makes no name there (R9).
     mounts.push(bind(o.contain ? backingDir(o, session, 'tmp') : '/tmp', '/tmp'));
     mounts.push(bind(o.contain ? backingDir(o, session, 'var_tmp') : '/var/tmp', '/var/tmp'));
     if (!o.contain) visible.push('/tmp', '/var/tmp');

@@ -20,11 +20,16 @@ engineFile(t, 'CRI SIF and MPI', 10,
   ['/usr/bin/containerd', '/usr/lib/cni/bridge', '/usr/bin/mksquashfs', '/usr/bin/mpicc', '/usr/bin/mpirun'], ['grpc', 'grpc_tools']);
 
 const PREFIX = 'k8s-cri';
-const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.247.0/24' });
-const TSRT_ROOT = env['TSRT_CRI_ROOT']!;
-const IMAGE = 'localhost/tsrt-busybox:latest';
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-`));
 t.teardown(() => fs.rmSync(scratch, { recursive: true, force: true }));
+// A root tsrt mounts an org.tsrt.sif image only from a directory the site config allows (none by default):
+// this one allows the scratch dir, where the SIF below is made (root's, 0644). containerd passes its
+// environment through the runc shim to tsrt, so TSRT_CONFIG names the file instead of /etc/tsrt/tsrt.conf.
+const SITE_CONFIG = path.join(scratch, 'tsrt.conf');
+fs.writeFileSync(SITE_CONFIG, `sif annotation dir = ${scratch}\n`, { mode: 0o644 });
+const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89.247.0/24', TSRT_CONFIG: SITE_CONFIG });
+const TSRT_ROOT = env['TSRT_CRI_ROOT']!;
+const IMAGE = 'localhost/tsrt-busybox:latest';
 
 interface Exec { ok: boolean; exit_code?: number; stdout?: string; stderr?: string; error?: string }
 interface PodReport {
@@ -140,6 +145,23 @@ t.test('annotations org.tsrt.sif naming a missing image: StartContainer fails na
     'the error names the JSON path and the image');
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, missing), nothingLeft, 'no state, mount point or mount left');
+});
+
+// Issue 13, finding 6: what a Pod annotation may name is the site's choice, not the Pod author's.
+t.test('a Pod annotation org.tsrt.sif naming an image outside the site config\'s directories: refused, nothing left', async tt => {
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-elsewhere-`));
+  tt.teardown(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+  const outside = path.join(elsewhere, 'busybox.sif');
+  fs.copyFileSync(SIF, outside);
+  const report = pod({
+    annotations: { 'org.tsrt.sif': outside },
+    containers: [{ name: 'sif', image: IMAGE, command: ['sleep', '1000'] }],
+  });
+  tt.match(report.sandbox, { ok: true }, 'the sandbox keeps its pause image');
+  tt.match(report.containers['sif']!.start, { ok: false, error: /\/annotations\/org\.tsrt\.sif: image .* is not in a directory that .*tsrt\.conf allows/ },
+    'StartContainer fails naming the field and the site config');
+  tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
+  tt.same(leftovers(report, outside), nothingLeft, 'no state, mount point, mount or loop device left');
 });
 
 // MPI: the host's Open MPI, bound in read-only (a busybox image has no libc for it), and the ring program.

@@ -8,7 +8,7 @@
 # Result: CACHE_DIR/bin/{runtimetest,<program>.t,rootfs-<arch>.tar.gz}. Each step is skipped when its output
 # is already there; remove CACHE_DIR to rebuild from scratch.
 #
-# Why it is built this way (details in /work/shared/docs/oci-validation.md):
+# Why it is built this way:
 # - Debian's binary package golang-github-opencontainers-runtime-tools-dev leaves out validation/ and
 #   cmd/runtimetest; the *source* package's upstream tarball has them. The tarball is fetched through a
 #   private deb-src list kept in CACHE_DIR (the system's apt configuration stays untouched) and checked
@@ -40,7 +40,9 @@ say() { echo "oci-validation build: $*" >&2; }
 die() { say "$*"; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "run as root (apt, and the suite itself needs root)"
-mkdir -p "$CACHE"
+# shellcheck source=../../hack/private-dir.sh
+source "$HERE/../../hack/private-dir.sh"
+private_dir "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 # Concurrent builds into one cache (two worktrees' test runs) would step on each other's files: take turns.
 exec 9>"$CACHE/.build.lock"

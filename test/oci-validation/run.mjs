@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the runtime-tools validation programs (built by build.sh) against one or more OCI runtimes and counts
-// the TAP points the way /work/shared/docs/oci-validation.md does.
+// the TAP points by the rules README.md beside it states ("Counting").
 //
 // Usage: node run.mjs [--cache DIR] [--out DIR] [--timeout SEC] [--only ERE] [-H] RUNTIME [[-H] RUNTIME ...]
 //   RUNTIME         a command name (looked up in PATH) or a path
@@ -209,7 +209,7 @@ function cleanLeftovers(runtimePath, tmp) {
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map(l => l.split(' ')[4])
-    .filter(m => m && m.startsWith(`${tmp}/`))
+    .filter(m => m?.startsWith(`${tmp}/`))
     .sort()
     .reverse();
   for (const m of mounts) if (run('umount', [m]).status !== 0) run('umount', ['-l', m]);
@@ -351,6 +351,17 @@ export function table(runs) {
   return rows.map(r => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/**
+ * R9: the default cache is a fixed name in the shared /var/tmp, and root runs the programs in it: a cache
+ * another user made first (or can write to) would run their binaries as root. build.sh checks the same.
+ */
+function ownCache(dir) {
+  const st = fs.lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) fail(`${dir} is not a directory of ours (a symbolic link or another file)`);
+  if (st.uid !== process.getuid()) fail(`${dir} is owned by uid ${st.uid}: another user made it first; remove it, or use --cache`);
+  if (st.mode & 0o022) fail(`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}): refusing to run from it`);
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid() !== 0) fail('run as root (the runtimes and the suite need it)');
@@ -358,6 +369,7 @@ async function main() {
     // One run per cache at a time: two would empty each other's TMPDIR and meet at the fixed cgroup paths.
     // Everyone's `hack/test.sh` runs the suite, so on a shared machine a second run waits for the first.
     fs.mkdirSync(opts.cache, { recursive: true });
+    ownCache(opts.cache);
     const locked = spawnSync('flock', [path.join(opts.cache, '.run.lock'), process.execPath, ...process.argv.slice(1)], {
       stdio: 'inherit',
       env: { ...process.env, OCI_VALIDATION_LOCKED: '1' },

@@ -138,7 +138,10 @@ function randomTree(rng: Rng, dir: string, budget: { entries: number; bigDirs: n
       const len = rng.chance(0.15) ? 200 + rng.int(56) : 1 + rng.int(rng.chance(0.5) ? 12 : 60);
       let n = '';
       for (let i = 0; i < len; i++) n += chars[rng.int(chars.length)];
-      if (n !== '.' && n !== '..' && !names.has(n)) return names.add(n), n;
+      if (n !== '.' && n !== '..' && !names.has(n)) {
+        names.add(n);
+        return n;
+      }
     }
   };
   // Directory sizes: mostly a handful, sometimes hundreds, now and then thousands (many getdents batches, and

@@ -43,9 +43,17 @@ const DEF = `Bootstrap: busybox
     export TOOLVAR=t1
 `;
 
-/** The user's run in dir, with a cache (for an extracted sandbox, when FUSE is not open to them) of their own. */
+/**
+ * The user's run in dir, with a cache (for an extracted sandbox, when FUSE is not open to them) and a runtime
+ * directory (XDG_RUNTIME_DIR as a login session has it: theirs, 0700) of their own.
+ */
 function userRun(dir: string, args: string[]) {
-  return singularity(args, { cwd: dir, user: user.name, env: { SINGULARITY_CACHEDIR: path.join(dir, 'cache') } });
+  const runtime = path.join(dir, 'xdg');
+  if (!fs.existsSync(runtime)) {
+    fs.mkdirSync(runtime, { mode: 0o700 });
+    fs.chownSync(runtime, user.uid, user.gid);
+  }
+  return singularity(args, { cwd: dir, user: user.name, env: { SINGULARITY_CACHEDIR: path.join(dir, 'cache'), XDG_RUNTIME_DIR: runtime } });
 }
 
 t.test('a SIF built as root runs as the user: runscript, environment, apps, test, help, labels', async t => {

@@ -1,20 +1,28 @@
 // instance start/list/stop and instance://NAME, as the unprivileged test user: background containers running
-// %startscript in their own PID namespace, with state and logs under the user's runtime directory.
+// %startscript in their own PID namespace, with state under the user's runtime directory and logs where
+// Singularity keeps them (~/.singularity/instances/logs/<host>/<user>/).
 import t from 'tap';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '../helpers.js';
 import { kit, sandbox } from '../singularity-run-kit.js';
 
 const k = kit(t);
 const image = sandbox(k, {
-  startscript: 'echo "started with $* as $SINGULARITY_INSTANCE"; echo "$*" > /tmp/singrun-instance-$SINGULARITY_INSTANCE',
-  runscript: 'echo "runscript in instance: $(cat /tmp/singrun-instance-$SINGULARITY_INSTANCE)"',
+  startscript: 'echo "started with $* as $SINGULARITY_INSTANCE"; echo "$*" > "$HOME/.singrun-instance-$SINGULARITY_INSTANCE"',
+  runscript: 'echo "runscript in instance: $(cat "$HOME/.singrun-instance-$SINGULARITY_INSTANCE")"',
 });
 const dir = path.join(k.runtime, 'tsrt-singularity', 'instances');
-// The startscript writes into /tmp, which is the host's.
+const logs = path.join(k.home, '.singularity', 'instances', 'logs', os.hostname(), k.user.name);
+const NAMES = ['web1', 'sig1', 'a1', 'a2'];
+// The startscript writes into the user's home, which is the host's (never a fixed name in /tmp: R9); the
+// logs are there too.
 t.teardown(() => {
-  for (const name of ['web1', 'sig1', 'a1', 'a2']) fs.rmSync(`/tmp/singrun-instance-${name}`, { force: true });
+  for (const name of NAMES) {
+    fs.rmSync(path.join(k.home, `.singrun-instance-${name}`), { force: true });
+    for (const ext of ['out', 'err']) fs.rmSync(path.join(logs, `${name}.${ext}`), { force: true });
+  }
 });
 
 function alive(pid: number): boolean {
@@ -26,14 +34,15 @@ function alive(pid: number): boolean {
   }
 }
 
-t.test('instance start runs %startscript in the background with its arguments, logging to the runtime dir', async t => {
+t.test('instance start runs %startscript in the background with its arguments, logging where Singularity does', async t => {
   const r = k.sing(['instance', 'start', '--writable-tmpfs', image, 'web1', 'alpha', 'beta']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /^INFO: +instance started successfully$/m, 'confirmed as Singularity does');
   const rec = JSON.parse(fs.readFileSync(path.join(dir, 'web1.json'), 'utf8'));
   t.ok(alive(rec.pid), 'the container runs after start returned');
-  t.ok(waitFor(() => fs.readFileSync(path.join(dir, 'logs/web1.out'), 'utf8').includes('started')), 'the startscript wrote its log');
-  t.equal(fs.readFileSync(path.join(dir, 'logs/web1.out'), 'utf8'), 'started with alpha beta as web1\n');
+  t.ok(waitFor(() => fs.readFileSync(path.join(logs, 'web1.out'), 'utf8').includes('started')), 'the startscript wrote its log');
+  t.equal(fs.readFileSync(path.join(logs, 'web1.out'), 'utf8'), 'started with alpha beta as web1\n');
+  t.same([rec.logOutPath, rec.logErrPath], [path.join(logs, 'web1.out'), path.join(logs, 'web1.err')], 'the record names them');
   t.equal(fs.readFileSync(`/proc/${rec.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1], String(k.user.uid), 'it runs as the user');
   const again = k.sing(['instance', 'start', image, 'web1']);
   t.equal(again.code, 255);
@@ -101,5 +110,5 @@ t.test('a bad instance name or image is refused with nothing left behind', async
   t.match(noImage.stderr, /^FATAL: +failed to start instance ghost: could not open image/m);
   t.equal(noImage.stderr.match(/FATAL/g)?.length, 1, 'one FATAL line, not the monitor\'s nested in ours');
   t.notOk(fs.existsSync(path.join(dir, 'ghost.json')));
-  t.same(fs.readdirSync(path.join(dir, 'logs')).filter(n => n.startsWith('ghost.')), [], 'no logs of an instance that never ran');
+  t.same(fs.readdirSync(logs).filter(n => n.startsWith('ghost.')), [], 'no logs of an instance that never ran');
 });

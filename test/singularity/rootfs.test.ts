@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
 import {
-  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, type Result, type Scope,
+  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, waitFor, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
@@ -49,12 +49,20 @@ function nothingLeft(t: Test, image: string, id: string): void {
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
 }
 
-/** `tsrt run` of a SIF bundle in the foreground; checks that nothing is left behind afterwards. */
-function runSifBundle(t: Test, args: string[], edit?: (spec: any) => void): Result {
+/**
+ * `tsrt run` of a SIF bundle in the foreground; checks that nothing is left behind afterwards. With
+ * `allowBundleDir`, a site config (TSRT_CONFIG) lets the org.tsrt.sif annotation name images in the bundle.
+ */
+function runSifBundle(t: Test, args: string[], edit?: (spec: any) => void, allowBundleDir = false): Result {
   const s = scope(t);
   const { bundle, image } = sifBundle(s, args, edit);
   const id = s.id();
-  const r = rt(['run', '-b', bundle, id]);
+  const env = { ...process.env };
+  if (allowBundleDir) {
+    env['TSRT_CONFIG'] = path.join(s.dir(), 'tsrt.conf');
+    fs.writeFileSync(env['TSRT_CONFIG'], `sif annotation dir = ${bundle}\n`, { mode: 0o644 });
+  }
+  const r = rt(['run', '-b', bundle, id], { env });
   nothingLeft(t, image, id);
   return r;
 }
@@ -87,19 +95,17 @@ t.test('root.readonly=false: an overlay whose writes stay with the container', a
 });
 
 function waitForStopped(id: string): boolean {
-  for (let i = 0; i < 400; i++) {
+  return waitFor(() => {
     const r = rt(['state', id]);
-    if (r.code === 0 && JSON.parse(r.stdout).status === 'stopped') return true;
-    spawnSync('sleep', ['0.05']);
-  }
-  return false;
+    return r.code === 0 && JSON.parse(r.stdout).status === 'stopped';
+  }, 400, 50);
 }
 
 t.test('annotation org.tsrt.sif names the image; root.path is then not used', async (t) => {
   const r = runSifBundle(t, ['cat', '/etc/greeting'], (spec) => {
     spec.root.path = 'unused-rootfs';
     spec.annotations = { 'org.tsrt.sif': 'image.sif' };
-  });
+  }, true);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\n');
 });
@@ -176,13 +182,14 @@ t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached
   SifImage.create(image, [{ dataType: DataType.Partition, data: { path: path.join(home, 'rootfs.sqfs') }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
   fs.chownSync(image, user.uid, user.gid);
   editConfig(bundle, (spec) => { spec.root = { path: 'image.sif', readonly: true }; });
-  const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache'), XDG_RUNTIME_DIR: home };
+  const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache') };
   const root = path.join(home, 'state');
   const r = tsrt(['run', '-b', bundle, 'sif-rootless-ro'], { user: user.name, root, env });
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, '0\nhello from the SIF\n', 'the image as the container\'s root, as the user mapped to root');
   t.same(hostMountsContaining(home), [], 'nothing left mounted');
-  t.same(fs.readdirSync(path.join(home, 'tsrt-images')), [], 'no mount point left');
+  t.notOk(fs.existsSync(path.join(home, 'tsrt-images')), 'the mount points were in the container\'s state directory, not beside it');
+  t.same(fs.readdirSync(root), [], 'and went with it');
   editConfig(bundle, (spec) => { spec.root.readonly = false; });
   const w = tsrt(['run', '-b', bundle, 'sif-rootless-rw'], { user: user.name, root, env });
   t.not(w.code, 0, 'a writable image root needs root');

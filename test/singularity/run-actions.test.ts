@@ -1,10 +1,12 @@
-// exec, run, shell, test, run-help and inspect with native-mode defaults (docs/singularity.md 1.3), run by an
+// exec, run, shell, test, run-help and inspect with native-mode defaults (Singularity's, without --oci), run by an
 // unprivileged user on a sandbox and on a squashfs image the test builds; every default asserted from inside.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { SINGULARITY, kit, sandbox, sif, squashfs } from '../singularity-run-kit.js';
+import { waitScale } from '../helpers.js';
 
 const k = kit(t);
 const image = sandbox(k, {
@@ -36,8 +38,9 @@ t.test('/etc/passwd and /etc/group get the user\'s entries, the image\'s own kep
 t.test('$HOME, /tmp, /var/tmp and $PWD are the host\'s, and the cwd is kept', async t => {
   const work = k.dir('singrun-cwd-');
   fs.writeFileSync(path.join(work, 'here.txt'), 'cwd file');
-  const stamp = `singrun-${process.pid}`;
-  fs.writeFileSync(`/tmp/${stamp}`, 'tmp file');
+  const stamp = `singrun-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // R9: a random name, created exclusively (never through something another user put there first).
+  fs.writeFileSync(`/tmp/${stamp}`, 'tmp file', { flag: 'wx' });
   t.teardown(() => fs.rmSync(`/tmp/${stamp}`, { force: true }));
   const r = k.sing(['exec', image, 'sh', '-c', `echo "$HOME"; pwd; cat here.txt; echo; cat /tmp/${stamp}; echo; test -d /var/tmp && echo vartmp; touch "$HOME/.singrun-probe" && echo home-writable`], { cwd: work });
   t.equal(r.code, 0, r.stderr);
@@ -106,7 +109,7 @@ t.test('a signal sent to tsrt-singularity reaches the payload, which exits 128+N
   let out = '';
   child.stdout.on('data', d => { out += d; });
   const exited = new Promise<number | null>(res => child.on('exit', code => res(code)));
-  for (let i = 0; i < 600 && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
+  for (let i = 0; i < 600 * waitScale() && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
   t.match(out, marker, 'the payload started');
   const launcher = spawnSync('pgrep', ['-u', k.user.name, '-f', `tsrt-singularity exec ${image} sh -c trap`]).stdout.toString().trim().split('\n')[0];
   process.kill(Number(launcher), 'SIGTERM');

@@ -1,6 +1,7 @@
-// The action flags of exec/run/shell (docs/singularity.md 1.2), one test per flag, each asserted from inside a
+// The action flags of exec/run/shell (as SingularityCE 4 and Apptainer take them), one test per flag, each asserted from inside a
 // container run by the unprivileged test user; bad values give a clear FATAL line and a non-zero exit.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kit, sandbox, siteConfigSetup } from '../singularity-run-kit.js';
@@ -50,8 +51,9 @@ t.test('--mount binds with docker syntax', async t => {
 });
 
 t.test('-c/--contain: fresh /tmp, /var/tmp and home, a minimal /dev, cwd in home', async t => {
-  const stamp = `singrun-contain-${process.pid}`;
-  fs.writeFileSync(`/tmp/${stamp}`, 'x');
+  const stamp = `singrun-contain-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // R9: a random name, created exclusively (never through something another user put there first).
+  fs.writeFileSync(`/tmp/${stamp}`, 'x', { flag: 'wx' });
   t.teardown(() => fs.rmSync(`/tmp/${stamp}`, { force: true }));
   const r = k.sing(['exec', '-c', image, 'sh', '-c', `ls -A /tmp /var/tmp "$HOME" | grep -c . ; pwd; ls /dev | tr '\\n' ' '; test -e /tmp/${stamp} || echo no-host-tmp`]);
   t.equal(r.code, 0, r.stderr);

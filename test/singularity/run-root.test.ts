@@ -2,15 +2,20 @@
 // and SIF partitions are mounted (kernel loop mount or squashfuse) and unmounted when the container ends.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { hostMountsContaining } from '../helpers.js';
+import * as fs from 'node:fs';
+import { hostMountsContaining, tmpdir } from '../helpers.js';
 import { SINGULARITY, kit, sandbox, sif } from '../singularity-run-kit.js';
 
 const k = kit(t);
 const image = sandbox(k, { runscript: 'echo "root run: $*"' });
+// Root's own runtime directory (root's, 0700, as /run/user/0 is): the test user's is not root's to use.
+const runtime = tmpdir('singrun-root-rt-');
+fs.chmodSync(runtime, 0o700);
+t.teardown(() => fs.rmSync(runtime, { recursive: true, force: true }));
 
 function asRoot(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(SINGULARITY, args, {
-    env: { PATH: '/usr/bin:/bin', HOME: '/root', XDG_RUNTIME_DIR: k.runtime, SINGULARITY_CACHEDIR: `${k.runtime}/cache` },
+    env: { PATH: '/usr/bin:/bin', HOME: '/root', XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: `${runtime}/cache` },
     cwd: '/', encoding: 'utf8', timeout: 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };

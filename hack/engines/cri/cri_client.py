@@ -15,6 +15,7 @@ import grpc
 from grpc_tools import protoc
 
 here = os.path.dirname(os.path.abspath(__file__))
+# R9: mkdtemp picks a random name and makes it itself (mode 0700): no other user can make it first or swap it.
 generated = tempfile.mkdtemp(prefix='cri-client-')
 # The stubs are generated per run into a scratch dir, so nothing generated lives in the repository.
 if protoc.main(['protoc', f'-I{here}', f'--python_out={generated}', f'--grpc_python_out={generated}', os.path.join(here, 'api.proto')]) != 0:

@@ -25,6 +25,7 @@ import grpc
 from grpc_tools import protoc
 
 proto_dir = os.path.dirname(os.path.abspath(__file__))
+# R9: mkdtemp picks a random name and makes it itself (mode 0700): no other user can make it first or swap it.
 stub_dir = tempfile.mkdtemp(prefix='cri-pod-')
 # Stubs are compiled from api.proto into a scratch directory on every run: nothing generated is kept.
 protoc_args = ['protoc', '-I' + proto_dir, '--python_out=' + stub_dir, '--grpc_python_out=' + stub_dir, 'api.proto']

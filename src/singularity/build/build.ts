@@ -9,7 +9,8 @@ import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
-import { ARCHES, DataType, FsType, hostArch, type ObjectInput, PartType, SifImage } from '../../sif/index.js';
+import type { RuntimeError } from '../../errors.js';
+import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
 import type { RegistryOptions } from '../registry/options.js';
 import { unsupportedSource } from '../registry/source.js';
@@ -172,7 +173,7 @@ function isLink(p: string): boolean {
 }
 
 /** Copies the lines of %files sections into rootfs (dest relative to `under`, an app's root for %appfiles). */
-function copyFiles(ctx: BuildContext, stage: Stage, rootfs: string, fileSections: Section[], under = '/'): void {
+function copyFiles(ctx: BuildContext, rootfs: string, fileSections: Section[], under = '/'): void {
   for (const section of fileSections) {
     const fromMatch = /^from\s+(\S+)$/.exec(section.args);
     if (section.args && !fromMatch && section.name === 'files') throw new DefFileError(section.line, `%files takes "from STAGE" or nothing, got ${JSON.stringify(section.args)}`);
@@ -253,7 +254,7 @@ function buildApps(ctx: BuildContext, stage: Stage, rootfs: string): void {
     base.push(`SCIF_APPDATA_${v}=${data}`, `SCIF_APPROOT_${v}=${root}`, `SCIF_APPMETA_${v}=${root}/scif`, `SCIF_APPBIN_${v}=${root}/bin`,
       `SCIF_APPLIB_${v}=${root}/lib`, `SCIF_APPINPUT_${v}=${data}/input`, `SCIF_APPOUTPUT_${v}=${data}/output`,
       `export SCIF_APPDATA_${v} SCIF_APPROOT_${v} SCIF_APPMETA_${v} SCIF_APPBIN_${v} SCIF_APPLIB_${v} SCIF_APPINPUT_${v} SCIF_APPOUTPUT_${v}`);
-    if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, sections(stage, 'appfiles', app), root);
+    if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, sections(stage, 'appfiles', app), root);
     const meta = (name: string) => inRootfs(rootfs, `${root}/scif/${name}`);
     const text = (name: string) => sectionText(stage, name, app);
     if (text('appenv') !== undefined && wanted(ctx, 'environment')) writeMeta(meta('env/90-environment.sh'), `${ENV_HEADER}${text('appenv')}\n`);
@@ -340,10 +341,10 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   await checkpoint();
   makeSkeleton(rootfs);
   const fileSections = sections(stage, 'files');
-  if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => s.args));
+  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => s.args));
   runHostSections(ctx, stage, rootfs, 'setup');
   await checkpoint();
-  if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => !s.args));
+  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => !s.args));
   if (wanted(ctx, 'post')) {
     for (const section of sections(stage, 'post')) {
       ctx.opts.info('Running post scriptlet');
@@ -367,10 +368,17 @@ function readSpec(spec: string): { text: string; file: string } {
   if (unsupported) throw new BuildError(unsupported);
   const synthesized = synthesizedDef(spec);
   if (synthesized) return { text: synthesized, file: spec };
+  let fd: number;
   try {
-    return { text: fs.readFileSync(spec, 'utf8'), file: spec };
+    // Not blocking on a FIFO named like a definition file or an image: refused at once.
+    fd = openRegularFile(spec);
   } catch (e) {
-    throw new BuildError(`cannot read ${spec}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new BuildError(`cannot read ${spec}: ${(e as RuntimeError).errno === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  try {
+    return { text: fs.readFileSync(fd, 'utf8'), file: spec };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -444,7 +452,8 @@ export async function build(opts: BuildOptions): Promise<void> {
       // mksquashfs >= 4.5 reads SOURCE_DATE_EPOCH itself and refuses it beside the explicit time flags.
       const { SOURCE_DATE_EPOCH: _, ...env } = process.env;
       checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }), 'mksquashfs');
-      // Singularity's object order (docs/singularity.md §2.5), plus the labels and environment objects.
+      // The object order of `singularity build` (the definition file, the JSON metadata, then the primary
+      // squashfs partition, all in group 1), plus the labels and environment objects.
       const objects: ObjectInput[] = [
         { dataType: DataType.Deffile, data: Buffer.from(def.raw) },
         { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },

@@ -10,7 +10,7 @@ import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites 
 import { blkioToIoWeight, sharesToWeight, swapToV2 } from '../../src/cgroups/convert.js';
 import { cgroupDirs, cleanCgroupPath } from '../../src/cgroups/paths.js';
 import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from '../../src/cgroups/resources.js';
-import type { Layout, Placement } from '../../src/cgroups/types.js';
+import type { Placement } from '../../src/cgroups/types.js';
 import { fillCpuset, frozenOrFreezing } from '../../src/cgroups/v1.js';
 import { frozenHereOrAbove } from '../../src/cgroups/v2.js';
 import { ramInBytes, resourcesFromFlags } from '../../src/cli/update.js';

@@ -11,7 +11,7 @@ import { deviceRules, v1DeviceWrites } from './devices.js';
 import { controllersIn, errnoOf, notPermitted, readText, sleepMs } from './files.js';
 import { cgroupDirs, controllersOf } from './paths.js';
 import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from './resources.js';
-import { UNIFIED, type CgroupManager, type CgroupRecord, type CgroupRequest, type HierarchyDir, type Layout, type Placement } from './types.js';
+import { UNIFIED, type CgroupManager, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type HierarchyDir, type Layout, type Placement } from './types.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
@@ -24,16 +24,43 @@ export function newRecord(layout: Layout, rootless: boolean, resources: LinuxRes
   return record;
 }
 
+/**
+ * Whether an unprivileged runtime can make and use `h`, as makeDir will find: the directory is there with a
+ * cgroup.procs we may write, or its nearest existing parent takes new directories from us (a cgroup we make
+ * is ours, files included).
+ */
+function usableUnprivileged(h: HierarchyDir): boolean {
+  let dir = h.dir;
+  while (!fs.existsSync(dir)) {
+    if (dir === h.mountPoint || dir === '/') return false;
+    dir = path.dirname(dir);
+  }
+  try {
+    if (dir === h.dir) fs.accessSync(path.join(dir, 'cgroup.procs'), fs.constants.W_OK);
+    else fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class CgroupfsManager implements CgroupManager {
   constructor(readonly record: CgroupRecord) {}
 
+  /** Unprivileged, a hierarchy we may not use is left out, and the container does without it. */
+  static place(layout: Layout, req: CgroupRequest): CgroupPlacement {
+    const dirs = cgroupDirs(layout, req);
+    return { req, dirs: req.rootless ? dirs.filter(usableUnprivileged) : dirs };
+  }
+
   /**
-   * Makes the container's cgroup in every hierarchy and applies `resources`. Unprivileged, a hierarchy we
-   * may not write to is skipped quietly, unless a resource needs it. On failure nothing made stays.
+   * Makes the container's cgroup where `place` put it, in every hierarchy, and applies `resources`.
+   * Unprivileged, a hierarchy we may not write to after all is skipped quietly, unless a resource needs it.
+   * On failure nothing made stays.
    */
-  static create(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): CgroupfsManager {
-    const record = newRecord(layout, req.rootless, resources);
-    record.dirs = cgroupDirs(layout, req);
+  static create(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined): CgroupfsManager {
+    const record = newRecord(layout, placement.req.rootless, resources);
+    record.dirs = [...placement.dirs];
     const m = new CgroupfsManager(record);
     try {
       m.makeDirs();

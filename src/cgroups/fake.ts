@@ -6,7 +6,7 @@
 import type { LinuxResources } from '../spec/types.gen.js';
 import { RuntimeError } from '../errors.js';
 import { mergeResources } from './resources.js';
-import { UNIFIED, type CgroupDriver, type CgroupManager, type CgroupRecord, type CgroupRequest, type Layout } from './types.js';
+import { UNIFIED, type CgroupDriver, type CgroupManager, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type Layout } from './types.js';
 
 /** What happened to one fake cgroup: the state a test sets up and then asserts on. */
 export interface FakeCgroup {
@@ -39,9 +39,13 @@ export class FakeCgroups implements CgroupDriver {
     return cg;
   }
 
-  create(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): CgroupManager {
+  place(_layout: Layout, req: CgroupRequest): CgroupPlacement {
+    return { req, dirs: [{ key: UNIFIED, mountPoint: ROOT, dir: `${ROOT}/${req.cgroupsPath || req.id}` }] };
+  }
+
+  create(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined): CgroupManager {
+    const { req, dirs } = placement;
     const name = req.cgroupsPath || req.id;
-    const dir = `${ROOT}/${name}`;
     let cg = this.cgroups.get(name);
     const made = !cg || cg.destroyed;
     if (made) {
@@ -50,7 +54,7 @@ export class FakeCgroups implements CgroupDriver {
     }
     cg!.applied.push(resources);
     const record: CgroupRecord = {
-      layout: layout.layout, dirs: [{ key: UNIFIED, mountPoint: ROOT, dir }], created: made ? [dir] : [], v1Controllers: [], rootless: req.rootless, resources,
+      layout: layout.layout, dirs: [...dirs], created: made ? dirs.map(d => d.dir) : [], v1Controllers: [], rootless: req.rootless, resources,
     };
     return new FakeManager(cg!, record);
   }

@@ -3,11 +3,13 @@
 import type { LinuxResources } from '../spec/types.gen.js';
 import { CgroupfsManager } from './cgroupfs.js';
 import { SystemdManager } from './systemd-manager.js';
-import type { CgroupDriver, CgroupManager, CgroupRecord, CgroupRequest, Layout, SystemdRecord } from './types.js';
+import type { CgroupDriver, CgroupManager, CgroupPlacement, CgroupRecord, CgroupRequest, Layout, SystemdRecord } from './types.js';
 
 /** The managers of this host's cgroup file systems and its systemd. */
 export const hostCgroups: CgroupDriver = {
-  create: (layout, req, resources) => (req.systemd ? SystemdManager.create(layout, req, resources) : CgroupfsManager.create(layout, req, resources)),
+  place: (layout, req) => (req.systemd ? SystemdManager.place(layout, req) : CgroupfsManager.place(layout, req)),
+  create: (layout, placement, resources) =>
+    placement.req.systemd ? SystemdManager.create(layout, placement, resources) : CgroupfsManager.create(layout, placement, resources),
   load: record => (isSystemd(record) ? new SystemdManager(record) : new CgroupfsManager(record)),
 };
 
@@ -24,9 +26,17 @@ export function useCgroupDriver(d: CgroupDriver): CgroupDriver {
   return old;
 }
 
-/** Makes the container's cgroup and applies `resources`; on failure nothing made stays. */
-export function createCgroup(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): CgroupManager {
-  return driver.create(layout, req, resources);
+/**
+ * Where create will put the container, checked (cgroupsPath, systemd's annotations) without making anything;
+ * systemd's manager root is the one thing asked of the host.
+ */
+export function placeCgroup(layout: Layout, req: CgroupRequest): CgroupPlacement {
+  return driver.place(layout, req);
+}
+
+/** Makes the container's cgroup where placeCgroup put it and applies `resources`; on failure nothing made stays. */
+export function createCgroup(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined): CgroupManager {
+  return driver.create(layout, placement, resources);
 }
 
 /** The manager of a cgroup create made, from the record kept in the container's state. */

@@ -11,7 +11,7 @@ import { cgroupDirs, requireSystemd } from './paths.js';
 import { mergeResources } from './resources.js';
 import { annotationProperties, resourceProperties, systemdAddress, unitProperties, withBus } from './systemd.js';
 import { systemdUnitOf } from './systemd-unit.js';
-import type { CgroupManager, CgroupRecord, CgroupRequest, Layout, SystemdRecord } from './types.js';
+import type { CgroupManager, CgroupPlacement, CgroupRecord, CgroupRequest, Layout, SystemdRecord } from './types.js';
 
 export class SystemdManager implements CgroupManager {
   private readonly files: CgroupfsManager;
@@ -21,21 +21,33 @@ export class SystemdManager implements CgroupManager {
   }
 
   /**
-   * Only where the unit's cgroup will be, and that systemd can be reached: the unit itself needs the init's
-   * pid, so join() starts it and applies the resources.
+   * The unit's cgroup below the manager's root, which is asked for over the bus (so systemd must be reachable);
+   * cgroupsPath and the annotations are checked now, before anything runs.
    */
-  static create(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): SystemdManager {
+  static place(layout: Layout, req: CgroupRequest): CgroupPlacement {
     requireSystemd(req);
     const address = systemdAddress(req.rootless);
-    const unit = systemdUnitOf(req.cgroupsPath, req.id, req.rootless);
-    // Checked now, before anything runs; sent when the unit starts.
+    systemdUnitOf(req.cgroupsPath, req.id, req.rootless);
     annotationProperties(req.annotations);
+    const placed = { ...req, systemdRoot: withBus(address, bus => bus.managerCgroup()) };
+    return { req: placed, dirs: cgroupDirs(layout, placed) };
+  }
+
+  /**
+   * Only the record of where the unit's cgroup will be: the unit itself needs the init's pid, so join() starts
+   * it and applies the resources.
+   */
+  static create(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined): SystemdManager {
+    const { req } = placement;
+    const address = systemdAddress(req.rootless);
+    const unit = systemdUnitOf(req.cgroupsPath, req.id, req.rootless);
     const extra = Object.fromEntries(Object.entries(req.annotations ?? {}).filter(([k]) => k.startsWith('org.systemd.property.')));
-    const root = withBus(address, bus => bus.managerCgroup());
-    const systemd: SystemdRecord = { ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', root, unit.cgroupPath), started: false, id: req.id };
+    const systemd: SystemdRecord = {
+      ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', req.systemdRoot ?? '/', unit.cgroupPath), started: false, id: req.id,
+    };
     if (Object.keys(extra).length) systemd.annotations = extra;
     const record = { ...newRecord(layout, req.rootless, resources), systemd };
-    record.dirs = cgroupDirs(layout, { ...req, systemdRoot: root });
+    record.dirs = [...placement.dirs];
     return new SystemdManager(record);
   }
 

@@ -47,6 +47,15 @@ export interface CgroupRequest extends CgroupPathRequest {
   annotations?: Record<string, string> | undefined;
 }
 
+/**
+ * Where a new container's cgroup will be, decided before anything is made: the directories its cgroup mounts
+ * show, and that create then makes (cgroupfs) or systemd makes (below its manager's root, asked for by place).
+ */
+export interface CgroupPlacement {
+  req: CgroupRequest;
+  dirs: HierarchyDir[];
+}
+
 /** How tsrt reaches a systemd: recorded with the container, so every later command talks to the same one. */
 export interface SystemdAddress {
   address: string;
@@ -121,8 +130,10 @@ export interface CgroupManager {
 
 /** How managers are made and found again: the host's (manager.ts), or a fake one in tests. */
 export interface CgroupDriver {
-  /** Makes the container's cgroup and applies `resources`; on failure nothing made stays. */
-  create(layout: Layout, req: CgroupRequest, resources: LinuxResources | undefined): CgroupManager;
+  /** Where create will put the container, checked without making anything. */
+  place(layout: Layout, req: CgroupRequest): CgroupPlacement;
+  /** Makes the container's cgroup where `place` put it and applies `resources`; on failure nothing made stays. */
+  create(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined): CgroupManager;
   /** The manager of a cgroup create made, from its record. */
   load(record: CgroupRecord): CgroupManager;
 }

@@ -66,11 +66,13 @@ function reapedByDelete(init: ChildProcess): boolean {
  */
 function running(t: Test, s: Setup, id: string, opts: { cgroupsPath?: string; resources?: LinuxResources } = {}): { init: ChildProcess; cgroup: FakeCgroup } {
   const init = sleeper(t);
-  const cg = s.fake.create(LAYOUT, { id, cgroupsPath: opts.cgroupsPath, systemd: false, systemdRunning: false, rootless: false }, opts.resources);
+  const req = { id, cgroupsPath: opts.cgroupsPath, systemd: false, systemdRunning: false, rootless: false };
+  const cg = s.fake.create(LAYOUT, s.fake.place(LAYOUT, req), opts.resources);
   cg.join(init.pid!);
   const rec: ContainerRecord = {
     ociVersion: OCI_VERSION, id, pid: init.pid!, bundle: s.root, rootfs: s.root, created: new Date().toISOString(), owner: 'root',
     initStartTime: procStat(init.pid!)!.startTime, privatePidns: false, rootless: false, cgroup: cg.record,
+    exec: { linux: {}, noNewKeyring: false },
   };
   const dir = new ContainerDir(s.root, id);
   dir.create();

@@ -7,11 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites } from '../../src/cgroups/devices.js';
-import { mergeResources } from '../../src/cgroups/manager.js';
+import { blkioToIoWeight, sharesToWeight, swapToV2 } from '../../src/cgroups/convert.js';
 import { cgroupDirs, cleanCgroupPath } from '../../src/cgroups/paths.js';
-import {
-  blkioToIoWeight, controllersNeeded, resourceWrites, sharesToWeight, swapToV2, type FileTree, type Placement, type Write,
-} from '../../src/cgroups/resources.js';
+import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from '../../src/cgroups/resources.js';
+import type { Placement } from '../../src/cgroups/types.js';
 import { fillCpuset, frozenOrFreezing } from '../../src/cgroups/v1.js';
 import { frozenHereOrAbove } from '../../src/cgroups/v2.js';
 import { ramInBytes, resourcesFromFlags } from '../../src/cli/update.js';

@@ -83,6 +83,16 @@ t.test('layout detection (mountinfo + /proc/self/cgroup)', async t => {
     t.equal(l.layout, 'v2');
     t.equal(l.unifiedMountPoint, '/sys/fs/cgroup');
   });
+  t.test('a container\'s cgroup mounts prepared in this namespace are not the host\'s hierarchies', async t => {
+    const l = cgroupLayout(['40 23 0:50 / /srv/b/rootfs/sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu', V2_MOUNTINFO].join('\n'), '0::/x\n');
+    t.equal(l.layout, 'v2', 'the host is v2: the rootfs\'s v1 mount is ignored');
+    t.same(l.v1, []);
+  });
+  t.test('a cgroup2 mounted over /sys/fs/cgroup hides the v1 hierarchies below it', async t => {
+    const l = cgroupLayout([HYBRID_MOUNTINFO, '90 23 0:60 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw'].join('\n'), '0::/x\n');
+    t.equal(l.layout, 'v2');
+    t.equal(l.unifiedMountPoint, '/sys/fs/cgroup');
+  });
   t.test('v1 only, joint hierarchies', async t => {
     const l = cgroupLayout(V1_MOUNTINFO, '2:cpu,cpuacct:/x\n1:memory:/\n');
     t.equal(l.layout, 'v1');

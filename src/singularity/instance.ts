@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { native } from '../native.js';
 import { openOwnFile, openPrivateDir, type PrivateDir } from '../private-dir.js';
 import { exec as execInContainer, parseSignal, procStat, remove, run as runContainer, state } from '../index.js';
-import type { Reporter } from './action.js';
+import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { hostUser } from './host.js';
 import { prepare, removeSession, runtimeDir, stateRoot } from './session.js';

@@ -36,19 +36,25 @@ function existingRoot(): string | undefined {
 
 const sum = (es: CacheEntry[]) => es.reduce((n, e) => n + e.size, 0);
 
-/** Singularity's summary line for its own types, then one line for each of ours that was asked for. */
-function summary(types: CacheType[], entries: CacheEntry[]): string[] {
+/**
+ * Singularity's summary line for its own types, then a line for each of ours that holds something or was asked
+ * for with --type (a plain `cache list` prints what Singularity's does when there is nothing of ours).
+ */
+function summary(types: CacheType[], entries: CacheEntry[], named: boolean): string[] {
   const of = (pick: (t: CacheType) => boolean) => entries.filter(e => pick(e.type));
+  const ours = (t: CacheType) => t === 'sandbox' || t === 'bootstrap';
   const blobs = of(t => t === 'blob');
-  const files = of(t => t !== 'blob' && t !== 'sandbox' && t !== 'bootstrap');
+  const files = of(t => t !== 'blob' && !ours(t));
   const parts: string[] = [];
-  if (types.some(t => t !== 'blob' && t !== 'sandbox' && t !== 'bootstrap')) parts.push(` ${files.length} container file(s) using ${formatSize(sum(files))}`);
+  if (types.some(t => t !== 'blob' && !ours(t))) parts.push(` ${files.length} container file(s) using ${formatSize(sum(files))}`);
   if (types.includes('blob')) parts.push(` ${blobs.length} oci blob file(s) using ${formatSize(sum(blobs))}`);
   const out = parts.length ? [`There are${parts.join(' and')} of space`] : [];
-  const sandboxes = of(t => t === 'sandbox');
-  if (types.includes('sandbox')) out.push(`There are ${sandboxes.length} unpacked image sandbox(es) using ${formatSize(sum(sandboxes))} of space`);
-  const bootstrap = of(t => t === 'bootstrap');
-  if (types.includes('bootstrap')) out.push(`There are ${bootstrap.length} bootstrap package cache(s) using ${formatSize(sum(bootstrap))} of space`);
+  const ourLine = (type: CacheType, what: string) => {
+    const es = of(t => t === type);
+    if (types.includes(type) && (named || es.length)) out.push(`There are ${es.length} ${what} using ${formatSize(sum(es))} of space`);
+  };
+  ourLine('sandbox', 'unpacked image sandbox(es)');
+  ourLine('bootstrap', 'bootstrap package cache(s)');
   return out;
 }
 
@@ -70,7 +76,7 @@ function list(argv: string[]): number {
     }
     out.push('');
   }
-  out.push(...summary(types, entries), `Total space used: ${formatSize(sum(entries))}`);
+  out.push(...summary(types, entries, stringFlag(flags, 'type') !== undefined), `Total space used: ${formatSize(sum(entries))}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

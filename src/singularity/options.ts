@@ -39,6 +39,8 @@ export interface ActionOptions {
   /** --dns: the name servers of the container's /etc/resolv.conf. */
   dns: string[];
   fakeroot: boolean;
+  /** --sharens: share a user namespace with the job's other ranks (./sharens.ts); undefined: only under MPI or Slurm. */
+  sharens?: boolean;
   noMount: Set<string>;
   scratch: string[];
   workdir?: string;
@@ -58,6 +60,8 @@ interface FlagDef {
   /** The SINGULARITY_<env> / APPTAINER_<env> variable that sets it. */
   env?: string[];
   apply(o: ActionOptions, value: string): void;
+  /** A boolean given as false (--flag=false, SINGULARITY_FLAG=0), for the ones whose default is not simply off. */
+  off?(o: ActionOptions): void;
 }
 
 export { UsageError };
@@ -141,6 +145,7 @@ const flags: FlagDef[] = [
   { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
   { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
   { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
+  { long: 'sharens', kind: 'bool', env: ['SHARENS'], apply: o => { o.sharens = true; }, off: o => { o.sharens = false; } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
@@ -177,6 +182,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
       if (value === undefined || value === '') continue;
       if (def.kind === 'bool') {
         if (TRUE_WORDS.has(value.toLowerCase())) def.apply(o, value);
+        else def.off?.(o);
       } else {
         def.apply(o, value);
       }
@@ -203,6 +209,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
     if (!def) throw new UsageError(`unknown flag: ${arg}`);
     if (def.kind === 'bool') {
       if (inline === undefined || TRUE_WORDS.has(inline.toLowerCase())) def.apply(o, 'true');
+      else def.off?.(o);
       continue;
     }
     const value = inline ?? argv[++i];

@@ -44,9 +44,11 @@ function freePort(): Promise<number> {
 }
 
 /** The test user's pasta processes (passt.avx2 / pasta) on the host. */
+/** The user's live pasta processes: one that has exited and waits to be reaped (state Z) serves nothing. */
 function pastas(): number[] {
-  const r = spawnSync('ps', ['-u', k.user.name, '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(l => /\s(pasta|passt)/.test(l)).map(l => Number(l.trim().split(/\s+/)[0]));
+  const r = spawnSync('ps', ['-u', k.user.name, '-o', 'pid=,stat=,comm='], { encoding: 'utf8' });
+  return r.stdout.split('\n').map(l => l.trim().split(/\s+/))
+    .filter(([, stat, comm]) => /^(pasta|passt)/.test(comm ?? '') && !stat?.startsWith('Z')).map(([pid]) => Number(pid));
 }
 
 /** Fetches a URL from the host as the test user (busybox wget). */

@@ -41,6 +41,8 @@ export interface ActionOptions {
   fakeroot: boolean;
   /** --sharens: share a user namespace with the job's other ranks (./sharens.ts); undefined: only under MPI or Slurm. */
   sharens?: boolean;
+  /** -q/--quiet after the command (`instance start -q`), as the global -q before it. */
+  quiet: boolean;
   noMount: Set<string>;
   scratch: string[];
   workdir?: string;
@@ -145,6 +147,7 @@ const flags: FlagDef[] = [
   { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
   { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
   { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
+  { long: 'quiet', short: 'q', kind: 'bool', apply: o => { o.quiet = true; } },
   { long: 'sharens', kind: 'bool', env: ['SHARENS'], apply: o => { o.sharens = true; }, off: o => { o.sharens = false; } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
@@ -162,7 +165,7 @@ const flags: FlagDef[] = [
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
+    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, quiet: false, noMount: new Set(),
     scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
   };
 }

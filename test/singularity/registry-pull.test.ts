@@ -136,7 +136,7 @@ t.test('the image config: ENV (PATH included), ENTRYPOINT and CMD as the runscri
   t.match(labels.stdout, /^org\.example\.label: layers-v1$/m, 'image labels are the SIF\'s labels');
 });
 
-t.test('exec, run, shell and inspect take docker:// directly: converted into the cache once, then found there', async t => {
+t.test('exec, run, shell, inspect and run-help take docker:// directly: converted into the cache once, then found there', async t => {
   const env = { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() };
   const cwd = k.dir();
   const exec = await singAsync(k, ['exec', `docker://${H}/tsrt/busybox:1`, 'echo', 'exec on a URI'], { env, cwd });
@@ -150,6 +150,10 @@ t.test('exec, run, shell and inspect take docker:// directly: converted into the
   t.equal(shell.stdout, 'shell on a URI\n', shell.stderr);
   const inspect = await singAsync(k, ['inspect', `docker://${H}/tsrt/layers:v1`], { env, cwd });
   t.match(inspect.stdout, /^org\.example\.label: layers-v1$/m, inspect.stderr);
+  const help = await singAsync(k, ['run-help', `docker://${H}/tsrt/busybox:1`], { env, cwd });
+  t.equal(help.stdout, 'No help sections were defined for this image\n', `run-help on a URI: ${help.stderr}`);
+  const quiet = await singAsync(k, ['exec', '-q', `docker://${H}/tsrt/layers:v1`, 'true'], { env, cwd });
+  t.equal(quiet.stderr, '', `exec -q: no conversion messages (${quiet.code})`);
   const flag = await singAsync(k, ['exec', '--no-https', `docker://${H}/tsrt/busybox:1`, 'true'], { env: { SINGULARITY_CACHEDIR: env.SINGULARITY_CACHEDIR }, cwd });
   t.equal(flag.code, 0, `--no-https as an exec flag: ${flag.stderr}`);
 });

@@ -10,6 +10,8 @@
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
 #            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts),
 #            strace (test/e2e/syscalls.test.ts counts what the small commands ask of the kernel)
+#   native checks: clang clang-tools (the static analyzer), libclang-rt-14-dev (libFuzzer, ASan and UBSan
+#            runtimes), llvm (llvm-symbolizer): hack/check-native.sh and test/security/native-*.test.ts
 #   cluster: slurm-wlm munge (the two-node test cluster of hack/cluster/ and test/cluster/), openmpi-bin
 #            libopenmpi-dev (mpicc/mpirun: the MPI ring of test/cluster/ and hack/cluster/mpi-bench)
 #   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
@@ -28,7 +30,8 @@
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
   squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace passt
-  slurm-wlm munge openmpi-bin libopenmpi-dev docker-registry skopeo apache2-utils openssl)
+  slurm-wlm munge openmpi-bin libopenmpi-dev docker-registry skopeo apache2-utils openssl
+  clang clang-tools libclang-rt-14-dev llvm)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)

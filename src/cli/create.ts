@@ -31,8 +31,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
 }
 
 export const createCommand: Command = {
-  summary: 'create a container',
-  usage: 'tsrt create [-b bundle] [--console-socket path] [--pid-file file] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <container-id>',
+  flags: createFlags,
   run(argv, ctx) {
     const { flags, positional } = parseArgs(argv, createFlags);
     create(createOptions(flags, positional, 'create', ctx));

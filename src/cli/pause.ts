@@ -3,8 +3,7 @@ import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 
 export const pauseCommand: Command = {
-  summary: 'suspend all processes of a container (cgroup freezer)',
-  usage: 'tsrt pause <container-id>',
+  flags: [],
   run(argv, ctx) {
     pause(ctx.root, exactlyOne('pause', parseArgs(argv, []).positional));
     return 0;

@@ -109,8 +109,7 @@ function resourcesFromFile(file: string): LinuxResources {
 }
 
 export const updateCommand: Command = {
-  summary: 'update container resource constraints',
-  usage: 'tsrt update [-r FILE|-] [--memory N] [--cpu-quota N] ... <container-id>',
+  flags,
   run(argv, ctx) {
     const { flags: f, positional } = parseArgs(argv, flags);
     const id = exactlyOne('update', positional);

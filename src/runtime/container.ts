@@ -383,7 +383,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
  */
 function openMountSource(plan: LaunchPlan, index: number, pid: number, asRoot: boolean): number {
   const step = plan.steps[index];
-  if (!step || step.kind !== 'bind' || !step.source) {
+  if (step?.kind !== 'bind' || !step.source) {
     throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
   }
   const refused = (code: string, why: string) => new RuntimeError(
@@ -685,7 +685,7 @@ export function containerPids(rec: ContainerRecord): number[] {
 
 /** The container's cgroup manager, when it has a cgroup that holds its processes. */
 export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
-  return rec.cgroup && rec.cgroup.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
+  return rec.cgroup?.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
 }
 
 /** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */
@@ -798,7 +798,7 @@ function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
  */
 function reapInit(rec: ContainerRecord): void {
   const st = rec.pid > 0 ? procStat(rec.pid) : undefined;
-  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
+  if (st?.state !== 'Z' || st.ppid !== process.pid || st.startTime !== rec.initStartTime) return;
   const pidfd = native().pidfdOpen(rec.pid);
   if (pidfd < 0) return;
   try {

@@ -123,11 +123,11 @@ export function hostFacts(): HostFacts {
 
 /** Mount points at or below `dir` in this process's mount namespace, deepest first (mountinfo field 5, octal escapes undone). */
 export function mountsBelow(dir: string): string[] {
-  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unescapeOctal = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   const points = (readText('/proc/self/mountinfo') ?? '').split('\n')
     .map(line => line.split(' ')[4])
     .filter((p): p is string => !!p)
-    .map(unescape)
+    .map(unescapeOctal)
     .filter(p => p === dir || p.startsWith(`${dir}/`));
   // mountinfo lists parents before children; unmounting in reverse takes the deepest first.
   return points.reverse();

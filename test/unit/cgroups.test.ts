@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites } from '../../src/cgroups/devices.js';
 import { mergeResources } from '../../src/cgroups/manager.js';
-import { cgroupDirs, cleanCgroupPath, type Layout } from '../../src/cgroups/paths.js';
+import { cgroupDirs, cleanCgroupPath } from '../../src/cgroups/paths.js';
 import {
   blkioToIoWeight, controllersNeeded, resourceWrites, sharesToWeight, swapToV2, type FileTree, type Placement, type Write,
 } from '../../src/cgroups/resources.js';

@@ -1,6 +1,6 @@
 import { reporter } from '../action.js';
 import { type GlobalOptions, type SingularityCommand, UsageError } from '../command.js';
-import { listInstances, monitorInstance, readInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
+import { listInstances, monitorInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
 
 const USAGE = `singularity instance start [start options...] <image> <name> [startscript args...]
   singularity instance list [-j|--json] [name glob]

@@ -41,7 +41,7 @@ const sanitizerEnv = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_er
 function seedDir(name: string, seeds: Buffer[]): string {
   const dir = path.join(work, `corpus-${name}`);
   fs.mkdirSync(dir, { recursive: true });
-  seeds.forEach((s, i) => fs.writeFileSync(path.join(dir, `seed-${i}`), s));
+  for (const [i, s] of seeds.entries()) fs.writeFileSync(path.join(dir, `seed-${i}`), s);
   return dir;
 }
 

@@ -78,20 +78,77 @@ export function mergeResources(base: LinuxResources | undefined, change: LinuxRe
   return out;
 }
 
+/**
+ * Where a new container's cgroup will be, decided before anything is made: the directories its cgroup mounts
+ * show, and that create then makes (cgroupfs) or systemd makes (below its manager's root, asked for here).
+ */
+export interface CgroupPlacement {
+  req: CgroupPathRequest;
+  dirs: HierarchyDir[];
+}
+
+/**
+ * Whether an unprivileged runtime can make and use `h`, as makeDir will find: the directory is there with a
+ * cgroup.procs we may write, or its nearest existing parent takes new directories from us (a cgroup we make
+ * is ours, files included).
+ */
+function usableUnprivileged(h: HierarchyDir): boolean {
+  let dir = h.dir;
+  while (!fs.existsSync(dir)) {
+    if (dir === h.mountPoint || dir === '/') return false;
+    dir = path.dirname(dir);
+  }
+  try {
+    if (dir === h.dir) fs.accessSync(path.join(dir, 'cgroup.procs'), fs.constants.W_OK);
+    else fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class CgroupManager {
   private constructor(readonly record: CgroupRecord) {}
+
+  /**
+   * Where create will put the container, checked (cgroupsPath, systemd's annotations) without making
+   * anything. Unprivileged, a hierarchy we may not use is left out, and the container does without it.
+   * systemd's manager root is the one thing asked of the host: over the bus.
+   */
+  static place(layout: Layout, req: CgroupPathRequest, annotations?: Record<string, string>): CgroupPlacement {
+    if (!req.systemd) {
+      const dirs = cgroupDirs(layout, req);
+      return { req, dirs: req.rootless ? dirs.filter(usableUnprivileged) : dirs };
+    }
+    requireSystemd(req);
+    const address = systemdAddress(!!req.rootless);
+    systemdUnitOf(req.cgroupsPath, req.id, !!req.rootless);
+    // Checked now, before anything runs; sent when the unit starts.
+    annotationProperties(annotations);
+    const bus = SystemdBus.connect(address);
+    let root: string;
+    try {
+      root = bus.managerCgroup();
+    } finally {
+      bus.close();
+    }
+    const placed = { ...req, systemdRoot: root };
+    return { req: placed, dirs: cgroupDirs(layout, placed) };
+  }
 
   static load(record: CgroupRecord): CgroupManager {
     return new CgroupManager(record);
   }
 
   /**
-   * Makes the container's cgroup in every hierarchy and applies `resources`. Unprivileged, a hierarchy we
-   * may not write to is skipped quietly, unless a resource needs it. On failure nothing made stays.
+   * Makes the container's cgroup where `place` put it, in every hierarchy, and applies `resources`.
+   * Unprivileged, a hierarchy we may not write to after all is skipped quietly, unless a resource needs it.
+   * On failure nothing made stays.
    */
-  static create(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
-    if (req.systemd) return CgroupManager.createSystemd(layout, req, resources, rootless, annotations);
-    const wanted = cgroupDirs(layout, req);
+  static create(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined, annotations?: Record<string, string>): CgroupManager {
+    const { req, dirs: wanted } = placement;
+    const rootless = !!req.rootless;
+    if (req.systemd) return CgroupManager.createSystemd(layout, placement, resources, annotations);
     const v2Controllers = layout.unifiedMountPoint
       ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
       : undefined;
@@ -118,25 +175,18 @@ export class CgroupManager {
    * systemd: only where the unit's cgroup will be, and that systemd can be reached; the unit itself needs the
    * init's pid, so join() starts it and applies the resources.
    */
-  private static createSystemd(layout: Layout, req: CgroupPathRequest, resources: LinuxResources | undefined, rootless: boolean, annotations?: Record<string, string>): CgroupManager {
-    requireSystemd(req);
+  private static createSystemd(layout: Layout, placement: CgroupPlacement, resources: LinuxResources | undefined, annotations?: Record<string, string>): CgroupManager {
+    const { req, dirs } = placement;
+    const rootless = !!req.rootless;
     const address = systemdAddress(rootless);
     const unit = systemdUnitOf(req.cgroupsPath, req.id, rootless);
-    // Checked now, before anything runs; sent when the unit starts.
-    annotationProperties(annotations);
+    const root = req.systemdRoot ?? '/';
     const extra = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k.startsWith('org.systemd.property.')));
-    const bus = SystemdBus.connect(address);
-    let root: string;
-    try {
-      root = bus.managerCgroup();
-    } finally {
-      bus.close();
-    }
     const v2Controllers = layout.unifiedMountPoint
       ? (readText(path.join(layout.unifiedMountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean)
       : undefined;
     const record: CgroupRecord = {
-      layout: layout.layout, dirs: cgroupDirs(layout, { ...req, systemdRoot: root, rootless }), created: [],
+      layout: layout.layout, dirs: [...dirs], created: [],
       v1Controllers: layout.v1.flatMap(h => controllersOf(h.options)), rootless, resources,
       systemd: { ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', root, unit.cgroupPath), started: false, id: req.id },
     };

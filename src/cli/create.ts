@@ -1,4 +1,4 @@
-import { create, type CreateOptions } from '../runtime/container.js';
+import { create, type CreateOptions } from '../runtime/create.js';
 import { rootlessMode } from '../runtime/state.js';
 import { exactlyOne, parseArgs, type FlagSpec, type FlagValues } from './args.js';
 import type { Command, Context } from './context.js';

@@ -1,4 +1,4 @@
-import { remove } from '../runtime/container.js';
+import { remove } from '../runtime/delete.js';
 import { exactlyOne, parseArgs, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 

@@ -1,4 +1,4 @@
-import { kill } from '../runtime/container.js';
+import { kill } from '../runtime/kill.js';
 import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 

@@ -30,13 +30,13 @@ export const listCommand: Command = {
       }
     });
     if (flags['quiet']) {
-      out(states.map(s => `${s['id']}\n`).join(''));
+      out(states.map(s => `${s.id}\n`).join(''));
     } else if (format === 'json') {
       out(`${JSON.stringify(states)}\n`);
     } else {
       const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
       for (const s of states) {
-        rows.push([String(s['id']), String(s['pid']), String(s['status']), String(s['bundle']), String(s['created']), String(s['owner'] || 'root')]);
+        rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || 'root']);
       }
       out(table(rows));
     }

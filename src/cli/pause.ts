@@ -1,4 +1,4 @@
-import { pause } from '../runtime/container.js';
+import { pause } from '../runtime/pause.js';
 import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 

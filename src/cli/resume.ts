@@ -1,4 +1,4 @@
-import { resume } from '../runtime/container.js';
+import { resume } from '../runtime/pause.js';
 import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 

@@ -1,4 +1,4 @@
-import { run } from '../runtime/container.js';
+import { run } from '../runtime/run.js';
 import { parseArgs, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 import { createFlags, createOptions } from './create.js';

@@ -1,4 +1,4 @@
-import { start } from '../runtime/container.js';
+import { start } from '../runtime/start.js';
 import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 

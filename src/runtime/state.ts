@@ -10,7 +10,7 @@ import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
-import type { Hooks, Linux, Process } from '../spec/types.gen.js';
+import type { Hooks, Linux, Process, State } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
 
 export const OCI_VERSION = '1.2.0';
@@ -52,7 +52,7 @@ export interface ContainerRecord {
    * The config as exec needs it, fixed at create: the process (what exec's flags override), the seccomp
    * profile and process-wide Linux attributes every exec'd process gets, and --no-new-keyring.
    */
-  exec?: {
+  exec: {
     process?: Process;
     linux: Pick<Linux, 'seccomp' | 'personality' | 'memoryPolicy'>;
     /** Whether setgroups(2) works in the container's user namespace (denied for a rootless single-id map). */
@@ -307,9 +307,18 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600, shown 
   }
 }
 
+/** The runtime-spec's state document as runc prints it: with runc's rootfs, created and owner, and "paused". */
+export interface OciState extends Omit<State, 'status'> {
+  status: Status;
+  pid: number;
+  rootfs: string;
+  created: string;
+  owner: string;
+}
+
 /** The OCI state document, in runc's field order. */
-export function ociState(rec: ContainerRecord, status: Status): Record<string, unknown> {
-  const out: Record<string, unknown> = {
+export function ociState(rec: ContainerRecord, status: Status): OciState {
+  const out: OciState = {
     ociVersion: rec.ociVersion,
     id: rec.id,
     pid: status === 'stopped' ? 0 : rec.pid,
@@ -319,7 +328,7 @@ export function ociState(rec: ContainerRecord, status: Status): Record<string, u
     created: rec.created,
     owner: rec.owner,
   };
-  if (rec.annotations && Object.keys(rec.annotations).length) out['annotations'] = rec.annotations;
+  if (rec.annotations && Object.keys(rec.annotations).length) out.annotations = rec.annotations;
   return out;
 }
 

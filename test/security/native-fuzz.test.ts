@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 import { encodePlan } from '../../src/plan/codec.js';
 import type { LaunchPlan } from '../../src/plan/types.js';
+import { native } from '../../src/native.js';
 import { tmpdir } from '../helpers.js';
 import { Rng } from '../robustness/fixtures/configgen.js';
 import { treeSnapshot } from '../security-kit.js';
@@ -52,7 +53,10 @@ function planSeeds(): Buffer[] {
   return fs.readdirSync(golden).filter(f => f.endsWith('.json')).map(f => {
     // u64 fields are kept as decimal strings in the golden files; the codec's BigInt() takes them as they are.
     const plan = JSON.parse(fs.readFileSync(path.join(golden, f), 'utf8')) as LaunchPlan;
-    return encodePlan(plan, plan.seccomp ? allow : new Uint8Array(0));
+    // The fds are bound at encode time: any numbers do, the decoder only checks those the flags need.
+    const idmapped = (plan.container?.steps ?? []).filter(s => s.idmap).length;
+    const fds = { console: 5, fifo: 3, joinPidfd: plan.container ? undefined : 4, userns: Array.from({ length: idmapped }, (_, i) => 10 + i) };
+    return encodePlan(plan, fds, plan.process.seccomp ? allow : new Uint8Array(0));
   });
 }
 
@@ -128,6 +132,11 @@ function netlinkSeeds(): Buffer[] {
     Buffer.concat([Buffer.from([2]), v4, v6, nlmsg(NLMSG_DONE, Buffer.alloc(4))]),
   ];
 }
+
+t.test('seeds: the golden plans encode into plans the decoder takes', async tt => {
+  const refused = planSeeds().map(s => native().checkPlan(s)).filter(r => typeof r === 'string');
+  tt.same(refused, [], 'every seed decodes, so mutations start from real plans');
+});
 
 // ---- the fuzzers ----
 

@@ -42,12 +42,15 @@ export function pointerToken(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-/** Wrap a Node fs error so the message reads like runc's `op path: strerror`. */
-export function fromSystemError(op: string, path: string, err: unknown): RuntimeError {
+/**
+ * Wrap a Node fs error so the message reads like runc's `action path: strerror`; `op` is the action unless a
+ * caller files it under a subsystem ("cgroup").
+ */
+export function fromSystemError(action: string, path: string, err: unknown, op = action): RuntimeError {
   const e = err as NodeJS.ErrnoException;
   const code = typeof e?.code === 'string' ? e.code : '';
   const reason = describeErrno(code) ?? (e instanceof Error ? e.message : String(err));
-  return new RuntimeError(`${op} ${path}: ${reason}`, { op, path, errno: code, cause: err });
+  return new RuntimeError(`${action} ${path}: ${reason}`, { op, path, errno: code, cause: err });
 }
 
 const errnoText: Record<string, string> = {

@@ -1,7 +1,8 @@
 // A container at rest, as the operations find it: its state directory locked for the length of an operation,
 // its init (by pidfd, never by a pid that may have been reused), its processes and its cgroup.
 import * as fs from 'node:fs';
-import { CgroupManager } from '../cgroups/manager.js';
+import { loadCgroup } from '../cgroups/manager.js';
+import type { CgroupManager } from '../cgroups/types.js';
 import { native } from '../native.js';
 import { ContainerDir, notExist, ociState, procStat, type ContainerRecord, type OciState, type Status } from './state.js';
 
@@ -75,7 +76,7 @@ export function containerPids(rec: ContainerRecord): number[] {
 
 /** The container's cgroup manager, when it has a cgroup that holds its processes. */
 export function cgroupOf(rec: ContainerRecord): CgroupManager | undefined {
-  return rec.cgroup?.dirs.length ? CgroupManager.load(rec.cgroup) : undefined;
+  return rec.cgroup?.dirs.length ? loadCgroup(rec.cgroup) : undefined;
 }
 
 /** The cgroup of a container by id (for ps, events and stats): undefined when it has none. */

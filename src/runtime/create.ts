@@ -3,7 +3,8 @@
 // until the init waits for start. A failure undoes all of it, the last thing made first.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager, type CgroupPlacement } from '../cgroups/manager.js';
+import { createCgroup, placeCgroup } from '../cgroups/manager.js';
+import type { CgroupPlacement } from '../cgroups/types.js';
 import { systemdRunning } from '../cgroups/systemd.js';
 import { RuntimeError, configError, describeErrno } from '../errors.js';
 import { native, type SyncMessage } from '../native.js';
@@ -130,10 +131,10 @@ function planContainer(
   const facts = hostFacts();
   const rootless = opts.rootless ?? facts.euid !== 0;
   // Where the cgroup will be is known before it is made: its directories are what the cgroup mounts show.
-  const placement = opts.cgroupManager === 'disabled' ? undefined : CgroupManager.place(facts.cgroup, {
+  const placement = opts.cgroupManager === 'disabled' ? undefined : placeCgroup(facts.cgroup, {
     cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-    systemdRunning: systemdRunning(), rootless,
-  }, spec.annotations ?? undefined);
+    systemdRunning: systemdRunning(), rootless, annotations: spec.annotations ?? undefined,
+  });
   const planFor = (root: string) => buildPlan(spec, facts, {
     bundle, rootfs: root, console: !!opts.consoleSocket || wantPty, startFifo: mode === 'fifo', preserveFds: opts.preserveFds ?? 0,
     noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring,
@@ -215,7 +216,7 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     }
     debug(`plan: ${describePlan(plan)}`);
     // Made (and limited) before the init exists; the init joins it before it runs anything of the config.
-    const cgroup = p.placement ? CgroupManager.create(facts.cgroup, p.placement, p.spec.linux?.resources, p.spec.annotations ?? undefined) : undefined;
+    const cgroup = p.placement ? createCgroup(facts.cgroup, p.placement, p.spec.linux?.resources) : undefined;
     if (cgroup) {
       rec.cgroup = cgroup.record;
       dir.save(rec);

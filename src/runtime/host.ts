@@ -31,16 +31,26 @@ export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['
     const m = /^(\d+):([^:]*):(.*)$/.exec(line);
     if (m) own.set(m[2]!, m[3]!);
   }
-  const v1: CgroupHierarchy[] = [];
-  let unifiedMountPoint: string | undefined;
+  // What this process sees: a later mount on a path hides every earlier one on or below it, and a cgroup mounted
+  // outside /sys/fs/cgroup (a container's rootfs prepared in this mount namespace) is not the host's hierarchy
+  // while one below /sys/fs/cgroup exists.
+  let seen: { mountPoint: string; fstype: string; options: string }[] = [];
   for (const line of mountinfo.split('\n')) {
     const [left, right] = line.split(' - ');
     if (!left || !right) continue;
     const mountPoint = left.split(' ')[4]!.replace(/\\040/g, ' ');
-    const [fstype, , superOpts = ''] = right.split(' ');
+    const [fstype = '', , superOpts = ''] = right.split(' ');
+    seen = seen.filter(m => m.mountPoint !== mountPoint && !m.mountPoint.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`));
+    seen.push({ mountPoint, fstype, options: superOpts });
+  }
+  const cgroupMounts = seen.filter(m => m.fstype === 'cgroup' || m.fstype === 'cgroup2');
+  const standard = cgroupMounts.filter(m => m.mountPoint === '/sys/fs/cgroup' || m.mountPoint.startsWith('/sys/fs/cgroup/'));
+  const v1: CgroupHierarchy[] = [];
+  let unifiedMountPoint: string | undefined;
+  for (const { mountPoint, fstype, options } of standard.length > 0 ? standard : cgroupMounts) {
     if (fstype === 'cgroup2') unifiedMountPoint ??= mountPoint;
     if (fstype !== 'cgroup') continue;
-    const opts = superOpts.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
+    const opts = options.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
     const key = opts.join(',');
     if (v1.some(h => h.options === key)) continue;
     v1.push({ mountPoint, options: key, ownPath: own.get(key) ?? '/' });

@@ -1,5 +1,5 @@
 // pause and resume: every process of the container frozen, or thawed, through its cgroup's freezer.
-import type { CgroupManager } from '../cgroups/manager.js';
+import type { CgroupManager } from '../cgroups/types.js';
 import { RuntimeError } from '../errors.js';
 import { cgroupOf, withContainer } from './container.js';
 import type { ContainerRecord } from './state.js';

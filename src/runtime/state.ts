@@ -4,7 +4,8 @@
 // symlink, no group/other write) and used by its fd.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
+import { cgroupFrozen } from '../cgroups/manager.js';
+import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
@@ -266,7 +267,7 @@ export class ContainerDir {
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
-    if (rec.cgroup?.dirs.length && CgroupManager.load(rec.cgroup).isFrozen()) return 'paused';
+    if (cgroupFrozen(rec.cgroup)) return 'paused';
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }

@@ -1,7 +1,7 @@
 // Taking a container down: killing what runs in it, giving back what it took from the host (cgroup, devices,
 // resctrl group, mounts) and removing its state. delete does all of it; a create or run that fails after the
 // state was written uses the same steps, so there is one way to undo a container, whatever made it.
-import { CgroupManager } from '../cgroups/manager.js';
+import { loadCgroup } from '../cgroups/manager.js';
 import { native } from '../native.js';
 import { cgroupOf, containerPids, initPidfd } from './container.js';
 import { runHooksWarning } from './hooks.js';
@@ -67,7 +67,7 @@ function unmountRootfs(rootfs: string, warn: (m: string) => void): void {
  */
 export function removeCgroup(rec: ContainerRecord, warn: (m: string) => void): void {
   if (!rec.cgroup) return;
-  const cgroup = CgroupManager.load(rec.cgroup);
+  const cgroup = loadCgroup(rec.cgroup);
   try {
     if (cgroup.ownsCgroup() && cgroup.pids().length) cgroup.signalAll(9);
   } catch (e) {

@@ -19,7 +19,7 @@ import { remove } from '../runtime/delete.js';
 import { run as runContainer } from '../runtime/run.js';
 import { parseSignal } from '../runtime/signals.js';
 import { procStat } from '../runtime/state.js';
-import type { Reporter } from './action.js';
+import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { PROMPT, hostUser, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
 import { localImage } from './registry/convert.js';

@@ -1,15 +1,10 @@
 // exec, run, shell and test share everything but the action: flags, the image or instance://NAME, messages.
-import type { GlobalOptions, SingularityCommand } from './command.js';
+import type { GlobalOptions, Reporter, SingularityCommand } from './command.js';
 import type { Action } from './environment.js';
 import { joinInstance } from './instance.js';
 import { launch } from './launch.js';
 import { parseActionArgs, UsageError } from './options.js';
 import { localImage, type Reporting } from './registry/convert.js';
-
-export interface Reporter {
-  warn(m: string): void;
-  info(m: string): void;
-}
 
 export function reporter(g: GlobalOptions): Reporter {
   return {

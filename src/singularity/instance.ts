@@ -14,10 +14,12 @@ import * as path from 'node:path';
 import { native } from '../native.js';
 import { openOwnFile, openPrivateDir, type PrivateDir } from '../private-dir.js';
 import { exec as execInContainer } from '../runtime/exec.js';
-import { remove, run as runContainer, state } from '../runtime/container.js';
+import { state } from '../runtime/container.js';
+import { remove } from '../runtime/delete.js';
+import { run as runContainer } from '../runtime/run.js';
 import { parseSignal } from '../runtime/signals.js';
 import { procStat } from '../runtime/state.js';
-import type { Reporter } from './action.js';
+import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { PROMPT, hostUser, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
 import { localImage } from './registry/convert.js';
@@ -180,7 +182,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
   const root = stateRoot();
   try {
     runContainer({ root, id: session.id, bundle: session.dir, warn: r.warn, detach: true });
-    const pid = Number(state(root, session.id)['pid']);
+    const { pid } = state(root, session.id);
     const logs = logsDir();
     logs.close();
     // The init is our unreaped child here: its pid cannot have been reused yet.
@@ -191,7 +193,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
       logOutPath: path.join(logs.path, `${name}.out`), logErrPath: path.join(logs.path, `${name}.err`),
     };
     fs.writeFileSync(recordFile(name), JSON.stringify(rec, null, 2), { mode: 0o600 });
-    while (state(root, session.id)['status'] !== 'stopped') await new Promise(res => setTimeout(res, 250));
+    while (state(root, session.id).status !== 'stopped') await new Promise(res => setTimeout(res, 250));
     return 0;
   } finally {
     try {

@@ -129,7 +129,7 @@ const flags: FlagDef[] = [
     long: 'home', short: 'H', kind: 'string',
     apply: (o, v) => {
       const [source, destination] = v.split(':');
-      if (!source || !source.startsWith('/')) throw new UsageError(`--home "${v}": expected an absolute src[:dst]`);
+      if (!source?.startsWith('/')) throw new UsageError(`--home "${v}": expected an absolute src[:dst]`);
       o.home = { source, destination: destination || source };
     },
   },
@@ -152,7 +152,7 @@ const flags: FlagDef[] = [
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
-  { long: 'no-mount', kind: 'strings', env: ['NO_MOUNT'], apply: (o, v) => v.split(',').forEach(m => o.noMount.add(m.trim())) },
+  { long: 'no-mount', kind: 'strings', env: ['NO_MOUNT'], apply: (o, v) => { for (const m of v.split(',')) o.noMount.add(m.trim()); } },
   { long: 'scratch', short: 'S', kind: 'strings', env: ['SCRATCH', 'SCRATCHDIR'], apply: (o, v) => o.scratch.push(...v.split(',')) },
   { long: 'workdir', short: 'W', kind: 'string', env: ['WORKDIR'], apply: (o, v) => { o.workdir = v; } },
   { long: 'nv', kind: 'bool', env: ['NV'], apply: o => { o.nv = true; } },

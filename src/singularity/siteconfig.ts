@@ -86,7 +86,8 @@ const LIST_KEYS = {
   'limit container groups': 'limitContainerGroups',
 } as const;
 
-function defaults(file: string, present: boolean): SiteConfig {
+/** The values of every directive: the ones in force without a file (present false), or before a file's lines. */
+export function defaults(file: string, present: boolean): SiteConfig {
   return {
     file, present,
     // Singularity's default list applies only when there is no file at all: a file without `bind path` lines

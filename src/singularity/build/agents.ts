@@ -67,7 +67,7 @@ function header(stage: Stage, key: string): string | undefined {
   return stage.header.get(key)?.value;
 }
 
-async function busybox(stage: Stage, rootfs: string, ctx: AgentContext): Promise<void> {
+async function busybox(stage: Stage, rootfs: string, _ctx: AgentContext): Promise<void> {
   const line = stage.bootstrap.line;
   const mirror = stage.header.get('mirrorurl');
   const binary = inRootfs(rootfs, 'bin/busybox');
@@ -259,6 +259,7 @@ interface OciDescriptor {
   platform?: { architecture?: string; os?: string };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the archive's JSON documents (index, manifest, config) are read field by field by the callers, each with a default
 function readJson(file: string, what: string, line: number): any {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));

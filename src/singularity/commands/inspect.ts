@@ -82,7 +82,7 @@ export const inspectCommand: SingularityCommand = {
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
       if (a === '-j' || a === '--json') json = true;
-      else if (a === '--all') ORDER.forEach(p => parts.add(p));
+      else if (a === '--all') for (const p of ORDER) parts.add(p);
       else if (a === '--list-apps') listAppsOnly = true;
       else if (a === '--app') app = argv[++i];
       else if (a.startsWith('--app=')) app = a.slice(6);

@@ -1,6 +1,6 @@
 import { reporter } from '../action.js';
 import { type GlobalOptions, type SingularityCommand, UsageError } from '../command.js';
-import { listInstances, monitorInstance, readInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
+import { listInstances, monitorInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
 import { parseActionArgs } from '../options.js';
 
 const USAGE = `singularity instance start [-q] [start options...] <image> <name> [startscript args...]

@@ -45,7 +45,7 @@ export function privateCacheDir(dir: string): string {
 
 function hashFd(hash: Hash, fd: number): Hash {
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
   return hash;
 }
 

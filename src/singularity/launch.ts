@@ -22,6 +22,7 @@ import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
 import { siteConfig } from './siteconfig.js';
 import { addNetwork, networkPlan, resolvConf } from './network.js';
+import { shareGroup, shareUserNamespace } from './sharens.js';
 import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 
@@ -397,6 +398,12 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
   const network = networkPlan(o);
+  const group = shareGroup(o.sharens);
+  if (group && network?.mode === 'pasta') {
+    if (o.sharens) req.warn('--sharens is not used with --network pasta: the container is in the user namespace of its network');
+  } else if (group) {
+    shareUserNamespace(spec, { group, asked: !!o.sharens, image: image.path, runtimeDir: runtimeDir(), session, releases, warn: req.warn, info: req.info });
+  }
   if (network) addNetwork(spec, network, session, releases);
 
   const name = path.basename(image.path);

@@ -165,6 +165,15 @@ std::vector<Insn> EnosysStub(const std::vector<Bound> &bounds) {
     toFilter.push_back(p.size());
     p.push_back({ja, 0, 0, 0});
   };
+  // An ABI without a bound goes straight to the filter.
+  auto checkOrFilter = [&](const Bound *b) {
+    if (b) {
+      check(b->max);
+    } else {
+      toFilter.push_back(p.size());
+      p.push_back({ja, 0, 0, 0});
+    }
+  };
   for (uint32_t audit : audits) {
     size_t start = p.size();
     for (auto &j : toSection)
@@ -179,26 +188,16 @@ std::vector<Insn> EnosysStub(const std::vector<Bound> &bounds) {
       p.push_back({ret, 0, 0, enosys});
     }
     if (audit != SCMP_ARCH_X86_64) {
-      check(native->max);
+      checkOrFilter(native);
       continue;
     }
     // AUDIT_ARCH_X86_64 carries two ABIs: x32 numbers have kX32SyscallBit set, and each ABI has its own bound.
     p.push_back({jset, 0, 1, kX32SyscallBit});
     size_t toX32 = p.size();
     p.push_back({ja, 0, 0, 0});
-    if (native) {
-      check(native->max);
-    } else {
-      toFilter.push_back(p.size());
-      p.push_back({ja, 0, 0, 0});
-    }
+    checkOrFilter(native);
     p[toX32].k = static_cast<uint32_t>(p.size() - toX32 - 1);
-    if (x32) {
-      check(x32->max);
-    } else {
-      toFilter.push_back(p.size());
-      p.push_back({ja, 0, 0, 0});
-    }
+    checkOrFilter(x32);
   }
   for (size_t j : toFilter) p[j].k = static_cast<uint32_t>(p.size() - j - 1);
   return p;

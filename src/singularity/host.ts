@@ -14,6 +14,7 @@ import { gpuMounts } from './gpu.js';
 import type { ResolvedImage } from './image.js';
 import type { ActionOptions, BindSpec } from './options.js';
 import type { SiteConfig } from './siteconfig.js';
+import { shareGroup } from './sharens.js';
 import { hostfsPoints, siteBinds } from './sitepolicy.js';
 
 /** The user running the session, as their passwd entry (or the environment) says. */
@@ -43,6 +44,8 @@ export interface HostFacts {
   hostfsPoints: string[];
   /** --nv/--rocm: the driver libraries, programs and (with --contain) devices found here. */
   gpuMounts: Mount[];
+  /** The group whose ranks share a user namespace with this container (sharens.ts), if any. */
+  shareGroup?: string;
   /** SINGULARITYENV_*, --env-file and --env, in increasing precedence, invalid names dropped. */
   envOverrides: [string, string][];
   /** Whether a host path exists (a bind or home source). */
@@ -113,6 +116,7 @@ export function gatherHostFacts(o: ActionOptions, site: SiteConfig, warn: (m: st
     groupLines: readLines('/etc/group'), subuid: subidRange('/etc/subuid', user), subgid: subidRange('/etc/subgid', user),
     siteBinds: binds, hostfsPoints: hostfsPoints(site), gpuMounts: gpu,
     envOverrides: environmentOverrides(process.env, o, warn),
+    shareGroup: shareGroup(o.sharens),
     exists: p => fs.existsSync(p),
   };
 }

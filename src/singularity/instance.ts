@@ -105,13 +105,17 @@ export function listInstances(): InstanceRecord[] {
   return out;
 }
 
-/** `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). */
-export async function startInstance(given: string[], r: Reporter): Promise<number> {
+/**
+ * `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). `quiet` (-q,
+ * before or after `instance start`) leaves out what a docker:// image's conversion says.
+ */
+export async function startInstance(given: string[], r: Reporter, quiet = false): Promise<number> {
   const { options, rest } = parseActionArgs(given);
+  const silent = quiet || options.quiet;
   const [uri, name] = rest;
   if (!uri || !name) throw new RuntimeError('instance start needs an image and an instance name', { op: 'instance start' });
   // A docker:// (or other URI) image is made a cached SIF here; the monitor is given its path.
-  const image = await localImage(uri, options.registry, { quiet: false, info: m => process.stderr.write(`INFO:    ${m}\n`), warn: r.warn });
+  const image = await localImage(uri, options.registry, { quiet: silent, info: m => { if (!silent) process.stderr.write(`INFO:    ${m}\n`); }, warn: r.warn });
   const argv = [...given.slice(0, given.length - rest.length), image, ...rest.slice(1)];
   if (!NAME_PATTERN.test(name)) throw new RuntimeError(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`, { op: 'instance start' });
   const existing = readInstance(name);

@@ -40,6 +40,10 @@ export interface ActionOptions {
   /** --dns: the name servers of the container's /etc/resolv.conf. */
   dns: string[];
   fakeroot: boolean;
+  /** --sharens: share a user namespace with the job's other ranks (./sharens.ts); undefined: only under MPI or Slurm. */
+  sharens?: boolean;
+  /** -q/--quiet after the command (`instance start -q`), as the global -q before it. */
+  quiet: boolean;
   noMount: Set<string>;
   scratch: string[];
   workdir?: string;
@@ -59,6 +63,8 @@ interface FlagDef {
   /** The SINGULARITY_<env> / APPTAINER_<env> variable that sets it. */
   env?: string[];
   apply(o: ActionOptions, value: string): void;
+  /** A boolean given as false (--flag=false, SINGULARITY_FLAG=0), for the ones whose default is not simply off. */
+  off?(o: ActionOptions): void;
 }
 
 export { UsageError };
@@ -142,6 +148,8 @@ const flags: FlagDef[] = [
   { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
   { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
   { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
+  { long: 'quiet', short: 'q', kind: 'bool', apply: o => { o.quiet = true; } },
+  { long: 'sharens', kind: 'bool', env: ['SHARENS'], apply: o => { o.sharens = true; }, off: o => { o.sharens = false; } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
@@ -158,7 +166,7 @@ const flags: FlagDef[] = [
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
+    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, quiet: false, noMount: new Set(),
     scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
   };
 }
@@ -178,6 +186,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
       if (value === undefined || value === '') continue;
       if (def.kind === 'bool') {
         if (TRUE_WORDS.has(value.toLowerCase())) def.apply(o, value);
+        else def.off?.(o);
       } else {
         def.apply(o, value);
       }
@@ -204,6 +213,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
     if (!def) throw new UsageError(`unknown flag: ${arg}`);
     if (def.kind === 'bool') {
       if (inline === undefined || TRUE_WORDS.has(inline.toLowerCase())) def.apply(o, 'true');
+      else def.off?.(o);
       continue;
     }
     const value = inline ?? argv[++i];

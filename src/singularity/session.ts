@@ -16,6 +16,7 @@ import type { Action } from './environment.js';
 import { gatherHostFacts, imageFacts, type ImageFacts, type OverlayFacts } from './host.js';
 import { resolveImage, type ResolvedImage } from './image.js';
 import { startPasta } from './network.js';
+import { shareUserNamespace } from './sharens.js';
 import type { ActionOptions } from './options.js';
 import { acquireOverlayLock } from './overlay-lock.js';
 import { siteConfig } from './siteconfig.js';
@@ -149,6 +150,9 @@ function openWith(req: LaunchRequest, image: ResolvedImage, facts: ImageFacts, u
   const { spec, effects } = buildSpec(req, facts, host, dir, overlays);
   makeSessionDir(dir, undo);
   applyEffects(effects);
+  if (effects.sharens) {
+    shareUserNamespace(spec, { ...effects.sharens, image: image.path, runtimeDir: runtimeDir(), session: dir, releases: undo, warn: req.warn, info: req.info });
+  }
   if (effects.pasta) startPasta(spec, effects.pasta, dir, undo);
   writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return { dir, id, spec, image, undo };

@@ -34,6 +34,8 @@ export interface SiteConfig {
   allowContainer: { sif: boolean; squashfs: boolean; extfs: boolean; dir: boolean; encrypted: boolean };
   memoryFsType: 'tmpfs' | 'ramfs';
   ldconfigPath?: string;
+  /** `sandbox cache max size`: the most a user's cache of unpacked images may hold, in bytes (0: no limit). */
+  sandboxCacheMaxSize?: number;
 }
 
 let configFileOverride: string | undefined;
@@ -98,6 +100,14 @@ export function defaults(file: string, present: boolean): SiteConfig {
   };
 }
 
+const UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** A size as singularity.conf gives sizes: MiB by default (as `sessiondir max size`), or with a K, M, G or T suffix. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*(?:([KMGT])(?:i?B)?)?$/i.exec(text.trim());
+  return m ? Number(m[1]) * UNITS[(m[2] ?? 'M').toUpperCase()]! : undefined;
+}
+
 /** Parses singularity.conf text: `key = value` lines, `#` comments, comma lists, the first of repeated scalars wins. */
 export function parseSiteConfig(text: string, file: string): SiteConfig {
   const c = defaults(file, true);
@@ -137,6 +147,10 @@ export function parseSiteConfig(text: string, file: string): SiteConfig {
       if (first) c.memoryFsType = type;
     } else if (key === 'ldconfig path') {
       if (first) c.ldconfigPath = value;
+    } else if (key === 'sandbox cache max size') {
+      const size = parseSize(value);
+      if (size === undefined) throw new SiteConfigError(`${where}: "${key}" must be a size in MiB (or with a K, M, G or T suffix), got ${JSON.stringify(value)}`);
+      if (first) c.sandboxCacheMaxSize = size;
     }
   });
   return c;

@@ -41,6 +41,8 @@ export interface Effects {
   files: { path: string; text: string }[];
   /** --network pasta: helpers to start, whose namespaces the container then joins. */
   pasta?: NetworkPlan;
+  /** --sharens (or a rank of an MPI or Slurm job): the user namespace to share with the group's other containers. */
+  sharens?: { group: string; asked: boolean };
 }
 
 export interface BuiltSpec {
@@ -368,6 +370,12 @@ export function buildSpec(req: SpecRequest, image: ImageFacts, host: HostFacts, 
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
   const network = networkPlan(o);
+  const group = host.shareGroup;
+  if (group && network?.mode === 'pasta') {
+    if (o.sharens) req.warn('--sharens is not used with --network pasta: the container is in the user namespace of its network');
+  } else if (group) {
+    effects.sharens = { group, asked: !!o.sharens };
+  }
   if (network) {
     addNetwork(spec, network, host.user.uid === 0);
     if (network.mode === 'pasta') effects.pasta = network;

@@ -34,6 +34,7 @@ interface HostOver {
   env?: NodeJS.ProcessEnv;
   gpuMounts?: Mount[];
   subids?: boolean;
+  shareGroup?: string;
 }
 
 function fakeHost(over: HostOver = {}): HostFacts {
@@ -55,6 +56,7 @@ function fakeHost(over: HostOver = {}): HostFacts {
     hostfsPoints: [],
     gpuMounts: over.gpuMounts ?? [],
     envOverrides: [],
+    ...(over.shareGroup ? { shareGroup: over.shareGroup } : {}),
     exists: p => HOST_PATHS.has(path.posix.normalize(p)),
   };
 }
@@ -123,6 +125,11 @@ const CASES: Case[] = [
   { name: 'namespaces', what: '-p -i --uts --hostname: new PID, IPC and UTS namespaces, a fresh /proc', flags: ['-p', '-i', '--uts', '--hostname', 'node1'] },
   { name: 'net-none-dns', what: '--net --network none --dns: a network namespace, fresh sysfs, a session resolv.conf instead of the host\'s', flags: ['--net', '--network', 'none', '--dns', '1.1.1.1,9.9.9.9'] },
   { name: 'net-pasta', what: '--net (pasta): the session starts pasta; the spec asks for the namespaces it will join', flags: ['--net', '--network-args', 'portmap=8080:80/tcp'] },
+  { name: 'sharens-mpi', what: 'a rank of an MPI job: the session is asked to share the job\'s user namespace', host: { shareGroup: 'mpi:4242' } },
+  {
+    name: 'sharens-pasta', what: '--sharens with --network pasta: the network\'s user namespace wins, with a warning', flags: ['--sharens', '--net'],
+    host: { shareGroup: 'parent:77:1234' }, warnings: ['--sharens is not used with --network pasta: the container is in the user namespace of its network'],
+  },
   { name: 'gpu', what: '--nv: the driver libraries found on the host, LD_LIBRARY_PATH in the action script', flags: ['--nv'], host: { gpuMounts: [NVIDIA_LIB] } },
   { name: 'app-run', what: 'run --app: SCIF app variables and the run action script with arguments', flags: ['--app', 'hello'], action: 'run', args: ['a', 'b c'] },
   { name: 'instance-start', what: 'an instance (start, PID namespace, SINGULARITY_INSTANCE)', flags: ['-p'], action: 'start', args: [], extraEnv: { SINGULARITY_INSTANCE: 'web', APPTAINER_INSTANCE: 'web' } },

@@ -12,6 +12,7 @@ import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTr
 import type { RuntimeError } from '../../errors.js';
 import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
+import { cacheRoot } from '../registry/cache.js';
 import type { RegistryOptions } from '../registry/options.js';
 import { unsupportedSource } from '../registry/source.js';
 import { derivedImageId, sourceDateEpoch, squashfsTimeArgs } from './reproducible.js';
@@ -358,11 +359,6 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   return rootfs;
 }
 
-function cacheDir(): string {
-  const env = process.env['SINGULARITY_CACHEDIR'] ?? process.env['APPTAINER_CACHEDIR'];
-  return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
-}
-
 function readSpec(spec: string): { text: string; file: string } {
   const unsupported = unsupportedSource(spec);
   if (unsupported) throw new BuildError(unsupported);
@@ -425,7 +421,7 @@ export async function build(opts: BuildOptions): Promise<void> {
   const ctx: BuildContext = {
     opts, def, mapping, tmpDir, stageRoots: new Map(), epoch,
     agent: {
-      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
+      mapping, cacheDir: cacheRoot(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
       extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run, type Spec } from '../../index.js';
+import { RuntimeError } from '../../errors.js';
 
 /**
  * What %post gets: root's usual capabilities, so package managers can chown, setuid to _apt and mknod. Not
@@ -169,9 +170,9 @@ const STOP_GUARD = [
 ].join('\n');
 
 /** A script run that a signal to the builder stopped; the build stops with that signal. */
-export class ScriptStopped extends Error {
+export class ScriptStopped extends RuntimeError {
   constructor(readonly signal: NodeJS.Signals) {
-    super(`stopped by ${signal}`);
+    super(`stopped by ${signal}`, { op: 'build' });
   }
 }
 

@@ -3,7 +3,7 @@
 # executor under ASan+UBSan, the helper and the addon under UBSan in trap mode, built by hack/build.sh in a copy
 # of this tree so dist/, build/ and the native binaries here stay the normal ones. Writes OUTDIR (default
 # dist-sanitize/): tsrt and tsrt-singularity with the sanitized addon embedded, and the sanitized
-# tsrt-executor and tsrt-init as embedded (for the self-test). The tests run it with TSRT_DIST=OUTDIR.
+# tsrt-executor, tsrt-init and tsrt.node as embedded (for the self-test). The tests run it with TSRT_DIST=OUTDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$(realpath -m "${1:-dist-sanitize}")"
@@ -16,5 +16,5 @@ TSRT_SANITIZE=1 bash "$copy/hack/build.sh"
 rm -rf "$out"
 mkdir -p "$out"
 cp -a "$copy/dist/." "$out/"
-cp "$copy/native/executor/tsrt-executor" "$copy/native/init/tsrt-init" "$out/"
+cp "$copy/native/executor/tsrt-executor" "$copy/native/init/tsrt-init" "$copy/build/Release/tsrt.node" "$out/"
 echo "build:sanitize: done ($out/tsrt)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sanitized phase of CI (issue 13): builds the sanitized variant (npm run build:sanitize, into
 # dist-sanitize/) and runs the suites that start real containers against it: the e2e files for the lifecycle,
-# exec, the config fields, hooks and rootless, and test/security but for the two native checks that never run
+# exec, the config fields, hooks, rootless and seccomp (the filter is loaded in the sanitized executor before its
+# execveat), and test/security but for the two native checks that never run
 # dist/tsrt (their own ASan+UBSan builds are in hack/check-native.sh). Any sanitizer report aborts the executor,
 # so a finding fails the test that hit it. Ends with hack/test.sh's "N passed, M failed".
 #   bash hack/test-sanitized.sh [FILE...]   (default: the set above)
@@ -14,7 +15,8 @@ tail -1 "$log"
 rm -f "$log"
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(test/e2e/lifecycle.test.ts test/e2e/exec.test.ts test/e2e/fields.test.ts test/e2e/hooks.test.ts test/e2e/rootless.test.ts)
+  files=(test/e2e/lifecycle.test.ts test/e2e/exec.test.ts test/e2e/fields.test.ts test/e2e/hooks.test.ts test/e2e/rootless.test.ts
+    test/e2e/seccomp.test.ts)
   for f in test/security/*.test.ts; do
     case "$f" in test/security/native-fuzz.test.ts|test/security/native-hardening.test.ts) ;; *) files+=("$f") ;; esac
   done

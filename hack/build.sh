@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 echo "build: spec types and validators from schemas/"
 node hack/gen-spec.mjs
 
+version="$(node -p 'require("./package.json").version')"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+bun="$(bash hack/bun.sh)"
+# package.json's build runs hack/gen-abi.ts first: the shared TS/C constants from src/native-abi/table.ts.
+if [ ! -f native/generated/tsrt-abi.h ] || [ ! -f src/native-abi/abi.gen.ts ]; then
+  echo "build: native/generated/tsrt-abi.h missing: build with npm run build (it runs hack/gen-abi.ts first)" >&2
+  exit 1
+fi
+
 echo "build: sealed helper native/init/tsrt-init"
 make -s -C native/init tsrt-init
 
@@ -25,9 +34,6 @@ echo "build: type check"
 node node_modules/typescript/bin/tsc -p tsconfig.build.json --noEmit
 
 echo "build: dist/tsrt (single executable) and dist/tsrt.js (Node)"
-bun="$(bash hack/bun.sh)"
-version="$(node -p 'require("./package.json").version')"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 defines=(--define "TSRT_VERSION=\"$version\"" --define "TSRT_COMMIT=\"$commit\"")
 mkdir -p dist
 # --bytecode: JavaScriptCore bytecode compiled at build time; parsing and compiling the bundle at every start

@@ -22,6 +22,10 @@ import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks, runHooksWarning, type InContainer } from './hooks.js';
 import { parseSignal } from './signals.js';
 import {
+  TSRT_TEXT_DELETE_NOT_STOPPED, TSRT_TEXT_KILL_ERRNO, TSRT_TEXT_NOT_RUNNING, TSRT_TEXT_START_ALREADY, TSRT_TEXT_START_STOPPED,
+} from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
+import {
   ContainerDir, OCI_VERSION, notExist, ociState, procStat, writeFileAtomic,
   type ContainerRecord, type Status,
 } from './state.js';
@@ -594,14 +598,14 @@ function waitForUserExec(pid: number): void {
 
 export function start(root: string, id: string, warn: (m: string) => void, debug?: (m: string) => void): void {
   const { dir, rec, status } = loadLocked(root, id);
-  if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
-  if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
+  if (status === 'stopped') throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
+  if (status !== 'created') throw new RuntimeError(fill(TSRT_TEXT_START_ALREADY, status), { op: 'start' });
   runStartHooks(dir, rec, warn, debug);
   const pidfd = initPidfd(rec);
-  if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+  if (pidfd < 0) throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
   const result = native().startFifo(dir.fifoPath, pidfd);
   native().closeFd(pidfd);
-  if (result !== 'ok') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+  if (result !== 'ok') throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
   fs.rmSync(dir.fifoPath, { force: true });
   if (rec.hooks?.poststart?.length) waitForUserExec(rec.pid);
   runHooksWarning('poststart', rec.hooks?.poststart, ociState(rec, 'running'), warn);
@@ -700,7 +704,7 @@ export function kill(root: string, id: string, signal: string, all: boolean): vo
   const { dir, rec, status } = loadLocked(root, id);
   const cgroup = cgroupOf(rec);
   if (status === 'stopped') {
-    if (!all) throw new RuntimeError('container not running', { op: 'kill' });
+    if (!all) throw new RuntimeError(TSRT_TEXT_NOT_RUNNING, { op: 'kill' });
     // As runc: the init is gone but what it left in the cgroup (daemonized children) still gets the signal.
     if (cgroup?.pids().length) cgroup.signalAll(sig);
     dir.unlock();
@@ -714,12 +718,12 @@ export function kill(root: string, id: string, signal: string, all: boolean): vo
     return;
   }
   const pidfd = initPidfd(rec);
-  if (pidfd < 0) throw new RuntimeError('container not running', { op: 'kill' });
+  if (pidfd < 0) throw new RuntimeError(TSRT_TEXT_NOT_RUNNING, { op: 'kill' });
   const r = a.pidfdSignal(pidfd, sig);
   a.closeFd(pidfd);
   const ESRCH = 3;
-  if (r === -ESRCH) throw new RuntimeError('container not running', { op: 'kill' });
-  if (r < 0) throw new RuntimeError(`kill container: errno ${-r}`, { op: 'kill' });
+  if (r === -ESRCH) throw new RuntimeError(TSRT_TEXT_NOT_RUNNING, { op: 'kill' });
+  if (r < 0) throw new RuntimeError(fill(TSRT_TEXT_KILL_ERRNO, -r), { op: 'kill' });
   if (all) {
     for (const pid of containerPids(rec).slice(1)) {
       const fd = a.pidfdOpen(pid);
@@ -845,11 +849,11 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
       native().closeFd(pidfd);
     }
   } else if (status === 'running' || status === 'paused') {
-    if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
+    if (!force) throw new RuntimeError(fill(TSRT_TEXT_DELETE_NOT_STOPPED, id, status), { op: 'delete' });
     killAndWait(rec);
   } else if (status === 'created') {
     // The spec wants an error here; engines always follow with `delete --force`, which still works.
-    if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: created`, { op: 'delete' });
+    if (!force) throw new RuntimeError(fill(TSRT_TEXT_DELETE_NOT_STOPPED, id, 'created'), { op: 'delete' });
     killAndWait(rec);
   }
   destroy(dir, rec, warn);

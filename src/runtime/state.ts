@@ -8,6 +8,8 @@ import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
+import { TSRT_TEXT_ID_EMPTY, TSRT_TEXT_ID_FORMAT, TSRT_TEXT_ID_PUNCT, TSRT_TEXT_NOT_EXIST } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process } from '../spec/types.gen.js';
@@ -66,12 +68,13 @@ export interface ContainerRecord {
   creating?: boolean;
 }
 
-const ID_PATTERN = /^[\w+\-.]+$/;
+/** Letters, digits and the punctuation the front door accepts too. */
+const ID_PATTERN = new RegExp(`^[A-Za-z0-9${TSRT_TEXT_ID_PUNCT.replace(/[-\]\\^]/g, c => `\\${c}`)}]+$`);
 
 export function validateId(id: string): void {
-  if (!id) throw new RuntimeError('container id cannot be empty', { op: 'id' });
+  if (!id) throw new RuntimeError(TSRT_TEXT_ID_EMPTY, { op: 'id' });
   if (!ID_PATTERN.test(id) || id === '.' || id === '..') {
-    throw new RuntimeError(`invalid id format: ${id}`, { op: 'id' });
+    throw new RuntimeError(fill(TSRT_TEXT_ID_FORMAT, id), { op: 'id' });
   }
 }
 
@@ -278,7 +281,7 @@ function isOwnRecord(rec: unknown): rec is ContainerRecord {
 }
 
 export function notExist(): RuntimeError {
-  return new RuntimeError('container does not exist', { op: 'state', errno: 'ENOENT' });
+  return new RuntimeError(TSRT_TEXT_NOT_EXIST, { op: 'state', errno: 'ENOENT' });
 }
 
 /** Writes file by a rename from a temporary beside it; errors name `shown` (file reached through a dir fd has an unreadable name). */

@@ -406,6 +406,22 @@ export class CgroupManager {
     return undefined;
   }
 
+  /**
+   * What the lifecycle record needs to tell a paused container and to delete a stopped one without a manager:
+   * the freezer file and its frozen text, the directory whose cgroup.procs lists the container's processes,
+   * and the directories destroy() removes, in its order (a leaf goes with any children it has).
+   */
+  lifecycleFacts(): { freezer?: { file: string; frozen: string }; procsDir?: string; remove: { dir: string; leaf: boolean }[] } {
+    const f = this.freezer();
+    const freezer = f && (f.kind === 'v1' ? v1.FREEZER : v2.FREEZER);
+    const leaves = new Set(this.record.dirs.map(d => d.dir));
+    return {
+      freezer: f && freezer && { file: path.join(f.dir, freezer.file), frozen: freezer.frozen },
+      procsDir: this.procsDir(),
+      remove: [...this.record.created].reverse().map(dir => ({ dir, leaf: leaves.has(dir) })),
+    };
+  }
+
   canFreeze(): boolean {
     return this.freezer() !== undefined;
   }

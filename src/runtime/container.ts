@@ -20,6 +20,7 @@ import { imageRootfsSource, mountImageRootfs, planImageRootfs, unmountImageRootf
 import { moveIntoContainer, netnsPinPath, returnToHost } from './netdev.js';
 import { joinResctrl, leaveResctrl } from './resctrl.js';
 import { runHooks, runHooksWarning, type InContainer } from './hooks.js';
+import { writeLifecycleRecord } from './lifecycle-record.js';
 import { parseSignal } from './signals.js';
 import {
   TSRT_TEXT_DELETE_NOT_STOPPED, TSRT_TEXT_KILL_ERRNO, TSRT_TEXT_NOT_RUNNING, TSRT_TEXT_START_ALREADY, TSRT_TEXT_START_STOPPED,
@@ -351,6 +352,7 @@ function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launche
     delete rec.creating;
     dir.save(rec);
     crashPoint('state-saved');
+    writeLifecycleRecord(dir, rec, cgroup);
     return { dir, rec, spec, initPidfd, sock, consolePeer };
   } catch (e) {
     for (const fd of fds) a.closeFd(fd);

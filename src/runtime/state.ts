@@ -8,7 +8,7 @@ import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
-import { TSRT_TEXT_ID_EMPTY, TSRT_TEXT_ID_FORMAT, TSRT_TEXT_ID_PUNCT, TSRT_TEXT_NOT_EXIST } from '../native-abi/abi.gen.js';
+import { TSRT_LCR_FILE, TSRT_TEXT_ID_EMPTY, TSRT_TEXT_ID_FORMAT, TSRT_TEXT_ID_PUNCT, TSRT_TEXT_NOT_EXIST } from '../native-abi/abi.gen.js';
 import { fill } from '../native-abi/text.js';
 import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
@@ -131,6 +131,9 @@ export function procStat(pid: number): { startTime: string; state: string; ppid:
   return { state: after[0] ?? '', startTime: after[19] ?? '', ppid: Number(after[1]) };
 }
 
+/** The exec fifo in the container's directory: while it exists, the container is created, not running. */
+export const FIFO_NAME = 'exec.fifo';
+
 export class ContainerDir {
   private lockFd = -1;
 
@@ -144,7 +147,7 @@ export class ContainerDir {
   }
 
   /** `name` in the container's directory, reached through the state root's fd (what this process opens). */
-  private at(name = ''): string {
+  at(name = ''): string {
     const root = openStateRoot(this.root);
     return root ? root.at(path.join(this.id, name)) : path.join(path.resolve(this.root), this.id, name);
   }
@@ -154,7 +157,7 @@ export class ContainerDir {
   }
 
   get fifoPath(): string {
-    return this.at('exec.fifo');
+    return this.at(FIFO_NAME);
   }
 
   exists(): boolean {
@@ -224,7 +227,9 @@ export class ContainerDir {
   }
 
   remove(): void {
-    // state.json goes while we hold the lock, so a command waiting on it finds no container, not a stale one.
+    // The lifecycle record and state.json go while we hold the lock, so a command waiting on it finds no
+    // container, not a stale one; the record first, so that no record is ever found without its state.json.
+    fs.rmSync(this.at(TSRT_LCR_FILE), { force: true });
     fs.rmSync(this.statePath, { force: true });
     this.unlock();
     fs.rmSync(this.at(), { recursive: true, force: true });
@@ -285,10 +290,10 @@ export function notExist(): RuntimeError {
 }
 
 /** Writes file by a rename from a temporary beside it; errors name `shown` (file reached through a dir fd has an unreadable name). */
-export function writeFileAtomic(file: string, data: string, mode = 0o600, shown = file): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, shown = file): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const bytes = Buffer.from(data);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fd = fs.openSync(tmp, 'w', mode);
     try {
       // Blocks allocated before the write: ext4 (this host's /run) otherwise flushes the new file's delayed

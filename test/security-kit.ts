@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, type Result, type Scope,
+  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, waitFor, type Result, type Scope,
 } from './helpers.js';
 
 export { TSRT };
@@ -219,7 +219,7 @@ export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope
   sock: string; ptn(): number | undefined; output(): string;
 } {
   const { sock, out } = startConsoleReceiver(tt, s);
-  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.05']);
+  waitFor(() => fs.existsSync(sock), 200, 50);
   const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
   return {
     sock,
@@ -228,13 +228,9 @@ export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope
   };
 }
 
-/** Waits (bounded polling, not a timing assertion) until the predicate holds. */
+/** Waits (bounded polling, scaled with the load, not a timing assertion) until the predicate holds. */
 export function poll(pred: () => boolean, tries = 400): boolean {
-  for (let i = 0; i < tries; i++) {
-    if (pred()) return true;
-    spawnSync('sleep', ['0.05']);
-  }
-  return pred();
+  return waitFor(pred, tries, 50);
 }
 
 /** A host directory laid out like the /proc files runtimes write, each holding a canary value. */

@@ -1,12 +1,12 @@
 // Shared by the tsrt-singularity tests: the reference fixtures and the built dist/tsrt-singularity.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO, type Result } from './helpers.js';
+import { REPO, fixture, type Result } from './helpers.js';
 
-/** ../shared/fixtures/sif beside the checkout (the sylabs/sif test images and keys). */
-export const FIXTURES = path.resolve(REPO, '..', 'shared', 'fixtures', 'sif');
-export const IMAGES = path.join(FIXTURES, 'images');
-export const KEYS = path.join(FIXTURES, 'keys');
+/** The sylabs/sif test images and keys, vendored (test/fixtures/sif/PROVENANCE.md). */
+export const FIXTURES = fixture('sif');
+export const IMAGES = fixture('sif', 'images');
+export const KEYS = fixture('sif', 'keys');
 export const REPO_DIST = path.join(REPO, 'dist');
 export const SINGULARITY = path.join(REPO_DIST, 'tsrt-singularity');
 

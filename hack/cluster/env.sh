@@ -12,3 +12,5 @@ CLUSTER_CTL_PORT=16817
 CLUSTER_SLURMD_PORT=16818
 CLUSTER_SRUN_PORTS=16900-16999
 export SLURM_CONF="$CLUSTER_DIR/etc/slurm.conf"
+# wait_for SECONDS CMD...: bounded waits scaled with the load.
+. "$(dirname "${BASH_SOURCE[0]}")/../wait.sh"

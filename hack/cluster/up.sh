@@ -51,8 +51,7 @@ setsid setpriv --reuid munge --regid munge --init-groups munged --foreground --s
   --log-file="$CLUSTER_DIR/log/munged.log" --seed-file="$CLUSTER_DIR/munge/munged.seed" \
   </dev/null >>"$CLUSTER_DIR/log/munged.log" 2>&1 &
 echo "munged $!" >> "$pids"
-for _ in $(seq 100); do [ -S "$CLUSTER_DIR/munge/munge.socket" ] && break; sleep 0.1; done
-[ -S "$CLUSTER_DIR/munge/munge.socket" ] || { echo "cluster: munged did not start (see $CLUSTER_DIR/log/munged.log)" >&2; false; }
+wait_for 10 test -S "$CLUSTER_DIR/munge/munge.socket" || { echo "cluster: munged did not start (see $CLUSTER_DIR/log/munged.log)" >&2; false; }
 
 # --- network: a bridge of our own with the host's end, and one netns per daemon on a veth pair.
 ip link add "$CLUSTER_BRIDGE" type bridge
@@ -160,12 +159,8 @@ for node in "${CLUSTER_NODES[@]}"; do
 done
 
 # Up when both nodes are idle (bounded wait; the daemons register within seconds).
-for _ in $(seq 120); do
-  idle=$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2=="idle"' | wc -l || true)
-  [ "$idle" -eq "${#CLUSTER_NODES[@]}" ] && break
-  sleep 0.5
-done
-if [ "$idle" -ne "${#CLUSTER_NODES[@]}" ]; then
+nodes_idle() { [ "$(sinfo -h -N -o '%N %t' 2>/dev/null | awk '$2=="idle"' | wc -l)" -eq "${#CLUSTER_NODES[@]}" ]; }
+if ! wait_for 60 nodes_idle; then
   sinfo -N >&2 || true
   echo "cluster: nodes did not come up idle (logs in $CLUSTER_DIR/log)" >&2
   false

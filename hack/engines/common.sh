@@ -17,14 +17,8 @@ images() {
   [ -s "$WORK/images/pause-oci.tar" ] || bash "$REPO/hack/engines/image.sh" "$WORK/images" >&2
 }
 
-# wait_for SECONDS CMD...: retries CMD until it succeeds.
-wait_for() {
-  local deadline=$(( $(date +%s) + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
+# wait_for SECONDS CMD...: retries CMD until it succeeds, the bound scaled with the load.
+. "$REPO/hack/wait.sh"
 
 # stop_pid PIDFILE: TERM, then KILL after 30 s, of the daemon this script started.
 stop_pid() {

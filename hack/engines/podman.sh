@@ -7,6 +7,7 @@
 #   hack/engines/podman.sh env            print the environment the wrapper uses
 # Afterwards $W/bin/podman is podman pointed at the private storage and config; pick a runtime with
 # `--runtime tsrt` (dist/tsrt of this checkout) or `--runtime runc` (the host's, as the reference).
+# TSRT_BIN (default dist/tsrt of this checkout) is the runtime named tsrt.
 # PODMAN_TSRT_NAME (default podman-tsrt) names the dirs (W=/var/tmp/$NAME, R=/run/$NAME), the network and the
 # bridge (p<NAME without podman->); PODMAN_TSRT_SUBNET (default 10.89.213) its /24.
 set -euo pipefail
@@ -16,7 +17,7 @@ case "$name" in podman-tsrt*) ;; *) echo "podman.sh: PODMAN_TSRT_NAME must start
 W="/var/tmp/$name"
 R="/run/$name"
 image="localhost/$name-busybox:latest"
-tsrt="$here/dist/tsrt"
+tsrt="${TSRT_BIN:-$here/dist/tsrt}"
 bridge="p${name#podman-}"; bridge="${bridge:0:15}"
 subnet="${PODMAN_TSRT_SUBNET:-10.89.213}"
 
@@ -48,7 +49,7 @@ runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "tsrt"]
 
 [engine.runtimes]
 tsrt = ["$tsrt"]
-runc = ["$(command -v runc || echo /usr/sbin/runc)"]
+runc = ["/usr/sbin/runc"]
 EOF
 }
 
@@ -150,7 +151,7 @@ setup() {
 our_pids() {
   local p cmd
   for p in /proc/[0-9]*; do
-    cmd="$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" || continue
+    cmd="$( { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null)" || continue
     case "$cmd" in *"$W/"*|*"$R/"*) echo "${p#/proc/}" ;; esac
   done
 }

@@ -1,6 +1,7 @@
 /*
- * tsrt-executor: the program the runtime's cloned child execs from a sealed memfd (R5, design B of
- * native-core.md). argv: EXECUTOR_MAGIC, the sync socket fd, the sealed plan memfd, the sealed helper memfd.
+ * tsrt-executor: the program the runtime's cloned child execs at once from a sealed memfd (R5: the container
+ * never sees a host executable), reading a serialised plan instead of running C inside the addon.
+ * argv: EXECUTOR_MAGIC, the sync socket fd, the sealed plan memfd, the sealed helper memfd.
  * The environment is empty; every signal is still blocked from the clone (the executor unblocks them only for
  * the user's execve).
  *

@@ -21,6 +21,7 @@ import { specCommand } from './spec.js';
 import { startCommand } from './start.js';
 import { stateCommand } from './state.js';
 import { updateCommand } from './update.js';
+import { runAsStateRootOwner } from './as-owner.js';
 
 declare const TSRT_VERSION: string | undefined;
 declare const TSRT_COMMIT: string | undefined;
@@ -100,6 +101,10 @@ export function main(argv: string[]): number {
     const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
     if (!['cgroupfs', 'systemd', 'disabled'].includes(manager)) throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
     let root = flags['root'] as string | undefined;
+    if (name !== 'spec' && name !== 'features') {
+      const status = runAsStateRootOwner(root, argv);
+      if (status !== undefined) return status;
+    }
     const ctx: Context = {
       // Worked out when a verb first needs it: spec and features run without a state directory.
       get root() {

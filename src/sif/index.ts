@@ -1,6 +1,8 @@
 /**
  * SIF (Singularity Image Format) reader and writer, byte-compatible with the reference (sylabs/sif v2).
- * Layout and writer rules: ../shared/docs/singularity.md §2.
+ * Layout and writer rules are those of sylabs/sif v2's pkg/sif: packed little-endian structs, a 128-byte header,
+ * the descriptor table at 4096, partitions aligned to 4096 and other objects packed; test/singularity/sif.test.ts
+ * holds this reader and writer to the reference's own images (test/fixtures/sif).
  *
  * Reading
  *   const img = SifImage.open('alpine.sif');            // read-only; { writable: true } to modify

@@ -1,5 +1,5 @@
 /**
- * SIF signatures (../shared/docs/singularity.md §2.7): the image-metadata JSON that covers the header, the
+ * SIF signatures as sylabs/sif v2's pkg/integrity makes them: the image-metadata JSON that covers the header, the
  * descriptors and the data of an object group; DSSE envelopes signed with PEM keys (Ed25519, ECDSA, RSA);
  * verification of DSSE, PGP clear-signed and legacy (SIFHASH) signatures.
  *

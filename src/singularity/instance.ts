@@ -22,6 +22,7 @@ import { actionScript, environmentOverrides, type Action } from './environment.j
 import { PROMPT, hostUser, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
 import { localImage } from './registry/convert.js';
 import { parseActionArgs, type ActionOptions } from './options.js';
+import { selfArgv } from '../self.js';
 
 export interface InstanceRecord {
   name: string;
@@ -102,13 +103,6 @@ export function listInstances(): InstanceRecord[] {
     out.push(rec);
   }
   return out;
-}
-
-/** argv for running this program again (a compiled single executable, or node/bun with a script). */
-function selfArgv(): [string, string[]] {
-  const script = process.argv[1];
-  if (script && /\.(m?js|ts)$/.test(script)) return [process.execPath, [script]];
-  return [process.execPath, []];
 }
 
 /** `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). */

@@ -1,6 +1,6 @@
 // The core of the action commands: an image plus Singularity's options becomes an OCI spec (native-mode
-// defaults, section 1.3 of docs/singularity.md), written as a bundle in a per-run session directory and run
-// in-process with the tsrt library, unprivileged, in a user namespace.
+// defaults, asserted one by one in test/singularity/run-actions.test.ts), written as a bundle in a per-run
+// session directory and run in-process with the tsrt library, unprivileged, in a user namespace.
 //
 // The image is never written to (except with --writable): the root is an overlay whose lower layer is the
 // image and whose upper layer is the session's (or the writable --overlay's). Mount points for $HOME, $PWD and
@@ -37,10 +37,19 @@ let runtime: PrivateDir | undefined;
  * name in /tmp is one any other user can make first.
  */
 export function runtimeDir(): string {
-  runtime ??= openPrivateDir(path.join(verifiedRuntimeDir(process.env, NO_RUNTIME_DIR), 'tsrt-singularity'), {
+  runtime ??= openPrivateDir(path.join(runtimeParent(), 'tsrt-singularity'), {
     what: 'runtime directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
   });
   return runtime.path;
+}
+
+/**
+ * Root without a login session (a batch job's prolog, cron, sudo) has /run, which only root can write, as runc
+ * and tsrt itself do; everyone else needs their own $XDG_RUNTIME_DIR.
+ */
+function runtimeParent(): string {
+  if (process.geteuid!() === 0 && !process.env['XDG_RUNTIME_DIR']) return '/run';
+  return verifiedRuntimeDir(process.env, NO_RUNTIME_DIR);
 }
 
 export function stateRoot(): string {

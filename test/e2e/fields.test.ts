@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import {
   e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, sh, tsrt, waitFor, type Edit, type Result, type Scope,
 } from '../helpers.js';
+import { hostFacts } from '../../src/runtime/host.js';
 
 const { ROOT, scope } = e2eFile(t, {
   name: 'fields', idPrefix: 'fld', needsRoot: 'field tests need root', timeoutMinutes: 10,
@@ -167,32 +168,35 @@ t.test('process.capabilities: one missing from the host\'s bounding set is a cle
   }, `process.capabilities.permitted: ${name} is not in the host's capability bounding set, so the container cannot have it`);
 });
 
-t.test('process.apparmorProfile: refused when AppArmor is not enabled', async tt => {
-  const enabled = '/sys/module/apparmor/parameters/enabled';
-  if (fs.existsSync(enabled) && fs.readFileSync(enabled, 'utf8').trim() === 'Y') {
-    tt.pass('not applicable on this host', { skip: 'AppArmor is enabled here' });
-    return;
-  }
-  refuses(tt, spec => {
-    spec.process.apparmorProfile = 'tsrt-default';
-  }, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")');
-});
+// The LSM fields, on either kind of host: what the runtime's own detection (hostFacts) finds decides which
+// behaviour is right, and each test names the branch it ran. Without the LSM, a label is refused (fail closed);
+// with it, the label is applied or the kernel's refusal is reported, never ignored.
+const LSM = hostFacts();
 
-t.test('process.selinuxLabel: refused when SELinux is disabled', async tt => {
-  if (fs.existsSync('/sys/fs/selinux/enforce')) {
-    tt.pass('not applicable on this host', { skip: 'SELinux is enabled here' });
-    return;
-  }
-  refuses(tt, spec => {
-    spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
-  }, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")');
-});
+const labels = [
+  { field: 'apparmorProfile', lsm: 'AppArmor', enabled: LSM.apparmorEnabled, label: 'tsrt-default',
+    refusal: 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")' },
+  { field: 'selinuxLabel', lsm: 'SELinux', enabled: LSM.selinuxEnabled, label: 'system_u:system_r:container_t:s0',
+    refusal: 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")' },
+] as const;
 
-t.test('linux.mountLabel: ignored when SELinux is disabled (runtime-tools linux_mount_label)', async tt => {
-  if (fs.existsSync('/sys/fs/selinux/enforce')) {
-    tt.pass('not applicable on this host', { skip: 'SELinux is enabled here' });
-    return;
-  }
+for (const l of labels) {
+  t.test(`process.${l.field}: refused without ${l.lsm}, applied (or the refusal reported) with it`, async tt => {
+    const edit: Edit = spec => void (spec.process[l.field] = l.label);
+    if (!l.enabled) {
+      tt.comment(`branch: ${l.lsm} is not enabled on this host`);
+      refuses(tt, edit, l.refusal);
+      return;
+    }
+    tt.comment(`branch: ${l.lsm} is enabled on this host`);
+    const r = runIn(scope(tt), ['cat', '/proc/self/attr/current'], edit);
+    // The label shows in /proc/self/attr/current, or create failed applying it and says so.
+    if (r.code === 0) tt.equal(r.stdout.trim().replace(/ \(enforce\)$/, ''), l.label, 'applied: the process runs with the label');
+    else tt.match(errorMsg(r.stderr), /apply LSM label/, `the kernel refused it, and create says so: ${errorMsg(r.stderr)}`);
+  });
+}
+
+t.test('linux.mountLabel: ignored without SELinux (runtime-tools linux_mount_label), the mounts\' context with it', async tt => {
   const s = scope(tt);
   const r = runIn(s, ['sh', '-c', 'grep " /tmp " /proc/self/mountinfo'], spec => {
     spec.linux.mountLabel = 'system_u:object_r:svirt_sandbox_file_t:s0:c715,c811';
@@ -200,7 +204,11 @@ t.test('linux.mountLabel: ignored when SELinux is disabled (runtime-tools linux_
   });
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, / \/tmp .* - tmpfs tmpfs /, 'the tmpfs is mounted');
-  tt.notMatch(r.stdout, /context=/, 'with no context option');
+  if (!LSM.selinuxEnabled) {
+    tt.notMatch(r.stdout, /context=/, 'branch: SELinux is disabled on this host, so no context option');
+  } else {
+    tt.match(r.stdout, /context="?system_u:object_r:svirt_sandbox_file_t:s0:c715,c811/, 'branch: SELinux is enabled on this host, so the tmpfs has the label as its context');
+  }
 });
 
 /** A host interface for the test, removed in teardown: a dummy, or one end of a veth pair where the kernel

@@ -486,11 +486,11 @@ t.test('process.env is the whole environment of the process', async tt => {
 t.test('process.cwd is the working directory, created when the rootfs lacks it', async tt => {
   const s = scope(tt);
   const r = runFg(s, ['pwd'], spec => {
-    spec.process.cwd = '/work/deep/er';
+    spec.process.cwd = '/srv/deep/er';
   });
   tt.equal(r.code, 0, r.stderr);
-  tt.equal(r.stdout, '/work/deep/er\n');
-  tt.ok(fs.statSync(path.join(r.bundle, 'rootfs/work/deep/er')).isDirectory(), 'made inside the rootfs');
+  tt.equal(r.stdout, '/srv/deep/er\n');
+  tt.ok(fs.statSync(path.join(r.bundle, 'rootfs/srv/deep/er')).isDirectory(), 'made inside the rootfs');
 });
 
 t.test('process.user sets uid, gid and the additional gids', async tt => {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, type Edit, type Scope,
+  REPO, TSRT, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, waitScale, type Edit, type Scope,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
@@ -75,9 +75,10 @@ function eventsStream(args: string[]) {
   };
 }
 
-/** Waits (bounded, without blocking the event loop) until the predicate holds. Not a timing assertion. */
+/** Waits (bounded, scaled with the load, without blocking the event loop) until the predicate holds. */
 async function until(pred: () => boolean, tries = 600, delayMs = 50): Promise<boolean> {
-  for (let i = 0; i < tries && !pred(); i++) await new Promise(r => setTimeout(r, delayMs));
+  const bound = tries * waitScale();
+  for (let i = 0; i < bound && !pred(); i++) await new Promise(r => setTimeout(r, delayMs));
   return pred();
 }
 

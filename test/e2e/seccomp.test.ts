@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, e2eFile, hostMountsContaining, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
+  REPO, e2eFile, fixture, hostMountsContaining, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
 } from '../helpers.js';
 
 if (process.arch !== 'x64') {
@@ -17,7 +17,6 @@ if (process.arch !== 'x64') {
 const { ROOT, scope } = e2eFile(t, {
   name: 'seccomp', idPrefix: 'sc', needsRoot: 'seccomp e2e tests need root', timeoutMinutes: 10,
 });
-const ENGINE_CONFIGS = path.resolve(REPO, '../shared/docs/engine-configs');
 const FIXTURES = path.join(REPO, 'test/e2e/fixtures');
 
 const SIGSYS_EXIT = 128 + 31;
@@ -274,7 +273,7 @@ const profiles: [string, () => any][] = [
 ];
 
 function engineProfile(file: string): any {
-  return JSON.parse(fs.readFileSync(path.join(ENGINE_CONFIGS, file), 'utf8')).linux.seccomp;
+  return JSON.parse(fs.readFileSync(fixture('engine-configs', file), 'utf8')).linux.seccomp;
 }
 
 for (const [name, profile] of profiles) {

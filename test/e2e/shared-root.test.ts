@@ -11,7 +11,7 @@ const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
   name: 'sharedroot', idPrefix: 'shr', needsRoot: 'sharing a root with runc needs root', timeoutMinutes: 5,
 });
 
-const runc = (args: string[]) => spawnSync('runc', ['--root', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+const runc = (args: string[]) => spawnSync('/usr/sbin/runc', ['--root', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 
 t.test('a runc container in the same root', async tt => {
   const s = scope(tt);

@@ -73,8 +73,8 @@ sameAsRunc(t, 'run --rm: output and the exit codes 0 and 3', { zero: 0, three: 3
   return { zero, three: r.code, out: [...lines(r.stdout), ...lines(r.stderr)] };
 });
 
-// The shim leaves its ttrpc socket open as fd 3 of the runtime it runs (engines.md §4): it must not reach
-// the container.
+// The shim leaves its ttrpc socket open as fd 3 of the runtime it runs (containerd-shim-runc-v2 1.6 does): it
+// must not reach the container.
 sameAsRunc(t, 'the container gets only its stdio, not the shim\'s fd 3', { fds: ['0', '1', '2'] }, rt => ({
   fds: lines(ctrRun(rt, `${rt}-fds`, [], ['sh', '-c', 'ls /proc/$$/fd']).stdout),
 }));

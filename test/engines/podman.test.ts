@@ -65,7 +65,7 @@ t.test('failed create: the runtime error reaches podman through the JSON log and
     const log = fs.readFileSync(path.join('/run', env.name, 'runroot/overlay-containers', id, 'userdata/oci-log'), 'utf8');
     const lines = log.trim().split('\n').map(l => JSON.parse(l));
     pm(['rm', '-f', name]);
-    const leftover = rt === 'tsrt' ? spawnSync(TSRT, ['state', id]).status === 0 : spawnSync('runc', ['state', id]).status === 0;
+    const leftover = rt === 'tsrt' ? spawnSync(TSRT, ['state', id]).status === 0 : spawnSync('/usr/sbin/runc', ['state', id]).status === 0;
     return {
       code: r.code,
       podmanSaysIt: r.stderr.includes('/no/such/binary'),
@@ -182,7 +182,7 @@ t.test('kill with a signal, stop with a timeout, restart, rm -f', async t => {
     const id = inspect(name, '{{.Id}}');
     const pid = Number(inspect(name, '{{.State.Pid}}'));
     const rm = pm(['rm', '-f', name]).code;
-    const runtimeState = spawnSync(rt === 'tsrt' ? TSRT : 'runc', ['state', id]);
+    const runtimeState = spawnSync(rt === 'tsrt' ? TSRT : '/usr/sbin/runc', ['state', id]);
     return { rm, gone: pm(['container', 'exists', name]).code, processGone: waitFor(() => !fs.existsSync(`/proc/${pid}`)), runtimeForgot: runtimeState.status !== 0 && /does not exist/.test(runtimeState.stderr.toString()) };
   }, { rm: 0, gone: 1, processGone: true, runtimeForgot: true });
 });

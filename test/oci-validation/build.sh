@@ -8,7 +8,7 @@
 # Result: CACHE_DIR/bin/{runtimetest,<program>.t,rootfs-<arch>.tar.gz}. Each step is skipped when its output
 # is already there; remove CACHE_DIR to rebuild from scratch.
 #
-# Why it is built this way (details in /work/shared/docs/oci-validation.md):
+# Why it is built this way:
 # - Debian's binary package golang-github-opencontainers-runtime-tools-dev leaves out validation/ and
 #   cmd/runtimetest; the *source* package's upstream tarball has them. The tarball is fetched through a
 #   private deb-src list kept in CACHE_DIR (the system's apt configuration stays untouched) and checked

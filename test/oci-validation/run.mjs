@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the runtime-tools validation programs (built by build.sh) against one or more OCI runtimes and counts
-// the TAP points the way /work/shared/docs/oci-validation.md does.
+// the TAP points by the rules README.md beside it states ("Counting").
 //
 // Usage: node run.mjs [--cache DIR] [--out DIR] [--timeout SEC] [--only ERE] [-H] RUNTIME [[-H] RUNTIME ...]
 //   RUNTIME         a command name (looked up in PATH) or a path

@@ -1,11 +1,11 @@
-// Churn: 1000 containers (busybox `true`) created, started and deleted through the library in this process,
-// two alive at a time; afterwards nothing of them is left: no state dir, mount, cgroup, process, zombie, and
-// not one more fd in this process than before. TSRT_CHURN_COUNT overrides the number (for a quick local run).
+// Churn: 1000 containers (busybox `true`; at least 200 when 2.5 minutes are not enough) created, started and
+// deleted through the library in this process, two alive at a time; afterwards nothing of them is left: no
+// state dir, mount, cgroup, process, zombie, and not one more fd in this process than before. TSRT_CHURN_COUNT overrides the number (for a quick local run).
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { create, remove, start } from '../../src/runtime/container.js';
-import { makeBundle, tmpdir } from '../helpers.js';
+import { boundedRounds, makeBundle, tmpdir } from '../helpers.js';
 import * as left from './fixtures/leftovers.js';
 
 t.setTimeout(15 * 60_000);
@@ -59,16 +59,17 @@ function pair(a: string, b: string): string | undefined {
   }
 }
 
-t.test(`${COUNT} containers created, started and deleted, two at a time`, async t => {
+t.test(`up to ${COUNT} containers created, started and deleted, two at a time`, async t => {
   // A first cycle loads the addon and whatever it keeps for the life of the process.
   t.equal(pair(`${ID_PREFIX}warm-a`, `${ID_PREFIX}warm-b`), undefined, 'a first pair runs');
   const fdsBefore = openFds();
   const errors: string[] = [];
-  for (let i = 0; i < COUNT; i += 2) {
-    const err = pair(`${ID_PREFIX}${i}`, `${ID_PREFIX}${i + 1}`);
+  const { ran } = boundedRounds({ attempts: Math.ceil(COUNT / 2), min: Math.min(100, Math.ceil(COUNT / 2)), seconds: 150 }, i => {
+    if (errors.length > 10) return;
+    const err = pair(`${ID_PREFIX}${2 * i}`, `${ID_PREFIX}${2 * i + 1}`);
     if (err) errors.push(err);
-    if (errors.length > 10) break;
-  }
+  });
+  t.pass(`${2 * ran} containers ran`);
   t.same(errors, [], 'every create, start and delete succeeded');
   t.same(warnings, [], 'without a warning');
   t.same(openFds(), fdsBefore, 'no fd of this process leaked');

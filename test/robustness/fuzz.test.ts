@@ -1,9 +1,10 @@
 // Fuzz: generated and mutated config.json files (fixtures/configgen.ts, seeded) through the path `create`
-// takes. In this process, 10,000 of them go through validation, plan building, the cgroup translation, the
+// takes. In this process, 10,000 of them (at least 2,500 when 2 minutes are not enough) go through validation, plan building, the cgroup translation, the
 // seccomp compiler, the plan codec and the C decoder (the addon's checkPlan), and each must end in success or a
 // RuntimeError/SpecError with a message: never another exception. A sample of 300 (made safe for a
 // shared host by forRealRun) is created for real with dist/tsrt and deleted with delete --force: exit 0 or 1
-// with a one-line error (the log line quotes the message), and nothing left behind.
+// with a one-line error (the log line quotes the message), and nothing left behind. The real runs stop after
+// 4 minutes once 50 have run, so a loaded machine does fewer (the counts are in the results).
 //
 // The seed is printed; TSRT_FUZZ_SEED=<seed> replays a run, TSRT_FUZZ_COUNT and TSRT_FUZZ_REAL resize it.
 // Each failing config is saved under .tap/fuzz/ for inspection.
@@ -20,7 +21,7 @@ import { encodePlan } from '../../src/plan/codec.js';
 import { compileSeccomp } from '../../src/plan/seccomp.js';
 import { hostFacts } from '../../src/runtime/host.js';
 import { parseConfig } from '../../src/spec/validate.js';
-import { makeBundle, REPO, tmpdir, tsrt } from '../helpers.js';
+import { boundedRounds, makeBundle, REPO, tmpdir, tsrt } from '../helpers.js';
 import { baseConfigs, forRealRun, generate, Rng } from './fixtures/configgen.js';
 import * as left from './fixtures/leftovers.js';
 
@@ -99,12 +100,12 @@ const configs = Array.from({ length: COUNT }, () => generate(rng, bases));
 const consoles = configs.map(() => (rng.chance(0.5) ? 4 : -1));
 const outcomes: unknown[] = [];
 
-t.test(`${COUNT} configs through validate, plan, cgroup translation, seccomp and the codec`, async t => {
+t.test(`up to ${COUNT} configs through validate, plan, cgroup translation, seccomp and the codec`, async t => {
   const problems: string[] = [];
   let accepted = 0;
   const errorKinds = new Map<string, number>();
   const problemKinds = new Map<string, number>();
-  for (let i = 0; i < configs.length; i++) {
+  const { ran } = boundedRounds({ attempts: configs.length, min: Math.min(2500, configs.length), seconds: 120 }, i => {
     const outcome = throughCreatePath(configs[i]!, consoles[i]!);
     outcomes.push(outcome);
     if (outcome === undefined) accepted++;
@@ -115,14 +116,14 @@ t.test(`${COUNT} configs through validate, plan, cgroup translation, seccomp and
       const kind = problem.split('\n')[0]!.replace(/"[^"]*"|\d+/g, '_');
       problemKinds.set(kind, (problemKinds.get(kind) ?? 0) + 1);
     }
-  }
+  });
   for (const [kind, n] of problemKinds) t.comment(`${n} x ${kind}`);
-  t.comment(`accepted ${accepted}; refused: ${[...errorKinds].map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  t.comment(`${ran} configs; accepted ${accepted}; refused: ${[...errorKinds].map(([k, v]) => `${v} ${k}`).join(', ')}`);
   t.same(problems.slice(0, 20), [], 'every config ends in a plan or a RuntimeError/SpecError with a message');
-  t.ok(accepted > COUNT / 20, `a fair share of configs (${accepted}) get as far as a plan, so the later stages are exercised`);
+  t.ok(accepted > ran / 20, `a fair share of configs (${accepted} of ${ran}) get as far as a plan, so the later stages are exercised`);
 });
 
-t.test(`${REAL} of them created for real with dist/tsrt, then delete --force`, { skip: process.geteuid?.() !== 0 ? 'needs root' : false }, async t => {
+t.test(`up to ${REAL} of them created for real with dist/tsrt, then delete --force`, { skip: process.geteuid?.() !== 0 ? 'needs root' : false }, async t => {
   const ROOT = tmpdir('tsrt-fuzz-root-');
   const work = tmpdir('tsrt-fuzz-');
   const ID_PREFIX = `fz${process.pid}-`;
@@ -135,8 +136,8 @@ t.test(`${REAL} of them created for real with dist/tsrt, then delete --force`, {
   });
   // Two thirds from configs that got a plan in-process (they reach the executor), a third from the rest.
   const pickRng = new Rng(SEED ^ 0x5eed);
-  const planned = configs.map((_, i) => i).filter(i => outcomes[i] === undefined);
-  const refused = configs.map((_, i) => i).filter(i => outcomes[i] !== undefined);
+  const planned = outcomes.map((_, i) => i).filter(i => outcomes[i] === undefined);
+  const refused = outcomes.map((_, i) => i).filter(i => outcomes[i] !== undefined);
   const sample: number[] = [];
   for (let k = 0; k < REAL; k++) {
     const from = planned.length && (k % 3 !== 2 || !refused.length) ? planned : refused;
@@ -146,7 +147,9 @@ t.test(`${REAL} of them created for real with dist/tsrt, then delete --force`, {
   let created = 0;
   const realErrors = new Map<string, number>();
   const bundle = path.join(work, 'bundle');
-  for (const [k, i] of sample.entries()) {
+  const { ran: realRuns } = boundedRounds({ attempts: sample.length, min: Math.min(50, sample.length), seconds: 240 }, k => {
+    if (problems.length >= 10) return;
+    const i = sample[k]!;
     const id = `${ID_PREFIX}${k}`;
     const text = forRealRun(configs[i]!);
     // A fresh rootfs each time: set-up writes into it (mount points, device nodes).
@@ -173,9 +176,8 @@ t.test(`${REAL} of them created for real with dist/tsrt, then delete --force`, {
       problems.push(`config ${i} (${where()}): left behind: ${rest.join('; ')}`);
       for (const x of fs.readdirSync(ROOT)) tsrt(['delete', '--force', x], { root: ROOT });
     }
-    if (problems.length >= 10) break;
-  }
-  t.comment(`created ${created} of ${sample.length}; the commonest errors:`);
+  });
+  t.comment(`created ${created} of ${realRuns} run (of ${sample.length} sampled); the commonest errors:`);
   for (const [kind, n] of [...realErrors].sort((x, y) => y[1] - x[1]).slice(0, 12)) t.comment(`${n} x ${kind}`);
   t.same(problems, [], 'each create exits 0 or 1 with one error line, and delete --force leaves nothing');
 });

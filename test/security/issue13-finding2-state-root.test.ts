@@ -7,6 +7,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { TSRT } from '../helpers.js';
 import { multiUser, plant, type User } from '../multiuser-kit.js';
 
@@ -125,4 +126,24 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
     t3.equal(r.code, 0, r.stderr);
     t3.equal(r.stdout, '');
   });
+});
+
+t.test('finding 2: root on a state root a user owns (Slurm\'s RunTimeQuery/Kill/Delete) acts as that user, never as root', async tt => {
+  // The user's own root, made as tsrt makes it; the record in it is the user's to write, hooks included.
+  const root = path.join(mu.owned(attacker, 0o755, 'tsrt-mu-slurm-'), 'tsrt-cn1-user');
+  fs.mkdirSync(root, { mode: 0o700 });
+  mu.give(attacker, root, 0o700);
+  const proof = proofFile();
+  plant(mu, attacker, path.join(root, 'job1', 'state.json'), plantedRecord('job1', proof), 0o600);
+  mu.give(attacker, path.join(root, 'job1'), 0o700);
+
+  const asRoot = (args: string[]) => spawnSync(TSRT, ['--root', root, ...args], { encoding: 'utf8' });
+  const state = asRoot(['state', 'job1']);
+  tt.equal(state.status, 0, `root can query the user's container (${state.stderr.trim()})`);
+  tt.equal(JSON.parse(state.stdout || '{}').status, 'stopped');
+  const del = asRoot(['delete', '--force', 'job1']);
+  tt.equal(del.status, 0, del.stderr);
+  tt.equal(fs.existsSync(proof) ? fs.readFileSync(proof, 'utf8').trim() : 'no proof file', String(attacker.uid),
+    'the user\'s poststop hook ran as the user, not as root');
+  tt.notOk(fs.existsSync(path.join(root, 'job1')), 'the container is gone');
 });

@@ -9,6 +9,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { alive, waitFor } from '../helpers.js';
 import { multiUser, plant } from '../multiuser-kit.js';
 import { SINGULARITY, kit, sandbox } from '../singularity-run-kit.js';
@@ -58,6 +59,14 @@ t.test('finding 3: without XDG_RUNTIME_DIR tsrt-singularity refuses; a log symli
   const e = sing(['exec', image, 'true'], env);
   tt.equal(e.code, 255, 'exec is refused the same way (its session would live there too)');
   tt.match(e.stderr, /XDG_RUNTIME_DIR/);
+});
+
+t.test('finding 3: root without XDG_RUNTIME_DIR (a batch prolog, sudo) keeps its sessions in /run/tsrt-singularity, which only root can write', async tt => {
+  const { XDG_RUNTIME_DIR: _, ...env } = process.env;
+  const r = spawnSync(SINGULARITY, ['exec', image, 'true'], { encoding: 'utf8', env });
+  tt.equal(r.status, 0, r.stderr);
+  const st = fs.lstatSync('/run/tsrt-singularity');
+  tt.ok(st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0, 'root-owned, mode 0700');
 });
 
 t.test('finding 3: a runtime directory that others can write is refused', async tt => {

@@ -1,4 +1,4 @@
-// Definition files as Singularity reads them (docs/singularity.md §3.1): header keys, sections, stages,
+// Definition files as Singularity reads them: header keys, sections, stages,
 // {{ build-arg }} templating, and errors that name the line.
 import t from 'tap';
 

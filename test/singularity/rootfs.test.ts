@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
 import {
-  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, type Result, type Scope,
+  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, waitFor, type Result, type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
@@ -95,12 +95,10 @@ t.test('root.readonly=false: an overlay whose writes stay with the container', a
 });
 
 function waitForStopped(id: string): boolean {
-  for (let i = 0; i < 400; i++) {
+  return waitFor(() => {
     const r = rt(['state', id]);
-    if (r.code === 0 && JSON.parse(r.stdout).status === 'stopped') return true;
-    spawnSync('sleep', ['0.05']);
-  }
-  return false;
+    return r.code === 0 && JSON.parse(r.stdout).status === 'stopped';
+  }, 400, 50);
 }
 
 t.test('annotation org.tsrt.sif names the image; root.path is then not used', async (t) => {

@@ -1,4 +1,4 @@
-// exec, run, shell, test, run-help and inspect with native-mode defaults (docs/singularity.md 1.3), run by an
+// exec, run, shell, test, run-help and inspect with native-mode defaults (Singularity's, without --oci), run by an
 // unprivileged user on a sandbox and on a squashfs image the test builds; every default asserted from inside.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { SINGULARITY, kit, sandbox, sif, squashfs } from '../singularity-run-kit.js';
+import { waitScale } from '../helpers.js';
 
 const k = kit(t);
 const image = sandbox(k, {
@@ -108,7 +109,7 @@ t.test('a signal sent to tsrt-singularity reaches the payload, which exits 128+N
   let out = '';
   child.stdout.on('data', d => { out += d; });
   const exited = new Promise<number | null>(res => child.on('exit', code => res(code)));
-  for (let i = 0; i < 600 && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
+  for (let i = 0; i < 600 * waitScale() && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
   t.match(out, marker, 'the payload started');
   const launcher = spawnSync('pgrep', ['-u', k.user.name, '-f', `tsrt-singularity exec ${image} sh -c trap`]).stdout.toString().trim().split('\n')[0];
   process.kill(Number(launcher), 'SIGTERM');

@@ -1,4 +1,4 @@
-// The action flags of exec/run/shell (docs/singularity.md 1.2), one test per flag, each asserted from inside a
+// The action flags of exec/run/shell (as SingularityCE 4 and Apptainer take them), one test per flag, each asserted from inside a
 // container run by the unprivileged test user; bad values give a clear FATAL line and a non-zero exit.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';

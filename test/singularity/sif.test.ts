@@ -1,5 +1,5 @@
-// The SIF library against the reference's own files (../shared/fixtures/sif) and the layout in
-// ../shared/docs/singularity.md §2: every fixture parsed field by field, what sif v2 wrote re-serialised byte for
+// The SIF library against the reference's own files (test/fixtures/sif, written by sylabs/sif: see its
+// PROVENANCE.md) and the reference's layout: every fixture parsed field by field, what sif v2 wrote re-serialised byte for
 // byte, the writer rules, and the siftool-compatible `sif` subcommands.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// The validation runner's counting rules (test/oci-validation/run.mjs), as /work/shared/docs/oci-validation.md
+// The validation runner's counting rules (test/oci-validation/run.mjs), as test/oci-validation/README.md
 // states them: what counts as passed, failed and skipped, and when a program is PASS, FAIL or ERROR.
 import t from 'tap';
 import { countTap, judge } from '../oci-validation/run.mjs';

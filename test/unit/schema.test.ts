@@ -3,10 +3,10 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { SpecError } from '../../src/errors.js';
+import { fixture } from '../helpers.js';
 import type { Features, Spec, State } from '../../src/spec/types.gen.js';
 import {
   formatValidationError,
@@ -140,15 +140,18 @@ function messageOf(fn: () => unknown): string {
   return '(accepted)';
 }
 
-function onPath(bin: string): boolean {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return true;
-    } catch {}
+/** Debian's runc and crun, by path: /usr/local/bin may hold other versions. */
+const RUNC = '/usr/sbin/runc';
+const CRUN = '/usr/bin/crun';
+
+/** A skip reason when Debian's `bin` is not installed (hack/deps.sh installs it), or false. */
+function missing(bin: string): string | false {
+  try {
+    accessSync(bin, constants.X_OK);
+    return false;
+  } catch {
+    return `${bin} is not installed (hack/deps.sh installs it)`;
   }
-  return false;
 }
 
 t.test('a config using the whole v1.2 Linux surface validates', async (t) => {
@@ -168,14 +171,14 @@ t.test('a config using the whole v1.2 Linux surface validates', async (t) => {
 
 t.test('configs written by `runc spec` and `crun spec` validate', async (t) => {
   const generators: Array<[string, string[]]> = [
-    ['runc', ['spec']],
-    ['runc', ['spec', '--rootless']],
-    ['crun', ['spec']],
-    ['crun', ['spec', '--rootless']],
+    [RUNC, ['spec']],
+    [RUNC, ['spec', '--rootless']],
+    [CRUN, ['spec']],
+    [CRUN, ['spec', '--rootless']],
   ];
   for (const [bin, args] of generators) {
-    const name = `${bin} ${args.join(' ')}`;
-    const skip = onPath(bin) ? false : `${bin} is not installed (not found in PATH)`;
+    const name = `${bin.split('/').pop()} ${args.join(' ')}`;
+    const skip = missing(bin);
     t.test(name, { skip }, async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'tsrt-schema-'));
       try {
@@ -189,23 +192,18 @@ t.test('configs written by `runc spec` and `crun spec` validate', async (t) => {
   }
 });
 
-t.test('configs and exec process documents captured from engines validate', async (t) => {
-  const dir = new URL('../../../shared/docs/engine-configs/', import.meta.url);
-  let files: string[];
-  try {
-    files = readdirSync(dir).sort();
-  } catch {
-    t.pass('no engine captures', { skip: `${fileURLToPath(dir)} is missing` });
-    return;
-  }
+t.test('configs and exec process documents captured from engines validate (test/fixtures/engine-configs)', async (t) => {
+  const dir = fixture('engine-configs');
+  const files = readdirSync(dir).sort();
   const configs = files.filter((f) => f.endsWith('.config.json'));
   const processes = files.filter((f) => f.endsWith('.process.json'));
   t.ok(configs.length > 0, 'there are captured configs');
+  t.ok(processes.length > 0, 'there are captured exec process files');
   for (const f of configs) {
-    t.doesNotThrow(() => parseConfig(readFileSync(new URL(f, dir), 'utf8')), f);
+    t.doesNotThrow(() => parseConfig(readFileSync(join(dir, f), 'utf8')), f);
   }
   for (const f of processes) {
-    t.doesNotThrow(() => parseProcess(readFileSync(new URL(f, dir), 'utf8'), f), f);
+    t.doesNotThrow(() => parseProcess(readFileSync(join(dir, f), 'utf8'), f), f);
   }
 });
 
@@ -428,9 +426,8 @@ t.test('features documents', async (t) => {
   badCap.linux.capabilities = ['chown'];
   t.equal(messageOf(() => validateFeatures(badCap)), 'features.json: /linux/capabilities/0: must match pattern "^CAP_[A-Z_]+$"');
 
-  const runcSkip = onPath('runc') ? false : 'runc is not installed (not found in PATH)';
-  t.test('the output of `runc features` validates', { skip: runcSkip }, async (t) => {
-    const out = execFileSync('runc', ['features'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  t.test('the output of `runc features` validates', { skip: missing(RUNC) }, async (t) => {
+    const out = execFileSync(RUNC, ['features'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     t.equal(validateFeatures(JSON.parse(out), 'runc features').ociVersionMin, '1.0.0');
   });
 });

@@ -452,7 +452,8 @@ export async function build(opts: BuildOptions): Promise<void> {
       // mksquashfs >= 4.5 reads SOURCE_DATE_EPOCH itself and refuses it beside the explicit time flags.
       const { SOURCE_DATE_EPOCH: _, ...env } = process.env;
       checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }), 'mksquashfs');
-      // Singularity's object order (docs/singularity.md §2.5), plus the labels and environment objects.
+      // The object order of `singularity build` (the definition file, the JSON metadata, then the primary
+      // squashfs partition, all in group 1), plus the labels and environment objects.
       const objects: ObjectInput[] = [
         { dataType: DataType.Deffile, data: Buffer.from(def.raw) },
         { dataType: DataType.Labels, data: fs.readFileSync(inRootfs(rootfs, '.singularity.d/labels.json')) },

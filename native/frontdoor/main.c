@@ -133,6 +133,9 @@ static int front_door(int argc, char **argv) {
     return TSRT_EXIT_OK;
   }
   if (verb >= argc) return TO_CORE;
+  size_t line = 0;
+  for (int i = 1; i < argc; i++) line += strlen(argv[i]) + 1;
+  if (g.debug && line > 3000) return TO_CORE; /* a debug line longer than the front door writes whole */
   for (int i = verb + 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return TO_CORE;
   }

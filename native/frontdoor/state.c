@@ -217,10 +217,12 @@ int read_record(int dirfd, struct record *r) {
   memcpy(&r->start_time, r->raw + TSRT_LCR_OFF_START_TIME, sizeof(r->start_time));
   if (r->pid <= 0) return TO_CORE;
   char *dst = r->strings;
+  size_t used = 0;
   for (int i = 0; i < TSRT_LCR_SLOT_COUNT; i++) {
     const char *slot = r->raw + TSRT_LCR_HEADER_SIZE + i * TSRT_LCR_SLOT_SIZE;
     uint64_t off = u32_at(slot), len = u32_at(slot + 4);
-    if (off < TSRT_LCR_DATA_OFF || off + len > size) return TO_CORE;
+    /* Slots may not overlap into more than the record holds: their copies fit r->strings. */
+    if (off < TSRT_LCR_DATA_OFF || off + len > size || (used += len + 1) > sizeof(r->strings)) return TO_CORE;
     /* Only the cgroup list holds NULs (each entry ends with one); any other string is one C string. */
     if (i != TSRT_LCR_SLOT_CGROUP_REMOVE && memchr(r->raw + off, 0, len)) return TO_CORE;
     if (i == TSRT_LCR_SLOT_CGROUP_REMOVE && len && r->raw[off + len - 1] != 0) return TO_CORE;
@@ -233,6 +235,10 @@ int read_record(int dirfd, struct record *r) {
   const char *freezer = r->slot[TSRT_LCR_SLOT_FREEZER_FILE], *procs = r->slot[TSRT_LCR_SLOT_PROCS_DIR];
   if ((freezer[0] && freezer[0] != '/') || (procs[0] && procs[0] != '/')) return TO_CORE;
   if (!r->slot[TSRT_LCR_SLOT_FIFO][0] || strchr(r->slot[TSRT_LCR_SLOT_FIFO], '/')) return TO_CORE;
+  const char *list = r->slot[TSRT_LCR_SLOT_CGROUP_REMOVE];
+  for (const char *e = list; e < list + r->len[TSRT_LCR_SLOT_CGROUP_REMOVE]; e += strlen(e) + 1) {
+    if ((e[0] != TSRT_LCR_CGROUP_LEAF[0] && e[0] != TSRT_LCR_CGROUP_PARENT[0]) || e[1] != '/') return TO_CORE;
+  }
   return 0;
 }
 

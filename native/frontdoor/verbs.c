@@ -361,11 +361,10 @@ int verb_list(int argc, char **argv) {
   closedir(d);
   qsort(ids, (size_t)count, sizeof(ids[0]), by_name);
   /* Every container's record first: one the front door cannot read sends the whole list to the core. */
-  static struct record recs[64];
   static int status[LIST_MAX];
   static const struct record *rec_of[LIST_MAX];
   int shown = 0;
-  struct record *heap = count > 64 ? calloc((size_t)count, sizeof(struct record)) : recs;
+  struct record *heap = calloc((size_t)(count ? count : 1), sizeof(struct record));
   if (!heap) return TO_CORE;
   for (int i = 0; i < count; i++) {
     int dir;

@@ -28,11 +28,13 @@ function runOne(s: S, bin: string, args: string[]): Outcome {
   const argv = args.map(a => a.replace('{log}', log));
   const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execveat', '-o', trace, bin, ...argv], { encoding: 'utf8', timeout: 60_000 });
   const traced = fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8') : '';
+  // Each run has a log file of its own, which the --debug line names.
+  const unlogged = (text: string) => untimed(text).split(log).join('{log}');
   return {
     code: r.status ?? -1,
     stdout: r.stdout,
-    stderr: untimed(r.stderr),
-    log: fs.existsSync(log) ? untimed(fs.readFileSync(log, 'utf8')) : '',
+    stderr: unlogged(r.stderr),
+    log: fs.existsSync(log) ? unlogged(fs.readFileSync(log, 'utf8')) : '',
     handedOver: /execveat\(/.test(traced),
   };
 }
@@ -44,7 +46,10 @@ function same(tt: Test, s: S, args: string[], via: 'front' | 'core', what: strin
   const front = runOne(s, TSRT, frontArgs);
   const core = runOne(s, CORE, coreArgs);
   const unify = (o: Outcome, id: string | undefined): Omit<Outcome, 'handedOver'> => {
-    const swap = (text: string) => (id ? text.split(id).join('{id}') : text);
+    // Twins differ in their id, their creation time and their init's pid (not whether they have one), nothing else.
+    const swap = (text: string) => (id
+      ? text.split(id).join('{id}').replace(/"created": ?"[^"]+"/g, '"created":"C"').replace(/"pid": ?[1-9]\d*/g, '"pid":P')
+      : text);
     return { code: o.code, stdout: swap(o.stdout), stderr: swap(o.stderr), log: swap(o.log) };
   };
   tt.same(unify(front, twin?.front), unify(core, twin?.core), `${what}: same stdout, stderr, log and exit status`);
@@ -56,8 +61,8 @@ function same(tt: Test, s: S, args: string[], via: 'front' | 'core', what: strin
 const statusOf = (id: string): string => JSON.parse(rt(['state', id]).stdout).status;
 
 /** A container in `status`: created, running (sleeping), paused, or stopped (ran `true`). */
-function container(tt: Test, s: S, status: 'created' | 'running' | 'paused' | 'stopped', edit?: (spec: any) => void): string {
-  const bundle = s.bundle(status === 'stopped' ? ['true'] : ['sleep', '1000'], edit);
+function container(tt: Test, s: S, status: Status, edit?: (spec: any) => void, bundle?: string): string {
+  bundle ??= s.bundle(status === 'stopped' ? ['true'] : ['sleep', '1000'], edit);
   const id = s.id();
   const c = rtFiles(s, ['create', '-b', bundle, id]);
   if (c.code !== 0) throw new Error(`create: ${c.stderr}`);
@@ -66,6 +71,14 @@ function container(tt: Test, s: S, status: 'created' | 'running' | 'paused' | 's
   if (status === 'stopped') tt.ok(waitFor(() => statusOf(id) === 'stopped'), 'ran to its end');
   tt.equal(statusOf(id), status, `a ${status} container`);
   return id;
+}
+
+type Status = 'created' | 'running' | 'paused' | 'stopped';
+
+/** Two containers in `status` from one bundle: one for the front door, one for the core. */
+function twins(tt: Test, s: S, status: Status, edit?: (spec: any) => void): { front: string; core: string } {
+  const bundle = s.bundle(status === 'stopped' ? ['true'] : ['sleep', '1000'], edit);
+  return { front: container(tt, s, status, undefined, bundle), core: container(tt, s, status, undefined, bundle) };
 }
 
 const GLOBALS: [string, string[]][] = [
@@ -124,14 +137,14 @@ t.test('kill: one signal in every state; --all and unknown signals are the core\
   same(tt, s, ['--root', ROOT, 'kill', '--all', ids.running, '0'], 'core', 'kill --all');
   same(tt, s, ['--root', ROOT, 'kill', ids.running, 'SIGRTMIN+1', 'extra'], 'core', 'kill with three arguments');
   // A signal that ends it, through each: both containers end the same way.
-  const twin = { front: container(tt, s, 'running'), core: container(tt, s, 'running') };
+  const twin = twins(tt, s, 'running');
   same(tt, s, ['--root', ROOT, 'kill', '{id}', 'KILL'], 'front', 'kill KILL of a running container', twin);
   tt.ok(waitFor(() => statusOf(twin.front) === 'stopped' && statusOf(twin.core) === 'stopped'), 'both stopped');
 });
 
 t.test('start: a created container through each, and the refusals in every other state', async tt => {
   const s = scope(tt);
-  const twin = { front: container(tt, s, 'created'), core: container(tt, s, 'created') };
+  const twin = twins(tt, s, 'created');
   same(tt, s, ['--root', ROOT, '--debug', 'start', '{id}'], 'front', 'start of a created container', twin);
   tt.equal(statusOf(twin.front), 'running', 'the front door started it');
   tt.equal(statusOf(twin.core), 'running', 'the core started it');
@@ -142,16 +155,13 @@ t.test('start: a created container through each, and the refusals in every other
   }
   same(tt, s, ['--root', ROOT, 'start', 'fd-unknown'], 'front', 'start of an unknown id');
   same(tt, s, ['--root', ROOT, 'start', '..'], 'front', 'start of an invalid id');
-  const hooked = {
-    front: container(tt, s, 'created', spec => { spec.hooks = { poststart: [{ path: '/bin/true' }] }; }),
-    core: container(tt, s, 'created', spec => { spec.hooks = { poststart: [{ path: '/bin/true' }] }; }),
-  };
+  const hooked = twins(tt, s, 'created', spec => { spec.hooks = { poststart: [{ path: '/bin/true' }] }; });
   same(tt, s, ['--root', ROOT, 'start', '{id}'], 'core', 'start of a container with a poststart hook (policy)', hooked);
 });
 
 t.test('delete: a stopped container through each, the refusals, --force', async tt => {
   const s = scope(tt);
-  const stopped = { front: container(tt, s, 'stopped'), core: container(tt, s, 'stopped') };
+  const stopped = twins(tt, s, 'stopped');
   same(tt, s, ['--root', ROOT, '--debug', 'delete', '{id}'], 'front', 'delete of a stopped container', stopped);
   for (const id of [stopped.front, stopped.core]) {
     tt.notOk(fs.existsSync(path.join(ROOT, id)), `${id}: its state directory is gone`);
@@ -162,15 +172,12 @@ t.test('delete: a stopped container through each, the refusals, --force', async 
     same(tt, s, ['--root', ROOT, 'delete', id], 'front', `delete of a ${status} container`);
     same(tt, s, ['--root', ROOT, '--log', '{log}', 'delete', id], 'front', `delete of a ${status} container, logged`);
   }
-  const live = { front: container(tt, s, 'running'), core: container(tt, s, 'running') };
+  const live = twins(tt, s, 'running');
   same(tt, s, ['--root', ROOT, 'delete', '--force', '{id}'], 'core', 'delete --force of a running container', live);
   same(tt, s, ['--root', ROOT, 'delete', 'fd-unknown'], 'front', 'delete of an unknown id');
   same(tt, s, ['--root', ROOT, 'delete', '-f', 'fd-unknown'], 'front', 'delete -f of an unknown id');
   same(tt, s, ['--root', ROOT, 'delete', 'bad id'], 'front', 'delete of an invalid id');
-  const hooked = {
-    front: container(tt, s, 'stopped', spec => { spec.hooks = { poststop: [{ path: '/bin/true' }] }; }),
-    core: container(tt, s, 'stopped', spec => { spec.hooks = { poststop: [{ path: '/bin/true' }] }; }),
-  };
+  const hooked = twins(tt, s, 'stopped', spec => { spec.hooks = { poststop: [{ path: '/bin/true' }] }; });
   same(tt, s, ['--root', ROOT, 'delete', '{id}'], 'core', 'delete of a container with a poststop hook (policy)', hooked);
 });
 
@@ -190,7 +197,7 @@ t.test('a record of an older version, a damaged one, none: the core decides, the
     ['a record whose slot points outside it', b => b.writeUInt32LE(0xffff_fff0, abi.TSRT_LCR_HEADER_SIZE)],
   ];
   for (const [what, change] of cases) {
-    const twin = { front: container(tt, s, 'stopped'), core: container(tt, s, 'stopped') };
+    const twin = twins(tt, s, 'stopped');
     alterRecord(twin.front, change);
     alterRecord(twin.core, change);
     same(tt, s, ['--root', ROOT, 'state', '{id}'], 'core', `${what}: state`, twin);
@@ -198,7 +205,7 @@ t.test('a record of an older version, a damaged one, none: the core decides, the
     same(tt, s, ['--root', ROOT, 'list', '-q'], 'core', `${what}: list`);
     same(tt, s, ['--root', ROOT, 'delete', '{id}'], 'core', `${what}: delete`, twin);
   }
-  const twin = { front: container(tt, s, 'created'), core: container(tt, s, 'created') };
+  const twin = twins(tt, s, 'created');
   for (const id of [twin.front, twin.core]) fs.rmSync(path.join(ROOT, id, abi.TSRT_LCR_FILE));
   same(tt, s, ['--root', ROOT, 'state', '{id}'], 'core', 'no record (an older tsrt made it): state', twin);
   same(tt, s, ['--root', ROOT, 'start', '{id}'], 'core', 'no record: start', twin);

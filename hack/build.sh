@@ -56,6 +56,14 @@ node_bundle() {
   mv "$tmp/$(basename "${1%.ts}").js" "dist/$2"
   rm -rf "$tmp"
 }
+echo "build: dist/man/ and dist/completion/ (man pages and bash completion, from the help tables)"
+# The pages' date is the commit's (or SOURCE_DATE_EPOCH's), so the same tree writes the same pages.
+if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then
+  date="$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)"
+else
+  date="$(git log -1 --format=%cs 2>/dev/null || date -u +%F)"
+fi
+"$bun" hack/gen-docs.ts dist "$version" "$date" >/dev/null
 node_bundle src/cli/tsrt.ts tsrt.js
 node_bundle src/index.ts index.js
 echo "build: done ($(du -h dist/tsrt | cut -f1) dist/tsrt, $(du -h dist/tsrt-core | cut -f1) dist/tsrt-core)"

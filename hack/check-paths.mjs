@@ -65,7 +65,7 @@ export function machinePaths(root) {
   return [...out].filter(p => p !== '/');
 }
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegex = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const isComment = (file, line) => file.endsWith('.md') || /^\s*(\/\/|\/?\*|#(?!include|define|if|endif|else|pragma|!)|<!--|;)/.test(line);
 
 /** Whether `rel`, taken from directory `fromDir` (relative to the root), stays inside the root. */
@@ -79,7 +79,7 @@ export function checkText(file, text, ctx) {
   const findings = [];
   const dir = path.posix.dirname(file) === '.' ? '' : path.posix.dirname(file);
   const add = (n, rule, what) => findings.push({ file, line: n, rule, text: what });
-  const machine = new RegExp(`(?<![\\w.\\/$}-])(${ctx.machinePaths.map(escape).join('|')})(?=[/'"\`\\s)\\]:,;]|$)`);
+  const machine = new RegExp(`(?<![\\w.\\/$}-])(${ctx.machinePaths.map(escapeRegex).join('|')})(?=[/'"\`\\s)\\]:,;]|$)`);
   const isShell = /\.(sh|bash)$/.test(file) || /^#!.*\b(ba)?sh\b/.test(text);
   const isCode = /\.(ts|mts|mjs|js|cjs)$/.test(file);
   const definedFns = new Set([...text.matchAll(new RegExp(`^\\s*(${ENGINES})\\s*\\(\\)`, 'gm'))].map(m => m[1]));

@@ -9,7 +9,11 @@
 #            iproute2 (`ip`: the interfaces the netDevices tests move), libc6-dev (libc.a: the static attacker
 #            of test/security/), util-linux's nsenter (reading a container's sysctls from the host),
 #            dbus python3-dbus python3-gi (a private dbus-daemon and the fake systemd of test/e2e/systemd.test.ts),
-#            strace (test/e2e/syscalls.test.ts counts what the small commands ask of the kernel)
+#            strace (test/e2e/syscalls.test.ts counts what the small commands ask of the kernel),
+#            groff-base man-db (test/unit/manual.test.ts renders every generated man page with groff -ww and man -l)
+#            clang-format (hack/check-format.sh and test/unit/lint.test.ts check native/ against native/.clang-format)
+#   native checks: clang clang-tools (the static analyzer), libclang-rt-14-dev (libFuzzer, ASan and UBSan
+#            runtimes), llvm (llvm-symbolizer): hack/check-native.sh and test/security/native-*.test.ts
 #   cluster: slurm-wlm munge (the two-node test cluster of hack/cluster/ and test/cluster/), openmpi-bin
 #            libopenmpi-dev (mpicc/mpirun: the MPI ring of test/cluster/ and hack/cluster/mpi-bench)
 #   SIF:     squashfs-tools (mksquashfs for test images, unsquashfs for the sandbox fallback), squashfuse and
@@ -27,8 +31,9 @@
 #            password file of the Basic-auth registry), openssl (the test CA, server and token-signing certificates)
 set -euo pipefail
 packages=(gcc g++ make python3 libc6-dev libseccomp-dev uidmap busybox-static runc crun procps util-linux iproute2 dbus python3-dbus python3-gi ca-certificates
-  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace passt
-  slurm-wlm munge openmpi-bin libopenmpi-dev docker-registry skopeo apache2-utils openssl)
+  squashfs-tools squashfuse fuse2fs fuse3 e2fsprogs gnupg debootstrap mmdebstrap strace passt groff-base man-db clang-format
+  slurm-wlm munge openmpi-bin libopenmpi-dev docker-registry skopeo apache2-utils openssl
+  clang clang-tools libclang-rt-14-dev llvm)
 missing=()
 # test/oci-validation builds the runtime-tools validation suite from Debian's source package with Go and these
 # packaged Go libraries (its build.sh installs them too, for a run on its own)

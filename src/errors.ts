@@ -1,5 +1,7 @@
 // One error type for the whole runtime. The CLI edge prints `message` exactly as runc would, so engines that
 // match on runc's texts ("container does not exist", "container not running") keep working.
+import * as os from 'node:os';
+
 
 export class RuntimeError extends Error {
   /** The operation that failed, e.g. "mount", "create", "config.json". */
@@ -26,12 +28,29 @@ export class SpecError extends RuntimeError {
   }
 }
 
-/** Wrap a Node fs error so the message reads like runc's `op path: strerror`. */
-export function fromSystemError(op: string, path: string, err: unknown): RuntimeError {
+/**
+ * A config that breaks a rule of ours: `<file>: <JSON pointer>: <what is wrong>`, the shape schema errors have,
+ * with the pointer in `path`. Texts that are runc's own (scripts match them) stay as runc words them: those
+ * are a SpecError with the pointer in `path` only.
+ */
+export function configError(pointer: string, message: string, file = 'config.json'): SpecError {
+  return new SpecError(`${file}: ${pointer || '/'}: ${message}`, pointer);
+}
+
+/** One reference token of a JSON pointer (RFC 6901): a map key may hold '/' and '~'. */
+export function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/**
+ * Wrap a Node fs error so the message reads like runc's `action path: strerror`; `op` is the action unless a
+ * caller files it under a subsystem ("cgroup").
+ */
+export function fromSystemError(action: string, path: string, err: unknown, op = action): RuntimeError {
   const e = err as NodeJS.ErrnoException;
   const code = typeof e?.code === 'string' ? e.code : '';
   const reason = describeErrno(code) ?? (e instanceof Error ? e.message : String(err));
-  return new RuntimeError(`${op} ${path}: ${reason}`, { op, path, errno: code, cause: err });
+  return new RuntimeError(`${action} ${path}: ${reason}`, { op, path, errno: code, cause: err });
 }
 
 const errnoText: Record<string, string> = {
@@ -60,6 +79,15 @@ const errnoText: Record<string, string> = {
   ENOTSUP: 'operation not supported',
   EOPNOTSUPP: 'operation not supported',
 };
+
+/** errno names by number (the first name of those that share one: EAGAIN, not EWOULDBLOCK). */
+const errnoNames = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name);
+
+/** The name of an errno number a native call returned (negated), "errno N" for one this platform lacks. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
 
 export function describeErrno(code: string): string | undefined {
   return errnoText[code];

@@ -1,9 +1,15 @@
 // The library surface, for programs (tsrt-singularity among them) that drive containers in-process.
 export { RuntimeError, SpecError } from './errors.js';
-export {
-  create, start, run, kill, remove, state, pause, resume, update, containerCgroup, type CreateOptions, type RunOptions,
-} from './runtime/container.js';
-export { CgroupManager, type CgroupRecord, type CgroupStats } from './cgroups/manager.js';
+export { containerCgroup, state } from './runtime/container.js';
+export { create, type CreateOptions } from './runtime/create.js';
+export { remove } from './runtime/delete.js';
+export { kill } from './runtime/kill.js';
+export { pause, resume } from './runtime/pause.js';
+export { run, type RunOptions } from './runtime/run.js';
+export { start } from './runtime/start.js';
+export { update } from './runtime/update.js';
+export { createCgroup, loadCgroup, placeCgroup } from './cgroups/manager.js';
+export type { CgroupManager, CgroupPlacement, CgroupRecord } from './cgroups/types.js';
 export { defaultRoot, listIds } from './runtime/state.js';
 export { containerProcesses, filterPsOutput, psTable } from './runtime/ps.js';
 export { containerStats, events, formatEvent, parseGoDuration, type ContainerEvent, type EventsOptions } from './runtime/events.js';

@@ -4,6 +4,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Test } from 'tap';
 import {
   REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, waitFor, type Result, type Scope,
 } from './helpers.js';
@@ -119,7 +120,7 @@ export function pidOf(pidFile: string): number {
  * After a refused create: `state` does not know the id, no state dir remains, and no mount of the bundle is
  * left on the host.
  */
-export function assertNoLeftovers(t: { equal: Function; notOk: Function; same: Function }, root: string, id: string,
+export function assertNoLeftovers(t: Pick<Test, 'equal' | 'notOk' | 'same'>, root: string, id: string,
   bundle: string): void {
   const st = tsrt(['state', id], { root });
   t.notOk(st.code === 0, `state ${id} fails after the refused create`);

@@ -101,33 +101,66 @@ static ssize_t recv_reply(int sock, char *buf, size_t size)
 	}
 }
 
+/* Whether message h (already within the datagram: NLMSG_OK) holds a payload of `size` bytes. */
+static int has_payload(const struct nlmsghdr *h, size_t size)
+{
+	return h->nlmsg_len >= NLMSG_LENGTH(size);
+}
+
+/* An NLMSG_ERROR's errno: 0 (an ACK) or negative. A short message or a positive "errno" is not the kernel's. */
+static int error_of(const struct nlmsghdr *h)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(h);
+	if (!has_payload(h, sizeof(*e)) || e->error > 0)
+		return -EPROTO;
+	return e->error;
+}
+
+/*
+ * One datagram (n bytes) of replies, as the kernel wrote it, to request seq: the request's answer once it is
+ * in (0 or -errno), or 1 when more must be read. When link is not NULL the request is a GETLINK: its RTM_NEWLINK
+ * is copied to *link (*got_link set), and is the answer itself unless the request asked for an ACK; an answer
+ * of 0 without one is EPROTO. R10: every message's payload is checked to be as long as what is read of it.
+ * Pure: the fuzz harness (test/security/fixtures/fuzz/netlink-fuzz.c) runs it on any bytes.
+ */
+static int link_reply(const char *buf, ssize_t n, uint32_t seq, int ack, struct ifinfomsg *link, int *got_link)
+{
+	const struct nlmsghdr *h;
+	for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_seq != seq)
+			continue;
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			int err = error_of(h);
+			return err == 0 && link && !*got_link ? -EPROTO : err;
+		}
+		if (h->nlmsg_type == RTM_NEWLINK && link) {
+			if (!has_payload(h, sizeof(*link)))
+				return -EPROTO;
+			memcpy(link, NLMSG_DATA(h), sizeof(*link));
+			*got_link = 1;
+			if (!ack)
+				return 0;
+		}
+	}
+	return 1;
+}
+
 /* Sends one request and reads until its ACK (or error). For a GETLINK, the reply is copied to *link. */
 static int transact(int sock, struct nlreq *r, struct ifinfomsg *link)
 {
 	static __thread char buf[BUF_SIZE];
 	static __thread unsigned seq;
-	int err;
+	int err, got_link = 0;
 	r->h.nlmsg_seq = ++seq;
 	if ((err = send_request(sock, r)) < 0)
 		return err;
 	for (;;) {
 		ssize_t n = recv_reply(sock, buf, sizeof(buf));
-		struct nlmsghdr *h;
 		if (n < 0)
 			return (int)n;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != r->h.nlmsg_seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-				return e->error;
-			}
-			if (h->nlmsg_type == RTM_NEWLINK && link) {
-				memcpy(link, NLMSG_DATA(h), sizeof(*link));
-				if (!(r->h.nlmsg_flags & NLM_F_ACK))
-					return 0;
-			}
-		}
+		err = link_reply(buf, n, r->h.nlmsg_seq, (r->h.nlmsg_flags & NLM_F_ACK) != 0, link, &got_link);
+		if (err <= 0)
+			return err;
 	}
 }
 
@@ -143,7 +176,54 @@ static int get_link(int sock, const char *name, struct ifinfomsg *out)
 	return transact(sock, &r, out);
 }
 
-/* The addresses of one interface, except IPv6 link-local ones (the kernel makes those itself). */
+/*
+ * One datagram (n bytes) of an address dump: the addresses of interface ifindex appended to out (count so far
+ * in *count), except IPv6 link-local ones (the kernel makes those itself). 0 at the dump's end, -errno, or 1
+ * when more must be read. Pure and bounds-checked, like link_reply.
+ */
+static int addr_reply(const char *buf, ssize_t n, int ifindex, struct saved_addr *out, int *count)
+{
+	const struct nlmsghdr *h;
+	for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+		const struct ifaddrmsg *ifa;
+		const struct rtattr *rta;
+		int alen;
+		struct saved_addr *a;
+		if (h->nlmsg_type == NLMSG_DONE)
+			return 0;
+		if (h->nlmsg_type == NLMSG_ERROR)
+			return error_of(h);
+		if (h->nlmsg_type != RTM_NEWADDR)
+			continue;
+		if (!has_payload(h, sizeof(*ifa)))
+			return -EPROTO;
+		ifa = NLMSG_DATA(h);
+		if ((int)ifa->ifa_index != ifindex || ifa->ifa_scope == RT_SCOPE_LINK)
+			continue;
+		if (*count >= MAX_ADDRS)
+			return -E2BIG;
+		a = &out[*count];
+		memset(a, 0, sizeof(*a));
+		a->ifa = *ifa;
+		a->len = ifa->ifa_family == AF_INET ? 4 : 16;
+		alen = (int)IFA_PAYLOAD(h);
+		for (rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
+			if (RTA_PAYLOAD(rta) != (unsigned)a->len)
+				continue;
+			if (rta->rta_type == IFA_LOCAL) {
+				memcpy(a->local, RTA_DATA(rta), (size_t)a->len);
+				a->has_local = 1;
+			} else if (rta->rta_type == IFA_ADDRESS) {
+				memcpy(a->address, RTA_DATA(rta), (size_t)a->len);
+				a->has_address = 1;
+			}
+		}
+		(*count)++;
+	}
+	return 1;
+}
+
+/* The addresses of one interface (addr_reply says which). */
 static int dump_addrs(int sock, int ifindex, struct saved_addr *out, int *count)
 {
 	static __thread char buf[BUF_SIZE];
@@ -160,43 +240,11 @@ static int dump_addrs(int sock, int ifindex, struct saved_addr *out, int *count)
 		return err;
 	for (;;) {
 		ssize_t n = recv_reply(sock, buf, sizeof(buf));
-		struct nlmsghdr *h;
 		if (n < 0)
 			return (int)n;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			struct ifaddrmsg *ifa;
-			struct rtattr *rta;
-			int alen;
-			struct saved_addr *a;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			if (h->nlmsg_type != RTM_NEWADDR)
-				continue;
-			ifa = NLMSG_DATA(h);
-			if ((int)ifa->ifa_index != ifindex || ifa->ifa_scope == RT_SCOPE_LINK)
-				continue;
-			if (*count >= MAX_ADDRS)
-				return -E2BIG;
-			a = &out[*count];
-			memset(a, 0, sizeof(*a));
-			a->ifa = *ifa;
-			a->len = ifa->ifa_family == AF_INET ? 4 : 16;
-			alen = (int)IFA_PAYLOAD(h);
-			for (rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
-				if (RTA_PAYLOAD(rta) != (unsigned)a->len)
-					continue;
-				if (rta->rta_type == IFA_LOCAL) {
-					memcpy(a->local, RTA_DATA(rta), (size_t)a->len);
-					a->has_local = 1;
-				} else if (rta->rta_type == IFA_ADDRESS) {
-					memcpy(a->address, RTA_DATA(rta), (size_t)a->len);
-					a->has_address = 1;
-				}
-			}
-			(*count)++;
-		}
+		err = addr_reply(buf, n, ifindex, out, count);
+		if (err <= 0)
+			return err;
 	}
 }
 
@@ -207,6 +255,10 @@ int netdev_move(int from_ns, const char *name, int to_ns, const char *new_name, 
 	struct nlreq r;
 	int from = -1, to = -1, naddrs = 0, err, i, own_to = -1;
 
+	/* A name goes into a fixed-size request: one the kernel could not take is refused before it is copied. */
+	*why = "device name longer than IFNAMSIZ";
+	if (strnlen(name, IFNAMSIZ) >= IFNAMSIZ || strnlen(new_name, IFNAMSIZ) >= IFNAMSIZ)
+		return -EINVAL;
 	*why = "open a netlink socket";
 	from = route_socket(from_ns);
 	if (from < 0)

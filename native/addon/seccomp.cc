@@ -5,7 +5,7 @@
 // The descriptor is already policy-free: numeric actions and operators, libseccomp architecture tokens, one
 // rule per syscall name. What only libseccomp knows (which names and architectures it has) is checked here;
 // an error carries `where`, the JSON pointer of the config field, so the caller can name it.
-#include <napi.h>
+#include "addon.h"
 
 #include <seccomp.h>
 
@@ -68,36 +68,32 @@ std::string Reason(int rc) {
 
 // libseccomp 2.5 has no export to memory: export into a memfd and read the program back.
 bool ExportProgram(scmp_filter_ctx ctx, std::vector<unsigned char> *out, std::string *why) {
-  int fd = static_cast<int>(syscall(SYS_memfd_create, "tsrt-seccomp", MFD_CLOEXEC));
-  if (fd < 0) {
+  tsrt::Fd fd(static_cast<int>(syscall(SYS_memfd_create, "tsrt-seccomp", MFD_CLOEXEC)));
+  if (!fd.ok()) {
     *why = std::string("memfd_create: ") + strerror(errno);
     return false;
   }
-  int rc = seccomp_export_bpf(ctx, fd);
+  int rc = seccomp_export_bpf(ctx, fd.get());
   if (rc < 0) {
-    close(fd);
     *why = "seccomp_export_bpf: " + Reason(rc);
     return false;
   }
-  off_t len = lseek(fd, 0, SEEK_END);
-  if (len < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+  off_t len = lseek(fd.get(), 0, SEEK_END);
+  if (len < 0 || lseek(fd.get(), 0, SEEK_SET) < 0) {
     *why = std::string("lseek: ") + strerror(errno);
-    close(fd);
     return false;
   }
   out->resize(static_cast<size_t>(len));
   size_t got = 0;
   while (got < out->size()) {
-    ssize_t n = read(fd, out->data() + got, out->size() - got);
+    ssize_t n = read(fd.get(), out->data() + got, out->size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       *why = std::string("read exported program: ") + (n < 0 ? strerror(errno) : "short read");
-      close(fd);
       return false;
     }
     got += static_cast<size_t>(n);
   }
-  close(fd);
   return true;
 }
 
@@ -169,6 +165,15 @@ std::vector<Insn> EnosysStub(const std::vector<Bound> &bounds) {
     toFilter.push_back(p.size());
     p.push_back({ja, 0, 0, 0});
   };
+  // An ABI without a bound goes straight to the filter.
+  auto checkOrFilter = [&](const Bound *b) {
+    if (b) {
+      check(b->max);
+    } else {
+      toFilter.push_back(p.size());
+      p.push_back({ja, 0, 0, 0});
+    }
+  };
   for (uint32_t audit : audits) {
     size_t start = p.size();
     for (auto &j : toSection)
@@ -183,26 +188,16 @@ std::vector<Insn> EnosysStub(const std::vector<Bound> &bounds) {
       p.push_back({ret, 0, 0, enosys});
     }
     if (audit != SCMP_ARCH_X86_64) {
-      check(native->max);
+      checkOrFilter(native);
       continue;
     }
     // AUDIT_ARCH_X86_64 carries two ABIs: x32 numbers have kX32SyscallBit set, and each ABI has its own bound.
     p.push_back({jset, 0, 1, kX32SyscallBit});
     size_t toX32 = p.size();
     p.push_back({ja, 0, 0, 0});
-    if (native) {
-      check(native->max);
-    } else {
-      toFilter.push_back(p.size());
-      p.push_back({ja, 0, 0, 0});
-    }
+    checkOrFilter(native);
     p[toX32].k = static_cast<uint32_t>(p.size() - toX32 - 1);
-    if (x32) {
-      check(x32->max);
-    } else {
-      toFilter.push_back(p.size());
-      p.push_back({ja, 0, 0, 0});
-    }
+    checkOrFilter(x32);
   }
   for (size_t j : toFilter) p[j].k = static_cast<uint32_t>(p.size() - j - 1);
   return p;
@@ -257,7 +252,7 @@ bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, Fi
       cmps[j].op = static_cast<enum scmp_compare>(U32(a, "op"));
       if (!Datum(a, "value", &cmps[j].datum_a) || !Datum(a, "valueTwo", &cmps[j].datum_b)) {
         *err = {where + "/args/" + std::to_string(j), "operand is not an unsigned 64-bit number"};
-        return false;
+      return false;
       }
     }
     int rc = seccomp_rule_add_array(ctx.get(), U32(r, "action"), nr, static_cast<unsigned int>(cmps.size()),

@@ -159,13 +159,14 @@ int verb_kill(int argc, char **argv) {
   if (one.status == TSRT_STATUS_STOPPED) return fail("%s", TSRT_TEXT_NOT_RUNNING);
   int pidfd = init_pidfd(&one.rec);
   if (pidfd < 0) return fail("%s", TSRT_TEXT_NOT_RUNNING);
-  committed();
   if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0) {
     if (errno == ESRCH) return fail("%s", TSRT_TEXT_NOT_RUNNING);
-    char num[16];
-    snprintf(num, sizeof(num), "%d", errno);
-    return fail(TSRT_TEXT_KILL_ERRNO, num);
+    /* Nothing was sent: the core tries again and words the errno as it does. */
+    close(pidfd);
+    close(one.dir);
+    return TO_CORE;
   }
+  committed();
   return TSRT_EXIT_OK;
 }
 

@@ -194,7 +194,9 @@ export class Writer {
         const fields = innerTypes(type);
         if (!Array.isArray(v) || v.length !== fields.length) bad();
         this.align(8);
-        fields.forEach((f, i) => this.write(f, (v as DBusValue[])[i]!));
+        fields.forEach((f, i) => {
+          this.write(f, (v as DBusValue[])[i]!);
+        });
         return;
       }
       default:
@@ -206,7 +208,9 @@ export class Writer {
   writeAll(sig: string, values: DBusValue[]): void {
     const types = splitSignature(sig);
     if (types.length !== values.length) throw new Error(`D-Bus: signature ${JSON.stringify(sig)} wants ${types.length} values, got ${values.length}`);
-    types.forEach((t, i) => this.write(t, values[i]!));
+    types.forEach((t, i) => {
+      this.write(t, values[i]!);
+    });
   }
 
   bytesWritten(): Buffer {

@@ -1,5 +1,6 @@
 // Small file helpers the cgroup drivers share: cgroupfs files are read whole and parsed here.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** Blocks the (synchronous) CLI for a moment without spinning. */
 export function sleepMs(ms: number): void {
@@ -18,7 +19,19 @@ export function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? '';
 }
 
-/** Flat "key value" files (memory.stat, cpu.stat, memory.events). */
+const PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/** A refusal an unprivileged runtime expects where the cgroup is not delegated to it. */
+export function notPermitted(e: unknown): boolean {
+  return PERMISSION.has(errnoOf(e));
+}
+
+/** The controllers a cgroup2 directory offers its children (its cgroup.controllers). */
+export function controllersIn(dir: string): string[] {
+  return (readText(path.join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
+}
+
+/** Flat "key value" files (cgroup.events). */
 export function keyed(text: string | undefined): Map<string, number> {
   const m = new Map<string, number>();
   for (const line of (text ?? '').split('\n')) {
@@ -26,11 +39,4 @@ export function keyed(text: string | undefined): Map<string, number> {
     if (k && v !== undefined && /^\d+$/.test(v)) m.set(k, Number(v));
   }
   return m;
-}
-
-export function numberIn(text: string | undefined): number | undefined {
-  const t = text?.trim();
-  if (t === undefined || t === '' || t === 'max') return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
 }

@@ -3,22 +3,8 @@
 // the default, the container id) under the runtime's own cgroup, and "slice:prefix:name" only for systemd.
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
-import type { HostFacts } from '../plan/facts.js';
-import { systemdUnitOf } from './systemd.js';
-
-export type Layout = HostFacts['cgroup'];
-
-/** One hierarchy the container gets a directory in. */
-export interface HierarchyDir {
-  /** "cpu,cpuacct", "memory", "name=systemd" for v1 hierarchies; "unified" for cgroup2. */
-  key: string;
-  /** Where the hierarchy is mounted on the host. */
-  mountPoint: string;
-  /** The container's directory in it (absolute host path). */
-  dir: string;
-}
-
-export const UNIFIED = 'unified';
+import { systemdUnitOf } from './systemd-unit.js';
+import { UNIFIED, type CgroupPathRequest, type HierarchyDir, type Layout } from './types.js';
 
 /** runc's CleanPath: lexical clean, and a relative path can never climb above its start. */
 export function cleanCgroupPath(p: string): string {
@@ -31,19 +17,6 @@ export function cleanCgroupPath(p: string): string {
 /** The controllers a v1 hierarchy key names (name=systemd names none). */
 export function controllersOf(key: string): string[] {
   return key === UNIFIED ? [] : key.split(',').filter(c => !c.startsWith('name='));
-}
-
-export interface CgroupPathRequest {
-  cgroupsPath?: string | undefined;
-  id: string;
-  /** --systemd-cgroup or --cgroup-manager=systemd */
-  systemd: boolean;
-  /** Whether systemd runs on this host (/run/systemd/system exists). */
-  systemdRunning: boolean;
-  /** The systemd manager's own cgroup ("/" for the host's pid 1): its units live below it. */
-  systemdRoot?: string;
-  /** Unprivileged: the systemd default slice is user.slice. */
-  rootless?: boolean;
 }
 
 /** The systemd manager is only for hosts where systemd runs (runc's message otherwise). */

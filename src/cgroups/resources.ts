@@ -1,17 +1,9 @@
 // linux.resources -> the (file, value) writes that apply them (pure). Each resource goes to the hierarchy that
 // owns its controller: a v1 hierarchy when the host mounts one for it, else cgroup2 (on this project's hybrid
 // host, hugetlb). What the host has is asked through a FileTree, so tests run against a fake one.
-import { RuntimeError } from '../errors.js';
 import type { LinuxResources, LinuxThrottleDevice } from '../spec/types.gen.js';
-import { UNIFIED } from './paths.js';
-
-/** Which controllers the host offers, and where. */
-export interface Placement {
-  /** Controllers with a v1 hierarchy. */
-  v1: ReadonlySet<string>;
-  /** Controllers the cgroup2 hierarchy can enable; undefined when there is no cgroup2 at all. */
-  v2: ReadonlySet<string> | undefined;
-}
+import { blkioToIoWeight, resourceError, sharesToWeight, swapToV2 } from './convert.js';
+import { UNIFIED, type Placement } from './types.js';
 
 /** The container's cgroup files, by hierarchy: a v1 controller name, or "unified". */
 export interface FileTree {
@@ -36,7 +28,7 @@ export interface Write {
 export type Where = { kind: 'v1'; key: string } | { kind: 'v2'; key: typeof UNIFIED };
 
 function fail(resource: string, why: string): never {
-  throw new RuntimeError(`linux.resources.${resource}: ${why}`, { op: 'cgroup', path: `/linux/resources/${resource.replaceAll('.', '/')}` });
+  throw resourceError(resource, why);
 }
 
 /** The hierarchy that owns a controller, or an error naming the resource that needs it. */
@@ -44,29 +36,6 @@ export function locate(p: Placement, controller: string, resource: string): Wher
   if (p.v1.has(controller)) return { kind: 'v1', key: controller };
   if (p.v2?.has(controller)) return { kind: 'v2', key: UNIFIED };
   return fail(resource, `the ${controller} cgroup controller is not available on this host`);
-}
-
-/** runc's conversion of cpu.shares (2..262144) to cpu.weight (1..10000). */
-export function sharesToWeight(shares: number): number {
-  if (shares === 0) return 0;
-  const s = Math.min(Math.max(shares, 2), 262144);
-  return 1 + Math.floor(((s - 2) * 9999) / 262142);
-}
-
-/** blkio.weight (10..1000) to io.weight (1..10000). */
-export function blkioToIoWeight(weight: number): number {
-  if (weight === 0) return 0;
-  const w = Math.min(Math.max(weight, 10), 1000);
-  return 1 + Math.floor(((w - 10) * 9999) / 990);
-}
-
-/** v1's memory+swap limit to cgroup2's swap-only memory.swap.max (-1 = max, 0 = leave alone). */
-export function swapToV2(swap: number, limit: number): number {
-  if (limit === -1 && swap === 0) return -1;
-  if (swap === -1 || swap === 0) return swap;
-  if (limit === 0 || limit === -1) fail('memory.swap', 'a swap limit needs a memory limit');
-  if (swap < limit) fail('memory.swap', `memory+swap limit (${swap}) must be >= memory limit (${limit})`);
-  return swap - limit;
 }
 
 const maxOr = (v: number): string => (v === -1 ? 'max' : String(v));
@@ -365,4 +334,19 @@ export function resourceWrites(r: LinuxResources | undefined, p: Placement, tree
     // Last, so an explicit cgroup2 value wins over a converted one (runc's order).
     ...(r.unified ? unifiedWrites(r.unified, p) : []),
   ];
+}
+
+/** Merges an update into the resources in force: a field given replaces, a field left out stays. */
+export function mergeResources(base: LinuxResources | undefined, change: LinuxResources): LinuxResources {
+  const out: LinuxResources = structuredClone(base ?? {});
+  for (const [k, v] of Object.entries(change) as [keyof LinuxResources, unknown][]) {
+    if (v === undefined || v === null) continue;
+    const cur = out[k];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur) && typeof v === 'object' && !Array.isArray(v) && k !== 'unified' && k !== 'rdma') {
+      (out as Record<string, unknown>)[k] = { ...cur, ...(v as object) };
+    } else {
+      (out as Record<string, unknown>)[k] = structuredClone(v);
+    }
+  }
+  return out;
 }

@@ -1,72 +1,15 @@
-// The systemd cgroup manager, as runc's libcontainer/cgroups/systemd: the container's cgroup is a transient
-// scope unit that systemd makes with the init's pid in it (StartTransientUnit), limited by unit properties
-// systemd understands; the manager then writes the rest through cgroupfs into the directories systemd made.
-//
-// Names and properties are pure and tested; SystemdBus talks to the manager over dbus.ts.
+// What tsrt says to systemd, as runc's libcontainer/cgroups/systemd: the unit properties for a container's
+// resources and annotations (pure, tested byte for byte), which manager to talk to, and SystemdBus, the calls
+// made over dbus.ts. The manager that uses them is systemd-manager.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { LinuxResources } from '../spec/types.gen.js';
+import { blkioToIoWeight, resourceError, sharesToWeight, swapToV2 } from './convert.js';
 import { Connection, DBusError, type DBusValue, type Message, type Variant } from './dbus.js';
 import { deviceRules } from './devices.js';
-import { blkioToIoWeight, sharesToWeight, swapToV2, type Placement } from './resources.js';
-
-/** Where the container's unit lives: "slice:prefix:name" of linux.cgroupsPath, resolved. */
-export interface SystemdUnit {
-  /** The parent slice ("system.slice", "-.slice"). */
-  slice: string;
-  /** "prefix-name.scope", or a slice unit when name ends in ".slice". */
-  unit: string;
-  /** The unit's cgroup below the manager's root: "/system.slice/tsrt-abc.scope". */
-  cgroupPath: string;
-}
-
-const SLICE = '.slice';
-
-/**
- * A slice name as the cgroup path systemd gives it: each "-" nests, "a-b-c.slice" is
- * /a.slice/a-b.slice/a-b-c.slice; "-.slice" is the root slice.
- */
-export function expandSlice(slice: string): string {
-  const bad = (): never => {
-    throw new RuntimeError(`invalid slice name: ${slice}`, { op: 'cgroup', path: '/linux/cgroupsPath' });
-  };
-  if (!slice.endsWith(SLICE) || slice.length <= SLICE.length || slice.includes('/')) bad();
-  const base = slice.slice(0, -SLICE.length);
-  if (base === '-') return '/';
-  let out = '';
-  let prefix = '';
-  for (const part of base.split('-')) {
-    if (part === '') bad();
-    out += `/${prefix}${part}${SLICE}`;
-    prefix += `${part}-`;
-  }
-  return out;
-}
-
-/**
- * cgroupsPath "slice:prefix:name" -> the unit. Empty parts take runc's defaults: system.slice (user.slice
- * unprivileged), prefix "tsrt", name the container id.
- */
-export function systemdUnitOf(cgroupsPath: string | undefined, id: string, rootless: boolean): SystemdUnit {
-  const parts = cgroupsPath ? cgroupsPath.split(':') : ['', '', ''];
-  if (parts.length !== 3) {
-    throw new RuntimeError(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(cgroupsPath)} instead`, { op: 'cgroup', path: '/linux/cgroupsPath' });
-  }
-  const [sliceGiven, prefixGiven, nameGiven] = parts as [string, string, string];
-  const slice = sliceGiven || (rootless ? 'user.slice' : 'system.slice');
-  const name = nameGiven || id;
-  if (name.includes('/')) {
-    throw new RuntimeError(`invalid unit name ${JSON.stringify(name)} in cgroupsPath: it must not contain "/"`, { op: 'cgroup', path: '/linux/cgroupsPath' });
-  }
-  const sliceDir = expandSlice(slice);
-  if (name.endsWith(SLICE)) {
-    // A slice of its own: systemd places it by its name, the given parent only orders it (Wants=).
-    return { slice, unit: name, cgroupPath: expandSlice(name) };
-  }
-  const unit = `${prefixGiven || 'tsrt'}-${name}.scope`;
-  return { slice, unit, cgroupPath: path.posix.join(sliceDir, unit) };
-}
+import { SLICE, type SystemdUnit } from './systemd-unit.js';
+import type { Placement, SystemdAddress } from './types.js';
 
 /** "0-3,8" -> the byte mask systemd's AllowedCPUs/AllowedMemoryNodes take (cpu n is bit n%8 of byte n/8). */
 export function rangeToBits(list: string, field: string): Uint8Array {
@@ -76,7 +19,7 @@ export function rangeToBits(list: string, field: string): Uint8Array {
     const lo = m ? Number(m[1]) : NaN;
     const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
     if (!m || hi < lo || hi > 65535) {
-      throw new RuntimeError(`linux.resources.${field}: invalid list ${JSON.stringify(list)}`, { op: 'cgroup', path: `/linux/resources/${field.replace('.', '/')}` });
+      throw resourceError(field, `invalid list ${JSON.stringify(list)}`);
     }
     for (let n = lo; n <= hi; n++) bits.push(n);
   }
@@ -321,13 +264,6 @@ export function annotationProperties(annotations: Record<string, string> | undef
   return out;
 }
 
-/** How tsrt reaches a systemd: recorded with the container, so every later command talks to the same one. */
-export interface SystemdAddress {
-  address: string;
-  /** Through a bus daemon (Hello, AddMatch, destination names), or straight to systemd's private socket. */
-  bus: boolean;
-}
-
 /**
  * The system manager for root (its private socket, else the system bus), the user's manager on the session
  * bus when unprivileged (runc's systemdUser). TSRT_SYSTEMD_BUS points at another bus: for tests only, with
@@ -359,7 +295,7 @@ const JOB_TIMEOUT_MS = 30000;
 function systemdError(what: string, e: unknown): RuntimeError {
   if (e instanceof DBusError) return new RuntimeError(`systemd: ${what}: ${e.name}: ${e.message}`, { op: 'cgroup' });
   if (e instanceof RuntimeError) return new RuntimeError(`systemd: ${what}: ${e.message}`, { op: 'cgroup', errno: e.errno });
-  return new RuntimeError(`systemd: ${what}: ${(e as Error).message}`, { op: 'cgroup' });
+  return new RuntimeError(`systemd: ${what}: ${e instanceof Error ? e.message : String(e)}`, { op: 'cgroup' });
 }
 
 /** One connection to systemd's manager for the length of a command. */
@@ -421,7 +357,7 @@ export class SystemdBus {
     try {
       this.job(`stop unit ${unit}`, 'StopUnit', 'ss', [unit, 'replace']);
     } catch (e) {
-      if (/NoSuchUnit/.test((e as Error).message)) return;
+      if (e instanceof RuntimeError && /NoSuchUnit/.test(e.message)) return;
       throw e;
     }
   }
@@ -443,5 +379,15 @@ export class SystemdBus {
     } catch (e) {
       throw systemdError(`read the ControlGroup of unit ${unit}`, e);
     }
+  }
+}
+
+/** Runs `fn` over one connection to the manager at `addr`, closed whatever happens. */
+export function withBus<T>(addr: SystemdAddress, fn: (bus: SystemdBus) => T): T {
+  const bus = SystemdBus.connect(addr);
+  try {
+    return fn(bus);
+  } finally {
+    bus.close();
   }
 }

@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readText } from './files.js';
-import type { CgroupManager } from './manager.js';
-import { UNIFIED } from './paths.js';
+import { UNIFIED, type CgroupManager } from './types.js';
 
 export interface MemoryEntry {
   limit: bigint;

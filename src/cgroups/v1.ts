@@ -1,10 +1,10 @@
-// The cgroup v1 driver: what only v1 hierarchies have (freezer.state, per-controller usage files). The
-// writes for resources come from resources.ts and devices.ts; the manager sends each to its hierarchy.
+// What only cgroup v1 hierarchies have: freezer.state, and cpusets that start empty. The writes for
+// resources come from resources.ts and devices.ts; cgroupfs.ts sends each to its hierarchy, and usage.ts reads
+// what the container used.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { errnoOf, keyed, numberIn, readText, sleepMs } from './files.js';
-import type { CgroupStats } from './manager.js';
+import { notPermitted, readText, sleepMs } from './files.js';
 
 /** The freezer's state file and what it reads, trimmed, when frozen (the lifecycle record carries both). */
 export const FREEZER = { file: 'freezer.state', frozen: 'FROZEN' };
@@ -44,66 +44,9 @@ export function fillCpuset(dir: string, parent: string, rootless: boolean): bool
     try {
       fs.writeFileSync(file, readText(path.join(parent, f))?.trim() ?? '');
     } catch (e) {
-      if (rootless && ['EACCES', 'EPERM', 'EROFS'].includes(errnoOf(e))) return false;
+      if (rootless && notPermitted(e)) return false;
       throw fromSystemError('write', file, e);
     }
   }
   return true;
-}
-
-export function memoryStats(dir: string): Pick<CgroupStats, 'memory' | 'oom'> {
-  const f = (name: string) => numberIn(readText(path.join(dir, name)));
-  const out: Pick<CgroupStats, 'memory' | 'oom'> = {};
-  const usage = f('memory.usage_in_bytes');
-  if (usage !== undefined) {
-    out.memory = { usage };
-    const max = f('memory.max_usage_in_bytes');
-    const limit = f('memory.limit_in_bytes');
-    const memsw = f('memory.memsw.usage_in_bytes');
-    if (max !== undefined) out.memory.maxUsage = max;
-    if (limit !== undefined) out.memory.limit = limit;
-    if (memsw !== undefined) out.memory.swapUsage = Math.max(0, memsw - usage);
-  }
-  // v1 counts limit hits in memory.failcnt and kills in oom_control's oom_kill.
-  out.oom = { oom: f('memory.failcnt') ?? 0, oomKill: keyed(readText(path.join(dir, 'memory.oom_control'))).get('oom_kill') ?? 0 };
-  return out;
-}
-
-export function cpuStats(cpuacctDir: string, cpuDir: string | undefined): CgroupStats['cpu'] {
-  const usage = numberIn(readText(path.join(cpuacctDir, 'cpuacct.usage')));
-  if (usage === undefined) return undefined;
-  const st = keyed(readText(path.join(cpuacctDir, 'cpuacct.stat')));
-  const tick = 1e7; // USER_HZ 100: one tick is 10 ms
-  const cpu: NonNullable<CgroupStats['cpu']> = { usageNs: usage, userNs: (st.get('user') ?? 0) * tick, systemNs: (st.get('system') ?? 0) * tick };
-  const thr = cpuDir ? keyed(readText(path.join(cpuDir, 'cpu.stat'))) : new Map<string, number>();
-  if (thr.has('nr_throttled')) {
-    cpu.throttledPeriods = thr.get('nr_throttled')!;
-    cpu.throttledNs = thr.get('throttled_time') ?? 0;
-  }
-  return cpu;
-}
-
-export function blkioStats(dir: string): CgroupStats['blkio'] {
-  const io: Record<string, { read: number; write: number }> = {};
-  for (const line of (readText(path.join(dir, 'blkio.throttle.io_service_bytes_recursive')) ?? '').split('\n')) {
-    const [dev, op, v] = line.trim().split(/\s+/);
-    if (!dev || !/^\d+:\d+$/.test(dev) || v === undefined) continue;
-    io[dev] ??= { read: 0, write: 0 };
-    if (op === 'Read') io[dev].read = Number(v);
-    if (op === 'Write') io[dev].write = Number(v);
-  }
-  return io;
-}
-
-export function hugetlbStats(dir: string): CgroupStats['hugetlb'] {
-  const h: NonNullable<CgroupStats['hugetlb']> = {};
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^hugetlb\.(\w+)\.usage_in_bytes$/.exec(name);
-    if (!m) continue;
-    const entry: { usage: number; limit?: number } = { usage: numberIn(readText(path.join(dir, name))) ?? 0 };
-    const limit = numberIn(readText(path.join(dir, `hugetlb.${m[1]}.limit_in_bytes`)));
-    if (limit !== undefined) entry.limit = limit;
-    h[m[1]!] = entry;
-  }
-  return h;
 }

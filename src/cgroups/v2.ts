@@ -1,13 +1,12 @@
-// The cgroup v2 driver: what only cgroup2 has (subtree_control, cgroup.freeze, cgroup.kill, device filters
-// as eBPF programs, its usage files). On a hybrid host it serves the controllers cgroup2 owns (hugetlb
-// here) and the container's place in the unified tree.
+// What only cgroup2 has: subtree_control, cgroup.freeze, cgroup.kill, device filters as eBPF programs. On a
+// hybrid host it serves the controllers cgroup2 owns (hugetlb here) and the container's place in the
+// unified tree; usage.ts reads what the container used.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { native } from '../native.js';
 import { deviceProgram, type DeviceRule } from './devices.js';
-import { errnoOf, keyed, numberIn, readText, sleepMs } from './files.js';
-import type { CgroupStats } from './manager.js';
+import { errnoOf, keyed, readText, sleepMs } from './files.js';
 
 /** Turns controllers on in every ancestor's subtree_control; a failure surfaces at the resource write. */
 export function enableControllers(mountPoint: string, dir: string, controllers: string[]): void {
@@ -33,7 +32,7 @@ export function setDevices(dir: string, rules: DeviceRule[]): void {
   try {
     native().attachDeviceFilter(dir, deviceProgram(rules));
   } catch (e) {
-    throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${(e as Error).message}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
+    throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
   }
 }
 
@@ -70,58 +69,4 @@ export function killAll(dir: string): boolean {
   if (!fs.existsSync(file)) return false;
   fs.writeFileSync(file, '1');
   return true;
-}
-
-export function memoryStats(dir: string): Pick<CgroupStats, 'memory' | 'oom'> {
-  const f = (name: string) => numberIn(readText(path.join(dir, name)));
-  const out: Pick<CgroupStats, 'memory' | 'oom'> = {};
-  const usage = f('memory.current');
-  if (usage !== undefined) {
-    out.memory = { usage };
-    const max = f('memory.peak');
-    const limit = f('memory.max');
-    const swap = f('memory.swap.current');
-    if (max !== undefined) out.memory.maxUsage = max;
-    if (limit !== undefined) out.memory.limit = limit;
-    if (swap !== undefined) out.memory.swapUsage = swap;
-  }
-  const ev = keyed(readText(path.join(dir, 'memory.events')));
-  out.oom = { oom: ev.get('oom') ?? 0, oomKill: ev.get('oom_kill') ?? 0 };
-  return out;
-}
-
-export function cpuStats(dir: string): CgroupStats['cpu'] {
-  const st = keyed(readText(path.join(dir, 'cpu.stat')));
-  if (!st.has('usage_usec')) return undefined;
-  const cpu: NonNullable<CgroupStats['cpu']> = { usageNs: st.get('usage_usec')! * 1000, userNs: (st.get('user_usec') ?? 0) * 1000, systemNs: (st.get('system_usec') ?? 0) * 1000 };
-  if (st.has('nr_throttled')) {
-    cpu.throttledPeriods = st.get('nr_throttled')!;
-    cpu.throttledNs = (st.get('throttled_usec') ?? 0) * 1000;
-  }
-  return cpu;
-}
-
-export function ioStats(dir: string): CgroupStats['blkio'] {
-  if (!fs.existsSync(path.join(dir, 'io.stat'))) return undefined;
-  const io: Record<string, { read: number; write: number }> = {};
-  for (const line of (readText(path.join(dir, 'io.stat')) ?? '').split('\n')) {
-    const [dev, ...kv] = line.trim().split(/\s+/);
-    if (!dev) continue;
-    const f = new Map(kv.map(x => x.split('=') as [string, string]));
-    io[dev] = { read: Number(f.get('rbytes') ?? 0), write: Number(f.get('wbytes') ?? 0) };
-  }
-  return io;
-}
-
-export function hugetlbStats(dir: string): CgroupStats['hugetlb'] {
-  const h: NonNullable<CgroupStats['hugetlb']> = {};
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^hugetlb\.(\w+)\.current$/.exec(name);
-    if (!m) continue;
-    const entry: { usage: number; limit?: number } = { usage: numberIn(readText(path.join(dir, name))) ?? 0 };
-    const limit = numberIn(readText(path.join(dir, `hugetlb.${m[1]}.max`)));
-    if (limit !== undefined) entry.limit = limit;
-    h[m[1]!] = entry;
-  }
-  return h;
 }

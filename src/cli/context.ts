@@ -1,3 +1,4 @@
+import type { FlagSpec } from './args.js';
 import type { Reporter } from './report.js';
 
 /** What every verb gets from the global flags. */
@@ -12,10 +13,12 @@ export interface Context {
   commit: string;
 }
 
+/** A verb; its summary, usage and flag descriptions are in manual.ts. */
 export interface Command {
-  /** One line for `tsrt --help`. */
-  summary: string;
-  usage: string;
+  /** Every flag the verb's parser accepts (help and the man pages list them). */
+  flags: FlagSpec[];
+  /** Flags end at the first argument: what follows is the container's command (exec) or ps's options. */
+  stopAtPositional?: boolean;
   /** Runs the verb; the number is the process exit status. */
   run(argv: string[], ctx: Context): number;
 }

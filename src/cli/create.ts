@@ -1,4 +1,4 @@
-import { create, type CreateOptions } from '../runtime/container.js';
+import { create, type CreateOptions } from '../runtime/create.js';
 import { rootlessMode } from '../runtime/state.js';
 import { exactlyOne, parseArgs, type FlagSpec, type FlagValues } from './args.js';
 import type { Command, Context } from './context.js';
@@ -31,8 +31,7 @@ export function createOptions(flags: FlagValues, positional: string[], verb: str
 }
 
 export const createCommand: Command = {
-  summary: 'create a container',
-  usage: 'tsrt create [-b bundle] [--console-socket path] [--pid-file file] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <container-id>',
+  flags: createFlags,
   run(argv, ctx) {
     const { flags, positional } = parseArgs(argv, createFlags);
     create(createOptions(flags, positional, 'create', ctx));

@@ -1,12 +1,13 @@
-import { remove } from '../runtime/container.js';
-import { exactlyOne, parseArgs } from './args.js';
+import { remove } from '../runtime/delete.js';
+import { exactlyOne, parseArgs, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 
+const deleteFlags: FlagSpec[] = [{ name: 'force', short: 'f', kind: 'bool' }];
+
 export const deleteCommand: Command = {
-  summary: 'delete a container and everything it holds',
-  usage: 'tsrt delete [--force] <container-id>',
+  flags: deleteFlags,
   run(argv, ctx) {
-    const { flags, positional } = parseArgs(argv, [{ name: 'force', short: 'f', kind: 'bool' }]);
+    const { flags, positional } = parseArgs(argv, deleteFlags);
     remove(ctx.root, exactlyOne('delete', positional), !!flags['force'], m => ctx.report.warn(m));
     return 0;
   },

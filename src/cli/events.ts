@@ -1,7 +1,7 @@
 // runc events: `events [--stats] [--interval 5s] <id>`: JSON lines on stdout, one per event.
 import * as fs from 'node:fs';
 import { events, formatEvent, parseGoDuration } from '../runtime/events.js';
-import { exactlyOne, parseArgs, usageError } from './args.js';
+import { exactlyOne, parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 
 /** Writes one event line; false once nobody reads stdout any more (the stream then ends). */
@@ -19,14 +19,15 @@ function emitLine(text: string): boolean {
   return true;
 }
 
+const eventsFlags: FlagSpec[] = [
+  { name: 'interval', kind: 'string' },
+  { name: 'stats', kind: 'bool' },
+];
+
 export const eventsCommand: Command = {
-  summary: 'display container events such as OOM notifications, cpu, memory, and IO usage statistics',
-  usage: 'tsrt events [--stats] [--interval 5s] <container-id>',
+  flags: eventsFlags,
   run(argv, ctx) {
-    const { flags, positional } = parseArgs(argv, [
-      { name: 'interval', kind: 'string' },
-      { name: 'stats', kind: 'bool' },
-    ]);
+    const { flags, positional } = parseArgs(argv, eventsFlags);
     const interval = (flags['interval'] as string | undefined) ?? '5s';
     let intervalNs: number;
     try {

@@ -29,8 +29,8 @@ function failureCode(e: RuntimeError): number {
 }
 
 export const execCommand: Command = {
-  summary: 'execute a new process inside the container',
-  usage: 'tsrt exec [command options] <container-id> <command> [args...]  ||  tsrt exec -p process.json <container-id>',
+  flags: execFlags,
+  stopAtPositional: true,
   run(argv, ctx) {
     // Flags come before the id; everything after it is the command, flags included, with no need for "--".
     const { flags, positional } = parseArgs(argv, execFlags, true);

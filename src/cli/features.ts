@@ -4,8 +4,7 @@ import type { Command } from './context.js';
 import { out } from './report.js';
 
 export const featuresCommand: Command = {
-  summary: 'show the enabled features',
-  usage: 'tsrt features',
+  flags: [],
   run(argv, ctx) {
     const { positional } = parseArgs(argv, []);
     if (positional.length) throw usageError('"features" takes no arguments');

@@ -1,6 +1,6 @@
 import { state } from '../runtime/container.js';
 import { listIds } from '../runtime/state.js';
-import { parseArgs, usageError } from './args.js';
+import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 import { out } from './report.js';
 
@@ -10,14 +10,15 @@ function table(rows: string[][]): string {
   return rows.map(r => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('')).join('\n') + '\n';
 }
 
+const listFlags: FlagSpec[] = [
+  { name: 'format', short: 'f', kind: 'string' },
+  { name: 'quiet', short: 'q', kind: 'bool' },
+];
+
 export const listCommand: Command = {
-  summary: 'list containers started by tsrt with the given root',
-  usage: 'tsrt list [-f table|json] [-q]',
+  flags: listFlags,
   run(argv, ctx) {
-    const { flags, positional } = parseArgs(argv, [
-      { name: 'format', short: 'f', kind: 'string' },
-      { name: 'quiet', short: 'q', kind: 'bool' },
-    ]);
+    const { flags, positional } = parseArgs(argv, listFlags);
     if (positional.length) throw usageError('"list" takes no arguments');
     const format = (flags['format'] as string | undefined) ?? 'table';
     if (format !== 'table' && format !== 'json') throw usageError(`invalid format option "${format}"`);
@@ -29,13 +30,13 @@ export const listCommand: Command = {
       }
     });
     if (flags['quiet']) {
-      out(states.map(s => `${s['id']}\n`).join(''));
+      out(states.map(s => `${s.id}\n`).join(''));
     } else if (format === 'json') {
       out(`${JSON.stringify(states)}\n`);
     } else {
       const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
       for (const s of states) {
-        rows.push([String(s['id']), String(s['pid']), String(s['status']), String(s['bundle']), String(s['created']), String(s['owner'] || 'root')]);
+        rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || 'root']);
       }
       out(table(rows));
     }

@@ -10,8 +10,10 @@ import { deleteCommand } from './delete.js';
 import { eventsCommand } from './events.js';
 import { execCommand } from './exec.js';
 import { featuresCommand } from './features.js';
+import { asksForHelp, programHelp, verbHelp } from './help.js';
 import { killCommand } from './kill.js';
 import { listCommand } from './list.js';
+import type { Verb } from './manual.js';
 import { pauseCommand } from './pause.js';
 import { psCommand } from './ps.js';
 import { Reporter, out, writeFd, type LogFormat } from './report.js';
@@ -30,7 +32,7 @@ export const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0'
 const COMMIT = typeof TSRT_COMMIT === 'string' ? TSRT_COMMIT : 'unknown';
 const SPEC_VERSION = TSRT_TEXT_SPEC_VERSION;
 
-const commands: Record<string, Command> = {
+export const commands: Record<Verb, Command> = {
   create: createCommand,
   start: startCommand,
   state: stateCommand,
@@ -48,7 +50,7 @@ const commands: Record<string, Command> = {
   features: featuresCommand,
 };
 
-const globalFlags: FlagSpec[] = [
+export const globalFlags: FlagSpec[] = [
   { name: 'root', kind: 'string' },
   { name: 'log', kind: 'string' },
   { name: 'log-format', kind: 'string' },
@@ -61,9 +63,9 @@ const globalFlags: FlagSpec[] = [
   { name: 'help', short: 'h', kind: 'bool' },
 ];
 
-function help(): string {
-  const verbs = Object.entries(commands).map(([name, c]) => `   ${name.padEnd(10)}${c.summary}`).join('\n');
-  return `NAME:\n   tsrt - an OCI runtime-spec container runtime\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\nVERSION:\n   ${VERSION}\n\nCOMMANDS:\n${verbs}\n\nGLOBAL OPTIONS:\n   --root value        state directory (default: /run/tsrt, or $XDG_RUNTIME_DIR/tsrt when unprivileged; it must be yours, not writable by others)\n   --log value         append log lines to this file\n   --log-format value  text or json (default: text)\n   --debug             log debug messages\n   --systemd-cgroup    systemd cgroup paths (slice:prefix:name)\n   --cgroup-manager value  cgroupfs, systemd or disabled (default: cgroupfs)\n   --rootless value    auto, true or false (default: auto)\n   --version, -v       print the version\n   --help, -h          show help\n`;
+function verbNamed(name: string): Verb {
+  if (!Object.hasOwn(commands, name)) throw usageError(`No help topic for '${name}'`);
+  return name as Verb;
 }
 
 /** Splits argv into global flags and the command: globals come first, as with runc. */
@@ -90,12 +92,17 @@ export function main(argv: string[]): number {
       return TSRT_EXIT_OK;
     }
     const name = rest[0];
+    if (name === 'help' && rest[1] !== undefined) {
+      const verb = verbNamed(rest[1]);
+      out(verbHelp(verb, commands[verb]));
+      return 0;
+    }
     if (flags['help'] || !name || name === 'help') {
-      out(help());
+      out(programHelp(VERSION, commands, globalFlags));
       return name || flags['help'] ? 0 : 1;
     }
-    const command = commands[name];
-    if (!command) throw usageError(`No help topic for '${name}'`);
+    const verb = verbNamed(name);
+    const command = commands[verb];
     const rootless = (flags['rootless'] as string | undefined) ?? 'auto';
     if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
     const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
@@ -118,8 +125,8 @@ export function main(argv: string[]): number {
       commit: COMMIT,
     };
     const args = rest.slice(1);
-    if (args.includes('--help') || args.includes('-h')) {
-      out(`USAGE:\n   ${command.usage}\n`);
+    if (asksForHelp(command, args)) {
+      out(verbHelp(verb, command));
       return 0;
     }
     report.debug(fill(TSRT_TEXT_DEBUG_ARGV, argv.join(' ')));

@@ -1,10 +1,9 @@
-import { pause } from '../runtime/container.js';
+import { pause } from '../runtime/pause.js';
 import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 
 export const pauseCommand: Command = {
-  summary: 'suspend all processes of a container (cgroup freezer)',
-  usage: 'tsrt pause <container-id>',
+  flags: [],
   run(argv, ctx) {
     pause(ctx.root, exactlyOne('pause', parseArgs(argv, []).positional));
     return 0;

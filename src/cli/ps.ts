@@ -1,15 +1,17 @@
 // runc ps: `ps [-f table|json] <id> [ps options]`. Flags end at the container id, so everything after it
 // (-o pid,comm, -aux) goes to the host's ps.
 import { containerProcesses, psTable } from '../runtime/ps.js';
-import { parseArgs, usageError } from './args.js';
+import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 import { out } from './report.js';
 
+const psFlags: FlagSpec[] = [{ name: 'format', short: 'f', kind: 'string' }];
+
 export const psCommand: Command = {
-  summary: 'display the processes running inside a container',
-  usage: 'tsrt ps [-f|--format table|json] <container-id> [ps options]',
+  flags: psFlags,
+  stopAtPositional: true,
   run(argv, ctx) {
-    const { flags, positional } = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string' }], true);
+    const { flags, positional } = parseArgs(argv, psFlags, true);
     if (positional.length < 1) throw usageError('"ps" requires a minimum of 1 argument(s)');
     const [id, ...psArgs] = positional as [string, ...string[]];
     const pids = containerProcesses(ctx.root, id);

@@ -1,17 +1,18 @@
-import { run } from '../runtime/container.js';
-import { parseArgs } from './args.js';
+import { run } from '../runtime/run.js';
+import { parseArgs, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 import { createFlags, createOptions } from './create.js';
 
+const runFlags: FlagSpec[] = [
+  ...createFlags,
+  { name: 'detach', short: 'd', kind: 'bool' },
+  { name: 'keep', kind: 'bool' },
+];
+
 export const runCommand: Command = {
-  summary: 'create and start a container; in the foreground, exit with its status',
-  usage: 'tsrt run [-b bundle] [-d] [--keep] [--pid-file file] [--console-socket path] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <container-id>',
+  flags: runFlags,
   run(argv, ctx) {
-    const { flags, positional } = parseArgs(argv, [
-      ...createFlags,
-      { name: 'detach', short: 'd', kind: 'bool' },
-      { name: 'keep', kind: 'bool' },
-    ]);
+    const { flags, positional } = parseArgs(argv, runFlags);
     const status = run({
       ...createOptions(flags, positional, 'run', ctx),
       detach: !!flags['detach'],

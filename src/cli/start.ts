@@ -1,10 +1,9 @@
-import { start } from '../runtime/container.js';
+import { start } from '../runtime/start.js';
 import { exactlyOne, parseArgs } from './args.js';
 import type { Command } from './context.js';
 
 export const startCommand: Command = {
-  summary: 'start a created container',
-  usage: 'tsrt start <container-id>',
+  flags: [],
   run(argv, ctx) {
     const id = exactlyOne('start', parseArgs(argv, []).positional);
     start(ctx.root, id, m => ctx.report.warn(m), m => ctx.report.debug(m));

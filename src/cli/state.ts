@@ -4,8 +4,7 @@ import type { Command } from './context.js';
 import { out } from './report.js';
 
 export const stateCommand: Command = {
-  summary: 'output the state of a container',
-  usage: 'tsrt state <container-id>',
+  flags: [],
   run(argv, ctx) {
     const id = exactlyOne('state', parseArgs(argv, []).positional);
     out(`${JSON.stringify(state(ctx.root, id), null, 2)}\n`);

@@ -2,7 +2,7 @@
 // replaces the flags entirely, as in runc; fields left out keep their current values.
 import * as fs from 'node:fs';
 import { RuntimeError, SpecError } from '../errors.js';
-import { update } from '../runtime/container.js';
+import { update } from '../runtime/update.js';
 import type { LinuxResources } from '../spec/types.gen.js';
 import { parseJson, validateConfig } from '../spec/validate.js';
 import { exactlyOne, parseArgs, usageError, type FlagSpec, type FlagValues } from './args.js';
@@ -109,8 +109,7 @@ function resourcesFromFile(file: string): LinuxResources {
 }
 
 export const updateCommand: Command = {
-  summary: 'update container resource constraints',
-  usage: 'tsrt update [-r FILE|-] [--memory N] [--cpu-quota N] ... <container-id>',
+  flags,
   run(argv, ctx) {
     const { flags: f, positional } = parseArgs(argv, flags);
     const id = exactlyOne('update', positional);

@@ -86,7 +86,6 @@ const texts: AbiGroup = {
     START_STOPPED: 'cannot start a container that has stopped',
     START_ALREADY: 'cannot start an already %s container',
     DELETE_NOT_STOPPED: 'cannot delete container %s that is not stopped: %s',
-    KILL_ERRNO: 'kill container: errno %s',
     LOG_TEXT: 'time="%s" level=%s msg=%s\n',
     LOG_JSON: '{"level":"%s","msg":%s,"time":"%s"}\n',
     DEBUG_ARGV: 'tsrt %s',

@@ -154,7 +154,7 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly ca: string[] | undefined;
 
-  constructor(readonly ref: ImageReference, private readonly opts: ClientOptions = {}) {
+  constructor(readonly ref: ImageReference, opts: ClientOptions = {}) {
     this.base = new URL(`${opts.plainHttp ? 'http' : 'https'}://${apiHost(ref)}/v2/${ref.repository}/`);
     this.ca = opts.plainHttp ? undefined : opts.ca;
     this.auth = new Authenticator(ref.registry, opts.credentials, () => this.ca ?? systemCertificates(), opts.loginHint);

@@ -1,40 +1,40 @@
-// config.json + host facts -> LaunchPlan. Pure: no syscalls, no fs writes; every question about the host goes
-// through HostFacts. Every rule a config can break is checked here, before anything is created.
+// config.json + host facts -> CreatePlan. Pure: no syscalls, no fs writes; every question about the host goes
+// through HostFacts. Every rule a config can break is checked here, before anything is created; the plan holds
+// no fds, so it is built before the runtime opens any.
 import * as path from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { SpecError, configError, pointerToken } from '../errors.js';
 import type { LinuxIDMapping, LinuxIntelRdt, LinuxNetDevice, Spec } from '../spec/types.gen.js';
 import { planDevices } from './devices.js';
 import type { HostFacts } from './facts.js';
 import { pathViolation, processViolations, refuseConfig, type LimitViolation } from './limits.js';
 import { CAPABILITIES, MS, namespaceFlag, RLIMIT } from './linux.js';
 import { planMount } from './mounts.js';
-import { planProcessAttributes } from './process.js';
+import { CONFIG_PROCESS, failIn, planProcessAttributes, type Fail, type ProcessSource } from './process.js';
+import { hookTiming } from './hooks.js';
 import { planSeccomp } from './seccomp.js';
-import { PlanFlag, type IdMapping, type LaunchPlan, type PlanStep, type ResctrlPlan } from './types.js';
+import {
+  PlanFlag, type ContainerPlan, type CreatePlan, type IdMapping, type ParentPlan, type PlanStep, type ProcessPlan, type ResctrlPlan,
+} from './types.js';
 
 export interface BuildOptions {
   /** Absolute bundle directory. */
   bundle: string;
   /** The rootfs, resolved (realpath) by the caller. */
   rootfs: string;
-  consoleSocket: number;
-  fifoFd: number;
+  /** A terminal's pty master will have somewhere to go: a console socket, or (run) the runtime itself. */
+  console: boolean;
+  /** create: the init waits on exec.fifo for `start`; run starts it over the sync socket instead. */
+  startFifo: boolean;
   preserveFds: number;
   noPivot: boolean;
   noNewKeyring: boolean;
-  /** Stop before pivot_root for prestart/createRuntime hooks. */
-  prepivotHooks: boolean;
-  /** The container's cgroup directory per hierarchy mount point, when the runtime made one. */
+  /** The container's cgroup directory per hierarchy mount point, when the runtime makes one. */
   cgroupDirs?: Record<string, string> | undefined;
 }
 
-function bad(message: string): never {
-  throw new RuntimeError(message, { op: 'config.json' });
-}
-
 /** A path inside the container that the spec requires to be absolute, normalised. */
-function absoluteIn(field: string, p: string): string {
-  if (!p.startsWith('/')) bad(`${field}: path must be absolute: ${JSON.stringify(p)}`);
+function absoluteIn(pointer: string, p: string): string {
+  if (!p.startsWith('/')) throw configError(pointer, `path must be absolute: ${JSON.stringify(p)}`);
   return path.posix.normalize(p);
 }
 
@@ -43,17 +43,20 @@ function absoluteIn(field: string, p: string): string {
  * this host cannot grant: one the kernel does not know, or, outside a user namespace, one missing from the
  * runtime's own bounding set (capset would refuse it later with a bare EPERM).
  */
-function capMask(names: string[] | undefined, field: string, lastCap: number, grantable: bigint | undefined): bigint {
+function capMask(names: string[] | undefined, at: ProcessSource, lastCap: number, grantable: bigint | undefined): bigint {
   let mask = 0n;
-  for (const name of names ?? []) {
+  (names ?? []).forEach((name, i) => {
+    const fail = (why: string): never => {
+      throw configError(`${at.pointer}/${i}`, why, at.file);
+    };
     const bit = CAPABILITIES.indexOf(name as (typeof CAPABILITIES)[number]);
-    if (bit < 0) bad(`process.capabilities.${field}: unknown capability "${name}"`);
-    if (bit > lastCap) bad(`process.capabilities.${field}: ${name} is not known to the host's kernel (its last capability is ${CAPABILITIES[lastCap] ?? lastCap})`);
+    if (bit < 0) fail(`unknown capability "${name}"`);
+    if (bit > lastCap) fail(`${name} is not known to the host's kernel (its last capability is ${CAPABILITIES[lastCap] ?? lastCap})`);
     if (grantable !== undefined && !(grantable & (1n << BigInt(bit)))) {
-      bad(`process.capabilities.${field}: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+      fail(`${name} is not in the host's capability bounding set, so the container cannot have it`);
     }
     mask |= 1n << BigInt(bit);
-  }
+  });
   return mask;
 }
 
@@ -62,43 +65,44 @@ function validIfName(name: string): boolean {
   return /^[^/:\s]{1,15}$/.test(name) && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..';
 }
 
-function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, rootless: boolean): LaunchPlan['netDevices'] {
+function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, unprivileged: boolean): ParentPlan['netDevices'] {
   const entries = Object.entries(devices ?? {});
   if (entries.length === 0) return undefined;
-  if (rootless) bad('linux.netDevices: moving host network devices needs a root runtime');
-  if (!hasNetns) bad('linux.netDevices: network devices need a network namespace of the container\'s own');
+  if (unprivileged) throw configError('/linux/netDevices', 'moving host network devices needs a root runtime');
+  if (!hasNetns) throw configError('/linux/netDevices', 'network devices need a network namespace of the container\'s own');
   const names = new Set<string>();
   return entries.map(([hostName, dev]) => {
-    if (!validIfName(hostName)) bad(`linux.netDevices: invalid host device name ${JSON.stringify(hostName)}`);
+    const at = `/linux/netDevices/${pointerToken(hostName)}`;
+    if (!validIfName(hostName)) throw configError(at, `invalid host device name ${JSON.stringify(hostName)}`);
     const name = dev?.name || hostName;
-    if (!validIfName(name)) bad(`linux.netDevices.${hostName}.name: invalid device name ${JSON.stringify(name)}`);
-    if (names.has(name)) bad(`linux.netDevices.${hostName}.name: device name "${name}" is used twice in the container`);
+    if (!validIfName(name)) throw configError(`${at}/name`, `invalid device name ${JSON.stringify(name)}`);
+    if (names.has(name)) throw configError(`${at}/name`, `device name "${name}" is used twice in the container`);
     names.add(name);
-    if (!facts.exists(`/sys/class/net/${hostName}`)) bad(`linux.netDevices: host network device "${hostName}" does not exist`);
+    if (!facts.exists(`/sys/class/net/${hostName}`)) throw configError(at, `host network device "${hostName}" does not exist`);
     return { hostName, name };
   });
 }
 
 /** linux.intelRdt -> the resctrl group to join. The writes happen in the runtime once the init exists. */
-function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, rootless: boolean): ResctrlPlan {
+function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, unprivileged: boolean): ResctrlPlan {
   if (!facts.resctrlMountPoint) {
-    bad('linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+    throw configError('/linux/intelRdt', 'Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
   }
-  if (rootless) bad('linux.intelRdt: resctrl groups need a root runtime');
+  if (unprivileged) throw configError('/linux/intelRdt', 'resctrl groups need a root runtime');
   const closID = rdt.closID || undefined;
   if (closID !== undefined && (closID.includes('/') || closID === '.' || closID === '..' || /\s/.test(closID))) {
-    bad(`linux.intelRdt.closID: invalid resctrl group name ${JSON.stringify(closID)}`);
+    throw configError('/linux/intelRdt/closID', `invalid resctrl group name ${JSON.stringify(closID)}`);
   }
   const schemata: string[] = [];
-  const lines = (text: string | undefined, field: string, prefix?: RegExp) => {
+  const lines = (text: string | undefined, pointer: string, prefix?: { re: RegExp; name: string }) => {
     for (const line of (text ?? '').split('\n').map(l => l.trim()).filter(Boolean)) {
-      if (prefix && !prefix.test(line)) bad(`linux.intelRdt.${field}: ${JSON.stringify(line)} is not a ${field === 'l3CacheSchema' ? 'L3' : 'MB'} schema line`);
+      if (prefix && !prefix.re.test(line)) throw configError(pointer, `${JSON.stringify(line)} is not a ${prefix.name} schema line`);
       schemata.push(line);
     }
   };
-  lines(rdt.l3CacheSchema, 'l3CacheSchema', /^L3(CODE|DATA)?:/);
-  lines(rdt.memBwSchema, 'memBwSchema', /^MB:/);
-  for (const line of rdt.schemata ?? []) lines(line, 'schemata');
+  lines(rdt.l3CacheSchema, '/linux/intelRdt/l3CacheSchema', { re: /^L3(CODE|DATA)?:/, name: 'L3' });
+  lines(rdt.memBwSchema, '/linux/intelRdt/memBwSchema', { re: /^MB:/, name: 'MB' });
+  for (const [i, line] of (rdt.schemata ?? []).entries()) lines(line, `/linux/intelRdt/schemata/${i}`);
   const requiredMonFeatures: string[] = [];
   if (rdt.enableCMT) requiredMonFeatures.push('llc_occupancy');
   if (rdt.enableMBM) requiredMonFeatures.push('mbm_total_bytes');
@@ -137,53 +141,51 @@ function parseTimeOffset(v: { secs?: number; nanosecs?: number } | undefined): [
 
 type Process = NonNullable<Spec['process']>;
 
-/** The fields of a plan that describe the process (the part `exec` shares with the init). */
-export type ProcessPlan = Pick<LaunchPlan,
-  'flags' | 'consoleSocket' | 'consoleSize' | 'oomScoreAdj' | 'rlimits' | 'caps' | 'uid' | 'gid' | 'umask' |
-  'additionalGids' | 'cwd' | 'args' | 'env' | 'scheduler' | 'ioPriority' | 'cpuAffinity' | 'personality' |
-  'memoryPolicy' | 'apparmorProfile' | 'selinuxLabel'>;
-
 /** R6 for LSM labels: applied or refused, never skipped while the LSM is active, never asked of one that is off. */
-export function checkLsmLabels(proc: Process, facts: HostFacts): void {
+export function checkLsmLabels(proc: Process, facts: HostFacts, at: ProcessSource = CONFIG_PROCESS): void {
   if (proc.apparmorProfile && !facts.apparmorEnabled) {
-    bad(`process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`);
+    throw configError(`${at.pointer}/apparmorProfile`, `apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`, at.file);
   }
   if (proc.selinuxLabel && !facts.selinuxEnabled) {
-    bad(`process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`);
+    throw configError(`${at.pointer}/selinuxLabel`, `selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`, at.file);
   }
 }
 
 /**
- * The process half of a plan: identity, capabilities, rlimits, terminal and the runtime-spec 1.2 attributes.
- * `userns`: the process runs in a user namespace (a new or joined one), where every capability exists.
+ * The process half of a plan: identity, capabilities, rlimits, terminal, seccomp and the runtime-spec 1.2
+ * attributes, with the plan flags they set. `userns`: the process runs in a user namespace (a new or joined
+ * one), where every capability exists. `console`: a terminal's pty master will have somewhere to go.
  */
 export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, facts: HostFacts,
-  ctx: { consoleSocket: number; userns: boolean }): ProcessPlan {
+  ctx: { console: boolean; userns: boolean; preserveFds: number; at?: ProcessSource }): { flags: number; process: ProcessPlan } {
+  const at = ctx.at ?? CONFIG_PROCESS;
+  const fail: Fail = failIn(at);
   let flags = 0;
   if (proc.terminal) {
-    if (ctx.consoleSocket < 0) bad('cannot allocate tty if tsrt will detach without setting console socket');
+    // runc's text.
+    if (!ctx.console) throw new SpecError('cannot allocate tty if tsrt will detach without setting console socket', `${at.pointer}/terminal`);
     flags |= PlanFlag.terminal;
   }
   if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
   if (proc.oomScoreAdj !== undefined) {
     // The kernel's OOM_SCORE_ADJ_MIN..MAX: anything else would only fail later, inside the executor.
-    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) bad(`process.oomScoreAdj: ${proc.oomScoreAdj} is outside -1000..1000`);
+    if (proc.oomScoreAdj < -1000 || proc.oomScoreAdj > 1000) fail('/oomScoreAdj', `${proc.oomScoreAdj} is outside -1000..1000`);
     flags |= PlanFlag.oomScoreAdj;
   }
   if (proc.user?.umask !== undefined) flags |= PlanFlag.setUmask;
 
-  const rlimits: LaunchPlan['rlimits'] = [];
+  const rlimits: ProcessPlan['rlimits'] = [];
   const rlimitSeen = new Set<string>();
-  for (const r of proc.rlimits ?? []) {
+  (proc.rlimits ?? []).forEach((r, i) => {
     const resource = RLIMIT[r.type];
-    if (resource === undefined) bad(`process.rlimits: unknown rlimit type "${r.type}"`);
-    if (rlimitSeen.has(r.type)) bad(`process.rlimits: duplicate rlimit type "${r.type}"`);
+    if (resource === undefined) fail(`/rlimits/${i}/type`, `unknown rlimit type "${r.type}"`);
+    if (rlimitSeen.has(r.type)) fail(`/rlimits/${i}/type`, `duplicate rlimit type "${r.type}"`);
     rlimitSeen.add(r.type);
     const soft = rlimitValue(r.soft);
     const hard = rlimitValue(r.hard);
-    if (soft > hard) bad(`process.rlimits: ${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    if (soft > hard) fail(`/rlimits/${i}`, `${r.type} soft limit ${r.soft} is above the hard limit ${r.hard}`);
     rlimits.push({ resource, soft, hard });
-  }
+  });
   // The JS runtime raised its own RLIMIT_NOFILE; the container must not inherit that by accident.
   if (!rlimitSeen.has('RLIMIT_NOFILE')) {
     rlimits.push({ resource: RLIMIT['RLIMIT_NOFILE']!, soft: facts.defaultNofile.soft, hard: facts.defaultNofile.hard });
@@ -192,7 +194,8 @@ export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, fa
   const c = proc.capabilities ?? {};
   // A new (or joined) user namespace starts with every capability; without one, the host's set is the limit.
   const grantable = ctx.userns ? undefined : facts.capBounding;
-  const mask = (field: keyof typeof c) => capMask(c[field], field, facts.capLastCap, grantable);
+  const mask = (field: keyof typeof c) =>
+    capMask(c[field], { file: at.file, pointer: `${at.pointer}/capabilities/${field}` }, facts.capLastCap, grantable);
   const caps = {
     bounding: mask('bounding'),
     effective: mask('effective'),
@@ -205,29 +208,33 @@ export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, fa
   const user = proc.user ?? { uid: 0, gid: 0 };
   return {
     flags,
-    consoleSocket: proc.terminal ? ctx.consoleSocket : -1,
-    consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
-    oomScoreAdj: proc.oomScoreAdj ?? 0,
-    rlimits,
-    caps,
-    uid: user.uid ?? 0,
-    gid: user.gid ?? 0,
-    umask: user.umask ?? 0o022,
-    additionalGids: user.additionalGids ?? [],
-    cwd: path.posix.normalize(proc.cwd),
-    args: proc.args!,
-    env: proc.env ?? [],
-    ...planProcessAttributes(proc, linux),
-    apparmorProfile: proc.apparmorProfile || undefined,
-    selinuxLabel: proc.selinuxLabel || undefined,
+    process: {
+      consoleSize: { rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0 },
+      oomScoreAdj: proc.oomScoreAdj ?? 0,
+      rlimits,
+      caps,
+      uid: user.uid ?? 0,
+      gid: user.gid ?? 0,
+      umask: user.umask ?? 0o022,
+      additionalGids: user.additionalGids ?? [],
+      cwd: path.posix.normalize(proc.cwd),
+      args: proc.args!,
+      env: proc.env ?? [],
+      preserveFds: ctx.preserveFds,
+      // As runc: an exec'd process is held to the container's seccomp profile, whatever -p says.
+      seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
+      ...planProcessAttributes(proc, linux, at),
+      apparmorProfile: proc.apparmorProfile || undefined,
+      selinuxLabel: proc.selinuxLabel || undefined,
+    },
   };
 }
 
-export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): LaunchPlan {
+export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): CreatePlan {
   const proc = spec.process;
-  if (!proc) bad('process: a container needs a process to run');
-  if (!proc.args || proc.args.length === 0) bad('process.args: args must not be empty');
-  if (!path.isAbsolute(proc.cwd)) bad(`process.cwd: cwd property must be an absolute path: ${JSON.stringify(proc.cwd)}`);
+  if (!proc) throw configError('/process', 'a container needs a process to run');
+  if (!proc.args || proc.args.length === 0) throw configError('/process/args', 'args must not be empty');
+  if (!path.isAbsolute(proc.cwd)) throw configError('/process/cwd', `cwd property must be an absolute path: ${JSON.stringify(proc.cwd)}`);
   const linux = spec.linux ?? {};
   refuseConfig([
     ...processViolations(proc, facts.execStack ?? RLIM_INFINITY, '/process'),
@@ -237,21 +244,22 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     ...(linux.readonlyPaths ?? []).map((p, i) => pathViolation(`/linux/readonlyPaths/${i}`, path.posix.normalize(p))),
     ...(linux.devices ?? []).map((d, i) => pathViolation(`/linux/devices/${i}/path`, path.posix.normalize(d.path))),
   ]);
-  const rootless = facts.euid !== 0;
+  const unprivileged = facts.euid !== 0;
   let flags = 0;
 
   // ---- namespaces ----
   const seen = new Set<string>();
-  const join: LaunchPlan['join'] = [];
+  const join: ContainerPlan['join'] = [];
   let unshareFlags = 0;
-  for (const ns of linux.namespaces ?? []) {
-    if (seen.has(ns.type)) bad(`linux.namespaces: duplicate namespace type "${ns.type}"`);
+  for (const [i, ns] of (linux.namespaces ?? []).entries()) {
+    const at = `/linux/namespaces/${i}`;
+    if (seen.has(ns.type)) throw configError(`${at}/type`, `duplicate namespace type "${ns.type}"`);
     seen.add(ns.type);
     const flag = namespaceFlag[ns.type];
-    if (flag === undefined) bad(`linux.namespaces: unknown namespace type "${ns.type}"`);
+    if (flag === undefined) throw configError(`${at}/type`, `unknown namespace type "${ns.type}"`);
     if (ns.path) {
-      if (!path.isAbsolute(ns.path)) bad(`linux.namespaces: ${ns.type} namespace path must be absolute: ${ns.path}`);
-      if (!facts.exists(ns.path)) bad(`linux.namespaces: ${ns.type} namespace path ${ns.path} does not exist`);
+      if (!path.isAbsolute(ns.path)) throw configError(`${at}/path`, `${ns.type} namespace path must be absolute: ${ns.path}`);
+      if (!facts.exists(ns.path)) throw configError(`${at}/path`, `${ns.type} namespace path ${ns.path} does not exist`);
       join.push({ type: flag, path: ns.path });
       continue;
     }
@@ -275,24 +283,27 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   if (!newNs('mount')) flags |= PlanFlag.newMountns | PlanFlag.sharedMountns;
   if (newNs('network')) flags |= PlanFlag.loopbackUp;
   const userns = has('user');
-  if (rootless && !userns) bad('rootless container requires user namespaces');
+  // runc's text.
+  if (unprivileged && !userns) throw new SpecError('rootless container requires user namespaces', '/linux/namespaces');
 
   const uidMappings = idMappings(linux.uidMappings);
   const gidMappings = idMappings(linux.gidMappings);
   if (newNs('user')) {
-    if (uidMappings.length === 0 || gidMappings.length === 0) bad('linux: user namespaces enabled, but no uid or gid mappings found');
+    if (uidMappings.length === 0 || gidMappings.length === 0) {
+      throw configError(uidMappings.length === 0 ? '/linux/uidMappings' : '/linux/gidMappings', 'user namespaces enabled, but no uid or gid mappings found');
+    }
   } else if (uidMappings.length || gidMappings.length) {
-    bad('linux: uidMappings/gidMappings given without a new user namespace');
+    throw configError(uidMappings.length ? '/linux/uidMappings' : '/linux/gidMappings', 'uidMappings/gidMappings given without a new user namespace');
   }
   // Root writes any map itself; an unprivileged runtime only its own id, mapped once, and that needs setgroups
   // denied first. Anything else goes through the setuid newuidmap/newgidmap, which keep setgroups usable.
   const direct = (maps: IdMapping[], own: number) =>
-    !rootless || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
+    !unprivileged || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
   const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
   // A user namespace joined by path may be one whose maps its unprivileged maker wrote (setgroups denied):
   // calling setgroups there would fail, so it is skipped, as runc skips it.
   const joinedUserns = (linux.namespaces ?? []).find(n => n.type === 'user' && n.path)?.path;
-  const setgroupsDenied = newNs('user') ? rootless && idMapsDirect.gid : !!joinedUserns && facts.setgroupsDenied(joinedUserns);
+  const setgroupsDenied = newNs('user') ? unprivileged && idMapsDirect.gid : !!joinedUserns && facts.setgroupsDenied(joinedUserns);
   if (!setgroupsDenied) flags |= PlanFlag.setgroups;
 
   const timeOffsets = {
@@ -300,32 +311,33 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
     boottime: parseTimeOffset(linux.timeOffsets?.['boottime']),
   };
   if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !newNs('time')) {
-    bad('linux.timeOffsets: time offsets need a new time namespace');
+    throw configError('/linux/timeOffsets', 'time offsets need a new time namespace');
   }
 
   // ---- hostname, sysctl ----
   if (spec.hostname !== undefined && spec.hostname !== '') {
-    if (!newNs('uts') && !has('uts')) bad('hostname: unable to set hostname without a private UTS namespace');
+    if (!newNs('uts') && !has('uts')) throw configError('/hostname', 'unable to set hostname without a private UTS namespace');
     flags |= PlanFlag.setHostname;
   }
   if (spec.domainname !== undefined && spec.domainname !== '') {
-    if (!newNs('uts') && !has('uts')) bad('domainname: unable to set domainname without a private UTS namespace');
+    if (!newNs('uts') && !has('uts')) throw configError('/domainname', 'unable to set domainname without a private UTS namespace');
     flags |= PlanFlag.setDomainname;
   }
   const sysctl: [string, string][] = [];
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    const at = `/linux/sysctl/${pointerToken(key)}`;
     const ns = sysctlNamespace(key);
-    if (!ns) bad(`linux.sysctl: sysctl "${key}" is not in a separate kernel namespace`);
-    if (!has(ns)) bad(`linux.sysctl: sysctl "${key}" is not allowed as it conflicts with the host's ${ns} namespace`);
-    if (key.includes('/') || key.split('.').some(p => p === '' || p === '..')) bad(`linux.sysctl: invalid sysctl key "${key}"`);
+    if (!ns) throw configError(at, `sysctl "${key}" is not in a separate kernel namespace`);
+    if (!has(ns)) throw configError(at, `sysctl "${key}" is not allowed as it conflicts with the host's ${ns} namespace`);
+    if (key.includes('/') || key.split('.').some(p => p === '' || p === '..')) throw configError(at, `invalid sysctl key "${key}"`);
     sysctl.push([key.replaceAll('.', '/'), value]);
   }
 
   checkLsmLabels(proc, facts);
   // Without SELinux a mount label means nothing to the kernel: ignored, as crun and the engines expect.
   const mountLabel = facts.selinuxEnabled && linux.mountLabel ? linux.mountLabel : undefined;
-  const intelRdt = linux.intelRdt ? planIntelRdt(linux.intelRdt, facts, rootless) : undefined;
-  const netDevices = planNetDevices(linux.netDevices, facts, has('network'), rootless);
+  const intelRdt = linux.intelRdt ? planIntelRdt(linux.intelRdt, facts, unprivileged) : undefined;
+  const netDevices = planNetDevices(linux.netDevices, facts, has('network'), unprivileged);
 
   // ---- rootfs ----
   const steps: PlanStep[] = [];
@@ -365,36 +377,31 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
   if (opts.noPivot) flags |= PlanFlag.noPivot;
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;
 
-  // ---- process ----
-  if (opts.fifoFd >= 0) flags |= PlanFlag.startFifo;
-  if (opts.prepivotHooks) flags |= PlanFlag.syncPrepivot;
-  const processPlan = planProcess(proc, linux, facts, { consoleSocket: opts.consoleSocket, userns });
-  flags |= processPlan.flags;
+  // ---- process, hooks ----
+  if (opts.startFifo) flags |= PlanFlag.startFifo;
+  const hooks = hookTiming(spec);
+  if (hooks.prepivot) flags |= PlanFlag.syncPrepivot;
+  const processPlan = planProcess(proc, linux, facts, { console: opts.console, userns, preserveFds: opts.preserveFds });
 
-  const plan: LaunchPlan = {
-    ...processPlan,
-    flags,
-    unshareFlags,
-    join,
-    timeOffsets,
-    rootfs: opts.rootfs,
-    rootPropagation,
-    rootfsPropagation,
-    hostname: spec.hostname || undefined,
-    domainname: spec.domainname || undefined,
-    steps,
-    maskedPaths: (linux.maskedPaths ?? []).map(p => absoluteIn('linux.maskedPaths', p)),
-    readonlyPaths: (linux.readonlyPaths ?? []).map(p => absoluteIn('linux.readonlyPaths', p)),
-    sysctl,
-    fifoFd: opts.fifoFd,
-    preserveFds: opts.preserveFds,
-    seccomp: linux.seccomp ? planSeccomp(linux.seccomp) : undefined,
-    uidMappings,
-    gidMappings,
-    idMapsDirect,
-    netDevices,
-    intelRdt,
-    mountLabel,
+  const plan: CreatePlan = {
+    flags: flags | processPlan.flags,
+    container: {
+      unshareFlags,
+      join,
+      timeOffsets,
+      rootfs: opts.rootfs,
+      rootPropagation,
+      rootfsPropagation,
+      hostname: spec.hostname || undefined,
+      domainname: spec.domainname || undefined,
+      steps,
+      maskedPaths: (linux.maskedPaths ?? []).map((p, i) => absoluteIn(`/linux/maskedPaths/${i}`, p)),
+      readonlyPaths: (linux.readonlyPaths ?? []).map((p, i) => absoluteIn(`/linux/readonlyPaths/${i}`, p)),
+      sysctl,
+      mountLabel,
+    },
+    process: processPlan.process,
+    parent: { uidMappings, gidMappings, idMapsDirect, netDevices, intelRdt, prestartAtStart: hooks.prestartAtStart },
   };
   withinCodecLimits(plan);
   return plan;
@@ -408,7 +415,8 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Lau
 export function withinCodecLimits(value: unknown): void {
   if (typeof value === 'string') {
     const quoted = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-    if (value.includes('\u0000')) bad(`a value contains a NUL character: ${quoted}`);
+    // The plan no longer knows which field a value came from: no pointer.
+    if (value.includes('\u0000')) throw new SpecError(`a value contains a NUL character: ${quoted}`);
   } else if (Array.isArray(value)) {
     for (const v of value) withinCodecLimits(v);
   } else if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {

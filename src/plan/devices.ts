@@ -67,7 +67,9 @@ function fromSpec(d: LinuxDevice, i: number): Device {
 export function planDevices(specDevices: LinuxDevice[], userns: boolean): PlanStep[] {
   const byPath = new Map<string, Device>();
   for (const d of DEFAULT_DEVICES) byPath.set(d.path, d);
-  specDevices.forEach((d, i) => byPath.set(d.path, fromSpec(d, i)));
+  specDevices.forEach((d, i) => {
+    byPath.set(d.path, fromSpec(d, i));
+  });
   const steps: PlanStep[] = [];
   for (const d of byPath.values()) {
     // A fifo has no device number: major/minor of a "p" entry mean nothing to mknod (runtime-spec config-linux.md).

@@ -11,6 +11,12 @@ export const CLONE = {
   NEWNET: 0x40000000,
 } as const;
 
+/** The /proc/<pid>/ns file of every namespace type, with its CLONE_NEW* flag. */
+export const NAMESPACE_FILES: readonly (readonly [file: string, flag: number])[] = [
+  ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
+  ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
+];
+
 export const namespaceFlag: Record<string, number> = {
   pid: CLONE.NEWPID,
   network: CLONE.NEWNET,

@@ -93,7 +93,7 @@ function applyAttr(a: Attrs, word: string): boolean {
   return true;
 }
 
-export function parseMountOptions(options: string[], where: string): ParsedOptions {
+export function parseMountOptions(options: string[]): ParsedOptions {
   const o: ParsedOptions = {
     bind: false, recursive: false, attrs: { set: 0, clr: 0 }, recursiveAttrs: { set: 0, clr: 0 },
     propagation: 0, propagationRecursive: false, data: [], copyUp: false,
@@ -199,7 +199,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     throw new RuntimeError(`${where}: mount destination must be an absolute path`, { op: 'mount', path: m.destination });
   }
   const dest = path.posix.normalize(m.destination);
-  const opts = parseMountOptions(m.options ?? [], where);
+  const opts = parseMountOptions(m.options ?? []);
   const isBind = opts.bind || m.type === 'bind';
   if (opts.copyUp && (isBind || m.type !== 'tmpfs')) {
     throw new RuntimeError(`${where}: option "tmpcopyup" is only valid for tmpfs mounts`, { op: 'mount' });

@@ -2,7 +2,7 @@
 // the executor loads it. Pure: names become numbers here, and every rule a profile can break is checked here,
 // with the JSON pointer of the field in the message. Only what libseccomp alone knows (syscall names, which
 // architectures it was built with) is left to the compile step.
-import { SpecError } from '../errors.js';
+import { configError } from '../errors.js';
 import type { LinuxSeccomp } from '../spec/types.gen.js';
 import { BPF_MAXINSNS } from './limits.js';
 
@@ -105,42 +105,38 @@ export interface SeccompPlan {
 
 const POINTER = '/linux/seccomp';
 
-function bad(pointer: string, message: string): never {
-  throw new SpecError(`config.json: ${pointer}: ${message}`, pointer);
-}
-
 function errnoData(value: number | undefined, action: string, pointer: string): number {
   if (value === undefined) return action === 'SCMP_ACT_ERRNO' || action === 'SCMP_ACT_TRACE' ? EPERM : 0;
   if (action !== 'SCMP_ACT_ERRNO' && action !== 'SCMP_ACT_TRACE') {
-    bad(pointer, `${action} does not return an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`);
+    throw configError(pointer, `${action} does not return an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`);
   }
-  if (!Number.isInteger(value) || value < 0 || value > MAX_ERRNO) bad(pointer, `errno ${value} is out of range (0-${MAX_ERRNO})`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ERRNO) throw configError(pointer, `errno ${value} is out of range (0-${MAX_ERRNO})`);
   return value;
 }
 
 function action(name: string, errnoRet: number | undefined, pointer: string, errnoPointer: string): number {
   const base = SCMP_ACT[name];
-  if (base === undefined) bad(pointer, `unknown seccomp action "${name}"`);
+  if (base === undefined) throw configError(pointer, `unknown seccomp action "${name}"`);
   return (base | errnoData(errnoRet, name, errnoPointer)) >>> 0;
 }
 
 /** JSON numbers above 2^53 arrive rounded; 2^64-1 (the one such value a profile plausibly means) rounds up. */
 function u64(value: number | undefined, pointer: string): string {
   if (value === undefined) return '0';
-  if (!Number.isInteger(value) || value < 0) bad(pointer, `${value} is not an unsigned 64-bit integer`);
+  if (!Number.isInteger(value) || value < 0) throw configError(pointer, `${value} is not an unsigned 64-bit integer`);
   const v = BigInt(value);
   return (v > U64_MAX ? U64_MAX : v).toString();
 }
 
 export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
   if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') {
-    bad(`${POINTER}/defaultAction`, 'SCMP_ACT_NOTIFY cannot be the default action');
+    throw configError(`${POINTER}/defaultAction`, 'SCMP_ACT_NOTIFY cannot be the default action');
   }
   const defaultAction = action(seccomp.defaultAction, seccomp.defaultErrnoRet, `${POINTER}/defaultAction`, `${POINTER}/defaultErrnoRet`);
 
   const architectures = (seccomp.architectures ?? []).map((name, i) => {
     const where = `${POINTER}/architectures/${i}`;
-    if (!ARCHES.has(name)) bad(where, `unknown seccomp architecture "${name}"`);
+    if (!ARCHES.has(name)) throw configError(where, `unknown seccomp architecture "${name}"`);
     return { token: name.slice('SCMP_ARCH_'.length).toLowerCase(), where };
   });
 
@@ -152,16 +148,16 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
     const args = (sc.args ?? []).map((a, j) => {
       const at = `${where}/args/${j}`;
       const op = SCMP_CMP[a.op];
-      if (op === undefined) bad(`${at}/op`, `unknown seccomp operator "${a.op}"`);
+      if (op === undefined) throw configError(`${at}/op`, `unknown seccomp operator "${a.op}"`);
       if (!Number.isInteger(a.index) || a.index < 0 || a.index >= SYSCALL_ARGS) {
-        bad(`${at}/index`, `argument index ${a.index} is out of range (a syscall has arguments 0-${SYSCALL_ARGS - 1})`);
+        throw configError(`${at}/index`, `argument index ${a.index} is out of range (a syscall has arguments 0-${SYSCALL_ARGS - 1})`);
       }
       return { index: a.index, op, value: u64(a.value, `${at}/value`), valueTwo: u64(a.valueTwo, `${at}/valueTwo`) };
     });
     if (sc.action === 'SCMP_ACT_NOTIFY') {
       notify = true;
       if (sc.names.includes(HANDOFF_SYSCALL)) {
-        bad(`${where}/names`, `SCMP_ACT_NOTIFY cannot be used for ${HANDOFF_SYSCALL}: tsrt hands the listener fd over with it`);
+        throw configError(`${where}/names`, `SCMP_ACT_NOTIFY cannot be used for ${HANDOFF_SYSCALL}: tsrt hands the listener fd over with it`);
       }
     }
     // libseccomp refuses a rule whose action is the default one; it would change nothing anyway (runc skips it too).
@@ -180,7 +176,7 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
   let flags = 0;
   (seccomp.flags ?? []).forEach((name, i) => {
     const bit = SECCOMP_FLAGS[name];
-    if (bit === undefined) bad(`${POINTER}/flags/${i}`, `unknown seccomp flag "${name as string}"`);
+    if (bit === undefined) throw configError(`${POINTER}/flags/${i}`, `unknown seccomp flag "${name as string}"`);
     // The executor is single-threaded when it loads the filter: there are no other threads to sync (runc
     // ignores TSYNC too).
     if (bit === FILTER_FLAG.TSYNC) return;
@@ -192,7 +188,7 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
 
   let listener: SeccompPlan['listener'];
   if (notify) {
-    if (!seccomp.listenerPath) bad(`${POINTER}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to');
+    if (!seccomp.listenerPath) throw configError(`${POINTER}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to');
     flags |= FILTER_FLAG.NEW_LISTENER;
     listener = { path: seccomp.listenerPath, metadata: seccomp.listenerMetadata ?? '' };
   }
@@ -221,12 +217,12 @@ export function compileSeccomp(plan: SeccompPlan, compiler: SeccompCompiler): Ui
     program = compiler(plan.filter);
   } catch (e) {
     const err = e as Error & { where?: string };
-    if (typeof err.where === 'string') bad(err.where || POINTER, err.message);
+    if (typeof err.where === 'string') throw configError(err.where || POINTER, err.message);
     throw e;
   }
   const instructions = program.length / 8;
   if (instructions > BPF_MAXINSNS) {
-    bad(`${POINTER}/syscalls`, `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`);
+    throw configError(`${POINTER}/syscalls`, `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`);
   }
   return program;
 }

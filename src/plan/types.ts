@@ -1,5 +1,6 @@
-// The launch plan: everything the executor needs, resolved and numeric. Built by plan/build.ts (pure), encoded by
-// plan/codec.ts, decoded and applied by native/executor. Field meanings mirror native/executor/plan.h.
+// The launch plan: everything the executor needs, resolved and numeric, and what the runtime does beside it.
+// Built by plan/build.ts (pure), encoded by plan/codec.ts, decoded and applied by native/executor. Field
+// meanings mirror native/executor/plan.h.
 
 import type { SeccompPlan } from './seccomp.js';
 
@@ -77,15 +78,14 @@ export interface PlanStep {
 
 /**
  * An idmapped mount: the bound tree gets MOUNT_ATTR_IDMAP with a user namespace carrying these maps (an id
- * on disk is read as a containerID and shown as the hostID). The runtime makes that namespace and fills in
- * usernsFd before encoding.
+ * on disk is read as a containerID and shown as the hostID). The runtime makes that namespace and binds it
+ * when the plan is encoded (PlanFds.userns).
  */
 export interface Idmap {
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
   /** ridmap: every mount of an rbind tree, not only its top. */
   recursive: boolean;
-  usernsFd?: number;
 }
 
 export interface SchedulerAttr {
@@ -117,8 +117,8 @@ export interface IdMapping {
   size: number;
 }
 
-export interface LaunchPlan {
-  flags: number;
+/** What the executor makes for a new container: namespaces, the rootfs, masks and sysctls. */
+export interface ContainerPlan {
   /** CLONE_NEW* to unshare in the executor (not USER, CGROUP or TIME: those have their own flags). */
   unshareFlags: number;
   join: { type: number; path: string }[];
@@ -133,7 +133,12 @@ export interface LaunchPlan {
   readonlyPaths: string[];
   /** [path under /proc/sys, value] */
   sysctl: [string, string][];
-  consoleSocket: number;
+  /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
+  mountLabel?: string;
+}
+
+/** The process the executor sets up and execs: the same for a container's init and for an exec'd process. */
+export interface ProcessPlan {
   consoleSize: { rows: number; cols: number };
   oomScoreAdj: number;
   rlimits: { resource: number; soft: bigint; hard: bigint }[];
@@ -145,9 +150,8 @@ export interface LaunchPlan {
   cwd: string;
   args: string[];
   env: string[];
-  fifoFd: number;
   preserveFds: number;
-  /** linux.seccomp: the filter (compiled right before spawn), its load flags and listener. */
+  /** linux.seccomp: the filter (compiled before anything is made), its load flags and listener. */
   seccomp?: SeccompPlan;
   /** sched_setattr(2) for the process, applied while the executor still has its privileges. */
   scheduler?: SchedulerAttr;
@@ -163,18 +167,51 @@ export interface LaunchPlan {
   apparmorProfile?: string;
   /** SELinux context the exec switches to (written to the process's attr/exec). */
   selinuxLabel?: string;
-  /** SELinux context for the filesystems mounted with MountFlag.mountLabel (only when SELinux is on). */
-  mountLabel?: string;
-  /** exec: a pidfd of the container init whose namespaces the process joins, and which (CLONE_NEW*). */
-  joinPidfd?: number;
-  joinNsFlags?: number;
-  /** Not sent to the executor: what the parent does between the executor's messages. */
+}
+
+/** What the runtime itself does between the executor's messages; never sent to the executor. */
+export interface ParentPlan {
+  /** The new user namespace's maps, written when the executor asks for them (MSG_USERNS). */
   uidMappings: IdMapping[];
   gidMappings: IdMapping[];
   /** Whether the runtime writes each map itself (else newuidmap/newgidmap does). */
   idMapsDirect: { uid: boolean; gid: boolean };
-  /** linux.intelRdt: the resctrl group the runtime puts the init in (not sent to the executor). */
+  /** linux.intelRdt: the resctrl group the runtime puts the init in. */
   intelRdt?: ResctrlPlan;
   /** Host interfaces the runtime moves into the container's network namespace (and back on delete). */
   netDevices?: { hostName: string; name: string }[];
+  /** prestart hooks run at `start` (configs before runtime-spec 1.0.2), not before pivot_root. */
+  prestartAtStart: boolean;
+}
+
+/**
+ * A plan for the executor: one flag word, the process, and either a container to make or (exec) the init's
+ * namespaces to join. It holds no fds: those are bound when it is encoded (PlanFds), so it can be built, and
+ * refused, before the runtime opens or makes anything.
+ */
+export interface LaunchPlan {
+  flags: number;
+  /** Absent for exec, whose process joins the namespaces of the container init instead. */
+  container?: ContainerPlan;
+  process: ProcessPlan;
+  /** exec: CLONE_NEW* of the init's namespaces to join through its pidfd (PlanFds.joinPidfd). */
+  joinNsFlags?: number;
+}
+
+/** A new container's plan: the executor's part, and the runtime's own. */
+export interface CreatePlan extends LaunchPlan {
+  container: ContainerPlan;
+  parent: ParentPlan;
+}
+
+/** The fds a plan refers to, bound when it is encoded; the runtime makes them once the plan is accepted. */
+export interface PlanFds {
+  /** Where the pty master goes: a console socket connection, or the runtime's end of a socket pair. */
+  console?: number;
+  /** exec.fifo, which the init opens to wait for `start` (PlanFlag.startFifo). */
+  fifo?: number;
+  /** exec: a pidfd of the container init. */
+  joinPidfd?: number;
+  /** For each idmapped step, in step order, a user namespace carrying its maps. */
+  userns?: number[];
 }

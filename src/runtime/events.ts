@@ -3,7 +3,7 @@
 // the container stops. OOM kills are seen by polling the cgroup's oom_kill counter (v1 memory.oom_control,
 // cgroup2 memory.events), which the synchronous CLI can do without an eventfd or inotify of its own.
 import { RuntimeError } from '../errors.js';
-import type { CgroupManager } from '../cgroups/manager.js';
+import type { CgroupManager } from '../cgroups/types.js';
 import { sleepMs } from '../cgroups/files.js';
 import { goJson, oomKillCount, runcStats, type RuncStats } from '../cgroups/usage.js';
 import { cgroupOf } from './container.js';

@@ -4,16 +4,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
-import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
+import { native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildExecPlan } from '../plan/exec.js';
 import { encodePlan } from '../plan/codec.js';
-import { CLONE } from '../plan/linux.js';
+import { CLONE, NAMESPACE_FILES } from '../plan/linux.js';
 import { compileSeccomp } from '../plan/seccomp.js';
-import { parseProcess, readConfig } from '../spec/validate.js';
+import { parseProcess } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
-import { S_EXEC_LOOKUP, adoptReported, cgroupOf, executorError, initPidfd, killAndReap, loadLocked, sendSeccompListener } from './container.js';
+import { cgroupOf, initPidfd, withContainer, type Locked } from './container.js';
 import { hostFacts } from './host.js';
-import { writeFileAtomic, type ContainerRecord } from './state.js';
+import { S_EXEC_LOOKUP, Session, Undo, executorError, sendSeccompListener } from './session.js';
+import { writeFileAtomic } from './state.js';
 
 /** What the command line may change in the container's process (runc's exec flags). */
 export interface ProcessOverrides {
@@ -133,23 +134,6 @@ export function processFromFile(file: string, base: Process | undefined): Proces
   };
 }
 
-/** What exec takes from the config: recorded at create, or (a record from before that) the bundle's. */
-function execConfig(rec: ContainerRecord): NonNullable<ContainerRecord['exec']> {
-  if (rec.exec) return rec.exec;
-  const spec = readConfig(rec.bundle);
-  return {
-    process: spec.process,
-    linux: { seccomp: spec.linux?.seccomp, personality: spec.linux?.personality, memoryPolicy: spec.linux?.memoryPolicy },
-    noNewKeyring: false,
-  };
-}
-
-/** /proc/<pid>/ns file and CLONE_NEW* flag of every namespace type. */
-const NAMESPACE_FILES: [string, number][] = [
-  ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
-  ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
-];
-
 /** CLONE_NEW* of every namespace of `pid` that is not the runtime's own (the ones an exec must join). */
 function foreignNamespaces(pid: number): number {
   let flags = 0;
@@ -212,60 +196,74 @@ function checkTerminal(terminal: boolean, detach: boolean, consoleSocket: string
  * Foreground: waits and returns its exit status (128+N after signal N), forwarding signals meanwhile.
  */
 export function exec(opts: ExecOptions): ExitStatus {
-  const a = native();
-  const { dir, rec, status } = loadLocked(opts.root, opts.id);
-  const fds: number[] = [];
-  let consolePeer = -1;
-  let stagePidfd = -1;
-  let procPidfd = -1;
-  let sock = -1;
-  try {
-    if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container', { op: 'exec' });
-    // Joining its namespaces would not put a process inside its root, which is a chroot, not a namespace's own.
-    if (rec.sharedMountns) throw new RuntimeError('cannot exec in a container without a mount namespace of its own', { op: 'exec' });
-    if (status === 'paused' && !opts.ignorePaused) {
-      throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)', { op: 'exec' });
-    }
-    const config = execConfig(rec);
-    let proc: Process;
-    if (opts.processFile) {
-      proc = processFromFile(path.resolve(opts.processFile), config.process);
-    } else {
-      if (opts.overrides.args.length === 0) throw new RuntimeError('process args cannot be empty', { op: 'exec' });
-      if (!config.process) throw new RuntimeError('config.json: /process: the container has no process to take defaults from; use -p', { op: 'exec' });
-      proc = overrideProcess(config.process, opts.overrides);
-    }
-    const detach = !!opts.detach;
-    checkTerminal(!!proc.terminal, detach, opts.consoleSocket);
-    const subCgroups = opts.cgroups?.length ? parseSubCgroups(opts.cgroups) : undefined;
-    const cgroup = cgroupOf(rec);
-    if (subCgroups && !cgroup) throw new RuntimeError('cannot use --cgroup: the container has no cgroup', { op: 'exec' });
+  // The container's lock is held until the process runs, not while it runs.
+  const session = withContainer(opts.root, opts.id, c => startProcess(opts, c));
+  if (opts.detach) {
+    session.release();
+    return { code: 0, signal: 0 };
+  }
+  return session.waitForeground();
+}
 
+/** Everything of exec up to the process running; nothing of a failed one stays behind: no process, no fd. */
+function startProcess(opts: ExecOptions, { rec, status }: Locked): Session {
+  if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container', { op: 'exec' });
+  // Joining its namespaces would not put a process inside its root, which is a chroot, not a namespace's own.
+  if (rec.sharedMountns) throw new RuntimeError('cannot exec in a container without a mount namespace of its own', { op: 'exec' });
+  if (status === 'paused' && !opts.ignorePaused) {
+    throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)', { op: 'exec' });
+  }
+  const config = rec.exec;
+  let proc: Process;
+  if (opts.processFile) {
+    proc = processFromFile(path.resolve(opts.processFile), config.process);
+  } else {
+    if (opts.overrides.args.length === 0) throw new RuntimeError('process args cannot be empty', { op: 'exec' });
+    if (!config.process) throw new RuntimeError('config.json: /process: the container has no process to take defaults from; use -p', { op: 'exec' });
+    proc = overrideProcess(config.process, opts.overrides);
+  }
+  checkTerminal(!!proc.terminal, !!opts.detach, opts.consoleSocket);
+  const subCgroups = opts.cgroups?.length ? parseSubCgroups(opts.cgroups) : undefined;
+  const cgroup = cgroupOf(rec);
+  if (subCgroups && !cgroup) throw new RuntimeError('cannot use --cgroup: the container has no cgroup', { op: 'exec' });
+
+  const a = native();
+  const undo = new Undo();
+  // The executor's fds once it is spawned; ours (closed by undo) until then.
+  const handOver: number[] = [];
+  const peer: number[] = [];
+  undo.push(() => {
+    for (const fd of [...handOver.splice(0), ...peer.splice(0)]) a.closeFd(fd);
+  });
+  try {
+    // Held before the init is looked at: a pid reused meanwhile is refused, not joined.
     const initFd = initPidfd(rec);
     if (initFd < 0) throw new RuntimeError('cannot exec in a stopped container', { op: 'exec' });
-    fds.push(initFd);
+    handOver.push(initFd);
     const nsFlags = foreignNamespaces(rec.pid);
-    let consoleFd = -1;
-    if (proc.terminal) {
-      if (opts.consoleSocket) consoleFd = a.connectUnix(path.resolve(opts.consoleSocket));
-      else [consolePeer, consoleFd] = a.socketPair();
-      fds.push(consoleFd);
-    }
     const linux: Linux = { ...config.linux };
     const plan = buildExecPlan(proc, linux, hostFacts(), {
-      consoleSocket: consoleFd,
+      at: opts.processFile ? { file: path.basename(opts.processFile), pointer: '' } : undefined,
+      console: !!proc.terminal,
       preserveFds: opts.preserveFds ?? 0,
-      initPidfd: initFd,
       nsFlags,
       setgroups: (nsFlags & CLONE.NEWUSER) === 0 || (config.setgroups ?? setgroupsAllowed(rec.pid)),
       noNewKeyring: config.noNewKeyring,
     });
-    const seccompProgram = plan.seccomp ? compileSeccomp(plan.seccomp, f => a.compileSeccomp(f)) : undefined;
-    const child = a.spawn(encodePlan(plan, seccompProgram));
-    stagePidfd = child.pidfd;
-    sock = child.sock;
-    for (const fd of fds) a.closeFd(fd);
-    fds.length = 0;
+    const seccompProgram = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => a.compileSeccomp(f)) : undefined;
+    let consoleFd: number | undefined;
+    if (proc.terminal) {
+      if (opts.consoleSocket) {
+        handOver.push(consoleFd = a.connectUnix(path.resolve(opts.consoleSocket)));
+      } else {
+        const [ours, theirs] = a.socketPair();
+        peer.push(ours);
+        handOver.push(consoleFd = theirs);
+      }
+    }
+    const encoded = encodePlan(plan, { console: consoleFd, joinPidfd: initFd }, seccompProgram);
+    const lost = () => new RuntimeError('exec: the process exited during set-up', { op: 'exec' });
+    const session = Session.spawn(encoded, { handOver, peer, errors: { lost, failed: execFailure } }, undo);
 
     // A paused container's cgroup would freeze the process mid set-up, with us waiting on it: it joins once
     // set-up is done, and runs when the container is resumed.
@@ -275,69 +273,25 @@ export function exec(opts: ExecOptions): ExitStatus {
       if (subCgroups) cgroup.joinSub(pid, subCgroups);
       else cgroup.join(pid);
     };
-    let pid = 0;
-    for (;;) {
-      const m = a.recv(sock);
-      if (m === null) throw new RuntimeError('exec: the process exited during set-up', { op: 'exec' });
-      if (m.fd >= 0 && m.type !== Msg.seccomp) a.closeFd(m.fd);
-      if (m.type === Msg.error) throw execFailure(m);
-      if (m.type === Msg.pid) {
-        pid = m.pid;
-        procPidfd = adoptReported(stagePidfd, child.pid, m.pid);
-        stagePidfd = -1;
-        if (procPidfd < 0) throw new RuntimeError('exec: the process exited during set-up', { op: 'exec' });
+    session.untilReady({
+      pid: pid => {
         if (!joinAtReady) joinCgroup(pid);
-        a.send(sock, Msg.go);
-      } else if (m.type === Msg.seccomp) {
-        try {
-          sendSeccompListener(plan, rec, m.fd, status);
-        } finally {
-          if (m.fd >= 0) a.closeFd(m.fd);
-        }
-        a.send(sock, Msg.ack);
-      } else if (m.type === Msg.ready) {
-        break;
-      }
-    }
-    if (joinAtReady) joinCgroup(pid);
-    a.send(sock, Msg.start);
+      },
+      seccomp: fd => sendSeccompListener(plan.process.seccomp?.listener, rec, fd, status),
+    });
+    if (joinAtReady) joinCgroup(session.pid);
     // Our end of the socket sees EOF when the process execs (close-on-exec); an error means exec failed. In a
     // paused container the process is frozen until resume: the program was already found and checked before
     // MSG_READY, so only the hand-over to the sealed helper is left unconfirmed (its failure is exit status 1).
-    const m = joinAtReady ? null : a.recv(sock);
-    a.closeFd(sock);
-    sock = -1;
+    session.start(!joinAtReady);
     // A task joining a frozen cgroup leaves it FREEZING until that task is frozen too: wait for it, so the
     // container reads as paused (and `resume` works) the moment we return.
     if (joinAtReady) cgroup?.setFrozen(true);
-    if (m && m.type === Msg.error) throw execFailure(m);
-    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(pid), 0o644);
-    dir.unlock();
-    if (detach) {
-      a.closeFd(procPidfd);
-      procPidfd = -1;
-      return { code: 0, signal: 0 };
-    }
-    let result: ExitStatus;
-    if (consolePeer >= 0) {
-      const master = a.recvFd(consolePeer);
-      a.closeFd(consolePeer);
-      consolePeer = -1;
-      result = a.ptyProxy(master, procPidfd);
-      a.closeFd(master);
-    } else {
-      result = a.waitForeground(procPidfd);
-    }
-    a.closeFd(procPidfd);
-    procPidfd = -1;
-    return result;
+    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(session.pid), 0o644);
+    undo.clear();
+    return session;
   } catch (e) {
-    // Nothing of a failed exec may stay behind: no process, no fd.
-    for (const fd of fds) a.closeFd(fd);
-    killAndReap([stagePidfd, procPidfd]);
-    if (sock >= 0) a.closeFd(sock);
-    if (consolePeer >= 0) a.closeFd(consolePeer);
-    dir.unlock();
+    undo.run(() => {});
     throw e;
   }
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import { native, type SeccompForHook } from '../native.js';
-import { CLONE } from '../plan/linux.js';
+import { NAMESPACE_FILES } from '../plan/linux.js';
 import type { Hook } from '../spec/types.gen.js';
 import { signalText } from './signals.js';
 
@@ -24,15 +24,10 @@ function envObject(env: string[] | undefined): Record<string, string> {
   return out;
 }
 
-const NS_FILES: [string, number][] = [
-  ['user', CLONE.NEWUSER], ['mnt', CLONE.NEWNS], ['pid', CLONE.NEWPID], ['net', CLONE.NEWNET],
-  ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['cgroup', CLONE.NEWCGROUP], ['time', CLONE.NEWTIME],
-];
-
 /** The namespaces in which `pid` differs from us: joining one we are already in is an error for some types. */
 export function namespacesOf(pid: number): number {
   let flags = 0;
-  for (const [name, flag] of NS_FILES) {
+  for (const [name, flag] of NAMESPACE_FILES) {
     let theirs: string;
     try {
       theirs = fs.readlinkSync(`/proc/${pid}/ns/${name}`);

@@ -31,16 +31,26 @@ export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['
     const m = /^(\d+):([^:]*):(.*)$/.exec(line);
     if (m) own.set(m[2]!, m[3]!);
   }
-  const v1: CgroupHierarchy[] = [];
-  let unifiedMountPoint: string | undefined;
+  // What this process sees: a later mount on a path hides every earlier one on or below it, and a cgroup mounted
+  // outside /sys/fs/cgroup (a container's rootfs prepared in this mount namespace) is not the host's hierarchy
+  // while one below /sys/fs/cgroup exists.
+  let seen: { mountPoint: string; fstype: string; options: string }[] = [];
   for (const line of mountinfo.split('\n')) {
     const [left, right] = line.split(' - ');
     if (!left || !right) continue;
     const mountPoint = left.split(' ')[4]!.replace(/\\040/g, ' ');
-    const [fstype, , superOpts = ''] = right.split(' ');
+    const [fstype = '', , superOpts = ''] = right.split(' ');
+    seen = seen.filter(m => m.mountPoint !== mountPoint && !m.mountPoint.startsWith(`${mountPoint === '/' ? '' : mountPoint}/`));
+    seen.push({ mountPoint, fstype, options: superOpts });
+  }
+  const cgroupMounts = seen.filter(m => m.fstype === 'cgroup' || m.fstype === 'cgroup2');
+  const standard = cgroupMounts.filter(m => m.mountPoint === '/sys/fs/cgroup' || m.mountPoint.startsWith('/sys/fs/cgroup/'));
+  const v1: CgroupHierarchy[] = [];
+  let unifiedMountPoint: string | undefined;
+  for (const { mountPoint, fstype, options } of standard.length > 0 ? standard : cgroupMounts) {
     if (fstype === 'cgroup2') unifiedMountPoint ??= mountPoint;
     if (fstype !== 'cgroup') continue;
-    const opts = superOpts.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
+    const opts = options.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
     const key = opts.join(',');
     if (v1.some(h => h.options === key)) continue;
     v1.push({ mountPoint, options: key, ownPath: own.get(key) ?? '/' });
@@ -123,11 +133,11 @@ export function hostFacts(): HostFacts {
 
 /** Mount points at or below `dir` in this process's mount namespace, deepest first (mountinfo field 5, octal escapes undone). */
 export function mountsBelow(dir: string): string[] {
-  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unescapeOctal = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   const points = (readText('/proc/self/mountinfo') ?? '').split('\n')
     .map(line => line.split(' ')[4])
     .filter((p): p is string => !!p)
-    .map(unescape)
+    .map(unescapeOctal)
     .filter(p => p === dir || p.startsWith(`${dir}/`));
   // mountinfo lists parents before children; unmounting in reverse takes the deepest first.
   return points.reverse();

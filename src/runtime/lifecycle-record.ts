@@ -3,7 +3,7 @@
 // carries out no policy. It is written once, when create has finished, and removed with state.json; a
 // container without one (still creating, made by an older tsrt) is handled by the core.
 import * as path from 'node:path';
-import type { CgroupManager } from '../cgroups/manager.js';
+import type { CgroupManager } from '../cgroups/types.js';
 import * as abi from '../native-abi/abi.gen.js';
 import { FIFO_NAME, ociState, writeFileAtomic, type ContainerDir, type ContainerRecord } from './state.js';
 

@@ -28,12 +28,11 @@ function invalid(file: string, why: string): RuntimeError {
 /** Reads and checks the site config; throws (naming the file, and the line) when it cannot be trusted or parsed. */
 export function siteConfig(env: NodeJS.ProcessEnv = process.env): SiteConfig {
   const file = env['TSRT_CONFIG'] || DEFAULT_SITE_CONFIG;
-  const config: SiteConfig = { file, sifAnnotationDirs: [] };
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return config;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { file, sifAnnotationDirs: [] };
     throw fromSystemError('open', file, e);
   }
   let text: string;
@@ -46,6 +45,12 @@ export function siteConfig(env: NodeJS.ProcessEnv = process.env): SiteConfig {
   } finally {
     fs.closeSync(fd);
   }
+  return parseSiteConfig(text, file);
+}
+
+/** The settings of site config text (read from `file`); throws naming the file and line of a bad one. */
+export function parseSiteConfig(text: string, file: string): SiteConfig {
+  const config: SiteConfig = { file, sifAnnotationDirs: [] };
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) return;

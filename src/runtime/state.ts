@@ -4,7 +4,8 @@
 // symlink, no group/other write) and used by its fd.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CgroupManager, type CgroupRecord } from '../cgroups/manager.js';
+import { cgroupFrozen } from '../cgroups/manager.js';
+import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
@@ -12,7 +13,7 @@ import { TSRT_LCR_FILE, TSRT_TEXT_ID_EMPTY, TSRT_TEXT_ID_FORMAT, TSRT_TEXT_ID_PU
 import { fill } from '../native-abi/text.js';
 import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
-import type { Hooks, Linux, Process } from '../spec/types.gen.js';
+import type { Hooks, Linux, Process, State } from '../spec/types.gen.js';
 import type { ImageRootfsRecord } from './image-rootfs.js';
 
 export const OCI_VERSION = '1.2.0';
@@ -54,7 +55,7 @@ export interface ContainerRecord {
    * The config as exec needs it, fixed at create: the process (what exec's flags override), the seccomp
    * profile and process-wide Linux attributes every exec'd process gets, and --no-new-keyring.
    */
-  exec?: {
+  exec: {
     process?: Process;
     linux: Pick<Linux, 'seccomp' | 'personality' | 'memoryPolicy'>;
     /** Whether setgroups(2) works in the container's user namespace (denied for a rootless single-id map). */
@@ -274,7 +275,7 @@ export class ContainerDir {
     if (rec.pid <= 0) return 'stopped';
     const st = procStat(rec.pid);
     if (!st || st.startTime !== rec.initStartTime || st.state === 'Z' || st.state === 'X') return 'stopped';
-    if (rec.cgroup?.dirs.length && CgroupManager.load(rec.cgroup).isFrozen()) return 'paused';
+    if (cgroupFrozen(rec.cgroup)) return 'paused';
     if (fs.existsSync(this.fifoPath)) return 'created';
     return 'running';
   }
@@ -315,9 +316,18 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   }
 }
 
+/** The runtime-spec's state document as runc prints it: with runc's rootfs, created and owner, and "paused". */
+export interface OciState extends Omit<State, 'status'> {
+  status: Status;
+  pid: number;
+  rootfs: string;
+  created: string;
+  owner: string;
+}
+
 /** The OCI state document, in runc's field order. */
-export function ociState(rec: ContainerRecord, status: Status): Record<string, unknown> {
-  const out: Record<string, unknown> = {
+export function ociState(rec: ContainerRecord, status: Status): OciState {
+  const out: OciState = {
     ociVersion: rec.ociVersion,
     id: rec.id,
     pid: status === 'stopped' ? 0 : rec.pid,
@@ -327,7 +337,7 @@ export function ociState(rec: ContainerRecord, status: Status): Record<string, u
     created: rec.created,
     owner: rec.owner,
   };
-  if (rec.annotations && Object.keys(rec.annotations).length) out['annotations'] = rec.annotations;
+  if (rec.annotations && Object.keys(rec.annotations).length) out.annotations = rec.annotations;
   return out;
 }
 

@@ -521,7 +521,7 @@ export class SifImage {
 
   descriptor(id: number): Descriptor {
     const d = this.slots[id - 1];
-    if (!d || !d.used) throw new RuntimeError(`${this.path}: no SIF object with id ${id}`, { op: 'sif', path: this.path });
+    if (!d?.used) throw new RuntimeError(`${this.path}: no SIF object with id ${id}`, { op: 'sif', path: this.path });
     return d;
   }
 
@@ -769,7 +769,7 @@ export function sha256Of(data: ObjectData): string {
   const fd = fs.openSync(data.path, 'r');
   try {
     const chunk = Buffer.alloc(COPY_CHUNK);
-    for (let n; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0;) h.update(chunk.subarray(0, n));
+    for (let n: number; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0;) h.update(chunk.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

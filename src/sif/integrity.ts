@@ -395,8 +395,10 @@ export function verifyImage(img: SifImage, opts: VerifyOptions = {}): VerifiedSi
     const primary = img.primaryPartition();
     if (!primary) throw new IntegrityError('the image has no primary partition to verify');
     const targets = opts.all ? img.group(primary.groupId).filter((d) => !isSignature(d)) : [primary];
-    targets.forEach((d) => verifyObject(d.id));
-  } else if (opts.all) all.filter((d) => !isSignature(d)).forEach((d) => verifyObject(d.id));
+    for (const d of targets) verifyObject(d.id);
+  } else if (opts.all) {
+    for (const d of all) if (!isSignature(d)) verifyObject(d.id);
+  }
   else {
     const groups = img.groupIds();
     if (groups.length === 0) throw new IntegrityError('the image has no object groups to verify');

@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { FsType, SifImage, openRegularFile } from './index.js';
-import { cachedUnpack } from './unpack-cache.js';
+import { cachedUnpack, type CachedSandbox } from './unpack-cache.js';
 
 export { sandboxKey } from './unpack-cache.js';
 
@@ -54,6 +54,8 @@ export interface MountOptions {
   writable?: boolean;
   /** Sandbox cache directory; default $XDG_CACHE_HOME/tsrt-singularity/sandbox (~/.cache/...). */
   cacheDir?: string;
+  /** Size limit of the sandbox cache in bytes (least recently used entries not in use go); none by default. */
+  cacheMaxBytes?: number;
   /**
    * The image, already open (read-only, or read-write for a writable ext3) and checked by the caller: used
    * instead of opening `image` again, and left open.
@@ -72,7 +74,7 @@ export interface MountedImage {
   loopDevice?: string;
   /** The one-line message that was logged. */
   message: string;
-  /** Undoes the mount; idempotent. Sandboxes stay in the cache. */
+  /** Undoes the mount; idempotent. A sandbox stays in the cache: release lets go of its use lock. */
   release(): void;
 }
 
@@ -217,9 +219,9 @@ export function defaultCacheDir(): string {
   return path.join(base, 'tsrt-singularity', 'sandbox');
 }
 
-function extractSandbox(src: ImageSource, fd: number, cacheDir: string): { dir: string; cached: boolean } {
+function extractSandbox(src: ImageSource, fd: number, cacheDir: string, maxBytes?: number): CachedSandbox {
   if (src.fsType !== 'squashfs') throw new Error('only squashfs images can be extracted');
-  return cachedUnpack({ path: src.path, fd, offset: src.offset, size: src.size }, cacheDir);
+  return cachedUnpack({ path: src.path, fd, offset: src.offset, size: src.size }, cacheDir, { maxBytes });
 }
 
 function defaultMethods(src: ImageSource): MountMethod[] {
@@ -276,11 +278,12 @@ function mountOpenImage(image: string, fd: number, opts: MountOptions): MountedI
   for (const method of opts.methods ?? defaultMethods(src)) {
     if (method === 'sandbox') {
       try {
-        const { dir, cached } = extractSandbox(src, fd, opts.cacheDir ?? defaultCacheDir());
+        const sandbox = extractSandbox(src, fd, opts.cacheDir ?? defaultCacheDir(), opts.cacheMaxBytes);
         const why = failures.length ? ` (${failures.join('; ')})` : '';
-        const message = `${label}: using ${cached ? 'the cached' : 'a newly'} extracted sandbox ${dir}${why}`;
+        const evicted = sandbox.evicted.length ? `; ${sandbox.evicted.length} least recently used sandbox(es) removed to stay within the cache's size limit` : '';
+        const message = `${label}: using ${sandbox.cached ? 'the cached' : 'a newly'} extracted sandbox ${sandbox.dir}${why}${evicted}`;
         log(message);
-        return { source: src, dir, method, message, release: () => {} };
+        return { source: src, dir: sandbox.dir, method, message, release: () => sandbox.release() };
       } catch (e) {
         failures.push(`sandbox: ${(e as Error).message}`);
         continue;

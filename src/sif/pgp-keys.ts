@@ -8,7 +8,6 @@ import { canonicalText, crc24, dearmor, fingerprintOf, packets, parsePublicKey, 
 
 export const TAG = { signature: 2, secretKey: 5, publicKey: 6, secretSubkey: 7, userId: 13, publicSubkey: 14 } as const;
 const ALGO_RSA = 1;
-const ALGO_ECDSA = 19;
 const ALGO_EDDSA = 22;
 const HASH_SHA256 = 8;
 const SIG_TEXT = 0x01;

@@ -162,7 +162,7 @@ export function readKeyring(data: Buffer): PgpPublicKey[] {
     let primary: PgpPublicKey | undefined;
     for (const { tag, body } of packets(block)) {
       if (tag === 6 || tag === 5 || tag === 14 || tag === 7) {
-        let parsed;
+        let parsed: ReturnType<typeof parsePublicKey>;
         try {
           parsed = parsePublicKey(body);
         } catch {

@@ -1,15 +1,10 @@
 // exec, run, shell and test share everything but the action: flags, the image or instance://NAME, messages.
-import type { GlobalOptions, SingularityCommand } from './command.js';
+import type { GlobalOptions, Reporter, SingularityCommand } from './command.js';
 import type { Action } from './environment.js';
 import { joinInstance } from './instance.js';
 import { launch } from './launch.js';
 import { parseActionArgs, UsageError } from './options.js';
 import { localImage, type Reporting } from './registry/convert.js';
-
-export interface Reporter {
-  warn(m: string): void;
-  info(m: string): void;
-}
 
 export function reporter(g: GlobalOptions): Reporter {
   return {
@@ -29,7 +24,7 @@ const INSTANCE_PREFIX = 'instance://';
 export const ACTION_FLAGS_USAGE =
   '[-B src[:dst[:ro|rw]]] [--mount spec] [-c|-C] [-e] [--env K=V] [--env-file F] [-H src[:dst]] [--no-home] [--pwd DIR] ' +
   '[-w|--writable-tmpfs|-o DIR[:ro]] [-p] [-i] [--uts] [--hostname H] [-n|--net] [--network none|pasta] ' +
-  '[--network-args portmap=HOST:CONTAINER/tcp] [--dns IP,...] [-f] [-u] [--no-mount LIST] [-S DIR] [-W DIR] [--nv] [--rocm] [--app NAME]';
+  '[--network-args portmap=HOST:CONTAINER/tcp] [--dns IP,...] [-f] [-u] [-q] [--sharens[=false]] [--no-mount LIST] [-S DIR] [-W DIR] [--nv] [--rocm] [--app NAME]';
 
 export function actionCommand(action: Exclude<Action, 'start'>, summary: string, usage: string, minArgs: number): SingularityCommand {
   return {
@@ -42,7 +37,7 @@ export function actionCommand(action: Exclude<Action, 'start'>, summary: string,
       if (rest.length < minArgs) throw new UsageError(`requires at least ${minArgs} arg(s), only received ${rest.length}`);
       const [image, ...args] = rest as [string, ...string[]];
       if (image.startsWith(INSTANCE_PREFIX)) return joinInstance(image.slice(INSTANCE_PREFIX.length), action, args, options, r);
-      return launch({ image: await localImage(image, options.registry, conversionReporter(g)), action, args, options, ...r });
+      return launch({ image: await localImage(image, options.registry, conversionReporter({ ...g, quiet: g.quiet || options.quiet })), action, args, options, ...r });
     },
   };
 }

@@ -8,6 +8,12 @@ export interface GlobalOptions {
   verbose: boolean;
 }
 
+/** Where a command's warnings and -v messages go (reporter() in action.ts prints them as Singularity does). */
+export interface Reporter {
+  warn(m: string): void;
+  info(m: string): void;
+}
+
 /**
  * A command line the command cannot parse (unknown flag, missing arguments). main.ts reports it the way
  * Singularity's cobra front end does: "Error for command ...", the usage, a pointer to --help, status 1

@@ -127,6 +127,7 @@ export function actionScript(s: ScriptInput): string {
   }
   if (prepend) lines.push(`PATH=${shellQuote(prepend)}:"$PATH"`);
   if (append) lines.push(`PATH="$PATH":${shellQuote(append)}`);
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a line of the container's shell environment script, expanded by that shell
   if (s.libs) lines.push('export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/.singularity.d/libs"');
   lines.push('unset __f', 'export PATH');
   lines.push(...actionLines(s));

@@ -3,7 +3,9 @@
 // mount (root), squashfuse, or a cached extracted sandbox, with one line saying which path was taken.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultCacheDir, mountImage, type MountedImage } from '../sif/mount.js';
+import { mountImage, type MountedImage } from '../sif/mount.js';
+import { cacheRoot } from './registry/cache.js';
+import { parseSize, siteConfig } from './siteconfig.js';
 import { isImageUri, unsupportedSource } from './registry/source.js';
 
 export interface ResolvedImage {
@@ -16,10 +18,28 @@ export interface ResolvedImage {
   release(): void;
 }
 
-/** $SINGULARITY_CACHEDIR/sandbox (or APPTAINER_), else the SIF library's default cache. */
-function sandboxCache(): string {
-  const dir = process.env['APPTAINER_CACHEDIR'] || process.env['SINGULARITY_CACHEDIR'];
-  return dir ? path.join(dir, 'sandbox') : defaultCacheDir();
+/** The cache of unpacked images: a type of the user's image cache, listed and cleaned with the others. */
+export function sandboxCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheRoot(env), 'sandbox');
+}
+
+/** The sandbox cache's size limit when neither the site nor the user sets one. */
+export const DEFAULT_SANDBOX_CACHE_MAX = 10 * 2 ** 30;
+
+const LIMIT_VARS = ['APPTAINER_SANDBOX_CACHE_MAXSIZE', 'SINGULARITY_SANDBOX_CACHE_MAXSIZE'];
+
+/**
+ * The sandbox cache's size limit in bytes (0: none). The user's $SINGULARITY_SANDBOX_CACHE_MAXSIZE can lower the
+ * site's `sandbox cache max size`, never raise it; with neither, DEFAULT_SANDBOX_CACHE_MAX.
+ */
+export function sandboxCacheLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const name = LIMIT_VARS.find(n => env[n]);
+  const user = name === undefined ? undefined : parseSize(env[name]!);
+  if (name !== undefined && user === undefined) throw new Error(`${name}=${env[name]}: not a size (MiB, or with a K, M, G or T suffix; 0 for no limit)`);
+  const site = siteConfig().sandboxCacheMaxSize;
+  if (site === undefined) return user ?? DEFAULT_SANDBOX_CACHE_MAX;
+  if (site === 0 || !user) return site || (user ?? 0);
+  return Math.min(site, user);
 }
 
 export function resolveImage(spec: string, info: (m: string) => void, writable = false): ResolvedImage {
@@ -29,7 +49,7 @@ export function resolveImage(spec: string, info: (m: string) => void, writable =
   if (!fs.existsSync(abs)) throw new Error(`could not open image ${abs}: failed to retrieve path for ${spec}: no such file or directory`);
   let m: MountedImage;
   try {
-    m = mountImage(abs, { log: info, cacheDir: sandboxCache(), writable });
+    m = mountImage(abs, { log: info, cacheDir: sandboxCacheDir(), cacheMaxBytes: sandboxCacheLimit(), writable });
   } catch (e) {
     throw new Error(`could not open image ${abs}: ${(e as Error).message}`);
   }

@@ -14,10 +14,12 @@ import * as path from 'node:path';
 import { native } from '../native.js';
 import { openOwnFile, openPrivateDir, type PrivateDir } from '../private-dir.js';
 import { exec as execInContainer } from '../runtime/exec.js';
-import { remove, run as runContainer, state } from '../runtime/container.js';
+import { state } from '../runtime/container.js';
+import { remove } from '../runtime/delete.js';
+import { run as runContainer } from '../runtime/run.js';
 import { parseSignal } from '../runtime/signals.js';
 import { procStat } from '../runtime/state.js';
-import type { Reporter } from './action.js';
+import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
 import { PROMPT, hostUser, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
 import { localImage } from './registry/convert.js';
@@ -105,13 +107,17 @@ export function listInstances(): InstanceRecord[] {
   return out;
 }
 
-/** `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). */
-export async function startInstance(given: string[], r: Reporter): Promise<number> {
+/**
+ * `instance start`: returns once the instance runs (0) or its monitor failed (its log explains). `quiet` (-q,
+ * before or after `instance start`) leaves out what a docker:// image's conversion says.
+ */
+export async function startInstance(given: string[], r: Reporter, quiet = false): Promise<number> {
   const { options, rest } = parseActionArgs(given);
+  const silent = quiet || options.quiet;
   const [uri, name] = rest;
   if (!uri || !name) throw new Error('instance start needs an image and an instance name');
   // A docker:// (or other URI) image is made a cached SIF here; the monitor is given its path.
-  const image = await localImage(uri, options.registry, { quiet: false, info: m => process.stderr.write(`INFO:    ${m}\n`), warn: r.warn });
+  const image = await localImage(uri, options.registry, { quiet: silent, info: m => { if (!silent) process.stderr.write(`INFO:    ${m}\n`); }, warn: r.warn });
   const argv = [...given.slice(0, given.length - rest.length), image, ...rest.slice(1)];
   if (!NAME_PATTERN.test(name)) throw new Error(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`);
   const existing = readInstance(name);
@@ -176,7 +182,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
   const root = stateRoot();
   try {
     runContainer({ root, id: session.id, bundle: session.dir, warn: r.warn, detach: true });
-    const pid = Number(state(root, session.id)['pid']);
+    const { pid } = state(root, session.id);
     const logs = logsDir();
     logs.close();
     // The init is our unreaped child here: its pid cannot have been reused yet.
@@ -187,7 +193,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
       logOutPath: path.join(logs.path, `${name}.out`), logErrPath: path.join(logs.path, `${name}.err`),
     };
     fs.writeFileSync(recordFile(name), JSON.stringify(rec, null, 2), { mode: 0o600 });
-    while (state(root, session.id)['status'] !== 'stopped') await new Promise(res => setTimeout(res, 250));
+    while (state(root, session.id).status !== 'stopped') await new Promise(res => setTimeout(res, 250));
     return 0;
   } finally {
     try {

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run as runContainer } from '../runtime/container.js';
+import { passwdEntry, type PasswdEntry } from '../passwd.js';
+import { run as runContainer } from '../runtime/run.js';
 import type { Mount, Spec } from '../spec/types.gen.js';
 import { specTemplate } from '../spec/template.js';
 import { actionScript, baseEnvironment, environmentOverrides, type Action } from './environment.js';
@@ -21,6 +22,7 @@ import { acquireOverlayLock } from './overlay-lock.js';
 import { mountImage } from '../sif/mount.js';
 import { siteConfig } from './siteconfig.js';
 import { addNetwork, networkPlan, resolvConf } from './network.js';
+import { shareGroup, shareUserNamespace } from './sharens.js';
 import { applyMountPolicy, checkImageAllowed, hostfsMounts, restrictOptions, siteBinds } from './sitepolicy.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
 
@@ -56,25 +58,18 @@ export function stateRoot(): string {
   return path.join(runtimeDir(), 'tsrt');
 }
 
-export interface HostUser {
-  name: string;
-  uid: number;
-  gid: number;
-  gecos: string;
-  home: string;
-  shell: string;
-}
+/** The user running the session, as their passwd entry (or the environment) says. */
+export type HostUser = PasswdEntry;
 
 export function hostUser(): HostUser {
   const uid = process.getuid!();
   const gid = process.getgid!();
   const info = os.userInfo();
-  const line = readLines('/etc/passwd').find(l => l.split(':')[2] === String(uid));
-  const f = line?.split(':') ?? [];
+  const entry = passwdEntry(uid);
   // The passwd entry first: os.userInfo() in a Bun executable answers from $USER, which may be unset.
   return {
-    name: f[0] || process.env['USER'] || info.username, uid, gid, gecos: f[4] ?? '',
-    home: process.env['HOME'] || f[5] || info.homedir, shell: f[6] || '/bin/sh',
+    name: entry?.name || process.env['USER'] || info.username, uid, gid, gecos: entry?.gecos ?? '',
+    home: process.env['HOME'] || entry?.home || info.homedir, shell: entry?.shell || '/bin/sh',
   };
 }
 
@@ -403,6 +398,12 @@ function buildSpec(req: LaunchRequest, image: ResolvedImage, session: string, re
   if (o.hostname) spec.hostname = o.hostname;
   else delete spec.hostname;
   const network = networkPlan(o);
+  const group = shareGroup(o.sharens);
+  if (group && network?.mode === 'pasta') {
+    if (o.sharens) req.warn('--sharens is not used with --network pasta: the container is in the user namespace of its network');
+  } else if (group) {
+    shareUserNamespace(spec, { group, asked: !!o.sharens, image: image.path, runtimeDir: runtimeDir(), session, releases, warn: req.warn, info: req.info });
+  }
   if (network) addNetwork(spec, network, session, releases);
 
   const name = path.basename(image.path);

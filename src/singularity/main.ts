@@ -23,7 +23,7 @@ import { useConfigFile } from './siteconfig.js';
 declare const TSRT_VERSION: string | undefined;
 const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 
-const commands: Record<string, SingularityCommand> = {
+export const commands: Record<string, SingularityCommand> = {
   build: buildCommand,
   buildcfg: buildcfgCommand,
   cache: cacheCommand,
@@ -44,10 +44,33 @@ const commands: Record<string, SingularityCommand> = {
   verify: verifyCommand,
 };
 
+/** What the man page says of the program as a whole (the commands speak for themselves through their usage). */
+export const programDoc = {
+  summary: 'Singularity\'s command line over the tsrt runtime',
+  description: `tsrt-singularity runs SIF images and sandbox directories the way Singularity (and Apptainer) do: run, exec, shell, test and instances, with the same flags, environment variables (SINGULARITY_* and APPTAINER_*) and messages, over the tsrt library instead of a setuid starter. It also builds images from definition files, pulls and pushes them (docker://, oras://), signs and verifies them, and edits SIF files.
+
+Installed as singularity (hack/install.sh --singularity), it takes Singularity's place for users and scripts; run-singularity beside it is what an image's "#!/usr/bin/env run-singularity" line runs.`,
+  exitStatus: ['0: done; run, exec and test end with the status of the container\'s process',
+    '1: the command line could not be parsed (the error, the usage, and a pointer to --help on stderr)',
+    '255: the command failed (a FATAL: line on stderr)'],
+};
+
+/** The flags given before the command; help, the man page and completion list them from here. */
+export const globalOptions: { long: string; short?: string; arg?: string; text: string }[] = [
+  { long: 'debug', short: 'd', text: 'print debugging information (highest verbosity)' },
+  { long: 'quiet', short: 'q', text: 'suppress normal output' },
+  { long: 'silent', short: 's', text: 'only print errors' },
+  { long: 'verbose', short: 'v', text: 'print additional information' },
+  { long: 'config', short: 'c', arg: 'F', text: 'use site configuration file F (root only; buildcfg shows the default)' },
+  { long: 'version', text: 'version for singularity' },
+  { long: 'help', short: 'h', text: 'help for singularity' },
+];
+
 function help(): string {
   const lines = Object.entries(commands).sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n');
-  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n  -d, --debug     print debugging information (highest verbosity)\n  -q, --quiet     suppress normal output\n  -s, --silent    only print errors\n  -v, --verbose   print additional information\n  -c, --config F  use site configuration file F (root only; buildcfg shows the default)\n      --version   version for singularity\n`;
+  const options = globalOptions.map(o => `  ${o.short ? `-${o.short}, ` : '    '}${`--${o.long}${o.arg ? ` ${o.arg}` : ''}`.padEnd(12)}${o.text}`).join('\n');
+  return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n${options}\n`;
 }
 
 /** `help COMMAND`: that command's usage, as `COMMAND --help` prints it. */
@@ -62,7 +85,7 @@ function commandHelp(name: string): number {
 }
 
 /** The usage line(s), always starting with the program name (command modules write it with or without). */
-function usage(command: SingularityCommand): string {
+export function usage(command: SingularityCommand): string {
   return command.usage.startsWith('singularity ') ? command.usage : `singularity ${command.usage}`;
 }
 

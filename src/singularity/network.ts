@@ -6,19 +6,16 @@
 //           publishing container ports on the host, which neither Singularity nor Apptainer can do rootless.
 // Singularity's CNI network names (bridge, the default; ptp; fakeroot) mean pasta here.
 //
-// pasta has to attach before the container's process starts, and it cannot attach to the container's own
-// namespaces then: the runtime's init stays non-dumpable until its execve (security rule R5), so its
-// /proc/PID/ns files are closed to the user. So, as rootless Podman does, the namespaces come first: a holder
-// process (`unshare`, then `sleep`) owns a user namespace with the container's id maps and a network namespace,
-// pasta attaches to the holder, and the container joins both by path. Both helpers are children of this
-// process with a parent-death signal, and are stopped with the session (its release list).
-import { spawn, spawnSync } from 'node:child_process';
+// pasta has to attach before the container's process starts, so the namespaces come first, as rootless Podman
+// does: pasta attaches to a holder's (./ns-holder.ts) and the container joins them by path.
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
-import { procStat } from '../runtime/state.js';
 import type { Spec } from '../spec/types.gen.js';
+import { helperError, need, startHelper, startNamespaceHolder, waitUntil, type Purpose } from './ns-holder.js';
 import type { ActionOptions } from './options.js';
+
+const PASTA: Purpose = { option: '--network pasta', otherwise: 'use --network none' };
 
 const USER_MODE = ['pasta', 'bridge', 'ptp', 'fakeroot', 'default'];
 const NETWORKS = ['none', ...USER_MODE];
@@ -75,89 +72,6 @@ export function resolvConf(servers: string[]): string {
   return servers.map(s => `nameserver ${s}\n`).join('');
 }
 
-/** Debian's programs by absolute path first, then $PATH. */
-function findProgram(name: string): string | undefined {
-  for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin', ...(process.env['PATH'] ?? '').split(':')]) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return file;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
-
-function need(name: string, pkg: string): string {
-  const file = findProgram(name);
-  if (!file) throw new Error(`--network pasta needs ${name} (apt-get install ${pkg}), or use --network none`);
-  return file;
-}
-
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/** A child that has exited (a zombie until the event loop reaps it) or is gone. */
-function ended(pid: number): boolean {
-  const st = procStat(pid);
-  return !st || st.state === 'Z' || st.state === 'X';
-}
-
-/** Polls (10 ms steps, bounded) until `ready` holds or the process ends; returns whether it became ready. */
-function waitUntil(pid: number, ready: () => boolean, steps = 1000): boolean {
-  for (let i = 0; i < steps; i++) {
-    if (ready()) return true;
-    if (ended(pid)) return ready();
-    Atomics.wait(pause, 0, 0, 10);
-  }
-  return ready();
-}
-
-/** Stops a helper of ours: SIGTERM, a bounded wait, then SIGKILL. */
-function stop(pid: number): void {
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      return;
-    }
-    if (waitUntil(pid, () => false, 200) || ended(pid)) return;
-  }
-}
-
-/**
- * Starts `argv` as a child that dies with this process (setpriv's parent-death signal), its stderr in `errFile`.
- * Returns its pid (the same through setpriv's and unshare's execs).
- */
-function startHelper(argv: string[], errFile: string, releases: (() => void)[]): number {
-  const err = fs.openSync(errFile, 'w', 0o600);
-  const child = spawn(need('setpriv', 'util-linux'), ['--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'ignore', err] });
-  fs.closeSync(err);
-  child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
-  const pid = child.pid;
-  releases.push(() => stop(pid));
-  return pid;
-}
-
-function helperError(what: string, errFile: string): Error {
-  const text = fs.readFileSync(errFile, 'utf8').split('\n').filter(l => l && !/syslog/.test(l)).join('; ');
-  return new Error(`--network pasta: ${what}${text ? `: ${text}` : ''}`);
-}
-
-type IdMaps = { containerID: number; hostID: number; size: number }[];
-
-/** Writes the holder's id maps as the spec would have had them written (newuidmap/newgidmap, as the runtime does). */
-function writeMaps(pid: number, uid: IdMaps, gid: IdMaps): void {
-  for (const [tool, maps] of [['newuidmap', uid], ['newgidmap', gid]] as const) {
-    const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
-    const r = spawnSync(need(tool, 'uidmap'), args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-    const why = r.error ? r.error.message : r.status !== 0 ? r.stderr.trim() || `exit status ${r.status}` : undefined;
-    if (why) throw new Error(`--network pasta: ${tool} for the network's user namespace failed: ${why}`);
-  }
-}
-
 /**
  * Adds the network namespace to the spec. For pasta, starts the holder and pasta now (they are stopped through
  * `releases`) and makes the container join the holder's user and network namespaces. Either way, the user may
@@ -173,24 +87,16 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
   }
   // pasta refuses to run as root (it changes to nobody, who cannot reach a root-owned namespace).
   if (process.geteuid?.() === 0) throw new Error('--network pasta is user-mode networking for users other than root; as root, use --network none');
-  const pasta = need('pasta', 'passt');
+  const pasta = need('pasta', 'passt', PASTA);
   try {
     fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
   } catch {
     throw new Error('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none');
   }
-  const holderErr = path.join(session, 'network-holder.err');
-  const holder = startHelper([need('unshare', 'util-linux'), '--user', '--net', '--', need('sleep', 'coreutils'), 'infinity'], holderErr, releases);
-  const own = (ns: string) => fs.readlinkSync(`/proc/self/ns/${ns}`);
-  const entered = () => {
-    try {
-      return fs.readlinkSync(`/proc/${holder}/ns/net`) !== own('net') && fs.readFileSync(`/proc/${holder}/comm`, 'utf8').trim() === 'sleep';
-    } catch {
-      return false;
-    }
-  };
-  if (!waitUntil(holder, entered)) throw helperError('could not make the network namespaces', holderErr);
-  writeMaps(holder, linux.uidMappings ?? [], linux.gidMappings ?? []);
+  const holder = startNamespaceHolder({
+    net: true, uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [], errFile: path.join(session, 'network-holder.err'),
+    releases, purpose: PASTA, what: 'network',
+  });
   const pidFile = path.join(session, 'pasta.pid');
   const pastaErr = path.join(session, 'pasta.err');
   const forward = (proto: 'tcp' | 'udp', flag: string) => {
@@ -200,9 +106,9 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
   // Only the asked-for ports are published (-t/-u), and none of the host's loopback ports are forwarded into
   // the namespace's loopback (-T/-U); the host stays reachable at the gateway address (slirp4netns' 10.0.2.2).
   const pastaPid = startHelper([pasta, '--foreground', '--quiet', '--config-net', ...forward('tcp', '-t'), ...forward('udp', '-u'),
-    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, releases);
+    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, releases, PASTA);
   // pasta writes its pid file once the namespace is configured and the host ports are bound.
-  if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0)) throw helperError('pasta could not set up the network', pastaErr);
+  if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0)) throw helperError(PASTA, 'pasta could not set up the network', pastaErr);
   linux.namespaces = [
     ...namespaces.map(n => (n.type === 'user' ? { type: 'user' as const, path: `/proc/${holder}/ns/user` } : n)),
     { type: 'network', path: `/proc/${holder}/ns/net` },

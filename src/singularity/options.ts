@@ -39,6 +39,10 @@ export interface ActionOptions {
   /** --dns: the name servers of the container's /etc/resolv.conf. */
   dns: string[];
   fakeroot: boolean;
+  /** --sharens: share a user namespace with the job's other ranks (./sharens.ts); undefined: only under MPI or Slurm. */
+  sharens?: boolean;
+  /** -q/--quiet after the command (`instance start -q`), as the global -q before it. */
+  quiet: boolean;
   noMount: Set<string>;
   scratch: string[];
   workdir?: string;
@@ -58,6 +62,8 @@ interface FlagDef {
   /** The SINGULARITY_<env> / APPTAINER_<env> variable that sets it. */
   env?: string[];
   apply(o: ActionOptions, value: string): void;
+  /** A boolean given as false (--flag=false, SINGULARITY_FLAG=0), for the ones whose default is not simply off. */
+  off?(o: ActionOptions): void;
 }
 
 export { UsageError };
@@ -123,7 +129,7 @@ const flags: FlagDef[] = [
     long: 'home', short: 'H', kind: 'string',
     apply: (o, v) => {
       const [source, destination] = v.split(':');
-      if (!source || !source.startsWith('/')) throw new UsageError(`--home "${v}": expected an absolute src[:dst]`);
+      if (!source?.startsWith('/')) throw new UsageError(`--home "${v}": expected an absolute src[:dst]`);
       o.home = { source, destination: destination || source };
     },
   },
@@ -141,10 +147,12 @@ const flags: FlagDef[] = [
   { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
   { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
   { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
+  { long: 'quiet', short: 'q', kind: 'bool', apply: o => { o.quiet = true; } },
+  { long: 'sharens', kind: 'bool', env: ['SHARENS'], apply: o => { o.sharens = true; }, off: o => { o.sharens = false; } },
   { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
-  { long: 'no-mount', kind: 'strings', env: ['NO_MOUNT'], apply: (o, v) => v.split(',').forEach(m => o.noMount.add(m.trim())) },
+  { long: 'no-mount', kind: 'strings', env: ['NO_MOUNT'], apply: (o, v) => { for (const m of v.split(',')) o.noMount.add(m.trim()); } },
   { long: 'scratch', short: 'S', kind: 'strings', env: ['SCRATCH', 'SCRATCHDIR'], apply: (o, v) => o.scratch.push(...v.split(',')) },
   { long: 'workdir', short: 'W', kind: 'string', env: ['WORKDIR'], apply: (o, v) => { o.workdir = v; } },
   { long: 'nv', kind: 'bool', env: ['NV'], apply: o => { o.nv = true; } },
@@ -157,7 +165,7 @@ const flags: FlagDef[] = [
 export function emptyOptions(): ActionOptions {
   return {
     binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, noMount: new Set(),
+    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, quiet: false, noMount: new Set(),
     scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
   };
 }
@@ -177,6 +185,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
       if (value === undefined || value === '') continue;
       if (def.kind === 'bool') {
         if (TRUE_WORDS.has(value.toLowerCase())) def.apply(o, value);
+        else def.off?.(o);
       } else {
         def.apply(o, value);
       }
@@ -203,6 +212,7 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
     if (!def) throw new UsageError(`unknown flag: ${arg}`);
     if (def.kind === 'bool') {
       if (inline === undefined || TRUE_WORDS.has(inline.toLowerCase())) def.apply(o, 'true');
+      else def.off?.(o);
       continue;
     }
     const value = inline ?? argv[++i];

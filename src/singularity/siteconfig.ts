@@ -34,6 +34,8 @@ export interface SiteConfig {
   allowContainer: { sif: boolean; squashfs: boolean; extfs: boolean; dir: boolean; encrypted: boolean };
   memoryFsType: 'tmpfs' | 'ramfs';
   ldconfigPath?: string;
+  /** `sandbox cache max size`: the most a user's cache of unpacked images may hold, in bytes (0: no limit). */
+  sandboxCacheMaxSize?: number;
 }
 
 let configFileOverride: string | undefined;
@@ -84,7 +86,8 @@ const LIST_KEYS = {
   'limit container groups': 'limitContainerGroups',
 } as const;
 
-function defaults(file: string, present: boolean): SiteConfig {
+/** The values of every directive: the ones in force without a file (present false), or before a file's lines. */
+export function defaults(file: string, present: boolean): SiteConfig {
   return {
     file, present,
     // Singularity's default list applies only when there is no file at all: a file without `bind path` lines
@@ -95,6 +98,14 @@ function defaults(file: string, present: boolean): SiteConfig {
     allowContainer: { sif: true, squashfs: true, extfs: true, dir: true, encrypted: true },
     memoryFsType: 'tmpfs',
   };
+}
+
+const UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** A size as singularity.conf gives sizes: MiB by default (as `sessiondir max size`), or with a K, M, G or T suffix. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*(?:([KMGT])(?:i?B)?)?$/i.exec(text.trim());
+  return m ? Number(m[1]) * UNITS[(m[2] ?? 'M').toUpperCase()]! : undefined;
 }
 
 /** Parses singularity.conf text: `key = value` lines, `#` comments, comma lists, the first of repeated scalars wins. */
@@ -136,6 +147,10 @@ export function parseSiteConfig(text: string, file: string): SiteConfig {
       if (first) c.memoryFsType = type;
     } else if (key === 'ldconfig path') {
       if (first) c.ldconfigPath = value;
+    } else if (key === 'sandbox cache max size') {
+      const size = parseSize(value);
+      if (size === undefined) throw new SiteConfigError(`${where}: "${key}" must be a size in MiB (or with a K, M, G or T suffix), got ${JSON.stringify(value)}`);
+      if (first) c.sandboxCacheMaxSize = size;
     }
   });
   return c;

@@ -22,6 +22,7 @@ export type { GeneratedValidationError } from './validators.gen.js';
 /** Turns one ajv error into `<file>: <pointer>: <message>`, with the detail ajv keeps in params spelled out. */
 export function formatValidationError(file: string, err: GeneratedValidationError): string {
   // Keys are the config's own text: control characters in them must not break the message into lines.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters in a JSON pointer are what is escaped here
   const pointer = err.instancePath === '' ? '/' : err.instancePath.replace(/[\u0000-\u001f]/g, c => JSON.stringify(c).slice(1, -1));
   let message = err.message ?? `must pass "${err.keyword}"`;
   const params = err.params;

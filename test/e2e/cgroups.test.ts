@@ -499,27 +499,27 @@ t.test('pause of a stopped container', async tt => {
   tt.equal(errorMessage(rt(['pause', id]).stderr), 'container not running');
 });
 
-t.test('the manager lists pids and reads usage (what ps and events build on)', async tt => {
+t.test('the manager lists pids (what ps uses) and usage is read as events reads it', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
   const c = startDetached(s, ['sh', '-c', 'sleep 1000 & echo ready; wait'], withCgroup(p, { pids: { limit: 20 }, memory: { limit: 67108864 }, hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }));
   tt.equal(c.code, 0, c.stderr);
   const script = `import(${JSON.stringify(path.join(REPO, 'dist/index.js'))}).then(m => {
     const cg = m.containerCgroup(${JSON.stringify(ROOT)}, ${JSON.stringify(c.id)});
-    console.log(JSON.stringify({ pids: cg.pids(), stats: cg.stats() }));
+    console.log(m.goJson({ pids: cg.pids(), stats: m.runcStats(cg), oomKills: m.oomKillCount(cg) }));
   })`;
   const r = spawnSync('node', ['-e', script], { encoding: 'utf8' });
   tt.equal(r.status, 0, r.stderr);
-  const { pids, stats } = JSON.parse(r.stdout);
+  const { pids, stats, oomKills } = JSON.parse(r.stdout);
   tt.equal(pids.length, 2, 'the shell and its sleep');
   tt.ok(pids.includes(c.pid));
   tt.equal(stats.pids.current, 2);
   tt.equal(stats.pids.limit, 20);
-  tt.ok(stats.memory.usage > 0, 'memory usage');
-  tt.equal(stats.memory.limit, 67108864);
-  tt.ok(stats.cpu.usageNs > 0, 'cpu time');
-  tt.same(stats.hugetlb['2MB'], { usage: 0, limit: 2097152 }, 'hugetlb from cgroup2');
-  tt.same(stats.oom, { oom: 0, oomKill: 0 });
+  tt.ok(stats.memory.usage.usage > 0, 'memory usage');
+  tt.equal(stats.memory.usage.limit, 67108864);
+  tt.ok(stats.cpu.usage.total > 0, 'cpu time');
+  tt.same(stats.hugetlb['2MB'], { failcnt: 0 }, 'hugetlb from cgroup2: nothing used, never over its limit');
+  tt.equal(oomKills, 0, 'no OOM kills');
 });
 
 // ---------------------------------------------------------------------------------------------------------

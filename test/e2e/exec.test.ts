@@ -173,9 +173,9 @@ t.test('--apparmor and --process-label are applied or refused, never ignored', a
   const lsm = hostFacts();
   const cases = [
     { flag: '--apparmor', label: 'tsrt-test', lsm: 'AppArmor', enabled: lsm.apparmorEnabled,
-      refusal: /^exec failed: process\.apparmorProfile: apparmor: config provided but apparmor not supported/ },
+      refusal: /^exec failed: config\.json: \/process\/apparmorProfile: apparmor: config provided but apparmor not supported/ },
     { flag: '--process-label', label: 'system_u:system_r:container_t:s0', lsm: 'SELinux', enabled: lsm.selinuxEnabled,
-      refusal: /^exec failed: process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/ },
+      refusal: /^exec failed: config\.json: \/process\/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/ },
   ];
   for (const c of cases) {
     const r = rt(['exec', c.flag, c.label, id, 'cat', '/proc/self/attr/current']);

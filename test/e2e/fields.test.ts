@@ -62,10 +62,10 @@ t.test('process.scheduler: policy and priority (SCHED_RR 7), and nice for SCHED_
 t.test('process.scheduler: a policy the kernel lacks is refused before anything runs', async tt => {
   refuses(tt, spec => {
     spec.process.scheduler = { policy: 'SCHED_ISO' };
-  }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel');
+  }, 'config.json: /process/scheduler/policy: SCHED_ISO is not implemented by the Linux kernel');
   refuses(tt, spec => {
     spec.process.scheduler = { policy: 'SCHED_OTHER', priority: 3 };
-  }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_OTHER given)');
+  }, 'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_OTHER given)');
 });
 
 t.test('process.ioPriority: class and level as ionice sees them', async tt => {
@@ -81,7 +81,7 @@ t.test('process.ioPriority: class and level as ionice sees them', async tt => {
   tt.equal(idle.stdout.trim(), 'idle', idle.stderr);
   refuses(tt, spec => {
     spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 };
-  }, 'process.ioPriority.priority: 9 is outside 0..7');
+  }, 'config.json: /process/ioPriority/priority: 9 is outside 0..7');
 });
 
 t.test('process.execCPUAffinity: final is the affinity the process runs with', async tt => {
@@ -98,7 +98,7 @@ t.test('process.execCPUAffinity: final is the affinity the process runs with', a
   tt.equal(field(initialOnly.stdout, 'Cpus_allowed_list'), '0', 'without final, the initial affinity is kept');
   refuses(tt, spec => {
     spec.process.execCPUAffinity = { final: '2-1' };
-  }, 'process.execCPUAffinity.final: invalid range "2-1" in "2-1"');
+  }, 'config.json: /process/execCPUAffinity/final: invalid range "2-1" in "2-1"');
 });
 
 t.test('linux.personality: LINUX32 as /proc/self/personality and uname -m report it', async tt => {
@@ -116,7 +116,7 @@ t.test('linux.personality: LINUX32 as /proc/self/personality and uname -m report
   tt.equal(linux.stdout.trim(), '00000000', 'PER_LINUX');
   refuses(tt, spec => {
     spec.linux.personality = { domain: 'LINUX', flags: ['UNAME26'] };
-  }, 'linux.personality.flags: unknown flag "UNAME26" (the runtime spec defines none)');
+  }, 'config.json: /linux/personality/flags/0: unknown flag "UNAME26" (the runtime spec defines none)');
 });
 
 t.test('linux.memoryPolicy: MPOL_BIND to node 0 shows in /proc/self/numa_maps', async tt => {
@@ -133,7 +133,7 @@ t.test('linux.memoryPolicy: MPOL_BIND to node 0 shows in /proc/self/numa_maps', 
   tt.match(interleave.stdout, /^\S+ interleave=static:0 /m, interleave.stderr);
   refuses(tt, spec => {
     spec.linux.memoryPolicy = { mode: 'MPOL_BIND' };
-  }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes');
+  }, 'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes');
 });
 
 t.test('linux.memoryPolicy: a node the host does not have fails in the executor, naming the field', async tt => {
@@ -148,8 +148,8 @@ t.test('linux.memoryPolicy: a node the host does not have fails in the executor,
 
 t.test('process.capabilities: an unknown name is an error (runtime-tools process_capabilities_fail)', async tt => {
   refuses(tt, spec => {
-    spec.process.capabilities.bounding.push('CAP_TEST');
-  }, 'process.capabilities.bounding: unknown capability "CAP_TEST"');
+    spec.process.capabilities.bounding.unshift('CAP_TEST');
+  }, 'config.json: /process/capabilities/bounding/0: unknown capability "CAP_TEST"');
 });
 
 t.test('process.capabilities: one missing from the host\'s bounding set is a clear error', async tt => {
@@ -164,8 +164,8 @@ t.test('process.capabilities: one missing from the host\'s bounding set is a cle
   const { CAPABILITIES } = await import('../../src/plan/linux.js');
   const name = CAPABILITIES[missing]!;
   refuses(tt, spec => {
-    spec.process.capabilities.permitted.push(name);
-  }, `process.capabilities.permitted: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+    spec.process.capabilities.permitted.unshift(name);
+  }, `config.json: /process/capabilities/permitted/0: ${name} is not in the host's capability bounding set, so the container cannot have it`);
 });
 
 // The LSM fields, on either kind of host: what the runtime's own detection (hostFacts) finds decides which
@@ -175,9 +175,9 @@ const LSM = hostFacts();
 
 const labels = [
   { field: 'apparmorProfile', lsm: 'AppArmor', enabled: LSM.apparmorEnabled, label: 'tsrt-default',
-    refusal: 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")' },
+    refusal: 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")' },
   { field: 'selinuxLabel', lsm: 'SELinux', enabled: LSM.selinuxEnabled, label: 'system_u:system_r:container_t:s0',
-    refusal: 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")' },
+    refusal: 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")' },
 ] as const;
 
 for (const l of labels) {
@@ -280,11 +280,11 @@ t.test('linux.netDevices: a container that exits on its own still gives its devi
 t.test('linux.netDevices: a missing host device or a name clash is refused', async tt => {
   refuses(tt, spec => {
     spec.linux.netDevices = { tsrtnomissing0: {} };
-  }, 'linux.netDevices: host network device "tsrtnomissing0" does not exist');
+  }, 'config.json: /linux/netDevices/tsrtnomissing0: host network device "tsrtnomissing0" does not exist');
   refuses(tt, spec => {
     spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
     spec.linux.netDevices = { lo: {} };
-  }, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  }, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
   // "lo" already exists in every new network namespace: the kernel-side check names the clash.
   const s = scope(tt);
   const host = `tsrtnc${process.pid % 10000}`;
@@ -305,7 +305,7 @@ t.test('linux.intelRdt: refused on a host without resctrl', async tt => {
   }
   refuses(tt, spec => {
     spec.linux.intelRdt = { closID: 'tsrt', l3CacheSchema: 'L3:0=f' };
-  }, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  }, 'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
 });
 
 /** The per-mount options (mountinfo field 6) of the mount at `at`, as the container sees them. */
@@ -435,7 +435,7 @@ t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by 
   refuses(tt, spec => {
     spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: nsPath } : n));
     spec.linux.sysctl = { 'net.ipv4.ip_forward': before.trim() === '1' ? '0' : '1' };
-  }, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  }, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
   tt.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), before, 'the host\'s value is untouched');
 });
 

@@ -936,7 +936,7 @@ t.test('only fds 0, 1 and 2 are open in the process', async tt => {
   const id = s.id();
   const extra = fs.openSync(bundle + '/config.json', 'r');
   const extra2 = fs.openSync('/dev/null', 'r');
-  let r;
+  let r: ReturnType<typeof spawnSync>;
   try {
     // The caller hands tsrt fds 3 and 4 too: without --preserve-fds they must not reach the container.
     r = spawnSync(TSRT, ['--root', ROOT, 'run', '-b', bundle, id], { stdio: ['pipe', 'pipe', 'pipe', extra, extra2], timeout: 60_000 });
@@ -967,7 +967,7 @@ t.test('--preserve-fds 1 passes fd 3 through to the process', async tt => {
   const file = path.join(s.dir(), 'preserved.txt');
   fs.writeFileSync(file, 'content of the preserved fd\n');
   const fd = fs.openSync(file, 'r');
-  let r;
+  let r: ReturnType<typeof spawnSync>;
   try {
     r = spawnSync(TSRT, ['--root', ROOT, 'run', '--preserve-fds', '1', '-b', bundle, s.id()], {
       stdio: ['pipe', 'pipe', 'pipe', fd], timeout: 60_000,

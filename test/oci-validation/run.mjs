@@ -209,7 +209,7 @@ function cleanLeftovers(runtimePath, tmp) {
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map(l => l.split(' ')[4])
-    .filter(m => m && m.startsWith(`${tmp}/`))
+    .filter(m => m?.startsWith(`${tmp}/`))
     .sort()
     .reverse();
   for (const m of mounts) if (run('umount', [m]).status !== 0) run('umount', ['-l', m]);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { create, remove, start } from '../../src/runtime/container.js';
+import { create, remove, start } from '../../src/index.js';
 import { boundedRounds, makeBundle, tmpdir } from '../helpers.js';
 import * as left from './fixtures/leftovers.js';
 

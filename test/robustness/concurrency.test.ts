@@ -95,7 +95,9 @@ t.test('two creates of one id in parallel: one container, one "container with id
 t.test('20 creates of distinct ids in parallel all succeed', async t => {
   const ids = Array.from({ length: 20 }, () => newId('many'));
   const results = await Promise.all(ids.map(id => run(['create', '-b', sleeper, id])));
-  results.forEach((r, i) => t.equal(r.code, 0, `${ids[i]} created ${r.stderr}`));
+  results.forEach((r, i) => {
+    t.equal(r.code, 0, `${ids[i]} created ${r.stderr}`);
+  });
   t.same(listedIds().filter(x => ids.includes(x)).sort(), [...ids].sort(), 'all listed');
   t.ok(ids.every(id => statusOf(id) === 'created'), 'all created');
   const deleted = await Promise.all(ids.map(id => run(['delete', '--force', id])));

@@ -1,5 +1,6 @@
 // Crash consistency: `create` SIGKILLed at each of its steps (TSRT_TEST_CRASH_AT, a test-only injection point in
-// src/runtime/container.ts), then what engines do after a failed create: list/state, and delete --force.
+// src/runtime/create.ts and its executor session), then what engines do after a failed create: list/state, and
+// delete --force.
 //
 // What a half-made container shows: nothing before its first record is written (the state dir alone), then
 // "stopped" (pid 0) until the last record write, which is what makes it "created". It can never be started,

@@ -19,6 +19,7 @@ import { native } from '../../src/native.js';
 import { buildPlan } from '../../src/plan/build.js';
 import { encodePlan } from '../../src/plan/codec.js';
 import { compileSeccomp } from '../../src/plan/seccomp.js';
+import { PlanFlag } from '../../src/plan/types.js';
 import { hostFacts } from '../../src/runtime/host.js';
 import { parseConfig } from '../../src/spec/validate.js';
 import { boundedRounds, makeBundle, REPO, tmpdir, tsrt } from '../helpers.js';
@@ -68,13 +69,16 @@ function throughCreatePath(text: string, consoleSocket: number): unknown {
     v1DeviceWrites(rules);
     deviceProgram(rules);
     const plan = buildPlan(spec, facts, {
-      bundle, rootfs, consoleSocket, fifoFd: 5, preserveFds: 0, noPivot: false, noNewKeyring: false,
-      prepivotHooks: !!(spec.hooks?.createRuntime?.length || spec.hooks?.createContainer?.length || spec.hooks?.prestart?.length),
+      bundle, rootfs, console: consoleSocket >= 0, startFifo: true, preserveFds: 0, noPivot: false, noNewKeyring: false,
     });
-    // What makeIdmapNamespaces fills in: an fd per idmapped mount.
-    for (const step of plan.steps) if (step.idmap) step.idmap.usernsFd = 6;
-    const program = plan.seccomp ? compileSeccomp(plan.seccomp, f => native().compileSeccomp(f)) : undefined;
-    const decoded = native().checkPlan(encodePlan(plan, program));
+    const program = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => native().compileSeccomp(f)) : undefined;
+    // The fds create binds: the console for a terminal, the fifo, a user namespace per idmapped mount.
+    const fds = {
+      console: plan.flags & PlanFlag.terminal ? consoleSocket : undefined,
+      fifo: 5,
+      userns: plan.container.steps.filter(step => step.idmap).map(() => 6),
+    };
+    const decoded = native().checkPlan(encodePlan(plan, fds, program));
     if (typeof decoded === 'string') return new Error(`the C decoder refused a plan the encoder wrote: ${decoded}`);
     return undefined;
   } catch (e) {

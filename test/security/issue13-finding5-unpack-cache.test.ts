@@ -70,9 +70,9 @@ t.test('finding 5: an entry another user planted under a shared cache parent is 
   // The README's Slurm recipe: a shared cache parent (1777) with a directory per user, made here by the
   // attacker first, holding an entry for the victim's image.
   const cache = path.join(mu.shared('tsrt-mu-cache-'), victim.name);
-  plantEntry(mu, path.join(cache, 'sandbox', oldKey()), attacker);
+  plantEntry(mu, path.join(cache, 'cache', 'sandbox', oldKey()), attacker);
   mu.give(attacker, cache, 0o777);
-  mu.give(attacker, path.join(cache, 'sandbox'), 0o777);
+  mu.give(attacker, path.join(cache, 'cache', 'sandbox'), 0o777);
   const r = singAs(cache, showRoot);
   tt.notMatch(r.stdout, MARKER, 'the victim never runs the planted rootfs');
   tt.equal(r.code, 255, 'the cache is refused');
@@ -87,15 +87,15 @@ t.test('finding 5: a cache of the victim\'s own below a directory another user o
   mu.give(attacker, parent, 0o777);
   const r = singAs(parent, showRoot);
   tt.equal(r.code, 255, 'the cache is refused');
-  tt.match(r.stderr, new RegExp(`FATAL: .*${parent}/sandbox is inside ${parent}, which is owned by uid ${attacker.uid}`));
-  tt.same(fs.readdirSync(path.join(parent, 'sandbox')), [], 'nothing was unpacked there');
+  tt.match(r.stderr, new RegExp(`FATAL: .*${parent}/cache/sandbox is inside ${parent}, which is owned by uid ${attacker.uid}`));
+  tt.same(fs.readdirSync(path.join(parent, 'cache', 'sandbox')), [], 'nothing was unpacked there');
 });
 
 t.test('finding 5: in the victim\'s own cache, an entry is used only when its owner and source record check out', async tt => {
   tt.test('an entry owned by someone else (root) is refused, not run', async t3 => {
     const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');
-    plantEntry(mu, path.join(cache, 'sandbox', sandboxKey(inspectImage(image), victim.uid)), { uid: 0, gid: 0, name: 'root' });
-    fs.chownSync(path.join(cache, 'sandbox'), victim.uid, victim.gid);
+    plantEntry(mu, path.join(cache, 'cache', 'sandbox', sandboxKey(inspectImage(image), victim.uid)), { uid: 0, gid: 0, name: 'root' });
+    fs.chownSync(path.join(cache, 'cache', 'sandbox'), victim.uid, victim.gid);
     const r = singAs(cache, showRoot);
     t3.notMatch(r.stdout, MARKER, 'the entry is not run');
     t3.equal(r.code, 255, r.stdout);
@@ -103,8 +103,8 @@ t.test('finding 5: in the victim\'s own cache, an entry is used only when its ow
   });
   tt.test('an entry of the victim\'s with `.complete` but no record of its source is unpacked again', async t3 => {
     const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');
-    plantEntry(mu, path.join(cache, 'sandbox', sandboxKey(inspectImage(image), victim.uid)), victim);
-    mu.give(victim, path.join(cache, 'sandbox'), 0o700);
+    plantEntry(mu, path.join(cache, 'cache', 'sandbox', sandboxKey(inspectImage(image), victim.uid)), victim);
+    mu.give(victim, path.join(cache, 'cache', 'sandbox'), 0o700);
     const r = singAs(cache, showRoot);
     t3.equal(r.code, 0, r.stderr);
     t3.equal(r.stdout, 'the victim\'s image\n', 'the image\'s own files, freshly unpacked');
@@ -124,7 +124,7 @@ t.test('finding 5: a SIF whose squashfs is corrupted in the middle fails, and no
   const r = singAs(cache, ['exec', bad, 'true']);
   tt.equal(r.code, 255, `exec fails: ${r.stderr}`);
   tt.match(r.stderr, /FATAL: .*unsquashfs/, 'the error says the unpacking failed');
-  const entries = fs.existsSync(path.join(cache, 'sandbox')) ? fs.readdirSync(path.join(cache, 'sandbox')) : [];
+  const entries = fs.existsSync(path.join(cache, 'cache', 'sandbox')) ? fs.readdirSync(path.join(cache, 'cache', 'sandbox')) : [];
   tt.same(entries.filter(e => !e.endsWith('.lock')), [], 'no entry (complete or partial) is left in the cache');
 });
 
@@ -144,5 +144,5 @@ t.test('finding 5: concurrent runs of one image (the ranks of a job on a node) u
   const fresh = runs.filter(r => /a newly extracted sandbox/.test(r.stderr)).length;
   const cached = runs.filter(r => /the cached extracted sandbox/.test(r.stderr)).length;
   tt.same({ fresh, cached }, { fresh: 1, cached: ranks - 1 }, 'one rank unpacked the image, the others waited for it and used its copy');
-  tt.same(fs.readdirSync(path.join(cache, 'sandbox')).filter(e => !e.endsWith('.lock')).length, 1, 'one entry in the cache');
+  tt.same(fs.readdirSync(path.join(cache, 'cache', 'sandbox')).filter(e => !e.endsWith('.lock')).length, 1, 'one entry in the cache');
 });

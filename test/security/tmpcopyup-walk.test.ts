@@ -10,12 +10,12 @@
 //
 // The property test is seeded: TSRT_TMPCOPYUP_SEED=<seed> replays a run, TSRT_TMPCOPYUP_TREES resizes it.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Scope } from '../helpers.js';
 import { rtFiles, securityRoot, treeSnapshot } from '../security-kit.js';
 import { Rng } from '../robustness/fixtures/configgen.js';
+import { randomTree } from './fixtures/random-tree.js';
 
 const sec = securityRoot(t, 'tmpcopyup-walk');
 t.setTimeout(15 * 60_000);
@@ -71,12 +71,6 @@ function recordBytes(name: string): number {
   return (19 + Buffer.byteLength(name) + 1 + 7) & ~7;
 }
 
-function mknod(file: string, type: 'p' | 'c' | 'b', major = 0, minor = 0): void {
-  const args = type === 'p' ? [file, 'p'] : [file, type, String(major), String(minor)];
-  const r = spawnSync('/usr/bin/mknod', args);
-  if (r.status !== 0) throw new Error(`mknod ${args.join(' ')}: ${r.stderr}`);
-}
-
 t.test('finding 1: the entries after a symlink in the same getdents batch are copied too', async tt => {
   const s = sec.scope(tt);
   // 30 files and three symlinks with short targets in one small directory: one batch, and whatever order the
@@ -128,62 +122,6 @@ t.test('finding 1: a link target longer than the getdents buffer cannot make the
     tt.equal(fs.readlinkSync(`/proc/${pid}/root/seed/L`), target, 'the long link is copied byte for byte');
   }
 });
-
-/** One random tree: nested directories, long names, short and 4095-byte links, fifos and device nodes. */
-function randomTree(rng: Rng, dir: string, budget: { entries: number; bigDirs: number }, depth: number): void {
-  const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-';
-  const names = new Set<string>();
-  const freshName = (): string => {
-    for (;;) {
-      const len = rng.chance(0.15) ? 200 + rng.int(56) : 1 + rng.int(rng.chance(0.5) ? 12 : 60);
-      let n = '';
-      for (let i = 0; i < len; i++) n += chars[rng.int(chars.length)];
-      if (n !== '.' && n !== '..' && !names.has(n)) return names.add(n), n;
-    }
-  };
-  // Directory sizes: mostly a handful, sometimes hundreds, now and then thousands (many getdents batches, and
-  // batch boundaries falling at every kind of entry).
-  let count = rng.int(8);
-  if (rng.chance(0.3)) count = 20 + rng.int(300);
-  if (budget.bigDirs > 0 && rng.chance(0.3)) {
-    budget.bigDirs--;
-    count = 1000 + rng.int(3000);
-  }
-  if (depth === 0) count = Math.max(count, 40);
-  const modes = [0o644, 0o600, 0o755, 0o4755, 0o2711, 0o1777, 0o000, 0o7777, 0o640, 0o444];
-  for (let i = 0; i < count && budget.entries > 0; i++, budget.entries--) {
-    const p = path.join(dir, freshName());
-    const kind = rng.int(100);
-    const owner = (): void => fs.lchownSync(p, rng.chance(0.5) ? 0 : rng.int(70_000), rng.chance(0.5) ? 0 : rng.int(70_000));
-    if (kind < 50) {
-      const size = rng.chance(0.05) ? (1 << 20) + rng.int(600_000) : rng.chance(0.3) ? rng.int(70_000) : rng.int(64);
-      const data = Buffer.alloc(size);
-      for (let j = 0; j < size; j += 4096) data[j] = rng.int(256);
-      fs.writeFileSync(p, data);
-      owner();
-      fs.chmodSync(p, rng.pick(modes));
-    } else if (kind < 65 && depth < 6) {
-      fs.mkdirSync(p);
-      randomTree(rng, p, budget, depth + 1);
-      owner();
-      fs.chmodSync(p, rng.pick([0o755, 0o700, 0o1777, 0o2755, 0o555, 0o000]));
-    } else if (kind < 90) {
-      const long = rng.chance(0.3);
-      let target = long ? '' : rng.pick(['a', '/etc/passwd', '../../../../etc/shadow', '.', '..', '/proc/self/root', 'x'.repeat(1 + rng.int(300))]);
-      while (long && target.length < 4095) target += chars[rng.int(chars.length)];
-      fs.symlinkSync(long ? target.slice(0, 4095) : target, p);
-      owner();
-    } else if (kind < 95) {
-      mknod(p, 'p');
-      owner();
-      fs.chmodSync(p, rng.pick(modes));
-    } else {
-      mknod(p, rng.chance(0.5) ? 'c' : 'b', rng.int(256), rng.int(256));
-      owner();
-      fs.chmodSync(p, rng.pick([0o600, 0o666, 0o660]));
-    }
-  }
-}
 
 t.test('finding 1, property: random trees are copied exactly by tmpcopyup', async tt => {
   tt.comment(`tmpcopyup seed ${SEED} (replay with TSRT_TMPCOPYUP_SEED=${SEED})`);

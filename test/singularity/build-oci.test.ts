@@ -138,9 +138,9 @@ t.test('Bootstrap: docker-archive (docker save tarball)', async t => {
   checkImage(t, path.join(dir, 'plain'));
   writeFiles(path.join(dir, 'escape'), { 'manifest.json': JSON.stringify([{ Config: '../../../../etc/hostname', Layers: [] }]) });
   sh('tar -C escape -cf escape.tar .', dir);
-  const escape = singularity(['build', '-s', 'esc', 'docker-archive:escape.tar'], { cwd: dir });
-  t.equal(escape.code, 255);
-  t.match(escape.stderr, /manifest\.json names "\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", outside the archive/);
+  const escaping = singularity(['build', '-s', 'esc', 'docker-archive:escape.tar'], { cwd: dir });
+  t.equal(escaping.code, 255);
+  t.match(escaping.stderr, /manifest\.json names "\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname", outside the archive/);
   const bad = singularity(['build', '-s', 'bad', 'docker-archive:/nonexistent.tar'], { cwd: dir });
   t.equal(bad.code, 255);
   t.match(bad.stderr, /line 2: \/nonexistent\.tar does not exist/);

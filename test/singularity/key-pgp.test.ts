@@ -122,6 +122,7 @@ t.test('a passphrase-protected key: the passphrase is asked for; a wrong one fai
   const kr = keyring();
   const made = kr.sing([...NEWPAIR, '-P', 'sesame']);
   t.equal(made.code, 0, made.stderr);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the S2K usage bytes of an OpenPGP secret key packet
   t.match(fs.readFileSync(path.join(kr.dir, 'pgp-secret')).toString('latin1'), /\xfe\x09\x03/, 'protected: AES-256 with an iterated and salted S2K');
   const file = sif(k, image);
   const wrong = kr.sing(['sign', file], { input: 'open\n' });

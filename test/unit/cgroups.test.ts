@@ -7,11 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { deviceProgram, deviceRules, ruleText, runDeviceProgram, v1DeviceWrites } from '../../src/cgroups/devices.js';
-import { mergeResources } from '../../src/cgroups/manager.js';
-import { cgroupDirs, cleanCgroupPath, type Layout } from '../../src/cgroups/paths.js';
-import {
-  blkioToIoWeight, controllersNeeded, resourceWrites, sharesToWeight, swapToV2, type FileTree, type Placement, type Write,
-} from '../../src/cgroups/resources.js';
+import { blkioToIoWeight, sharesToWeight, swapToV2 } from '../../src/cgroups/convert.js';
+import { cgroupDirs, cleanCgroupPath } from '../../src/cgroups/paths.js';
+import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from '../../src/cgroups/resources.js';
+import type { Placement } from '../../src/cgroups/types.js';
 import { fillCpuset, frozenOrFreezing } from '../../src/cgroups/v1.js';
 import { frozenHereOrAbove } from '../../src/cgroups/v2.js';
 import { ramInBytes, resourcesFromFlags } from '../../src/cli/update.js';
@@ -81,6 +80,16 @@ t.test('layout detection (mountinfo + /proc/self/cgroup)', async t => {
   });
   t.test('v2 only', async t => {
     const l = cgroupLayout(V2_MOUNTINFO, '0::/init.scope\n');
+    t.equal(l.layout, 'v2');
+    t.equal(l.unifiedMountPoint, '/sys/fs/cgroup');
+  });
+  t.test('a container\'s cgroup mounts prepared in this namespace are not the host\'s hierarchies', async t => {
+    const l = cgroupLayout(['40 23 0:50 / /srv/b/rootfs/sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu', V2_MOUNTINFO].join('\n'), '0::/x\n');
+    t.equal(l.layout, 'v2', 'the host is v2: the rootfs\'s v1 mount is ignored');
+    t.same(l.v1, []);
+  });
+  t.test('a cgroup2 mounted over /sys/fs/cgroup hides the v1 hierarchies below it', async t => {
+    const l = cgroupLayout([HYBRID_MOUNTINFO, '90 23 0:60 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw'].join('\n'), '0::/x\n');
     t.equal(l.layout, 'v2');
     t.equal(l.unifiedMountPoint, '/sys/fs/cgroup');
   });

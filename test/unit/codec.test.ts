@@ -11,7 +11,7 @@ import { encodePlan } from '../../src/plan/codec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
 import { FILTER_FLAG } from '../../src/plan/seccomp.js';
-import { MountFlag, type LaunchPlan } from '../../src/plan/types.js';
+import { MountFlag, type ContainerPlan, type CreatePlan, type LaunchPlan, type PlanStep, type ProcessPlan } from '../../src/plan/types.js';
 import { specTemplate } from '../../src/spec/template.js';
 import { MAX_ARG_STRLEN, PATH_MAX } from '../../src/plan/limits.js';
 import { native, type DecodedPlan } from '../../src/native.js';
@@ -29,10 +29,14 @@ const MAGIC = 0x54535254;
 /** The plan's last fields: the exec target (i32 pidfd, u32 namespace flags), after the idmapped mounts. */
 const EXEC_TAIL = 4 + 4;
 
-/** A small, valid plan: no steps, one arg. Every field present, nothing optional set. */
-function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
-  return {
-    flags: 0x2,
+/** A plan's fields as the wire format lays them out, one level: what a test changes in smallPlan. */
+type FlatPlan = Partial<Pick<LaunchPlan, 'flags' | 'joinNsFlags'> & ContainerPlan & ProcessPlan>;
+const CONTAINER_FIELDS = new Set(['unshareFlags', 'join', 'timeOffsets', 'rootfs', 'rootPropagation', 'rootfsPropagation',
+  'hostname', 'domainname', 'steps', 'maskedPaths', 'readonlyPaths', 'sysctl', 'mountLabel']);
+
+/** A small, valid plan: no steps, one arg. Every field present, nothing optional set; `over` changes fields. */
+function smallPlan(over: FlatPlan = {}): LaunchPlan {
+  const container: ContainerPlan = {
     unshareFlags: CLONE.NEWNS,
     join: [],
     timeOffsets: { monotonic: [0n, 0], boottime: [0n, 0] },
@@ -43,7 +47,8 @@ function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
     maskedPaths: [],
     readonlyPaths: [],
     sysctl: [],
-    consoleSocket: -1,
+  };
+  const process: ProcessPlan = {
     consoleSize: { rows: 0, cols: 0 },
     oomScoreAdj: 0,
     rlimits: [],
@@ -55,17 +60,18 @@ function smallPlan(over: Partial<LaunchPlan> = {}): LaunchPlan {
     cwd: '/',
     args: ['sh'],
     env: [],
-    fifoFd: -1,
     preserveFds: 0,
-    uidMappings: [],
-    gidMappings: [],
-    idMapsDirect: { uid: true, gid: true },
-    ...over,
   };
+  const plan: LaunchPlan = { flags: 0x2, container, process };
+  for (const [field, value] of Object.entries(over)) {
+    const part: object = field === 'flags' || field === 'joinNsFlags' ? plan : CONTAINER_FIELDS.has(field) ? container : process;
+    Object.assign(part, { [field]: value });
+  }
+  return plan;
 }
 
 /** A realistic plan: the `tsrt spec` config built on a fixed fake host. */
-function fullPlan(): LaunchPlan {
+function fullPlan(): CreatePlan {
   const spec = specTemplate({ rootless: false, uid: 0, gid: 0 });
   spec.process!.terminal = false;
   spec.process!.args = ['sh', '-c', 'echo hi'];
@@ -86,8 +92,8 @@ function fullPlan(): LaunchPlan {
     isDirectory: () => true, exists: () => true, isRuntimeNamespace: () => false, setgroupsDenied: () => false, apparmorEnabled: false, selinuxEnabled: false,
   };
   return buildPlan(spec, facts, {
-    bundle: '/bundle', rootfs: '/bundle/rootfs', consoleSocket: -1, fifoFd: 3, preserveFds: 0,
-    noPivot: false, noNewKeyring: false, prepivotHooks: false,
+    bundle: '/bundle', rootfs: '/bundle/rootfs', console: false, startFifo: true, preserveFds: 0,
+    noPivot: false, noNewKeyring: false,
   });
 }
 
@@ -113,12 +119,22 @@ function isDecoded(r: string | Decoded): r is Decoded {
 
 t.test('a valid plan round-trips through the C decoder', async t => {
   const plan = fullPlan();
-  const r = check(encodePlan(plan));
-  t.same(r, { steps: plan.steps.length, args: 3, env: plan.env.length, rootfs: '/bundle/rootfs', cwd: '/', join: [], argBytes: 'sh'.length + '-c'.length + 'echo hi'.length });
-  t.ok(plan.steps.length > 20, 'with a realistic number of steps');
+  const r = check(encodePlan(plan, { fifo: 3 }));
+  t.same(r, { steps: plan.container.steps.length, args: 3, env: plan.process.env.length, rootfs: '/bundle/rootfs', cwd: '/', join: [], argBytes: 'sh'.length + '-c'.length + 'echo hi'.length });
+  t.ok(plan.container.steps.length > 20, 'with a realistic number of steps');
 
   const small = check(encodePlan(smallPlan()));
   t.same(small, { steps: 0, args: 1, env: 0, rootfs: '/r', cwd: '/', join: [], argBytes: 2 });
+});
+
+t.test('a plan holds no fds: they are bound when it is encoded, into their fields and nowhere else', async t => {
+  const plan = smallPlan({ flags: 0x2 | 0x400 | 0x10 });
+  const one = encodePlan(plan, { console: 7, fifo: 8 });
+  const other = encodePlan(plan, { console: 0x11121314, fifo: 0x21222324 });
+  t.match(check(one), { steps: 0, args: 1, rootfs: '/r' });
+  t.equal(one.length, other.length);
+  const differ = [...one.keys()].filter(i => one[i] !== other[i]);
+  t.same(differ.map(i => other[i]), [0x14, 0x13, 0x12, 0x11, 0x24, 0x23, 0x22, 0x21], 'only the two little-endian i32 fd fields differ');
 });
 
 t.test('the header is what the decoder expects', async t => {
@@ -133,10 +149,10 @@ t.test('optional fields and a seccomp program decode', async t => {
     hostname: 'h', domainname: 'd', join: [{ type: CLONE.NEWNET, path: '/proc/1/ns/net' }],
     maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'], sysctl: [['net/ipv4/ip_forward', '1']],
     rlimits: [{ resource: 7, soft: (1n << 64n) - 1n, hard: (1n << 64n) - 1n }], additionalGids: [1, 2, 3],
-    env: ['A=1', ''], args: ['sh', ''], fifoFd: 4, flags: 0x2 | 0x400,
+    env: ['A=1', ''], args: ['sh', ''], flags: 0x2 | 0x400,
     steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
   });
-  t.match(check(encodePlan(plan, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
+  t.match(check(encodePlan(plan, { fifo: 4 }, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
 });
 
 t.test('process attributes (scheduler, ioPriority, affinity, personality, memory policy, labels) decode', async t => {
@@ -161,33 +177,37 @@ t.test('bitmaps that are not whole longs, or too large, are refused', async t =>
 });
 
 t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step is refused', async t => {
-  const bind = (idmap?: LaunchPlan['steps'][number]['idmap']) => ({
+  const bind = (idmap?: PlanStep['idmap']) => ({
     kind: 'bind' as const, flags: 0, source: '/srv', dest: '/mnt', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0, idmap,
   });
   const maps = { uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }], recursive: true };
-  t.match(check(encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind()] }))), { steps: 2, args: 1, rootfs: '/r' });
+  t.match(check(encodePlan(smallPlan({ steps: [bind(maps), bind()] }), { userns: [9] })), { steps: 2, args: 1, rootfs: '/r' });
   t.equal(check(encodePlan(smallPlan({ steps: [bind(maps)] }))), 'idmapped mount without a user namespace fd');
   // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
   const symlink = { kind: 'symlink' as const, flags: 0, dest: '/l', data: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
-  const buf = encodePlan(smallPlan({ steps: [symlink, bind({ ...maps, usernsFd: 9 })] }));
+  const buf = encodePlan(smallPlan({ steps: [symlink, bind(maps)] }), { userns: [9] });
   buf.writeUInt32LE(0, buf.length - EXEC_TAIL - 12);
   t.equal(check(buf), 'idmapped mount that is not a bind step');
-  const twice = encodePlan(smallPlan({ steps: [bind({ ...maps, usernsFd: 9 }), bind({ ...maps, usernsFd: 9 })] }));
+  const twice = encodePlan(smallPlan({ steps: [bind(maps), bind(maps)] }), { userns: [9, 9] });
   twice.writeUInt32LE(0, twice.length - EXEC_TAIL - 12);
   t.equal(check(twice), 'idmapped mount given twice');
 });
 
 t.test('exec plans: the init pidfd is required, container set-up work and unknown namespace flags are refused', async t => {
-  const execPlan = (over: Partial<LaunchPlan> = {}) =>
-    smallPlan({ flags: 0x20000, unshareFlags: 0, rootfs: '/', joinPidfd: 5, joinNsFlags: CLONE.NEWNS | CLONE.NEWPID, ...over });
-  t.match(check(encodePlan(execPlan())), { steps: 0, args: 1, rootfs: '/' }, 'a plain exec plan decodes');
-  t.equal(check(encodePlan(execPlan({ joinPidfd: -1 }))), "exec plan without the container init's pidfd");
-  t.equal(check(encodePlan(execPlan({ joinNsFlags: CLONE.NEWNS | 0x1 }))), 'unknown namespace flag in plan');
-  t.equal(check(encodePlan(execPlan({ unshareFlags: CLONE.NEWNET }))), 'exec plan with container set-up work', 'unshare');
-  t.equal(check(encodePlan(execPlan({ flags: 0x20000 | 0x2 }))), 'exec plan with container set-up work', 'new mount ns');
-  t.equal(check(encodePlan(execPlan({ sysctl: [['net/ipv4/ip_forward', '1']] }))), 'exec plan with container set-up work', 'sysctl');
-  t.equal(check(encodePlan(execPlan({ maskedPaths: ['/proc/kcore'] }))), 'exec plan with container set-up work', 'masks');
-  t.equal(check(encodePlan(smallPlan({ joinPidfd: 5, joinNsFlags: CLONE.NEWNS }))), 'namespace pidfd in a plan that is not an exec');
+  const joinNsFlags = CLONE.NEWNS | CLONE.NEWPID;
+  const init = { joinPidfd: 5 };
+  const execPlan = (over: FlatPlan = {}) => smallPlan({ flags: 0x20000, unshareFlags: 0, rootfs: '/', joinNsFlags, ...over });
+  const { process } = smallPlan();
+  t.match(check(encodePlan({ flags: 0x20000, process, joinNsFlags }, init)), { steps: 0, args: 1, rootfs: '/' },
+    'a plain exec plan (no container part) decodes, checked against "/"');
+  t.same(encodePlan({ flags: 0x20000, process, joinNsFlags }, init), encodePlan(execPlan(), init), 'as an empty container part would');
+  t.equal(check(encodePlan(execPlan())), "exec plan without the container init's pidfd");
+  t.equal(check(encodePlan(execPlan({ joinNsFlags: CLONE.NEWNS | 0x1 }), init)), 'unknown namespace flag in plan');
+  t.equal(check(encodePlan(execPlan({ unshareFlags: CLONE.NEWNET }), init)), 'exec plan with container set-up work', 'unshare');
+  t.equal(check(encodePlan(execPlan({ flags: 0x20000 | 0x2 }), init)), 'exec plan with container set-up work', 'new mount ns');
+  t.equal(check(encodePlan(execPlan({ sysctl: [['net/ipv4/ip_forward', '1']] }), init)), 'exec plan with container set-up work', 'sysctl');
+  t.equal(check(encodePlan(execPlan({ maskedPaths: ['/proc/kcore'] }), init)), 'exec plan with container set-up work', 'masks');
+  t.equal(check(encodePlan(smallPlan({ joinNsFlags: CLONE.NEWNS }), init)), 'namespace pidfd in a plan that is not an exec');
 });
 
 t.test('a mount-label step without a mount label is refused', async t => {
@@ -388,7 +408,7 @@ t.test('semantic checks on steps and the process', async t => {
   t.equal(check(encodePlan(smallPlan({ sysctl: [['/etc/passwd', 'x']] }))), 'sysctl key escapes /proc/sys');
   t.match(check(encodePlan(smallPlan({ preserveFds: 65537 }))), { args: 1 }, 'preserve_fds beyond 65536 (fds go to RLIMIT_NOFILE)');
   t.equal(check(encodePlan(smallPlan({ preserveFds: 0x7ffffffd }))), 'preserve_fds out of range', 'an fd past INT_MAX');
-  t.equal(check(encodePlan(smallPlan({ flags: 0x2 | 0x400, fifoFd: -1 }))), 'fifo start without fifo fd');
+  t.equal(check(encodePlan(smallPlan({ flags: 0x2 | 0x400 }))), 'fifo start without fifo fd');
 });
 
 t.test('trailing bytes are refused', async t => {
@@ -423,17 +443,17 @@ t.test('wrong magic, version or header length is refused', async t => {
 
 t.test('a seccomp program whose length is not a multiple of 8 is refused', async t => {
   for (const n of [1, 7, 9, 15]) {
-    t.equal(check(encodePlan(smallPlan(), new Uint8Array(n))), 'malformed seccomp program', `${n} bytes`);
+    t.equal(check(encodePlan(smallPlan(), {}, new Uint8Array(n))), 'malformed seccomp program', `${n} bytes`);
   }
-  t.match(check(encodePlan(smallPlan(), new Uint8Array(8))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
-  t.match(check(encodePlan(smallPlan(), new Uint8Array(8 * 4096))), { args: 1 }, 'BPF_MAXINSNS (4096) instructions');
-  t.equal(check(encodePlan(smallPlan(), new Uint8Array(8 * 4097))), 'seccomp program longer than BPF_MAXINSNS in plan', 'one more');
-  t.equal(check(encodePlan(smallPlan(), new Uint8Array(8 * 65536))), 'seccomp program longer than BPF_MAXINSNS in plan', '65536: would wrap sock_fprog.len');
+  t.match(check(encodePlan(smallPlan(), {}, new Uint8Array(8))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
+  t.match(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 4096))), { args: 1 }, 'BPF_MAXINSNS (4096) instructions');
+  t.equal(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 4097))), 'seccomp program longer than BPF_MAXINSNS in plan', 'one more');
+  t.equal(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 65536))), 'seccomp program longer than BPF_MAXINSNS in plan', '65536: would wrap sock_fprog.len');
   // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the u32 filter
   // flags and the unset process attributes: scheduler presence, ioPriority and personality presence+value,
   // two empty affinity bitmaps, memory policy presence+mode+empty bitmap, three absent label strings, no
   // idmapped mounts, no exec target.
-  const buf = encodePlan(smallPlan(), new Uint8Array(8));
+  const buf = encodePlan(smallPlan(), {}, new Uint8Array(8));
   const afterSeccomp = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4 + EXEC_TAIL;
   buf.writeUInt32LE(8 * 1000, buf.length - 8 - afterSeccomp - 4);
   t.equal(check(buf), 'malformed seccomp program', 'length past the end');
@@ -447,12 +467,12 @@ function filteredPlan(flags: number): LaunchPlan {
 t.test('seccomp filter flags: the known ones decode, anything else is refused', async t => {
   const program = new Uint8Array(8);
   const ok = { steps: 0, args: 1, rootfs: '/r' };
-  t.match(check(encodePlan(filteredPlan(FILTER_FLAG.LOG | FILTER_FLAG.SPEC_ALLOW), program)), ok, 'LOG | SPEC_ALLOW');
-  t.match(check(encodePlan(filteredPlan(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV), program)), ok, 'NEW_LISTENER | WAIT_KILLABLE_RECV');
-  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.TSYNC), program)), 'unknown seccomp filter flag', 'TSYNC is never sent');
-  t.equal(check(encodePlan(filteredPlan(0x10), program)), 'unknown seccomp filter flag', 'TSYNC_ESRCH');
-  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), program)), 'seccomp wait-killable flag without a listener');
-  const noProgram = encodePlan(filteredPlan(FILTER_FLAG.LOG), program);
+  t.match(check(encodePlan(filteredPlan(FILTER_FLAG.LOG | FILTER_FLAG.SPEC_ALLOW), {}, program)), ok, 'LOG | SPEC_ALLOW');
+  t.match(check(encodePlan(filteredPlan(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV), {}, program)), ok, 'NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.TSYNC), {}, program)), 'unknown seccomp filter flag', 'TSYNC is never sent');
+  t.equal(check(encodePlan(filteredPlan(0x10), {}, program)), 'unknown seccomp filter flag', 'TSYNC_ESRCH');
+  t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), {}, program)), 'seccomp wait-killable flag without a listener');
+  const noProgram = encodePlan(filteredPlan(FILTER_FLAG.LOG), {}, program);
   // Cut the program out: length 0 and no bytes, the flags (and the process attributes after them) kept.
   const tail = 4 + 4 + 8 + 8 + 8 + 12 + 12 + 4 + EXEC_TAIL;
   const end = noProgram.length - tail;
@@ -478,8 +498,7 @@ function prng(seed: number): () => number {
 }
 
 t.test('2000 random single-byte mutations never crash the decoder', async t => {
-  const plan = fullPlan();
-  const buf = encodePlan(plan);
+  const buf = encodePlan(fullPlan(), { fifo: 3 });
   const rand = prng(0x7352_7421);
   let refused = 0;
   let decoded = 0;

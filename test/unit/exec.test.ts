@@ -32,7 +32,7 @@ const facts: HostFacts = {
 const CONTAINER_NS = CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWCGROUP;
 
 function opts(over: Partial<ExecPlanOptions> = {}): ExecPlanOptions {
-  return { consoleSocket: -1, preserveFds: 0, initPidfd: 9, nsFlags: CONTAINER_NS, setgroups: true, noNewKeyring: false, ...over };
+  return { console: false, preserveFds: 0, nsFlags: CONTAINER_NS, setgroups: true, noNewKeyring: false, ...over };
 }
 
 /** The `tsrt spec` process, without its terminal (no console socket in these plans). */
@@ -44,12 +44,8 @@ t.test('buildExecPlan: joins the init through its pidfd and does no container se
   const proc = { ...baseProcess(), args: ['ls'] };
   const plan = buildExecPlan(proc, {}, facts, opts());
   t.ok(plan.flags & PlanFlag.exec, 'the exec flag');
-  t.equal(plan.joinPidfd, 9);
   t.equal(plan.joinNsFlags, CONTAINER_NS);
-  t.same([plan.steps, plan.join, plan.sysctl, plan.maskedPaths, plan.readonlyPaths], [[], [], [], [], []]);
-  t.equal(plan.unshareFlags, 0);
-  t.equal(plan.fifoFd, -1);
-  t.equal(plan.rootfs, '/', 'paths are checked against the container root the process joined');
+  t.same(Object.keys(plan).sort(), ['flags', 'joinNsFlags', 'process'], 'no container part, no runtime part: nothing to make');
   const setUp = PlanFlag.newUserns | PlanFlag.newMountns | PlanFlag.newPidns | PlanFlag.newCgroupns | PlanFlag.newTimens |
     PlanFlag.setHostname | PlanFlag.setDomainname | PlanFlag.startFifo | PlanFlag.syncPrepivot | PlanFlag.readonlyRoot;
   t.equal(plan.flags & setUp, 0, 'no set-up flag');
@@ -71,13 +67,13 @@ t.test("buildExecPlan: the process part is the init's (caps, rlimits, user, cwd,
   };
   const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
   const plan = buildExecPlan(proc, { seccomp } as never, facts, opts());
-  t.same([plan.uid, plan.gid, plan.additionalGids, plan.umask, plan.cwd, plan.env, plan.args], [5, 6, [7], 0o027, '/tmp', ['A=b'], ['id']]);
-  t.same(plan.rlimits, [{ resource: 7, soft: 10n, hard: 20n }]);
+  t.same([plan.process.uid, plan.process.gid, plan.process.additionalGids, plan.process.umask, plan.process.cwd, plan.process.env, plan.process.args], [5, 6, [7], 0o027, '/tmp', ['A=b'], ['id']]);
+  t.same(plan.process.rlimits, [{ resource: 7, soft: 10n, hard: 20n }]);
   t.ok(plan.flags & PlanFlag.oomScoreAdj);
   t.ok(plan.flags & PlanFlag.noNewPrivs);
   t.ok(plan.flags & PlanFlag.setUmask);
-  t.ok(plan.seccomp, "the container's seccomp profile");
-  t.equal(plan.caps.inheritable, 0n);
+  t.ok(plan.process.seccomp, "the container's seccomp profile");
+  t.equal(plan.process.caps.inheritable, 0n);
 });
 
 t.test('buildExecPlan: runc texts for a bad process; a terminal needs a console', async t => {
@@ -86,9 +82,14 @@ t.test('buildExecPlan: runc texts for a bad process; a terminal needs a console'
   t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], cwd: '' }, {}, facts, opts())), 'Cwd property must not be empty');
   t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: [] }, {}, facts, opts())), 'args must not be empty');
   t.match(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], terminal: true }, {}, facts, opts())), /cannot allocate tty/);
-  t.equal(buildExecPlan({ ...proc, args: ['x'], terminal: true }, {}, facts, opts({ consoleSocket: 4 })).consoleSocket, 4);
+  t.ok(buildExecPlan({ ...proc, args: ['x'], terminal: true }, {}, facts, opts({ console: true })).flags & PlanFlag.terminal);
   t.match(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'] }, {}, facts, opts({ nsFlags: CLONE.NEWPID }))), /no mount namespace/);
   t.match(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], apparmorProfile: 'p' }, {}, facts, opts())), /apparmor not supported/);
+  const fromFile = opts({ at: { file: 'proc.json', pointer: '' } });
+  t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], capabilities: { bounding: ['CAP_NOPE'] } }, {}, facts, fromFile)),
+    'proc.json: /capabilities/bounding/0: unknown capability "CAP_NOPE"', 'a -p document names its own field');
+  t.equal(errorOf(t, () => buildExecPlan({ ...proc, args: ['x'], oomScoreAdj: 2000 }, {}, facts, opts())),
+    'config.json: /process/oomScoreAdj: 2000 is outside -1000..1000', "the container's process is config.json's");
 });
 
 t.test('overrideProcess: runc exec flags on the container process', async t => {
@@ -156,11 +157,11 @@ t.test('parseSubCgroups: [<controller>[,<controller>]:]<path>', async t => {
 t.test('buildExecPlan: the kernel\'s limits on the exec\'d process, named as in config.json', async t => {
   const proc = baseProcess();
   proc.env = [`BIG=${'v'.repeat(131_067)}`];
-  t.equal(buildExecPlan(proc, {}, facts, opts()).env[0]!.length, 131_071, 'a string of MAX_ARG_STRLEN with its NUL');
+  t.equal(buildExecPlan(proc, {}, facts, opts()).process.env[0]!.length, 131_071, 'a string of MAX_ARG_STRLEN with its NUL');
   proc.env[0] += 'v';
   t.equal(errorOf(t, () => buildExecPlan(proc, {}, facts, opts())),
-    '/process/env/0: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+    'config.json: /process/env/0: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
   const cwd = baseProcess();
   cwd.cwd = `/${'c'.repeat(200)}`.repeat(21).slice(0, 4096);
-  t.match(errorOf(t, () => buildExecPlan(cwd, {}, facts, opts())), /^\/process\/cwd: a path of 4096 bytes is longer than the kernel takes/);
+  t.match(errorOf(t, () => buildExecPlan(cwd, {}, facts, opts())), /^config\.json: \/process\/cwd: a path of 4096 bytes is longer than the kernel takes/);
 });

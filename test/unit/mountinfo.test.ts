@@ -1,6 +1,6 @@
 // The executor's /proc/self/mountinfo parser (--no-pivot detaches by it) on its own: the lines the kernel
 // writes, octal escapes, and lines that are not mountinfo; then fuzzed under ASan and UBSan (R10: the text
-// names paths other users chose). The harness includes native/executor/executor.c whole, built here with cc.
+// names paths other users chose). The harness includes native/executor/mountinfo.c, built here with cc.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,8 +12,7 @@ const dir = tmpdir('tsrt-mountinfo-');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const harness = path.join(dir, 'mountinfo-harness');
 const cc = spawnSync('cc', ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-g', '-D_GNU_SOURCE', '-o', harness,
-  // executor.c calls into copyup.c (tmpcopyup), so the harness links it too.
-  path.join(REPO, 'test/unit/fixtures/mountinfo-harness.c'), path.join(REPO, 'native/executor/copyup.c')], { encoding: 'utf8' });
+  path.join(REPO, 'test/unit/fixtures/mountinfo-harness.c')], { encoding: 'utf8' });
 if (cc.status !== 0) {
   t.fail(`cc failed: ${cc.stderr}`);
   process.exit(1);

@@ -13,11 +13,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { RuntimeError } from '../../src/errors.js';
+import { RuntimeError, SpecError } from '../../src/errors.js';
 import { buildPlan, type BuildOptions } from '../../src/plan/build.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { ATTR, CLONE, makedev, MS, RLIMIT } from '../../src/plan/linux.js';
-import { MountFlag, PlanFlag, type LaunchPlan, type PlanStep } from '../../src/plan/types.js';
+import { MountFlag, PlanFlag, type CreatePlan, type PlanStep } from '../../src/plan/types.js';
 import type { Spec } from '../../src/spec/types.gen.js';
 import { specTemplate } from '../../src/spec/template.js';
 
@@ -95,12 +95,11 @@ function buildOpts(over: Partial<BuildOptions> = {}): BuildOptions {
   return {
     bundle: BUNDLE,
     rootfs: ROOTFS,
-    consoleSocket: -1,
-    fifoFd: 5,
+    console: false,
+    startFifo: true,
     preserveFds: 0,
     noPivot: false,
     noNewKeyring: false,
-    prepivotHooks: false,
     ...over,
   };
 }
@@ -109,7 +108,6 @@ function buildOpts(over: Partial<BuildOptions> = {}): BuildOptions {
 function defaultSpec(): Spec {
   return specTemplate({ rootless: false, uid: 0, gid: 0 });
 }
-const CONSOLE_FD = 7;
 
 function rootlessSpec(): Spec {
   const spec = specTemplate({ rootless: true, uid: USER_UID, gid: USER_GID });
@@ -144,11 +142,11 @@ function stable(value: unknown): unknown {
   return value;
 }
 
-function serialise(plan: LaunchPlan): string {
+function serialise(plan: CreatePlan): string {
   return `${JSON.stringify(stable(plan), null, 2)}\n`;
 }
 
-function golden(t: Test, name: string, plan: LaunchPlan): void {
+function golden(t: Test, name: string, plan: CreatePlan): void {
   const file = path.join(GOLDEN, `${name}.json`);
   const actual = serialise(plan);
   if (UPDATE) {
@@ -165,8 +163,8 @@ function golden(t: Test, name: string, plan: LaunchPlan): void {
 }
 
 
-function stepAt(plan: LaunchPlan, dest: string, kind?: PlanStep['kind']): PlanStep {
-  const s = plan.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
+function stepAt(plan: CreatePlan, dest: string, kind?: PlanStep['kind']): PlanStep {
+  const s = plan.container.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
   if (!s) throw new Error(`no ${kind ?? ''} step for ${dest}`);
   return s;
 }
@@ -195,10 +193,9 @@ function rejects(t: Test, spec: unknown, message: string, facts = rootFacts(), o
 // ---------------------------------------------------------------------------------------------------------
 
 t.test('golden: the `tsrt spec` default config as root (hybrid host)', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ console: true }));
   golden(t, 'default-root-hybrid', plan);
   t.ok(plan.flags & PlanFlag.terminal, 'terminal');
-  t.equal(plan.consoleSocket, CONSOLE_FD);
   t.ok(plan.flags & PlanFlag.newMountns, 'new mount namespace');
   t.notOk(plan.flags & PlanFlag.newUserns, 'no user namespace as root');
   t.ok(plan.flags & PlanFlag.newCgroupns, 'the default config has a cgroup namespace');
@@ -206,17 +203,17 @@ t.test('golden: the `tsrt spec` default config as root (hybrid host)', async t =
   t.ok(plan.flags & PlanFlag.noNewPrivs, 'noNewPrivileges');
   t.ok(plan.flags & PlanFlag.setHostname, 'hostname set');
   t.ok(plan.flags & PlanFlag.startFifo, 'create waits on the fifo');
-  t.equal(plan.unshareFlags, CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNS);
-  t.equal(plan.hostname, 'tsrt');
-  t.equal(plan.rootfs, ROOTFS);
-  t.same(plan.args, ['sh']);
-  t.equal(plan.umask, 0o022, 'umask defaults to 022');
+  t.equal(plan.container.unshareFlags, CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWIPC | CLONE.NEWUTS | CLONE.NEWNS);
+  t.equal(plan.container.hostname, 'tsrt');
+  t.equal(plan.container.rootfs, ROOTFS);
+  t.same(plan.process.args, ['sh']);
+  t.equal(plan.process.umask, 0o022, 'umask defaults to 022');
 });
 
 t.test('golden: the `tsrt spec` default config on a cgroup v2 host', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts('v2'), buildOpts({ consoleSocket: CONSOLE_FD }));
+  const plan = buildPlan(defaultSpec(), rootFacts('v2'), buildOpts({ console: true }));
   golden(t, 'default-root-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1, 'one cgroup2 mount on a v2 host');
   t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2' });
 });
@@ -227,10 +224,10 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.ok(plan.flags & PlanFlag.newUserns, 'new user namespace');
   t.notOk(plan.flags & PlanFlag.newCgroupns, 'no cgroup namespace in the rootless template');
   t.notOk(plan.flags & PlanFlag.setgroups, 'single own-gid mapping: setgroups is denied (written directly)');
-  t.same(plan.uidMappings, [{ containerID: 0, hostID: USER_UID, size: 1 }]);
-  t.same(plan.gidMappings, [{ containerID: 0, hostID: USER_GID, size: 1 }]);
-  t.notOk(plan.unshareFlags & CLONE.NEWNET, 'no network namespace');
-  t.notOk(plan.unshareFlags & CLONE.NEWUSER, 'the user namespace is a plan flag, not an unshare flag');
+  t.same(plan.parent.uidMappings, [{ containerID: 0, hostID: USER_UID, size: 1 }]);
+  t.same(plan.parent.gidMappings, [{ containerID: 0, hostID: USER_GID, size: 1 }]);
+  t.notOk(plan.container.unshareFlags & CLONE.NEWNET, 'no network namespace');
+  t.notOk(plan.container.unshareFlags & CLONE.NEWUSER, 'the user namespace is a plan flag, not an unshare flag');
   const sys = stepAt(plan, '/sys');
   t.equal(sys.kind, 'bind', '/sys is a bind of the host sysfs');
   t.equal(sys.source, '/sys');
@@ -246,8 +243,8 @@ t.test('golden: the rootless spec as an unprivileged user', async t => {
   t.ok(mq.flags & MountFlag.fallbackBind);
   t.equal(mq.fallback, '/dev/mqueue');
   // Devices are bound from the host: mknod is refused in a user namespace.
-  t.equal(plan.steps.filter(s => s.kind === 'mknod').length, 0, 'no mknod');
-  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 6, 'the six default devices are bound');
+  t.equal(plan.container.steps.filter(s => s.kind === 'mknod').length, 0, 'no mknod');
+  t.equal(plan.container.steps.filter(s => s.kind === 'bindDevice').length, 6, 'the six default devices are bound');
 });
 
 t.test('golden: rootless spec on a cgroup v2 host: read-only bind of the own cgroup (CVE-2023-25809)', async t => {
@@ -323,12 +320,12 @@ t.test('golden: recursive and plain mount attributes side by side', async t => {
   const file = stepAt(plan, '/file', 'setattr');
   t.equal(file.attrSet, ATTR.STRICTATIME, 'a file bind gets its recursive step too');
 
-  const onlyR = plan.steps.filter(x => x.dest === '/only-r');
+  const onlyR = plan.container.steps.filter(x => x.dest === '/only-r');
   t.equal(onlyR.length, 1, 'only recursive words: one step');
   t.equal(onlyR[0]!.attrSet, ATTR.RDONLY | ATTR.RELATIME);
   t.ok(onlyR[0]!.flags & MountFlag.attrRecursive);
 
-  const noop = plan.steps.filter(x => x.dest === '/noop');
+  const noop = plan.container.steps.filter(x => x.dest === '/noop');
   t.same([noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data], [1, 0, 0, undefined],
     'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
 
@@ -364,10 +361,10 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   );
   spec.mounts.push({ destination: '/data', type: 'overlay', source: 'overlay', options: ['lowerdir=/srv/shared', 'upperdir=/bundle/data/u', 'workdir=/bundle/data/w'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
+  t.same(plan.container.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
     'tmpfs on /, then the dirs inside it, then the overlay');
-  const before = plan.steps.findIndex(s => s.dest === '/data');
-  t.not(plan.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
+  const before = plan.container.steps.findIndex(s => s.dest === '/data');
+  t.not(plan.container.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
 });
 
 t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and other filesystems', async t => {
@@ -386,7 +383,7 @@ t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and o
   }
   const ro = minimalSpec();
   ro.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] });
-  const steps = buildPlan(ro, rootFacts(), buildOpts()).steps.filter(st => st.dest === '/data');
+  const steps = buildPlan(ro, rootFacts(), buildOpts()).container.steps.filter(st => st.dest === '/data');
   t.match(steps, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY }], 'a read-only one is filled first, made read-only last');
 });
 
@@ -396,13 +393,13 @@ t.test('mounts[].options ro on a tmpfs or /dev: mounted writable, made read-only
   spec.mounts.push({ destination: '/etc/ro-tmp', type: 'tmpfs', source: 'tmpfs', options: ['rro'] });
   spec.mounts.push({ destination: '/srv', type: 'bind', source: '/srv/shared', options: ['bind', 'ro'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  const dev = plan.steps.filter(st => st.dest === '/dev');
+  const dev = plan.container.steps.filter(st => st.dest === '/dev');
   t.match(dev, [{ kind: 'fs', fstype: 'tmpfs', attrSet: ATTR.NOSUID }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred }]);
-  t.ok(plan.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.steps.indexOf(dev[0]!)), 'devices are made in it');
-  const tmp = plan.steps.filter(st => st.dest === '/etc/ro-tmp');
+  t.ok(plan.container.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.container.steps.indexOf(dev[0]!)), 'devices are made in it');
+  const tmp = plan.container.steps.filter(st => st.dest === '/etc/ro-tmp');
   t.match(tmp, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive }], 'rro: the tree');
   t.match(stepAt(plan, '/srv'), { kind: 'bind', attrSet: ATTR.RDONLY }, 'a bind stays read-only from the start');
-  t.notOk(plan.steps.some(st => st.dest === '/srv' && st.kind === 'setattr'));
+  t.notOk(plan.container.steps.some(st => st.dest === '/srv' && st.kind === 'setattr'));
 });
 
 t.test('golden: devices in a user namespace are bound from the host', async t => {
@@ -458,11 +455,11 @@ t.test('golden: devices as root are made with mknod', async t => {
   ];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'devices-root', plan);
-  t.equal(plan.steps.filter(s => s.kind === 'bindDevice').length, 0, 'nothing bound');
+  t.equal(plan.container.steps.filter(s => s.kind === 'bindDevice').length, 0, 'nothing bound');
   t.match(stepAt(plan, '/dev/fuse'), { kind: 'mknod', mode: 0o020640, gid: 5, rdev: makedev(10, 229) });
   t.match(stepAt(plan, '/dev/loop0'), { kind: 'mknod', mode: 0o060666 });
   t.equal(stepAt(plan, '/dev/null').mode, 0o020600, 'a config device overrides the default one');
-  t.equal(plan.steps.filter(s => s.dest === '/dev/null').length, 1, 'and is made once');
+  t.equal(plan.container.steps.filter(s => s.dest === '/dev/null').length, 1, 'and is made once');
   t.match(stepAt(plan, '/dev/ptmx'), { kind: 'symlink', data: 'pts/ptmx' });
 });
 
@@ -470,7 +467,7 @@ t.test('golden: a bound /dev gets no device steps', async t => {
   const spec = minimalSpec();
   spec.mounts.push({ destination: '/dev', type: 'bind', source: '/srv/shared', options: ['rbind'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.equal(plan.steps.filter(s => s.kind === 'mknod' || s.kind === 'bindDevice').length, 0);
+  t.equal(plan.container.steps.filter(s => s.kind === 'mknod' || s.kind === 'bindDevice').length, 0);
 });
 
 t.test('golden: namespaces joined by path', async t => {
@@ -480,12 +477,12 @@ t.test('golden: namespaces joined by path', async t => {
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '65536' };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'join-namespaces', plan);
-  t.same(plan.join, [
+  t.same(plan.container.join, [
     { type: CLONE.NEWNET, path: '/var/run/netns/blue' },
     { type: CLONE.NEWIPC, path: '/proc/1234/ns/ipc' },
   ]);
-  t.notOk(plan.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
-  t.ok(plan.unshareFlags & CLONE.NEWUTS);
+  t.notOk(plan.container.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
+  t.ok(plan.container.unshareFlags & CLONE.NEWUTS);
   t.notOk(plan.flags & PlanFlag.loopbackUp, 'a joined network namespace\'s interfaces are left alone');
 });
 
@@ -521,8 +518,8 @@ t.test('golden: time namespace with offsets', async t => {
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'time-namespace', plan);
   t.ok(plan.flags & PlanFlag.newTimens);
-  t.notOk(plan.unshareFlags & CLONE.NEWTIME, 'the time namespace has its own plan flag');
-  t.same(plan.timeOffsets, { monotonic: [86400n, 5], boottime: [-3600n, 0] });
+  t.notOk(plan.container.unshareFlags & CLONE.NEWTIME, 'the time namespace has its own plan flag');
+  t.same(plan.container.timeOffsets, { monotonic: [86400n, 5], boottime: [-3600n, 0] });
 });
 
 t.test('golden: sysctls in their namespaces', async t => {
@@ -537,7 +534,7 @@ t.test('golden: sysctls in their namespaces', async t => {
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'sysctl', plan);
-  t.same(plan.sysctl, [
+  t.same(plan.container.sysctl, [
     ['net/ipv4/ip_forward', '1'],
     ['net/core/somaxconn', '1024'],
     ['kernel/msgmax', '8192'],
@@ -557,23 +554,23 @@ t.test('golden: capabilities', async t => {
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'capabilities', plan);
-  t.equal(plan.caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21) | capBit(40));
-  t.equal(plan.caps.effective, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
-  t.equal(plan.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
-  t.equal(plan.caps.inheritable, capBit(CAP_KILL));
-  t.equal(plan.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.bounding, capBit(0) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE) | capBit(21) | capBit(40));
+  t.equal(plan.process.caps.effective, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
+  t.equal(plan.process.caps.inheritable, capBit(CAP_KILL));
+  t.equal(plan.process.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
 
 });
 
 t.test('R8: the inheritable set is empty when the config names none', async t => {
-  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ consoleSocket: CONSOLE_FD }));
-  t.equal(plan.caps.inheritable, 0n);
+  const plan = buildPlan(defaultSpec(), rootFacts(), buildOpts({ console: true }));
+  t.equal(plan.process.caps.inheritable, 0n);
   const expected = capBit(CAP_AUDIT_WRITE) | capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE);
-  t.equal(plan.caps.bounding, expected);
-  t.equal(plan.caps.ambient, expected, 'the other sets are as configured');
+  t.equal(plan.process.caps.bounding, expected);
+  t.equal(plan.process.caps.ambient, expected, 'the other sets are as configured');
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: [] };
-  t.equal(buildPlan(spec, rootFacts(), buildOpts()).caps.inheritable, 0n, 'an empty list too');
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).process.caps.inheritable, 0n, 'an empty list too');
 });
 
 t.test('golden: rlimits, explicit and the default NOFILE', async t => {
@@ -585,7 +582,7 @@ t.test('golden: rlimits, explicit and the default NOFILE', async t => {
   ];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'rlimits-default-nofile', plan);
-  t.same(plan.rlimits, [
+  t.same(plan.process.rlimits, [
     { resource: RLIMIT['RLIMIT_CORE'], soft: 0n, hard: 0n },
     { resource: RLIMIT['RLIMIT_NPROC'], soft: 512n, hard: 1024n },
     { resource: RLIMIT['RLIMIT_MEMLOCK'], soft: 65536n, hard: 65536n },
@@ -596,7 +593,7 @@ t.test('golden: rlimits, explicit and the default NOFILE', async t => {
   explicit.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];
   const plan2 = buildPlan(explicit, rootFacts(), buildOpts());
   golden(t, 'rlimits-explicit-nofile', plan2);
-  t.same(plan2.rlimits, [{ resource: RLIMIT['RLIMIT_NOFILE'], soft: 100n, hard: 200n }], 'the configured NOFILE only');
+  t.same(plan2.process.rlimits, [{ resource: RLIMIT['RLIMIT_NOFILE'], soft: 100n, hard: 200n }], 'the configured NOFILE only');
 });
 
 t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async t => {
@@ -607,7 +604,7 @@ t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async 
     '{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]');
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   const RLIM_INFINITY = (1n << 64n) - 1n;
-  t.same(plan.rlimits, [
+  t.same(plan.process.rlimits, [
     { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: RLIM_INFINITY },
     { resource: RLIMIT['RLIMIT_CORE'], soft: RLIM_INFINITY, hard: RLIM_INFINITY },
   ]);
@@ -617,13 +614,12 @@ t.test('golden: terminal with a console socket', async t => {
   const spec = minimalSpec();
   spec.process.terminal = true;
   spec.process.consoleSize = { height: 40, width: 120 };
-  const plan = buildPlan(spec, rootFacts(), buildOpts({ consoleSocket: 7, fifoFd: 6 }));
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ console: true }));
   golden(t, 'terminal-console-socket', plan);
   t.ok(plan.flags & PlanFlag.terminal);
-  t.equal(plan.consoleSocket, 7);
-  t.same(plan.consoleSize, { rows: 40, cols: 120 });
-  const noTty = buildPlan(minimalSpec(), rootFacts(), buildOpts({ consoleSocket: 7 }));
-  t.equal(noTty.consoleSocket, -1, 'a socket is not passed on when the process has no terminal');
+  t.same(plan.process.consoleSize, { rows: 40, cols: 120 });
+  const noTty = buildPlan(minimalSpec(), rootFacts(), buildOpts({ console: true }));
+  t.notOk(noTty.flags & PlanFlag.terminal, 'a console socket alone makes no terminal (create binds it only to one)');
 });
 
 function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean }): any {
@@ -641,7 +637,7 @@ function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean })
 t.test('golden: cgroup mount with a cgroup namespace (hybrid)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: true, ro: true }), rootFacts('hybrid'), buildOpts());
   golden(t, 'cgroup-ns-hybrid', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.match(cg[0], { kind: 'fs', fstype: 'tmpfs', dest: '/sys/fs/cgroup', data: 'mode=755' });
   t.match(stepAt(plan, '/sys/fs/cgroup/cpu,cpuacct'), { kind: 'fs', fstype: 'cgroup', data: 'cpu,cpuacct' });
   t.match(stepAt(plan, '/sys/fs/cgroup/cpu'), { kind: 'symlink', data: 'cpu,cpuacct' });
@@ -658,13 +654,13 @@ t.test('golden: cgroup mount without a cgroup namespace (hybrid)', async t => {
   t.match(stepAt(plan, '/sys/fs/cgroup/memory'), { kind: 'bind', source: '/sys/fs/cgroup/memory/user.slice/user-1000.slice' },
     'only the own cgroup is shown');
   t.match(stepAt(plan, '/sys/fs/cgroup/unified'), { kind: 'bind', source: '/sys/fs/cgroup/unified/user.slice/user-1000.slice/session-1.scope' });
-  t.notOk(plan.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
+  t.notOk(plan.container.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
 });
 
 t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hybrid) is read-only', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: false, userns: true }), userFacts('hybrid'), buildOpts());
   golden(t, 'cgroup-nons-userns-hybrid', plan);
-  const binds = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup/') && s.kind === 'bind');
+  const binds = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup/') && s.kind === 'bind');
   t.equal(binds.length, 4, 'three v1 hierarchies and the unified one');
   for (const b of binds) t.ok(b.attrSet & ATTR.RDONLY, `${b.dest} is read-only even without "ro" (CVE-2023-25809)`);
 });
@@ -672,7 +668,7 @@ t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hyb
 t.test('golden: cgroup mount with a cgroup namespace (v2)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: true }), rootFacts('v2'), buildOpts());
   golden(t, 'cgroup-ns-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1);
   t.match(cg[0], { kind: 'fs', fstype: 'cgroup2', source: 'cgroup2', dest: '/sys/fs/cgroup' });
   t.equal(cg[0]!.attrSet, ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC);
@@ -681,7 +677,7 @@ t.test('golden: cgroup mount with a cgroup namespace (v2)', async t => {
 t.test('golden: cgroup mount without a cgroup namespace (v2)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: false }), rootFacts('v2'), buildOpts());
   golden(t, 'cgroup-nons-v2', plan);
-  const cg = plan.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
+  const cg = plan.container.steps.filter(s => s.dest.startsWith('/sys/fs/cgroup'));
   t.equal(cg.length, 1);
   t.match(cg[0], { kind: 'bind', source: '/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope' });
   t.ok(cg[0]!.flags & MountFlag.recursive);
@@ -703,20 +699,40 @@ t.test('golden: process details (user, umask, cwd, env, oom, no-pivot, keyring, 
   spec.linux.maskedPaths = ['/proc/kcore', '/proc/../proc/keys'];
   spec.linux.readonlyPaths = ['/proc/sys/'];
   spec.linux.rootfsPropagation = 'rshared';
-  const plan = buildPlan(spec, rootFacts(), buildOpts({ noPivot: true, noNewKeyring: true, prepivotHooks: true, fifoFd: -1, preserveFds: 2 }));
+  spec.hooks = { createRuntime: [{ path: '/bin/true' }] };
+  const plan = buildPlan(spec, rootFacts(), buildOpts({ noPivot: true, noNewKeyring: true, startFifo: false, preserveFds: 2 }));
   golden(t, 'process-details', plan);
-  t.equal(plan.cwd, '/home/app/');
+  t.equal(plan.process.cwd, '/home/app/');
   t.match(stepAt(plan, '/home/app/'), { kind: 'mkdir' }, 'a cwd other than / is created');
-  t.equal(plan.umask, 0o077);
-  t.same(plan.additionalGids, [10, 20]);
+  t.equal(plan.process.umask, 0o077);
+  t.same(plan.process.additionalGids, [10, 20]);
   t.ok(plan.flags & PlanFlag.oomScoreAdj);
   t.ok(plan.flags & PlanFlag.noPivot);
   t.notOk(plan.flags & PlanFlag.newKeyring);
   t.ok(plan.flags & PlanFlag.syncPrepivot);
   t.notOk(plan.flags & PlanFlag.startFifo, 'run (socket start) has no fifo');
-  t.same(plan.maskedPaths, ['/proc/kcore', '/proc/keys']);
-  t.equal(plan.rootfsPropagation, MS.SHARED | MS.REC);
-  t.equal(plan.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
+  t.same(plan.container.maskedPaths, ['/proc/kcore', '/proc/keys']);
+  t.equal(plan.container.rootfsPropagation, MS.SHARED | MS.REC);
+  t.equal(plan.container.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
+});
+
+t.test('hook timing is the plan\'s: prestart at start before runtime-spec 1.0.2, else before pivot_root', async t => {
+  const timing = (ociVersion: string, hooks: object) => {
+    const spec = minimalSpec();
+    spec.ociVersion = ociVersion;
+    spec.hooks = hooks;
+    const plan = buildPlan(spec, rootFacts(), buildOpts());
+    return { prestartAtStart: plan.parent.prestartAtStart, prepivot: !!(plan.flags & PlanFlag.syncPrepivot) };
+  };
+  const prestart = { prestart: [{ path: '/bin/true' }] };
+  t.same(timing('1.0.1', prestart), { prestartAtStart: true, prepivot: false }, '1.0.1: prestart runs at start');
+  t.same(timing('1.0.2-dev', prestart), { prestartAtStart: true, prepivot: false }, '1.0.2-dev precedes 1.0.2');
+  t.same(timing('1.0.2', prestart), { prestartAtStart: false, prepivot: true }, '1.0.2: prestart runs in create');
+  t.same(timing('1.2.0', {}), { prestartAtStart: false, prepivot: false }, 'no hooks: no stop before pivot_root');
+  t.same(timing('1.0.0', { createContainer: [{ path: '/bin/true' }] }), { prestartAtStart: true, prepivot: true },
+    'createContainer always runs before pivot_root');
+  t.same(timing('1.2.0', { startContainer: [{ path: '/bin/true' }], poststart: [{ path: '/bin/true' }] }),
+    { prestartAtStart: false, prepivot: false }, 'hooks of start need no stop');
 });
 
 t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a listener', async t => {
@@ -736,13 +752,13 @@ t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a 
   };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'seccomp', plan);
-  t.equal(plan.seccomp?.filter.defaultAction, 0x00050000 | 38, 'SCMP_ACT_ERRNO(38)');
-  t.equal(plan.seccomp?.flags, 0x2 | 0x8 | 0x20, 'LOG | NEW_LISTENER | WAIT_KILLABLE_RECV');
-  t.same(plan.seccomp?.listener, { path: '/run/agent.sock', metadata: 'tenant=a' });
+  t.equal(plan.process.seccomp?.filter.defaultAction, 0x00050000 | 38, 'SCMP_ACT_ERRNO(38)');
+  t.equal(plan.process.seccomp?.flags, 0x2 | 0x8 | 0x20, 'LOG | NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.same(plan.process.seccomp?.listener, { path: '/run/agent.sock', metadata: 'tenant=a' });
 });
 
 t.test('golden: no seccomp section, no filter', async t => {
-  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).seccomp, undefined);
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).process.seccomp, undefined);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -752,10 +768,10 @@ t.test('golden: no seccomp section, no filter', async t => {
 t.test('reject: relative maskedPaths and readonlyPaths (the executor would refuse the plan)', async t => {
   const masked = minimalSpec();
   masked.linux.maskedPaths = ['proc/kcore'];
-  rejects(t, masked, 'linux.maskedPaths: path must be absolute: "proc/kcore"');
+  rejects(t, masked, 'config.json: /linux/maskedPaths/0: path must be absolute: "proc/kcore"');
   const readonly = minimalSpec();
   readonly.linux.readonlyPaths = ['sys'];
-  rejects(t, readonly, 'linux.readonlyPaths: path must be absolute: "sys"');
+  rejects(t, readonly, 'config.json: /linux/readonlyPaths/0: path must be absolute: "sys"');
 });
 
 t.test('reject: a value the plan codec cannot carry (a NUL inside); long values and long lists pass', async t => {
@@ -778,7 +794,7 @@ t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered wi
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   t.ok(plan.flags & PlanFlag.newMountns, 'rootfs work happens');
   t.ok(plan.flags & PlanFlag.sharedMountns, 'in a shared mount namespace');
-  t.equal(plan.unshareFlags & CLONE.NEWNS, 0, 'no new mount namespace');
+  t.equal(plan.container.unshareFlags & CLONE.NEWNS, 0, 'no new mount namespace');
 });
 
 t.test('a mount namespace joined by path is shared: chroot, no propagation change', async t => {
@@ -786,7 +802,7 @@ t.test('a mount namespace joined by path is shared: chroot, no propagation chang
   spec.linux.namespaces = [{ type: 'mount', path: '/proc/1234/ns/mnt' }];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   t.ok(plan.flags & PlanFlag.sharedMountns);
-  t.same(plan.join, [{ type: CLONE.NEWNS, path: '/proc/1234/ns/mnt' }]);
+  t.same(plan.container.join, [{ type: CLONE.NEWNS, path: '/proc/1234/ns/mnt' }]);
 });
 
 t.test('reject: rootless without a user namespace', async t => {
@@ -796,72 +812,98 @@ t.test('reject: rootless without a user namespace', async t => {
 t.test('reject: a user namespace without mappings', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'user' });
-  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+  rejects(t, spec, 'config.json: /linux/uidMappings: user namespaces enabled, but no uid or gid mappings found');
   spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-  rejects(t, spec, 'linux: user namespaces enabled, but no uid or gid mappings found');
+  rejects(t, spec, 'config.json: /linux/gidMappings: user namespaces enabled, but no uid or gid mappings found');
 });
 
 t.test('reject: mappings without a user namespace', async t => {
   const spec = minimalSpec();
   spec.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-  rejects(t, spec, 'linux: uidMappings/gidMappings given without a new user namespace');
+  rejects(t, spec, 'config.json: /linux/uidMappings: uidMappings/gidMappings given without a new user namespace');
 });
 
 t.test('reject: duplicate namespace type', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'pid' });
-  rejects(t, spec, 'linux.namespaces: duplicate namespace type "pid"');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/type: duplicate namespace type "pid"');
 });
 
 t.test('reject: hostname without a UTS namespace', async t => {
   const spec = minimalSpec();
   spec.hostname = 'box';
-  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
 });
 
 t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
   spec.linux.sysctl = { 'kernel.panic': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/kernel.panic: sysctl "kernel.panic" is not in a separate kernel namespace');
 });
 
 t.test('reject: sysctls, hostname and network devices in the runtime\'s own namespace joined by path', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network', path: '/proc/1/ns/net' }, { type: 'uts', path: '/proc/1/ns/uts' });
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).container.sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
   delete spec.linux.sysctl;
   spec.hostname = 'box';
-  rejects(t, spec, 'hostname: unable to set hostname without a private UTS namespace');
+  rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
   delete spec.hostname;
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1/ns/net' };
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
 });
 
 t.test('reject: a net sysctl without a network namespace', async t => {
   const spec = minimalSpec();
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'linux.sysctl: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+});
+
+t.test('config errors are SpecErrors naming the field by JSON pointer, in the message and in `path`', async t => {
+  const thrown = (spec: any, facts = rootFacts()): SpecError => {
+    try {
+      buildPlan(spec as Spec, facts, buildOpts());
+    } catch (e) {
+      if (e instanceof SpecError) return e;
+      throw e;
+    }
+    throw new Error('not refused');
+  };
+  const caps = minimalSpec();
+  caps.process.capabilities = { bounding: ['CAP_KILL', 'CAP_BOGUS'] };
+  const e = thrown(caps);
+  t.equal(e.op, 'config.json');
+  t.equal(e.path, '/process/capabilities/bounding/1');
+  t.equal(e.message, 'config.json: /process/capabilities/bounding/1: unknown capability "CAP_BOGUS"');
+  const keys = minimalSpec();
+  keys.linux.namespaces.push({ type: 'network' });
+  keys.linux.netDevices = { 'a/b~c': {} };
+  t.equal(thrown(keys).path, '/linux/netDevices/a~1b~0c', 'a map key is escaped as RFC 6901 says');
+  // runc's own texts stay runc's; the pointer is still there for a library caller.
+  const runcText = thrown(minimalSpec(), userFacts());
+  t.equal(runcText.message, 'rootless container requires user namespaces');
+  t.equal(runcText.path, '/linux/namespaces');
 });
 
 t.test('reject: an unknown capability', async t => {
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_BOGUS'] };
-  rejects(t, spec, 'process.capabilities.bounding: unknown capability "CAP_BOGUS"');
+  rejects(t, spec, 'config.json: /process/capabilities/bounding/1: unknown capability "CAP_BOGUS"');
   spec.process.capabilities = { inheritable: ['kill'] };
-  rejects(t, spec, 'process.capabilities.inheritable: unknown capability "kill"');
+  rejects(t, spec, 'config.json: /process/capabilities/inheritable/0: unknown capability "kill"');
 });
 
 t.test('reject: a capability the host kernel does not know (above cap_last_cap)', async t => {
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] };
-  rejects(t, spec, 'process.capabilities.bounding: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
+  rejects(t, spec, 'config.json: /process/capabilities/bounding/1: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
     { ...rootFacts(), capLastCap: 37 });
 });
 
@@ -870,52 +912,52 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
   const facts = { ...rootFacts(), capBounding: ((1n << 41n) - 1n) & ~capBit(CAP_SYS_RESOURCE) };
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_SYS_RESOURCE'] };
-  rejects(t, spec, 'process.capabilities.permitted: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
+  rejects(t, spec, 'config.json: /process/capabilities/permitted/1: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
   // A new user namespace starts with every capability: the host's bounding set is no limit there.
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
-  t.equal(buildPlan(spec, facts, buildOpts()).caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
+  t.equal(buildPlan(spec, facts, buildOpts()).process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
 });
 
 t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
   const spec = minimalSpec();
   spec.process.oomScoreAdj = 1001;
-  rejects(t, spec, 'process.oomScoreAdj: 1001 is outside -1000..1000');
+  rejects(t, spec, 'config.json: /process/oomScoreAdj: 1001 is outside -1000..1000');
   spec.process.oomScoreAdj = -1001;
-  rejects(t, spec, 'process.oomScoreAdj: -1001 is outside -1000..1000');
+  rejects(t, spec, 'config.json: /process/oomScoreAdj: -1001 is outside -1000..1000');
   spec.process.oomScoreAdj = -1000;
-  t.equal(buildPlan(spec, rootFacts(), buildOpts()).oomScoreAdj, -1000, 'the bounds themselves are fine');
+  t.equal(buildPlan(spec, rootFacts(), buildOpts()).process.oomScoreAdj, -1000, 'the bounds themselves are fine');
 });
 
 t.test('reject: an unknown rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }];
-  rejects(t, spec, 'process.rlimits: unknown rlimit type "RLIMIT_BOGUS"');
+  rejects(t, spec, 'config.json: /process/rlimits/0/type: unknown rlimit type "RLIMIT_BOGUS"');
 });
 
 t.test('reject: an rlimit whose soft limit is above the hard one', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 2048, hard: 1024 }];
-  rejects(t, spec, 'process.rlimits: RLIMIT_NOFILE soft limit 2048 is above the hard limit 1024');
+  rejects(t, spec, 'config.json: /process/rlimits/0: RLIMIT_NOFILE soft limit 2048 is above the hard limit 1024');
 });
 
 t.test('reject: a duplicate rlimit', async t => {
   const spec = minimalSpec();
   spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1, hard: 1 }, { type: 'RLIMIT_NOFILE', soft: 2, hard: 2 }];
-  rejects(t, spec, 'process.rlimits: duplicate rlimit type "RLIMIT_NOFILE"');
+  rejects(t, spec, 'config.json: /process/rlimits/1/type: duplicate rlimit type "RLIMIT_NOFILE"');
 });
 
 t.test('reject: a relative cwd', async t => {
   const spec = minimalSpec();
   spec.process.cwd = 'tmp';
-  rejects(t, spec, 'process.cwd: cwd property must be an absolute path: "tmp"');
+  rejects(t, spec, 'config.json: /process/cwd: cwd property must be an absolute path: "tmp"');
 });
 
 t.test('reject: empty args', async t => {
   const spec = minimalSpec();
   spec.process.args = [];
-  rejects(t, spec, 'process.args: args must not be empty');
+  rejects(t, spec, 'config.json: /process/args: args must not be empty');
 });
 
 t.test('reject: a terminal without a console socket', async t => {
@@ -982,30 +1024,30 @@ t.test('reject: idmapped mount rules', async t => {
     many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
       uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
   }
-  t.equal(buildPlan(many, rootFacts(), buildOpts()).steps.filter(st => st.idmap).length, 200, '200 idmapped mounts');
+  t.equal(buildPlan(many, rootFacts(), buildOpts()).container.steps.filter(st => st.idmap).length, 200, '200 idmapped mounts');
 });
 
 t.test('reject: time offsets without a time namespace', async t => {
   const spec = minimalSpec();
   spec.linux.timeOffsets = { monotonic: { secs: 1 } };
-  rejects(t, spec, 'linux.timeOffsets: time offsets need a new time namespace');
+  rejects(t, spec, 'config.json: /linux/timeOffsets: time offsets need a new time namespace');
 });
 
 t.test('reject: a sysctl key that climbs out of its namespace\'s tree', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network' });
   spec.linux.sysctl = { 'net.ipv4.conf.all/../../../../kernel/core_pattern': '|/evil' };
-  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
+  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.conf.all~1..~1..~1..~1..~1kernel~1core_pattern: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
   spec.linux.sysctl = { 'net..ipv4': '1' };
-  rejects(t, spec, 'linux.sysctl: invalid sysctl key "net..ipv4"');
+  rejects(t, spec, 'config.json: /linux/sysctl/net..ipv4: invalid sysctl key "net..ipv4"');
 });
 
 t.test('reject: a namespace path that is relative or does not exist', async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network', path: 'netns/blue' });
-  rejects(t, spec, 'linux.namespaces: network namespace path must be absolute: netns/blue');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/path: network namespace path must be absolute: netns/blue');
   spec.linux.namespaces[2] = { type: 'network', path: '/var/run/netns/missing' };
-  rejects(t, spec, 'linux.namespaces: network namespace path /var/run/netns/missing does not exist');
+  rejects(t, spec, 'config.json: /linux/namespaces/2/path: network namespace path /var/run/netns/missing does not exist');
 });
 
 t.test('reject: a device outside /dev', async t => {
@@ -1031,42 +1073,42 @@ t.test('golden: scheduler, ioPriority, execCPUAffinity, personality, memoryPolic
   spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0-2,65', flags: ['MPOL_F_STATIC_NODES'] };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'process-attributes', plan);
-  t.same(plan.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
-  t.equal(plan.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
-  t.same([...plan.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
-  t.same([...plan.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
-  t.equal(plan.personality, 8, 'PER_LINUX32');
-  t.equal(plan.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
-  t.equal(plan.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
-  t.equal(plan.memoryPolicy!.nodes[0], 0b111);
-  t.equal(plan.memoryPolicy!.nodes[8], 0b10);
+  t.same(plan.process.scheduler, { policy: 2, flags: 1, nice: 0, priority: 10, runtime: 0n, deadline: 0n, period: 0n });
+  t.equal(plan.process.ioPriority, (2 << 13) | 6, 'class << IOPRIO_CLASS_SHIFT | level');
+  t.same([...plan.process.cpuAffinity!.initial!], [0b11, 0, 0, 0, 0, 0, 0, 0], 'CPUs 0-1, one long');
+  t.same([...plan.process.cpuAffinity!.final!], [0b1010, 0, 0, 0, 0, 0, 0, 0], 'CPUs 1 and 3 (spaces allowed)');
+  t.equal(plan.process.personality, 8, 'PER_LINUX32');
+  t.equal(plan.process.memoryPolicy!.mode, 3 | (1 << 15), 'MPOL_INTERLEAVE | MPOL_F_STATIC_NODES');
+  t.equal(plan.process.memoryPolicy!.nodes.length, 16, 'node 65 needs a second long');
+  t.equal(plan.process.memoryPolicy!.nodes[0], 0b111);
+  t.equal(plan.process.memoryPolicy!.nodes[8], 0b10);
 });
 
 t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
   const spec = minimalSpec();
   spec.process.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10_000_000, deadline: 20_000_000, period: 30_000_000 };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
-  t.equal(plan.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
-  t.equal(plan.cpuAffinity, undefined);
-  t.equal(plan.personality, undefined);
-  t.equal(plan.memoryPolicy, undefined);
+  t.same(plan.process.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
+  t.equal(plan.process.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
+  t.equal(plan.process.cpuAffinity, undefined);
+  t.equal(plan.process.personality, undefined);
+  t.equal(plan.process.memoryPolicy, undefined);
 });
 
 t.test('reject: process.scheduler rules', async t => {
   const cases: [unknown, string][] = [
-    [{ policy: 'SCHED_ISO' }, 'process.scheduler.policy: SCHED_ISO is not implemented by the Linux kernel'],
-    [{ policy: 'SCHED_OTHER', nice: 20 }, 'process.scheduler.nice: 20 is outside -20..19'],
-    [{ policy: 'SCHED_OTHER', nice: -21 }, 'process.scheduler.nice: -21 is outside -20..19'],
-    [{ policy: 'SCHED_FIFO' }, 'process.scheduler.priority: SCHED_FIFO needs a priority in 1..99, not 0'],
-    [{ policy: 'SCHED_RR', priority: 100 }, 'process.scheduler.priority: SCHED_RR needs a priority in 1..99, not 100'],
-    [{ policy: 'SCHED_BATCH', priority: 5 }, 'process.scheduler.priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
-    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'process.scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime and deadline'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
-    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'process.scheduler.flags: unknown flag "SCHED_FLAG_BOGUS"'],
+    [{ policy: 'SCHED_ISO' }, 'config.json: /process/scheduler/policy: SCHED_ISO is not implemented by the Linux kernel'],
+    [{ policy: 'SCHED_OTHER', nice: 20 }, 'config.json: /process/scheduler/nice: 20 is outside -20..19'],
+    [{ policy: 'SCHED_OTHER', nice: -21 }, 'config.json: /process/scheduler/nice: -21 is outside -20..19'],
+    [{ policy: 'SCHED_FIFO' }, 'config.json: /process/scheduler/priority: SCHED_FIFO needs a priority in 1..99, not 0'],
+    [{ policy: 'SCHED_RR', priority: 100 }, 'config.json: /process/scheduler/priority: SCHED_RR needs a priority in 1..99, not 100'],
+    [{ policy: 'SCHED_BATCH', priority: 5 }, 'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
+    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'config.json: /process/scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime and deadline'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'config.json: /process/scheduler/flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
+    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'config.json: /process/scheduler/flags/0: unknown flag "SCHED_FLAG_BOGUS"'],
   ];
   for (const [scheduler, message] of cases) {
     const spec = minimalSpec();
@@ -1078,37 +1120,37 @@ t.test('reject: process.scheduler rules', async t => {
 t.test('reject: process.ioPriority level outside 0..7', async t => {
   const spec = minimalSpec();
   spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 8 };
-  rejects(t, spec, 'process.ioPriority.priority: 8 is outside 0..7');
+  rejects(t, spec, 'config.json: /process/ioPriority/priority: 8 is outside 0..7');
   spec.process.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: -1 };
-  rejects(t, spec, 'process.ioPriority.priority: -1 is outside 0..7');
+  rejects(t, spec, 'config.json: /process/ioPriority/priority: -1 is outside 0..7');
 });
 
 t.test('reject: process.execCPUAffinity lists that are not CPU lists', async t => {
   const spec = minimalSpec();
   spec.process.execCPUAffinity = { initial: '3-1' };
-  rejects(t, spec, 'process.execCPUAffinity.initial: invalid range "3-1" in "3-1"');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/initial: invalid range "3-1" in "3-1"');
   spec.process.execCPUAffinity = { final: '0,,1' };
-  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/final: invalid list "0,,1" (expected numbers and ranges such as "0-3,7")');
   spec.process.execCPUAffinity = { final: '1-2-3' };
-  rejects(t, spec, 'process.execCPUAffinity.final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/final: invalid list "1-2-3" (expected numbers and ranges such as "0-3,7")');
   spec.process.execCPUAffinity = { initial: '8192' };
-  rejects(t, spec, 'process.execCPUAffinity.initial: 8192 in "8192" is above the kernel\'s limit of 8191');
+  rejects(t, spec, 'config.json: /process/execCPUAffinity/initial: 8192 in "8192" is above the kernel\'s limit of 8191');
 });
 
 t.test('reject: linux.personality flags (the spec defines none)', async t => {
   const spec = minimalSpec();
   spec.linux.personality = { domain: 'LINUX', flags: ['ADDR_NO_RANDOMIZE'] };
-  rejects(t, spec, 'linux.personality.flags: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
+  rejects(t, spec, 'config.json: /linux/personality/flags/0: unknown flag "ADDR_NO_RANDOMIZE" (the runtime spec defines none)');
 });
 
 t.test('reject: linux.memoryPolicy rules', async t => {
   const cases: [unknown, string][] = [
-    [{ mode: 'MPOL_BIND' }, 'linux.memoryPolicy.nodes: MPOL_BIND needs nodes'],
-    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'linux.memoryPolicy.nodes: MPOL_DEFAULT takes no nodes'],
-    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'linux.memoryPolicy.flags: MPOL_LOCAL takes no flags'],
-    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
-    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'linux.memoryPolicy.nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
-    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'linux.memoryPolicy.nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
+    [{ mode: 'MPOL_BIND' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes'],
+    [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_DEFAULT takes no nodes'],
+    [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_LOCAL takes no flags'],
+    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
+    [{ mode: 'MPOL_BIND', nodes: '1024' }, 'config.json: /linux/memoryPolicy/nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
+    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'config.json: /linux/memoryPolicy/nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
   ];
   for (const [memoryPolicy, message] of cases) {
     const spec = minimalSpec();
@@ -1117,7 +1159,7 @@ t.test('reject: linux.memoryPolicy rules', async t => {
   }
   const spec = minimalSpec();
   spec.linux.memoryPolicy = { mode: 'MPOL_PREFERRED' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).process.memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1127,17 +1169,17 @@ t.test('reject: linux.memoryPolicy rules', async t => {
 t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
   const spec = minimalSpec();
   spec.process.apparmorProfile = 'tsrt-test';
-  rejects(t, spec, 'process.apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
+  rejects(t, spec, 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
   const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
-  t.equal(plan.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
+  t.equal(plan.process.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
 });
 
 t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
   const spec = minimalSpec();
   spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
-  rejects(t, spec, 'process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
+  rejects(t, spec, 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
   const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
-  t.equal(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
+  t.equal(plan.process.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
 });
 
 t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems with it', async t => {
@@ -1145,10 +1187,10 @@ t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems wit
   spec.linux.mountLabel = 'system_u:object_r:container_file_t:s0:c1,c2';
   spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['mode=1777'] });
   const off = buildPlan(spec, rootFacts(), buildOpts());
-  t.equal(off.mountLabel, undefined, 'no SELinux: no label in the plan');
+  t.equal(off.container.mountLabel, undefined, 'no SELinux: no label in the plan');
   t.equal(stepAt(off, '/tmp').flags & MountFlag.mountLabel, 0);
   const on = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
-  t.equal(on.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
+  t.equal(on.container.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
   t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
   t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
 });
@@ -1163,8 +1205,8 @@ t.test('golden: linux.netDevices, renamed and kept', async t => {
   spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: {} };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'net-devices', plan);
-  t.same(plan.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
-  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).netDevices, undefined, 'none asked, none planned');
+  t.same(plan.parent.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
+  t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).parent.netDevices, undefined, 'none asked, none planned');
 });
 
 t.test('reject: linux.netDevices rules', async t => {
@@ -1175,22 +1217,22 @@ t.test('reject: linux.netDevices rules', async t => {
   };
   let spec = minimalSpec();
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
   spec = withNetns();
   spec.linux.netDevices = { eth9: {} };
-  rejects(t, spec, 'linux.netDevices: host network device "eth9" does not exist');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth9: host network device "eth9" does not exist');
   spec.linux.netDevices = { 'eth1/../x': {} };
-  rejects(t, spec, 'linux.netDevices: invalid host device name "eth1/../x"');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth1~1..~1x: invalid host device name "eth1/../x"');
   spec.linux.netDevices = { eth1: { name: 'a-name-longer-than-15' } };
-  rejects(t, spec, 'linux.netDevices.eth1.name: invalid device name "a-name-longer-than-15"');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth1/name: invalid device name "a-name-longer-than-15"');
   spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: { name: 'ctr0' } };
-  rejects(t, spec, 'linux.netDevices.eth2.name: device name "ctr0" is used twice in the container');
+  rejects(t, spec, 'config.json: /linux/netDevices/eth2/name: device name "ctr0" is used twice in the container');
   spec = withNetns();
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: USER_UID, size: 1 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: USER_GID, size: 1 }];
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'linux.netDevices: moving host network devices needs a root runtime', userFacts());
+  rejects(t, spec, 'config.json: /linux/netDevices: moving host network devices needs a root runtime', userFacts());
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1207,13 +1249,13 @@ t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => 
   };
   const plan = buildPlan(spec, rdtFacts(), buildOpts());
   golden(t, 'intel-rdt', plan);
-  t.same(plan.intelRdt, {
+  t.same(plan.parent.intelRdt, {
     mountPoint: '/sys/fs/resctrl', closID: 'guaranteed',
     schemata: ['L3:0=7f0;1=1f', 'L3CODE:0=f', 'MB:0=20;1=70', 'SMBA:0=50'],
     monitoring: true, requiredMonFeatures: ['llc_occupancy'],
   });
   spec.linux.intelRdt = { enableMonitoring: true };
-  t.same(buildPlan(spec, rdtFacts(), buildOpts()).intelRdt,
+  t.same(buildPlan(spec, rdtFacts(), buildOpts()).parent.intelRdt,
     { mountPoint: '/sys/fs/resctrl', schemata: [], monitoring: true, requiredMonFeatures: [] },
     'no closID: the runtime names the group after the container');
 });
@@ -1221,17 +1263,17 @@ t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => 
 t.test('reject: linux.intelRdt on a host without resctrl', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = { l3CacheSchema: 'L3:0=f' };
-  rejects(t, spec, 'linux.intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  rejects(t, spec, 'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
 });
 
 t.test('reject: linux.intelRdt closID and schema lines that are not what they claim', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = { closID: '../info' };
-  rejects(t, spec, 'linux.intelRdt.closID: invalid resctrl group name "../info"', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/closID: invalid resctrl group name "../info"', rdtFacts());
   spec.linux.intelRdt = { l3CacheSchema: 'MB:0=20' };
-  rejects(t, spec, 'linux.intelRdt.l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/l3CacheSchema: "MB:0=20" is not a L3 schema line', rdtFacts());
   spec.linux.intelRdt = { memBwSchema: 'MB:0=20\nL3:0=f' };
-  rejects(t, spec, 'linux.intelRdt.memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
+  rejects(t, spec, 'config.json: /linux/intelRdt/memBwSchema: "L3:0=f" is not a MB schema line', rdtFacts());
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1252,9 +1294,9 @@ t.test('limits: arguments and environment strings up to MAX_ARG_STRLEN, counts w
   spec.mounts.push(...Array.from({ length: 10_000 }, (_, i) => ({ destination: `/m/${i}`, type: 'tmpfs', source: 'tmpfs' })));
   spec.process.user.additionalGids = Array.from({ length: 65_536 }, (_, i) => i);
   const plan = buildPlan(spec, { ...rootFacts(), execStack: 8n << 20n }, buildOpts());
-  t.equal(plan.args.length, 100_000);
-  t.equal(plan.env[1]!.length, 131_071, 'a 131071-byte environment string (with its NUL: MAX_ARG_STRLEN)');
-  t.equal(plan.steps.filter(s => s.dest.startsWith('/m/')).length, 10_000, '10,000 mounts');
+  t.equal(plan.process.args.length, 100_000);
+  t.equal(plan.process.env[1]!.length, 131_071, 'a 131071-byte environment string (with its NUL: MAX_ARG_STRLEN)');
+  t.equal(plan.container.steps.filter(s => s.dest.startsWith('/m/')).length, 10_000, '10,000 mounts');
 
   spec.process.env[1] += 'v';
   rejects(t, spec, 'config.json: /process/env/1: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
@@ -1300,7 +1342,7 @@ t.test('limits: paths up to PATH_MAX - 1 bytes, each named by its field', async 
   rejects(t, minimalSpec(), `config.json: /root/path: ${why}`, rootFacts(), buildOpts({ rootfs: over }));
   const dots = minimalSpec();
   dots.process.cwd = `${'/.'.repeat(3000)}/tmp`;
-  t.equal(buildPlan(dots, rootFacts(), buildOpts()).cwd, '/tmp', 'what counts is the path the kernel gets (normalised)');
+  t.equal(buildPlan(dots, rootFacts(), buildOpts()).process.cwd, '/tmp', 'what counts is the path the kernel gets (normalised)');
 });
 
 t.test('limits: groups up to NGROUPS_MAX, labels up to one page of /proc/self/attr/exec', async t => {

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CgroupManager, type CgroupRecord } from '../../src/cgroups/manager.js';
+import { CgroupfsManager } from '../../src/cgroups/cgroupfs.js';
+import type { CgroupManager, CgroupRecord } from '../../src/cgroups/types.js';
 import { goJson, oomKillCount, parseCpuList, runcStats } from '../../src/cgroups/usage.js';
 import { RuntimeError } from '../../src/errors.js';
 import { formatEvent, parseGoDuration } from '../../src/runtime/events.js';
@@ -72,7 +73,7 @@ t.test('cpuset lists', async tt => {
 });
 
 function manager(record: Partial<CgroupRecord>): CgroupManager {
-  return CgroupManager.load({ layout: 'hybrid', dirs: [], created: [], v1Controllers: [], rootless: false, ...record } as CgroupRecord);
+  return new CgroupfsManager({ layout: 'hybrid', dirs: [], created: [], v1Controllers: [], rootless: false, ...record } as CgroupRecord);
 }
 
 t.test('stats from cgroup v1 files, in runc\'s shape', async tt => {

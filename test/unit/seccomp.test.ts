@@ -52,7 +52,9 @@ function packData(d: SeccompData): Buffer {
   const b = Buffer.alloc(64);
   b.writeInt32LE(d.nr, 0);
   b.writeUInt32LE(d.arch ?? AUDIT_ARCH_X86_64, 4);
-  (d.args ?? []).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, v), 16 + 8 * i));
+  (d.args ?? []).forEach((v, i) => {
+    b.writeBigUInt64LE(BigInt.asUintN(64, v), 16 + 8 * i);
+  });
   return b;
 }
 

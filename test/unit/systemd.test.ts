@@ -11,11 +11,12 @@ import * as path from 'node:path';
 import {
   Connection, Reader, Writer, decodeMessage, encodeMessage, messageLength, MessageType, socketPathOf, splitSignature, type DBusValue,
 } from '../../src/cgroups/dbus.js';
-import { cgroupDirs, type Layout } from '../../src/cgroups/paths.js';
-import type { Placement } from '../../src/cgroups/resources.js';
+import { cgroupDirs } from '../../src/cgroups/paths.js';
 import {
-  annotationProperties, deviceProperties, expandSlice, parseGVariant, rangeToBits, resourceProperties, systemdAddress, systemdUnitOf, unitProperties, type Property,
+  annotationProperties, deviceProperties, parseGVariant, rangeToBits, resourceProperties, systemdAddress, unitProperties, type Property,
 } from '../../src/cgroups/systemd.js';
+import { expandSlice, systemdUnitOf } from '../../src/cgroups/systemd-unit.js';
+import type { Layout, Placement } from '../../src/cgroups/types.js';
 import { RuntimeError } from '../../src/errors.js';
 
 function errorOf(t: Test, fn: () => unknown): string {

@@ -6,13 +6,13 @@ import * as path from 'node:path';
 import { DefFileError, type Stage } from './deffile.js';
 import { hostCommand, type FakerootMapping } from './container.js';
 import { inRootfs, moveTreeInto, readLabels } from './layout.js';
-import { ImageCache } from '../registry/cache.js';
+import { ImageCache, privateCacheDir } from '../registry/cache.js';
 import { fetchImageLayout, fetchOrasSif } from '../registry/fetch.js';
 import { registryOptionsFromEnv, type RegistryOptions } from '../registry/options.js';
 
 export interface AgentContext {
   mapping: FakerootMapping | undefined;
-  /** Where agents keep downloads between builds (SINGULARITY_CACHEDIR). */
+  /** The image cache (../registry/cache.ts cacheRoot), where agents keep downloads between builds. */
   cacheDir: string;
   /** Scratch space of this build (removed afterwards). */
   tmpDir: string;
@@ -67,7 +67,7 @@ function header(stage: Stage, key: string): string | undefined {
   return stage.header.get(key)?.value;
 }
 
-async function busybox(stage: Stage, rootfs: string, ctx: AgentContext): Promise<void> {
+async function busybox(stage: Stage, rootfs: string, _ctx: AgentContext): Promise<void> {
   const line = stage.bootstrap.line;
   const mirror = stage.header.get('mirrorurl');
   const binary = inRootfs(rootfs, 'bin/busybox');
@@ -128,12 +128,16 @@ function debootstrap(stage: Stage, rootfs: string, ctx: AgentContext): void {
   }
   if (spawnSync('debootstrap', ['--version']).error) throw new DefFileError(line, 'Bootstrap: debootstrap needs debootstrap on the host (apt-get install debootstrap)');
   // Downloaded .debs are kept per release and architecture: a rebuild only unpacks and configures.
-  const cache = path.join(ctx.cacheDir, 'debootstrap', `${version}-${arch}`);
-  fs.mkdirSync(cache, { recursive: true, mode: 0o755 });
+  const cache = bootstrapCache(ctx, 'debootstrap', version, arch);
   const argv = ['debootstrap', '--variant=minbase', `--arch=${arch}`, `--cache-dir=${cache}`];
   if (include.length) argv.push(`--include=${include.join(',')}`);
   argv.push(version, rootfs, mirror);
   run(argv, `debootstrap of ${version} from ${mirror}`, line, ctx);
+}
+
+/** Where a tool's downloaded .debs for a release and architecture are kept: the image cache's `bootstrap` type. */
+function bootstrapCache(ctx: AgentContext, tool: string, version: string, arch: string): string {
+  return privateCacheDir(path.join(privateCacheDir(path.join(ctx.cacheDir, 'bootstrap')), `${tool}-${version}-${arch}`));
 }
 
 /**
@@ -149,8 +153,7 @@ function unprivilegedDebootstrap(stage: Stage, rootfs: string, ctx: AgentContext
   if (spawnSync('mmdebstrap', ['--version']).error) {
     throw new DefFileError(line, 'Bootstrap: debootstrap without root uses mmdebstrap (apt-get install mmdebstrap), or build as root');
   }
-  const cache = path.join(ctx.cacheDir, 'mmdebstrap', `${o.version}-${o.arch}`);
-  fs.mkdirSync(cache, { recursive: true, mode: 0o755 });
+  const cache = bootstrapCache(ctx, 'mmdebstrap', o.version, o.arch);
   const tarball = path.join(ctx.tmpDir, 'debootstrap.tar');
   const argv = ['mmdebstrap', '--mode=unshare', '--variant=minbase', `--architectures=${o.arch}`, '--skip=essential/unlink',
     '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
@@ -256,6 +259,7 @@ interface OciDescriptor {
   platform?: { architecture?: string; os?: string };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the archive's JSON documents (index, manifest, config) are read field by field by the callers, each with a default
 function readJson(file: string, what: string, line: number): any {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -12,6 +12,7 @@ import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTr
 import type { RuntimeError } from '../../errors.js';
 import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
+import { cacheRoot } from '../registry/cache.js';
 import type { RegistryOptions } from '../registry/options.js';
 import { unsupportedSource } from '../registry/source.js';
 import { derivedImageId, sourceDateEpoch, squashfsTimeArgs } from './reproducible.js';
@@ -173,7 +174,7 @@ function isLink(p: string): boolean {
 }
 
 /** Copies the lines of %files sections into rootfs (dest relative to `under`, an app's root for %appfiles). */
-function copyFiles(ctx: BuildContext, stage: Stage, rootfs: string, fileSections: Section[], under = '/'): void {
+function copyFiles(ctx: BuildContext, rootfs: string, fileSections: Section[], under = '/'): void {
   for (const section of fileSections) {
     const fromMatch = /^from\s+(\S+)$/.exec(section.args);
     if (section.args && !fromMatch && section.name === 'files') throw new DefFileError(section.line, `%files takes "from STAGE" or nothing, got ${JSON.stringify(section.args)}`);
@@ -254,7 +255,7 @@ function buildApps(ctx: BuildContext, stage: Stage, rootfs: string): void {
     base.push(`SCIF_APPDATA_${v}=${data}`, `SCIF_APPROOT_${v}=${root}`, `SCIF_APPMETA_${v}=${root}/scif`, `SCIF_APPBIN_${v}=${root}/bin`,
       `SCIF_APPLIB_${v}=${root}/lib`, `SCIF_APPINPUT_${v}=${data}/input`, `SCIF_APPOUTPUT_${v}=${data}/output`,
       `export SCIF_APPDATA_${v} SCIF_APPROOT_${v} SCIF_APPMETA_${v} SCIF_APPBIN_${v} SCIF_APPLIB_${v} SCIF_APPINPUT_${v} SCIF_APPOUTPUT_${v}`);
-    if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, sections(stage, 'appfiles', app), root);
+    if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, sections(stage, 'appfiles', app), root);
     const meta = (name: string) => inRootfs(rootfs, `${root}/scif/${name}`);
     const text = (name: string) => sectionText(stage, name, app);
     if (text('appenv') !== undefined && wanted(ctx, 'environment')) writeMeta(meta('env/90-environment.sh'), `${ENV_HEADER}${text('appenv')}\n`);
@@ -341,10 +342,10 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   await checkpoint();
   makeSkeleton(rootfs);
   const fileSections = sections(stage, 'files');
-  if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => s.args));
+  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => s.args));
   runHostSections(ctx, stage, rootfs, 'setup');
   await checkpoint();
-  if (wanted(ctx, 'files')) copyFiles(ctx, stage, rootfs, fileSections.filter(s => !s.args));
+  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => !s.args));
   if (wanted(ctx, 'post')) {
     for (const section of sections(stage, 'post')) {
       ctx.opts.info('Running post scriptlet');
@@ -356,11 +357,6 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   await checkpoint();
   writeMetadata(ctx, stage, rootfs);
   return rootfs;
-}
-
-function cacheDir(): string {
-  const env = process.env['SINGULARITY_CACHEDIR'] ?? process.env['APPTAINER_CACHEDIR'];
-  return env ? path.resolve(env) : path.join(os.homedir(), '.singularity', 'cache');
 }
 
 function readSpec(spec: string): { text: string; file: string } {
@@ -425,7 +421,7 @@ export async function build(opts: BuildOptions): Promise<void> {
   const ctx: BuildContext = {
     opts, def, mapping, tmpDir, stageRoots: new Map(), epoch,
     agent: {
-      mapping, cacheDir: cacheDir(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
+      mapping, cacheDir: cacheRoot(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
       extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../../runtime/container.js';
+import { run } from '../../runtime/run.js';
 import type { Spec } from '../../spec/types.gen.js';
 
 /**

@@ -67,7 +67,10 @@ export const buildCommand: SingularityCommand = {
         const flag = registryFlag(name)!;
         flag.apply(registry, flag.takesValue ? value() : 'true');
       }
-      else if (name === '--') positional.push(...argv.slice(i + 1)), (i = argv.length);
+      else if (name === '--') {
+        positional.push(...argv.slice(i + 1));
+        i = argv.length;
+      }
       else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
       else positional.push(arg);
     }

@@ -6,7 +6,7 @@ import { conversionReporter } from '../action.js';
 import { resolveImage } from '../image.js';
 import { listApps } from '../launch.js';
 import { localImage } from '../registry/convert.js';
-import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
+import { registryFlag, registryOptionsFromEnv, takeRegistryFlag } from '../registry/options.js';
 
 type Part = 'labels' | 'deffile' | 'runscript' | 'startscript' | 'test' | 'environment' | 'helpfile';
 
@@ -82,15 +82,11 @@ export const inspectCommand: SingularityCommand = {
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
       if (a === '-j' || a === '--json') json = true;
-      else if (a === '--all') ORDER.forEach(p => parts.add(p));
+      else if (a === '--all') for (const p of ORDER) parts.add(p);
       else if (a === '--list-apps') listAppsOnly = true;
       else if (a === '--app') app = argv[++i];
       else if (a.startsWith('--app=')) app = a.slice(6);
-      else if (registryFlag(a)) {
-        const flag = registryFlag(a)!;
-        const eq = a.indexOf('=');
-        flag.apply(registry, !flag.takesValue ? 'true' : eq > 0 ? a.slice(eq + 1) : argv[++i] ?? '');
-      }
+      else if (registryFlag(a)) i = takeRegistryFlag(registry, argv, i)!;
       else if (a.startsWith('--') && LONG[a.slice(2)]) parts.add(LONG[a.slice(2)]!);
       else if (/^-[A-Za-z]+$/.test(a) && [...a.slice(1)].every(c => SHORT[c] || c === 'j')) {
         for (const c of a.slice(1)) if (c === 'j') json = true; else parts.add(SHORT[c]!);

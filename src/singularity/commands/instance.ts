@@ -1,8 +1,9 @@
 import { reporter } from '../action.js';
 import { type GlobalOptions, type SingularityCommand, UsageError } from '../command.js';
-import { listInstances, monitorInstance, readInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
+import { listInstances, monitorInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
+import { parseActionArgs } from '../options.js';
 
-const USAGE = `singularity instance start [start options...] <image> <name> [startscript args...]
+const USAGE = `singularity instance start [-q] [start options...] <image> <name> [startscript args...]
   singularity instance list [-j|--json] [name glob]
   singularity instance stop [-a|--all] [-s|--signal SIG] [-F|--force] [-t|--timeout SEC] [name]`;
 
@@ -70,9 +71,10 @@ export const instanceCommand: SingularityCommand = {
     const r = reporter(g);
     switch (sub) {
       case 'start': {
-        const code = await startInstance(rest, r);
-        // Singularity confirms a start at its default verbosity, as it does a stop.
-        if (code === 0 && !g.silent && !g.quiet) process.stderr.write('INFO:    instance started successfully\n');
+        const quiet = g.quiet || g.silent || parseActionArgs(rest).options.quiet;
+        const code = await startInstance(rest, r, quiet);
+        // Singularity confirms a start at its default verbosity, as it does a stop; -q after `start` too silences it.
+        if (code === 0 && !quiet) process.stderr.write('INFO:    instance started successfully\n');
         return code;
       }
       case 'list': return list(rest);

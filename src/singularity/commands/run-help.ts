@@ -1,25 +1,31 @@
-// run-help: the image's (or an app's) %help text.
+// run-help: the image's (or an app's) %help text; of a docker:// or oras:// image too, pulled into the cache as
+// exec would.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { conversionReporter } from '../action.js';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { resolveImage } from '../image.js';
 import { listApps } from '../launch.js';
+import { localImage } from '../registry/convert.js';
+import { registryFlag, registryOptionsFromEnv, takeRegistryFlag } from '../registry/options.js';
 
 export const runHelpCommand: SingularityCommand = {
   summary: 'Show the user-defined help for an image',
-  usage: 'singularity run-help [--app NAME] <image>',
-  run(argv) {
+  usage: 'singularity run-help [--app NAME] [--no-https] [--docker-login] <image|URI>',
+  async run(argv, g) {
+    const registry = registryOptionsFromEnv();
     let app: string | undefined;
     let image: string | undefined;
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i]!;
       if (a === '--app') app = argv[++i];
       else if (a.startsWith('--app=')) app = a.slice(6);
+      else if (registryFlag(a)) i = takeRegistryFlag(registry, argv, i)!;
       else if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
       else image = a;
     }
     if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
-    const resolved = resolveImage(image, () => undefined);
+    const resolved = resolveImage(await localImage(image, registry, conversionReporter(g)), () => undefined);
     try {
       if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
       const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');

@@ -16,11 +16,19 @@ import { native } from '../../native.js';
 import type { Descriptor, RegistryClient } from '../../oci-dist/client.js';
 import { DigestMismatch } from '../../oci-dist/client.js';
 import type { Progress } from '../../oci-dist/progress.js';
+import { openOwnFile, openPrivateDir } from '../../private-dir.js';
+import { diskUsage, sandboxEntries } from '../../sif/unpack-cache.js';
 
 /** Cache types as `cache list` and `cache clean --type` name them; blob entries sit one level deeper. */
 export const FILE_TYPES = ['library', 'oci-tmp', 'shub', 'oras', 'net'] as const;
-export type CacheType = (typeof FILE_TYPES)[number] | 'blob';
-export const ALL_TYPES: CacheType[] = ['blob', ...FILE_TYPES];
+export type FileType = (typeof FILE_TYPES)[number];
+/**
+ * Singularity's types, and two of tsrt-singularity's own: `sandbox`, images unpacked for users who cannot mount
+ * them (../../sif/unpack-cache.ts; Apptainer unpacks into a temporary directory per run instead), and
+ * `bootstrap`, the packages debootstrap and mmdebstrap builds downloaded (../build/agents.ts).
+ */
+export type CacheType = FileType | 'blob' | 'sandbox' | 'bootstrap';
+export const ALL_TYPES: CacheType[] = ['blob', ...FILE_TYPES, 'sandbox', 'bootstrap'];
 
 /** $SINGULARITY_CACHEDIR (or APPTAINER_CACHEDIR, which wins as in Apptainer) plus /cache, else ~/.singularity/cache. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -28,56 +36,33 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return parent ? path.join(path.resolve(parent), 'cache') : path.join(os.homedir(), '.singularity', 'cache');
 }
 
-/** A directory that exists, is ours (or root's) and that nobody else can write, checked on its descriptor. */
-export function privateDir(dir: string): string {
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
-      return privateDir(dir);
-    }
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the cache directory ${dir}: ${(e as Error).message}`);
-  }
-  let fd: number;
-  try {
-    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ELOOP' || code === 'ENOTDIR' ? 'it is a symbolic link or not a directory' : (e as Error).message;
-    throw new Error(`refusing the cache directory ${dir}: ${why}`);
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    const uid = process.getuid!();
-    if (st.uid !== uid && st.uid !== 0) throw new Error(`refusing the cache directory ${dir}: it belongs to uid ${st.uid}, not to you (uid ${uid})`);
-    if (st.mode & 0o022) throw new Error(`refusing the cache directory ${dir}: others can write to it (mode ${(st.mode & 0o7777).toString(8)}); chmod go-w it`);
-  } finally {
-    fs.closeSync(fd);
-  }
+/** A directory of the cache: made 0700 when missing, else the caller's own and writable by nobody else (R9). */
+export function privateCacheDir(dir: string): string {
+  const opened = openPrivateDir(dir, { what: 'cache directory', create: true, fix: 'remove it or chmod go-w it, or set SINGULARITY_CACHEDIR to a directory of your own' });
+  opened.close();
   return dir;
 }
 
 function hashFd(hash: Hash, fd: number): Hash {
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
   return hash;
 }
 
 /**
- * An entry file we made: a regular file of ours that nobody else can write, checked on its descriptor, and
- * (given `digest`) whose bytes, read through that same descriptor, hash to it.
+ * An entry file we made: a regular file of ours (./private-dir.ts's openOwnFile) that nobody else can write and,
+ * given `digest`, whose bytes, read through that same descriptor, hash to it.
  */
 function ownFile(file: string, digest?: string): boolean {
+  const dir = path.dirname(file);
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = openOwnFile({ path: dir, at: name => path.join(dir, name) }, path.basename(file), fs.constants.O_RDONLY);
   } catch {
     return false;
   }
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== process.getuid!() || st.mode & 0o022) return false;
+    if (fs.fstatSync(fd).mode & 0o022) return false;
     return digest === undefined || `sha256:${hashFd(nodeCrypto().createHash('sha256'), fd).digest('hex')}` === digest;
   } finally {
     fs.closeSync(fd);
@@ -115,7 +100,7 @@ export class ImageCache {
   static open(opts: { disabled?: boolean; tmpParent?: string; env?: NodeJS.ProcessEnv } = {}): ImageCache {
     if (opts.disabled) return new ImageCache(fs.mkdtempSync(path.join(opts.tmpParent ?? os.tmpdir(), 'tsrt-nocache-')), true);
     const root = cacheRoot(opts.env);
-    privateDir(root);
+    privateCacheDir(root);
     return new ImageCache(root, false);
   }
 
@@ -124,9 +109,9 @@ export class ImageCache {
   }
 
   /** The directory of a cache type (checked, made when missing). */
-  typeDir(type: CacheType): string {
-    const dir = privateDir(path.join(this.root, type));
-    return type === 'blob' ? privateDir(path.join(privateDir(path.join(dir, 'blobs')), 'sha256')) : dir;
+  typeDir(type: FileType | 'blob'): string {
+    const dir = privateCacheDir(path.join(this.root, type));
+    return type === 'blob' ? privateCacheDir(path.join(privateCacheDir(path.join(dir, 'blobs')), 'sha256')) : dir;
   }
 
   /** A blob of ours whose bytes hash to its name, or undefined (one that does not is removed). */
@@ -148,7 +133,7 @@ export class ImageCache {
       progress?.advance(desc.size);
       return cached;
     }
-    const partials = privateDir(path.join(this.root, 'blob', '.partial'));
+    const partials = privateCacheDir(path.join(this.root, 'blob', '.partial'));
     const final = path.join(this.typeDir('blob'), hexOf(desc.digest));
     let partial = path.join(partials, hexOf(desc.digest));
     let fd = fs.openSync(partial, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
@@ -172,13 +157,13 @@ export class ImageCache {
   }
 
   /** A cached file (a SIF) of ours, or undefined. */
-  entry(type: Exclude<CacheType, 'blob'>, key: string): string | undefined {
+  entry(type: FileType, key: string): string | undefined {
     const file = path.join(this.typeDir(type), key);
     return ownFile(file) ? file : undefined;
   }
 
   /** Makes an entry: `produce` writes the given private temporary path, which is renamed to the entry. */
-  async store(type: Exclude<CacheType, 'blob'>, key: string, produce: (tmp: string) => Promise<void>): Promise<string> {
+  async store(type: FileType, key: string, produce: (tmp: string) => Promise<void>): Promise<string> {
     const dir = this.typeDir(type);
     const tmp = path.join(dir, uniqueName('.tmp-'));
     try {
@@ -201,22 +186,53 @@ export interface CacheEntry {
   path: string;
 }
 
+/** The directory a type's entries are in. */
+export function typePath(root: string, type: CacheType): string {
+  return type === 'blob' ? path.join(root, 'blob', 'blobs', 'sha256') : path.join(root, type);
+}
+
+function names(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
 /** The entries of the given types (temporary and partial files are not entries). */
 export function listEntries(root: string, types: CacheType[]): CacheEntry[] {
   const out: CacheEntry[] = [];
   for (const type of types) {
-    const dir = type === 'blob' ? path.join(root, 'blob', 'blobs', 'sha256') : path.join(root, type);
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
+    const dir = typePath(root, type);
+    if (type === 'sandbox') {
+      out.push(...sandboxEntries(dir).map(e => ({ type, name: e.key, size: e.bytes, mtime: e.lastUse, path: e.path })));
       continue;
     }
-    for (const name of names.sort()) {
+    for (const name of names(dir)) {
       if (name.startsWith('.')) continue;
-      const st = fs.lstatSync(path.join(dir, name));
-      out.push({ type, name, size: st.size, mtime: st.mtime, path: path.join(dir, name) });
+      const file = path.join(dir, name);
+      const st = fs.lstatSync(file);
+      out.push({ type, name, size: st.isDirectory() ? diskUsage(file) : st.size, mtime: st.mtime, path: file });
     }
   }
   return out;
+}
+
+/** Whether the process that made a temporary name (uniqueName: PREFIX<pid>-<random>) may still be writing it. */
+function writerAlive(name: string): boolean {
+  const pid = Number(/^\.[a-z]+-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    // ESRCH, or EPERM: the pid is another user's now, so ours is gone.
+    return false;
+  }
+}
+
+/** What interrupted pulls and conversions of a type left: temporary files whose writer is gone. */
+export function leftovers(root: string, type: CacheType): string[] {
+  const dirs = type === 'blob' ? [path.join(root, 'blob', '.partial')] : type === 'sandbox' || type === 'bootstrap' ? [] : [path.join(root, type)];
+  return dirs.flatMap(dir => names(dir).filter(n => /^\.(tmp|busy)-/.test(n) && !writerAlive(n)).map(n => path.join(dir, n)));
 }

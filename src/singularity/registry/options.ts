@@ -73,6 +73,21 @@ export function registryFlag(arg: string): RegistryFlag | undefined {
   return m ? REGISTRY_FLAGS.find(f => f.long === m[1]) : undefined;
 }
 
+/**
+ * Applies argv[i] to `o` when it is a registry flag (its value inline or the next argument); the index of the
+ * last argument it took, or undefined when argv[i] is no registry flag.
+ */
+export function takeRegistryFlag(o: RegistryOptions, argv: string[], i: number): number | undefined {
+  const a = argv[i]!;
+  const flag = registryFlag(a);
+  if (!flag) return undefined;
+  const eq = a.indexOf('=');
+  if (!flag.takesValue) flag.apply(o, 'true');
+  else if (eq > 0) flag.apply(o, a.slice(eq + 1));
+  else flag.apply(o, argv[++i] ?? '');
+  return i;
+}
+
 /** Where `registry login` keeps credentials (and where pulls look first). */
 export function singularityAuthFile(): string {
   return path.join(os.homedir(), '.singularity', 'docker-config.json');

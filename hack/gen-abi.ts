@@ -29,7 +29,7 @@ function flatten(g: AbiGroup): { scalars: [string, AbiScalar][]; strings: [strin
   }
   if (g.layout) scalars.push([`${g.prefix}HEADER_SIZE`, off]);
   if (g.slots) {
-    g.slots.forEach((name, i) => scalars.push([`${g.prefix}SLOT_${name}`, i]));
+    for (const [i, name] of g.slots.entries()) scalars.push([`${g.prefix}SLOT_${name}`, i]);
     scalars.push([`${g.prefix}SLOT_COUNT`, g.slots.length], [`${g.prefix}SLOT_SIZE`, 8]);
     scalars.push([`${g.prefix}DATA_OFF`, off + g.slots.length * 8]);
   }

@@ -22,7 +22,7 @@ function expected(): string[] {
     if (name.endsWith('_COUNT') && Array.isArray((abi as Record<string, unknown>)[name.slice(0, -6)])) continue;
     if (Array.isArray(v)) {
       lines.push(`${name}#${v.length}`);
-      v.forEach((x: string | number, i: number) => lines.push(`${name}[${i}]=${typeof x === 'string' ? hex(x) : x}`));
+      for (const [i, x] of (v as (string | number)[]).entries()) lines.push(`${name}[${i}]=${typeof x === 'string' ? hex(x) : x}`);
     } else {
       lines.push(`${name}=${typeof v === 'string' ? hex(v) : v}`);
     }

@@ -56,6 +56,8 @@ export function runAsync(file: string, argv: string[], opts: { cwd?: string; inp
       clearTimeout(timer);
       resolve({ code: code ?? -1, signal: signal ?? null, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
+    // A program that exits without reading its input closes the pipe first: its status tells what happened.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -9,7 +9,10 @@ import { RuntimeError } from '../src/errors.js';
 import { procStat } from '../src/runtime/state.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const TSRT = path.join(REPO, 'dist', 'tsrt');
+/** TSRT_DIST=dist-sanitize (relative to the checkout, or absolute) runs the suites against another build of
+ * dist/tsrt, such as `npm run build:sanitize`'s; the Node bundle stays dist/tsrt.js. */
+export const DIST = path.resolve(REPO, process.env['TSRT_DIST'] || 'dist');
+export const TSRT = path.join(DIST, 'tsrt');
 export const TSRT_JS = path.join(REPO, 'dist', 'tsrt.js');
 export const TEST_USER = 'tsrtuser';
 

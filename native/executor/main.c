@@ -75,6 +75,40 @@ static const unsigned char *map_plan(int fd, size_t *len)
 	return p;
 }
 
+#ifdef TSRT_SANITIZE
+#include <stdlib.h>
+/* The sanitized variant (TSRT_SANITIZE=1, test-only): its environment is empty, so the sanitizers' options are
+ * compiled in. A report goes to stderr and ends the executor with SIGABRT, which the runtime reports as a failed
+ * start; leak checking is off because the executor ends in execveat, and LeakSanitizer's ptrace-based scan
+ * cannot run under the seccomp filter or in a user namespace anyway. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "abort_on_error=1:halt_on_error=1:detect_leaks=0:print_summary=1";
+}
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "abort_on_error=1:halt_on_error=1:print_stacktrace=1";
+}
+
+/* Proof the sanitizer is in the binary: run the sanitized executor itself with TSRT_SANITIZE_SELFTEST=1 (the
+ * runtime always starts it with an empty environment) and it reads one byte past an 8-byte heap block, through
+ * a pointer UBSan's bounds check cannot see, so only ASan can report it (and must abort). */
+static void sanitize_selftest(void)
+{
+	const char *on = getenv("TSRT_SANITIZE_SELFTEST");
+	char *volatile block;
+	volatile int i = 8;
+	if (!on || strcmp(on, "1") != 0)
+		return;
+	block = calloc(8, 1);
+	if (block && block[i] == 0x7f)
+		_exit(3);
+	_exit(2);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	struct tsrt_plan plan;
@@ -85,6 +119,9 @@ int main(int argc, char **argv)
 
 	/* R5, first: until the user's execve nothing in a container may ptrace us or open our /proc files. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#ifdef TSRT_SANITIZE
+	sanitize_selftest();
+#endif
 	if (argc != 4 || strcmp(argv[0], EXECUTOR_MAGIC) != 0)
 		refuse("not started by the tsrt runtime");
 	sock = parse_fd(argv[1]);

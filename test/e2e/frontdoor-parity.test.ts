@@ -6,10 +6,10 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, TSRT, e2eFile } from '../helpers.js';
+import { DIST, TSRT, e2eFile } from '../helpers.js';
 import * as abi from '../../src/native-abi/abi.gen.js';
 
-const CORE = path.join(REPO, 'dist', 'tsrt-core');
+const CORE = path.join(DIST, 'tsrt-core');
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
   name: 'frontdoor', idPrefix: 'fd', needsRoot: 'containers in every state need root', timeoutMinutes: 10,
 });

@@ -107,11 +107,11 @@ static int parse_globals(int argc, char **argv, int *verb, int *version) {
     case G_ROOT: g.root = v; break;
     case G_LOG: g.log = v; break;
     case G_LOG_FORMAT:
-      if (strcmp(v, "text") && strcmp(v, "json")) return TO_CORE;
+      if (!v || (strcmp(v, "text") && strcmp(v, "json"))) return TO_CORE;
       g.json = !strcmp(v, "json");
       break;
     case G_ROOTLESS:
-      if (strcmp(v, "auto") && strcmp(v, "true") && strcmp(v, "false")) return TO_CORE;
+      if (!v || (strcmp(v, "auto") && strcmp(v, "true") && strcmp(v, "false"))) return TO_CORE;
       break;
     case G_DEBUG: g.debug = b; break;
     case G_VERSION: *version = b; break;

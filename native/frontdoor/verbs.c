@@ -365,6 +365,7 @@ int verb_list(int argc, char **argv) {
   static int status[LIST_MAX];
   static const struct record *rec_of[LIST_MAX];
   int shown = 0;
+  char *text = NULL;
   struct record *heap = calloc((size_t)(count ? count : 1), sizeof(struct record));
   if (!heap) return TO_CORE;
   for (int i = 0; i < count; i++) {
@@ -375,19 +376,22 @@ int verb_list(int argc, char **argv) {
       continue;
     }
     struct record *r = &heap[shown];
-    if (read_record(dir, r) != 0) return TO_CORE;
+    if (read_record(dir, r) != 0) {
+      close(dir);
+      goto to_core;
+    }
     status[shown] = status_of(dir, r);
     rec_of[shown++] = r;
     close(dir);
   }
   size_t cap = 1024 + (size_t)shown * (TSRT_LCR_MAX_SIZE / 4);
-  char *text = malloc(cap);
-  if (!text) return TO_CORE;
+  text = malloc(cap);
+  if (!text) goto to_core;
   size_t len = 0;
 #define ADD(...) \
   do { \
     int w_ = snprintf(text + len, cap - len, __VA_ARGS__); \
-    if (w_ < 0 || (size_t)w_ >= cap - len) return TO_CORE; \
+    if (w_ < 0 || (size_t)w_ >= cap - len) goto to_core; \
     len += (size_t)w_; \
   } while (0)
   if (quiet) {
@@ -397,7 +401,7 @@ int verb_list(int argc, char **argv) {
     for (int i = 0; i < shown; i++) {
       if (i) ADD(",");
       size_t w = render_state(rec_of[i], status[i], 0, text + len, cap - len);
-      if (w >= cap - len) return TO_CORE;
+      if (w >= cap - len) goto to_core;
       len += w;
     }
     ADD("]\n");
@@ -409,7 +413,7 @@ int verb_list(int argc, char **argv) {
       for (int row = -1; row < shown; row++) {
         table_row(row < 0 ? NULL : rec_of[row], row < 0 ? 0 : status[row], cell);
         for (int c = 0; c < 6 && pass == 0; c++) {
-          if (!ascii(cell[c])) return TO_CORE; /* the core counts widths in UTF-16 units */
+          if (!ascii(cell[c])) goto to_core; /* the core counts widths in UTF-16 units */
           if (strlen(cell[c]) + 3 > width[c]) width[c] = strlen(cell[c]) + 3;
         }
         if (pass == 0) continue;
@@ -420,5 +424,12 @@ int verb_list(int argc, char **argv) {
   }
 #undef ADD
   out(text, len);
+  free(text);
+  free(heap);
   return TSRT_EXIT_OK;
+/* The core answers instead; what was allocated goes first, as every other way out of this verb. */
+to_core:
+  free(text);
+  free(heap);
+  return TO_CORE;
 }

@@ -7,8 +7,20 @@ cd "$(dirname "$0")/.."
 echo "build: spec types and validators from schemas/"
 node hack/gen-spec.mjs
 
+version="$(node -p 'require("./package.json").version')"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+bun="$(bash hack/bun.sh)"
+# package.json's build runs hack/gen-abi.ts first: the shared TS/C constants from src/native-abi/table.ts.
+if [ ! -f native/generated/tsrt-abi.h ] || [ ! -f src/native-abi/abi.gen.ts ]; then
+  echo "build: native/generated/tsrt-abi.h missing: build with npm run build (it runs hack/gen-abi.ts first)" >&2
+  exit 1
+fi
+
 echo "build: sealed helper native/init/tsrt-init"
 make -s -C native/init tsrt-init
+
+echo "build: front door native/frontdoor/tsrt-frontdoor"
+make -s -C native/frontdoor tsrt-frontdoor
 
 echo "build: sealed executor native/executor/tsrt-executor"
 make -s -C native/executor tsrt-executor
@@ -24,15 +36,15 @@ node node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$nodedir" --loglev
 echo "build: type check"
 node node_modules/typescript/bin/tsc -p tsconfig.build.json --noEmit
 
-echo "build: dist/tsrt (single executable) and dist/tsrt.js (Node)"
-bun="$(bash hack/bun.sh)"
-version="$(node -p 'require("./package.json").version')"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "build: dist/tsrt-core (single executable), dist/tsrt (front door) and dist/tsrt.js (Node)"
 defines=(--define "TSRT_VERSION=\"$version\"" --define "TSRT_COMMIT=\"$commit\"")
 mkdir -p dist
 # --bytecode: JavaScriptCore bytecode compiled at build time; parsing and compiling the bundle at every start
 # was half of each small command (tsrt state: 34.4 -> 15.7 ms wall, CPU 12.2 -> 6.0 ms, paired, n=30).
-"$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt >/dev/null
+# The core is dist/tsrt-core; dist/tsrt is the static front door, which does state, start, kill, delete and list
+# of a container whose lifecycle record allows it and hands everything else to the core (issue 17).
+"$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt-core >/dev/null
+install -m 0755 native/frontdoor/tsrt-frontdoor dist/tsrt
 echo "build: dist/tsrt-singularity (single executable)"
 "$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
 # What `./image.sif` runs through the SIF's "#!/usr/bin/env run-singularity" line; installed beside it.
@@ -54,4 +66,4 @@ fi
 "$bun" hack/gen-docs.ts dist "$version" "$date" >/dev/null
 node_bundle src/cli/tsrt.ts tsrt.js
 node_bundle src/index.ts index.js
-echo "build: done ($(du -h dist/tsrt | cut -f1) dist/tsrt)"
+echo "build: done ($(du -h dist/tsrt | cut -f1) dist/tsrt, $(du -h dist/tsrt-core | cut -f1) dist/tsrt-core)"

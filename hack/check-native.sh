@@ -21,6 +21,7 @@ cxx_defines=(-std=c++17 -D_GNU_SOURCE -DNAPI_DISABLE_CPP_EXCEPTIONS -DNAPI_VERSI
 executor_sources=(native/executor/{main,stages,util,paths,rootfs,mountinfo,pivot,process,exec,copyup,decode}.c)
 addon_c=(native/addon/netdev.c native/addon/spawn.c native/executor/joined.c)
 addon_cc=(native/addon/{addon,process,fds,host,seccomp}.cc)
+frontdoor_sources=(native/frontdoor/{main,report,state,verbs}.c)
 
 # Builds everything with one compiler pair into a scratch directory: the executor and the helper linked as
 # their Makefiles link them, the addon's files compiled as binding.gyp compiles them (-O3, -fPIC).
@@ -36,6 +37,8 @@ warnings() {
   /usr/bin/"$cc" "${quiet[@]}" -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector \
     -fno-asynchronous-unwind-tables -fno-pie -no-pie $(make -s -f native/hardening.mk warn codegen) $harden_ldflags \
     -o "$out/tsrt-init" native/init/tsrt-init.c
+  /usr/bin/"$cc" "${quiet[@]}" -O2 -static -D_GNU_SOURCE $harden_cflags -Wno-unused-const-variable -fno-strict-aliasing \
+    -Inative/generated $harden_ldflags -o "$out/tsrt-frontdoor" "${frontdoor_sources[@]}"
   local f
   for f in "${addon_c[@]}"; do
     /usr/bin/"$cc" -O3 -fPIC -D_GNU_SOURCE $harden_cflags -Wno-unused-parameter -fno-strict-aliasing -c -o "$out/$(basename "$f").o" "$f"
@@ -52,8 +55,8 @@ analyze() {
   local f findings=0 report
   report="$(mktemp /tmp/tsrt-check-native.XXXXXX)"
   trap 'rm -f "$report"' RETURN
-  for f in "${executor_sources[@]}" "${addon_c[@]}"; do
-    /usr/bin/clang --analyze -D_GNU_SOURCE -Xanalyzer -analyzer-output=text -o /dev/null "$f" 2>>"$report" || true
+  for f in "${executor_sources[@]}" "${addon_c[@]}" "${frontdoor_sources[@]}"; do
+    /usr/bin/clang --analyze -D_GNU_SOURCE -Inative/generated -Xanalyzer -analyzer-output=text -o /dev/null "$f" 2>>"$report" || true
   done
   /usr/bin/clang --analyze -ffreestanding -Xanalyzer -analyzer-output=text -o /dev/null native/init/tsrt-init.c 2>>"$report" || true
   for f in "${addon_cc[@]}"; do

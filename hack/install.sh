@@ -138,7 +138,7 @@ if [ "$mode" = uninstall ]; then
   exit 0
 fi
 
-for f in dist/tsrt dist/tsrt-singularity dist/run-singularity dist/man/tsrt.8 dist/completion/tsrt; do
+for f in dist/tsrt dist/tsrt-core dist/tsrt-singularity dist/run-singularity dist/man/tsrt.8 dist/completion/tsrt; do
   [ -e "$f" ] || fail "$f is missing: run 'npm run build' first"
 done
 
@@ -183,6 +183,8 @@ link() { # link TARGET (relative, beside DEST) DEST
 # Directories an earlier install made stay recorded, so that the uninstall after a reinstall removes them too.
 for path in "${!ours[@]}"; do [ "${ours[$path]}" = dir ] && entries+=("dir $path"); done
 
+# dist/tsrt is the front door; it runs the core from its own directory (issue 17).
+put 0755 dist/tsrt-core "$bin/tsrt-core"
 put 0755 dist/tsrt "$bin/tsrt"
 put 0755 dist/tsrt-singularity "$bin/tsrt-singularity"
 for page in dist/man/*.[0-9]; do

@@ -11,7 +11,7 @@ import { deviceRules, v1DeviceWrites } from './devices.js';
 import { controllersIn, errnoOf, notPermitted, readText, sleepMs } from './files.js';
 import { cgroupDirs, controllersOf } from './paths.js';
 import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from './resources.js';
-import { UNIFIED, type CgroupManager, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type HierarchyDir, type Layout, type Placement } from './types.js';
+import { UNIFIED, type CgroupManager, type LifecycleFacts, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type HierarchyDir, type Layout, type Placement } from './types.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
@@ -301,6 +301,17 @@ export class CgroupfsManager implements CgroupManager {
     if (!f) throw new RuntimeError('cannot freeze: the container has no freezer cgroup', { op: 'pause' });
     if (f.kind === 'v1') v1.setFrozen(f.dir, frozen);
     else v2.setFrozen(f.dir, frozen);
+  }
+
+  lifecycleFacts(): LifecycleFacts {
+    const f = this.freezer();
+    const freezer = f && (f.kind === 'v1' ? v1.FREEZER : v2.FREEZER);
+    const leaves = new Set(this.record.dirs.map(d => d.dir));
+    return {
+      freezer: f && freezer && { file: path.join(f.dir, freezer.file), frozen: freezer.frozen },
+      procsDir: this.procsDir(),
+      remove: [...this.record.created].reverse().map(dir => ({ dir, leaf: leaves.has(dir) })),
+    };
   }
 
   /** The directory whose cgroup.procs lists the container's processes. */

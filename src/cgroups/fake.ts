@@ -6,7 +6,7 @@
 import type { LinuxResources } from '../spec/types.gen.js';
 import { RuntimeError } from '../errors.js';
 import { mergeResources } from './resources.js';
-import { UNIFIED, type CgroupDriver, type CgroupManager, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type Layout } from './types.js';
+import { UNIFIED, type CgroupDriver, type CgroupManager, type LifecycleFacts, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type Layout } from './types.js';
 
 /** What happened to one fake cgroup: the state a test sets up and then asserts on. */
 export interface FakeCgroup {
@@ -94,6 +94,10 @@ class FakeManager implements CgroupManager {
 
   ownsCgroup(): boolean {
     return this.record.dirs.every(d => this.record.created.includes(d.dir));
+  }
+
+  lifecycleFacts(): LifecycleFacts {
+    return { remove: [...this.record.created].reverse().map(dir => ({ dir, leaf: this.record.dirs.some(d => d.dir === dir) })) };
   }
 
   canFreeze(): boolean {

@@ -11,7 +11,7 @@ import { cgroupDirs, requireSystemd } from './paths.js';
 import { mergeResources } from './resources.js';
 import { annotationProperties, resourceProperties, systemdAddress, unitProperties, withBus } from './systemd.js';
 import { systemdUnitOf } from './systemd-unit.js';
-import type { CgroupManager, CgroupPlacement, CgroupRecord, CgroupRequest, Layout, SystemdRecord } from './types.js';
+import type { CgroupManager, CgroupPlacement, CgroupRecord, CgroupRequest, Layout, LifecycleFacts, SystemdRecord } from './types.js';
 
 export class SystemdManager implements CgroupManager {
   private readonly files: CgroupfsManager;
@@ -133,6 +133,10 @@ export class SystemdManager implements CgroupManager {
 
   joinSub(pid: number, sub: Map<string, string>): void {
     this.files.joinSub(pid, sub);
+  }
+
+  lifecycleFacts(): LifecycleFacts {
+    return this.files.lifecycleFacts();
   }
 
   canFreeze(): boolean {

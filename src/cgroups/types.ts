@@ -93,6 +93,16 @@ export interface CgroupRecord {
 }
 
 /**
+ * The freezer file and its frozen text, the directory whose cgroup.procs lists the container's processes, and
+ * the directories destroy() removes, in its order (a leaf goes with any children it has).
+ */
+export interface LifecycleFacts {
+  freezer?: { file: string; frozen: string };
+  procsDir?: string;
+  remove: { dir: string; leaf: boolean }[];
+}
+
+/**
  * A container's cgroup, whoever manages it: cgroupfs (cgroupfs.ts), systemd (systemd-manager.ts, which
  * wraps cgroupfs), or the in-memory fake (fake.ts) that lets lifecycle logic be tested without root.
  */
@@ -112,6 +122,8 @@ export interface CgroupManager {
   update(change: LinuxResources): void;
   /** Whether the cgroup is the container's alone (made by us), so signalling all of it is safe. */
   ownsCgroup(): boolean;
+  /** What the lifecycle record carries, so the front door tells paused and deletes a stopped one without a manager. */
+  lifecycleFacts(): LifecycleFacts;
   canFreeze(): boolean;
   isFrozen(): boolean;
   /** Whether a process placed in the cgroup would stop where it stands (frozen or freezing, here or above). */

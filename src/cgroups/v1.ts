@@ -6,8 +6,11 @@ import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { notPermitted, readText, sleepMs } from './files.js';
 
+/** The freezer's state file and what it reads, trimmed, when frozen (the lifecycle record carries both). */
+export const FREEZER = { file: 'freezer.state', frozen: 'FROZEN' };
+
 export function isFrozen(freezerDir: string): boolean {
-  return readText(path.join(freezerDir, 'freezer.state'))?.trim() === 'FROZEN';
+  return readText(path.join(freezerDir, FREEZER.file))?.trim() === FREEZER.frozen;
 }
 
 /** FROZEN or FREEZING, by its own freezer.state or an ancestor's (the file shows the effective state). */

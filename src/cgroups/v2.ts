@@ -40,8 +40,11 @@ export function canFreeze(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'cgroup.freeze'));
 }
 
+/** The freezer's file and what it reads, trimmed, when frozen (the lifecycle record carries both). */
+export const FREEZER = { file: 'cgroup.freeze', frozen: '1' };
+
 export function isFrozen(dir: string): boolean {
-  return readText(path.join(dir, 'cgroup.freeze'))?.trim() === '1';
+  return readText(path.join(dir, FREEZER.file))?.trim() === FREEZER.frozen;
 }
 
 /** Frozen by its own cgroup.freeze, or by an ancestor's (cgroup.events then says "frozen 1"). */

@@ -1,5 +1,7 @@
 // tsrt: the command table and runc's global flags. Each verb lives in its own module and does one thing.
 import { RuntimeError } from '../errors.js';
+import { TSRT_EXIT_FAILURE, TSRT_EXIT_OK, TSRT_TEXT_DEBUG_ARGV, TSRT_TEXT_SPEC_VERSION, TSRT_TEXT_VERSION } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 import { defaultRoot } from '../runtime/state.js';
 import { parseArgs, usageError, type FlagSpec } from './args.js';
 import type { Command, Context } from './context.js';
@@ -28,7 +30,7 @@ declare const TSRT_COMMIT: string | undefined;
 
 export const VERSION = typeof TSRT_VERSION === 'string' ? TSRT_VERSION : '0.1.0';
 const COMMIT = typeof TSRT_COMMIT === 'string' ? TSRT_COMMIT : 'unknown';
-const SPEC_VERSION = '1.2.0';
+const SPEC_VERSION = TSRT_TEXT_SPEC_VERSION;
 
 export const commands: Record<Verb, Command> = {
   create: createCommand,
@@ -86,8 +88,8 @@ export function main(argv: string[]): number {
     if (format !== 'text' && format !== 'json') throw usageError(`invalid log-format: ${format}`);
     report = new Reporter(flags['log'] as string | undefined, format as LogFormat, !!flags['debug']);
     if (flags['version']) {
-      out(`tsrt version ${VERSION}\ncommit: ${COMMIT}\nspec: ${SPEC_VERSION}\n`);
-      return 0;
+      out(fill(TSRT_TEXT_VERSION, VERSION, COMMIT, SPEC_VERSION));
+      return TSRT_EXIT_OK;
     }
     const name = rest[0];
     if (name === 'help' && rest[1] !== undefined) {
@@ -127,7 +129,7 @@ export function main(argv: string[]): number {
       out(verbHelp(verb, command));
       return 0;
     }
-    report.debug(`tsrt ${argv.join(' ')}`);
+    report.debug(fill(TSRT_TEXT_DEBUG_ARGV, argv.join(' ')));
     return command.run(args, ctx);
   } catch (e) {
     if (e instanceof RuntimeError) {
@@ -136,6 +138,6 @@ export function main(argv: string[]): number {
       report.error(e instanceof Error ? e.message : String(e));
       if (process.env['TSRT_DEBUG_STACK']) writeFd(2, `${(e as Error).stack}\n`);
     }
-    return 1;
+    return TSRT_EXIT_FAILURE;
   }
 }

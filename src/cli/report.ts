@@ -2,6 +2,8 @@
 // message to stderr; without it the formatted line goes to stderr. Never touches process.stdout/stderr
 // streams (libuv would make shared pipes non-blocking for the container): plain writes to fd 1 and 2.
 import * as fs from 'node:fs';
+import { TSRT_TEXT_LOG_JSON, TSRT_TEXT_LOG_TEXT } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 
 export type LogFormat = 'text' | 'json';
 export type Level = 'debug' | 'info' | 'warning' | 'error';
@@ -15,8 +17,9 @@ export class Reporter {
 
   private line(level: Level, msg: string): string {
     const time = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    if (this.format === 'json') return `${JSON.stringify({ level, msg, time })}\n`;
-    return `time="${time}" level=${level} msg=${JSON.stringify(msg)}\n`;
+    // The front door writes the same lines (native/frontdoor): the formats are shared.
+    if (this.format === 'json') return fill(TSRT_TEXT_LOG_JSON, level, JSON.stringify(msg), time);
+    return fill(TSRT_TEXT_LOG_TEXT, time, level, JSON.stringify(msg));
   }
 
   private emit(level: Level, msg: string, alsoStderr: boolean): void {

@@ -22,6 +22,7 @@ import { hostFacts } from './host.js';
 import { makeIdmapNamespaces, writeIdMaps } from './idmap.js';
 import { imageRootfsSource, mountImageRootfs, planImageRootfs, type ImageRootfsRecord, type ImageRootfsSource } from './image-rootfs.js';
 import { moveIntoContainer, netnsPinPath } from './netdev.js';
+import { writeLifecycleRecord } from './lifecycle-record.js';
 import { joinResctrl } from './resctrl.js';
 import { Session, Undo, executorError, sendSeccompListener } from './session.js';
 import { ContainerDir, OCI_VERSION, ociState, procStat, writeFileAtomic, type ContainerRecord } from './state.js';
@@ -324,6 +325,7 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     delete rec.creating;
     dir.save(rec);
     crashPoint('state-saved');
+    writeLifecycleRecord(dir, rec, cgroup);
     undo.clear();
     return { dir, rec, session };
   } catch (e) {

@@ -1,5 +1,7 @@
 // delete: a stopped container's processes, host resources and state go; --force stops it first.
 import { RuntimeError } from '../errors.js';
+import { TSRT_TEXT_DELETE_NOT_STOPPED } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 import { native } from '../native.js';
 import { initPidfd, withLocked } from './container.js';
 import { ContainerDir, notExist } from './state.js';
@@ -23,11 +25,11 @@ export function remove(root: string, id: string, force: boolean, warn: (m: strin
           native().closeFd(pidfd);
         }
       } else if (status === 'running' || status === 'paused') {
-        if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`, { op: 'delete' });
+        if (!force) throw new RuntimeError(fill(TSRT_TEXT_DELETE_NOT_STOPPED, id, status), { op: 'delete' });
         killAndWait(rec);
       } else if (status === 'created') {
         // The spec wants an error here; engines always follow with `delete --force`, which still works.
-        if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: created`, { op: 'delete' });
+        if (!force) throw new RuntimeError(fill(TSRT_TEXT_DELETE_NOT_STOPPED, id, 'created'), { op: 'delete' });
         killAndWait(rec);
       }
       destroy(dir, rec, warn);

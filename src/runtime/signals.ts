@@ -1,15 +1,9 @@
 // Signal names as runc accepts them: "KILL", "SIGKILL", "sigkill" or a number (0: only check the process exists).
+// The names and numbers are the front door's too (src/native-abi/table.ts).
 import { RuntimeError } from '../errors.js';
+import { TSRT_SIG_NAMES, TSRT_SIG_NUMBERS, TSRT_SIG_RTMAX as SIGRTMAX, TSRT_SIG_RTMIN as SIGRTMIN } from '../native-abi/abi.gen.js';
 
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGIOT: 6, SIGBUS: 7, SIGFPE: 8,
-  SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16,
-  SIGCHLD: 17, SIGCLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23,
-  SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPOLL: 29, SIGPWR: 30,
-  SIGSYS: 31,
-};
-const SIGRTMIN = 34;
-const SIGRTMAX = 64;
+const SIGNALS: Record<string, number> = Object.fromEntries(TSRT_SIG_NAMES.map((name, i) => [name, TSRT_SIG_NUMBERS[i]!]));
 
 export function parseSignal(raw: string): number {
   if (/^\d+$/.test(raw)) {

@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
+import { TSRT_TEXT_START_ALREADY, TSRT_TEXT_START_STOPPED } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 import { native } from '../native.js';
 import { initPidfd, withContainer } from './container.js';
 import { FILTER_FLAG, compileSeccomp, planSeccomp } from '../plan/seccomp.js';
@@ -72,14 +74,14 @@ export function waitForUserExec(pid: number): void {
 
 export function start(root: string, id: string, warn: (m: string) => void, debug?: (m: string) => void): void {
   withContainer(root, id, ({ dir, rec, status }) => {
-    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
-    if (status !== 'created') throw new RuntimeError(`cannot start an already ${status} container`, { op: 'start' });
+    if (status === 'stopped') throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
+    if (status !== 'created') throw new RuntimeError(fill(TSRT_TEXT_START_ALREADY, status), { op: 'start' });
     runStartHooks(dir, rec, warn, debug);
     const pidfd = initPidfd(rec);
-    if (pidfd < 0) throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+    if (pidfd < 0) throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
     const result = native().startFifo(dir.fifoPath, pidfd);
     native().closeFd(pidfd);
-    if (result !== 'ok') throw new RuntimeError('cannot start a container that has stopped', { op: 'start' });
+    if (result !== 'ok') throw new RuntimeError(TSRT_TEXT_START_STOPPED, { op: 'start' });
     fs.rmSync(dir.fifoPath, { force: true });
     if (rec.hooks?.poststart?.length) waitForUserExec(rec.pid);
     runHooksWarning('poststart', rec.hooks?.poststart, ociState(rec, 'running'), warn);

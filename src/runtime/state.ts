@@ -9,6 +9,8 @@ import type { CgroupRecord } from '../cgroups/types.js';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import { native } from '../native.js';
 import { openPrivateDir, verifiedRuntimeDir, type PrivateDir } from '../private-dir.js';
+import { TSRT_LCR_FILE, TSRT_TEXT_ID_EMPTY, TSRT_TEXT_ID_FORMAT, TSRT_TEXT_ID_PUNCT, TSRT_TEXT_NOT_EXIST } from '../native-abi/abi.gen.js';
+import { fill } from '../native-abi/text.js';
 import { recordProblem } from './record-check.js';
 import { inUserNamespace } from './host.js';
 import type { Hooks, Linux, Process, State } from '../spec/types.gen.js';
@@ -67,12 +69,13 @@ export interface ContainerRecord {
   creating?: boolean;
 }
 
-const ID_PATTERN = /^[\w+\-.]+$/;
+/** Letters, digits and the punctuation the front door accepts too. */
+const ID_PATTERN = new RegExp(`^[A-Za-z0-9${TSRT_TEXT_ID_PUNCT.replace(/[-\]\\^]/g, c => `\\${c}`)}]+$`);
 
 export function validateId(id: string): void {
-  if (!id) throw new RuntimeError('container id cannot be empty', { op: 'id' });
+  if (!id) throw new RuntimeError(TSRT_TEXT_ID_EMPTY, { op: 'id' });
   if (!ID_PATTERN.test(id) || id === '.' || id === '..') {
-    throw new RuntimeError(`invalid id format: ${id}`, { op: 'id' });
+    throw new RuntimeError(fill(TSRT_TEXT_ID_FORMAT, id), { op: 'id' });
   }
 }
 
@@ -129,6 +132,9 @@ export function procStat(pid: number): { startTime: string; state: string; ppid:
   return { state: after[0] ?? '', startTime: after[19] ?? '', ppid: Number(after[1]) };
 }
 
+/** The exec fifo in the container's directory: while it exists, the container is created, not running. */
+export const FIFO_NAME = 'exec.fifo';
+
 export class ContainerDir {
   private lockFd = -1;
 
@@ -142,7 +148,7 @@ export class ContainerDir {
   }
 
   /** `name` in the container's directory, reached through the state root's fd (what this process opens). */
-  private at(name = ''): string {
+  at(name = ''): string {
     const root = openStateRoot(this.root);
     return root ? root.at(path.join(this.id, name)) : path.join(path.resolve(this.root), this.id, name);
   }
@@ -152,7 +158,7 @@ export class ContainerDir {
   }
 
   get fifoPath(): string {
-    return this.at('exec.fifo');
+    return this.at(FIFO_NAME);
   }
 
   exists(): boolean {
@@ -222,7 +228,9 @@ export class ContainerDir {
   }
 
   remove(): void {
-    // state.json goes while we hold the lock, so a command waiting on it finds no container, not a stale one.
+    // The lifecycle record and state.json go while we hold the lock, so a command waiting on it finds no
+    // container, not a stale one; the record first, so that no record is ever found without its state.json.
+    fs.rmSync(this.at(TSRT_LCR_FILE), { force: true });
     fs.rmSync(this.statePath, { force: true });
     this.unlock();
     fs.rmSync(this.at(), { recursive: true, force: true });
@@ -279,14 +287,14 @@ function isOwnRecord(rec: unknown): rec is ContainerRecord {
 }
 
 export function notExist(): RuntimeError {
-  return new RuntimeError('container does not exist', { op: 'state', errno: 'ENOENT' });
+  return new RuntimeError(TSRT_TEXT_NOT_EXIST, { op: 'state', errno: 'ENOENT' });
 }
 
 /** Writes file by a rename from a temporary beside it; errors name `shown` (file reached through a dir fd has an unreadable name). */
-export function writeFileAtomic(file: string, data: string, mode = 0o600, shown = file): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, shown = file): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const bytes = Buffer.from(data);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fd = fs.openSync(tmp, 'w', mode);
     try {
       // Blocks allocated before the write: ext4 (this host's /run) otherwise flushes the new file's delayed

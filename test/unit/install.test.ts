@@ -45,7 +45,7 @@ function expectedTree(prefix: string, singularity: boolean): string[] {
   const entries = [
     ...p.split('/').map((_, i, a) => `${a.slice(0, i + 1).join('/')} dir 755`),
     ...dirs.map(d => `${p}/${d} dir 755`),
-    `${p}/bin/tsrt 755 file`, `${p}/bin/tsrt-singularity 755 file`,
+    `${p}/bin/tsrt 755 file`, `${p}/bin/tsrt-core 755 file`, `${p}/bin/tsrt-singularity 755 file`,
     `${p}/share/bash-completion/completions/tsrt 644 file`, `${p}/share/bash-completion/completions/tsrt-singularity 644 file`,
     `${p}/share/doc/tsrt/examples/singularity.conf 644 file`, `${p}/share/doc/tsrt/examples/tsrt.conf 644 file`,
     ...PAGES.map(f => `${p}/share/man/man${f.slice(-1)}/${f} 644 file`),

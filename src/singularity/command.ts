@@ -1,4 +1,5 @@
 // What each tsrt-singularity command module exports; main.ts only dispatches.
+import { RuntimeError } from '../errors.js';
 
 /** Global flags given before the command (singularity -d/-q/-s/-v ...). */
 export interface GlobalOptions {
@@ -19,7 +20,12 @@ export interface Reporter {
  * Singularity's cobra front end does: "Error for command ...", the usage, a pointer to --help, status 1
  * (FATAL and 255 are for what goes wrong after parsing).
  */
-export class UsageError extends Error {}
+export class UsageError extends RuntimeError {
+  constructor(message: string) {
+    super(message, { op: 'usage' });
+    this.name = 'UsageError';
+  }
+}
 
 export interface SingularityCommand {
   /** One line for `tsrt-singularity help`. */

@@ -4,6 +4,7 @@
 // that sources them first, then exports the overrides, then execs the action.
 import * as fs from 'node:fs';
 import type { ActionOptions } from './options.js';
+import { RuntimeError } from '../errors.js';
 
 export type Action = 'exec' | 'run' | 'shell' | 'test' | 'start';
 
@@ -49,14 +50,14 @@ export function parseEnvFile(file: string): [string, string][] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`could not read --env-file ${file}: ${(e as Error).message}`);
+    throw new RuntimeError(`could not read --env-file ${file}: ${(e as Error).message}`, { op: 'read', path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
   }
   const out: [string, string][] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim().replace(/^export\s+/, '');
     if (line === '' || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`--env-file ${file}: "${raw}" is not KEY=VALUE`);
+    if (eq <= 0) throw new RuntimeError(`--env-file ${file}: "${raw}" is not KEY=VALUE`, { op: 'env-file', path: file });
     let value = line.slice(eq + 1);
     if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]!)) value = value.slice(1, -1);
     out.push([line.slice(0, eq), value]);
@@ -66,7 +67,7 @@ export function parseEnvFile(file: string): [string, string][] {
 
 function parseAssignment(item: string, where: string): [string, string] {
   const eq = item.indexOf('=');
-  if (eq <= 0) throw new Error(`${where}: "${item}" is not KEY=VALUE`);
+  if (eq <= 0) throw new RuntimeError(`${where}: "${item}" is not KEY=VALUE`, { op: 'env' });
   return [item.slice(0, eq), item.slice(eq + 1)];
 }
 

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Mount } from '../spec/types.gen.js';
+import type { Mount } from '../index.js';
 import { configDir, siteConfig } from './siteconfig.js';
 
 const NV_LIST = [

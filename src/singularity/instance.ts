@@ -13,18 +13,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../native.js';
 import { openOwnFile, openPrivateDir, type PrivateDir } from '../private-dir.js';
-import { exec as execInContainer } from '../runtime/exec.js';
-import { state } from '../runtime/container.js';
-import { remove } from '../runtime/delete.js';
-import { run as runContainer } from '../runtime/run.js';
-import { parseSignal } from '../runtime/signals.js';
-import { procStat } from '../runtime/state.js';
+import { exec as execInContainer, parseSignal, procStat, remove, run as runContainer, state } from '../index.js';
 import type { Reporter } from './command.js';
 import { actionScript, environmentOverrides, type Action } from './environment.js';
-import { PROMPT, hostUser, prepare, removeSession, runtimeDir, stateRoot } from './launch.js';
+import { hostUser } from './host.js';
+import { prepare, removeSession, runtimeDir, stateRoot } from './session.js';
+import { PROMPT } from './spec.js';
 import { localImage } from './registry/convert.js';
 import { parseActionArgs, type ActionOptions } from './options.js';
 import { selfArgv } from '../self.js';
+import { RuntimeError } from '../errors.js';
 
 export interface InstanceRecord {
   name: string;
@@ -115,13 +113,13 @@ export async function startInstance(given: string[], r: Reporter, quiet = false)
   const { options, rest } = parseActionArgs(given);
   const silent = quiet || options.quiet;
   const [uri, name] = rest;
-  if (!uri || !name) throw new Error('instance start needs an image and an instance name');
+  if (!uri || !name) throw new RuntimeError('instance start needs an image and an instance name', { op: 'instance start' });
   // A docker:// (or other URI) image is made a cached SIF here; the monitor is given its path.
   const image = await localImage(uri, options.registry, { quiet: silent, info: m => { if (!silent) process.stderr.write(`INFO:    ${m}\n`); }, warn: r.warn });
   const argv = [...given.slice(0, given.length - rest.length), image, ...rest.slice(1)];
-  if (!NAME_PATTERN.test(name)) throw new Error(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`);
+  if (!NAME_PATTERN.test(name)) throw new RuntimeError(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`, { op: 'instance start' });
   const existing = readInstance(name);
-  if (existing && running(existing)) throw new Error(`instance ${name} already exists`);
+  if (existing && running(existing)) throw new RuntimeError(`instance ${name} already exists`, { op: 'instance start' });
   const logs = logsDir();
   try {
     return await startMonitor(argv, name, logs, r);
@@ -163,7 +161,7 @@ async function startMonitor(argv: string[], name: string, logs: PrivateDir, r: R
       const why = (fs.readFileSync(logs.at(`${name}.err`), 'utf8').trim().split('\n').pop() ?? '').replace(/^FATAL: +/, '');
       fs.rmSync(logs.at(`${name}.out`), { force: true });
       fs.rmSync(logs.at(`${name}.err`), { force: true });
-      throw new Error(`failed to start instance ${name}: ${why || `monitor exited with ${exited}`}`);
+      throw new RuntimeError(`failed to start instance ${name}: ${why || `monitor exited with ${exited}`}`, { op: 'instance start' });
     }
     await new Promise(res => setTimeout(res, 100));
   }
@@ -210,7 +208,7 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
 /** exec/run/shell instance://NAME: a new process in the instance's namespaces, with the same preparation. */
 export function joinInstance(name: string, action: Exclude<Action, 'start'>, args: string[], o: ActionOptions, r: Reporter): number {
   const rec = readInstance(name);
-  if (!rec || !running(rec)) throw new Error(`no instance found with name ${name}`);
+  if (!rec || !running(rec)) throw new RuntimeError(`no instance found with name ${name}`, { op: 'instance' });
   const script = actionScript({
     action, overrides: environmentOverrides(process.env, o, r.warn), app: o.app, libs: o.nv || o.rocm, prompt: PROMPT,
     shell: o.shell ?? (process.env['APPTAINER_SHELL'] || process.env['SINGULARITY_SHELL'] || undefined),

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { type KeyBlock, keyBlocks, publicBlock } from '../sif/pgp-keys.js';
 import { readKeyring, type PgpPublicKey } from '../sif/pgp.js';
 import { askNumber } from './prompt.js';
+import { RuntimeError } from '../errors.js';
 
 export type KeyringKind = 'public' | 'secret';
 
@@ -24,7 +25,7 @@ function ownDir(): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
   if (!st.isDirectory() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) {
-    throw new Error(`the keyring directory ${dir} must be a directory of yours that only you can write to`);
+    throw new RuntimeError(`the keyring directory ${dir} must be a directory of yours that only you can write to`, { op: 'keyring', path: dir });
   }
   return dir;
 }
@@ -34,7 +35,7 @@ function readFile(kind: KeyringKind): Buffer {
     return fs.readFileSync(keyringPath(kind));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw new Error(`cannot read the ${kind} keyring ${keyringPath(kind)}: ${(e as Error).message}`);
+    throw new RuntimeError(`cannot read the ${kind} keyring ${keyringPath(kind)}: ${(e as Error).message}`, { op: 'read', path: keyringPath(kind), cause: e });
   }
 }
 
@@ -68,14 +69,14 @@ export function addKeys(data: Buffer, from = 'the input'): KeyBlock[] {
   try {
     blocks = keyBlocks(data);
   } catch (e) {
-    throw new Error(`${from} is not OpenPGP key data: ${(e as Error).message}`);
+    throw new RuntimeError(`${from} is not OpenPGP key data: ${(e as Error).message}`, { op: 'key import', cause: e });
   }
-  if (blocks.length === 0) throw new Error(`no OpenPGP key found in ${from}`);
+  if (blocks.length === 0) throw new RuntimeError(`no OpenPGP key found in ${from}`, { op: 'key import' });
   const pub = loadKeyring('public');
   const sec = loadKeyring('secret');
   for (const b of blocks) {
     const there = (b.secret ? sec : pub).find(k => k.fingerprint.equals(b.fingerprint));
-    if (there) throw new Error(`the key with fingerprint ${hex(b.fingerprint)} already belongs to the ${b.secret ? 'secret' : 'public'} keyring`);
+    if (there) throw new RuntimeError(`the key with fingerprint ${hex(b.fingerprint)} already belongs to the ${b.secret ? 'secret' : 'public'} keyring`, { op: 'key import' });
   }
   const secret = blocks.filter(b => b.secret);
   if (secret.length) store('secret', [...sec.map(k => k.raw), ...secret.map(b => b.raw)]);
@@ -110,10 +111,10 @@ export function describeKey(index: number, b: KeyBlock): string {
 
 /** The key to use: the only one, the one at `index`, or the one the user picks from the listing. */
 export function chooseKey(blocks: KeyBlock[], kind: KeyringKind, index: number | undefined, what: string): KeyBlock {
-  if (blocks.length === 0) throw new Error(`the ${kind} keyring ${keyringPath(kind)} has no keys: create one with "singularity key newpair" or import one with "singularity key import"`);
+  if (blocks.length === 0) throw new RuntimeError(`the ${kind} keyring ${keyringPath(kind)} has no keys: create one with "singularity key newpair" or import one with "singularity key import"`, { op: 'key', path: keyringPath(kind) });
   if (index !== undefined) {
     const b = blocks[index];
-    if (!b) throw new Error(`there is no key #${index} in the ${kind} keyring (it has ${blocks.length})`);
+    if (!b) throw new RuntimeError(`there is no key #${index} in the ${kind} keyring (it has ${blocks.length})`, { op: 'key' });
     return b;
   }
   if (blocks.length === 1) return blocks[0]!;

@@ -11,9 +11,11 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
-import type { Spec } from '../spec/types.gen.js';
+import { RuntimeError } from '../errors.js';
+import type { Spec } from '../index.js';
 import { helperError, need, startHelper, startNamespaceHolder, waitUntil, type Purpose } from './ns-holder.js';
 import type { ActionOptions } from './options.js';
+import type { Undo } from './undo.js';
 
 const PASTA: Purpose = { option: '--network pasta', otherwise: 'use --network none' };
 
@@ -33,7 +35,7 @@ export interface NetworkPlan {
 
 function port(text: string, what: string, arg: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new Error(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`);
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`, { op: 'network' });
   return n;
 }
 
@@ -41,9 +43,9 @@ function port(text: string, what: string, arg: string): number {
 export function parseNetworkArgs(args: string[]): PortMap[] {
   return args.map(arg => {
     const m = /^portmap=([^:]*):([^/]*)(?:\/(.*))?$/.exec(arg);
-    if (!m) throw new Error(`unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`);
+    if (!m) throw new RuntimeError(`unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`, { op: 'network' });
     const proto = m[3] ?? 'tcp';
-    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`);
+    if (proto !== 'tcp' && proto !== 'udp') throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`, { op: 'network' });
     return { host: port(m[1]!, 'the host', arg), container: port(m[2]!, 'the container', arg), proto };
   });
 }
@@ -51,15 +53,15 @@ export function parseNetworkArgs(args: string[]): PortMap[] {
 /** What --net/--network/--network-args ask for, checked; undefined without a network namespace. */
 export function networkPlan(o: ActionOptions): NetworkPlan | undefined {
   if (!o.net) {
-    if (o.networkArgs.length) throw new Error('--network-args needs --net (a network namespace of the container\'s own)');
+    if (o.networkArgs.length) throw new RuntimeError('--network-args needs --net (a network namespace of the container\'s own)', { op: 'network' });
     return undefined;
   }
   const name = o.network ?? 'bridge';
-  if (name.includes(',')) throw new Error(`--network ${name}: tsrt-singularity sets up one network per container`);
-  if (!NETWORKS.includes(name)) throw new Error(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`);
+  if (name.includes(',')) throw new RuntimeError(`--network ${name}: tsrt-singularity sets up one network per container`, { op: 'network' });
+  if (!NETWORKS.includes(name)) throw new RuntimeError(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`, { op: 'network' });
   const portmaps = parseNetworkArgs(o.networkArgs);
   if (name === 'none') {
-    if (portmaps.length) throw new Error('--network none has no ports to map: use --network pasta for portmap=');
+    if (portmaps.length) throw new RuntimeError('--network none has no ports to map: use --network pasta for portmap=', { op: 'network' });
     return { mode: 'none', portmaps };
   }
   return { mode: 'pasta', portmaps };
@@ -68,34 +70,42 @@ export function networkPlan(o: ActionOptions): NetworkPlan | undefined {
 /** /etc/resolv.conf for --dns: the given servers, in order. */
 export function resolvConf(servers: string[]): string {
   const bad = servers.find(s => isIP(s) === 0);
-  if (bad !== undefined) throw new Error(`--dns ${JSON.stringify(bad)}: not an IP address`);
+  if (bad !== undefined) throw new RuntimeError(`--dns ${JSON.stringify(bad)}: not an IP address`, { op: 'dns' });
   return servers.map(s => `nameserver ${s}\n`).join('');
 }
 
 /**
- * Adds the network namespace to the spec. For pasta, starts the holder and pasta now (they are stopped through
- * `releases`) and makes the container join the holder's user and network namespaces. Either way, the user may
- * bind ports below 1024 in the namespace, which is theirs (as rootless Podman allows).
+ * Adds the network namespace to the spec: a new one for `none`; for pasta the namespaces are joined by path
+ * once the session started them (startPasta). Either way, the user may bind ports below 1024 in the
+ * namespace, which is theirs (as rootless Podman allows).
  */
-export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, releases: (() => void)[]): void {
+export function addNetwork(spec: Spec, plan: NetworkPlan, asRoot: boolean): void {
   const linux = spec.linux!;
   linux.sysctl = { ...linux.sysctl, 'net.ipv4.ip_unprivileged_port_start': '0' };
-  const namespaces = linux.namespaces ?? [];
   if (plan.mode === 'none') {
-    linux.namespaces = [...namespaces, { type: 'network' }];
+    linux.namespaces = [...linux.namespaces ?? [], { type: 'network' }];
     return;
   }
   // pasta refuses to run as root (it changes to nobody, who cannot reach a root-owned namespace).
-  if (process.geteuid?.() === 0) throw new Error('--network pasta is user-mode networking for users other than root; as root, use --network none');
+  if (asRoot) throw new RuntimeError('--network pasta is user-mode networking for users other than root; as root, use --network none', { op: 'network' });
+}
+
+/**
+ * For pasta: starts the holder and pasta now (they are stopped through `undo`) and makes the container join
+ * the holder's user and network namespaces.
+ */
+export function startPasta(spec: Spec, plan: NetworkPlan, session: string, undo: Undo): void {
+  const linux = spec.linux!;
+  const namespaces = linux.namespaces ?? [];
   const pasta = need('pasta', 'passt', PASTA);
   try {
     fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
-  } catch {
-    throw new Error('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none');
+  } catch (e) {
+    throw new RuntimeError('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none', { op: 'open', path: '/dev/net/tun', errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
   }
   const holder = startNamespaceHolder({
     net: true, uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [], errFile: path.join(session, 'network-holder.err'),
-    releases, purpose: PASTA, what: 'network',
+    releases: undo, purpose: PASTA, what: 'network',
   });
   const pidFile = path.join(session, 'pasta.pid');
   const pastaErr = path.join(session, 'pasta.err');
@@ -106,7 +116,7 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, session: string, relea
   // Only the asked-for ports are published (-t/-u), and none of the host's loopback ports are forwarded into
   // the namespace's loopback (-T/-U); the host stays reachable at the gateway address (slirp4netns' 10.0.2.2).
   const pastaPid = startHelper([pasta, '--foreground', '--quiet', '--config-net', ...forward('tcp', '-t'), ...forward('udp', '-u'),
-    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, releases, PASTA);
+    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, undo, PASTA);
   // pasta writes its pid file once the namespace is configured and the host ports are bound.
   if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0)) throw helperError(PASTA, 'pasta could not set up the network', pastaErr);
   linux.namespaces = [

@@ -9,7 +9,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { procStat } from '../runtime/state.js';
+import { RuntimeError } from '../errors.js';
+import { procStat } from '../index.js';
+import type { Undo } from './undo.js';
 
 export type IdMaps = { containerID: number; hostID: number; size: number }[];
 
@@ -36,7 +38,7 @@ function findProgram(name: string): string | undefined {
 
 export function need(name: string, pkg: string, p: Purpose): string {
   const file = findProgram(name);
-  if (!file) throw new Error(`${p.option} needs ${name} (apt-get install ${pkg})${p.otherwise ? `, or ${p.otherwise}` : ''}`);
+  if (!file) throw new RuntimeError(`${p.option} needs ${name} (apt-get install ${pkg})${p.otherwise ? `, or ${p.otherwise}` : ''}`, { op: 'spawn', path: name, errno: 'ENOENT' });
   return file;
 }
 
@@ -74,20 +76,20 @@ function stop(pid: number): void {
  * Starts `argv` as a child that dies with this process (setpriv's parent-death signal), its stderr in `errFile`.
  * Returns its pid (the same through setpriv's and unshare's execs).
  */
-export function startHelper(argv: string[], errFile: string, releases: (() => void)[], p: Purpose): number {
+export function startHelper(argv: string[], errFile: string, undo: Undo, p: Purpose): number {
   const err = fs.openSync(errFile, 'w', 0o600);
   const child = spawn(need('setpriv', 'util-linux', p), ['--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'ignore', err] });
   fs.closeSync(err);
   child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
+  if (child.pid === undefined) throw new RuntimeError(`could not start ${argv[0]}`, { op: 'spawn', path: argv[0] });
   const pid = child.pid;
-  releases.push(() => stop(pid));
+  undo.push(() => stop(pid));
   return pid;
 }
 
 export function helperError(p: Purpose, what: string, errFile: string): Error {
   const text = fs.readFileSync(errFile, 'utf8').split('\n').filter(l => l && !/syslog/.test(l)).join('; ');
-  return new Error(`${p.option}: ${what}${text ? `: ${text}` : ''}`);
+  return new RuntimeError(`${p.option}: ${what}${text ? `: ${text}` : ''}`, { op: 'spawn' });
 }
 
 /** Writes the holder's id maps as the spec would have had them written (newuidmap/newgidmap, as the runtime does). */
@@ -96,7 +98,7 @@ function writeMaps(pid: number, uid: IdMaps, gid: IdMaps, p: Purpose, what: stri
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(need(tool, 'uidmap', p), args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     const why = r.error ? r.error.message : r.status !== 0 ? r.stderr.trim() || `exit status ${r.status}` : undefined;
-    if (why) throw new Error(`${p.option}: ${tool} for the ${what}'s user namespace failed: ${why}`);
+    if (why) throw new RuntimeError(`${p.option}: ${tool} for the ${what}'s user namespace failed: ${why}`, { op: 'spawn', path: tool });
   }
 }
 
@@ -106,7 +108,7 @@ export interface HolderRequest {
   uid: IdMaps;
   gid: IdMaps;
   errFile: string;
-  releases: (() => void)[];
+  releases: Undo;
   purpose: Purpose;
   /** What the namespaces are for, in errors: "network" gives "could not make the network namespaces". */
   what: string;

@@ -4,6 +4,7 @@
 
 import { UsageError } from './command.js';
 import { emptyRegistryOptions, REGISTRY_FLAGS, registryOptionsFromEnv, type RegistryOptions } from './registry/options.js';
+import { RuntimeError } from '../errors.js';
 
 export interface BindSpec {
   source: string;
@@ -73,7 +74,7 @@ export function parseBinds(value: string): BindSpec[] {
   return value.split(',').filter(s => s !== '').map(item => {
     const parts = item.split(':');
     // A flag that parses but names a bad bind is Singularity's FATAL, not a usage error.
-    if (parts.length > 3) throw new Error(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`);
+    if (parts.length > 3) throw new RuntimeError(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`, { op: 'bind' });
     const source = parts[0]!;
     let destination = source;
     let opts = '';
@@ -81,10 +82,10 @@ export function parseBinds(value: string): BindSpec[] {
     else if (parts.length >= 2) destination = parts[1]!;
     if (parts.length === 3) opts = parts[2]!;
     if (opts !== '' && opts !== 'ro' && opts !== 'rw') {
-      throw new Error(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`);
+      throw new RuntimeError(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`, { op: 'bind' });
     }
     if (!source.startsWith('/') || !destination.startsWith('/')) {
-      throw new Error(`invalid bind specification "${item}": source and destination must be absolute paths`);
+      throw new RuntimeError(`invalid bind specification "${item}": source and destination must be absolute paths`, { op: 'bind' });
     }
     return { source, destination, readonly: opts === 'ro' };
   });
@@ -102,10 +103,10 @@ export function parseMount(value: string): BindSpec {
     else fields.set(key, val);
   }
   const type = fields.get('type') ?? 'bind';
-  if (type !== 'bind') throw new Error(`--mount "${value}": only type=bind is supported`);
+  if (type !== 'bind') throw new RuntimeError(`--mount "${value}": only type=bind is supported`, { op: 'mount' });
   const source = fields.get('source') ?? fields.get('src');
   const destination = fields.get('destination') ?? fields.get('dst') ?? fields.get('target');
-  if (!source || !destination) throw new Error(`--mount "${value}": source and destination are required`);
+  if (!source || !destination) throw new RuntimeError(`--mount "${value}": source and destination are required`, { op: 'mount' });
   return { source, destination, readonly };
 }
 

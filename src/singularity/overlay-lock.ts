@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { RuntimeError } from '../errors.js';
 
 export const LOCK_NAME = '.tsrt-writer.lock';
 
@@ -60,11 +61,11 @@ export function acquireOverlayLock(dir: string): OverlayLock {
         continue;
       }
       if (holderAlive(text)) {
-        throw new Error(`overlay ${dir} is in use by another writer (process ${text.trim()}); only one container may write to an overlay at a time: wait for it, or add :ro to share it read-only`);
+        throw new RuntimeError(`overlay ${dir} is in use by another writer (process ${text.trim()}); only one container may write to an overlay at a time: wait for it, or add :ro to share it read-only`, { op: 'lock', path: file });
       }
       // The holder died without cleaning up: the claim is stale.
       fs.rmSync(file, { force: true });
     }
   }
-  throw new Error(`overlay ${dir}: could not take the writer lock ${file}`);
+  throw new RuntimeError(`overlay ${dir}: could not take the writer lock ${file}`, { op: 'lock', path: file });
 }

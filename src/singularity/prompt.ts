@@ -2,6 +2,7 @@
 // (a pipe works too, one answer per line), secrets without echo when stdin is a terminal.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { RuntimeError } from '../errors.js';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -45,7 +46,7 @@ export function ask(question: string, o: { secret?: boolean } = {}): string {
       process.stderr.write('\n');
     }
   }
-  if (answer === undefined) throw new Error(`no answer to "${question.trim()}" (stdin ended)`);
+  if (answer === undefined) throw new RuntimeError(`no answer to "${question.trim()}" (stdin ended)`, { op: 'prompt' });
   return answer;
 }
 

@@ -19,9 +19,9 @@ import * as path from 'node:path';
 import { nodeCrypto } from '../lazy-crypto.js';
 import { native } from '../native.js';
 import { openOwnFile, openPrivateDir, type PrivateDir } from '../private-dir.js';
-import { procStat } from '../runtime/state.js';
-import type { Spec } from '../spec/types.gen.js';
+import { procStat, type Spec } from '../index.js';
 import { startNamespaceHolder, type IdMaps } from './ns-holder.js';
+import type { Undo } from './undo.js';
 
 const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
 
@@ -99,7 +99,7 @@ export interface ShareRequest {
   /** $XDG_RUNTIME_DIR/tsrt-singularity (verified by the caller). */
   runtimeDir: string;
   session: string;
-  releases: (() => void)[];
+  releases: Undo;
   warn(m: string): void;
   info(m: string): void;
 }

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type BindSpec, parseBinds } from './options.js';
+import { RuntimeError } from '../errors.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/tsrt-singularity';
 export const CONFIG_FILE_NAME = 'singularity.conf';
@@ -55,7 +56,7 @@ function isRoot(): boolean {
 
 /** `--config FILE`: root's way to use another file (a user would be choosing their own policy). */
 export function useConfigFile(file: string): void {
-  if (!isRoot()) throw new Error(`--config is only for root: the site configuration is ${path.join(DEFAULT_CONFIG_DIR, CONFIG_FILE_NAME)}`);
+  if (!isRoot()) throw new RuntimeError(`--config is only for root: the site configuration is ${path.join(DEFAULT_CONFIG_DIR, CONFIG_FILE_NAME)}`, { op: 'config', path: file });
   configFileOverride = path.resolve(file);
   cached = undefined;
 }
@@ -71,7 +72,12 @@ export function configFile(): string {
 }
 
 /** A config file this program cannot use: named by file and line, and nothing runs (the site's policy is unknown). */
-export class SiteConfigError extends Error {}
+export class SiteConfigError extends RuntimeError {
+  constructor(message: string) {
+    super(message, { op: 'site config' });
+    this.name = 'SiteConfigError';
+  }
+}
 
 const BOOL_KEYS = {
   'mount home': 'mountHome', 'mount tmp': 'mountTmp', 'mount hostfs': 'mountHostfs', 'user bind control': 'userBindControl',

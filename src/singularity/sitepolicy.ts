@@ -5,12 +5,12 @@
 // container's scratch space (memory fs type). Everything here removes or adds mounts; nothing grants a right.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Mount, Spec } from '../spec/types.gen.js';
+import type { Mount, Spec } from '../index.js';
 import { FsType, SifImage } from '../sif/index.js';
 import { inspectImage } from '../sif/mount.js';
-import { inRootfs } from './build/layout.js';
 import type { ActionOptions, BindSpec } from './options.js';
 import { type SiteConfig, SiteConfigError } from './siteconfig.js';
+import { RuntimeError } from '../errors.js';
 
 interface Reporter {
   warn(m: string): void;
@@ -82,16 +82,16 @@ export function checkImageAllowed(c: SiteConfig, image: string): void {
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
     const st = fs.fstatSync(fd);
     if (c.limitContainerPaths.length && !c.limitContainerPaths.some(p => isBelow(real, realpathOrSelf(p)))) {
-      throw new Error(`${real} is not in an allowed configured path (limit container paths in ${c.file})`);
+      throw new RuntimeError(`${real} is not in an allowed configured path (limit container paths in ${c.file})`, { op: 'image', path: real });
     }
     if (c.limitContainerOwners.length && !idsOf(c.limitContainerOwners, '/etc/passwd', c).includes(st.uid)) {
-      throw new Error(`${real} is not owned by required user(s) (limit container owners in ${c.file})`);
+      throw new RuntimeError(`${real} is not owned by required user(s) (limit container owners in ${c.file})`, { op: 'image', path: real });
     }
     if (c.limitContainerGroups.length && !idsOf(c.limitContainerGroups, '/etc/group', c).includes(st.gid)) {
-      throw new Error(`${real} is not owned by required group(s) (limit container groups in ${c.file})`);
+      throw new RuntimeError(`${real} is not owned by required group(s) (limit container groups in ${c.file})`, { op: 'image', path: real });
     }
     const type = containerType(real, st);
-    if (!c.allowContainer[type]) throw new Error(`configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`);
+    if (!c.allowContainer[type]) throw new RuntimeError(`configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`, { op: 'image', path: real });
   } finally {
     fs.closeSync(fd);
   }
@@ -103,7 +103,7 @@ const BY_ADMIN = 'user bind control is disabled by the system administrator';
 export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter): ActionOptions {
   const o: ActionOptions = { ...given, binds: [...given.binds], noMount: new Set(given.noMount), scratch: [...given.scratch] };
   if (!c.userBindControl) {
-    if (o.home) throw new Error(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`);
+    if (o.home) throw new RuntimeError(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`, { op: 'home', path: o.home.source });
     for (const b of o.binds) r.warn(`Ignoring ${b.source} bind mount: ${BY_ADMIN}`);
     o.binds = [];
     if (o.scratch.length) r.info(`Not mounting scratch: ${BY_ADMIN}`);
@@ -122,7 +122,7 @@ export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter
   if (!c.mountTmp) o.noMount.add('tmp');
   if (c.enableOverlay === 'no') {
     const wanted = o.writableTmpfs ? '--writable-tmpfs' : o.overlays.length ? '--overlay' : undefined;
-    if (wanted) throw new Error(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`);
+    if (wanted) throw new RuntimeError(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`, { op: 'overlay' });
   }
   return o;
 }
@@ -151,9 +151,9 @@ const HOSTFS_SKIPPED = ['/proc', '/sys', '/dev', '/run', '/boot', '/var'];
 
 /**
  * mount hostfs: every host filesystem mounted directly on the root filesystem (from /proc/self/mountinfo), at
- * the same path, except those under HOSTFS_SKIPPED and destinations already taken.
+ * the same path, except those under HOSTFS_SKIPPED; none when the site does not ask for them.
  */
-export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
+export function hostfsPoints(c: SiteConfig): string[] {
   if (!c.mountHostfs) return [];
   const entries = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l !== '').map(l => {
     const f = l.split(' ');
@@ -162,12 +162,17 @@ export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
   });
   const root = [...entries].reverse().find(e => e.point === '/');
   if (!root) return [];
+  return entries.filter(e => e.parent === root.id && e.point !== '/' && !HOSTFS_SKIPPED.some(s => isBelow(e.point, s)) && fs.existsSync(e.point))
+    .map(e => e.point);
+}
+
+/** The hostfs binds for the mount points whose destinations are not taken yet (each once). */
+export function hostfsMounts(points: string[], taken: Set<string>): Mount[] {
   const out: Mount[] = [];
-  for (const e of entries) {
-    if (e.parent !== root.id || e.point === '/' || taken.has(e.point) || HOSTFS_SKIPPED.some(s => isBelow(e.point, s))) continue;
-    if (!fs.existsSync(e.point)) continue;
-    taken.add(e.point);
-    out.push({ destination: e.point, type: 'bind', source: e.point, options: ['rbind', 'nosuid', 'nodev'] });
+  for (const point of points) {
+    if (taken.has(point)) continue;
+    taken.add(point);
+    out.push({ destination: point, type: 'bind', source: point, options: ['rbind', 'nosuid', 'nodev'] });
   }
   return out;
 }
@@ -178,16 +183,16 @@ export function hostfsMounts(c: SiteConfig, taken: Set<string>): Mount[] {
  * as Singularity does without overlay (and underlay), and a working directory that is then missing becomes /.
  * Under `memory fs type = ramfs` the container's memory filesystems are ramfs (which ignores size= options).
  */
-export function applyMountPolicy(c: SiteConfig, spec: Spec, rootfs: string, overlayRoot: boolean, warn: (m: string) => void): void {
+export function applyMountPolicy(c: SiteConfig, spec: Spec, existsInRoot: (p: string) => boolean, overlayRoot: boolean, warn: (m: string) => void): void {
   let mounts = spec.mounts ?? [];
   if (c.enableOverlay === 'no' && !overlayRoot) {
     mounts = mounts.filter(m => {
-      if (m.destination === '/' || fs.existsSync(inRootfs(rootfs, m.destination))) return true;
+      if (m.destination === '/' || existsInRoot(m.destination)) return true;
       warn(`Skipping mount of ${m.source ?? m.type} on ${m.destination}: it does not exist in the image, and overlays are disabled (enable overlay = no in ${c.file})`);
       return false;
     });
     const cwd = spec.process?.cwd ?? '/';
-    if (!mounts.some(m => isBelow(cwd, m.destination)) && !fs.existsSync(inRootfs(rootfs, cwd))) spec.process!.cwd = '/';
+    if (!mounts.some(m => isBelow(cwd, m.destination)) && !existsInRoot(cwd)) spec.process!.cwd = '/';
   }
   if (c.memoryFsType === 'ramfs') mounts = mounts.map(m => (m.type === 'tmpfs' ? { ...m, type: 'ramfs', source: 'ramfs' } : m));
   spec.mounts = mounts;

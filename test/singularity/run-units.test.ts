@@ -3,7 +3,7 @@
 import t from 'tap';
 import { actionScript, baseEnvironment, environmentOverrides } from '../../src/singularity/environment.js';
 import { parseLdconfig } from '../../src/singularity/gpu.js';
-import { groupFor, passwdFor } from '../../src/singularity/launch.js';
+import { groupFor, passwdFor } from '../../src/singularity/spec.js';
 import { emptyOptions, parseActionArgs, parseBinds, parseMount } from '../../src/singularity/options.js';
 
 t.test('-B takes src, src:dst, src:dst:ro, src:ro and comma lists', async t => {

@@ -9,10 +9,9 @@
 // A missing golden file is a failure unless UPDATE_GOLDEN=1 is set. No root needed: the host is a fake
 // HostFacts object, so every answer about the host (ids, cgroup layout, which paths exist) is fixed here.
 import t, { type Test } from 'tap';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
+import { golden } from '../golden-kit.js';
 import { RuntimeError, SpecError } from '../../src/errors.js';
 import { buildPlan, type BuildOptions } from '../../src/plan/build.js';
 import type { HostFacts } from '../../src/plan/facts.js';
@@ -21,8 +20,6 @@ import { MountFlag, PlanFlag, type CreatePlan, type PlanStep } from '../../src/p
 import type { Spec } from '../../src/spec/types.gen.js';
 import { specTemplate } from '../../src/spec/template.js';
 
-const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
-const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 
 const BUNDLE = '/bundle';
 const ROOTFS = '/bundle/rootfs';
@@ -124,42 +121,6 @@ function minimalSpec(): any {
     mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
     linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }] },
   };
-}
-
-/** Stable JSON: object keys sorted, bigints as decimal strings, byte arrays as hex. */
-function stable(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  if (Array.isArray(value)) return value.map(stable);
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = stable(v);
-    }
-    return out;
-  }
-  return value;
-}
-
-function serialise(plan: CreatePlan): string {
-  return `${JSON.stringify(stable(plan), null, 2)}\n`;
-}
-
-function golden(t: Test, name: string, plan: CreatePlan): void {
-  const file = path.join(GOLDEN, `${name}.json`);
-  const actual = serialise(plan);
-  if (UPDATE) {
-    fs.mkdirSync(GOLDEN, { recursive: true });
-    fs.writeFileSync(file, actual);
-    t.pass(`wrote ${path.relative(process.cwd(), file)}`);
-    return;
-  }
-  if (!fs.existsSync(file)) {
-    t.fail(`golden file ${file} is missing: run with UPDATE_GOLDEN=1 to create it`);
-    return;
-  }
-  t.equal(actual, fs.readFileSync(file, 'utf8'), `plan matches golden/${name}.json`);
 }
 
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RuntimeError } from '../../src/errors.js';
-import { formatHeader, formatInfo, formatList } from '../../src/sif/format.js';
+import { formatHeader, formatInfo, formatList } from '../../src/sif/siftool-text.js';
 import { DataType, DESCRIPTOR_SIZE, FsType, HEADER_SIZE, PartType, SifImage } from '../../src/sif/index.js';
 import { inspectImage } from '../../src/sif/mount.js';
 import { random } from '../property-kit.js';

@@ -9,13 +9,13 @@ import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
 import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
 import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
-import type { RuntimeError } from '../../errors.js';
 import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
 import { cacheRoot } from '../registry/cache.js';
 import type { RegistryOptions } from '../registry/options.js';
 import { unsupportedSource } from '../registry/source.js';
 import { derivedImageId, sourceDateEpoch, squashfsTimeArgs } from './reproducible.js';
+import { RuntimeError } from '../../errors.js';
 
 declare const TSRT_VERSION: string | undefined;
 
@@ -37,12 +37,17 @@ export interface BuildOptions {
   registry?: RegistryOptions;
 }
 
-export class BuildError extends Error {}
+export class BuildError extends RuntimeError {
+  constructor(message: string) {
+    super(message, { op: 'build' });
+    this.name = 'BuildError';
+  }
+}
 
 /** A signal stopped the build (after cleaning up); the command exits 128+N. */
-export class BuildInterrupted extends Error {
+export class BuildInterrupted extends RuntimeError {
   constructor(readonly signal: NodeJS.Signals) {
-    super(`build interrupted by ${signal}`);
+    super(`build interrupted by ${signal}`, { op: 'build' });
   }
 }
 

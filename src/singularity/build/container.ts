@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../../runtime/run.js';
-import type { Spec } from '../../spec/types.gen.js';
+import { run, type Spec } from '../../index.js';
+import { RuntimeError } from '../../errors.js';
 
 /**
  * What %post gets: root's usual capabilities, so package managers can chown, setuid to _apt and mknod. Not
@@ -170,9 +170,9 @@ const STOP_GUARD = [
 ].join('\n');
 
 /** A script run that a signal to the builder stopped; the build stops with that signal. */
-export class ScriptStopped extends Error {
+export class ScriptStopped extends RuntimeError {
   constructor(readonly signal: NodeJS.Signals) {
-    super(`stopped by ${signal}`);
+    super(`stopped by ${signal}`, { op: 'build' });
   }
 }
 

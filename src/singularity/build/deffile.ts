@@ -1,10 +1,11 @@
 // Singularity definition files: a header of `Key: value` lines and `%section` blocks, possibly several such
 // blocks (stages, each opened by `Bootstrap:`), with {{ NAME }} build-argument templating. Every error names the
 // line it is about, counted from 1 in the file as written.
+import { RuntimeError } from '../../errors.js';
 
-export class DefFileError extends Error {
+export class DefFileError extends RuntimeError {
   constructor(readonly line: number, message: string, readonly file = 'definition file') {
-    super(`${file} line ${line}: ${message}`);
+    super(`${file} line ${line}: ${message}`, { op: 'definition file', path: file });
   }
 }
 

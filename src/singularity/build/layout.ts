@@ -3,6 +3,7 @@
 // scripts, base env scripts, compatibility symlinks) and the metadata a definition file puts in it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RuntimeError } from '../../errors.js';
 
 const SKELETON_DIRS = ['.singularity.d/actions', '.singularity.d/env', '.singularity.d/libs', 'dev', 'proc', 'sys', 'tmp', 'var/tmp', 'etc', 'home', 'root'];
 
@@ -112,7 +113,7 @@ export function inRootfs(rootfs: string, p: string): string {
       resolved.push(c);
       continue;
     }
-    if (++links > 40) throw new Error(`too many levels of symbolic links resolving ${p} in the image`);
+    if (++links > 40) throw new RuntimeError(`too many levels of symbolic links resolving ${p} in the image`, { op: 'resolve', path: p, errno: 'ELOOP' });
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...target.split('/').filter(t => t !== '' && t !== '.'));
   }

@@ -4,12 +4,13 @@
 // random otherwise, is derived from the objects' contents.
 import { createHash } from 'node:crypto';
 import { type ObjectInput, sha256Of } from '../../sif/index.js';
+import { RuntimeError } from '../../errors.js';
 
 /** SOURCE_DATE_EPOCH as whole seconds, undefined when unset; anything else is refused rather than ignored. */
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const text = env['SOURCE_DATE_EPOCH'];
   if (text === undefined || text === '') return undefined;
-  if (!/^\d{1,12}$/.test(text)) throw new Error(`SOURCE_DATE_EPOCH=${JSON.stringify(text)}: expected a number of seconds since 1970`);
+  if (!/^\d{1,12}$/.test(text)) throw new RuntimeError(`SOURCE_DATE_EPOCH=${JSON.stringify(text)}: expected a number of seconds since 1970`, { op: 'env' });
   return Number(text);
 }
 

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import { build, BuildInterrupted } from '../build/build.js';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { registryFlag, registryOptionsFromEnv } from '../registry/options.js';
+import { RuntimeError } from '../../errors.js';
 
 const USAGE = `build [-s|--sandbox] [-f|--fakeroot] [--ignore-subuid] [-F|--force] [-T|--notest] [--section S] [--build-arg K=V] [--build-arg-file FILE] [--arch ARCH] [--no-https] [--docker-login] [--authfile FILE] [--disable-cache] DEST SPEC
   As a user other than root, a build is always a fakeroot build (-f is implied): root in a user namespace,
@@ -16,13 +17,13 @@ function readBuildArgFile(file: string, into: Map<string, string>): void {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`--build-arg-file ${file}: ${(e as Error).message}`);
+    throw new RuntimeError(`--build-arg-file ${file}: ${(e as Error).message}`, { op: 'read', path: file, cause: e });
   }
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`--build-arg-file ${file} line ${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`);
+    if (eq <= 0) throw new RuntimeError(`--build-arg-file ${file} line ${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`, { op: 'build', path: file });
     into.set(line.slice(0, eq), line.slice(eq + 1));
   });
 }
@@ -59,7 +60,7 @@ export const buildCommand: SingularityCommand = {
       else if (name === '--build-arg') {
         const kv = value();
         const at = kv.indexOf('=');
-        if (at <= 0) throw new Error(`--build-arg ${JSON.stringify(kv)}: expected KEY=VALUE`);
+        if (at <= 0) throw new RuntimeError(`--build-arg ${JSON.stringify(kv)}: expected KEY=VALUE`, { op: 'build' });
         buildArgs.set(kv.slice(0, at), kv.slice(at + 1));
       } else if (name === '--build-arg-file') readBuildArgFile(value(), buildArgs);
       else if (name === '--arch') registry.arch = value();

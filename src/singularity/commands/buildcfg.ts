@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { configDir, configFile } from '../siteconfig.js';
+import { RuntimeError } from '../../errors.js';
 
 declare const TSRT_VERSION: string | undefined;
 
@@ -30,7 +31,7 @@ export const buildcfgCommand: SingularityCommand = {
     const vars = variables();
     if (argv[0] !== undefined) {
       const value = vars[argv[0]];
-      if (value === undefined) throw new Error(`unknown build configuration variable ${JSON.stringify(argv[0])} (known: ${Object.keys(vars).join(', ')})`);
+      if (value === undefined) throw new RuntimeError(`unknown build configuration variable ${JSON.stringify(argv[0])} (known: ${Object.keys(vars).join(', ')})`, { op: 'buildcfg' });
       process.stdout.write(`${value}\n`);
       return 0;
     }

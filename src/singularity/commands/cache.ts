@@ -9,6 +9,7 @@ import { removeSandboxEntry, sweepSandboxCache } from '../../sif/unpack-cache.js
 import { type SingularityCommand, UsageError } from '../command.js';
 import { ALL_TYPES, cacheRoot, leftovers, listEntries, typePath, type CacheEntry, type CacheType } from '../registry/cache.js';
 import { boolFlag, intFlag, parseFlags, stringFlag } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 const TYPE_NAMES = 'library, oci, shub, blob, net, oras, sandbox, bootstrap, all';
 const USAGE = 'singularity cache list [-T|--type TYPES] [-v|--verbose]\n  singularity cache clean [-T|--type TYPES] [-D|--days N] [-n|--dry-run] [-f|--force]\n' +
@@ -144,7 +145,7 @@ async function clean(argv: string[], quiet: boolean): Promise<number> {
     }
     if (root && !dryRun) removeLeftovers(root, type, days);
   }
-  if (failed) throw new Error(`could not clean cache: failed to remove ${failed} cache entries`);
+  if (failed) throw new RuntimeError(`could not clean cache: failed to remove ${failed} cache entries`, { op: 'cache clean' });
   return 0;
 }
 

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { conversionReporter } from '../action.js';
 import { resolveImage } from '../image.js';
-import { listApps } from '../launch.js';
+import { listApps } from '../host.js';
 import { localImage } from '../registry/convert.js';
 import { registryFlag, registryOptionsFromEnv, takeRegistryFlag } from '../registry/options.js';
+import { RuntimeError } from '../../errors.js';
 
 type Part = 'labels' | 'deffile' | 'runscript' | 'startscript' | 'test' | 'environment' | 'helpfile';
 
@@ -43,7 +44,7 @@ export function imageMetadata(rootfs: string, app?: string): Metadata {
     try {
       labels = JSON.parse(labelText) as Record<string, string>;
     } catch (e) {
-      throw new Error(`${path.join(base, 'labels.json')} is not valid JSON: ${(e as Error).message}`);
+      throw new RuntimeError(`${path.join(base, 'labels.json')} is not valid JSON: ${(e as Error).message}`, { op: 'inspect', path: path.join(base, 'labels.json'), cause: e });
     }
   }
   const environment: Record<string, string> = {};
@@ -101,7 +102,7 @@ export const inspectCommand: SingularityCommand = {
         process.stdout.write(listApps(resolved.rootfs).map(a => `${a}\n`).join(''));
         return 0;
       }
-      if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
+      if (app && !listApps(resolved.rootfs).includes(app)) throw new RuntimeError(`no app ${JSON.stringify(app)} in ${resolved.path}`, { op: 'app', path: resolved.path });
       if (parts.size === 0) parts.add('labels');
       const m = imageMetadata(resolved.rootfs, app);
       if (json) {

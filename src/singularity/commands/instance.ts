@@ -2,6 +2,7 @@ import { reporter } from '../action.js';
 import { type GlobalOptions, type SingularityCommand, UsageError } from '../command.js';
 import { listInstances, monitorInstance, startInstance, stopInstance, type InstanceRecord } from '../instance.js';
 import { parseActionArgs } from '../options.js';
+import { RuntimeError } from '../../errors.js';
 
 const USAGE = `singularity instance start [-q] [start options...] <image> <name> [startscript args...]
   singularity instance list [-j|--json] [name glob]
@@ -42,9 +43,9 @@ async function stop(argv: string[], g: GlobalOptions): Promise<number> {
     else names.push(a);
   }
   const sig = /^\d+$/.test(signal) ? Number(signal) : (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`);
-  if (typeof sig === 'string' && !(sig in (await import('node:os')).constants.signals)) throw new Error(`invalid signal ${signal}`);
-  if (!Number.isFinite(timeout) || timeout < 0) throw new Error('--timeout needs a number of seconds');
-  if (!all && names.length === 0) throw new Error('instance stop needs an instance name or --all');
+  if (typeof sig === 'string' && !(sig in (await import('node:os')).constants.signals)) throw new RuntimeError(`invalid signal ${signal}`, { op: 'instance stop' });
+  if (!Number.isFinite(timeout) || timeout < 0) throw new RuntimeError('--timeout needs a number of seconds', { op: 'instance stop' });
+  if (!all && names.length === 0) throw new RuntimeError('instance stop needs an instance name or --all', { op: 'instance stop' });
   let targets: InstanceRecord[];
   if (all) {
     targets = listInstances();
@@ -52,7 +53,7 @@ async function stop(argv: string[], g: GlobalOptions): Promise<number> {
     targets = [];
     for (const n of names) {
       const matches = listInstances().filter(i => globMatch(n, i.name));
-      if (matches.length === 0) throw new Error(`no instance found with name ${n}`);
+      if (matches.length === 0) throw new RuntimeError(`no instance found with name ${n}`, { op: 'instance stop' });
       targets.push(...matches);
     }
   }

@@ -6,6 +6,7 @@ import { type SingularityCommand } from '../command.js';
 import { addKeys, chooseKey, describeKey, hex, keyringPath, loadKeyring, removeKey } from '../keyring.js';
 import { ask } from '../prompt.js';
 import { type FlagSpec, UsageError, boolFlag, intFlag, parseFlags, stringFlag, withUsage } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 const usage = `key <command> [options]
 
@@ -27,16 +28,16 @@ function newpair(argv: string[]): number {
   });
   if (f.args.length) throw new UsageError(`accepts 0 arg(s), received ${f.args.length}`);
   const bits = intFlag(f, 'bit-length') ?? 4096;
-  if (bits < 1024 || bits > 16384) throw new Error(`--bit-length ${bits}: an RSA key is 1024 to 16384 bits`);
+  if (bits < 1024 || bits > 16384) throw new RuntimeError(`--bit-length ${bits}: an RSA key is 1024 to 16384 bits`, { op: 'key newpair' });
   const name = stringFlag(f, 'name') ?? ask('Enter your name (e.g., John Doe) : ');
-  if (!name.trim()) throw new Error('a key needs a name');
+  if (!name.trim()) throw new RuntimeError('a key needs a name', { op: 'key newpair' });
   const email = stringFlag(f, 'email') ?? ask('Enter your email address (e.g., john.doe@example.com) : ');
-  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(email)) throw new Error(`${JSON.stringify(email)} is not an email address`);
+  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(email)) throw new RuntimeError(`${JSON.stringify(email)} is not an email address`, { op: 'key newpair' });
   const comment = stringFlag(f, 'comment') ?? ask('Enter optional comment (e.g., development keys) : ');
   let password = stringFlag(f, 'password');
   if (password === undefined) {
     password = ask('Enter a passphrase : ', { secret: true });
-    if (ask('Retype your passphrase : ', { secret: true }) !== password) throw new Error('the passphrases do not match');
+    if (ask('Retype your passphrase : ', { secret: true }) !== password) throw new RuntimeError('the passphrases do not match', { op: 'key newpair' });
   }
   if (boolFlag(f, 'push')) process.stderr.write('WARNING: there is no keyserver to push to: the key stays in your local keyrings\n');
   process.stdout.write('Generating Entity and OpenPGP Key Pair... ');
@@ -60,7 +61,7 @@ function exportKey(argv: string[]): number {
   if (f.args.length !== 1) throw new UsageError(`requires exactly 1 arg(s), received ${f.args.length}`);
   const file = f.args[0]!;
   const kind = boolFlag(f, 'secret') ? 'secret' : 'public';
-  if (fs.existsSync(file)) throw new Error(`${file} already exists`);
+  if (fs.existsSync(file)) throw new RuntimeError(`${file} already exists`, { op: 'key export', path: file, errno: 'EEXIST' });
   const key = chooseKey(loadKeyring(kind), kind, undefined, 'export');
   const data = boolFlag(f, 'armor') ? Buffer.from(armor(kind === 'secret' ? 'PRIVATE KEY BLOCK' : 'PUBLIC KEY BLOCK', key.raw)) : key.raw;
   fs.writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
@@ -75,7 +76,7 @@ function importKey(argv: string[]): number {
   try {
     data = fs.readFileSync(f.args[0]!);
   } catch (e) {
-    throw new Error(`cannot read ${f.args[0]}: ${(e as Error).message}`);
+    throw new RuntimeError(`cannot read ${f.args[0]}: ${(e as Error).message}`, { op: 'read', path: f.args[0], cause: e });
   }
   for (const b of addKeys(data, f.args[0]!)) {
     process.stdout.write(`Key with fingerprint ${hex(b.fingerprint)} successfully added to the ${b.secret ? 'secret and public keyrings' : 'public keyring'}\n`);
@@ -88,11 +89,11 @@ function remove(argv: string[]): number {
   const f = parseFlags(argv, spec);
   if (f.args.length !== 1) throw new UsageError(`requires exactly 1 arg(s), received ${f.args.length}`);
   const fingerprint = f.args[0]!;
-  if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new Error(`${JSON.stringify(fingerprint)} is not a key fingerprint (40 hexadecimal digits, as key list shows)`);
+  if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new RuntimeError(`${JSON.stringify(fingerprint)} is not a key fingerprint (40 hexadecimal digits, as key list shows)`, { op: 'key remove' });
   const both = boolFlag(f, 'both');
   const kinds = both ? ['public', 'secret'] as const : boolFlag(f, 'secret') ? ['secret'] as const : ['public'] as const;
   const removed = kinds.filter(kind => removeKey(kind, fingerprint));
-  if (removed.length === 0) throw new Error(`no key matching the fingerprint ${fingerprint.toUpperCase()} found`);
+  if (removed.length === 0) throw new RuntimeError(`no key matching the fingerprint ${fingerprint.toUpperCase()} found`, { op: 'key remove' });
   return 0;
 }
 

@@ -8,6 +8,7 @@ import { type SingularityCommand } from '../command.js';
 import { DataType, FsType, PartType, SifImage } from '../../sif/index.js';
 import { fakerootMapping, hostCommand } from '../build/container.js';
 import { type FlagSpec, UsageError, boolFlag, intFlag, parseFlags, withUsage } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 const usage = `overlay create [create options...] <image>
 
@@ -25,7 +26,7 @@ const MIB = 1024 * 1024;
 
 function mkfs(): string {
   const found = ['/usr/sbin/mkfs.ext3', '/sbin/mkfs.ext3'].find(f => fs.existsSync(f));
-  if (!found) throw new Error('overlay create needs mkfs.ext3 (apt-get install e2fsprogs)');
+  if (!found) throw new RuntimeError('overlay create needs mkfs.ext3 (apt-get install e2fsprogs)', { op: 'overlay create' });
   return found;
 }
 
@@ -64,13 +65,13 @@ function create(argv: string[]): number {
   if (f.args.length !== 1) throw new UsageError(`requires exactly 1 arg(s), received ${f.args.length}`);
   const image = path.resolve(f.args[0]!);
   const size = intFlag(f, 'size') ?? 64;
-  if (size < 64) throw new Error('image size must be equal or greater than 64 MiB');
+  if (size < 64) throw new RuntimeError('image size must be equal or greater than 64 MiB', { op: 'overlay create' });
   const dirs = f.values.get('create-dir') ?? [];
   const fakeroot = boolFlag(f, 'fakeroot');
   const toSif = fs.existsSync(image);
   if (toSif) {
     const why = sifRefusal(image);
-    if (why) throw new Error(why);
+    if (why) throw new RuntimeError(why, { op: 'overlay create' });
   }
   const mkfsExt3 = mkfs();
   // Made in a private directory beside IMAGE and moved into place (or appended) only when complete.
@@ -82,14 +83,14 @@ function create(argv: string[]): number {
     for (const d of [layout, upper, path.join(layout, 'work')]) fs.mkdirSync(d, { mode: 0o755 });
     for (const d of dirs) {
       const inside = path.resolve(upper, `./${d}`);
-      if (!inside.startsWith(`${upper}/`)) throw new Error(`--create-dir ${d}: outside the overlay's upper layer`);
+      if (!inside.startsWith(`${upper}/`)) throw new RuntimeError(`--create-dir ${d}: outside the overlay's upper layer`, { op: 'overlay create', path: d });
       fs.mkdirSync(inside, { recursive: true, mode: 0o755 });
     }
     const ext3 = path.join(scratch, 'overlay.ext3');
     blankImage(ext3, size, boolFlag(f, 'sparse'));
     // mkfs -d copies owners as it sees them: inside a root-mapped namespace the user's files are root's.
     const r = hostCommand([mkfsExt3, '-q', '-F', '-d', layout, ext3], mapping);
-    if (r.error || r.status !== 0) throw new Error(`mkfs.ext3 could not make the overlay: ${(r.stderr || r.error?.message || '').trim()}`);
+    if (r.error || r.status !== 0) throw new RuntimeError(`mkfs.ext3 could not make the overlay: ${(r.stderr || r.error?.message || '').trim()}`, { op: 'overlay create' });
     if (toSif) {
       const img = SifImage.open(image, { writable: true });
       try {

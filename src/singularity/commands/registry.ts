@@ -8,6 +8,7 @@ import { type SingularityCommand, UsageError } from '../command.js';
 import { reporter } from '../action.js';
 import { ask, LOGIN_HINT, singularityAuthFile } from '../registry/options.js';
 import { boolFlag, parseFlags, stringFlag } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 const USAGE = 'singularity registry login [-u|--username USER] [-p|--password PASS | --password-stdin] [--authfile FILE] [--no-https] <docker://HOST[:PORT] | oras://HOST[:PORT]>\n' +
   '  singularity registry logout [--authfile FILE] <docker://HOST[:PORT] | oras://HOST[:PORT]>\n  singularity registry list [--authfile FILE]';
@@ -16,7 +17,7 @@ const USAGE = 'singularity registry login [-u|--username USER] [-p|--password PA
 function registryHost(uri: string): string {
   const m = /^(?:(docker|oras):\/\/)?([^/]+)\/?$/.exec(uri);
   if (!m) throw new UsageError(`${uri}: expected docker://HOST[:PORT] or oras://HOST[:PORT]`);
-  if (/^(library|shub|https?):/.test(uri)) throw new Error(`${uri}: only OCI registries (docker://, oras://) can be logged in to`);
+  if (/^(library|shub|https?):/.test(uri)) throw new RuntimeError(`${uri}: only OCI registries (docker://, oras://) can be logged in to`, { op: 'registry login' });
   return parseReference(`${m[2]}/x`).registry;
 }
 
@@ -34,11 +35,11 @@ async function login(argv: string[], info: (m: string) => void): Promise<number>
   if (flags.args.length !== 1) throw new UsageError(`requires exactly 1 arg(s), received ${flags.args.length}`);
   const registry = registryHost(flags.args[0]!);
   const username = stringFlag(flags, 'username') ?? process.env['APPTAINER_LOGIN_USERNAME'] ?? process.env['SINGULARITY_LOGIN_USERNAME'];
-  if (!username) throw new Error('Docker/OCI registry requires a username (--username)');
+  if (!username) throw new RuntimeError('Docker/OCI registry requires a username (--username)', { op: 'registry login' });
   let password = stringFlag(flags, 'password') ?? process.env['APPTAINER_LOGIN_PASSWORD'] ?? process.env['SINGULARITY_LOGIN_PASSWORD'];
   if (boolFlag(flags, 'password-stdin')) password = await readStdin();
   password ??= (await ask([{ text: 'Password / Token: ', secret: true }]))[0]!;
-  if (password === '') throw new Error('a password is required');
+  if (password === '') throw new RuntimeError('a password is required', { op: 'registry login' });
   const noHttps = boolFlag(flags, 'no-https') || boolFlag(flags, 'nohttps');
   const client = new RegistryClient({ registry, repository: 'x' }, { plainHttp: noHttps, credentials: { username, password }, loginHint: LOGIN_HINT });
   await client.ping();

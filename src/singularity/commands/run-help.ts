@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import { conversionReporter } from '../action.js';
 import { type SingularityCommand, UsageError } from '../command.js';
 import { resolveImage } from '../image.js';
-import { listApps } from '../launch.js';
+import { listApps } from '../host.js';
 import { localImage } from '../registry/convert.js';
 import { registryFlag, registryOptionsFromEnv, takeRegistryFlag } from '../registry/options.js';
+import { RuntimeError } from '../../errors.js';
 
 export const runHelpCommand: SingularityCommand = {
   summary: 'Show the user-defined help for an image',
@@ -27,7 +28,7 @@ export const runHelpCommand: SingularityCommand = {
     if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
     const resolved = resolveImage(await localImage(image, registry, conversionReporter(g)), () => undefined);
     try {
-      if (app && !listApps(resolved.rootfs).includes(app)) throw new Error(`no app ${JSON.stringify(app)} in ${resolved.path}`);
+      if (app && !listApps(resolved.rootfs).includes(app)) throw new RuntimeError(`no app ${JSON.stringify(app)} in ${resolved.path}`, { op: 'app', path: resolved.path });
       const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
       let help: string;
       try {

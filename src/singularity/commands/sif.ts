@@ -6,10 +6,11 @@ import type { SingularityCommand } from '../command.js';
 import {
   ARCHES, DataType, type ObjectInput, SifImage,
 } from '../../sif/index.js';
-import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/format.js';
+import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/siftool-text.js';
 import {
   type FlagSpec, type ParsedFlags, UsageError, intFlag, parseFlags, stringFlag, withUsage,
 } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 /** siftool's --datatype numbers, 1..11, in the order of the SIF data type values. */
 const dataTypeByNumber = [0, ...Object.values(DataType)];
@@ -57,7 +58,7 @@ function parseId(s: string): number {
 
 function addInput(flags: ParsedFlags, objectPath: string): ObjectInput {
   const dataType = dataTypeByNumber[intFlag(flags, 'datatype') ?? 0];
-  if (!dataType) throw new Error('--datatype flag is required with a valid range');
+  if (!dataType) throw new RuntimeError('--datatype flag is required with a valid range', { op: 'sif add' });
   const groupId = intFlag(flags, 'groupid') ?? 0;
   const input: ObjectInput = {
     dataType,
@@ -74,21 +75,21 @@ function addInput(flags: ParsedFlags, objectPath: string): ObjectInput {
     const fsType = intFlag(flags, 'partfs') ?? 0;
     const arch = intFlag(flags, 'partarch') ?? 0;
     if (!partType || !fsType || !arch) {
-      throw new Error('with partition datatype, --partfs, --parttype and --partarch must be passed');
+      throw new RuntimeError('with partition datatype, --partfs, --parttype and --partarch must be passed', { op: 'sif add' });
     }
     input.partition = { fsType, partType, arch: ARCHES[arch] ?? 'unknown' };
   } else if (dataType === DataType.Signature) {
     const entity = stringFlag(flags, 'signentity') ?? '';
-    if (!/^([0-9a-fA-F]{2})*$/.test(entity)) throw new Error('failed to decode signing entity fingerprint');
-    if (entity.length !== 40) throw new Error(`invalid signing entity fingerprint length: got ${entity.length / 2}, want 20`);
+    if (!/^([0-9a-fA-F]{2})*$/.test(entity)) throw new RuntimeError('failed to decode signing entity fingerprint', { op: 'sif add' });
+    if (entity.length !== 40) throw new RuntimeError(`invalid signing entity fingerprint length: got ${entity.length / 2}, want 20`, { op: 'sif add' });
     const hashType = intFlag(flags, 'signhash') ?? 0;
-    if (hashType < 1 || hashType > 5) throw new Error(`invalid hash type: ${hashType}`);
+    if (hashType < 1 || hashType > 5) throw new RuntimeError(`invalid hash type: ${hashType}`, { op: 'sif add' });
     input.signature = { hashType, entity: Buffer.from(entity, 'hex') };
   } else if (dataType === DataType.SBOM) {
     const format = stringFlag(flags, 'sbomformat');
-    if (!format) throw new Error('with SBOM datatype, --sbomformat must be passed');
+    if (!format) throw new RuntimeError('with SBOM datatype, --sbomformat must be passed', { op: 'sif add' });
     const n = SBOM_FORMAT_NAMES.indexOf(format === 'github' ? 'github-json' : format);
-    if (n < 1) throw new Error(`invalid SBOM format: ${format}`);
+    if (n < 1) throw new RuntimeError(`invalid SBOM format: ${format}`, { op: 'sif add' });
     input.sbomFormat = n;
   }
   return input;
@@ -132,7 +133,7 @@ function runSif(argv: string[]): number {
     case 'add': {
       expectArgs(args, 2, '<sif_path> <object_path>');
       const input = addInput(flags, args[1]!);
-      if (!fs.existsSync(args[1]!)) throw new Error(`open ${args[1]}: no such file or directory`);
+      if (!fs.existsSync(args[1]!)) throw new RuntimeError(`open ${args[1]}: no such file or directory`, { op: 'open', path: args[1], errno: 'ENOENT' });
       withImage(args[0]!, true, (img) => img.addObject(input));
       return 0;
     }

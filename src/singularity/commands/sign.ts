@@ -7,13 +7,14 @@ import * as fs from 'node:fs';
 import type { SingularityCommand } from '../command.js';
 import { SifImage } from '../../sif/index.js';
 import { IntegrityError, type PgpSigner, type VerifiedSignature, signImage, verifyImage } from '../../sif/integrity.js';
-import { dataTypeName } from '../../sif/format.js';
+import { dataTypeName } from '../../sif/siftool-text.js';
 import { isProtected, secretKeyOf } from '../../sif/pgp-keys.js';
 import { chooseKey, hex, loadKeyring, trustedKeys } from '../keyring.js';
 import { ask } from '../prompt.js';
 import {
   type FlagSpec, UsageError, boolFlag, intFlag, intListFlag, parseFlags, withUsage,
 } from './sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 const targetFlags: Record<string, FlagSpec> = {
   'group-id': { short: 'g' },
@@ -47,7 +48,7 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new Error(`could not read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new RuntimeError(`could not read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { op: 'read', path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
   }
 }
 
@@ -56,7 +57,7 @@ function loadKey(file: string, kind: 'private' | 'public'): crypto.KeyObject {
   try {
     return kind === 'private' ? crypto.createPrivateKey(pem) : crypto.createPublicKey(pem);
   } catch (e) {
-    throw new Error(`${file} is not a PEM ${kind} key: ${(e as Error).message}`);
+    throw new RuntimeError(`${file} is not a PEM ${kind} key: ${(e as Error).message}`, { op: 'sign', path: file, cause: e });
   }
 }
 
@@ -76,7 +77,7 @@ function pgpSigner(index: number | undefined): PgpSigner {
   try {
     return { key: secretKeyOf(block.primary, passphrase), algo: block.algo, fingerprint: block.fingerprint };
   } catch (e) {
-    throw new Error(`Failed to sign container: ${(e as Error).message}`);
+    throw new RuntimeError(`Failed to sign container: ${(e as Error).message}`, { op: 'sign', cause: e });
   }
 }
 
@@ -103,7 +104,7 @@ function runSign(argv: string[]): number {
       all: boolFlag(flags, 'all'),
     });
   } catch (e) {
-    if (e instanceof IntegrityError) throw new Error(`Failed to sign container: ${e.message}`);
+    if (e instanceof IntegrityError) throw new RuntimeError(`Failed to sign container: ${e.message}`, { op: 'sign', cause: e });
     throw e;
   } finally {
     img.close();
@@ -149,7 +150,7 @@ function runVerify(argv: string[]): number {
       try {
         return new crypto.X509Certificate(readPem(f, 'certificate')).publicKey;
       } catch (e) {
-        throw new Error(`${f} is not a PEM certificate: ${(e as Error).message}`);
+        throw new RuntimeError(`${f} is not a PEM certificate: ${(e as Error).message}`, { op: 'verify', path: f, cause: e });
       }
     }),
   ];
@@ -167,7 +168,7 @@ function runVerify(argv: string[]): number {
     });
     for (const v of verified) process.stdout.write(verifiedText(img, v));
   } catch (e) {
-    if (e instanceof IntegrityError) throw new Error(`Failed to verify container: ${e.message}`);
+    if (e instanceof IntegrityError) throw new RuntimeError(`Failed to verify container: ${e.message}`, { op: 'verify', cause: e });
     throw e;
   } finally {
     img.close();

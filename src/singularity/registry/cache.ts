@@ -18,6 +18,7 @@ import { DigestMismatch } from '../../oci-dist/client.js';
 import type { Progress } from '../../oci-dist/progress.js';
 import { openOwnFile, openPrivateDir } from '../../private-dir.js';
 import { diskUsage, sandboxEntries } from '../../sif/unpack-cache.js';
+import { RuntimeError } from '../../errors.js';
 
 /** Cache types as `cache list` and `cache clean --type` name them; blob entries sit one level deeper. */
 export const FILE_TYPES = ['library', 'oci-tmp', 'shub', 'oras', 'net'] as const;
@@ -85,7 +86,7 @@ export function sha256File(file: string): string {
 
 function hexOf(digest: string): string {
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
-  if (!m) throw new Error(`unsupported digest ${JSON.stringify(digest)}`);
+  if (!m) throw new RuntimeError(`unsupported digest ${JSON.stringify(digest)}`, { op: 'cache' });
   return m[1]!;
 }
 
@@ -143,7 +144,7 @@ export class ImageCache {
       fd = fs.openSync(partial, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     }
     try {
-      if (!ownFile(partial)) throw new Error(`refusing the partial download ${partial}: not a private file of yours`);
+      if (!ownFile(partial)) throw new RuntimeError(`refusing the partial download ${partial}: not a private file of yours`, { op: 'cache', path: partial });
       await client.downloadBlob(desc, partial, progress);
       fs.renameSync(partial, final);
     } catch (e) {
@@ -168,7 +169,7 @@ export class ImageCache {
     const tmp = path.join(dir, uniqueName('.tmp-'));
     try {
       await produce(tmp);
-      if (!ownFile(tmp)) throw new Error(`the new cache entry ${tmp} is not a private file of yours`);
+      if (!ownFile(tmp)) throw new RuntimeError(`the new cache entry ${tmp} is not a private file of yours`, { op: 'cache', path: tmp });
       fs.renameSync(tmp, path.join(dir, key));
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });

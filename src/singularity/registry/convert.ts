@@ -12,6 +12,7 @@ import { hashFileInto, ImageCache } from './cache.js';
 import { connect, fetchOrasSif, platformOf, resolve } from './fetch.js';
 import type { RegistryOptions } from './options.js';
 import { imageUri, unsupportedSource, type ImageUri } from './source.js';
+import { RuntimeError } from '../../errors.js';
 
 export interface Reporting {
   quiet: boolean;
@@ -41,7 +42,7 @@ async function conversion(uri: ImageUri, o: RegistryOptions): Promise<{ key: str
     return { key: image.digest.slice('sha256:'.length), spec: `docker://${uri.name}` };
   }
   const { file, tag } = localPath(uri.name);
-  if (!fs.existsSync(file)) throw new Error(`${uri.transport}:${uri.name}: ${file} does not exist`);
+  if (!fs.existsSync(file)) throw new RuntimeError(`${uri.transport}:${uri.name}: ${file} does not exist`, { op: 'open', path: file, errno: 'ENOENT' });
   const spec = `${uri.transport}:${file}${tag !== undefined ? `:${tag}` : ''}`;
   if (uri.transport === 'oci') {
     // A layout's index names every image by digest: it changes whenever what the tag selects does.
@@ -60,7 +61,7 @@ export async function convertToSif(spec: string, dest: string, o: RegistryOption
     });
   } catch (e) {
     // The definition file is one we made up from the URI: its line numbers mean nothing to the user.
-    if (e instanceof DefFileError) throw new Error(`${spec}: ${e.message.replace(/^.*? line \d+: /, '')}`);
+    if (e instanceof DefFileError) throw new RuntimeError(`${spec}: ${e.message.replace(/^.*? line \d+: /, '')}`, { op: 'convert', cause: e });
     throw e;
   }
 }
@@ -75,7 +76,7 @@ function throwawayDir(): string {
 /** The cached SIF for a URI (made now if needed), or `spec` itself when it is a path. */
 export async function localImage(spec: string, o: RegistryOptions, r: Reporting): Promise<string> {
   const unsupported = unsupportedSource(spec);
-  if (unsupported) throw new Error(unsupported);
+  if (unsupported) throw new RuntimeError(unsupported, { op: 'pull' });
   const uri = imageUri(spec);
   if (!uri) return spec;
   const cache = ImageCache.open({ disabled: o.disableCache, tmpParent: o.disableCache ? throwawayDir() : undefined });

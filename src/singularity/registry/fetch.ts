@@ -8,6 +8,7 @@ import { progressBar } from '../../oci-dist/progress.js';
 import { formatReference, parseReference, type ImageReference } from '../../oci-dist/reference.js';
 import { ImageCache } from './cache.js';
 import { clientOptions, type RegistryOptions } from './options.js';
+import { RuntimeError } from '../../errors.js';
 
 /** Layers fetched at once (containers/image, which Singularity uses, allows 6; a login node is shared). */
 const PARALLEL_BLOBS = 3;
@@ -88,7 +89,7 @@ export async function fetchOrasSif(name: string, o: RegistryOptions, cache: Imag
   const layers = image.manifest.layers.filter(l => SIF_LAYER_TYPES.includes(l.mediaType));
   if (layers.length !== 1) {
     const types = image.manifest.layers.map(l => l.mediaType).join(', ') || 'none';
-    throw new Error(`${formatReference(remote.ref)} is not a SIF pushed with oras: it needs exactly one layer of type ${SIF_LAYER_TYPES[0]} (its layers: ${types})`);
+    throw new RuntimeError(`${formatReference(remote.ref)} is not a SIF pushed with oras: it needs exactly one layer of type ${SIF_LAYER_TYPES[0]} (its layers: ${types})`, { op: 'pull' });
   }
   const layer = layers[0]!;
   const key = layer.digest.slice('sha256:'.length);

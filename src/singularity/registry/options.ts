@@ -10,6 +10,7 @@ import type { Credentials } from '../../oci-dist/auth.js';
 import type { ClientOptions } from '../../oci-dist/client.js';
 import { findCredentials } from '../../oci-dist/credentials.js';
 import type { FlagSpec, ParsedFlags } from '../commands/sif-flags.js';
+import { RuntimeError } from '../../errors.js';
 
 export interface RegistryOptions {
   noHttps: boolean;
@@ -113,7 +114,7 @@ export async function ask(questions: { text: string; secret: boolean }[]): Promi
       if (tty) spawnSync('stty', ['-echo'], { stdio: ['inherit', 'ignore', 'ignore'] });
       try {
         const next = await lines.next();
-        if (next.done) throw new Error(`no answer on standard input to ${JSON.stringify(q.text.trim())}`);
+        if (next.done) throw new RuntimeError(`no answer on standard input to ${JSON.stringify(q.text.trim())}`, { op: 'prompt' });
         answers.push(String(next.value));
       } finally {
         if (tty) {

@@ -10,6 +10,7 @@ import { SifImage } from '../../sif/index.js';
 import { sha256File } from './cache.js';
 import { connect, SIF_CONFIG_TYPE, SIF_LAYER_TYPES } from './fetch.js';
 import type { RegistryOptions } from './options.js';
+import { RuntimeError } from '../../errors.js';
 
 /** Pushes the SIF; returns the manifest's digest. */
 export async function pushOras(file: string, name: string, o: RegistryOptions, quiet: boolean): Promise<string> {
@@ -17,11 +18,11 @@ export async function pushOras(file: string, name: string, o: RegistryOptions, q
   try {
     st = fs.statSync(file);
   } catch {
-    throw new Error(`${file}: no such file`);
+    throw new RuntimeError(`${file}: no such file`, { op: 'push', path: file, errno: 'ENOENT' });
   }
-  if (!st.isFile() || !SifImage.isSif(file)) throw new Error(`${file} is not a SIF image: only SIF files can be pushed with oras://`);
+  if (!st.isFile() || !SifImage.isSif(file)) throw new RuntimeError(`${file} is not a SIF image: only SIF files can be pushed with oras://`, { op: 'push', path: file });
   const remote = await connect(name, o);
-  if (remote.ref.digest) throw new Error(`oras://${name}: push needs a tag, not a digest (the registry computes the digest)`);
+  if (remote.ref.digest) throw new RuntimeError(`oras://${name}: push needs a tag, not a digest (the registry computes the digest)`, { op: 'push' });
   const digest = sha256File(file);
   const progress = progressBar('Uploading', process.stderr, !quiet);
   progress.expect(st.size);

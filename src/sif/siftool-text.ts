@@ -1,6 +1,6 @@
 // Human-readable views of SIF headers and descriptors, worded and aligned exactly as the reference siftool
 // prints them (`sif header`, `sif list`, `sif info`), so scripts that parse its output keep working.
-import { DataType, type Descriptor, type SifHeader, archName } from './index.js';
+import { DataType, type Descriptor, type SifHeader, archName } from './layout.js';
 
 const dataTypeNames: Record<number, string> = {
   [DataType.Deffile]: 'Def.FILE',

@@ -26,9 +26,23 @@ const SELF = new Set(['hack/check-paths.mjs', 'hack/check-paths.d.mts', 'test/un
 
 /** The runtime-spec's own documents: code cites them by name ("config-linux.md"), they are not ours to hold. */
 const RUNTIME_SPEC_DOCS = new Set([
-  'bundle.md', 'config.md', 'config-linux.md', 'config-solaris.md', 'config-windows.md', 'config-vm.md',
-  'config-zos.md', 'config-freebsd.md', 'features.md', 'features-linux.md', 'glossary.md', 'implementations.md',
-  'principles.md', 'runtime.md', 'runtime-linux.md', 'spec.md', 'state.md',
+  'bundle.md',
+  'config.md',
+  'config-linux.md',
+  'config-solaris.md',
+  'config-windows.md',
+  'config-vm.md',
+  'config-zos.md',
+  'config-freebsd.md',
+  'features.md',
+  'features-linux.md',
+  'glossary.md',
+  'implementations.md',
+  'principles.md',
+  'runtime.md',
+  'runtime-linux.md',
+  'spec.md',
+  'state.md',
 ]);
 
 /** Directories whose name says nothing about one machine: a checkout's parent there is not flagged. */
@@ -40,19 +54,27 @@ const ENGINES = 'docker|dockerd|podman|ctr|containerd|runc|crun|conmon';
 export function listFiles(root) {
   let names;
   try {
-    names = execFileSync('git', ['-C', root, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\0').filter(Boolean);
+    names = execFileSync('git', ['-C', root, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split('\0')
+      .filter(Boolean);
   } catch {
     names = [];
-    const walk = (rel) => {
+    const walk = rel => {
       for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
         const r = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isDirectory()) { if (!SKIP_DIRS.has(e.name)) walk(r); } else if (e.isFile()) names.push(r);
+        if (e.isDirectory()) {
+          if (!SKIP_DIRS.has(e.name)) walk(r);
+        } else if (e.isFile()) names.push(r);
       }
     };
     walk('');
   }
-  return names.filter(f => !SELF.has(f) && (SCOPE.some(s => f === s || f.startsWith(`${s}/`)) || TOP_DOCS.test(f)) && fs.existsSync(path.join(root, f)));
+  return names.filter(
+    f => !SELF.has(f) && (SCOPE.some(s => f === s || f.startsWith(`${s}/`)) || TOP_DOCS.test(f)) && fs.existsSync(path.join(root, f)),
+  );
 }
 
 /** Machine paths for this checkout: /work, and the checkout's own directory and its parent unless generic. */
@@ -65,7 +87,7 @@ export function machinePaths(root) {
   return [...out].filter(p => p !== '/');
 }
 
-const escapeRegex = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegex = s => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const isComment = (file, line) => file.endsWith('.md') || /^\s*(\/\/|\/?\*|#(?!include|define|if|endif|else|pragma|!)|<!--|;)/.test(line);
 
 /** Whether `rel`, taken from directory `fromDir` (relative to the root), stays inside the root. */
@@ -111,7 +133,9 @@ export function checkText(file, text, ctx) {
       for (const x of line.matchAll(/(?<![\w./:-])((?:[\w.-]+\/)*[\w-]+\.md)\b/g)) {
         const cited = x[1];
         if (RUNTIME_SPEC_DOCS.has(cited) || /:\/\/\S*$/.test(line.slice(0, x.index))) continue;
-        const found = ctx.files.has(path.posix.normalize(path.posix.join(dir, cited))) || ctx.files.has(path.posix.normalize(cited)) ||
+        const found =
+          ctx.files.has(path.posix.normalize(path.posix.join(dir, cited))) ||
+          ctx.files.has(path.posix.normalize(cited)) ||
           (!cited.includes('/') && ctx.basenames.has(cited));
         if (!found) add(n, 'missing-doc', `cites ${cited}, which the repository does not have`);
       }
@@ -120,7 +144,9 @@ export function checkText(file, text, ctx) {
       const e = new RegExp(`\\b(?:spawnSync|spawn|execFileSync|execFile|execSync|run)\\(\\s*['"](${ENGINES})['"]`).exec(line);
       if (e) add(n, 'engine-by-name', `runs ${e[1]} by name: use its absolute path`);
     } else if (isShell && !inHeredoc && !isComment(file, line)) {
-      const e = new RegExp(`(?:^|[|;&]|(?<!=)\\(|\\$\\(|\\bexec|\\bthen|\\bdo)\\s*(${ENGINES})(?=\\s|$)`).exec(line.replace(/(["']).*?\1/g, '""'));
+      const e = new RegExp(`(?:^|[|;&]|(?<!=)\\(|\\$\\(|\\bexec|\\bthen|\\bdo)\\s*(${ENGINES})(?=\\s|$)`).exec(
+        line.replace(/(["']).*?\1/g, '""'),
+      );
       if (e && !definedFns.has(e[1])) add(n, 'engine-by-name', `runs ${e[1]} by name: use its absolute path`);
     }
   });

@@ -11,7 +11,9 @@ const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const version: string = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version;
 let commit = 'unknown';
 try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .trim();
 } catch {
   /* not a git checkout */
 }
@@ -20,7 +22,11 @@ try {
 const build: AbiGroup = { prefix: 'TSRT_BUILD_', doc: 'this build', constants: { VERSION: version, COMMIT: commit } };
 
 /** Every group flattened to names and values, with the layouts' offsets and the slots' indexes worked out. */
-function flatten(g: AbiGroup): { scalars: [string, AbiScalar][]; strings: [string, readonly string[]][]; numbers: [string, readonly number[]][] } {
+function flatten(g: AbiGroup): {
+  scalars: [string, AbiScalar][];
+  strings: [string, readonly string[]][];
+  numbers: [string, readonly number[]][];
+} {
   const scalars: [string, AbiScalar][] = Object.entries(g.constants ?? {}).map(([k, v]) => [g.prefix + k, v]);
   let off = 0;
   for (const [name, size] of g.layout ?? []) {

@@ -15,7 +15,7 @@ let file = { name: '', passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 
 /** m:ss of a duration in milliseconds. */
-const clock = (ms) => `${Math.floor(ms / 60000)}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
+const clock = ms => `${Math.floor(ms / 60000)}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
 
 for await (const line of createInterface({ input: process.stdin })) {
   const inner = /^ {4}(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO).*)?$/.exec(line);

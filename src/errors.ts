@@ -2,7 +2,6 @@
 // match on runc's texts ("container does not exist", "container not running") keep working.
 import * as os from 'node:os';
 
-
 export class RuntimeError extends Error {
   /** The operation that failed, e.g. "mount", "create", "config.json". */
   readonly op: string;

@@ -132,9 +132,9 @@ export function native(): Addon {
   if (!loaded) {
     // Under Bun this literal require is what `bun build --compile` embeds into the single executable;
     // under Node (library use, tests) the addon is loaded from the build tree.
-    loaded = (process.versions.bun
-      ? require('../build/Release/tsrt.node')
-      : createRequire(import.meta.url)('../build/Release/tsrt.node')) as Addon;
+    loaded = (
+      process.versions.bun ? require('../build/Release/tsrt.node') : createRequire(import.meta.url)('../build/Release/tsrt.node')
+    ) as Addon;
   }
   return loaded;
 }

@@ -19,7 +19,10 @@ export function passwdEntry(uid: number, file = '/etc/passwd'): PasswdEntry | un
   } catch {
     return undefined;
   }
-  const f = text.split('\n').map(line => line.split(':')).find(fields => fields[2] === String(uid));
+  const f = text
+    .split('\n')
+    .map(line => line.split(':'))
+    .find(fields => fields[2] === String(uid));
   if (!f) return undefined;
   return { name: f[0] ?? '', uid, gid: Number(f[3]), gecos: f[4] ?? '', home: f[5] ?? '', shell: f[6] ?? '' };
 }

@@ -79,7 +79,7 @@ function checkAncestors(o: PrivateDirOptions, real: string, verified: fs.Stats):
         return;
       }
       if (!owners.has(st.uid)) throw refuse(o, real, `is inside ${at}, which is owned by uid ${st.uid} (neither root nor you)`);
-      if ((st.mode & 0o022) && !(st.mode & S_ISVTX)) {
+      if (st.mode & 0o022 && !(st.mode & S_ISVTX)) {
         throw refuse(o, real, `is inside ${at}, which others may write to (mode ${octal(st.mode)}, not sticky)`);
       }
       at = path.join(at, parts[i]!);
@@ -131,7 +131,7 @@ export function openPrivateDir(dir: string, o: PrivateDirOptions): PrivateDir | 
     const st = fs.fstatSync(fd);
     const euid = process.geteuid!();
     if (st.uid !== euid) throw refuse(o, given, `is owned by uid ${st.uid}, not by you (uid ${euid})`);
-    if (o.exclusive && (st.mode & 0o077)) throw refuse(o, given, `has mode ${octal(st.mode)}: it must be 0700, accessible to you only`);
+    if (o.exclusive && st.mode & 0o077) throw refuse(o, given, `has mode ${octal(st.mode)}: it must be 0700, accessible to you only`);
     if (st.mode & 0o022) throw refuse(o, given, `is writable by group or others (mode ${octal(st.mode)})`);
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
     if (o.trustedPath) checkAncestors(o, real, st);

@@ -84,7 +84,11 @@ export const createError = (stderr: string): string =>
   (/OCI runtime create failed: (.*)$/m.exec(stderr)?.[1] ?? stderr.trim()).replace(/^runc create failed: /, '');
 
 /** The non-empty lines of an engine's output, trimmed: what is compared across runtimes. */
-export const lines = (text: string): string[] => text.split('\n').map(l => l.trim()).filter(Boolean);
+export const lines = (text: string): string[] =>
+  text
+    .split('\n')
+    .map(l => l.trim())
+    .filter(Boolean);
 
 /**
  * Whether a line of `output` is what tty(1) prints for a pty, "/dev/pts/<n>". A terminal (script's) may put a
@@ -98,7 +102,10 @@ export const isPtyName = (output: string): boolean => lines(output.replace(/[\r\
  * echoes a typed line back through it.
  */
 export function throughPty(commandLine: string, env: NodeJS.ProcessEnv = process.env): { code: number; tty: boolean; echoed: boolean } {
-  const r = run('/usr/bin/script', ['-qec', `${commandLine} sh -c 'tty; read l; echo "got:$l"'`, '/dev/null'], { env, input: 'through the pty\n' });
+  const r = run('/usr/bin/script', ['-qec', `${commandLine} sh -c 'tty; read l; echo "got:$l"'`, '/dev/null'], {
+    env,
+    input: 'through the pty\n',
+  });
   const out = lines(r.stdout.replace(/[\r\0]/g, ''));
   return { code: r.code, tty: isPtyName(r.stdout), echoed: out.some(l => l.endsWith('got:through the pty')) };
 }

@@ -28,7 +28,10 @@ delete process.env['_TAPJS_PROCESSINFO_COV_EXCLUDE_FILES_'];
  */
 export function fixture(...rel: string[]): string {
   const p = path.join(REPO, 'test', 'fixtures', ...rel);
-  if (!fs.existsSync(p)) throw new Error(`missing fixture ${path.relative(REPO, p)}: it is part of the repository (see the PROVENANCE.md or README.md of its directory)`);
+  if (!fs.existsSync(p))
+    throw new Error(
+      `missing fixture ${path.relative(REPO, p)}: it is part of the repository (see the PROVENANCE.md or README.md of its directory)`,
+    );
   return p;
 }
 
@@ -138,7 +141,10 @@ export function uniqueId(prefix = 't'): string {
 
 /** Mount points currently on the host whose path contains `fragment`. */
 export function hostMountsContaining(fragment: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(fragment));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(l => l.includes(fragment));
 }
 
 /**
@@ -218,7 +224,10 @@ export function testScope(tt: { teardown(fn: () => void): void }, root: string, 
 
 /** Runs tsrt with stdout/stderr on files in a scope directory; `out` keeps receiving what a left process writes. */
 export function tsrtToFiles(
-  root: string, s: Scope, args: string[], opts: SpawnSyncOptions & { root?: string } = {},
+  root: string,
+  s: Scope,
+  args: string[],
+  opts: SpawnSyncOptions & { root?: string } = {},
 ): Result & { out: string } {
   const d = s.dir();
   const out = path.join(d, 'stdout');
@@ -374,9 +383,7 @@ with open(out, 'ab', buffering=0) as f:
  * Starts the console-socket receiver above as `python3 script sock out` in a fresh scope directory; it is
  * killed at the end of the test. The caller waits for `sock` to exist.
  */
-export function startConsoleReceiver(
-  tt: { teardown(fn: () => void): void }, s: Scope,
-): { sock: string; out: string } {
+export function startConsoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): { sock: string; out: string } {
   const dir = s.dir();
   const script = path.join(dir, 'receiver.py');
   const sock = path.join(dir, 'console.sock');

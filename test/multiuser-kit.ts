@@ -55,9 +55,14 @@ export function multiUser(t: { teardown(fn: () => void): void; plan(n: number, w
     else fs.lchownSync(file, u.uid, u.gid);
     if (mode !== undefined) fs.chmodSync(file, mode);
   };
-  const env = (u: User, extra: Record<string, string> = {}): string[] => Object.entries({
-    PATH: '/usr/bin:/bin', HOME: `/home/${u.name}`, USER: u.name, LOGNAME: u.name, ...extra,
-  }).map(([k, v]) => `${k}=${v}`);
+  const env = (u: User, extra: Record<string, string> = {}): string[] =>
+    Object.entries({
+      PATH: '/usr/bin:/bin',
+      HOME: `/home/${u.name}`,
+      USER: u.name,
+      LOGNAME: u.name,
+      ...extra,
+    }).map(([k, v]) => `${k}=${v}`);
   return {
     victim,
     attacker,
@@ -75,14 +80,17 @@ export function multiUser(t: { teardown(fn: () => void): void; plan(n: number, w
     },
     as(u, argv, o = {}) {
       const r = spawnSync('/usr/sbin/runuser', ['-u', u.name, '--', '/usr/bin/env', '-i', ...env(u, o.env), ...argv], {
-        cwd: o.cwd ?? '/', timeout: o.timeout ?? 120_000, input: '',
+        cwd: o.cwd ?? '/',
+        timeout: o.timeout ?? 120_000,
+        input: '',
       });
       return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
     },
     background(u, argv) {
       // setpriv execs in place: the pid we get is the program's own, so the teardown kills exactly it.
       const child = spawn('/usr/bin/setpriv', ['--reuid', String(u.uid), '--regid', String(u.gid), '--clear-groups', '--', ...argv], {
-        stdio: 'ignore', detached: true,
+        stdio: 'ignore',
+        detached: true,
       });
       child.unref();
       pids.push(child.pid!);
@@ -113,9 +121,26 @@ export function sifBundleOf(mu: MultiUser, u: User, args: string[]): string {
   step(['/bin/sh', '-c', `echo 'hello from the SIF' > ${bundle}/rootfs/etc/greeting`]);
   step(['/usr/bin/mksquashfs', path.join(bundle, 'rootfs'), path.join(bundle, 'rootfs.sqfs'), '-quiet', '-noappend']);
   step([SINGULARITY, 'sif', 'new', path.join(bundle, 'image.sif')]);
-  step([SINGULARITY, 'sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1',
-    path.join(bundle, 'image.sif'), path.join(bundle, 'rootfs.sqfs')]);
+  step([
+    SINGULARITY,
+    'sif',
+    'add',
+    '--datatype',
+    '4',
+    '--partfs',
+    '1',
+    '--parttype',
+    '2',
+    '--partarch',
+    '2',
+    '--groupid',
+    '1',
+    path.join(bundle, 'image.sif'),
+    path.join(bundle, 'rootfs.sqfs'),
+  ]);
   fs.rmSync(path.join(bundle, 'rootfs.sqfs'));
-  editConfig(bundle, spec => { spec.root = { path: 'image.sif', readonly: true }; });
+  editConfig(bundle, spec => {
+    spec.root = { path: 'image.sif', readonly: true };
+  });
   return bundle;
 }

@@ -44,7 +44,11 @@ function checked(cmd: string, args: string[], opts: { cwd?: string; input?: stri
 }
 
 /** Runs a program without blocking the event loop (the servers below live in this process). */
-export function runAsync(file: string, argv: string[], opts: { cwd?: string; input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+export function runAsync(
+  file: string,
+  argv: string[],
+  opts: { cwd?: string; input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
   return new Promise(resolve => {
     const child = spawn(file, argv, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -95,10 +99,40 @@ export interface Pki {
 /** A CA and a certificate for 127.0.0.1 signed by it. */
 export function makePki(dir: string): Pki {
   const f = (n: string) => path.join(dir, n);
-  checked(OPENSSL, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=tsrt test CA']);
+  checked(OPENSSL, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tsrt test CA',
+  ]);
   checked(OPENSSL, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
   fs.writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  checked(OPENSSL, ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext')]);
+  checked(OPENSSL, [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('server.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    f('server.ext'),
+  ]);
   fs.mkdirSync(f('certs.d'));
   fs.copyFileSync(f('ca.crt'), path.join(f('certs.d'), 'ca.crt'));
   fs.chmodSync(dir, 0o755);
@@ -134,18 +168,37 @@ async function answers(host: string, tls: Pki | undefined): Promise<boolean> {
 }
 
 /** Starts docker-registry with its own config and storage; it is stopped (by pid) and removed at teardown. */
-export async function startRegistry(t: { teardown(fn: () => void | Promise<void>): void }, config: RegistryConfig = {}): Promise<RegistryServer> {
+export async function startRegistry(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  config: RegistryConfig = {},
+): Promise<RegistryServer> {
   const dir = privateDir(t, 'tsrt-registry-');
   const storage = path.join(dir, 'storage');
   fs.mkdirSync(storage);
-  const lines = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${storage}`, '  delete:', '    enabled: true'];
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${storage}`,
+    '  delete:',
+    '    enabled: true',
+  ];
   if (config.htpasswd) {
     const file = path.join(dir, 'htpasswd');
     fs.writeFileSync(file, checked(HTPASSWD, ['-Bbn', config.htpasswd.user, config.htpasswd.password]));
     lines.push('auth:', '  htpasswd:', '    realm: tsrt-test', `    path: ${file}`);
   } else if (config.token) {
     const k = config.token;
-    lines.push('auth:', '  token:', `    realm: ${k.realm}`, `    service: ${k.service}`, `    issuer: ${k.issuer}`, `    rootcertbundle: ${k.rootCert}`);
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${k.realm}`,
+      `    service: ${k.service}`,
+      `    issuer: ${k.issuer}`,
+      `    rootcertbundle: ${k.rootCert}`,
+    );
   }
   const log = path.join(dir, 'registry.log');
   // A port found free can be taken before the registry binds it: try another then.
@@ -160,7 +213,9 @@ export async function startRegistry(t: { teardown(fn: () => void | Promise<void>
     const child = spawn(REGISTRY_BIN, ['serve', file], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     let exited = false;
-    child.on('exit', () => { exited = true; });
+    child.on('exit', () => {
+      exited = true;
+    });
     const pid = child.pid!;
     const stop = async (): Promise<void> => {
       if (exited) return;
@@ -227,7 +282,12 @@ export function busyboxImages(t: { teardown(fn: () => void): void }): BusyboxIma
   const dir = privateDir(t, 'tsrt-regimg-');
   fs.chmodSync(dir, 0o755);
   checked('bash', [path.join(REPO, 'hack/engines/image.sh'), dir]);
-  return { dir, rootfsTar: path.join(dir, 'busybox-rootfs.tar'), ociArchive: path.join(dir, 'busybox-oci.tar'), dockerArchive: path.join(dir, 'busybox-docker.tar') };
+  return {
+    dir,
+    rootfsTar: path.join(dir, 'busybox-rootfs.tar'),
+    ociArchive: path.join(dir, 'busybox-oci.tar'),
+    dockerArchive: path.join(dir, 'busybox-docker.tar'),
+  };
 }
 
 export interface Blob {
@@ -286,14 +346,25 @@ export class Layout {
     const diffIds = layers.map(l => `sha256:${crypto.createHash('sha256').update(zlib.gunzipSync(l)).digest('hex')}`);
     const document = { os: 'linux', architecture: 'amd64', ...config, rootfs: { type: 'layers', diff_ids: diffIds } };
     const cfg = this.blob(Buffer.from(JSON.stringify(document)), 'application/vnd.oci.image.config.v1+json');
-    return this.blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: cfg, layers: layerBlobs })),
-      'application/vnd.oci.image.manifest.v1+json');
+    return this.blob(
+      Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: cfg, layers: layerBlobs }),
+      ),
+      'application/vnd.oci.image.manifest.v1+json',
+    );
   }
 
   index(entries: { manifest: Blob; platform: { os: string; architecture: string; variant?: string } }[]): Blob {
-    return this.blob(Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries.map(e => ({ ...e.manifest, platform: e.platform })),
-    })), 'application/vnd.oci.image.index.v1+json');
+    return this.blob(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: entries.map(e => ({ ...e.manifest, platform: e.platform })),
+        }),
+      ),
+      'application/vnd.oci.image.index.v1+json',
+    );
   }
 
   tag(name: string, desc: Blob): void {
@@ -310,10 +381,13 @@ interface Stoppable {
 }
 
 function serve(t: { teardown(fn: () => void | Promise<void>): void }, server: Stoppable & net.Server): Promise<number> {
-  t.teardown(() => new Promise<void>(resolve => {
-    server.closeAllConnections?.();
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>(resolve => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  );
   return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
 }
 
@@ -333,12 +407,36 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
  * RS256 JWT for the scopes asked, with the signing certificate in x5c (the registry trusts it through its
  * rootcertbundle). Requests without valid credentials get 401, as a registry that requires login would.
  */
-export async function startTokenService(t: { teardown(fn: () => void | Promise<void>): void }, pki: Pki, users: Record<string, string>): Promise<TokenService> {
+export async function startTokenService(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  pki: Pki,
+  users: Record<string, string>,
+): Promise<TokenService> {
   const f = (n: string) => path.join(pki.dir, n);
-  checked(OPENSSL, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('token.key'), '-out', f('token.crt'), '-days', '2', '-subj', '/CN=tsrt token issuer']);
+  checked(OPENSSL, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('token.key'),
+    '-out',
+    f('token.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tsrt token issuer',
+  ]);
   const key = fs.readFileSync(f('token.key'), 'utf8');
   const der = new crypto.X509Certificate(fs.readFileSync(f('token.crt'))).raw;
-  const svc: TokenService = { realm: '', service: 'tsrt-test-registry', issuer: 'tsrt-test-issuer', rootCert: f('token.crt'), requests: [] };
+  const svc: TokenService = {
+    realm: '',
+    service: 'tsrt-test-registry',
+    issuer: 'tsrt-test-issuer',
+    rootCert: f('token.crt'),
+    requests: [],
+  };
   const server = https.createServer({ cert: fs.readFileSync(pki.cert), key: fs.readFileSync(pki.key) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const scopes = url.searchParams.getAll('scope');
@@ -357,7 +455,18 @@ export async function startTokenService(t: { teardown(fn: () => void | Promise<v
       return { type, name, actions: (actions ?? '').split(',').filter(Boolean) };
     });
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [der.toString('base64')] }));
-    const claims = b64url(JSON.stringify({ iss: svc.issuer, sub: user, aud: svc.service, exp: now + 600, nbf: now - 60, iat: now, jti: crypto.randomBytes(8).toString('hex'), access }));
+    const claims = b64url(
+      JSON.stringify({
+        iss: svc.issuer,
+        sub: user,
+        aud: svc.service,
+        exp: now + 600,
+        nbf: now - 60,
+        iat: now,
+        jti: crypto.randomBytes(8).toString('hex'),
+        access,
+      }),
+    );
     const signature = b64url(crypto.sign('sha256', Buffer.from(`${header}.${claims}`), key));
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ token: `${header}.${claims}.${signature}`, expires_in: 600 }));
@@ -383,7 +492,11 @@ export interface ProxyBehaviour {
 }
 
 /** A plain-HTTP forwarder to `upstream` (127.0.0.1:PORT) that records what it passes on. */
-export async function startProxy(t: { teardown(fn: () => void | Promise<void>): void }, upstream: string, behaviour: ProxyBehaviour = {}): Promise<Proxy> {
+export async function startProxy(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  upstream: string,
+  behaviour: ProxyBehaviour = {},
+): Promise<Proxy> {
   const proxy: Proxy = { host: '', log: [], maxInFlight: 0 };
   let inFlight = 0;
   let cuts = 0;
@@ -392,7 +505,9 @@ export async function startProxy(t: { teardown(fn: () => void | Promise<void>): 
     if (isBlob) {
       inFlight++;
       proxy.maxInFlight = Math.max(proxy.maxInFlight, inFlight);
-      res.on('close', () => { inFlight--; });
+      res.on('close', () => {
+        inFlight--;
+      });
       // Bounded: a client that fetches one blob at a time is only slowed down, never stuck.
       for (let i = 0; behaviour.holdUntil && inFlight < behaviour.holdUntil && i < 200; i++) await sleep(50);
     }
@@ -400,7 +515,8 @@ export async function startProxy(t: { teardown(fn: () => void | Promise<void>): 
       const entry = { method: req.method ?? '', path: req.url ?? '', range: req.headers.range, status: upRes.statusCode ?? 0 };
       proxy.log.push(entry);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      const cut = behaviour.cut && cuts < (behaviour.cut.times ?? 1) && isBlob && req.url?.endsWith(behaviour.cut.digest) ? behaviour.cut : undefined;
+      const cut =
+        behaviour.cut && cuts < (behaviour.cut.times ?? 1) && isBlob && req.url?.endsWith(behaviour.cut.digest) ? behaviour.cut : undefined;
       if (!cut) {
         upRes.pipe(res);
         return;

@@ -6,7 +6,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import {
-  REPO, TSRT, e2eFile, errorMessage, hostMountsContaining, startConsoleReceiver, tmpdir, tsrt, tsrtToFiles, waitFor, type Result, type Scope,
+  REPO,
+  TSRT,
+  e2eFile,
+  errorMessage,
+  hostMountsContaining,
+  startConsoleReceiver,
+  tmpdir,
+  tsrt,
+  tsrtToFiles,
+  waitFor,
+  type Result,
+  type Scope,
 } from './helpers.js';
 
 export { TSRT };
@@ -15,7 +26,10 @@ export { TSRT };
  * The set-up of a security test file: skipped (plan 0) unless root, with a private state root removed when the
  * file's tests end, a scope maker and tsrt against that root.
  */
-export function securityRoot(t: Parameters<typeof e2eFile>[0], name: string): {
+export function securityRoot(
+  t: Parameters<typeof e2eFile>[0],
+  name: string,
+): {
   root: string;
   scope(tt: { teardown(fn: () => void): void }): Scope;
   rt(args: string[], opts?: SpawnSyncOptions): Result;
@@ -120,8 +134,7 @@ export function pidOf(pidFile: string): number {
  * After a refused create: `state` does not know the id, no state dir remains, and no mount of the bundle is
  * left on the host.
  */
-export function assertNoLeftovers(t: Pick<Test, 'equal' | 'notOk' | 'same'>, root: string, id: string,
-  bundle: string): void {
+export function assertNoLeftovers(t: Pick<Test, 'equal' | 'notOk' | 'same'>, root: string, id: string, bundle: string): void {
   const st = tsrt(['state', id], { root });
   t.notOk(st.code === 0, `state ${id} fails after the refused create`);
   t.notOk(fs.existsSync(path.join(root, id)), 'no state directory is left');
@@ -130,7 +143,13 @@ export function assertNoLeftovers(t: Pick<Test, 'equal' | 'notOk' | 'same'>, roo
 
 /** The process's own mount table as the host sees it, for "nothing new on the host". */
 export function hostMountPoints(): Set<string> {
-  return new Set(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map(l => l.split(' ')[4]!));
+  return new Set(
+    fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(l => l.split(' ')[4]!),
+  );
 }
 
 /** The message of runc's log line on stderr (time="…" level=error msg="…"), or the raw text. */
@@ -163,7 +182,7 @@ export function hostBinaryIds(): string[] {
 /** A config edit: the container joins the pid namespace of host pid `pid` instead of making its own. */
 export function joinPidnsOf(pid: number): (spec: any) => void {
   return spec => {
-    spec.linux.namespaces = spec.linux.namespaces.map((n: any) => n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n);
+    spec.linux.namespaces = spec.linux.namespaces.map((n: any) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n));
   };
 }
 
@@ -195,7 +214,6 @@ export function startWatcher(tt: any, root: string, s: Scope, pid: number, secon
   };
 }
 
-
 /**
  * A running victim, the watcher in its pid namespace, and 20 `tsrt exec`s into it for the watcher to attack as
  * they appear; asserts each exec succeeded and the watcher finished, and gives back what the watcher printed.
@@ -216,8 +234,13 @@ export function watchedExecs(tt: any, root: string, s: Scope): string {
   return output;
 }
 /** A console socket: `sock` to pass as --console-socket; `ptn()` the received master's pts number; `output()`. */
-export function consoleReceiver(tt: { teardown(fn: () => void): void }, s: Scope): {
-  sock: string; ptn(): number | undefined; output(): string;
+export function consoleReceiver(
+  tt: { teardown(fn: () => void): void },
+  s: Scope,
+): {
+  sock: string;
+  ptn(): number | undefined;
+  output(): string;
 } {
   const { sock, out } = startConsoleReceiver(tt, s);
   waitFor(() => fs.existsSync(sock), 200, 50);
@@ -237,9 +260,17 @@ export function poll(pred: () => boolean, tries = 400): boolean {
 /** A host directory laid out like the /proc files runtimes write, each holding a canary value. */
 export function fakeProcTree(s: Scope): Canary {
   const c = makeCanary(s);
-  for (const f of ['self/attr/current', 'self/attr/exec', 'self/attr/apparmor/exec', 'self/oom_score_adj', '1/oom_score_adj',
-    'sys/net/ipv4/ip_unprivileged_port_start', 'net/ipv4/ip_unprivileged_port_start', 'sys/kernel/core_pattern',
-    'sysrq-trigger']) {
+  for (const f of [
+    'self/attr/current',
+    'self/attr/exec',
+    'self/attr/apparmor/exec',
+    'self/oom_score_adj',
+    '1/oom_score_adj',
+    'sys/net/ipv4/ip_unprivileged_port_start',
+    'net/ipv4/ip_unprivileged_port_start',
+    'sys/kernel/core_pattern',
+    'sysrq-trigger',
+  ]) {
     fs.mkdirSync(path.join(c.dir, path.dirname(f)), { recursive: true });
     fs.writeFileSync(path.join(c.dir, f), 'canary\n');
   }
@@ -272,6 +303,11 @@ export function startExchangeRacer(tt: any, root: string, s: Scope, volume: stri
 
 /** The mount points of a live process's mount table (as that process sees them) whose source root is `root`. */
 export function mountPointsOf(pid: number, sourceRoot: string): string[] {
-  return fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter(Boolean)
-    .map(l => l.split(' ')).filter(f => f[3] === sourceRoot).map(f => f[4]!);
+  return fs
+    .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(l => l.split(' '))
+    .filter(f => f[3] === sourceRoot)
+    .map(f => f[4]!);
 }

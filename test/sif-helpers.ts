@@ -17,6 +17,9 @@ export function singularity(args: string[], opts: SpawnSyncOptions & { user?: st
     ? spawnSync('runuser', ['-u', user, '--', SINGULARITY, ...args], { timeout: 120_000, ...spawnOpts })
     : spawnSync(SINGULARITY, args, { timeout: 120_000, ...spawnOpts });
   return {
-    code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '',
+    code: r.status ?? -1,
+    signal: r.signal ?? null,
+    stdout: r.stdout?.toString() ?? '',
+    stderr: r.stderr?.toString() ?? '',
   };
 }

@@ -11,11 +11,16 @@ export const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
 /** Where the debootstrap tests keep downloaded .debs between runs (SINGULARITY_CACHEDIR of the builds). */
 export const BUILD_CACHE = '/var/cache/tsrt-tests/singularity-build';
 
-export function singularity(args: string[], opts: { cwd?: string; user?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Result {
+export function singularity(
+  args: string[],
+  opts: { cwd?: string; user?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Result {
   const cmd = opts.user ? 'runuser' : SINGULARITY;
   const argv = opts.user ? ['-u', opts.user, '--', SINGULARITY, ...args] : args;
   const r = spawnSync(cmd, argv, {
-    cwd: opts.cwd, timeout: opts.timeoutMs ?? 600_000, encoding: 'utf8',
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 600_000,
+    encoding: 'utf8',
     env: { ...process.env, SINGULARITY_CACHEDIR: BUILD_CACHE, ...opts.env },
   });
   return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

@@ -61,18 +61,27 @@ export function kit(t: { teardown(fn: () => void): void; plan(n: number, why: st
   const home = `/home/${user.name}`;
   t.teardown(() => {
     // Instances this file left running are stopped by their owner before the directories go.
-    spawnSync('runuser', ['-u', user.name, '--', 'env', `XDG_RUNTIME_DIR=${runtime}`, SINGULARITY, 'instance', 'stop', '--all', '-F'], { stdio: 'ignore', timeout: 60_000 });
+    spawnSync('runuser', ['-u', user.name, '--', 'env', `XDG_RUNTIME_DIR=${runtime}`, SINGULARITY, 'instance', 'stop', '--all', '-F'], {
+      stdio: 'ignore',
+      timeout: 60_000,
+    });
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
   const command: Kit['command'] = (args, o = {}) => {
     const env = {
-      PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user.name, LOGNAME: user.name,
-      XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: path.join(runtime, 'cache'), ...o.env,
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: home,
+      USER: user.name,
+      LOGNAME: user.name,
+      XDG_RUNTIME_DIR: runtime,
+      SINGULARITY_CACHEDIR: path.join(runtime, 'cache'),
+      ...o.env,
     };
     const argv = ['runuser', '-u', user.name, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SINGULARITY, ...args];
-    const full = o.hostSetup === undefined
-      ? argv
-      : ['unshare', '-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv];
+    const full =
+      o.hostSetup === undefined
+        ? argv
+        : ['unshare', '-m', '--propagation', 'private', 'sh', '-ec', `${o.hostSetup}\nexec "$@"`, 'host-setup', ...argv];
     return { file: full[0]!, argv: full.slice(1), cwd: o.cwd ?? home, input: o.input ?? '', timeout: o.timeout ?? 120_000 };
   };
   const sing: Kit['sing'] = (args, o = {}) => {
@@ -122,13 +131,29 @@ export function sandbox(k: Kit, parts: ImageParts = {}): string {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, text, { mode });
   };
-  for (const d of ['bin', 'dev', 'proc', 'sys', 'tmp', 'var/tmp', 'etc', 'home', 'root', '.singularity.d/env', '.singularity.d/actions', '.singularity.d/libs']) {
+  for (const d of [
+    'bin',
+    'dev',
+    'proc',
+    'sys',
+    'tmp',
+    'var/tmp',
+    'etc',
+    'home',
+    'root',
+    '.singularity.d/env',
+    '.singularity.d/actions',
+    '.singularity.d/libs',
+  ]) {
     fs.mkdirSync(path.join(root, d), { recursive: true });
   }
   fs.chmodSync(path.join(root, 'tmp'), 0o1777);
   fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
-  const applets = spawnSync('/bin/busybox', ['--list']).stdout.toString().split('\n').filter(a => a && a !== 'busybox');
+  const applets = spawnSync('/bin/busybox', ['--list'])
+    .stdout.toString()
+    .split('\n')
+    .filter(a => a && a !== 'busybox');
   for (const a of applets) fs.symlinkSync('busybox', path.join(root, 'bin', a));
   w('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
   w('etc/group', 'root:x:0:\nnogroup:x:65534:\n');
@@ -165,7 +190,9 @@ export function squashfs(k: Kit, sandboxDir: string): string {
 export function sif(k: Kit, sandboxDir: string): string {
   const sqfs = squashfs(k, sandboxDir);
   const file = path.join(path.dirname(sqfs), 'image.sif');
-  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(file, [
+    { dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
   fs.chownSync(file, k.user.uid, k.user.gid);
   fs.chmodSync(file, 0o755);
   return file;

@@ -20,7 +20,8 @@
 Napi::Value CompileSeccomp(const Napi::CallbackInfo &info);
 Napi::Value SeccompInfo(const Napi::CallbackInfo &info);
 
-namespace tsrt {
+namespace tsrt
+{
 
 // waitid(P_PIDFD) through the raw syscall: header versions disagree on the idtype_t spelling.
 constexpr int kPidfdIdtype = 3;
@@ -29,38 +30,53 @@ std::string ErrnoName(int err);
 // `syscall`, when given, tells the caller which step failed (as Node's own errors do).
 Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err, const char *syscall = nullptr);
 
-inline int IntArg(const Napi::CallbackInfo &info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
+inline int IntArg(const Napi::CallbackInfo &info, size_t i)
+{
+	return info[i].As<Napi::Number>().Int32Value();
 }
 
 // An fd this call opened and closes on every way out of it, early returns and thrown errors included (errno is
 // kept, so a ThrowErrno after the guard still names the failed call). release() hands the fd on instead: to
 // JavaScript, which closes it with closeFd.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  // Closes now (where the moment matters: a pipe's end that must reach EOF), or takes another fd.
-  void reset(int fd = -1) {
-    if (fd_ >= 0) {
-      int err = errno;
-      close(fd_);
-      errno = err;
-    }
-    fd_ = fd;
-  }
+class Fd
+{
+      public:
+	explicit Fd(int fd = -1) : fd_(fd)
+	{
+	}
+	Fd(const Fd &) = delete;
+	Fd &operator=(const Fd &) = delete;
+	~Fd()
+	{
+		reset();
+	}
+	int get() const
+	{
+		return fd_;
+	}
+	bool ok() const
+	{
+		return fd_ >= 0;
+	}
+	int release()
+	{
+		int fd = fd_;
+		fd_ = -1;
+		return fd;
+	}
+	// Closes now (where the moment matters: a pipe's end that must reach EOF), or takes another fd.
+	void reset(int fd = -1)
+	{
+		if (fd_ >= 0) {
+			int err = errno;
+			close(fd_);
+			errno = err;
+		}
+		fd_ = fd;
+	}
 
- private:
-  int fd_;
+      private:
+	int fd_;
 };
 
 // fds.cc
@@ -102,6 +118,6 @@ Napi::Value Unmount(const Napi::CallbackInfo &info);
 Napi::Value IdmapUserns(const Napi::CallbackInfo &info);
 Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info);
 
-}  // namespace tsrt
+} // namespace tsrt
 
 #endif

@@ -49,7 +49,8 @@ Napi::Value Recv(const Napi::CallbackInfo &info) {
     return ThrowErrno(env, "sync socket", static_cast<int>(-n));
   }
   if (n == 0) return env.Null();
-  if (n != static_cast<ssize_t>(sizeof(m)) || truncated) return ThrowErrno(env, "sync socket: malformed message", EPROTO);
+  if (n != static_cast<ssize_t>(sizeof(m)) || truncated)
+    return ThrowErrno(env, "sync socket: malformed message", EPROTO);
   m.detail[sizeof(m.detail) - 1] = 0;
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", m.type);
@@ -218,7 +219,8 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   while (off < data.size()) {
     struct fdmsg fm;
     // The fd rides on the first bytes only.
-    struct msghdr *mh = fdmsg_init(&fm, const_cast<char *>(data.data()) + off, data.size() - off, first ? passed : FDMSG_NONE);
+    struct msghdr *mh =
+        fdmsg_init(&fm, const_cast<char *>(data.data()) + off, data.size() - off, first ? passed : FDMSG_NONE);
     ssize_t n = sendmsg(fd.get(), mh, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return ThrowErrno(env, "send to " + path, n < 0 ? errno : EPIPE);

@@ -41,7 +41,8 @@ Napi::Value ProcWrite(const Napi::CallbackInfo &info) {
   Fd dir(open(where.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.ok()) return ThrowErrno(env, "open " + where, errno);
   struct statfs sf;
-  if (fstatfs(dir.get(), &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) return ThrowErrno(env, where + " is not procfs", EXDEV);
+  if (fstatfs(dir.get(), &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+    return ThrowErrno(env, where + " is not procfs", EXDEV);
   struct open_how how;
   memset(&how, 0, sizeof(how));
   how.flags = O_WRONLY | O_CLOEXEC;
@@ -174,9 +175,7 @@ Napi::Value IdmapUserns(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, nsfd.release());
 }
 
-static int Bpf(int cmd, union bpf_attr *attr) {
-  return static_cast<int>(syscall(SYS_bpf, cmd, attr, sizeof(*attr)));
-}
+static int Bpf(int cmd, union bpf_attr *attr) { return static_cast<int>(syscall(SYS_bpf, cmd, attr, sizeof(*attr))); }
 
 // attachDeviceFilter(cgroupDir, insns) -> number of programs replaced. Loads a BPF_PROG_TYPE_CGROUP_DEVICE
 // program and attaches it to the cgroup2 directory, then detaches the device programs that were there

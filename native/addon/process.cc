@@ -33,20 +33,21 @@ extern "C" const unsigned char tsrt_init_blob[];
 extern "C" const unsigned char tsrt_init_blob_end[];
 extern "C" const unsigned char tsrt_executor_blob[];
 extern "C" const unsigned char tsrt_executor_blob_end[];
-__asm__(".section .rodata\n"
-        ".balign 16\n"
-        ".globl tsrt_init_blob\n"
-        "tsrt_init_blob:\n"
-        ".incbin \"tsrt-init\"\n"
-        ".globl tsrt_init_blob_end\n"
-        "tsrt_init_blob_end:\n"
-        ".balign 16\n"
-        ".globl tsrt_executor_blob\n"
-        "tsrt_executor_blob:\n"
-        ".incbin \"tsrt-executor\"\n"
-        ".globl tsrt_executor_blob_end\n"
-        "tsrt_executor_blob_end:\n"
-        ".previous\n");
+__asm__(
+    ".section .rodata\n"
+    ".balign 16\n"
+    ".globl tsrt_init_blob\n"
+    "tsrt_init_blob:\n"
+    ".incbin \"tsrt-init\"\n"
+    ".globl tsrt_init_blob_end\n"
+    "tsrt_init_blob_end:\n"
+    ".balign 16\n"
+    ".globl tsrt_executor_blob\n"
+    "tsrt_executor_blob:\n"
+    ".incbin \"tsrt-executor\"\n"
+    ".globl tsrt_executor_blob_end\n"
+    "tsrt_executor_blob_end:\n"
+    ".previous\n");
 
 namespace tsrt {
 
@@ -181,9 +182,7 @@ static Napi::Value Reap(Napi::Env env, int pidfd) {
 }
 
 // wait(pidfd) -> { code, signal }
-Napi::Value Wait(const Napi::CallbackInfo &info) {
-  return Reap(info.Env(), IntArg(info, 0));
-}
+Napi::Value Wait(const Napi::CallbackInfo &info) { return Reap(info.Env(), IntArg(info, 0)); }
 
 // Foreground `run`: every signal the runtime gets goes to the container init, as runc forwards them.
 static volatile sig_atomic_t g_forward_pidfd = -1;
@@ -196,8 +195,19 @@ static void Forward(int sig) {
 
 static bool Forwardable(int sig) {
   switch (sig) {
-    case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE:
-    case SIGTRAP: case SIGURG: case SIGWINCH: case SIGPROF: case SIGVTALRM: case SIGSYS:
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGCHLD:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+    case SIGURG:
+    case SIGWINCH:
+    case SIGPROF:
+    case SIGVTALRM:
+    case SIGSYS:
       return false;
     default:
       return sig < 32 || sig >= SIGRTMIN;
@@ -272,7 +282,8 @@ Napi::Value PtyProxy(const Napi::CallbackInfo &info) {
       } else if (r == 0 || (r < 0 && errno != EINTR)) {
         in_open = false;
         static const char eof = 4;  // ^D: the pty's end of input
-        if (write(master, &eof, 1) < 0) {}
+        if (write(master, &eof, 1) < 0) {
+        }
       }
     }
     if ((p[0].revents & POLLIN) && (!out_open || !(p[1].revents & POLLIN))) break;
@@ -316,8 +327,18 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   Fd in_read(in[0]), in_write(in[1]);
   Fd out(static_cast<int>(syscall(SYS_memfd_create, "tsrt-hook-output", MFD_CLOEXEC)));
   if (!out.ok()) return ThrowErrno(env, "memfd_create", errno);
-  struct joined_spec spec = {target.get(), nsFlags, in_read.get(), out.get(), path.c_str(), argv.data(), envp.data(),
-                             cwd.empty() ? nullptr : cwd.c_str(), nullptr, 0, 0, 0};
+  struct joined_spec spec = {target.get(),
+                             nsFlags,
+                             in_read.get(),
+                             out.get(),
+                             path.c_str(),
+                             argv.data(),
+                             envp.data(),
+                             cwd.empty() ? nullptr : cwd.c_str(),
+                             nullptr,
+                             0,
+                             0,
+                             0};
   if (o.Has("seccomp") && o.Get("seccomp").IsBuffer()) {
     auto prog = o.Get("seccomp").As<Napi::Buffer<unsigned char>>();
     spec.seccomp = prog.Data();
@@ -333,7 +354,8 @@ Napi::Value RunJoined(const Napi::CallbackInfo &info) {
   if (pid < 0) return ThrowErrno(env, "clone3", err);
   // A hook need not read its stdin: write what the pipe takes without blocking, then close (its EOF).
   fcntl(in_write.get(), F_SETFL, O_NONBLOCK);
-  if (write(in_write.get(), input.data(), input.size()) < 0) {}
+  if (write(in_write.get(), input.data(), input.size()) < 0) {
+  }
   in_write.reset();
   struct pollfd p = {pidfd.get(), POLLIN, 0};
   int n;

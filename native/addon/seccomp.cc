@@ -43,13 +43,9 @@ class Context {
   scmp_filter_ctx ctx_;
 };
 
-uint32_t U32(const Napi::Object &o, const char *key) {
-  return o.Get(key).As<Napi::Number>().Uint32Value();
-}
+uint32_t U32(const Napi::Object &o, const char *key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
-std::string Str(const Napi::Object &o, const char *key) {
-  return o.Get(key).As<Napi::String>().Utf8Value();
-}
+std::string Str(const Napi::Object &o, const char *key) { return o.Get(key).As<Napi::String>().Utf8Value(); }
 
 // u64 operands travel as decimal strings: a JS number cannot hold every u64.
 bool Datum(const Napi::Object &o, const char *key, scmp_datum_t *out) {
@@ -62,9 +58,7 @@ bool Datum(const Napi::Object &o, const char *key, scmp_datum_t *out) {
   return true;
 }
 
-std::string Reason(int rc) {
-  return strerror(-rc);
-}
+std::string Reason(int rc) { return strerror(-rc); }
 
 // libseccomp 2.5 has no export to memory: export into a memfd and read the program back.
 bool ExportProgram(scmp_filter_ctx ctx, std::vector<unsigned char> *out, std::string *why) {
@@ -252,7 +246,7 @@ bool Compile(const Napi::Object &filter, std::vector<unsigned char> *program, Fi
       cmps[j].op = static_cast<enum scmp_compare>(U32(a, "op"));
       if (!Datum(a, "value", &cmps[j].datum_a) || !Datum(a, "valueTwo", &cmps[j].datum_b)) {
         *err = {where + "/args/" + std::to_string(j), "operand is not an unsigned 64-bit number"};
-      return false;
+        return false;
       }
     }
     int rc = seccomp_rule_add_array(ctx.get(), U32(r, "action"), nr, static_cast<unsigned int>(cmps.size()),

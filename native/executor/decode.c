@@ -207,7 +207,8 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	r.left = len;
 	r.arena_size = 2 * len + ARENA_SLACK;
 	/* Reserved, not committed: pages are touched only as far as the arrays reach. */
-	arena = syscall(SYS_mmap, NULL, r.arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = syscall(SYS_mmap, NULL, r.arena_size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (arena == -1) {
 		*why = "out of memory";
 		return -1;
@@ -291,10 +292,8 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			break;
 		case STEP_MKNOD:
 		case STEP_MKDIR:
-		case STEP_SETATTR:
-			break;
-		default:
-			fail(&r, "unknown step kind");
+		case STEP_SETATTR: break;
+		default: fail(&r, "unknown step kind");
 		}
 	}
 	plan->masked = get_str_list(&r, &plan->nmasked, TSRT_PATH_MAX, "path longer than PATH_MAX in plan", 0);
@@ -339,7 +338,8 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	/* Two slots in front of the arguments: the sealed helper's argv is [magic, path, args...]. */
 	plan->args = get_str_list(&r, &plan->nargs, TSRT_ARG_STRLEN, "argument longer than MAX_ARG_STRLEN in plan", 2);
 	plan->helper_argv = plan->args ? plan->args - 2 : NULL;
-	plan->env = get_str_list(&r, &plan->nenv, TSRT_ARG_STRLEN, "environment string longer than MAX_ARG_STRLEN in plan", 0);
+	plan->env = get_str_list(&r, &plan->nenv, TSRT_ARG_STRLEN,
+				 "environment string longer than MAX_ARG_STRLEN in plan", 0);
 	if (!r.why && plan->nargs == 0)
 		fail(&r, "plan has no process arguments");
 	plan->fifo_fd = (int32_t)get_u32(&r);
@@ -426,9 +426,9 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 	if (!r.why && (plan->flags & PF_EXEC) &&
 	    (plan->nsteps || plan->njoin || plan->unshare_flags || plan->nsysctl || plan->nmasked || plan->nreadonly ||
 	     plan->nidmaps || plan->fifo_fd >= 0 ||
-	     (plan->flags & (PF_NEW_USERNS | PF_NEW_MOUNTNS | PF_NEW_CGROUPNS | PF_NEW_TIMENS | PF_NEW_PIDNS |
-			     PF_SET_HOSTNAME | PF_SET_DOMAINNAME | PF_SYNC_PREPIVOT | PF_START_FIFO | PF_READONLY_ROOT |
-			     PF_SHARED_MOUNTNS))))
+	     (plan->flags &
+	      (PF_NEW_USERNS | PF_NEW_MOUNTNS | PF_NEW_CGROUPNS | PF_NEW_TIMENS | PF_NEW_PIDNS | PF_SET_HOSTNAME |
+	       PF_SET_DOMAINNAME | PF_SYNC_PREPIVOT | PF_START_FIFO | PF_READONLY_ROOT | PF_SHARED_MOUNTNS))))
 		fail(&r, "exec plan with container set-up work");
 	if ((plan->flags & PF_START_FIFO) && plan->fifo_fd < 0)
 		fail(&r, "fifo start without fifo fd");

@@ -13,7 +13,8 @@ static const char *env_path(const struct tsrt_plan *p)
 {
 	uint32_t i;
 	for (i = 0; i < p->nenv; i++)
-		if (p->env[i][0] == 'P' && p->env[i][1] == 'A' && p->env[i][2] == 'T' && p->env[i][3] == 'H' && p->env[i][4] == '=')
+		if (p->env[i][0] == 'P' && p->env[i][1] == 'A' && p->env[i][2] == 'T' && p->env[i][3] == 'H' &&
+		    p->env[i][4] == '=')
 			return p->env[i] + 5;
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
@@ -81,7 +82,6 @@ void lookup_executable(struct ctx *c, char *out, size_t cap)
 	die_exit(1);
 }
 
-
 void wait_for_start(struct ctx *c, const char *path)
 {
 	const struct tsrt_plan *p = c->plan;
@@ -95,7 +95,8 @@ void wait_for_start(struct ctx *c, const char *path)
 		 * with it. Without such a /proc (a config that mounts none), we wait here, through the private procfs.
 		 */
 		if (c->helper_waits) {
-			sappend_u64(magic, sizeof(magic), sappend(magic, sizeof(magic), 0, SHIM_WAIT_MAGIC), (uint64_t)p->fifo_fd, 0);
+			sappend_u64(magic, sizeof(magic), sappend(magic, sizeof(magic), 0, SHIM_WAIT_MAGIC),
+				    (uint64_t)p->fifo_fd, 0);
 			exec_user_process(c, path, magic);
 		}
 		syscall(SYS_close, c->rootfd);
@@ -179,6 +180,7 @@ void exec_user_process(struct ctx *c, const char *path, const char *magic)
 	syscall(SYS_execveat, c->shim_fd, "", p->helper_argv, p->env, AT_EMPTY_PATH);
 	/* Only the hand-over to the helper failed here (the helper reports the user's program itself). A profile
 	 * written before execveat existed (Linux 3.19) denies it; engines' and runtime-tools' profiles allow it. */
-	fail(c, S_EXEC, p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
-				       : "execveat of the sealed helper");
+	fail(c, S_EXEC,
+	     p->seccomp_len ? "execveat of the sealed helper (does the seccomp profile allow execveat?)"
+			    : "execveat of the sealed helper");
 }

@@ -63,11 +63,11 @@ struct ctx {
 	const struct tsrt_plan *plan;
 	int sock;
 	int shim_fd;
-	int procfd;   /* private procfs handle (R2) */
-	int devnull;  /* host /dev/null, verified 1:3 (R3) */
-	int rootfd;   /* the container rootfs mount, before pivot_root */
+	int procfd;  /* private procfs handle (R2) */
+	int devnull; /* host /dev/null, verified 1:3 (R3) */
+	int rootfd;  /* the container rootfs mount, before pivot_root */
 	int rootlen;
-	int timens_fd; /* /proc/self/timens_offsets, opened while we were still dumpable */
+	int timens_fd;	  /* /proc/self/timens_offsets, opened while we were still dumpable */
 	int helper_waits; /* the sealed helper waits for `start` (wait_for_start) */
 };
 

@@ -29,8 +29,10 @@ static void say(int fd, const char *a, const char *b, int err)
 {
 	const char *parts[4] = { a, b, ": ", strerrorname_np(err) };
 	for (int i = 0; i < 4; i++)
-		if (parts[i] && syscall(SYS_write, fd, parts[i], strlen(parts[i]))) {}
-	if (syscall(SYS_write, fd, "\n", 1)) {}
+		if (parts[i] && syscall(SYS_write, fd, parts[i], strlen(parts[i]))) {
+		}
+	if (syscall(SYS_write, fd, "\n", 1)) {
+	}
 }
 
 static void reset_signals(void)
@@ -98,7 +100,8 @@ static _Noreturn void child(const struct joined_spec *s)
 			/* The hook must not outlive us when the runtime kills us for its timeout. */
 			int status = 0;
 			long r;
-			do r = syscall(SYS_wait4, pid, &status, 0, NULL);
+			do
+				r = syscall(SYS_wait4, pid, &status, 0, NULL);
 			while (r < 0 && errno == EINTR);
 			if (r < 0)
 				syscall(SYS_exit_group, 125);
@@ -155,7 +158,9 @@ static _Noreturn void open_child(int target_pidfd, const char *path, int sock)
 	else if ((fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC)) < 0)
 		err = errno;
 	syscall(SYS_exit_group, syscall(SYS_sendmsg, sock, fdmsg_init(&m, &err, sizeof(err), fd < 0 ? FDMSG_NONE : fd),
-					  MSG_NOSIGNAL) == (long)sizeof(err) ? 0 : 1);
+					MSG_NOSIGNAL) == (long)sizeof(err)
+					? 0
+					: 1);
 	__builtin_unreachable();
 }
 

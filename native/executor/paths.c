@@ -33,8 +33,7 @@ static void check_inside_root(struct ctx *c, int fd, int step, const char *what)
 	if (len < 0)
 		fail(c, step, what);
 	target[len] = 0;
-	if (!starts_with_dir(target, c->plan->rootfs, (size_t)c->rootlen) &&
-	    !(c->rootlen == 1 && target[0] == '/'))
+	if (!starts_with_dir(target, c->plan->rootfs, (size_t)c->rootlen) && !(c->rootlen == 1 && target[0] == '/'))
 		fail_errno(c, step, EXDEV, what);
 }
 
@@ -191,7 +190,6 @@ void refuse_symlink(struct ctx *c, const char *dest, int step)
 		fail_errno(c, step, ELOOP, dest);
 	syscall(SYS_close, fd);
 }
-
 
 int proc_open(struct ctx *c, const char *path, int flags)
 {

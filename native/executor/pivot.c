@@ -52,8 +52,11 @@ static int detach_outside(struct ctx *c, const struct mountinfo_entry *e)
 		int fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC), tree = -1;
 		if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", "0", 0) == 0 &&
 		    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
-			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-		if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+					    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+						    MOUNT_ATTR_NOEXEC);
+		if (tree < 0 ||
+		    syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			fail(c, S_PIVOT, e->point);
 		syscall(SYS_close, tree);
 		if (fsfd >= 0)
@@ -68,8 +71,8 @@ static int detach_line(struct ctx *c, char *line, size_t len)
 {
 	const char *rootfs = c->plan->rootfs;
 	struct mountinfo_entry e;
-	if (!parse_mountinfo(line, len, &e) || !strcmp(e.point, "/") || starts_with_dir(e.point, rootfs, slen(rootfs)) ||
-	    starts_with_dir(rootfs, e.point, slen(e.point)))
+	if (!parse_mountinfo(line, len, &e) || !strcmp(e.point, "/") ||
+	    starts_with_dir(e.point, rootfs, slen(rootfs)) || starts_with_dir(rootfs, e.point, slen(e.point)))
 		return 0;
 	return detach_outside(c, &e);
 }

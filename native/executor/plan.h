@@ -29,23 +29,23 @@ enum tsrt_step_kind {
 	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
 	STEP_MOUNT_FS = 2,    /* fsopen(fstype) + fsconfig(data) -> fsmount -> move_mount onto dest */
 	STEP_SYMLINK = 3,     /* symlink(target, dest) unless dest exists */
-	STEP_MKNOD = 4,       /* mknod dest (mode, rdev), chown uid:gid */
+	STEP_MKNOD = 4,	      /* mknod dest (mode, rdev), chown uid:gid */
 	STEP_BIND_DEVICE = 5, /* bind a host device node onto dest, verified by rdev first */
-	STEP_MKDIR = 6,       /* mkdir -p dest inside the rootfs */
+	STEP_MKDIR = 6,	      /* mkdir -p dest inside the rootfs */
 	STEP_SETATTR = 7,     /* mount_setattr(attr_set, attr_clr) on the mount at dest (e.g. a tmpfs made read-only
 			       * last, or rnosuid over a bind's tree); MF_ATTR_RECURSIVE applies it to the tree */
 };
 
 /* Mount step flags. */
-#define MF_RECURSIVE 0x1u     /* rbind / AT_RECURSIVE for attribute changes */
-#define MF_DEST_FILE 0x2u     /* the destination must be a file (source is not a directory) */
-#define MF_ATTR_RECURSIVE 0x4u /* rro, rnosuid...: apply attributes to the whole tree */
-#define MF_FALLBACK_BIND 0x8u /* if the fs mount is refused (EPERM), bind fallback_source instead */
-#define MF_PROC_OR_SYS 0x10u  /* proc/sysfs: the destination must be a real directory (R7) */
+#define MF_RECURSIVE 0x1u	/* rbind / AT_RECURSIVE for attribute changes */
+#define MF_DEST_FILE 0x2u	/* the destination must be a file (source is not a directory) */
+#define MF_ATTR_RECURSIVE 0x4u	/* rro, rnosuid...: apply attributes to the whole tree */
+#define MF_FALLBACK_BIND 0x8u	/* if the fs mount is refused (EPERM), bind fallback_source instead */
+#define MF_PROC_OR_SYS 0x10u	/* proc/sysfs: the destination must be a real directory (R7) */
 #define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
-#define MF_MOUNT_LABEL 0x40u  /* fs mounts: pass the plan's mount_label as the SELinux context= option */
-#define MF_COPY_UP 0x80u      /* tmpcopyup: fill the new tmpfs with a copy of what the rootfs has at dest */
-#define MF_DEFERRED 0x100u    /* setattr: applied last, once the console is bound too (runc's finalizeRootfs) */
+#define MF_MOUNT_LABEL 0x40u	/* fs mounts: pass the plan's mount_label as the SELinux context= option */
+#define MF_COPY_UP 0x80u	/* tmpcopyup: fill the new tmpfs with a copy of what the rootfs has at dest */
+#define MF_DEFERRED 0x100u	/* setattr: applied last, once the console is bound too (runc's finalizeRootfs) */
 
 struct tsrt_step {
 	uint32_t kind;
@@ -58,18 +58,18 @@ struct tsrt_step {
 	uint64_t attr_set;    /* MOUNT_ATTR_* */
 	uint64_t attr_clr;
 	uint32_t propagation; /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE or 0 */
-	uint32_t mode;        /* mknod: S_IFCHR/S_IFBLK/S_IFIFO | perms */
-	uint64_t rdev;        /* mknod / bind device: device number (makedev) */
+	uint32_t mode;	      /* mknod: S_IFCHR/S_IFBLK/S_IFIFO | perms */
+	uint64_t rdev;	      /* mknod / bind device: device number (makedev) */
 	uint32_t uid, gid;    /* mknod owner */
 };
 
 /* An idmapped bind: its tree is cloned and given MOUNT_ATTR_IDMAP before the executor leaves the host's user
  * namespace (it needs CAP_SYS_ADMIN over userns_fd), and attached later in place of a fresh clone. */
 struct tsrt_idmap {
-	uint32_t step;     /* index of a STEP_MOUNT_BIND step */
-	int32_t userns_fd; /* a user namespace carrying the mount's maps, made by the runtime */
+	uint32_t step;	    /* index of a STEP_MOUNT_BIND step */
+	int32_t userns_fd;  /* a user namespace carrying the mount's maps, made by the runtime */
 	uint32_t recursive; /* ridmap: AT_RECURSIVE */
-	int32_t tree;      /* not in the plan: the executor's idmapped tree fd until attached, -1 before */
+	int32_t tree;	    /* not in the plan: the executor's idmapped tree fd until attached, -1 before */
 };
 
 struct tsrt_nsjoin {
@@ -96,9 +96,9 @@ struct tsrt_rlimit {
 #define TSRT_CLONE_NS_ALL 0x7e020080u
 
 /* Plan flags. */
-#define PF_NEW_USERNS 0x1u      /* unshare(CLONE_NEWUSER); the parent writes the id maps */
-#define PF_NEW_MOUNTNS 0x2u     /* rootfs work happens (a new mount ns is required for it) */
-#define PF_NO_PIVOT 0x4u        /* MS_MOVE + chroot instead of pivot_root */
+#define PF_NEW_USERNS 0x1u  /* unshare(CLONE_NEWUSER); the parent writes the id maps */
+#define PF_NEW_MOUNTNS 0x2u /* rootfs work happens (a new mount ns is required for it) */
+#define PF_NO_PIVOT 0x4u    /* MS_MOVE + chroot instead of pivot_root */
 #define PF_READONLY_ROOT 0x8u
 #define PF_TERMINAL 0x10u
 #define PF_NO_NEW_PRIVS 0x20u
@@ -106,14 +106,15 @@ struct tsrt_rlimit {
 #define PF_SET_DOMAINNAME 0x80u
 #define PF_OOM_SCORE_ADJ 0x100u
 #define PF_SYNC_PREPIVOT 0x200u /* stop before pivot_root so the parent runs prestart/createRuntime hooks */
-#define PF_START_FIFO 0x400u    /* wait for `start` on the exec fifo; otherwise on the sync socket */
+#define PF_START_FIFO 0x400u	/* wait for `start` on the exec fifo; otherwise on the sync socket */
 #define PF_SET_UMASK 0x800u
-#define PF_SETGROUPS 0x1000u    /* setgroups() is allowed (not denied in the user namespace) */
+#define PF_SETGROUPS 0x1000u /* setgroups() is allowed (not denied in the user namespace) */
 #define PF_NEW_CGROUPNS 0x2000u
 #define PF_NEW_TIMENS 0x4000u
 #define PF_NEW_PIDNS 0x8000u
 #define PF_NEW_KEYRING 0x10000u /* join a fresh session keyring (runc's default; --no-new-keyring clears it) */
-#define PF_EXEC 0x20000u        /* exec: join the namespaces of join_pidfd's process (join_nsflags) and run a process
+#define PF_EXEC                                                                                                        \
+	0x20000u /* exec: join the namespaces of join_pidfd's process (join_nsflags) and run a process
 				 * there; no namespace is made, no rootfs, device, hostname or sysctl work is done */
 /* The rootfs is prepared in a mount namespace shared with others (the runtime's own, or one joined by path):
  * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
@@ -130,8 +131,8 @@ struct tsrt_plan {
 	int64_t time_monotonic_sec, time_boottime_sec;
 	uint32_t time_monotonic_nsec, time_boottime_nsec;
 
-	const char *rootfs; /* absolute host path */
-	uint32_t root_propagation; /* MS_* | MS_REC applied to "/" before any mount */
+	const char *rootfs;	     /* absolute host path */
+	uint32_t root_propagation;   /* MS_* | MS_REC applied to "/" before any mount */
 	uint32_t rootfs_propagation; /* rootfsPropagation applied to the new root after pivot, 0 if unset */
 	const char *hostname, *domainname;
 
@@ -158,7 +159,7 @@ struct tsrt_plan {
 	/* args with two free slots in front: the argv of the sealed helper (its magic and the resolved path),
 	 * written by the executor just before execveat. */
 	const char **helper_argv;
-	int32_t fifo_fd;   /* O_PATH fd of exec.fifo, or -1 */
+	int32_t fifo_fd; /* O_PATH fd of exec.fifo, or -1 */
 	uint32_t preserve_fds;
 	uint32_t seccomp_len; /* bytes of struct sock_filter */
 	const unsigned char *seccomp;
@@ -171,11 +172,11 @@ struct tsrt_plan {
 	int32_t sched_nice;
 	uint32_t sched_priority;
 	uint64_t sched_runtime, sched_deadline, sched_period;
-	uint32_t ioprio;          /* class << 13 | level */
-	uint32_t affinity_initial_len, affinity_final_len; /* bytes; 0 = unset; multiples of 8 */
+	uint32_t ioprio;					/* class << 13 | level */
+	uint32_t affinity_initial_len, affinity_final_len;	/* bytes; 0 = unset; multiples of 8 */
 	const unsigned char *affinity_initial, *affinity_final; /* CPU bitmaps */
 	uint32_t personality;
-	uint32_t mempolicy_mode;  /* MPOL_* | MPOL_F_* */
+	uint32_t mempolicy_mode; /* MPOL_* | MPOL_F_* */
 	uint32_t mempolicy_nodes_len;
 	const unsigned char *mempolicy_nodes;
 	const char *apparmor_profile; /* NULL = none */

@@ -43,8 +43,8 @@ void setup_console(struct ctx *c)
 	/* The terminal is the process's, as runc makes it (engines with -t -u rely on it): only the owner changes,
 	 * devpts' gid= stays. As runc, an owner the user namespace cannot map (EINVAL, EPERM) or a read-only
 	 * /dev (EROFS) leaves it as it is rather than failing the start. */
-	if (st.st_uid != p->uid && syscall(SYS_fchown, slave, p->uid, (gid_t)-1) < 0 &&
-	    errno != EINVAL && errno != EPERM && errno != EROFS)
+	if (st.st_uid != p->uid && syscall(SYS_fchown, slave, p->uid, (gid_t)-1) < 0 && errno != EINVAL &&
+	    errno != EPERM && errno != EROFS)
 		fail(c, S_CONSOLE, "pty slave owner");
 	if (p->console_rows || p->console_cols) {
 		struct winsize ws;
@@ -63,7 +63,8 @@ void setup_console(struct ctx *c)
 		/* An image's /dev/console -> elsewhere would get the pty bound over its target (crun's CVE-2026-88264). */
 		refuse_symlink(c, "/dev/console", S_CONSOLE);
 		target = resolve_target(c, c->rootfd, "/dev/console", 1, S_CONSOLE);
-		if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+		    0)
 			fail(c, S_CONSOLE, "/dev/console");
 		syscall(SYS_close, tree);
 		syscall(SYS_close, target);
@@ -75,7 +76,8 @@ void setup_console(struct ctx *c)
 	syscall(SYS_close, p->console_socket);
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		fail(c, S_CONSOLE, "TIOCSCTTY");
-	if (syscall(SYS_dup3, slave, 0, 0) < 0 || syscall(SYS_dup3, slave, 1, 0) < 0 || syscall(SYS_dup3, slave, 2, 0) < 0)
+	if (syscall(SYS_dup3, slave, 0, 0) < 0 || syscall(SYS_dup3, slave, 1, 0) < 0 ||
+	    syscall(SYS_dup3, slave, 2, 0) < 0)
 		fail(c, S_CONSOLE, "stdio");
 	if (slave > 2)
 		syscall(SYS_close, slave);
@@ -105,7 +107,9 @@ void apply_rlimits(struct ctx *c)
 	const struct tsrt_plan *p = c->plan;
 	uint32_t i;
 	for (i = 0; i < p->nrlimits; i++) {
-		struct rlimit64 { uint64_t cur, max; } rl = { p->rlimits[i].soft, p->rlimits[i].hard };
+		struct rlimit64 {
+			uint64_t cur, max;
+		} rl = { p->rlimits[i].soft, p->rlimits[i].hard };
 		if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) {
 			char d[32];
 			sappend_u64(d, sizeof(d), sappend(d, sizeof(d), 0, "resource "), p->rlimits[i].resource, 0);

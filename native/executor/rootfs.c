@@ -62,7 +62,8 @@ static int tree_from_runtime(struct ctx *c, const struct tsrt_step *s, int recur
 	int fd, tree, err;
 	send_msg(c->sock, MSG_MOUNT_SOURCE, S_MOUNT, 0, (int)(s - c->plan->steps), "");
 	fd = expect_fd(c, MSG_ACK, S_MOUNT);
-	tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+	tree = (int)syscall(SYS_open_tree, fd, "",
+			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
 	err = errno;
 	syscall(SYS_close, fd);
 	errno = err;
@@ -122,7 +123,6 @@ static int fs_configure(int fsfd, const char *source, const char *data, const ch
 	return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
 }
 
-
 /* ---- tmpcopyup (the walk is copyup.c) ---- */
 
 /* mnt is the detached tmpfs, target the O_PATH destination in the rootfs (not yet covered). */
@@ -144,7 +144,8 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 	if ((s->flags & MF_PROC_OR_SYS) || !strcmp(s->fstype, "devpts"))
 		refuse_symlink(c, s->dest, S_MOUNT);
 	fsfd = (int)syscall(SYS_fsopen, s->fstype, FSOPEN_CLOEXEC);
-	if (fsfd < 0 || fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
+	if (fsfd < 0 ||
+	    fs_configure(fsfd, s->source, s->data, (s->flags & MF_MOUNT_LABEL) ? c->plan->mount_label : NULL) < 0) {
 		err = errno;
 		if ((s->flags & MF_FALLBACK_BIND) && (err == EPERM || err == EACCES || err == EINVAL)) {
 			if (fsfd >= 0)
@@ -170,7 +171,6 @@ static void do_fs(struct ctx *c, const struct tsrt_step *s)
 	syscall(SYS_close, target);
 	syscall(SYS_close, mnt);
 }
-
 
 static void do_symlink(struct ctx *c, const struct tsrt_step *s)
 {
@@ -234,7 +234,8 @@ static void refuse_symlinked_dirs(struct ctx *c)
 	struct stat st;
 	unsigned i;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (syscall(SYS_newfstatat, c->rootfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+		if (syscall(SYS_newfstatat, c->rootfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode)) {
 			char d[64];
 			sappend(d, sizeof(d), sappend(d, sizeof(d), 0, "/"), names[i]);
 			fail_errno(c, S_ROOTFS, ELOOP, d);
@@ -248,7 +249,8 @@ void open_private_proc(struct ctx *c)
 	int fsfd = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
 	c->procfd = -1;
 	if (fsfd >= 0 && syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
-		c->procfd = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		c->procfd = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+					 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (fsfd >= 0)
 		syscall(SYS_close, fsfd);
 	/* No new pid namespace of our own (rootless without pidns): use the host's procfs, still verified. */
@@ -259,7 +261,6 @@ void open_private_proc(struct ctx *c)
 	if (fstatfs(c->procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
 		fail_errno(c, S_ROOTFS, EXDEV, "/proc");
 }
-
 
 static void open_devnull(struct ctx *c)
 {
@@ -287,7 +288,8 @@ void setup_rootfs(struct ctx *c)
 	uint32_t i;
 
 	if (!(p->flags & PF_SHARED_MOUNTNS) &&
-	    syscall(SYS_mount, NULL, "/", NULL, p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC, NULL) < 0)
+	    syscall(SYS_mount, NULL, "/", NULL, p->root_propagation ? p->root_propagation : MS_SLAVE | MS_REC, NULL) <
+		    0)
 		fail(c, S_ROOTFS, "/");
 	open_devnull(c);
 	open_private_proc(c);
@@ -304,32 +306,23 @@ void setup_rootfs(struct ctx *c)
 	for (i = 0; i < p->nsteps; i++) {
 		const struct tsrt_step *s = &p->steps[i];
 		switch (s->kind) {
-		case STEP_MOUNT_BIND:
-			do_bind(c, s, s->source, !!(s->flags & MF_RECURSIVE));
-			break;
+		case STEP_MOUNT_BIND: do_bind(c, s, s->source, !!(s->flags & MF_RECURSIVE)); break;
 		case STEP_MOUNT_FS:
 			do_fs(c, s);
 			/* A filesystem mounted on "/" (an overlay over the image) becomes the root: later steps and
 			 * pivot_root work on it, so mount points they create land in its upper layer. */
 			if (s->dest[0] == '/' && s->dest[1] == 0) {
 				syscall(SYS_close, c->rootfd);
-				c->rootfd = (int)syscall(SYS_openat, AT_FDCWD, p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+				c->rootfd =
+					(int)syscall(SYS_openat, AT_FDCWD, p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 				if (c->rootfd < 0)
 					fail(c, S_ROOTFS, p->rootfs);
 			}
 			break;
-		case STEP_SYMLINK:
-			do_symlink(c, s);
-			break;
-		case STEP_MKNOD:
-			do_mknod(c, s);
-			break;
-		case STEP_BIND_DEVICE:
-			do_bind_device(c, s);
-			break;
-		case STEP_MKDIR:
-			syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR));
-			break;
+		case STEP_SYMLINK: do_symlink(c, s); break;
+		case STEP_MKNOD: do_mknod(c, s); break;
+		case STEP_BIND_DEVICE: do_bind_device(c, s); break;
+		case STEP_MKDIR: syscall(SYS_close, mkdir_all(c, c->rootfd, s->dest, S_MKDIR)); break;
 		case STEP_SETATTR:
 			if (!(s->flags & MF_DEFERRED))
 				do_setattr(c, s);
@@ -337,7 +330,6 @@ void setup_rootfs(struct ctx *c)
 		}
 	}
 }
-
 
 void apply_readonly_paths(struct ctx *c)
 {
@@ -350,7 +342,8 @@ void apply_readonly_paths(struct ctx *c)
 				continue;
 			fail(c, S_READONLY, p->readonly[i]);
 		}
-		tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+		tree = (int)syscall(SYS_open_tree, fd, "",
+				    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 		if (tree < 0 || set_attrs(tree, MOUNT_ATTR_RDONLY, 0, 0, 1) < 0 ||
 		    syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			fail(c, S_READONLY, p->readonly[i]);
@@ -378,13 +371,17 @@ void apply_masked_paths(struct ctx *c)
 			if (fsfd < 0 || syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "size", "0", 0) < 0 ||
 			    syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 				fail(c, S_MASK, p->masked[i]);
-			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+			tree = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+					    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+						    MOUNT_ATTR_NOEXEC);
 			syscall(SYS_close, fsfd);
 		} else {
 			/* The host's /dev/null, verified 1:3 before pivot_root: never the container's (CVE-2025-31133). */
-			tree = (int)syscall(SYS_open_tree, c->devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+			tree = (int)syscall(SYS_open_tree, c->devnull, "",
+					    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 		}
-		if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		if (tree < 0 ||
+		    syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			fail(c, S_MASK, p->masked[i]);
 		syscall(SYS_close, tree);
 		syscall(SYS_close, fd);
@@ -410,7 +407,8 @@ void prepare_idmapped_trees(struct ctx *c)
 		memset(&a, 0, sizeof(a));
 		a.attr_set = MOUNT_ATTR_IDMAP;
 		a.userns_fd = (uint64_t)m->userns_fd;
-		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) < 0)
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (m->recursive ? AT_RECURSIVE : 0), &a,
+			    sizeof(a)) < 0)
 			fail(c, S_IDMAP, s->dest);
 		syscall(SYS_close, m->userns_fd);
 		p->idmaps[i].tree = tree;

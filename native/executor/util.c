@@ -46,7 +46,8 @@ size_t sappend_u64(char *buf, size_t cap, size_t at, uint64_t v, int negative)
 
 size_t sappend_i64(char *buf, size_t cap, size_t at, int64_t v)
 {
-	return v < 0 ? sappend_u64(buf, cap, at, (uint64_t)(-(v + 1)) + 1, 1) : sappend_u64(buf, cap, at, (uint64_t)v, 0);
+	return v < 0 ? sappend_u64(buf, cap, at, (uint64_t)(-(v + 1)) + 1, 1)
+		     : sappend_u64(buf, cap, at, (uint64_t)v, 0);
 }
 
 int starts_with_dir(const char *path, const char *dir, size_t dirlen)
@@ -145,7 +146,6 @@ int expect_fd(struct ctx *c, uint32_t type, int step)
 		fail_errno(c, step, EPROTO, "unexpected message from the runtime");
 	return fd;
 }
-
 
 /* One sendmsg of `len` bytes with `fd` attached (SCM_RIGHTS). */
 long send_with_fd(int sock, void *data, size_t len, int fd)

@@ -21,12 +21,12 @@
 #define TO_CORE (-1)
 
 struct globals {
-  const char *root; /* --root, or NULL */
-  const char *log;  /* --log, or NULL */
-  int json;         /* --log-format json */
-  int debug;        /* --debug */
-  int argc;         /* the whole command line, for the debug line */
-  char **argv;
+	const char *root; /* --root, or NULL */
+	const char *log;  /* --log, or NULL */
+	int json;	  /* --log-format json */
+	int debug;	  /* --debug */
+	int argc;	  /* the whole command line, for the debug line */
+	char **argv;
 };
 
 extern struct globals g;
@@ -38,13 +38,13 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A decoded lifecycle record; its strings are NUL-terminated copies. */
 struct record {
-  uint32_t flags;
-  int32_t pid;
-  uint64_t start_time;
-  const char *slot[TSRT_LCR_SLOT_COUNT];
-  uint32_t len[TSRT_LCR_SLOT_COUNT];
-  char raw[TSRT_LCR_MAX_SIZE];
-  char strings[TSRT_LCR_MAX_SIZE + TSRT_LCR_SLOT_COUNT];
+	uint32_t flags;
+	int32_t pid;
+	uint64_t start_time;
+	const char *slot[TSRT_LCR_SLOT_COUNT];
+	uint32_t len[TSRT_LCR_SLOT_COUNT];
+	char raw[TSRT_LCR_MAX_SIZE];
+	char strings[TSRT_LCR_MAX_SIZE + TSRT_LCR_SLOT_COUNT];
 };
 
 /* state.c: the state root, a container's directory, its record and status. */
@@ -67,7 +67,12 @@ int verb_delete(int argc, char **argv);
 int verb_list(int argc, char **argv);
 
 /* main.c: one flag of a verb's, as the core's parser reads it. */
-enum flag_result { FLAG_NONE, FLAG_BOOL, FLAG_VALUE, FLAG_UNKNOWN };
+enum flag_result {
+	FLAG_NONE,
+	FLAG_BOOL,
+	FLAG_VALUE,
+	FLAG_UNKNOWN
+};
 int bool_value(const char *v);
 int flag_is(const char *arg, const char *name, const char *shortname, const char **value);
 

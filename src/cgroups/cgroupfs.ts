@@ -11,14 +11,29 @@ import { deviceRules, v1DeviceWrites } from './devices.js';
 import { controllersIn, errnoOf, notPermitted, readText, sleepMs } from './files.js';
 import { cgroupDirs, controllersOf } from './paths.js';
 import { controllersNeeded, mergeResources, resourceWrites, type FileTree, type Write } from './resources.js';
-import { UNIFIED, type CgroupManager, type LifecycleFacts, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type HierarchyDir, type Layout, type Placement } from './types.js';
+import {
+  UNIFIED,
+  type CgroupManager,
+  type LifecycleFacts,
+  type CgroupPlacement,
+  type CgroupRecord,
+  type CgroupRequest,
+  type HierarchyDir,
+  type Layout,
+  type Placement,
+} from './types.js';
 import * as v1 from './v1.js';
 import * as v2 from './v2.js';
 
 /** A record of no directories yet: what the host offers, and the resources to apply. */
 export function newRecord(layout: Layout, rootless: boolean, resources: LinuxResources | undefined): CgroupRecord {
   const record: CgroupRecord = {
-    layout: layout.layout, dirs: [], created: [], v1Controllers: layout.v1.flatMap(h => controllersOf(h.options)), rootless, resources,
+    layout: layout.layout,
+    dirs: [],
+    created: [],
+    v1Controllers: layout.v1.flatMap(h => controllersOf(h.options)),
+    rootless,
+    resources,
   };
   if (layout.unifiedMountPoint) record.v2Controllers = controllersIn(layout.unifiedMountPoint);
   return record;
@@ -169,7 +184,11 @@ export class CgroupfsManager implements CgroupManager {
       if (code === 'EBUSY' && (w.file === 'memory.limit_in_bytes' || w.file === 'memory.memsw.limit_in_bytes')) {
         const usage = readText(path.join(dir, 'memory.usage_in_bytes'))?.trim() ?? '?';
         const peak = readText(path.join(dir, 'memory.max_usage_in_bytes'))?.trim() ?? '?';
-        throw new RuntimeError(`unable to set memory limit to ${w.value} (current usage: ${usage}, peak usage: ${peak})`, { op: 'cgroup', path: file, errno: code });
+        throw new RuntimeError(`unable to set memory limit to ${w.value} (current usage: ${usage}, peak usage: ${peak})`, {
+          op: 'cgroup',
+          path: file,
+          errno: code,
+        });
       }
       throw fromSystemError(`linux.resources.${w.resource}: write ${JSON.stringify(w.value)} to`, file, e, 'cgroup');
     }
@@ -238,7 +257,11 @@ export class CgroupfsManager implements CgroupManager {
       return names.find(n => sub.has(n)) ?? (sub.has('') ? '' : undefined);
     };
     for (const c of sub.keys()) {
-      const known = c === '' || this.record.dirs.some(d => d.key === c || (d.key !== UNIFIED && controllersOf(d.key).includes(c)) || (c === UNIFIED && d.key === UNIFIED));
+      const known =
+        c === '' ||
+        this.record.dirs.some(
+          d => d.key === c || (d.key !== UNIFIED && controllersOf(d.key).includes(c)) || (c === UNIFIED && d.key === UNIFIED),
+        );
       if (!known) throw new RuntimeError(`unknown controller ${c} in SubCgroupPaths`, { op: 'cgroup' });
     }
     for (const d of this.record.dirs) {

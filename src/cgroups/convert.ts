@@ -4,7 +4,10 @@ import { RuntimeError } from '../errors.js';
 
 /** `linux.resources.<resource>: <why>`, with the field's JSON pointer in `path`. */
 export function resourceError(resource: string, why: string): RuntimeError {
-  return new RuntimeError(`linux.resources.${resource}: ${why}`, { op: 'cgroup', path: `/linux/resources/${resource.replaceAll('.', '/')}` });
+  return new RuntimeError(`linux.resources.${resource}: ${why}`, {
+    op: 'cgroup',
+    path: `/linux/resources/${resource.replaceAll('.', '/')}`,
+  });
 }
 
 /** runc's conversion of cpu.shares (2..262144) to cpu.weight (1..10000). */

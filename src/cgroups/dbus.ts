@@ -19,7 +19,23 @@ export interface Variant {
 export type DBusValue = string | number | bigint | boolean | Uint8Array | Variant | DBusValue[];
 
 const ALIGN: Record<string, number> = {
-  y: 1, b: 4, n: 2, q: 2, i: 4, u: 4, x: 8, t: 8, d: 8, s: 4, o: 4, g: 1, h: 4, v: 1, a: 4, '(': 8, '{': 8,
+  y: 1,
+  b: 4,
+  n: 2,
+  q: 2,
+  i: 4,
+  u: 4,
+  x: 8,
+  t: 8,
+  d: 8,
+  s: 4,
+  o: 4,
+  g: 1,
+  h: 4,
+  v: 1,
+  a: 4,
+  '(': 8,
+  '{': 8,
 };
 
 /** Splits a signature into its complete types: "sa(sv)u" -> ["s", "a(sv)", "u"]. */
@@ -166,7 +182,8 @@ export class Writer {
       case 'v': {
         const variant = v as Variant;
         if (typeof variant !== 'object' || variant === null || !('sig' in variant)) bad();
-        if (splitSignature(variant.sig).length !== 1) throw new Error(`D-Bus: a variant holds one complete type, not ${JSON.stringify(variant.sig)}`);
+        if (splitSignature(variant.sig).length !== 1)
+          throw new Error(`D-Bus: a variant holds one complete type, not ${JSON.stringify(variant.sig)}`);
         this.write('g', variant.sig);
         this.write(variant.sig, variant.value);
         return;
@@ -207,7 +224,8 @@ export class Writer {
   /** Writes values for a whole signature. */
   writeAll(sig: string, values: DBusValue[]): void {
     const types = splitSignature(sig);
-    if (types.length !== values.length) throw new Error(`D-Bus: signature ${JSON.stringify(sig)} wants ${types.length} values, got ${values.length}`);
+    if (types.length !== values.length)
+      throw new Error(`D-Bus: signature ${JSON.stringify(sig)} wants ${types.length} values, got ${values.length}`);
     types.forEach((t, i) => {
       this.write(t, values[i]!);
     });
@@ -222,7 +240,10 @@ export class Writer {
 export class Reader {
   pos = 0;
 
-  constructor(private readonly buf: Buffer, private readonly little: boolean) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly little: boolean,
+  ) {}
 
   private need(n: number): void {
     if (this.pos + n > this.buf.length) throw new Error('D-Bus: message truncated');
@@ -248,7 +269,14 @@ export class Reader {
       case 'q': {
         this.align(2);
         this.need(2);
-        const v = c === 'n' ? (le ? this.buf.readInt16LE(this.pos) : this.buf.readInt16BE(this.pos)) : le ? this.buf.readUInt16LE(this.pos) : this.buf.readUInt16BE(this.pos);
+        const v =
+          c === 'n'
+            ? le
+              ? this.buf.readInt16LE(this.pos)
+              : this.buf.readInt16BE(this.pos)
+            : le
+              ? this.buf.readUInt16LE(this.pos)
+              : this.buf.readUInt16BE(this.pos);
         this.pos += 2;
         return v;
       }
@@ -257,7 +285,14 @@ export class Reader {
       case 'h': {
         this.align(4);
         this.need(4);
-        const v = c === 'i' ? (le ? this.buf.readInt32LE(this.pos) : this.buf.readInt32BE(this.pos)) : le ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos);
+        const v =
+          c === 'i'
+            ? le
+              ? this.buf.readInt32LE(this.pos)
+              : this.buf.readInt32BE(this.pos)
+            : le
+              ? this.buf.readUInt32LE(this.pos)
+              : this.buf.readUInt32BE(this.pos);
         this.pos += 4;
         return v;
       }
@@ -265,7 +300,14 @@ export class Reader {
       case 't': {
         this.align(8);
         this.need(8);
-        const v = c === 'x' ? (le ? this.buf.readBigInt64LE(this.pos) : this.buf.readBigInt64BE(this.pos)) : le ? this.buf.readBigUInt64LE(this.pos) : this.buf.readBigUInt64BE(this.pos);
+        const v =
+          c === 'x'
+            ? le
+              ? this.buf.readBigInt64LE(this.pos)
+              : this.buf.readBigInt64BE(this.pos)
+            : le
+              ? this.buf.readBigUInt64LE(this.pos)
+              : this.buf.readBigUInt64BE(this.pos);
         this.pos += 8;
         return v;
       }
@@ -328,7 +370,17 @@ export class Reader {
 export const MessageType = { call: 1, reply: 2, error: 3, signal: 4 } as const;
 
 /** Header field codes (the specification's table). */
-const Field = { path: 1, interface: 2, member: 3, errorName: 4, replySerial: 5, destination: 6, sender: 7, signature: 8, unixFds: 9 } as const;
+const Field = {
+  path: 1,
+  interface: 2,
+  member: 3,
+  errorName: 4,
+  replySerial: 5,
+  destination: 6,
+  sender: 7,
+  signature: 8,
+  unixFds: 9,
+} as const;
 
 export interface Message {
   type: number;
@@ -384,7 +436,15 @@ export function messageLength(first16: Buffer): number {
 export function decodeMessage(buf: Buffer): Message {
   const little = buf[0] === 0x6c;
   const r = new Reader(buf, little);
-  const [, type, flags, version, bodyLen, serial, fields] = r.readAll('yyyyuua(yv)') as [number, number, number, number, number, number, [number, Variant][]];
+  const [, type, flags, version, bodyLen, serial, fields] = r.readAll('yyyyuua(yv)') as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    [number, Variant][],
+  ];
   if (version !== 1) throw new Error(`D-Bus: protocol version ${version}`);
   r.align(8);
   const m: Message = { type, flags, serial, signature: '', body: [] };
@@ -406,7 +466,10 @@ export function decodeMessage(buf: Buffer): Message {
 
 /** A method's error reply, as the caller sees it. */
 export class DBusError extends Error {
-  constructor(override readonly name: string, message: string) {
+  constructor(
+    override readonly name: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -441,7 +504,10 @@ export class Connection {
   readonly timeoutMs: number;
   uniqueName = '';
 
-  private constructor(private fd: number, readonly opts: ConnectOptions) {
+  private constructor(
+    private fd: number,
+    readonly opts: ConnectOptions,
+  ) {
     this.timeoutMs = opts.timeoutMs ?? 25000;
   }
 
@@ -451,13 +517,22 @@ export class Connection {
     try {
       fd = native().connectUnix(sock);
     } catch (e) {
-      throw new RuntimeError(`D-Bus: connect to ${opts.address}: ${(e as Error).message}`, { op: 'dbus', path: sock, errno: (e as NodeJS.ErrnoException).code });
+      throw new RuntimeError(`D-Bus: connect to ${opts.address}: ${(e as Error).message}`, {
+        op: 'dbus',
+        path: sock,
+        errno: (e as NodeJS.ErrnoException).code,
+      });
     }
     const c = new Connection(fd, opts);
     try {
       c.authenticate();
       if (opts.bus) {
-        const [name] = c.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' });
+        const [name] = c.call({
+          destination: 'org.freedesktop.DBus',
+          path: '/org/freedesktop/DBus',
+          interface: 'org.freedesktop.DBus',
+          member: 'Hello',
+        });
         c.uniqueName = name as string;
       }
     } catch (e) {
@@ -475,7 +550,8 @@ export class Connection {
   /** A socket error as an error naming the bus; a peer that went away says so. */
   private ioError(e: unknown, what: string): RuntimeError {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ECONNRESET' || code === 'EPIPE') return new RuntimeError(`D-Bus: ${this.opts.address} closed the connection (${what})`, { op: 'dbus', errno: code });
+    if (code === 'ECONNRESET' || code === 'EPIPE')
+      return new RuntimeError(`D-Bus: ${this.opts.address} closed the connection (${what})`, { op: 'dbus', errno: code });
     return new RuntimeError(`D-Bus: ${this.opts.address}: ${(e as Error).message} (${what})`, { op: 'dbus', errno: code });
   }
 
@@ -515,7 +591,10 @@ export class Connection {
     const line = this.pending.subarray(0, nl).toString('ascii');
     this.pending = this.pending.subarray(nl + 2);
     if (!line.startsWith('OK ')) {
-      throw new RuntimeError(`D-Bus: ${this.opts.address} refused authentication as uid ${process.getuid?.()}: ${line}`, { op: 'dbus', errno: 'EACCES' });
+      throw new RuntimeError(`D-Bus: ${this.opts.address} refused authentication as uid ${process.getuid?.()}: ${line}`, {
+        op: 'dbus',
+        errno: 'EACCES',
+      });
     }
     this.send(Buffer.from('BEGIN\r\n', 'ascii'), 'authentication');
   }
@@ -532,7 +611,16 @@ export class Connection {
   /** Calls a method and returns the reply's body; an error reply throws DBusError. */
   call(m: { destination?: string; path: string; interface: string; member: string; signature?: string; body?: DBusValue[] }): DBusValue[] {
     const serial = ++this.serial;
-    const msg: Message = { type: MessageType.call, flags: 0, serial, path: m.path, interface: m.interface, member: m.member, signature: m.signature ?? '', body: m.body ?? [] };
+    const msg: Message = {
+      type: MessageType.call,
+      flags: 0,
+      serial,
+      path: m.path,
+      interface: m.interface,
+      member: m.member,
+      signature: m.signature ?? '',
+      body: m.body ?? [],
+    };
     // A direct connection has no bus to route by name.
     if (this.opts.bus && m.destination) msg.destination = m.destination;
     this.send(encodeMessage(msg), `${m.interface}.${m.member}`);
@@ -544,7 +632,11 @@ export class Connection {
         continue;
       }
       if (r.replySerial !== serial) continue;
-      if (r.type === MessageType.error) throw new DBusError(r.errorName ?? 'org.freedesktop.DBus.Error.Failed', typeof r.body[0] === 'string' ? r.body[0] : r.errorName ?? '');
+      if (r.type === MessageType.error)
+        throw new DBusError(
+          r.errorName ?? 'org.freedesktop.DBus.Error.Failed',
+          typeof r.body[0] === 'string' ? r.body[0] : (r.errorName ?? ''),
+        );
       return r.body;
     }
   }
@@ -566,6 +658,13 @@ export class Connection {
   /** On a bus, asks the daemon to route the signals `rule` describes to us. */
   addMatch(rule: string): void {
     if (!this.opts.bus) return;
-    this.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: [rule] });
+    this.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'AddMatch',
+      signature: 's',
+      body: [rule],
+    });
   }
 }

@@ -35,11 +35,17 @@ export function deviceRules(list: LinuxDeviceCgroup[] | undefined): DeviceRule[]
     const where = `linux.resources.devices[${i}]`;
     const type = d.type ?? 'a';
     if (type !== 'a' && type !== 'b' && type !== 'c') {
-      throw new RuntimeError(`${where}.type: invalid device type ${JSON.stringify(type)} (want a, b or c)`, { op: 'cgroup', path: `/linux/resources/devices/${i}/type` });
+      throw new RuntimeError(`${where}.type: invalid device type ${JSON.stringify(type)} (want a, b or c)`, {
+        op: 'cgroup',
+        path: `/linux/resources/devices/${i}/type`,
+      });
     }
     const access = d.access ?? 'rwm';
     if (!/^[rwm]+$/.test(access)) {
-      throw new RuntimeError(`${where}.access: invalid access ${JSON.stringify(access)} (want letters of rwm)`, { op: 'cgroup', path: `/linux/resources/devices/${i}/access` });
+      throw new RuntimeError(`${where}.access: invalid access ${JSON.stringify(access)} (want letters of rwm)`, {
+        op: 'cgroup',
+        path: `/linux/resources/devices/${i}/access`,
+      });
     }
     for (const f of ['major', 'minor'] as const) {
       const v = d[f];
@@ -63,7 +69,7 @@ export function ruleText(r: DeviceRule): string {
 export function v1DeviceWrites(rules: DeviceRule[]): { file: 'devices.allow' | 'devices.deny'; value: string }[] {
   return [
     { file: 'devices.deny', value: 'a' },
-    ...rules.map(r => ({ file: r.allow ? 'devices.allow' as const : 'devices.deny' as const, value: ruleText(r) })),
+    ...rules.map(r => ({ file: r.allow ? ('devices.allow' as const) : ('devices.deny' as const), value: ruleText(r) })),
   ];
 }
 
@@ -171,15 +177,31 @@ export function runDeviceProgram(prog: Buffer, type: 'b' | 'c', major: number, m
     const off = prog.readInt16LE(pc * 8 + 2);
     const imm = BigInt.asUintN(64, BigInt(prog.readInt32LE(pc * 8 + 4)));
     switch (code) {
-      case BPF.LDX_MEM_W: regs[dst] = ctx[off / 4]!; break;
-      case BPF.ALU64_AND_K: regs[dst] = regs[dst]! & imm; break;
-      case BPF.ALU64_RSH_K: regs[dst] = (regs[dst]! >> imm) & M; break;
-      case BPF.ALU64_MOV_K: regs[dst] = imm; break;
-      case BPF.ALU64_MOV_X: regs[dst] = regs[src]!; break;
-      case BPF.JMP_JEQ_K: if (regs[dst] === imm) pc += off; break;
-      case BPF.JMP_JNE_K: if (regs[dst] !== imm) pc += off; break;
-      case BPF.EXIT: return regs[0] === 1n;
-      default: throw new Error(`unknown opcode ${code}`);
+      case BPF.LDX_MEM_W:
+        regs[dst] = ctx[off / 4]!;
+        break;
+      case BPF.ALU64_AND_K:
+        regs[dst] = regs[dst]! & imm;
+        break;
+      case BPF.ALU64_RSH_K:
+        regs[dst] = (regs[dst]! >> imm) & M;
+        break;
+      case BPF.ALU64_MOV_K:
+        regs[dst] = imm;
+        break;
+      case BPF.ALU64_MOV_X:
+        regs[dst] = regs[src]!;
+        break;
+      case BPF.JMP_JEQ_K:
+        if (regs[dst] === imm) pc += off;
+        break;
+      case BPF.JMP_JNE_K:
+        if (regs[dst] !== imm) pc += off;
+        break;
+      case BPF.EXIT:
+        return regs[0] === 1n;
+      default:
+        throw new Error(`unknown opcode ${code}`);
     }
   }
   throw new Error('program fell off its end');

@@ -6,7 +6,16 @@
 import type { LinuxResources } from '../spec/types.gen.js';
 import { RuntimeError } from '../errors.js';
 import { mergeResources } from './resources.js';
-import { UNIFIED, type CgroupDriver, type CgroupManager, type LifecycleFacts, type CgroupPlacement, type CgroupRecord, type CgroupRequest, type Layout } from './types.js';
+import {
+  UNIFIED,
+  type CgroupDriver,
+  type CgroupManager,
+  type LifecycleFacts,
+  type CgroupPlacement,
+  type CgroupRecord,
+  type CgroupRequest,
+  type Layout,
+} from './types.js';
 
 /** What happened to one fake cgroup: the state a test sets up and then asserts on. */
 export interface FakeCgroup {
@@ -54,7 +63,12 @@ export class FakeCgroups implements CgroupDriver {
     }
     cg!.applied.push(resources);
     const record: CgroupRecord = {
-      layout: layout.layout, dirs: [...dirs], created: made ? dirs.map(d => d.dir) : [], v1Controllers: [], rootless: req.rootless, resources,
+      layout: layout.layout,
+      dirs: [...dirs],
+      created: made ? dirs.map(d => d.dir) : [],
+      v1Controllers: [],
+      rootless: req.rootless,
+      resources,
     };
     return new FakeManager(cg!, record);
   }
@@ -72,7 +86,10 @@ function blank(): FakeCgroup {
 }
 
 class FakeManager implements CgroupManager {
-  constructor(private readonly cg: FakeCgroup, readonly record: CgroupRecord) {}
+  constructor(
+    private readonly cg: FakeCgroup,
+    readonly record: CgroupRecord,
+  ) {}
 
   dirOf(key: string): string | undefined {
     return key === UNIFIED ? this.record.dirs[0]?.dir : undefined;

@@ -35,12 +35,16 @@ export function cgroupDirs(layout: Layout, req: CgroupPathRequest): HierarchyDir
     const unit = systemdUnitOf(req.cgroupsPath, req.id, !!req.rootless);
     const below = path.posix.join('/', req.systemdRoot ?? '/', unit.cgroupPath);
     const dirs = layout.v1.map(h => ({ key: h.options, mountPoint: h.mountPoint, dir: path.posix.join(h.mountPoint, below) }));
-    if (layout.unifiedMountPoint) dirs.push({ key: UNIFIED, mountPoint: layout.unifiedMountPoint, dir: path.posix.join(layout.unifiedMountPoint, below) });
+    if (layout.unifiedMountPoint)
+      dirs.push({ key: UNIFIED, mountPoint: layout.unifiedMountPoint, dir: path.posix.join(layout.unifiedMountPoint, below) });
     return dirs;
   }
   const inner = cleanCgroupPath(req.cgroupsPath ?? '') || req.id;
   if (inner === '/') {
-    throw new RuntimeError('config.json: /linux/cgroupsPath: "/" is the root cgroup of the host, not a container cgroup', { op: 'config.json', path: '/linux/cgroupsPath' });
+    throw new RuntimeError('config.json: /linux/cgroupsPath: "/" is the root cgroup of the host, not a container cgroup', {
+      op: 'config.json',
+      path: '/linux/cgroupsPath',
+    });
   }
   const absolute = path.posix.isAbsolute(inner);
   const out: HierarchyDir[] = [];

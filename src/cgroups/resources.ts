@@ -42,15 +42,23 @@ const maxOr = (v: number): string => (v === -1 ? 'max' : String(v));
 
 /** Page size as the hugetlb files spell it: "2MB", "1GB", "64KB". */
 function checkPageSize(s: string, i: number): string {
-  if (!/^\d+(KB|MB|GB|TB|PB)$/.test(s)) fail(`hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(s)} (want e.g. 2MB or 1GB)`);
+  if (!/^\d+(KB|MB|GB|TB|PB)$/.test(s))
+    fail(`hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(s)} (want e.g. 2MB or 1GB)`);
   return s;
 }
 
 function memoryWrites(r: NonNullable<LinuxResources['memory']>, p: Placement, tree: FileTree, update: boolean): Write[] {
   const w: Write[] = [];
   const has = (k: keyof typeof r) => r[k] !== undefined && r[k] !== null;
-  const anyLimit = has('limit') || has('reservation') || has('swap') || has('kernel') || has('kernelTCP') ||
-    has('swappiness') || r.disableOOMKiller || r.useHierarchy;
+  const anyLimit =
+    has('limit') ||
+    has('reservation') ||
+    has('swap') ||
+    has('kernel') ||
+    has('kernelTCP') ||
+    has('swappiness') ||
+    r.disableOOMKiller ||
+    r.useHierarchy;
   if (!anyLimit) return w;
   const where = locate(p, 'memory', 'memory');
   const limit = r.limit ?? 0;
@@ -66,7 +74,8 @@ function memoryWrites(r: NonNullable<LinuxResources['memory']>, p: Placement, tr
     };
     const setSwap = (): void => {
       if (swap === 0) return;
-      if (!tree.exists(k, 'memory.memsw.limit_in_bytes')) fail('memory.swap', 'the host has no swap accounting (memory.memsw.limit_in_bytes)');
+      if (!tree.exists(k, 'memory.memsw.limit_in_bytes'))
+        fail('memory.swap', 'the host has no swap accounting (memory.memsw.limit_in_bytes)');
       w.push({ key: k, file: 'memory.memsw.limit_in_bytes', value: String(swap), resource: 'memory.swap' });
     };
     // The kernel keeps limit <= memory+swap at every step: raise swap first when growing.
@@ -114,8 +123,7 @@ function cpuWrites(r: NonNullable<LinuxResources['cpu']>, p: Placement, tree: Fi
   const w: Write[] = [];
   const quota = r.quota ?? 0;
   const period = r.period ?? 0;
-  const cfs = r.shares || quota || period || r.burst !== undefined || r.realtimePeriod || r.realtimeRuntime ||
-    r.idle !== undefined;
+  const cfs = r.shares || quota || period || r.burst !== undefined || r.realtimePeriod || r.realtimeRuntime || r.idle !== undefined;
   if (cfs) {
     const where = locate(p, 'cpu', 'cpu');
     if (r.burst !== undefined && quota > 0 && r.burst > quota) fail('cpu.burst', `burst (${r.burst}) must not exceed quota (${quota})`);
@@ -128,11 +136,16 @@ function cpuWrites(r: NonNullable<LinuxResources['cpu']>, p: Placement, tree: Fi
         w.push({ key: k, file: 'cpu.cfs_burst_us', value: String(r.burst), resource: 'cpu.burst' });
       }
       if (r.realtimePeriod || r.realtimeRuntime) {
-        if (!tree.exists(k, 'cpu.rt_period_us')) fail('cpu.realtimePeriod', 'the kernel has no realtime group scheduling (CONFIG_RT_GROUP_SCHED)');
+        if (!tree.exists(k, 'cpu.rt_period_us'))
+          fail('cpu.realtimePeriod', 'the kernel has no realtime group scheduling (CONFIG_RT_GROUP_SCHED)');
         // runtime <= period must hold after each write: pick the order from the current values.
         const curRuntime = Number(tree.read(k, 'cpu.rt_runtime_us')?.trim() ?? 0);
-        const rtPeriod = r.realtimePeriod ? { key: k, file: 'cpu.rt_period_us', value: String(r.realtimePeriod), resource: 'cpu.realtimePeriod' } : undefined;
-        const rtRuntime = r.realtimeRuntime ? { key: k, file: 'cpu.rt_runtime_us', value: String(r.realtimeRuntime), resource: 'cpu.realtimeRuntime' } : undefined;
+        const rtPeriod = r.realtimePeriod
+          ? { key: k, file: 'cpu.rt_period_us', value: String(r.realtimePeriod), resource: 'cpu.realtimePeriod' }
+          : undefined;
+        const rtRuntime = r.realtimeRuntime
+          ? { key: k, file: 'cpu.rt_runtime_us', value: String(r.realtimeRuntime), resource: 'cpu.realtimeRuntime' }
+          : undefined;
         const periodFirst = !r.realtimePeriod || r.realtimePeriod >= curRuntime;
         for (const x of periodFirst ? [rtPeriod, rtRuntime] : [rtRuntime, rtPeriod]) if (x) w.push(x);
       }
@@ -195,7 +208,12 @@ function blockIOWrites(r: NonNullable<LinuxResources['blockIO']>, p: Placement, 
       }
       if (d.leafWeight) {
         need('blkio.leaf_weight_device', `blockIO.weightDevice[${i}].leafWeight`);
-        w.push({ key: k, file: 'blkio.leaf_weight_device', value: `${d.major}:${d.minor} ${d.leafWeight}`, resource: `blockIO.weightDevice[${i}]` });
+        w.push({
+          key: k,
+          file: 'blkio.leaf_weight_device',
+          value: `${d.major}:${d.minor} ${d.leafWeight}`,
+          resource: `blockIO.weightDevice[${i}]`,
+        });
       }
     });
     for (const [field, file] of throttles) {
@@ -207,15 +225,24 @@ function blockIOWrites(r: NonNullable<LinuxResources['blockIO']>, p: Placement, 
   }
   const bfq = tree.exists(UNIFIED, 'io.bfq.weight');
   if (r.weight) {
-    w.push(bfq
-      ? { key: UNIFIED, file: 'io.bfq.weight', value: String(r.weight), resource: 'blockIO.weight' }
-      : { key: UNIFIED, file: 'io.weight', value: `default ${blkioToIoWeight(r.weight)}`, resource: 'blockIO.weight' });
+    w.push(
+      bfq
+        ? { key: UNIFIED, file: 'io.bfq.weight', value: String(r.weight), resource: 'blockIO.weight' }
+        : { key: UNIFIED, file: 'io.weight', value: `default ${blkioToIoWeight(r.weight)}`, resource: 'blockIO.weight' },
+    );
   }
   (r.weightDevice ?? []).forEach((d, i) => {
     if (!d.weight) return;
-    w.push(bfq
-      ? { key: UNIFIED, file: 'io.bfq.weight', value: `${d.major}:${d.minor} ${d.weight}`, resource: `blockIO.weightDevice[${i}]` }
-      : { key: UNIFIED, file: 'io.weight', value: `${d.major}:${d.minor} ${blkioToIoWeight(d.weight)}`, resource: `blockIO.weightDevice[${i}]` });
+    w.push(
+      bfq
+        ? { key: UNIFIED, file: 'io.bfq.weight', value: `${d.major}:${d.minor} ${d.weight}`, resource: `blockIO.weightDevice[${i}]` }
+        : {
+            key: UNIFIED,
+            file: 'io.weight',
+            value: `${d.major}:${d.minor} ${blkioToIoWeight(d.weight)}`,
+            resource: `blockIO.weightDevice[${i}]`,
+          },
+    );
   });
   for (const [field, , name] of throttles) {
     ((r[field] as LinuxThrottleDevice[] | undefined) ?? []).forEach((d, i) => {
@@ -231,13 +258,15 @@ function hugetlbWrites(list: NonNullable<LinuxResources['hugepageLimits']>, p: P
   const w: Write[] = [];
   list.forEach((h, i) => {
     const size = checkPageSize(h.pageSize, i);
-    const [limitFile, rsvdFile] = where.kind === 'v1'
-      ? [`hugetlb.${size}.limit_in_bytes`, `hugetlb.${size}.rsvd.limit_in_bytes`]
-      : [`hugetlb.${size}.max`, `hugetlb.${size}.rsvd.max`];
+    const [limitFile, rsvdFile] =
+      where.kind === 'v1'
+        ? [`hugetlb.${size}.limit_in_bytes`, `hugetlb.${size}.rsvd.limit_in_bytes`]
+        : [`hugetlb.${size}.max`, `hugetlb.${size}.rsvd.max`];
     if (!tree.exists(where.key, limitFile)) fail(`hugepageLimits[${i}].pageSize`, `the host has no ${size} huge pages (${limitFile})`);
     w.push({ key: where.key, file: limitFile, value: String(h.limit), resource: `hugepageLimits[${i}]` });
     // Reservation accounting, where the kernel has it, is what stops a SIGBUS at fault time.
-    if (tree.exists(where.key, rsvdFile)) w.push({ key: where.key, file: rsvdFile, value: String(h.limit), resource: `hugepageLimits[${i}]` });
+    if (tree.exists(where.key, rsvdFile))
+      w.push({ key: where.key, file: rsvdFile, value: String(h.limit), resource: `hugepageLimits[${i}]` });
   });
   return w;
 }
@@ -292,7 +321,8 @@ function unifiedWrites(u: NonNullable<LinuxResources['unified']>, p: Placement):
     if (MEMBERSHIP_FILES.has(file)) fail('unified', `${JSON.stringify(file)} moves or kills processes; it is not a resource`);
     const controller = file.slice(0, file.indexOf('.'));
     if (controller !== 'cgroup' && !p.v2!.has(controller)) {
-      if (p.v1.has(controller)) fail('unified', `${V1} (${JSON.stringify(file)}: the host has the ${controller} controller in a v1 hierarchy)`);
+      if (p.v1.has(controller))
+        fail('unified', `${V1} (${JSON.stringify(file)}: the host has the ${controller} controller in a v1 hierarchy)`);
       fail('unified', `${JSON.stringify(file)}: the ${controller} controller is not available in the cgroup v2 hierarchy`);
     }
     return { key: UNIFIED, file, value: u[file]!, resource: `unified.${file}` };
@@ -342,7 +372,15 @@ export function mergeResources(base: LinuxResources | undefined, change: LinuxRe
   for (const [k, v] of Object.entries(change) as [keyof LinuxResources, unknown][]) {
     if (v === undefined || v === null) continue;
     const cur = out[k];
-    if (cur && typeof cur === 'object' && !Array.isArray(cur) && typeof v === 'object' && !Array.isArray(v) && k !== 'unified' && k !== 'rdma') {
+    if (
+      cur &&
+      typeof cur === 'object' &&
+      !Array.isArray(cur) &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      k !== 'unified' &&
+      k !== 'rdma'
+    ) {
       (out as Record<string, unknown>)[k] = { ...cur, ...(v as object) };
     } else {
       (out as Record<string, unknown>)[k] = structuredClone(v);

@@ -43,7 +43,12 @@ export class SystemdManager implements CgroupManager {
     const unit = systemdUnitOf(req.cgroupsPath, req.id, req.rootless);
     const extra = Object.fromEntries(Object.entries(req.annotations ?? {}).filter(([k]) => k.startsWith('org.systemd.property.')));
     const systemd: SystemdRecord = {
-      ...address, unit: unit.unit, slice: unit.slice, cgroup: path.posix.join('/', req.systemdRoot ?? '/', unit.cgroupPath), started: false, id: req.id,
+      ...address,
+      unit: unit.unit,
+      slice: unit.slice,
+      cgroup: path.posix.join('/', req.systemdRoot ?? '/', unit.cgroupPath),
+      started: false,
+      id: req.id,
     };
     if (Object.keys(extra).length) systemd.annotations = extra;
     const record = { ...newRecord(layout, req.rootless, resources), systemd };
@@ -60,13 +65,26 @@ export class SystemdManager implements CgroupManager {
     const sd = this.record.systemd;
     const procDevices = readText('/proc/devices') ?? '';
     withBus(sd, bus => {
-      bus.startUnit(sd.unit, unitProperties({ slice: sd.slice, unit: sd.unit, cgroupPath: sd.cgroup }, sd.id, pid, this.record.resources, this.files.placement, procDevices, sd.annotations));
+      bus.startUnit(
+        sd.unit,
+        unitProperties(
+          { slice: sd.slice, unit: sd.unit, cgroupPath: sd.cgroup },
+          sd.id,
+          pid,
+          this.record.resources,
+          this.files.placement,
+          procDevices,
+          sd.annotations,
+        ),
+      );
       sd.started = true;
       const actual = bus.unitCgroup(sd.unit);
       if (actual !== sd.cgroup) {
         // None of the expected directories is the container's: stopping the unit is all the cleanup there is.
         this.record.dirs = [];
-        throw new RuntimeError(`systemd put unit ${sd.unit} in cgroup ${actual}, not ${sd.cgroup} where the container's mounts expect it`, { op: 'cgroup' });
+        throw new RuntimeError(`systemd put unit ${sd.unit} in cgroup ${actual}, not ${sd.cgroup} where the container's mounts expect it`, {
+          op: 'cgroup',
+        });
       }
     });
     this.files.makeDirs();

@@ -43,13 +43,19 @@ export function expandSlice(slice: string): string {
 export function systemdUnitOf(cgroupsPath: string | undefined, id: string, rootless: boolean): SystemdUnit {
   const parts = cgroupsPath ? cgroupsPath.split(':') : ['', '', ''];
   if (parts.length !== 3) {
-    throw new RuntimeError(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(cgroupsPath)} instead`, { op: 'cgroup', path: '/linux/cgroupsPath' });
+    throw new RuntimeError(
+      `expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(cgroupsPath)} instead`,
+      { op: 'cgroup', path: '/linux/cgroupsPath' },
+    );
   }
   const [sliceGiven, prefixGiven, nameGiven] = parts as [string, string, string];
   const slice = sliceGiven || (rootless ? 'user.slice' : 'system.slice');
   const name = nameGiven || id;
   if (name.includes('/')) {
-    throw new RuntimeError(`invalid unit name ${JSON.stringify(name)} in cgroupsPath: it must not contain "/"`, { op: 'cgroup', path: '/linux/cgroupsPath' });
+    throw new RuntimeError(`invalid unit name ${JSON.stringify(name)} in cgroupsPath: it must not contain "/"`, {
+      op: 'cgroup',
+      path: '/linux/cgroupsPath',
+    });
   }
   const sliceDir = expandSlice(slice);
   if (name.endsWith(SLICE)) {

@@ -14,7 +14,10 @@ import type { Placement, SystemdAddress } from './types.js';
 /** "0-3,8" -> the byte mask systemd's AllowedCPUs/AllowedMemoryNodes take (cpu n is bit n%8 of byte n/8). */
 export function rangeToBits(list: string, field: string): Uint8Array {
   const bits: number[] = [];
-  for (const part of list.split(',').map(s => s.trim()).filter(Boolean)) {
+  for (const part of list
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     const lo = m ? Number(m[1]) : NaN;
     const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
@@ -71,7 +74,14 @@ export function deviceProperties(list: LinuxResources['devices'], procDevices: s
     else allow.delete(spec);
   }
   if (allowAll) return [prop('DevicePolicy', 's', 'auto'), prop('DeviceAllow', 'a(ss)', [])];
-  return [prop('DevicePolicy', 's', 'strict'), prop('DeviceAllow', 'a(ss)', [...allow].map(([k, v]) => [k, v]))];
+  return [
+    prop('DevicePolicy', 's', 'strict'),
+    prop(
+      'DeviceAllow',
+      'a(ss)',
+      [...allow].map(([k, v]) => [k, v]),
+    ),
+  ];
 }
 
 /** The unit properties for linux.resources (runc's mapping; v1 names where the controller is v1). */
@@ -91,7 +101,8 @@ export function resourceProperties(r: LinuxResources | undefined, p: Placement, 
   }
   const cpu = r?.cpu;
   if (cpu) {
-    if (cpu.shares) out.push(inV1(p, 'cpu') ? prop('CPUShares', 't', BigInt(cpu.shares)) : prop('CPUWeight', 't', BigInt(sharesToWeight(cpu.shares))));
+    if (cpu.shares)
+      out.push(inV1(p, 'cpu') ? prop('CPUShares', 't', BigInt(cpu.shares)) : prop('CPUWeight', 't', BigInt(sharesToWeight(cpu.shares))));
     const quota = cpu.quota ?? 0;
     let period = cpu.period ?? 0;
     if (quota !== 0 || period !== 0) {
@@ -111,13 +122,22 @@ export function resourceProperties(r: LinuxResources | undefined, p: Placement, 
   const pids = r?.pids?.limit;
   if (pids !== undefined && (pids > 0 || pids === -1)) out.push(prop('TasksMax', 't', limitOf(pids)));
   const weight = r?.blockIO?.weight;
-  if (weight) out.push(inV1(p, 'blkio') ? prop('BlockIOWeight', 't', BigInt(weight)) : prop('IOWeight', 't', BigInt(blkioToIoWeight(weight))));
+  if (weight)
+    out.push(inV1(p, 'blkio') ? prop('BlockIOWeight', 't', BigInt(weight)) : prop('IOWeight', 't', BigInt(blkioToIoWeight(weight))));
   if (r?.devices !== undefined) out.push(...deviceProperties(r.devices, procDevices));
   return out;
 }
 
 /** Everything StartTransientUnit gets for a container's unit. */
-export function unitProperties(u: SystemdUnit, id: string, pid: number, r: LinuxResources | undefined, p: Placement, procDevices: string, annotations?: Record<string, string>): Property[] {
+export function unitProperties(
+  u: SystemdUnit,
+  id: string,
+  pid: number,
+  r: LinuxResources | undefined,
+  p: Placement,
+  procDevices: string,
+  annotations?: Record<string, string>,
+): Property[] {
   const out: Property[] = [prop('Description', 's', `tsrt container ${id}`)];
   if (u.unit.endsWith(SLICE)) {
     out.push(prop('Wants', 'as', [u.slice]));
@@ -140,11 +160,26 @@ export function unitProperties(u: SystemdUnit, id: string, pid: number, r: Linux
 }
 
 const INT_RANGE: Record<string, [bigint, bigint]> = {
-  y: [0n, 255n], n: [-32768n, 32767n], q: [0n, 65535n], i: [-2147483648n, 2147483647n], u: [0n, 4294967295n],
-  x: [-9223372036854775808n, 9223372036854775807n], t: [0n, 18446744073709551615n],
+  y: [0n, 255n],
+  n: [-32768n, 32767n],
+  q: [0n, 65535n],
+  i: [-2147483648n, 2147483647n],
+  u: [0n, 4294967295n],
+  x: [-9223372036854775808n, 9223372036854775807n],
+  t: [0n, 18446744073709551615n],
 };
 const TYPE_WORD: Record<string, string> = {
-  byte: 'y', int16: 'n', uint16: 'q', int32: 'i', uint32: 'u', int64: 'x', uint64: 't', double: 'd', boolean: 'b', string: 's', objectpath: 'o',
+  byte: 'y',
+  int16: 'n',
+  uint16: 'q',
+  int32: 'i',
+  uint32: 'u',
+  int64: 'x',
+  uint64: 't',
+  double: 'd',
+  boolean: 'b',
+  string: 's',
+  objectpath: 'o',
 };
 
 /**
@@ -185,7 +220,7 @@ export function parseGVariant(text: string): Variant {
         if (pos >= text.length) fail('an unterminated string');
         if (text[pos] === '\\') {
           const e = text[++pos];
-          out += e === 'n' ? '\n' : e === 't' ? '\t' : e ?? '';
+          out += e === 'n' ? '\n' : e === 't' ? '\t' : (e ?? '');
         } else out += text[pos];
         pos++;
       }
@@ -242,7 +277,10 @@ export function annotationProperties(annotations: Record<string, string> | undef
     let name = key.slice(PROPERTY_PREFIX.length);
     const where = { op: 'config.json', path: `/annotations/${key.replaceAll('~', '~0').replaceAll('/', '~1')}` };
     if (!/^[A-Z][A-Za-z0-9]{2,}$/.test(name)) {
-      throw new RuntimeError(`annotations: ${key}: ${JSON.stringify(name)} is not a systemd property name (an uppercase letter, then letters and digits)`, where);
+      throw new RuntimeError(
+        `annotations: ${key}: ${JSON.stringify(name)} is not a systemd property name (an uppercase letter, then letters and digits)`,
+        where,
+      );
     }
     let v: Variant;
     try {
@@ -277,7 +315,9 @@ export function systemdAddress(rootless: boolean, env: NodeJS.ProcessEnv = proce
   }
   if (env.DBUS_SESSION_BUS_ADDRESS) return { address: env.DBUS_SESSION_BUS_ADDRESS, bus: true };
   if (env.XDG_RUNTIME_DIR) return { address: `unix:path=${path.join(env.XDG_RUNTIME_DIR, 'bus')}`, bus: true };
-  throw new RuntimeError('systemd cgroup manager for an unprivileged user: neither $DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR is set', { op: 'cgroup' });
+  throw new RuntimeError('systemd cgroup manager for an unprivileged user: neither $DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR is set', {
+    op: 'cgroup',
+  });
 }
 
 /** Whether systemd runs on this host (runc's check). TSRT_ASSUME_SYSTEMD=1 says yes: for tests only. */
@@ -319,7 +359,14 @@ export class SystemdBus {
   }
 
   private getProperty(objectPath: string, iface: string, name: string): DBusValue {
-    const [v] = this.conn.call({ destination: DEST, path: objectPath, interface: PROPERTIES, member: 'Get', signature: 'ss', body: [iface, name] });
+    const [v] = this.conn.call({
+      destination: DEST,
+      path: objectPath,
+      interface: PROPERTIES,
+      member: 'Get',
+      signature: 'ss',
+      body: [iface, name],
+    });
     return (v as Variant).value;
   }
 
@@ -331,7 +378,7 @@ export class SystemdBus {
     } catch (e) {
       // A manager too old to say is the host's pid 1, whose root is the hierarchy's root.
       if (e instanceof DBusError && /UnknownProperty|InvalidArgs/.test(e.name)) return '/';
-      throw systemdError('read the manager\'s ControlGroup', e);
+      throw systemdError("read the manager's ControlGroup", e);
     }
   }
 
@@ -340,7 +387,11 @@ export class SystemdBus {
     try {
       this.conn.addMatch(`type='signal',sender='${DEST}',path='${MANAGER_PATH}',interface='${MANAGER}',member='JobRemoved'`);
       const [jobPath] = this.manager(member, signature, body);
-      const done: Message = this.conn.waitSignal(m => m.interface === MANAGER && m.member === 'JobRemoved' && m.body[1] === jobPath, JOB_TIMEOUT_MS, `${member} job`);
+      const done: Message = this.conn.waitSignal(
+        m => m.interface === MANAGER && m.member === 'JobRemoved' && m.body[1] === jobPath,
+        JOB_TIMEOUT_MS,
+        `${member} job`,
+      );
       const result = done.body[3] as string;
       if (result !== 'done') throw new RuntimeError(`job ${String(jobPath)} ended "${result}"`, { op: 'cgroup' });
     } catch (e) {

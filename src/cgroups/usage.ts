@@ -39,7 +39,14 @@ export interface RuncStats {
     sched_load_balance: bigint;
     sched_relax_domain_level: bigint;
   };
-  memory: { cache?: bigint; usage: MemoryEntry; swap: MemoryEntry; kernel: MemoryEntry; kernelTCP: MemoryEntry; raw?: Record<string, bigint> };
+  memory: {
+    cache?: bigint;
+    usage: MemoryEntry;
+    swap: MemoryEntry;
+    kernel: MemoryEntry;
+    kernelTCP: MemoryEntry;
+    raw?: Record<string, bigint>;
+  };
   pids: { current?: bigint; limit?: bigint };
   blkio: Partial<Record<BlkioKey, BlkioEntry[]>>;
   /** Per page size ("2MB"), sorted as Go sorts map keys. */
@@ -50,8 +57,14 @@ export interface RuncStats {
 }
 
 type BlkioKey =
-  | 'ioServiceBytesRecursive' | 'ioServicedRecursive' | 'ioQueueRecursive' | 'ioServiceTimeRecursive'
-  | 'ioWaitTimeRecursive' | 'ioMergedRecursive' | 'ioTimeRecursive' | 'sectorsRecursive';
+  | 'ioServiceBytesRecursive'
+  | 'ioServicedRecursive'
+  | 'ioQueueRecursive'
+  | 'ioServiceTimeRecursive'
+  | 'ioWaitTimeRecursive'
+  | 'ioMergedRecursive'
+  | 'ioTimeRecursive'
+  | 'sectorsRecursive';
 
 const MAX_UINT64 = (1n << 64n) - 1n;
 const NS_PER_TICK = 10_000_000n; // USER_HZ is 100 on Linux: cpuacct.stat counts 10 ms ticks
@@ -120,7 +133,10 @@ function v1MemoryEntry(dir: string, module: string): MemoryEntry {
 function v1Memory(dir: string): RuncStats['memory'] {
   const raw = keyedBig(readText(path.join(dir, 'memory.stat')));
   const mem: RuncStats['memory'] = {
-    usage: v1MemoryEntry(dir, ''), swap: v1MemoryEntry(dir, 'memsw'), kernel: v1MemoryEntry(dir, 'kmem'), kernelTCP: v1MemoryEntry(dir, 'kmem.tcp'),
+    usage: v1MemoryEntry(dir, ''),
+    swap: v1MemoryEntry(dir, 'memsw'),
+    kernel: v1MemoryEntry(dir, 'kmem'),
+    kernelTCP: v1MemoryEntry(dir, 'kmem.tcp'),
   };
   return withRaw(mem, raw, raw.get('cache'));
 }
@@ -154,10 +170,18 @@ function v1Cpu(cpuacct: string | undefined, cpu: string | undefined): RuncStats[
   if (cpuacct) {
     const total = fileUint(cpuacct, 'cpuacct.usage');
     if (total) usage.total = total;
-    const percpu = (readText(path.join(cpuacct, 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter(x => /^\d+$/.test(x)).map(BigInt);
+    const percpu = (readText(path.join(cpuacct, 'cpuacct.usage_percpu')) ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter(x => /^\d+$/.test(x))
+      .map(BigInt);
     if (percpu.length) usage.percpu = percpu;
     // cpuacct.usage_all: a "cpu user system" header, then one line per cpu, in nanoseconds.
-    const rows = (readText(path.join(cpuacct, 'cpuacct.usage_all')) ?? '').trim().split('\n').slice(1).map(l => l.trim().split(/\s+/));
+    const rows = (readText(path.join(cpuacct, 'cpuacct.usage_all')) ?? '')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map(l => l.trim().split(/\s+/));
     const perMode = rows.filter(r => r.length === 3 && r.every(x => /^\d+$/.test(x)));
     if (perMode.length) {
       usage.percpu_kernel = perMode.map(r => BigInt(r[2]!));
@@ -243,24 +267,47 @@ function blkioFile(dir: string, file: string): BlkioEntry[] | undefined {
 // A group is used when its first file has entries.
 const BLKIO_GROUPS: [string, BlkioKey][][] = [
   [
-    ['blkio.bfq.sectors_recursive', 'sectorsRecursive'], ['blkio.bfq.io_service_time_recursive', 'ioServiceTimeRecursive'],
-    ['blkio.bfq.io_wait_time_recursive', 'ioWaitTimeRecursive'], ['blkio.bfq.io_merged_recursive', 'ioMergedRecursive'],
-    ['blkio.bfq.io_queued_recursive', 'ioQueueRecursive'], ['blkio.bfq.time_recursive', 'ioTimeRecursive'],
-    ['blkio.bfq.io_serviced_recursive', 'ioServicedRecursive'], ['blkio.bfq.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
+    ['blkio.bfq.sectors_recursive', 'sectorsRecursive'],
+    ['blkio.bfq.io_service_time_recursive', 'ioServiceTimeRecursive'],
+    ['blkio.bfq.io_wait_time_recursive', 'ioWaitTimeRecursive'],
+    ['blkio.bfq.io_merged_recursive', 'ioMergedRecursive'],
+    ['blkio.bfq.io_queued_recursive', 'ioQueueRecursive'],
+    ['blkio.bfq.time_recursive', 'ioTimeRecursive'],
+    ['blkio.bfq.io_serviced_recursive', 'ioServicedRecursive'],
+    ['blkio.bfq.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
   ],
-  [['blkio.bfq.io_serviced_recursive', 'ioServicedRecursive'], ['blkio.bfq.io_service_bytes_recursive', 'ioServiceBytesRecursive']],
   [
-    ['blkio.sectors_recursive', 'sectorsRecursive'], ['blkio.io_service_time_recursive', 'ioServiceTimeRecursive'],
-    ['blkio.io_wait_time_recursive', 'ioWaitTimeRecursive'], ['blkio.io_merged_recursive', 'ioMergedRecursive'],
-    ['blkio.io_queued_recursive', 'ioQueueRecursive'], ['blkio.time_recursive', 'ioTimeRecursive'],
-    ['blkio.io_serviced_recursive', 'ioServicedRecursive'], ['blkio.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
+    ['blkio.bfq.io_serviced_recursive', 'ioServicedRecursive'],
+    ['blkio.bfq.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
   ],
-  [['blkio.throttle.io_serviced_recursive', 'ioServicedRecursive'], ['blkio.throttle.io_service_bytes_recursive', 'ioServiceBytesRecursive']],
-  [['blkio.throttle.io_serviced', 'ioServicedRecursive'], ['blkio.throttle.io_service_bytes', 'ioServiceBytesRecursive']],
+  [
+    ['blkio.sectors_recursive', 'sectorsRecursive'],
+    ['blkio.io_service_time_recursive', 'ioServiceTimeRecursive'],
+    ['blkio.io_wait_time_recursive', 'ioWaitTimeRecursive'],
+    ['blkio.io_merged_recursive', 'ioMergedRecursive'],
+    ['blkio.io_queued_recursive', 'ioQueueRecursive'],
+    ['blkio.time_recursive', 'ioTimeRecursive'],
+    ['blkio.io_serviced_recursive', 'ioServicedRecursive'],
+    ['blkio.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
+  ],
+  [
+    ['blkio.throttle.io_serviced_recursive', 'ioServicedRecursive'],
+    ['blkio.throttle.io_service_bytes_recursive', 'ioServiceBytesRecursive'],
+  ],
+  [
+    ['blkio.throttle.io_serviced', 'ioServicedRecursive'],
+    ['blkio.throttle.io_service_bytes', 'ioServiceBytesRecursive'],
+  ],
 ];
 const BLKIO_ORDER: BlkioKey[] = [
-  'ioServiceBytesRecursive', 'ioServicedRecursive', 'ioQueueRecursive', 'ioServiceTimeRecursive',
-  'ioWaitTimeRecursive', 'ioMergedRecursive', 'ioTimeRecursive', 'sectorsRecursive',
+  'ioServiceBytesRecursive',
+  'ioServicedRecursive',
+  'ioQueueRecursive',
+  'ioServiceTimeRecursive',
+  'ioWaitTimeRecursive',
+  'ioMergedRecursive',
+  'ioTimeRecursive',
+  'sectorsRecursive',
 ];
 
 function v1Blkio(dir: string): RuncStats['blkio'] {
@@ -329,7 +376,11 @@ function hugetlb(dir: string, v2: boolean): RuncStats['hugetlb'] {
 }
 
 /** Where each controller's files are: its v1 hierarchy, or the cgroup2 directory when cgroup2 owns it. */
-function locator(m: CgroupManager): { v1: (c: string) => string | undefined; v2: (c: string) => string | undefined; unified: string | undefined } {
+function locator(m: CgroupManager): {
+  v1: (c: string) => string | undefined;
+  v2: (c: string) => string | undefined;
+  unified: string | undefined;
+} {
   const v1Set = new Set(m.record.v1Controllers);
   const v2Set = new Set((m.record.v2Controllers ?? []).filter(c => !v1Set.has(c)));
   const unified = m.dirOf(UNIFIED);
@@ -345,9 +396,14 @@ export function runcStats(m: CgroupManager): RuncStats {
   const at = locator(m);
   const memV1 = at.v1('memory');
   const memV2 = at.v2('memory');
-  const memory = memV1 ? v1Memory(memV1) : memV2 ? v2Memory(memV2) : { usage: emptyEntry(), swap: emptyEntry(), kernel: emptyEntry(), kernelTCP: emptyEntry() };
+  const memory = memV1
+    ? v1Memory(memV1)
+    : memV2
+      ? v2Memory(memV2)
+      : { usage: emptyEntry(), swap: emptyEntry(), kernel: emptyEntry(), kernelTCP: emptyEntry() };
   // cpu.stat is a core cgroup2 file: usage is there even without the cpu controller enabled.
-  const cpu = at.v1('cpuacct') || at.v1('cpu') ? v1Cpu(at.v1('cpuacct'), at.v1('cpu')) : at.unified ? v2Cpu(at.unified) : v1Cpu(undefined, undefined);
+  const cpu =
+    at.v1('cpuacct') || at.v1('cpu') ? v1Cpu(at.v1('cpuacct'), at.v1('cpu')) : at.unified ? v2Cpu(at.unified) : v1Cpu(undefined, undefined);
   const pidsDir = at.v1('pids') ?? at.v2('pids') ?? at.unified;
   const blkioV1 = at.v1('blkio');
   const ioV2 = at.v2('io');
@@ -384,7 +440,8 @@ export function goJson(value: unknown): string {
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'string') return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (typeof value === 'string')
+    return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (Array.isArray(value)) return `[${value.map(goJson).join(',')}]`;
   const parts: string[] = [];
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) parts.push(`${goJson(k)}:${goJson(v)}`);

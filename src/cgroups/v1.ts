@@ -30,7 +30,10 @@ export function setFrozen(freezerDir: string, frozen: boolean): void {
     sleepMs(i < 25 ? 1 : 10);
   }
   if (frozen) fs.writeFileSync(file, 'THAWED');
-  throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${file} stays ${readText(file)?.trim()}`, { op: 'pause', path: file });
+  throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${file} stays ${readText(file)?.trim()}`, {
+    op: 'pause',
+    path: file,
+  });
 }
 
 /**

@@ -32,7 +32,10 @@ export function setDevices(dir: string, rules: DeviceRule[]): void {
   try {
     native().attachDeviceFilter(dir, deviceProgram(rules));
   } catch (e) {
-    throw new RuntimeError(`linux.resources.devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`, { op: 'cgroup', path: dir, errno: errnoOf(e) });
+    throw new RuntimeError(
+      `linux.resources.devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`,
+      { op: 'cgroup', path: dir, errno: errnoOf(e) },
+    );
   }
 }
 
@@ -60,7 +63,10 @@ export function setFrozen(dir: string, frozen: boolean): void {
     if (keyed(readText(events)).get('frozen') === (frozen ? 1 : 0)) return;
     sleepMs(i < 25 ? 1 : 10);
   }
-  throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${events} never reported it`, { op: 'pause', path: events });
+  throw new RuntimeError(`unable to ${frozen ? 'freeze' : 'thaw'} the container: ${events} never reported it`, {
+    op: 'pause',
+    path: events,
+  });
 }
 
 /** SIGKILL to every process in the cgroup at once (no fork can escape); false where the kernel lacks it. */

@@ -38,20 +38,23 @@ function flagLines(flags: DocumentedFlag[]): string {
 
 /** Paragraphs wrapped at 100 columns, indented by three spaces as urfave/cli indents. */
 function indent(text: string): string {
-  return text.split('\n').map(paragraph => {
-    const lines: string[] = [];
-    let line = '';
-    for (const word of paragraph.split(' ').filter(Boolean)) {
-      if (line && line.length + 1 + word.length > 97) {
-        lines.push(`   ${line}`);
-        line = word;
-      } else {
-        line = line ? `${line} ${word}` : word;
+  return text
+    .split('\n')
+    .map(paragraph => {
+      const lines: string[] = [];
+      let line = '';
+      for (const word of paragraph.split(' ').filter(Boolean)) {
+        if (line && line.length + 1 + word.length > 97) {
+          lines.push(`   ${line}`);
+          line = word;
+        } else {
+          line = line ? `${line} ${word}` : word;
+        }
       }
-    }
-    if (line) lines.push(`   ${line}`);
-    return lines.join('\n');
-  }).join('\n');
+      if (line) lines.push(`   ${line}`);
+      return lines.join('\n');
+    })
+    .join('\n');
 }
 
 export function verbHelp(verb: Verb, command: Command): string {
@@ -65,7 +68,9 @@ export function verbHelp(verb: Verb, command: Command): string {
 export function programHelp(version: string, commands: Record<Verb, Command>, globalFlags: FlagSpec[]): string {
   const width = Math.max(...Object.keys(commands).map(v => v.length)) + 2;
   const verbs = (Object.keys(commands) as Verb[]).map(v => `   ${v.padEnd(width)}${verbDocs[v].summary}`).join('\n');
-  return `NAME:\n   tsrt - ${programDoc.summary}\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\n` +
+  return (
+    `NAME:\n   tsrt - ${programDoc.summary}\n\nUSAGE:\n   tsrt [global options] command [command options] [arguments...]\n\n` +
     `VERSION:\n   ${version}\n\nCOMMANDS:\n${verbs}\n   ${'help'.padEnd(width)}show the commands, or one command's help\n\n` +
-    `GLOBAL OPTIONS:\n${flagLines(documentedFlags(globalFlags, globalDocs))}\n`;
+    `GLOBAL OPTIONS:\n${flagLines(documentedFlags(globalFlags, globalDocs))}\n`
+  );
 }

@@ -106,7 +106,8 @@ export function main(argv: string[]): number {
     const rootless = (flags['rootless'] as string | undefined) ?? 'auto';
     if (!['auto', 'true', 'false'].includes(rootless)) throw usageError(`invalid --rootless value: ${rootless}`);
     const manager = (flags['cgroup-manager'] as string | undefined) ?? (flags['systemd-cgroup'] ? 'systemd' : 'cgroupfs');
-    if (!['cgroupfs', 'systemd', 'disabled'].includes(manager)) throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
+    if (!['cgroupfs', 'systemd', 'disabled'].includes(manager))
+      throw usageError(`invalid --cgroup-manager value: ${manager} (cgroupfs, systemd or disabled)`);
     let root = flags['root'] as string | undefined;
     if (name !== 'spec' && name !== 'features') {
       const status = runAsStateRootOwner(root, argv);

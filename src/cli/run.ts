@@ -3,11 +3,7 @@ import { parseArgs, type FlagSpec } from './args.js';
 import type { Command } from './context.js';
 import { createFlags, createOptions } from './create.js';
 
-const runFlags: FlagSpec[] = [
-  ...createFlags,
-  { name: 'detach', short: 'd', kind: 'bool' },
-  { name: 'keep', kind: 'bool' },
-];
+const runFlags: FlagSpec[] = [...createFlags, { name: 'detach', short: 'd', kind: 'bool' }, { name: 'keep', kind: 'bool' }];
 
 export const runCommand: Command = {
   flags: runFlags,

@@ -6,7 +6,12 @@ export const startCommand: Command = {
   flags: [],
   run(argv, ctx) {
     const id = exactlyOne('start', parseArgs(argv, []).positional);
-    start(ctx.root, id, m => ctx.report.warn(m), m => ctx.report.debug(m));
+    start(
+      ctx.root,
+      id,
+      m => ctx.report.warn(m),
+      m => ctx.report.debug(m),
+    );
     return 0;
   },
 };

@@ -59,16 +59,24 @@ export function resourcesFromFlags(f: FlagValues): LinuxResources {
   if (str('cpuset-cpus')) cpu.cpus = str('cpuset-cpus')!;
   if (str('cpuset-mems')) cpu.mems = str('cpuset-mems')!;
   const unsigned: [string, 'period' | 'burst' | 'realtimePeriod' | 'shares'][] = [
-    ['cpu-period', 'period'], ['cpu-burst', 'burst'], ['cpu-rt-period', 'realtimePeriod'], ['cpu-share', 'shares'],
+    ['cpu-period', 'period'],
+    ['cpu-burst', 'burst'],
+    ['cpu-rt-period', 'realtimePeriod'],
+    ['cpu-share', 'shares'],
   ];
   for (const [name, field] of unsigned) if (str(name) !== undefined) cpu[field] = integer(name, str(name)!, false);
   const signed: [string, 'quota' | 'realtimeRuntime' | 'idle'][] = [
-    ['cpu-quota', 'quota'], ['cpu-rt-runtime', 'realtimeRuntime'], ['cpu-idle', 'idle'],
+    ['cpu-quota', 'quota'],
+    ['cpu-rt-runtime', 'realtimeRuntime'],
+    ['cpu-idle', 'idle'],
   ];
   for (const [name, field] of signed) if (str(name) !== undefined) cpu[field] = integer(name, str(name)!, true);
   const sizes: [string, 'limit' | 'swap' | 'reservation' | 'kernel' | 'kernelTCP'][] = [
-    ['memory', 'limit'], ['memory-swap', 'swap'], ['memory-reservation', 'reservation'],
-    ['kernel-memory', 'kernel'], ['kernel-memory-tcp', 'kernelTCP'],
+    ['memory', 'limit'],
+    ['memory-swap', 'swap'],
+    ['memory-reservation', 'reservation'],
+    ['kernel-memory', 'kernel'],
+    ['kernel-memory-tcp', 'kernelTCP'],
   ];
   for (const [name, field] of sizes) {
     const v = str(name);
@@ -95,7 +103,10 @@ function resourcesFromFile(file: string): LinuxResources {
   try {
     text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    throw new RuntimeError(`open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, { op: 'update', path: file });
+    throw new RuntimeError(
+      `open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      { op: 'update', path: file },
+    );
   }
   const doc = parseJson(text, name);
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new SpecError(`${name}: /: must be object`);
@@ -103,7 +114,10 @@ function resourcesFromFile(file: string): LinuxResources {
     validateConfig({ ociVersion: '1.2.0', linux: { resources: doc } });
   } catch (e) {
     if (!(e instanceof SpecError)) throw e;
-    throw new SpecError(e.message.replace(/^config\.json: \/linux\/resources/, `${name}: `).replace(/: \/?: /, ': /: '), e.path.replace(/^\/linux\/resources/, ''));
+    throw new SpecError(
+      e.message.replace(/^config\.json: \/linux\/resources/, `${name}: `).replace(/: \/?: /, ': /: '),
+      e.path.replace(/^\/linux\/resources/, ''),
+    );
   }
   return doc as LinuxResources;
 }
@@ -118,7 +132,10 @@ export const updateCommand: Command = {
     if (!file && (f['l3-cache-schema'] || f['mem-bw-schema'])) {
       // Intel RDT lives in resctrl, not in cgroups; tsrt does not manage it (linux.intelRdt is refused too).
       const what = f['l3-cache-schema'] ? 'Intel RDT/CAT: l3 cache schema' : 'Intel RDT/MBA: memory bandwidth schema';
-      throw new RuntimeError(fs.existsSync('/sys/fs/resctrl/schemata') ? `${what}: Intel RDT is not supported by this tsrt build` : `${what} is not enabled`, { op: 'update' });
+      throw new RuntimeError(
+        fs.existsSync('/sys/fs/resctrl/schemata') ? `${what}: Intel RDT is not supported by this tsrt build` : `${what} is not enabled`,
+        { op: 'update' },
+      );
     }
     update(ctx.root, id, resources);
     return 0;

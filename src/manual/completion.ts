@@ -20,19 +20,26 @@ function valueCases(scope: string, flags: DocumentedFlag[]): { skip: string[]; c
   const takes = flags.filter(f => f.arg !== undefined);
   return {
     skip: takes.flatMap(f => f.names.map(n => `${scope}:${n}`)),
-    choices: takes.filter(f => f.choices).map(f => `    ${pattern(f.names.map(n => `${scope}:${n}`))}) COMPREPLY=($(compgen -W "${words(f.choices!)}" -- "$cur")); return ;;`),
+    choices: takes
+      .filter(f => f.choices)
+      .map(f => `    ${pattern(f.names.map(n => `${scope}:${n}`))}) COMPREPLY=($(compgen -W "${words(f.choices!)}" -- "$cur")); return ;;`),
   };
 }
 
 export function tsrtCompletion(): string {
   const verbs = Object.keys(verbDocs) as Verb[];
   const global = documentedFlags(globalFlags, globalDocs);
-  const scopes = [{ scope: '', flags: global }, ...verbs.map(v => ({ scope: v, flags: documentedFlags(commands[v].flags, verbDocs[v].flags) }))];
+  const scopes = [
+    { scope: '', flags: global },
+    ...verbs.map(v => ({ scope: v, flags: documentedFlags(commands[v].flags, verbDocs[v].flags) })),
+  ];
   const cases = scopes.map(s => valueCases(s.scope, s.flags));
   const skip = cases.flatMap(c => c.skip);
   const withId = verbs.filter(v => verbDocs[v].usage.includes('<container-id>'));
   const stops = verbs.filter(v => commands[v].stopAtPositional);
-  const verbFlags = scopes.slice(1).filter(s => s.flags.length)
+  const verbFlags = scopes
+    .slice(1)
+    .filter(s => s.flags.length)
     .map(s => `    ${s.scope}) COMPREPLY=($(compgen -W "${words(s.flags.flatMap(f => f.names))}" -- "$cur")) ;;`);
   return `# bash completion for tsrt, generated at build time from src/cli/manual.ts and the verbs' flags.
 _tsrt() {
@@ -93,7 +100,14 @@ export function usageSubcommands(name: string, usage: string): string[] {
   const named = lines.map(l => new RegExp(`^\\s*singularity ${name} ([a-z][a-z-]*)\\b`).exec(l)?.[1]).filter(w => w !== undefined);
   if (named.length) return [...new Set(named)];
   if (!/<command>/.test(lines[0]!)) return [];
-  return [...new Set(lines.slice(1).map(l => /^ {2}([a-z][a-z-]*)(?= )/.exec(l)?.[1]).filter(w => w !== undefined))];
+  return [
+    ...new Set(
+      lines
+        .slice(1)
+        .map(l => /^ {2}([a-z][a-z-]*)(?= )/.exec(l)?.[1])
+        .filter(w => w !== undefined),
+    ),
+  ];
 }
 
 export function singularityCompletion(): string {
@@ -104,8 +118,12 @@ export function singularityCompletion(): string {
     const usage = singularity.usage(singularity.commands[n]!);
     return { name: n, flags: usageFlags(usage), subs: usageSubcommands(n, usage) };
   });
-  const flagCases = perCommand.filter(c => c.flags.length).map(c => `    ${c.name}) COMPREPLY=($(compgen -W "${words(['--help', ...c.flags])}" -- "$cur")) ;;`);
-  const subCases = perCommand.filter(c => c.subs.length).map(c => `  ${c.name}) ((args == 0)) && COMPREPLY=($(compgen -W "${words(c.subs)}" -- "$cur")) ;;`);
+  const flagCases = perCommand
+    .filter(c => c.flags.length)
+    .map(c => `    ${c.name}) COMPREPLY=($(compgen -W "${words(['--help', ...c.flags])}" -- "$cur")) ;;`);
+  const subCases = perCommand
+    .filter(c => c.subs.length)
+    .map(c => `  ${c.name}) ((args == 0)) && COMPREPLY=($(compgen -W "${words(c.subs)}" -- "$cur")) ;;`);
   return `# bash completion for tsrt-singularity (and singularity when installed under that name), generated at
 # build time from tsrt-singularity's command table.
 _tsrt_singularity() {

@@ -30,8 +30,10 @@ function options(flags: DocumentedFlag[]): string {
 }
 
 function page(name: string, sectionNumber: 1 | 8, edition: Edition, body: string[]): ManPage {
-  const head = [`.\\" Generated from the help tables of tsrt ${edition.version}; edit the tables, not this file.`,
-    title(name, sectionNumber, edition.date, `tsrt ${edition.version}`)];
+  const head = [
+    `.\\" Generated from the help tables of tsrt ${edition.version}; edit the tables, not this file.`,
+    title(name, sectionNumber, edition.date, `tsrt ${edition.version}`),
+  ];
   return { file: `${name}.${sectionNumber}`, section: sectionNumber, roff: `${[...head, ...body].join('\n')}\n` };
 }
 
@@ -39,30 +41,46 @@ function verbPage(verb: Verb, edition: Edition): ManPage {
   const doc = verbDocs[verb];
   const flags = documentedFlags(commands[verb].flags, doc.flags);
   const body = [
-    section('name'), `${text(`tsrt-${verb}`)} \\- ${text(doc.summary)}`,
-    section('synopsis'), `${bold('tsrt')} [${italic('global options')}] ${bold(verb)} ${text(doc.usage)}`.trimEnd(),
-    section('description'), paragraphs(doc.description),
+    section('name'),
+    `${text(`tsrt-${verb}`)} \\- ${text(doc.summary)}`,
+    section('synopsis'),
+    `${bold('tsrt')} [${italic('global options')}] ${bold(verb)} ${text(doc.usage)}`.trimEnd(),
+    section('description'),
+    paragraphs(doc.description),
   ];
   if (flags.length) body.push(section('options'), options(flags));
   body.push(section('exit status'), ...doc.exitStatus.map(bullet));
-  body.push(section('examples'), ...doc.examples.flatMap(e => [`.PP\n${text(`${e.text[0]!.toUpperCase()}${e.text.slice(1)}:`)}`, example(e.command)]));
+  body.push(
+    section('examples'),
+    ...doc.examples.flatMap(e => [`.PP\n${text(`${e.text[0]!.toUpperCase()}${e.text.slice(1)}:`)}`, example(e.command)]),
+  );
   body.push(section('see also'), `${reference('tsrt', 8, ',')}\n${reference('tsrt-singularity', 1)}`);
   return page(`tsrt-${verb}`, 8, edition, body);
 }
 
 function programPage(edition: Edition): ManPage {
   const body = [
-    section('name'), `tsrt \\- ${text(programDoc.summary)}`,
-    section('synopsis'), `${bold('tsrt')} [${italic('global options')}] ${italic('command')} [${italic('command options')}] [${italic('arguments')}...]`,
-    section('description'), paragraphs(programDoc.description),
-    '.PP', `${text('Each command has its own page, tsrt-COMMAND(8), and answers')} ${bold('tsrt')} ${italic('command')} ${bold('--help')}.`,
-    section('global options'), options(documentedFlags(globalFlags, globalDocs)),
-    section('commands'), ...verbs.map(v => tagged(`${bold(v)} (see tsrt\\-${text(v)}(8))`, verbDocs[v].summary)),
-    tagged(`${bold('help')} [${italic('command')}]`, 'show the commands, or one command\'s help'),
-    section('exit status'), ...programDoc.exitStatus.map(bullet),
-    section('environment'), tagged(bold('XDG_RUNTIME_DIR'), 'where an unprivileged user\'s state directory is made (XDG_RUNTIME_DIR/tsrt) when --root is not given'),
-    section('files'), tagged(italic('/run/tsrt'), 'the state directory of containers created by root, one directory per container id'),
-    section('see also'), [...verbs.map(v => reference(`tsrt-${v}`, 8, ',')), reference('tsrt-singularity', 1)].join('\n'),
+    section('name'),
+    `tsrt \\- ${text(programDoc.summary)}`,
+    section('synopsis'),
+    `${bold('tsrt')} [${italic('global options')}] ${italic('command')} [${italic('command options')}] [${italic('arguments')}...]`,
+    section('description'),
+    paragraphs(programDoc.description),
+    '.PP',
+    `${text('Each command has its own page, tsrt-COMMAND(8), and answers')} ${bold('tsrt')} ${italic('command')} ${bold('--help')}.`,
+    section('global options'),
+    options(documentedFlags(globalFlags, globalDocs)),
+    section('commands'),
+    ...verbs.map(v => tagged(`${bold(v)} (see tsrt\\-${text(v)}(8))`, verbDocs[v].summary)),
+    tagged(`${bold('help')} [${italic('command')}]`, "show the commands, or one command's help"),
+    section('exit status'),
+    ...programDoc.exitStatus.map(bullet),
+    section('environment'),
+    tagged(bold('XDG_RUNTIME_DIR'), "where an unprivileged user's state directory is made (XDG_RUNTIME_DIR/tsrt) when --root is not given"),
+    section('files'),
+    tagged(italic('/run/tsrt'), 'the state directory of containers created by root, one directory per container id'),
+    section('see also'),
+    [...verbs.map(v => reference(`tsrt-${v}`, 8, ',')), reference('tsrt-singularity', 1)].join('\n'),
   ];
   return page('tsrt', 8, edition, body);
 }
@@ -74,20 +92,31 @@ function singularityPage(edition: Edition): ManPage {
     return tagged(forms.map(n => (o.arg ? `${bold(n)} ${italic(o.arg)}` : bold(n))).join(', '), o.text);
   });
   const body = [
-    section('name'), `tsrt\\-singularity \\- ${text(singularity.programDoc.summary)}`,
-    section('synopsis'), `${bold('tsrt-singularity')} [${italic('global options')}] ${italic('command')} [${italic('options')}] [${italic('arguments')}...]`,
-    section('description'), paragraphs(singularity.programDoc.description),
-    '.PP', `${text('Every command answers')} ${bold('tsrt-singularity help')} ${italic('command')} ${text('and')} ${italic('command')} ${bold('--help')} ${text('with what this page shows of it.')}`,
-    section('global options'), ...global,
+    section('name'),
+    `tsrt\\-singularity \\- ${text(singularity.programDoc.summary)}`,
+    section('synopsis'),
+    `${bold('tsrt-singularity')} [${italic('global options')}] ${italic('command')} [${italic('options')}] [${italic('arguments')}...]`,
+    section('description'),
+    paragraphs(singularity.programDoc.description),
+    '.PP',
+    `${text('Every command answers')} ${bold('tsrt-singularity help')} ${italic('command')} ${text('and')} ${italic('command')} ${bold('--help')} ${text('with what this page shows of it.')}`,
+    section('global options'),
+    ...global,
     section('commands'),
     ...names.flatMap(n => {
       const c = singularity.commands[n]!;
       // Help indents the usage's later lines under "Usage:\n  "; the page sets the whole block apart instead.
-      const usage = singularity.usage(c).split('\n').map((l, i) => (i > 0 && l.startsWith('  ') ? l.slice(2) : l)).join('\n');
+      const usage = singularity
+        .usage(c)
+        .split('\n')
+        .map((l, i) => (i > 0 && l.startsWith('  ') ? l.slice(2) : l))
+        .join('\n');
       return [`.SS ${text(n)}`, text(c.summary), example(usage)];
     }),
-    section('exit status'), ...singularity.programDoc.exitStatus.map(bullet),
-    section('see also'), reference('tsrt', 8),
+    section('exit status'),
+    ...singularity.programDoc.exitStatus.map(bullet),
+    section('see also'),
+    reference('tsrt', 8),
   ];
   return page('tsrt-singularity', 1, edition, body);
 }

@@ -3,7 +3,12 @@
 
 /** Plain text for roff: backslashes and dashes escaped, and no line starting a request (. or '). */
 export function text(s: string): string {
-  return s.replace(/\\/g, '\\e').replace(/-/g, '\\-').split('\n').map(l => (/^[.']/.test(l) ? `\\&${l}` : l)).join('\n');
+  return s
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .split('\n')
+    .map(l => (/^[.']/.test(l) ? `\\&${l}` : l))
+    .join('\n');
 }
 
 export function bold(s: string): string {
@@ -16,7 +21,7 @@ export function italic(s: string): string {
 
 /** The title line: NAME(SECTION), its date and source, and the manual's title. */
 export function title(name: string, section: number, date: string, source: string): string {
-  const manual = section === 8 ? 'System Manager\'s Manual' : 'User Commands';
+  const manual = section === 8 ? "System Manager's Manual" : 'User Commands';
   return `.TH ${text(name.toUpperCase())} ${section} "${date}" "${text(source)}" "${manual}"`;
 }
 
@@ -26,7 +31,10 @@ export function section(name: string): string {
 
 /** Paragraphs separated by blank lines in the source. */
 export function paragraphs(s: string): string {
-  return s.split(/\n\s*\n/).map(p => `.PP\n${text(p.replace(/\s*\n\s*/g, ' ').trim())}`).join('\n');
+  return s
+    .split(/\n\s*\n/)
+    .map(p => `.PP\n${text(p.replace(/\s*\n\s*/g, ' ').trim())}`)
+    .join('\n');
 }
 
 /** A tagged paragraph: the tag (already roff) on its own line, the body indented under it. */

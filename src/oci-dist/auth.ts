@@ -48,8 +48,12 @@ export class Authenticator {
   private basicAuth = false;
 
   /** `hint` tells the user how to give credentials, when none were given and the registry wants some. */
-  constructor(private readonly registry: string, private readonly credentials: Credentials | undefined,
-    private readonly ca: () => string[] | undefined, private readonly hint = '') {}
+  constructor(
+    private readonly registry: string,
+    private readonly credentials: Credentials | undefined,
+    private readonly ca: () => string[] | undefined,
+    private readonly hint = '',
+  ) {}
 
   /** The Authorization header for a request needing `scope`, when a challenge has told us what to send. */
   header(scope: string): string | undefined {
@@ -68,7 +72,7 @@ export class Authenticator {
     const current = this.header(scope);
     if (current !== undefined && current !== sent) return true;
     const raw = res.headers['www-authenticate'];
-    const challenge = parseChallenge(Array.isArray(raw) ? raw[0] ?? '' : raw ?? '');
+    const challenge = parseChallenge(Array.isArray(raw) ? (raw[0] ?? '') : (raw ?? ''));
     if (challenge?.scheme === 'basic') {
       if (!this.credentials || this.basicAuth) return false;
       this.basicAuth = true;
@@ -93,9 +97,11 @@ export class Authenticator {
     const res = await send(realm, { headers, ca: realm.protocol === 'https:' ? this.ca() : undefined });
     const body = await readBody(res, TOKEN_LIMIT);
     if (res.status === 401 || res.status === 403) {
-      throw new AuthError(this.credentials
-        ? `the token service of ${this.registry} (${realm.origin}) refused the credentials of ${JSON.stringify(this.credentials.username)} (HTTP ${res.status})`
-        : needsLogin(this.registry, this.hint).message);
+      throw new AuthError(
+        this.credentials
+          ? `the token service of ${this.registry} (${realm.origin}) refused the credentials of ${JSON.stringify(this.credentials.username)} (HTTP ${res.status})`
+          : needsLogin(this.registry, this.hint).message,
+      );
     }
     if (res.status !== 200) throw new AuthError(`the token service of ${this.registry} (${realm.origin}) answered HTTP ${res.status}`);
     let parsed: { token?: unknown; access_token?: unknown };
@@ -105,7 +111,8 @@ export class Authenticator {
       throw new AuthError(`the token service of ${this.registry} (${realm.origin}) did not answer with JSON`);
     }
     const token = typeof parsed.token === 'string' ? parsed.token : parsed.access_token;
-    if (typeof token !== 'string' || token === '') throw new AuthError(`the token service of ${this.registry} (${realm.origin}) sent no token`);
+    if (typeof token !== 'string' || token === '')
+      throw new AuthError(`the token service of ${this.registry} (${realm.origin}) sent no token`);
     return token;
   }
 

@@ -75,7 +75,10 @@ export class DigestMismatch extends Error {}
 
 /** The registry answered, but not with what was asked for. */
 export class RegistryError extends Error {
-  constructor(message: string, readonly status = 0) {
+  constructor(
+    message: string,
+    readonly status = 0,
+  ) {
     super(message);
   }
 }
@@ -103,7 +106,16 @@ function checkDescriptor(d: unknown, where: string): Descriptor {
 
 /** The host's platform in Go's names (what image indexes use). */
 export function hostPlatform(): Platform {
-  const arch: Record<string, string> = { x64: 'amd64', ia32: '386', ppc64: 'ppc64le', arm64: 'arm64', arm: 'arm', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+  const arch: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    arm64: 'arm64',
+    arm: 'arm',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+  };
   const architecture = arch[process.arch] ?? process.arch;
   return architecture === 'arm' ? { os: 'linux', architecture, variant: 'v7' } : { os: 'linux', architecture };
 }
@@ -111,7 +123,8 @@ export function hostPlatform(): Platform {
 /** `amd64`, `arm64`, `arm/v7` or `linux/arm64/v8` as a platform (linux unless named). */
 export function parsePlatform(text: string): Platform {
   const parts = text.split('/').filter(Boolean);
-  if (parts.length === 0 || parts.length > 3) throw new Error(`invalid platform ${JSON.stringify(text)}: expected ARCH, ARCH/VARIANT or OS/ARCH[/VARIANT]`);
+  if (parts.length === 0 || parts.length > 3)
+    throw new Error(`invalid platform ${JSON.stringify(text)}: expected ARCH, ARCH/VARIANT or OS/ARCH[/VARIANT]`);
   const [os, architecture, variant] = parts.length === 3 || (parts.length === 2 && parts[0] === 'linux') ? parts : ['linux', ...parts];
   return variant ? { os: os!, architecture: architecture!, variant } : { os: os!, architecture: architecture! };
 }
@@ -128,7 +141,9 @@ function sameVariant(want: Platform, have: Platform): boolean {
 }
 
 export function choosePlatform(manifests: Descriptor[], want: Platform): Descriptor | undefined {
-  return manifests.find(d => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && sameVariant(want, d.platform));
+  return manifests.find(
+    d => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && sameVariant(want, d.platform),
+  );
 }
 
 /** Runs `fn` over items with at most `limit` at a time; the first failure fails the whole (after the rest stop). */
@@ -154,7 +169,10 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly ca: string[] | undefined;
 
-  constructor(readonly ref: ImageReference, opts: ClientOptions = {}) {
+  constructor(
+    readonly ref: ImageReference,
+    opts: ClientOptions = {},
+  ) {
     this.base = new URL(`${opts.plainHttp ? 'http' : 'https'}://${apiHost(ref)}/v2/${ref.repository}/`);
     this.ca = opts.plainHttp ? undefined : opts.ca;
     this.auth = new Authenticator(ref.registry, opts.credentials, () => this.ca ?? systemCertificates(), opts.loginHint);
@@ -165,16 +183,24 @@ export class RegistryClient {
   }
 
   /** One request, answering an auth challenge once and following redirects (without our credentials elsewhere). */
-  private async request(target: string | URL, init: Omit<RequestInit, 'body' | 'ca'> & { body?: () => RequestInit['body']; push?: boolean; scope?: string } = {}): Promise<Response> {
+  private async request(
+    target: string | URL,
+    init: Omit<RequestInit, 'body' | 'ca'> & { body?: () => RequestInit['body']; push?: boolean; scope?: string } = {},
+  ): Promise<Response> {
     let url = typeof target === 'string' ? new URL(target, this.base) : target;
     const scope = init.scope ?? this.scope(!!init.push);
     let challenged = false;
-    for (let hops = 0; hops <= MAX_REDIRECTS;) {
+    for (let hops = 0; hops <= MAX_REDIRECTS; ) {
       const ours = url.origin === this.base.origin;
       const headers = { ...init.headers };
       const authorization = ours ? this.auth.header(scope) : undefined;
       if (authorization) headers['Authorization'] = authorization;
-      const res = await send(url, { method: init.method, headers, body: init.body?.(), ca: url.protocol === 'https:' ? this.ca ?? systemCertificates() : undefined });
+      const res = await send(url, {
+        method: init.method,
+        headers,
+        body: init.body?.(),
+        ca: url.protocol === 'https:' ? (this.ca ?? systemCertificates()) : undefined,
+      });
       if (res.status === 401 && ours) {
         // The body goes first: a connection left holding it would keep the process from ending.
         await discard(res);
@@ -222,7 +248,9 @@ export class RegistryClient {
     }
     const claimed = res.headers['docker-content-digest'];
     if (typeof claimed === 'string' && claimed.startsWith('sha256:') && claimed !== digest) {
-      throw new DigestMismatch(`the manifest of ${what} does not match the digest the registry gives for it (${claimed}; it hashes to ${digest})`);
+      throw new DigestMismatch(
+        `the manifest of ${what} does not match the digest the registry gives for it (${claimed}; it hashes to ${digest})`,
+      );
     }
     let declared: string | undefined;
     try {
@@ -230,7 +258,9 @@ export class RegistryClient {
     } catch {
       throw new RegistryError(`the manifest of ${what} is not JSON`);
     }
-    const header = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const header = String(res.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     return { mediaType: declared ?? header, digest, body };
   }
 
@@ -245,7 +275,9 @@ export class RegistryClient {
       const chosen = choosePlatform(manifests, platform);
       if (!chosen) {
         const have = manifests.filter(d => d.platform && d.platform.os !== 'unknown').map(d => formatPlatform(d.platform!));
-        throw new RegistryError(`${this.ref.registry}/${this.ref.repository}:${reference} has no image for ${formatPlatform(platform)} (it has: ${have.join(', ') || 'none'}); choose one with --arch`);
+        throw new RegistryError(
+          `${this.ref.registry}/${this.ref.repository}:${reference} has no image for ${formatPlatform(platform)} (it has: ${have.join(', ') || 'none'}); choose one with --arch`,
+        );
       }
       const image = await this.manifest(chosen.digest, MANIFEST_TYPES);
       return { ...this.imageManifest(image), indexDigest: top.digest };
@@ -256,14 +288,18 @@ export class RegistryClient {
   private imageManifest(m: { mediaType: string; digest: string; body: Buffer }): ResolvedImage {
     const where = `the manifest ${m.digest} of ${this.ref.registry}/${this.ref.repository}`;
     if (m.mediaType === MediaType.dockerSchema1 || m.mediaType === MediaType.dockerSchema1Signed) {
-      throw new RegistryError(`${where} is a Docker schema 1 manifest, which is deprecated and not supported: push the image again with a current client`);
+      throw new RegistryError(
+        `${where} is a Docker schema 1 manifest, which is deprecated and not supported: push the image again with a current client`,
+      );
     }
     const parsed = JSON.parse(m.body.toString('utf8')) as Partial<ImageManifest>;
     if (parsed.schemaVersion !== 2 || !parsed.config || !Array.isArray(parsed.layers)) {
       throw new RegistryError(`${where} is not an image manifest (media type ${JSON.stringify(m.mediaType)})`);
     }
     const manifest: ImageManifest = {
-      ...parsed, schemaVersion: 2, config: checkDescriptor(parsed.config, where),
+      ...parsed,
+      schemaVersion: 2,
+      config: checkDescriptor(parsed.config, where),
       layers: parsed.layers.map(l => checkDescriptor(l, where)),
     };
     return { digest: m.digest, mediaType: m.mediaType || MediaType.ociManifest, manifest };
@@ -307,7 +343,9 @@ export class RegistryClient {
       } else if (res.status === 206) {
         if (!String(res.headers['content-range'] ?? '').startsWith(`bytes ${state.have}-`)) {
           await discard(res);
-          throw new RegistryError(`${what}: the registry resumed at the wrong offset (${String(res.headers['content-range'])}, asked for byte ${state.have})`);
+          throw new RegistryError(
+            `${what}: the registry resumed at the wrong offset (${String(res.headers['content-range'])}, asked for byte ${state.have})`,
+          );
         }
       } else if (res.status !== 200) {
         throw await this.failure(res, what);
@@ -321,12 +359,16 @@ export class RegistryClient {
     }
     if (state.have < desc.size) {
       const why = lastError instanceof Error ? lastError.message : 'the connection ended early';
-      throw new TransportError(`${what}: download incomplete after ${BLOB_ATTEMPTS} attempts (${state.have} of ${desc.size} bytes; ${why}); run the command again to resume`);
+      throw new TransportError(
+        `${what}: download incomplete after ${BLOB_ATTEMPTS} attempts (${state.have} of ${desc.size} bytes; ${why}); run the command again to resume`,
+      );
     }
     const digest = `sha256:${state.hash.digest('hex')}`;
     if (digest !== desc.digest) {
       fs.rmSync(file, { force: true });
-      throw new DigestMismatch(`${what}: the downloaded bytes hash to ${digest}, not to the digest that names them; the registry sent a corrupt or tampered blob, which was not kept`);
+      throw new DigestMismatch(
+        `${what}: the downloaded bytes hash to ${digest}, not to the digest that names them; the registry sent a corrupt or tampered blob, which was not kept`,
+      );
     }
   }
 
@@ -339,7 +381,9 @@ export class RegistryClient {
         if (state.have + buf.length > size) {
           res.body.destroy();
           fs.rmSync(file, { force: true });
-          throw new DigestMismatch(`blob of ${this.ref.registry}/${this.ref.repository}: the registry sent more than the ${size} bytes the manifest gives; nothing was kept`);
+          throw new DigestMismatch(
+            `blob of ${this.ref.registry}/${this.ref.repository}: the registry sent more than the ${size} bytes the manifest gives; nothing was kept`,
+          );
         }
         fs.writeSync(fd, buf);
         state.hash.update(buf);
@@ -369,7 +413,9 @@ export class RegistryClient {
     const location = new URL(start.headers.location, this.base);
     location.searchParams.set('digest', digest);
     const put = await this.request(location, {
-      method: 'PUT', push: true, headers: { 'Content-Type': 'application/octet-stream' },
+      method: 'PUT',
+      push: true,
+      headers: { 'Content-Type': 'application/octet-stream' },
       body: () => ({ stream: open(), length: size }),
     });
     if (put.status !== 201) throw await this.failure(put, what);
@@ -379,8 +425,14 @@ export class RegistryClient {
 
   /** Stores a manifest under a tag; returns its digest. */
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<string> {
-    const res = await this.request(`manifests/${reference}`, { method: 'PUT', push: true, headers: { 'Content-Type': mediaType }, body: () => body });
-    if (res.status !== 201) throw await this.failure(res, `storing the manifest of ${this.ref.registry}/${this.ref.repository}:${reference}`);
+    const res = await this.request(`manifests/${reference}`, {
+      method: 'PUT',
+      push: true,
+      headers: { 'Content-Type': mediaType },
+      body: () => body,
+    });
+    if (res.status !== 201)
+      throw await this.failure(res, `storing the manifest of ${this.ref.registry}/${this.ref.repository}:${reference}`);
     await discard(res);
     return sha256Digest(body);
   }

@@ -17,7 +17,8 @@ const DOCKER_HUB_API = 'registry-1.docker.io';
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const REGISTRY = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+const REGISTRY =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
 export class InvalidReference extends Error {}
 
@@ -30,7 +31,8 @@ export function parseReference(name: string): ImageReference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new InvalidReference(`invalid image reference ${what}: ${JSON.stringify(digest)} is not a digest (algorithm:hex)`);
+    if (!DIGEST.test(digest))
+      throw new InvalidReference(`invalid image reference ${what}: ${JSON.stringify(digest)} is not a digest (algorithm:hex)`);
   }
   let tag: string | undefined;
   const slash = rest.lastIndexOf('/');
@@ -44,12 +46,15 @@ export function parseReference(name: string): ImageReference {
   let registry = DOCKER_HUB;
   if (parts.length > 1 && (parts[0]!.includes('.') || parts[0]!.includes(':') || parts[0] === 'localhost')) {
     registry = parts.shift()!;
-    if (!REGISTRY.test(registry)) throw new InvalidReference(`invalid image reference ${what}: invalid registry host ${JSON.stringify(registry)}`);
+    if (!REGISTRY.test(registry))
+      throw new InvalidReference(`invalid image reference ${what}: invalid registry host ${JSON.stringify(registry)}`);
   }
   if (registry === 'index.docker.io') registry = DOCKER_HUB;
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
   if (parts.some(p => !COMPONENT.test(p))) {
-    throw new InvalidReference(`invalid image reference ${what}: the repository name must be lower-case letters, digits and separators (. _ __ -) between slashes`);
+    throw new InvalidReference(
+      `invalid image reference ${what}: the repository name must be lower-case letters, digits and separators (. _ __ -) between slashes`,
+    );
   }
   if (tag === undefined && digest === undefined) tag = 'latest';
   return { registry, repository: parts.join('/'), tag, digest };

@@ -13,7 +13,14 @@ import { CONFIG_PROCESS, failIn, planProcessAttributes, type Fail, type ProcessS
 import { hookTiming } from './hooks.js';
 import { planSeccomp } from './seccomp.js';
 import {
-  PlanFlag, type ContainerPlan, type CreatePlan, type IdMapping, type ParentPlan, type PlanStep, type ProcessPlan, type ResctrlPlan,
+  PlanFlag,
+  type ContainerPlan,
+  type CreatePlan,
+  type IdMapping,
+  type ParentPlan,
+  type PlanStep,
+  type ProcessPlan,
+  type ResctrlPlan,
 } from './types.js';
 
 export interface BuildOptions {
@@ -65,11 +72,16 @@ function validIfName(name: string): boolean {
   return /^[^/:\s]{1,15}$/.test(name) && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..';
 }
 
-function planNetDevices(devices: Record<string, LinuxNetDevice> | undefined, facts: HostFacts, hasNetns: boolean, unprivileged: boolean): ParentPlan['netDevices'] {
+function planNetDevices(
+  devices: Record<string, LinuxNetDevice> | undefined,
+  facts: HostFacts,
+  hasNetns: boolean,
+  unprivileged: boolean,
+): ParentPlan['netDevices'] {
   const entries = Object.entries(devices ?? {});
   if (entries.length === 0) return undefined;
   if (unprivileged) throw configError('/linux/netDevices', 'moving host network devices needs a root runtime');
-  if (!hasNetns) throw configError('/linux/netDevices', 'network devices need a network namespace of the container\'s own');
+  if (!hasNetns) throw configError('/linux/netDevices', "network devices need a network namespace of the container's own");
   const names = new Set<string>();
   return entries.map(([hostName, dev]) => {
     const at = `/linux/netDevices/${pointerToken(hostName)}`;
@@ -95,7 +107,10 @@ function planIntelRdt(rdt: LinuxIntelRdt, facts: HostFacts, unprivileged: boolea
   }
   const schemata: string[] = [];
   const lines = (text: string | undefined, pointer: string, prefix?: { re: RegExp; name: string }) => {
-    for (const line of (text ?? '').split('\n').map(l => l.trim()).filter(Boolean)) {
+    for (const line of (text ?? '')
+      .split('\n')
+      .map(l => l.trim())
+      .filter(Boolean)) {
       if (prefix && !prefix.re.test(line)) throw configError(pointer, `${JSON.stringify(line)} is not a ${prefix.name} schema line`);
       schemata.push(line);
     }
@@ -121,8 +136,11 @@ function idMappings(list: LinuxIDMapping[] | undefined): IdMapping[] {
 
 /** Which sysctls a namespace isolates (runc's validator rules). */
 function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | undefined {
-  if (/^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced|sem_next_id|msg_next_id|shm_next_id)$/.test(key) ||
-    key.startsWith('fs.mqueue.')) return 'ipc';
+  if (
+    /^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced|sem_next_id|msg_next_id|shm_next_id)$/.test(key) ||
+    key.startsWith('fs.mqueue.')
+  )
+    return 'ipc';
   if (key.startsWith('net.')) return 'network';
   if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
   return undefined;
@@ -144,10 +162,18 @@ type Process = NonNullable<Spec['process']>;
 /** R6 for LSM labels: applied or refused, never skipped while the LSM is active, never asked of one that is off. */
 export function checkLsmLabels(proc: Process, facts: HostFacts, at: ProcessSource = CONFIG_PROCESS): void {
   if (proc.apparmorProfile && !facts.apparmorEnabled) {
-    throw configError(`${at.pointer}/apparmorProfile`, `apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`, at.file);
+    throw configError(
+      `${at.pointer}/apparmorProfile`,
+      `apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile ${JSON.stringify(proc.apparmorProfile)})`,
+      at.file,
+    );
   }
   if (proc.selinuxLabel && !facts.selinuxEnabled) {
-    throw configError(`${at.pointer}/selinuxLabel`, `selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`, at.file);
+    throw configError(
+      `${at.pointer}/selinuxLabel`,
+      `selinux label is specified in config, but selinux is disabled or not supported (label ${JSON.stringify(proc.selinuxLabel)})`,
+      at.file,
+    );
   }
 }
 
@@ -156,14 +182,19 @@ export function checkLsmLabels(proc: Process, facts: HostFacts, at: ProcessSourc
  * attributes, with the plan flags they set. `userns`: the process runs in a user namespace (a new or joined
  * one), where every capability exists. `console`: a terminal's pty master will have somewhere to go.
  */
-export function planProcess(proc: Process, linux: NonNullable<Spec['linux']>, facts: HostFacts,
-  ctx: { console: boolean; userns: boolean; preserveFds: number; at?: ProcessSource }): { flags: number; process: ProcessPlan } {
+export function planProcess(
+  proc: Process,
+  linux: NonNullable<Spec['linux']>,
+  facts: HostFacts,
+  ctx: { console: boolean; userns: boolean; preserveFds: number; at?: ProcessSource },
+): { flags: number; process: ProcessPlan } {
   const at = ctx.at ?? CONFIG_PROCESS;
   const fail: Fail = failIn(at);
   let flags = 0;
   if (proc.terminal) {
     // runc's text.
-    if (!ctx.console) throw new SpecError('cannot allocate tty if tsrt will detach without setting console socket', `${at.pointer}/terminal`);
+    if (!ctx.console)
+      throw new SpecError('cannot allocate tty if tsrt will detach without setting console socket', `${at.pointer}/terminal`);
     flags |= PlanFlag.terminal;
   }
   if (proc.noNewPrivileges) flags |= PlanFlag.noNewPrivs;
@@ -264,12 +295,25 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
       continue;
     }
     switch (ns.type) {
-      case 'user': flags |= PlanFlag.newUserns; break;
-      case 'cgroup': flags |= PlanFlag.newCgroupns; break;
-      case 'time': flags |= PlanFlag.newTimens; break;
-      case 'pid': flags |= PlanFlag.newPidns; unshareFlags |= flag; break;
-      case 'mount': flags |= PlanFlag.newMountns; unshareFlags |= flag; break;
-      default: unshareFlags |= flag;
+      case 'user':
+        flags |= PlanFlag.newUserns;
+        break;
+      case 'cgroup':
+        flags |= PlanFlag.newCgroupns;
+        break;
+      case 'time':
+        flags |= PlanFlag.newTimens;
+        break;
+      case 'pid':
+        flags |= PlanFlag.newPidns;
+        unshareFlags |= flag;
+        break;
+      case 'mount':
+        flags |= PlanFlag.newMountns;
+        unshareFlags |= flag;
+        break;
+      default:
+        unshareFlags |= flag;
     }
   }
   // Joining the runtime's own namespace by path is no isolation at all: sysctls, names and devices set
@@ -290,15 +334,20 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   const gidMappings = idMappings(linux.gidMappings);
   if (newNs('user')) {
     if (uidMappings.length === 0 || gidMappings.length === 0) {
-      throw configError(uidMappings.length === 0 ? '/linux/uidMappings' : '/linux/gidMappings', 'user namespaces enabled, but no uid or gid mappings found');
+      throw configError(
+        uidMappings.length === 0 ? '/linux/uidMappings' : '/linux/gidMappings',
+        'user namespaces enabled, but no uid or gid mappings found',
+      );
     }
   } else if (uidMappings.length || gidMappings.length) {
-    throw configError(uidMappings.length ? '/linux/uidMappings' : '/linux/gidMappings', 'uidMappings/gidMappings given without a new user namespace');
+    throw configError(
+      uidMappings.length ? '/linux/uidMappings' : '/linux/gidMappings',
+      'uidMappings/gidMappings given without a new user namespace',
+    );
   }
   // Root writes any map itself; an unprivileged runtime only its own id, mapped once, and that needs setgroups
   // denied first. Anything else goes through the setuid newuidmap/newgidmap, which keep setgroups usable.
-  const direct = (maps: IdMapping[], own: number) =>
-    !unprivileged || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
+  const direct = (maps: IdMapping[], own: number) => !unprivileged || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostID === own);
   const idMapsDirect = { uid: direct(uidMappings, facts.euid), gid: direct(gidMappings, facts.egid) };
   // A user namespace joined by path may be one whose maps its unprivileged maker wrote (setgroups denied):
   // calling setgroups there would fail, so it is skipped, as runc skips it.
@@ -342,8 +391,15 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   // ---- rootfs ----
   const steps: PlanStep[] = [];
   const mountCtx = {
-    bundle: opts.bundle, facts, userns, newCgroupns: newNs('cgroup'), uidMappings, gidMappings, mountLabel,
-    cgroupDirs: opts.cgroupDirs, rootfs: opts.rootfs,
+    bundle: opts.bundle,
+    facts,
+    userns,
+    newCgroupns: newNs('cgroup'),
+    uidMappings,
+    gidMappings,
+    mountLabel,
+    cgroupDirs: opts.cgroupDirs,
+    rootfs: opts.rootfs,
   };
   const mounts = spec.mounts ?? [];
   for (const [i, m] of mounts.entries()) {
@@ -351,28 +407,49 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
     const bind = m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind');
     if (bind && m.source) refuseConfig([pathViolation(`/mounts/${i}/source`, path.resolve(opts.bundle, m.source))]);
     const planned = planMount(m, mountCtx);
-    refuseConfig(planned.flatMap((step): (LimitViolation | undefined)[] => [
-      pathViolation(`/mounts/${i}/destination`, step.dest),
-      pathViolation(`/mounts/${i}/source`, step.kind === 'bind' ? step.source : step.fallback),
-    ]));
+    refuseConfig(
+      planned.flatMap((step): (LimitViolation | undefined)[] => [
+        pathViolation(`/mounts/${i}/destination`, step.dest),
+        pathViolation(`/mounts/${i}/source`, step.kind === 'bind' ? step.source : step.fallback),
+      ]),
+    );
     steps.push(...planned);
   }
-  const devIsBound = mounts.some(m => path.posix.normalize(m.destination) === '/dev' &&
-    (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')));
+  const devIsBound = mounts.some(
+    m =>
+      path.posix.normalize(m.destination) === '/dev' && (m.type === 'bind' || (m.options ?? []).some(o => o === 'bind' || o === 'rbind')),
+  );
   // In any user namespace but the initial one mknod is refused: the host's nodes are bound, as runc does.
   if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns || !!facts.inUserns));
   if (proc.cwd !== '/') {
-    steps.push({ kind: 'mkdir', dest: path.posix.normalize(proc.cwd), flags: 0, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 });
+    steps.push({
+      kind: 'mkdir',
+      dest: path.posix.normalize(proc.cwd),
+      flags: 0,
+      attrSet: 0,
+      attrClr: 0,
+      propagation: 0,
+      mode: 0,
+      rdev: 0n,
+      uid: 0,
+      gid: 0,
+    });
   }
   const propagationOf: Record<string, number> = {
-    shared: MS.SHARED, rshared: MS.SHARED | MS.REC, slave: MS.SLAVE, rslave: MS.SLAVE | MS.REC,
-    private: MS.PRIVATE, rprivate: MS.PRIVATE | MS.REC, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE | MS.REC,
+    shared: MS.SHARED,
+    rshared: MS.SHARED | MS.REC,
+    slave: MS.SLAVE,
+    rslave: MS.SLAVE | MS.REC,
+    private: MS.PRIVATE,
+    rprivate: MS.PRIVATE | MS.REC,
+    unbindable: MS.UNBINDABLE,
+    runbindable: MS.UNBINDABLE | MS.REC,
   };
   const rp = linux.rootfsPropagation;
   // "/" is made a slave (or private) before any mount so nothing propagates back to the host; a shared
   // rootfsPropagation is applied to the new root after pivot_root, where it cannot.
   const rootPropagation = rp && /private/.test(rp) ? MS.PRIVATE | MS.REC : MS.SLAVE | MS.REC;
-  const rootfsPropagation = rp ? propagationOf[rp] ?? 0 : 0;
+  const rootfsPropagation = rp ? (propagationOf[rp] ?? 0) : 0;
   if (spec.root?.readonly) flags |= PlanFlag.readonlyRoot;
   if (opts.noPivot) flags |= PlanFlag.noPivot;
   if (!opts.noNewKeyring) flags |= PlanFlag.newKeyring;

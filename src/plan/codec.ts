@@ -109,7 +109,9 @@ export function encodePlan(p: LaunchPlan, fds: PlanFds = {}, seccompProgram: Uin
   w.strs(c.maskedPaths).strs(c.readonlyPaths);
   w.u32(c.sysctl.length);
   for (const [k, v] of c.sysctl) w.str(k).str(v);
-  w.i32(fds.console ?? -1).u32(pr.consoleSize.rows).u32(pr.consoleSize.cols);
+  w.i32(fds.console ?? -1)
+    .u32(pr.consoleSize.rows)
+    .u32(pr.consoleSize.cols);
   w.i32(pr.oomScoreAdj);
   w.u32(pr.rlimits.length);
   for (const r of pr.rlimits) w.u32(r.resource).u64(r.soft).u64(r.hard);
@@ -132,13 +134,18 @@ export function encodePlan(p: LaunchPlan, fds: PlanFds = {}, seccompProgram: Uin
   w.u32(pr.ioPriority === undefined ? 0 : 1).u32(pr.ioPriority ?? 0);
   w.bytes(pr.cpuAffinity?.initial ?? new Uint8Array(0)).bytes(pr.cpuAffinity?.final ?? new Uint8Array(0));
   w.u32(pr.personality === undefined ? 0 : 1).u32(pr.personality ?? 0);
-  w.u32(pr.memoryPolicy ? 1 : 0).u32(pr.memoryPolicy?.mode ?? 0).bytes(pr.memoryPolicy?.nodes ?? new Uint8Array(0));
+  w.u32(pr.memoryPolicy ? 1 : 0)
+    .u32(pr.memoryPolicy?.mode ?? 0)
+    .bytes(pr.memoryPolicy?.nodes ?? new Uint8Array(0));
   w.str(pr.apparmorProfile).str(pr.selinuxLabel).str(c.mountLabel);
   // Idmapped bind mounts: step index, the user namespace fd (-1 if the runtime did not make one, which the
   // decoder refuses), recursive.
   const idmapped = c.steps.flatMap((s, i) => (s.idmap ? [{ i, idmap: s.idmap }] : []));
   w.u32(idmapped.length);
-  for (const [k, { i, idmap }] of idmapped.entries()) w.u32(i).i32(fds.userns?.[k] ?? -1).u32(idmap.recursive ? 1 : 0);
+  for (const [k, { i, idmap }] of idmapped.entries())
+    w.u32(i)
+      .i32(fds.userns?.[k] ?? -1)
+      .u32(idmap.recursive ? 1 : 0);
   // exec: the init's pidfd and the namespaces to join through it.
   w.i32(fds.joinPidfd ?? -1).u32(p.joinNsFlags ?? 0);
   return w.finish();

@@ -51,7 +51,10 @@ function fromSpec(d: LinuxDevice, i: number): Device {
   // podman (--device, --privileged) gives the host node's whole st_mode: its type bits must say the same as type.
   const modeType = (d.fileMode ?? 0) & S_IF.FMT;
   if (modeType !== 0 && modeType !== typeBits(type)) {
-    throw new RuntimeError(`${where}: fileMode has the file type bits 0o${modeType.toString(8)}, not those of type "${d.type}"`, { op: 'device', path: d.path });
+    throw new RuntimeError(`${where}: fileMode has the file type bits 0o${modeType.toString(8)}, not those of type "${d.type}"`, {
+      op: 'device',
+      path: d.path,
+    });
   }
   return {
     path: normalized,
@@ -83,7 +86,19 @@ export function planDevices(specDevices: LinuxDevice[], userns: boolean): PlanSt
     }
   }
   for (const [target, link] of DEV_SYMLINKS) {
-    steps.push({ kind: 'symlink', dest: link, data: target, flags: 0, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 });
+    steps.push({
+      kind: 'symlink',
+      dest: link,
+      data: target,
+      flags: 0,
+      attrSet: 0,
+      attrClr: 0,
+      propagation: 0,
+      mode: 0,
+      rdev: 0n,
+      uid: 0,
+      gid: 0,
+    });
   }
   return steps;
 }

@@ -48,7 +48,10 @@ export function pathViolation(pointer: string, p: string | undefined): LimitViol
  */
 export function execViolation(proc: { args?: string[]; env?: string[] }, stackSoft: bigint, base: string): LimitViolation | undefined {
   let total = 0n;
-  const lists: [string, string[]][] = [['args', proc.args ?? []], ['env', proc.env ?? []]];
+  const lists: [string, string[]][] = [
+    ['args', proc.args ?? []],
+    ['env', proc.env ?? []],
+  ];
   for (const [field, list] of lists) {
     for (const [i, s] of list.entries()) {
       const n = bytes(s);
@@ -96,9 +99,17 @@ export function attrViolation(pointer: string, value: string | undefined, prefix
 
 /** The process fields every plan (create's and exec's) carries to the kernel, under the JSON pointer `base`. */
 export function processViolations(
-  proc: { args?: string[]; env?: string[]; cwd: string; rlimits?: { type: string; soft: number }[]; user?: { additionalGids?: number[] };
-    apparmorProfile?: string; selinuxLabel?: string },
-  runtimeStack: bigint, base: string,
+  proc: {
+    args?: string[];
+    env?: string[];
+    cwd: string;
+    rlimits?: { type: string; soft: number }[];
+    user?: { additionalGids?: number[] };
+    apparmorProfile?: string;
+    selinuxLabel?: string;
+  },
+  runtimeStack: bigint,
+  base: string,
 ): (LimitViolation | undefined)[] {
   return [
     execViolation(proc, execStackLimit(proc.rlimits, runtimeStack), base),

@@ -64,15 +64,26 @@ const propagations: Record<string, [number, boolean]> = {
 /** Words that mean "default" or are handled elsewhere: accepted, no effect (as in runc). */
 const ignoredWords = new Set(['defaults', 'remount', 'atime', 'norelatime', 'nostrictatime', 'loud', 'nofail']);
 /** The recursive forms of the attribute words (runc's list): "r" + the word. */
-const recursiveWords = new Set([
-  ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes), 'atime', 'norelatime', 'nostrictatime',
-].map(w => `r${w}`));
+const recursiveWords = new Set(
+  [...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes), 'atime', 'norelatime', 'nostrictatime'].map(
+    w => `r${w}`,
+  ),
+);
 
 /** Every mount option word tsrt understands itself (filesystem data options excluded), for `features`. */
 export function mountOptionWords(): string[] {
   return [
-    'bind', 'rbind', 'idmap', 'ridmap', 'tmpcopyup', ...Object.keys(setFlags), ...Object.keys(clearFlags), ...Object.keys(atimeModes),
-    ...Object.keys(propagations), ...ignoredWords, ...recursiveWords,
+    'bind',
+    'rbind',
+    'idmap',
+    'ridmap',
+    'tmpcopyup',
+    ...Object.keys(setFlags),
+    ...Object.keys(clearFlags),
+    ...Object.keys(atimeModes),
+    ...Object.keys(propagations),
+    ...ignoredWords,
+    ...recursiveWords,
   ];
 }
 
@@ -95,8 +106,14 @@ function applyAttr(a: Attrs, word: string): boolean {
 
 export function parseMountOptions(options: string[]): ParsedOptions {
   const o: ParsedOptions = {
-    bind: false, recursive: false, attrs: { set: 0, clr: 0 }, recursiveAttrs: { set: 0, clr: 0 },
-    propagation: 0, propagationRecursive: false, data: [], copyUp: false,
+    bind: false,
+    recursive: false,
+    attrs: { set: 0, clr: 0 },
+    recursiveAttrs: { set: 0, clr: 0 },
+    propagation: 0,
+    propagationRecursive: false,
+    data: [],
+    copyUp: false,
   };
   for (const word of options) {
     if (word === 'bind' || word === 'rbind') {
@@ -139,7 +156,8 @@ function planIdmap(m: Mount, opts: ParsedOptions, isBind: boolean, where: string
     uidMappings = m.uidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
     gidMappings = m.gidMappings!.map(x => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
   } else {
-    if (!ctx.userns || ctx.uidMappings.length === 0) fail(`option "${opts.idmap}" without uidMappings/gidMappings needs the container's own user namespace mappings`);
+    if (!ctx.userns || ctx.uidMappings.length === 0)
+      fail(`option "${opts.idmap}" without uidMappings/gidMappings needs the container's own user namespace mappings`);
     uidMappings = ctx.uidMappings;
     gidMappings = ctx.gidMappings;
   }
@@ -178,7 +196,16 @@ function describe(m: Mount): string {
 
 function baseStep(dest: string): PlanStep {
   return {
-    kind: 'fs', flags: 0, dest, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0,
+    kind: 'fs',
+    flags: 0,
+    dest,
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
   };
 }
 
@@ -210,7 +237,10 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     const source = path.resolve(ctx.bundle, m.source);
     const dir = ctx.facts.isDirectory(source);
     if (dir === undefined) {
-      throw new RuntimeError(`error mounting ${JSON.stringify(m.source)} to rootfs at ${JSON.stringify(m.destination)}: stat ${source}: no such file or directory`, { op: 'mount', path: source, errno: 'ENOENT' });
+      throw new RuntimeError(
+        `error mounting ${JSON.stringify(m.source)} to rootfs at ${JSON.stringify(m.destination)}: stat ${source}: no such file or directory`,
+        { op: 'mount', path: source, errno: 'ENOENT' },
+      );
     }
     // A fresh bind keeps the source's flags: only restrictions are added, never lifted (locked mounts in a
     // user namespace refuse that, and runc keeps them too). The atime mode is the exception.
@@ -222,17 +252,21 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     // Only recursive attributes: one step that applies them to the whole tree. Both kinds: the mount's own
     // first, then the recursive ones over the tree, so "ro,rnosuid" leaves submounts writable.
     const first = hasOwn || !hasTree ? own : tree;
-    const steps: PlanStep[] = [{
-      ...baseStep(dest),
-      kind: 'bind',
-      source,
-      attrSet: first.set,
-      attrClr: first.clr,
-      propagation: opts.propagation,
-      flags: (opts.recursive ? MountFlag.recursive : 0) | (dir ? 0 : MountFlag.destFile) |
-        (!hasOwn && hasTree ? MountFlag.attrRecursive : 0) |
-        (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
-    }];
+    const steps: PlanStep[] = [
+      {
+        ...baseStep(dest),
+        kind: 'bind',
+        source,
+        attrSet: first.set,
+        attrClr: first.clr,
+        propagation: opts.propagation,
+        flags:
+          (opts.recursive ? MountFlag.recursive : 0) |
+          (dir ? 0 : MountFlag.destFile) |
+          (!hasOwn && hasTree ? MountFlag.attrRecursive : 0) |
+          (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
+      },
+    ];
     if (idmap) steps[0]!.idmap = idmap;
     if (hasOwn && hasTree) {
       steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: tree.set, attrClr: tree.clr, flags: MountFlag.attrRecursive });
@@ -315,7 +349,10 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
     }
     // No cgroup namespace: show only the container's own cgroup, read-only (CVE-2023-25809 for rootless).
     return {
-      ...baseStep(at), kind: 'bind', source: hostDir, flags: MountFlag.recursive,
+      ...baseStep(at),
+      kind: 'bind',
+      source: hostDir,
+      flags: MountFlag.recursive,
       attrSet: restrict | (ctx.userns ? ATTR.RDONLY : 0),
     };
   };
@@ -323,10 +360,16 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
     const mp = cgroup.unifiedMountPoint ?? '/sys/fs/cgroup';
     return [cgroupStep(dest, 'cgroup2', '', own(mp, cgroup.unifiedOwnPath))];
   }
-  const steps: PlanStep[] = [{
-    ...baseStep(dest), kind: 'fs', fstype: 'tmpfs', source: 'tmpfs', data: 'mode=755',
-    attrSet: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC,
-  }];
+  const steps: PlanStep[] = [
+    {
+      ...baseStep(dest),
+      kind: 'fs',
+      fstype: 'tmpfs',
+      source: 'tmpfs',
+      data: 'mode=755',
+      attrSet: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC,
+    },
+  ];
   for (const h of cgroup.v1) {
     const name = path.basename(h.mountPoint);
     steps.push(cgroupStep(path.join(dest, name), 'cgroup', h.options, own(h.mountPoint, h.ownPath)));

@@ -3,9 +3,7 @@
 // would refuse fails before anything is created, with the JSON path of the field at fault.
 import { configError } from '../errors.js';
 import type { Spec } from '../spec/types.gen.js';
-import {
-  IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, MPOL_FLAG, MPOL_MODE, PERSONALITY_DOMAIN, SCHED_FLAG, SCHED_POLICY,
-} from './linux.js';
+import { IOPRIO_CLASS, IOPRIO_CLASS_SHIFT, MPOL_FLAG, MPOL_MODE, PERSONALITY_DOMAIN, SCHED_FLAG, SCHED_POLICY } from './linux.js';
 import type { ProcessPlan, SchedulerAttr } from './types.js';
 
 type Process = NonNullable<Spec['process']>;
@@ -98,7 +96,8 @@ function planPersonality(p: NonNullable<Linux['personality']>): number {
   const domain = PERSONALITY_DOMAIN[p.domain];
   if (domain === undefined) inConfig('/linux/personality/domain', `unknown domain "${p.domain}"`);
   // The spec defines no flag values yet: a name we cannot apply is refused, never dropped.
-  for (const [i, f] of (p.flags ?? []).entries()) inConfig(`/linux/personality/flags/${i}`, `unknown flag "${f}" (the runtime spec defines none)`);
+  for (const [i, f] of (p.flags ?? []).entries())
+    inConfig(`/linux/personality/flags/${i}`, `unknown flag "${f}" (the runtime spec defines none)`);
   return domain;
 }
 
@@ -111,7 +110,7 @@ function planMemoryPolicy(mp: NonNullable<Linux['memoryPolicy']>): { mode: numbe
     if (bit === undefined) inConfig(`/linux/memoryPolicy/flags/${i}`, `unknown flag "${f}"`);
     flags |= bit;
   });
-  if ((flags & MPOL_FLAG['MPOL_F_STATIC_NODES']!) && (flags & MPOL_FLAG['MPOL_F_RELATIVE_NODES']!)) {
+  if (flags & MPOL_FLAG['MPOL_F_STATIC_NODES']! && flags & MPOL_FLAG['MPOL_F_RELATIVE_NODES']!) {
     inConfig('/linux/memoryPolicy/flags', 'MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other');
   }
   const nodes = mp.nodes?.trim() ?? '';

@@ -49,10 +49,29 @@ export const SECCOMP_FLAGS: Record<string, number> = {
 
 /** The runtime-spec architecture names; libseccomp's token is the lower-cased suffix (SCMP_ARCH_X86_64 -> x86_64). */
 export const ARCHES: ReadonlySet<string> = new Set([
-  'SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_ARM', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_LOONGARCH64',
-  'SCMP_ARCH_M68K', 'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64',
-  'SCMP_ARCH_MIPSEL64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X',
-  'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64', 'SCMP_ARCH_RISCV64', 'SCMP_ARCH_SH', 'SCMP_ARCH_SHEB',
+  'SCMP_ARCH_X86',
+  'SCMP_ARCH_X86_64',
+  'SCMP_ARCH_X32',
+  'SCMP_ARCH_ARM',
+  'SCMP_ARCH_AARCH64',
+  'SCMP_ARCH_LOONGARCH64',
+  'SCMP_ARCH_M68K',
+  'SCMP_ARCH_MIPS',
+  'SCMP_ARCH_MIPS64',
+  'SCMP_ARCH_MIPS64N32',
+  'SCMP_ARCH_MIPSEL',
+  'SCMP_ARCH_MIPSEL64',
+  'SCMP_ARCH_MIPSEL64N32',
+  'SCMP_ARCH_PPC',
+  'SCMP_ARCH_PPC64',
+  'SCMP_ARCH_PPC64LE',
+  'SCMP_ARCH_S390',
+  'SCMP_ARCH_S390X',
+  'SCMP_ARCH_PARISC',
+  'SCMP_ARCH_PARISC64',
+  'SCMP_ARCH_RISCV64',
+  'SCMP_ARCH_SH',
+  'SCMP_ARCH_SHEB',
 ]);
 
 const EPERM = 1;
@@ -110,7 +129,8 @@ function errnoData(value: number | undefined, action: string, pointer: string): 
   if (action !== 'SCMP_ACT_ERRNO' && action !== 'SCMP_ACT_TRACE') {
     throw configError(pointer, `${action} does not return an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`);
   }
-  if (!Number.isInteger(value) || value < 0 || value > MAX_ERRNO) throw configError(pointer, `errno ${value} is out of range (0-${MAX_ERRNO})`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ERRNO)
+    throw configError(pointer, `errno ${value} is out of range (0-${MAX_ERRNO})`);
   return value;
 }
 
@@ -157,7 +177,10 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
     if (sc.action === 'SCMP_ACT_NOTIFY') {
       notify = true;
       if (sc.names.includes(HANDOFF_SYSCALL)) {
-        throw configError(`${where}/names`, `SCMP_ACT_NOTIFY cannot be used for ${HANDOFF_SYSCALL}: tsrt hands the listener fd over with it`);
+        throw configError(
+          `${where}/names`,
+          `SCMP_ACT_NOTIFY cannot be used for ${HANDOFF_SYSCALL}: tsrt hands the listener fd over with it`,
+        );
       }
     }
     // libseccomp refuses a rule whose action is the default one; it would change nothing anyway (runc skips it too).
@@ -188,7 +211,8 @@ export function planSeccomp(seccomp: LinuxSeccomp): SeccompPlan {
 
   let listener: SeccompPlan['listener'];
   if (notify) {
-    if (!seccomp.listenerPath) throw configError(`${POINTER}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to');
+    if (!seccomp.listenerPath)
+      throw configError(`${POINTER}/listenerPath`, 'SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to');
     flags |= FILTER_FLAG.NEW_LISTENER;
     listener = { path: seccomp.listenerPath, metadata: seccomp.listenerMetadata ?? '' };
   }
@@ -222,7 +246,10 @@ export function compileSeccomp(plan: SeccompPlan, compiler: SeccompCompiler): Ui
   }
   const instructions = program.length / 8;
   if (instructions > BPF_MAXINSNS) {
-    throw configError(`${POINTER}/syscalls`, `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`);
+    throw configError(
+      `${POINTER}/syscalls`,
+      `the ${plan.filter.rules.length} rules compile to a filter of ${instructions} BPF instructions; the kernel loads at most ${BPF_MAXINSNS} (BPF_MAXINSNS)`,
+    );
   }
   return program;
 }

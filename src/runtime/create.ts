@@ -82,9 +82,13 @@ function resolveRootfs(bundle: string, spec: Spec): string {
   try {
     st = fs.statSync(rootfs);
   } catch (e) {
-    throw new RuntimeError(`invalid rootfs: stat ${rootfs}: ${describeErrno((e as NodeJS.ErrnoException).code ?? '') ?? String(e)}`, { op: 'rootfs', path: rootfs });
+    throw new RuntimeError(`invalid rootfs: stat ${rootfs}: ${describeErrno((e as NodeJS.ErrnoException).code ?? '') ?? String(e)}`, {
+      op: 'rootfs',
+      path: rootfs,
+    });
   }
-  if (!st.isDirectory()) throw new RuntimeError(`invalid rootfs: ${rootfs}: not a directory`, { op: 'rootfs', path: rootfs, errno: 'ENOTDIR' });
+  if (!st.isDirectory())
+    throw new RuntimeError(`invalid rootfs: ${rootfs}: not a directory`, { op: 'rootfs', path: rootfs, errno: 'ENOTDIR' });
   return fs.realpathSync(rootfs);
 }
 
@@ -125,22 +129,41 @@ function prepare(opts: CreateOptions, mode: StartMode, wantPty: boolean): Prepar
 }
 
 function planContainer(
-  opts: CreateOptions, mode: StartMode, wantPty: boolean, dir: ContainerDir, bundle: string, spec: Spec, imageSource: ImageRootfsSource | undefined,
+  opts: CreateOptions,
+  mode: StartMode,
+  wantPty: boolean,
+  dir: ContainerDir,
+  bundle: string,
+  spec: Spec,
+  imageSource: ImageRootfsSource | undefined,
 ): Prepared {
   const imageRootfs = imageSource ? planImageRootfs(dir.dir, imageSource, !!spec.root?.readonly) : undefined;
   const rootfs = imageRootfs ? imageRootfs.rootfs : resolveRootfs(bundle, spec);
   const facts = hostFacts();
   const rootless = opts.rootless ?? facts.euid !== 0;
   // Where the cgroup will be is known before it is made: its directories are what the cgroup mounts show.
-  const placement = opts.cgroupManager === 'disabled' ? undefined : placeCgroup(facts.cgroup, {
-    cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, systemd: opts.cgroupManager === 'systemd',
-    systemdRunning: systemdRunning(), rootless, annotations: spec.annotations ?? undefined,
-  });
-  const planFor = (root: string) => buildPlan(spec, facts, {
-    bundle, rootfs: root, console: !!opts.consoleSocket || wantPty, startFifo: mode === 'fifo', preserveFds: opts.preserveFds ?? 0,
-    noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring,
-    cgroupDirs: placement ? Object.fromEntries(placement.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
-  });
+  const placement =
+    opts.cgroupManager === 'disabled'
+      ? undefined
+      : placeCgroup(facts.cgroup, {
+          cgroupsPath: spec.linux?.cgroupsPath,
+          id: opts.id,
+          systemd: opts.cgroupManager === 'systemd',
+          systemdRunning: systemdRunning(),
+          rootless,
+          annotations: spec.annotations ?? undefined,
+        });
+  const planFor = (root: string) =>
+    buildPlan(spec, facts, {
+      bundle,
+      rootfs: root,
+      console: !!opts.consoleSocket || wantPty,
+      startFifo: mode === 'fifo',
+      preserveFds: opts.preserveFds ?? 0,
+      noPivot: !!opts.noPivot,
+      noNewKeyring: !!opts.noNewKeyring,
+      cgroupDirs: placement ? Object.fromEntries(placement.dirs.map(d => [d.mountPoint, d.dir])) : undefined,
+    });
   const plan = planFor(rootfs);
   // libseccomp may still refuse a syscall name the plan could not check.
   const seccompProgram = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => native().compileSeccomp(f)) : undefined;
@@ -158,7 +181,7 @@ function firstRecord(opts: CreateOptions, p: Prepared): ContainerRecord {
     rootfs: p.rootfs,
     imageRootfs: p.imageRootfs,
     created: new Date().toISOString(),
-    owner: p.facts.euid === 0 ? '' : passwdEntry(p.facts.euid)?.name ?? String(p.facts.euid),
+    owner: p.facts.euid === 0 ? '' : (passwdEntry(p.facts.euid)?.name ?? String(p.facts.euid)),
     annotations: spec.annotations ?? undefined,
     initStartTime: '',
     privatePidns: !!spec.linux?.namespaces?.some(n => n.type === 'pid' && !n.path),
@@ -227,33 +250,39 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
       const found = cgroup.pids().length;
       if (found) opts.warn(`container's cgroup is not empty: ${found} process(es) found`);
       if (cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
-      debug(`cgroup: ${cgroup.record.dirs.map(d => d.dir).join(', ') || '(none usable)'}${cgroup.record.systemd ? ` (systemd unit ${cgroup.record.systemd.unit})` : ''}`);
+      debug(
+        `cgroup: ${cgroup.record.dirs.map(d => d.dir).join(', ') || '(none usable)'}${cgroup.record.systemd ? ` (systemd unit ${cgroup.record.systemd.unit})` : ''}`,
+      );
     }
 
     // The fds the plan refers to: the executor's once it is spawned (handOver), ours until then.
     const handOver: number[] = [];
     const peer: number[] = [];
     undo.push(() => {
-    for (const fd of [...handOver.splice(0), ...peer.splice(0)]) a.closeFd(fd);
-  });
+      for (const fd of [...handOver.splice(0), ...peer.splice(0)]) a.closeFd(fd);
+    });
     let consoleFd: number | undefined;
     if (opts.consoleSocket) {
-      handOver.push(consoleFd = a.connectUnix(path.resolve(opts.consoleSocket)));
+      handOver.push((consoleFd = a.connectUnix(path.resolve(opts.consoleSocket))));
     } else if (wantPty && p.spec.process?.terminal) {
       const [ours, theirs] = a.socketPair();
       peer.push(ours);
-      handOver.push(consoleFd = theirs);
+      handOver.push((consoleFd = theirs));
     }
     const fifo = mode === 'fifo' ? a.makeFifo(dir.fifoPath, 0o622) : undefined;
     if (fifo !== undefined) handOver.push(fifo);
     const userns = makeIdmapNamespaces(plan);
     handOver.push(...userns.made);
-    const encoded = encodePlan(plan, {
-      // A console socket given for a process without a terminal is connected, as runc does, but not used.
-      console: plan.flags & PlanFlag.terminal ? consoleFd : undefined,
-      fifo,
-      userns: userns.userns,
-    }, p.seccompProgram);
+    const encoded = encodePlan(
+      plan,
+      {
+        // A console socket given for a process without a terminal is connected, as runc does, but not used.
+        console: plan.flags & PlanFlag.terminal ? consoleFd : undefined,
+        fifo,
+        userns: userns.userns,
+      },
+      p.seccompProgram,
+    );
     if (rec.sharedMountns && !plan.container.join.some(j => j.type === CLONE.NEWNS)) {
       // What the executor mounts without a mount namespace of its own stays on the host: delete unmounts it.
       rec.rootfsMountedHere = true;
@@ -263,7 +292,9 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     const lost = () => new RuntimeError('unable to start container process: container init exited unexpectedly', { op: 'init' });
     const failed = (m: SyncMessage) => executorError(m, plan.container.steps);
     const session = Session.spawn(encoded, { handOver, peer, errors: { lost, failed }, observe: crashPoint }, undo);
-    debug(`spawn: executor pid ${session.stagePid}${p.seccompProgram ? `, seccomp program of ${p.seccompProgram.length / 8} instructions` : ''}`);
+    debug(
+      `spawn: executor pid ${session.stagePid}${p.seccompProgram ? `, seccomp program of ${p.seccompProgram.length / 8} instructions` : ''}`,
+    );
     // Undone before the session is: a frozen init cannot die, and killing it would wait for ever.
     if (cgroup) {
       undo.push(() => {
@@ -312,9 +343,11 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
         sendSeccompListener(plan.process.seccomp?.listener, rec, fd);
       },
       // A cgroup frozen after the check above (by someone else, or by a hook) holds the init where it stands.
-      whileWaiting: cgroup && (() => {
-        if (rec.pid > 0 && cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
-      }),
+      whileWaiting:
+        cgroup &&
+        (() => {
+          if (rec.pid > 0 && cgroup.frozenForNewcomers()) throw new RuntimeError(FROZEN, { op: 'cgroup' });
+        }),
     });
     debug(`executor: set-up done, ready to exec ${JSON.stringify(plan.process.args[0] ?? '')} on start`);
     // The pid file first: the record without `creating` is the last write, so a container shows as created
@@ -341,11 +374,16 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
 function openMountSource(plan: CreatePlan, index: number, pid: number, asRoot: boolean): number {
   const step = plan.container.steps[index];
   if (step?.kind !== 'bind' || !step.source) {
-    throw new RuntimeError(`unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`, { op: 'init' });
+    throw new RuntimeError(
+      `unable to start container process: the container init asked for the source of step ${index}, which is no bind mount`,
+      { op: 'init' },
+    );
   }
-  const refused = (code: string, why: string) => new RuntimeError(
-    `unable to start container process: error mounting ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: ${why}`,
-    { op: 'mount', path: step.source, errno: code });
+  const refused = (code: string, why: string) =>
+    new RuntimeError(
+      `unable to start container process: error mounting ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: ${why}`,
+      { op: 'mount', path: step.source, errno: code },
+    );
   // An unprivileged runtime can reach no more than the container's root, which it is.
   if (!asRoot) throw refused('EACCES', describeErrno('EACCES')!);
   try {
@@ -364,13 +402,17 @@ function describePlan(plan: CreatePlan): string {
   const kinds = new Map<string, number>();
   for (const step of c.steps) kinds.set(step.kind, (kinds.get(step.kind) ?? 0) + 1);
   const steps = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
-  const ns = Object.entries(CLONE).filter(([, bit]) => c.unshareFlags & bit).map(([name]) => (name === 'NEWNS' ? 'mount' : name.slice(3).toLowerCase()));
+  const ns = Object.entries(CLONE)
+    .filter(([, bit]) => c.unshareFlags & bit)
+    .map(([name]) => (name === 'NEWNS' ? 'mount' : name.slice(3).toLowerCase()));
   if (plan.flags & PlanFlag.newUserns) ns.push('user');
   if (plan.flags & PlanFlag.newCgroupns) ns.push('cgroup');
   if (plan.flags & PlanFlag.newTimens) ns.push('time');
-  return `steps: ${steps}; new namespaces: ${[...new Set(ns)].join(' ') || 'none'}; joined: ${c.join.map(j => j.path).join(' ') || 'none'}; ` +
+  return (
+    `steps: ${steps}; new namespaces: ${[...new Set(ns)].join(' ') || 'none'}; joined: ${c.join.map(j => j.path).join(' ') || 'none'}; ` +
     `user ${proc.uid}:${proc.gid}; ${proc.seccomp ? `seccomp with ${proc.seccomp.filter.rules.length} rules` : 'no seccomp'}; ` +
-    `${plan.flags & PlanFlag.noPivot ? 'MS_MOVE + chroot' : plan.flags & PlanFlag.sharedMountns ? 'chroot' : 'pivot_root'}`;
+    `${plan.flags & PlanFlag.noPivot ? 'MS_MOVE + chroot' : plan.flags & PlanFlag.sharedMountns ? 'chroot' : 'pivot_root'}`
+  );
 }
 
 export function create(opts: CreateOptions): void {

@@ -31,7 +31,14 @@ export function formatEvent(e: ContainerEvent): string {
 }
 
 const DURATION_UNITS: Record<string, number> = {
-  ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9,
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
 };
 
 /** Go's time.ParseDuration ("5s", "100ms", "1m30s", "1.5h", "-2s", "0"), in nanoseconds. */

@@ -53,12 +53,19 @@ export interface ExecOptions {
 export function parseUserSpec(spec: string): { uid?: number; gid?: number } {
   const parts = spec.split(':');
   const num = (text: string, what: 'uid' | 'gid'): number => {
-    if (!/^\d+$/.test(text)) throw new RuntimeError(`parsing ${text} as int for ${what} failed: strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`, { op: 'exec' });
+    if (!/^\d+$/.test(text))
+      throw new RuntimeError(`parsing ${text} as int for ${what} failed: strconv.Atoi: parsing ${JSON.stringify(text)}: invalid syntax`, {
+        op: 'exec',
+      });
     const n = Number(text);
     if (n > 2147483647) throw new RuntimeError('uids and gids must be in range 0-2147483647', { op: 'exec' });
     return n;
   };
-  if (parts.length > 2) throw new RuntimeError(`parsing ${parts.slice(1).join(':')} as int for gid failed: strconv.Atoi: parsing ${JSON.stringify(parts.slice(1).join(':'))}: invalid syntax`, { op: 'exec' });
+  if (parts.length > 2)
+    throw new RuntimeError(
+      `parsing ${parts.slice(1).join(':')} as int for gid failed: strconv.Atoi: parsing ${JSON.stringify(parts.slice(1).join(':'))}: invalid syntax`,
+      { op: 'exec' },
+    );
   const uid = num(parts[0]!, 'uid');
   return parts.length === 2 ? { uid, gid: num(parts[1]!, 'gid') } : { uid };
 }
@@ -76,7 +83,8 @@ export function parseSubCgroups(args: string[]): Map<string, string> {
     const sub = arg.slice(colon + 1);
     for (const controller of arg.slice(0, colon).split(',')) {
       if (controller === '') throw new RuntimeError(`invalid --cgroup argument: ${arg} (empty <controller> prefix)`, { op: 'exec' });
-      if (out.has(controller)) throw new RuntimeError(`invalid --cgroup argument(s): controller ${controller} specified multiple times`, { op: 'exec' });
+      if (out.has(controller))
+        throw new RuntimeError(`invalid --cgroup argument(s): controller ${controller} specified multiple times`, { op: 'exec' });
       out.set(controller, sub);
     }
   }
@@ -153,7 +161,10 @@ function foreignNamespaces(pid: number): number {
         // R5 (CVE-2016-9962): a created container whose init waits in the executor (a container without a
         // /proc of its own) is non-dumpable and of the host's user namespace until start, so only a privileged
         // runtime may look at it or join it.
-        throw new RuntimeError('cannot exec in a created container without privileges: its init cannot be joined before start', { op: 'exec', errno: code });
+        throw new RuntimeError('cannot exec in a created container without privileges: its init cannot be joined before start', {
+          op: 'exec',
+          errno: code,
+        });
       }
       throw fromSystemError('stat', `/proc/${pid}/ns/${file}`, e);
     }
@@ -219,7 +230,8 @@ function startProcess(opts: ExecOptions, { rec, status }: Locked): Session {
     proc = processFromFile(path.resolve(opts.processFile), config.process);
   } else {
     if (opts.overrides.args.length === 0) throw new RuntimeError('process args cannot be empty', { op: 'exec' });
-    if (!config.process) throw new RuntimeError('config.json: /process: the container has no process to take defaults from; use -p', { op: 'exec' });
+    if (!config.process)
+      throw new RuntimeError('config.json: /process: the container has no process to take defaults from; use -p', { op: 'exec' });
     proc = overrideProcess(config.process, opts.overrides);
   }
   checkTerminal(!!proc.terminal, !!opts.detach, opts.consoleSocket);
@@ -254,11 +266,11 @@ function startProcess(opts: ExecOptions, { rec, status }: Locked): Session {
     let consoleFd: number | undefined;
     if (proc.terminal) {
       if (opts.consoleSocket) {
-        handOver.push(consoleFd = a.connectUnix(path.resolve(opts.consoleSocket)));
+        handOver.push((consoleFd = a.connectUnix(path.resolve(opts.consoleSocket))));
       } else {
         const [ours, theirs] = a.socketPair();
         peer.push(ours);
-        handOver.push(consoleFd = theirs);
+        handOver.push((consoleFd = theirs));
       }
     }
     const encoded = encodePlan(plan, { console: consoleFd, joinPidfd: initFd }, seccompProgram);

@@ -18,10 +18,17 @@ function seccompArchitectures(): string[] {
   const a = native();
   return [...ARCHES].filter(name => {
     try {
-      compileSeccomp({
-        filter: { defaultAction: SCMP_ACT['SCMP_ACT_ALLOW']!, architectures: [{ token: name.slice(10).toLowerCase(), where: '' }], rules: [] },
-        flags: 0,
-      }, f => a.compileSeccomp(f));
+      compileSeccomp(
+        {
+          filter: {
+            defaultAction: SCMP_ACT['SCMP_ACT_ALLOW']!,
+            architectures: [{ token: name.slice(10).toLowerCase(), where: '' }],
+            rules: [],
+          },
+          flags: 0,
+        },
+        f => a.compileSeccomp(f),
+      );
       return true;
     } catch {
       return false;

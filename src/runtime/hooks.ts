@@ -13,7 +13,7 @@ import type { Hook } from '../spec/types.gen.js';
 import { signalText } from './signals.js';
 
 export const HOOK_KINDS = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
-export type HookKind = typeof HOOK_KINDS[number];
+export type HookKind = (typeof HOOK_KINDS)[number];
 
 function envObject(env: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -83,8 +83,14 @@ export interface InContainer {
 
 function runJoined(hook: Hook, input: string, inside: InContainer): Outcome {
   const r = native().runJoined({
-    pid: inside.pid, nsFlags: namespacesOf(inside.pid), path: hook.path, args: hook.args ?? [hook.path],
-    env: hook.env ?? [], input, timeoutMs: hook.timeout ? hook.timeout * 1000 : 0, cwd: inside.cwd,
+    pid: inside.pid,
+    nsFlags: namespacesOf(inside.pid),
+    path: hook.path,
+    args: hook.args ?? [hook.path],
+    env: hook.env ?? [],
+    input,
+    timeoutMs: hook.timeout ? hook.timeout * 1000 : 0,
+    cwd: inside.cwd,
     ...inside.seccomp,
   });
   const output = `output: ${r.output.trim()}`;
@@ -111,19 +117,27 @@ export function runHooks(kind: HookKind, hooks: Hook[] | undefined, state: objec
  * poststart and poststop: a failure is a warning, and "the remaining hooks and lifecycle continue as if the hook
  * had succeeded" (runtime.md).
  */
-export function runHooksWarning(kind: HookKind, hooks: Hook[] | undefined, state: object, warn: (m: string) => void,
-  debug?: (msg: string) => void): void {
+export function runHooksWarning(
+  kind: HookKind,
+  hooks: Hook[] | undefined,
+  state: object,
+  warn: (m: string) => void,
+  debug?: (msg: string) => void,
+): void {
   forEachHook(kind, hooks, state, { debug }, e => warn(e.message));
 }
 
-function forEachHook(kind: HookKind, hooks: Hook[] | undefined, state: object, opts: HookOptions,
-  failed: (e: RuntimeError) => void): void {
+function forEachHook(kind: HookKind, hooks: Hook[] | undefined, state: object, opts: HookOptions, failed: (e: RuntimeError) => void): void {
   if (!hooks?.length) return;
   const input = JSON.stringify(state);
   hooks.forEach((hook, i) => {
-    opts.debug?.(`hook: ${kind} #${i}: ${JSON.stringify([hook.path, ...(hook.args ?? []).slice(1)])}${opts.inside
-      ? ` in the namespaces of pid ${opts.inside.pid}, cwd ${opts.inside.cwd}${opts.inside.seccomp ? ', under the container\'s seccomp filter' : ''}`
-      : ''}`);
+    opts.debug?.(
+      `hook: ${kind} #${i}: ${JSON.stringify([hook.path, ...(hook.args ?? []).slice(1)])}${
+        opts.inside
+          ? ` in the namespaces of pid ${opts.inside.pid}, cwd ${opts.inside.cwd}${opts.inside.seccomp ? ", under the container's seccomp filter" : ''}`
+          : ''
+      }`,
+    );
     const r = opts.inside === undefined ? runHere(hook, input) : runJoined(hook, input, opts.inside);
     if (r.why) failed(new RuntimeError(`error running ${kind} hook #${i}: ${r.why}, ${r.output}`, { op: kind, path: hook.path }));
   });

@@ -11,14 +11,18 @@ function readText(p: string): string | undefined {
 }
 
 function nofileHard(): bigint {
-  const line = readText('/proc/self/limits')?.split('\n').find(l => l.startsWith('Max open files'));
+  const line = readText('/proc/self/limits')
+    ?.split('\n')
+    .find(l => l.startsWith('Max open files'));
   const hard = line?.split(/\s+/)[4];
   return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1024n;
 }
 
 /** The soft RLIMIT_STACK, 2^64-1 when unlimited; undefined when /proc/self/limits does not say. */
 function stackSoft(): bigint | undefined {
-  const line = readText('/proc/self/limits')?.split('\n').find(l => l.startsWith('Max stack size'));
+  const line = readText('/proc/self/limits')
+    ?.split('\n')
+    .find(l => l.startsWith('Max stack size'));
   const soft = line?.split(/\s+/)[3];
   if (soft === 'unlimited') return (1n << 64n) - 1n;
   return soft && /^\d+$/.test(soft) ? BigInt(soft) : undefined;
@@ -50,7 +54,13 @@ export function cgroupLayout(mountinfo: string, selfCgroup: string): HostFacts['
   for (const { mountPoint, fstype, options } of standard.length > 0 ? standard : cgroupMounts) {
     if (fstype === 'cgroup2') unifiedMountPoint ??= mountPoint;
     if (fstype !== 'cgroup') continue;
-    const opts = options.split(',').filter(o => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) && !o.startsWith('release_agent='));
+    const opts = options
+      .split(',')
+      .filter(
+        o =>
+          !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'xattr', 'clone_children'].includes(o) &&
+          !o.startsWith('release_agent='),
+      );
     const key = opts.join(',');
     if (v1.some(h => h.options === key)) continue;
     v1.push({ mountPoint, options: key, ownPath: own.get(key) ?? '/' });
@@ -70,7 +80,10 @@ export function resctrlMountPoint(mountinfo: string): string | undefined {
 
 /** Whether this process lives in a user namespace other than the initial one (whose map is all of 0..2^32-2). */
 export function inUserNamespace(uidMap = readUidMap()): boolean {
-  const lines = uidMap.trim().split('\n').map(l => l.trim().split(/\s+/).join(' '));
+  const lines = uidMap
+    .trim()
+    .split('\n')
+    .map(l => l.trim().split(/\s+/).join(' '));
   return !(lines.length === 1 && lines[0] === '0 0 4294967295');
 }
 
@@ -134,7 +147,8 @@ export function hostFacts(): HostFacts {
 /** Mount points at or below `dir` in this process's mount namespace, deepest first (mountinfo field 5, octal escapes undone). */
 export function mountsBelow(dir: string): string[] {
   const unescapeOctal = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const points = (readText('/proc/self/mountinfo') ?? '').split('\n')
+  const points = (readText('/proc/self/mountinfo') ?? '')
+    .split('\n')
     .map(line => line.split(' ')[4])
     .filter((p): p is string => !!p)
     .map(unescapeOctal)

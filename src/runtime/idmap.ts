@@ -17,7 +17,11 @@ export function writeIdMaps(pid: number, plan: CreatePlan): void {
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     if (r.error || r.status !== 0) {
-      const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${tool} not found (install the uidmap package)` : r.error.message) : r.stderr.toString().trim();
+      const why = r.error
+        ? (r.error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? `${tool} not found (install the uidmap package)`
+          : r.error.message
+        : r.stderr.toString().trim();
       throw new RuntimeError(`failed to write user namespace mappings with ${tool}: ${why}`, { op: 'userns' });
     }
   };
@@ -56,8 +60,10 @@ export function makeIdmapNamespaces(plan: CreatePlan): { userns: number[]; made:
         try {
           fd = native().idmapUserns(uid, gid);
         } catch (e) {
-          throw new RuntimeError(`mount ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: idmapped mount: ${(e as Error).message}`,
-            { op: 'mount', errno: (e as NodeJS.ErrnoException).code });
+          throw new RuntimeError(
+            `mount ${JSON.stringify(step.source)} to rootfs at ${JSON.stringify(step.dest)}: idmapped mount: ${(e as Error).message}`,
+            { op: 'mount', errno: (e as NodeJS.ErrnoException).code },
+          );
         }
         made.set(key, fd);
       }

@@ -99,11 +99,14 @@ function checkAnnotatedImage(image: string, fd: number, bundle: string, bad: (wh
   });
   if (!inside) {
     const allowed = config.sifAnnotationDirs.length ? config.sifAnnotationDirs.join(', ') : 'none';
-    throw bad(`image ${shown} is not in a directory that ${config.file} allows for a root tsrt (sif annotation dir = ...; allowed: ${allowed})`);
+    throw bad(
+      `image ${shown} is not in a directory that ${config.file} allows for a root tsrt (sif annotation dir = ...; allowed: ${allowed})`,
+    );
   }
   const st = fs.fstatSync(fd);
   const bundleOwner = fs.statSync(bundle).uid;
-  if (st.uid !== 0 && st.uid !== bundleOwner) throw bad(`image ${shown} is owned by uid ${st.uid}, neither root nor the bundle's owner (uid ${bundleOwner})`);
+  if (st.uid !== 0 && st.uid !== bundleOwner)
+    throw bad(`image ${shown} is owned by uid ${st.uid}, neither root nor the bundle's owner (uid ${bundleOwner})`);
   if (st.mode & 0o022) throw bad(`image ${shown} is writable by group or others (mode 0${(st.mode & 0o777).toString(8)})`);
 }
 
@@ -119,7 +122,6 @@ export function planImageRootfs(stateDir: string, source: { image: string; field
   return { image, field, base, mountDir, rootfs: path.join(mountDir, readonly ? 'lower' : 'merged'), overlay: !readonly };
 }
 
-
 /**
  * Mounts the image open as `fd` (imageRootfsSource's; closed here) and the overlay, setting rec.rootfs; on
  * failure undoes what it mounted and throws an error naming the config field.
@@ -133,8 +135,11 @@ export function mountImageRootfs(rec: ImageRootfsRecord, fd: number, log: (msg: 
     fs.mkdirSync(rec.base, { mode: 0o700 });
     // As root: a kernel or FUSE mount. Without root, the extracted sandbox is the last resort: it is shared
     // by every container of the image, so it only serves read-only roots.
-    const methods = privileged() ? ['loop', 'squashfuse', 'fuse2fs'] as const
-      : rec.overlay ? ['squashfuse', 'fuse2fs'] as const : ['squashfuse', 'fuse2fs', 'sandbox'] as const;
+    const methods = privileged()
+      ? (['loop', 'squashfuse', 'fuse2fs'] as const)
+      : rec.overlay
+        ? (['squashfuse', 'fuse2fs'] as const)
+        : (['squashfuse', 'fuse2fs', 'sandbox'] as const);
     const mounted = mountImage(rec.image, { target: lower, log, methods: [...methods], fd });
     if (mounted.method === 'sandbox') {
       rec.rootfs = mounted.dir;
@@ -147,7 +152,9 @@ export function mountImageRootfs(rec: ImageRootfsRecord, fd: number, log: (msg: 
     fs.mkdirSync(upper, { mode: 0o755 });
     fs.mkdirSync(work, { mode: 0o700 });
     fs.mkdirSync(rec.rootfs, { mode: 0o755 });
-    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rec.rootfs], { encoding: 'utf8' });
+    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rec.rootfs], {
+      encoding: 'utf8',
+    });
     if (r.error || r.status !== 0) throw new Error(`overlay mount: ${(r.error?.message ?? r.stderr).trim()}`);
   } catch (e) {
     unmountImageRootfs(rec, () => {});

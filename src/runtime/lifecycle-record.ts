@@ -25,7 +25,8 @@ export function lifecycleChecksum(buf: Buffer): number {
   return h;
 }
 
-const SLOT_NAMES = Object.keys(abi).filter(k => k.startsWith('TSRT_LCR_SLOT_') && k !== 'TSRT_LCR_SLOT_COUNT' && k !== 'TSRT_LCR_SLOT_SIZE')
+const SLOT_NAMES = Object.keys(abi)
+  .filter(k => k.startsWith('TSRT_LCR_SLOT_') && k !== 'TSRT_LCR_SLOT_COUNT' && k !== 'TSRT_LCR_SLOT_SIZE')
   .map(k => k.slice('TSRT_LCR_SLOT_'.length));
 
 export function encodeLifecycleRecord(r: LifecycleRecord): Buffer {
@@ -101,5 +102,10 @@ export function lifecycleRecordOf(rec: ContainerRecord, cgroup: CgroupManager | 
 
 /** Written by create once the container is complete (after its last state.json), atomically in the verified dir. */
 export function writeLifecycleRecord(dir: ContainerDir, rec: ContainerRecord, cgroup: CgroupManager | undefined): void {
-  writeFileAtomic(dir.at(abi.TSRT_LCR_FILE), encodeLifecycleRecord(lifecycleRecordOf(rec, cgroup)), 0o600, path.join(dir.dir, abi.TSRT_LCR_FILE));
+  writeFileAtomic(
+    dir.at(abi.TSRT_LCR_FILE),
+    encodeLifecycleRecord(lifecycleRecordOf(rec, cgroup)),
+    0o600,
+    path.join(dir.dir, abi.TSRT_LCR_FILE),
+  );
 }

@@ -43,7 +43,10 @@ export function moveIntoContainer(pid: number, devices: NetDevice[], pin: string
     native().bindMount(`/proc/${pid}/ns/net`, pin);
   } catch (e) {
     fs.rmSync(pin, { force: true });
-    throw new RuntimeError(`linux.netDevices: pin the container's network namespace at ${pin}: ${(e as Error).message}`, { op: 'netdev', path: pin });
+    throw new RuntimeError(`linux.netDevices: pin the container's network namespace at ${pin}: ${(e as Error).message}`, {
+      op: 'netdev',
+      path: pin,
+    });
   }
   const moved: NetDevice[] = [];
   withNetns(pin, nsFd => {
@@ -52,8 +55,10 @@ export function moveIntoContainer(pid: number, devices: NetDevice[], pin: string
         native().netdevMove(-1, d.hostName, nsFd, d.name);
       } catch (e) {
         returnToHost(pin, moved);
-        throw new RuntimeError(`linux.netDevices: move "${d.hostName}" into the container as "${d.name}": ${(e as Error).message}`,
-          { op: 'netdev', errno: (e as NodeJS.ErrnoException).code });
+        throw new RuntimeError(`linux.netDevices: move "${d.hostName}" into the container as "${d.name}": ${(e as Error).message}`, {
+          op: 'netdev',
+          errno: (e as NodeJS.ErrnoException).code,
+        });
       }
       moved.push(d);
     }

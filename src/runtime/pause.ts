@@ -7,7 +7,10 @@ import type { ContainerRecord } from './state.js';
 function frozenCgroup(rec: ContainerRecord, verb: string): CgroupManager {
   const cgroup = cgroupOf(rec);
   if (!cgroup?.canFreeze()) {
-    throw new RuntimeError(`cannot ${verb} container ${rec.id}: it has no freezer cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`, { op: verb });
+    throw new RuntimeError(
+      `cannot ${verb} container ${rec.id}: it has no freezer cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`,
+      { op: verb },
+    );
   }
   return cgroup;
 }

@@ -33,7 +33,10 @@ export function filterPsOutput(output: string, pids: number[]): string {
     if (line === '') continue;
     const field = line.trim().split(/\s+/)[pidIndex];
     if (field === undefined || !/^[+-]?\d+$/.test(field)) {
-      const why = field === undefined ? `line ${JSON.stringify(line)} has no column ${pidIndex + 1}` : `strconv.Atoi: parsing ${JSON.stringify(field)}: invalid syntax`;
+      const why =
+        field === undefined
+          ? `line ${JSON.stringify(line)} has no column ${pidIndex + 1}`
+          : `strconv.Atoi: parsing ${JSON.stringify(field)}: invalid syntax`;
       throw new RuntimeError(`unable to parse pid: ${why}`, { op: 'ps' });
     }
     if (wanted.has(Number(field))) out += `${line}\n`;

@@ -12,7 +12,10 @@ const str: Check = (v, at) => expect(typeof v === 'string', at, 'a string');
 const bool: Check = (v, at) => expect(typeof v === 'boolean', at, 'a boolean');
 const count: Check = (v, at) => expect(Number.isSafeInteger(v) && (v as number) >= 0, at, 'a non-negative integer');
 const obj: Check = (v, at) => expect(isObject(v), at, 'an object');
-const opt = (c: Check): Check => (v, at) => (v === undefined ? undefined : c(v, at));
+const opt =
+  (c: Check): Check =>
+  (v, at) =>
+    v === undefined ? undefined : c(v, at);
 
 function arrayOf(c: Check): Check {
   return (v, at) => {
@@ -50,17 +53,37 @@ function shape(fields: Record<string, Check>): Check {
 const hook = shape({ path: str, args: opt(arrayOf(str)), env: opt(arrayOf(str)), timeout: opt(count) });
 
 const containerRecord = shape({
-  ociVersion: str, id: str, pid: count, bundle: str, rootfs: str, created: str, owner: str,
-  annotations: opt(mapOf(str)), initStartTime: str, privatePidns: bool, rootless: bool,
+  ociVersion: str,
+  id: str,
+  pid: count,
+  bundle: str,
+  rootfs: str,
+  created: str,
+  owner: str,
+  annotations: opt(mapOf(str)),
+  initStartTime: str,
+  privatePidns: bool,
+  rootless: bool,
   hooks: opt(mapOf(arrayOf(hook))),
-  rootfsMountedHere: opt(bool), sharedMountns: opt(bool), prestartAtStart: opt(bool), creating: opt(bool),
+  rootfsMountedHere: opt(bool),
+  sharedMountns: opt(bool),
+  prestartAtStart: opt(bool),
+  creating: opt(bool),
   imageRootfs: opt(shape({ image: str, field: str, base: str, mountDir: str, rootfs: str, overlay: bool })),
   netDevices: opt(arrayOf(shape({ hostName: str, name: str }))),
   resctrl: opt(shape({ group: str, createdGroup: bool, monGroup: opt(str) })),
-  cgroup: opt(shape({
-    layout: str, dirs: arrayOf(shape({ key: str, mountPoint: str, dir: str })), created: arrayOf(str),
-    v1Controllers: arrayOf(str), v2Controllers: opt(arrayOf(str)), resources: opt(obj), rootless: bool, systemd: opt(obj),
-  })),
+  cgroup: opt(
+    shape({
+      layout: str,
+      dirs: arrayOf(shape({ key: str, mountPoint: str, dir: str })),
+      created: arrayOf(str),
+      v1Controllers: arrayOf(str),
+      v2Controllers: opt(arrayOf(str)),
+      resources: opt(obj),
+      rootless: bool,
+      systemd: opt(obj),
+    }),
+  ),
   exec: opt(shape({ process: opt(obj), linux: obj, setgroups: opt(bool), noNewKeyring: bool })),
 });
 

@@ -137,7 +137,10 @@ function infoNumbers<K extends string>(dir: string, names: K[]): Partial<Record<
 export function resctrlStats(rec: ResctrlRecord): ResctrlStats {
   const root = path.dirname(rec.group);
   const schemaLine = (dir: string, resource: string) =>
-    (readOr(path.join(dir, 'schemata')) ?? '').split('\n').map(l => l.trim()).find(l => l.startsWith(`${resource}:`));
+    (readOr(path.join(dir, 'schemata')) ?? '')
+      .split('\n')
+      .map(l => l.trim())
+      .find(l => l.startsWith(`${resource}:`));
   const out: ResctrlStats = {};
   const l3 = path.join(root, 'info', 'L3');
   if (fs.existsSync(l3)) {
@@ -160,7 +163,10 @@ export function resctrlStats(rec: ResctrlRecord): ResctrlStats {
   const monData = path.join(rec.monGroup ?? rec.group, 'mon_data');
   let domains: string[] = [];
   try {
-    domains = fs.readdirSync(monData).filter(d => d.startsWith('mon_L3_')).sort();
+    domains = fs
+      .readdirSync(monData)
+      .filter(d => d.startsWith('mon_L3_'))
+      .sort();
   } catch {
     /* no monitoring here */
   }

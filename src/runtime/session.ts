@@ -10,14 +10,45 @@ import { OCI_VERSION, ociState, type ContainerRecord, type Status } from './stat
 
 /** Executor step ids (native/executor/sync.h) as runc-like phrases. */
 const STEP_TEXT = [
-  '', 'set up the init process', 'join namespace', 'create user namespace', 'create namespaces',
-  'set time namespace offsets', 'fork into the pid namespace', 'set hostname', 'prepare rootfs',
-  'error mounting', 'create symlink', 'create device', 'create directory', 'pivot_root', 'set up console',
-  'write sysctl', 'make path read-only', 'mask path', 'make rootfs read-only', 'write oom_score_adj',
-  'set rlimit', 'set capabilities', 'set additional gids', 'set user', 'chdir to cwd', 'exec',
-  'wait for start', 'set no_new_privs', 'load seccomp filter', 'exec', 'create cgroup namespace',
-  'set scheduler', 'set io priority', 'set cpu affinity', 'set personality', 'set memory policy',
-  'apply LSM label', 'make idmapped mount', 'bring up loopback interface',
+  '',
+  'set up the init process',
+  'join namespace',
+  'create user namespace',
+  'create namespaces',
+  'set time namespace offsets',
+  'fork into the pid namespace',
+  'set hostname',
+  'prepare rootfs',
+  'error mounting',
+  'create symlink',
+  'create device',
+  'create directory',
+  'pivot_root',
+  'set up console',
+  'write sysctl',
+  'make path read-only',
+  'mask path',
+  'make rootfs read-only',
+  'write oom_score_adj',
+  'set rlimit',
+  'set capabilities',
+  'set additional gids',
+  'set user',
+  'chdir to cwd',
+  'exec',
+  'wait for start',
+  'set no_new_privs',
+  'load seccomp filter',
+  'exec',
+  'create cgroup namespace',
+  'set scheduler',
+  'set io priority',
+  'set cpu affinity',
+  'set personality',
+  'set memory policy',
+  'apply LSM label',
+  'make idmapped mount',
+  'bring up loopback interface',
 ];
 export const S_EXEC_LOOKUP = 25;
 const S_ROOTFS = 8;
@@ -30,11 +61,14 @@ const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).
  * destination and the errno, the plan knows the mount. Undefined for any other failure.
  */
 function procMountRefusal(m: SyncMessage, steps: PlanStep[]): string | undefined {
-  if (!((m.step === S_ROOTFS && m.errname === 'ELOOP') || (m.step === S_MOUNT && (m.errname === 'ELOOP' || m.errname === 'ENOTDIR')))) return undefined;
+  if (!((m.step === S_ROOTFS && m.errname === 'ELOOP') || (m.step === S_MOUNT && (m.errname === 'ELOOP' || m.errname === 'ENOTDIR'))))
+    return undefined;
   const step = steps.find(st => st.kind === 'fs' && st.flags & MountFlag.procOrSys && st.dest === m.detail);
   if (!step) return undefined;
-  return `error mounting ${JSON.stringify(step.source ?? step.fstype)} to rootfs at ${JSON.stringify(step.dest)}: ` +
-    `filesystem ${JSON.stringify(step.fstype)} must be mounted on ordinary directory`;
+  return (
+    `error mounting ${JSON.stringify(step.source ?? step.fstype)} to rootfs at ${JSON.stringify(step.dest)}: ` +
+    `filesystem ${JSON.stringify(step.fstype)} must be mounted on ordinary directory`
+  );
 }
 
 /** The error an executor reported, as runc words it; `steps`, the plan's, let a refused proc or sysfs mount read as in runc. */
@@ -158,7 +192,8 @@ export class Session {
         this.observe('go-sent');
         continue;
       }
-      const unexpected = () => new RuntimeError(`unable to start container process: unexpected ${name} message from the executor`, { op: 'init' });
+      const unexpected = () =>
+        new RuntimeError(`unable to start container process: unexpected ${name} message from the executor`, { op: 'init' });
       if (m.type === Msg.userns) {
         if (!handlers.userns) throw unexpected();
         handlers.userns(m.pid);
@@ -288,7 +323,12 @@ function killAndReap(pidfds: number[]): void {
  * The listener fd goes to the agent at listenerPath with the container process state (runtime-spec
  * config-linux.md "seccomp", state.md "ContainerProcessState"), while the container is still being created.
  */
-export function sendSeccompListener(listener: SeccompPlan['listener'], rec: ContainerRecord, fd: number, status: Status = 'creating'): void {
+export function sendSeccompListener(
+  listener: SeccompPlan['listener'],
+  rec: ContainerRecord,
+  fd: number,
+  status: Status = 'creating',
+): void {
   if (fd < 0 || !listener) {
     throw new RuntimeError('unable to start container process: unexpected seccomp listener from the container init', { op: 'init' });
   }
@@ -305,9 +345,10 @@ export function sendSeccompListener(listener: SeccompPlan['listener'], rec: Cont
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const reason = describeErrno(code) ?? (e as Error).message;
     // runc's texts (Go's dial error inside), which scripts look for.
-    const why = (e as NodeJS.ErrnoException).syscall === 'connect'
-      ? `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener.path}: connect: ${reason}`
-      : `cannot send seccomp fd to ${listener.path}: ${reason}`;
+    const why =
+      (e as NodeJS.ErrnoException).syscall === 'connect'
+        ? `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener.path}: connect: ${reason}`
+        : `cannot send seccomp fd to ${listener.path}: ${reason}`;
     throw new RuntimeError(`unable to start container process: ${why}`, { op: 'seccomp', path: listener.path, errno: code });
   }
 }

@@ -27,16 +27,42 @@ export function parseSignal(raw: string): number {
 
 /** What Go (and so runc) prints for a process killed by a signal: "signal: killed", "signal: bad system call". */
 const DESCRIPTIONS = [
-  '', 'hangup', 'interrupt', 'quit', 'illegal instruction', 'trace/breakpoint trap', 'aborted', 'bus error',
-  'floating point exception', 'killed', 'user defined signal 1', 'segmentation fault', 'user defined signal 2',
-  'broken pipe', 'alarm clock', 'terminated', 'stack fault', 'child exited', 'continued', 'stopped (signal)',
-  'stopped', 'stopped (tty input)', 'stopped (tty output)', 'urgent I/O condition', 'CPU time limit exceeded',
-  'file size limit exceeded', 'virtual timer expired', 'profiling timer expired', 'window changed', 'I/O possible',
-  'power failure', 'bad system call',
+  '',
+  'hangup',
+  'interrupt',
+  'quit',
+  'illegal instruction',
+  'trace/breakpoint trap',
+  'aborted',
+  'bus error',
+  'floating point exception',
+  'killed',
+  'user defined signal 1',
+  'segmentation fault',
+  'user defined signal 2',
+  'broken pipe',
+  'alarm clock',
+  'terminated',
+  'stack fault',
+  'child exited',
+  'continued',
+  'stopped (signal)',
+  'stopped',
+  'stopped (tty input)',
+  'stopped (tty output)',
+  'urgent I/O condition',
+  'CPU time limit exceeded',
+  'file size limit exceeded',
+  'virtual timer expired',
+  'profiling timer expired',
+  'window changed',
+  'I/O possible',
+  'power failure',
+  'bad system call',
 ];
 
 /** A signal number or name (SIGSYS) as runc describes it; an unknown one by its number. */
 export function signalText(sig: number | string): string {
-  const n = typeof sig === 'number' ? sig : SIGNALS[sig] ?? Number.NaN;
+  const n = typeof sig === 'number' ? sig : (SIGNALS[sig] ?? Number.NaN);
   return DESCRIPTIONS[n] || (Number.isNaN(n) ? String(sig) : `signal ${n}`);
 }

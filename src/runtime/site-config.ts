@@ -59,7 +59,8 @@ export function parseSiteConfig(text: string, file: string): SiteConfig {
     const key = m[1]!.toLowerCase().replace(/\s+/g, ' ');
     const value = m[2]!;
     if (key !== 'sif annotation dir') throw invalid(file, `line ${i + 1}: unknown setting "${key}"`);
-    if (!path.isAbsolute(value)) throw invalid(file, `line ${i + 1}: sif annotation dir must be an absolute path, not ${JSON.stringify(value)}`);
+    if (!path.isAbsolute(value))
+      throw invalid(file, `line ${i + 1}: sif annotation dir must be an absolute path, not ${JSON.stringify(value)}`);
     config.sifAnnotationDirs.push(path.normalize(value));
   });
   return config;

@@ -88,7 +88,8 @@ export function rootlessMode(flag: 'auto' | 'true' | 'false', euid = process.get
   return euid !== 0 || userns();
 }
 
-const NO_RUNTIME_DIR = 'an unprivileged tsrt keeps its state in $XDG_RUNTIME_DIR/tsrt: set XDG_RUNTIME_DIR to a directory of yours with mode 0700, or pass --root DIR';
+const NO_RUNTIME_DIR =
+  'an unprivileged tsrt keeps its state in $XDG_RUNTIME_DIR/tsrt: set XDG_RUNTIME_DIR to a directory of yours with mode 0700, or pass --root DIR';
 
 /**
  * The state directory when --root is not given. Root in a user namespace that an unprivileged user made (rootless
@@ -98,7 +99,9 @@ const NO_RUNTIME_DIR = 'an unprivileged tsrt keeps its state in $XDG_RUNTIME_DIR
  * `runtimeDir` verifies $XDG_RUNTIME_DIR and gives its canonical path.
  */
 export function defaultRoot(
-  env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0, userns = inUserNamespace,
+  env: NodeJS.ProcessEnv = process.env,
+  euid = process.geteuid?.() ?? 0,
+  userns = inUserNamespace,
   runtimeDir: (env: NodeJS.ProcessEnv, fix: string) => string = verifiedRuntimeDir,
 ): string {
   const xdg = env['XDG_RUNTIME_DIR'];
@@ -138,7 +141,10 @@ export const FIFO_NAME = 'exec.fifo';
 export class ContainerDir {
   private lockFd = -1;
 
-  constructor(readonly root: string, readonly id: string) {
+  constructor(
+    readonly root: string,
+    readonly id: string,
+  ) {
     validateId(id);
   }
 
@@ -301,7 +307,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
       // allocation in the rename that replaces the old one, 1.5 ms median and up to 9 ms per save; allocated
       // up front the rename costs ~0.03 ms. create saves the record five times.
       native().allocate(fd, bytes.length);
-      for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done);
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done);
     } finally {
       fs.closeSync(fd);
     }
@@ -346,7 +352,10 @@ export function listIds(root: string): string[] {
   const dir = openStateRoot(root);
   if (!dir) return [];
   try {
-    return fs.readdirSync(dir.at('')).filter(n => ID_PATTERN.test(n) && fs.existsSync(dir.at(`${n}/state.json`))).sort();
+    return fs
+      .readdirSync(dir.at(''))
+      .filter(n => ID_PATTERN.test(n) && fs.existsSync(dir.at(`${n}/state.json`)))
+      .sort();
   } catch {
     return [];
   }

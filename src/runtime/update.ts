@@ -9,7 +9,10 @@ export function update(root: string, id: string, change: LinuxResources): void {
     if (status === 'stopped') throw new RuntimeError('container not running', { op: 'update' });
     const cgroup = cgroupOf(rec);
     if (!cgroup) {
-      throw new RuntimeError(`cannot update container ${id}: it has no cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`, { op: 'update' });
+      throw new RuntimeError(
+        `cannot update container ${id}: it has no cgroup${rec.rootless ? ' (unprivileged, without a delegated cgroup)' : ''}`,
+        { op: 'update' },
+      );
     }
     cgroup.update(change);
     rec.cgroup = cgroup.record;

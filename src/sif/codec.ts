@@ -2,8 +2,18 @@
 // views of a descriptor's Extra bytes. Pure functions of a buffer; SifImage (./image.ts) does the file I/O.
 import { RuntimeError } from '../errors.js';
 import {
-  DESCRIPTOR_SIZE, DataType, EXTRA_SIZE, GROUP_MASK, HEADER_SIZE, LAUNCH_SCRIPT_SIZE, NAME_SIZE, archCode, archName, hostArch,
-  type Descriptor, type SifHeader,
+  DESCRIPTOR_SIZE,
+  DataType,
+  EXTRA_SIZE,
+  GROUP_MASK,
+  HEADER_SIZE,
+  LAUNCH_SCRIPT_SIZE,
+  NAME_SIZE,
+  archCode,
+  archName,
+  hostArch,
+  type Descriptor,
+  type SifHeader,
 } from './layout.js';
 
 export function readString(buf: Buffer, start: number, size: number): string {
@@ -20,15 +30,29 @@ export function writeString(buf: Buffer, start: number, size: number, value: str
 }
 
 const i64 = (buf: Buffer, off: number): number => Number(buf.readBigInt64LE(off));
-const putI64 = (buf: Buffer, off: number, v: number): void => { buf.writeBigInt64LE(BigInt(Math.trunc(v)), off); };
+const putI64 = (buf: Buffer, off: number, v: number): void => {
+  buf.writeBigInt64LE(BigInt(Math.trunc(v)), off);
+};
 
 /** The int64 fields of the header and of a descriptor, with their byte offsets: one table read and written. */
 export const HEADER_INT64 = [
-  ['createdAt', 64], ['modifiedAt', 72], ['descriptorsFree', 80], ['descriptorsTotal', 88], ['descriptorsOffset', 96],
-  ['descriptorsSize', 104], ['dataOffset', 112], ['dataSize', 120],
+  ['createdAt', 64],
+  ['modifiedAt', 72],
+  ['descriptorsFree', 80],
+  ['descriptorsTotal', 88],
+  ['descriptorsOffset', 96],
+  ['descriptorsSize', 104],
+  ['dataOffset', 112],
+  ['dataSize', 120],
 ] as const;
 export const DESCRIPTOR_INT64 = [
-  ['offset', 17], ['size', 25], ['sizeWithPadding', 33], ['createdAt', 41], ['modifiedAt', 49], ['uid', 57], ['gid', 65],
+  ['offset', 17],
+  ['size', 25],
+  ['sizeWithPadding', 33],
+  ['createdAt', 41],
+  ['modifiedAt', 49],
+  ['uid', 57],
+  ['gid', 65],
 ] as const;
 
 function readInt64s<K extends string>(buf: Buffer, table: ReadonlyArray<readonly [K, number]>): Record<K, number> {
@@ -129,8 +153,21 @@ export function serializeDescriptor(d: Descriptor): Buffer {
 
 export function emptyDescriptor(): Descriptor {
   return {
-    dataType: 0, used: false, id: 0, groupId: 0, linkedId: 0, linkedToGroup: false, offset: 0, size: 0,
-    sizeWithPadding: 0, createdAt: 0, modifiedAt: 0, uid: 0, gid: 0, name: '', extra: Buffer.alloc(EXTRA_SIZE),
+    dataType: 0,
+    used: false,
+    id: 0,
+    groupId: 0,
+    linkedId: 0,
+    linkedToGroup: false,
+    offset: 0,
+    size: 0,
+    sizeWithPadding: 0,
+    createdAt: 0,
+    modifiedAt: 0,
+    uid: 0,
+    gid: 0,
+    name: '',
+    extra: Buffer.alloc(EXTRA_SIZE),
   };
 }
 

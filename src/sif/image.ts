@@ -4,13 +4,39 @@ import { nodeCrypto } from '../lazy-crypto.js';
 import * as fs from 'node:fs';
 import { RuntimeError, fromSystemError } from '../errors.js';
 import {
-  DESCRIPTOR_INT64, HEADER_INT64, checkOffset, decodeExtra, emptyDescriptor, parseDescriptor, parseHeader, partitionExtra, readString, serializeDescriptor, serializeHeader,
+  DESCRIPTOR_INT64,
+  HEADER_INT64,
+  checkOffset,
+  decodeExtra,
+  emptyDescriptor,
+  parseDescriptor,
+  parseHeader,
+  partitionExtra,
+  readString,
+  serializeDescriptor,
+  serializeHeader,
   writeString,
 } from './codec.js';
 import {
-  DEFAULT_DESCRIPTORS_OFFSET, DEFAULT_DESCRIPTORS_TOTAL, DEFAULT_LAUNCH_SCRIPT, DEFAULT_PARTITION_ALIGNMENT, DESCRIPTOR_SIZE,
-  DataType, EXTRA_SIZE, HEADER_SIZE, PartType, SIF_MAGIC, SIF_VERSION, ZERO_TIME,
-  type CreateOptions, type DeleteOptions, type Descriptor, type ModifyOptions, type ObjectData, type ObjectInput, type SifHeader,
+  DEFAULT_DESCRIPTORS_OFFSET,
+  DEFAULT_DESCRIPTORS_TOTAL,
+  DEFAULT_LAUNCH_SCRIPT,
+  DEFAULT_PARTITION_ALIGNMENT,
+  DESCRIPTOR_SIZE,
+  DataType,
+  EXTRA_SIZE,
+  HEADER_SIZE,
+  PartType,
+  SIF_MAGIC,
+  SIF_VERSION,
+  ZERO_TIME,
+  type CreateOptions,
+  type DeleteOptions,
+  type Descriptor,
+  type ModifyOptions,
+  type ObjectData,
+  type ObjectInput,
+  type SifHeader,
 } from './layout.js';
 
 /** Offset rounded up to a multiple of alignment (alignment <= 1 leaves it alone). */
@@ -53,7 +79,12 @@ export class SifImage {
   /** Every slot, used or not, index = id - 1. */
   private slots: Descriptor[];
 
-  private constructor(path: string, fd: number, writable: boolean, private readonly ownsFd = true) {
+  private constructor(
+    path: string,
+    fd: number,
+    writable: boolean,
+    private readonly ownsFd = true,
+  ) {
     this.path = path;
     this.fd = fd;
     this.writable = writable;
@@ -80,7 +111,8 @@ export class SifImage {
       const raw = table.subarray(i * DESCRIPTOR_SIZE, (i + 1) * DESCRIPTOR_SIZE);
       const d = parseDescriptor(raw);
       if (d.used) {
-        for (const [name, at] of DESCRIPTOR_INT64) if (['offset', 'size', 'sizeWithPadding'].includes(name)) checkOffset(path, `object ${d.id} ${name}`, raw, at);
+        for (const [name, at] of DESCRIPTOR_INT64)
+          if (['offset', 'size', 'sizeWithPadding'].includes(name)) checkOffset(path, `object ${d.id} ${name}`, raw, at);
         if (!Number.isSafeInteger(d.offset + d.size)) {
           throw new RuntimeError(`${path}: corrupt SIF: object ${d.id} ends past 2^53`, { op: 'sif', path });
         }
@@ -170,7 +202,7 @@ export class SifImage {
 
   /** Used descriptors in id order. */
   descriptors(): Descriptor[] {
-    return this.slots.filter((d) => d.used);
+    return this.slots.filter(d => d.used);
   }
 
   descriptor(id: number): Descriptor {
@@ -181,17 +213,23 @@ export class SifImage {
 
   /** The first PrimSys partition (what Singularity boots), if any. */
   primaryPartition(): Descriptor | undefined {
-    return this.slots.find((d) => d.used && d.partition?.partType === PartType.PrimSys);
+    return this.slots.find(d => d.used && d.partition?.partType === PartType.PrimSys);
   }
 
   /** Used descriptors in group g (unmasked group number), in id order. */
   group(g: number): Descriptor[] {
-    return this.descriptors().filter((d) => d.groupId === g);
+    return this.descriptors().filter(d => d.groupId === g);
   }
 
   /** Distinct non-zero group numbers, ascending. */
   groupIds(): number[] {
-    return [...new Set(this.descriptors().map((d) => d.groupId).filter((g) => g !== 0))].sort((a, b) => a - b);
+    return [
+      ...new Set(
+        this.descriptors()
+          .map(d => d.groupId)
+          .filter(g => g !== 0),
+      ),
+    ].sort((a, b) => a - b);
   }
 
   /** Bytes [offset, offset+length) of the file; short at end of file. */
@@ -224,7 +262,7 @@ export class SifImage {
     const d = this.descriptor(id);
     const out = fs.openSync(dest, 'w', 0o644);
     try {
-      for (let done = 0; done < d.size;) {
+      for (let done = 0; done < d.size; ) {
         const chunk = this.readAt(d.offset + done, Math.min(COPY_CHUNK, d.size - done));
         if (chunk.length === 0) throw new RuntimeError(`${this.path}: object ${id} is truncated`, { op: 'sif' });
         fs.writeSync(out, chunk);
@@ -238,7 +276,7 @@ export class SifImage {
   /** Calls fn on each chunk of an object's bytes (for hashing large partitions). */
   forEachObjectChunk(id: number, fn: (chunk: Buffer) => void): void {
     const d = this.descriptor(id);
-    for (let done = 0; done < d.size;) {
+    for (let done = 0; done < d.size; ) {
       const chunk = this.readAt(d.offset + done, Math.min(COPY_CHUNK, d.size - done));
       if (chunk.length === 0) throw new RuntimeError(`${this.path}: object ${id} is truncated`, { op: 'sif' });
       fn(chunk);
@@ -328,10 +366,11 @@ export class SifImage {
   addObject(o: ObjectInput, opts: ModifyOptions = {}): Descriptor {
     this.requireWritable();
     const time = opts.time ?? nowSeconds();
-    const slot = this.slots.findIndex((d) => !d.used);
+    const slot = this.slots.findIndex(d => !d.used);
     if (slot < 0) {
       throw new RuntimeError(`${this.path}: no free descriptor slots (all ${this.header.descriptorsTotal} used)`, {
-        op: 'sif', path: this.path,
+        op: 'sif',
+        path: this.path,
       });
     }
     if (o.linkedId !== undefined && o.linkedGroup !== undefined) {
@@ -423,7 +462,7 @@ export function sha256Of(data: ObjectData): string {
   const fd = fs.openSync(data.path, 'r');
   try {
     const chunk = Buffer.alloc(COPY_CHUNK);
-    for (let n: number; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0;) h.update(chunk.subarray(0, n));
+    for (let n: number; (n = fs.readSync(fd, chunk, 0, COPY_CHUNK, null)) > 0; ) h.update(chunk.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -39,6 +39,12 @@
  */
 export * from './layout.js';
 export {
-  parseDescriptor, parseHeader, partitionExtra, rawGroupId, rawLinkedId, serializeDescriptor, serializeHeader,
+  parseDescriptor,
+  parseHeader,
+  partitionExtra,
+  rawGroupId,
+  rawLinkedId,
+  serializeDescriptor,
+  serializeHeader,
 } from './codec.js';
 export * from './image.js';

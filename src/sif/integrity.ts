@@ -23,13 +23,20 @@ export class IntegrityError extends Error {
 }
 
 const DIGEST_ALGOS: Record<string, string> = {
-  sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', sha512_224: 'sha512-224',
+  sha224: 'sha224',
+  sha256: 'sha256',
+  sha384: 'sha384',
+  sha512: 'sha512',
+  sha512_224: 'sha512-224',
   sha512_256: 'sha512-256',
 };
 
 /** SIF descriptor hash types to node hash names (BLAKE2s-256 has no node equivalent). */
 const SIF_HASHES: Record<number, string> = {
-  [HashType.SHA256]: 'sha256', [HashType.SHA384]: 'sha384', [HashType.SHA512]: 'sha512', [HashType.BLAKE2B]: 'blake2b512',
+  [HashType.SHA256]: 'sha256',
+  [HashType.SHA384]: 'sha384',
+  [HashType.SHA512]: 'sha512',
+  [HashType.BLAKE2B]: 'blake2b512',
 };
 
 export function headerDigest(img: SifImage, algo = 'sha256'): string {
@@ -56,18 +63,26 @@ export function descriptorDigest(d: Descriptor, minId: number, algo = 'sha256'):
 
 export function objectDigest(img: SifImage, id: number, algo = 'sha256'): string {
   const h = crypto.createHash(DIGEST_ALGOS[algo]!);
-  img.forEachObjectChunk(id, (c) => h.update(c));
+  img.forEachObjectChunk(id, c => h.update(c));
   return `${algo}:${h.digest('hex')}`;
 }
 
 /** The smallest object id in d's group (or d's own id when ungrouped): signatures number objects from it. */
 function minIdOf(img: SifImage, d: Descriptor): number {
   if (d.groupId === 0) return d.id;
-  return Math.min(...img.group(d.groupId).map((x) => x.id));
+  return Math.min(...img.group(d.groupId).map(x => x.id));
 }
 
-interface MetadataObject { relativeId: number; descriptorDigest: string; objectDigest: string }
-interface ImageMetadata { version: number; header: { digest: string }; objects: MetadataObject[] }
+interface MetadataObject {
+  relativeId: number;
+  descriptorDigest: string;
+  objectDigest: string;
+}
+interface ImageMetadata {
+  version: number;
+  header: { digest: string };
+  objects: MetadataObject[];
+}
 
 /** The signed JSON for objects (all from one group), compact and in Go's field order. */
 export function imageMetadata(img: SifImage, objects: Descriptor[], algo = 'sha256'): string {
@@ -75,7 +90,7 @@ export function imageMetadata(img: SifImage, objects: Descriptor[], algo = 'sha2
   const meta: ImageMetadata = {
     version: 1,
     header: { digest: headerDigest(img, algo) },
-    objects: objects.map((d) => ({
+    objects: objects.map(d => ({
       relativeId: d.id - minId,
       descriptorDigest: descriptorDigest(d, minId, algo),
       objectDigest: objectDigest(img, d.id, algo),
@@ -86,9 +101,7 @@ export function imageMetadata(img: SifImage, objects: Descriptor[], algo = 'sha2
 
 function pae(payloadType: string, payload: Buffer): Buffer {
   const type = Buffer.from(payloadType, 'utf8');
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload,
-  ]);
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
 }
 
 function sshString(b: Buffer | string): Buffer {
@@ -141,7 +154,7 @@ export function dsseSign(payload: Buffer, keys: crypto.KeyObject[]): string {
   const envelope: DsseEnvelope = {
     payloadType: DSSE_PAYLOAD_TYPE,
     payload: payload.toString('base64'),
-    signatures: keys.map((k) => ({ keyid: keyId(k), sig: crypto.sign(hashFor(k), message, k).toString('base64') })),
+    signatures: keys.map(k => ({ keyid: keyId(k), sig: crypto.sign(hashFor(k), message, k).toString('base64') })),
   };
   return JSON.stringify(envelope);
 }
@@ -175,7 +188,7 @@ export function dsseVerify(env: DsseEnvelope, keys: crypto.KeyObject[]): { paylo
     }
   }
   if (keyIds.length === 0) {
-    const ids = env.signatures.map((s) => s.keyid).join(', ');
+    const ids = env.signatures.map(s => s.keyid).join(', ');
     throw new IntegrityError(`no given key verifies the DSSE signature (signed by ${ids})`);
   }
   return { payload, keyIds };
@@ -213,9 +226,9 @@ export interface SignOptions {
 export function signImage(img: SifImage, opts: SignOptions): Descriptor[] {
   if (opts.keys.length === 0 && !opts.pgp) throw new IntegrityError('no signing key given');
   const targets: Array<{ objects: Descriptor[]; link: { linkedGroup: number } | { linkedId: number } }> = [];
-  const signable = img.descriptors().filter((d) => !isSignature(d));
+  const signable = img.descriptors().filter(d => !isSignature(d));
   if (opts.all || opts.objectIds?.length) {
-    const ids = opts.all ? signable.map((d) => d.id) : opts.objectIds!;
+    const ids = opts.all ? signable.map(d => d.id) : opts.objectIds!;
     for (const id of ids) {
       const d = img.descriptor(id);
       if (isSignature(d)) throw new IntegrityError(`object ${id} is a signature and cannot be signed`);
@@ -224,7 +237,7 @@ export function signImage(img: SifImage, opts: SignOptions): Descriptor[] {
   } else {
     const groups = opts.groupIds?.length ? opts.groupIds : img.groupIds();
     for (const g of groups) {
-      const objects = img.group(g).filter((d) => !isSignature(d));
+      const objects = img.group(g).filter(d => !isSignature(d));
       if (objects.length === 0) throw new IntegrityError(`object group ${g} does not exist`);
       targets.push({ objects, link: { linkedGroup: g } });
     }
@@ -233,19 +246,24 @@ export function signImage(img: SifImage, opts: SignOptions): Descriptor[] {
   const deterministic = img.header.id.equals(Buffer.alloc(16)) && img.header.createdAt === -62135596800;
   const time = opts.time ?? (deterministic ? -62135596800 : undefined);
   const pgp = opts.pgp;
-  const payloads = targets.map((t) => {
+  const payloads = targets.map(t => {
     const metadata = imageMetadata(img, t.objects, opts.digest);
     return pgp ? clearSign(metadata, pgp.key, pgp.algo, pgp.fingerprint) : dsseSign(Buffer.from(metadata), opts.keys);
   });
-  return targets.map((t, i) => img.addObject({
-    dataType: DataType.Signature,
-    data: Buffer.from(payloads[i]!),
-    groupId: 0,
-    ...t.link,
-    // A PGP signature names its key's fingerprint; a DSSE envelope names its keys itself.
-    signature: { hashType: HashType.SHA256, entity: pgp?.fingerprint },
-    time,
-  }, { time }));
+  return targets.map((t, i) =>
+    img.addObject(
+      {
+        dataType: DataType.Signature,
+        data: Buffer.from(payloads[i]!),
+        groupId: 0,
+        ...t.link,
+        // A PGP signature names its key's fingerprint; a DSSE envelope names its keys itself.
+        signature: { hashType: HashType.SHA256, entity: pgp?.fingerprint },
+        time,
+      },
+      { time },
+    ),
+  );
 }
 
 export interface VerifyOptions {
@@ -291,17 +309,19 @@ function checkMetadata(img: SifImage, payload: Buffer, members: Descriptor[], su
     throw new IntegrityError(`${where}: the image header was modified since signing`);
   }
   const minId = minIdOf(img, members[0]!);
-  const signedIds = meta.objects.map((o) => o.relativeId + minId);
+  const signedIds = meta.objects.map(o => o.relativeId + minId);
   if (!subset) {
-    const current = members.map((d) => d.id).sort((a, b) => a - b);
+    const current = members.map(d => d.id).sort((a, b) => a - b);
     const signed = [...signedIds].sort((a, b) => a - b);
     if (current.join(',') !== signed.join(',')) {
-      throw new IntegrityError(`${where}: the signed objects (${signed.join(', ')}) differ from the group's objects (${current.join(', ')})`);
+      throw new IntegrityError(
+        `${where}: the signed objects (${signed.join(', ')}) differ from the group's objects (${current.join(', ')})`,
+      );
     }
   }
   for (const o of meta.objects) {
     const id = o.relativeId + minId;
-    const d = img.descriptors().find((x) => x.id === id);
+    const d = img.descriptors().find(x => x.id === id);
     if (!d || isSignature(d)) throw new IntegrityError(`${where}: signed object ${id} is missing from the image`);
     if (descriptorDigest(d, minId, algo) !== o.descriptorDigest) {
       throw new IntegrityError(`${where}: the descriptor of object ${id} was modified since signing`);
@@ -319,7 +339,7 @@ function checkMetadata(img: SifImage, payload: Buffer, members: Descriptor[], su
  */
 export function verifyImage(img: SifImage, opts: VerifyOptions = {}): VerifiedSignature[] {
   const all = img.descriptors();
-  const stray = all.find((d) => d.groupId === 0 && !isSignature(d));
+  const stray = all.find(d => d.groupId === 0 && !isSignature(d));
   if (stray) throw new IntegrityError(`object ${stray.id}: non-signature object not associated with an object group`);
   const signatures = all.filter(isSignature);
   const results: VerifiedSignature[] = [];
@@ -348,24 +368,30 @@ export function verifyImage(img: SifImage, opts: VerifyOptions = {}): VerifiedSi
       const v = wrap(where, () => verifyClearSigned(text, opts.pgpKeys ?? []));
       const entity = sig.signature!.entity.subarray(0, 20);
       if (!entity.equals(v.signer.primaryFingerprint)) {
-        throw new IntegrityError(`${where}: the descriptor names key ${entity.toString('hex').toUpperCase()} but ${v.signer.primaryFingerprint.toString('hex').toUpperCase()} signed`);
+        throw new IntegrityError(
+          `${where}: the descriptor names key ${entity.toString('hex').toUpperCase()} but ${v.signer.primaryFingerprint.toString('hex').toUpperCase()} signed`,
+        );
       }
       const objectIds = checkMetadata(img, Buffer.from(v.text, 'utf8'), members, subset, where);
       return {
-        signatureId: sig.id, target, kind: 'pgp', signers: [v.signer.primaryFingerprint.toString('hex').toUpperCase()],
-        userIds: v.signer.userIds, objectIds,
+        signatureId: sig.id,
+        target,
+        kind: 'pgp',
+        signers: [v.signer.primaryFingerprint.toString('hex').toUpperCase()],
+        userIds: v.signer.userIds,
+        objectIds,
       };
     }
     throw new IntegrityError(`${where}: unknown signature format`);
   };
   const matching = (pred: (s: Descriptor) => boolean): Descriptor[] =>
-    signatures.filter(pred).filter((s) => isLegacyContent(img.readObject(s.id)) === !!opts.legacy);
+    signatures.filter(pred).filter(s => isLegacyContent(img.readObject(s.id)) === !!opts.legacy);
 
   const kind = opts.legacy ? 'legacy ' : '';
-  const groupSigs = (g: number): Descriptor[] => matching((s) => s.linkedToGroup && s.linkedId === g);
-  const objectSigs = (id: number): Descriptor[] => matching((s) => !s.linkedToGroup && s.linkedId === id);
+  const groupSigs = (g: number): Descriptor[] => matching(s => s.linkedToGroup && s.linkedId === g);
+  const objectSigs = (id: number): Descriptor[] => matching(s => !s.linkedToGroup && s.linkedId === id);
   const verifyGroup = (g: number): void => {
-    const members = img.group(g).filter((d) => !isSignature(d));
+    const members = img.group(g).filter(d => !isSignature(d));
     if (members.length === 0) throw new IntegrityError(`object group ${g} does not exist`);
     const sigs = groupSigs(g);
     if (sigs.length === 0) throw new IntegrityError(`object group ${g}: no ${kind}signature found`);
@@ -380,7 +406,7 @@ export function verifyImage(img: SifImage, opts: VerifyOptions = {}): VerifiedSi
     }
     const viaGroup = d.groupId === 0 ? [] : groupSigs(d.groupId);
     if (viaGroup.length === 0) throw new IntegrityError(`object ${id}: no ${kind}signature found`);
-    const members = img.group(d.groupId).filter((x) => !isSignature(x));
+    const members = img.group(d.groupId).filter(x => !isSignature(x));
     for (const s of viaGroup) {
       const v = verifySig(s, members, false, `group ${d.groupId}`);
       if (!v.objectIds.includes(id)) throw new IntegrityError(`object ${id}: not covered by signature object ${s.id}`);
@@ -394,12 +420,11 @@ export function verifyImage(img: SifImage, opts: VerifyOptions = {}): VerifiedSi
     // object of that group.
     const primary = img.primaryPartition();
     if (!primary) throw new IntegrityError('the image has no primary partition to verify');
-    const targets = opts.all ? img.group(primary.groupId).filter((d) => !isSignature(d)) : [primary];
+    const targets = opts.all ? img.group(primary.groupId).filter(d => !isSignature(d)) : [primary];
     for (const d of targets) verifyObject(d.id);
   } else if (opts.all) {
     for (const d of all) if (!isSignature(d)) verifyObject(d.id);
-  }
-  else {
+  } else {
     const groups = img.groupIds();
     if (groups.length === 0) throw new IntegrityError('the image has no object groups to verify');
     groups.forEach(verifyGroup);
@@ -416,7 +441,12 @@ function wrap<T>(where: string, fn: () => T): T {
 }
 
 function verifyLegacy(
-  img: SifImage, sig: Descriptor, text: string, keyring: PgpPublicKey[], where: string, target: string,
+  img: SifImage,
+  sig: Descriptor,
+  text: string,
+  keyring: PgpPublicKey[],
+  where: string,
+  target: string,
 ): VerifiedSignature {
   const v = wrap(where, () => verifyClearSigned(text, keyring));
   const m = /^SIFHASH:\n([0-9a-f]+)\n?$/.exec(v.text);
@@ -424,12 +454,16 @@ function verifyLegacy(
   const algo = SIF_HASHES[sig.signature!.hashType];
   if (!algo) throw new IntegrityError(`${where}: unsupported hash type ${sig.signature!.hashType}`);
   // Legacy signatures cover object data only: one object, or every object of the group concatenated.
-  const covered = sig.linkedToGroup ? img.group(sig.linkedId).filter((d) => !isSignature(d)) : [img.descriptor(sig.linkedId)];
+  const covered = sig.linkedToGroup ? img.group(sig.linkedId).filter(d => !isSignature(d)) : [img.descriptor(sig.linkedId)];
   const h = crypto.createHash(algo);
-  for (const d of covered) img.forEachObjectChunk(d.id, (c) => h.update(c));
+  for (const d of covered) img.forEachObjectChunk(d.id, c => h.update(c));
   if (h.digest('hex') !== m[1]) throw new IntegrityError(`${where}: the signed data was modified since signing`);
   return {
-    signatureId: sig.id, target, kind: 'legacy', signers: [v.signer.primaryFingerprint.toString('hex').toUpperCase()],
-    userIds: v.signer.userIds, objectIds: covered.map((d) => d.id),
+    signatureId: sig.id,
+    target,
+    kind: 'legacy',
+    signers: [v.signer.primaryFingerprint.toString('hex').toUpperCase()],
+    userIds: v.signer.userIds,
+    objectIds: covered.map(d => d.id),
   };
 }

@@ -38,14 +38,32 @@ export const HashType = { SHA256: 1, SHA384: 2, SHA512: 3, BLAKE2S: 4, BLAKE2B: 
 export const FormatType = { OpenPGP: 1, PEM: 2 } as const;
 export const MessageType = { ClearSignature: 0x100, RSAOAEP: 0x200 } as const;
 export const SBOMFormat = {
-  CycloneDXJSON: 1, CycloneDXXML: 2, GitHubJSON: 3, SPDXJSON: 4, SPDXRDF: 5, SPDXTagValue: 6, SPDXYAML: 7,
+  CycloneDXJSON: 1,
+  CycloneDXXML: 2,
+  GitHubJSON: 3,
+  SPDXJSON: 4,
+  SPDXRDF: 5,
+  SPDXTagValue: 6,
+  SPDXYAML: 7,
   SyftJSON: 8,
 } as const;
 
 /** Header/partition arch codes, indexed by their number; names are Go's GOARCH values. */
 export const ARCHES = [
-  'unknown', '386', 'amd64', 'arm', 'arm64', 'ppc64', 'ppc64le', 'mips', 'mipsle', 'mips64', 'mips64le', 's390x',
-  'riscv64', 'loong64',
+  'unknown',
+  '386',
+  'amd64',
+  'arm',
+  'arm64',
+  'ppc64',
+  'ppc64le',
+  'mips',
+  'mipsle',
+  'mips64',
+  'mips64le',
+  's390x',
+  'riscv64',
+  'loong64',
 ] as const;
 
 /** "02" -> "amd64"; unrecognised codes come back as "unknown". */

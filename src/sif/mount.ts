@@ -137,13 +137,15 @@ export function inspectOpenImage(image: string, fd: number, objectId?: number): 
       if (fsType !== FsType.Squashfs && fsType !== FsType.Ext3) {
         const what = fsType === FsType.EncryptedSquashfs ? 'an encrypted squashfs' : `filesystem type ${fsType}`;
         throw new RuntimeError(`${image}: SIF partition ${part.id} is ${what}, which cannot be mounted`, {
-          op: 'image', path: image,
+          op: 'image',
+          path: image,
         });
       }
       const want = fsType === FsType.Squashfs ? 'squashfs' : 'ext3';
       if (fsTypeAt(fd, part.offset) !== want) {
         throw new RuntimeError(`${image}: SIF partition ${part.id} does not start with a ${want} superblock`, {
-          op: 'image', path: image,
+          op: 'image',
+          path: image,
         });
       }
       return { path: image, kind: 'sif', fsType: want, offset: part.offset, size: part.size, objectId: part.id };
@@ -203,9 +205,10 @@ function loopMount(src: ImageSource, fd: number, dir: string, writable: boolean)
 function fuseMount(src: ImageSource, fd: number, dir: string, writable: boolean): void {
   const tool = src.fsType === 'squashfs' ? 'squashfuse' : 'fuse2fs';
   const image = '/proc/self/fd/3';
-  const { err } = src.fsType === 'squashfs'
-    ? run(tool, ['-o', `offset=${src.offset}`, image, dir], fd)
-    : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, image, dir], fd);
+  const { err } =
+    src.fsType === 'squashfs'
+      ? run(tool, ['-o', `offset=${src.offset}`, image, dir], fd)
+      : run(tool, ['-o', `${writable ? 'rw' : 'ro'},offset=${src.offset}`, image, dir], fd);
   // fuse2fs reports some failures (no access to /dev/fuse) on stderr yet exits 0: trust only a mount.
   if (!isMountPoint(dir)) throw new Error(`${tool}: ${err.split('\n').pop() || 'nothing was mounted'}`);
 }
@@ -280,7 +283,9 @@ function mountOpenImage(image: string, fd: number, opts: MountOptions): MountedI
       try {
         const sandbox = extractSandbox(src, fd, opts.cacheDir ?? defaultCacheDir(), opts.cacheMaxBytes);
         const why = failures.length ? ` (${failures.join('; ')})` : '';
-        const evicted = sandbox.evicted.length ? `; ${sandbox.evicted.length} least recently used sandbox(es) removed to stay within the cache's size limit` : '';
+        const evicted = sandbox.evicted.length
+          ? `; ${sandbox.evicted.length} least recently used sandbox(es) removed to stay within the cache's size limit`
+          : '';
         const message = `${label}: using ${sandbox.cached ? 'the cached' : 'a newly'} extracted sandbox ${sandbox.dir}${why}${evicted}`;
         log(message);
         return { source: src, dir: sandbox.dir, method, message, release: () => sandbox.release() };

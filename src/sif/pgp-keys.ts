@@ -14,7 +14,9 @@ const SIG_TEXT = 0x01;
 const SIG_POSITIVE_CERT = 0x13;
 /** AES-128/192/256 by OpenPGP symmetric algorithm id. */
 const CIPHERS: Record<number, { name: string; keyLength: number }> = {
-  7: { name: 'aes-128-cfb', keyLength: 16 }, 8: { name: 'aes-192-cfb', keyLength: 24 }, 9: { name: 'aes-256-cfb', keyLength: 32 },
+  7: { name: 'aes-128-cfb', keyLength: 16 },
+  8: { name: 'aes-192-cfb', keyLength: 24 },
+  9: { name: 'aes-256-cfb', keyLength: 32 },
 };
 const S2K_HASHES: Record<number, string> = { 2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
 
@@ -107,7 +109,15 @@ export function userIdText(name: string, comment: string, email: string): string
 }
 
 /** Hashed subpackets, then the signature packet over `data` (everything before the signature's own trailer). */
-function signaturePacket(type: number, key: crypto.KeyObject, algo: number, issuer: Buffer, created: number, extraHashed: Buffer[], data: Buffer): Buffer {
+function signaturePacket(
+  type: number,
+  key: crypto.KeyObject,
+  algo: number,
+  issuer: Buffer,
+  created: number,
+  extraHashed: Buffer[],
+  data: Buffer,
+): Buffer {
   const hashed = Buffer.concat([subpacket(2, u32(created)), ...extraHashed, subpacket(33, Buffer.concat([Buffer.from([4]), issuer]))]);
   const head = Buffer.concat([Buffer.from([4, type, algo, HASH_SHA256]), u16(hashed.length), hashed]);
   const trailer = Buffer.concat([Buffer.from([4, 0xff]), u32(head.length)]);
@@ -185,12 +195,20 @@ export function generateKey(o: { userId: string; bits: number; passphrase: strin
   const secretMpis = Buffer.concat([mpi(f(jwk.d)), mpi(bytes(p)), mpi(bytes(q)), mpi(bytes(modInverse(p, q)))]);
   const uid = Buffer.from(o.userId, 'utf8');
   const certified = Buffer.concat([Buffer.from([0x99]), u16(pubBody.length), pubBody, Buffer.from([0xb4]), u32(uid.length), uid]);
-  const selfSig = signaturePacket(SIG_POSITIVE_CERT, privateKey, ALGO_RSA, fingerprint, created, [
-    subpacket(27, Buffer.from([0x03])), // certify and sign
-    subpacket(11, Buffer.from([9, 8, 7])), // AES-256, -192, -128
-    subpacket(21, Buffer.from([8, 10, 9])), // SHA-256, -512, -384
-    subpacket(30, Buffer.from([0x01])), // modification detection
-  ], certified);
+  const selfSig = signaturePacket(
+    SIG_POSITIVE_CERT,
+    privateKey,
+    ALGO_RSA,
+    fingerprint,
+    created,
+    [
+      subpacket(27, Buffer.from([0x03])), // certify and sign
+      subpacket(11, Buffer.from([9, 8, 7])), // AES-256, -192, -128
+      subpacket(21, Buffer.from([8, 10, 9])), // SHA-256, -512, -384
+      subpacket(30, Buffer.from([0x01])), // modification detection
+    ],
+    certified,
+  );
   const rest = Buffer.concat([packet(TAG.userId, uid), selfSig]);
   return {
     publicKey: Buffer.concat([packet(TAG.publicKey, pubBody), rest]),
@@ -251,7 +269,15 @@ export function secretKeyOf(body: Buffer, passphrase?: string): crypto.KeyObject
     const [q] = readMpi(m, p2);
     const [D, P, Q] = [big(d), big(p), big(q)];
     return crypto.createPrivateKey({
-      key: { ...jwk, d: b64(d), p: b64(p), q: b64(q), dp: b64(bytes(D % (P - 1n))), dq: b64(bytes(D % (Q - 1n))), qi: b64(bytes(modInverse(Q, P))) },
+      key: {
+        ...jwk,
+        d: b64(d),
+        p: b64(p),
+        q: b64(q),
+        dp: b64(bytes(D % (P - 1n))),
+        dq: b64(bytes(D % (Q - 1n))),
+        qi: b64(bytes(modInverse(Q, P))),
+      },
       format: 'jwk',
     });
   }
@@ -262,9 +288,18 @@ export function secretKeyOf(body: Buffer, passphrase?: string): crypto.KeyObject
 }
 
 /** Signs `text` as a clear-signed message (canonical text, SHA-256), the form SIF signature objects hold. */
-export function clearSign(text: string, key: crypto.KeyObject, algo: number, fingerprint: Buffer, created = Math.floor(Date.now() / 1000)): string {
+export function clearSign(
+  text: string,
+  key: crypto.KeyObject,
+  algo: number,
+  fingerprint: Buffer,
+  created = Math.floor(Date.now() / 1000),
+): string {
   const sig = signaturePacket(SIG_TEXT, key, algo, fingerprint, created, [], canonicalText(text));
-  const escaped = text.split('\n').map(l => (l.startsWith('-') ? `- ${l}` : l)).join('\n');
+  const escaped = text
+    .split('\n')
+    .map(l => (l.startsWith('-') ? `- ${l}` : l))
+    .join('\n');
   return `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${escaped}\n${armor('SIGNATURE', sig)}`;
 }
 
@@ -309,8 +344,15 @@ export function keyBlocks(data: Buffer): KeyBlock[] {
           continue;
         }
         current = {
-          raw: pk.raw, primary: pk.body, secret: pk.tag === TAG.secretKey, fingerprint: fingerprintOf(pk.body.subarray(0, publicLength)),
-          algo: pk.body[5]!, created: pk.body.readUInt32BE(1), bits: keyBits(pk.body), userIds: [], packets: [pk],
+          raw: pk.raw,
+          primary: pk.body,
+          secret: pk.tag === TAG.secretKey,
+          fingerprint: fingerprintOf(pk.body.subarray(0, publicLength)),
+          algo: pk.body[5]!,
+          created: pk.body.readUInt32BE(1),
+          bits: keyBits(pk.body),
+          userIds: [],
+          packets: [pk],
         };
         blocks.push(current);
       } else if (current) {
@@ -325,14 +367,16 @@ export function keyBlocks(data: Buffer): KeyBlock[] {
 
 /** The public form of a secret key block: secret key packets become public ones, with only their public part. */
 export function publicBlock(b: KeyBlock): Buffer {
-  return Buffer.concat(b.packets.map(pk => {
-    if (pk.tag !== TAG.secretKey && pk.tag !== TAG.secretSubkey) return pk.raw;
-    let publicLength: number;
-    try {
-      publicLength = parsePublicKey(pk.body).publicLength;
-    } catch {
-      return Buffer.alloc(0);
-    }
-    return packet(pk.tag === TAG.secretKey ? TAG.publicKey : TAG.publicSubkey, pk.body.subarray(0, publicLength));
-  }));
+  return Buffer.concat(
+    b.packets.map(pk => {
+      if (pk.tag !== TAG.secretKey && pk.tag !== TAG.secretSubkey) return pk.raw;
+      let publicLength: number;
+      try {
+        publicLength = parsePublicKey(pk.body).publicLength;
+      } catch {
+        return Buffer.alloc(0);
+      }
+      return packet(pk.tag === TAG.secretKey ? TAG.publicKey : TAG.publicSubkey, pk.body.subarray(0, publicLength));
+    }),
+  );
 }

@@ -52,8 +52,11 @@ export function dearmor(text: string): Buffer | undefined {
   if (!m) return undefined;
   const lines = m[1]!.split(/\r?\n/);
   // Armor headers (Version:, Comment:) end at the first empty line.
-  const blank = lines.findIndex((l) => l.trim() === '');
-  const body = lines.slice(blank + 1).map((l) => l.trim()).filter((l) => l !== '');
+  const blank = lines.findIndex(l => l.trim() === '');
+  const body = lines
+    .slice(blank + 1)
+    .map(l => l.trim())
+    .filter(l => l !== '');
   const crcLine = body.length && body[body.length - 1]!.startsWith('=') ? body.pop()!.slice(1) : undefined;
   const data = Buffer.from(body.join(''), 'base64');
   if (crcLine !== undefined && Buffer.from(crcLine, 'base64').readUIntBE(0, 3) !== crc24(data)) {
@@ -77,15 +80,21 @@ export function packets(data: Buffer): Array<{ tag: number; body: Buffer; raw: B
       const first = data[p++]!;
       if (first < 192) len = first;
       else if (first < 224) len = ((first - 192) << 8) + data[p++]! + 192;
-      else if (first === 255) { len = data.readUInt32BE(p); p += 4; }
-      else throw new Error('partial-length OpenPGP packets are not supported');
+      else if (first === 255) {
+        len = data.readUInt32BE(p);
+        p += 4;
+      } else throw new Error('partial-length OpenPGP packets are not supported');
     } else {
       tag = (ctb >> 2) & 0x0f;
       const lenType = ctb & 3;
       if (lenType === 0) len = data[p++]!;
-      else if (lenType === 1) { len = data.readUInt16BE(p); p += 2; }
-      else if (lenType === 2) { len = data.readUInt32BE(p); p += 4; }
-      else len = data.length - p;
+      else if (lenType === 1) {
+        len = data.readUInt16BE(p);
+        p += 2;
+      } else if (lenType === 2) {
+        len = data.readUInt32BE(p);
+        p += 4;
+      } else len = data.length - p;
     }
     if (p + len > data.length) throw new Error('truncated OpenPGP packet');
     out.push({ tag, body: data.subarray(p, p + len), raw: data.subarray(start, p + len) });
@@ -199,28 +208,39 @@ export function parseClearSigned(message: string): ClearSigned {
   const afterHeaders = blank < 0 ? '' : head.slice(head.indexOf('\n', blank + 1) + 1);
   // The line break before the signature block belongs to the armor, not to the text.
   const body = afterHeaders.replace(/\r?\n$/, '');
-  const text = body.split(/\r?\n/).map((l) => (l.startsWith('- ') ? l.slice(2) : l)).join('\n');
+  const text = body
+    .split(/\r?\n/)
+    .map(l => (l.startsWith('- ') ? l.slice(2) : l))
+    .join('\n');
   const signature = dearmor(message.slice(sigStart + 1));
   if (!signature) throw new Error('clear-signed message has a malformed signature block');
   return { text, signature };
 }
 
 export function parseSignature(data: Buffer): PgpSignature {
-  const sig = packets(data).find((p) => p.tag === 2);
+  const sig = packets(data).find(p => p.tag === 2);
   if (!sig) throw new Error('no OpenPGP signature packet');
   const b = sig.body;
   if (b[0] !== 4) throw new Error(`unsupported OpenPGP signature version ${b[0]}`);
   const hashedLen = b.readUInt16BE(4);
   const hashedPart = b.subarray(0, 6 + hashedLen);
   const result: PgpSignature = {
-    version: 4, sigType: b[1]!, pubkeyAlgo: b[2]!, hashAlgo: b[3]!, hashedPart, mpis: [],
+    version: 4,
+    sigType: b[1]!,
+    pubkeyAlgo: b[2]!,
+    hashAlgo: b[3]!,
+    hashedPart,
+    mpis: [],
   };
   const subpackets = (area: Buffer): void => {
     let p = 0;
     while (p < area.length) {
       let len = area[p++]!;
       if (len >= 192 && len < 255) len = ((len - 192) << 8) + area[p++]! + 192;
-      else if (len === 255) { len = area.readUInt32BE(p); p += 4; }
+      else if (len === 255) {
+        len = area.readUInt32BE(p);
+        p += 4;
+      }
       const type = area[p]! & 0x7f;
       const content = area.subarray(p + 1, p + len);
       if (type === 33 && content[0] === 4) result.issuerFingerprint = Buffer.from(content.subarray(1, 21));
@@ -243,7 +263,13 @@ export function parseSignature(data: Buffer): PgpSignature {
 
 /** Signature type 0x01 signs canonical text: CRLF line ends, trailing blanks removed from each line. */
 export function canonicalText(text: string): Buffer {
-  return Buffer.from(text.split('\n').map((l) => l.replace(/[ \t\r]+$/, '')).join('\r\n'), 'utf8');
+  return Buffer.from(
+    text
+      .split('\n')
+      .map(l => l.replace(/[ \t\r]+$/, ''))
+      .join('\r\n'),
+    'utf8',
+  );
 }
 
 function signedData(sig: PgpSignature, text: string): Buffer {
@@ -266,7 +292,9 @@ function verifyWith(sig: PgpSignature, key: crypto.KeyObject, data: Buffer): boo
     return crypto.verify(hash, data, { key, padding: crypto.constants.RSA_PKCS1_PADDING }, sig.mpis[0]!);
   }
   if (sig.pubkeyAlgo === 19) {
-    const size = Math.ceil((key.asymmetricKeyDetails?.namedCurve === 'secp521r1' ? 521 : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 384 : 256) / 8);
+    const size = Math.ceil(
+      (key.asymmetricKeyDetails?.namedCurve === 'secp521r1' ? 521 : key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 384 : 256) / 8,
+    );
     const raw = Buffer.concat([padTo(sig.mpis[0]!, size), padTo(sig.mpis[1]!, size)]);
     return crypto.verify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, raw);
   }
@@ -291,7 +319,7 @@ export interface PgpVerification {
 export function verifyClearSigned(message: string, keyring: PgpPublicKey[]): PgpVerification {
   const { text, signature } = parseClearSigned(message);
   const sig = parseSignature(signature);
-  const candidates = keyring.filter((k) => {
+  const candidates = keyring.filter(k => {
     if (sig.issuerFingerprint) return k.fingerprint.equals(sig.issuerFingerprint);
     if (sig.issuerKeyId) return k.fingerprint.subarray(12).equals(sig.issuerKeyId);
     return true;

@@ -21,7 +21,14 @@ const partTypeNames = ['', 'System', '*System', 'Data', 'Overlay'];
 const hashTypeNames = ['', 'SHA-256', 'SHA-384', 'SHA-512', 'BLAKE2s-256', 'BLAKE2b-256'];
 const formatTypeNames = ['', 'OpenPGP', 'PEM'];
 export const SBOM_FORMAT_NAMES = [
-  '', 'cyclonedx-json', 'cyclonedx-xml', 'github-json', 'spdx-json', 'spdx-rdf', 'spdx-tag-value', 'spdx-yaml',
+  '',
+  'cyclonedx-json',
+  'cyclonedx-xml',
+  'github-json',
+  'spdx-json',
+  'spdx-rdf',
+  'spdx-tag-value',
+  'spdx-yaml',
   'syft-json',
 ];
 
@@ -30,8 +37,7 @@ export const fsTypeName = (t: number): string => fsTypeNames[t] || 'Unknown';
 export const partTypeName = (t: number): string => partTypeNames[t] || 'Unknown';
 export const hashTypeName = (t: number): string => hashTypeNames[t] || 'Unknown';
 export const formatTypeName = (t: number): string => formatTypeNames[t] || 'Unknown';
-export const messageTypeName = (t: number): string =>
-  t === 0x100 ? 'Clear Signature' : t === 0x200 ? 'RSA-OAEP' : 'Unknown';
+export const messageTypeName = (t: number): string => (t === 0x100 ? 'Clear Signature' : t === 0x200 ? 'RSA-OAEP' : 'Unknown');
 export const sbomFormatName = (t: number): string => SBOM_FORMAT_NAMES[t] || 'unknown';
 
 /** Go's zero time.Time: siftool leaves such timestamps out. */
@@ -62,10 +68,18 @@ export function readableSize(size: number): string {
 function tabulate(rows: string[][], padding: number): string {
   const widths: number[] = [];
   for (const row of rows) {
-    row.slice(0, -1).forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length + padding); });
+    row.slice(0, -1).forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length + padding);
+    });
   }
-  return rows.map((row) => row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell)).join('')
-    .concat('\n')).join('');
+  return rows
+    .map(row =>
+      row
+        .map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell))
+        .join('')
+        .concat('\n'),
+    )
+    .join('');
 }
 
 const uuidString = (id: Buffer): string => {
@@ -109,14 +123,19 @@ export function typeSummary(d: Descriptor): string {
 const RULE = '-'.repeat(78);
 
 export function formatList(descriptors: Descriptor[]): string {
-  const lines = [RULE, `${'ID'.padEnd(4)} ${'|GROUP'.padEnd(8)} ${'|LINK'.padEnd(8)} ${'|SIF POSITION (start-end)'.padEnd(26)} |TYPE`, RULE];
+  const lines = [
+    RULE,
+    `${'ID'.padEnd(4)} ${'|GROUP'.padEnd(8)} ${'|LINK'.padEnd(8)} ${'|SIF POSITION (start-end)'.padEnd(26)} |TYPE`,
+    RULE,
+  ];
   for (const d of descriptors) {
     const group = d.groupId === 0 ? 'NONE' : String(d.groupId);
-    const link = d.linkedId === 0 ? 'NONE'.padEnd(7) : d.linkedToGroup ? `${String(d.linkedId).padEnd(3)} (G)` : String(d.linkedId).padEnd(7);
+    const link =
+      d.linkedId === 0 ? 'NONE'.padEnd(7) : d.linkedToGroup ? `${String(d.linkedId).padEnd(3)} (G)` : String(d.linkedId).padEnd(7);
     const position = `|${d.offset}-${d.offset + d.size} `;
     lines.push(`${String(d.id).padEnd(4)} |${group.padEnd(7)} |${link} ${position.padEnd(26)} |${typeSummary(d)}`);
   }
-  return lines.map((l) => `${l}\n`).join('');
+  return lines.map(l => `${l}\n`).join('');
 }
 
 export function formatInfo(d: Descriptor): string {

@@ -72,7 +72,7 @@ const CHUNK = 1 << 20;
 function partitionDigest(src: UnpackSource): string {
   const h = nodeCrypto().createHash('sha256');
   const buf = Buffer.alloc(CHUNK);
-  for (let done = 0; done < src.size;) {
+  for (let done = 0; done < src.size; ) {
     const n = fs.readSync(src.fd, buf, 0, Math.min(CHUNK, src.size - done), src.offset + done);
     if (n === 0) throw new RuntimeError(`${src.path}: the image ends inside its partition`, { op: 'unpack', path: src.path });
     h.update(buf.subarray(0, n));
@@ -83,8 +83,17 @@ function partitionDigest(src: UnpackSource): string {
 
 function sourceRecord(src: UnpackSource, st: fs.BigIntStats, sha256: string, bytes: number): SourceRecord {
   return {
-    version: 1, uid: process.geteuid!(), dev: String(st.dev), ino: String(st.ino), size: String(st.size),
-    mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), offset: src.offset, partSize: src.size, sha256, bytes,
+    version: 1,
+    uid: process.geteuid!(),
+    dev: String(st.dev),
+    ino: String(st.ino),
+    size: String(st.size),
+    mtimeNs: String(st.mtimeNs),
+    ctimeNs: String(st.ctimeNs),
+    offset: src.offset,
+    partSize: src.size,
+    sha256,
+    bytes,
   };
 }
 
@@ -191,8 +200,15 @@ function checkEntry(cache: PrivateDir, key: string, src: UnpackSource): EntrySta
     // An entry of an older version, without the lock its users hold, could not be protected while in use.
     if (!fs.lstatSync(entry.at('use.lock'), { throwIfNoEntry: false })?.isFile()) return 'stale';
     const now = fs.fstatSync(src.fd, { bigint: true });
-    const same = rec.version === 1 && rec.uid === process.geteuid!() && rec.dev === String(now.dev) && rec.ino === String(now.ino)
-      && rec.size === String(now.size) && rec.mtimeNs === String(now.mtimeNs) && rec.offset === src.offset && rec.partSize === src.size;
+    const same =
+      rec.version === 1 &&
+      rec.uid === process.geteuid!() &&
+      rec.dev === String(now.dev) &&
+      rec.ino === String(now.ino) &&
+      rec.size === String(now.size) &&
+      rec.mtimeNs === String(now.mtimeNs) &&
+      rec.offset === src.offset &&
+      rec.partSize === src.size;
     if (!same) return 'stale';
     // A write, a chmod or a touch back to the old mtime all change the ctime: then the bytes must still match.
     if (rec.ctimeNs === String(now.ctimeNs)) return 'valid';
@@ -205,7 +221,9 @@ function checkEntry(cache: PrivateDir, key: string, src: UnpackSource): EntrySta
 /** Device nodes in the squashfs: an unprivileged unsquashfs cannot make them, so they are left out, by name. */
 function deviceNodes(src: UnpackSource): string[] {
   const r = spawnSync('unsquashfs', ['-lln', '-offset', String(src.offset), '/proc/self/fd/3'], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', src.fd], maxBuffer: 1 << 30,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe', src.fd],
+    maxBuffer: 1 << 30,
   });
   if (r.error || r.status !== 0) throw unsquashfsError(r);
   const out: string[] = [];
@@ -218,7 +236,11 @@ function deviceNodes(src: UnpackSource): string[] {
 
 function unsquashfsError(r: ReturnType<typeof spawnSync>): Error {
   if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return new Error('unsquashfs is not installed');
-  const why = String(r.stderr ?? '').trim().split('\n').filter(Boolean).pop();
+  const why = String(r.stderr ?? '')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .pop();
   return new Error(`unsquashfs: ${why ?? r.error?.message ?? `exit status ${r.status}`}`);
 }
 
@@ -236,7 +258,10 @@ function unpack(cache: PrivateDir, tmp: string, src: UnpackSource): void {
       args.push('-no-wildcards', '-exclude-file', `/proc/self/fd/4/${tmp}/exclude`);
     }
   }
-  const r = spawnSync('unsquashfs', [...args, '/proc/self/fd/3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', src.fd, cache.fd] });
+  const r = spawnSync('unsquashfs', [...args, '/proc/self/fd/3'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe', src.fd, cache.fd],
+  });
   if (r.error || r.status !== 0) throw unsquashfsError(r);
   fs.rmSync(cache.at(`${tmp}/exclude`), { force: true });
 }
@@ -369,7 +394,10 @@ export function cachedUnpack(src: UnpackSource, cacheDir: string, o: UnpackOptio
       }
       return inUse(dir, false, made, o.maxBytes ? evictOver(cache, o.maxBytes) : []);
     }
-    throw new RuntimeError(`image cache entry ${path.join(cache.path, key)} was removed ${ATTEMPTS} times while it was being opened: is the cache size limit smaller than the image?`, { op: 'unpack', path: cacheDir });
+    throw new RuntimeError(
+      `image cache entry ${path.join(cache.path, key)} was removed ${ATTEMPTS} times while it was being opened: is the cache size limit smaller than the image?`,
+      { op: 'unpack', path: cacheDir },
+    );
   } finally {
     cache.close();
   }
@@ -378,7 +406,9 @@ export function cachedUnpack(src: UnpackSource, cacheDir: string, o: UnpackOptio
 function inUse(dir: string, cached: boolean, use: number, evicted: string[]): CachedSandbox {
   let held = true;
   return {
-    dir, cached, evicted,
+    dir,
+    cached,
+    evicted,
     release: () => {
       if (held) fs.closeSync(use);
       held = false;
@@ -398,14 +428,19 @@ export interface SandboxEntry {
 
 function entries(cache: PrivateDir): SandboxEntry[] {
   const out: SandboxEntry[] = [];
-  for (const key of fs.readdirSync(cache.at('.')).filter(n => KEY.test(n)).sort()) {
+  for (const key of fs
+    .readdirSync(cache.at('.'))
+    .filter(n => KEY.test(n))
+    .sort()) {
     const entry = openEntry(cache, key);
     if (!entry) continue;
     try {
       const recorded = readRecord(entry)?.bytes;
       const stamp = fs.lstatSync(entry.at('use.lock'), { throwIfNoEntry: false }) ?? fs.fstatSync(entry.fd);
       out.push({
-        key, path: entry.path, lastUse: stamp.mtime,
+        key,
+        path: entry.path,
+        lastUse: stamp.mtime,
         bytes: typeof recorded === 'number' && recorded >= 0 ? recorded : diskUsage(entry.at('.')),
       });
     } finally {

@@ -8,15 +8,25 @@ import { localImage, type Reporting } from './registry/convert.js';
 
 export function reporter(g: GlobalOptions): Reporter {
   return {
-    warn: m => { if (!g.silent) process.stderr.write(`WARNING: ${m}\n`); },
-    info: m => { if (g.verbose || g.debug) process.stderr.write(`INFO:    ${m}\n`); },
+    warn: m => {
+      if (!g.silent) process.stderr.write(`WARNING: ${m}\n`);
+    },
+    info: m => {
+      if (g.verbose || g.debug) process.stderr.write(`INFO:    ${m}\n`);
+    },
   };
 }
 
 /** What converting a docker:// (or other OCI) image says: Singularity shows it unless -q or -s. */
 export function conversionReporter(g: GlobalOptions): Reporting {
   const quiet = g.quiet || g.silent;
-  return { quiet, info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); }, warn: reporter(g).warn };
+  return {
+    quiet,
+    info: m => {
+      if (!quiet) process.stderr.write(`INFO:    ${m}\n`);
+    },
+    warn: reporter(g).warn,
+  };
 }
 
 const INSTANCE_PREFIX = 'instance://';
@@ -33,11 +43,18 @@ export function actionCommand(action: Exclude<Action, 'start'>, summary: string,
     async run(argv: string[], g: GlobalOptions): Promise<number> {
       const r = reporter(g);
       const { options, rest } = parseActionArgs(argv);
-      if (options.shell !== undefined && action !== 'shell') throw new UsageError('unknown flag: --shell (only the shell command takes it)');
+      if (options.shell !== undefined && action !== 'shell')
+        throw new UsageError('unknown flag: --shell (only the shell command takes it)');
       if (rest.length < minArgs) throw new UsageError(`requires at least ${minArgs} arg(s), only received ${rest.length}`);
       const [image, ...args] = rest as [string, ...string[]];
       if (image.startsWith(INSTANCE_PREFIX)) return joinInstance(image.slice(INSTANCE_PREFIX.length), action, args, options, r);
-      return launch({ image: await localImage(image, options.registry, conversionReporter({ ...g, quiet: g.quiet || options.quiet })), action, args, options, ...r });
+      return launch({
+        image: await localImage(image, options.registry, conversionReporter({ ...g, quiet: g.quiet || options.quiet })),
+        action,
+        args,
+        options,
+        ...r,
+      });
     },
   };
 }

@@ -50,7 +50,12 @@ export function parseEnvFile(file: string): [string, string][] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new RuntimeError(`could not read --env-file ${file}: ${(e as Error).message}`, { op: 'read', path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
+    throw new RuntimeError(`could not read --env-file ${file}: ${(e as Error).message}`, {
+      op: 'read',
+      path: file,
+      errno: (e as NodeJS.ErrnoException).code ?? '',
+      cause: e,
+    });
   }
   const out: [string, string][] = [];
   for (const raw of text.split('\n')) {
@@ -108,9 +113,7 @@ export interface ScriptInput {
 
 /** The sh program that prepares the environment inside the container and then runs the action. */
 export function actionScript(s: ScriptInput): string {
-  const lines = [
-    'for __f in /.singularity.d/env/*.sh; do [ -f "$__f" ] && . "$__f"; done',
-  ];
+  const lines = ['for __f in /.singularity.d/env/*.sh; do [ -f "$__f" ] && . "$__f"; done'];
   if (s.app) {
     const dir = `/scif/apps/${s.app}`;
     lines.push(
@@ -152,11 +155,7 @@ function actionLines(s: ScriptInput): string[] {
     }
     case 'test': {
       const test = scif ? `${scif}/test` : '/.singularity.d/test';
-      return [
-        `if [ -f ${test} ]; then exec /bin/sh ${test} "$@"; fi`,
-        'echo "No test found in the container" >&2',
-        'exit 0',
-      ];
+      return [`if [ -f ${test} ]; then exec /bin/sh ${test} "$@"; fi`, 'echo "No test found in the container" >&2', 'exit 0'];
     }
     case 'shell': {
       const prompt = shellQuote(s.prompt);

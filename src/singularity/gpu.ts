@@ -13,22 +13,61 @@ import type { Mount } from '../index.js';
 import { configDir, siteConfig } from './siteconfig.js';
 
 const NV_LIST = [
-  'nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server',
-  'libcuda.so', 'libcudadebugger.so', 'libEGL_nvidia.so', 'libGLESv1_CM_nvidia.so', 'libGLESv2_nvidia.so',
-  'libGLX_nvidia.so', 'libnvcuvid.so', 'libnvidia-allocator.so', 'libnvidia-cfg.so', 'libnvidia-compiler.so',
-  'libnvidia-eglcore.so', 'libnvidia-encode.so', 'libnvidia-fbc.so', 'libnvidia-glcore.so', 'libnvidia-glsi.so',
-  'libnvidia-glvkspirv.so', 'libnvidia-gpucomp.so', 'libnvidia-ml.so', 'libnvidia-nvvm.so', 'libnvidia-opencl.so',
-  'libnvidia-opticalflow.so', 'libnvidia-ptxjitcompiler.so', 'libnvidia-rtcore.so', 'libnvidia-tls.so',
-  'libnvoptix.so', 'libOpenCL.so', 'libvdpau_nvidia.so',
+  'nvidia-smi',
+  'nvidia-debugdump',
+  'nvidia-persistenced',
+  'nvidia-cuda-mps-control',
+  'nvidia-cuda-mps-server',
+  'libcuda.so',
+  'libcudadebugger.so',
+  'libEGL_nvidia.so',
+  'libGLESv1_CM_nvidia.so',
+  'libGLESv2_nvidia.so',
+  'libGLX_nvidia.so',
+  'libnvcuvid.so',
+  'libnvidia-allocator.so',
+  'libnvidia-cfg.so',
+  'libnvidia-compiler.so',
+  'libnvidia-eglcore.so',
+  'libnvidia-encode.so',
+  'libnvidia-fbc.so',
+  'libnvidia-glcore.so',
+  'libnvidia-glsi.so',
+  'libnvidia-glvkspirv.so',
+  'libnvidia-gpucomp.so',
+  'libnvidia-ml.so',
+  'libnvidia-nvvm.so',
+  'libnvidia-opencl.so',
+  'libnvidia-opticalflow.so',
+  'libnvidia-ptxjitcompiler.so',
+  'libnvidia-rtcore.so',
+  'libnvidia-tls.so',
+  'libnvoptix.so',
+  'libOpenCL.so',
+  'libvdpau_nvidia.so',
 ];
 const ROCM_LIST = [
-  'rocm-smi', 'rocminfo', 'libamd_comgr.so', 'libamdhip64.so', 'libdrm_amdgpu.so', 'libdrm.so', 'libhsa-runtime64.so',
-  'libhsakmt.so', 'libMIOpen.so', 'librocm_smi64.so', 'librocblas.so', 'libOpenCL.so',
+  'rocm-smi',
+  'rocminfo',
+  'libamd_comgr.so',
+  'libamdhip64.so',
+  'libdrm_amdgpu.so',
+  'libdrm.so',
+  'libhsa-runtime64.so',
+  'libhsakmt.so',
+  'libMIOpen.so',
+  'librocm_smi64.so',
+  'librocblas.so',
+  'libOpenCL.so',
 ];
 
 function libraryList(file: string, builtin: string[]): string[] {
   try {
-    return fs.readFileSync(path.join(configDir(), file), 'utf8').split('\n').map(l => l.replace(/#.*/, '').trim()).filter(Boolean);
+    return fs
+      .readFileSync(path.join(configDir(), file), 'utf8')
+      .split('\n')
+      .map(l => l.replace(/#.*/, '').trim())
+      .filter(Boolean);
   } catch {
     return builtin;
   }
@@ -86,12 +125,20 @@ interface Vendor {
 }
 
 const NVIDIA: Vendor = {
-  name: 'NVIDIA', listFile: 'nvliblist.conf', builtin: NV_LIST, devices: ['/dev/nvidia*'],
-  driverDevices: ['/dev/nvidiactl'], driverLibraries: ['libcuda.so', 'libnvidia-ml.so'],
+  name: 'NVIDIA',
+  listFile: 'nvliblist.conf',
+  builtin: NV_LIST,
+  devices: ['/dev/nvidia*'],
+  driverDevices: ['/dev/nvidiactl'],
+  driverLibraries: ['libcuda.so', 'libnvidia-ml.so'],
 };
 const ROCM: Vendor = {
-  name: 'ROCm', listFile: 'rocmliblist.conf', builtin: ROCM_LIST, devices: ['/dev/kfd', '/dev/dri'],
-  driverDevices: ['/dev/kfd'], driverLibraries: ['libhsa-runtime64.so', 'libamdhip64.so'],
+  name: 'ROCm',
+  listFile: 'rocmliblist.conf',
+  builtin: ROCM_LIST,
+  devices: ['/dev/kfd', '/dev/dri'],
+  driverDevices: ['/dev/kfd'],
+  driverLibraries: ['libhsa-runtime64.so', 'libamdhip64.so'],
 };
 
 /** The host device nodes a pattern list names. */
@@ -101,7 +148,12 @@ function deviceNodes(patterns: string[]): string[] {
     const dir = path.dirname(dev);
     const base = path.basename(dev);
     try {
-      out.push(...fs.readdirSync(dir).filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1)))).map(n => path.join(dir, n)));
+      out.push(
+        ...fs
+          .readdirSync(dir)
+          .filter(n => n === base || (base.endsWith('*') && n.startsWith(base.slice(0, -1))))
+          .map(n => path.join(dir, n)),
+      );
     } catch {
       /* no such directory: none */
     }
@@ -129,8 +181,10 @@ function vendorMounts(v: Vendor, contain: boolean, warn: (m: string) => void): M
   const found = mounts.map(m => path.basename(m.destination));
   const driver = deviceNodes(v.driverDevices).length > 0 || found.some(f => v.driverLibraries.some(l => f.startsWith(l)));
   if (!driver) {
-    warn(`could not find any ${v.name} driver on this host (no ${v.driverDevices.join(' or ')} device, no ${v.driverLibraries.join(' or ')})` +
-      (found.length ? `; binding what was found anyway: ${found.join(', ')}` : ''));
+    warn(
+      `could not find any ${v.name} driver on this host (no ${v.driverDevices.join(' or ')} device, no ${v.driverLibraries.join(' or ')})` +
+        (found.length ? `; binding what was found anyway: ${found.join(', ')}` : ''),
+    );
   }
   if (contain) {
     for (const node of deviceNodes(v.devices)) mounts.push({ destination: node, type: 'bind', source: node, options: ['rbind', 'nosuid'] });

@@ -80,7 +80,10 @@ export interface OverlayFacts {
 
 function readLines(file: string): string[] {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter(l => l !== '');
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(l => l !== '');
   } catch {
     return [];
   }
@@ -93,8 +96,12 @@ export function hostUser(): HostUser {
   const entry = passwdEntry(uid);
   // The passwd entry first: os.userInfo() in a Bun executable answers from $USER, which may be unset.
   return {
-    name: entry?.name || process.env['USER'] || info.username, uid, gid, gecos: entry?.gecos ?? '',
-    home: process.env['HOME'] || entry?.home || info.homedir, shell: entry?.shell || '/bin/sh',
+    name: entry?.name || process.env['USER'] || info.username,
+    uid,
+    gid,
+    gecos: entry?.gecos ?? '',
+    home: process.env['HOME'] || entry?.home || info.homedir,
+    shell: entry?.shell || '/bin/sh',
   };
 }
 
@@ -112,9 +119,17 @@ export function gatherHostFacts(o: ActionOptions, site: SiteConfig, warn: (m: st
   const binds = siteBinds(site, o.contain, warn).map(b => ({ ...b, directory: fs.statSync(b.source).isDirectory() }));
   const gpu = gpuMounts({ nv: o.nv, rocm: o.rocm, contain: o.contain, warn });
   return {
-    user, cwd: process.cwd(), umask: process.umask(), env: process.env, site,
-    groupLines: readLines('/etc/group'), subuid: subidRange('/etc/subuid', user), subgid: subidRange('/etc/subgid', user),
-    siteBinds: binds, hostfsPoints: hostfsPoints(site), gpuMounts: gpu,
+    user,
+    cwd: process.cwd(),
+    umask: process.umask(),
+    env: process.env,
+    site,
+    groupLines: readLines('/etc/group'),
+    subuid: subidRange('/etc/subuid', user),
+    subgid: subidRange('/etc/subgid', user),
+    siteBinds: binds,
+    hostfsPoints: hostfsPoints(site),
+    gpuMounts: gpu,
     envOverrides: environmentOverrides(process.env, o, warn),
     shareGroup: shareGroup(o.sharens),
     exists: p => fs.existsSync(p),
@@ -132,8 +147,11 @@ export function listApps(rootfs: string): string[] {
 export function imageFacts(image: ResolvedImage): ImageFacts {
   const root = image.rootfs;
   return {
-    path: image.path, kind: image.kind, rootfs: root,
-    passwd: readLines(path.join(root, 'etc/passwd')), group: readLines(path.join(root, 'etc/group')),
+    path: image.path,
+    kind: image.kind,
+    rootfs: root,
+    passwd: readLines(path.join(root, 'etc/passwd')),
+    group: readLines(path.join(root, 'etc/group')),
     hasShell: !!fs.lstatSync(path.join(root, 'bin/sh'), { throwIfNoEntry: false }),
     apps: listApps(root),
     exists: p => fs.existsSync(path.join(root, p)),

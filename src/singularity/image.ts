@@ -36,7 +36,8 @@ const LIMIT_VARS = ['APPTAINER_SANDBOX_CACHE_MAXSIZE', 'SINGULARITY_SANDBOX_CACH
 export function sandboxCacheLimit(env: NodeJS.ProcessEnv = process.env): number {
   const name = LIMIT_VARS.find(n => env[n]);
   const user = name === undefined ? undefined : parseSize(env[name]!);
-  if (name !== undefined && user === undefined) throw new RuntimeError(`${name}=${env[name]}: not a size (MiB, or with a K, M, G or T suffix; 0 for no limit)`, { op: 'env' });
+  if (name !== undefined && user === undefined)
+    throw new RuntimeError(`${name}=${env[name]}: not a size (MiB, or with a K, M, G or T suffix; 0 for no limit)`, { op: 'env' });
   const site = siteConfig().sandboxCacheMaxSize;
   if (site === undefined) return user ?? DEFAULT_SANDBOX_CACHE_MAX;
   if (site === 0 || !user) return site || (user ?? 0);
@@ -45,9 +46,18 @@ export function sandboxCacheLimit(env: NodeJS.ProcessEnv = process.env): number 
 
 export function resolveImage(spec: string, info: (m: string) => void, writable = false): ResolvedImage {
   // Commands that take URIs turn them into cached SIFs first; here one would only become a bogus path.
-  if (isImageUri(spec)) throw new RuntimeError(unsupportedSource(spec) ?? `${spec}: this command takes a local image; pull it first (singularity pull ${spec})`, { op: 'image', path: spec });
+  if (isImageUri(spec))
+    throw new RuntimeError(
+      unsupportedSource(spec) ?? `${spec}: this command takes a local image; pull it first (singularity pull ${spec})`,
+      { op: 'image', path: spec },
+    );
   const abs = path.resolve(spec);
-  if (!fs.existsSync(abs)) throw new RuntimeError(`could not open image ${abs}: failed to retrieve path for ${spec}: no such file or directory`, { op: 'image', path: abs, errno: 'ENOENT' });
+  if (!fs.existsSync(abs))
+    throw new RuntimeError(`could not open image ${abs}: failed to retrieve path for ${spec}: no such file or directory`, {
+      op: 'image',
+      path: abs,
+      errno: 'ENOENT',
+    });
   let m: MountedImage;
   try {
     m = mountImage(abs, { log: info, cacheDir: sandboxCacheDir(), cacheMaxBytes: sandboxCacheLimit(), writable });

@@ -53,7 +53,8 @@ export function instancesDir(): string {
 function logsDir(): PrivateDir {
   const u = hostUser();
   return openPrivateDir(path.join(u.home, '.singularity', 'instances', 'logs', os.hostname(), u.name), {
-    what: 'instance log directory', create: true,
+    what: 'instance log directory',
+    create: true,
   });
 }
 
@@ -73,8 +74,15 @@ const isPid = (v: unknown): v is number => Number.isInteger(v) && (v as number) 
 /** A record as the monitor writes it; anything else (a record of an older version, a damaged file) is none. */
 function isRecord(r: unknown): r is InstanceRecord {
   const o = r as Record<string, unknown>;
-  return !!o && typeof o === 'object' && isPid(o['pid']) && isPid(o['monitorPid']) && isString(o['pidStartTime'])
-    && isString(o['monitorStartTime']) && ['name', 'image', 'id', 'cwd', 'started', 'logOutPath', 'logErrPath'].every(k => isString(o[k]));
+  return (
+    !!o &&
+    typeof o === 'object' &&
+    isPid(o['pid']) &&
+    isPid(o['monitorPid']) &&
+    isString(o['pidStartTime']) &&
+    isString(o['monitorStartTime']) &&
+    ['name', 'image', 'id', 'cwd', 'started', 'logOutPath', 'logErrPath'].every(k => isString(o[k]))
+  );
 }
 
 export function readInstance(name: string): InstanceRecord | undefined {
@@ -94,7 +102,10 @@ function running(rec: InstanceRecord): boolean {
 /** Every live instance; records whose monitor is gone ("ghosts") or that prove nothing are pruned on the way. */
 export function listInstances(): InstanceRecord[] {
   const out: InstanceRecord[] = [];
-  for (const file of fs.readdirSync(instancesDir()).filter(f => f.endsWith('.json')).sort()) {
+  for (const file of fs
+    .readdirSync(instancesDir())
+    .filter(f => f.endsWith('.json'))
+    .sort()) {
     const rec = readInstance(file.slice(0, -5));
     if (!rec || !running(rec)) {
       fs.rmSync(path.join(instancesDir(), file), { force: true });
@@ -115,9 +126,16 @@ export async function startInstance(given: string[], r: Reporter, quiet = false)
   const [uri, name] = rest;
   if (!uri || !name) throw new RuntimeError('instance start needs an image and an instance name', { op: 'instance start' });
   // A docker:// (or other URI) image is made a cached SIF here; the monitor is given its path.
-  const image = await localImage(uri, options.registry, { quiet: silent, info: m => { if (!silent) process.stderr.write(`INFO:    ${m}\n`); }, warn: r.warn });
+  const image = await localImage(uri, options.registry, {
+    quiet: silent,
+    info: m => {
+      if (!silent) process.stderr.write(`INFO:    ${m}\n`);
+    },
+    warn: r.warn,
+  });
   const argv = [...given.slice(0, given.length - rest.length), image, ...rest.slice(1)];
-  if (!NAME_PATTERN.test(name)) throw new RuntimeError(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`, { op: 'instance start' });
+  if (!NAME_PATTERN.test(name))
+    throw new RuntimeError(`instance name ${JSON.stringify(name)} is not valid: use letters, digits, _ . -`, { op: 'instance start' });
   const existing = readInstance(name);
   if (existing && running(existing)) throw new RuntimeError(`instance ${name} already exists`, { op: 'instance start' });
   const logs = logsDir();
@@ -147,7 +165,9 @@ async function startMonitor(argv: string[], name: string, logs: PrivateDir, r: R
   fs.closeSync(outFd);
   fs.closeSync(errFd);
   let exited: number | null | undefined;
-  child.on('exit', code => { exited = code; });
+  child.on('exit', code => {
+    exited = code;
+  });
   child.unref();
   for (;;) {
     const rec = readInstance(name);
@@ -158,7 +178,13 @@ async function startMonitor(argv: string[], name: string, logs: PrivateDir, r: R
     if (exited !== undefined) {
       // The monitor's last line is its own FATAL message: shown once, and the logs of an instance that never
       // ran are not left behind.
-      const why = (fs.readFileSync(logs.at(`${name}.err`), 'utf8').trim().split('\n').pop() ?? '').replace(/^FATAL: +/, '');
+      const why = (
+        fs
+          .readFileSync(logs.at(`${name}.err`), 'utf8')
+          .trim()
+          .split('\n')
+          .pop() ?? ''
+      ).replace(/^FATAL: +/, '');
       fs.rmSync(logs.at(`${name}.out`), { force: true });
       fs.rmSync(logs.at(`${name}.err`), { force: true });
       throw new RuntimeError(`failed to start instance ${name}: ${why || `monitor exited with ${exited}`}`, { op: 'instance start' });
@@ -174,7 +200,12 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
   // Instances always have their own PID namespace: PID 1 reaps and `instance stop` signals it.
   options.pid = true;
   const session = prepare({
-    image, action: 'start', args, options, ...r, id: `instance-${name}`,
+    image,
+    action: 'start',
+    args,
+    options,
+    ...r,
+    id: `instance-${name}`,
     extraEnv: { SINGULARITY_INSTANCE: name, APPTAINER_INSTANCE: name },
   });
   const root = stateRoot();
@@ -185,10 +216,17 @@ export async function monitorInstance(argv: string[], r: Reporter): Promise<numb
     logs.close();
     // The init is our unreaped child here: its pid cannot have been reused yet.
     const rec: InstanceRecord = {
-      name, pid, pidStartTime: procStat(pid)?.startTime ?? '', monitorPid: process.pid,
-      monitorStartTime: procStat(process.pid)?.startTime ?? '', image: session.image.path, id: session.id,
-      cwd: session.spec.process!.cwd, started: new Date().toISOString(),
-      logOutPath: path.join(logs.path, `${name}.out`), logErrPath: path.join(logs.path, `${name}.err`),
+      name,
+      pid,
+      pidStartTime: procStat(pid)?.startTime ?? '',
+      monitorPid: process.pid,
+      monitorStartTime: procStat(process.pid)?.startTime ?? '',
+      image: session.image.path,
+      id: session.id,
+      cwd: session.spec.process!.cwd,
+      started: new Date().toISOString(),
+      logOutPath: path.join(logs.path, `${name}.out`),
+      logErrPath: path.join(logs.path, `${name}.err`),
     };
     fs.writeFileSync(recordFile(name), JSON.stringify(rec, null, 2), { mode: 0o600 });
     while (state(root, session.id).status !== 'stopped') await new Promise(res => setTimeout(res, 250));
@@ -210,12 +248,21 @@ export function joinInstance(name: string, action: Exclude<Action, 'start'>, arg
   const rec = readInstance(name);
   if (!rec || !running(rec)) throw new RuntimeError(`no instance found with name ${name}`, { op: 'instance' });
   const script = actionScript({
-    action, overrides: environmentOverrides(process.env, o, r.warn), app: o.app, libs: o.nv || o.rocm, prompt: PROMPT,
+    action,
+    overrides: environmentOverrides(process.env, o, r.warn),
+    app: o.app,
+    libs: o.nv || o.rocm,
+    prompt: PROMPT,
     shell: o.shell ?? (process.env['APPTAINER_SHELL'] || process.env['SINGULARITY_SHELL'] || undefined),
   });
   const status = execInContainer({
-    root: stateRoot(), id: rec.id,
-    overrides: { args: ['/bin/sh', '-c', script, 'singularity', ...args], cwd: o.pwd ?? rec.cwd, env: [`SINGULARITY_COMMAND=${action}`, `APPTAINER_COMMAND=${action}`] },
+    root: stateRoot(),
+    id: rec.id,
+    overrides: {
+      args: ['/bin/sh', '-c', script, 'singularity', ...args],
+      cwd: o.pwd ?? rec.cwd,
+      env: [`SINGULARITY_COMMAND=${action}`, `APPTAINER_COMMAND=${action}`],
+    },
   });
   return status.code;
 }

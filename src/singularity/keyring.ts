@@ -25,7 +25,10 @@ function ownDir(): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
   if (!st.isDirectory() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) {
-    throw new RuntimeError(`the keyring directory ${dir} must be a directory of yours that only you can write to`, { op: 'keyring', path: dir });
+    throw new RuntimeError(`the keyring directory ${dir} must be a directory of yours that only you can write to`, {
+      op: 'keyring',
+      path: dir,
+    });
   }
   return dir;
 }
@@ -35,7 +38,11 @@ function readFile(kind: KeyringKind): Buffer {
     return fs.readFileSync(keyringPath(kind));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw new RuntimeError(`cannot read the ${kind} keyring ${keyringPath(kind)}: ${(e as Error).message}`, { op: 'read', path: keyringPath(kind), cause: e });
+    throw new RuntimeError(`cannot read the ${kind} keyring ${keyringPath(kind)}: ${(e as Error).message}`, {
+      op: 'read',
+      path: keyringPath(kind),
+      cause: e,
+    });
   }
 }
 
@@ -76,7 +83,11 @@ export function addKeys(data: Buffer, from = 'the input'): KeyBlock[] {
   const sec = loadKeyring('secret');
   for (const b of blocks) {
     const there = (b.secret ? sec : pub).find(k => k.fingerprint.equals(b.fingerprint));
-    if (there) throw new RuntimeError(`the key with fingerprint ${hex(b.fingerprint)} already belongs to the ${b.secret ? 'secret' : 'public'} keyring`, { op: 'key import' });
+    if (there)
+      throw new RuntimeError(
+        `the key with fingerprint ${hex(b.fingerprint)} already belongs to the ${b.secret ? 'secret' : 'public'} keyring`,
+        { op: 'key import' },
+      );
   }
   const secret = blocks.filter(b => b.secret);
   if (secret.length) store('secret', [...sec.map(k => k.raw), ...secret.map(b => b.raw)]);
@@ -90,20 +101,28 @@ export function removeKey(kind: KeyringKind, fingerprint: string): boolean {
   const blocks = loadKeyring(kind);
   const kept = blocks.filter(b => hex(b.fingerprint) !== fingerprint.toUpperCase().replace(/\s/g, ''));
   if (kept.length === blocks.length) return false;
-  store(kind, kept.map(b => b.raw));
+  store(
+    kind,
+    kept.map(b => b.raw),
+  );
   return true;
 }
 
 /** Go's time.Time String() in UTC, as Singularity prints a key's creation time. */
 function goTime(seconds: number): string {
-  return `${new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} +0000 UTC`;
+  return `${new Date(seconds * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')} +0000 UTC`;
 }
 
 /** One entry of `key list`, laid out as Singularity's tabwriter lays it out. */
 export function describeKey(index: number, b: KeyBlock): string {
   const rows: [string, string][] = [
     ...b.userIds.map(u => ['User:', u] as [string, string]),
-    ['Creation time:', goTime(b.created)], ['Fingerprint:', hex(b.fingerprint)], ['Length (in bits):', String(b.bits)],
+    ['Creation time:', goTime(b.created)],
+    ['Fingerprint:', hex(b.fingerprint)],
+    ['Length (in bits):', String(b.bits)],
   ];
   const first = `${index})`.padEnd(Math.max(2, String(index).length + 1) + 2);
   return `${rows.map(([k, v], i) => `${i === 0 ? first : ' '.repeat(first.length)}${k.padEnd(19)}${v}`).join('\n')}\n\n`;
@@ -111,7 +130,11 @@ export function describeKey(index: number, b: KeyBlock): string {
 
 /** The key to use: the only one, the one at `index`, or the one the user picks from the listing. */
 export function chooseKey(blocks: KeyBlock[], kind: KeyringKind, index: number | undefined, what: string): KeyBlock {
-  if (blocks.length === 0) throw new RuntimeError(`the ${kind} keyring ${keyringPath(kind)} has no keys: create one with "singularity key newpair" or import one with "singularity key import"`, { op: 'key', path: keyringPath(kind) });
+  if (blocks.length === 0)
+    throw new RuntimeError(
+      `the ${kind} keyring ${keyringPath(kind)} has no keys: create one with "singularity key newpair" or import one with "singularity key import"`,
+      { op: 'key', path: keyringPath(kind) },
+    );
   if (index !== undefined) {
     const b = blocks[index];
     if (!b) throw new RuntimeError(`there is no key #${index} in the ${kind} keyring (it has ${blocks.length})`, { op: 'key' });

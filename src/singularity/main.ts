@@ -46,13 +46,15 @@ export const commands: Record<string, SingularityCommand> = {
 
 /** What the man page says of the program as a whole (the commands speak for themselves through their usage). */
 export const programDoc = {
-  summary: 'Singularity\'s command line over the tsrt runtime',
+  summary: "Singularity's command line over the tsrt runtime",
   description: `tsrt-singularity runs SIF images and sandbox directories the way Singularity (and Apptainer) do: run, exec, shell, test and instances, with the same flags, environment variables (SINGULARITY_* and APPTAINER_*) and messages, over the tsrt library instead of a setuid starter. It also builds images from definition files, pulls and pushes them (docker://, oras://), signs and verifies them, and edits SIF files.
 
 Installed as singularity (hack/install.sh --singularity), it takes Singularity's place for users and scripts; run-singularity beside it is what an image's "#!/usr/bin/env run-singularity" line runs.`,
-  exitStatus: ['0: done; run, exec and test end with the status of the container\'s process',
+  exitStatus: [
+    "0: done; run, exec and test end with the status of the container's process",
     '1: the command line could not be parsed (the error, the usage, and a pointer to --help on stderr)',
-    '255: the command failed (a FATAL: line on stderr)'],
+    '255: the command failed (a FATAL: line on stderr)',
+  ],
 };
 
 /** The flags given before the command; help, the man page and completion list them from here. */
@@ -67,9 +69,13 @@ export const globalOptions: { long: string; short?: string; arg?: string; text: 
 ];
 
 function help(): string {
-  const lines = Object.entries(commands).sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n');
-  const options = globalOptions.map(o => `  ${o.short ? `-${o.short}, ` : '    '}${`--${o.long}${o.arg ? ` ${o.arg}` : ''}`.padEnd(12)}${o.text}`).join('\n');
+  const lines = Object.entries(commands)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`)
+    .join('\n');
+  const options = globalOptions
+    .map(o => `  ${o.short ? `-${o.short}, ` : '    '}${`--${o.long}${o.arg ? ` ${o.arg}` : ''}`.padEnd(12)}${o.text}`)
+    .join('\n');
   return `Usage:\n  singularity [global options...] <command>\n\nAvailable Commands:\n${lines}\n\nGlobal Options:\n${options}\n`;
 }
 
@@ -102,18 +108,28 @@ export async function main(argv: string[]): Promise<number> {
     else if (flag === '-q' || flag === '--quiet') globals.quiet = true;
     else if (flag === '-s' || flag === '--silent') globals.silent = true;
     else if (flag === '-v' || flag === '--verbose') globals.verbose = true;
-    else if (flag === '--version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
-    else if (flag === '-h' || flag === '--help') { process.stdout.write(help()); return 0; }
-    else if (flag === '-c' || flag === '--config' || flag.startsWith('--config=')) {
+    else if (flag === '--version') {
+      process.stdout.write(`tsrt-singularity version ${VERSION}\n`);
+      return 0;
+    } else if (flag === '-h' || flag === '--help') {
+      process.stdout.write(help());
+      return 0;
+    } else if (flag === '-c' || flag === '--config' || flag.startsWith('--config=')) {
       const file = flag.startsWith('--config=') ? flag.slice(9) : argv[++i];
-      if (!file) { process.stderr.write(`Error: flag needs an argument: ${flag}\n`); return 255; }
+      if (!file) {
+        process.stderr.write(`Error: flag needs an argument: ${flag}\n`);
+        return 255;
+      }
       try {
         useConfigFile(file);
       } catch (e) {
         process.stderr.write(`FATAL:   ${(e as Error).message}\n`);
         return 255;
       }
-    } else { process.stderr.write(`Error: unknown flag: ${flag}\n`); return 255; }
+    } else {
+      process.stderr.write(`Error: unknown flag: ${flag}\n`);
+      return 255;
+    }
   }
   const name = argv[i];
   if (name === undefined || (name === 'help' && argv[i + 1] === undefined)) {
@@ -121,20 +137,28 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 1 : 0;
   }
   if (name === 'help') return commandHelp(argv[i + 1]!);
-  if (name === 'version') { process.stdout.write(`tsrt-singularity version ${VERSION}\n`); return 0; }
+  if (name === 'version') {
+    process.stdout.write(`tsrt-singularity version ${VERSION}\n`);
+    return 0;
+  }
   const command = commands[name];
   if (!command) {
     process.stderr.write(`Error: unknown command "${name}" for "singularity"\nRun 'singularity --help' for usage.\n`);
     return 255;
   }
   const args = argv.slice(i + 1);
-  if (args[0] === '-h' || args[0] === '--help') { process.stdout.write(usageText(command)); return 0; }
+  if (args[0] === '-h' || args[0] === '--help') {
+    process.stdout.write(usageText(command));
+    return 0;
+  }
   try {
     return await command.run(args, globals);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage(command)}\n\n` +
-        "Run 'singularity --help' for more detailed usage information.\n");
+      process.stderr.write(
+        `Error for command ${JSON.stringify(name)}: ${e.message}\n\nUsage:\n  ${usage(command)}\n\n` +
+          "Run 'singularity --help' for more detailed usage information.\n",
+      );
       return 1;
     }
     process.stderr.write(`FATAL:   ${e instanceof Error ? e.message : String(e)}\n`);

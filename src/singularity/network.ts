@@ -35,7 +35,8 @@ export interface NetworkPlan {
 
 function port(text: string, what: string, arg: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`, { op: 'network' });
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535)
+    throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: ${what} port must be 1-65535`, { op: 'network' });
   return n;
 }
 
@@ -43,9 +44,14 @@ function port(text: string, what: string, arg: string): number {
 export function parseNetworkArgs(args: string[]): PortMap[] {
   return args.map(arg => {
     const m = /^portmap=([^:]*):([^/]*)(?:\/(.*))?$/.exec(arg);
-    if (!m) throw new RuntimeError(`unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`, { op: 'network' });
+    if (!m)
+      throw new RuntimeError(
+        `unsupported --network-args ${JSON.stringify(arg)}: tsrt-singularity takes portmap=HOST:CONTAINER[/tcp|/udp]`,
+        { op: 'network' },
+      );
     const proto = m[3] ?? 'tcp';
-    if (proto !== 'tcp' && proto !== 'udp') throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`, { op: 'network' });
+    if (proto !== 'tcp' && proto !== 'udp')
+      throw new RuntimeError(`--network-args ${JSON.stringify(arg)}: the protocol must be tcp or udp`, { op: 'network' });
     return { host: port(m[1]!, 'the host', arg), container: port(m[2]!, 'the container', arg), proto };
   });
 }
@@ -53,12 +59,15 @@ export function parseNetworkArgs(args: string[]): PortMap[] {
 /** What --net/--network/--network-args ask for, checked; undefined without a network namespace. */
 export function networkPlan(o: ActionOptions): NetworkPlan | undefined {
   if (!o.net) {
-    if (o.networkArgs.length) throw new RuntimeError('--network-args needs --net (a network namespace of the container\'s own)', { op: 'network' });
+    if (o.networkArgs.length)
+      throw new RuntimeError("--network-args needs --net (a network namespace of the container's own)", { op: 'network' });
     return undefined;
   }
   const name = o.network ?? 'bridge';
-  if (name.includes(',')) throw new RuntimeError(`--network ${name}: tsrt-singularity sets up one network per container`, { op: 'network' });
-  if (!NETWORKS.includes(name)) throw new RuntimeError(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`, { op: 'network' });
+  if (name.includes(','))
+    throw new RuntimeError(`--network ${name}: tsrt-singularity sets up one network per container`, { op: 'network' });
+  if (!NETWORKS.includes(name))
+    throw new RuntimeError(`--network ${name}: unknown network (tsrt-singularity has ${NETWORKS.join(', ')})`, { op: 'network' });
   const portmaps = parseNetworkArgs(o.networkArgs);
   if (name === 'none') {
     if (portmaps.length) throw new RuntimeError('--network none has no ports to map: use --network pasta for portmap=', { op: 'network' });
@@ -83,11 +92,14 @@ export function addNetwork(spec: Spec, plan: NetworkPlan, asRoot: boolean): void
   const linux = spec.linux!;
   linux.sysctl = { ...linux.sysctl, 'net.ipv4.ip_unprivileged_port_start': '0' };
   if (plan.mode === 'none') {
-    linux.namespaces = [...linux.namespaces ?? [], { type: 'network' }];
+    linux.namespaces = [...(linux.namespaces ?? []), { type: 'network' }];
     return;
   }
   // pasta refuses to run as root (it changes to nobody, who cannot reach a root-owned namespace).
-  if (asRoot) throw new RuntimeError('--network pasta is user-mode networking for users other than root; as root, use --network none', { op: 'network' });
+  if (asRoot)
+    throw new RuntimeError('--network pasta is user-mode networking for users other than root; as root, use --network none', {
+      op: 'network',
+    });
 }
 
 /**
@@ -101,11 +113,19 @@ export function startPasta(spec: Spec, plan: NetworkPlan, session: string, undo:
   try {
     fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
   } catch (e) {
-    throw new RuntimeError('--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none', { op: 'open', path: '/dev/net/tun', errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
+    throw new RuntimeError(
+      '--network pasta needs /dev/net/tun, which this host does not let you open (Debian makes it mode 0666; ask the administrator), or use --network none',
+      { op: 'open', path: '/dev/net/tun', errno: (e as NodeJS.ErrnoException).code ?? '', cause: e },
+    );
   }
   const holder = startNamespaceHolder({
-    net: true, uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [], errFile: path.join(session, 'network-holder.err'),
-    releases: undo, purpose: PASTA, what: 'network',
+    net: true,
+    uid: linux.uidMappings ?? [],
+    gid: linux.gidMappings ?? [],
+    errFile: path.join(session, 'network-holder.err'),
+    releases: undo,
+    purpose: PASTA,
+    what: 'network',
   });
   const pidFile = path.join(session, 'pasta.pid');
   const pastaErr = path.join(session, 'pasta.err');
@@ -115,10 +135,29 @@ export function startPasta(spec: Spec, plan: NetworkPlan, session: string, undo:
   };
   // Only the asked-for ports are published (-t/-u), and none of the host's loopback ports are forwarded into
   // the namespace's loopback (-T/-U); the host stays reachable at the gateway address (slirp4netns' 10.0.2.2).
-  const pastaPid = startHelper([pasta, '--foreground', '--quiet', '--config-net', ...forward('tcp', '-t'), ...forward('udp', '-u'),
-    '-T', 'none', '-U', 'none', '--pid', pidFile, String(holder)], pastaErr, undo, PASTA);
+  const pastaPid = startHelper(
+    [
+      pasta,
+      '--foreground',
+      '--quiet',
+      '--config-net',
+      ...forward('tcp', '-t'),
+      ...forward('udp', '-u'),
+      '-T',
+      'none',
+      '-U',
+      'none',
+      '--pid',
+      pidFile,
+      String(holder),
+    ],
+    pastaErr,
+    undo,
+    PASTA,
+  );
   // pasta writes its pid file once the namespace is configured and the host ports are bound.
-  if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0)) throw helperError(PASTA, 'pasta could not set up the network', pastaErr);
+  if (!waitUntil(pastaPid, () => fs.existsSync(pidFile) && fs.statSync(pidFile).size > 0))
+    throw helperError(PASTA, 'pasta could not set up the network', pastaErr);
   linux.namespaces = [
     ...namespaces.map(n => (n.type === 'user' ? { type: 'user' as const, path: `/proc/${holder}/ns/user` } : n)),
     { type: 'network', path: `/proc/${holder}/ns/net` },

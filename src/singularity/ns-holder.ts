@@ -38,7 +38,12 @@ function findProgram(name: string): string | undefined {
 
 export function need(name: string, pkg: string, p: Purpose): string {
   const file = findProgram(name);
-  if (!file) throw new RuntimeError(`${p.option} needs ${name} (apt-get install ${pkg})${p.otherwise ? `, or ${p.otherwise}` : ''}`, { op: 'spawn', path: name, errno: 'ENOENT' });
+  if (!file)
+    throw new RuntimeError(`${p.option} needs ${name} (apt-get install ${pkg})${p.otherwise ? `, or ${p.otherwise}` : ''}`, {
+      op: 'spawn',
+      path: name,
+      errno: 'ENOENT',
+    });
   return file;
 }
 
@@ -88,13 +93,20 @@ export function startHelper(argv: string[], errFile: string, undo: Undo, p: Purp
 }
 
 export function helperError(p: Purpose, what: string, errFile: string): Error {
-  const text = fs.readFileSync(errFile, 'utf8').split('\n').filter(l => l && !/syslog/.test(l)).join('; ');
+  const text = fs
+    .readFileSync(errFile, 'utf8')
+    .split('\n')
+    .filter(l => l && !/syslog/.test(l))
+    .join('; ');
   return new RuntimeError(`${p.option}: ${what}${text ? `: ${text}` : ''}`, { op: 'spawn' });
 }
 
 /** Writes the holder's id maps as the spec would have had them written (newuidmap/newgidmap, as the runtime does). */
 function writeMaps(pid: number, uid: IdMaps, gid: IdMaps, p: Purpose, what: string): void {
-  for (const [tool, maps] of [['newuidmap', uid], ['newgidmap', gid]] as const) {
+  for (const [tool, maps] of [
+    ['newuidmap', uid],
+    ['newgidmap', gid],
+  ] as const) {
     const args = [String(pid), ...maps.flatMap(m => [String(m.containerID), String(m.hostID), String(m.size)])];
     const r = spawnSync(need(tool, 'uidmap', p), args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     const why = r.error ? r.error.message : r.status !== 0 ? r.stderr.trim() || `exit status ${r.status}` : undefined;
@@ -117,7 +129,12 @@ export interface HolderRequest {
 /** Starts a holder of a new user namespace (with the given maps written) and, with `net`, a network namespace; its pid. */
 export function startNamespaceHolder(r: HolderRequest): number {
   const p = r.purpose;
-  const holder = startHelper([need('unshare', 'util-linux', p), '--user', ...(r.net ? ['--net'] : []), '--', need('sleep', 'coreutils', p), 'infinity'], r.errFile, r.releases, p);
+  const holder = startHelper(
+    [need('unshare', 'util-linux', p), '--user', ...(r.net ? ['--net'] : []), '--', need('sleep', 'coreutils', p), 'infinity'],
+    r.errFile,
+    r.releases,
+    p,
+  );
   const own = fs.readlinkSync('/proc/self/ns/user');
   // Past unshare's exec of sleep, both namespaces are made.
   const entered = () => {

@@ -71,24 +71,27 @@ export { UsageError };
 
 /** src[:dst[:ro|rw]], comma lists allowed: Singularity's -B grammar. */
 export function parseBinds(value: string): BindSpec[] {
-  return value.split(',').filter(s => s !== '').map(item => {
-    const parts = item.split(':');
-    // A flag that parses but names a bad bind is Singularity's FATAL, not a usage error.
-    if (parts.length > 3) throw new RuntimeError(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`, { op: 'bind' });
-    const source = parts[0]!;
-    let destination = source;
-    let opts = '';
-    if (parts.length === 2 && (parts[1] === 'ro' || parts[1] === 'rw')) opts = parts[1];
-    else if (parts.length >= 2) destination = parts[1]!;
-    if (parts.length === 3) opts = parts[2]!;
-    if (opts !== '' && opts !== 'ro' && opts !== 'rw') {
-      throw new RuntimeError(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`, { op: 'bind' });
-    }
-    if (!source.startsWith('/') || !destination.startsWith('/')) {
-      throw new RuntimeError(`invalid bind specification "${item}": source and destination must be absolute paths`, { op: 'bind' });
-    }
-    return { source, destination, readonly: opts === 'ro' };
-  });
+  return value
+    .split(',')
+    .filter(s => s !== '')
+    .map(item => {
+      const parts = item.split(':');
+      // A flag that parses but names a bad bind is Singularity's FATAL, not a usage error.
+      if (parts.length > 3) throw new RuntimeError(`invalid bind specification "${item}": expected src[:dst[:ro|rw]]`, { op: 'bind' });
+      const source = parts[0]!;
+      let destination = source;
+      let opts = '';
+      if (parts.length === 2 && (parts[1] === 'ro' || parts[1] === 'rw')) opts = parts[1];
+      else if (parts.length >= 2) destination = parts[1]!;
+      if (parts.length === 3) opts = parts[2]!;
+      if (opts !== '' && opts !== 'ro' && opts !== 'rw') {
+        throw new RuntimeError(`invalid bind option "${opts}" in "${item}": only ro and rw are supported`, { op: 'bind' });
+      }
+      if (!source.startsWith('/') || !destination.startsWith('/')) {
+        throw new RuntimeError(`invalid bind specification "${item}": source and destination must be absolute paths`, { op: 'bind' });
+      }
+      return { source, destination, readonly: opts === 'ro' };
+    });
 }
 
 /** Docker's --mount syntax, bind mounts only (as Singularity's native runtime accepts). */
@@ -118,56 +121,274 @@ function parseOverlay(value: string): OverlaySpec {
 const flags: FlagDef[] = [
   { long: 'bind', short: 'B', kind: 'strings', env: ['BIND', 'BINDPATH'], apply: (o, v) => o.binds.push(...parseBinds(v)) },
   { long: 'mount', kind: 'strings', env: ['MOUNT'], apply: (o, v) => o.binds.push(parseMount(v)) },
-  { long: 'contain', short: 'c', kind: 'bool', env: ['CONTAIN'], apply: o => { o.contain = true; } },
   {
-    long: 'containall', short: 'C', kind: 'bool', env: ['CONTAINALL'],
-    apply: o => { o.contain = true; o.pid = true; o.ipc = true; o.cleanenv = true; },
+    long: 'contain',
+    short: 'c',
+    kind: 'bool',
+    env: ['CONTAIN'],
+    apply: o => {
+      o.contain = true;
+    },
   },
-  { long: 'cleanenv', short: 'e', kind: 'bool', env: ['CLEANENV'], apply: o => { o.cleanenv = true; } },
+  {
+    long: 'containall',
+    short: 'C',
+    kind: 'bool',
+    env: ['CONTAINALL'],
+    apply: o => {
+      o.contain = true;
+      o.pid = true;
+      o.ipc = true;
+      o.cleanenv = true;
+    },
+  },
+  {
+    long: 'cleanenv',
+    short: 'e',
+    kind: 'bool',
+    env: ['CLEANENV'],
+    apply: o => {
+      o.cleanenv = true;
+    },
+  },
   { long: 'env', kind: 'strings', apply: (o, v) => o.env.push(...v.split(',')) },
   { long: 'env-file', kind: 'string', env: ['ENV_FILE'], apply: (o, v) => o.envFiles.push(v) },
   {
-    long: 'home', short: 'H', kind: 'string',
+    long: 'home',
+    short: 'H',
+    kind: 'string',
     apply: (o, v) => {
       const [source, destination] = v.split(':');
       if (!source?.startsWith('/')) throw new UsageError(`--home "${v}": expected an absolute src[:dst]`);
       o.home = { source, destination: destination || source };
     },
   },
-  { long: 'no-home', kind: 'bool', env: ['NO_HOME'], apply: o => { o.noHome = true; } },
-  { long: 'pwd', kind: 'string', env: ['TARGET_PWD'], apply: (o, v) => { o.pwd = v; } },
-  { long: 'cwd', kind: 'string', apply: (o, v) => { o.pwd = v; } },
-  { long: 'writable', short: 'w', kind: 'bool', env: ['WRITABLE'], apply: o => { o.writable = true; } },
-  { long: 'writable-tmpfs', kind: 'bool', env: ['WRITABLE_TMPFS'], apply: o => { o.writableTmpfs = true; } },
+  {
+    long: 'no-home',
+    kind: 'bool',
+    env: ['NO_HOME'],
+    apply: o => {
+      o.noHome = true;
+    },
+  },
+  {
+    long: 'pwd',
+    kind: 'string',
+    env: ['TARGET_PWD'],
+    apply: (o, v) => {
+      o.pwd = v;
+    },
+  },
+  {
+    long: 'cwd',
+    kind: 'string',
+    apply: (o, v) => {
+      o.pwd = v;
+    },
+  },
+  {
+    long: 'writable',
+    short: 'w',
+    kind: 'bool',
+    env: ['WRITABLE'],
+    apply: o => {
+      o.writable = true;
+    },
+  },
+  {
+    long: 'writable-tmpfs',
+    kind: 'bool',
+    env: ['WRITABLE_TMPFS'],
+    apply: o => {
+      o.writableTmpfs = true;
+    },
+  },
   { long: 'overlay', short: 'o', kind: 'strings', env: ['OVERLAY', 'OVERLAYIMAGE'], apply: (o, v) => o.overlays.push(parseOverlay(v)) },
-  { long: 'pid', short: 'p', kind: 'bool', env: ['PID', 'UNSHARE_PID'], apply: o => { o.pid = true; } },
-  { long: 'ipc', short: 'i', kind: 'bool', env: ['IPC', 'UNSHARE_IPC'], apply: o => { o.ipc = true; } },
-  { long: 'uts', kind: 'bool', env: ['UTS', 'UNSHARE_UTS'], apply: o => { o.uts = true; } },
-  { long: 'hostname', kind: 'string', env: ['HOSTNAME'], apply: (o, v) => { o.hostname = v; o.uts = true; } },
-  { long: 'net', short: 'n', kind: 'bool', env: ['NET', 'UNSHARE_NET'], apply: o => { o.net = true; } },
-  { long: 'network', kind: 'string', env: ['NETWORK'], apply: (o, v) => { o.network = v; o.net = true; } },
-  { long: 'network-args', kind: 'strings', env: ['NETWORK_ARGS'], apply: (o, v) => o.networkArgs.push(...v.split(',').map(a => a.trim()).filter(Boolean)) },
-  { long: 'dns', kind: 'string', env: ['DNS'], apply: (o, v) => { o.dns = v.split(',').map(a => a.trim()).filter(Boolean); } },
-  { long: 'quiet', short: 'q', kind: 'bool', apply: o => { o.quiet = true; } },
-  { long: 'sharens', kind: 'bool', env: ['SHARENS'], apply: o => { o.sharens = true; }, off: o => { o.sharens = false; } },
-  { long: 'fakeroot', short: 'f', kind: 'bool', env: ['FAKEROOT'], apply: o => { o.fakeroot = true; } },
+  {
+    long: 'pid',
+    short: 'p',
+    kind: 'bool',
+    env: ['PID', 'UNSHARE_PID'],
+    apply: o => {
+      o.pid = true;
+    },
+  },
+  {
+    long: 'ipc',
+    short: 'i',
+    kind: 'bool',
+    env: ['IPC', 'UNSHARE_IPC'],
+    apply: o => {
+      o.ipc = true;
+    },
+  },
+  {
+    long: 'uts',
+    kind: 'bool',
+    env: ['UTS', 'UNSHARE_UTS'],
+    apply: o => {
+      o.uts = true;
+    },
+  },
+  {
+    long: 'hostname',
+    kind: 'string',
+    env: ['HOSTNAME'],
+    apply: (o, v) => {
+      o.hostname = v;
+      o.uts = true;
+    },
+  },
+  {
+    long: 'net',
+    short: 'n',
+    kind: 'bool',
+    env: ['NET', 'UNSHARE_NET'],
+    apply: o => {
+      o.net = true;
+    },
+  },
+  {
+    long: 'network',
+    kind: 'string',
+    env: ['NETWORK'],
+    apply: (o, v) => {
+      o.network = v;
+      o.net = true;
+    },
+  },
+  {
+    long: 'network-args',
+    kind: 'strings',
+    env: ['NETWORK_ARGS'],
+    apply: (o, v) =>
+      o.networkArgs.push(
+        ...v
+          .split(',')
+          .map(a => a.trim())
+          .filter(Boolean),
+      ),
+  },
+  {
+    long: 'dns',
+    kind: 'string',
+    env: ['DNS'],
+    apply: (o, v) => {
+      o.dns = v
+        .split(',')
+        .map(a => a.trim())
+        .filter(Boolean);
+    },
+  },
+  {
+    long: 'quiet',
+    short: 'q',
+    kind: 'bool',
+    apply: o => {
+      o.quiet = true;
+    },
+  },
+  {
+    long: 'sharens',
+    kind: 'bool',
+    env: ['SHARENS'],
+    apply: o => {
+      o.sharens = true;
+    },
+    off: o => {
+      o.sharens = false;
+    },
+  },
+  {
+    long: 'fakeroot',
+    short: 'f',
+    kind: 'bool',
+    env: ['FAKEROOT'],
+    apply: o => {
+      o.fakeroot = true;
+    },
+  },
   // Every container here runs in a user namespace already: -u only confirms it.
   { long: 'userns', short: 'u', kind: 'bool', env: ['USERNS'], apply: () => undefined },
-  { long: 'no-mount', kind: 'strings', env: ['NO_MOUNT'], apply: (o, v) => { for (const m of v.split(',')) o.noMount.add(m.trim()); } },
+  {
+    long: 'no-mount',
+    kind: 'strings',
+    env: ['NO_MOUNT'],
+    apply: (o, v) => {
+      for (const m of v.split(',')) o.noMount.add(m.trim());
+    },
+  },
   { long: 'scratch', short: 'S', kind: 'strings', env: ['SCRATCH', 'SCRATCHDIR'], apply: (o, v) => o.scratch.push(...v.split(',')) },
-  { long: 'workdir', short: 'W', kind: 'string', env: ['WORKDIR'], apply: (o, v) => { o.workdir = v; } },
-  { long: 'nv', kind: 'bool', env: ['NV'], apply: o => { o.nv = true; } },
-  { long: 'rocm', kind: 'bool', env: ['ROCM'], apply: o => { o.rocm = true; } },
-  { long: 'app', kind: 'string', env: ['APP'], apply: (o, v) => { o.app = v; } },
-  { long: 'shell', short: 's', kind: 'string', apply: (o, v) => { o.shell = v; } },
-  ...REGISTRY_FLAGS.map((f): FlagDef => ({ long: f.long, kind: f.takesValue ? 'string' : 'bool', apply: (o, v) => f.apply(o.registry, v) })),
+  {
+    long: 'workdir',
+    short: 'W',
+    kind: 'string',
+    env: ['WORKDIR'],
+    apply: (o, v) => {
+      o.workdir = v;
+    },
+  },
+  {
+    long: 'nv',
+    kind: 'bool',
+    env: ['NV'],
+    apply: o => {
+      o.nv = true;
+    },
+  },
+  {
+    long: 'rocm',
+    kind: 'bool',
+    env: ['ROCM'],
+    apply: o => {
+      o.rocm = true;
+    },
+  },
+  {
+    long: 'app',
+    kind: 'string',
+    env: ['APP'],
+    apply: (o, v) => {
+      o.app = v;
+    },
+  },
+  {
+    long: 'shell',
+    short: 's',
+    kind: 'string',
+    apply: (o, v) => {
+      o.shell = v;
+    },
+  },
+  ...REGISTRY_FLAGS.map(
+    (f): FlagDef => ({ long: f.long, kind: f.takesValue ? 'string' : 'bool', apply: (o, v) => f.apply(o.registry, v) }),
+  ),
 ];
 
 export function emptyOptions(): ActionOptions {
   return {
-    binds: [], contain: false, cleanenv: false, env: [], envFiles: [], noHome: false, writable: false,
-    writableTmpfs: false, overlays: [], pid: false, ipc: false, uts: false, net: false, networkArgs: [], dns: [], fakeroot: false, quiet: false, noMount: new Set(),
-    scratch: [], nv: false, rocm: false, registry: emptyRegistryOptions(),
+    binds: [],
+    contain: false,
+    cleanenv: false,
+    env: [],
+    envFiles: [],
+    noHome: false,
+    writable: false,
+    writableTmpfs: false,
+    overlays: [],
+    pid: false,
+    ipc: false,
+    uts: false,
+    net: false,
+    networkArgs: [],
+    dns: [],
+    fakeroot: false,
+    quiet: false,
+    noMount: new Set(),
+    scratch: [],
+    nv: false,
+    rocm: false,
+    registry: emptyRegistryOptions(),
   };
 }
 
@@ -195,7 +416,10 @@ export function parseActionArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--') { i++; break; }
+    if (arg === '--') {
+      i++;
+      break;
+    }
     if (!arg.startsWith('-') || arg === '-') break;
     let name: string;
     let inline: string | undefined;

@@ -61,7 +61,10 @@ export function acquireOverlayLock(dir: string): OverlayLock {
         continue;
       }
       if (holderAlive(text)) {
-        throw new RuntimeError(`overlay ${dir} is in use by another writer (process ${text.trim()}); only one container may write to an overlay at a time: wait for it, or add :ro to share it read-only`, { op: 'lock', path: file });
+        throw new RuntimeError(
+          `overlay ${dir} is in use by another writer (process ${text.trim()}); only one container may write to an overlay at a time: wait for it, or add :ro to share it read-only`,
+          { op: 'lock', path: file },
+        );
       }
       // The holder died without cleaning up: the claim is stale.
       fs.rmSync(file, { force: true });

@@ -24,7 +24,8 @@ import { checkImageAllowed, restrictOptions } from './sitepolicy.js';
 import { buildSpec, checkRequest, overlayRoot, type Effects } from './spec.js';
 import { Undo } from './undo.js';
 
-const NO_RUNTIME_DIR = 'tsrt-singularity keeps its sessions and instances in $XDG_RUNTIME_DIR/tsrt-singularity: set XDG_RUNTIME_DIR to a directory of yours with mode 0700 (a login session has /run/user/<uid>)';
+const NO_RUNTIME_DIR =
+  'tsrt-singularity keeps its sessions and instances in $XDG_RUNTIME_DIR/tsrt-singularity: set XDG_RUNTIME_DIR to a directory of yours with mode 0700 (a login session has /run/user/<uid>)';
 
 let runtime: PrivateDir | undefined;
 
@@ -36,7 +37,10 @@ let runtime: PrivateDir | undefined;
  */
 export function runtimeDir(): string {
   runtime ??= openPrivateDir(path.join(runtimeParent(), 'tsrt-singularity'), {
-    what: 'runtime directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
+    what: 'runtime directory',
+    create: true,
+    trustedPath: true,
+    fix: 'remove it, or use another XDG_RUNTIME_DIR',
   });
   return runtime.path;
 }
@@ -78,14 +82,18 @@ export interface LaunchRequest {
 
 /** An overlay directory as given, or an overlay image (ext3) mounted by the SIF library where the host allows. */
 function overlayDirectory(file: string, readonly: boolean, info: (m: string) => void, undo: Undo): string {
-  if (!fs.existsSync(file)) throw new RuntimeError(`overlay ${file}: no such file or directory`, { op: 'overlay', path: file, errno: 'ENOENT' });
+  if (!fs.existsSync(file))
+    throw new RuntimeError(`overlay ${file}: no such file or directory`, { op: 'overlay', path: file, errno: 'ENOENT' });
   if (fs.statSync(file).isDirectory()) return file;
   try {
     const m = mountImage(file, { writable: !readonly, log: info });
     undo.push(() => m.release());
     return m.dir;
   } catch (e) {
-    throw new RuntimeError(`overlay image ${file} cannot be mounted here (${(e as Error).message}); without root, use a directory overlay`, { op: 'mount', path: file, cause: e });
+    throw new RuntimeError(
+      `overlay image ${file} cannot be mounted here (${(e as Error).message}); without root, use a directory overlay`,
+      { op: 'mount', path: file, cause: e },
+    );
   }
 }
 
@@ -151,7 +159,15 @@ function openWith(req: LaunchRequest, image: ResolvedImage, facts: ImageFacts, u
   makeSessionDir(dir, undo);
   applyEffects(effects);
   if (effects.sharens) {
-    shareUserNamespace(spec, { ...effects.sharens, image: image.path, runtimeDir: runtimeDir(), session: dir, releases: undo, warn: req.warn, info: req.info });
+    shareUserNamespace(spec, {
+      ...effects.sharens,
+      image: image.path,
+      runtimeDir: runtimeDir(),
+      session: dir,
+      releases: undo,
+      warn: req.warn,
+      info: req.info,
+    });
   }
   if (effects.pasta) startPasta(spec, effects.pasta, dir, undo);
   writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));

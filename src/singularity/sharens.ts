@@ -120,16 +120,25 @@ export function shareUserNamespace(spec: Spec, r: ShareRequest): void {
     delete linux.gidMappings;
   } catch (e) {
     if (r.asked) throw e;
-    r.warn(`the ranks of ${r.group} could not share a user namespace (${(e as Error).message}): this one has its own, so Open MPI's CMA will not work between them`);
+    r.warn(
+      `the ranks of ${r.group} could not share a user namespace (${(e as Error).message}): this one has its own, so Open MPI's CMA will not work between them`,
+    );
   }
 }
 
 function sharedHolder(uid: IdMaps, gid: IdMaps, r: ShareRequest): number {
   const dir = openPrivateDir(path.join(r.runtimeDir, 'sharens'), {
-    what: 'shared namespace directory', create: true, trustedPath: true, fix: 'remove it, or use another XDG_RUNTIME_DIR',
+    what: 'shared namespace directory',
+    create: true,
+    trustedPath: true,
+    fix: 'remove it, or use another XDG_RUNTIME_DIR',
   });
   try {
-    const key = nodeCrypto().createHash('sha256').update(JSON.stringify([r.group, fs.realpathSync(r.image), uid, gid])).digest('hex').slice(0, 32);
+    const key = nodeCrypto()
+      .createHash('sha256')
+      .update(JSON.stringify([r.group, fs.realpathSync(r.image), uid, gid]))
+      .digest('hex')
+      .slice(0, 32);
     const name = `${key}.json`;
     return locked(dir, () => {
       const joined = liveHolder(readRecord(dir, name));
@@ -138,10 +147,19 @@ function sharedHolder(uid: IdMaps, gid: IdMaps, r: ShareRequest): number {
         return joined;
       }
       const holder = startNamespaceHolder({
-        net: false, uid, gid, errFile: path.join(r.session, 'sharens-holder.err'), releases: r.releases,
-        purpose: { option: '--sharens', otherwise: 'use --sharens=false' }, what: 'shared',
+        net: false,
+        uid,
+        gid,
+        errFile: path.join(r.session, 'sharens-holder.err'),
+        releases: r.releases,
+        purpose: { option: '--sharens', otherwise: 'use --sharens=false' },
+        what: 'shared',
       });
-      const rec: HolderRecord = { pid: holder, startTime: procStat(holder)?.startTime ?? '', ns: fs.readlinkSync(`/proc/${holder}/ns/user`) };
+      const rec: HolderRecord = {
+        pid: holder,
+        startTime: procStat(holder)?.startTime ?? '',
+        ns: fs.readlinkSync(`/proc/${holder}/ns/user`),
+      };
       const fd = openOwnFile(dir, name, O_WRONLY | O_CREAT | O_TRUNC);
       try {
         fs.writeFileSync(fd, JSON.stringify(rec));

@@ -56,7 +56,11 @@ function isRoot(): boolean {
 
 /** `--config FILE`: root's way to use another file (a user would be choosing their own policy). */
 export function useConfigFile(file: string): void {
-  if (!isRoot()) throw new RuntimeError(`--config is only for root: the site configuration is ${path.join(DEFAULT_CONFIG_DIR, CONFIG_FILE_NAME)}`, { op: 'config', path: file });
+  if (!isRoot())
+    throw new RuntimeError(`--config is only for root: the site configuration is ${path.join(DEFAULT_CONFIG_DIR, CONFIG_FILE_NAME)}`, {
+      op: 'config',
+      path: file,
+    });
   configFileOverride = path.resolve(file);
   cached = undefined;
 }
@@ -80,27 +84,47 @@ export class SiteConfigError extends RuntimeError {
 }
 
 const BOOL_KEYS = {
-  'mount home': 'mountHome', 'mount tmp': 'mountTmp', 'mount hostfs': 'mountHostfs', 'user bind control': 'userBindControl',
+  'mount home': 'mountHome',
+  'mount tmp': 'mountTmp',
+  'mount hostfs': 'mountHostfs',
+  'user bind control': 'userBindControl',
   'config resolv_conf': 'configResolvConf',
 } as const;
 const ALLOW_KEYS = {
-  'allow container sif': 'sif', 'allow container squashfs': 'squashfs', 'allow container extfs': 'extfs',
-  'allow container dir': 'dir', 'allow container encrypted': 'encrypted',
+  'allow container sif': 'sif',
+  'allow container squashfs': 'squashfs',
+  'allow container extfs': 'extfs',
+  'allow container dir': 'dir',
+  'allow container encrypted': 'encrypted',
 } as const;
 const LIST_KEYS = {
-  'limit container paths': 'limitContainerPaths', 'limit container owners': 'limitContainerOwners',
+  'limit container paths': 'limitContainerPaths',
+  'limit container owners': 'limitContainerOwners',
   'limit container groups': 'limitContainerGroups',
 } as const;
 
 /** The values of every directive: the ones in force without a file (present false), or before a file's lines. */
 export function defaults(file: string, present: boolean): SiteConfig {
   return {
-    file, present,
+    file,
+    present,
     // Singularity's default list applies only when there is no file at all: a file without `bind path` lines
     // means no such binds.
-    bindPath: present ? [] : [{ source: '/etc/localtime', destination: '/etc/localtime', readonly: true }, { source: '/etc/hosts', destination: '/etc/hosts', readonly: true }],
-    mountHome: true, mountTmp: true, mountHostfs: false, userBindControl: true, enableOverlay: 'yes', configResolvConf: true,
-    limitContainerPaths: [], limitContainerOwners: [], limitContainerGroups: [],
+    bindPath: present
+      ? []
+      : [
+          { source: '/etc/localtime', destination: '/etc/localtime', readonly: true },
+          { source: '/etc/hosts', destination: '/etc/hosts', readonly: true },
+        ],
+    mountHome: true,
+    mountTmp: true,
+    mountHostfs: false,
+    userBindControl: true,
+    enableOverlay: 'yes',
+    configResolvConf: true,
+    limitContainerPaths: [],
+    limitContainerOwners: [],
+    limitContainerGroups: [],
     allowContainer: { sif: true, squashfs: true, extfs: true, dir: true, encrypted: true },
     memoryFsType: 'tmpfs',
   };
@@ -125,12 +149,16 @@ export function parseSiteConfig(text: string, file: string): SiteConfig {
     const value = m[2]!;
     const where = `${file} line ${i + 1}`;
     const choice = <T extends string>(allowed: readonly T[]): T => {
-      if (!(allowed as readonly string[]).includes(value)) throw new SiteConfigError(`${where}: "${key}" must be ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+      if (!(allowed as readonly string[]).includes(value))
+        throw new SiteConfigError(`${where}: "${key}" must be ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
       return value as T;
     };
     const first = !seen.has(key);
     seen.add(key);
-    const list = value.split(',').map(v => v.trim()).filter(v => v !== '');
+    const list = value
+      .split(',')
+      .map(v => v.trim())
+      .filter(v => v !== '');
     if (key in BOOL_KEYS) {
       const yes = choice(['yes', 'no'] as const) === 'yes';
       if (first) c[BOOL_KEYS[key as keyof typeof BOOL_KEYS]] = yes;
@@ -155,7 +183,8 @@ export function parseSiteConfig(text: string, file: string): SiteConfig {
       if (first) c.ldconfigPath = value;
     } else if (key === 'sandbox cache max size') {
       const size = parseSize(value);
-      if (size === undefined) throw new SiteConfigError(`${where}: "${key}" must be a size in MiB (or with a K, M, G or T suffix), got ${JSON.stringify(value)}`);
+      if (size === undefined)
+        throw new SiteConfigError(`${where}: "${key}" must be a size in MiB (or with a K, M, G or T suffix), got ${JSON.stringify(value)}`);
       if (first) c.sandboxCacheMaxSize = size;
     }
   });
@@ -172,7 +201,8 @@ export function siteConfig(): SiteConfig {
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SiteConfigError(`cannot read the site configuration ${file}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new SiteConfigError(`cannot read the site configuration ${file}: ${(e as Error).message}`);
     cached = defaults(file, false);
     return cached;
   }

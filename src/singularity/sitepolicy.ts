@@ -20,7 +20,11 @@ interface Reporter {
 type ContainerType = 'sif' | 'squashfs' | 'extfs' | 'dir' | 'encrypted';
 
 const TYPE_WORDS: Record<ContainerType, string> = {
-  sif: 'unencrypted SIF', squashfs: 'squashFS', extfs: 'extFS', dir: 'sandbox', encrypted: 'encrypted SIF',
+  sif: 'unencrypted SIF',
+  squashfs: 'squashFS',
+  extfs: 'extFS',
+  dir: 'sandbox',
+  encrypted: 'encrypted SIF',
 };
 
 function containerType(file: string, st: fs.Stats): ContainerType {
@@ -46,7 +50,10 @@ function idsOf(names: string[], db: '/etc/passwd' | '/etc/group', c: SiteConfig)
   }
   return names.map(name => {
     const f = lines.map(l => l.split(':')).find(e => e[0] === name);
-    if (!f) throw new SiteConfigError(`${c.file}: ${db === '/etc/passwd' ? 'user' : 'group'} ${JSON.stringify(name)} of a "limit container" line does not exist`);
+    if (!f)
+      throw new SiteConfigError(
+        `${c.file}: ${db === '/etc/passwd' ? 'user' : 'group'} ${JSON.stringify(name)} of a "limit container" line does not exist`,
+      );
     return Number(f[2]);
   });
 }
@@ -82,16 +89,26 @@ export function checkImageAllowed(c: SiteConfig, image: string): void {
     const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
     const st = fs.fstatSync(fd);
     if (c.limitContainerPaths.length && !c.limitContainerPaths.some(p => isBelow(real, realpathOrSelf(p)))) {
-      throw new RuntimeError(`${real} is not in an allowed configured path (limit container paths in ${c.file})`, { op: 'image', path: real });
+      throw new RuntimeError(`${real} is not in an allowed configured path (limit container paths in ${c.file})`, {
+        op: 'image',
+        path: real,
+      });
     }
     if (c.limitContainerOwners.length && !idsOf(c.limitContainerOwners, '/etc/passwd', c).includes(st.uid)) {
       throw new RuntimeError(`${real} is not owned by required user(s) (limit container owners in ${c.file})`, { op: 'image', path: real });
     }
     if (c.limitContainerGroups.length && !idsOf(c.limitContainerGroups, '/etc/group', c).includes(st.gid)) {
-      throw new RuntimeError(`${real} is not owned by required group(s) (limit container groups in ${c.file})`, { op: 'image', path: real });
+      throw new RuntimeError(`${real} is not owned by required group(s) (limit container groups in ${c.file})`, {
+        op: 'image',
+        path: real,
+      });
     }
     const type = containerType(real, st);
-    if (!c.allowContainer[type]) throw new RuntimeError(`configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`, { op: 'image', path: real });
+    if (!c.allowContainer[type])
+      throw new RuntimeError(
+        `configuration disallows users from running ${TYPE_WORDS[type]} containers (allow container ${type} = no in ${c.file})`,
+        { op: 'image', path: real },
+      );
   } finally {
     fs.closeSync(fd);
   }
@@ -103,7 +120,8 @@ const BY_ADMIN = 'user bind control is disabled by the system administrator';
 export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter): ActionOptions {
   const o: ActionOptions = { ...given, binds: [...given.binds], noMount: new Set(given.noMount), scratch: [...given.scratch] };
   if (!c.userBindControl) {
-    if (o.home) throw new RuntimeError(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`, { op: 'home', path: o.home.source });
+    if (o.home)
+      throw new RuntimeError(`not mounting the requested home ${o.home.source}: ${BY_ADMIN}`, { op: 'home', path: o.home.source });
     for (const b of o.binds) r.warn(`Ignoring ${b.source} bind mount: ${BY_ADMIN}`);
     o.binds = [];
     if (o.scratch.length) r.info(`Not mounting scratch: ${BY_ADMIN}`);
@@ -122,7 +140,10 @@ export function restrictOptions(c: SiteConfig, given: ActionOptions, r: Reporter
   if (!c.mountTmp) o.noMount.add('tmp');
   if (c.enableOverlay === 'no') {
     const wanted = o.writableTmpfs ? '--writable-tmpfs' : o.overlays.length ? '--overlay' : undefined;
-    if (wanted) throw new RuntimeError(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`, { op: 'overlay' });
+    if (wanted)
+      throw new RuntimeError(`${wanted} needs an overlay, and the site disabled them (enable overlay = no in ${c.file})`, {
+        op: 'overlay',
+      });
   }
   return o;
 }
@@ -142,7 +163,8 @@ export function siteBinds(c: SiteConfig, contain: boolean, warn: (m: string) => 
     }
     out.push({ ...b, source: fs.realpathSync(b.source) });
   }
-  if (c.configResolvConf && fs.existsSync('/etc/resolv.conf')) out.push({ source: fs.realpathSync('/etc/resolv.conf'), destination: '/etc/resolv.conf', readonly: true });
+  if (c.configResolvConf && fs.existsSync('/etc/resolv.conf'))
+    out.push({ source: fs.realpathSync('/etc/resolv.conf'), destination: '/etc/resolv.conf', readonly: true });
   return out;
 }
 
@@ -155,14 +177,19 @@ const HOSTFS_SKIPPED = ['/proc', '/sys', '/dev', '/run', '/boot', '/var'];
  */
 export function hostfsPoints(c: SiteConfig): string[] {
   if (!c.mountHostfs) return [];
-  const entries = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l !== '').map(l => {
-    const f = l.split(' ');
-    // Mount points escape space, tab, newline and backslash as octal.
-    return { id: f[0]!, parent: f[1]!, point: f[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) };
-  });
+  const entries = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(l => l !== '')
+    .map(l => {
+      const f = l.split(' ');
+      // Mount points escape space, tab, newline and backslash as octal.
+      return { id: f[0]!, parent: f[1]!, point: f[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) };
+    });
   const root = [...entries].reverse().find(e => e.point === '/');
   if (!root) return [];
-  return entries.filter(e => e.parent === root.id && e.point !== '/' && !HOSTFS_SKIPPED.some(s => isBelow(e.point, s)) && fs.existsSync(e.point))
+  return entries
+    .filter(e => e.parent === root.id && e.point !== '/' && !HOSTFS_SKIPPED.some(s => isBelow(e.point, s)) && fs.existsSync(e.point))
     .map(e => e.point);
 }
 
@@ -183,12 +210,20 @@ export function hostfsMounts(points: string[], taken: Set<string>): Mount[] {
  * as Singularity does without overlay (and underlay), and a working directory that is then missing becomes /.
  * Under `memory fs type = ramfs` the container's memory filesystems are ramfs (which ignores size= options).
  */
-export function applyMountPolicy(c: SiteConfig, spec: Spec, existsInRoot: (p: string) => boolean, overlayRoot: boolean, warn: (m: string) => void): void {
+export function applyMountPolicy(
+  c: SiteConfig,
+  spec: Spec,
+  existsInRoot: (p: string) => boolean,
+  overlayRoot: boolean,
+  warn: (m: string) => void,
+): void {
   let mounts = spec.mounts ?? [];
   if (c.enableOverlay === 'no' && !overlayRoot) {
     mounts = mounts.filter(m => {
       if (m.destination === '/' || existsInRoot(m.destination)) return true;
-      warn(`Skipping mount of ${m.source ?? m.type} on ${m.destination}: it does not exist in the image, and overlays are disabled (enable overlay = no in ${c.file})`);
+      warn(
+        `Skipping mount of ${m.source ?? m.type} on ${m.destination}: it does not exist in the image, and overlays are disabled (enable overlay = no in ${c.file})`,
+      );
       return false;
     });
     const cwd = spec.process?.cwd ?? '/';

@@ -22,7 +22,24 @@ export const PROMPT = 'Singularity> ';
 const SESSION_TMPFS_SIZE = '64m';
 
 /** Host directories that an image always has and that must not be covered by a bind of the cwd. */
-const SYSTEM_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var'];
+const SYSTEM_DIRS = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/lib',
+  '/lib64',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/usr',
+  '/var',
+];
 
 export interface SpecRequest {
   action: Action;
@@ -115,13 +132,21 @@ export function groupFor(imageGroup: string[], hostGroup: string[], u: HostUser)
  */
 export function checkRequest(o: ActionOptions, image: Pick<ImageFacts, 'path' | 'kind' | 'apps' | 'exists'>): void {
   if (o.app && !image.exists(path.join('scif', 'apps', o.app))) {
-    throw new RuntimeError(`no app ${JSON.stringify(o.app)} in ${image.path} (it has: ${image.apps.join(', ') || 'none'})`, { op: 'app', path: image.path });
+    throw new RuntimeError(`no app ${JSON.stringify(o.app)} in ${image.path} (it has: ${image.apps.join(', ') || 'none'})`, {
+      op: 'app',
+      path: image.path,
+    });
   }
   if (o.writable && image.kind !== 'sandbox') {
-    throw new RuntimeError(`--writable needs a sandbox directory; ${image.path} is a read-only ${image.kind} image (use --writable-tmpfs or --overlay)`, { op: 'writable', path: image.path });
+    throw new RuntimeError(
+      `--writable needs a sandbox directory; ${image.path} is a read-only ${image.kind} image (use --writable-tmpfs or --overlay)`,
+      { op: 'writable', path: image.path },
+    );
   }
-  if (o.writable && (o.writableTmpfs || o.overlays.length)) throw new RuntimeError('--writable cannot be combined with --writable-tmpfs or --overlay', { op: 'writable' });
-  if (o.overlays.filter(ov => !ov.readonly).length > 1) throw new RuntimeError('only one --overlay may be writable (add :ro to the others)', { op: 'overlay' });
+  if (o.writable && (o.writableTmpfs || o.overlays.length))
+    throw new RuntimeError('--writable cannot be combined with --writable-tmpfs or --overlay', { op: 'writable' });
+  if (o.overlays.filter(ov => !ov.readonly).length > 1)
+    throw new RuntimeError('only one --overlay may be writable (add :ro to the others)', { op: 'overlay' });
 }
 
 /** Whether the root is an overlay over the image (everything but --writable, unless the site disabled overlays). */
@@ -164,7 +189,9 @@ function rootParts(c: Context, overlays: OverlayFacts[]): { root: Spec['root']; 
   if (o.writableTmpfs) readonly = false;
   lowers.push(image.rootfs);
   mounts.push({
-    destination: '/', type: 'overlay', source: 'overlay',
+    destination: '/',
+    type: 'overlay',
+    source: 'overlay',
     // In a user namespace overlayfs keeps its metadata in user.* xattrs; root's overlay uses trusted.*.
     options: [`lowerdir=${lowers.join(':')}`, `upperdir=${upper}`, `workdir=${work}`, ...(c.asRoot ? [] : ['userxattr'])],
   });
@@ -175,15 +202,34 @@ function rootParts(c: Context, overlays: OverlayFacts[]): { root: Spec['root']; 
 function kernelMounts(c: Context): Mount[] {
   const { o } = c;
   const mounts: Mount[] = [];
-  if (!noMount(c, 'proc')) mounts.push(o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'));
+  if (!noMount(c, 'proc'))
+    mounts.push(
+      o.pid ? { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'nodev', 'noexec'] } : bind('/proc', '/proc'),
+    );
   // A network namespace of its own shows its own interfaces in a fresh sysfs (the host's would show the host's).
-  if (!noMount(c, 'sys')) mounts.push(o.net ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'nodev', 'noexec'] } : { ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
+  if (!noMount(c, 'sys'))
+    mounts.push(
+      o.net
+        ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'nodev', 'noexec'] }
+        : { ...bind('/sys', '/sys'), options: ['rbind', 'nosuid', 'nodev', 'noexec'] },
+    );
   if (noMount(c, 'dev')) return mounts;
   if (!o.contain) return [...mounts, { ...bind('/dev', '/dev'), options: ['rbind', 'nosuid'] }];
   mounts.push({ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755', 'size=65536k'] });
   for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty']) mounts.push(bind(`/dev/${d}`, `/dev/${d}`, false, false));
-  if (!noMount(c, 'devpts')) mounts.push({ destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] });
-  mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] });
+  if (!noMount(c, 'devpts'))
+    mounts.push({
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+    });
+  mounts.push({
+    destination: '/dev/shm',
+    type: 'tmpfs',
+    source: 'shm',
+    options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+  });
   return mounts;
 }
 
@@ -192,7 +238,12 @@ function siteMounts(c: Context, taken: Mount[]): Mount[] {
   const { o } = c;
   const mounts: Mount[] = [];
   for (const b of c.host.siteBinds) {
-    if (noMount(c, b.destination) || (b.destination !== '/etc/resolv.conf' && noMount(c, 'bind-paths')) || (b.destination === '/etc/resolv.conf' && o.dns.length)) continue;
+    if (
+      noMount(c, b.destination) ||
+      (b.destination !== '/etc/resolv.conf' && noMount(c, 'bind-paths')) ||
+      (b.destination === '/etc/resolv.conf' && o.dns.length)
+    )
+      continue;
     mounts.push(bind(b.source, b.destination, b.readonly, b.directory));
   }
   if (o.dns.length) mounts.push(bind(writeFile(c, 'resolv.conf', resolvConf(o.dns)), '/etc/resolv.conf', true, false));
@@ -226,7 +277,8 @@ function homeAndTmpMounts(c: Context): { mounts: Mount[]; visible: string[] } {
   if (!o.noHome && !noMount(c, 'home')) {
     // --contain hides the host home unless --home names one explicitly.
     const source = o.home?.source ?? (o.contain ? backingDir(c, 'home') : u.home);
-    if (!(o.contain && !o.home) && !c.host.exists(source)) throw new RuntimeError(`home directory ${source} does not exist`, { op: 'home', path: source, errno: 'ENOENT' });
+    if (!(o.contain && !o.home) && !c.host.exists(source))
+      throw new RuntimeError(`home directory ${source} does not exist`, { op: 'home', path: source, errno: 'ENOENT' });
     mounts.push(bind(source, c.home));
     if (source === u.home || o.home) visible.push(c.home);
   }
@@ -249,7 +301,10 @@ function userBindMounts(c: Context): Mount[] {
   if (noMount(c, 'bind-paths') && !o.binds.length) return [];
   return o.binds.map(b => {
     if (!c.host.exists(b.source)) {
-      throw new RuntimeError(`mount ${b.source}->${b.destination} error: while mounting ${b.source}: mount source ${b.source} doesn't exist`, { op: 'mount', path: b.source, errno: 'ENOENT' });
+      throw new RuntimeError(
+        `mount ${b.source}->${b.destination} error: while mounting ${b.source}: mount source ${b.source} doesn't exist`,
+        { op: 'mount', path: b.source, errno: 'ENOENT' },
+      );
     }
     return bind(b.source, b.destination, b.readonly);
   });
@@ -278,7 +333,9 @@ function namespacesAndIds(c: Context, linux: NonNullable<Spec['linux']>): void {
   const { o } = c;
   const u = c.host.user;
   const userns = !c.asRoot;
-  const namespaces: { type: 'user' | 'mount' | 'pid' | 'ipc' | 'uts' }[] = userns ? [{ type: 'user' }, { type: 'mount' }] : [{ type: 'mount' }];
+  const namespaces: { type: 'user' | 'mount' | 'pid' | 'ipc' | 'uts' }[] = userns
+    ? [{ type: 'user' }, { type: 'mount' }]
+    : [{ type: 'mount' }];
   if (o.pid) namespaces.push({ type: 'pid' });
   if (o.ipc) namespaces.push({ type: 'ipc' });
   if (o.uts) namespaces.push({ type: 'uts' });
@@ -310,16 +367,27 @@ function processPart(c: Context, process_: NonNullable<Spec['process']>, cwd: st
   const command = req.action;
   const vars: Record<string, string> = {
     HOME: c.home,
-    SINGULARITY_CONTAINER: image.path, APPTAINER_CONTAINER: image.path,
-    SINGULARITY_NAME: name, APPTAINER_NAME: name,
-    SINGULARITY_COMMAND: command, APPTAINER_COMMAND: command,
-    SINGULARITY_ENVIRONMENT: '/.singularity.d/env/91-environment.sh', APPTAINER_ENVIRONMENT: '/.singularity.d/env/91-environment.sh',
+    SINGULARITY_CONTAINER: image.path,
+    APPTAINER_CONTAINER: image.path,
+    SINGULARITY_NAME: name,
+    APPTAINER_NAME: name,
+    SINGULARITY_COMMAND: command,
+    APPTAINER_COMMAND: command,
+    SINGULARITY_ENVIRONMENT: '/.singularity.d/env/91-environment.sh',
+    APPTAINER_ENVIRONMENT: '/.singularity.d/env/91-environment.sh',
     ...req.extraEnv,
   };
-  if (o.binds.length) vars['SINGULARITY_BIND'] = vars['APPTAINER_BIND'] = o.binds.map(b => `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`).join(',');
+  if (o.binds.length)
+    vars['SINGULARITY_BIND'] = vars['APPTAINER_BIND'] = o.binds
+      .map(b => `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`)
+      .join(',');
   if (o.app) vars['SINGULARITY_APPNAME'] = vars['APPTAINER_APPNAME'] = o.app;
   const script = actionScript({
-    action: req.action, overrides: host.envOverrides, app: o.app, libs: host.gpuMounts.length > 0, prompt: PROMPT,
+    action: req.action,
+    overrides: host.envOverrides,
+    app: o.app,
+    libs: host.gpuMounts.length > 0,
+    prompt: PROMPT,
     shell: o.shell ?? (host.env['APPTAINER_SHELL'] || host.env['SINGULARITY_SHELL'] || undefined),
   });
   process_.terminal = false;
@@ -329,7 +397,11 @@ function processPart(c: Context, process_: NonNullable<Spec['process']>, cwd: st
   } else if (req.action === 'exec') {
     process_.args = req.args;
   } else {
-    throw new RuntimeError(`${image.path} has no /bin/sh, which ${req.action} needs`, { op: req.action, path: path.join(image.path, 'bin/sh'), errno: 'ENOENT' });
+    throw new RuntimeError(`${image.path} has no /bin/sh, which ${req.action} needs`, {
+      op: req.action,
+      path: path.join(image.path, 'bin/sh'),
+      errno: 'ENOENT',
+    });
   }
   process_.env = baseEnvironment(host.env, o, vars);
   process_.cwd = cwd;
@@ -351,7 +423,13 @@ export function buildSpec(req: SpecRequest, image: ImageFacts, host: HostFacts, 
   checkRequest(o, image);
   const effects: Effects = { dirs: [], files: [] };
   const c: Context = {
-    req, o, image, host, session, effects, asRoot: host.user.uid === 0 && !o.fakeroot,
+    req,
+    o,
+    image,
+    host,
+    session,
+    effects,
+    asRoot: host.user.uid === 0 && !o.fakeroot,
     home: o.home?.destination ?? (o.fakeroot ? '/root' : host.user.home),
   };
   const spec = specTemplate({ rootless: true, uid: host.user.uid, gid: host.user.gid });

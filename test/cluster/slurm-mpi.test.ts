@@ -15,8 +15,10 @@ if (process.geteuid?.() !== 0) {
   process.exit(0);
 }
 const missing = ['slurmctld', 'slurmd', 'munged', 'mpicc', 'mpirun', 'mksquashfs'].filter(
-  tool => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-if (missing.length) throw new Error(`missing ${missing.join(', ')}: bash hack/deps.sh installs slurm-wlm, munge, Open MPI and squashfs-tools`);
+  tool => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
+);
+if (missing.length)
+  throw new Error(`missing ${missing.join(', ')}: bash hack/deps.sh installs slurm-wlm, munge, Open MPI and squashfs-tools`);
 
 const CLUSTER = path.join(REPO, 'hack', 'cluster');
 const CLUSTER_DIR = '/var/tmp/cluster-tsrt';
@@ -26,7 +28,9 @@ const user = testUser();
 
 function run(argv: string[], opts: { cwd?: string; timeout?: number } = {}): Result {
   const r = spawnSync(argv[0], argv.slice(1), {
-    cwd: opts.cwd, timeout: opts.timeout ?? 180_000, env: { ...process.env, SLURM_CONF },
+    cwd: opts.cwd,
+    timeout: opts.timeout ?? 180_000,
+    env: { ...process.env, SLURM_CONF },
   });
   return { code: r.status ?? -1, signal: r.signal ?? null, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
 }
@@ -105,7 +109,23 @@ function sifImage(): string {
   const steps = [
     ['mksquashfs', rootfs, squashfs, '-noappend', '-all-root', '-quiet'],
     [SINGULARITY, 'sif', 'new', image],
-    [SINGULARITY, 'sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', image, squashfs],
+    [
+      SINGULARITY,
+      'sif',
+      'add',
+      '--datatype',
+      '4',
+      '--partfs',
+      '1',
+      '--parttype',
+      '2',
+      '--partarch',
+      '2',
+      '--groupid',
+      '1',
+      image,
+      squashfs,
+    ],
   ];
   for (const step of steps) {
     const r = run(step);
@@ -122,7 +142,8 @@ const MPI_BINDS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/share/openmp
  * root's HOME), so it gets a home and runtime directory of its own in the test's directory.
  */
 const singularityEnv = (() => {
-  const home = path.join(work, 'home'), runtime = path.join(work, 'xdg');
+  const home = path.join(work, 'home'),
+    runtime = path.join(work, 'xdg');
   for (const dir of [home, runtime]) {
     fs.mkdirSync(dir, { mode: 0o700 });
     fs.chownSync(dir, user.uid, user.gid);
@@ -137,7 +158,7 @@ t.test('srun -N2 --container=BUNDLE hostname: one container on each node', async
   t.same(containersLeft(), [], 'no container is left on either node');
 });
 
-t.test('srun -N2 --container=BUNDLE id -u: the submitting user\'s own uid, rootless', async t => {
+t.test("srun -N2 --container=BUNDLE id -u: the submitting user's own uid, rootless", async t => {
   const r = asUser(['srun', '-N2', `--container=${busybox}`, 'id', '-u']);
   t.equal(r.code, 0, r.stderr);
   t.same(r.stdout.split('\n').filter(Boolean), [String(user.uid), String(user.uid)]);
@@ -147,7 +168,7 @@ t.test('srun -N2 --container=BUNDLE id -u: the submitting user\'s own uid, rootl
   }
 });
 
-t.test('the container\'s exit status is srun\'s', async t => {
+t.test("the container's exit status is srun's", async t => {
   const r = asUser(['srun', '-N1', `--container=${busybox}`, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
   t.equal(r.code, 3);
   t.match(r.stdout, /^out$/m);
@@ -157,13 +178,23 @@ t.test('the container\'s exit status is srun\'s', async t => {
 
 t.test('an sbatch job array of containers: output, error and exit code of each task reach its files', async t => {
   const script = path.join(work, 'array.sh');
-  fs.writeFileSync(script, '#!/bin/sh\necho "task $SLURM_ARRAY_TASK_ID uid $(id -u)"\necho "stderr of $SLURM_ARRAY_TASK_ID" >&2\nexit $((SLURM_ARRAY_TASK_ID + 3))\n', { mode: 0o755 });
+  fs.writeFileSync(
+    script,
+    '#!/bin/sh\necho "task $SLURM_ARRAY_TASK_ID uid $(id -u)"\necho "stderr of $SLURM_ARRAY_TASK_ID" >&2\nexit $((SLURM_ARRAY_TASK_ID + 3))\n',
+    { mode: 0o755 },
+  );
   const job = submit([`--container=${busybox}`, '--array=0-2', '-o', 'array-%a.out', '-e', 'array-%a.err', script]);
-  t.ok(waitFor(() => jobGone(job), 600, 200), `array job ${job} finished`);
+  t.ok(
+    waitFor(() => jobGone(job), 600, 200),
+    `array job ${job} finished`,
+  );
   for (const task of [0, 1, 2]) {
     t.equal(fs.readFileSync(path.join(work, `array-${task}.out`), 'utf8'), `task ${task} uid ${user.uid}\n`);
-    t.equal(fs.readFileSync(path.join(work, `array-${task}.err`), 'utf8'), `stderr of ${task}\n`,
-      'the container\'s stderr and nothing else (no runtime noise)');
+    t.equal(
+      fs.readFileSync(path.join(work, `array-${task}.err`), 'utf8'),
+      `stderr of ${task}\n`,
+      "the container's stderr and nothing else (no runtime noise)",
+    );
     t.equal(exitCodeOf(`${job}_${task}`), `${task + 3}:0`);
   }
   t.same(containersLeft(), []);
@@ -171,18 +202,26 @@ t.test('an sbatch job array of containers: output, error and exit code of each t
 
 t.test('scancel of a running container job: killed and deleted on both nodes, nothing leaks', async t => {
   const job = submit(['-N2', '-o', 'cancel.out', '-e', 'cancel.err', '--wrap', `srun --container=${busybox} sleep 600`]);
-  t.ok(waitFor(() => NODES.every(n => containersOn(n).length === 1), 600, 200), 'a container runs on each node');
+  t.ok(
+    waitFor(() => NODES.every(n => containersOn(n).length === 1), 600, 200),
+    'a container runs on each node',
+  );
   const ids = allContainers();
   // The containers' processes, by the pid tsrt recorded for each.
-  const pids = NODES.flatMap(node => containersOn(node).map(id => {
-    const root = path.join(CLUSTER_DIR, 'run', `tsrt-${node}-${user.name}`);
-    return Number(JSON.parse(run([TSRT, '--root', root, 'state', id]).stdout).pid);
-  }));
+  const pids = NODES.flatMap(node =>
+    containersOn(node).map(id => {
+      const root = path.join(CLUSTER_DIR, 'run', `tsrt-${node}-${user.name}`);
+      return Number(JSON.parse(run([TSRT, '--root', root, 'state', id]).stdout).pid);
+    }),
+  );
   t.equal(pids.filter(p => p > 0).length, 2);
   const cgroups = pids.flatMap(p => fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter(Boolean));
 
   t.equal(run(['scancel', job]).code, 0);
-  t.ok(waitFor(() => jobGone(job), 600, 200), 'the job ends');
+  t.ok(
+    waitFor(() => jobGone(job), 600, 200),
+    'the job ends',
+  );
   t.same(containersLeft(), [], 'tsrt has no container left on either node');
   for (const pid of pids) t.notOk(alive(pid), `container process ${pid} is gone`);
   for (const id of ids) {
@@ -225,7 +264,10 @@ t.test('srun -N2 --container=BUNDLE whose root filesystem is a SIF image (org.ts
   fs.writeFileSync(file, JSON.stringify(spec));
   const r = asUser(['srun', '-N2', `--container=${sifBundle}`, 'sh', '-c', 'echo "$(hostname) $(id -u) $(cat /etc/from-sif)"']);
   t.equal(r.code, 0, r.stderr);
-  t.same(r.stdout.split('\n').filter(Boolean).sort(), NODES.map(n => `${n} ${user.uid} from the SIF`));
+  t.same(
+    r.stdout.split('\n').filter(Boolean).sort(),
+    NODES.map(n => `${n} ${user.uid} from the SIF`),
+  );
   t.same(containersLeft(), []);
   t.same(hostMountsContaining(sifBundle), [], 'no mount of the image is left');
 });
@@ -233,12 +275,20 @@ t.test('srun -N2 --container=BUNDLE whose root filesystem is a SIF image (org.ts
 t.test('a job script runs srun -N2 tsrt-singularity exec image.sif', async t => {
   const image = sifImage();
   const script = path.join(work, 'singularity-job.sh');
-  fs.writeFileSync(script, `#!/bin/sh\nsrun -N2 ${SINGULARITY} exec ${image} sh -c 'echo "$(hostname) $(id -u) $(cat /etc/from-sif)"'\n`, { mode: 0o755 });
+  fs.writeFileSync(script, `#!/bin/sh\nsrun -N2 ${SINGULARITY} exec ${image} sh -c 'echo "$(hostname) $(id -u) $(cat /etc/from-sif)"'\n`, {
+    mode: 0o755,
+  });
   const job = submit(['-N2', '-o', 'singularity.out', '-e', 'singularity.err', script]);
-  t.ok(waitFor(() => jobGone(job), 600, 200), `job ${job} finished`);
+  t.ok(
+    waitFor(() => jobGone(job), 600, 200),
+    `job ${job} finished`,
+  );
   t.equal(exitCodeOf(job), '0:0', fs.readFileSync(path.join(work, 'singularity.err'), 'utf8'));
   const lines = fs.readFileSync(path.join(work, 'singularity.out'), 'utf8').split('\n').filter(Boolean);
-  t.same(lines.sort(), NODES.map(n => `${n} ${user.uid} from the SIF`));
+  t.same(
+    lines.sort(),
+    NODES.map(n => `${n} ${user.uid} from the SIF`),
+  );
   t.same(hostMountsContaining(image), [], 'no mount of the image is left');
 });
 
@@ -249,8 +299,17 @@ const ring = path.join(work, 'ring');
 const cc = run(['mpicc', '-O2', '-o', ring, path.join(CLUSTER, 'mpi', 'ring.c')]);
 if (cc.code !== 0) throw new Error(`mpicc failed: ${cc.stderr}`);
 fs.chownSync(ring, user.uid, user.gid);
-const MCA = ['--mca', 'btl_tcp_if_include', '10.213.77.0/24', '--mca', 'oob_tcp_if_include', '10.213.77.0/24',
-  '--mca', 'btl_vader_single_copy_mechanism', 'none'];
+const MCA = [
+  '--mca',
+  'btl_tcp_if_include',
+  '10.213.77.0/24',
+  '--mca',
+  'oob_tcp_if_include',
+  '10.213.77.0/24',
+  '--mca',
+  'btl_vader_single_copy_mechanism',
+  'none',
+];
 const inContainer = path.join(CLUSTER, 'mpi', 'in-container');
 // The ranks' tsrt state goes under the cluster's directory (removed with it), not the wrapper's /tmp default.
 const rankRoot = `TSRT_ROOT=${path.join(CLUSTER_DIR, 'run', `mpi-${user.name}`)}`;
@@ -259,10 +318,13 @@ const rankRoot = `TSRT_ROOT=${path.join(CLUSTER_DIR, 'run', `mpi-${user.name}`)}
 function ringHosts(t: Test, r: Result, ranks: number): string[] {
   t.equal(r.code, 0, r.stderr);
   const m = /^ring size=(\d+) token=(\d+) expected=(\d+) allreduce=(\d+) hosts=(\S+) (ok|WRONG)$/m.exec(r.stdout);
-  if (!m) { t.fail(`no ring result in: ${r.stdout}${r.stderr}`); return []; }
+  if (!m) {
+    t.fail(`no ring result in: ${r.stdout}${r.stderr}`);
+    return [];
+  }
   t.equal(Number(m[1]), ranks, 'every rank joined');
-  t.equal(Number(m[2]), 3 * ranks * (ranks - 1) / 2, 'the token went round the ring three times');
-  t.equal(Number(m[4]), ranks * (ranks - 1) / 2, 'allreduce summed every rank');
+  t.equal(Number(m[2]), (3 * ranks * (ranks - 1)) / 2, 'the token went round the ring three times');
+  t.equal(Number(m[4]), (ranks * (ranks - 1)) / 2, 'allreduce summed every rank');
   t.equal(m[6], 'ok');
   return m[5].split(',');
 }
@@ -276,18 +338,46 @@ t.test('mpirun -np 4 across both nodes, each rank in a container', async t => {
   const r = asUser(['env', rankRoot, 'salloc', '-N2', '--ntasks-per-node=2', 'mpirun', ...MCA, '-np', '4', inContainer, mpiBundle, ring]);
   t.same(ringHosts(t, r, 4).sort(), ['cn1', 'cn1', 'cn2', 'cn2']);
   const leftovers = fs.readdirSync('/tmp').filter(name => name.startsWith('tsrt-rank.'));
-  t.same(leftovers.filter(name => fs.statSync(path.join('/tmp', name)).uid === user.uid), [],
-    'no per-rank bundle is left in /tmp');
+  t.same(
+    leftovers.filter(name => fs.statSync(path.join('/tmp', name)).uid === user.uid),
+    [],
+    'no per-rank bundle is left in /tmp',
+  );
 });
 
 // The same ring with every rank a `tsrt-singularity exec` of the SIF image, the host's Open MPI bound in.
 // Ranks are in user namespaces of their own: TCP between them (no shared-memory single copy).
-const SINGULARITY_MCA = ['--mca', 'btl', 'self,tcp', '--mca', 'pml', 'ob1', '--mca', 'btl_tcp_if_include', '10.213.77.0/24',
-  '--mca', 'oob_tcp_if_include', '10.213.77.0/24'];
+const SINGULARITY_MCA = [
+  '--mca',
+  'btl',
+  'self,tcp',
+  '--mca',
+  'pml',
+  'ob1',
+  '--mca',
+  'btl_tcp_if_include',
+  '10.213.77.0/24',
+  '--mca',
+  'oob_tcp_if_include',
+  '10.213.77.0/24',
+];
 function singularityRing(allocation: string[]): Result {
   const binds = MPI_BINDS.filter(p => fs.existsSync(p)).join(',');
-  return asUser([...singularityEnv, 'salloc', ...allocation, 'mpirun', ...SINGULARITY_MCA, '-np', '4',
-    SINGULARITY, 'exec', '-B', binds, sifImage(), ring]);
+  return asUser([
+    ...singularityEnv,
+    'salloc',
+    ...allocation,
+    'mpirun',
+    ...SINGULARITY_MCA,
+    '-np',
+    '4',
+    SINGULARITY,
+    'exec',
+    '-B',
+    binds,
+    sifImage(),
+    ring,
+  ]);
 }
 
 t.test('mpirun -np 4 tsrt-singularity exec image.sif ./ring, on one node', async t => {

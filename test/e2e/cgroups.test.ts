@@ -8,12 +8,28 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testUser, tmpdir, tsrt, uniqueId, type Edit, type Result, type Scope,
+  REPO,
+  e2eFile,
+  editConfig,
+  errorMessage,
+  onCgroup2Only,
+  readOrEmpty,
+  testCgroupPath,
+  testUser,
+  tmpdir,
+  tsrt,
+  uniqueId,
+  type Edit,
+  type Result,
+  type Scope,
 } from '../helpers.js';
 import { hostFacts } from '../../src/runtime/host.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
-  name: 'cgroups', idPrefix: 'cg', needsRoot: 'cgroup tests need root', timeoutMinutes: 20,
+  name: 'cgroups',
+  idPrefix: 'cg',
+  needsRoot: 'cgroup tests need root',
+  timeoutMinutes: 20,
 });
 
 const CG = '/sys/fs/cgroup';
@@ -25,8 +41,9 @@ const FACTS = hostFacts();
 /** The v1 hierarchy mount point of `controller` ("/sys/fs/cgroup/net_cls,net_prio"), if the host has one. */
 const v1Mount = (controller: string): string | undefined =>
   FACTS.cgroup.v1.find(h => h.options.split(',').includes(controller))?.mountPoint;
-const V2_CONTROLLERS = new Set(FACTS.cgroup.unifiedMountPoint
-  ? readOrEmpty(path.join(FACTS.cgroup.unifiedMountPoint, 'cgroup.controllers')).trim().split(/\s+/) : []);
+const V2_CONTROLLERS = new Set(
+  FACTS.cgroup.unifiedMountPoint ? readOrEmpty(path.join(FACTS.cgroup.unifiedMountPoint, 'cgroup.controllers')).trim().split(/\s+/) : [],
+);
 
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
 const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e');
@@ -40,11 +57,13 @@ function stateOf(id: string): any {
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
-const withCgroup = (cgroupsPath: string, resources: any = {}, more?: Edit): Edit => spec => {
-  spec.linux.cgroupsPath = cgroupsPath;
-  spec.linux.resources = { ...(spec.linux.resources ?? {}), ...resources };
-  more?.(spec);
-};
+const withCgroup =
+  (cgroupsPath: string, resources: any = {}, more?: Edit): Edit =>
+  spec => {
+    spec.linux.cgroupsPath = cgroupsPath;
+    spec.linux.resources = { ...(spec.linux.resources ?? {}), ...resources };
+    more?.(spec);
+  };
 
 /** Prints `before` (run inside), then "ready", then idles. */
 const idleAfter = (before = ''): string[] => ['sh', '-c', `${before}${before ? '; ' : ''}echo ready; while :; do sleep 0.1; done`];
@@ -68,7 +87,10 @@ function startDetached(s: Scope, args: string[], edit: Edit, extraGlobal: string
 
 /** Every hierarchy directory the container's cgroup has on the host. */
 function hostDirs(p: string): string[] {
-  return fs.readdirSync(CG).map(h => path.join(CG, h, p)).filter(d => fs.existsSync(d));
+  return fs
+    .readdirSync(CG)
+    .map(h => path.join(CG, h, p))
+    .filter(d => fs.existsSync(d));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -82,34 +104,47 @@ t.test('the container init is in its cgroup in every hierarchy, the runtime is n
   tt.ok(c.ready, 'container ready');
   const own = read(`/proc/${c.pid}/cgroup`).split('\n');
   for (const h of ['pids', 'memory', 'cpu', 'freezer', 'devices', 'name=systemd']) {
-    tt.ok(own.some(l => l.split(':')[1] === h && l.endsWith(`:${p}`)), `${h}: ${p}`);
+    tt.ok(
+      own.some(l => l.split(':')[1] === h && l.endsWith(`:${p}`)),
+      `${h}: ${p}`,
+    );
   }
   tt.ok(own.includes(`0::${p}`), 'cgroup2 (unified) too');
   tt.equal(read(path.join(CG, 'pids', p, 'cgroup.procs')).split('\n')[0], String(c.pid), 'the init is in it');
   tt.notOk(read('/proc/self/cgroup').includes(p), 'the test process (and so the runtime that ran before) is not in it');
 });
 
-t.test('cgroupsPath relative: under the runtime\'s own cgroup; absent: the container id', async tt => {
+t.test("cgroupsPath relative: under the runtime's own cgroup; absent: the container id", async tt => {
   const s = scope(tt);
   const rel = `tsrt-e2e-rel-${process.pid}/inner`;
   tt.teardown(() => {
-    for (const h of fs.readdirSync(CG)) spawnSync('sh', ['-c', `find ${path.join(CG, h)} -maxdepth 5 -depth -type d -path '*tsrt-e2e-rel-${process.pid}*' -exec rmdir {} \\; 2>/dev/null`]);
+    for (const h of fs.readdirSync(CG))
+      spawnSync('sh', [
+        '-c',
+        `find ${path.join(CG, h)} -maxdepth 5 -depth -type d -path '*tsrt-e2e-rel-${process.pid}*' -exec rmdir {} \\; 2>/dev/null`,
+      ]);
   });
   const c = startDetached(s, idleAfter(), spec => {
     spec.linux.cgroupsPath = rel;
   });
   tt.equal(c.code, 0, c.stderr);
-  const pidsLine = read(`/proc/${c.pid}/cgroup`).split('\n').find(l => l.split(':')[1] === 'pids') ?? '';
+  const pidsLine =
+    read(`/proc/${c.pid}/cgroup`)
+      .split('\n')
+      .find(l => l.split(':')[1] === 'pids') ?? '';
   tt.ok(pidsLine.endsWith(`/${rel}`), `pids path contains it: ${pidsLine}`);
   const d = startDetached(s, idleAfter(), () => {});
   tt.equal(d.code, 0, d.stderr);
-  const line = read(`/proc/${d.pid}/cgroup`).split('\n').find(l => l.split(':')[1] === 'pids') ?? '';
+  const line =
+    read(`/proc/${d.pid}/cgroup`)
+      .split('\n')
+      .find(l => l.split(':')[1] === 'pids') ?? '';
   tt.ok(line.endsWith(`/${d.id}`), `default: the id (${line})`);
   tt.equal(rt(['delete', '--force', d.id]).code, 0);
   tt.notOk(fs.existsSync(path.join(CG, 'pids', d.id)), 'default cgroup removed by delete');
 });
 
-t.test('the cgroup mount inside shows the container\'s own cgroup as its root', async tt => {
+t.test("the cgroup mount inside shows the container's own cgroup as its root", async tt => {
   const s = scope(tt);
   for (const ns of ['with a cgroup namespace', 'without a cgroup namespace']) {
     const p = cgPath(tt);
@@ -128,7 +163,16 @@ t.test('the cgroup mount inside shows the container\'s own cgroup as its root', 
 t.test('linux.resources.memory', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
-  const memory = { limit: 268435456, reservation: 134217728, swap: 536870912, kernel: 536870912, kernelTCP: 16777216, swappiness: 20, disableOOMKiller: true, useHierarchy: true };
+  const memory = {
+    limit: 268435456,
+    reservation: 134217728,
+    swap: 536870912,
+    kernel: 536870912,
+    kernelTCP: 16777216,
+    swappiness: 20,
+    disableOOMKiller: true,
+    useHierarchy: true,
+  };
   const c = startDetached(s, idleAfter('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), withCgroup(p, { memory }));
   tt.equal(c.code, 0, c.stderr);
   const f = (name: string) => read(path.join(CG, 'memory', p, name));
@@ -149,8 +193,10 @@ t.test('linux.resources.memory', async tt => {
 t.test('memory limit enforced: a process past it is OOM-killed', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
-  const bundle = s.bundle(['sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived'],
-    withCgroup(p, { memory: { limit: 16777216, swap: 16777216 } }));
+  const bundle = s.bundle(
+    ['sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived'],
+    withCgroup(p, { memory: { limit: 16777216, swap: 16777216 } }),
+  );
   const r = rt(['run', '-b', bundle, s.id()]);
   tt.not(r.stdout.trim(), 'survived', 'the 64 MiB allocation did not succeed');
   tt.equal(r.code, 137, `killed by SIGKILL (the OOM killer): ${r.stderr}`);
@@ -159,8 +205,21 @@ t.test('memory limit enforced: a process past it is OOM-killed', async tt => {
 t.test('linux.resources.cpu', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
-  const cpu = { shares: 512, quota: 50000, period: 100000, burst: 10000, realtimePeriod: 1000000, realtimeRuntime: 10000, cpus: '0', mems: '0' };
-  const c = startDetached(s, idleAfter('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpuset/cpuset.cpus'), withCgroup(p, { cpu }));
+  const cpu = {
+    shares: 512,
+    quota: 50000,
+    period: 100000,
+    burst: 10000,
+    realtimePeriod: 1000000,
+    realtimeRuntime: 10000,
+    cpus: '0',
+    mems: '0',
+  };
+  const c = startDetached(
+    s,
+    idleAfter('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpuset/cpuset.cpus'),
+    withCgroup(p, { cpu }),
+  );
   tt.equal(c.code, 0, c.stderr);
   const f = (h: string, name: string) => read(path.join(CG, h, p, name));
   tt.test('shares', async t => t.equal(f('cpu', 'cpu.shares'), '512'));
@@ -192,10 +251,14 @@ t.test('linux.resources.pids: limit, and a fork bomb stays bounded', async tt =>
   const p = cgPath(tt);
   // At the limit busybox's sh stops with "can't fork" and the container ends, so it never says "ready" (the
   // wait for it used to run out every time): the test waits for the kernel's count of refused forks instead.
-  const bomb = 'cat /sys/fs/cgroup/pids/pids.max; i=0; while [ $i -lt 13 ]; do sleep 1000 & i=$((i+1)); done 2>/dev/null; echo ready; exec sleep 1000';
+  const bomb =
+    'cat /sys/fs/cgroup/pids/pids.max; i=0; while [ $i -lt 13 ]; do sleep 1000 & i=$((i+1)); done 2>/dev/null; echo ready; exec sleep 1000';
   const c = startDetached(s, ['sh', '-c', bomb], withCgroup(p, { pids: { limit: 10 } }), [], false);
   tt.equal(c.code, 0, c.stderr);
-  tt.ok(waitFor(() => /^max [1-9]/m.test(read(path.join(CG, 'pids', p, 'pids.events')))), 'the bomb reached the limit');
+  tt.ok(
+    waitFor(() => /^max [1-9]/m.test(read(path.join(CG, 'pids', p, 'pids.events')))),
+    'the bomb reached the limit',
+  );
   tt.equal(read(path.join(CG, 'pids', p, 'pids.max')), '10');
   tt.equal(read(c.out).split('\n')[0], '10', 'inside too');
   tt.ok(Number(read(path.join(CG, 'pids', p, 'pids.current'))) <= 10, 'never more than 10 tasks');
@@ -221,7 +284,9 @@ t.test('linux.resources.blockIO', async tt => {
   const s = scope(tt);
   const files = blkioWeightFiles();
   const weightFile = files.has('blkio.weight') ? 'blkio.weight' : files.has('blkio.bfq.weight') ? 'blkio.bfq.weight' : undefined;
-  const branch = weightFile ? `this host's I/O scheduler has ${weightFile}` : 'this host\'s I/O schedulers have no weight (none, mq-deadline, kyber)';
+  const branch = weightFile
+    ? `this host's I/O scheduler has ${weightFile}`
+    : "this host's I/O schedulers have no weight (none, mq-deadline, kyber)";
   /** create must fail with `expect`, leaving no cgroup and no state. */
   const refused = (t: Test, blockIO: object, expect: RegExp): void => {
     const p = cgPath(t);
@@ -246,8 +311,10 @@ t.test('linux.resources.blockIO', async tt => {
   tt.test('the four throttles', async t => {
     const p = cgPath(t);
     const blockIO = {
-      throttleReadBpsDevice: [{ major: 7, minor: 0, rate: 1048576 }], throttleWriteBpsDevice: [{ major: 7, minor: 0, rate: 2097152 }],
-      throttleReadIOPSDevice: [{ major: 7, minor: 0, rate: 100 }], throttleWriteIOPSDevice: [{ major: 7, minor: 0, rate: 200 }],
+      throttleReadBpsDevice: [{ major: 7, minor: 0, rate: 1048576 }],
+      throttleWriteBpsDevice: [{ major: 7, minor: 0, rate: 2097152 }],
+      throttleReadIOPSDevice: [{ major: 7, minor: 0, rate: 100 }],
+      throttleWriteIOPSDevice: [{ major: 7, minor: 0, rate: 200 }],
     };
     const c = startDetached(s, idleAfter(), withCgroup(p, { blockIO }));
     t.equal(c.code, 0, c.stderr);
@@ -257,21 +324,28 @@ t.test('linux.resources.blockIO', async tt => {
     t.equal(f('blkio.throttle.read_iops_device'), '7:0 100');
     t.equal(f('blkio.throttle.write_iops_device'), '7:0 200');
   });
-  tt.test(`leafWeight: only CFQ has it; elsewhere a clear error, nothing left (branch: ${files.has('blkio.leaf_weight') ? 'CFQ' : 'no blkio.leaf_weight'})`, async t => {
-    if (!files.has('blkio.leaf_weight')) {
-      refused(t, { leafWeight: 100 }, /^linux\.resources\.blockIO\.leafWeight: the host's I\/O scheduler has no blkio\.leaf_weight$/);
-      return;
-    }
-    const p = cgPath(t);
-    const c = startDetached(s, idleAfter(), withCgroup(p, { blockIO: { leafWeight: 100 } }));
-    t.equal(c.code, 0, c.stderr);
-    t.match(read(path.join(CG, 'blkio', p, 'blkio.leaf_weight')), /\b100$/);
-  });
+  tt.test(
+    `leafWeight: only CFQ has it; elsewhere a clear error, nothing left (branch: ${files.has('blkio.leaf_weight') ? 'CFQ' : 'no blkio.leaf_weight'})`,
+    async t => {
+      if (!files.has('blkio.leaf_weight')) {
+        refused(t, { leafWeight: 100 }, /^linux\.resources\.blockIO\.leafWeight: the host's I\/O scheduler has no blkio\.leaf_weight$/);
+        return;
+      }
+      const p = cgPath(t);
+      const c = startDetached(s, idleAfter(), withCgroup(p, { blockIO: { leafWeight: 100 } }));
+      t.equal(c.code, 0, c.stderr);
+      t.match(read(path.join(CG, 'blkio', p, 'blkio.leaf_weight')), /\b100$/);
+    },
+  );
   tt.test(`weightDevice on a loop device: a clear error naming the file or its absence, nothing left (branch: ${branch})`, async t => {
     // A loop device has no I/O scheduler of its own, so even a host with a weight_device file refuses it.
-    refused(t, { weightDevice: [{ major: 7, minor: 0, weight: 100 }] }, weightFile
-      ? /^linux\.resources\.blockIO\.weightDevice\[0\]: write "7:0 100" to \S+blkio\.(bfq\.)?weight_device: operation not supported$/
-      : /^linux\.resources\.blockIO\.weightDevice\[0\]\.weight: the host's I\/O scheduler has no blkio\.weight_device$/);
+    refused(
+      t,
+      { weightDevice: [{ major: 7, minor: 0, weight: 100 }] },
+      weightFile
+        ? /^linux\.resources\.blockIO\.weightDevice\[0\]: write "7:0 100" to \S+blkio\.(bfq\.)?weight_device: operation not supported$/
+        : /^linux\.resources\.blockIO\.weightDevice\[0\]\.weight: the host's I\/O scheduler has no blkio\.weight_device$/,
+    );
   });
 });
 
@@ -300,7 +374,10 @@ t.test('linux.resources.unified: written to cgroup2; a controller cgroup2 does n
   const p2 = cgPath(tt);
   const r = rt(['create', '-b', s.bundle(['true'], withCgroup(p2, { unified: { 'memory.max': '1' } })), s.id()]);
   tt.not(r.code, 0);
-  tt.match(errorMessage(r.stderr), /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1 \("memory\.max": the host has the memory controller in a v1 hierarchy\)/);
+  tt.match(
+    errorMessage(r.stderr),
+    /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1 \("memory\.max": the host has the memory controller in a v1 hierarchy\)/,
+  );
   tt.same(hostDirs(p2), [], 'nothing left');
 });
 
@@ -321,25 +398,41 @@ for (const [field, controller, value, file, written] of [
   ['network.priorities', 'net_prio', { network: { priorities: [{ name: 'lo', priority: 1 }] } }, 'net_prio.ifpriomap', /^lo 1$/m],
 ] as const) {
   const mount = v1Mount(controller);
-  t.test(`linux.resources.${field}: written where the host has ${controller}, else a clear error and nothing left (branch: ${mount ? `${controller} mounted` : `no ${controller}`})`, async tt => {
-    if (!mount) {
-      refusedCreate(tt, value, new RegExp(`^linux\\.resources\\.${field.replace('.', '\\.')}: the ${controller} cgroup controller is not available on this host$`));
-      return;
-    }
-    const s = scope(tt);
-    const p = cgPath(tt);
-    const c = startDetached(s, idleAfter(), withCgroup(p, value));
-    tt.equal(c.code, 0, c.stderr);
-    tt.match(read(path.join(mount, p, file)), written);
-  });
+  t.test(
+    `linux.resources.${field}: written where the host has ${controller}, else a clear error and nothing left (branch: ${mount ? `${controller} mounted` : `no ${controller}`})`,
+    async tt => {
+      if (!mount) {
+        refusedCreate(
+          tt,
+          value,
+          new RegExp(
+            `^linux\\.resources\\.${field.replace('.', '\\.')}: the ${controller} cgroup controller is not available on this host$`,
+          ),
+        );
+        return;
+      }
+      const s = scope(tt);
+      const p = cgPath(tt);
+      const c = startDetached(s, idleAfter(), withCgroup(p, value));
+      tt.equal(c.code, 0, c.stderr);
+      tt.match(read(path.join(mount, p, file)), written);
+    },
+  );
 }
 
 const RDMA = !!v1Mount('rdma') || V2_CONTROLLERS.has('rdma');
-t.test(`linux.resources.rdma: refused, a clear error and nothing left (branch: ${RDMA ? 'the host has the rdma controller but no such device' : 'no rdma controller'})`, async tt => {
-  refusedCreate(tt, { rdma: { mlx5_1: { hcaHandles: 1 } } }, RDMA
-    ? /^linux\.resources\.rdma\.mlx5_1: write "mlx5_1 hca_handle=1" to \S+rdma\.max: /
-    : /^linux\.resources\.rdma: the rdma cgroup controller is not available on this host$/);
-});
+t.test(
+  `linux.resources.rdma: refused, a clear error and nothing left (branch: ${RDMA ? 'the host has the rdma controller but no such device' : 'no rdma controller'})`,
+  async tt => {
+    refusedCreate(
+      tt,
+      { rdma: { mlx5_1: { hcaHandles: 1 } } },
+      RDMA
+        ? /^linux\.resources\.rdma\.mlx5_1: write "mlx5_1 hca_handle=1" to \S+rdma\.max: /
+        : /^linux\.resources\.rdma: the rdma cgroup controller is not available on this host$/,
+    );
+  },
+);
 
 t.test('linux.resources.devices', async tt => {
   const s = scope(tt);
@@ -360,15 +453,24 @@ t.test('linux.resources.devices', async tt => {
   const loop0 = (spec: any) => {
     spec.linux.devices = [{ path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o600, uid: 0, gid: 0 }];
   };
-  const probe = 'head -c1 /dev/loop0 >/dev/null 2>/tmp/e || true; head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted" || echo opened';
+  const probe =
+    'head -c1 /dev/loop0 >/dev/null 2>/tmp/e || true; head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted" || echo opened';
   tt.test('a device node with no allow rule cannot be opened inside', async t => {
     const p = cgPath(t);
-    const r = rt(['run', '-b', s.bundle(['sh', '-c', probe], withCgroup(p, { devices: [{ allow: false, access: 'rwm' }] }, loop0)), s.id()]);
+    const r = rt([
+      'run',
+      '-b',
+      s.bundle(['sh', '-c', probe], withCgroup(p, { devices: [{ allow: false, access: 'rwm' }] }, loop0)),
+      s.id(),
+    ]);
     t.equal(r.stdout.trim(), 'Operation not permitted', r.stderr);
   });
   tt.test('an allow rule for it lets it be opened', async t => {
     const p = cgPath(t);
-    const devices = [{ allow: false, access: 'rwm' }, { allow: true, type: 'b', major: 7, minor: 0, access: 'r' }];
+    const devices = [
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'b', major: 7, minor: 0, access: 'r' },
+    ];
     const r = rt(['run', '-b', s.bundle(['sh', '-c', probe], withCgroup(p, { devices }, loop0)), s.id()]);
     t.equal(r.stdout.trim(), 'opened', r.stderr);
   });
@@ -380,32 +482,58 @@ t.test('linux.resources.devices', async tt => {
 t.test('update changes the values of a running container', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
-  const c = startDetached(s, idleAfter(), withCgroup(p, { memory: { limit: 67108864, swap: 134217728 }, cpu: { quota: 20000, period: 100000 }, pids: { limit: 50 } }));
+  const c = startDetached(
+    s,
+    idleAfter(),
+    withCgroup(p, { memory: { limit: 67108864, swap: 134217728 }, cpu: { quota: 20000, period: 100000 }, pids: { limit: 50 } }),
+  );
   tt.equal(c.code, 0, c.stderr);
   const f = (h: string, name: string) => read(path.join(CG, h, p, name));
   const files = blkioWeightFiles();
   const weightFile = files.has('blkio.weight') ? 'blkio.weight' : files.has('blkio.bfq.weight') ? 'blkio.bfq.weight' : undefined;
-  tt.test(`flags (branch: ${weightFile ? `--blkio-weight goes to ${weightFile}` : 'no weight file on this host, so --blkio-weight is refused'})`, async t => {
-    const weight = weightFile ? ['--blkio-weight', '200'] : [];
-    const r = rt(['update', '--memory', '256m', '--memory-swap', '512m', '--cpu-quota', '30000', '--pids-limit', '40', '--cpu-share', '256', ...weight, c.id]);
-    t.equal(r.code, 0, r.stderr);
-    t.equal(f('memory', 'memory.limit_in_bytes'), String(256 * 1024 * 1024));
-    t.equal(f('memory', 'memory.memsw.limit_in_bytes'), String(512 * 1024 * 1024));
-    t.equal(f('cpu', 'cpu.cfs_quota_us'), '30000');
-    t.equal(f('cpu', 'cpu.cfs_period_us'), '100000', 'the period stays');
-    t.equal(f('pids', 'pids.max'), '40');
-    t.equal(f('cpu', 'cpu.shares'), '256');
-    if (weightFile) {
-      t.match(f('blkio', weightFile), /\b200$/);
-      return;
-    }
-    const refused = rt(['update', '--blkio-weight', '200', '--pids-limit', '41', c.id]);
-    t.not(refused.code, 0, '--blkio-weight without a weight file fails');
-    t.match(errorMessage(refused.stderr), /blockIO\.weight: the host's I\/O scheduler has no blkio\.weight/);
-    t.equal(f('pids', 'pids.max'), '40', 'and changes nothing');
-  });
+  tt.test(
+    `flags (branch: ${weightFile ? `--blkio-weight goes to ${weightFile}` : 'no weight file on this host, so --blkio-weight is refused'})`,
+    async t => {
+      const weight = weightFile ? ['--blkio-weight', '200'] : [];
+      const r = rt([
+        'update',
+        '--memory',
+        '256m',
+        '--memory-swap',
+        '512m',
+        '--cpu-quota',
+        '30000',
+        '--pids-limit',
+        '40',
+        '--cpu-share',
+        '256',
+        ...weight,
+        c.id,
+      ]);
+      t.equal(r.code, 0, r.stderr);
+      t.equal(f('memory', 'memory.limit_in_bytes'), String(256 * 1024 * 1024));
+      t.equal(f('memory', 'memory.memsw.limit_in_bytes'), String(512 * 1024 * 1024));
+      t.equal(f('cpu', 'cpu.cfs_quota_us'), '30000');
+      t.equal(f('cpu', 'cpu.cfs_period_us'), '100000', 'the period stays');
+      t.equal(f('pids', 'pids.max'), '40');
+      t.equal(f('cpu', 'cpu.shares'), '256');
+      if (weightFile) {
+        t.match(f('blkio', weightFile), /\b200$/);
+        return;
+      }
+      const refused = rt(['update', '--blkio-weight', '200', '--pids-limit', '41', c.id]);
+      t.not(refused.code, 0, '--blkio-weight without a weight file fails');
+      t.match(errorMessage(refused.stderr), /blockIO\.weight: the host's I\/O scheduler has no blkio\.weight/);
+      t.equal(f('pids', 'pids.max'), '40', 'and changes nothing');
+    },
+  );
   tt.test('-r - (JSON on stdin, as containerd sends it)', async t => {
-    const doc = { memory: { limit: 134217728, reservation: 0, swap: 268435456, kernel: 0 }, cpu: { shares: 0, quota: 50000, period: 100000 }, pids: { limit: 77 }, blockIO: { weight: 0 } };
+    const doc = {
+      memory: { limit: 134217728, reservation: 0, swap: 268435456, kernel: 0 },
+      cpu: { shares: 0, quota: 50000, period: 100000 },
+      pids: { limit: 77 },
+      blockIO: { weight: 0 },
+    };
     const r = rt(['update', '--resources', '-', c.id], JSON.stringify(doc));
     t.equal(r.code, 0, r.stderr);
     t.equal(f('memory', 'memory.limit_in_bytes'), '134217728', 'a smaller limit with a smaller swap: limit first');
@@ -431,18 +559,22 @@ t.test('update changes the values of a running container', async tt => {
     t.equal(r.code, 1);
     t.equal(errorMessage(r.stderr), "invalid value for memory: invalid size: 'lots'");
   });
-  tt.test(`Intel RDT schemas (branch: ${FACTS.resctrlMountPoint ? `resctrl mounted on ${FACTS.resctrlMountPoint}` : 'no resctrl on this host'})`, async t => {
-    const r = rt(['update', '--l3-cache-schema', 'L3:0=f', c.id]);
-    if (!FACTS.resctrlMountPoint) {
-      t.equal(r.code, 1);
-      t.equal(errorMessage(r.stderr), 'Intel RDT/CAT: l3 cache schema is not enabled');
-      return;
-    }
-    // With resctrl the schema is written to the container's group (named after it), or the kernel's refusal
-    // (no L3 CAT, a mask it does not take) is reported.
-    if (r.code === 0) t.match(read(path.join(FACTS.resctrlMountPoint, c.id, 'schemata')), /^\s*L3:0=0*f\b/m, 'written to its resctrl group');
-    else t.notMatch(errorMessage(r.stderr), /is not enabled/, `refused by the host, not ignored: ${errorMessage(r.stderr)}`);
-  });
+  tt.test(
+    `Intel RDT schemas (branch: ${FACTS.resctrlMountPoint ? `resctrl mounted on ${FACTS.resctrlMountPoint}` : 'no resctrl on this host'})`,
+    async t => {
+      const r = rt(['update', '--l3-cache-schema', 'L3:0=f', c.id]);
+      if (!FACTS.resctrlMountPoint) {
+        t.equal(r.code, 1);
+        t.equal(errorMessage(r.stderr), 'Intel RDT/CAT: l3 cache schema is not enabled');
+        return;
+      }
+      // With resctrl the schema is written to the container's group (named after it), or the kernel's refusal
+      // (no L3 CAT, a mask it does not take) is reported.
+      if (r.code === 0)
+        t.match(read(path.join(FACTS.resctrlMountPoint, c.id, 'schemata')), /^\s*L3:0=0*f\b/m, 'written to its resctrl group');
+      else t.notMatch(errorMessage(r.stderr), /is not enabled/, `refused by the host, not ignored: ${errorMessage(r.stderr)}`);
+    },
+  );
   tt.test('unknown and stopped containers', async t => {
     t.equal(errorMessage(rt(['update', '--pids-limit', '5', 'no-such-container']).stderr), 'container does not exist');
     t.equal(rt(['kill', c.id, 'KILL']).code, 0);
@@ -475,7 +607,10 @@ t.test('pause freezes the container and resume thaws it', async tt => {
   const u = rt(['resume', c.id]);
   tt.equal(u.code, 0, u.stderr);
   tt.equal(stateOf(c.id)?.status, 'running');
-  tt.ok(waitFor(() => lines() > frozenAt), 'it runs again');
+  tt.ok(
+    waitFor(() => lines() > frozenAt),
+    'it runs again',
+  );
   tt.equal(errorMessage(rt(['pause', 'no-such-container']).stderr), 'container does not exist');
 });
 
@@ -502,7 +637,11 @@ t.test('pause of a stopped container', async tt => {
 t.test('the manager lists pids (what ps uses) and usage is read as events reads it', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
-  const c = startDetached(s, ['sh', '-c', 'sleep 1000 & echo ready; wait'], withCgroup(p, { pids: { limit: 20 }, memory: { limit: 67108864 }, hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }));
+  const c = startDetached(
+    s,
+    ['sh', '-c', 'sleep 1000 & echo ready; wait'],
+    withCgroup(p, { pids: { limit: 20 }, memory: { limit: 67108864 }, hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }),
+  );
   tt.equal(c.code, 0, c.stderr);
   const script = `import(${JSON.stringify(path.join(REPO, 'dist/index.js'))}).then(m => {
     const cg = m.containerCgroup(${JSON.stringify(ROOT)}, ${JSON.stringify(c.id)});
@@ -537,7 +676,7 @@ t.test('delete removes the cgroup directories create made', async tt => {
   tt.same(hostDirs(p), [], 'the whole path it made is gone');
 });
 
-t.test('delete leaves a sibling container\'s cgroup under a parent it made', async tt => {
+t.test("delete leaves a sibling container's cgroup under a parent it made", async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
   const first = startDetached(s, idleAfter(), withCgroup(`${p}/c1`));
@@ -547,7 +686,12 @@ t.test('delete leaves a sibling container\'s cgroup under a parent it made', asy
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stderr, '', 'no warning: the shared parent is in use, not leaked');
   tt.same(hostDirs(`${p}/c1`), [], 'its own cgroup is gone');
-  tt.ok(read(path.join(CG, 'pids', p, 'c2', 'cgroup.procs')).split('\n').includes(String(second.pid)), 'the sibling is untouched');
+  tt.ok(
+    read(path.join(CG, 'pids', p, 'c2', 'cgroup.procs'))
+      .split('\n')
+      .includes(String(second.pid)),
+    'the sibling is untouched',
+  );
   tt.equal(stateOf(second.id)?.status, 'running');
   tt.equal(rt(['delete', '--force', second.id]).code, 0);
   tt.same(hostDirs(`${p}/c2`), [], 'the sibling removes its own');
@@ -560,13 +704,21 @@ t.test('a pre-existing cgroup given as cgroupsPath is joined, not removed', asyn
   fs.mkdirSync(path.join(CG, 'pids', p));
   const c = startDetached(s, idleAfter(), withCgroup(p));
   tt.equal(c.code, 0, c.stderr);
-  tt.ok(read(path.join(CG, 'pids', p, 'cgroup.procs')).split('\n').includes(String(c.pid)), 'joined');
+  tt.ok(
+    read(path.join(CG, 'pids', p, 'cgroup.procs'))
+      .split('\n')
+      .includes(String(c.pid)),
+    'joined',
+  );
   // Someone else's process in that cgroup.
   const other = spawn('sleep', ['1000'], { stdio: 'ignore' });
   tt.teardown(() => other.kill('SIGKILL'));
   fs.writeFileSync(path.join(CG, 'pids', p, 'cgroup.procs'), String(other.pid));
   tt.equal(rt(['delete', '--force', c.id]).code, 0);
-  tt.ok(waitFor(() => !fs.existsSync(`/proc/${c.pid}`) || read(`/proc/${c.pid}/stat`).includes(') Z')), 'the container is gone');
+  tt.ok(
+    waitFor(() => !fs.existsSync(`/proc/${c.pid}`) || read(`/proc/${c.pid}/stat`).includes(') Z')),
+    'the container is gone',
+  );
   tt.ok(read(`/proc/${other.pid}/cmdline`).startsWith('sleep'), 'the other process in the pre-existing cgroup still runs');
   fs.writeFileSync(path.join(CG, 'pids', 'cgroup.procs'), String(other.pid));
   tt.ok(fs.existsSync(path.join(CG, 'pids', p)), 'the pids cgroup it did not make is still there');
@@ -581,11 +733,16 @@ t.test('kill --all reaches every process of a container without a pid namespace'
   };
   const c = startDetached(s, ['sh', '-c', 'sleep 1000 & sleep 1000 & echo ready; wait'], withCgroup(p, {}, noPidns));
   tt.equal(c.code, 0, c.stderr);
-  const pids = read(path.join(CG, 'pids', p, 'cgroup.procs')).split('\n').map(Number);
+  const pids = read(path.join(CG, 'pids', p, 'cgroup.procs'))
+    .split('\n')
+    .map(Number);
   tt.equal(pids.length, 3, 'the shell and two sleeps');
   const r = rt(['kill', '--all', c.id, 'KILL']);
   tt.equal(r.code, 0, r.stderr);
-  tt.ok(waitFor(() => read(path.join(CG, 'pids', p, 'cgroup.procs')) === ''), 'all gone from the cgroup');
+  tt.ok(
+    waitFor(() => read(path.join(CG, 'pids', p, 'cgroup.procs')) === ''),
+    'all gone from the cgroup',
+  );
   for (const pid of pids.slice(1)) tt.notOk(read(`/proc/${pid}/cmdline`).startsWith('sleep'), `background sleep ${pid} was killed`);
 });
 
@@ -593,19 +750,32 @@ t.test('a failed create removes the cgroup it made', async tt => {
   const s = scope(tt);
   const p = cgPath(tt);
   const id = s.id();
-  const r = rt(['create', '-b', s.bundle(['true'], withCgroup(p, { pids: { limit: 5 }, hugepageLimits: [{ pageSize: '3MB', limit: 1 }] })), id]);
+  const r = rt([
+    'create',
+    '-b',
+    s.bundle(['true'], withCgroup(p, { pids: { limit: 5 }, hugepageLimits: [{ pageSize: '3MB', limit: 1 }] })),
+    id,
+  ]);
   tt.equal(r.code, 1);
   tt.match(errorMessage(r.stderr), /^linux\.resources\.hugepageLimits\[0\]\.pageSize: the host has no 3MB huge pages/);
   tt.same(hostDirs(p), []);
   tt.notOk(fs.existsSync(path.join(ROOT, id)));
 });
 
-t.test('--systemd-cgroup without systemd: runc\'s error, nothing left', async tt => {
+t.test("--systemd-cgroup without systemd: runc's error, nothing left", async tt => {
   const s = scope(tt);
   const id = s.id();
-  const r = tsrt(['--root', ROOT, '--systemd-cgroup', 'create', '-b', s.bundle(['true'], spec => {
-    spec.linux.cgroupsPath = 'system.slice:tsrt:x';
-  }), id]);
+  const r = tsrt([
+    '--root',
+    ROOT,
+    '--systemd-cgroup',
+    'create',
+    '-b',
+    s.bundle(['true'], spec => {
+      spec.linux.cgroupsPath = 'system.slice:tsrt:x';
+    }),
+    id,
+  ]);
   tt.equal(r.code, 1);
   tt.equal(errorMessage(r.stderr), 'systemd not running on this host, cannot use systemd cgroups manager');
   tt.notOk(fs.existsSync(path.join(ROOT, id)));
@@ -628,7 +798,19 @@ t.test('rootless: no delegated cgroup, skipped quietly; a limit that needs one i
   tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.chownSync(dir, user.uid, user.gid);
   const bundle = path.join(dir, 'bundle');
-  const mk = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'echo hello']);
+  const mk = spawnSync('runuser', [
+    '-u',
+    user.name,
+    '--',
+    'bash',
+    path.join(REPO, 'hack/mkbundle.sh'),
+    bundle,
+    '--rootless',
+    '--',
+    'sh',
+    '-c',
+    'echo hello',
+  ]);
   tt.equal(mk.status, 0, String(mk.stderr));
   const root = path.join(dir, 'state');
   const id = uniqueId('cg-rl');
@@ -636,7 +818,11 @@ t.test('rootless: no delegated cgroup, skipped quietly; a limit that needs one i
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout.trim(), 'hello');
   tt.equal(r.stderr, '', 'quietly');
-  tt.same(fs.readdirSync(CG).filter(h => fs.existsSync(path.join(CG, h, id))), [], 'no cgroup made anywhere');
+  tt.same(
+    fs.readdirSync(CG).filter(h => fs.existsSync(path.join(CG, h, id))),
+    [],
+    'no cgroup made anywhere',
+  );
   editConfig(bundle, spec => {
     spec.linux.resources = { pids: { limit: 10 } };
   });
@@ -658,7 +844,19 @@ t.test('rootless with a delegated cgroup: used, limits applied, removed by delet
   spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, path.join(CG, 'pids', parent)]);
   fs.chownSync(dir, user.uid, user.gid);
   const bundle = path.join(dir, 'bundle');
-  const mk = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max; grep :pids: /proc/self/cgroup']);
+  const mk = spawnSync('runuser', [
+    '-u',
+    user.name,
+    '--',
+    'bash',
+    path.join(REPO, 'hack/mkbundle.sh'),
+    bundle,
+    '--rootless',
+    '--',
+    'sh',
+    '-c',
+    'cat /sys/fs/cgroup/pids/pids.max; grep :pids: /proc/self/cgroup',
+  ]);
   tt.equal(mk.status, 0, String(mk.stderr));
   editConfig(bundle, spec => {
     spec.linux.cgroupsPath = `${parent}/c`;
@@ -669,7 +867,7 @@ t.test('rootless with a delegated cgroup: used, limits applied, removed by delet
   const r = tsrt(['run', '--keep', '-b', bundle, id], { user: user.name, root });
   tt.equal(r.code, 0, r.stderr);
   const [limit, member] = r.stdout.trim().split('\n');
-  tt.equal(limit, '7', 'the limit, seen inside through the container\'s own cgroup');
+  tt.equal(limit, '7', "the limit, seen inside through the container's own cgroup");
   tt.match(member ?? '', new RegExp(`:pids:${parent}/c$`), 'the container process joined it');
   tt.equal(read(path.join(CG, 'pids', parent, 'c', 'pids.max')), '7', 'and on the host');
   tt.notOk(fs.existsSync(path.join(CG, 'memory', parent)), 'hierarchies the user may not write are skipped');
@@ -689,8 +887,14 @@ t.test('cgroup v2 host (private mount namespace): eBPF device filter replaced by
   const loop0 = (spec: any) => {
     spec.linux.devices = [{ path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o600, uid: 0, gid: 0 }];
   };
-  const bundle = s.bundle(['sh', '-c', 'head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted"; head -c1 /dev/zero | wc -c; cat /proc/self/cgroup; echo ready; until head -c1 /dev/loop0 >/dev/null 2>&1; do sleep 0.05; done; echo opened-after-update; while :; do sleep 0.05; done'],
-    withCgroup(p, { devices: [{ allow: false, access: 'rwm' }], hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, loop0));
+  const bundle = s.bundle(
+    [
+      'sh',
+      '-c',
+      'head -c1 /dev/loop0 2>&1 >/dev/null | grep -o "Operation not permitted"; head -c1 /dev/zero | wc -c; cat /proc/self/cgroup; echo ready; until head -c1 /dev/loop0 >/dev/null 2>&1; do sleep 0.05; done; echo opened-after-update; while :; do sleep 0.05; done',
+    ],
+    withCgroup(p, { devices: [{ allow: false, access: 'rwm' }], hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] }, loop0),
+  );
   const id = s.id();
   const out = path.join(s.dir(), 'out');
   const steps = `
@@ -716,4 +920,3 @@ echo "left=$(ls -d ${CG}${p} 2>/dev/null || echo none)"
   tt.ok(inside.includes('opened-after-update'), 'update replaced the device program: the new rule lets it open');
   tt.match(r.stdout, /^left=none$/m, 'delete removed it');
 });
-

@@ -4,12 +4,27 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  alive, e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, startConsoleReceiver, tsrt, type Edit, type Scope,
+  alive,
+  e2eFile,
+  hostMountsContaining,
+  lastErrorMessage as errorMsg,
+  startConsoleReceiver,
+  tsrt,
+  type Edit,
+  type Scope,
 } from '../helpers.js';
 
 /** tsrt with its stdio on files: a container process wrongly left behind cannot keep a pipe of ours open. */
-const { ROOT, scope, rtFiles: rt, waitFor } = e2eFile(t, {
-  name: 'errors', idPrefix: 'err', needsRoot: 'error tests need root', timeoutMinutes: 10,
+const {
+  ROOT,
+  scope,
+  rtFiles: rt,
+  waitFor,
+} = e2eFile(t, {
+  name: 'errors',
+  idPrefix: 'err',
+  needsRoot: 'error tests need root',
+  timeoutMinutes: 10,
 });
 
 function stateOf(s: Scope, id: string): any {
@@ -72,7 +87,10 @@ function processesUsing(bundle: string): string[] {
 function assertNothingLeft(tt: Test, bundle: string, id: string): void {
   if (id && !id.includes('/') && !id.startsWith('.')) tt.notOk(fs.existsSync(path.join(ROOT, id)), `no ${ROOT}/${id}`);
   tt.same(hostMountsContaining(bundle), [], 'no host mount mentions the bundle');
-  tt.ok(waitFor(() => processesUsing(bundle).length === 0, 20), 'no process left using the bundle');
+  tt.ok(
+    waitFor(() => processesUsing(bundle).length === 0, 20),
+    'no process left using the bundle',
+  );
   tt.same(processesUsing(bundle), []);
 }
 
@@ -85,7 +103,10 @@ t.test('the leftover checks see the process and state of a created container (co
   tt.ok(fs.existsSync(path.join(ROOT, id)), 'state directory seen');
   tt.not(processesUsing(bundle).length, 0, 'the waiting init is seen');
   tt.equal(rt(s, ['delete', '--force', id]).code, 0);
-  tt.ok(waitFor(() => processesUsing(bundle).length === 0), 'and gone after delete');
+  tt.ok(
+    waitFor(() => processesUsing(bundle).length === 0),
+    'and gone after delete',
+  );
   tt.notOk(fs.existsSync(path.join(ROOT, id)));
 });
 
@@ -99,7 +120,10 @@ interface Case {
   message: string | RegExp | ((bundle: string) => string | RegExp);
 }
 
-const withConfig = (edit: Edit, args: string[] = ['true']) => (s: Scope) => s.bundle(args, edit);
+const withConfig =
+  (edit: Edit, args: string[] = ['true']) =>
+  (s: Scope) =>
+    s.bundle(args, edit);
 
 const cases: Case[] = [
   {
@@ -247,58 +271,75 @@ for (const c of cases) {
 
 /** Where cgroup hierarchies are mounted (cgroup and cgroup2 lines of our mountinfo). */
 function cgroupMountPoints(): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
     .filter(l => / - cgroup2? /.test(l))
     .map(l => l.split(' ')[4]!.replace(/\\040/g, ' '));
 }
 
-t.test('a config the plan refuses is refused before anything is made: no state dir, cgroup or console connection, even for a moment', async tt => {
-  const s = scope(tt);
-  const id = s.id();
-  const cgroup = `tsrt-planfirst-${process.pid}`;
-  const bundle = s.bundle(['true'], spec => {
-    spec.process.terminal = true;
-    spec.process.capabilities.bounding.unshift('CAP_NO_SUCH_THING');
-    spec.linux.cgroupsPath = `/${cgroup}`;
-  });
-  const receiver = startConsoleReceiver(tt, s);
-  tt.ok(waitFor(() => fs.existsSync(receiver.sock)), 'the console receiver listens');
-  /** The receiver takes one connection and writes what it got to out.fds: a connection at all shows there. */
-  const connected = () => fs.existsSync(`${receiver.out}.fds`);
-  /** What `create` made under ROOT and in the cgroup hierarchies, even if only for a moment (inotify). */
-  const createWatched = async (args: string[], id: string) => {
-    const made: string[] = [];
-    const watchers = [ROOT, ...cgroupMountPoints()].map(dir => fs.watch(dir, (_, name) => {
-      if (name === id || name === cgroup) made.push(path.join(dir, String(name)));
-    }));
-    const r = rt(s, ['create', '--console-socket', receiver.sock, ...args, id]);
-    // Events and a connection queued while create ran are delivered once the loop turns.
-    await new Promise(res => setTimeout(res, 200));
-    for (const w of watchers) w.close();
-    return { r, made };
-  };
+t.test(
+  'a config the plan refuses is refused before anything is made: no state dir, cgroup or console connection, even for a moment',
+  async tt => {
+    const s = scope(tt);
+    const id = s.id();
+    const cgroup = `tsrt-planfirst-${process.pid}`;
+    const bundle = s.bundle(['true'], spec => {
+      spec.process.terminal = true;
+      spec.process.capabilities.bounding.unshift('CAP_NO_SUCH_THING');
+      spec.linux.cgroupsPath = `/${cgroup}`;
+    });
+    const receiver = startConsoleReceiver(tt, s);
+    tt.ok(
+      waitFor(() => fs.existsSync(receiver.sock)),
+      'the console receiver listens',
+    );
+    /** The receiver takes one connection and writes what it got to out.fds: a connection at all shows there. */
+    const connected = () => fs.existsSync(`${receiver.out}.fds`);
+    /** What `create` made under ROOT and in the cgroup hierarchies, even if only for a moment (inotify). */
+    const createWatched = async (args: string[], id: string) => {
+      const made: string[] = [];
+      const watchers = [ROOT, ...cgroupMountPoints()].map(dir =>
+        fs.watch(dir, (_, name) => {
+          if (name === id || name === cgroup) made.push(path.join(dir, String(name)));
+        }),
+      );
+      const r = rt(s, ['create', '--console-socket', receiver.sock, ...args, id]);
+      // Events and a connection queued while create ran are delivered once the loop turns.
+      await new Promise(res => setTimeout(res, 200));
+      for (const w of watchers) w.close();
+      return { r, made };
+    };
 
-  const { r, made } = await createWatched(['-b', bundle], id);
-  tt.equal(r.code, 1, 'exit status 1');
-  tt.equal(errorMsg(r.stderr), 'config.json: /process/capabilities/bounding/0: unknown capability "CAP_NO_SUCH_THING"');
-  tt.same(made, [], 'no state dir or cgroup was made (and rolled back)');
-  tt.notOk(connected(), 'the console socket was never connected');
-  assertNothingLeft(tt, bundle, id);
-  tt.same(cgroupMountPoints().filter(mp => fs.existsSync(path.join(mp, cgroup))), [], 'no cgroup left');
+    const { r, made } = await createWatched(['-b', bundle], id);
+    tt.equal(r.code, 1, 'exit status 1');
+    tt.equal(errorMsg(r.stderr), 'config.json: /process/capabilities/bounding/0: unknown capability "CAP_NO_SUCH_THING"');
+    tt.same(made, [], 'no state dir or cgroup was made (and rolled back)');
+    tt.notOk(connected(), 'the console socket was never connected');
+    assertNothingLeft(tt, bundle, id);
+    tt.same(
+      cgroupMountPoints().filter(mp => fs.existsSync(path.join(mp, cgroup))),
+      [],
+      'no cgroup left',
+    );
 
-  // Control: the same watch sees what a create that is accepted makes.
-  const good = s.bundle(['true'], spec => {
-    spec.process.terminal = true;
-    spec.linux.cgroupsPath = `/${cgroup}`;
-  });
-  const goodId = s.id();
-  const control = await createWatched(['-b', good], goodId);
-  tt.equal(control.r.code, 0, control.r.stderr);
-  tt.ok(control.made.includes(path.join(ROOT, goodId)), 'control: the state dir is seen');
-  tt.ok(control.made.some(p => p.endsWith(`/${cgroup}`)), 'control: the cgroup is seen');
-  tt.ok(waitFor(connected), 'control: the console socket is connected');
-  tt.equal(rt(s, ['delete', '--force', goodId]).code, 0);
-});
+    // Control: the same watch sees what a create that is accepted makes.
+    const good = s.bundle(['true'], spec => {
+      spec.process.terminal = true;
+      spec.linux.cgroupsPath = `/${cgroup}`;
+    });
+    const goodId = s.id();
+    const control = await createWatched(['-b', good], goodId);
+    tt.equal(control.r.code, 0, control.r.stderr);
+    tt.ok(control.made.includes(path.join(ROOT, goodId)), 'control: the state dir is seen');
+    tt.ok(
+      control.made.some(p => p.endsWith(`/${cgroup}`)),
+      'control: the cgroup is seen',
+    );
+    tt.ok(waitFor(connected), 'control: the console socket is connected');
+    tt.equal(rt(s, ['delete', '--force', goodId]).code, 0);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------------------
 // ids
@@ -400,7 +441,10 @@ t.test('start of a stopped container fails with "cannot start a container that h
   const s = scope(tt);
   const c = createContainer(tt, s, ['true']);
   tt.equal(rt(s, ['start', c.id]).code, 0);
-  tt.ok(waitFor(() => stateOf(s, c.id)?.status === 'stopped'), 'stopped after true exited');
+  tt.ok(
+    waitFor(() => stateOf(s, c.id)?.status === 'stopped'),
+    'stopped after true exited',
+  );
   const r = rt(s, ['start', c.id]);
   tt.equal(r.code, 1);
   tt.equal(errorMsg(r.stderr), 'cannot start a container that has stopped');

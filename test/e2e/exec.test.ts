@@ -6,12 +6,26 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, editConfig, fixture, readOrEmpty as read, startConsoleReceiver, testUser, tmpdir, tsrt, type Edit, type Scope,
+  REPO,
+  TSRT,
+  e2eFile,
+  editConfig,
+  fixture,
+  readOrEmpty as read,
+  startConsoleReceiver,
+  testUser,
+  tmpdir,
+  tsrt,
+  type Edit,
+  type Scope,
 } from '../helpers.js';
 import { hostFacts } from '../../src/runtime/host.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
-  name: 'exec', idPrefix: 'ex', needsRoot: 'exec tests need root', timeoutMinutes: 20,
+  name: 'exec',
+  idPrefix: 'ex',
+  needsRoot: 'exec tests need root',
+  timeoutMinutes: 20,
 });
 
 /** A running container (`sleep 1000` as its init, writable root); returns its id and init pid. */
@@ -36,9 +50,16 @@ function errorMsg(stderr: string): string {
 
 /** Host pids in the container's cgroup (the v1 pids hierarchy, as the cgroup tests read it). */
 function cgroupPids(pid: number): number[] {
-  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find(l => /^\d+:pids:/.test(l));
+  const line = fs
+    .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find(l => /^\d+:pids:/.test(l));
   const rel = line!.split(':')[2]!;
-  return fs.readFileSync(path.join('/sys/fs/cgroup/pids', rel, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  return fs
+    .readFileSync(path.join('/sys/fs/cgroup/pids', rel, 'cgroup.procs'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -62,7 +83,10 @@ t.test('exit status: 0, the code, 128+N after signal N, 127 not found, 126 not e
   tt.equal(rt(['exec', id, 'sh', '-c', 'kill -TERM $$']).code, 128 + 15);
   const missing = rt(['exec', id, 'no-such-program']);
   tt.equal(missing.code, 127);
-  tt.equal(errorMsg(missing.stderr), 'exec failed: unable to start container process: exec: "no-such-program": executable file not found in $PATH');
+  tt.equal(
+    errorMsg(missing.stderr),
+    'exec failed: unable to start container process: exec: "no-such-program": executable file not found in $PATH',
+  );
   const notExec = rt(['exec', id, '/etc/passwd']);
   tt.equal(notExec.code, 126);
   tt.match(errorMsg(notExec.stderr), /exec: "\/etc\/passwd": permission denied$/);
@@ -71,9 +95,16 @@ t.test('exit status: 0, the code, 128+N after signal N, 127 not found, 126 not e
 t.test('signals sent to a foreground exec reach the process', async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
-  const child = spawn(TSRT, ['--root', ROOT, 'exec', id, 'sh', '-c', 'trap "exit 7" TERM; touch /tmp/trapping; while :; do sleep 1; done'], { stdio: 'ignore' });
+  const child = spawn(
+    TSRT,
+    ['--root', ROOT, 'exec', id, 'sh', '-c', 'trap "exit 7" TERM; touch /tmp/trapping; while :; do sleep 1; done'],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
-  tt.ok(waitFor(() => fs.existsSync(`/proc/${pid}/root/tmp/trapping`)), 'the trap is set');
+  tt.ok(
+    waitFor(() => fs.existsSync(`/proc/${pid}/root/tmp/trapping`)),
+    'the trap is set',
+  );
   child.kill('SIGTERM');
   tt.equal(await exited, 7, 'SIGTERM was forwarded and the trap ran');
 });
@@ -95,7 +126,10 @@ t.test('--cwd sets the working directory; a relative or missing one fails clearl
   tt.equal(errorMsg(rel.stderr), 'exec failed: Cwd must be an absolute path');
   const missing = rt(['exec', '--cwd', '/nonexistent', id, 'pwd']);
   tt.equal(missing.code, 255);
-  tt.equal(errorMsg(missing.stderr), 'exec failed: unable to start container process: error during container init: chdir to cwd "/nonexistent": no such file or directory');
+  tt.equal(
+    errorMsg(missing.stderr),
+    'exec failed: unable to start container process: error during container init: chdir to cwd "/nonexistent": no such file or directory',
+  );
 });
 
 t.test('-u/--user uid[:gid] sets the ids; the parser is strict (CVE-2026-30892)', async tt => {
@@ -172,10 +206,21 @@ t.test('--apparmor and --process-label are applied or refused, never ignored', a
   // The runtime's own detection decides which behaviour is right on this host; each check names its branch.
   const lsm = hostFacts();
   const cases = [
-    { flag: '--apparmor', label: 'tsrt-test', lsm: 'AppArmor', enabled: lsm.apparmorEnabled,
-      refusal: /^exec failed: config\.json: \/process\/apparmorProfile: apparmor: config provided but apparmor not supported/ },
-    { flag: '--process-label', label: 'system_u:system_r:container_t:s0', lsm: 'SELinux', enabled: lsm.selinuxEnabled,
-      refusal: /^exec failed: config\.json: \/process\/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/ },
+    {
+      flag: '--apparmor',
+      label: 'tsrt-test',
+      lsm: 'AppArmor',
+      enabled: lsm.apparmorEnabled,
+      refusal: /^exec failed: config\.json: \/process\/apparmorProfile: apparmor: config provided but apparmor not supported/,
+    },
+    {
+      flag: '--process-label',
+      label: 'system_u:system_r:container_t:s0',
+      lsm: 'SELinux',
+      enabled: lsm.selinuxEnabled,
+      refusal:
+        /^exec failed: config\.json: \/process\/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/,
+    },
   ];
   for (const c of cases) {
     const r = rt(['exec', c.flag, c.label, id, 'cat', '/proc/self/attr/current']);
@@ -185,7 +230,11 @@ t.test('--apparmor and --process-label are applied or refused, never ignored', a
     } else if (r.code === 0) {
       tt.equal(r.stdout.trim().replace(/ \(enforce\)$/, ''), c.label, `branch: ${c.lsm} is enabled on this host, and ${c.flag} is applied`);
     } else {
-      tt.match(errorMsg(r.stderr), /apply LSM label/, `branch: ${c.lsm} is enabled on this host, and the kernel's refusal of ${c.flag} is reported`);
+      tt.match(
+        errorMsg(r.stderr),
+        /apply LSM label/,
+        `branch: ${c.lsm} is enabled on this host, and the kernel's refusal of ${c.flag} is reported`,
+      );
     }
   }
 });
@@ -195,12 +244,20 @@ t.test('-p/--process runs a process.json; a bad one fails naming the JSON path',
   const { id } = running(tt, s);
   const d = s.dir();
   const file = path.join(d, 'process.json');
-  fs.writeFileSync(file, JSON.stringify({ args: ['sh', '-c', 'echo "$X $(id -u) $(pwd)"'], env: ['X=from-file', 'PATH=/bin'], cwd: '/tmp', user: { uid: 7, gid: 7 } }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      args: ['sh', '-c', 'echo "$X $(id -u) $(pwd)"'],
+      env: ['X=from-file', 'PATH=/bin'],
+      cwd: '/tmp',
+      user: { uid: 7, gid: 7 },
+    }),
+  );
   const r = rt(['exec', '-p', file, id]);
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout, 'from-file 7 /tmp\n');
   const ignored = rt(['exec', '--process', file, '-e', 'X=flag', id]);
-  tt.equal(ignored.stdout, 'from-file 7 /tmp\n', 'with -p the process is the file\'s');
+  tt.equal(ignored.stdout, 'from-file 7 /tmp\n', "with -p the process is the file's");
   fs.writeFileSync(file, JSON.stringify({ args: 'sh', cwd: '/' }));
   const bad = rt(['exec', '-p', file, id]);
   tt.equal(bad.code, 255);
@@ -231,19 +288,34 @@ t.test('--preserve-fds passes extra fds through', async tt => {
   const { id } = running(tt, s);
   const file = path.join(s.dir(), 'payload');
   fs.writeFileSync(file, 'content of the preserved fd\n');
-  const r = spawnSync('sh', ['-c', `exec 3<"${file}"; exec "${TSRT}" --root "${ROOT}" exec --preserve-fds 1 ${id} sh -c 'cat <&3; ls /proc/self/fd'`]);
+  const r = spawnSync('sh', [
+    '-c',
+    `exec 3<"${file}"; exec "${TSRT}" --root "${ROOT}" exec --preserve-fds 1 ${id} sh -c 'cat <&3; ls /proc/self/fd'`,
+  ]);
   tt.equal(r.status, 0, r.stderr.toString());
   const [content, ...fdList] = r.stdout.toString().split('\n');
   tt.equal(content, 'content of the preserved fd');
   tt.ok(fdList.includes('3'), 'fd 3 is open');
   const without = rt(['exec', id, 'ls', '/proc/self/fd']);
-  tt.same(without.stdout.split('\n').filter(Boolean).map(Number).filter(n => n > 3), [], 'only stdio (and ls\'s own fd) without it');
+  tt.same(
+    without.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter(n => n > 3),
+    [],
+    "only stdio (and ls's own fd) without it",
+  );
 });
 
 t.test('--cgroup runs the process in an existing sub-cgroup; bad paths and controllers fail clearly', async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s);
-  const rel = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find(l => /^\d+:pids:/.test(l))!.split(':')[2]!;
+  const rel = fs
+    .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find(l => /^\d+:pids:/.test(l))!
+    .split(':')[2]!;
   const sub = path.join('/sys/fs/cgroup/pids', rel, 'sub');
   fs.mkdirSync(sub);
   const r = rt(['exec', '--cgroup', 'pids:sub', id, 'cat', '/proc/self/cgroup']);
@@ -252,12 +324,24 @@ t.test('--cgroup runs the process in an existing sub-cgroup; bad paths and contr
   tt.match(r.stdout, /^\d+:memory:\/$/m, "other controllers: the container's cgroup");
   tt.equal(errorMsg(rt(['exec', '--cgroup', 'nosuch:sub', id, 'true']).stderr), 'exec failed: unknown controller nosuch in SubCgroupPaths');
   tt.equal(errorMsg(rt(['exec', '--cgroup', 'pids:../..', id, 'true']).stderr), 'exec failed: ../.. is not a sub cgroup path');
-  tt.equal(errorMsg(rt(['exec', '--cgroup', 'a', '--cgroup', 'b', id, 'true']).stderr), 'exec failed: invalid --cgroup argument(s): multiple <controller>-less arguments');
-  tt.equal(errorMsg(rt(['exec', '--cgroup', ':x', id, 'true']).stderr), 'exec failed: invalid --cgroup argument: :x (empty <controller> prefix)');
+  tt.equal(
+    errorMsg(rt(['exec', '--cgroup', 'a', '--cgroup', 'b', id, 'true']).stderr),
+    'exec failed: invalid --cgroup argument(s): multiple <controller>-less arguments',
+  );
+  tt.equal(
+    errorMsg(rt(['exec', '--cgroup', ':x', id, 'true']).stderr),
+    'exec failed: invalid --cgroup argument: :x (empty <controller> prefix)',
+  );
   const missing = rt(['exec', '--cgroup', 'pids:nope', id, 'true']);
   tt.equal(missing.code, 255);
-  tt.match(errorMsg(missing.stderr), /^exec failed: error adding pid \d+ to cgroups: write .*\/nope\/cgroup\.procs: no such file or directory$/);
-  tt.ok(waitFor(() => cgroupPids(pid).length === 1), 'the failed process is gone');
+  tt.match(
+    errorMsg(missing.stderr),
+    /^exec failed: error adding pid \d+ to cgroups: write .*\/nope\/cgroup\.procs: no such file or directory$/,
+  );
+  tt.ok(
+    waitFor(() => cgroupPids(pid).length === 1),
+    'the failed process is gone',
+  );
   tt.same(fs.readFileSync(path.join(sub, 'cgroup.procs'), 'utf8'), '', 'the sub-cgroup is empty again');
 });
 
@@ -268,11 +352,27 @@ t.test('-t with --console-socket (detached) sends a pty master; the process has 
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   const { sock, out } = startConsoleReceiver(tt, s);
-  tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
-  const r = rtFiles(s, ['exec', '-d', '-t', '--console-socket', sock, id, 'sh', '-c', 'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty']);
+  tt.ok(
+    waitFor(() => fs.existsSync(sock)),
+    'receiver listening',
+  );
+  const r = rtFiles(s, [
+    'exec',
+    '-d',
+    '-t',
+    '--console-socket',
+    sock,
+    id,
+    'sh',
+    '-c',
+    'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty',
+  ]);
   tt.equal(r.code, 0, r.stderr);
-  tt.equal(read(`${out}.fds`), '1 /dev/ptmx\n', 'one fd, runc\'s payload');
-  tt.ok(waitFor(() => read(out).includes('hello-through-the-pty')), 'output arrives via the master');
+  tt.equal(read(`${out}.fds`), '1 /dev/ptmx\n', "one fd, runc's payload");
+  tt.ok(
+    waitFor(() => read(out).includes('hello-through-the-pty')),
+    'output arrives via the master',
+  );
   tt.match(read(out), /^\/dev\/pts\/\d+\r?$/m, 'stdio is a pts of the container');
   tt.equal(r.stdout, '', 'nothing on the exec caller stdout');
   tt.ok(fs.existsSync(`/proc/${pid}`), 'the init runs on');
@@ -288,26 +388,58 @@ t.test("the engines' exec: podman's, docker's and ctr's process.json with their 
   for (const engine of ['podman', 'docker', 'ctr']) {
     const { sock, out } = startConsoleReceiver(tt, s);
     const dir = path.dirname(sock);
-    tt.ok(waitFor(() => fs.existsSync(sock)), `${engine}: receiver listening`);
+    tt.ok(
+      waitFor(() => fs.existsSync(sock)),
+      `${engine}: receiver listening`,
+    );
     // The file the engine wrote for `exec -t … sh -c 'tty; echo exec-t-ok'` (hack/engines/capture-configs.sh).
     const local = path.join(dir, 'exec-process.json');
     fs.copyFileSync(fixture('engine-configs', `${engine}-exec-tty.process.json`), local);
     const pidFile = path.join(dir, 'exec_pid');
     const log = path.join(dir, 'oci-log');
-    const r = rtFiles(s, ['--log-format=json', '--log', log, 'exec', '--pid-file', pidFile, '--process', local, '--detach', '--tty', '--console-socket', sock, id]);
+    const r = rtFiles(s, [
+      '--log-format=json',
+      '--log',
+      log,
+      'exec',
+      '--pid-file',
+      pidFile,
+      '--process',
+      local,
+      '--detach',
+      '--tty',
+      '--console-socket',
+      sock,
+      id,
+    ]);
     tt.equal(r.code, 0, `${engine}: ${r.stderr}`);
     tt.match(read(pidFile), /^\d+$/, `${engine}: pid file written before exec returned`);
-    tt.ok(waitFor(() => read(out).includes('exec-t-ok')), `${engine}: output through the pty`);
+    tt.ok(
+      waitFor(() => read(out).includes('exec-t-ok')),
+      `${engine}: output through the pty`,
+    );
     tt.match(read(out), /^\/dev\/pts\/\d+\r?$/m, `${engine}: a terminal`);
     tt.equal(read(log), '', `${engine}: nothing logged on success`);
   }
   // Without a terminal (docker's `exec -d`): the process's stdio are the caller's.
   const local = path.join(s.dir(), 'plain.json');
-  fs.writeFileSync(local, JSON.stringify({ args: ['sh', '-c', 'echo exec-ok; exit 5'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0] }, oomScoreAdj: 0 }));
+  fs.writeFileSync(
+    local,
+    JSON.stringify({
+      args: ['sh', '-c', 'echo exec-ok; exit 5'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      user: { uid: 0, gid: 0, additionalGids: [0] },
+      oomScoreAdj: 0,
+    }),
+  );
   const pidFile = path.join(s.dir(), 'plain.pid');
   const r = rtFiles(s, ['exec', '--process', local, '--detach', '--pid-file', pidFile, id]);
   tt.equal(r.code, 0, r.stderr);
-  tt.ok(waitFor(() => read(r.out).includes('exec-ok')), 'output on the caller\'s stdout');
+  tt.ok(
+    waitFor(() => read(r.out).includes('exec-ok')),
+    "output on the caller's stdout",
+  );
   tt.ok(fs.existsSync(`/proc/${pid}`), 'the init runs on');
 });
 
@@ -332,8 +464,14 @@ t.test('it joins every namespace of the init: hostname, pid numbers, mounts, net
   });
   const names = ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup', 'time'];
   // mountinfo is compared inside: cgroup mount roots are shown relative to the reader's cgroup namespace.
-  const r = rt(['exec', id, 'sh', '-c', `hostname; cat /proc/1/comm; echo $$; for n in ${names.join(' ')}; do readlink /proc/self/ns/$n; done; ` +
-    'cat /proc/self/mountinfo > /tmp/self; cat /proc/1/mountinfo > /tmp/init; cmp /tmp/self /tmp/init && echo same-mounts']);
+  const r = rt([
+    'exec',
+    id,
+    'sh',
+    '-c',
+    `hostname; cat /proc/1/comm; echo $$; for n in ${names.join(' ')}; do readlink /proc/self/ns/$n; done; ` +
+      'cat /proc/self/mountinfo > /tmp/self; cat /proc/1/mountinfo > /tmp/init; cmp /tmp/self /tmp/init && echo same-mounts',
+  ]);
   tt.equal(r.code, 0, r.stderr);
   const [hostname, comm, self, ...rest] = r.stdout.split('\n');
   tt.equal(hostname, 'exec-host');
@@ -360,24 +498,31 @@ t.test("its /proc/self/cgroup equals the init's, inside and from the host", asyn
 t.test("the container's seccomp profile holds for exec'd processes", async tt => {
   const s = scope(tt);
   const { id } = running(tt, s, spec => {
-    spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }] };
+    spec.linux.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }],
+    };
   });
   const r = rt(['exec', id, 'sh', '-c', 'mkdir /tmp/x; echo "rc=$?"; touch /tmp/y && echo touched']);
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, /rc=1\ntouched\n/);
-  tt.match(r.stderr, /No space left on device/, 'the profile\'s errno');
+  tt.match(r.stderr, /No space left on device/, "the profile's errno");
   const file = path.join(s.dir(), 'p.json');
   fs.writeFileSync(file, JSON.stringify({ args: ['mkdir', '/tmp/z'], cwd: '/' }));
   tt.not(rt(['exec', '-p', file, id]).code, 0, 'a -p process is held to it too');
 });
 
-t.test('capabilities and rlimits are the container process\'s', async tt => {
+t.test("capabilities and rlimits are the container process's", async tt => {
   const s = scope(tt);
   const { id, pid } = running(tt, s, spec => {
     spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 654 }];
   });
   const r = rt(['exec', id, 'sh', '-c', 'grep -E "^Cap(Prm|Eff|Bnd|Inh)" /proc/self/status; ulimit -n; ulimit -Hn']);
-  const init = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(l => /^Cap(Prm|Eff|Bnd|Inh):/.test(l)).join('\n');
+  const init = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .filter(l => /^Cap(Prm|Eff|Bnd|Inh):/.test(l))
+    .join('\n');
   tt.equal(r.stdout, `${init}\n321\n654\n`);
 });
 
@@ -387,7 +532,18 @@ t.test('a rootless container: exec joins its user namespace as the unprivileged 
   tt.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
   fs.chownSync(base, user.uid, user.gid);
   const bundle = path.join(base, 'bundle');
-  const mk = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', 'sleep', '1000']);
+  const mk = spawnSync('runuser', [
+    '-u',
+    user.name,
+    '--',
+    'bash',
+    path.join(REPO, 'hack/mkbundle.sh'),
+    bundle,
+    '--rootless',
+    '--',
+    'sleep',
+    '1000',
+  ]);
   tt.equal(mk.status, 0, mk.stderr.toString());
   editConfig(bundle, spec => {
     spec.root.readonly = false;
@@ -431,7 +587,10 @@ t.test('a rootless container: exec joins its user namespace as the unprivileged 
   tt.equal(c2.code, 0, read(outFile));
   const refused = tsrt(['exec', noProc, 'true'], { user: user.name, root });
   tt.equal(refused.code, 255);
-  tt.equal(errorMsg(refused.stderr), 'exec failed: cannot exec in a created container without privileges: its init cannot be joined before start');
+  tt.equal(
+    errorMsg(refused.stderr),
+    'exec failed: cannot exec in a created container without privileges: its init cannot be joined before start',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -450,7 +609,10 @@ t.test('exec into a created container works; into a stopped or unknown one fails
   tt.equal(inCreated.stdout, `${fs.readlinkSync(`/proc/${pid}/ns/pid`)}\n`, "in the waiting init's pid namespace");
   tt.equal(JSON.parse(rt(['state', id]).stdout).status, 'created', 'still created');
   tt.equal(rt(['start', id]).code, 0);
-  tt.ok(waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'), 'the init exited');
+  tt.ok(
+    waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'),
+    'the init exited',
+  );
   const stopped = rt(['exec', id, 'true']);
   tt.equal(stopped.code, 255);
   tt.equal(errorMsg(stopped.stderr), 'exec failed: cannot exec in a stopped container');
@@ -474,7 +636,10 @@ t.test('a paused container: exec fails, unless --ignore-paused, whose process ru
   tt.notOk(fs.existsSync(`/proc/${pid}/root/tmp/ran`), 'frozen with the container');
   tt.equal(JSON.parse(rt(['state', id]).stdout).status, 'paused', 'the container still reads as paused');
   tt.equal(rt(['resume', id]).code, 0);
-  tt.ok(waitFor(() => fs.existsSync(`/proc/${pid}/root/tmp/ran`)), 'ran after resume');
+  tt.ok(
+    waitFor(() => fs.existsSync(`/proc/${pid}/root/tmp/ran`)),
+    'ran after resume',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -484,20 +649,31 @@ t.test('a failed exec leaves no process in the container and no fd in the init',
   const s = scope(tt);
   const { id, pid } = running(tt, s);
   const fdsBefore = fs.readdirSync(`/proc/${pid}/fd`).sort();
-  for (const args of [['--cwd', '/nonexistent', id, 'true'], [id, 'no-such-program'], ['-u', '1:x', id, 'true'], ['--cap', 'CAP_NOPE', id, 'true']]) {
+  for (const args of [
+    ['--cwd', '/nonexistent', id, 'true'],
+    [id, 'no-such-program'],
+    ['-u', '1:x', id, 'true'],
+    ['--cap', 'CAP_NOPE', id, 'true'],
+  ]) {
     const r = rt(['exec', ...args]);
     tt.not(r.code, 0, `exec ${args.join(' ')} fails`);
   }
-  tt.ok(waitFor(() => cgroupPids(pid).length === 1), 'only the init is in the cgroup');
+  tt.ok(
+    waitFor(() => cgroupPids(pid).length === 1),
+    'only the init is in the cgroup',
+  );
   tt.same(fs.readdirSync(`/proc/${pid}/fd`).sort(), fdsBefore, "the init's fds are unchanged");
   const nsLink = fs.readlinkSync(`/proc/${pid}/ns/pid`);
-  const inNamespace = fs.readdirSync('/proc').filter(n => /^\d+$/.test(n)).filter(n => {
-    try {
-      return fs.readlinkSync(`/proc/${n}/ns/pid`) === nsLink;
-    } catch {
-      return false;
-    }
-  });
+  const inNamespace = fs
+    .readdirSync('/proc')
+    .filter(n => /^\d+$/.test(n))
+    .filter(n => {
+      try {
+        return fs.readlinkSync(`/proc/${n}/ns/pid`) === nsLink;
+      } catch {
+        return false;
+      }
+    });
   tt.same(inNamespace, [String(pid)], "only the init is in the container's pid namespace");
 });
 
@@ -508,7 +684,8 @@ t.test('CVE-2024-21626: --cwd /proc/self/fd/N never leaves the container root', 
   tt.teardown(() => fs.rmSync(hostMarker, { recursive: true, force: true }));
   fs.writeFileSync(path.join(hostMarker, 'host-secret'), 'leaked\n');
   // Keep a host directory open in the runtime's caller, at many fd numbers, for the exec to inherit if it leaks.
-  const script = `for n in $(seq 3 30); do eval "exec $n<\\"${hostMarker}\\""; done; ` +
+  const script =
+    `for n in $(seq 3 30); do eval "exec $n<\\"${hostMarker}\\""; done; ` +
     `for n in $(seq 3 30); do "${TSRT}" --root "${ROOT}" exec --cwd /proc/self/fd/$n ${id} sh -c 'pwd; ls'; echo "rc=$?"; done`;
   const r = spawnSync('bash', ['-c', script], { timeout: 120_000 });
   const out = r.stdout.toString();

@@ -12,7 +12,9 @@ import { validateFeatures } from '../../src/spec/validate.js';
 import { e2eFile, tsrt } from '../helpers.js';
 
 const { ROOT, scope } = e2eFile(t, {
-  name: 'features', idPrefix: 'feat', needsRoot: 'features e2e tests need root',
+  name: 'features',
+  idPrefix: 'feat',
+  needsRoot: 'features e2e tests need root',
 });
 
 const printed = tsrt(['features']);
@@ -31,7 +33,16 @@ t.test('every listed namespace is created for a container that asks for it', asy
   const s = scope(tt);
   const types: string[] = doc.linux.namespaces;
   tt.same([...types].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
-  const files: Record<string, string> = { mount: 'mnt', network: 'net', cgroup: 'cgroup', ipc: 'ipc', pid: 'pid', time: 'time', user: 'user', uts: 'uts' };
+  const files: Record<string, string> = {
+    mount: 'mnt',
+    network: 'net',
+    cgroup: 'cgroup',
+    ipc: 'ipc',
+    pid: 'pid',
+    time: 'time',
+    user: 'user',
+    uts: 'uts',
+  };
   const probe = types.map(n => `readlink /proc/self/ns/${files[n]}`).join('; ');
   const bundle = s.bundle(['sh', '-c', probe], spec => {
     spec.linux.namespaces = types.map(type => ({ type }));
@@ -77,16 +88,23 @@ t.test('every listed seccomp action, operator and architecture compiles', async 
     tt.doesNotThrow(() => compile({ defaultAction: 'SCMP_ACT_ALLOW', ...extra, syscalls: [{ names: ['mkdir'], action }] }), action);
   }
   for (const op of doc.linux.seccomp.operators as string[]) {
-    tt.doesNotThrow(() => compile({
-      defaultAction: 'SCMP_ACT_ALLOW',
-      syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 1, valueTwo: 1, op }] }],
-    }), op);
+    tt.doesNotThrow(
+      () =>
+        compile({
+          defaultAction: 'SCMP_ACT_ALLOW',
+          syscalls: [{ names: ['kill'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 1, valueTwo: 1, op }] }],
+        }),
+      op,
+    );
   }
   for (const arch of doc.linux.seccomp.archs as string[]) {
     tt.doesNotThrow(() => compile({ defaultAction: 'SCMP_ACT_ALLOW', architectures: [arch] }), arch);
   }
   const known = new Set(doc.linux.seccomp.knownFlags);
-  tt.ok((doc.linux.seccomp.supportedFlags as string[]).every(f => known.has(f)), 'supported flags are known flags');
+  tt.ok(
+    (doc.linux.seccomp.supportedFlags as string[]).every(f => known.has(f)),
+    'supported flags are known flags',
+  );
 });
 
 t.test('every supported seccomp flag loads in a real container', async tt => {
@@ -94,7 +112,11 @@ t.test('every supported seccomp flag loads in a real container', async tt => {
   const flags = (doc.linux.seccomp.supportedFlags as string[]).filter(f => f !== 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV');
   tt.ok(flags.includes('SECCOMP_FILTER_FLAG_LOG'), 'this kernel has SECCOMP_FILTER_FLAG_LOG');
   const bundle = s.bundle(['sh', '-c', 'mkdir /tmp/x 2>&1; echo done'], spec => {
-    spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', flags, syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] };
+    spec.linux.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      flags,
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }],
+    };
   });
   const r = tsrt(['run', '-b', bundle, s.id()], { root: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   tt.equal(r.code, 0, r.stderr);

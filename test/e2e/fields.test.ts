@@ -6,12 +6,23 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  e2eFile, hostMountsContaining, lastErrorMessage as errorMsg, sh, tsrt, waitFor, type Edit, type Result, type Scope,
+  e2eFile,
+  hostMountsContaining,
+  lastErrorMessage as errorMsg,
+  sh,
+  tsrt,
+  waitFor,
+  type Edit,
+  type Result,
+  type Scope,
 } from '../helpers.js';
 import { hostFacts } from '../../src/runtime/host.js';
 
 const { ROOT, scope } = e2eFile(t, {
-  name: 'fields', idPrefix: 'fld', needsRoot: 'field tests need root', timeoutMinutes: 10,
+  name: 'fields',
+  idPrefix: 'fld',
+  needsRoot: 'field tests need root',
+  timeoutMinutes: 10,
 });
 
 /** Runs `args` in a fresh busybox bundle in the foreground; the container's stdout comes back. */
@@ -60,12 +71,20 @@ t.test('process.scheduler: policy and priority (SCHED_RR 7), and nice for SCHED_
 });
 
 t.test('process.scheduler: a policy the kernel lacks is refused before anything runs', async tt => {
-  refuses(tt, spec => {
-    spec.process.scheduler = { policy: 'SCHED_ISO' };
-  }, 'config.json: /process/scheduler/policy: SCHED_ISO is not implemented by the Linux kernel');
-  refuses(tt, spec => {
-    spec.process.scheduler = { policy: 'SCHED_OTHER', priority: 3 };
-  }, 'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_OTHER given)');
+  refuses(
+    tt,
+    spec => {
+      spec.process.scheduler = { policy: 'SCHED_ISO' };
+    },
+    'config.json: /process/scheduler/policy: SCHED_ISO is not implemented by the Linux kernel',
+  );
+  refuses(
+    tt,
+    spec => {
+      spec.process.scheduler = { policy: 'SCHED_OTHER', priority: 3 };
+    },
+    'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_OTHER given)',
+  );
 });
 
 t.test('process.ioPriority: class and level as ionice sees them', async tt => {
@@ -79,9 +98,13 @@ t.test('process.ioPriority: class and level as ionice sees them', async tt => {
     spec.process.ioPriority = { class: 'IOPRIO_CLASS_IDLE' };
   });
   tt.equal(idle.stdout.trim(), 'idle', idle.stderr);
-  refuses(tt, spec => {
-    spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 };
-  }, 'config.json: /process/ioPriority/priority: 9 is outside 0..7');
+  refuses(
+    tt,
+    spec => {
+      spec.process.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 };
+    },
+    'config.json: /process/ioPriority/priority: 9 is outside 0..7',
+  );
 });
 
 t.test('process.execCPUAffinity: final is the affinity the process runs with', async tt => {
@@ -96,9 +119,13 @@ t.test('process.execCPUAffinity: final is the affinity the process runs with', a
     spec.process.execCPUAffinity = { initial: '0' };
   });
   tt.equal(field(initialOnly.stdout, 'Cpus_allowed_list'), '0', 'without final, the initial affinity is kept');
-  refuses(tt, spec => {
-    spec.process.execCPUAffinity = { final: '2-1' };
-  }, 'config.json: /process/execCPUAffinity/final: invalid range "2-1" in "2-1"');
+  refuses(
+    tt,
+    spec => {
+      spec.process.execCPUAffinity = { final: '2-1' };
+    },
+    'config.json: /process/execCPUAffinity/final: invalid range "2-1" in "2-1"',
+  );
 });
 
 t.test('linux.personality: LINUX32 as /proc/self/personality and uname -m report it', async tt => {
@@ -114,9 +141,13 @@ t.test('linux.personality: LINUX32 as /proc/self/personality and uname -m report
     spec.linux.personality = { domain: 'LINUX' };
   });
   tt.equal(linux.stdout.trim(), '00000000', 'PER_LINUX');
-  refuses(tt, spec => {
-    spec.linux.personality = { domain: 'LINUX', flags: ['UNAME26'] };
-  }, 'config.json: /linux/personality/flags/0: unknown flag "UNAME26" (the runtime spec defines none)');
+  refuses(
+    tt,
+    spec => {
+      spec.linux.personality = { domain: 'LINUX', flags: ['UNAME26'] };
+    },
+    'config.json: /linux/personality/flags/0: unknown flag "UNAME26" (the runtime spec defines none)',
+  );
 });
 
 t.test('linux.memoryPolicy: MPOL_BIND to node 0 shows in /proc/self/numa_maps', async tt => {
@@ -125,15 +156,24 @@ t.test('linux.memoryPolicy: MPOL_BIND to node 0 shows in /proc/self/numa_maps', 
     spec.linux.memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
   });
   tt.equal(r.code, 0, r.stderr);
-  const policies = new Set(r.stdout.trim().split('\n').map(l => l.split(' ')[1]));
+  const policies = new Set(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map(l => l.split(' ')[1]),
+  );
   tt.same([...policies], ['bind:0'], 'every mapping follows the process policy');
   const interleave = runIn(s, ['cat', '/proc/self/numa_maps'], spec => {
     spec.linux.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0', flags: ['MPOL_F_STATIC_NODES'] };
   });
   tt.match(interleave.stdout, /^\S+ interleave=static:0 /m, interleave.stderr);
-  refuses(tt, spec => {
-    spec.linux.memoryPolicy = { mode: 'MPOL_BIND' };
-  }, 'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes');
+  refuses(
+    tt,
+    spec => {
+      spec.linux.memoryPolicy = { mode: 'MPOL_BIND' };
+    },
+    'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes',
+  );
 });
 
 t.test('linux.memoryPolicy: a node the host does not have fails in the executor, naming the field', async tt => {
@@ -147,25 +187,33 @@ t.test('linux.memoryPolicy: a node the host does not have fails in the executor,
 });
 
 t.test('process.capabilities: an unknown name is an error (runtime-tools process_capabilities_fail)', async tt => {
-  refuses(tt, spec => {
-    spec.process.capabilities.bounding.unshift('CAP_TEST');
-  }, 'config.json: /process/capabilities/bounding/0: unknown capability "CAP_TEST"');
+  refuses(
+    tt,
+    spec => {
+      spec.process.capabilities.bounding.unshift('CAP_TEST');
+    },
+    'config.json: /process/capabilities/bounding/0: unknown capability "CAP_TEST"',
+  );
 });
 
-t.test('process.capabilities: one missing from the host\'s bounding set is a clear error', async tt => {
+t.test("process.capabilities: one missing from the host's bounding set is a clear error", async tt => {
   const status = fs.readFileSync('/proc/self/status', 'utf8');
   const bounding = BigInt(`0x${field(status, 'CapBnd')}`);
   const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
   const missing = [...Array(lastCap + 1).keys()].find(n => !(bounding & (1n << BigInt(n))));
   if (missing === undefined) {
-    tt.pass('not applicable on this host', { skip: 'this host\'s bounding set is complete: no capability to ask for in vain' });
+    tt.pass('not applicable on this host', { skip: "this host's bounding set is complete: no capability to ask for in vain" });
     return;
   }
   const { CAPABILITIES } = await import('../../src/plan/linux.js');
   const name = CAPABILITIES[missing]!;
-  refuses(tt, spec => {
-    spec.process.capabilities.permitted.unshift(name);
-  }, `config.json: /process/capabilities/permitted/0: ${name} is not in the host's capability bounding set, so the container cannot have it`);
+  refuses(
+    tt,
+    spec => {
+      spec.process.capabilities.permitted.unshift(name);
+    },
+    `config.json: /process/capabilities/permitted/0: ${name} is not in the host's capability bounding set, so the container cannot have it`,
+  );
 });
 
 // The LSM fields, on either kind of host: what the runtime's own detection (hostFacts) finds decides which
@@ -174,10 +222,22 @@ t.test('process.capabilities: one missing from the host\'s bounding set is a cle
 const LSM = hostFacts();
 
 const labels = [
-  { field: 'apparmorProfile', lsm: 'AppArmor', enabled: LSM.apparmorEnabled, label: 'tsrt-default',
-    refusal: 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")' },
-  { field: 'selinuxLabel', lsm: 'SELinux', enabled: LSM.selinuxEnabled, label: 'system_u:system_r:container_t:s0',
-    refusal: 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")' },
+  {
+    field: 'apparmorProfile',
+    lsm: 'AppArmor',
+    enabled: LSM.apparmorEnabled,
+    label: 'tsrt-default',
+    refusal:
+      'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-default")',
+  },
+  {
+    field: 'selinuxLabel',
+    lsm: 'SELinux',
+    enabled: LSM.selinuxEnabled,
+    label: 'system_u:system_r:container_t:s0',
+    refusal:
+      'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0")',
+  },
 ] as const;
 
 for (const l of labels) {
@@ -196,7 +256,7 @@ for (const l of labels) {
   });
 }
 
-t.test('linux.mountLabel: ignored without SELinux (runtime-tools linux_mount_label), the mounts\' context with it', async tt => {
+t.test("linux.mountLabel: ignored without SELinux (runtime-tools linux_mount_label), the mounts' context with it", async tt => {
   const s = scope(tt);
   const r = runIn(s, ['sh', '-c', 'grep " /tmp " /proc/self/mountinfo'], spec => {
     spec.linux.mountLabel = 'system_u:object_r:svirt_sandbox_file_t:s0:c715,c811';
@@ -207,7 +267,11 @@ t.test('linux.mountLabel: ignored without SELinux (runtime-tools linux_mount_lab
   if (!LSM.selinuxEnabled) {
     tt.notMatch(r.stdout, /context=/, 'branch: SELinux is disabled on this host, so no context option');
   } else {
-    tt.match(r.stdout, /context="?system_u:object_r:svirt_sandbox_file_t:s0:c715,c811/, 'branch: SELinux is enabled on this host, so the tmpfs has the label as its context');
+    tt.match(
+      r.stdout,
+      /context="?system_u:object_r:svirt_sandbox_file_t:s0:c715,c811/,
+      'branch: SELinux is enabled on this host, so the tmpfs has the label as its context',
+    );
   }
 });
 
@@ -238,7 +302,10 @@ t.test('linux.netDevices: moved in renamed with its address, moved back to the h
   const r = tsrt(['run', '-d', '-b', bundle, id], { root: ROOT, stdio: ['ignore', outFd, outFd] });
   fs.closeSync(outFd);
   tt.equal(r.code, 0, fs.readFileSync(out, 'utf8'));
-  tt.ok(waitFor(() => fs.readFileSync(out, 'utf8').includes('listed'), 400), 'the container listed its device');
+  tt.ok(
+    waitFor(() => fs.readFileSync(out, 'utf8').includes('listed'), 400),
+    'the container listed its device',
+  );
   const inside = fs.readFileSync(out, 'utf8');
   tt.match(inside, /ctr7\s+inet 192\.0\.2\.77\/24 /, 'renamed, with its IPv4 address');
   tt.equal(sh(`ip link show ${host}`).code, 1, 'gone from the host while the container runs');
@@ -270,7 +337,10 @@ t.test('linux.netDevices: a container that exits on its own still gives its devi
   const id = s.id();
   const r = tsrt(['run', '-d', '-b', bundle, id], { root: ROOT, stdio: 'ignore' });
   tt.equal(r.code, 0);
-  tt.ok(waitFor(() => JSON.parse(tsrt(['state', id], { root: ROOT }).stdout || '{}').status === 'stopped', 400), 'stopped');
+  tt.ok(
+    waitFor(() => JSON.parse(tsrt(['state', id], { root: ROOT }).stdout || '{}').status === 'stopped', 400),
+    'stopped',
+  );
   tt.equal(sh(`ip link show ${host}`).code, 1, 'still in the (pinned) container namespace');
   tt.equal(tsrt(['delete', id], { root: ROOT }).code, 0);
   tt.match(sh(`ip -o addr show dev ${host}`).stdout, /inet 192\.0\.2\.78\/24 /, 'back on the host after delete');
@@ -278,13 +348,21 @@ t.test('linux.netDevices: a container that exits on its own still gives its devi
 });
 
 t.test('linux.netDevices: a missing host device or a name clash is refused', async tt => {
-  refuses(tt, spec => {
-    spec.linux.netDevices = { tsrtnomissing0: {} };
-  }, 'config.json: /linux/netDevices/tsrtnomissing0: host network device "tsrtnomissing0" does not exist');
-  refuses(tt, spec => {
-    spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
-    spec.linux.netDevices = { lo: {} };
-  }, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
+  refuses(
+    tt,
+    spec => {
+      spec.linux.netDevices = { tsrtnomissing0: {} };
+    },
+    'config.json: /linux/netDevices/tsrtnomissing0: host network device "tsrtnomissing0" does not exist',
+  );
+  refuses(
+    tt,
+    spec => {
+      spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+      spec.linux.netDevices = { lo: {} };
+    },
+    "config.json: /linux/netDevices: network devices need a network namespace of the container's own",
+  );
   // "lo" already exists in every new network namespace: the kernel-side check names the clash.
   const s = scope(tt);
   const host = `tsrtnc${process.pid % 10000}`;
@@ -293,19 +371,31 @@ t.test('linux.netDevices: a missing host device or a name clash is refused', asy
     spec.linux.netDevices = { [host]: { name: 'lo' } };
   });
   tt.equal(r.code, 1);
-  tt.equal(errorMsg(r.stderr), `linux.netDevices: move "${host}" into the container as "lo": check the name in the target namespace: File exists`);
+  tt.equal(
+    errorMsg(r.stderr),
+    `linux.netDevices: move "${host}" into the container as "lo": check the name in the target namespace: File exists`,
+  );
   tt.notOk(fs.existsSync(path.join(ROOT, r.id)), 'no state directory left');
   tt.equal(sh(`ip link show ${host}`).code, 0, 'the device stayed on the host');
 });
 
 t.test('linux.intelRdt: refused on a host without resctrl', async tt => {
-  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(l => / - resctrl /.test(l))) {
+  if (
+    fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some(l => / - resctrl /.test(l))
+  ) {
     tt.pass('not applicable on this host', { skip: 'this host has resctrl mounted' });
     return;
   }
-  refuses(tt, spec => {
-    spec.linux.intelRdt = { closID: 'tsrt', l3CacheSchema: 'L3:0=f' };
-  }, 'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  refuses(
+    tt,
+    spec => {
+      spec.linux.intelRdt = { closID: 'tsrt', l3CacheSchema: 'L3:0=f' };
+    },
+    'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)',
+  );
 });
 
 /** The per-mount options (mountinfo field 6) of the mount at `at`, as the container sees them. */
@@ -314,40 +404,49 @@ function mountOptions(mountinfo: string, at: string): string[] | undefined {
   return line?.split(' ')[5]?.split(',');
 }
 
-t.test('mounts[].options: recursive attributes (rnosuid, rnodev, rnoexec, rnosymfollow, rnoatime) reach submounts, plain ro does not', async tt => {
-  const s = scope(tt);
-  // A host directory with a mount inside it, so the bind has a tree.
-  const host = fs.mkdtempSync(path.join('/tmp', 'tsrt-rattr-'));
-  fs.mkdirSync(path.join(host, 'sub'));
-  tt.equal(sh(`mount -t tmpfs -o size=1m tsrt-rattr ${host}/sub`).code, 0);
-  tt.teardown(() => {
-    spawnSync('umount', [path.join(host, 'sub')]);
-    if (hostMountsContaining(host).length === 0) fs.rmSync(host, { recursive: true, force: true });
-  });
-  const r = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
-    spec.mounts.push({
-      destination: '/data', type: 'bind', source: host,
-      options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'],
+t.test(
+  'mounts[].options: recursive attributes (rnosuid, rnodev, rnoexec, rnosymfollow, rnoatime) reach submounts, plain ro does not',
+  async tt => {
+    const s = scope(tt);
+    // A host directory with a mount inside it, so the bind has a tree.
+    const host = fs.mkdtempSync(path.join('/tmp', 'tsrt-rattr-'));
+    fs.mkdirSync(path.join(host, 'sub'));
+    tt.equal(sh(`mount -t tmpfs -o size=1m tsrt-rattr ${host}/sub`).code, 0);
+    tt.teardown(() => {
+      spawnSync('umount', [path.join(host, 'sub')]);
+      if (hostMountsContaining(host).length === 0) fs.rmSync(host, { recursive: true, force: true });
     });
-  });
-  tt.equal(r.code, 0, r.stderr);
-  const top = mountOptions(r.stdout, '/data');
-  const sub = mountOptions(r.stdout, '/data/sub');
-  tt.ok(top && sub, 'both mounts are there');
-  for (const o of ['nosuid', 'nodev', 'noexec', 'nosymfollow', 'noatime']) {
-    tt.ok(top?.includes(o), `${o} on the mount`);
-    tt.ok(sub?.includes(o), `${o} on the submount`);
-  }
-  tt.equal(top?.[0], 'ro', 'plain ro on the mount');
-  tt.equal(sub?.[0], 'rw', 'but not on the submount');
+    const r = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
+      spec.mounts.push({
+        destination: '/data',
+        type: 'bind',
+        source: host,
+        options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'],
+      });
+    });
+    tt.equal(r.code, 0, r.stderr);
+    const top = mountOptions(r.stdout, '/data');
+    const sub = mountOptions(r.stdout, '/data/sub');
+    tt.ok(top && sub, 'both mounts are there');
+    for (const o of ['nosuid', 'nodev', 'noexec', 'nosymfollow', 'noatime']) {
+      tt.ok(top?.includes(o), `${o} on the mount`);
+      tt.ok(sub?.includes(o), `${o} on the submount`);
+    }
+    tt.equal(top?.[0], 'ro', 'plain ro on the mount');
+    tt.equal(sub?.[0], 'rw', 'but not on the submount');
 
-  const rro = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
-    spec.mounts.push({ destination: '/data', type: 'bind', source: host, options: ['rbind', 'rro'] });
-  });
-  tt.equal(rro.code, 0, rro.stderr);
-  tt.equal(mountOptions(rro.stdout, '/data/sub')?.[0], 'ro', 'rro reaches the submount');
-  tt.same(hostMountsContaining(`${host}/sub`).map(l => l.split(' ')[5]?.split(',')[0]), ['rw'], 'the host\'s mount is untouched');
-});
+    const rro = runIn(s, ['cat', '/proc/self/mountinfo'], spec => {
+      spec.mounts.push({ destination: '/data', type: 'bind', source: host, options: ['rbind', 'rro'] });
+    });
+    tt.equal(rro.code, 0, rro.stderr);
+    tt.equal(mountOptions(rro.stdout, '/data/sub')?.[0], 'ro', 'rro reaches the submount');
+    tt.same(
+      hostMountsContaining(`${host}/sub`).map(l => l.split(' ')[5]?.split(',')[0]),
+      ['rw'],
+      "the host's mount is untouched",
+    );
+  },
+);
 
 /** A host directory with a file, both owned by uid:gid 1000:1000, removed in teardown. */
 function ownedHostDir(tt: Test): string {
@@ -367,8 +466,12 @@ t.test('mounts[].uidMappings/gidMappings: a host dir owned by 1000 shows the map
   const host = ownedHostDir(tt);
   const r = runIn(s, ['stat', '-c', '%n %u %g', '/data', '/data/f'], spec => {
     spec.mounts.push({
-      destination: '/data', type: 'bind', source: host, options: ['rbind'],
-      uidMappings: [{ containerID: 1000, hostID: 4242, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 4343, size: 1 }],
+      destination: '/data',
+      type: 'bind',
+      source: host,
+      options: ['rbind'],
+      uidMappings: [{ containerID: 1000, hostID: 4242, size: 1 }],
+      gidMappings: [{ containerID: 1000, hostID: 4343, size: 1 }],
     });
   });
   tt.equal(r.code, 0, r.stderr);
@@ -376,7 +479,7 @@ t.test('mounts[].uidMappings/gidMappings: a host dir owned by 1000 shows the map
   tt.equal(fs.statSync(host).uid, 1000, 'the host still owns it as 1000');
 });
 
-t.test('mounts[].options idmap: the container\'s user namespace maps make host ids show as themselves', async tt => {
+t.test("mounts[].options idmap: the container's user namespace maps make host ids show as themselves", async tt => {
   const s = scope(tt);
   const host = ownedHostDir(tt);
   const bundle = s.bundle(['stat', '-c', '%n %u %g', '/plain', '/idmapped/f'], spec => {
@@ -392,19 +495,30 @@ t.test('mounts[].options idmap: the container\'s user namespace maps make host i
   const r = tsrt(['run', '-b', bundle, s.id()], { root: ROOT });
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout, '/plain 65534 65534\n/idmapped/f 1000 1000\n', 'unmapped without idmap, 1000 with it');
-  refuses(tt, spec => {
-    spec.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] });
-  }, 'mount "tmpfs" to rootfs at "/data": idmapped mounts are only supported for bind mounts');
+  refuses(
+    tt,
+    spec => {
+      spec.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] });
+    },
+    'mount "tmpfs" to rootfs at "/data": idmapped mounts are only supported for bind mounts',
+  );
 });
 
-t.test('mounts[].options tmpcopyup: the tmpfs starts with a copy of the image\'s directory (podman --read-only)', async tt => {
+t.test("mounts[].options tmpcopyup: the tmpfs starts with a copy of the image's directory (podman --read-only)", async tt => {
   const s = scope(tt);
-  const bundle = s.bundle(['sh', '-c', [
-    'cd /seed && find . | sort && stat -c "%n %u:%g %a" f dir dir/setgid && readlink link && cat f dir/nested',
-    'grep " /seed " /proc/self/mountinfo | grep -c tmpfs; echo new > /seed/written',
-  ].join('; ')], spec => {
-    spec.mounts.push({ destination: '/seed', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'mode=755'] });
-  });
+  const bundle = s.bundle(
+    [
+      'sh',
+      '-c',
+      [
+        'cd /seed && find . | sort && stat -c "%n %u:%g %a" f dir dir/setgid && readlink link && cat f dir/nested',
+        'grep " /seed " /proc/self/mountinfo | grep -c tmpfs; echo new > /seed/written',
+      ].join('; '),
+    ],
+    spec => {
+      spec.mounts.push({ destination: '/seed', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'mode=755'] });
+    },
+  );
   const seed = path.join(bundle, 'rootfs/seed');
   fs.mkdirSync(path.join(seed, 'dir/setgid'), { recursive: true });
   fs.writeFileSync(path.join(seed, 'f'), 'file\n');
@@ -415,16 +529,37 @@ t.test('mounts[].options tmpcopyup: the tmpfs starts with a copy of the image\'s
   fs.chmodSync(path.join(seed, 'dir/setgid'), 0o2750);
   const r = tsrt(['run', '-b', bundle, s.id()], { root: ROOT });
   tt.equal(r.code, 0, r.stderr);
-  tt.equal(r.stdout, ['.', './dir', './dir/nested', './dir/setgid', './f', './link',
-    'f 1000:1001 604', 'dir 0:0 755', 'dir/setgid 0:0 2750', '/etc/passwd', 'file', 'nested', '1', ''].join('\n'),
-  'files, directories and symlinks copied with owner and mode, and the tmpfs is mounted over them');
+  tt.equal(
+    r.stdout,
+    [
+      '.',
+      './dir',
+      './dir/nested',
+      './dir/setgid',
+      './f',
+      './link',
+      'f 1000:1001 604',
+      'dir 0:0 755',
+      'dir/setgid 0:0 2750',
+      '/etc/passwd',
+      'file',
+      'nested',
+      '1',
+      '',
+    ].join('\n'),
+    'files, directories and symlinks copied with owner and mode, and the tmpfs is mounted over them',
+  );
   tt.notOk(fs.existsSync(path.join(seed, 'written')), 'writes go to the tmpfs, not the image');
-  refuses(tt, spec => {
-    spec.mounts.push({ destination: '/data', type: 'bind', source: '/tmp', options: ['rbind', 'tmpcopyup'] });
-  }, 'mount "/tmp" to rootfs at "/data": option "tmpcopyup" is only valid for tmpfs mounts');
+  refuses(
+    tt,
+    spec => {
+      spec.mounts.push({ destination: '/data', type: 'bind', source: '/tmp', options: ['rbind', 'tmpcopyup'] });
+    },
+    'mount "/tmp" to rootfs at "/data": option "tmpcopyup" is only valid for tmpfs mounts',
+  );
 });
 
-t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by path is refused', async tt => {
+t.test("linux.sysctl: a net.* sysctl in the host's network namespace joined by path is refused", async tt => {
   // A process of ours in the host's network namespace, whose ns file the config names.
   const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
   tt.teardown(() => {
@@ -432,11 +567,17 @@ t.test('linux.sysctl: a net.* sysctl in the host\'s network namespace joined by 
   });
   const nsPath = `/proc/${holder.pid}/ns/net`;
   const before = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-  refuses(tt, spec => {
-    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: nsPath } : n));
-    spec.linux.sysctl = { 'net.ipv4.ip_forward': before.trim() === '1' ? '0' : '1' };
-  }, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
-  tt.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), before, 'the host\'s value is untouched');
+  refuses(
+    tt,
+    spec => {
+      spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) =>
+        n.type === 'network' ? { type: 'network', path: nsPath } : n,
+      );
+      spec.linux.sysctl = { 'net.ipv4.ip_forward': before.trim() === '1' ? '0' : '1' };
+    },
+    'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace',
+  );
+  tt.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), before, "the host's value is untouched");
 });
 
 t.test('linux.namespaces network: a new network namespace has its loopback interface up (as runc and crun give it)', async tt => {
@@ -447,11 +588,15 @@ t.test('linux.namespaces network: a new network namespace has its loopback inter
   tt.equal(r.stdout.trim().split('\n').length, 1, 'and it is the only interface');
   // A network namespace joined by path is someone else's: its interfaces are left as they are.
   tt.equal(sh('ip netns add tsrt-lo-test').code, 0);
-  tt.teardown(() => { sh('ip netns delete tsrt-lo-test'); });
+  tt.teardown(() => {
+    sh('ip netns delete tsrt-lo-test');
+  });
   const state = () => sh('ip netns exec tsrt-lo-test ip -o link show lo').stdout;
   tt.match(state(), /<LOOPBACK>/, 'down before');
   const joined = runIn(s, ['true'], spec => {
-    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: '/run/netns/tsrt-lo-test' } : n));
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) =>
+      n.type === 'network' ? { type: 'network', path: '/run/netns/tsrt-lo-test' } : n,
+    );
   });
   tt.equal(joined.code, 0, joined.stderr);
   tt.match(state(), /<LOOPBACK>/, 'still down after');

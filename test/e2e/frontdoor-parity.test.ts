@@ -11,11 +11,20 @@ import * as abi from '../../src/native-abi/abi.gen.js';
 
 const CORE = path.join(DIST, 'tsrt-core');
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
-  name: 'frontdoor', idPrefix: 'fd', needsRoot: 'containers in every state need root', timeoutMinutes: 10,
+  name: 'frontdoor',
+  idPrefix: 'fd',
+  needsRoot: 'containers in every state need root',
+  timeoutMinutes: 10,
 });
 type S = ReturnType<typeof scope>;
 
-interface Outcome { code: number; stdout: string; stderr: string; log: string; handedOver: boolean }
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+  log: string;
+  handedOver: boolean;
+}
 
 /** Log lines without their time (the two runs are not in the same second). */
 const untimed = (text: string): string => text.replace(/time="[^"]+"/g, 'time="T"').replace(/"time":"[^"]+"/g, '"time":"T"');
@@ -47,9 +56,14 @@ function same(tt: Test, s: S, args: string[], via: 'front' | 'core', what: strin
   const core = runOne(s, CORE, coreArgs);
   const unify = (o: Outcome, id: string | undefined): Omit<Outcome, 'handedOver'> => {
     // Twins differ in their id, their creation time and their init's pid (not whether they have one), nothing else.
-    const swap = (text: string) => (id
-      ? text.split(id).join('{id}').replace(/"created": ?"[^"]+"/g, '"created":"C"').replace(/"pid": ?[1-9]\d*/g, '"pid":P')
-      : text);
+    const swap = (text: string) =>
+      id
+        ? text
+            .split(id)
+            .join('{id}')
+            .replace(/"created": ?"[^"]+"/g, '"created":"C"')
+            .replace(/"pid": ?[1-9]\d*/g, '"pid":P')
+        : text;
     return { code: o.code, stdout: swap(o.stdout), stderr: swap(o.stderr), log: swap(o.log) };
   };
   tt.same(unify(front, twin?.front), unify(core, twin?.core), `${what}: same stdout, stderr, log and exit status`);
@@ -68,7 +82,11 @@ function container(tt: Test, s: S, status: Status, edit?: (spec: any) => void, b
   if (c.code !== 0) throw new Error(`create: ${c.stderr}`);
   if (status !== 'created') tt.equal(rt(['start', id]).code, 0, 'started');
   if (status === 'paused') tt.equal(rt(['pause', id]).code, 0, 'paused');
-  if (status === 'stopped') tt.ok(waitFor(() => statusOf(id) === 'stopped'), 'ran to its end');
+  if (status === 'stopped')
+    tt.ok(
+      waitFor(() => statusOf(id) === 'stopped'),
+      'ran to its end',
+    );
   tt.equal(statusOf(id), status, `a ${status} container`);
   return id;
 }
@@ -93,8 +111,10 @@ const GLOBALS: [string, string[]][] = [
 t.test('state, list and --version: every global flag, every state', async tt => {
   const s = scope(tt);
   const ids = {
-    created: container(tt, s, 'created'), running: container(tt, s, 'running'),
-    paused: container(tt, s, 'paused'), stopped: container(tt, s, 'stopped'),
+    created: container(tt, s, 'created'),
+    running: container(tt, s, 'running'),
+    paused: container(tt, s, 'paused'),
+    stopped: container(tt, s, 'stopped'),
   };
   for (const [name, globals] of GLOBALS) {
     const g = ['--root', ROOT, ...globals];
@@ -117,11 +137,13 @@ t.test('state, list and --version: every global flag, every state', async tt => 
   same(tt, s, ['state', 'fd-unknown-default-root'], 'front', 'the default root (/run/tsrt for root)');
 });
 
-t.test('kill: one signal in every state; --all and unknown signals are the core\'s', async tt => {
+t.test("kill: one signal in every state; --all and unknown signals are the core's", async tt => {
   const s = scope(tt);
   const ids = {
-    created: container(tt, s, 'created'), running: container(tt, s, 'running'),
-    paused: container(tt, s, 'paused'), stopped: container(tt, s, 'stopped'),
+    created: container(tt, s, 'created'),
+    running: container(tt, s, 'running'),
+    paused: container(tt, s, 'paused'),
+    stopped: container(tt, s, 'stopped'),
   };
   for (const [name, globals] of GLOBALS.slice(0, 3)) {
     const g = ['--root', ROOT, ...globals];
@@ -139,7 +161,10 @@ t.test('kill: one signal in every state; --all and unknown signals are the core\
   // A signal that ends it, through each: both containers end the same way.
   const twin = twins(tt, s, 'running');
   same(tt, s, ['--root', ROOT, 'kill', '{id}', 'KILL'], 'front', 'kill KILL of a running container', twin);
-  tt.ok(waitFor(() => statusOf(twin.front) === 'stopped' && statusOf(twin.core) === 'stopped'), 'both stopped');
+  tt.ok(
+    waitFor(() => statusOf(twin.front) === 'stopped' && statusOf(twin.core) === 'stopped'),
+    'both stopped',
+  );
 });
 
 t.test('start: a created container through each, and the refusals in every other state', async tt => {
@@ -151,11 +176,19 @@ t.test('start: a created container through each, and the refusals in every other
   for (const status of ['running', 'paused', 'stopped'] as const) {
     const id = container(tt, s, status);
     same(tt, s, ['--root', ROOT, 'start', id], 'front', `start of a ${status} container`);
-    same(tt, s, ['--root', ROOT, '--log', '{log}', '--log-format', 'json', 'start', id], 'front', `start of a ${status} container, json log`);
+    same(
+      tt,
+      s,
+      ['--root', ROOT, '--log', '{log}', '--log-format', 'json', 'start', id],
+      'front',
+      `start of a ${status} container, json log`,
+    );
   }
   same(tt, s, ['--root', ROOT, 'start', 'fd-unknown'], 'front', 'start of an unknown id');
   same(tt, s, ['--root', ROOT, 'start', '..'], 'front', 'start of an invalid id');
-  const hooked = twins(tt, s, 'created', spec => { spec.hooks = { poststart: [{ path: '/bin/true' }] }; });
+  const hooked = twins(tt, s, 'created', spec => {
+    spec.hooks = { poststart: [{ path: '/bin/true' }] };
+  });
   same(tt, s, ['--root', ROOT, 'start', '{id}'], 'core', 'start of a container with a poststart hook (policy)', hooked);
 });
 
@@ -165,7 +198,11 @@ t.test('delete: a stopped container through each, the refusals, --force', async 
   same(tt, s, ['--root', ROOT, '--debug', 'delete', '{id}'], 'front', 'delete of a stopped container', stopped);
   for (const id of [stopped.front, stopped.core]) {
     tt.notOk(fs.existsSync(path.join(ROOT, id)), `${id}: its state directory is gone`);
-    tt.same(fs.readdirSync('/sys/fs/cgroup').flatMap(h => (fs.existsSync(path.join('/sys/fs/cgroup', h, id)) ? [h] : [])), [], `${id}: no cgroup left`);
+    tt.same(
+      fs.readdirSync('/sys/fs/cgroup').flatMap(h => (fs.existsSync(path.join('/sys/fs/cgroup', h, id)) ? [h] : [])),
+      [],
+      `${id}: no cgroup left`,
+    );
   }
   for (const status of ['created', 'running', 'paused'] as const) {
     const id = container(tt, s, status);
@@ -177,7 +214,9 @@ t.test('delete: a stopped container through each, the refusals, --force', async 
   same(tt, s, ['--root', ROOT, 'delete', 'fd-unknown'], 'front', 'delete of an unknown id');
   same(tt, s, ['--root', ROOT, 'delete', '-f', 'fd-unknown'], 'front', 'delete -f of an unknown id');
   same(tt, s, ['--root', ROOT, 'delete', 'bad id'], 'front', 'delete of an invalid id');
-  const hooked = twins(tt, s, 'stopped', spec => { spec.hooks = { poststop: [{ path: '/bin/true' }] }; });
+  const hooked = twins(tt, s, 'stopped', spec => {
+    spec.hooks = { poststop: [{ path: '/bin/true' }] };
+  });
   same(tt, s, ['--root', ROOT, 'delete', '{id}'], 'core', 'delete of a container with a poststop hook (policy)', hooked);
 });
 
@@ -193,7 +232,12 @@ t.test('a record of an older version, a damaged one, none: the core decides, the
   const s = scope(tt);
   const cases: [string, (b: Buffer) => void][] = [
     ['a record of an older version', b => b.writeUInt32LE(abi.TSRT_LCR_VERSION - 1, abi.TSRT_LCR_OFF_VERSION)],
-    ['a record with a damaged byte', b => { b[b.length - 2] ^= 0x20; }],
+    [
+      'a record with a damaged byte',
+      b => {
+        b[b.length - 2] ^= 0x20;
+      },
+    ],
     ['a record whose slot points outside it', b => b.writeUInt32LE(0xffff_fff0, abi.TSRT_LCR_HEADER_SIZE)],
   ];
   for (const [what, change] of cases) {
@@ -217,7 +261,10 @@ t.test('a container locked by another command: both wait for the lock, then do t
   for (const bin of [TSRT, CORE]) {
     // flock(1) holds the same lock every command takes (an exclusive flock on the container's directory).
     const holder = spawn('/usr/bin/flock', ['-x', path.join(ROOT, id), 'sleep', '1'], { stdio: 'ignore' });
-    tt.ok(waitFor(() => spawnSync('/usr/bin/flock', ['-n', '-x', path.join(ROOT, id), 'true']).status !== 0, 100), 'the lock is held');
+    tt.ok(
+      waitFor(() => spawnSync('/usr/bin/flock', ['-n', '-x', path.join(ROOT, id), 'true']).status !== 0, 100),
+      'the lock is held',
+    );
     const r = runOne(s, bin, ['--root', ROOT, 'kill', id, '0']);
     tt.equal(r.code, 0, `${path.basename(bin)}: kill waited for the lock and succeeded`);
     tt.equal(r.stderr, '', `${path.basename(bin)}: nothing on stderr`);

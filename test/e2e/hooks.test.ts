@@ -12,7 +12,9 @@ const root = tmpdir('tsrt-hooks-root-');
 const detached = { root, stdio: 'ignore' as const };
 const logDir = tmpdir('tsrt-hooks-log-');
 const hookScript = path.join(logDir, 'hook.sh');
-fs.writeFileSync(hookScript, '#!/bin/sh\nstate=$(cat)\nprintf "%s %s\\n" "$1" "$state" >> "$HOOK_LOG"\nexit ${HOOK_EXIT:-0}\n', { mode: 0o755 });
+fs.writeFileSync(hookScript, '#!/bin/sh\nstate=$(cat)\nprintf "%s %s\\n" "$1" "$state" >> "$HOOK_LOG"\nexit ${HOOK_EXIT:-0}\n', {
+  mode: 0o755,
+});
 
 function hook(kind: string, log: string, extraEnv: string[] = []) {
   return { path: hookScript, args: ['hook.sh', kind], env: [`HOOK_LOG=${log}`, ...extraEnv] };
@@ -20,10 +22,14 @@ function hook(kind: string, log: string, extraEnv: string[] = []) {
 
 function entries(log: string): { kind: string; state: any }[] {
   if (!fs.existsSync(log)) return [];
-  return fs.readFileSync(log, 'utf8').trim().split('\n').map(line => {
-    const i = line.indexOf(' ');
-    return { kind: line.slice(0, i), state: JSON.parse(line.slice(i + 1)) };
-  });
+  return fs
+    .readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map(line => {
+      const i = line.indexOf(' ');
+      return { kind: line.slice(0, i), state: JSON.parse(line.slice(i + 1)) };
+    });
 }
 
 t.test('hooks run in lifecycle order with the container state on stdin', async t => {
@@ -42,17 +48,28 @@ t.test('hooks run in lifecycle order with the container state on stdin', async t
   });
   t.teardown(() => tsrt(['delete', '--force', id], { root }));
   t.equal(tsrt(['create', '-b', bundle, id], detached).code, 0, 'create');
-  t.same(entries(log).map(e => e.kind), ['prestart', 'createRuntime'], 'prestart then createRuntime during create');
+  t.same(
+    entries(log).map(e => e.kind),
+    ['prestart', 'createRuntime'],
+    'prestart then createRuntime during create',
+  );
   const first = entries(log)[0]!.state;
   t.equal(first.id, id, 'state names the container');
   t.ok(first.pid > 0, 'state carries the init pid');
   t.equal(first.bundle, bundle, 'state carries the bundle');
   t.equal(tsrt(['start', id], { root }).code, 0, 'start');
-  t.same(entries(log).map(e => e.kind), ['prestart', 'createRuntime', 'poststart'], 'poststart after start');
+  t.same(
+    entries(log).map(e => e.kind),
+    ['prestart', 'createRuntime', 'poststart'],
+    'poststart after start',
+  );
   t.equal(entries(log)[2]!.state.status, 'running', 'poststart sees a running container');
   t.equal(tsrt(['kill', id, 'KILL'], { root }).code, 0, 'kill');
   // A plain delete is only allowed once the container has stopped, and SIGKILL is not instantaneous.
-  t.ok(waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout), 200), 'the process dies');
+  t.ok(
+    waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout), 200),
+    'the process dies',
+  );
   t.equal(tsrt(['delete', id], { root }).code, 0, 'delete');
   const all = entries(log);
   t.equal(all.at(-1)!.kind, 'poststop', 'poststop at delete');
@@ -63,7 +80,9 @@ t.test('a failing createRuntime hook fails create and leaves nothing behind', as
   const log = path.join(logDir, 'fail.log');
   const id = uniqueId('hookfail');
   const bundle = makeBundle(['true'], {
-    edit: spec => { spec.hooks = { createRuntime: [hook('createRuntime', log, ['HOOK_EXIT=3'])] }; },
+    edit: spec => {
+      spec.hooks = { createRuntime: [hook('createRuntime', log, ['HOOK_EXIT=3'])] };
+    },
   });
   const r = tsrt(['create', '-b', bundle, id], { root });
   t.equal(r.code, 1, 'create fails');
@@ -90,7 +109,9 @@ t.test('a failing poststart hook is a warning: the container keeps running', asy
   const log = path.join(logDir, 'poststart.log');
   const id = uniqueId('poststart');
   const bundle = makeBundle(['sleep', '30'], {
-    edit: spec => { spec.hooks = { poststart: [hook('poststart', log, ['HOOK_EXIT=1'])] }; },
+    edit: spec => {
+      spec.hooks = { poststart: [hook('poststart', log, ['HOOK_EXIT=1'])] };
+    },
   });
   t.teardown(() => tsrt(['delete', '--force', id], { root }));
   t.equal(tsrt(['create', '-b', bundle, id], detached).code, 0, 'create');
@@ -112,7 +133,13 @@ function nsProbe(out: string): string {
 }
 
 function probeResult(file: string): { ns: Record<string, string>; hostname: string; state: any } {
-  const kv = Object.fromEntries(fs.readFileSync(file, 'utf8').trim().split('\n').map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const kv = Object.fromEntries(
+    fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   return { ns: Object.fromEntries(NS.map(n => [n, kv[n]!])), hostname: kv.hostname!, state: JSON.parse(kv.state!) };
 }
 
@@ -130,7 +157,7 @@ t.test('createContainer hooks run inside the container namespaces during create'
   const pid = JSON.parse(tsrt(['state', id], { root }).stdout).pid;
   const seen = probeResult(out);
   t.same(seen.ns, nsOf(pid), 'the hook shares every namespace of the container init');
-  t.not(seen.ns.mnt, nsOf('self').mnt, 'not the runtime\'s mount namespace');
+  t.not(seen.ns.mnt, nsOf('self').mnt, "not the runtime's mount namespace");
   t.equal(seen.hostname, 'hooked', 'the container hostname is already set');
   t.equal(seen.state.status, 'creating', 'state says creating');
   t.equal(seen.state.id, id, 'state names the container');
@@ -161,8 +188,10 @@ t.test('startContainer hooks run inside the container at start, resolved in its 
   t.ok(hookPid > 1 && hookPid < 1000, `the hook has a pid of the container's pid namespace (${hookPid})`);
   t.equal(seen.state.status, 'created', 'state says created');
   const seenByProcess = path.join(rootfs, 'seen-by-process');
-  t.ok(waitFor(() => fs.existsSync(seenByProcess) && /hostname=/.test(fs.readFileSync(seenByProcess, 'utf8'))),
-    'the user process ran after the hook and saw its output');
+  t.ok(
+    waitFor(() => fs.existsSync(seenByProcess) && /hostname=/.test(fs.readFileSync(seenByProcess, 'utf8'))),
+    'the user process ran after the hook and saw its output',
+  );
 });
 
 t.test('a failing startContainer hook fails start and destroys the container', async t => {
@@ -184,13 +213,19 @@ t.test('a failing startContainer hook fails start and destroys the container', a
   t.match(r.stderr, /error running startContainer hook #0: exit status 1/, 'the error names the hook');
   t.notOk(fs.existsSync(path.join(bundle, 'rootfs', 'ran')), 'the user process never ran');
   t.match(tsrt(['state', id], { root }).stderr, /container does not exist/, 'the container is gone');
-  t.same(entries(log).map(e => e.kind), ['poststop'], 'poststop hooks ran while destroying it');
+  t.same(
+    entries(log).map(e => e.kind),
+    ['poststop'],
+    'poststop hooks ran while destroying it',
+  );
 });
 
 t.test('a failing createContainer hook fails create and leaves nothing behind', async t => {
   const id = uniqueId('ccfail');
   const bundle = makeBundle(['true'], {
-    edit: spec => { spec.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo bad >&2; exit 4'] }] }; },
+    edit: spec => {
+      spec.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo bad >&2; exit 4'] }] };
+    },
   });
   const r = tsrt(['create', '-b', bundle, id], { root });
   t.equal(r.code, 1, 'create fails');
@@ -231,9 +266,16 @@ t.test('prestart hooks of a pre-1.0.2 config run at start, before the user progr
       tt.same(entries(log), [], 'no prestart hook during create');
       tt.equal(tsrt(['start', id], { root }).code, 0, 'start');
       const seen = entries(log);
-      tt.same(seen.map(e => e.kind), ['prestart'], 'prestart ran at start');
+      tt.same(
+        seen.map(e => e.kind),
+        ['prestart'],
+        'prestart ran at start',
+      );
       tt.equal(seen[0]!.state.status, 'created', 'state says created');
-      tt.ok(waitFor(() => fs.existsSync(path.join(bundle, 'rootfs', 'order'))), 'then the process ran');
+      tt.ok(
+        waitFor(() => fs.existsSync(path.join(bundle, 'rootfs', 'order'))),
+        'then the process ran',
+      );
     });
   }
 });
@@ -258,7 +300,9 @@ t.test('a failing prestart hook at start stops and destroys the container (pre-1
 t.test('run applies start-time hooks too, and a failing one leaves nothing', async t => {
   const id = uniqueId('runhooks');
   const bundle = makeBundle(['true'], {
-    edit: spec => { spec.hooks = { startContainer: [{ path: '/bin/false', args: ['false'] }] }; },
+    edit: spec => {
+      spec.hooks = { startContainer: [{ path: '/bin/false', args: ['false'] }] };
+    },
   });
   const r = tsrt(['run', '-b', bundle, id], { root });
   t.equal(r.code, 1, 'run fails');
@@ -269,11 +313,16 @@ t.test('run applies start-time hooks too, and a failing one leaves nothing', asy
 t.test('a failing poststop hook is a warning: delete still removes the container', async t => {
   const id = uniqueId('poststopfail');
   const bundle = makeBundle(['true'], {
-    edit: spec => { spec.hooks = { poststop: [{ path: '/bin/false', args: ['false'] }] }; },
+    edit: spec => {
+      spec.hooks = { poststop: [{ path: '/bin/false', args: ['false'] }] };
+    },
   });
   t.teardown(() => tsrt(['delete', '--force', id], { root }));
   t.equal(tsrt(['run', '-d', '-b', bundle, id], { root }).code, 0, 'run -d');
-  t.ok(waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout)), 'the process exits');
+  t.ok(
+    waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout)),
+    'the process exits',
+  );
   const r = tsrt(['delete', id], { root });
   t.equal(r.code, 0, 'delete succeeds');
   t.match(r.stderr, /level=warning.*poststop hook #0/, 'the failure is a warning');
@@ -288,7 +337,10 @@ t.test('poststart hooks run after the user program is executed, and a failing on
   const bundle = makeBundle(['sleep', '30'], {
     edit: spec => {
       spec.hooks = {
-        poststart: [{ path: '/bin/false', args: ['false'] }, { path: '/bin/sh', args: ['sh', '-c', probe] }],
+        poststart: [
+          { path: '/bin/false', args: ['false'] },
+          { path: '/bin/sh', args: ['sh', '-c', probe] },
+        ],
       };
     },
   });
@@ -304,12 +356,21 @@ t.test('a failing poststop hook does not stop the next one', async t => {
   const id = uniqueId('poststopnext');
   const log = path.join(logDir, 'poststop-next.log');
   const bundle = makeBundle(['true'], {
-    edit: spec => { spec.hooks = { poststop: [{ path: '/bin/false', args: ['false'] }, hook('poststop', log)] }; },
+    edit: spec => {
+      spec.hooks = { poststop: [{ path: '/bin/false', args: ['false'] }, hook('poststop', log)] };
+    },
   });
   t.teardown(() => tsrt(['delete', '--force', id], { root }));
   t.equal(tsrt(['run', '-d', '-b', bundle, id], { root }).code, 0, 'run -d');
-  t.ok(waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout)), 'the process exits');
+  t.ok(
+    waitFor(() => /"status": "stopped"/.test(tsrt(['state', id], { root }).stdout)),
+    'the process exits',
+  );
   const r = tsrt(['delete', id], { root });
   t.equal(r.code, 0, 'delete succeeds');
-  t.same(entries(log).map(e => e.kind), ['poststop'], 'the second poststop hook ran');
+  t.same(
+    entries(log).map(e => e.kind),
+    ['poststop'],
+    'the second poststop hook ran',
+  );
 });

@@ -29,7 +29,13 @@ t.test('an unprivileged read-only SIF root that only unpacking can open runs fro
   fs.writeFileSync(path.join(bundle, 'rootfs', 'etc', 'greeting'), 'hello from the SIF\n');
   asUser('mksquashfs', [path.join(bundle, 'rootfs'), path.join(home, 'rootfs.sqfs'), '-quiet', '-noappend']);
   const image = path.join(bundle, 'image.sif');
-  SifImage.create(image, [{ dataType: DataType.Partition, data: { path: path.join(home, 'rootfs.sqfs') }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(image, [
+    {
+      dataType: DataType.Partition,
+      data: { path: path.join(home, 'rootfs.sqfs') },
+      partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys },
+    },
+  ]).close();
   fs.chownSync(image, user.uid, user.gid);
   editConfig(bundle, spec => {
     spec.root = { path: 'image.sif', readonly: true };
@@ -44,9 +50,15 @@ t.test('an unprivileged read-only SIF root that only unpacking can open runs fro
   }
   const root = path.join(home, 'state');
   const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache') };
-  const r = spawnSync('/usr/sbin/runuser', ['-u', user.name, '--', '/usr/bin/env', `PATH=${tools}`, TSRT, '--debug', '--root', root, 'run', '-b', bundle, 'imgroot-unpacked'], {
-    encoding: 'utf8', env, timeout: 120_000,
-  });
+  const r = spawnSync(
+    '/usr/sbin/runuser',
+    ['-u', user.name, '--', '/usr/bin/env', `PATH=${tools}`, TSRT, '--debug', '--root', root, 'run', '-b', bundle, 'imgroot-unpacked'],
+    {
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    },
+  );
   tt.match(r.stderr, /extracted sandbox/, 'the image was unpacked, not mounted');
   tt.equal(r.status, 0, r.stderr);
   tt.equal(r.stdout, 'hello from the SIF\n', 'the container ran in the image');

@@ -61,7 +61,10 @@ t.test('refused calls on a running, then a stopped container leave no fd open in
   for (const [what, call, message] of calls) refuses(tt, what, call, message);
 
   kill(ROOT, id, 'KILL', false);
-  tt.ok(waitFor(() => state(ROOT, id).status === 'stopped'), 'stopped after SIGKILL');
+  tt.ok(
+    waitFor(() => state(ROOT, id).status === 'stopped'),
+    'stopped after SIGKILL',
+  );
   const stopped: [string, () => void, string][] = [
     ['start', () => start(ROOT, id, warn), 'cannot start a container that has stopped'],
     ['kill', () => kill(ROOT, id, 'KILL', false), 'container not running'],

@@ -5,11 +5,23 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  TSRT, alive, e2eFile, hostMountsContaining, readOrEmpty as read, startConsoleReceiver, tsrt, waitFor as pollFor, type Edit, type Scope,
+  TSRT,
+  alive,
+  e2eFile,
+  hostMountsContaining,
+  readOrEmpty as read,
+  startConsoleReceiver,
+  tsrt,
+  waitFor as pollFor,
+  type Edit,
+  type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
-  name: 'lifecycle', idPrefix: 'lc', needsRoot: 'lifecycle tests need root', timeoutMinutes: 20,
+  name: 'lifecycle',
+  idPrefix: 'lc',
+  needsRoot: 'lifecycle tests need root',
+  timeoutMinutes: 20,
 });
 
 /** Builds a bundle running `args` and runs it in the foreground. */
@@ -44,9 +56,11 @@ const writableRoot: Edit = spec => {
 const tmpfsTmp: Edit = spec => {
   spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
 };
-const both = (...edits: (Edit | undefined)[]): Edit => spec => {
-  for (const e of edits) e?.(spec);
-};
+const both =
+  (...edits: (Edit | undefined)[]): Edit =>
+  spec => {
+    for (const e of edits) e?.(spec);
+  };
 
 /** A container that says it is ready and then idles. */
 const IDLE = ['sh', '-c', 'echo ready; while :; do sleep 0.1; done'];
@@ -93,7 +107,10 @@ for (const code of [0, 3, 42]) {
   });
 }
 
-for (const [sig, num] of [['KILL', 9], ['TERM', 15]] as const) {
+for (const [sig, num] of [
+  ['KILL', 9],
+  ['TERM', 15],
+] as const) {
   t.test(`run exits 128+${num} when the container process dies of SIG${sig}`, async tt => {
     const s = scope(tt);
     // Without a pid namespace of its own the shell is not an init, so it can signal itself.
@@ -145,10 +162,16 @@ t.test('run -d returns 0 with the container running; kill and delete work on it'
   const st = stateOf(id);
   tt.equal(st?.status, 'running', 'running as soon as run -d returns');
   tt.ok(st?.pid > 0 && alive(st.pid), 'init alive');
-  tt.ok(waitFor(() => read(r.out).includes('ready')), 'container output reaches the file given as stdout');
+  tt.ok(
+    waitFor(() => read(r.out).includes('ready')),
+    'container output reaches the file given as stdout',
+  );
   const k = rt(['kill', id, 'KILL']);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => statusOf(id) === 'stopped'), 'stopped after SIGKILL');
+  tt.ok(
+    waitFor(() => statusOf(id) === 'stopped'),
+    'stopped after SIGKILL',
+  );
   const d = rt(['delete', id]);
   tt.equal(d.code, 0, d.stderr);
   tt.notOk(fs.existsSync(path.join(ROOT, id)));
@@ -214,7 +237,10 @@ t.test('start runs the created process: its output appears and the state is runn
   tt.equal(read(c.out), '', 'nothing runs before start');
   const st = rt(['start', id]);
   tt.equal(st.code, 0, st.stderr);
-  tt.ok(waitFor(() => read(c.out).includes('started-output')), 'the process output appears');
+  tt.ok(
+    waitFor(() => read(c.out).includes('started-output')),
+    'the process output appears',
+  );
   const after = stateOf(id);
   tt.equal(after?.status, 'running');
   tt.equal(after?.pid, pid, 'same init pid');
@@ -226,7 +252,10 @@ t.test('kill without a signal sends SIGTERM to the init', async tt => {
   tt.equal(statusOf(c.id), 'running');
   const k = rt(['kill', c.id]);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => statusOf(c.id) === 'stopped'), 'stopped');
+  tt.ok(
+    waitFor(() => statusOf(c.id) === 'stopped'),
+    'stopped',
+  );
   tt.match(read(c.out), /got-TERM/, 'the TERM trap ran');
 });
 
@@ -235,7 +264,10 @@ t.test('kill sends the named signal to the init', async tt => {
   const c = startContainer(s, ['sh', '-c', 'trap "echo got-USR1" USR1; echo ready; while :; do sleep 0.1; done']);
   const k = rt(['kill', c.id, 'USR1']);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => read(c.out).includes('got-USR1')), 'the USR1 trap ran');
+  tt.ok(
+    waitFor(() => read(c.out).includes('got-USR1')),
+    'the USR1 trap ran',
+  );
   tt.equal(statusOf(c.id), 'running', 'a trapped signal does not stop it');
 });
 
@@ -245,7 +277,10 @@ for (const spelling of ['KILL', 'SIGKILL', '9']) {
     const c = startContainer(s, ['sh', '-c', 'trap "echo ignored-TERM" TERM; echo ready; while :; do sleep 0.1; done']);
     const k = rt(['kill', c.id, spelling]);
     tt.equal(k.code, 0, k.stderr);
-    tt.ok(waitFor(() => statusOf(c.id) === 'stopped'), 'stopped');
+    tt.ok(
+      waitFor(() => statusOf(c.id) === 'stopped'),
+      'stopped',
+    );
     tt.notMatch(read(c.out), /ignored-TERM/, 'it was not SIGTERM');
     tt.equal(stateOf(c.id)?.pid, 0, 'a stopped container reports pid 0');
   });
@@ -254,7 +289,10 @@ for (const spelling of ['KILL', 'SIGKILL', '9']) {
 t.test('delete removes a stopped container and state then says it does not exist', async tt => {
   const s = scope(tt);
   const c = startContainer(s, ['sh', '-c', 'echo ready; exit 0']);
-  tt.ok(waitFor(() => statusOf(c.id) === 'stopped'), 'stopped after its process exited');
+  tt.ok(
+    waitFor(() => statusOf(c.id) === 'stopped'),
+    'stopped after its process exited',
+  );
   const d = rt(['delete', c.id]);
   tt.equal(d.code, 0, d.stderr);
   tt.notOk(fs.existsSync(path.join(ROOT, c.id)), 'state directory removed');
@@ -278,7 +316,10 @@ t.test('delete refuses a created (never started) container and leaves it intact;
   const f = rt(['delete', '--force', id]);
   tt.equal(f.code, 0, f.stderr);
   tt.match(rt(['state', id]).stderr, /container does not exist/);
-  tt.ok(waitFor(() => !alive(pid)), 'the waiting init was killed');
+  tt.ok(
+    waitFor(() => !alive(pid)),
+    'the waiting init was killed',
+  );
   tt.equal(read(c.out), '', 'the process never ran');
 });
 
@@ -314,13 +355,17 @@ function pidnsMembers(pid: number): number[] {
   } catch {
     return [];
   }
-  return fs.readdirSync('/proc').filter(n => /^\d+$/.test(n)).map(Number).filter(p => {
-    try {
-      return fs.readlinkSync(`/proc/${p}/ns/pid`) === ns;
-    } catch {
-      return false;
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter(n => /^\d+$/.test(n))
+    .map(Number)
+    .filter(p => {
+      try {
+        return fs.readlinkSync(`/proc/${p}/ns/pid`) === ns;
+      } catch {
+        return false;
+      }
+    });
 }
 
 function cmdline(pid: number): string {
@@ -330,37 +375,60 @@ function cmdline(pid: number): string {
 t.test('kill --all signals every process in the container, not only the init', async tt => {
   const s = scope(tt);
   // The init traps TERM and survives it; its two children keep the default action and die of it.
-  const c = startContainer(s, ['sh', '-c',
-    'trap "echo init-got-TERM" TERM; sleep 1000 & sleep 1000 & echo ready; while :; do sleep 0.1; done']);
-  tt.ok(waitFor(() => pidnsMembers(c.pid).filter(p => cmdline(p) === 'sleep 1000' && alive(p)).length === 2), 'two sleepers');
+  const c = startContainer(s, [
+    'sh',
+    '-c',
+    'trap "echo init-got-TERM" TERM; sleep 1000 & sleep 1000 & echo ready; while :; do sleep 0.1; done',
+  ]);
+  tt.ok(
+    waitFor(() => pidnsMembers(c.pid).filter(p => cmdline(p) === 'sleep 1000' && alive(p)).length === 2),
+    'two sleepers',
+  );
   const sleepers = pidnsMembers(c.pid).filter(p => cmdline(p) === 'sleep 1000');
   const k = rt(['kill', '--all', c.id, 'TERM']);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => sleepers.every(p => !alive(p))), 'every child process got the signal');
-  tt.ok(waitFor(() => read(c.out).includes('init-got-TERM')), 'the init got it too');
+  tt.ok(
+    waitFor(() => sleepers.every(p => !alive(p))),
+    'every child process got the signal',
+  );
+  tt.ok(
+    waitFor(() => read(c.out).includes('init-got-TERM')),
+    'the init got it too',
+  );
   tt.equal(statusOf(c.id), 'running', 'the init survived (it traps TERM)');
 });
 
 t.test('kill without --all signals only the init', async tt => {
   const s = scope(tt);
-  const c = startContainer(s, ['sh', '-c',
-    'trap "echo init-got-TERM" TERM; sleep 1000 & echo ready; while :; do sleep 0.1; done']);
-  tt.ok(waitFor(() => pidnsMembers(c.pid).some(p => cmdline(p) === 'sleep 1000' && alive(p))), 'a sleeper');
+  const c = startContainer(s, ['sh', '-c', 'trap "echo init-got-TERM" TERM; sleep 1000 & echo ready; while :; do sleep 0.1; done']);
+  tt.ok(
+    waitFor(() => pidnsMembers(c.pid).some(p => cmdline(p) === 'sleep 1000' && alive(p))),
+    'a sleeper',
+  );
   const sleeper = pidnsMembers(c.pid).find(p => cmdline(p) === 'sleep 1000')!;
   const k = rt(['kill', c.id, 'TERM']);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => read(c.out).includes('init-got-TERM')), 'the init got it');
+  tt.ok(
+    waitFor(() => read(c.out).includes('init-got-TERM')),
+    'the init got it',
+  );
   tt.ok(alive(sleeper), 'the child did not');
 });
 
 t.test('kill --all KILL leaves no process of the container behind', async tt => {
   const s = scope(tt);
   const c = startContainer(s, ['sh', '-c', 'sleep 1000 & sleep 1000 & echo ready; wait']);
-  tt.ok(waitFor(() => pidnsMembers(c.pid).length >= 3), 'init and two sleepers');
+  tt.ok(
+    waitFor(() => pidnsMembers(c.pid).length >= 3),
+    'init and two sleepers',
+  );
   const members = pidnsMembers(c.pid);
   const k = rt(['kill', '--all', c.id, 'KILL']);
   tt.equal(k.code, 0, k.stderr);
-  tt.ok(waitFor(() => members.every(p => !alive(p))), 'all gone');
+  tt.ok(
+    waitFor(() => members.every(p => !alive(p))),
+    'all gone',
+  );
   tt.ok(waitFor(() => statusOf(c.id) === 'stopped'));
 });
 
@@ -472,9 +540,15 @@ t.test('hostname comes from the config', async tt => {
 
 t.test('process.env is the whole environment of the process', async tt => {
   const s = scope(tt);
-  const r = runFg(s, ['env'], spec => {
-    spec.process.env = ['PATH=/bin:/usr/bin', 'GREETING=hello world', 'EMPTY='];
-  }, [], { env: { ...process.env, TSRT_E2E_LEAK: 'host-only' } });
+  const r = runFg(
+    s,
+    ['env'],
+    spec => {
+      spec.process.env = ['PATH=/bin:/usr/bin', 'GREETING=hello world', 'EMPTY='];
+    },
+    [],
+    { env: { ...process.env, TSRT_E2E_LEAK: 'host-only' } },
+  );
   tt.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n').filter(Boolean);
   tt.ok(lines.includes('GREETING=hello world'));
@@ -509,9 +583,13 @@ t.test('process.user sets uid, gid and the additional gids', async tt => {
 
 t.test('process.user.umask is the process umask', async tt => {
   const s = scope(tt);
-  const r = runFg(s, ['sh', '-c', 'umask; touch /tmp/f; mkdir /tmp/d; stat -c %a /tmp/f /tmp/d'], both(tmpfsTmp, spec => {
-    spec.process.user.umask = 0o027;
-  }));
+  const r = runFg(
+    s,
+    ['sh', '-c', 'umask; touch /tmp/f; mkdir /tmp/d; stat -c %a /tmp/f /tmp/d'],
+    both(tmpfsTmp, spec => {
+      spec.process.user.umask = 0o027;
+    }),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout, '0027\n640\n750\n');
 });
@@ -527,7 +605,10 @@ t.test('process.rlimits sets RLIMIT_NOFILE', async tt => {
 
 t.test('without rlimits in the config the container gets an explicit RLIMIT_NOFILE, not the runtime raised one', async tt => {
   const s = scope(tt);
-  const limits = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find(l => l.startsWith('Max open files'))!;
+  const limits = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find(l => l.startsWith('Max open files'))!;
   const hardText = limits.split(/\s+/)[4]!;
   const hard = hardText === 'unlimited' ? Infinity : Number(hardText);
   const expected = Math.min(1024, hard);
@@ -537,7 +618,9 @@ t.test('without rlimits in the config the container gets an explicit RLIMIT_NOFI
     delete spec.process.rlimits;
   });
   const id = s.id();
-  const r = spawnSync('sh', ['-c', `ulimit -Sn ${raised} && exec "$@"`, 'sh', TSRT, '--root', ROOT, 'run', '-b', bundle, id], { timeout: 60_000 });
+  const r = spawnSync('sh', ['-c', `ulimit -Sn ${raised} && exec "$@"`, 'sh', TSRT, '--root', ROOT, 'run', '-b', bundle, id], {
+    timeout: 60_000,
+  });
   tt.equal(r.status, 0, r.stderr?.toString());
   tt.equal(r.stdout.toString(), `${expected}\n`);
 });
@@ -622,9 +705,12 @@ t.test('root.readonly makes / read-only (EROFS)', async tt => {
 
 t.test('maskedPaths: a masked file reads empty and a masked directory is empty', async tt => {
   const s = scope(tt);
-  const bundle = s.bundle(['sh', '-c', 'echo "[$(cat /etc/secret.txt)]"; echo "[$(ls -A /srv/secretdir)]"; echo "[$(cat /etc/visible.txt)]"'], spec => {
-    spec.linux.maskedPaths = [...spec.linux.maskedPaths, '/etc/secret.txt', '/srv/secretdir'];
-  });
+  const bundle = s.bundle(
+    ['sh', '-c', 'echo "[$(cat /etc/secret.txt)]"; echo "[$(ls -A /srv/secretdir)]"; echo "[$(cat /etc/visible.txt)]"'],
+    spec => {
+      spec.linux.maskedPaths = [...spec.linux.maskedPaths, '/etc/secret.txt', '/srv/secretdir'];
+    },
+  );
   fs.writeFileSync(path.join(bundle, 'rootfs/etc/secret.txt'), 'topsecret\n');
   fs.writeFileSync(path.join(bundle, 'rootfs/etc/visible.txt'), 'visible\n');
   fs.mkdirSync(path.join(bundle, 'rootfs/srv/secretdir'), { recursive: true });
@@ -637,9 +723,12 @@ t.test('maskedPaths: a masked file reads empty and a masked directory is empty',
 
 t.test('readonlyPaths cannot be written while the rest of the rootfs can', async tt => {
   const s = scope(tt);
-  const bundle = s.bundle(['sh', '-c', 'touch /data/x 2>&1; echo data=$?; touch /other 2>&1; echo other=$?'], both(writableRoot, spec => {
-    spec.linux.readonlyPaths = [...spec.linux.readonlyPaths, '/data'];
-  }));
+  const bundle = s.bundle(
+    ['sh', '-c', 'touch /data/x 2>&1; echo data=$?; touch /other 2>&1; echo other=$?'],
+    both(writableRoot, spec => {
+      spec.linux.readonlyPaths = [...spec.linux.readonlyPaths, '/data'];
+    }),
+  );
   fs.mkdirSync(path.join(bundle, 'rootfs/data'));
   const r = rt(['run', '-b', bundle, s.id()]);
   tt.equal(r.code, 0, r.stderr);
@@ -779,21 +868,33 @@ t.test('/dev has the fd, stdio and ptmx symlinks', async tt => {
   const s = scope(tt);
   const r = runFg(s, ['sh', '-c', 'for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done']);
   tt.equal(r.code, 0, r.stderr);
-  tt.equal(r.stdout, [
-    'fd -> /proc/self/fd', 'stdin -> /proc/self/fd/0', 'stdout -> /proc/self/fd/1', 'stderr -> /proc/self/fd/2',
-    'ptmx -> pts/ptmx', '',
-  ].join('\n'));
+  tt.equal(
+    r.stdout,
+    [
+      'fd -> /proc/self/fd',
+      'stdin -> /proc/self/fd/0',
+      'stdout -> /proc/self/fd/1',
+      'stderr -> /proc/self/fd/2',
+      'ptmx -> pts/ptmx',
+      '',
+    ].join('\n'),
+  );
 });
 
-t.test('without a mount namespace the rootfs is prepared in the runtime\'s and entered with chroot; delete unmounts it', async tt => {
+t.test("without a mount namespace the rootfs is prepared in the runtime's and entered with chroot; delete unmounts it", async tt => {
   const s = scope(tt);
-  const r = runFg(s, ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /bin/busybox; cat /proc/self/mountinfo | wc -l'], spec => {
-    spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount');
-  }, ['--keep']);
+  const r = runFg(
+    s,
+    ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /bin/busybox; cat /proc/self/mountinfo | wc -l'],
+    spec => {
+      spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount');
+    },
+    ['--keep'],
+  );
   tt.equal(r.code, 0, r.stderr);
   const [mnt, busybox] = r.stdout.split('\n');
-  tt.equal(mnt, fs.readlinkSync('/proc/self/ns/mnt'), 'the runtime\'s own mount namespace');
-  tt.equal(busybox, '/bin/busybox', 'the root is the bundle\'s rootfs');
+  tt.equal(mnt, fs.readlinkSync('/proc/self/ns/mnt'), "the runtime's own mount namespace");
+  tt.equal(busybox, '/bin/busybox', "the root is the bundle's rootfs");
   const rootfs = path.join(r.bundle, 'rootfs');
   tt.not(hostMountsContaining(rootfs).length, 0, 'its mounts are on the host while the container exists');
   tt.equal(rt(['delete', r.id]).code, 0, 'delete');
@@ -806,21 +907,36 @@ t.test('a mount namespace joined by path is shared with its owner', async tt => 
   const owner = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '1000'], { stdio: 'ignore' });
   tt.teardown(() => owner.kill('SIGKILL'));
   const pid = owner.pid!;
-  tt.ok(pollFor(() => { try { return fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== fs.readlinkSync('/proc/self/ns/mnt'); } catch { return false; } }), 'the owner has its own mount namespace');
+  tt.ok(
+    pollFor(() => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/ns/mnt`) !== fs.readlinkSync('/proc/self/ns/mnt');
+      } catch {
+        return false;
+      }
+    }),
+    'the owner has its own mount namespace',
+  );
   const r = runFg(s, ['sh', '-c', 'readlink /proc/self/ns/mnt; ls /bin/busybox'], spec => {
-    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'mount' ? { type: 'mount', path: `/proc/${pid}/ns/mnt` } : n));
+    spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) =>
+      n.type === 'mount' ? { type: 'mount', path: `/proc/${pid}/ns/mnt` } : n,
+    );
   });
   tt.equal(r.code, 0, r.stderr);
   const [mnt, busybox] = r.stdout.split('\n');
-  tt.equal(mnt, fs.readlinkSync(`/proc/${pid}/ns/mnt`), 'the owner\'s mount namespace');
+  tt.equal(mnt, fs.readlinkSync(`/proc/${pid}/ns/mnt`), "the owner's mount namespace");
   tt.equal(busybox, '/bin/busybox', 'rooted in its own rootfs');
-  tt.equal(fs.readlinkSync(`/proc/${pid}/root`), '/', 'the owner\'s root is untouched (chroot, not pivot_root)');
+  tt.equal(fs.readlinkSync(`/proc/${pid}/root`), '/', "the owner's root is untouched (chroot, not pivot_root)");
 });
 
 t.test('the container runs in its own pid, uts, ipc, network, mount and cgroup namespaces', async tt => {
   const s = scope(tt);
   const kinds = ['pid', 'uts', 'ipc', 'net', 'mnt', 'cgroup'];
-  const r = runFg(s, ['sh', '-c', `echo pid1=$$; ${kinds.map(k => `echo ${k}=$(readlink /proc/self/ns/${k})`).join('; ')}; cat /proc/net/dev`]);
+  const r = runFg(s, [
+    'sh',
+    '-c',
+    `echo pid1=$$; ${kinds.map(k => `echo ${k}=$(readlink /proc/self/ns/${k})`).join('; ')}; cat /proc/net/dev`,
+  ]);
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, /^pid1=1$/m, 'the process is pid 1');
   for (const k of kinds) {
@@ -828,7 +944,10 @@ t.test('the container runs in its own pid, uts, ipc, network, mount and cgroup n
     tt.ok(inside, `${k} namespace link`);
     tt.not(inside, fs.readlinkSync(`/proc/self/ns/${k}`), `own ${k} namespace`);
   }
-  const ifaces = r.stdout.split('\n').filter(l => /^\s*[\w.-]+:\s+\d/.test(l)).map(l => l.split(':')[0]!.trim());
+  const ifaces = r.stdout
+    .split('\n')
+    .filter(l => /^\s*[\w.-]+:\s+\d/.test(l))
+    .map(l => l.split(':')[0]!.trim());
   tt.same(ifaces, ['lo'], 'only lo in the network namespace');
 });
 
@@ -852,8 +971,12 @@ t.test('a container joins the network and uts namespaces of another container by
   const r = runFg(s, ['sh', '-c', 'hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/uts'], spec => {
     delete spec.hostname;
     spec.linux.namespaces = spec.linux.namespaces.map((n: any) =>
-      n.type === 'network' ? { type: 'network', path: `/proc/${a.pid}/ns/net` }
-        : n.type === 'uts' ? { type: 'uts', path: `/proc/${a.pid}/ns/uts` } : n);
+      n.type === 'network'
+        ? { type: 'network', path: `/proc/${a.pid}/ns/net` }
+        : n.type === 'uts'
+          ? { type: 'uts', path: `/proc/${a.pid}/ns/uts` }
+          : n,
+    );
   });
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout, `container-a\n${netA}\n${utsA}\n`);
@@ -878,7 +1001,10 @@ t.test('the cgroup filesystem is mounted at /sys/fs/cgroup', async tt => {
   const r = runFg(s, ['sh', '-c', 'cat /proc/mounts; echo ---; ls /sys/fs/cgroup']);
   tt.equal(r.code, 0, r.stderr);
   const [mounts, listing] = r.stdout.split('---\n');
-  tt.ok((mounts ?? '').split('\n').some(l => l.split(' ')[1] === '/sys/fs/cgroup'), '/sys/fs/cgroup in /proc/mounts');
+  tt.ok(
+    (mounts ?? '').split('\n').some(l => l.split(' ')[1] === '/sys/fs/cgroup'),
+    '/sys/fs/cgroup in /proc/mounts',
+  );
   tt.ok((listing ?? '').trim().length > 0, '/sys/fs/cgroup is not empty');
 });
 
@@ -923,7 +1049,9 @@ t.test('the process starts with no ignored and no blocked signals', async tt => 
   const bundle = s.bundle(['cat', '/proc/self/status']);
   const id = s.id();
   // The caller ignores some signals itself; dispositions must not leak into the container.
-  const r = spawnSync('sh', ['-c', 'trap "" HUP PIPE USR2 && exec "$@"', 'sh', TSRT, '--root', ROOT, 'run', '-b', bundle, id], { timeout: 60_000 });
+  const r = spawnSync('sh', ['-c', 'trap "" HUP PIPE USR2 && exec "$@"', 'sh', TSRT, '--root', ROOT, 'run', '-b', bundle, id], {
+    timeout: 60_000,
+  });
   tt.equal(r.status, 0, r.stderr?.toString());
   const out = r.stdout.toString();
   tt.equal(statusField(out, 'SigIgn'), '0000000000000000');
@@ -970,7 +1098,8 @@ t.test('--preserve-fds 1 passes fd 3 through to the process', async tt => {
   let r: ReturnType<typeof spawnSync>;
   try {
     r = spawnSync(TSRT, ['--root', ROOT, 'run', '--preserve-fds', '1', '-b', bundle, s.id()], {
-      stdio: ['pipe', 'pipe', 'pipe', fd], timeout: 60_000,
+      stdio: ['pipe', 'pipe', 'pipe', fd],
+      timeout: 60_000,
     });
   } finally {
     fs.closeSync(fd);
@@ -985,18 +1114,30 @@ t.test('--preserve-fds 1 passes fd 3 through to the process', async tt => {
 t.test('create --console-socket sends the pty master; the container output arrives through it', async tt => {
   const s = scope(tt);
   const { sock, out } = startConsoleReceiver(tt, s);
-  tt.ok(waitFor(() => fs.existsSync(sock)), 'receiver listening');
-  const bundle = s.bundle(['sh', '-c', 'tty; stat -c "console=%t:%T" /dev/console; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty'], spec => {
-    spec.process.terminal = true;
-  });
+  tt.ok(
+    waitFor(() => fs.existsSync(sock)),
+    'receiver listening',
+  );
+  const bundle = s.bundle(
+    ['sh', '-c', 'tty; stat -c "console=%t:%T" /dev/console; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty'],
+    spec => {
+      spec.process.terminal = true;
+    },
+  );
   const id = s.id();
   const c = rtFiles(s, ['create', '--console-socket', sock, '-b', bundle, id]);
   tt.equal(c.code, 0, c.stderr);
   // The receiver is a process of its own: create may return before it has written down what it got.
-  tt.ok(waitFor(() => read(out + '.fds') === '1 /dev/ptmx\n'), 'one fd received, with runc\'s payload');
+  tt.ok(
+    waitFor(() => read(out + '.fds') === '1 /dev/ptmx\n'),
+    "one fd received, with runc's payload",
+  );
   const st = rt(['start', id]);
   tt.equal(st.code, 0, st.stderr);
-  tt.ok(waitFor(() => read(out).includes('hello-through-the-pty')), 'output arrives via the master');
+  tt.ok(
+    waitFor(() => read(out).includes('hello-through-the-pty')),
+    'output arrives via the master',
+  );
   const text = read(out);
   tt.match(text, /^\/dev\/(console|pts\/\d+)\r?$/m, 'stdio is the terminal');
   const consoleDev = /^console=(\S+)\r?$/m.exec(text)?.[1];
@@ -1007,9 +1148,15 @@ t.test('create --console-socket sends the pty master; the container output arriv
 
 t.test('run of a terminal container without --console-socket proxies a pty and does not hang', async tt => {
   const s = scope(tt);
-  const r = runFg(s, ['sh', '-c', 'tty; echo hello-from-the-pty; exit 4'], spec => {
-    spec.process.terminal = true;
-  }, [], { input: '' });
+  const r = runFg(
+    s,
+    ['sh', '-c', 'tty; echo hello-from-the-pty; exit 4'],
+    spec => {
+      spec.process.terminal = true;
+    },
+    [],
+    { input: '' },
+  );
   tt.equal(r.signal, null, 'not killed by the timeout');
   tt.equal(r.code, 4, r.stderr);
   tt.match(r.stdout, /^\/dev\/(console|pts\/\d+)\r?$/m);
@@ -1029,7 +1176,10 @@ t.test("a created container's init holds no fd into the host filesystem", async 
   const hostRoot = fs.statSync('/');
   const rootfs = fs.statSync(path.join(bundle, 'rootfs'));
   const fifo = path.join(ROOT, id, 'exec.fifo');
-  const fds = fs.readdirSync(`/proc/${pid}/fd`).map(Number).sort((x, y) => x - y);
+  const fds = fs
+    .readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((x, y) => x - y);
   tt.ok(fds.length >= 3);
   for (const fd of fds) {
     if (fd <= 2) continue; // stdio: what we gave create

@@ -11,7 +11,10 @@ import { planSeccomp } from '../../src/plan/seccomp.js';
 import { REPO, e2eFile, lastErrorMessage, type Edit, type Scope } from '../helpers.js';
 
 const { ROOT, scope, rt } = e2eFile(t, {
-  name: 'limits', idPrefix: 'lim', needsRoot: 'limit tests run containers as root', timeoutMinutes: 15,
+  name: 'limits',
+  idPrefix: 'lim',
+  needsRoot: 'limit tests run containers as root',
+  timeoutMinutes: 15,
 });
 const RUNC = '/usr/sbin/runc';
 const hasRunc = fs.existsSync(RUNC);
@@ -31,7 +34,11 @@ function runTsrt(s: Scope, bundle: string): Outcome {
 function runRunc(s: Scope, bundle: string): Outcome {
   const root = s.dir();
   const id = s.id('runc');
-  const r = spawnSync(RUNC, ['--root', root, 'run', '-b', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(RUNC, ['--root', root, 'run', '-b', bundle, id], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 300_000,
+    maxBuffer: 64 << 20,
+  });
   spawnSync(RUNC, ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
   return { code: r.status ?? -1, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
 }
@@ -55,14 +62,18 @@ function refusedByBoth(tt: Test, s: Scope, args: string[], edit: Edit, message: 
   const bundle = s.bundle(args, edit);
   const mine = runTsrt(s, bundle);
   tt.not(mine.code, 0, 'tsrt fails');
-  if (typeof message === 'string') tt.equal(lastErrorMessage(mine.stderr), message, 'tsrt names the field and the kernel\'s limit');
-  else tt.match(lastErrorMessage(mine.stderr) ?? mine.stderr, message, 'tsrt names the field and the kernel\'s limit');
+  if (typeof message === 'string') tt.equal(lastErrorMessage(mine.stderr), message, "tsrt names the field and the kernel's limit");
+  else tt.match(lastErrorMessage(mine.stderr) ?? mine.stderr, message, "tsrt names the field and the kernel's limit");
   if (hasRunc) {
     const theirs = runRunc(s, bundle);
     tt.equal(mine.code, theirs.code, `the same exit status as runc's (${theirs.code})`);
-    tt.match(theirs.stderr, runcSays, 'runc meets the kernel\'s refusal too');
+    tt.match(theirs.stderr, runcSays, "runc meets the kernel's refusal too");
   }
-  tt.same(fs.readdirSync(ROOT).filter(d => !d.startsWith('.')), [], 'tsrt left no state behind');
+  tt.same(
+    fs.readdirSync(ROOT).filter(d => !d.startsWith('.')),
+    [],
+    'tsrt left no state behind',
+  );
   return bundle;
 }
 
@@ -85,9 +96,15 @@ t.test('10,000 mounts', async tt => {
   const s = scope(tt);
   const source = s.dir();
   fs.writeFileSync(path.join(source, 'f'), 'bound\n');
-  runsUnderBoth(tt, s, ['sh', '-c', 'grep -c " /m/" /proc/self/mountinfo; cat /m/9999/f'], spec => {
-    for (let i = 0; i < 10_000; i++) spec.mounts.push({ destination: `/m/${i}`, type: 'bind', source, options: ['rbind'] });
-  }, '10000\nbound\n');
+  runsUnderBoth(
+    tt,
+    s,
+    ['sh', '-c', 'grep -c " /m/" /proc/self/mountinfo; cat /m/9999/f'],
+    spec => {
+      for (let i = 0; i < 10_000; i++) spec.mounts.push({ destination: `/m/${i}`, type: 'bind', source, options: ['rbind'] });
+    },
+    '10000\nbound\n',
+  );
 });
 
 t.test('100,000 arguments within ARG_MAX', async tt => {
@@ -97,29 +114,62 @@ t.test('100,000 arguments within ARG_MAX', async tt => {
   runsUnderBoth(tt, s, ['sh', '-c', 'echo $# ${99996}', 'sh', ...Array.from({ length: 99_995 }, () => 'a'), 'z'], () => {}, '99996 z\n');
 });
 
-t.test('an environment string of MAX_ARG_STRLEN runs; one byte more is the kernel\'s E2BIG', async tt => {
+t.test("an environment string of MAX_ARG_STRLEN runs; one byte more is the kernel's E2BIG", async tt => {
   const s = scope(tt);
   // 131071 bytes and the NUL: the most execve takes for one string.
   const value = 'v'.repeat(131_071 - 'BIG='.length);
-  runsUnderBoth(tt, s, ['sh', '-c', 'echo ${#BIG}'], spec => {
-    spec.process.env.push(`BIG=${value}`);
-  }, `${value.length}\n`);
-  refusedByBoth(tt, s, ['sh', '-c', 'echo ${#BIG}'], spec => {
-    spec.process.env.push(`BIG=${value}v`);
-  }, 'config.json: /process/env/2: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)',
-  /argument list too long/);
+  runsUnderBoth(
+    tt,
+    s,
+    ['sh', '-c', 'echo ${#BIG}'],
+    spec => {
+      spec.process.env.push(`BIG=${value}`);
+    },
+    `${value.length}\n`,
+  );
+  refusedByBoth(
+    tt,
+    s,
+    ['sh', '-c', 'echo ${#BIG}'],
+    spec => {
+      spec.process.env.push(`BIG=${value}v`);
+    },
+    'config.json: /process/env/2: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)',
+    /argument list too long/,
+  );
 });
 
-t.test('a 4095-byte path: as cwd it runs; 4096 bytes is the kernel\'s PATH_MAX', async tt => {
+t.test("a 4095-byte path: as cwd it runs; 4096 bytes is the kernel's PATH_MAX", async tt => {
   const s = scope(tt);
   const cwd = longPath(4095);
   const top = cwd.split('/')[1]!;
-  removeDeep(tt, runsUnderBoth(tt, s, ['sh', '-c', 'pwd | wc -c'], spec => {
-    spec.process.cwd = cwd;
-  }, '4096\n'), top);
-  removeDeep(tt, refusedByBoth(tt, s, ['true'], spec => {
-    spec.process.cwd = longPath(4096);
-  }, 'config.json: /process/cwd: a path of 4096 bytes is longer than the kernel takes (PATH_MAX: 4096 bytes with its NUL)', /file name too long/), top);
+  removeDeep(
+    tt,
+    runsUnderBoth(
+      tt,
+      s,
+      ['sh', '-c', 'pwd | wc -c'],
+      spec => {
+        spec.process.cwd = cwd;
+      },
+      '4096\n',
+    ),
+    top,
+  );
+  removeDeep(
+    tt,
+    refusedByBoth(
+      tt,
+      s,
+      ['true'],
+      spec => {
+        spec.process.cwd = longPath(4096);
+      },
+      'config.json: /process/cwd: a path of 4096 bytes is longer than the kernel takes (PATH_MAX: 4096 bytes with its NUL)',
+      /file name too long/,
+    ),
+    top,
+  );
   // A 4095-byte mount destination is within PATH_MAX, but below the rootfs its host path is not: the kernel
   // refuses to name it, under runc as under tsrt.
   const source = s.dir();
@@ -129,7 +179,11 @@ t.test('a 4095-byte path: as cwd it runs; 4096 bytes is the kernel\'s PATH_MAX',
   removeDeep(tt, bundle, top);
   const mine = runTsrt(s, bundle);
   tt.not(mine.code, 0, 'tsrt: a 4095-byte bind destination fails');
-  tt.match(lastErrorMessage(mine.stderr), /^unable to start container process: error during container init: error mounting "\/d+\/.*": file name too long$/s, 'as the kernel says');
+  tt.match(
+    lastErrorMessage(mine.stderr),
+    /^unable to start container process: error during container init: error mounting "\/d+\/.*": file name too long$/s,
+    'as the kernel says',
+  );
   if (hasRunc) {
     const theirs = runRunc(s, bundle);
     tt.equal(theirs.code, mine.code, 'runc fails the same way');
@@ -142,17 +196,24 @@ function instructions(seccomp: any): number {
   return native().compileSeccomp(planSeccomp(seccomp).filter).length / 8;
 }
 
-t.test('5,000 seccomp rules: the kernel\'s BPF_MAXINSNS decides, not a rule count', async tt => {
+t.test("5,000 seccomp rules: the kernel's BPF_MAXINSNS decides, not a rule count", async tt => {
   const s = scope(tt);
   const profile = JSON.parse(fs.readFileSync(path.join(REPO, 'test/e2e/fixtures/runtime-tools-default.config.json'), 'utf8')).linux.seccomp;
   const names: string[] = profile.syscalls.filter((r: any) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r: any) => r.names);
   // 5,000 rules that libseccomp merges per syscall (the allow-list of runtime-tools' profile, repeated), and
   // 5,000 rules on arguments that it cannot merge.
   const sets = {
-    merged: { defaultAction: 'SCMP_ACT_ERRNO', syscalls: Array.from({ length: 5000 }, (_, i) => ({ names: [names[i % names.length]], action: 'SCMP_ACT_ALLOW' })) },
+    merged: {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      syscalls: Array.from({ length: 5000 }, (_, i) => ({ names: [names[i % names.length]], action: 'SCMP_ACT_ALLOW' })),
+    },
     distinct: {
       defaultAction: 'SCMP_ACT_ALLOW',
-      syscalls: Array.from({ length: 5000 }, (_, i) => ({ names: ['personality'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 100_000 + i, op: 'SCMP_CMP_EQ' }] })),
+      syscalls: Array.from({ length: 5000 }, (_, i) => ({
+        names: ['personality'],
+        action: 'SCMP_ACT_ERRNO',
+        args: [{ index: 0, value: 100_000 + i, op: 'SCMP_CMP_EQ' }],
+      })),
     },
   };
   for (const [name, seccomp] of Object.entries(sets)) {
@@ -165,9 +226,14 @@ t.test('5,000 seccomp rules: the kernel\'s BPF_MAXINSNS decides, not a rule coun
       runsUnderBoth(tt, s, ['echo', 'filtered'], edit, 'filtered\n');
     } else {
       tt.comment(`${name}: 5000 rules compile to ${n} BPF instructions, over BPF_MAXINSNS: the kernel refuses the filter`);
-      refusedByBoth(tt, s, ['echo', 'filtered'], edit,
+      refusedByBoth(
+        tt,
+        s,
+        ['echo', 'filtered'],
+        edit,
         `config.json: /linux/seccomp/syscalls: the 5000 rules compile to a filter of ${n} BPF instructions; the kernel loads at most 4096 (BPF_MAXINSNS)`,
-        /error loading seccomp filter: invalid argument/);
+        /error loading seccomp filter: invalid argument/,
+      );
     }
   }
 });

@@ -24,7 +24,11 @@ t.test('npm pack, then npm install -g of the tarball into a prefix', async t => 
   const inst = npm(['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, tarball], dir);
   t.equal(inst.status, 0, `npm install -g exits 0 ${inst.stderr}`);
 
-  t.same(fs.readdirSync(path.join(prefix, 'bin')).sort(), ['tsrt', 'tsrt-singularity'], 'bin: the two commands, no singularity name unless asked');
+  t.same(
+    fs.readdirSync(path.join(prefix, 'bin')).sort(),
+    ['tsrt', 'tsrt-singularity'],
+    'bin: the two commands, no singularity name unless asked',
+  );
   const v = spawnSync(path.join(prefix, 'bin', 'tsrt'), ['--version'], { encoding: 'utf8' });
   t.match(v.stdout, /^tsrt version /, 'the installed tsrt runs');
   const s = spawnSync(path.join(prefix, 'bin', 'tsrt-singularity'), ['--version'], { encoding: 'utf8' });
@@ -37,7 +41,15 @@ t.test('npm pack, then npm install -g of the tarball into a prefix', async t => 
   }
 
   const pkgDir = path.join(prefix, 'lib', 'node_modules', 'tsrt');
-  const lib = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(pkgDir, 'dist', 'index.js'))}); console.log(typeof m.buildPlan)`], { encoding: 'utf8' });
+  const lib = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(path.join(pkgDir, 'dist', 'index.js'))}); console.log(typeof m.buildPlan)`,
+    ],
+    { encoding: 'utf8' },
+  );
   t.equal(lib.status, 0, `the library loads ${lib.stderr}`);
   t.equal(lib.stdout.trim(), 'function', 'and exports buildPlan');
   t.ok(fs.existsSync(path.join(pkgDir, 'docs', 'examples', 'tsrt.conf')), 'the site config examples are in the package');

@@ -8,11 +8,29 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO, TSRT, e2eFile, editConfig, errorMessage, onCgroup2Only, readOrEmpty, testCgroupPath, testScope, testUser, tmpdir, tsrt, waitFor, waitScale, type Edit, type Scope,
+  REPO,
+  TSRT,
+  e2eFile,
+  editConfig,
+  errorMessage,
+  onCgroup2Only,
+  readOrEmpty,
+  testCgroupPath,
+  testScope,
+  testUser,
+  tmpdir,
+  tsrt,
+  waitFor,
+  waitScale,
+  type Edit,
+  type Scope,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
-  name: 'psevents', idPrefix: 'ps', needsRoot: 'ps and events tests need root (cgroups)', timeoutMinutes: 10,
+  name: 'psevents',
+  idPrefix: 'ps',
+  needsRoot: 'ps and events tests need root (cgroups)',
+  timeoutMinutes: 10,
 });
 
 const CG = '/sys/fs/cgroup';
@@ -21,10 +39,12 @@ const read = (file: string): string => readOrEmpty(file).trim();
 /** A fresh absolute cgroupsPath; whatever is left of it is removed at the end of the test. */
 const cgPath = (tt: Test): string => testCgroupPath(tt, 'tsrt-e2e-psev');
 
-const withCgroup = (cgroupsPath: string, resources: any = {}): Edit => spec => {
-  spec.linux.cgroupsPath = cgroupsPath;
-  spec.linux.resources = { ...(spec.linux.resources ?? {}), ...resources };
-};
+const withCgroup =
+  (cgroupsPath: string, resources: any = {}): Edit =>
+  spec => {
+    spec.linux.cgroupsPath = cgroupsPath;
+    spec.linux.resources = { ...(spec.linux.resources ?? {}), ...resources };
+  };
 
 /** The init forks one `sleep`, says "ready" and waits: two processes, neither ever exits by itself. */
 const INIT_AND_CHILD = ['sh', '-c', 'sleep 1000 & echo ready; wait'];
@@ -101,13 +121,20 @@ t.test('ps --format json: the init and the child it forked, as host pids (what d
   tt.equal(pids.length, 2, `two processes: ${r.stdout.trim()}`);
   tt.ok(pids.includes(c.pid), 'the init');
   const child = pids.find(x => x !== c.pid)!;
-  tt.equal(ppidOf(child), c.pid, 'the other is the init\'s child');
+  tt.equal(ppidOf(child), c.pid, "the other is the init's child");
   tt.equal(commOf(child), 'sleep');
-  tt.same([...pids].sort(), read(path.join(CG, 'pids', p, 'cgroup.procs')).split('\n').map(Number).sort(), 'exactly the cgroup\'s processes');
+  tt.same(
+    [...pids].sort(),
+    read(path.join(CG, 'pids', p, 'cgroup.procs'))
+      .split('\n')
+      .map(Number)
+      .sort(),
+    "exactly the cgroup's processes",
+  );
   tt.same(JSON.parse(rt(['ps', '-f', 'json', c.id]).stdout), pids, '-f is --format');
 });
 
-t.test('ps (table): the host ps header and exactly the container\'s lines, by default -ef and with ps options', async tt => {
+t.test("ps (table): the host ps header and exactly the container's lines, by default -ef and with ps options", async tt => {
   const s = testScope(tt, ROOT, 'ps');
   const c = startDetached(s, INIT_AND_CHILD, withCgroup(cgPath(tt)));
   tt.ok(c.ready, 'container ready');
@@ -118,16 +145,38 @@ t.test('ps (table): the host ps header and exactly the container\'s lines, by de
   const lines = r.stdout.split('\n').filter(Boolean);
   tt.equal(lines[0], spawnSync('ps', ['-ef'], { encoding: 'utf8' }).stdout.split('\n')[0], 'the header of ps -ef');
   const pidColumn = lines[0]!.trim().split(/\s+/).indexOf('PID');
-  tt.same(lines.slice(1).map(l => Number(l.trim().split(/\s+/)[pidColumn])).sort(), [...pids].sort(), 'one line per container process, no other');
-  tt.ok(lines.some(l => l.endsWith('sleep 1000')), 'the child\'s command line');
+  tt.same(
+    lines
+      .slice(1)
+      .map(l => Number(l.trim().split(/\s+/)[pidColumn]))
+      .sort(),
+    [...pids].sort(),
+    'one line per container process, no other',
+  );
+  tt.ok(
+    lines.some(l => l.endsWith('sleep 1000')),
+    "the child's command line",
+  );
 
   const o = rt(['ps', c.id, '-o', 'pid,comm']);
   tt.equal(o.code, 0, o.stderr);
-  const rows = o.stdout.split('\n').filter(Boolean).map(l => l.trim().split(/\s+/));
+  const rows = o.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(l => l.trim().split(/\s+/));
   tt.same(rows[0], ['PID', 'COMMAND'], 'ps options after the id go to ps');
-  tt.same(rows.slice(1).sort((a, b) => Number(a[0]) - Number(b[0])), pids.sort((a, b) => a - b).map(pid => [String(pid), commOf(pid)]),
-    'pid and command of each container process');
-  tt.same(rows.slice(1).map(r2 => r2[1]).sort(), ['sh', 'sleep']);
+  tt.same(
+    rows.slice(1).sort((a, b) => Number(a[0]) - Number(b[0])),
+    pids.sort((a, b) => a - b).map(pid => [String(pid), commOf(pid)]),
+    'pid and command of each container process',
+  );
+  tt.same(
+    rows
+      .slice(1)
+      .map(r2 => r2[1])
+      .sort(),
+    ['sh', 'sleep'],
+  );
 });
 
 t.test('ps errors as runc prints them; a stopped container has no processes', async tt => {
@@ -146,7 +195,7 @@ t.test('ps errors as runc prints them; a stopped container has no processes', as
 
   const psFails = rt(['ps', c.id, '--no-such-ps-option']);
   tt.equal(psFails.code, 1);
-  tt.match(errorMessage(psFails.stderr), /^exit status 1: error: unknown gnu long option/, 'ps\'s own exit status and output');
+  tt.match(errorMessage(psFails.stderr), /^exit status 1: error: unknown gnu long option/, "ps's own exit status and output");
 
   const none = rt(['ps', 'no-such-container']);
   tt.equal(none.code, 1);
@@ -156,10 +205,13 @@ t.test('ps errors as runc prints them; a stopped container has no processes', as
   tt.equal(errorMessage(rt(['ps']).stderr), '"ps" requires a minimum of 1 argument(s)');
 
   tt.equal(rt(['kill', c.id, 'KILL']).code, 0);
-  tt.ok(waitFor(() => JSON.parse(rt(['state', c.id]).stdout).status === 'stopped', 400), 'stopped');
+  tt.ok(
+    waitFor(() => JSON.parse(rt(['state', c.id]).stdout).status === 'stopped', 400),
+    'stopped',
+  );
   const json = rt(['ps', '-f', 'json', c.id]);
   tt.equal(json.code, 0, 'runc answers a stopped container too');
-  tt.equal(json.stdout, 'null\n', 'with Go\'s empty list');
+  tt.equal(json.stdout, 'null\n', "with Go's empty list");
   const table = rt(['ps', c.id]);
   tt.equal(table.code, 0);
   tt.equal(table.stdout.split('\n').filter(Boolean).length, 1, 'the header alone');
@@ -171,7 +223,17 @@ t.test('ps of a rootless container without a cgroup of its own: the processes of
   tt.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
   fs.chownSync(parent, user.uid, user.gid);
   const bundle = path.join(parent, 'bundle');
-  const mk = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', ...INIT_AND_CHILD]);
+  const mk = spawnSync('runuser', [
+    '-u',
+    user.name,
+    '--',
+    'bash',
+    path.join(REPO, 'hack/mkbundle.sh'),
+    bundle,
+    '--rootless',
+    '--',
+    ...INIT_AND_CHILD,
+  ]);
   tt.equal(mk.status, 0, mk.stderr?.toString());
   editConfig(bundle, spec => {
     delete spec.linux.cgroupsPath;
@@ -186,7 +248,10 @@ t.test('ps of a rootless container without a cgroup of its own: the processes of
   fs.closeSync(fd);
   tt.teardown(() => tsrt(['delete', '--force', id], { user: user.name, root }));
   tt.equal(r.code, 0, read(out));
-  tt.ok(waitFor(() => read(out).split('\n').includes('ready'), 400), 'container ready');
+  tt.ok(
+    waitFor(() => read(out).split('\n').includes('ready'), 400),
+    'container ready',
+  );
   const init = JSON.parse(tsrt(['state', id], { user: user.name, root }).stdout).pid as number;
   tt.notOk(read(`/proc/${init}/cgroup`).includes(id), 'it has no cgroup of its own (the user may not make one here)');
 
@@ -199,13 +264,16 @@ t.test('ps of a rootless container without a cgroup of its own: the processes of
 
   const ev = tsrt(['events', '--stats', id], { user: user.name, root });
   tt.equal(ev.code, 1);
-  tt.equal(errorMessage(ev.stderr), `unable to get container cgroup stats: container ${id} has no cgroup (unprivileged, without a delegated cgroup)`);
+  tt.equal(
+    errorMessage(ev.stderr),
+    `unable to get container cgroup stats: container ${id} has no cgroup (unprivileged, without a delegated cgroup)`,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
 // events
 
-t.test('events --stats: one stats event whose numbers are the cgroup files\'', async tt => {
+t.test("events --stats: one stats event whose numbers are the cgroup files'", async tt => {
   const s = testScope(tt, ROOT, 'ev');
   const p = cgPath(tt);
   const c = startDetached(s, INIT_AND_CHILD, withCgroup(p, { memory: { limit: 67108864 }, pids: { limit: 20 } }));
@@ -217,9 +285,13 @@ t.test('events --stats: one stats event whose numbers are the cgroup files\'', a
   tt.same(Object.keys(e), ['type', 'id', 'data']);
   tt.equal(e.type, 'stats');
   tt.equal(e.id, c.id);
-  tt.same(Object.keys(e.data), ['cpu', 'cpuset', 'memory', 'pids', 'blkio', 'hugetlb', 'intel_rdt', 'network_interfaces'], 'runc\'s fields, in runc\'s order');
+  tt.same(
+    Object.keys(e.data),
+    ['cpu', 'cpuset', 'memory', 'pids', 'blkio', 'hugetlb', 'intel_rdt', 'network_interfaces'],
+    "runc's fields, in runc's order",
+  );
   const mem = path.join(CG, 'memory', p);
-  tt.equal(e.data.memory.usage.limit, 67108864, 'memory.usage.limit: the config\'s limit');
+  tt.equal(e.data.memory.usage.limit, 67108864, "memory.usage.limit: the config's limit");
   tt.equal(String(e.data.memory.usage.limit), read(path.join(mem, 'memory.limit_in_bytes')), 'as memory.limit_in_bytes says');
   tt.equal(e.data.memory.raw.hierarchical_memory_limit, 67108864, 'memory.raw is memory.stat');
   tt.ok(e.data.memory.usage.usage > 0, 'memory in use');
@@ -231,11 +303,17 @@ t.test('events --stats: one stats event whose numbers are the cgroup files\'', a
   tt.equal(e.data.pids.limit, 20);
   tt.ok(e.data.cpu.usage.total > 0, 'cpu time');
   tt.equal(e.data.cpu.usage.total, Number(read(path.join(CG, 'cpuacct', p, 'cpuacct.usage'))), 'cpuacct.usage');
-  tt.equal(e.data.cpu.usage.percpu.length, read(path.join(CG, 'cpuacct', p, 'cpuacct.usage_percpu')).split(/\s+/).length, 'one figure per cpu');
-  const cpus = read(path.join(CG, 'cpuset', p, 'cpuset.cpus')).split(',').flatMap(part => {
-    const [a, b = a] = part.split('-').map(Number);
-    return Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
-  });
+  tt.equal(
+    e.data.cpu.usage.percpu.length,
+    read(path.join(CG, 'cpuacct', p, 'cpuacct.usage_percpu')).split(/\s+/).length,
+    'one figure per cpu',
+  );
+  const cpus = read(path.join(CG, 'cpuset', p, 'cpuset.cpus'))
+    .split(',')
+    .flatMap(part => {
+      const [a, b = a] = part.split('-').map(Number);
+      return Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
+    });
   tt.same(e.data.cpuset.cpus, cpus, 'cpuset.cpus as a list of cpus');
   tt.ok('2MB' in e.data.hugetlb, 'hugetlb per page size (from cgroup2 on this host)');
   tt.equal(e.data.network_interfaces, null);
@@ -254,7 +332,10 @@ t.test('events: a stats event every --interval until the container stops, then e
   tt.equal(code, 0, 'ends by itself with status 0 once the container has stopped');
   const events = parsed(ev.lines);
   tt.ok(events.length >= 2);
-  tt.ok(events.every(e => e.type === 'stats' && e.id === c.id && e.data.pids !== undefined), 'all of them stats events for it');
+  tt.ok(
+    events.every(e => e.type === 'stats' && e.id === c.id && e.data.pids !== undefined),
+    'all of them stats events for it',
+  );
   tt.equal(ev.stderr(), '');
 });
 
@@ -262,18 +343,31 @@ t.test('events: an oom event when the OOM killer takes a process of the containe
   const s = testScope(tt, ROOT, 'ev');
   const p = cgPath(tt);
   // tail keeps the whole newline-free input in memory: far beyond the 32 MiB limit once the test says go.
-  const c = startDetached(s, ['sh', '-c', 'echo ready; until [ -e /tmp/go ]; do sleep 0.05; done; head -c 200m /dev/zero | tail; echo survived; while :; do sleep 1; done'],
-    withCgroup(p, { memory: { limit: 33554432, swap: 33554432 } }));
+  const c = startDetached(
+    s,
+    [
+      'sh',
+      '-c',
+      'echo ready; until [ -e /tmp/go ]; do sleep 0.05; done; head -c 200m /dev/zero | tail; echo survived; while :; do sleep 1; done',
+    ],
+    withCgroup(p, { memory: { limit: 33554432, swap: 33554432 } }),
+  );
   tt.ok(c.ready, 'container ready');
   const ev = eventsStream(['--interval', '200ms', c.id]);
   tt.teardown(() => ev.kill());
   tt.ok(await until(() => ev.lines.length >= 1), `streaming (${ev.stderr()})`);
-  tt.notOk(parsed(ev.lines).some(e => e.type === 'oom'), 'no oom event before anything ran out of memory');
+  tt.notOk(
+    parsed(ev.lines).some(e => e.type === 'oom'),
+    'no oom event before anything ran out of memory',
+  );
   fs.writeFileSync(path.join(c.bundle, 'rootfs', 'tmp', 'go'), '');
   tt.ok(await until(() => parsed(ev.lines).some(e => e.type === 'oom')), 'an oom event');
   const oom = parsed(ev.lines).find(e => e.type === 'oom');
-  tt.same(oom, { type: 'oom', id: c.id }, 'runc\'s oom event: no data');
-  tt.ok(Number(/oom_kill (\d+)/.exec(read(path.join(CG, 'memory', p, 'memory.oom_control')))?.[1]) >= 1, 'memory.oom_control counted the kill');
+  tt.same(oom, { type: 'oom', id: c.id }, "runc's oom event: no data");
+  tt.ok(
+    Number(/oom_kill (\d+)/.exec(read(path.join(CG, 'memory', p, 'memory.oom_control')))?.[1]) >= 1,
+    'memory.oom_control counted the kill',
+  );
   tt.ok(await until(() => c.output().includes('survived')), 'the init lived on: the OOM killer took tail');
   tt.equal(rt(['kill', c.id, 'KILL']).code, 0);
   const code = await Promise.race([ev.exited, new Promise(r => setTimeout(() => r('still running'), 60_000))]);
@@ -296,7 +390,11 @@ t.test('events errors as runc prints them', async tt => {
   tt.equal(errorMessage(none.stderr), 'container does not exist');
   tt.notOk(fs.existsSync(path.join(ROOT, 'no-such-container')), 'no state left for it');
   tt.equal(errorMessage(rt(['events', '--interval', 'abc', id]).stderr), 'invalid value "abc" for flag -interval: parse error');
-  tt.equal(errorMessage(rt(['events', '--interval', '5', id]).stderr), 'invalid value "5" for flag -interval: parse error', 'a duration needs a unit');
+  tt.equal(
+    errorMessage(rt(['events', '--interval', '5', id]).stderr),
+    'invalid value "5" for flag -interval: parse error',
+    'a duration needs a unit',
+  );
   for (const zero of ['0', '0s', '-1s']) {
     tt.equal(errorMessage(rt(['events', '--interval', zero, id]).stderr), 'duration interval must be greater than 0', zero);
   }
@@ -325,11 +423,15 @@ $T delete --force ${id}
   const procs = /^procs=(.*),$/m.exec(r.stdout)?.[1]?.split(',').map(Number) ?? [];
   tt.equal(procs.length, 2, 'the init and its child in cgroup2');
   const ps = JSON.parse(/^ps=(.*)$/m.exec(r.stdout)?.[1] ?? 'null');
-  tt.same([...(ps ?? [])].sort((a: number, b: number) => a - b), procs, 'ps lists cgroup2\'s cgroup.procs');
+  tt.same(
+    [...(ps ?? [])].sort((a: number, b: number) => a - b),
+    procs,
+    "ps lists cgroup2's cgroup.procs",
+  );
   const stats = JSON.parse(/^stats=(.*)$/m.exec(r.stdout)?.[1] ?? '{}');
   tt.equal(stats.type, 'stats');
   tt.equal(stats.data.pids.current, 2, 'without the pids controller, the processes of cgroup.procs counted');
   tt.ok(stats.data.cpu.usage.total > 0, 'cpu.usage.total from cpu.stat usage_usec');
   tt.equal(stats.data.cpu.usage.percpu, undefined, 'cgroup2 has no per-cpu figures');
-  tt.same(stats.data.hugetlb['2MB'], { failcnt: 0 }, 'hugetlb.2MB.current (0, omitted) and its events\' max');
+  tt.same(stats.data.hugetlb['2MB'], { failcnt: 0 }, "hugetlb.2MB.current (0, omitted) and its events' max");
 });

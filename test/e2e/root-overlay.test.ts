@@ -13,11 +13,17 @@ t.test('an overlay mounted on / takes the writes and the later mount points', as
   const layers = s.dir();
   for (const d of ['upper', 'work', 'data']) fs.mkdirSync(path.join(layers, d));
   fs.writeFileSync(path.join(layers, 'data/file'), 'bound');
-  const bundle = s.bundle(['sh', '-c', 'echo new > /written && cat /not/in/rootfs/file && grep " / " /proc/self/mountinfo | grep -c overlay']);
+  const bundle = s.bundle([
+    'sh',
+    '-c',
+    'echo new > /written && cat /not/in/rootfs/file && grep " / " /proc/self/mountinfo | grep -c overlay',
+  ]);
   editConfig(bundle, spec => {
     spec.root.readonly = false;
     spec.mounts.unshift({
-      destination: '/', type: 'overlay', source: 'overlay',
+      destination: '/',
+      type: 'overlay',
+      source: 'overlay',
       options: [`lowerdir=${path.join(bundle, 'rootfs')}`, `upperdir=${layers}/upper`, `workdir=${layers}/work`],
     });
     spec.mounts.push({ destination: '/not/in/rootfs', type: 'bind', source: `${layers}/data`, options: ['bind'] });

@@ -21,7 +21,10 @@ t.teardown(() => {
 
 /** The user's first subordinate range in /etc/subuid or /etc/subgid. */
 function subRange(file: string): { start: number; size: number } {
-  const line = fs.readFileSync(file, 'utf8').split('\n').find(l => l.startsWith(`${user.name}:`));
+  const line = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .find(l => l.startsWith(`${user.name}:`));
   if (!line) throw new Error(`${user.name} has no range in ${file}`);
   const [, start, size] = line.split(':');
   return { start: Number(start), size: Number(size) };
@@ -89,7 +92,13 @@ function forceDelete(id: string, root: string | undefined, env?: NodeJS.ProcessE
 /** The Uid:/Gid: lines of a host process: [real, effective, saved, fs]. */
 function hostIds(pid: number): { uid: number[]; gid: number[] } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => status.split('\n').find(l => l.startsWith(`${name}:`))!.split(/\s+/).slice(1, 5).map(Number);
+  const field = (name: string) =>
+    status
+      .split('\n')
+      .find(l => l.startsWith(`${name}:`))!
+      .split(/\s+/)
+      .slice(1, 5)
+      .map(Number);
   return { uid: field('Uid'), gid: field('Gid') };
 }
 
@@ -110,7 +119,11 @@ function processesMentioning(marker: string): number[] {
 
 /** `0 1001 1` from the padded columns of /proc/<pid>/uid_map. */
 function mapLines(text: string): string[] {
-  return text.trim().split('\n').map(l => l.trim().split(/\s+/).join(' ')).filter(Boolean);
+  return text
+    .trim()
+    .split('\n')
+    .map(l => l.trim().split(/\s+/).join(' '))
+    .filter(Boolean);
 }
 
 /** Asserts a failed command left no container, no state directory and no process behind. */
@@ -122,7 +135,6 @@ function leftNothing(t: Test, id: string, root: string): void {
   t.equal(asUser(['state', id], root).stderr.includes('container does not exist'), true, 'state: container does not exist');
   t.same(processesMentioning(id), [], 'no process left behind');
 }
-
 
 /** The message of tsrt's error log line (`time=... level=error msg="..."`), unquoted. */
 function errorMessage(text: string): string {
@@ -138,7 +150,10 @@ for (const nnp of [true, false]) {
     const bundle = userBundle(['sh', '-c', 'grep Seccomp: /proc/self/status; mkdir /tmp/x'], spec => {
       spec.process.noNewPrivileges = nnp;
       spec.root.readonly = false;
-      spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }] };
+      spec.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }],
+      };
     });
     const root = userRoot();
     const id = uniqueId('rl-seccomp');
@@ -166,7 +181,7 @@ t.test('run with the default rootless spec', async t => {
   t.notOk(fs.existsSync(path.join(root, id)), 'run without --keep removes the container');
 });
 
-t.test('a new network namespace in the user\'s user namespace has its loopback interface up', async t => {
+t.test("a new network namespace in the user's user namespace has its loopback interface up", async t => {
   const bundle = userBundle(['ip', '-o', 'link'], spec => {
     spec.linux.namespaces.push({ type: 'network' });
   });
@@ -189,7 +204,7 @@ t.test('the container process runs as the user on the host; nothing runs or is w
   t.equal(st.status, 'running');
   t.ok(st.pid > 0, 'state has the init pid');
   const ids = hostIds(st.pid);
-  t.same(ids.uid, [user.uid, user.uid, user.uid, user.uid], 'real, effective, saved and fs uid are the user\'s');
+  t.same(ids.uid, [user.uid, user.uid, user.uid, user.uid], "real, effective, saved and fs uid are the user's");
   t.same(ids.gid, [user.gid, user.gid, user.gid, user.gid], 'and the gids');
   const ps = spawnSync('ps', ['-o', 'user=', '-p', String(st.pid)]);
   t.equal(ps.stdout.toString().trim(), user.name, 'ps shows the user');
@@ -202,7 +217,10 @@ t.test('the container process runs as the user on the host; nothing runs or is w
   t.equal(process.geteuid?.(), 0, 'the test process (the caller) is unchanged');
 
   t.equal(asUser(['delete', '--force', id], root).code, 0, 'delete --force');
-  t.ok(waitFor(() => !fs.existsSync(`/proc/${st.pid}`) || fs.readFileSync(`/proc/${st.pid}/stat`, 'utf8').includes(') Z')), 'the init is gone');
+  t.ok(
+    waitFor(() => !fs.existsSync(`/proc/${st.pid}`) || fs.readFileSync(`/proc/${st.pid}/stat`, 'utf8').includes(') Z')),
+    'the init is gone',
+  );
 });
 
 t.test('create, start, state, kill and delete as the user', async t => {
@@ -224,19 +242,29 @@ t.test('create, start, state, kill and delete as the user', async t => {
 
   const s = asUser(['start', id], root);
   t.equal(s.code, 0, `start: ${s.stderr}`);
-  t.ok(waitFor(() => c.output().includes('started')), 'the process ran after start');
+  t.ok(
+    waitFor(() => c.output().includes('started')),
+    'the process ran after start',
+  );
   st = stateOf(id, root);
   t.equal(st.status, 'running');
 
   const list = asUser(['list', '--format', 'json'], root);
   t.equal(list.code, 0);
   const listed = JSON.parse(list.stdout) as any[];
-  t.same(listed.map(x => x.id), [id], 'list shows exactly this container');
+  t.same(
+    listed.map(x => x.id),
+    [id],
+    'list shows exactly this container',
+  );
   t.equal(listed[0].owner, user.name);
 
   const k = asUser(['kill', id, 'KILL'], root);
   t.equal(k.code, 0, `kill: ${k.stderr}`);
-  t.ok(waitFor(() => stateOf(id, root).status === 'stopped'), 'stopped after SIGKILL');
+  t.ok(
+    waitFor(() => stateOf(id, root).status === 'stopped'),
+    'stopped after SIGKILL',
+  );
   t.equal(stateOf(id, root).pid, 0, 'a stopped container reports pid 0');
   t.match(asUser(['kill', id, 'KILL'], root).stderr, /container not running/);
 
@@ -263,15 +291,18 @@ t.test('without --root the state lives in $XDG_RUNTIME_DIR/tsrt', async t => {
   t.equal(list.code, 0);
   t.same(list.stdout.trim().split('\n'), [id], '`list` without --root finds it');
   const other = userDir('tsrt-xdg-other-');
-  t.notMatch(asUser(['list', '-q'], undefined, { env: { ...process.env, XDG_RUNTIME_DIR: other } }).stdout, id,
-    'another XDG_RUNTIME_DIR is another root');
+  t.notMatch(
+    asUser(['list', '-q'], undefined, { env: { ...process.env, XDG_RUNTIME_DIR: other } }).stdout,
+    id,
+    'another XDG_RUNTIME_DIR is another root',
+  );
   t.equal(stateOf(id, undefined, env).status, 'created');
 
   t.equal(asUser(['delete', '--force', id], undefined, { env }).code, 0);
   t.notOk(fs.existsSync(path.join(xdg, 'tsrt', id)));
 });
 
-t.test('the user\'s own uid mapped to itself', async t => {
+t.test("the user's own uid mapped to itself", async t => {
   const bundle = userBundle(['sh', '-c', 'id -u; id -g; grep -E "^Cap(Eff|Prm|Inh|Amb):" /proc/self/status'], spec => {
     spec.linux.uidMappings = [{ containerID: user.uid, hostID: user.uid, size: 1 }];
     spec.linux.gidMappings = [{ containerID: user.gid, hostID: user.gid, size: 1 }];
@@ -293,16 +324,29 @@ t.test('the user\'s own uid mapped to itself', async t => {
 t.test('multiple ranges through newuidmap/newgidmap', async t => {
   const sub = subRange('/etc/subuid');
   const subg = subRange('/etc/subgid');
-  const bundle = userBundle(['sh', '-c', 'cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; echo --; ' +
-    'touch /tmp/x && chown 1000:1000 /tmp/x && stat -c "%u:%g" /tmp/x; ' +
-    'touch /shared/y && chown 1000:1000 /shared/y'], spec => {
-    spec.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }, { containerID: 1, hostID: sub.start, size: sub.size }];
-    spec.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: subg.start, size: subg.size }];
-    // chown needs CAP_CHOWN, which the starter config does not grant.
-    for (const set of ['bounding', 'effective', 'permitted']) spec.process.capabilities[set].push('CAP_CHOWN');
-    spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
-    spec.mounts.push({ destination: '/shared', type: 'bind', source: 'shared', options: ['rbind'] });
-  });
+  const bundle = userBundle(
+    [
+      'sh',
+      '-c',
+      'cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; echo --; ' +
+        'touch /tmp/x && chown 1000:1000 /tmp/x && stat -c "%u:%g" /tmp/x; ' +
+        'touch /shared/y && chown 1000:1000 /shared/y',
+    ],
+    spec => {
+      spec.linux.uidMappings = [
+        { containerID: 0, hostID: user.uid, size: 1 },
+        { containerID: 1, hostID: sub.start, size: sub.size },
+      ];
+      spec.linux.gidMappings = [
+        { containerID: 0, hostID: user.gid, size: 1 },
+        { containerID: 1, hostID: subg.start, size: subg.size },
+      ];
+      // chown needs CAP_CHOWN, which the starter config does not grant.
+      for (const set of ['bounding', 'effective', 'permitted']) spec.process.capabilities[set].push('CAP_CHOWN');
+      spec.mounts.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
+      spec.mounts.push({ destination: '/shared', type: 'bind', source: 'shared', options: ['rbind'] });
+    },
+  );
   const shared = path.join(bundle, 'shared');
   fs.mkdirSync(shared);
   fs.chownSync(shared, user.uid, user.gid);
@@ -320,10 +364,16 @@ t.test('multiple ranges through newuidmap/newgidmap', async t => {
   t.equal(st.gid, subg.start + 999, 'and gid');
 });
 
-t.test('a mapping outside the user\'s subordinate ranges is refused and leaves nothing behind', async t => {
+t.test("a mapping outside the user's subordinate ranges is refused and leaves nothing behind", async t => {
   const bundle = userBundle(['true'], spec => {
-    spec.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }, { containerID: 1, hostID: 1, size: 100 }];
-    spec.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: 1, size: 100 }];
+    spec.linux.uidMappings = [
+      { containerID: 0, hostID: user.uid, size: 1 },
+      { containerID: 1, hostID: 1, size: 100 },
+    ];
+    spec.linux.gidMappings = [
+      { containerID: 0, hostID: user.gid, size: 1 },
+      { containerID: 1, hostID: 1, size: 100 },
+    ];
   });
   const root = userRoot();
   const id = uniqueId('rl-badmap');
@@ -365,13 +415,20 @@ t.test('/sys/fs/cgroup is read-only without a cgroup namespace (CVE-2023-25809)'
   });
 });
 
-t.test('sysfs without a network namespace is an rbind of the host\'s, read-only', async t => {
-  const bundle = userBundle(['sh', '-c', 'cat /proc/self/mountinfo; touch /sys/tsrt-probe 2>&1; cat /sys/kernel/ostype 2>/dev/null; ls /sys/class/net >/dev/null && echo net-ok'], spec => {
-    // A sysfs mount as root would ask for it (not the template's bind); no cgroup mount, so every mount seen
-    // under /sys comes from the host's tree.
-    spec.mounts = spec.mounts.filter((m: any) => m.destination !== '/sys' && m.destination !== '/sys/fs/cgroup');
-    spec.mounts.push({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
-  });
+t.test("sysfs without a network namespace is an rbind of the host's, read-only", async t => {
+  const bundle = userBundle(
+    [
+      'sh',
+      '-c',
+      'cat /proc/self/mountinfo; touch /sys/tsrt-probe 2>&1; cat /sys/kernel/ostype 2>/dev/null; ls /sys/class/net >/dev/null && echo net-ok',
+    ],
+    spec => {
+      // A sysfs mount as root would ask for it (not the template's bind); no cgroup mount, so every mount seen
+      // under /sys comes from the host's tree.
+      spec.mounts = spec.mounts.filter((m: any) => m.destination !== '/sys' && m.destination !== '/sys/fs/cgroup');
+      spec.mounts.push({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+    },
+  );
   const root = userRoot();
   const id = uniqueId('rl-sysfs');
   t.teardown(() => forceDelete(id, root));
@@ -382,8 +439,11 @@ t.test('sysfs without a network namespace is an rbind of the host\'s, read-only'
   t.ok(sys, '/sys is mounted');
   t.match(sys, / - sysfs /, 'it is sysfs');
   t.match(sys?.split(' ')[5] ?? '', /(^|,)ro(,|$)/, 'read-only');
-  const hostSubmounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map(l => l.split(' ')[4]).filter((p): p is string => !!p && p.startsWith('/sys/'));
+  const hostSubmounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map(l => l.split(' ')[4])
+    .filter((p): p is string => !!p && p.startsWith('/sys/'));
   const insidePoints = new Set(inside.map(l => l.split(' ')[4]));
   for (const p of hostSubmounts) t.ok(insidePoints.has(p), `host submount ${p} came along (recursive bind)`);
   t.match(r.stdout, /Read-only file system|Permission denied/, 'cannot create files in /sys');
@@ -391,14 +451,21 @@ t.test('sysfs without a network namespace is an rbind of the host\'s, read-only'
 });
 
 t.test('/dev nodes bound from the host are usable', async t => {
-  const bundle = userBundle(['sh', '-c', 'echo x > /dev/null && echo null-ok; head -c 4 /dev/urandom | wc -c; head -c 3 /dev/zero | od -An -tx1; ' +
-    'echo x > /dev/full 2>&1 || echo full-refused; ls -l /dev/null']);
+  const bundle = userBundle([
+    'sh',
+    '-c',
+    'echo x > /dev/null && echo null-ok; head -c 4 /dev/urandom | wc -c; head -c 3 /dev/zero | od -An -tx1; ' +
+      'echo x > /dev/full 2>&1 || echo full-refused; ls -l /dev/null',
+  ]);
   const root = userRoot();
   const id = uniqueId('rl-dev');
   t.teardown(() => forceDelete(id, root));
   const r = asUser(['run', '-b', bundle, id], root);
   t.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map(l => l.trim());
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map(l => l.trim());
   t.equal(lines[0], 'null-ok', 'echo x > /dev/null');
   t.equal(lines[1], '4', 'head -c 4 /dev/urandom | wc -c = 4');
   t.equal(lines[2], '00 00 00', '/dev/zero reads zeros');
@@ -449,7 +516,10 @@ t.test('errors as the user leave nothing behind', async t => {
     t.teardown(() => forceDelete(id, root));
     const r = asUser(['run', '-b', bundle, id], root);
     t.not(r.code, 0);
-    t.match(errorMessage(r.stderr), /^unable to start container process: error during container init: error mounting "\/mnt": operation not permitted$/);
+    t.match(
+      errorMessage(r.stderr),
+      /^unable to start container process: error during container init: error mounting "\/mnt": operation not permitted$/,
+    );
     leftNothing(t, id, root);
   });
   t.test('a config that is not rootless-capable (no user namespace)', async t => {

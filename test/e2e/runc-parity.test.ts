@@ -6,12 +6,23 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO, TSRT, e2eFile, readOrEmpty, removeCgroupEverywhere, startConsoleReceiver, tmpdir, uniqueId,
-  type Result, type Scope,
+  REPO,
+  TSRT,
+  e2eFile,
+  readOrEmpty,
+  removeCgroupEverywhere,
+  startConsoleReceiver,
+  tmpdir,
+  uniqueId,
+  type Result,
+  type Scope,
 } from '../helpers.js';
 
 const { ROOT, scope, waitFor } = e2eFile(t, {
-  name: 'parity', idPrefix: 'par', needsRoot: 'runc parity tests need root', timeoutMinutes: 20,
+  name: 'parity',
+  idPrefix: 'par',
+  needsRoot: 'runc parity tests need root',
+  timeoutMinutes: 20,
 });
 const RUNC = '/usr/sbin/runc';
 const RUNC_ROOT = tmpdir('tsrt-parity-runc-root-');
@@ -51,15 +62,18 @@ function call(rt: Runtime, s: Scope, args: string[], opts: { timeoutMs?: number;
   let r: ReturnType<typeof spawnSync>;
   try {
     r = spawnSync(rt.bin, [...(opts.before ?? []), '--root', rt.root, ...args], {
-      stdio: ['ignore', out, err], timeout: opts.timeoutMs ?? 60_000,
+      stdio: ['ignore', out, err],
+      timeout: opts.timeoutMs ?? 60_000,
     });
   } finally {
     fs.closeSync(out);
     fs.closeSync(err);
   }
   return {
-    code: r.status ?? -1, signal: r.signal ?? null,
-    stdout: fs.readFileSync(path.join(d, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(d, 'err'), 'utf8'),
+    code: r.status ?? -1,
+    signal: r.signal ?? null,
+    stdout: fs.readFileSync(path.join(d, 'out'), 'utf8'),
+    stderr: fs.readFileSync(path.join(d, 'err'), 'utf8'),
   };
 }
 
@@ -77,7 +91,7 @@ function addCaps(spec: any, extra: string[]): void {
 // 1. --no-pivot
 // ---------------------------------------------------------------------------------------------------------
 
-t.test('--no-pivot: the old root\'s mounts are detached, so a nested user namespace cannot mount a fresh proc', async tt => {
+t.test("--no-pivot: the old root's mounts are detached, so a nested user namespace cannot mount a fresh proc", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     // runc's no_pivot.bats: the nested namespaces need CAP_SETFCAP to map root.
@@ -105,13 +119,14 @@ t.test('--no-pivot: the container still runs, with its own /proc and masks', asy
 // 2. and 3. hooks that run in the container
 // ---------------------------------------------------------------------------------------------------------
 
-t.test('startContainer hooks run under the container\'s seccomp filter: a killed syscall fails the hook', async tt => {
+t.test("startContainer hooks run under the container's seccomp filter: a killed syscall fails the hook", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const b = s.bundle(['sh', '-c', 'echo MAIN-RAN'], spec => {
       spec.root.readonly = false;
       spec.linux.seccomp = {
-        defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'],
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: ['SCMP_ARCH_X86_64'],
         syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_KILL' }],
       };
       spec.hooks = { startContainer: [{ path: '/bin/mkdir', args: ['mkdir', '/tmp/made-by-hook'] }] };
@@ -135,11 +150,14 @@ t.test('startContainer hooks without a filter that stops them still run in the c
     tt.equal(call(rt, s, ['create', '-b', b, id]).code, 0, `${rt.name}: create`);
     const start = call(rt, s, ['start', id]);
     tt.equal(start.code, 0, `${rt.name}: start: ${start.stderr}`);
-    tt.ok(waitFor(() => readOrEmpty(path.join(b, 'rootfs/tmp/hook-saw')) === 'tsrt\n'), `${rt.name}: the hook read the container's files`);
+    tt.ok(
+      waitFor(() => readOrEmpty(path.join(b, 'rootfs/tmp/hook-saw')) === 'tsrt\n'),
+      `${rt.name}: the hook read the container's files`,
+    );
   }
 });
 
-t.test('createContainer hooks run with the container\'s rootfs as working directory, not the host\'s /', async tt => {
+t.test("createContainer hooks run with the container's rootfs as working directory, not the host's /", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const name = `tsrt-parity-hook-cwd-${process.pid}-${rt.name}`;
@@ -150,8 +168,11 @@ t.test('createContainer hooks run with the container\'s rootfs as working direct
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.notOk(fs.existsSync(path.join('/', name)), `${rt.name}: nothing was written into the host's /`);
-    tt.equal(readOrEmpty(path.join(b, 'rootfs', name)).trim(), fs.realpathSync(path.join(b, 'rootfs')),
-      `${rt.name}: the hook's relative path landed in the rootfs`);
+    tt.equal(
+      readOrEmpty(path.join(b, 'rootfs', name)).trim(),
+      fs.realpathSync(path.join(b, 'rootfs')),
+      `${rt.name}: the hook's relative path landed in the rootfs`,
+    );
   }
 });
 
@@ -227,7 +248,9 @@ t.test('a cgroup frozen while create runs ends create with the same error, never
   tt.teardown(() => thawAndRemove(rel));
   const b = s.bundle(['sleep', '100'], spec => {
     spec.linux.cgroupsPath = rel;
-    spec.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `echo FROZEN > ${path.join(CG, 'freezer', rel, 'freezer.state')}`] }] };
+    spec.hooks = {
+      createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `echo FROZEN > ${path.join(CG, 'freezer', rel, 'freezer.state')}`] }],
+    };
   });
   const id = s.id();
   const r = call(TSRT_RT, s, ['create', '-b', b, id]);
@@ -280,10 +303,13 @@ t.test('a bind source under a 0700 root-owned directory is mounted in a user nam
 t.test('"ro" on the /dev tmpfs: the container starts, its devices work and /dev is read-only', async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
-    const b = s.bundle(['sh', '-c', 'echo x > /dev/null && ls /dev/pts/ptmx >/dev/null && touch /dev/new 2>/dev/null; echo "touch=$?"'], spec => {
-      const dev = spec.mounts.find((m: any) => m.destination === '/dev');
-      dev.options.push('ro');
-    });
+    const b = s.bundle(
+      ['sh', '-c', 'echo x > /dev/null && ls /dev/pts/ptmx >/dev/null && touch /dev/new 2>/dev/null; echo "touch=$?"'],
+      spec => {
+        const dev = spec.mounts.find((m: any) => m.destination === '/dev');
+        dev.options.push('ro');
+      },
+    );
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     tt.equal(r.stdout.trim(), 'touch=1', `${rt.name}: devices work, /dev takes no new file`);
@@ -299,23 +325,35 @@ t.test('a terminal belongs to process.user: run and exec -t chown the pty slave 
   const owner = 'stat -L -c %u /proc/self/fd/0; sleep 1';
   for (const rt of runtimes(tt)) {
     const console1 = startConsoleReceiver(tt, s);
-    tt.ok(waitFor(() => fs.existsSync(console1.sock)), 'console receiver listening');
+    tt.ok(
+      waitFor(() => fs.existsSync(console1.sock)),
+      'console receiver listening',
+    );
     const b = s.bundle(['sh', '-c', owner], spec => {
       spec.process.terminal = true;
       spec.process.user = { uid: 1000, gid: 1000 };
     });
     const r = call(rt, s, ['run', '-d', '--console-socket', console1.sock, '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: run: ${r.stderr}`);
-    tt.ok(waitFor(() => /\d+/.test(readOrEmpty(console1.out))), `${rt.name}: output arrived`);
+    tt.ok(
+      waitFor(() => /\d+/.test(readOrEmpty(console1.out))),
+      `${rt.name}: output arrived`,
+    );
     tt.equal(readOrEmpty(console1.out).trim(), '1000', `${rt.name}: run: the pty is the process's`);
 
     const console2 = startConsoleReceiver(tt, s);
-    tt.ok(waitFor(() => fs.existsSync(console2.sock)), 'console receiver listening');
+    tt.ok(
+      waitFor(() => fs.existsSync(console2.sock)),
+      'console receiver listening',
+    );
     const id = idFor(tt, s, rt);
     tt.equal(call(rt, s, ['run', '-d', '-b', s.bundle(['sleep', '100']), id]).code, 0, `${rt.name}: run -d`);
     const e = call(rt, s, ['exec', '-d', '-t', '--console-socket', console2.sock, '-u', '1000:1000', id, 'sh', '-c', owner]);
     tt.equal(e.code, 0, `${rt.name}: exec -t: ${e.stderr}`);
-    tt.ok(waitFor(() => /\d+/.test(readOrEmpty(console2.out))), `${rt.name}: output arrived`);
+    tt.ok(
+      waitFor(() => /\d+/.test(readOrEmpty(console2.out))),
+      `${rt.name}: output arrived`,
+    );
     tt.equal(readOrEmpty(console2.out).trim(), '1000', `${rt.name}: exec -t: the pty is the process's`);
   }
 });
@@ -361,8 +399,11 @@ t.test('cgroup v1 cpuset: empty pre-made parents are filled from the nearest anc
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
     const want = readOrEmpty(path.join(cpuset, 'cpuset.cpus')).trim();
     tt.equal(readOrEmpty(path.join(cpuset, top, 'pod', 'cpuset.cpus')).trim(), want, `${rt.name}: the parent got the root's cpus`);
-    tt.equal(readOrEmpty(path.join(cpuset, top, 'pod', 'cpuset.mems')).trim(), readOrEmpty(path.join(cpuset, 'cpuset.mems')).trim(),
-      `${rt.name}: and its mems`);
+    tt.equal(
+      readOrEmpty(path.join(cpuset, top, 'pod', 'cpuset.mems')).trim(),
+      readOrEmpty(path.join(cpuset, 'cpuset.mems')).trim(),
+      `${rt.name}: and its mems`,
+    );
   }
 });
 
@@ -388,7 +429,9 @@ t.test('seccomp: syscalls newer than an old profile get ENOSYS (libc falls back)
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const b = s.bundle(['/new-syscalls'], spec => void (spec.linux.seccomp = profile));
-    const cc = spawnSync('cc', ['-static', '-O2', '-o', path.join(b, 'rootfs/new-syscalls'), path.join(FIXTURES, 'new-syscalls.c')], { encoding: 'utf8' });
+    const cc = spawnSync('cc', ['-static', '-O2', '-o', path.join(b, 'rootfs/new-syscalls'), path.join(FIXTURES, 'new-syscalls.c')], {
+      encoding: 'utf8',
+    });
     tt.equal(cc.status, 0, `cc: ${cc.stderr}`);
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 0, `${rt.name}: ${r.stderr}`);
@@ -424,7 +467,10 @@ t.test('kill ID 0 checks that the container exists; kill -a on a stopped contain
 
     const stopped = idFor(tt, s, rt);
     tt.equal(call(rt, s, ['run', '-d', '-b', s.bundle(['true']), stopped]).code, 0, `${rt.name}: run -d`);
-    tt.ok(waitFor(() => statusOf(rt, s, stopped) === 'stopped'), `${rt.name}: the container stops`);
+    tt.ok(
+      waitFor(() => statusOf(rt, s, stopped) === 'stopped'),
+      `${rt.name}: the container stops`,
+    );
     const all = call(rt, s, ['kill', '-a', stopped, 'KILL']);
     tt.equal(all.code, 0, `${rt.name}: kill -a on a stopped container: ${all.stderr}`);
     const one = call(rt, s, ['kill', stopped, 'KILL']);
@@ -451,14 +497,24 @@ t.test('--debug without --log writes the steps of create to stderr', async tt =>
   const r = call(TSRT_RT, s, ['run', '-b', b, s.id()], { before: ['--debug'] });
   tt.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter(l => l.includes('level=debug'));
-  for (const step of [/msg="plan: /, /msg="cgroup: /, /msg="spawn: /, /msg="executor: .*pid/, /msg="executor: .*pivot_root/,
-    /msg="hook: createRuntime #0/, /msg="executor: .*ready/]) {
-    tt.ok(lines.some(l => step.test(l)), `a debug line ${step}`);
+  for (const step of [
+    /msg="plan: /,
+    /msg="cgroup: /,
+    /msg="spawn: /,
+    /msg="executor: .*pid/,
+    /msg="executor: .*pivot_root/,
+    /msg="hook: createRuntime #0/,
+    /msg="executor: .*ready/,
+  ]) {
+    tt.ok(
+      lines.some(l => step.test(l)),
+      `a debug line ${step}`,
+    );
   }
   tt.ok(lines.length >= 8, `more than the argv (${lines.length} lines)`);
 });
 
-t.test('a container\'s cgroup that already holds processes gets runc\'s warning, and the container runs', async tt => {
+t.test("a container's cgroup that already holds processes gets runc's warning, and the container runs", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const rel = `/tsrt-parity-busy-${process.pid}-${rt.name}`;
@@ -481,7 +537,7 @@ t.test('a container\'s cgroup that already holds processes gets runc\'s warning,
   }
 });
 
-t.test('runc\'s text: unified resources for a controller the host has in a cgroup v1 hierarchy', async tt => {
+t.test("runc's text: unified resources for a controller the host has in a cgroup v1 hierarchy", async tt => {
   if (!fs.existsSync(path.join(CG, 'memory/memory.limit_in_bytes'))) {
     tt.comment('memory is not a v1 controller here: nothing to test');
     return;
@@ -495,7 +551,7 @@ t.test('runc\'s text: unified resources for a controller the host has in a cgrou
   }
 });
 
-t.test('runc\'s text: a symlinked /proc', async tt => {
+t.test("runc's text: a symlinked /proc", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const b = s.bundle(['true']);
@@ -503,22 +559,31 @@ t.test('runc\'s text: a symlinked /proc', async tt => {
     fs.symlinkSync('/tmp', path.join(b, 'rootfs/proc'));
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 1, rt.name);
-    tt.match(r.stderr, 'error mounting \\"proc\\" to rootfs at \\"/proc\\": filesystem \\"proc\\" must be mounted on ordinary directory', rt.name);
+    tt.match(
+      r.stderr,
+      'error mounting \\"proc\\" to rootfs at \\"/proc\\": filesystem \\"proc\\" must be mounted on ordinary directory',
+      rt.name,
+    );
   }
 });
 
-t.test('runc\'s text: a seccomp agent that is not listening', async tt => {
+t.test("runc's text: a seccomp agent that is not listening", async tt => {
   const s = scope(tt);
   for (const rt of runtimes(tt)) {
     const listener = path.join(s.dir(), 'no-agent.sock');
     const b = s.bundle(['true'], spec => {
       spec.linux.seccomp = {
-        defaultAction: 'SCMP_ACT_ALLOW', listenerPath: listener,
+        defaultAction: 'SCMP_ACT_ALLOW',
+        listenerPath: listener,
         syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
       };
     });
     const r = call(rt, s, ['run', '-b', b, idFor(tt, s, rt)]);
     tt.equal(r.code, 1, rt.name);
-    tt.match(r.stderr, `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener}: connect: no such file or directory`, rt.name);
+    tt.match(
+      r.stderr,
+      `failed to connect with seccomp agent specified in the seccomp profile: dial unix ${listener}: connect: no such file or directory`,
+      rt.name,
+    );
   }
 });

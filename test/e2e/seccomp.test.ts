@@ -6,16 +6,17 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  REPO, e2eFile, fixture, hostMountsContaining, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope,
-} from '../helpers.js';
+import { REPO, e2eFile, fixture, hostMountsContaining, tmpdir, tsrt, waitFor, type Edit, type Result, type Scope } from '../helpers.js';
 
 if (process.arch !== 'x64') {
   t.plan(0, 'the profiles here are x86_64 ones');
   process.exit(0);
 }
 const { ROOT, scope } = e2eFile(t, {
-  name: 'seccomp', idPrefix: 'sc', needsRoot: 'seccomp e2e tests need root', timeoutMinutes: 10,
+  name: 'seccomp',
+  idPrefix: 'sc',
+  needsRoot: 'seccomp e2e tests need root',
+  timeoutMinutes: 10,
 });
 const FIXTURES = path.join(REPO, 'test/e2e/fixtures');
 
@@ -58,18 +59,27 @@ function errorMsg(stderr: string): string | undefined {
 function assertNothingLeft(tt: Test, b: string, id: string): void {
   tt.notOk(fs.existsSync(path.join(ROOT, id)), `no ${ROOT}/${id}`);
   tt.same(hostMountsContaining(b), [], 'no host mount mentions the bundle');
-  const rooted = () => fs.readdirSync('/proc').filter(n => {
-    if (!/^\d+$/.test(n)) return false;
-    try {
-      return fs.readlinkSync(`/proc/${n}/root`).startsWith(b);
-    } catch {
-      return false;
-    }
-  });
-  tt.ok(waitFor(() => rooted().length === 0, 100), 'no process left in the rootfs');
+  const rooted = () =>
+    fs.readdirSync('/proc').filter(n => {
+      if (!/^\d+$/.test(n)) return false;
+      try {
+        return fs.readlinkSync(`/proc/${n}/root`).startsWith(b);
+      } catch {
+        return false;
+      }
+    });
+  tt.ok(
+    waitFor(() => rooted().length === 0, 100),
+    'no process left in the rootfs',
+  );
 }
 
-const ERRNO_TEXT: Record<number, string> = { 1: 'Operation not permitted', 13: 'Permission denied', 28: 'No space left on device', 38: 'Function not implemented' };
+const ERRNO_TEXT: Record<number, string> = {
+  1: 'Operation not permitted',
+  13: 'Permission denied',
+  28: 'No space left on device',
+  38: 'Function not implemented',
+};
 
 // ---------------------------------------------------------------------------------------------------------
 // Actions (the umask builtin runs the umask syscall in the shell itself, so the shell meets the action)
@@ -77,8 +87,14 @@ const ERRNO_TEXT: Record<number, string> = { 1: 'Operation not permitted', 13: '
 
 t.test('action SCMP_ACT_ERRNO with errnoRet: mkdir fails with the chosen errno', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'mkdir /tmp/x; echo "rc=$?"; touch /tmp/y && echo touched',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }])));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'mkdir /tmp/x; echo "rc=$?"; touch /tmp/y && echo touched',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }]),
+    ),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stderr, `can't create directory '/tmp/x': ${ERRNO_TEXT[28]}`);
   tt.match(r.stdout, /rc=1\ntouched/, 'other syscalls are untouched');
@@ -103,7 +119,10 @@ for (const action of ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PR
 
 t.test('action SCMP_ACT_TRAP: SIGSYS is delivered, and can be caught', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'trap "echo caught SIGSYS" SYS; umask 022; echo after', allowAllBut([{ names: ['umask'], action: 'SCMP_ACT_TRAP' }])));
+  const r = run(
+    s,
+    bundle(s, 'trap "echo caught SIGSYS" SYS; umask 022; echo after', allowAllBut([{ names: ['umask'], action: 'SCMP_ACT_TRAP' }])),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, /caught SIGSYS\nafter/);
   const uncaught = run(s, bundle(s, 'umask 022; echo after', allowAllBut([{ names: ['umask'], action: 'SCMP_ACT_TRAP' }])));
@@ -119,7 +138,14 @@ t.test('action SCMP_ACT_TRACE without a tracer: the syscall fails with ENOSYS', 
 
 t.test('action SCMP_ACT_LOG: the process keeps working', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'umask 027; umask; mkdir /tmp/x && echo made', allowAllBut([{ names: ['umask', 'mkdir', 'mkdirat'], action: 'SCMP_ACT_LOG' }])));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'umask 027; umask; mkdir /tmp/x && echo made',
+      allowAllBut([{ names: ['umask', 'mkdir', 'mkdirat'], action: 'SCMP_ACT_LOG' }]),
+    ),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, /0027\nmade/);
 });
@@ -176,16 +202,46 @@ for (const [op, value, valueTwo, denied] of operators) {
 
 t.test('several conditions on the same argument: any of them matches (as runc)', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, KILL_SCRIPT, killRule([{ index: 1, value: 18, op: 'SCMP_CMP_EQ' }, { index: 1, value: 23, op: 'SCMP_CMP_EQ' }])));
+  const r = run(
+    s,
+    bundle(
+      s,
+      KILL_SCRIPT,
+      killRule([
+        { index: 1, value: 18, op: 'SCMP_CMP_EQ' },
+        { index: 1, value: 23, op: 'SCMP_CMP_EQ' },
+      ]),
+    ),
+  );
   tt.equal(r.stdout.trim(), killOutcome([18, 23]));
 });
 
 t.test('conditions on distinct arguments: all of them must match', async tt => {
   const s = scope(tt);
   // kill($$, sig): pid 1 (the shell is the pid namespace's init) and sig 18.
-  const r = run(s, bundle(s, KILL_SCRIPT, killRule([{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }, { index: 1, value: 18, op: 'SCMP_CMP_EQ' }])));
+  const r = run(
+    s,
+    bundle(
+      s,
+      KILL_SCRIPT,
+      killRule([
+        { index: 0, value: 1, op: 'SCMP_CMP_EQ' },
+        { index: 1, value: 18, op: 'SCMP_CMP_EQ' },
+      ]),
+    ),
+  );
   tt.equal(r.stdout.trim(), killOutcome([18]));
-  const other = run(s, bundle(s, KILL_SCRIPT, killRule([{ index: 0, value: 2, op: 'SCMP_CMP_EQ' }, { index: 1, value: 18, op: 'SCMP_CMP_EQ' }])));
+  const other = run(
+    s,
+    bundle(
+      s,
+      KILL_SCRIPT,
+      killRule([
+        { index: 0, value: 2, op: 'SCMP_CMP_EQ' },
+        { index: 1, value: 18, op: 'SCMP_CMP_EQ' },
+      ]),
+    ),
+  );
   tt.equal(other.stdout.trim(), killOutcome([]), 'another pid: nothing matches');
 });
 
@@ -195,8 +251,16 @@ t.test('conditions on distinct arguments: all of them must match', async tt => {
 
 t.test('architectures x86 and x32 beside the native one: the filter still applies to x86_64', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'mkdir /tmp/x; grep Seccomp: /proc/self/status',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }], { architectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] })));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'mkdir /tmp/x; grep Seccomp: /proc/self/status',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }], {
+        architectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+      }),
+    ),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stderr, ERRNO_TEXT[13]!);
   tt.match(r.stdout, /Seccomp:\s+2/);
@@ -204,8 +268,14 @@ t.test('architectures x86 and x32 beside the native one: the filter still applie
 
 t.test('flag SECCOMP_FILTER_FLAG_LOG: loaded, the process works', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'mkdir /tmp/x; grep Seccomp: /proc/self/status',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }], { flags: ['SECCOMP_FILTER_FLAG_LOG'] })));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'mkdir /tmp/x; grep Seccomp: /proc/self/status',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }], { flags: ['SECCOMP_FILTER_FLAG_LOG'] }),
+    ),
+  );
   tt.equal(r.code, 0, r.stderr);
   tt.match(r.stdout, /Seccomp:\s+2/);
   tt.match(r.stderr, ERRNO_TEXT[1]!);
@@ -216,8 +286,14 @@ t.test('flag SECCOMP_FILTER_FLAG_LOG: loaded, the process works', async tt => {
 // the flag, or the filter not being in force.
 t.test('flag SECCOMP_FILTER_FLAG_SPEC_ALLOW: seccomp(2) takes it and the filter is in force', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'grep Seccomp: /proc/self/status; mkdir /tmp/x',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }], { flags: ['SECCOMP_FILTER_FLAG_SPEC_ALLOW'] })));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'grep Seccomp: /proc/self/status; mkdir /tmp/x',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }], { flags: ['SECCOMP_FILTER_FLAG_SPEC_ALLOW'] }),
+    ),
+  );
   tt.equal(r.code, 1, r.stderr);
   tt.match(r.stdout, /Seccomp:\s+2/);
   tt.match(r.stderr, ERRNO_TEXT[28]!);
@@ -232,19 +308,29 @@ t.test('flag SECCOMP_FILTER_FLAG_TSYNC: accepted (the executor has a single thre
 
 t.test('syscalls names: an unknown name is skipped, the others apply', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'mkdir /tmp/x', allowAllBut([{ names: ['no_such_syscall', 'mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }])));
+  const r = run(
+    s,
+    bundle(s, 'mkdir /tmp/x', allowAllBut([{ names: ['no_such_syscall', 'mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }])),
+  );
   tt.equal(r.code, 1);
   tt.match(r.stderr, ERRNO_TEXT[28]!);
 });
 
 t.test('without noNewPrivileges, as a non-root user without capabilities: the filter is still loaded', async tt => {
   const s = scope(tt);
-  const r = run(s, bundle(s, 'grep -E "^(Seccomp|CapEff|NoNewPrivs):" /proc/self/status; id -u; mkdir /tmp/x',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }]), spec => {
-      spec.process.noNewPrivileges = false;
-      spec.process.user = { uid: 1000, gid: 1000 };
-      spec.process.capabilities = {};
-    }));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'grep -E "^(Seccomp|CapEff|NoNewPrivs):" /proc/self/status; id -u; mkdir /tmp/x',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 28 }]),
+      spec => {
+        spec.process.noNewPrivileges = false;
+        spec.process.user = { uid: 1000, gid: 1000 };
+        spec.process.capabilities = {};
+      },
+    ),
+  );
   tt.equal(r.code, 1);
   tt.match(r.stdout, /CapEff:\s+0000000000000000/);
   tt.match(r.stdout, /NoNewPrivs:\s+0/);
@@ -262,7 +348,8 @@ function runtimeToolsProfile(): any {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'runtime-tools-default.config.json'), 'utf8')).linux.seccomp;
 }
 
-const SESSION = 'ls / | grep -c "^bin$"; echo piped | cat | wc -c; ps -o comm | grep -c "^ps$"; grep Seccomp: /proc/self/status; cd /tmp && pwd';
+const SESSION =
+  'ls / | grep -c "^bin$"; echo piped | cat | wc -c; ps -o comm | grep -c "^ps$"; grep Seccomp: /proc/self/status; cd /tmp && pwd';
 const SESSION_OUT = /^1\n6\n1\nSeccomp:\s+2\n\/tmp$/;
 
 const profiles: [string, () => any][] = [
@@ -280,7 +367,10 @@ for (const [name, profile] of profiles) {
   for (const nnp of [true, false]) {
     t.test(`default profile of ${name}, noNewPrivileges ${nnp}: sh, ls, a pipe and ps work`, async tt => {
       const s = scope(tt);
-      const r = run(s, bundle(s, SESSION, profile(), spec => void (spec.process.noNewPrivileges = nnp)));
+      const r = run(
+        s,
+        bundle(s, SESSION, profile(), spec => void (spec.process.noNewPrivileges = nnp)),
+      );
       tt.equal(r.code, 0, r.stderr);
       tt.match(r.stdout.trim(), SESSION_OUT);
     });
@@ -299,7 +389,10 @@ t.test('create then start under the runtime-tools profile: the start signal pass
   tt.equal(create.code, 0, fs.readFileSync(log, 'utf8'));
   const start = tsrt(['start', id], { root: ROOT });
   tt.equal(start.code, 0, start.stderr);
-  tt.ok(waitFor(() => JSON.parse(tsrt(['state', id], { root: ROOT }).stdout || '{}').status === 'stopped', 400), 'the process ran to its end');
+  tt.ok(
+    waitFor(() => JSON.parse(tsrt(['state', id], { root: ROOT }).stdout || '{}').status === 'stopped', 400),
+    'the process ran to its end',
+  );
   tt.match(fs.readFileSync(path.join(b, 'rootfs/tmp/session'), 'utf8').trim(), SESSION_OUT);
 });
 
@@ -334,8 +427,11 @@ t.test('action SCMP_ACT_NOTIFY: the agent answers mkdir with a faked success', a
   const s = scope(tt);
   const { socket, stateFile } = startAgent(tt, s, 0);
   const id = s.id();
-  const b = bundle(s, 'mkdir /tmp/x; echo "rc=$?"; ls -d /tmp/x 2>/dev/null || echo "no /tmp/x"',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socket, listenerMetadata: 'tenant=blue' }));
+  const b = bundle(
+    s,
+    'mkdir /tmp/x; echo "rc=$?"; ls -d /tmp/x 2>/dev/null || echo "no /tmp/x"',
+    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socket, listenerMetadata: 'tenant=blue' }),
+  );
   const r = run(s, b, id);
   tt.equal(r.code, 0, r.stderr);
   tt.equal(r.stdout, 'rc=0\nno /tmp/x\n', 'mkdir "succeeded" without making anything');
@@ -351,8 +447,15 @@ t.test('action SCMP_ACT_NOTIFY: the agent answers mkdir with an errno, with and 
   for (const nnp of [true, false]) {
     const s = scope(tt);
     const { socket } = startAgent(tt, s, 13);
-    const r = run(s, bundle(s, 'mkdir /tmp/x', allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socket }),
-      spec => void (spec.process.noNewPrivileges = nnp)));
+    const r = run(
+      s,
+      bundle(
+        s,
+        'mkdir /tmp/x',
+        allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socket }),
+        spec => void (spec.process.noNewPrivileges = nnp),
+      ),
+    );
     tt.equal(r.code, 1, `noNewPrivileges ${nnp}`);
     tt.match(r.stderr, ERRNO_TEXT[13]!);
   }
@@ -361,8 +464,17 @@ t.test('action SCMP_ACT_NOTIFY: the agent answers mkdir with an errno, with and 
 t.test('flag SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV with a listener', async tt => {
   const s = scope(tt);
   const { socket } = startAgent(tt, s, 28);
-  const r = run(s, bundle(s, 'mkdir /tmp/x',
-    allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], { listenerPath: socket, flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] })));
+  const r = run(
+    s,
+    bundle(
+      s,
+      'mkdir /tmp/x',
+      allowAllBut([{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }], {
+        listenerPath: socket,
+        flags: ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+      }),
+    ),
+  );
   tt.equal(r.code, 1, r.stderr);
   tt.match(r.stderr, ERRNO_TEXT[28]!);
 });
@@ -372,20 +484,44 @@ t.test('flag SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV with a listener', async tt =
 // ---------------------------------------------------------------------------------------------------------
 
 const refusals: [string, unknown, string][] = [
-  ['SCMP_ACT_NOTIFY without listenerPath', allowAllBut([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]),
-    'config.json: /linux/seccomp/listenerPath: SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to'],
-  ['an unknown action', allowAllBut([{ names: ['mkdir'], action: 'SCMP_ACT_ALLOW' }, { names: ['rmdir'], action: 'SCMP_ACT_DENY' }]),
-    'config.json: /linux/seccomp/syscalls/1/action: must be equal to one of the allowed values: SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP, SCMP_ACT_ERRNO, SCMP_ACT_TRACE, SCMP_ACT_ALLOW, SCMP_ACT_LOG, SCMP_ACT_NOTIFY'],
-  ['an unknown operator', killRule([{ index: 1, value: 1, op: 'SCMP_CMP_IN' }]),
-    'config.json: /linux/seccomp/syscalls/0/args/0/op: must be equal to one of the allowed values: SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ'],
-  ['an unknown flag', allowAllBut([], { flags: ['SECCOMP_FILTER_FLAG_NEW_LISTENER'] }),
-    'config.json: /linux/seccomp/flags/0: must be equal to one of the allowed values: SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
-  ['an architecture libseccomp lacks', allowAllBut([], { architectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_LOONGARCH64'] }),
-    'config.json: /linux/seccomp/architectures/1: architecture "loongarch64" is not supported by libseccomp 2.5.4'],
-  ['an argument index past the sixth', killRule([{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }]),
-    'config.json: /linux/seccomp/syscalls/0/args/0/index: argument index 6 is out of range (a syscall has arguments 0-5)'],
-  ['errnoRet on SCMP_ACT_KILL', allowAllBut([{ names: ['mkdir'], action: 'SCMP_ACT_KILL', errnoRet: 1 }]),
-    'config.json: /linux/seccomp/syscalls/0/errnoRet: SCMP_ACT_KILL does not return an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)'],
+  [
+    'SCMP_ACT_NOTIFY without listenerPath',
+    allowAllBut([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]),
+    'config.json: /linux/seccomp/listenerPath: SCMP_ACT_NOTIFY needs a listenerPath to send the listener fd to',
+  ],
+  [
+    'an unknown action',
+    allowAllBut([
+      { names: ['mkdir'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['rmdir'], action: 'SCMP_ACT_DENY' },
+    ]),
+    'config.json: /linux/seccomp/syscalls/1/action: must be equal to one of the allowed values: SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP, SCMP_ACT_ERRNO, SCMP_ACT_TRACE, SCMP_ACT_ALLOW, SCMP_ACT_LOG, SCMP_ACT_NOTIFY',
+  ],
+  [
+    'an unknown operator',
+    killRule([{ index: 1, value: 1, op: 'SCMP_CMP_IN' }]),
+    'config.json: /linux/seccomp/syscalls/0/args/0/op: must be equal to one of the allowed values: SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ',
+  ],
+  [
+    'an unknown flag',
+    allowAllBut([], { flags: ['SECCOMP_FILTER_FLAG_NEW_LISTENER'] }),
+    'config.json: /linux/seccomp/flags/0: must be equal to one of the allowed values: SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
+  ],
+  [
+    'an architecture libseccomp lacks',
+    allowAllBut([], { architectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_LOONGARCH64'] }),
+    'config.json: /linux/seccomp/architectures/1: architecture "loongarch64" is not supported by libseccomp 2.5.4',
+  ],
+  [
+    'an argument index past the sixth',
+    killRule([{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }]),
+    'config.json: /linux/seccomp/syscalls/0/args/0/index: argument index 6 is out of range (a syscall has arguments 0-5)',
+  ],
+  [
+    'errnoRet on SCMP_ACT_KILL',
+    allowAllBut([{ names: ['mkdir'], action: 'SCMP_ACT_KILL', errnoRet: 1 }]),
+    'config.json: /linux/seccomp/syscalls/0/errnoRet: SCMP_ACT_KILL does not return an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)',
+  ],
 ];
 for (const [what, profile, message] of refusals) {
   t.test(`refused: ${what}`, async tt => {
@@ -405,7 +541,10 @@ t.test('refused: a profile that denies execveat (the hand-over to the sealed hel
   const id = s.id();
   const r = run(s, b, id);
   tt.equal(r.code, 1);
-  tt.equal(errorMsg(r.stderr), 'unable to start container process: error during container init: exec "execveat of the sealed helper (does the seccomp profile allow execveat?)": operation not permitted');
+  tt.equal(
+    errorMsg(r.stderr),
+    'unable to start container process: error during container init: exec "execveat of the sealed helper (does the seccomp profile allow execveat?)": operation not permitted',
+  );
   assertNothingLeft(tt, b, id);
 });
 
@@ -416,6 +555,9 @@ t.test('refused: a listenerPath nobody listens on fails create, and nothing is l
   const id = s.id();
   const r = run(s, b, id);
   tt.equal(r.code, 1);
-  tt.equal(errorMsg(r.stderr), `unable to start container process: failed to connect with seccomp agent specified in the seccomp profile: dial unix ${socket}: connect: no such file or directory`);
+  tt.equal(
+    errorMsg(r.stderr),
+    `unable to start container process: failed to connect with seccomp agent specified in the seccomp profile: dial unix ${socket}: connect: no such file or directory`,
+  );
   assertNothingLeft(tt, b, id);
 });

@@ -8,10 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { e2eFile, errorMessage } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
-  name: 'sharedroot', idPrefix: 'shr', needsRoot: 'sharing a root with runc needs root', timeoutMinutes: 5,
+  name: 'sharedroot',
+  idPrefix: 'shr',
+  needsRoot: 'sharing a root with runc needs root',
+  timeoutMinutes: 5,
 });
 
-const runc = (args: string[]) => spawnSync('/usr/sbin/runc', ['--root', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+const runc = (args: string[]) =>
+  spawnSync('/usr/sbin/runc', ['--root', ROOT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 
 t.test('a runc container in the same root', async tt => {
   const s = scope(tt);
@@ -25,16 +29,20 @@ t.test('a runc container in the same root', async tt => {
 
   const list = rt(['list', '-q']);
   tt.equal(list.code, 0, 'list succeeds');
-  tt.same(list.stdout.split('\n').filter(Boolean), [own], 'list shows only tsrt\'s container');
+  tt.same(list.stdout.split('\n').filter(Boolean), [own], "list shows only tsrt's container");
   const json = rt(['list', '-f', 'json']);
-  tt.same((JSON.parse(json.stdout) as { id: string }[]).map(c => c.id), [own], 'list -f json too');
+  tt.same(
+    (JSON.parse(json.stdout) as { id: string }[]).map(c => c.id),
+    [own],
+    'list -f json too',
+  );
 
   const state = rt(['state', foreign]);
-  tt.equal(state.code, 1, 'state of runc\'s container fails');
+  tt.equal(state.code, 1, "state of runc's container fails");
   tt.equal(errorMessage(state.stderr), 'container does not exist', 'as for an unknown id');
   tt.equal(errorMessage(rt(['kill', foreign, 'KILL']).stderr), 'container does not exist', 'kill does not reach it');
   tt.equal(rt(['delete', '--force', foreign]).code, 0, 'delete --force succeeds, as for an unknown id');
-  tt.ok(fs.existsSync(path.join(ROOT, foreign, 'state.json')), 'and leaves runc\'s state alone');
+  tt.ok(fs.existsSync(path.join(ROOT, foreign, 'state.json')), "and leaves runc's state alone");
   const runcState = runc(['state', foreign]);
   tt.equal(JSON.parse(runcState.stdout.toString()).status, 'running', 'runc still runs its container');
   tt.equal(rt(['delete', '--force', own]).code, 0, 'tsrt deletes its own');

@@ -9,7 +9,10 @@ import * as path from 'node:path';
 import { TSRT, e2eFile } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles, waitFor } = e2eFile(t, {
-  name: 'syscalls', idPrefix: 'sy', needsRoot: 'syscall counts need root (strace of containers)', timeoutMinutes: 5,
+  name: 'syscalls',
+  idPrefix: 'sy',
+  needsRoot: 'syscall counts need root (strace of containers)',
+  timeoutMinutes: 5,
 });
 
 /**
@@ -23,16 +26,24 @@ const BASELINE: Record<string, { stateDir: number; procPid: number }> = {
   delete: { stateDir: 8, procPid: 2 },
 };
 
-interface Trace { lines: string[]; mainPid: number }
+interface Trace {
+  lines: string[];
+  mainPid: number;
+}
 
 function straced(s: ReturnType<typeof scope>, args: string[]): Trace {
   const out = path.join(s.dir(), 'strace');
   const r = spawnSync('strace', ['-f', '-s', '256', '-o', out, TSRT, '--root', ROOT, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 60_000,
   });
   if (r.status !== 0) throw new Error(`strace ${args.join(' ')}: ${r.stderr}`);
   // strace pads the pid column to five characters: one space after a 5-digit pid, two after a 4-digit one.
-  const raw = fs.readFileSync(out, 'utf8').split('\n').filter(l => l !== '').map(l => l.replace(/^(\d+) +/, '$1 '));
+  const raw = fs
+    .readFileSync(out, 'utf8')
+    .split('\n')
+    .filter(l => l !== '')
+    .map(l => l.replace(/^(\d+) +/, '$1 '));
   const lines = joinInterrupted(raw);
   return { lines, mainPid: Number(lines[0]!.split(' ')[0]) };
 }
@@ -92,7 +103,10 @@ for (const verb of ['state', 'kill'] as const) {
     tt.same(processesStarted(tr), [], 'no clone/fork of a process');
     tt.equal(count(tr, 'execve('), 1, 'only tsrt itself is executed');
     tt.ok(count(tr, c.dir) <= BASELINE[verb]!.stateDir, `state dir named ${count(tr, c.dir)} times (baseline ${BASELINE[verb]!.stateDir})`);
-    tt.ok(count(tr, `/proc/${c.pid}/`) <= BASELINE[verb]!.procPid, `/proc/${c.pid} named ${count(tr, `/proc/${c.pid}/`)} times (baseline ${BASELINE[verb]!.procPid})`);
+    tt.ok(
+      count(tr, `/proc/${c.pid}/`) <= BASELINE[verb]!.procPid,
+      `/proc/${c.pid} named ${count(tr, `/proc/${c.pid}/`)} times (baseline ${BASELINE[verb]!.procPid})`,
+    );
   });
 }
 
@@ -108,7 +122,10 @@ t.test('start and delete: no process started, state and /proc read within the ba
   tt.same(processesStarted(start), [], 'start: no clone/fork of a process');
   tt.ok(count(start, dir) <= BASELINE['start']!.stateDir, `start: state dir named ${count(start, dir)} times`);
   tt.ok(count(start, `/proc/${pid}/`) <= BASELINE['start']!.procPid, `start: /proc/${pid} named ${count(start, `/proc/${pid}/`)} times`);
-  tt.ok(waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'), 'the container ran to its end');
+  tt.ok(
+    waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'),
+    'the container ran to its end',
+  );
   const del = straced(s, ['delete', id]);
   tt.same(processesStarted(del), [], 'delete: no clone/fork of a process');
   tt.ok(count(del, dir) <= BASELINE['delete']!.stateDir, `delete: state dir named ${count(del, dir)} times`);
@@ -128,15 +145,22 @@ t.test('the front door does state, kill, start, delete, list and --version itsel
   const id = s.id();
   tt.equal(rtFiles(s, ['create', '-b', bundle, id]).code, 0, 'created');
   const fast: [string, string[]][] = [
-    ['state', ['state', c.id]], ['kill', ['kill', c.id, 'CONT']], ['list', ['list']], ['list -f json', ['list', '-f', 'json']],
-    ['--version', ['--version']], ['start', ['start', id]],
+    ['state', ['state', c.id]],
+    ['kill', ['kill', c.id, 'CONT']],
+    ['list', ['list']],
+    ['list -f json', ['list', '-f', 'json']],
+    ['--version', ['--version']],
+    ['start', ['start', id]],
   ];
   for (const [what, args] of fast) {
     const tr = straced(s, args);
     tt.same(coreExecs(tr), [], `${what}: only the front door was executed`);
     tt.same(processesStarted(tr), [], `${what}: no process started`);
   }
-  tt.ok(waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'), 'the container ran to its end');
+  tt.ok(
+    waitFor(() => JSON.parse(rt(['state', id]).stdout).status === 'stopped'),
+    'the container ran to its end',
+  );
   const del = straced(s, ['delete', id]);
   tt.same(coreExecs(del), [], 'delete: only the front door was executed');
   // The other way round, so the check above can fail: a verb of the core's is handed over by one exec.
@@ -164,5 +188,9 @@ t.test('run: the JS process is never written into the container cgroup', async t
     if (w && cgroupFds.has(`${w[1]}:${w[2]}`)) written.push({ file: cgroupFds.get(`${w[1]}:${w[2]}`)!, pid: Number(w[3]) });
   }
   tt.ok(written.length > 0, 'the container was placed in its cgroup');
-  tt.same(written.filter(x => threads.has(x.pid)), [], 'no write names the tsrt process or one of its threads');
+  tt.same(
+    written.filter(x => threads.has(x.pid)),
+    [],
+    'no write names the tsrt process or one of its threads',
+  );
 });

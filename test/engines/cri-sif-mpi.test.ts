@@ -16,8 +16,13 @@ import { engineDaemon, engineFile, run } from '../engines-kit.js';
 import { REPO } from '../helpers.js';
 import { SINGULARITY } from '../sif-helpers.js';
 
-engineFile(t, 'CRI SIF and MPI', 10,
-  ['/usr/bin/containerd', '/usr/lib/cni/bridge', '/usr/bin/mksquashfs', '/usr/bin/mpicc', '/usr/bin/mpirun'], ['grpc', 'grpc_tools']);
+engineFile(
+  t,
+  'CRI SIF and MPI',
+  10,
+  ['/usr/bin/containerd', '/usr/lib/cni/bridge', '/usr/bin/mksquashfs', '/usr/bin/mpicc', '/usr/bin/mpirun'],
+  ['grpc', 'grpc_tools'],
+);
 
 const PREFIX = 'k8s-cri';
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-`));
@@ -31,10 +36,19 @@ const env = engineDaemon(t, 'containerd.sh', PREFIX, { ENGINE_CNI_SUBNET: '10.89
 const TSRT_ROOT = env['TSRT_CRI_ROOT']!;
 const IMAGE = 'localhost/tsrt-busybox:latest';
 
-interface Exec { ok: boolean; exit_code?: number; stdout?: string; stderr?: string; error?: string }
+interface Exec {
+  ok: boolean;
+  exit_code?: number;
+  stdout?: string;
+  stderr?: string;
+  error?: string;
+}
 interface PodReport {
   sandbox: { ok: boolean; id?: string; error?: string };
-  containers: Record<string, { id?: string; create: { ok: boolean; error?: string }; start: { ok: boolean; error?: string }; execs: Exec[] }>;
+  containers: Record<
+    string,
+    { id?: string; create: { ok: boolean; error?: string }; start: { ok: boolean; error?: string }; execs: Exec[] }
+  >;
   while_running: { code: number; stdout: string }[];
   StopPodSandbox: { ok: boolean };
   RemovePodSandbox: { ok: boolean };
@@ -43,10 +57,19 @@ interface PodReport {
 /** One pod through the CRI with the tsrt handler; `scenario` as cri_pod.py documents it. */
 function pod(scenario: Record<string, unknown>): PodReport {
   const file = path.join(scratch, `scenario-${Date.now()}.json`);
-  fs.writeFileSync(file, JSON.stringify({
-    handler: 'tsrt', network: 'pod', cgroup_parent: `/${PREFIX}/pods`, log_dir: `/var/tmp/${PREFIX}/cri-logs`, ...scenario,
-  }));
-  const r = run('/usr/bin/python3', [path.join(REPO, 'hack/engines/cri/cri_pod.py'), env['CONTAINERD_ADDRESS']!, file], { timeout: 300_000 });
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      handler: 'tsrt',
+      network: 'pod',
+      cgroup_parent: `/${PREFIX}/pods`,
+      log_dir: `/var/tmp/${PREFIX}/cri-logs`,
+      ...scenario,
+    }),
+  );
+  const r = run('/usr/bin/python3', [path.join(REPO, 'hack/engines/cri/cri_pod.py'), env['CONTAINERD_ADDRESS']!, file], {
+    timeout: 300_000,
+  });
   if (r.code !== 0) throw new Error(`cri_pod.py failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as PodReport;
 }
@@ -81,7 +104,10 @@ const SIF = path.join(scratch, 'busybox.sif');
   for (const [cmd, args] of [
     ['mksquashfs', [tree, squashfs, '-quiet', '-noappend', '-all-root']],
     [SINGULARITY, ['sif', 'new', SIF]],
-    [SINGULARITY, ['sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', SIF, squashfs]],
+    [
+      SINGULARITY,
+      ['sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', SIF, squashfs],
+    ],
   ] as const) {
     const r = run(cmd, [...args]);
     if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -91,28 +117,35 @@ const SIF = path.join(scratch, 'busybox.sif');
 /** ExecSync'd in a SIF container: its files, its root mount, a write through the overlay, the image's vi. */
 const SIF_PROBES = [
   ['cat', '/etc/sif-marker'],
-  ['sh', '-c', "awk '$5 == \"/\" { print $9 }' /proc/self/mountinfo"],
+  ['sh', '-c', 'awk \'$5 == "/" { print $9 }\' /proc/self/mountinfo'],
   ['sh', '-c', 'echo written > /etc/sif-marker && cat /etc/sif-marker'],
   ['ls', '/bin/vi'],
 ];
-const WHILE_RUNNING = [['losetup', '-j', SIF], ['sh', '-c', 'grep -c /tsrt-images/ /proc/self/mountinfo']];
+const WHILE_RUNNING = [
+  ['losetup', '-j', SIF],
+  ['sh', '-c', 'grep -c /tsrt-images/ /proc/self/mountinfo'],
+];
 
 function checkSifPod(tt: Test, report: PodReport) {
   tt.match(report.sandbox, { ok: true }, 'RunPodSandbox: the sandbox starts from its pause image');
   const c = report.containers['sif']!;
   tt.match(c, { create: { ok: true }, start: { ok: true } }, 'CreateContainer and StartContainer succeed');
-  tt.match(c.execs[0], { exit_code: 0, stdout: `${MARKER}\n` }, 'the container sees the SIF\'s own file');
+  tt.match(c.execs[0], { exit_code: 0, stdout: `${MARKER}\n` }, "the container sees the SIF's own file");
   tt.match(c.execs[1], { exit_code: 0, stdout: 'overlay\n' }, 'its root is an overlay (the SIF is the lower layer)');
-  tt.match(c.execs[2], { exit_code: 0, stdout: 'written\n' }, 'writes go to the container\'s upper layer');
-  tt.match(c.execs[3], { exit_code: 1, stderr: /No such file or directory/ }, 'the busybox image\'s /bin/vi is not there');
-  tt.match(report.while_running[0]?.stdout, new RegExp(`\\(${SIF.replace(/[.]/g, '\\.')}\\)`), 'while running, a loop device backs the SIF');
+  tt.match(c.execs[2], { exit_code: 0, stdout: 'written\n' }, "writes go to the container's upper layer");
+  tt.match(c.execs[3], { exit_code: 1, stderr: /No such file or directory/ }, "the busybox image's /bin/vi is not there");
+  tt.match(
+    report.while_running[0]?.stdout,
+    new RegExp(`\\(${SIF.replace(/[.]/g, '\\.')}\\)`),
+    'while running, a loop device backs the SIF',
+  );
   tt.not(report.while_running[1]?.stdout.trim(), '0', 'while running, the image is mounted below /run/tsrt-images');
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } }, 'StopPodSandbox and RemovePodSandbox succeed');
   tt.same(leftovers(report, SIF), nothingLeft, 'after RemovePodSandbox: no state, mount point, mount or loop device left');
   tt.same(SIF_PROBES.length, c.execs.length, 'every probe ran');
 }
 
-t.test('a SIF as a pod container\'s rootfs: container annotation org.tsrt.sif', async tt => {
+t.test("a SIF as a pod container's rootfs: container annotation org.tsrt.sif", async tt => {
   const report = pod({
     containers: [{ name: 'sif', image: IMAGE, command: ['sleep', '1000'], annotations: { 'org.tsrt.sif': SIF }, execs: SIF_PROBES }],
     while_running: WHILE_RUNNING,
@@ -120,7 +153,7 @@ t.test('a SIF as a pod container\'s rootfs: container annotation org.tsrt.sif', 
   checkSifPod(tt, report);
 });
 
-t.test('a SIF as a pod container\'s rootfs: Pod annotation org.tsrt.sif (what a Pod manifest sets)', async tt => {
+t.test("a SIF as a pod container's rootfs: Pod annotation org.tsrt.sif (what a Pod manifest sets)", async tt => {
   const bundles = `/run/${PREFIX}/containerd/io.containerd.runtime.v2.task/k8s.io`;
   const report = pod({
     annotations: { 'org.tsrt.sif': SIF },
@@ -128,8 +161,16 @@ t.test('a SIF as a pod container\'s rootfs: Pod annotation org.tsrt.sif (what a 
     while_running: [...WHILE_RUNNING, ['sh', '-c', `grep -l '"org.tsrt.sif"' ${bundles}/*/config.json`]],
   });
   checkSifPod(tt, report);
-  const annotated = report.while_running[2]?.stdout.split('\n').filter(Boolean).map(f => path.basename(path.dirname(f))).sort();
-  tt.same(annotated, idsOf(report).sort(), 'containerd put the annotation into the sandbox\'s config.json too, which tsrt left on its pause image');
+  const annotated = report.while_running[2]?.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(f => path.basename(path.dirname(f)))
+    .sort();
+  tt.same(
+    annotated,
+    idsOf(report).sort(),
+    "containerd put the annotation into the sandbox's config.json too, which tsrt left on its pause image",
+  );
 });
 
 // containerd's CreateContainer only records the container; the runtime's create runs in StartContainer.
@@ -141,14 +182,17 @@ t.test('annotations org.tsrt.sif naming a missing image: StartContainer fails na
   tt.match(report.sandbox, { ok: true });
   const c = report.containers['sif']!;
   tt.match(c.create, { ok: true });
-  tt.match(c.start, { ok: false, error: new RegExp(`/annotations/org\\.tsrt\\.sif: image ${missing.replace(/[.]/g, '\\.')} does not exist`) },
-    'the error names the JSON path and the image');
+  tt.match(
+    c.start,
+    { ok: false, error: new RegExp(`/annotations/org\\.tsrt\\.sif: image ${missing.replace(/[.]/g, '\\.')} does not exist`) },
+    'the error names the JSON path and the image',
+  );
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, missing), nothingLeft, 'no state, mount point or mount left');
 });
 
 // Issue 13, finding 6: what a Pod annotation may name is the site's choice, not the Pod author's.
-t.test('a Pod annotation org.tsrt.sif naming an image outside the site config\'s directories: refused, nothing left', async tt => {
+t.test("a Pod annotation org.tsrt.sif naming an image outside the site config's directories: refused, nothing left", async tt => {
   const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-elsewhere-`));
   tt.teardown(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
   const outside = path.join(elsewhere, 'busybox.sif');
@@ -158,8 +202,11 @@ t.test('a Pod annotation org.tsrt.sif naming an image outside the site config\'s
     containers: [{ name: 'sif', image: IMAGE, command: ['sleep', '1000'] }],
   });
   tt.match(report.sandbox, { ok: true }, 'the sandbox keeps its pause image');
-  tt.match(report.containers['sif']!.start, { ok: false, error: /\/annotations\/org\.tsrt\.sif: image .* is not in a directory that .*tsrt\.conf allows/ },
-    'StartContainer fails naming the field and the site config');
+  tt.match(
+    report.containers['sif']!.start,
+    { ok: false, error: /\/annotations\/org\.tsrt\.sif: image .* is not in a directory that .*tsrt\.conf allows/ },
+    'StartContainer fails naming the field and the site config',
+  );
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, outside), nothingLeft, 'no state, mount point, mount or loop device left');
 });
@@ -184,11 +231,30 @@ const HOST_MPI = [
 const WORKERS = { w1: 2201, w2: 2202 };
 // Open MPI refuses uid 0 unless told; in the pod that is the container's root.
 const MPI_ENV = {
-  OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', PATH: '/usr/bin:/bin',
-  POD_RSH_WORKERS: Object.entries(WORKERS).map(([name, port]) => `${name}:${port}`).join(' '),
+  OMPI_ALLOW_RUN_AS_ROOT: '1',
+  OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+  PATH: '/usr/bin:/bin',
+  POD_RSH_WORKERS: Object.entries(WORKERS)
+    .map(([name, port]) => `${name}:${port}`)
+    .join(' '),
 };
-const mpirun = (ranks: number, extra: string[] = []) => ['mpirun', '--oversubscribe', '-np', String(ranks), ...extra,
-  '--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo', '--mca', 'oob_tcp_if_include', 'lo', '/opt/mpi/ring'];
+const mpirun = (ranks: number, extra: string[] = []) => [
+  'mpirun',
+  '--oversubscribe',
+  '-np',
+  String(ranks),
+  ...extra,
+  '--mca',
+  'btl',
+  'self,tcp',
+  '--mca',
+  'btl_tcp_if_include',
+  'lo',
+  '--mca',
+  'oob_tcp_if_include',
+  'lo',
+  '/opt/mpi/ring',
+];
 const MNT_NS = ['readlink', '/proc/self/ns/mnt'];
 
 /** The ring's output: the token that came back, and the mount namespace (container) of each rank. */
@@ -205,12 +271,18 @@ function ringResult(tt: Test, e: Exec | undefined, ranks: number, hostname: stri
   return namespaces;
 }
 
-t.test('MPI in a pod: mpirun and its ranks in one container, host Open MPI bound in read-only, TCP over the pod\'s loopback', async tt => {
+t.test("MPI in a pod: mpirun and its ranks in one container, host Open MPI bound in read-only, TCP over the pod's loopback", async tt => {
   const report = pod({
-    containers: [{
-      name: 'mpi', image: IMAGE, command: ['sleep', '1000'], envs: MPI_ENV, mounts: HOST_MPI,
-      execs: [['hostname'], MNT_NS, mpirun(2), mpirun(4), ['sh', '-c', 'touch /usr/x']],
-    }],
+    containers: [
+      {
+        name: 'mpi',
+        image: IMAGE,
+        command: ['sleep', '1000'],
+        envs: MPI_ENV,
+        mounts: HOST_MPI,
+        execs: [['hostname'], MNT_NS, mpirun(2), mpirun(4), ['sh', '-c', 'touch /usr/x']],
+      },
+    ],
   });
   tt.match(report.sandbox, { ok: true }, 'RunPodSandbox on the CNI pod network');
   const c = report.containers['mpi']!;
@@ -220,26 +292,43 @@ t.test('MPI in a pod: mpirun and its ranks in one container, host Open MPI bound
   const own = c.execs[1]?.stdout?.trim();
   tt.same(ringResult(tt, c.execs[2], 2, hostname), [own, own], 'both ranks ran in the container');
   tt.same(ringResult(tt, c.execs[3], 4, hostname), [own, own, own, own], 'all four ranks ran in the container');
-  tt.match(c.execs[4], { exit_code: 1, stderr: /Read-only file system/ }, 'the host\'s /usr is read-only in the pod');
+  tt.match(c.execs[4], { exit_code: 1, stderr: /Read-only file system/ }, "the host's /usr is read-only in the pod");
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, SIF).state, [], 'no state left');
 });
 
 t.test('MPI in a pod: a launcher container and two worker containers, orteds started through pod-rsh', async tt => {
   const worker = (name: keyof typeof WORKERS) => ({
-    name, image: IMAGE, envs: MPI_ENV, mounts: HOST_MPI,
+    name,
+    image: IMAGE,
+    envs: MPI_ENV,
+    mounts: HOST_MPI,
     command: ['/bin/busybox', 'nc', '-ll', '-p', String(WORKERS[name]), '127.0.0.1', '-e', '/opt/mpi/pod-rshd'],
     execs: [MNT_NS],
   });
   const hosts = ['--host', 'w1,w2', '--mca', 'plm_rsh_agent', '/opt/mpi/pod-rsh'];
   const report = pod({
-    containers: [worker('w1'), worker('w2'), {
-      name: 'launcher', image: IMAGE, command: ['sleep', '1000'], envs: MPI_ENV, mounts: HOST_MPI,
-      // The worker names must resolve (what a Pod's hostAliases would add; the addresses are never contacted),
-      // else every lookup waits for the resolver's timeouts.
-      execs: [['sh', '-c', 'printf "198.51.100.1 w1\\n198.51.100.2 w2\\n" >> /etc/hosts'], ['hostname'], MNT_NS,
-        mpirun(2, hosts), mpirun(4, hosts), ['/opt/mpi/pod-rsh', 'w3', 'true']],
-    }],
+    containers: [
+      worker('w1'),
+      worker('w2'),
+      {
+        name: 'launcher',
+        image: IMAGE,
+        command: ['sleep', '1000'],
+        envs: MPI_ENV,
+        mounts: HOST_MPI,
+        // The worker names must resolve (what a Pod's hostAliases would add; the addresses are never contacted),
+        // else every lookup waits for the resolver's timeouts.
+        execs: [
+          ['sh', '-c', 'printf "198.51.100.1 w1\\n198.51.100.2 w2\\n" >> /etc/hosts'],
+          ['hostname'],
+          MNT_NS,
+          mpirun(2, hosts),
+          mpirun(4, hosts),
+          ['/opt/mpi/pod-rsh', 'w3', 'true'],
+        ],
+      },
+    ],
   });
   tt.match(report.sandbox, { ok: true }, 'RunPodSandbox on the CNI pod network');
   for (const name of ['w1', 'w2', 'launcher']) {
@@ -254,8 +343,11 @@ t.test('MPI in a pod: a launcher container and two worker containers, orteds sta
   tt.same(ringResult(tt, l.execs[3], 2, hostname), [w1, w2], 'rank 0 ran in w1, rank 1 in w2');
   const four = ringResult(tt, l.execs[4], 4, hostname);
   tt.same([...new Set(four)].sort(), [w1, w2].sort(), 'the four ranks ran in the worker containers, none in the launcher');
-  tt.match(l.execs[5], { exit_code: 1, stderr: /pod-rsh: w3 is not in POD_RSH_WORKERS \(w1:2201 w2:2202\)/ },
-    'pod-rsh names an unknown worker');
+  tt.match(
+    l.execs[5],
+    { exit_code: 1, stderr: /pod-rsh: w3 is not in POD_RSH_WORKERS \(w1:2201 w2:2202\)/ },
+    'pod-rsh names an unknown worker',
+  );
   tt.match(report, { StopPodSandbox: { ok: true }, RemovePodSandbox: { ok: true } });
   tt.same(leftovers(report, SIF).state, [], 'no state left');
 });

@@ -20,8 +20,18 @@ const CGROUP_PARENT = `/${PREFIX}/pods`;
 
 /** One pod's life through the CRI with `handler`; the report without what differs between any two runs. */
 function pod(handler: Runtime, network: 'node' | 'pod') {
-  const r = run('/usr/bin/python3', [path.join(REPO, 'hack/engines/cri/cri_client.py'), env['CONTAINERD_ADDRESS']!, handler, network,
-    CGROUP_PARENT, `/var/tmp/${PREFIX}/cri-logs`], { timeout: 240_000 });
+  const r = run(
+    '/usr/bin/python3',
+    [
+      path.join(REPO, 'hack/engines/cri/cri_client.py'),
+      env['CONTAINERD_ADDRESS']!,
+      handler,
+      network,
+      CGROUP_PARENT,
+      `/var/tmp/${PREFIX}/cri-logs`,
+    ],
+    { timeout: 240_000 },
+  );
   if (r.code !== 0) throw new Error(`cri_client.py failed (${r.code}): ${r.stderr}`);
   const report = JSON.parse(r.stdout);
   const ids: string[] = report.ids ?? [];
@@ -40,10 +50,17 @@ function pod(handler: Runtime, network: 'node' | 'pod') {
 
 const ok = { ok: true };
 const lifecycle = (network: 'node' | 'pod') => ({
-  Version: ok, RunPodSandbox: ok, CreateContainer: ok, StartContainer: ok,
+  Version: ok,
+  RunPodSandbox: ok,
+  CreateContainer: ok,
+  StartContainer: ok,
   ExecSync: {
-    ok: true, exit_code: 3, stdout: 'exec bar', host_netns: network === 'node',
-    hostname: network === 'node' ? /.+/ : 'tsrt-pod', addresses: network === 'node' ? 'host' : ['pod subnet'],
+    ok: true,
+    exit_code: 3,
+    stdout: 'exec bar',
+    host_netns: network === 'node',
+    hostname: network === 'node' ? /.+/ : 'tsrt-pod',
+    addresses: network === 'node' ? 'host' : ['pod subnet'],
   },
   UpdateContainerResources: { ok: true, memory: '67108864', quota: '50000' },
   ContainerStatus: { ok: true, state: 'CONTAINER_RUNNING' },
@@ -51,9 +68,14 @@ const lifecycle = (network: 'node' | 'pod') => ({
   'ContainerStatus(stopped)': { ok: true, state: 'CONTAINER_EXITED', exit_code: 137 },
   RemoveContainer: ok,
   'CreateContainer(missing executable)': ok,
-  'StartContainer(missing executable)': { ok: false, error: /OCI runtime create failed: unable to start container process: exec: "\/nonexistent": stat \/nonexistent: no such file or directory/ },
+  'StartContainer(missing executable)': {
+    ok: false,
+    error:
+      /OCI runtime create failed: unable to start container process: exec: "\/nonexistent": stat \/nonexistent: no such file or directory/,
+  },
   'RemoveContainer(missing executable)': ok,
-  StopPodSandbox: ok, RemovePodSandbox: ok,
+  StopPodSandbox: ok,
+  RemovePodSandbox: ok,
   stateLeft: [],
 });
 

@@ -318,7 +318,9 @@ async function runRuntime(rt, programs, opts, cgroupLock) {
       leftoverContainers: r.leftovers,
     };
     results.push(result);
-    process.stderr.write(`${label.padEnd(8)} ${program.padEnd(32)} ${result.status.padEnd(6)} ${result.passed}/${result.failed}/${result.skipped} ${result.seconds}s\n`);
+    process.stderr.write(
+      `${label.padEnd(8)} ${program.padEnd(32)} ${result.status.padEnd(6)} ${result.passed}/${result.failed}/${result.skipped} ${result.seconds}s\n`,
+    );
   }
   const sum = key => results.reduce((a, r) => a + r[key], 0);
   const version = run(rt.path, ['--version']).stdout?.split('\n')[0] ?? '';
@@ -348,7 +350,16 @@ export function table(runs) {
   rows.push(['programs PASS/FAIL/ERROR', ...runs.map(r => `${r.programs.PASS}/${r.programs.FAIL}/${r.programs.ERROR}`)]);
   rows.push(['seconds', ...runs.map(r => String(r.seconds))]);
   const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)));
-  return rows.map(r => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map(r =>
+        r
+          .map((v, c) => v.padEnd(widths[c]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /**

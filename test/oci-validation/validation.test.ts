@@ -87,11 +87,10 @@ t.comment(`logs and traces: ${OUT}`);
  */
 function secondRun(program: string): ProgramResult | undefined {
   const out = path.join(CACHE, 'runs', `test-again-${program}`);
-  const again = spawnSync(
-    process.execPath,
-    [path.join(HERE, 'run.mjs'), '--cache', CACHE, '--out', out, '--only', `^${program}$`, TSRT],
-    { encoding: 'utf8', timeout: 5 * 60_000 },
-  );
+  const again = spawnSync(process.execPath, [path.join(HERE, 'run.mjs'), '--cache', CACHE, '--out', out, '--only', `^${program}$`, TSRT], {
+    encoding: 'utf8',
+    timeout: 5 * 60_000,
+  });
   if (again.status !== 0) return undefined;
   const runs: RuntimeRun[] = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')).runs;
   return runs[0]?.results.find(x => x.program === program);
@@ -167,11 +166,16 @@ t.comment(`issue target: ${MIN_PASSING_PROGRAMS} programs pass; tsrt passes ${ou
 t.comment(`issue target: passed points >= crun -H's; tsrt ${ours.passed}, crun -H ${baseline.passed}`);
 
 t.test('tsrt passes every program crun -H passes, and every program expected.json says can pass', async tt => {
-  const ceiling = Object.entries(expected).filter(([, e]) => e === 'PASS').map(([name]) => name);
+  const ceiling = Object.entries(expected)
+    .filter(([, e]) => e === 'PASS')
+    .map(([name]) => name);
   const passing = new Set(ours.results.filter(r => r.status === 'PASS').map(r => r.program));
   const crunOnly = baseline.results.filter(r => r.status === 'PASS' && !passing.has(r.program)).map(r => r.program);
   tt.same(crunOnly, [], 'no program passes with crun -H but not with tsrt');
-  tt.ok(ours.programs.PASS >= ceiling.length, `tsrt passes ${ours.programs.PASS} of ${ours.results.length}; ${ceiling.length} can pass on this host`);
+  tt.ok(
+    ours.programs.PASS >= ceiling.length,
+    `tsrt passes ${ours.programs.PASS} of ${ours.results.length}; ${ceiling.length} can pass on this host`,
+  );
   tt.ok(ours.programs.PASS > baseline.programs.PASS, `more than crun -H's ${baseline.programs.PASS}`);
 });
 

@@ -83,8 +83,12 @@ t.test('two creates of one id in parallel: one container, one "container with id
     t.equal(ok.length, 1, 'one create succeeds');
     t.equal(failed.length, 1, 'the other fails');
     t.equal(failed[0]?.code, 1, 'with exit 1');
-    t.equal(left.errorMessage(failed[0]?.stderr ?? ''), `container with id exists: ${id}`, 'and runc\'s message');
-    t.same(listedIds().filter(x => x === id), [id], 'exactly one container has the id');
+    t.equal(left.errorMessage(failed[0]?.stderr ?? ''), `container with id exists: ${id}`, "and runc's message");
+    t.same(
+      listedIds().filter(x => x === id),
+      [id],
+      'exactly one container has the id',
+    );
     t.equal(statusOf(id), 'created', 'and it is intact');
     t.equal(runSync(['start', id]).code, 0, 'it starts');
     t.equal(runSync(['delete', '--force', id]).code, 0);
@@ -98,10 +102,22 @@ t.test('20 creates of distinct ids in parallel all succeed', async t => {
   results.forEach((r, i) => {
     t.equal(r.code, 0, `${ids[i]} created ${r.stderr}`);
   });
-  t.same(listedIds().filter(x => ids.includes(x)).sort(), [...ids].sort(), 'all listed');
-  t.ok(ids.every(id => statusOf(id) === 'created'), 'all created');
+  t.same(
+    listedIds()
+      .filter(x => ids.includes(x))
+      .sort(),
+    [...ids].sort(),
+    'all listed',
+  );
+  t.ok(
+    ids.every(id => statusOf(id) === 'created'),
+    'all created',
+  );
   const deleted = await Promise.all(ids.map(id => run(['delete', '--force', id])));
-  t.ok(deleted.every(r => r.code === 0), 'and all deleted in parallel');
+  t.ok(
+    deleted.every(r => r.code === 0),
+    'and all deleted in parallel',
+  );
   t.same(left.settled(scope), []);
 });
 
@@ -110,14 +126,24 @@ t.test('commands on a container that is still being created wait for the create'
   const gate = path.join(scratch, 'gate');
   const inHook = path.join(scratch, 'in-hook');
   const bundle = makeBundle(['sleep', '600'], {
-    edit: spec => (spec.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `touch ${inHook}; while [ ! -e ${gate} ]; do sleep 0.05; done`] }] }),
+    edit: spec =>
+      (spec.hooks = {
+        createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `touch ${inHook}; while [ ! -e ${gate} ]; do sleep 0.05; done`] }],
+      }),
   });
   t.teardown(() => fs.rmSync(path.dirname(bundle), { recursive: true, force: true }));
   const id = newId('slow');
   const creating = run(['create', '-b', bundle, id]);
-  t.ok(waitFor(() => fs.existsSync(inHook), 600, 50), 'create reached its hook');
+  t.ok(
+    waitFor(() => fs.existsSync(inHook), 600, 50),
+    'create reached its hook',
+  );
   t.equal(statusOf(id), 'creating', 'state says creating meanwhile');
-  t.same(listedIds().filter(x => x === id), [id], 'and list shows it');
+  t.same(
+    listedIds().filter(x => x === id),
+    [id],
+    'and list shows it',
+  );
   const started = run(['start', id]);
   const deleted = run(['delete', '--force', id]);
   fs.writeFileSync(gate, '');

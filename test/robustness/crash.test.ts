@@ -31,7 +31,12 @@ const userns = makeBundle(['true'], {
   },
 });
 const hooked = makeBundle(['true'], { edit: spec => (spec.hooks = { createRuntime: [{ path: '/bin/true' }] }) });
-const scope: left.Scope = { root: ROOT, idPrefix: ID_PREFIX, paths: [ROOT, ...[plain, userns, hooked].map(b => path.dirname(b))], mark: MARK };
+const scope: left.Scope = {
+  root: ROOT,
+  idPrefix: ID_PREFIX,
+  paths: [ROOT, ...[plain, userns, hooked].map(b => path.dirname(b))],
+  mark: MARK,
+};
 t.teardown(() => {
   for (const id of fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : []) tsrt(['delete', '--force', id], { root: ROOT });
   for (const b of [plain, userns, hooked]) fs.rmSync(path.dirname(b), { recursive: true, force: true });
@@ -83,7 +88,10 @@ for (const [point, bundle] of POINTS) {
       t.ok(left.processes(scope).length > 0, 'the init, past set-up, waits on exec.fifo for delete to kill it');
     } else {
       // Blocked on the sync socket it sees EOF, and until set-up is done it has PR_SET_PDEATHSIG anyway.
-      t.ok(waitFor(() => left.processes(scope).length === 0, 600, 50), `the executor died with create: ${left.processes(scope).join('; ')}`);
+      t.ok(
+        waitFor(() => left.processes(scope).length === 0, 600, 50),
+        `the executor died with create: ${left.processes(scope).join('; ')}`,
+      );
     }
 
     const entry = listed(id);

@@ -53,7 +53,13 @@ const everyFile: FileTree = { exists: () => true, read: () => undefined };
 const placement = {
   v1: new Set(facts.cgroup.v1.flatMap(h => h.options.split(','))),
   v2: facts.cgroup.unifiedMountPoint
-    ? new Set((fs.readFileSync(path.join(facts.cgroup.unifiedMountPoint, 'cgroup.controllers'), 'utf8').trim().split(/\s+/)).filter(c => c && !facts.cgroup.v1.some(h => h.options.split(',').includes(c))))
+    ? new Set(
+        fs
+          .readFileSync(path.join(facts.cgroup.unifiedMountPoint, 'cgroup.controllers'), 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(c => c && !facts.cgroup.v1.some(h => h.options.split(',').includes(c))),
+      )
     : undefined,
 };
 
@@ -69,7 +75,13 @@ function throughCreatePath(text: string, consoleSocket: number): unknown {
     v1DeviceWrites(rules);
     deviceProgram(rules);
     const plan = buildPlan(spec, facts, {
-      bundle, rootfs, console: consoleSocket >= 0, startFifo: true, preserveFds: 0, noPivot: false, noNewKeyring: false,
+      bundle,
+      rootfs,
+      console: consoleSocket >= 0,
+      startFifo: true,
+      preserveFds: 0,
+      noPivot: false,
+      noNewKeyring: false,
     });
     const program = plan.process.seccomp ? compileSeccomp(plan.process.seccomp, f => native().compileSeccomp(f)) : undefined;
     // The fds create binds: the console for a terminal, the fifo, a user namespace per idmapped mount.
@@ -127,61 +139,69 @@ t.test(`up to ${COUNT} configs through validate, plan, cgroup translation, secco
   t.ok(accepted > ran / 20, `a fair share of configs (${accepted} of ${ran}) get as far as a plan, so the later stages are exercised`);
 });
 
-t.test(`up to ${REAL} of them created for real with dist/tsrt, then delete --force`, { skip: process.geteuid?.() !== 0 ? 'needs root' : false }, async t => {
-  const ROOT = tmpdir('tsrt-fuzz-root-');
-  const work = tmpdir('tsrt-fuzz-');
-  const ID_PREFIX = `fz${process.pid}-`;
-  const MARK = `fuzz-${process.pid}`;
-  const scope: left.Scope = { root: ROOT, idPrefix: ID_PREFIX, paths: [ROOT, work], mark: MARK };
-  t.teardown(() => {
-    for (const id of fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : []) tsrt(['delete', '--force', id], { root: ROOT });
-    if (left.mounts(scope).length === 0) fs.rmSync(work, { recursive: true, force: true });
-    fs.rmSync(ROOT, { recursive: true, force: true });
-  });
-  // Two thirds from configs that got a plan in-process (they reach the executor), a third from the rest.
-  const pickRng = new Rng(SEED ^ 0x5eed);
-  const planned = outcomes.map((_, i) => i).filter(i => outcomes[i] === undefined);
-  const refused = outcomes.map((_, i) => i).filter(i => outcomes[i] !== undefined);
-  const sample: number[] = [];
-  for (let k = 0; k < REAL; k++) {
-    const from = planned.length && (k % 3 !== 2 || !refused.length) ? planned : refused;
-    sample.push(from[pickRng.int(from.length)]!);
-  }
-  const problems: string[] = [];
-  let created = 0;
-  const realErrors = new Map<string, number>();
-  const bundle = path.join(work, 'bundle');
-  const { ran: realRuns } = boundedRounds({ attempts: sample.length, min: Math.min(50, sample.length), seconds: 240 }, k => {
-    if (problems.length >= 10) return;
-    const i = sample[k]!;
-    const id = `${ID_PREFIX}${k}`;
-    const text = forRealRun(configs[i]!);
-    // A fresh rootfs each time: set-up writes into it (mount points, device nodes).
-    fs.rmSync(bundle, { recursive: true, force: true });
-    spawnSync('cp', ['-a', template, bundle]);
-    fs.writeFileSync(path.join(bundle, 'config.json'), text);
-    const env = { ...process.env, TSRT_ROBUST_MARK: MARK };
-    const c = left.tsrtFiles(['create', '-b', bundle, id], { root: ROOT, env, timeoutMs: 60_000 });
-    const errLines = c.stderr.trimEnd().split('\n').filter(Boolean);
-    const where = () => keep('real', i, text);
-    if (c.code === 0) created++;
-    else if (c.code === 1) {
-      const kind = left.errorMessage(c.stderr).replace(/"[^"]*"|\d+/g, '_').slice(0, 100);
-      realErrors.set(kind, (realErrors.get(kind) ?? 0) + 1);
+t.test(
+  `up to ${REAL} of them created for real with dist/tsrt, then delete --force`,
+  { skip: process.geteuid?.() !== 0 ? 'needs root' : false },
+  async t => {
+    const ROOT = tmpdir('tsrt-fuzz-root-');
+    const work = tmpdir('tsrt-fuzz-');
+    const ID_PREFIX = `fz${process.pid}-`;
+    const MARK = `fuzz-${process.pid}`;
+    const scope: left.Scope = { root: ROOT, idPrefix: ID_PREFIX, paths: [ROOT, work], mark: MARK };
+    t.teardown(() => {
+      for (const id of fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : []) tsrt(['delete', '--force', id], { root: ROOT });
+      if (left.mounts(scope).length === 0) fs.rmSync(work, { recursive: true, force: true });
+      fs.rmSync(ROOT, { recursive: true, force: true });
+    });
+    // Two thirds from configs that got a plan in-process (they reach the executor), a third from the rest.
+    const pickRng = new Rng(SEED ^ 0x5eed);
+    const planned = outcomes.map((_, i) => i).filter(i => outcomes[i] === undefined);
+    const refused = outcomes.map((_, i) => i).filter(i => outcomes[i] !== undefined);
+    const sample: number[] = [];
+    for (let k = 0; k < REAL; k++) {
+      const from = planned.length && (k % 3 !== 2 || !refused.length) ? planned : refused;
+      sample.push(from[pickRng.int(from.length)]!);
     }
-    if (c.code === 0) {
-      /* created */
-    } else if (c.code !== 1) problems.push(`config ${i} (${where()}): create exited ${c.code} (signal ${c.signal}): ${c.stderr}`);
-    else if (errLines.length !== 1 || !left.errorMessage(c.stderr)) problems.push(`config ${i} (${where()}): not one error line: ${c.stderr}`);
-    const d = left.tsrtFiles(['delete', '--force', id], { root: ROOT, env, timeoutMs: 60_000 });
-    if (d.code !== 0) problems.push(`config ${i} (${where()}): delete --force exited ${d.code}: ${d.stderr}`);
-    const rest = left.settled(scope);
-    if (rest.length) {
-      problems.push(`config ${i} (${where()}): left behind: ${rest.join('; ')}`);
-      for (const x of fs.readdirSync(ROOT)) tsrt(['delete', '--force', x], { root: ROOT });
-    }
-  });
-  t.comment(`created ${created} of ${realRuns} run (of ${sample.length} sampled); the commonest errors:`);
-  for (const [kind, n] of [...realErrors].sort((x, y) => y[1] - x[1]).slice(0, 12)) t.comment(`${n} x ${kind}`);
-  t.same(problems, [], 'each create exits 0 or 1 with one error line, and delete --force leaves nothing');
-});
+    const problems: string[] = [];
+    let created = 0;
+    const realErrors = new Map<string, number>();
+    const bundle = path.join(work, 'bundle');
+    const { ran: realRuns } = boundedRounds({ attempts: sample.length, min: Math.min(50, sample.length), seconds: 240 }, k => {
+      if (problems.length >= 10) return;
+      const i = sample[k]!;
+      const id = `${ID_PREFIX}${k}`;
+      const text = forRealRun(configs[i]!);
+      // A fresh rootfs each time: set-up writes into it (mount points, device nodes).
+      fs.rmSync(bundle, { recursive: true, force: true });
+      spawnSync('cp', ['-a', template, bundle]);
+      fs.writeFileSync(path.join(bundle, 'config.json'), text);
+      const env = { ...process.env, TSRT_ROBUST_MARK: MARK };
+      const c = left.tsrtFiles(['create', '-b', bundle, id], { root: ROOT, env, timeoutMs: 60_000 });
+      const errLines = c.stderr.trimEnd().split('\n').filter(Boolean);
+      const where = () => keep('real', i, text);
+      if (c.code === 0) created++;
+      else if (c.code === 1) {
+        const kind = left
+          .errorMessage(c.stderr)
+          .replace(/"[^"]*"|\d+/g, '_')
+          .slice(0, 100);
+        realErrors.set(kind, (realErrors.get(kind) ?? 0) + 1);
+      }
+      if (c.code === 0) {
+        /* created */
+      } else if (c.code !== 1) problems.push(`config ${i} (${where()}): create exited ${c.code} (signal ${c.signal}): ${c.stderr}`);
+      else if (errLines.length !== 1 || !left.errorMessage(c.stderr))
+        problems.push(`config ${i} (${where()}): not one error line: ${c.stderr}`);
+      const d = left.tsrtFiles(['delete', '--force', id], { root: ROOT, env, timeoutMs: 60_000 });
+      if (d.code !== 0) problems.push(`config ${i} (${where()}): delete --force exited ${d.code}: ${d.stderr}`);
+      const rest = left.settled(scope);
+      if (rest.length) {
+        problems.push(`config ${i} (${where()}): left behind: ${rest.join('; ')}`);
+        for (const x of fs.readdirSync(ROOT)) tsrt(['delete', '--force', x], { root: ROOT });
+      }
+    });
+    t.comment(`created ${created} of ${realRuns} run (of ${sample.length} sampled); the commonest errors:`);
+    for (const [kind, n] of [...realErrors].sort((x, y) => y[1] - x[1]).slice(0, 12)) t.comment(`${n} x ${kind}`);
+    t.same(problems, [], 'each create exits 0 or 1 with one error line, and delete --force leaves nothing');
+  },
+);

@@ -30,7 +30,12 @@ function stdioOf(pid: number): string[] {
   return ['0', '1', '2'].map(fd => fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
 }
 
-type Runtime = { name: string; create(s: Scope, bundle: string, id: string, extra: string[]): number | undefined; fifo(id: string): string; remove(id: string): void };
+type Runtime = {
+  name: string;
+  create(s: Scope, bundle: string, id: string, extra: string[]): number | undefined;
+  fifo(id: string): string;
+  remove(id: string): void;
+};
 
 const tsrtRuntime: Runtime = {
   name: 'tsrt',
@@ -70,11 +75,18 @@ t.test('finding 7: a created init waits holding stdio and the exec fifo only', a
     if (!pid) continue;
     const extra = extraHandles(pid, rt.fifo(id));
     if (rt.name === 'runc') {
-      tt.same(extra.filter(h => !goRuntime(h)), [], `runc: nothing beyond stdio, the fifo and Go's poller (${extra.join(', ')})`);
+      tt.same(
+        extra.filter(h => !goRuntime(h)),
+        [],
+        `runc: nothing beyond stdio, the fifo and Go's poller (${extra.join(', ')})`,
+      );
     } else {
       tt.same(extra, [], 'tsrt: nothing beyond stdio and the fifo (no root, procfs, socket or memfd handle)');
       tt.equal(sec.rt(['start', id]).code, 0, 'start still starts it');
-      tt.ok(poll(() => JSON.parse(sec.rt(['state', id]).stdout).status === 'stopped'), 'and the process ran to its end');
+      tt.ok(
+        poll(() => JSON.parse(sec.rt(['state', id]).stdout).status === 'stopped'),
+        'and the process ran to its end',
+      );
     }
     rt.remove(id);
   }
@@ -91,12 +103,19 @@ t.test('finding 7: with a terminal, stdio is the pty and nothing else is held ei
     const pid = rt.create(s, bundle, id, ['--console-socket', rx.sock]);
     tt.ok(pid, `${rt.name}: create succeeds`);
     if (!pid) continue;
-    tt.ok(stdioOf(pid).every(f => /^\/dev\/pts\/\d+$/.test(f)), `${rt.name}: stdio is the pty slave (${stdioOf(pid).join(', ')})`);
+    tt.ok(
+      stdioOf(pid).every(f => /^\/dev\/pts\/\d+$/.test(f)),
+      `${rt.name}: stdio is the pty slave (${stdioOf(pid).join(', ')})`,
+    );
     const extra = extraHandles(pid, rt.fifo(id));
     if (rt.name === 'runc') {
       // runc keeps one more handle of the same pty slave: the container's own terminal, no host object.
       const pty = stdioOf(pid)[0];
-      tt.same(extra.filter(h => !goRuntime(h) && !h.endsWith(`-> ${pty}`)), [], `runc: nothing beyond the pty, the fifo and Go's poller (${extra.join(', ')})`);
+      tt.same(
+        extra.filter(h => !goRuntime(h) && !h.endsWith(`-> ${pty}`)),
+        [],
+        `runc: nothing beyond the pty, the fifo and Go's poller (${extra.join(', ')})`,
+      );
     } else {
       tt.same(extra, [], 'tsrt: nothing beyond the pty and the fifo');
     }
@@ -122,6 +141,9 @@ t.test('finding 7: without a /proc in the container, the init still waits on the
   if (!pid) return;
   tt.notOk(fs.existsSync(`/proc/${pid}/root/proc/1`), 'the container has no procfs at /proc');
   tt.equal(sec.rt(['start', id]).code, 0, 'start succeeds');
-  tt.ok(poll(() => fs.existsSync(path.join(out, 'file'))), 'the process ran');
+  tt.ok(
+    poll(() => fs.existsSync(path.join(out, 'file'))),
+    'the process ran',
+  );
   tt.equal(fs.existsSync(path.join(out, 'file')) && fs.readFileSync(path.join(out, 'file'), 'utf8'), 'started\n');
 });

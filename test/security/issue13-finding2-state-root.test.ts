@@ -17,8 +17,16 @@ const { victim, attacker } = mu;
 /** A stopped container record as tsrt writes it, whose poststop hook writes the uid it runs as to `proof`. */
 function plantedRecord(id: string, proof: string): string {
   return JSON.stringify({
-    ociVersion: '1.2.0', id, pid: 0, bundle: '/', rootfs: '/', created: new Date().toISOString(), owner: '',
-    initStartTime: '0', privatePidns: false, rootless: true,
+    ociVersion: '1.2.0',
+    id,
+    pid: 0,
+    bundle: '/',
+    rootfs: '/',
+    created: new Date().toISOString(),
+    owner: '',
+    initStartTime: '0',
+    privatePidns: false,
+    rootless: true,
     hooks: { poststop: [{ path: '/bin/sh', args: ['sh', '-c', `id -u > ${proof}`] }] },
   });
 }
@@ -43,7 +51,9 @@ t.test('finding 2: without XDG_RUNTIME_DIR an unprivileged tsrt refuses; nothing
   const fallback = `/tmp/tsrt-${victim.uid}`;
   const mine = (): boolean => fs.existsSync(fallback) && [victim.uid, attacker.uid].includes(fs.lstatSync(fallback).uid);
   if (mine()) fs.rmSync(fallback, { recursive: true, force: true });
-  tt.teardown(() => { if (mine()) fs.rmSync(fallback, { recursive: true, force: true }); });
+  tt.teardown(() => {
+    if (mine()) fs.rmSync(fallback, { recursive: true, force: true });
+  });
   fs.mkdirSync(fallback);
   mu.give(attacker, fallback, 0o777);
   const proof = plantContainer(fallback, 'planted');
@@ -52,7 +62,10 @@ t.test('finding 2: without XDG_RUNTIME_DIR an unprivileged tsrt refuses; nothing
   tt.not(r.code, 0, 'delete is refused');
   tt.match(r.stderr, /XDG_RUNTIME_DIR/, 'the error names XDG_RUNTIME_DIR');
   tt.match(r.stderr, /--root/, 'and --root, the two ways to give a state directory');
-  tt.notOk(fs.existsSync(proof), `the planted poststop hook never ran as the victim (${fs.existsSync(proof) ? `it ran as uid ${fs.readFileSync(proof, 'utf8').trim()}` : 'no proof file'})`);
+  tt.notOk(
+    fs.existsSync(proof),
+    `the planted poststop hook never ran as the victim (${fs.existsSync(proof) ? `it ran as uid ${fs.readFileSync(proof, 'utf8').trim()}` : 'no proof file'})`,
+  );
   tt.ok(fs.existsSync(path.join(fallback, 'planted', 'state.json')), 'the planted record is left alone');
 
   const list = deleteAs(['list']);
@@ -75,7 +88,7 @@ t.test('finding 2: a --root another user made in a shared sticky directory is re
   tt.notOk(fs.existsSync(proof), 'the planted poststop hook never ran');
 });
 
-t.test('finding 2: a state root of the victim\'s own that others can write is refused', async tt => {
+t.test("finding 2: a state root of the victim's own that others can write is refused", async tt => {
   const root = mu.owned(victim, 0o777);
   const proof = plantContainer(root, 'planted');
   const r = deleteAs(['--root', root, 'delete', 'planted']);
@@ -84,8 +97,8 @@ t.test('finding 2: a state root of the victim\'s own that others can write is re
   tt.notOk(fs.existsSync(proof), 'the planted poststop hook never ran');
 });
 
-t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, not a symlink', async tt => {
-  tt.test('another user\'s directory', async t3 => {
+t.test("finding 2: $XDG_RUNTIME_DIR is verified: the caller's own, mode 0700, not a symlink", async tt => {
+  tt.test("another user's directory", async t3 => {
     const xdg = mu.owned(attacker, 0o777);
     fs.mkdirSync(path.join(xdg, 'tsrt'));
     mu.give(attacker, path.join(xdg, 'tsrt'), 0o777);
@@ -95,13 +108,13 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
     t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${xdg}.*owned by uid ${attacker.uid}`));
     t3.notOk(fs.existsSync(proof), 'the planted poststop hook never ran');
   });
-  tt.test('the victim\'s own, but readable by others (0755)', async t3 => {
+  tt.test("the victim's own, but readable by others (0755)", async t3 => {
     const xdg = mu.owned(victim, 0o755);
     const r = deleteAs(['list'], { XDG_RUNTIME_DIR: xdg });
     t3.not(r.code, 0);
     t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${xdg}.*mode 0755.*0700`));
   });
-  tt.test('a symlink (planted in a shared directory) to the victim\'s own private directory', async t3 => {
+  tt.test("a symlink (planted in a shared directory) to the victim's own private directory", async t3 => {
     const target = mu.owned(victim, 0o700);
     const link = path.join(mu.shared(), 'xdg');
     fs.symlinkSync(target, link);
@@ -111,7 +124,7 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
     t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${link}.*symbolic link`));
     t3.same(fs.readdirSync(target), [], 'nothing was made through the link');
   });
-  tt.test('the victim\'s own 0700 directory inside one the attacker owns (who could swap it)', async t3 => {
+  tt.test("the victim's own 0700 directory inside one the attacker owns (who could swap it)", async t3 => {
     const parent = mu.owned(attacker, 0o777);
     const xdg = path.join(parent, 'xdg');
     fs.mkdirSync(xdg);
@@ -120,7 +133,7 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
     t3.not(r.code, 0);
     t3.match(r.stderr, new RegExp(`XDG_RUNTIME_DIR ${xdg} is inside ${parent}, which is owned by uid ${attacker.uid}`));
   });
-  tt.test('the victim\'s own 0700 directory works', async t3 => {
+  tt.test("the victim's own 0700 directory works", async t3 => {
     const xdg = mu.owned(victim, 0o700);
     const r = deleteAs(['list', '-q'], { XDG_RUNTIME_DIR: xdg });
     t3.equal(r.code, 0, r.stderr);
@@ -128,7 +141,7 @@ t.test('finding 2: $XDG_RUNTIME_DIR is verified: the caller\'s own, mode 0700, n
   });
 });
 
-t.test('finding 2: root on a state root a user owns (Slurm\'s RunTimeQuery/Kill/Delete) acts as that user, never as root', async tt => {
+t.test("finding 2: root on a state root a user owns (Slurm's RunTimeQuery/Kill/Delete) acts as that user, never as root", async tt => {
   // The user's own root, made as tsrt makes it; the record in it is the user's to write, hooks included.
   const root = path.join(mu.owned(attacker, 0o755, 'tsrt-mu-slurm-'), 'tsrt-cn1-user');
   fs.mkdirSync(root, { mode: 0o700 });
@@ -143,7 +156,10 @@ t.test('finding 2: root on a state root a user owns (Slurm\'s RunTimeQuery/Kill/
   tt.equal(JSON.parse(state.stdout || '{}').status, 'stopped');
   const del = asRoot(['delete', '--force', 'job1']);
   tt.equal(del.status, 0, del.stderr);
-  tt.equal(fs.existsSync(proof) ? fs.readFileSync(proof, 'utf8').trim() : 'no proof file', String(attacker.uid),
-    'the user\'s poststop hook ran as the user, not as root');
+  tt.equal(
+    fs.existsSync(proof) ? fs.readFileSync(proof, 'utf8').trim() : 'no proof file',
+    String(attacker.uid),
+    "the user's poststop hook ran as the user, not as root",
+  );
   tt.notOk(fs.existsSync(path.join(root, 'job1')), 'the container is gone');
 });

@@ -33,7 +33,7 @@ const noFuseBin = ((): string => {
   return dir;
 })();
 
-const image = sif(k, sandbox(k, { files: { 'etc/origin': 'the victim\'s image\n' } }));
+const image = sif(k, sandbox(k, { files: { 'etc/origin': "the victim's image\n" } }));
 /** The files planted entries are made of (a second busybox sandbox). */
 const sandboxOf = sandbox(k);
 // -v: the INFO line saying whether the sandbox was unpacked now or taken from the cache.
@@ -79,7 +79,7 @@ t.test('finding 5: an entry another user planted under a shared cache parent is 
   tt.match(r.stderr, new RegExp(`FATAL: .*${cache}.*owned by uid ${attacker.uid}`), 'naming the directory and its owner');
 });
 
-t.test('finding 5: a cache of the victim\'s own below a directory another user owns is refused (its path could be swapped)', async tt => {
+t.test("finding 5: a cache of the victim's own below a directory another user owns is refused (its path could be swapped)", async tt => {
   // The attacker made only the per-user directory, empty: the victim's tsrt makes its cache inside, but the
   // attacker could rename it away after the checks and put a tree of theirs at the path handed to the mount.
   const parent = path.join(mu.shared('tsrt-mu-cache-'), victim.name);
@@ -91,7 +91,7 @@ t.test('finding 5: a cache of the victim\'s own below a directory another user o
   tt.same(fs.readdirSync(path.join(parent, 'cache', 'sandbox')), [], 'nothing was unpacked there');
 });
 
-t.test('finding 5: in the victim\'s own cache, an entry is used only when its owner and source record check out', async tt => {
+t.test("finding 5: in the victim's own cache, an entry is used only when its owner and source record check out", async tt => {
   tt.test('an entry owned by someone else (root) is refused, not run', async t3 => {
     const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');
     plantEntry(mu, path.join(cache, 'cache', 'sandbox', sandboxKey(inspectImage(image), victim.uid)), { uid: 0, gid: 0, name: 'root' });
@@ -101,13 +101,13 @@ t.test('finding 5: in the victim\'s own cache, an entry is used only when its ow
     t3.equal(r.code, 255, r.stdout);
     t3.match(r.stderr, /FATAL: .*owned by uid 0/, 'the error says whose it is');
   });
-  tt.test('an entry of the victim\'s with `.complete` but no record of its source is unpacked again', async t3 => {
+  tt.test("an entry of the victim's with `.complete` but no record of its source is unpacked again", async t3 => {
     const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');
     plantEntry(mu, path.join(cache, 'cache', 'sandbox', sandboxKey(inspectImage(image), victim.uid)), victim);
     mu.give(victim, path.join(cache, 'cache', 'sandbox'), 0o700);
     const r = singAs(cache, showRoot);
     t3.equal(r.code, 0, r.stderr);
-    t3.equal(r.stdout, 'the victim\'s image\n', 'the image\'s own files, freshly unpacked');
+    t3.equal(r.stdout, "the victim's image\n", "the image's own files, freshly unpacked");
     t3.match(r.stderr, /a newly extracted sandbox/);
   });
 });
@@ -125,22 +125,45 @@ t.test('finding 5: a SIF whose squashfs is corrupted in the middle fails, and no
   tt.equal(r.code, 255, `exec fails: ${r.stderr}`);
   tt.match(r.stderr, /FATAL: .*unsquashfs/, 'the error says the unpacking failed');
   const entries = fs.existsSync(path.join(cache, 'cache', 'sandbox')) ? fs.readdirSync(path.join(cache, 'cache', 'sandbox')) : [];
-  tt.same(entries.filter(e => !e.endsWith('.lock')), [], 'no entry (complete or partial) is left in the cache');
+  tt.same(
+    entries.filter(e => !e.endsWith('.lock')),
+    [],
+    'no entry (complete or partial) is left in the cache',
+  );
 });
 
 t.test('finding 5: concurrent runs of one image (the ranks of a job on a node) unpack it once', async tt => {
   const cache = mu.owned(victim, 0o700, 'tsrt-mu-cache-');
-  const env = [`PATH=${noFuseBin}`, `XDG_RUNTIME_DIR=${mu.owned(victim, 0o700, 'tsrt-mu-xdg-')}`, `HOME=${k.home}`, `SINGULARITY_CACHEDIR=${cache}`];
+  const env = [
+    `PATH=${noFuseBin}`,
+    `XDG_RUNTIME_DIR=${mu.owned(victim, 0o700, 'tsrt-mu-xdg-')}`,
+    `HOME=${k.home}`,
+    `SINGULARITY_CACHEDIR=${cache}`,
+  ];
   const ranks = 4;
-  const runs = await Promise.all(Array.from({ length: ranks }, () => new Promise<{ code: number | null; stdout: string; stderr: string }>(resolve => {
-    const c = spawn('/usr/sbin/runuser', ['-u', victim.name, '--', '/usr/bin/env', '-i', ...env, SINGULARITY, '-v', 'exec', image, 'cat', '/etc/origin'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', d => { stdout += d; });
-    c.stderr.on('data', d => { stderr += d; });
-    c.on('close', code => resolve({ code, stdout, stderr }));
-  })));
-  for (const r of runs) tt.match(r, { code: 0, stdout: 'the victim\'s image\n' }, r.stderr);
+  const runs = await Promise.all(
+    Array.from(
+      { length: ranks },
+      () =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>(resolve => {
+          const c = spawn(
+            '/usr/sbin/runuser',
+            ['-u', victim.name, '--', '/usr/bin/env', '-i', ...env, SINGULARITY, '-v', 'exec', image, 'cat', '/etc/origin'],
+            { stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let stdout = '';
+          let stderr = '';
+          c.stdout.on('data', d => {
+            stdout += d;
+          });
+          c.stderr.on('data', d => {
+            stderr += d;
+          });
+          c.on('close', code => resolve({ code, stdout, stderr }));
+        }),
+    ),
+  );
+  for (const r of runs) tt.match(r, { code: 0, stdout: "the victim's image\n" }, r.stderr);
   const fresh = runs.filter(r => /a newly extracted sandbox/.test(r.stderr)).length;
   const cached = runs.filter(r => /the cached extracted sandbox/.test(r.stderr)).length;
   tt.same({ fresh, cached }, { fresh: 1, cached: ranks - 1 }, 'one rank unpacked the image, the others waited for it and used its copy');

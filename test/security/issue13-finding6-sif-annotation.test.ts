@@ -24,7 +24,9 @@ function makeSif(s: Scope, file: string, greeting: string): string {
   const sqfs = path.join(s.dir(), 'rootfs.sqfs');
   const r = spawnSync('/usr/bin/mksquashfs', [tree, sqfs, '-quiet', '-noappend', '-all-root'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mksquashfs: ${r.stderr}`);
-  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(file, [
+    { dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
   fs.chmodSync(file, 0o644);
   return file;
 }
@@ -49,23 +51,26 @@ function runAnnotated(s: Scope, image: string, config: string, edit?: (bundle: s
 
 function refused(tt: any, r: ReturnType<typeof runAnnotated>, pattern: RegExp): void {
   tt.not(r.code, 0, 'refused');
-  tt.notMatch(r.stdout, /private|outside/, 'the image\'s files were never shown');
+  tt.notMatch(r.stdout, /private|outside/, "the image's files were never shown");
   tt.match(errorMessage(r.stderr), pattern, `the error says why: ${errorMessage(r.stderr)}`);
   tt.notOk(fs.existsSync(path.join(sec.root, r.id)), 'no state left');
   tt.same(hostMountsContaining(r.bundle), [], 'nothing mounted');
 }
 
-t.test('finding 6: by default (no directory allowed) a root tsrt refuses org.tsrt.sif: another user\'s 0600 image stays unread', async tt => {
-  const s = sec.scope(tt);
-  const image = makeSif(s, path.join(mu.owned(victim, 0o755), 'private.sif'), 'the victim\'s private image');
-  mu.give(victim, image, 0o600);
-  const r = runAnnotated(s, image, siteConfig(s, '# nothing allowed\n'));
-  refused(tt, r, /\/annotations\/org\.tsrt\.sif: .*not in a directory.*allows.*sif annotation dir/);
-  const none = runAnnotated(s, image, path.join(s.dir(), 'no-such-tsrt.conf'));
-  refused(tt, none, /\/annotations\/org\.tsrt\.sif: .*not in a directory/);
-});
+t.test(
+  "finding 6: by default (no directory allowed) a root tsrt refuses org.tsrt.sif: another user's 0600 image stays unread",
+  async tt => {
+    const s = sec.scope(tt);
+    const image = makeSif(s, path.join(mu.owned(victim, 0o755), 'private.sif'), "the victim's private image");
+    mu.give(victim, image, 0o600);
+    const r = runAnnotated(s, image, siteConfig(s, '# nothing allowed\n'));
+    refused(tt, r, /\/annotations\/org\.tsrt\.sif: .*not in a directory.*allows.*sif annotation dir/);
+    const none = runAnnotated(s, image, path.join(s.dir(), 'no-such-tsrt.conf'));
+    refused(tt, none, /\/annotations\/org\.tsrt\.sif: .*not in a directory/);
+  },
+);
 
-t.test('finding 6: in an allowed directory, only a regular file of root or of the bundle\'s owner, not writable by others', async tt => {
+t.test("finding 6: in an allowed directory, only a regular file of root or of the bundle's owner, not writable by others", async tt => {
   const s = sec.scope(tt);
   const allowed = s.dir();
   const config = siteConfig(s, `# images the site publishes\nsif annotation dir = ${allowed}\n`);
@@ -76,17 +81,17 @@ t.test('finding 6: in an allowed directory, only a regular file of root or of th
     t3.equal(r.code, 0, r.stderr);
     t3.equal(r.stdout, 'the site image\n');
   });
-  tt.test('another user\'s image is refused, even readable', async t3 => {
+  tt.test("another user's image is refused, even readable", async t3 => {
     const image = makeSif(s, path.join(allowed, 'victim.sif'), 'private to the victim');
     mu.give(victim, image, 0o600);
     refused(t3, runAnnotated(s, image, config), new RegExp(`${image} is owned by uid ${victim.uid}, neither root nor the bundle's owner`));
   });
-  tt.test('an image of the bundle\'s owner runs', async t3 => {
-    const image = makeSif(s, path.join(allowed, 'owner.sif'), 'the bundle owner\'s image');
+  tt.test("an image of the bundle's owner runs", async t3 => {
+    const image = makeSif(s, path.join(allowed, 'owner.sif'), "the bundle owner's image");
     mu.give(victim, image, 0o644);
     const r = runAnnotated(s, image, config, bundle => mu.give(victim, bundle));
     t3.equal(r.code, 0, r.stderr);
-    t3.equal(r.stdout, 'the bundle owner\'s image\n');
+    t3.equal(r.stdout, "the bundle owner's image\n");
   });
   tt.test('an image writable by others is refused', async t3 => {
     const image = makeSif(s, path.join(allowed, 'open.sif'), 'anyone could have written this');
@@ -107,7 +112,7 @@ t.test('finding 6: in an allowed directory, only a regular file of root or of th
   });
 });
 
-t.test('finding 6: the site config must be root\'s and not writable by others; bad lines are named', async tt => {
+t.test("finding 6: the site config must be root's and not writable by others; bad lines are named", async tt => {
   const s = sec.scope(tt);
   const allowed = s.dir();
   const image = makeSif(s, path.join(allowed, 'site.sif'), 'the site image');
@@ -123,12 +128,14 @@ t.test('finding 6: the site config must be root\'s and not writable by others; b
   refused(tt, runAnnotated(s, image, relative), new RegExp(`${relative} line 1: .*absolute`));
 });
 
-t.test('finding 6: root.path naming an image (the bundle\'s own choice) needs no site config', async tt => {
+t.test("finding 6: root.path naming an image (the bundle's own choice) needs no site config", async tt => {
   const s = sec.scope(tt);
   const bundle = s.bundle(['cat', '/etc/greeting']);
-  makeSif(s, path.join(bundle, 'image.sif'), 'the bundle\'s image');
-  editConfig(bundle, spec => { spec.root = { path: 'image.sif', readonly: true }; });
+  makeSif(s, path.join(bundle, 'image.sif'), "the bundle's image");
+  editConfig(bundle, spec => {
+    spec.root = { path: 'image.sif', readonly: true };
+  });
   const r = rtFiles(sec.root, s, ['run', '-b', bundle, s.id()], { env: { ...process.env, TSRT_CONFIG: siteConfig(s, '') } });
   tt.equal(r.code, 0, r.stderr);
-  tt.equal(r.stdout, 'the bundle\'s image\n');
+  tt.equal(r.stdout, "the bundle's image\n");
 });

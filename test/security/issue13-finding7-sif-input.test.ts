@@ -21,8 +21,17 @@ t.test('finding 7: a FIFO named x.sif is refused at once by every command that r
   const fifo = path.join(dir, 'x.sif');
   spawnSync('/usr/bin/mkfifo', [fifo]);
   const commands = [
-    ['exec', fifo, 'true'], ['run', fifo], ['shell', fifo], ['inspect', fifo], ['run-help', fifo], ['test', fifo],
-    ['sif', 'header', fifo], ['sif', 'list', fifo], ['sif', 'info', '1', fifo], ['sif', 'dump', '1', fifo], ['verify', fifo],
+    ['exec', fifo, 'true'],
+    ['run', fifo],
+    ['shell', fifo],
+    ['inspect', fifo],
+    ['run-help', fifo],
+    ['test', fifo],
+    ['sif', 'header', fifo],
+    ['sif', 'list', fifo],
+    ['sif', 'info', '1', fifo],
+    ['sif', 'dump', '1', fifo],
+    ['verify', fifo],
     ['build', '--sandbox', path.join(dir, 'out'), fifo],
   ];
   for (const args of commands) {
@@ -39,7 +48,9 @@ function sifWith(name: string, patch: { at: number; value: bigint }[]): string {
   const sqfs = path.join(dir, 'part.sqfs');
   fs.writeFileSync(sqfs, Buffer.alloc(8192, 1));
   const file = path.join(dir, name);
-  SifImage.create(file, [{ dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(file, [
+    { dataType: DataType.Partition, data: { path: sqfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
   const fd = fs.openSync(file, 'r+');
   for (const p of patch) {
     const b = Buffer.alloc(8);
@@ -56,7 +67,13 @@ const cases: [string, { at: number; value: bigint }[]][] = [
   ['an object offset beyond 2^53', [{ at: DESC1 + 17, value: 2n ** 60n }]],
   ['a negative object size', [{ at: DESC1 + 25, value: -1n }]],
   ['an object size beyond 2^53', [{ at: DESC1 + 25, value: 2n ** 62n }]],
-  ['offset + size beyond 2^53', [{ at: DESC1 + 17, value: 2n ** 53n - 10n }, { at: DESC1 + 25, value: 100n }]],
+  [
+    'offset + size beyond 2^53',
+    [
+      { at: DESC1 + 17, value: 2n ** 53n - 10n },
+      { at: DESC1 + 25, value: 100n },
+    ],
+  ],
   ['a negative descriptor table offset', [{ at: 96, value: -BigInt(DESCRIPTOR_SIZE) }]],
   ['a data offset beyond 2^53', [{ at: 112, value: 2n ** 61n }]],
 ];
@@ -64,7 +81,13 @@ const cases: [string, { at: number; value: bigint }[]][] = [
 t.test('finding 7: SIF offsets and sizes that are negative or beyond 2^53 say "corrupt SIF", never a Node error', async tt => {
   for (const [what, patch] of cases) {
     const file = sifWith(`${what.replace(/\W+/g, '-')}.sif`, patch);
-    for (const args of [['sif', 'list', file], ['sif', 'info', '1', file], ['sif', 'dump', '1', file], ['inspect', file], ['exec', file, 'true']]) {
+    for (const args of [
+      ['sif', 'list', file],
+      ['sif', 'info', '1', file],
+      ['sif', 'dump', '1', file],
+      ['inspect', file],
+      ['exec', file, 'true'],
+    ]) {
       const r = singularity(args, { timeout: 30_000, input: '' });
       tt.not(r.code, 0, `${what}: ${args.slice(0, 2).join(' ')} fails`);
       tt.match(r.stderr, /corrupt SIF/, `${what}: ${args.slice(0, 2).join(' ')} says the SIF is corrupt`);

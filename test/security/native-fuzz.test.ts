@@ -50,14 +50,22 @@ function seedDir(name: string, seeds: Buffer[]): string {
 function planSeeds(): Buffer[] {
   const golden = path.join(REPO, 'test/unit/golden');
   const allow = Buffer.from([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]); // BPF_RET|BPF_K SECCOMP_RET_ALLOW
-  return fs.readdirSync(golden).filter(f => f.endsWith('.json')).map(f => {
-    // u64 fields are kept as decimal strings in the golden files; the codec's BigInt() takes them as they are.
-    const plan = JSON.parse(fs.readFileSync(path.join(golden, f), 'utf8')) as LaunchPlan;
-    // The fds are bound at encode time: any numbers do, the decoder only checks those the flags need.
-    const idmapped = (plan.container?.steps ?? []).filter(s => s.idmap).length;
-    const fds = { console: 5, fifo: 3, joinPidfd: plan.container ? undefined : 4, userns: Array.from({ length: idmapped }, (_, i) => 10 + i) };
-    return encodePlan(plan, fds, plan.process.seccomp ? allow : new Uint8Array(0));
-  });
+  return fs
+    .readdirSync(golden)
+    .filter(f => f.endsWith('.json'))
+    .map(f => {
+      // u64 fields are kept as decimal strings in the golden files; the codec's BigInt() takes them as they are.
+      const plan = JSON.parse(fs.readFileSync(path.join(golden, f), 'utf8')) as LaunchPlan;
+      // The fds are bound at encode time: any numbers do, the decoder only checks those the flags need.
+      const idmapped = (plan.container?.steps ?? []).filter(s => s.idmap).length;
+      const fds = {
+        console: 5,
+        fifo: 3,
+        joinPidfd: plan.container ? undefined : 4,
+        userns: Array.from({ length: idmapped }, (_, i) => 10 + i),
+      };
+      return encodePlan(plan, fds, plan.process.seccomp ? allow : new Uint8Array(0));
+    });
 }
 
 function mountinfoSeeds(): Buffer[] {
@@ -106,7 +114,10 @@ function rtattr(type: number, data: Buffer): Buffer {
   return b;
 }
 
-const NLMSG_ERROR = 2, NLMSG_DONE = 3, RTM_NEWLINK = 16, RTM_NEWADDR = 20;
+const NLMSG_ERROR = 2,
+  NLMSG_DONE = 3,
+  RTM_NEWLINK = 16,
+  RTM_NEWADDR = 20;
 /** struct nlmsgerr: the error and the request's header. */
 const nlerr = (error: number): Buffer => {
   const b = Buffer.alloc(20);
@@ -123,7 +134,10 @@ const ifaddr = (family: number, index: number, scope = 0): Buffer => Buffer.from
 
 function netlinkSeeds(): Buffer[] {
   const link = nlmsg(RTM_NEWLINK, Buffer.concat([ifinfo(1), rtattr(3, Buffer.from('eth0\0'))]));
-  const v4 = nlmsg(RTM_NEWADDR, Buffer.concat([ifaddr(2, 1), rtattr(1, Buffer.from([10, 0, 0, 1])), rtattr(2, Buffer.from([10, 0, 0, 1]))]));
+  const v4 = nlmsg(
+    RTM_NEWADDR,
+    Buffer.concat([ifaddr(2, 1), rtattr(1, Buffer.from([10, 0, 0, 1])), rtattr(2, Buffer.from([10, 0, 0, 1]))]),
+  );
   const v6 = nlmsg(RTM_NEWADDR, Buffer.concat([ifaddr(10, 1), rtattr(1, Buffer.alloc(16, 0xfd))]));
   return [
     Buffer.concat([Buffer.from([0]), link]),
@@ -134,7 +148,9 @@ function netlinkSeeds(): Buffer[] {
 }
 
 t.test('seeds: the golden plans encode into plans the decoder takes', async tt => {
-  const refused = planSeeds().map(s => native().checkPlan(s)).filter(r => typeof r === 'string');
+  const refused = planSeeds()
+    .map(s => native().checkPlan(s))
+    .filter(r => typeof r === 'string');
   tt.same(refused, [], 'every seed decodes, so mutations start from real plans');
 });
 
@@ -153,14 +169,28 @@ for (const [name, seeds] of fuzzers) {
     const artifacts = path.join(work, `artifacts-${name}`) + '/';
     fs.mkdirSync(artifacts, { recursive: true });
     // -max_total_time bounds the run; the spawn's own timeout bounds it again should the fuzzer hang.
-    const r = spawnSync(bin(`${name}-fuzz`), [`-max_total_time=${SECONDS}`, '-timeout=10', '-rss_limit_mb=1024',
-      '-print_final_stats=1', `-artifact_prefix=${artifacts}`, corpus],
-    { encoding: 'utf8', env: sanitizerEnv, timeout: (SECONDS * 4 + 60) * 1000, maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      bin(`${name}-fuzz`),
+      [`-max_total_time=${SECONDS}`, '-timeout=10', '-rss_limit_mb=1024', '-print_final_stats=1', `-artifact_prefix=${artifacts}`, corpus],
+      { encoding: 'utf8', env: sanitizerEnv, timeout: (SECONDS * 4 + 60) * 1000, maxBuffer: 64 << 20 },
+    );
     const done = /Done (\d+) runs in (\d+) second/.exec(r.stderr);
     tt.comment(`${name}: ${done ? `${done[1]} execs in ${done[2]} s` : 'no final count'}, corpus ${fs.readdirSync(corpus).length} inputs`);
     const crashes = fs.readdirSync(artifacts);
     tt.same(crashes, [], `no crashing input (${crashes.map(c => artifacts + c).join(' ')})`);
-    tt.equal(r.status, 0, `the fuzzer exits 0${r.status === 0 ? '' : `: ${r.stderr.split('\n').filter(l => /ERROR|SUMMARY|runtime error|#[0-9] /.test(l)).slice(0, 12).join('\n')}`}`);
+    tt.equal(
+      r.status,
+      0,
+      `the fuzzer exits 0${
+        r.status === 0
+          ? ''
+          : `: ${r.stderr
+              .split('\n')
+              .filter(l => /ERROR|SUMMARY|runtime error|#[0-9] /.test(l))
+              .slice(0, 12)
+              .join('\n')}`
+      }`,
+    );
     tt.ok(done && Number(done[1]) > 0, 'it ran inputs');
   });
 }
@@ -172,7 +202,11 @@ function replay(harness: string, input: Buffer, env: Record<string, string> = {}
   const file = path.join(work, `replay-${harness}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   fs.writeFileSync(file, input);
   const r = spawnSync(bin(`${harness}-fuzz`), [file], { encoding: 'utf8', env: { ...sanitizerEnv, ...env }, timeout: 60_000 });
-  const report = `${r.stdout}${r.stderr}`.split('\n').filter(l => /ERROR|SUMMARY|answer|#[0-9] .*native/.test(l)).slice(0, 8).join('\n');
+  const report = `${r.stdout}${r.stderr}`
+    .split('\n')
+    .filter(l => /ERROR|SUMMARY|answer|#[0-9] .*native/.test(l))
+    .slice(0, 8)
+    .join('\n');
   return { status: r.status, report };
 }
 
@@ -200,7 +234,7 @@ t.test('netlink: an error message with a positive error is a protocol error, not
   tt.match(r.report, /answer -71/, 'EPROTO');
 });
 
-t.test('netlink: an ACK where a link was asked for is not a link (the analyzer\'s uninitialised ifinfomsg)', async tt => {
+t.test("netlink: an ACK where a link was asked for is not a link (the analyzer's uninitialised ifinfomsg)", async tt => {
   // get_link's answer 0 promised a filled ifinfomsg; an ACK alone left it uninitialised (netdev_move then used
   // its index). It is EPROTO now.
   const r = replay('netlink', Buffer.concat([Buffer.from([0]), nlmsg(NLMSG_ERROR, nlerr(0))]), { TSRT_FUZZ_PRINT: '1' });
@@ -213,9 +247,15 @@ t.test('netlink: a device name longer than IFNAMSIZ is refused before it is copi
   // (the config's names are checked in TypeScript, the addon's callers are not), and _FORTIFY_SOURCE=3 aborted
   // the runtime. Run in a child: the failure mode is an abort.
   const addon = path.join(REPO, 'build/Release/tsrt.node');
-  const r = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(addon)});
-    try { a.netdevMove(-1, 'x'.repeat(300), -1, 'y'); console.log('moved'); } catch (e) { console.log('refused: ' + e.message); }`],
-  { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const a = require(${JSON.stringify(addon)});
+    try { a.netdevMove(-1, 'x'.repeat(300), -1, 'y'); console.log('moved'); } catch (e) { console.log('refused: ' + e.message); }`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   tt.equal(r.status, 0, `the runtime lives on ${r.stderr.trim()}`);
   tt.match(r.stdout, /refused: device name longer than IFNAMSIZ/, 'a clear error');
 });

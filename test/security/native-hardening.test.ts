@@ -11,22 +11,41 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 t.setTimeout(30 * 60_000);
 
 function check(step: string): { status: number | null; out: string } {
-  const r = spawnSync('bash', [path.join(REPO, 'hack/check-native.sh'), step], { encoding: 'utf8', timeout: 25 * 60_000, maxBuffer: 64 << 20 });
+  const r = spawnSync('bash', [path.join(REPO, 'hack/check-native.sh'), step], {
+    encoding: 'utf8',
+    timeout: 25 * 60_000,
+    maxBuffer: 64 << 20,
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 t.test('every native file builds warning-free with the hardening flags, under gcc and clang', async tt => {
   const r = check('warnings');
-  tt.equal(r.status, 0, `hack/check-native.sh warnings exits 0\n${r.out.split('\n').filter(l => /error|warning/.test(l)).slice(0, 20).join('\n')}`);
+  tt.equal(
+    r.status,
+    0,
+    `hack/check-native.sh warnings exits 0\n${r.out
+      .split('\n')
+      .filter(l => /error|warning/.test(l))
+      .slice(0, 20)
+      .join('\n')}`,
+  );
   tt.match(r.out, /warnings: gcc clean/, 'gcc');
   tt.match(r.out, /warnings: clang clean/, 'clang');
 });
 
-t.test('clang\'s static analyzer finds nothing in native/', async tt => {
+t.test("clang's static analyzer finds nothing in native/", async tt => {
   const r = check('analyze');
   const count = /analyzer: (\d+) findings/.exec(r.out);
   tt.ok(count, `the analyzer ran\n${r.out.slice(-2000)}`);
-  tt.equal(Number(count?.[1]), 0, `no findings\n${r.out.split('\n').filter(l => /^native\//.test(l)).join('\n')}`);
+  tt.equal(
+    Number(count?.[1]),
+    0,
+    `no findings\n${r.out
+      .split('\n')
+      .filter(l => /^native\//.test(l))
+      .join('\n')}`,
+  );
   tt.equal(r.status, 0, 'hack/check-native.sh analyze exits 0');
 });
 

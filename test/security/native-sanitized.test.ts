@@ -16,7 +16,11 @@ function sanitizedBuild(): string {
   if (process.env['TSRT_DIST']) return path.resolve(REPO, process.env['TSRT_DIST']);
   const out = path.join(tmpdir('tsrt-sanitized-'), 'dist');
   t.teardown(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }));
-  const r = spawnSync('bash', [path.join(REPO, 'hack/build-sanitize.sh'), out], { encoding: 'utf8', timeout: 10 * 60_000, maxBuffer: 64 << 20 });
+  const r = spawnSync('bash', [path.join(REPO, 'hack/build-sanitize.sh'), out], {
+    encoding: 'utf8',
+    timeout: 10 * 60_000,
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`npm run build:sanitize failed:\n${`${r.stdout}${r.stderr}`.slice(-3000)}`);
   return out;
 }
@@ -56,7 +60,7 @@ t.test('a planted heap over-read in the sanitized executor gets an ASan report a
   tt.notMatch(clean.stderr, /Sanitizer/, 'and no report');
 });
 
-t.test('the helper and the addon carry UBSan\'s traps; the normal build has none in the helper', async tt => {
+t.test("the helper and the addon carry UBSan's traps; the normal build has none in the helper", async tt => {
   const init = traps(path.join(DIST, 'tsrt-init'));
   tt.ok(init > 0, `sanitized tsrt-init: ${init} traps`);
   const normal = path.join(REPO, 'native/init/tsrt-init');

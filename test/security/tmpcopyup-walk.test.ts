@@ -51,8 +51,14 @@ function treeDiff(copy: string, source: string): string[] {
   const inB = new Set(b);
   const inA = new Set(a);
   return [
-    ...a.filter(l => !inB.has(l)).slice(0, 5).map(l => `only in the copy:  ${l.slice(0, 300)}`),
-    ...b.filter(l => !inA.has(l)).slice(0, 5).map(l => `only in the image: ${l.slice(0, 300)}`),
+    ...a
+      .filter(l => !inB.has(l))
+      .slice(0, 5)
+      .map(l => `only in the copy:  ${l.slice(0, 300)}`),
+    ...b
+      .filter(l => !inA.has(l))
+      .slice(0, 5)
+      .map(l => `only in the image: ${l.slice(0, 300)}`),
   ];
 }
 
@@ -77,12 +83,17 @@ t.test('finding 1: the entries after a symlink in the same getdents batch are co
   // filesystem returns, at least one symlink has entries after it unless all three come last.
   const { bundle, seed } = seededBundle(s, dir => {
     for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(dir, `file${i}`), `content ${i}\n`);
-    for (const [name, target] of [['la', 'a'], ['lb', 'b'], ['lc', '/c']]) fs.symlinkSync(target!, path.join(dir, name!));
+    for (const [name, target] of [
+      ['la', 'a'],
+      ['lb', 'b'],
+      ['lc', '/c'],
+    ])
+      fs.symlinkSync(target!, path.join(dir, name!));
     fs.mkdirSync(path.join(dir, 'sub'));
     fs.symlinkSync('x', path.join(dir, 'sub', 'link'));
     fs.writeFileSync(path.join(dir, 'sub', 'after'), 'after the link\n');
   });
-  copiesExactly(tt, s, seed, bundle, 'all 35 entries and the subdirectory\'s two are in the tmpfs');
+  copiesExactly(tt, s, seed, bundle, "all 35 entries and the subdirectory's two are in the tmpfs");
 });
 
 t.test('finding 1: a link target longer than the getdents buffer cannot make the walk read a host file', async tt => {
@@ -115,7 +126,7 @@ t.test('finding 1: a link target longer than the getdents buffer cannot make the
     }
     tt.equal(left, 0, 'the records fill one 2048-byte batch exactly');
   });
-  const pid = copiesExactly(tt, s, seed, bundle, 'the tmpfs holds exactly the image\'s directory');
+  const pid = copiesExactly(tt, s, seed, bundle, "the tmpfs holds exactly the image's directory");
   if (pid !== undefined) {
     const leaked = `/proc/${pid}/root/seed/${hostRel}/canary`;
     tt.notOk(fs.existsSync(leaked), `the host canary is not in the container (${leaked.replace(`/proc/${pid}/root`, '')})`);

@@ -34,12 +34,25 @@ t.test('Bootstrap: busybox', async t => {
   t.ok(isStaticElf(path.join(dest, 'bin/busybox')), '/bin/busybox is the host static busybox');
   t.equal(fs.readlinkSync(path.join(dest, 'bin/sh')), '/bin/busybox', 'applets are links to it');
   t.match(read(path.join(dest, 'etc/passwd')), /^root:x:0:0:/);
-  for (const d of ['dev', 'proc', 'sys', 'tmp', 'var/tmp', 'home', 'root', '.singularity.d/libs', '.singularity.d/env', '.singularity.d/actions']) {
+  for (const d of [
+    'dev',
+    'proc',
+    'sys',
+    'tmp',
+    'var/tmp',
+    'home',
+    'root',
+    '.singularity.d/libs',
+    '.singularity.d/env',
+    '.singularity.d/actions',
+  ]) {
     t.ok(fs.statSync(path.join(dest, d)).isDirectory(), `/${d} exists`);
   }
   t.equal(fs.statSync(path.join(dest, 'tmp')).mode & 0o7777, 0o1777, '/tmp is sticky and world-writable');
-  for (const a of ['exec', 'run', 'shell', 'start', 'test']) t.ok(fs.statSync(path.join(dest, '.singularity.d/actions', a)).mode & 0o100, `actions/${a} is executable`);
-  for (const e of ['01-base.sh', '90-environment.sh', '95-apps.sh', '99-base.sh', '99-runtimevars.sh']) t.ok(fs.existsSync(path.join(dest, '.singularity.d/env', e)), `env/${e}`);
+  for (const a of ['exec', 'run', 'shell', 'start', 'test'])
+    t.ok(fs.statSync(path.join(dest, '.singularity.d/actions', a)).mode & 0o100, `actions/${a} is executable`);
+  for (const e of ['01-base.sh', '90-environment.sh', '95-apps.sh', '99-base.sh', '99-runtimevars.sh'])
+    t.ok(fs.existsSync(path.join(dest, '.singularity.d/env', e)), `env/${e}`);
   t.match(read(path.join(dest, '.singularity.d/runscript')), /^#!\/bin\/sh\n[\s\S]*no runscript/, 'a default runscript says there is none');
   t.equal(read(path.join(dest, '.singularity.d/startscript')), '#!/bin/sh\n', 'and the default startscript does nothing');
   t.equal(fs.readlinkSync(path.join(dest, 'singularity')), '.singularity.d/runscript');
@@ -52,11 +65,17 @@ t.test('Bootstrap: busybox', async t => {
 t.test('%setup runs on the host with $SINGULARITY_ROOTFS', async t => {
   const { dest, r } = buildDef(t, 'Bootstrap: busybox\n%setup\necho "$SINGULARITY_ROOTFS" > "$SINGULARITY_ROOTFS/setup.txt"\n');
   t.equal(r.code, 0, r.stderr);
-  t.ok(read(path.join(dest, 'setup.txt')).startsWith(`${path.dirname(dest)}/.sb.build-`), 'a host path: the rootfs in the scratch directory beside DEST');
+  t.ok(
+    read(path.join(dest, 'setup.txt')).startsWith(`${path.dirname(dest)}/.sb.build-`),
+    'a host path: the rootfs in the scratch directory beside DEST',
+  );
 });
 
 t.test('%pre runs on the host before the bootstrap agent', async t => {
-  const { dest, r } = buildDef(t, 'Bootstrap: busybox\n%pre\nif [ -e "$SINGULARITY_ROOTFS/bin" ]; then exit 1; fi\necho pre > "$SINGULARITY_ROOTFS/pre.txt"\n');
+  const { dest, r } = buildDef(
+    t,
+    'Bootstrap: busybox\n%pre\nif [ -e "$SINGULARITY_ROOTFS/bin" ]; then exit 1; fi\necho pre > "$SINGULARITY_ROOTFS/pre.txt"\n',
+  );
   t.equal(r.code, 0, r.stderr);
   t.equal(read(path.join(dest, 'pre.txt')), 'pre\n', 'the rootfs was still empty');
   t.ok(fs.existsSync(path.join(dest, 'bin/busybox')), 'and the agent filled it afterwards');
@@ -89,10 +108,14 @@ tree/sub /linkdir/
   t.equal(read(path.join(dest, canary, 'x')), 'X', 'a copied tree merging through a deeper link lands inside the image too');
 });
 
-t.test('%files: a relative source is taken from the directory build runs in, not the definition file\'s', async t => {
+t.test("%files: a relative source is taken from the directory build runs in, not the definition file's", async t => {
   // Singularity resolves it against its working directory (files.CopyFromHost: "relative to CWD on the host").
   const dir = scratchDir(t);
-  writeFiles(dir, { 'data.txt': 'from the cwd', 'defs/data.txt': 'from beside the def', 'defs/image.def': 'Bootstrap: busybox\n%files\ndata.txt /data.txt\n' });
+  writeFiles(dir, {
+    'data.txt': 'from the cwd',
+    'defs/data.txt': 'from beside the def',
+    'defs/image.def': 'Bootstrap: busybox\n%files\ndata.txt /data.txt\n',
+  });
   const r = singularity(['build', '--sandbox', 'sb', 'defs/image.def'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
   t.equal(read(path.join(dir, 'sb/data.txt')), 'from the cwd');
@@ -154,8 +177,12 @@ t.test('%labels join the build labels in labels.json', async t => {
   t.equal(r.code, 0, r.stderr);
   const labels = JSON.parse(read(path.join(dest, '.singularity.d/labels.json')));
   t.match(labels, {
-    Author: 'Jane', Version: '2.0', 'org.label-schema.schema-version': '1.0', 'org.label-schema.build-arch': 'amd64',
-    'org.label-schema.usage.singularity.deffile.bootstrap': 'busybox', 'org.label-schema.usage': '/.singularity.d/runscript.help',
+    Author: 'Jane',
+    Version: '2.0',
+    'org.label-schema.schema-version': '1.0',
+    'org.label-schema.build-arch': 'amd64',
+    'org.label-schema.usage.singularity.deffile.bootstrap': 'busybox',
+    'org.label-schema.usage': '/.singularity.d/runscript.help',
     'org.label-schema.build-date': /^[A-Z][a-z]+day_\d+_[A-Z][a-z]+_\d{4}_\d+:\d+:\d+_UTC$/,
   });
 });
@@ -231,13 +258,23 @@ t.test('SIF output: deffile, labels, environment, inspect metadata and the squas
   const { header, objects } = sifObjects(dest);
   t.equal(header.launchScript, '#!/usr/bin/env run-singularity\n');
   t.equal(header.arch, '02', 'arch amd64 (from the primary partition)');
-  t.same(objects.map(o => o.dataType), [0x4001, 0x4003, 0x4002, 0x4006, 0x4004], 'deffile, labels, env, generic JSON, partition');
-  t.ok(objects.every(o => o.groupId === 1), 'all in object group 1');
+  t.same(
+    objects.map(o => o.dataType),
+    [0x4001, 0x4003, 0x4002, 0x4006, 0x4004],
+    'deffile, labels, env, generic JSON, partition',
+  );
+  t.ok(
+    objects.every(o => o.groupId === 1),
+    'all in object group 1',
+  );
   t.equal(sifObjectData(dest, objects[0]!).toString(), def);
   t.equal(JSON.parse(sifObjectData(dest, objects[1]!).toString()).Author, 'sif');
   t.match(sifObjectData(dest, objects[2]!).toString(), /export SIFVAR=1/);
   t.equal(objects[3]!.name, 'inspect-metadata.json');
-  t.match(JSON.parse(sifObjectData(dest, objects[3]!).toString()), { type: 'container', data: { attributes: { labels: { Author: 'sif' }, deffile: def } } });
+  t.match(JSON.parse(sifObjectData(dest, objects[3]!).toString()), {
+    type: 'container',
+    data: { attributes: { labels: { Author: 'sif' }, deffile: def } },
+  });
   const part = objects[4]!;
   t.equal(part.offset % 4096, 0, 'the partition is 4096-aligned');
   t.same(part.partition, { fsType: 1, partType: 2, arch: 'amd64' }, 'squashfs, primary system, amd64');
@@ -246,7 +283,11 @@ t.test('SIF output: deffile, labels, environment, inspect metadata and the squas
   t.match(read(path.join(rootfs, '.singularity.d/env/90-environment.sh')), /SIFVAR/);
   t.same(leftovers(dest), ['image.sif']);
   t.notMatch(r.stderr, /mksquashfs|Creating 4\.0 filesystem/, 'mksquashfs is quiet when stderr is not a terminal');
-  const tty = spawnSync('script', ['-qec', `${SINGULARITY} build --force ${dest} image.def`, '/dev/null'], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+  const tty = spawnSync('script', ['-qec', `${SINGULARITY} build --force ${dest} image.def`, '/dev/null'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   t.equal(tty.status, 0, tty.stdout);
   t.match(tty.stdout, /Parallel mksquashfs[\s\S]*Creating 4\.0 filesystem/, 'on a terminal mksquashfs shows its progress and summary');
 });
@@ -269,7 +310,11 @@ t.test('from another image: SIF -> sandbox, sandbox -> SIF, squashfs -> sandbox,
   const local = singularity(['build', '-s', 'local', 'local.def'], { cwd: dir });
   t.equal(local.code, 0, local.stderr);
   t.equal(read(path.join(dir, 'local/base.txt')), 'base\nmore\n');
-  t.match(read(path.join(dir, 'local/.singularity.d/bootstrap_history/Singularity0')), /echo base/, "the base image's definition file is kept in bootstrap_history");
+  t.match(
+    read(path.join(dir, 'local/.singularity.d/bootstrap_history/Singularity0')),
+    /echo base/,
+    "the base image's definition file is kept in bootstrap_history",
+  );
   t.match(read(path.join(dir, 'local/.singularity.d/Singularity')), /Bootstrap: localimage/);
 });
 
@@ -330,14 +375,20 @@ t.test('-q keeps build quiet (no INFO lines); errors still show', async t => {
 
 t.test('SIGTERM stops the build at the next step and removes its scratch (exit 143)', async t => {
   const dir = scratchDir(t);
-  writeFiles(dir, { 'image.def': 'Bootstrap: busybox\n%setup\ntouch "$SINGULARITY_ROOTFS/started"\nwhile [ ! -e "$SINGULARITY_ROOTFS/go" ]; do sleep 0.1; done\n%post\ntouch /post-ran\n' });
+  writeFiles(dir, {
+    'image.def':
+      'Bootstrap: busybox\n%setup\ntouch "$SINGULARITY_ROOTFS/started"\nwhile [ ! -e "$SINGULARITY_ROOTFS/go" ]; do sleep 0.1; done\n%post\ntouch /post-ran\n',
+  });
   const child = spawn(SINGULARITY, ['build', 'image.sif', 'image.def'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', d => (stderr += d));
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
   const scratch = () => fs.readdirSync(dir).find(n => n.startsWith('.image.sif.build-'));
   const rootfs = () => path.join(dir, scratch() ?? 'none', 'stage-0');
-  t.ok(waitFor(() => fs.existsSync(path.join(rootfs(), 'started')), 600), '%setup is running');
+  t.ok(
+    waitFor(() => fs.existsSync(path.join(rootfs(), 'started')), 600),
+    '%setup is running',
+  );
   const stage = rootfs();
   child.kill('SIGTERM');
   // The signal only reaches the builder: %setup finishes when told to, and the build stops right after it.
@@ -357,7 +408,10 @@ t.test('SIGTERM during %post stops %post itself: the build container is killed, 
   child.stderr!.on('data', d => (stderr += d));
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
   const scratch = () => fs.readdirSync(dir).find(n => n.startsWith('.image.sif.build-'));
-  t.ok(waitFor(() => fs.existsSync(path.join(dir, scratch() ?? 'none', 'stage-0/post-started')), 600), '%post is running');
+  t.ok(
+    waitFor(() => fs.existsSync(path.join(dir, scratch() ?? 'none', 'stage-0/post-started')), 600),
+    '%post is running',
+  );
   child.kill('SIGTERM');
   // Without the fix %post sleeps for an hour: give up well before the suite's timeout instead of hanging.
   const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => resolve('still running'), 120_000))]);
@@ -365,13 +419,16 @@ t.test('SIGTERM during %post stops %post itself: the build container is killed, 
   t.equal(code, 143, stderr);
   t.match(stderr, /FATAL: +build interrupted by SIGTERM/);
   t.same(leftovers(path.join(dir, 'image.sif')), [], 'no DEST and no scratch');
-  const alive = fs.readdirSync('/proc').filter(p => /^\d+$/.test(p)).filter(p => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() === nap;
-    } catch {
-      return false;
-    }
-  });
+  const alive = fs
+    .readdirSync('/proc')
+    .filter(p => /^\d+$/.test(p))
+    .filter(p => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() === nap;
+      } catch {
+        return false;
+      }
+    });
   t.same(alive, [], 'no process of %post is left running');
 });
 
@@ -380,13 +437,25 @@ t.test('bad input: a clear error naming the line, exit 255, nothing left behind'
     ['unknown agent', 'Bootstrap: yumm\n', /image\.def line 1: unsupported bootstrap agent "yumm"/],
     ['unknown header key', 'Bootstrap: busybox\nFrum: x\n', /image\.def line 2: unknown header key "Frum"/],
     ['unknown section', 'Bootstrap: busybox\n\n%postinstall\n', /image\.def line 3: unknown section %postinstall/],
-    ['missing %files source', 'Bootstrap: busybox\n%files\n\nnot-there.txt /x\n', /image\.def line 4: %files source "not-there.txt" matches nothing/],
+    [
+      'missing %files source',
+      'Bootstrap: busybox\n%files\n\nnot-there.txt /x\n',
+      /image\.def line 4: %files source "not-there.txt" matches nothing/,
+    ],
     ['%post failing', 'Bootstrap: busybox\n%post\n\nfalse\n', /image\.def line 2: %post failed with exit status 1/],
     ['undefined build arg', 'Bootstrap: busybox\n%post\necho {{ NOPE }}\n', /image\.def line 3: build argument "NOPE" is not defined/],
     ['localimage without From', 'Bootstrap: localimage\n', /image\.def line 1: Bootstrap: localimage needs a From: header/],
-    ['Fingerprints: on a base image', 'Bootstrap: localimage\nFrom: /bin\nFingerprints: 0123\n', /image\.def line 3: Fingerprints: asks for the base image's signatures to be verified/],
+    [
+      'Fingerprints: on a base image',
+      'Bootstrap: localimage\nFrom: /bin\nFingerprints: 0123\n',
+      /image\.def line 3: Fingerprints: asks for the base image's signatures to be verified/,
+    ],
     ['%setup failing', 'Bootstrap: busybox\n\n%setup\nexit 7\n', /image\.def line 3: %setup failed with exit status 7/],
-    ['localimage of a missing image', 'Bootstrap: localimage\nFrom: /nonexistent.sif\n', /image\.def line 2: \/nonexistent\.sif does not exist/],
+    [
+      'localimage of a missing image',
+      'Bootstrap: localimage\nFrom: /nonexistent.sif\n',
+      /image\.def line 2: \/nonexistent\.sif does not exist/,
+    ],
   ];
   for (const [name, def, message] of cases) {
     const { dest, r } = buildDef(t, def, ['--sif']);

@@ -44,7 +44,10 @@ test -x /usr/bin/less
   t.match(cat('var/lib/dpkg/status'), /Package: less\nStatus: install ok installed/, 'Include: packages are installed');
   t.match(cat('less-policy.txt'), /deb\.debian\.org/, '%post reached the mirror through the host network (apt-get update)');
   t.match(cat('.singularity.d/env/90-environment.sh'), /export LC_ALL=C/);
-  t.ok(fs.readdirSync(path.join(BUILD_CACHE, 'debootstrap')).some(d => d.startsWith('bookworm-')), 'downloaded packages are cached for the next build');
+  t.ok(
+    fs.readdirSync(path.join(BUILD_CACHE, 'debootstrap')).some(d => d.startsWith('bookworm-')),
+    'downloaded packages are cached for the next build',
+  );
   t.same(leftovers(sif), ['debian.sif']);
 });
 
@@ -67,15 +70,26 @@ test -x /usr/bin/less
 `,
   });
   fs.chownSync(path.join(dir, 'debian.def'), user.uid, user.gid);
-  const r = singularity(['build', '--fakeroot', 'debian.sif', 'debian.def'], { cwd: dir, user: user.name, env: { SINGULARITY_CACHEDIR: cache }, timeoutMs: 15 * 60_000 });
+  const r = singularity(['build', '--fakeroot', 'debian.sif', 'debian.def'], {
+    cwd: dir,
+    user: user.name,
+    env: { SINGULARITY_CACHEDIR: cache },
+    timeoutMs: 15 * 60_000,
+  });
   t.equal(r.code, 0, r.stderr.slice(-3000));
   const sif = path.join(dir, 'debian.sif');
   t.equal(fs.statSync(sif).uid, user.uid);
   const part = sifObjects(sif).objects.find(o => o.partition?.partType === 2)!;
-  const listing = spawnSync('unsquashfs', ['-lln', '-offset', String(part.offset), sif], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).stdout;
+  const listing = spawnSync('unsquashfs', ['-lln', '-offset', String(part.offset), sif], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  }).stdout;
   t.match(listing, /\s0\/0\s.*squashfs-root\/usr\/bin\/less\n/, 'packages are root-owned in the image');
   t.match(listing, /\s42\/0\s.*squashfs-root\/etc\/motd\n/, "%post's chown to _apt (uid 42) is kept");
-  t.ok(fs.readdirSync(path.join(cache, 'mmdebstrap')).some(d => d.startsWith('bookworm-')), 'packages are cached for the next build');
+  t.ok(
+    fs.readdirSync(path.join(cache, 'mmdebstrap')).some(d => d.startsWith('bookworm-')),
+    'packages are cached for the next build',
+  );
   t.same(leftovers(sif), ['debian.sif']);
 });
 

@@ -15,7 +15,9 @@ function lineOf(fn: () => unknown): { line: number; message: string } | undefine
 }
 
 t.test('header: keys are case-insensitive, # lines are comments, values are trimmed', async t => {
-  const def = parseDefFile('# a comment\nBOOTSTRAP: debootstrap\nosversion:   bookworm  \nMirrorURL: http://deb.debian.org/debian\nInclude: less\n');
+  const def = parseDefFile(
+    '# a comment\nBOOTSTRAP: debootstrap\nosversion:   bookworm  \nMirrorURL: http://deb.debian.org/debian\nInclude: less\n',
+  );
   const stage = def.stages[0]!;
   t.equal(stage.bootstrap.value, 'debootstrap');
   t.equal(stage.bootstrap.line, 2);
@@ -27,7 +29,14 @@ t.test('header: keys are case-insensitive, # lines are comments, values are trim
 t.test('sections: bodies keep their lines, arguments are split off, repeated sections are joined', async t => {
   const def = parseDefFile('Bootstrap: busybox\n%post -c /bin/bash\n  echo one\n\n%environment\nexport A=1\n%post\necho two\n\n');
   const stage = def.stages[0]!;
-  t.same(stage.sections.map(s => [s.name, s.args, s.line]), [['post', '-c /bin/bash', 2], ['environment', '', 5], ['post', '', 7]]);
+  t.same(
+    stage.sections.map(s => [s.name, s.args, s.line]),
+    [
+      ['post', '-c /bin/bash', 2],
+      ['environment', '', 5],
+      ['post', '', 7],
+    ],
+  );
   t.equal(stage.sections[0]!.body, '  echo one', 'indentation kept, trailing blank lines dropped');
   t.equal(sectionText(stage, 'post'), '  echo one\necho two');
   t.equal(sectionText(stage, 'runscript'), undefined);
@@ -53,16 +62,30 @@ t.test('%labels: a key with no value is a label with an empty value (as Singular
 t.test('%files: "src [dest]" lines, quoted names, dest defaulting to src', async t => {
   const def = parseDefFile('Bootstrap: scratch\n%files\n/a/b\n/c /d\n"/with space" \'/x y\'\n');
   t.same(parseFiles(def.stages[0]!.sections[0]!), [
-    { src: '/a/b', dest: '/a/b', line: 3 }, { src: '/c', dest: '/d', line: 4 }, { src: '/with space', dest: '/x y', line: 5 },
+    { src: '/a/b', dest: '/a/b', line: 3 },
+    { src: '/c', dest: '/d', line: 4 },
+    { src: '/with space', dest: '/x y', line: 5 },
   ]);
   t.equal(lineOf(() => parseFiles(parseDefFile('Bootstrap: scratch\n%files\n/a /b /c\n').stages[0]!.sections[0]!))?.line, 3);
 });
 
 t.test('stages: each Bootstrap: line after sections opens the next stage; Stage: names it', async t => {
-  const def = parseDefFile('Bootstrap: busybox\nStage: build\n%post\necho a\n\nBootstrap: scratch\nStage: final\n%files from build\n/a /a\n');
-  t.same(def.stages.map(s => [s.name, s.bootstrap.value, s.line]), [['build', 'busybox', 1], ['final', 'scratch', 6]]);
+  const def = parseDefFile(
+    'Bootstrap: busybox\nStage: build\n%post\necho a\n\nBootstrap: scratch\nStage: final\n%files from build\n/a /a\n',
+  );
+  t.same(
+    def.stages.map(s => [s.name, s.bootstrap.value, s.line]),
+    [
+      ['build', 'busybox', 1],
+      ['final', 'scratch', 6],
+    ],
+  );
   t.equal(def.stages[1]!.sections[0]!.args, 'from build');
-  t.equal(lineOf(() => parseDefFile('Bootstrap: scratch\nStage: a\n%post\n\nBootstrap: scratch\nStage: a\n'))?.line, 6, 'a stage name used twice');
+  t.equal(
+    lineOf(() => parseDefFile('Bootstrap: scratch\nStage: a\n%post\n\nBootstrap: scratch\nStage: a\n'))?.line,
+    6,
+    'a stage name used twice',
+  );
 });
 
 t.test('build args: --build-arg wins over the %arguments default; unknown names fail on their line', async t => {
@@ -79,11 +102,32 @@ t.test('build args: --build-arg wins over the %arguments default; unknown names 
 });
 
 t.test('errors name the line: unknown header key, unknown section, junk in the header, no Bootstrap', async t => {
-  t.match(lineOf(() => parseDefFile('Bootstrap: scratch\nFrm: x\n')), { line: 2, message: /unknown header key "Frm"/ });
-  t.match(lineOf(() => parseDefFile('Bootstrap: scratch\n\n%postt\necho\n')), { line: 3, message: /unknown section %postt/ });
-  t.match(lineOf(() => parseDefFile('Bootstrap: scratch\nthis is not a header\n')), { line: 2, message: /expected a "Key: value"/ });
-  t.match(lineOf(() => parseDefFile('From: x\n%post\necho\n')), { line: 1, message: /no Bootstrap/ });
-  t.match(lineOf(() => parseDefFile('%post\necho\n')), { line: 1, message: /before any header/ });
-  t.match(lineOf(() => parseDefFile('# nothing\n')), { line: 1, message: /no Bootstrap/ });
-  t.match(lineOf(() => parseDefFile('Bootstrap:\n')), { line: 1, message: /has no value/ });
+  t.match(
+    lineOf(() => parseDefFile('Bootstrap: scratch\nFrm: x\n')),
+    { line: 2, message: /unknown header key "Frm"/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('Bootstrap: scratch\n\n%postt\necho\n')),
+    { line: 3, message: /unknown section %postt/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('Bootstrap: scratch\nthis is not a header\n')),
+    { line: 2, message: /expected a "Key: value"/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('From: x\n%post\necho\n')),
+    { line: 1, message: /no Bootstrap/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('%post\necho\n')),
+    { line: 1, message: /before any header/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('# nothing\n')),
+    { line: 1, message: /no Bootstrap/ },
+  );
+  t.match(
+    lineOf(() => parseDefFile('Bootstrap:\n')),
+    { line: 1, message: /has no value/ },
+  );
 });

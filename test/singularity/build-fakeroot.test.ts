@@ -15,13 +15,23 @@ if (process.geteuid?.() !== 0) {
 t.setTimeout(10 * 60_000);
 
 const user = testUser();
-const subuidStart = Number(fs.readFileSync('/etc/subuid', 'utf8').split('\n').find(l => l.startsWith(`${user.name}:`))!.split(':')[1]);
+const subuidStart = Number(
+  fs
+    .readFileSync('/etc/subuid', 'utf8')
+    .split('\n')
+    .find(l => l.startsWith(`${user.name}:`))!
+    .split(':')[1],
+);
 
 function userBuild(tt: { teardown(fn: () => void): void }, def: string, args: string[]) {
   const dir = scratchDir(tt, user);
   writeFiles(dir, { 'image.def': def });
   fs.chownSync(path.join(dir, 'image.def'), user.uid, user.gid);
-  const r = singularity(['build', ...args, 'image.def'], { cwd: dir, user: user.name, env: { SINGULARITY_CACHEDIR: path.join(dir, 'cache') } });
+  const r = singularity(['build', ...args, 'image.def'], {
+    cwd: dir,
+    user: user.name,
+    env: { SINGULARITY_CACHEDIR: path.join(dir, 'cache') },
+  });
   return { dir, r };
 }
 
@@ -51,7 +61,10 @@ t.test('--fakeroot SIF: ownership inside the image is as %post set it', async t 
 });
 
 t.test('--fakeroot: a failing %post leaves nothing behind, even files of subordinate ids', async t => {
-  const { dir, r } = userBuild(t, 'Bootstrap: busybox\n%post\nmkdir /d && touch /d/f && chown -R 1234 /d\nexit 4\n', ['--fakeroot', 'image.sif']);
+  const { dir, r } = userBuild(t, 'Bootstrap: busybox\n%post\nmkdir /d && touch /d/f && chown -R 1234 /d\nexit 4\n', [
+    '--fakeroot',
+    'image.sif',
+  ]);
   t.equal(r.code, 255);
   t.match(r.stderr, /image\.def line 2: %post failed with exit status 4/);
   t.same(leftovers(path.join(dir, 'image.sif')), []);

@@ -16,8 +16,14 @@ if (process.geteuid?.() !== 0) {
 t.setTimeout(10 * 60_000);
 
 const CONFIG = {
-  architecture: 'amd64', os: 'linux',
-  config: { Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"', 'NOT;A NAME=x'], Entrypoint: ['/bin/echo', 'ep'], Cmd: ['default'], Labels: { 'org.example.layer': 'two' } },
+  architecture: 'amd64',
+  os: 'linux',
+  config: {
+    Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"', 'NOT;A NAME=x'],
+    Entrypoint: ['/bin/echo', 'ep'],
+    Cmd: ['default'],
+    Labels: { 'org.example.layer': 'two' },
+  },
   rootfs: { type: 'layers', diff_ids: [] },
 };
 
@@ -56,12 +62,21 @@ function makeOciLayout(dir: string): string {
     { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...addBlob(layout, fs.readFileSync(l2!)) },
   ];
   const config = { mediaType: 'application/vnd.oci.image.config.v1+json', ...addBlob(layout, Buffer.from(JSON.stringify(CONFIG))) };
-  const manifest = addBlob(layout, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })));
+  const manifest = addBlob(
+    layout,
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })),
+  );
   writeFiles(layout, {
     'oci-layout': '{"imageLayoutVersion":"1.0.0"}',
     'index.json': JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+        },
+      ],
     }),
   });
   return layout;
@@ -91,13 +106,25 @@ function checkImage(t: Test, sandbox: string): void {
   t.equal(fs.readFileSync(path.join(sandbox, 'opaque/new'), 'utf8'), 'new');
   t.same(spawnSync('find', [sandbox, '-name', '.wh.*'], { encoding: 'utf8' }).stdout, '', 'no whiteout files in the image');
   const env = fs.readFileSync(path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh'), 'utf8');
-  const probe = spawnSync('sh', ['-c', `. "$1"; printf '%s|%s' "$GREETING" "$PATH"`, 'sh', path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh')], { encoding: 'utf8', env: { PATH: '/bin' } });
-  t.equal(probe.stdout, 'hello "oci"|/usr/sbin:/usr/bin:/sbin:/bin', `ENV values are quoted; the image's PATH replaces the runtime's, as in Singularity:\n${env}`);
+  const probe = spawnSync(
+    'sh',
+    ['-c', `. "$1"; printf '%s|%s' "$GREETING" "$PATH"`, 'sh', path.join(sandbox, '.singularity.d/env/10-docker2singularity.sh')],
+    { encoding: 'utf8', env: { PATH: '/bin' } },
+  );
+  t.equal(
+    probe.stdout,
+    'hello "oci"|/usr/sbin:/usr/bin:/sbin:/bin',
+    `ENV values are quoted; the image's PATH replaces the runtime's, as in Singularity:\n${env}`,
+  );
   t.notMatch(env, /NOT;A NAME/, 'an entry that is not a variable name is left out');
   const runscript = path.join(sandbox, '.singularity.d/runscript');
   t.equal(spawnSync('sh', [runscript], { encoding: 'utf8' }).stdout, 'ep default\n', 'no arguments: ENTRYPOINT + CMD');
   t.equal(spawnSync('sh', [runscript, 'a b', 'c'], { encoding: 'utf8' }).stdout, 'ep a b c\n', 'arguments replace CMD');
-  t.equal(JSON.parse(fs.readFileSync(path.join(sandbox, '.singularity.d/labels.json'), 'utf8'))['org.example.layer'], 'two', 'image labels');
+  t.equal(
+    JSON.parse(fs.readFileSync(path.join(sandbox, '.singularity.d/labels.json'), 'utf8'))['org.example.layer'],
+    'two',
+    'image labels',
+  );
 }
 
 t.test('Bootstrap: oci (layout directory, path:tag)', async t => {
@@ -132,7 +159,11 @@ t.test('Bootstrap: docker-archive (docker save tarball)', async t => {
   writeFiles(dir, { 'image.def': `Bootstrap: docker-archive\nFrom: ${archive}\n%runscript\necho mine\n` });
   const r = singularity(['build', '-s', 'sb', 'image.def'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
-  t.equal(fs.readFileSync(path.join(dir, 'sb/.singularity.d/runscript'), 'utf8'), '#!/bin/sh\n\necho mine\n', "%runscript replaces the image's ENTRYPOINT/CMD script");
+  t.equal(
+    fs.readFileSync(path.join(dir, 'sb/.singularity.d/runscript'), 'utf8'),
+    '#!/bin/sh\n\necho mine\n',
+    "%runscript replaces the image's ENTRYPOINT/CMD script",
+  );
   const plain = singularity(['build', '-s', 'plain', `docker-archive:${archive}`], { cwd: dir });
   t.equal(plain.code, 0, plain.stderr);
   checkImage(t, path.join(dir, 'plain'));
@@ -168,6 +199,10 @@ t.test('a layer cannot write through a symlink an earlier layer left (building a
   const r = singularity(['build', '-s', 'sb', 'docker-archive:evil.tar'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
   t.same(fs.readdirSync(canary), [], 'nothing was written on the host through the link');
-  t.equal(fs.readFileSync(path.join(dir, 'sb', canary, 'pwned'), 'utf8'), 'written through the link', 'the link resolved inside the image instead');
+  t.equal(
+    fs.readFileSync(path.join(dir, 'sb', canary, 'pwned'), 'utf8'),
+    'written through the link',
+    'the link resolved inside the image instead',
+  );
   t.equal(fs.readlinkSync(path.join(dir, 'sb/escape')), canary, 'and stays a link');
 });

@@ -29,7 +29,10 @@ cat /opt/post.txt
 /** Builds DEF (with input.txt) in a fresh directory of the user's; returns the SIF's path and the run's result. */
 function buildIn(env: Record<string, string>) {
   const dir = k.dir('singbuild-repro-');
-  for (const [name, text] of [['image.def', DEF], ['input.txt', 'input\n']]) {
+  for (const [name, text] of [
+    ['image.def', DEF],
+    ['input.txt', 'input\n'],
+  ]) {
     fs.writeFileSync(path.join(dir, name!), text!);
     fs.chownSync(path.join(dir, name!), k.user.uid, k.user.gid);
   }
@@ -48,13 +51,19 @@ t.test('same inputs and SOURCE_DATE_EPOCH: byte-identical SIFs, whatever directo
   const { header, objects } = sifObjects(a.sif);
   t.equal(header.createdAt, EPOCH, 'header created at the epoch');
   t.equal(header.modifiedAt, EPOCH);
-  t.ok(objects.every(o => o.createdAt === EPOCH && o.modifiedAt === EPOCH), 'every descriptor at the epoch');
+  t.ok(
+    objects.every(o => o.createdAt === EPOCH && o.modifiedAt === EPOCH),
+    'every descriptor at the epoch',
+  );
   t.not(header.id.toString('hex'), '0'.repeat(32), 'the id is not the all-zero one');
   t.equal(header.id[6]! >> 4, 8, 'a version-8 (derived) UUID');
   const run = k.sing(['run', a.sif]);
   t.equal(run.code, 0, run.stderr);
-  t.equal(run.stdout, `${EPOCH} /opt/input.txt\n${EPOCH} /opt/post.txt\n${EPOCH} /opt/dir\n${EPOCH} /bin/busybox\nmade in %post at epoch ${EPOCH}\n`,
-    'inside the image every file carries the epoch, and %post saw SOURCE_DATE_EPOCH');
+  t.equal(
+    run.stdout,
+    `${EPOCH} /opt/input.txt\n${EPOCH} /opt/post.txt\n${EPOCH} /opt/dir\n${EPOCH} /bin/busybox\nmade in %post at epoch ${EPOCH}\n`,
+    'inside the image every file carries the epoch, and %post saw SOURCE_DATE_EPOCH',
+  );
   const labels = k.sing(['inspect', '--json', a.sif]);
   t.equal(JSON.parse(labels.stdout).data.attributes.labels['org.label-schema.build-date'], 'Tuesday_14_November_2023_22:13:20_UTC');
 });

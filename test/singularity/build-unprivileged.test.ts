@@ -26,7 +26,10 @@ function withoutSubids(tt: { teardown(fn: () => void): void }): string {
   const dir = tmpdir('tsrt-nosubid-');
   tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   for (const f of ['subuid', 'subgid']) {
-    const kept = fs.readFileSync(`/etc/${f}`, 'utf8').split('\n').filter(l => l !== '' && !l.startsWith(`${k.user.name}:`) && !l.startsWith(`${k.user.uid}:`));
+    const kept = fs
+      .readFileSync(`/etc/${f}`, 'utf8')
+      .split('\n')
+      .filter(l => l !== '' && !l.startsWith(`${k.user.name}:`) && !l.startsWith(`${k.user.uid}:`));
     fs.writeFileSync(path.join(dir, f), kept.map(l => `${l}\n`).join(''));
   }
   return `mount --bind ${dir}/subuid /etc/subuid\nmount --bind ${dir}/subgid /etc/subgid`;
@@ -44,7 +47,10 @@ t.test('with /etc/subuid ranges: %post is root, other ids come from the ranges, 
   const dir = defDir(POST);
   const built = k.sing(['build', 'image.sif', 'image.def'], { cwd: dir });
   t.equal(built.code, 0, built.stderr);
-  t.match(built.stderr, /INFO: +Building as root in a user namespace, with your \/etc\/subuid and \/etc\/subgid ranges behind the other ids \(fakeroot\)\n/);
+  t.match(
+    built.stderr,
+    /INFO: +Building as root in a user namespace, with your \/etc\/subuid and \/etc\/subgid ranges behind the other ids \(fakeroot\)\n/,
+  );
   t.notMatch(built.stderr, /root-mapped/);
   const run = k.sing(['run', 'image.sif'], { cwd: dir });
   t.equal(run.code, 0, run.stderr);
@@ -57,7 +63,10 @@ t.test('without /etc/subuid ranges: a root-mapped namespace, and one line says s
   const hostSetup = withoutSubids(t);
   const built = k.sing(['build', 'image.sif', 'image.def'], { cwd: dir, hostSetup });
   t.equal(built.code, 0, built.stderr);
-  t.match(built.stderr, /INFO: +User not listed in \/etc\/subuid and \/etc\/subgid: building in a root-mapped namespace, where your own id is the only one/);
+  t.match(
+    built.stderr,
+    /INFO: +User not listed in \/etc\/subuid and \/etc\/subgid: building in a root-mapped namespace, where your own id is the only one/,
+  );
   const run = k.sing(['run', 'image.sif'], { cwd: dir });
   t.equal(run.stdout, 'post ran as 0\n', run.stderr);
   t.match(squashfsListing(path.join(dir, 'image.sif')), /\s0\/0\s.*squashfs-root\/mine\n/, '/mine is root-owned in the image');

@@ -13,8 +13,20 @@ const image = sandbox(k);
 const ldconfig = spawnSync(fs.existsSync('/sbin/ldconfig') ? '/sbin/ldconfig' : 'ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '';
 
 const VENDORS = [
-  { flag: '--nv', name: 'NVIDIA', driver: /\blib(cuda|nvidia-ml)\.so/, device: '/dev/nvidiactl', missing: 'no /dev/nvidiactl device, no libcuda.so or libnvidia-ml.so' },
-  { flag: '--rocm', name: 'ROCm', driver: /\blib(hsa-runtime64|amdhip64)\.so/, device: '/dev/kfd', missing: 'no /dev/kfd device, no libhsa-runtime64.so or libamdhip64.so' },
+  {
+    flag: '--nv',
+    name: 'NVIDIA',
+    driver: /\blib(cuda|nvidia-ml)\.so/,
+    device: '/dev/nvidiactl',
+    missing: 'no /dev/nvidiactl device, no libcuda.so or libnvidia-ml.so',
+  },
+  {
+    flag: '--rocm',
+    name: 'ROCm',
+    driver: /\blib(hsa-runtime64|amdhip64)\.so/,
+    device: '/dev/kfd',
+    missing: 'no /dev/kfd device, no libhsa-runtime64.so or libamdhip64.so',
+  },
 ];
 
 for (const v of VENDORS) {
@@ -31,7 +43,10 @@ for (const v of VENDORS) {
     } else {
       t.comment(`branch: this host has no ${v.name} driver (bound anyway: ${bound.join(', ') || 'nothing'})`);
       const warning = r.stderr.split('\n').find(l => l.startsWith('WARNING: '));
-      t.equal(warning?.replace(/; binding what was found anyway: .*/, ''), `WARNING: could not find any ${v.name} driver on this host (${v.missing})`);
+      t.equal(
+        warning?.replace(/; binding what was found anyway: .*/, ''),
+        `WARNING: could not find any ${v.name} driver on this host (${v.missing})`,
+      );
       const named = /; binding what was found anyway: (.*)$/.exec(warning ?? '')?.[1]?.split(', ') ?? [];
       t.same(named.sort(), [...bound].sort(), 'it names what was bound, as listed inside');
     }

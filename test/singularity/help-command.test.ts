@@ -6,14 +6,14 @@ import { kit } from '../singularity-run-kit.js';
 
 const k = kit(t);
 
-t.test('help COMMAND prints the command\'s summary and usage, as COMMAND --help does', async t => {
+t.test("help COMMAND prints the command's summary and usage, as COMMAND --help does", async t => {
   for (const name of ['build', 'exec', 'instance', 'sign', 'sif']) {
     const help = k.sing(['help', name]);
     t.equal(help.code, 0, help.stderr);
     t.match(help.stdout, new RegExp(`^[^\\n]+\\n\\nUsage:\\n  singularity ${name} `), `help ${name}: the summary, then the usage`);
     t.equal(k.sing([name, '--help']).stdout, help.stdout, `${name} --help prints the same`);
   }
-  t.match(k.sing(['help', 'build']).stdout, /--fakeroot/, 'build\'s own flags are listed');
+  t.match(k.sing(['help', 'build']).stdout, /--fakeroot/, "build's own flags are listed");
 });
 
 t.test('help alone prints the command list; help of an unknown command is an error', async t => {

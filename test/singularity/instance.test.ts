@@ -40,7 +40,10 @@ t.test('instance start runs %startscript in the background with its arguments, l
   t.match(r.stderr, /^INFO: +instance started successfully$/m, 'confirmed as Singularity does');
   const rec = JSON.parse(fs.readFileSync(path.join(dir, 'web1.json'), 'utf8'));
   t.ok(alive(rec.pid), 'the container runs after start returned');
-  t.ok(waitFor(() => fs.readFileSync(path.join(logs, 'web1.out'), 'utf8').includes('started')), 'the startscript wrote its log');
+  t.ok(
+    waitFor(() => fs.readFileSync(path.join(logs, 'web1.out'), 'utf8').includes('started')),
+    'the startscript wrote its log',
+  );
   t.equal(fs.readFileSync(path.join(logs, 'web1.out'), 'utf8'), 'started with alpha beta as web1\n');
   t.same([rec.logOutPath, rec.logErrPath], [path.join(logs, 'web1.out'), path.join(logs, 'web1.err')], 'the record names them');
   t.equal(fs.readFileSync(`/proc/${rec.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1], String(k.user.uid), 'it runs as the user');
@@ -56,7 +59,10 @@ t.test('instance list shows it, as a table and as JSON, with a name glob', async
   t.match(table.stdout, /^INSTANCE NAME +PID +IP +IMAGE\n/);
   t.match(table.stdout, new RegExp(`^web1 +${rec.pid} +${image.replace(/[.]/g, '\\.')}$`, 'm'));
   const json = JSON.parse(k.sing(['instance', 'list', '--json']).stdout);
-  t.same(json.instances.map((i: { instance: string; pid: number; img: string }) => [i.instance, i.pid, i.img]), [['web1', rec.pid, image]]);
+  t.same(
+    json.instances.map((i: { instance: string; pid: number; img: string }) => [i.instance, i.pid, i.img]),
+    [['web1', rec.pid, image]],
+  );
   t.same(JSON.parse(k.sing(['instance', 'list', '-j', 'other*']).stdout).instances, []);
 });
 
@@ -65,8 +71,8 @@ t.test('exec, run and shell instance://NAME join the running instance', async t 
   const e = k.sing(['exec', 'instance://web1', 'sh', '-c', 'readlink /proc/self/ns/pid; grep -c startscript /proc/1/cmdline; id -u']);
   t.equal(e.code, 0, e.stderr);
   const [pidns, init, uid] = e.stdout.split('\n');
-  t.equal(pidns, fs.readlinkSync(`/proc/${rec.pid}/ns/pid`), 'the instance\'s PID namespace');
-  t.equal(init, '1', 'PID 1 is the instance\'s (it runs the startscript)');
+  t.equal(pidns, fs.readlinkSync(`/proc/${rec.pid}/ns/pid`), "the instance's PID namespace");
+  t.equal(init, '1', "PID 1 is the instance's (it runs the startscript)");
   t.equal(uid, String(k.user.uid));
   t.equal(k.sing(['run', 'instance://web1']).stdout, 'runscript in instance: alpha beta\n');
   t.equal(k.sing(['shell', 'instance://web1'], { input: 'echo "$PS1"\n' }).stdout, 'Singularity> \n');
@@ -108,7 +114,11 @@ t.test('a bad instance name or image is refused with nothing left behind', async
   const noImage = k.sing(['instance', 'start', '/no/such/image', 'ghost']);
   t.equal(noImage.code, 255);
   t.match(noImage.stderr, /^FATAL: +failed to start instance ghost: could not open image/m);
-  t.equal(noImage.stderr.match(/FATAL/g)?.length, 1, 'one FATAL line, not the monitor\'s nested in ours');
+  t.equal(noImage.stderr.match(/FATAL/g)?.length, 1, "one FATAL line, not the monitor's nested in ours");
   t.notOk(fs.existsSync(path.join(dir, 'ghost.json')));
-  t.same(fs.readdirSync(logs).filter(n => n.startsWith('ghost.')), [], 'no logs of an instance that never ran');
+  t.same(
+    fs.readdirSync(logs).filter(n => n.startsWith('ghost.')),
+    [],
+    'no logs of an instance that never ran',
+  );
 });

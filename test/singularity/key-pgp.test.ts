@@ -32,7 +32,12 @@ function fingerprintOf(stdout: string): string {
 function gnupg(tt: { teardown(fn: () => void): void }) {
   const home = tmpdir('tsrt-gnupg-');
   fs.chmodSync(home, 0o700);
-  const gpg = (args: string[], input?: string) => spawnSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env: { ...process.env, GNUPGHOME: home }, encoding: 'utf8', input });
+  const gpg = (args: string[], input?: string) =>
+    spawnSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], {
+      env: { ...process.env, GNUPGHOME: home },
+      encoding: 'utf8',
+      input,
+    });
   tt.teardown(() => {
     spawnSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: home } });
     fs.rmSync(home, { recursive: true, force: true });
@@ -48,24 +53,32 @@ function forUser(file: string): string {
   return to;
 }
 
-t.test('key newpair makes an RSA pair in the user\'s keyrings; key list shows it (public and secret)', async t => {
+t.test("key newpair makes an RSA pair in the user's keyrings; key list shows it (public and secret)", async t => {
   const kr = keyring();
   const r = kr.sing([...NEWPAIR, '-P', '']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^Generating Entity and OpenPGP Key Pair\.\.\. done\n/);
   const fp = fingerprintOf(r.stdout);
   t.match(fp, /^[0-9A-F]{40}$/);
-  for (const [flags, title, file] of [[[], 'Public', 'pgp-public'], [['--secret'], 'Private', 'pgp-secret']] as const) {
+  for (const [flags, title, file] of [
+    [[], 'Public', 'pgp-public'],
+    [['--secret'], 'Private', 'pgp-secret'],
+  ] as const) {
     const list = kr.sing(['key', 'list', ...flags]);
     t.equal(list.code, 0, list.stderr);
-    t.match(list.stdout, new RegExp(`^${title} key listing \\(${path.join(kr.dir, file)}\\):\n\n0\\)  User: {14}Test User \\(tsrt tests\\) <test@example\\.org>\n` +
-      ` {4}Creation time: {5}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\+0000 UTC\n {4}Fingerprint: {7}${fp}\n {4}Length \\(in bits\\): {2}2048\n\n$`));
+    t.match(
+      list.stdout,
+      new RegExp(
+        `^${title} key listing \\(${path.join(kr.dir, file)}\\):\n\n0\\)  User: {14}Test User \\(tsrt tests\\) <test@example\\.org>\n` +
+          ` {4}Creation time: {5}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\+0000 UTC\n {4}Fingerprint: {7}${fp}\n {4}Length \\(in bits\\): {2}2048\n\n$`,
+      ),
+    );
     t.equal(fs.statSync(path.join(kr.dir, file)).mode & 0o777, 0o600, `${file} is the user's alone`);
   }
   t.equal(fs.statSync(kr.dir).mode & 0o777, 0o700);
 });
 
-t.test('sign with the keyring\'s key; verify names the signer found by its fingerprint; GnuPG agrees', async t => {
+t.test("sign with the keyring's key; verify names the signer found by its fingerprint; GnuPG agrees", async t => {
   const kr = keyring();
   const fp = fingerprintOf(kr.sing([...NEWPAIR, '-P', '']).stdout);
   const file = sif(k, image);
@@ -73,10 +86,13 @@ t.test('sign with the keyring\'s key; verify names the signer found by its finge
   t.equal(signed.code, 0, signed.stderr);
   t.match(signed.stderr, `INFO:    Signing image with PGP key material (fingerprint ${fp})`);
   const sig = sifObjects(file).objects.find(o => o.dataType === 0x4005)!;
-  t.equal(sig.signature?.entity.subarray(0, 20).toString('hex').toUpperCase(), fp, 'the signature object names the key\'s fingerprint');
+  t.equal(sig.signature?.entity.subarray(0, 20).toString('hex').toUpperCase(), fp, "the signature object names the key's fingerprint");
   const verified = kr.sing(['verify', file]);
   t.equal(verified.code, 0, verified.stderr);
-  t.match(verified.stdout, `[LOCAL]            Signing entity: Test User (tsrt tests) <test@example.org>\n[LOCAL]            Fingerprint: ${fp}\nObjects verified:\n`);
+  t.match(
+    verified.stdout,
+    `[LOCAL]            Signing entity: Test User (tsrt tests) <test@example.org>\n[LOCAL]            Fingerprint: ${fp}\nObjects verified:\n`,
+  );
   t.match(verified.stderr, `INFO:    Verified signature(s) from image '${file}'`);
   // GnuPG reads the exported public key and the signature object.
   const exported = path.join(k.dir('singrun-export-'), 'pub.asc');
@@ -84,7 +100,16 @@ t.test('sign with the keyring\'s key; verify names the signer found by its finge
   t.match(fs.readFileSync(exported, 'utf8'), /^-----BEGIN PGP PUBLIC KEY BLOCK-----\n/);
   const { gpg } = gnupg(t);
   t.equal(gpg(['--import', exported]).status, 0);
-  const dump = spawnSync('runuser', ['-u', k.user.name, '--', path.join(path.dirname(new URL(import.meta.url).pathname), '../../dist/tsrt-singularity'), 'sif', 'dump', String(sig.id), file]).stdout.toString();
+  const dump = spawnSync('runuser', [
+    '-u',
+    k.user.name,
+    '--',
+    path.join(path.dirname(new URL(import.meta.url).pathname), '../../dist/tsrt-singularity'),
+    'sif',
+    'dump',
+    String(sig.id),
+    file,
+  ]).stdout.toString();
   const check = gpg(['--verify'], dump);
   t.equal(check.status, 0, check.stderr);
   t.match(check.stderr, /Good signature from "Test User \(tsrt tests\) <test@example\.org>"/);
@@ -92,7 +117,7 @@ t.test('sign with the keyring\'s key; verify names the signer found by its finge
   t.equal(run.stdout, `signed image runs as ${k.user.uid}\n`, 'the signed image runs');
 });
 
-t.test('another user\'s keyring: verify fails naming the key until it is imported, and again once removed', async t => {
+t.test("another user's keyring: verify fails naming the key until it is imported, and again once removed", async t => {
   const alice = keyring();
   const fp = fingerprintOf(alice.sing([...NEWPAIR, '-P', '']).stdout);
   const file = sif(k, image);
@@ -122,14 +147,21 @@ t.test('a passphrase-protected key: the passphrase is asked for; a wrong one fai
   const kr = keyring();
   const made = kr.sing([...NEWPAIR, '-P', 'sesame']);
   t.equal(made.code, 0, made.stderr);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the S2K usage bytes of an OpenPGP secret key packet
-  t.match(fs.readFileSync(path.join(kr.dir, 'pgp-secret')).toString('latin1'), /\xfe\x09\x03/, 'protected: AES-256 with an iterated and salted S2K');
+  t.match(
+    fs.readFileSync(path.join(kr.dir, 'pgp-secret')).toString('latin1'),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the S2K usage bytes of an OpenPGP secret key packet
+    /\xfe\x09\x03/,
+    'protected: AES-256 with an iterated and salted S2K',
+  );
   const file = sif(k, image);
   const wrong = kr.sing(['sign', file], { input: 'open\n' });
   t.equal(wrong.code, 255);
   t.match(wrong.stderr, 'Enter key passphrase : ');
   t.match(wrong.stderr, 'FATAL:   Failed to sign container: wrong passphrase for the secret key');
-  t.notOk(sifObjects(file).objects.some(o => o.dataType === 0x4005), 'nothing signed');
+  t.notOk(
+    sifObjects(file).objects.some(o => o.dataType === 0x4005),
+    'nothing signed',
+  );
   const right = kr.sing(['sign', file], { input: 'sesame\n' });
   t.equal(right.code, 0, right.stderr);
   t.equal(kr.sing(['verify', file]).code, 0);
@@ -191,5 +223,8 @@ t.test('bad key input is refused clearly', async t => {
   const empty = kr.sing(['sign', sif(k, image)]);
   t.equal(empty.code, 255);
   t.match(empty.stderr, 'has no keys: create one with "singularity key newpair"');
-  t.match(kr.sing([...NEWPAIR.slice(0, 2), '-N', 'X', '-E', 'not-an-email', '-C', '', '-P', '']).stderr, '"not-an-email" is not an email address');
+  t.match(
+    kr.sing([...NEWPAIR.slice(0, 2), '-N', 'X', '-E', 'not-an-email', '-C', '', '-P', '']).stderr,
+    '"not-an-email" is not an email address',
+  );
 });

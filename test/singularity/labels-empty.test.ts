@@ -22,5 +22,5 @@ t.test('%labels: "KEY" alone is KEY with an empty value', async t => {
   t.match(k.sing(['inspect', 'image.sif'], { cwd: dir }).stdout, /^Flagged: \n/m);
   const inside = k.sing(['exec', 'image.sif', 'cat', '/.singularity.d/labels.json'], { cwd: dir });
   t.equal(inside.code, 0, inside.stderr);
-  t.equal(JSON.parse(inside.stdout).Flagged, '', 'the image\'s labels.json, read inside the container');
+  t.equal(JSON.parse(inside.stdout).Flagged, '', "the image's labels.json, read inside the container");
 });

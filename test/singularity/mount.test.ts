@@ -53,7 +53,7 @@ const FUSE_FOR_USERS = FUSE && (fs.statSync('/dev/fuse').mode & 0o006) === 0o006
 const cacheDir = path.join(work, 'cache-root');
 const quiet = { cacheDir, log: () => {} };
 
-t.test('inspectImage finds the filesystem and where it sits', async (t) => {
+t.test('inspectImage finds the filesystem and where it sits', async t => {
   const s = inspectImage(sif);
   t.same([s.kind, s.fsType, s.objectId, s.size], ['sif', 'squashfs', 2, fs.statSync(squashfs).size]);
   t.equal(s.offset % 4096, 0, 'the partition offset inside the SIF');
@@ -65,7 +65,7 @@ t.test('inspectImage finds the filesystem and where it sits', async (t) => {
   t.throws(() => inspectImage(sif, 1), /SIF object 1 is not a partition/);
 });
 
-t.test('as root: kernel loop mount, read-only, loop device freed at release', async (t) => {
+t.test('as root: kernel loop mount, read-only, loop device freed at release', async t => {
   if (!LOOP) {
     t.comment('branch: this host has no loop devices (/dev/loop-control)');
     t.throws(() => mountImage(sif, { ...quiet, methods: ['loop'] }), /cannot mount .*: kernel loop mount: /, 'refused, saying why');
@@ -74,7 +74,7 @@ t.test('as root: kernel loop mount, read-only, loop device freed at release', as
   t.comment('branch: this host has loop devices');
   for (const image of [sif, squashfs, ext3]) {
     const lines: string[] = [];
-    const m = mountImage(image, { ...quiet, log: (l) => lines.push(l) });
+    const m = mountImage(image, { ...quiet, log: l => lines.push(l) });
     t.equal(m.method, 'loop', `${path.basename(image)}: loop`);
     t.match(m.loopDevice, /^\/dev\/loop\d+$/);
     t.equal(fs.readFileSync(path.join(m.dir, 'etc', 'greeting'), 'utf8'), 'hello from the image\n');
@@ -89,7 +89,7 @@ t.test('as root: kernel loop mount, read-only, loop device freed at release', as
   }
 });
 
-t.test('as root: ext3 mounted writable on request', async (t) => {
+t.test('as root: ext3 mounted writable on request', async t => {
   const copy = path.join(work, 'rw.ext3');
   fs.copyFileSync(ext3, copy);
   const m = mountImage(copy, { ...quiet, writable: true });
@@ -102,12 +102,16 @@ t.test('as root: ext3 mounted writable on request', async (t) => {
   t.equal(loopsOf(copy), '');
 });
 
-t.test('as root: squashfuse at the partition offset, on a given mount point', async (t) => {
+t.test('as root: squashfuse at the partition offset, on a given mount point', async t => {
   const target = path.join(work, 'fuse-target');
   fs.mkdirSync(target);
   if (!FUSE) {
     t.comment('branch: this host has no FUSE (/dev/fuse)');
-    t.throws(() => mountImage(sif, { ...quiet, methods: ['squashfuse'], target }), /cannot mount .*: squashfuse mount: squashfuse: /, 'refused, saying why');
+    t.throws(
+      () => mountImage(sif, { ...quiet, methods: ['squashfuse'], target }),
+      /cannot mount .*: squashfuse mount: squashfuse: /,
+      'refused, saying why',
+    );
     return;
   }
   t.comment('branch: this host has FUSE');
@@ -118,10 +122,10 @@ t.test('as root: squashfuse at the partition offset, on a given mount point', as
   t.match(m.message, 'squashfuse mount (read-only)');
   m.release();
   t.equal(hostMountsContaining(target).length, 0, 'unmounted');
-  t.ok(fs.existsSync(target), 'a caller\'s mount point is kept');
+  t.ok(fs.existsSync(target), "a caller's mount point is kept");
 });
 
-t.test('the sandbox fallback is extracted once and keyed by the image', async (t) => {
+t.test('the sandbox fallback is extracted once and keyed by the image', async t => {
   const dir = path.join(work, 'cache-sandbox');
   const copy = path.join(work, 'sandbox.sif');
   fs.copyFileSync(sif, copy);
@@ -136,18 +140,26 @@ t.test('the sandbox fallback is extracted once and keyed by the image', async (t
   fs.utimesSync(copy, new Date(), new Date(Date.now() + 5000));
   const third = mountImage(copy, { cacheDir: dir, methods: ['sandbox'], log: () => {} });
   t.not(third.dir, first.dir, 'a changed image gets a fresh sandbox');
-  t.same(fs.readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no half-extracted directories left');
+  t.same(
+    fs.readdirSync(dir).filter(f => f.startsWith('.')),
+    [],
+    'no half-extracted directories left',
+  );
 });
 
-t.test('failures say what was tried', async (t) => {
+t.test('failures say what was tried', async t => {
   const notImage = path.join(work, 'not-an-image');
   fs.writeFileSync(notImage, 'plain text');
   t.throws(() => mountImage(notImage, quiet), /not a SIF, squashfs or ext3 image/);
   const encrypted = path.join(work, 'encrypted.sif');
-  SifImage.create(encrypted, [{ dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.EncryptedSquashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(encrypted, [
+    { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.EncryptedSquashfs, partType: PartType.PrimSys } },
+  ]).close();
   t.throws(() => mountImage(encrypted, quiet), /is an encrypted squashfs, which cannot be mounted/);
   const broken = path.join(work, 'broken.sif');
-  SifImage.create(broken, [{ dataType: DataType.Partition, data: Buffer.alloc(4096), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(broken, [
+    { dataType: DataType.Partition, data: Buffer.alloc(4096), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
   t.throws(() => mountImage(broken, quiet), /does not start with a squashfs superblock/);
   t.throws(() => mountImage(ext3, { ...quiet, methods: ['sandbox'] }), /cannot mount .*sandbox: only squashfs images can be extracted/);
 });
@@ -161,7 +173,7 @@ function probeAsUser(image: string, cache: string): { method?: string; content?:
   return JSON.parse(r.stdout);
 }
 
-t.test('as an unprivileged user: squashfuse when FUSE is open to users, else the cached sandbox', async (t) => {
+t.test('as an unprivileged user: squashfuse when FUSE is open to users, else the cached sandbox', async t => {
   const cache = path.join(work, 'cache-user');
   fs.mkdirSync(cache);
   fs.chownSync(cache, user.uid, user.gid);
@@ -175,8 +187,11 @@ t.test('as an unprivileged user: squashfuse when FUSE is open to users, else the
     t.equal(r.method, fuseOpen ? 'squashfuse' : 'sandbox', `${path.basename(image)}: ${fuseOpen ? 'squashfuse' : 'sandbox'}`);
     t.equal(r.lines.length, 1, 'one message line');
     if (!fuseOpen) {
-      t.match(r.lines[0], FUSE ? /extracted sandbox .* \(squashfuse mount: .*\/dev\/fuse/ : /extracted sandbox .* \(squashfuse mount: squashfuse: /,
-        'the message says why squashfuse was not used');
+      t.match(
+        r.lines[0],
+        FUSE ? /extracted sandbox .* \(squashfuse mount: .*\/dev\/fuse/ : /extracted sandbox .* \(squashfuse mount: squashfuse: /,
+        'the message says why squashfuse was not used',
+      );
     }
   }
   t.equal(loopsOf(sif), '', 'no loop device');

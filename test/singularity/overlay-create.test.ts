@@ -45,14 +45,14 @@ t.test('overlay create: a --size MiB ext3 image whose upper/ and work/ belong to
   t.match(again.stderr, `FATAL:   ${file} already exists and is not a SIF image (an overlay image is created new)`);
 });
 
-t.test('--sparse allocates nothing up front; --fakeroot makes the layout root\'s; below 64 MiB is refused', async t => {
+t.test("--sparse allocates nothing up front; --fakeroot makes the layout root's; below 64 MiB is refused", async t => {
   const dir = k.dir('singrun-ovc-');
   t.equal(k.sing(['overlay', 'create', '-S', 'sparse.img'], { cwd: dir }).code, 0);
   const st = fs.statSync(path.join(dir, 'sparse.img'));
   t.equal(st.size, 64 * 1024 * 1024);
   t.ok(st.blocks * 512 < 16 * 1024 * 1024, `only what mkfs wrote is allocated (${st.blocks * 512} bytes)`);
   t.equal(k.sing(['overlay', 'create', '--fakeroot', 'root.img'], { cwd: dir }).code, 0);
-  t.equal(listing(path.join(dir, 'root.img'), '/')['upper'], '0:0 40755', 'upper/ is root\'s in the image');
+  t.equal(listing(path.join(dir, 'root.img'), '/')['upper'], '0:0 40755', "upper/ is root's in the image");
   const small = k.sing(['overlay', 'create', '--size', '10', 'small.img'], { cwd: dir });
   t.equal(small.code, 255);
   t.match(small.stderr, 'FATAL:   image size must be equal or greater than 64 MiB');
@@ -70,7 +70,10 @@ t.test('overlay create on a SIF appends an ext3 overlay partition (once; never t
   t.equal(part?.size, 64 * 1024 * 1024);
   const twice = k.sing(['overlay', 'create', file]);
   t.equal(twice.code, 255);
-  t.match(twice.stderr, `FATAL:   a writable overlay partition already exists in ${file} (ID: ${part?.id}), delete it first with "singularity sif del ${part?.id} ${file}"`);
+  t.match(
+    twice.stderr,
+    `FATAL:   a writable overlay partition already exists in ${file} (ID: ${part?.id}), delete it first with "singularity sif del ${part?.id} ${file}"`,
+  );
   const signedFile = sif(k, image);
   const key = path.join(path.dirname(signedFile), 'key.pem');
   fs.writeFileSync(key, crypto.generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));

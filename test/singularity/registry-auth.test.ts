@@ -7,7 +7,17 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kit, type Kit } from '../singularity-run-kit.js';
-import { busyboxImages, makePki, privateDir, push, requireTools, sha256, singAsync, startRegistry, startTokenService } from '../registry-kit.js';
+import {
+  busyboxImages,
+  makePki,
+  privateDir,
+  push,
+  requireTools,
+  sha256,
+  singAsync,
+  startRegistry,
+  startTokenService,
+} from '../registry-kit.js';
 
 const k: Kit = kit(t);
 requireTools(t);
@@ -39,49 +49,84 @@ t.test('TLS: a certificate from an unknown CA is refused by name; trusted throug
   const env = { ...fresh(), ...ENV_CREDS };
   const untrusted = await singAsync(k, ['exec', image(basicReg), 'true'], { env });
   t.equal(untrusted.code, 255);
-  t.match(untrusted.stderr, /FATAL: {3}the TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \([A-Z_]+\): install its CA in the system certificate store, or point SSL_CERT_FILE at a bundle holding it/);
+  t.match(
+    untrusted.stderr,
+    /FATAL: {3}the TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \([A-Z_]+\): install its CA in the system certificate store, or point SSL_CERT_FILE at a bundle holding it/,
+  );
   const byFile = await singAsync(k, ['exec', image(basicReg), 'busybox', 'echo', 'trusted'], { env: { ...env, ...TRUST } });
   t.equal(byFile.stdout, 'trusted\n', byFile.stderr);
   const byDir = await singAsync(k, ['exec', image(basicReg), 'busybox', 'echo', 'trusted'], { env: { ...env, SSL_CERT_DIR: pki.certDir } });
   t.equal(byDir.stdout, 'trusted\n', `SSL_CERT_DIR adds to the system store: ${byDir.stderr}`);
 });
 
-for (const [kind, reg] of [['Basic (htpasswd)', basicReg], ['Bearer token', tokenReg]] as const) {
+for (const [kind, reg] of [
+  ['Basic (htpasswd)', basicReg],
+  ['Bearer token', tokenReg],
+] as const) {
   t.test(`${kind}: no credentials, wrong ones, and SINGULARITY_/APPTAINER_DOCKER_USERNAME and _PASSWORD`, async t => {
     const none = await singAsync(k, ['exec', image(reg), 'true'], { env: { ...fresh(), ...TRUST } });
     t.equal(none.code, 255);
-    t.match(none.stderr, /FATAL: {3}127\.0\.0\.1:\d+ requires authentication: log in with `singularity registry login`, or give --docker-login, or SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD/);
-    const wrong = await singAsync(k, ['exec', image(reg), 'true'], { env: { ...fresh(), ...TRUST, SINGULARITY_DOCKER_USERNAME: USER, SINGULARITY_DOCKER_PASSWORD: 'nope' } });
+    t.match(
+      none.stderr,
+      /FATAL: {3}127\.0\.0\.1:\d+ requires authentication: log in with `singularity registry login`, or give --docker-login, or SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD/,
+    );
+    const wrong = await singAsync(k, ['exec', image(reg), 'true'], {
+      env: { ...fresh(), ...TRUST, SINGULARITY_DOCKER_USERNAME: USER, SINGULARITY_DOCKER_PASSWORD: 'nope' },
+    });
     t.equal(wrong.code, 255);
-    t.match(wrong.stderr, reg === basicReg ? /FATAL: {3}127\.0\.0\.1:\d+ refused the credentials of "alice"/
-      : /FATAL: {3}the token service of 127\.0\.0\.1:\d+ \(https:\/\/127\.0\.0\.1:\d+\) refused the credentials of "alice" \(HTTP 401\)/);
+    t.match(
+      wrong.stderr,
+      reg === basicReg
+        ? /FATAL: {3}127\.0\.0\.1:\d+ refused the credentials of "alice"/
+        : /FATAL: {3}the token service of 127\.0\.0\.1:\d+ \(https:\/\/127\.0\.0\.1:\d+\) refused the credentials of "alice" \(HTTP 401\)/,
+    );
     const right = await singAsync(k, ['exec', image(reg), 'busybox', 'echo', 'in'], { env: { ...fresh(), ...TRUST, ...ENV_CREDS } });
     t.equal(right.stdout, 'in\n', right.stderr);
     const apptainer = await singAsync(k, ['exec', image(reg), 'busybox', 'echo', 'in'], {
-      env: { ...fresh(), ...TRUST, APPTAINER_DOCKER_USERNAME: USER, APPTAINER_DOCKER_PASSWORD: PASSWORD, SINGULARITY_DOCKER_PASSWORD: 'ignored' },
+      env: {
+        ...fresh(),
+        ...TRUST,
+        APPTAINER_DOCKER_USERNAME: USER,
+        APPTAINER_DOCKER_PASSWORD: PASSWORD,
+        SINGULARITY_DOCKER_PASSWORD: 'ignored',
+      },
     });
     t.equal(apptainer.stdout, 'in\n', `APPTAINER_ names win over SINGULARITY_ ones: ${apptainer.stderr}`);
   });
 
   t.test(`${kind}: --docker-login asks for the username and password`, async t => {
-    const r = await singAsync(k, ['pull', '--docker-login', 'asked.sif', image(reg)], { env: { ...fresh(), ...TRUST }, cwd: k.dir(), input: `${USER}\n${PASSWORD}\n` });
+    const r = await singAsync(k, ['pull', '--docker-login', 'asked.sif', image(reg)], {
+      env: { ...fresh(), ...TRUST },
+      cwd: k.dir(),
+      input: `${USER}\n${PASSWORD}\n`,
+    });
     t.equal(r.code, 0, r.stderr);
     t.match(r.stderr, /Enter Docker Username: Enter Docker Password: /);
   });
 
   t.test(`${kind}: registry login stores the credentials as Singularity does, registry logout removes them`, async t => {
     const env = { ...fresh(), ...TRUST };
-    const bad = await singAsync(k, ['registry', 'login', '--username', USER, '--password-stdin', `docker://${reg.host}`], { env, input: 'wrong\n' });
+    const bad = await singAsync(k, ['registry', 'login', '--username', USER, '--password-stdin', `docker://${reg.host}`], {
+      env,
+      input: 'wrong\n',
+    });
     t.equal(bad.code, 255, 'a wrong password is refused at login');
     const file = path.join(env.HOME, '.singularity', 'docker-config.json');
     t.notOk(fs.existsSync(file), 'and nothing is stored');
-    const login = await singAsync(k, ['registry', 'login', '-u', USER, '--password-stdin', `oras://${reg.host}`], { env, input: `${PASSWORD}\n` });
+    const login = await singAsync(k, ['registry', 'login', '-u', USER, '--password-stdin', `oras://${reg.host}`], {
+      env,
+      input: `${PASSWORD}\n`,
+    });
     t.equal(login.code, 0, login.stderr);
     t.match(login.stderr, new RegExp(`INFO: {4}Token stored in ${file}`));
     const st = fs.statSync(file);
     t.equal(st.mode & 0o777, 0o600, 'the file is private');
     t.equal(st.uid, k.user.uid);
-    t.same(JSON.parse(fs.readFileSync(file, 'utf8')).auths[reg.host], { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') }, 'Docker config.json format');
+    t.same(
+      JSON.parse(fs.readFileSync(file, 'utf8')).auths[reg.host],
+      { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') },
+      'Docker config.json format',
+    );
     const listed = await singAsync(k, ['registry', 'list'], { env });
     t.equal(listed.stdout, `REGISTRY\n${reg.host}\n`);
     const pulled = await singAsync(k, ['exec', image(reg), 'busybox', 'echo', 'logged in'], { env });
@@ -98,13 +143,18 @@ for (const [kind, reg] of [['Basic (htpasswd)', basicReg], ['Bearer token', toke
   t.test(`${kind}: the user's Docker config.json (as docker login writes it)`, async t => {
     const env = { ...fresh(), ...TRUST };
     fs.mkdirSync(path.join(env.HOME, '.docker'));
-    fs.writeFileSync(path.join(env.HOME, '.docker', 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(creds).toString('base64') } } }));
+    fs.writeFileSync(
+      path.join(env.HOME, '.docker', 'config.json'),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(creds).toString('base64') } } }),
+    );
     const r = await singAsync(k, ['exec', image(reg), 'busybox', 'echo', 'docker config'], { env });
     t.equal(r.stdout, 'docker config\n', r.stderr);
     const authfile = path.join(k.dir(), 'auth.json');
     fs.renameSync(path.join(env.HOME, '.docker', 'config.json'), authfile);
     fs.chownSync(authfile, k.user.uid, k.user.gid);
-    const byFlag = await singAsync(k, ['exec', '--authfile', authfile, image(reg), 'busybox', 'echo', 'authfile'], { env: { ...env, SINGULARITY_CACHEDIR: k.dir('regcache-') } });
+    const byFlag = await singAsync(k, ['exec', '--authfile', authfile, image(reg), 'busybox', 'echo', 'authfile'], {
+      env: { ...env, SINGULARITY_CACHEDIR: k.dir('regcache-') },
+    });
     t.equal(byFlag.stdout, 'authfile\n', `--authfile names the file: ${byFlag.stderr}`);
   });
 
@@ -120,10 +170,16 @@ for (const [kind, reg] of [['Basic (htpasswd)', basicReg], ['Bearer token', toke
   });
 }
 
-t.test('the token service was asked for the repository scopes, for the registry\'s service, as the user', async t => {
+t.test("the token service was asked for the repository scopes, for the registry's service, as the user", async t => {
   const scopes = new Set(tokens.requests.filter(r => r.user === USER).flatMap(r => r.scopes));
   t.ok(scopes.has('repository:tsrt/busybox:pull'), 'pull scope for a pull');
   t.ok(scopes.has('repository:tsrt/sif:pull,push'), 'pull,push scope for a push');
-  t.ok(tokens.requests.every(r => r.service === tokens.service), `service=${tokens.service} on every request`);
-  t.ok(tokens.requests.some(r => r.user === undefined), 'anonymous requests were refused (the no-credentials test)');
+  t.ok(
+    tokens.requests.every(r => r.service === tokens.service),
+    `service=${tokens.service} on every request`,
+  );
+  t.ok(
+    tokens.requests.some(r => r.user === undefined),
+    'anonymous requests were refused (the no-credentials test)',
+  );
 });

@@ -17,21 +17,30 @@ const H = reg.host;
 const env = { SINGULARITY_NOHTTPS: '1' };
 const image = sif(k, sandbox(k, { runscript: 'echo "runscript of the pushed image: $*"', labels: { 'org.example.pushed': 'yes' } }));
 
-t.test('push oras:// stores the SIF as Singularity does: config {} of the SIF config type, one SIF layer titled with the file name', async t => {
-  const r = await singAsync(k, ['push', image, `oras://${H}/tsrt/pushed:1`], { env });
-  t.equal(r.code, 0, r.stderr);
-  t.match(r.stderr, /INFO: {4}Upload complete \(sha256:[0-9a-f]{64}\)/);
-  const manifest = await rawManifest(reg, 'tsrt/pushed:1');
-  t.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-  t.same(manifest.config, { mediaType: 'application/vnd.sylabs.sif.config.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 });
-  t.equal(manifest.layers.length, 1);
-  t.same(manifest.layers[0], {
-    mediaType: 'application/vnd.sylabs.sif.layer.v1.sif', digest: `sha256:${sha256(image)}`, size: fs.statSync(image).size,
-    annotations: { 'org.opencontainers.image.title': path.basename(image) },
-  });
-  const again = await singAsync(k, ['push', image, `oras://${H}/tsrt/pushed:2`], { env });
-  t.equal(again.code, 0, `a second push of the same file (blob already there): ${again.stderr}`);
-});
+t.test(
+  'push oras:// stores the SIF as Singularity does: config {} of the SIF config type, one SIF layer titled with the file name',
+  async t => {
+    const r = await singAsync(k, ['push', image, `oras://${H}/tsrt/pushed:1`], { env });
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stderr, /INFO: {4}Upload complete \(sha256:[0-9a-f]{64}\)/);
+    const manifest = await rawManifest(reg, 'tsrt/pushed:1');
+    t.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    t.same(manifest.config, {
+      mediaType: 'application/vnd.sylabs.sif.config.v1+json',
+      digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+      size: 2,
+    });
+    t.equal(manifest.layers.length, 1);
+    t.same(manifest.layers[0], {
+      mediaType: 'application/vnd.sylabs.sif.layer.v1.sif',
+      digest: `sha256:${sha256(image)}`,
+      size: fs.statSync(image).size,
+      annotations: { 'org.opencontainers.image.title': path.basename(image) },
+    });
+    const again = await singAsync(k, ['push', image, `oras://${H}/tsrt/pushed:2`], { env });
+    t.equal(again.code, 0, `a second push of the same file (blob already there): ${again.stderr}`);
+  },
+);
 
 t.test('pull oras:// gives back the same bytes; exec and run take the oras:// URI directly', async t => {
   const cwd = k.dir();
@@ -50,11 +59,18 @@ t.test('pull oras:// gives back the same bytes; exec and run take the oras:// UR
 
 t.test('Bootstrap: oras builds on a SIF from the registry', async t => {
   const cwd = k.dir();
-  fs.writeFileSync(path.join(cwd, 'on-oras.def'), `Bootstrap: oras\nFrom: ${H}/tsrt/pushed:1\n\n%runscript\n    echo built on the oras image\n`);
+  fs.writeFileSync(
+    path.join(cwd, 'on-oras.def'),
+    `Bootstrap: oras\nFrom: ${H}/tsrt/pushed:1\n\n%runscript\n    echo built on the oras image\n`,
+  );
   const r = await singAsync(k, ['build', 'on-oras.sif', 'on-oras.def'], { env, cwd });
   t.equal(r.code, 0, r.stderr);
   t.equal((await singAsync(k, ['run', 'on-oras.sif'], { cwd })).stdout, 'built on the oras image\n');
-  t.match((await singAsync(k, ['exec', 'on-oras.sif', 'cat', '/.singularity.d/labels.json'], { cwd })).stdout, /org\.example\.pushed/, 'with the base image\'s content');
+  t.match(
+    (await singAsync(k, ['exec', 'on-oras.sif', 'cat', '/.singularity.d/labels.json'], { cwd })).stdout,
+    /org\.example\.pushed/,
+    "with the base image's content",
+  );
 });
 
 t.test('what cannot go through oras:// is refused by name', async t => {
@@ -63,7 +79,10 @@ t.test('what cannot go through oras:// is refused by name', async t => {
   await push(`oci-archive:${images.ociArchive}`, reg, 'tsrt/oci-image:1');
   const notSif = await singAsync(k, ['pull', 'x.sif', `oras://${H}/tsrt/oci-image:1`], { env, cwd });
   t.equal(notSif.code, 255);
-  t.match(notSif.stderr, /is not a SIF pushed with oras: it needs exactly one layer of type application\/vnd\.sylabs\.sif\.layer\.v1\.sif \(its layers: application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\)/);
+  t.match(
+    notSif.stderr,
+    /is not a SIF pushed with oras: it needs exactly one layer of type application\/vnd\.sylabs\.sif\.layer\.v1\.sif \(its layers: application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\)/,
+  );
   fs.writeFileSync(path.join(cwd, 'notes.txt'), 'not an image');
   const file = await singAsync(k, ['push', 'notes.txt', `oras://${H}/tsrt/notes:1`], { env, cwd });
   t.equal(file.code, 255);

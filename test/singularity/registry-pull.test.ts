@@ -10,7 +10,20 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kit, type Kit } from '../singularity-run-kit.js';
-import { busyboxImages, gzipFile, Layout, push, rawManifest, requireTools, runAsync, singAsync, startProxy, startRegistry, storedBlob, tarLayer } from '../registry-kit.js';
+import {
+  busyboxImages,
+  gzipFile,
+  Layout,
+  push,
+  rawManifest,
+  requireTools,
+  runAsync,
+  singAsync,
+  startProxy,
+  startRegistry,
+  storedBlob,
+  tarLayer,
+} from '../registry-kit.js';
 import { SifImage } from '../../src/sif/index.js';
 
 const k: Kit = kit(t);
@@ -22,21 +35,35 @@ const images = busyboxImages(t);
 const layout = new Layout(path.join(images.dir, 'layout'));
 const base = gzipFile(images.rootfsTar);
 const greet = { content: '#!/bin/sh\necho "greet: $GREETING [$*]"\n', mode: 0o755 };
-layout.tag('v1', layout.image({
-  config: {
-    Env: ['PATH=/custom/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"'], Entrypoint: ['/custom/bin/greet'], Cmd: ['default-arg'],
-    WorkingDir: '/opaque', User: '65534', Labels: { 'org.example.label': 'layers-v1' },
-  },
-}, [
-  base,
-  tarLayer({ 'etc/remove-me': 'gone', 'etc/keep-me': 'kept', 'opaque/old': 'old', 'custom/bin/greet': greet }),
-  tarLayer({ 'etc/.wh.remove-me': '', 'opaque/.wh..wh..opq': '', 'opaque/new': 'new' }),
-]));
-const platformImage = (architecture: string) => layout.image({ architecture, config: { Cmd: ['/bin/sh'] } }, [base, tarLayer({ platform: architecture })]);
-layout.tag('multi', layout.index([
-  { manifest: platformImage('amd64'), platform: { os: 'linux', architecture: 'amd64' } },
-  { manifest: platformImage('arm64'), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-]));
+layout.tag(
+  'v1',
+  layout.image(
+    {
+      config: {
+        Env: ['PATH=/custom/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hello "oci"'],
+        Entrypoint: ['/custom/bin/greet'],
+        Cmd: ['default-arg'],
+        WorkingDir: '/opaque',
+        User: '65534',
+        Labels: { 'org.example.label': 'layers-v1' },
+      },
+    },
+    [
+      base,
+      tarLayer({ 'etc/remove-me': 'gone', 'etc/keep-me': 'kept', 'opaque/old': 'old', 'custom/bin/greet': greet }),
+      tarLayer({ 'etc/.wh.remove-me': '', 'opaque/.wh..wh..opq': '', 'opaque/new': 'new' }),
+    ],
+  ),
+);
+const platformImage = (architecture: string) =>
+  layout.image({ architecture, config: { Cmd: ['/bin/sh'] } }, [base, tarLayer({ platform: architecture })]);
+layout.tag(
+  'multi',
+  layout.index([
+    { manifest: platformImage('amd64'), platform: { os: 'linux', architecture: 'amd64' } },
+    { manifest: platformImage('arm64'), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+  ]),
+);
 layout.tag('tamper', layout.image({ config: {} }, [base, tarLayer({ tamper: crypto.randomBytes(64 * 1024).toString('base64') })]));
 layout.tag('fresh', layout.image({ config: {} }, [base, tarLayer({ fresh: crypto.randomBytes(64 * 1024).toString('base64') })]));
 await push(`oci-archive:${images.ociArchive}`, reg, 'tsrt/busybox:1');
@@ -81,7 +108,10 @@ t.test('pull docker:// writes NAME_TAG.sif through the cache: blobs by digest an
   const run = await singAsync(k, ['exec', sif, 'busybox', 'echo', 'pulled image runs'], { cwd });
   t.equal(run.stdout, 'pulled image runs\n', run.stderr);
 
-  const again = await singAsync(k, ['pull', '--nohttps', 'second.sif', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
+  const again = await singAsync(k, ['pull', '--nohttps', 'second.sif', `docker://${H}/tsrt/busybox:1`], {
+    cwd,
+    env: { SINGULARITY_CACHEDIR: cache },
+  });
   t.equal(again.code, 0, again.stderr);
   t.match(again.stderr, /Using cached SIF image/, 'the second pull (--nohttps, the older spelling) uses the cache');
   t.notMatch(again.stderr, /Converting/);
@@ -90,12 +120,18 @@ t.test('pull docker:// writes NAME_TAG.sif through the cache: blobs by digest an
   const exists = await singAsync(k, ['pull', '--no-https', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
   t.equal(exists.code, 255);
   t.match(exists.stderr, /FATAL: {3}Image file already exists: "busybox_1\.sif" - will not overwrite/);
-  const forced = await singAsync(k, ['pull', '-F', '--no-https', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
+  const forced = await singAsync(k, ['pull', '-F', '--no-https', `docker://${H}/tsrt/busybox:1`], {
+    cwd,
+    env: { SINGULARITY_CACHEDIR: cache },
+  });
   t.equal(forced.code, 0, forced.stderr);
   const sub = path.join(cwd, 'images');
   fs.mkdirSync(sub);
   fs.chownSync(sub, k.user.uid, k.user.gid);
-  const named = await singAsync(k, ['pull', '--dir', sub, '--name', 'named.sif', '--no-https', `docker://${H}/tsrt/busybox:1`], { cwd, env: { SINGULARITY_CACHEDIR: cache } });
+  const named = await singAsync(k, ['pull', '--dir', sub, '--name', 'named.sif', '--no-https', `docker://${H}/tsrt/busybox:1`], {
+    cwd,
+    env: { SINGULARITY_CACHEDIR: cache },
+  });
   t.equal(named.code, 0, named.stderr);
   t.ok(SifImage.isSif(path.join(sub, 'named.sif')), '--dir and --name place the file');
 });
@@ -104,16 +140,28 @@ t.test('Docker schema 2 and OCI manifests give the same image', async t => {
   t.equal((await rawManifest(reg, 'tsrt/layers:v1')).mediaType, 'application/vnd.oci.image.manifest.v1+json');
   t.equal((await rawManifest(reg, 'tsrt/layers:v2s2')).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
   for (const tag of ['v1', 'v2s2']) {
-    const r = await singAsync(k, ['exec', `docker://${H}/tsrt/layers:${tag}`, 'cat', '/etc/keep-me', '/opaque/new'], { env: NOHTTPS, cwd: k.dir() });
+    const r = await singAsync(k, ['exec', `docker://${H}/tsrt/layers:${tag}`, 'cat', '/etc/keep-me', '/opaque/new'], {
+      env: NOHTTPS,
+      cwd: k.dir(),
+    });
     t.equal(r.stdout, 'keptnew', `${tag}: ${r.stderr}`);
   }
 });
 
 t.test('layer whiteouts delete files, opaque directories hide lower layers, and no whiteout file remains', async t => {
-  const r = await singAsync(k, ['exec', `docker://${H}/tsrt/layers:v1`, 'sh', '-c',
-    'test -e /etc/remove-me && echo remove-me-present; test -e /opaque/old && echo old-present; ls /opaque; find / -xdev -name ".wh.*"'], { env: NOHTTPS, cwd: k.dir() });
+  const r = await singAsync(
+    k,
+    [
+      'exec',
+      `docker://${H}/tsrt/layers:v1`,
+      'sh',
+      '-c',
+      'test -e /etc/remove-me && echo remove-me-present; test -e /opaque/old && echo old-present; ls /opaque; find / -xdev -name ".wh.*"',
+    ],
+    { env: NOHTTPS, cwd: k.dir() },
+  );
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout, 'new\n', 'only the top layer\'s file is in the opaque directory; nothing deleted is back');
+  t.equal(r.stdout, 'new\n', "only the top layer's file is in the opaque directory; nothing deleted is back");
 });
 
 t.test('the image config: ENV (PATH included), ENTRYPOINT and CMD as the runscript; WORKDIR and USER kept in the SIF', async t => {
@@ -123,7 +171,11 @@ t.test('the image config: ENV (PATH included), ENTRYPOINT and CMD as the runscri
   const env = await singAsync(k, ['exec', 'layers.sif', 'sh', '-c', 'echo "$GREETING"; command -v greet'], { cwd });
   t.equal(env.stdout, 'hello "oci"\n/custom/bin/greet\n', `ENV values, and the image's PATH finding its tools: ${env.stderr}`);
   t.equal((await singAsync(k, ['run', 'layers.sif'], { cwd })).stdout, 'greet: hello "oci" [default-arg]\n', 'run: ENTRYPOINT with CMD');
-  t.equal((await singAsync(k, ['run', 'layers.sif', 'a b', 'c'], { cwd })).stdout, 'greet: hello "oci" [a b c]\n', 'run ARGS: the arguments replace CMD');
+  t.equal(
+    (await singAsync(k, ['run', 'layers.sif', 'a b', 'c'], { cwd })).stdout,
+    'greet: hello "oci" [a b c]\n',
+    'run ARGS: the arguments replace CMD',
+  );
   const img = SifImage.open(path.join(cwd, 'layers.sif'));
   const object = img.descriptors().find(d => d.name === 'oci-config.json');
   const config = object ? JSON.parse(img.readObject(object.id).toString()) : {};
@@ -131,9 +183,13 @@ t.test('the image config: ENV (PATH included), ENTRYPOINT and CMD as the runscri
   t.equal(config.WorkingDir, '/opaque', 'WORKDIR is kept in the SIF (oci-config.json)');
   t.equal(config.User, '65534', 'USER is kept in the SIF');
   const who = await singAsync(k, ['exec', 'layers.sif', 'sh', '-c', 'id -u; pwd'], { cwd });
-  t.equal(who.stdout, `${k.user.uid}\n${cwd}\n`, 'as in Singularity\'s native mode, the container runs as the caller in the caller\'s directory');
+  t.equal(
+    who.stdout,
+    `${k.user.uid}\n${cwd}\n`,
+    "as in Singularity's native mode, the container runs as the caller in the caller's directory",
+  );
   const labels = await singAsync(k, ['inspect', 'layers.sif'], { cwd });
-  t.match(labels.stdout, /^org\.example\.label: layers-v1$/m, 'image labels are the SIF\'s labels');
+  t.match(labels.stdout, /^org\.example\.label: layers-v1$/m, "image labels are the SIF's labels");
 });
 
 t.test('exec, run, shell, inspect and run-help take docker:// directly: converted into the cache once, then found there', async t => {
@@ -154,11 +210,14 @@ t.test('exec, run, shell, inspect and run-help take docker:// directly: converte
   t.equal(help.stdout, 'No help sections were defined for this image\n', `run-help on a URI: ${help.stderr}`);
   const quiet = await singAsync(k, ['exec', '-q', `docker://${H}/tsrt/layers:v1`, 'true'], { env, cwd });
   t.equal(quiet.stderr, '', `exec -q: no conversion messages (${quiet.code})`);
-  const flag = await singAsync(k, ['exec', '--no-https', `docker://${H}/tsrt/busybox:1`, 'true'], { env: { SINGULARITY_CACHEDIR: env.SINGULARITY_CACHEDIR }, cwd });
+  const flag = await singAsync(k, ['exec', '--no-https', `docker://${H}/tsrt/busybox:1`, 'true'], {
+    env: { SINGULARITY_CACHEDIR: env.SINGULARITY_CACHEDIR },
+    cwd,
+  });
   t.equal(flag.code, 0, `--no-https as an exec flag: ${flag.stderr}`);
 });
 
-t.test('an image index or manifest list: the host\'s platform by default, --arch for another, an error naming what there is', async t => {
+t.test("an image index or manifest list: the host's platform by default, --arch for another, an error naming what there is", async t => {
   const cwd = k.dir();
   for (const tag of ['1', 'list']) {
     const mt = (await rawManifest(reg, `tsrt/multi:${tag}`)).mediaType;
@@ -166,7 +225,11 @@ t.test('an image index or manifest list: the host\'s platform by default, --arch
     t.equal(host.stdout, 'amd64', `${mt}: this machine's platform: ${host.stderr}`);
     const arm = await singAsync(k, ['pull', '--arch', 'arm64', `arm-${tag}.sif`, `docker://${H}/tsrt/multi:${tag}`], { env: NOHTTPS, cwd });
     t.equal(arm.code, 0, arm.stderr);
-    t.equal((await singAsync(k, ['exec', `arm-${tag}.sif`, 'cat', '/platform'], { cwd })).stdout, 'arm64', `${mt}: --arch arm64 takes the arm64 image`);
+    t.equal(
+      (await singAsync(k, ['exec', `arm-${tag}.sif`, 'cat', '/platform'], { cwd })).stdout,
+      'arm64',
+      `${mt}: --arch arm64 takes the arm64 image`,
+    );
     const img = SifImage.open(path.join(cwd, `arm-${tag}.sif`));
     t.equal(img.primaryPartition()?.partition?.arch, 'arm64', 'and the SIF says arm64');
     img.close();
@@ -185,9 +248,17 @@ t.test('a blob whose bytes do not match its digest fails the pull with a clear e
   fs.writeFileSync(stored, bytes);
   const cache = freshCache();
   const cwd = k.dir();
-  const r = await singAsync(k, ['pull', 'tampered.sif', `docker://${H}/tsrt/tamper:1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  const r = await singAsync(k, ['pull', 'tampered.sif', `docker://${H}/tsrt/tamper:1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache },
+    cwd,
+  });
   t.equal(r.code, 255);
-  t.match(r.stderr, new RegExp(`blob ${digest} of ${H}/tsrt/tamper: the downloaded bytes hash to sha256:[0-9a-f]{64}, not to the digest that names them; the registry sent a corrupt or tampered blob, which was not kept`));
+  t.match(
+    r.stderr,
+    new RegExp(
+      `blob ${digest} of ${H}/tsrt/tamper: the downloaded bytes hash to sha256:[0-9a-f]{64}, not to the digest that names them; the registry sent a corrupt or tampered blob, which was not kept`,
+    ),
+  );
   const hex = digest.slice(7);
   t.notOk(fs.existsSync(path.join(cache, 'cache/blob/blobs/sha256', hex)), 'not in the blob cache');
   t.notOk(fs.existsSync(path.join(cache, 'cache/blob/.partial', hex)), 'no partial download kept');
@@ -200,7 +271,10 @@ t.test('an interrupted layer download resumes with a Range request where it stop
   const layer = manifest.layers[0];
   const proxy = await startProxy(t, H, { cut: { digest: layer.digest, after: Math.floor(layer.size / 2) } });
   const cwd = k.dir();
-  const r = await singAsync(k, ['pull', 'resumed.sif', `docker://${proxy.host}/tsrt/busybox:1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() }, cwd });
+  const r = await singAsync(k, ['pull', 'resumed.sif', `docker://${proxy.host}/tsrt/busybox:1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() },
+    cwd,
+  });
   t.equal(r.code, 0, r.stderr);
   const gets = proxy.log.filter(e => e.method === 'GET' && e.path.endsWith(layer.digest));
   t.equal(gets.length, 2, 'the layer was asked for twice');
@@ -218,14 +292,25 @@ t.test('a pull that gave up keeps its partial download, and the next pull resume
   const broken = await startProxy(t, H, { cut: { digest: layer.digest, after: step, times: 100 } });
   const cache = freshCache();
   const cwd = k.dir();
-  const first = await singAsync(k, ['pull', 'r.sif', `docker://${broken.host}/tsrt/layers:v1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  const first = await singAsync(k, ['pull', 'r.sif', `docker://${broken.host}/tsrt/layers:v1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache },
+    cwd,
+  });
   t.equal(first.code, 255);
-  t.match(first.stderr, new RegExp(`blob ${layer.digest} of ${broken.host}/tsrt/layers: download incomplete after 5 attempts \\(\\d+ of ${layer.size} bytes; .*\\); run the command again to resume`));
+  t.match(
+    first.stderr,
+    new RegExp(
+      `blob ${layer.digest} of ${broken.host}/tsrt/layers: download incomplete after 5 attempts \\(\\d+ of ${layer.size} bytes; .*\\); run the command again to resume`,
+    ),
+  );
   const partial = path.join(cache, 'cache/blob/.partial', layer.digest.slice(7));
   const kept = fs.statSync(partial).size;
   t.ok(kept > 0 && kept < layer.size, `${kept} bytes kept in cache/blob/.partial`);
   const working = await startProxy(t, H);
-  const second = await singAsync(k, ['pull', 'r.sif', `docker://${working.host}/tsrt/layers:v1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  const second = await singAsync(k, ['pull', 'r.sif', `docker://${working.host}/tsrt/layers:v1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache },
+    cwd,
+  });
   t.equal(second.code, 0, second.stderr);
   const get = working.log.find(e => e.method === 'GET' && e.path.endsWith(layer.digest));
   t.equal(get?.range, `bytes=${kept}-`, 'the next pull asked only for the rest');
@@ -245,13 +330,19 @@ t.test('a cached blob that no longer matches its digest is not used: it is fetch
   const proxy = await startProxy(t, H);
   const r = await singAsync(k, ['pull', 'b.sif', `docker://${proxy.host}/tsrt/busybox:1`], { env, cwd });
   t.equal(r.code, 0, r.stderr);
-  t.ok(proxy.log.some(e => e.method === 'GET' && e.path.endsWith(layer)), 'the layer was downloaded again');
+  t.ok(
+    proxy.log.some(e => e.method === 'GET' && e.path.endsWith(layer)),
+    'the layer was downloaded again',
+  );
   t.equal(crypto.createHash('sha256').update(fs.readFileSync(cached)).digest('hex'), layer, 'and the cache holds the right bytes');
 });
 
 t.test('layers are downloaded in parallel', async t => {
   const proxy = await startProxy(t, H, { holdUntil: 2 });
-  const r = await singAsync(k, ['pull', 'p.sif', `docker://${proxy.host}/tsrt/layers:v1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() }, cwd: k.dir() });
+  const r = await singAsync(k, ['pull', 'p.sif', `docker://${proxy.host}/tsrt/layers:v1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() },
+    cwd: k.dir(),
+  });
   t.equal(r.code, 0, r.stderr);
   t.ok(proxy.maxInFlight >= 2, `${proxy.maxInFlight} blob downloads were in progress at once`);
 });
@@ -264,7 +355,10 @@ t.test('a progress bar is drawn on a terminal, and nothing of it otherwise', asy
   const tty = await runAsync('/usr/bin/script', ['-qec', line, '/dev/null'], { cwd });
   t.equal(tty.code, 0, tty.stdout);
   t.match(tty.stdout, /\rCopying blobs \[[=> ]{30}\] [\d.]+ (KiB|MiB) \/ [\d.]+ (KiB|MiB)/, 'a bar redrawn in place (carriage return)');
-  const piped = await singAsync(k, ['pull', 'pipe.sif', `docker://${H}/tsrt/fresh:1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() }, cwd });
+  const piped = await singAsync(k, ['pull', 'pipe.sif', `docker://${H}/tsrt/fresh:1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: freshCache() },
+    cwd,
+  });
   t.equal(piped.code, 0, piped.stderr);
   t.notMatch(piped.stderr, /Copying blobs|\r/, 'stderr is a pipe: no bar');
 });
@@ -273,11 +367,20 @@ t.test('cache list and cache clean (--type, --days, --dry-run, and the question 
   const cache = freshCache();
   const env = { ...NOHTTPS, SINGULARITY_CACHEDIR: cache };
   const cwd = k.dir();
-  for (const tag of ['busybox:1', 'layers:v1']) t.equal((await singAsync(k, ['pull', `${tag.replace(':', '-')}.sif`, `docker://${H}/tsrt/${tag}`], { env, cwd })).code, 0);
+  for (const tag of ['busybox:1', 'layers:v1'])
+    t.equal((await singAsync(k, ['pull', `${tag.replace(':', '-')}.sif`, `docker://${H}/tsrt/${tag}`], { env, cwd })).code, 0);
   const summary = await singAsync(k, ['cache', 'list'], { env });
-  t.match(summary.stdout, /^There are 2 container file\(s\) using [\d.]+ MiB and \d+ oci blob file\(s\) using [\d.]+ (KiB|MiB) of space\nTotal space used: [\d.]+ MiB\n$/, summary.stderr);
+  t.match(
+    summary.stdout,
+    /^There are 2 container file\(s\) using [\d.]+ MiB and \d+ oci blob file\(s\) using [\d.]+ (KiB|MiB) of space\nTotal space used: [\d.]+ MiB\n$/,
+    summary.stderr,
+  );
   const verbose = await singAsync(k, ['cache', 'list', '-v', '--type', 'oci'], { env });
-  t.match(verbose.stdout, /^NAME +DATE CREATED +SIZE +TYPE\n[0-9a-f]{22} +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[\d.]+ MiB +oci-tmp\n[0-9a-f]{22} .* oci-tmp\n\nThere are 2 container file\(s\) using [\d.]+ MiB of space\n/, 'one line per SIF, only the type asked for');
+  t.match(
+    verbose.stdout,
+    /^NAME +DATE CREATED +SIZE +TYPE\n[0-9a-f]{22} +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[\d.]+ MiB +oci-tmp\n[0-9a-f]{22} .* oci-tmp\n\nThere are 2 container file\(s\) using [\d.]+ MiB of space\n/,
+    'one line per SIF, only the type asked for',
+  );
 
   const root = path.join(cache, 'cache');
   const [older] = fs.readdirSync(path.join(root, 'oci-tmp'));
@@ -294,7 +397,11 @@ t.test('cache list and cache clean (--type, --days, --dry-run, and the question 
 
   const byAge = await singAsync(k, ['cache', 'clean', '-f', '--days', '5', '--type', 'oci'], { env });
   t.equal(byAge.code, 0, byAge.stderr);
-  t.same(fs.readdirSync(path.join(root, 'oci-tmp')).filter(n => n !== older), fs.readdirSync(path.join(root, 'oci-tmp')), '--days 5 removed the 10-day-old SIF');
+  t.same(
+    fs.readdirSync(path.join(root, 'oci-tmp')).filter(n => n !== older),
+    fs.readdirSync(path.join(root, 'oci-tmp')),
+    '--days 5 removed the 10-day-old SIF',
+  );
   t.equal(fs.readdirSync(path.join(root, 'oci-tmp')).length, 1, 'and kept the new one');
   const blobs = fs.readdirSync(path.join(root, 'blob/blobs/sha256')).length;
   t.ok(blobs > 0, '--type oci left the blobs');
@@ -305,7 +412,10 @@ t.test('cache list and cache clean (--type, --days, --dry-run, and the question 
   t.equal(fs.readdirSync(path.join(root, 'oci-tmp')).length, 1, 'and left the SIF');
   const all = await singAsync(k, ['cache', 'clean', '--force'], { env });
   t.equal(all.code, 0, all.stderr);
-  t.match((await singAsync(k, ['cache', 'list'], { env })).stdout, /^There are 0 container file\(s\) using 0\.00 KiB and 0 oci blob file\(s\) using 0\.00 KiB of space/);
+  t.match(
+    (await singAsync(k, ['cache', 'list'], { env })).stdout,
+    /^There are 0 container file\(s\) using 0\.00 KiB and 0 oci blob file\(s\) using 0\.00 KiB of space/,
+  );
   const bad = await singAsync(k, ['cache', 'clean', '-f', '--type', 'nonsense'], { env });
   t.equal(bad.code, 1);
   t.match(bad.stderr, /invalid cache type "nonsense"/);
@@ -316,14 +426,24 @@ t.test('build: a docker:// source, and Bootstrap: docker with Registry: and Name
   const direct = await singAsync(k, ['build', '--no-https', 'direct.sif', `docker://${H}/tsrt/busybox:1`], { cwd });
   t.equal(direct.code, 0, direct.stderr);
   t.equal((await singAsync(k, ['exec', 'direct.sif', 'busybox', 'true'], { cwd })).code, 0);
-  fs.writeFileSync(path.join(cwd, 'image.def'), `Bootstrap: docker\nRegistry: ${H}\nNamespace: tsrt\nFrom: layers:v1\n\n%runscript\n    echo "from the def file: $GREETING"\n`);
+  fs.writeFileSync(
+    path.join(cwd, 'image.def'),
+    `Bootstrap: docker\nRegistry: ${H}\nNamespace: tsrt\nFrom: layers:v1\n\n%runscript\n    echo "from the def file: $GREETING"\n`,
+  );
   const def = await singAsync(k, ['build', 'def.sif', 'image.def'], { cwd, env: NOHTTPS });
   t.equal(def.code, 0, def.stderr);
-  t.equal((await singAsync(k, ['run', 'def.sif'], { cwd })).stdout, 'from the def file: hello "oci"\n', 'the image\'s ENV under the def file\'s runscript');
+  t.equal(
+    (await singAsync(k, ['run', 'def.sif'], { cwd })).stdout,
+    'from the def file: hello "oci"\n',
+    "the image's ENV under the def file's runscript",
+  );
   t.equal((await singAsync(k, ['exec', 'def.sif', 'cat', '/opaque/new'], { cwd })).stdout, 'new', 'its layers');
   const missing = await singAsync(k, ['build', 'm.sif', `docker://${H}/tsrt/nothere:1`], { cwd, env: NOHTTPS });
   t.equal(missing.code, 255);
-  t.match(missing.stderr, /FATAL: {3}docker:\/\/127\.0\.0\.1:\d+\/tsrt\/nothere:1 line 2: manifest of 127\.0\.0\.1:\d+\/tsrt\/nothere:1: not found in 127\.0\.0\.1:\d+ \(HTTP 404 MANIFEST_UNKNOWN/);
+  t.match(
+    missing.stderr,
+    /FATAL: {3}docker:\/\/127\.0\.0\.1:\d+\/tsrt\/nothere:1 line 2: manifest of 127\.0\.0\.1:\d+\/tsrt\/nothere:1: not found in 127\.0\.0\.1:\d+ \(HTTP 404 MANIFEST_UNKNOWN/,
+  );
 });
 
 t.test('docker-archive:, oci-archive: and oci: go straight to exec and run', async t => {
@@ -332,7 +452,11 @@ t.test('docker-archive:, oci-archive: and oci: go straight to exec and run', asy
   fs.mkdirSync(layoutDir);
   t.equal(spawnSync('tar', ['-xf', images.ociArchive, '-C', layoutDir]).status, 0);
   spawnSync('chmod', ['-R', 'a+rX', layoutDir]);
-  for (const [source, what] of [[`docker-archive:${images.dockerArchive}`, 'docker-archive'], [`oci-archive:${images.ociArchive}`, 'oci-archive'], [`oci:${layoutDir}`, 'oci layout']]) {
+  for (const [source, what] of [
+    [`docker-archive:${images.dockerArchive}`, 'docker-archive'],
+    [`oci-archive:${images.ociArchive}`, 'oci-archive'],
+    [`oci:${layoutDir}`, 'oci layout'],
+  ]) {
     const r = await singAsync(k, ['exec', source!, 'busybox', 'echo', what!], { cwd });
     t.equal(r.stdout, `${what}\n`, `${source}: ${r.stderr}`);
   }
@@ -340,28 +464,45 @@ t.test('docker-archive:, oci-archive: and oci: go straight to exec and run', asy
   t.equal(tagged.stdout, 'greet: hello "oci" [from a layout]\n', `oci:DIR:TAG picks the tagged image: ${tagged.stderr}`);
   const absent = await singAsync(k, ['exec', 'docker-archive:/nonexistent.tar', 'true'], { cwd });
   t.equal(absent.code, 255);
-  t.match(absent.stderr, /^FATAL: {3}docker-archive:\/nonexistent\.tar: \/nonexistent\.tar does not exist$/m, 'named as given, not as a path under the cwd');
+  t.match(
+    absent.stderr,
+    /^FATAL: {3}docker-archive:\/nonexistent\.tar: \/nonexistent\.tar does not exist$/m,
+    'named as given, not as a path under the cwd',
+  );
 });
 
 t.test('library://, shub:// and docker-daemon: are refused by name: there is no service here to serve them', async t => {
   const cwd = k.dir();
-  for (const args of [['exec', 'library://alpine', 'true'], ['pull', 'library://alpine'], ['build', 'x.sif', 'library://alpine'], ['run', 'shub://a/b'], ['exec', 'docker-daemon:alpine:latest', 'true']]) {
+  for (const args of [
+    ['exec', 'library://alpine', 'true'],
+    ['pull', 'library://alpine'],
+    ['build', 'x.sif', 'library://alpine'],
+    ['run', 'shub://a/b'],
+    ['exec', 'docker-daemon:alpine:latest', 'true'],
+  ]) {
     const r = await singAsync(k, args, { cwd });
     t.equal(r.code, 255, args.join(' '));
-    t.match(r.stderr, /^FATAL: {3}(library:\/\/alpine: library:\/\/ images need the Sylabs Cloud Library, which tsrt-singularity does not talk to|shub:\/\/a\/b: shub:\/\/ images come from Singularity Hub, which is retired|docker-daemon:alpine:latest: docker-daemon: images are read from a Docker daemon)/m, args.join(' '));
+    t.match(
+      r.stderr,
+      /^FATAL: {3}(library:\/\/alpine: library:\/\/ images need the Sylabs Cloud Library, which tsrt-singularity does not talk to|shub:\/\/a\/b: shub:\/\/ images come from Singularity Hub, which is retired|docker-daemon:alpine:latest: docker-daemon: images are read from a Docker daemon)/m,
+      args.join(' '),
+    );
   }
 });
 
 t.test('--disable-cache pulls without leaving anything in the cache', async t => {
   const cache = freshCache();
   const cwd = k.dir();
-  const r = await singAsync(k, ['pull', '--disable-cache', 'nc.sif', `docker://${H}/tsrt/busybox:1`], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache }, cwd });
+  const r = await singAsync(k, ['pull', '--disable-cache', 'nc.sif', `docker://${H}/tsrt/busybox:1`], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: cache },
+    cwd,
+  });
   t.equal(r.code, 0, r.stderr);
   t.ok(SifImage.isSif(path.join(cwd, 'nc.sif')));
   t.same(fs.readdirSync(cache), [], 'no cache directory was even made');
 });
 
-t.test('the cache must be the user\'s own and private (R9): a shared or symlinked cache directory is refused', async t => {
+t.test("the cache must be the user's own and private (R9): a shared or symlinked cache directory is refused", async t => {
   const parent = k.dir();
   fs.mkdirSync(path.join(parent, 'cache'), { mode: 0o777 });
   fs.chmodSync(path.join(parent, 'cache'), 0o777);
@@ -379,7 +520,13 @@ t.test('the cache must be the user\'s own and private (R9): a shared or symlinke
   fs.chownSync(path.join(foreign, 'cache'), k.user.uid, k.user.gid);
   fs.mkdirSync(path.join(foreign, 'cache', 'oci-tmp'), { mode: 0o755 });
   fs.chownSync(path.join(foreign, 'cache', 'oci-tmp'), 65534, 65534);
-  const other = await singAsync(k, ['exec', `docker://${H}/tsrt/busybox:1`, 'true'], { env: { ...NOHTTPS, SINGULARITY_CACHEDIR: foreign } });
+  const other = await singAsync(k, ['exec', `docker://${H}/tsrt/busybox:1`, 'true'], {
+    env: { ...NOHTTPS, SINGULARITY_CACHEDIR: foreign },
+  });
   t.equal(other.code, 255);
-  t.match(other.stderr, /cache directory .*\/cache\/oci-tmp is owned by uid 65534, not by you \(uid \d+\)/, 'a directory planted by another user');
+  t.match(
+    other.stderr,
+    /cache directory .*\/cache\/oci-tmp is owned by uid 65534, not by you \(uid \d+\)/,
+    'a directory planted by another user',
+  );
 });

@@ -8,7 +8,20 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SINGULARITY, kit, type Kit } from '../singularity-run-kit.js';
-import { busyboxImages, gzipFile, Layout, makePki, privateDir, push, requireTools, runAsync, sha256, singAsync, startRegistry, tarLayer } from '../registry-kit.js';
+import {
+  busyboxImages,
+  gzipFile,
+  Layout,
+  makePki,
+  privateDir,
+  push,
+  requireTools,
+  runAsync,
+  sha256,
+  singAsync,
+  startRegistry,
+  tarLayer,
+} from '../registry-kit.js';
 import type { Result } from '../helpers.js';
 
 const k: Kit = kit(t);
@@ -19,13 +32,24 @@ const pki = makePki(privateDir(t, 'tsrt-pki-'));
 const reg = await startRegistry(t, { tls: pki, htpasswd: { user: 'researcher', password: 'hpc-2026' } });
 const images = busyboxImages(t);
 const layout = new Layout(path.join(images.dir, 'layout'));
-const cowsay = { content: '#!/bin/sh\nmsg="${*:-moo}"\necho " ${msg}"\necho "  \\\\   ^__^"\necho "   \\\\  (oo)\\\\_______"\n', mode: 0o755 };
-layout.tag('latest', layout.image({
-  config: {
-    Env: ['PATH=/usr/games:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'], Entrypoint: ['/usr/games/cowsay'], Cmd: ['hello from the registry'],
-    Labels: { maintainer: 'tsrt tests', 'org.opencontainers.image.title': 'lolcow' },
-  },
-}, [gzipFile(images.rootfsTar), tarLayer({ 'usr/games/cowsay': cowsay })]));
+const cowsay = {
+  content: '#!/bin/sh\nmsg="${*:-moo}"\necho " ${msg}"\necho "  \\\\   ^__^"\necho "   \\\\  (oo)\\\\_______"\n',
+  mode: 0o755,
+};
+layout.tag(
+  'latest',
+  layout.image(
+    {
+      config: {
+        Env: ['PATH=/usr/games:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'],
+        Entrypoint: ['/usr/games/cowsay'],
+        Cmd: ['hello from the registry'],
+        Labels: { maintainer: 'tsrt tests', 'org.opencontainers.image.title': 'lolcow' },
+      },
+    },
+    [gzipFile(images.rootfsTar), tarLayer({ 'usr/games/cowsay': cowsay })],
+  ),
+);
 await push(`oci:${layout.dir}:latest`, reg, 'tutorial/lolcow:latest', { tls: pki, creds: 'researcher:hpc-2026' });
 
 const home = k.dir('tutorial-home-');
@@ -36,7 +60,11 @@ const step = (args: string[], input?: string): Promise<Result> => singAsync(k, a
 /** A command other than tsrt-singularity, as the user in the session, with dist/ (run-singularity) on PATH. */
 const shell = (command: string): Promise<Result> => {
   const vars = { ...env, PATH: `${path.dirname(SINGULARITY)}:/usr/bin:/bin`, USER: k.user.name, XDG_RUNTIME_DIR: k.runtime };
-  return runAsync('runuser', ['-u', k.user.name, '--', 'env', '-i', ...Object.entries(vars).map(([n, v]) => `${n}=${v}`), 'sh', '-c', command], { cwd: work });
+  return runAsync(
+    'runuser',
+    ['-u', k.user.name, '--', 'env', '-i', ...Object.entries(vars).map(([n, v]) => `${n}=${v}`), 'sh', '-c', command],
+    { cwd: work },
+  );
 };
 
 t.test('a session with the site registry', async t => {
@@ -59,7 +87,10 @@ t.test('a session with the site registry', async t => {
   const args = await step(['run', 'lolcow_latest.sif', 'HPC', 'is', 'fun']);
   t.match(args.stdout, /^ HPC is fun\n/, 'run ARGS: the arguments replace CMD');
 
-  fs.writeFileSync(path.join(work, 'mycow.def'), `Bootstrap: docker\nFrom: ${H}/tutorial/lolcow:latest\n\n%labels\n    author researcher\n\n%help\n    A cow of my own: give it words.\n\n%runscript\n    exec cowsay "my own cow: $*"\n\n%startscript\n    exec sleep 300\n`);
+  fs.writeFileSync(
+    path.join(work, 'mycow.def'),
+    `Bootstrap: docker\nFrom: ${H}/tutorial/lolcow:latest\n\n%labels\n    author researcher\n\n%help\n    A cow of my own: give it words.\n\n%runscript\n    exec cowsay "my own cow: $*"\n\n%startscript\n    exec sleep 300\n`,
+  );
   const build = await step(['build', 'mycow.sif', 'mycow.def']);
   t.equal(build.code, 0, `build on the pulled image, as a user, without --fakeroot: ${build.stderr}`);
   t.notOk(build.stderr.includes('--fakeroot'), 'no --fakeroot asked for or suggested');
@@ -94,7 +125,11 @@ t.test('a session with the site registry', async t => {
   t.equal((await step(['instance', 'stop', 'tutorialcow'])).code, 0);
 
   const cache = await step(['cache', 'list']);
-  t.match(cache.stdout, /^There are 2 container file\(s\) using .* and \d+ oci blob file\(s\) using .* of space\n/, 'the cache holds the converted image and the oras pull');
+  t.match(
+    cache.stdout,
+    /^There are 2 container file\(s\) using .* and \d+ oci blob file\(s\) using .* of space\n/,
+    'the cache holds the converted image and the oras pull',
+  );
 
   const logout = await step(['registry', 'logout', `docker://${H}`]);
   t.equal(logout.code, 0, logout.stderr);

@@ -7,12 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import {
-  REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, waitFor, type Result, type Scope,
-} from '../helpers.js';
+import { REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, waitFor, type Result, type Scope } from '../helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
-  name: 'sif-rootfs', idPrefix: 'sifroot', needsRoot: 'SIF rootfs tests need root', timeoutMinutes: 10,
+  name: 'sif-rootfs',
+  idPrefix: 'sifroot',
+  needsRoot: 'SIF rootfs tests need root',
+  timeoutMinutes: 10,
 });
 
 const loopsOf = (file: string): string => spawnSync('losetup', ['-j', file], { encoding: 'utf8' }).stdout.trim();
@@ -32,7 +33,7 @@ function sifBundle(s: Scope, args: string[], edit?: (spec: any) => void): { bund
   ]).close();
   fs.rmSync(squashfs);
   fs.rmSync(rootfs, { recursive: true });
-  editConfig(bundle, (spec) => {
+  editConfig(bundle, spec => {
     spec.root = { path: 'image.sif', readonly: true };
     edit?.(spec);
   });
@@ -44,7 +45,11 @@ const mountsOf = (id: string): string[] => hostMountsContaining(`/tsrt-images/${
 
 function nothingLeft(t: Test, image: string, id: string): void {
   t.same(mountsOf(id), [], 'no mount left');
-  t.same(fs.readdirSync('/run/tsrt-images').filter((d) => d.startsWith(`${id}-`)), [], 'no mount point left');
+  t.same(
+    fs.readdirSync('/run/tsrt-images').filter(d => d.startsWith(`${id}-`)),
+    [],
+    'no mount point left',
+  );
   t.equal(loopsOf(image), '', 'no loop device left on the image');
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
 }
@@ -67,23 +72,30 @@ function runSifBundle(t: Test, args: string[], edit?: (spec: any) => void, allow
   return r;
 }
 
-t.test('root.path: a SIF mounted read-only', async (t) => {
+t.test('root.path: a SIF mounted read-only', async t => {
   const r = runSifBundle(t, ['sh', '-c', 'cat /etc/greeting; touch /new 2>/dev/null && echo writable || echo read-only']);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\nread-only\n');
 });
 
-t.test('root.readonly=false: an overlay whose writes stay with the container', async (t) => {
+t.test('root.readonly=false: an overlay whose writes stay with the container', async t => {
   const s = scope(t);
-  const { bundle, image } = sifBundle(s, ['sh', '-c', 'echo changed > /etc/greeting && touch /new && cat /etc/greeting && ls /new'], (spec) => {
-    spec.root.readonly = false;
-  });
+  const { bundle, image } = sifBundle(
+    s,
+    ['sh', '-c', 'echo changed > /etc/greeting && touch /new && cat /etc/greeting && ls /new'],
+    spec => {
+      spec.root.readonly = false;
+    },
+  );
   const before = fs.readFileSync(image);
   const id = s.id();
   const c = rtFiles(s, ['create', '-b', bundle, id]);
   t.equal(c.code, 0, c.stderr);
   const state = JSON.parse(rt(['state', id]).stdout);
-  t.ok(mountsOf(id).some((l) => l.includes(' overlay ')), 'the overlay is mounted');
+  t.ok(
+    mountsOf(id).some(l => l.includes(' overlay ')),
+    'the overlay is mounted',
+  );
   t.ok(fs.existsSync(path.join(ROOT, id, 'image-rootfs', 'upper')), 'its upper dir is in the state dir');
   t.equal(state.status, 'created');
   t.equal(rt(['start', id]).code, 0);
@@ -95,23 +107,32 @@ t.test('root.readonly=false: an overlay whose writes stay with the container', a
 });
 
 function waitForStopped(id: string): boolean {
-  return waitFor(() => {
-    const r = rt(['state', id]);
-    return r.code === 0 && JSON.parse(r.stdout).status === 'stopped';
-  }, 400, 50);
+  return waitFor(
+    () => {
+      const r = rt(['state', id]);
+      return r.code === 0 && JSON.parse(r.stdout).status === 'stopped';
+    },
+    400,
+    50,
+  );
 }
 
-t.test('annotation org.tsrt.sif names the image; root.path is then not used', async (t) => {
-  const r = runSifBundle(t, ['cat', '/etc/greeting'], (spec) => {
-    spec.root.path = 'unused-rootfs';
-    spec.annotations = { 'org.tsrt.sif': 'image.sif' };
-  }, true);
+t.test('annotation org.tsrt.sif names the image; root.path is then not used', async t => {
+  const r = runSifBundle(
+    t,
+    ['cat', '/etc/greeting'],
+    spec => {
+      spec.root.path = 'unused-rootfs';
+      spec.annotations = { 'org.tsrt.sif': 'image.sif' };
+    },
+    true,
+  );
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello from the SIF\n');
 });
 
-t.test('a container with a user namespace reaches its image root as a mapped uid', async (t) => {
-  const r = runSifBundle(t, ['sh', '-c', 'id -u; cat /etc/greeting'], (spec) => {
+t.test('a container with a user namespace reaches its image root as a mapped uid', async t => {
+  const r = runSifBundle(t, ['sh', '-c', 'id -u; cat /etc/greeting'], spec => {
     spec.linux.namespaces.push({ type: 'user' });
     spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
     spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -120,15 +141,15 @@ t.test('a container with a user namespace reaches its image root as a mapped uid
   t.equal(r.stdout, '0\nhello from the SIF\n');
 });
 
-t.test('a create that fails after mounting leaves no mount and no loop device', async (t) => {
+t.test('a create that fails after mounting leaves no mount and no loop device', async t => {
   const r = runSifBundle(t, ['/no/such/binary']);
   t.not(r.code, 0);
   t.match(r.stderr, 'no such file or directory');
 });
 
-t.test('delete --force of a running container unmounts its image', async (t) => {
+t.test('delete --force of a running container unmounts its image', async t => {
   const s = scope(t);
-  const { bundle, image } = sifBundle(s, ['sh', '-c', 'echo ready; while :; do sleep 1; done'], (spec) => {
+  const { bundle, image } = sifBundle(s, ['sh', '-c', 'echo ready; while :; do sleep 1; done'], spec => {
     spec.root.readonly = false;
   });
   const id = s.id();
@@ -138,11 +159,13 @@ t.test('delete --force of a running container unmounts its image', async (t) => 
   nothingLeft(t, image, id);
 });
 
-t.test('bad images are refused naming the config field', async (t) => {
+t.test('bad images are refused naming the config field', async t => {
   const s = scope(t);
   const { bundle, image } = sifBundle(s, ['true']);
   // A SIF whose primary partition is not a squashfs: found by its magic, refused when mounted.
-  SifImage.create(image, [{ dataType: DataType.Partition, data: Buffer.alloc(8192), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(image, [
+    { dataType: DataType.Partition, data: Buffer.alloc(8192), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  ]).close();
   const id = s.id();
   const bad = rt(['run', '-b', bundle, id]);
   t.not(bad.code, 0);
@@ -151,18 +174,22 @@ t.test('bad images are refused naming the config field', async (t) => {
   t.notOk(fs.existsSync(path.join(ROOT, id)), 'no state left');
   const notImage = path.join(bundle, 'notes.txt');
   fs.writeFileSync(notImage, 'not an image');
-  editConfig(bundle, (spec) => { spec.root.path = 'notes.txt'; });
+  editConfig(bundle, spec => {
+    spec.root.path = 'notes.txt';
+  });
   const plain = rt(['run', '-b', bundle, s.id()]);
   t.not(plain.code, 0);
   t.match(plain.stderr, `invalid rootfs: ${notImage}: not a directory`, 'any other file is still "not a directory"');
-  editConfig(bundle, (spec) => { spec.annotations = { 'org.tsrt.sif': 'missing.sif' }; });
+  editConfig(bundle, spec => {
+    spec.annotations = { 'org.tsrt.sif': 'missing.sif' };
+  });
   const missing = rt(['run', '-b', bundle, s.id()]);
   t.not(missing.code, 0);
   t.match(missing.stderr, '/annotations/org.tsrt.sif: image');
   t.match(missing.stderr, 'does not exist');
 });
 
-t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached sandbox; no overlay', async (t) => {
+t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached sandbox; no overlay', async t => {
   const user = testUser();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-rootless-'));
   fs.chmodSync(home, 0o755);
@@ -179,18 +206,28 @@ t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached
   fs.writeFileSync(path.join(bundle, 'rootfs', 'etc', 'greeting'), 'hello from the SIF\n');
   asUser('mksquashfs', [path.join(bundle, 'rootfs'), path.join(home, 'rootfs.sqfs'), '-quiet', '-noappend']);
   const image = path.join(bundle, 'image.sif');
-  SifImage.create(image, [{ dataType: DataType.Partition, data: { path: path.join(home, 'rootfs.sqfs') }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } }]).close();
+  SifImage.create(image, [
+    {
+      dataType: DataType.Partition,
+      data: { path: path.join(home, 'rootfs.sqfs') },
+      partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys },
+    },
+  ]).close();
   fs.chownSync(image, user.uid, user.gid);
-  editConfig(bundle, (spec) => { spec.root = { path: 'image.sif', readonly: true }; });
+  editConfig(bundle, spec => {
+    spec.root = { path: 'image.sif', readonly: true };
+  });
   const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache') };
   const root = path.join(home, 'state');
   const r = tsrt(['run', '-b', bundle, 'sif-rootless-ro'], { user: user.name, root, env });
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout, '0\nhello from the SIF\n', 'the image as the container\'s root, as the user mapped to root');
+  t.equal(r.stdout, '0\nhello from the SIF\n', "the image as the container's root, as the user mapped to root");
   t.same(hostMountsContaining(home), [], 'nothing left mounted');
-  t.notOk(fs.existsSync(path.join(home, 'tsrt-images')), 'the mount points were in the container\'s state directory, not beside it');
+  t.notOk(fs.existsSync(path.join(home, 'tsrt-images')), "the mount points were in the container's state directory, not beside it");
   t.same(fs.readdirSync(root), [], 'and went with it');
-  editConfig(bundle, (spec) => { spec.root.readonly = false; });
+  editConfig(bundle, spec => {
+    spec.root.readonly = false;
+  });
   const w = tsrt(['run', '-b', bundle, 'sif-rootless-rw'], { user: user.name, root, env });
   t.not(w.code, 0, 'a writable image root needs root');
   t.match(w.stderr, /invalid rootfs: \/root\/path: cannot mount image .*(needs root for its overlay|squashfuse)/);

@@ -26,7 +26,7 @@ t.test('exec runs the command as the calling user, with its uid and gid', async 
   t.match(r.stdout, new RegExp(`^uid=${k.user.uid}\\(${k.user.name}\\) gid=${k.user.gid}\\(${k.user.name}\\)`));
 });
 
-t.test('/etc/passwd and /etc/group get the user\'s entries, the image\'s own kept', async t => {
+t.test("/etc/passwd and /etc/group get the user's entries, the image's own kept", async t => {
   const r = k.sing(['exec', image, 'cat', '/etc/passwd', '/etc/group']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^root:x:0:0:/m);
@@ -35,14 +35,23 @@ t.test('/etc/passwd and /etc/group get the user\'s entries, the image\'s own kep
   t.equal(fs.readFileSync(path.join(image, 'etc/passwd'), 'utf8').includes(k.user.name), false, 'the image itself is untouched');
 });
 
-t.test('$HOME, /tmp, /var/tmp and $PWD are the host\'s, and the cwd is kept', async t => {
+t.test("$HOME, /tmp, /var/tmp and $PWD are the host's, and the cwd is kept", async t => {
   const work = k.dir('singrun-cwd-');
   fs.writeFileSync(path.join(work, 'here.txt'), 'cwd file');
   const stamp = `singrun-${process.pid}-${randomBytes(6).toString('hex')}`;
   // R9: a random name, created exclusively (never through something another user put there first).
   fs.writeFileSync(`/tmp/${stamp}`, 'tmp file', { flag: 'wx' });
   t.teardown(() => fs.rmSync(`/tmp/${stamp}`, { force: true }));
-  const r = k.sing(['exec', image, 'sh', '-c', `echo "$HOME"; pwd; cat here.txt; echo; cat /tmp/${stamp}; echo; test -d /var/tmp && echo vartmp; touch "$HOME/.singrun-probe" && echo home-writable`], { cwd: work });
+  const r = k.sing(
+    [
+      'exec',
+      image,
+      'sh',
+      '-c',
+      `echo "$HOME"; pwd; cat here.txt; echo; cat /tmp/${stamp}; echo; test -d /var/tmp && echo vartmp; touch "$HOME/.singrun-probe" && echo home-writable`,
+    ],
+    { cwd: work },
+  );
   t.equal(r.code, 0, r.stderr);
   t.same(r.stdout.split('\n').slice(0, 6), [k.home, work, 'cwd file', 'tmp file', 'vartmp', 'home-writable']);
   t.ok(fs.existsSync(path.join(k.home, '.singrun-probe')), 'the write landed in the host home');
@@ -50,7 +59,13 @@ t.test('$HOME, /tmp, /var/tmp and $PWD are the host\'s, and the cwd is kept', as
 });
 
 t.test('/proc, /sys, /dev, /etc/hosts, /etc/localtime and /etc/resolv.conf come from the host', async t => {
-  const r = k.sing(['exec', image, 'sh', '-c', 'cat /etc/hosts; echo ---; test -c /dev/null && echo devnull; test -d /sys/kernel && echo sys; test -e /etc/localtime && echo localtime; test -e /etc/resolv.conf && echo resolv; echo $$; cat /proc/1/comm']);
+  const r = k.sing([
+    'exec',
+    image,
+    'sh',
+    '-c',
+    'cat /etc/hosts; echo ---; test -c /dev/null && echo devnull; test -d /sys/kernel && echo sys; test -e /etc/localtime && echo localtime; test -e /etc/resolv.conf && echo resolv; echo $$; cat /proc/1/comm',
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout.split('---\n')[0], fs.readFileSync('/etc/hosts', 'utf8'));
   t.match(r.stdout, /devnull\nsys\n/);
@@ -67,12 +82,30 @@ t.test('the root filesystem is read-only and the image untouched', async t => {
   t.notOk(fs.existsSync(path.join(image, k.home.slice(1))), 'mount points went to the session layer, not the image');
 });
 
-t.test('the host environment passes through; the image\'s env scripts and SINGULARITYENV_* override it in order', async t => {
-  const r = k.sing(['exec', image, 'sh', '-c', 'echo "$HOSTVAR|$FROM_IMAGE|$OVERRIDDEN|$APPTVAR|$PATH|$LD_LIBRARY_PATH|$SINGULARITY_NAME|$SINGULARITY_CONTAINER"'], {
-    env: { HOSTVAR: 'host-value', OVERRIDDEN: 'host', SINGULARITYENV_OVERRIDDEN: 'prefixed', APPTAINERENV_APPTVAR: 'apptainer', LD_LIBRARY_PATH: '/host/lib' },
-  });
+t.test("the host environment passes through; the image's env scripts and SINGULARITYENV_* override it in order", async t => {
+  const r = k.sing(
+    [
+      'exec',
+      image,
+      'sh',
+      '-c',
+      'echo "$HOSTVAR|$FROM_IMAGE|$OVERRIDDEN|$APPTVAR|$PATH|$LD_LIBRARY_PATH|$SINGULARITY_NAME|$SINGULARITY_CONTAINER"',
+    ],
+    {
+      env: {
+        HOSTVAR: 'host-value',
+        OVERRIDDEN: 'host',
+        SINGULARITYENV_OVERRIDDEN: 'prefixed',
+        APPTAINERENV_APPTVAR: 'apptainer',
+        LD_LIBRARY_PATH: '/host/lib',
+      },
+    },
+  );
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout.trim(), `host-value|image-value|prefixed|apptainer|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin||image|${image}`);
+  t.equal(
+    r.stdout.trim(),
+    `host-value|image-value|prefixed|apptainer|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin||image|${image}`,
+  );
 });
 
 t.test('SINGULARITYENV_PREPEND_PATH and APPEND_PATH edit PATH; SINGULARITYENV_HOME is refused', async t => {
@@ -84,9 +117,13 @@ t.test('SINGULARITYENV_PREPEND_PATH and APPEND_PATH edit PATH; SINGULARITYENV_HO
   t.match(r.stderr, /HOME.*not permitted/);
 });
 
-t.test('the caller\'s umask is kept', async t => {
+t.test("the caller's umask is kept", async t => {
   const env = `HOME=${k.home} XDG_RUNTIME_DIR=${k.runtime} PATH=/usr/bin:/bin`;
-  const r = spawnSync('runuser', ['-u', k.user.name, '--', 'sh', '-c', `umask 0027; exec env -i ${env} ${SINGULARITY} exec ${image} sh -c umask`], { encoding: 'utf8', cwd: '/' });
+  const r = spawnSync(
+    'runuser',
+    ['-u', k.user.name, '--', 'sh', '-c', `umask 0027; exec env -i ${env} ${SINGULARITY} exec ${image} sh -c umask`],
+    { encoding: 'utf8', cwd: '/' },
+  );
   t.equal(r.stdout, '0027\n', r.stderr);
 });
 
@@ -105,13 +142,25 @@ t.test('the exit code propagates, and a signal gives 128+N', async t => {
 t.test('a signal sent to tsrt-singularity reaches the payload, which exits 128+N, and the session is cleaned up', async t => {
   const marker = `singrun-signal-${process.pid}`;
   const env = `HOME=${k.home} XDG_RUNTIME_DIR=${k.runtime} PATH=/usr/bin:/bin`;
-  const child = spawn('runuser', ['-u', k.user.name, '--', 'sh', '-c', `exec env -i ${env} ${SINGULARITY} exec ${image} sh -c 'trap "echo got-term; exit 143" TERM; echo ${marker}; while :; do sleep 1; done'`]);
+  const child = spawn('runuser', [
+    '-u',
+    k.user.name,
+    '--',
+    'sh',
+    '-c',
+    `exec env -i ${env} ${SINGULARITY} exec ${image} sh -c 'trap "echo got-term; exit 143" TERM; echo ${marker}; while :; do sleep 1; done'`,
+  ]);
   let out = '';
-  child.stdout.on('data', d => { out += d; });
+  child.stdout.on('data', d => {
+    out += d;
+  });
   const exited = new Promise<number | null>(res => child.on('exit', code => res(code)));
   for (let i = 0; i < 600 * waitScale() && !out.includes(marker); i++) await new Promise(res => setTimeout(res, 100));
   t.match(out, marker, 'the payload started');
-  const launcher = spawnSync('pgrep', ['-u', k.user.name, '-f', `tsrt-singularity exec ${image} sh -c trap`]).stdout.toString().trim().split('\n')[0];
+  const launcher = spawnSync('pgrep', ['-u', k.user.name, '-f', `tsrt-singularity exec ${image} sh -c trap`])
+    .stdout.toString()
+    .trim()
+    .split('\n')[0];
   process.kill(Number(launcher), 'SIGTERM');
   t.equal(await exited, 143);
   t.match(out, /got-term/, 'the payload saw SIGTERM');
@@ -138,7 +187,7 @@ t.test('run on an image without a runscript falls back to /bin/sh', async t => {
   t.match(r.stderr, /No runscript/);
 });
 
-t.test('--app runs the app\'s runscript with its environment', async t => {
+t.test("--app runs the app's runscript with its environment", async t => {
   const r = k.sing(['run', '--app', 'hello', image, 'x']);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'hello app: hello x\n');
@@ -158,8 +207,11 @@ t.test('shell reads commands from stdin with the Singularity> prompt set', async
   t.equal(k.sing(['shell', image], { input: 'echo $0\n', env: { SINGULARITY_SHELL: '/bin/ash' } }).stdout, '/bin/ash\n');
   // On a terminal (script(1) gives one) the shell is interactive and shows the prompt.
   const env = `HOME=${k.home} XDG_RUNTIME_DIR=${k.runtime} PATH=/usr/bin:/bin`;
-  const tty = spawnSync('runuser', ['-u', k.user.name, '--', 'script', '-qec', `env -i ${env} ${SINGULARITY} shell ${image}`, '/dev/null'],
-    { input: 'echo "uid=$(id -u)"\nexit 0\n', timeout: 60_000 });
+  const tty = spawnSync(
+    'runuser',
+    ['-u', k.user.name, '--', 'script', '-qec', `env -i ${env} ${SINGULARITY} shell ${image}`, '/dev/null'],
+    { input: 'echo "uid=$(id -u)"\nexit 0\n', timeout: 60_000 },
+  );
   t.match(tty.stdout.toString(), new RegExp(`Singularity> echo .*\\r\\nuid=${k.user.uid}\\r\\nSingularity> exit 0`));
 });
 
@@ -185,24 +237,43 @@ t.test('inspect shows labels by default and each part on request', async t => {
   t.equal(k.sing(['inspect', '-d', image]).stdout, 'Bootstrap: scratch\n');
   t.equal(k.sing(['inspect', '-t', image]).stdout, '#!/bin/sh\necho "test ran as $(id -u)"; exit 0\n');
   t.equal(k.sing(['inspect', '-H', image]).stdout, 'Usage: run me with words\n');
-  t.match(k.sing(['inspect', '-e', image]).stdout, /=== \/.singularity.d\/env\/90-environment.sh ===\n#!\/bin\/sh\nexport FROM_IMAGE=image-value/);
+  t.match(
+    k.sing(['inspect', '-e', image]).stdout,
+    /=== \/.singularity.d\/env\/90-environment.sh ===\n#!\/bin\/sh\nexport FROM_IMAGE=image-value/,
+  );
   t.equal(k.sing(['inspect', '--list-apps', image]).stdout, 'hello\n');
   t.equal(k.sing(['inspect', '-H', '--app', 'hello', image]).stdout, 'hello help\n');
   const json = JSON.parse(k.sing(['inspect', '--json', '-l', '-r', image]).stdout);
-  t.same(json, { data: { attributes: { labels: { maintainer: 'singrun', version: '1.2' }, runscript: '#!/bin/sh\necho "runscript got: $*"; exit 7\n' } }, type: 'container' });
+  t.same(json, {
+    data: { attributes: { labels: { maintainer: 'singrun', version: '1.2' }, runscript: '#!/bin/sh\necho "runscript got: $*"; exit 7\n' } },
+    type: 'container',
+  });
   const all = JSON.parse(k.sing(['inspect', '--all', '--json', image]).stdout);
-  t.same(Object.keys(all.data.attributes).sort(), ['apps', 'deffile', 'environment', 'helpfile', 'labels', 'runscript', 'startscript', 'test']);
+  t.same(Object.keys(all.data.attributes).sort(), [
+    'apps',
+    'deffile',
+    'environment',
+    'helpfile',
+    'labels',
+    'runscript',
+    'startscript',
+    'test',
+  ]);
   const bad = k.sing(['inspect', '/no/such/image']);
   t.equal(bad.code, 255);
   t.match(bad.stderr, /FATAL: +could not open image \/no\/such\/image/);
 });
 
-t.test('a plain squashfs image runs the same way (extracted once into the user\'s cache)', async t => {
+t.test("a plain squashfs image runs the same way (extracted once into the user's cache)", async t => {
   const sqfs = squashfs(k, image);
   const r = k.sing(['-v', 'run', sqfs, 'from', 'squashfs']);
   t.equal(r.code, 7, r.stderr);
   t.equal(r.stdout, 'runscript got: from squashfs\n');
-  t.match(r.stderr, /INFO: +.*image.sqfs: (squashfuse mount|using a newly extracted sandbox)/, '-v says which path was taken (FUSE where the user may use it)');
+  t.match(
+    r.stderr,
+    /INFO: +.*image.sqfs: (squashfuse mount|using a newly extracted sandbox)/,
+    '-v says which path was taken (FUSE where the user may use it)',
+  );
   t.equal(k.sing(['exec', sqfs, 'cat', '/proc/self/uid_map']).stdout.trim().split(/\s+/).join(' '), `${k.user.uid} ${k.user.uid} 1`);
   t.equal(k.sing(['inspect', sqfs]).stdout, 'maintainer: singrun\nversion: 1.2\n');
   const w = k.sing(['exec', '-w', sqfs, 'true']);

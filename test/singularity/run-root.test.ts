@@ -16,7 +16,9 @@ t.teardown(() => fs.rmSync(runtime, { recursive: true, force: true }));
 function asRoot(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(SINGULARITY, args, {
     env: { PATH: '/usr/bin:/bin', HOME: '/root', XDG_RUNTIME_DIR: runtime, SINGULARITY_CACHEDIR: `${runtime}/cache` },
-    cwd: '/', encoding: 'utf8', timeout: 120_000,
+    cwd: '/',
+    encoding: 'utf8',
+    timeout: 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

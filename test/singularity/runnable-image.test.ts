@@ -18,11 +18,18 @@ const image = sif(k, sandbox(k, { runscript: 'echo "uid=$(id -u) name=$SINGULARI
 /** Runs argv as the test user in cwd with a clean environment whose PATH is `pathDirs` plus the system's. */
 function asUser(argv: string[], cwd: string, pathDirs: string[], extra: Record<string, string> = {}) {
   const env = {
-    PATH: [...pathDirs, '/usr/bin', '/bin'].join(':'), HOME: k.home, USER: k.user.name, XDG_RUNTIME_DIR: k.runtime,
-    SINGULARITY_CACHEDIR: path.join(k.runtime, 'cache'), ...extra,
+    PATH: [...pathDirs, '/usr/bin', '/bin'].join(':'),
+    HOME: k.home,
+    USER: k.user.name,
+    XDG_RUNTIME_DIR: k.runtime,
+    SINGULARITY_CACHEDIR: path.join(k.runtime, 'cache'),
+    ...extra,
   };
-  const r = spawnSync('runuser', ['-u', k.user.name, '--', 'env', '-i', ...Object.entries(env).map(([n, v]) => `${n}=${v}`), ...argv],
-    { cwd, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('runuser', ['-u', k.user.name, '--', 'env', '-i', ...Object.entries(env).map(([n, v]) => `${n}=${v}`), ...argv], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,12 +41,12 @@ t.test('a SIF starts with the run-singularity launch line, and run-singularity i
   t.ok(fs.statSync(path.join(DIST, 'run-singularity')).mode & 0o111, 'dist/run-singularity is executable');
 });
 
-t.test('./image.sif ARGS runs the runscript with those arguments, and its exit status is the program\'s', async t => {
+t.test("./image.sif ARGS runs the runscript with those arguments, and its exit status is the program's", async t => {
   const r = asUser(['./image.sif', 'one', 'two words'], path.dirname(image), [DIST]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, `uid=${k.user.uid} name=image.sif args=2 [one] [two words]\n`);
   const failing = asUser(['./image.sif'], path.dirname(image), [DIST], { SINGULARITYENV_EXIT_WITH: '7' });
-  t.equal(failing.code, 7, 'the runscript\'s exit status');
+  t.equal(failing.code, 7, "the runscript's exit status");
 });
 
 t.test('an image copied onto $PATH under another name runs as that command', async t => {

@@ -19,7 +19,10 @@ const noFuseBin = ((): string => {
   return dir;
 })();
 
-const images = Object.fromEntries(['a', 'b', 'c'].map(n => [n, sif(k, sandbox(k, { files: { 'etc/which': `image ${n}\n` } }))])) as Record<'a' | 'b' | 'c', string>;
+const images = Object.fromEntries(['a', 'b', 'c'].map(n => [n, sif(k, sandbox(k, { files: { 'etc/which': `image ${n}\n` } }))])) as Record<
+  'a' | 'b' | 'c',
+  string
+>;
 
 /** A fresh cache for one test: the SINGULARITY_CACHEDIR and where its sandboxes are. */
 function freshCache(): { env: Record<string, string>; sandboxes: string } {
@@ -30,8 +33,16 @@ function freshCache(): { env: Record<string, string>; sandboxes: string } {
 /** The entries (by the image they hold) in a sandbox cache. */
 function cached(sandboxes: string): string[] {
   if (!fs.existsSync(sandboxes)) return [];
-  return fs.readdirSync(sandboxes).filter(n => /^[0-9a-f]{32}$/.test(n))
-    .map(n => fs.readFileSync(path.join(sandboxes, n, 'rootfs', 'etc', 'which'), 'utf8').trim().slice('image '.length)).sort();
+  return fs
+    .readdirSync(sandboxes)
+    .filter(n => /^[0-9a-f]{32}$/.test(n))
+    .map(n =>
+      fs
+        .readFileSync(path.join(sandboxes, n, 'rootfs', 'etc', 'which'), 'utf8')
+        .trim()
+        .slice('image '.length),
+    )
+    .sort();
 }
 
 function which(image: string, o: SingOptions): string {
@@ -66,7 +77,7 @@ t.test('cache list shows unpacked sandboxes; cache clean --type sandbox keeps th
   const clean = k.sing(['cache', 'clean', '--force', '--type', 'sandbox'], { env });
   t.equal(clean.code, 0, clean.stderr);
   t.match(clean.stderr, /Keeping sandbox cache entry [0-9a-f]{32}: a running container uses it/);
-  t.same(cached(sandboxes), ['b'], 'the unused entry went, the instance\'s stayed');
+  t.same(cached(sandboxes), ['b'], "the unused entry went, the instance's stayed");
   const run = k.sing(['exec', 'instance://tsrtcache1', 'cat', '/etc/which'], { env });
   t.equal(run.stdout, 'image b\n', `the instance still runs from it: ${run.stderr}`);
 
@@ -85,8 +96,11 @@ t.test('a size limit: the least recently used entries not in use are removed whe
   const { env, sandboxes } = freshCache();
   which(images.a, { env });
   // Room for one and a half images: every new entry pushes out the older ones no run holds.
-  const limited = { ...env, SINGULARITY_SANDBOX_CACHE_MAXSIZE: `${Math.floor(entryBytes(sandboxes) * 1.5 / 1024)}K` };
-  t.match(which(images.b, { env: limited }), /using a newly extracted sandbox .*; 1 least recently used sandbox\(es\) removed to stay within the cache's size limit/);
+  const limited = { ...env, SINGULARITY_SANDBOX_CACHE_MAXSIZE: `${Math.floor((entryBytes(sandboxes) * 1.5) / 1024)}K` };
+  t.match(
+    which(images.b, { env: limited }),
+    /using a newly extracted sandbox .*; 1 least recently used sandbox\(es\) removed to stay within the cache's size limit/,
+  );
   t.same(cached(sandboxes), ['b'], 'a, the older one, went');
 
   const start = k.sing(['instance', 'start', images.b, 'tsrtcache2'], { env: limited });
@@ -106,10 +120,11 @@ t.test('a size limit: the least recently used entries not in use are removed whe
 t.test('the site\'s "sandbox cache max size" is the most a user gets: the environment can lower it, not raise it', async t => {
   const { env, sandboxes } = freshCache();
   const site = siteConfigSetup(t, { 'singularity.conf': 'sandbox cache max size = 1K\n' });
-  const siteRun = (image: string, extra: Record<string, string> = {}) => which(image, { env: { ...env, ...extra }, hostSetup: site.hostSetup });
+  const siteRun = (image: string, extra: Record<string, string> = {}) =>
+    which(image, { env: { ...env, ...extra }, hostSetup: site.hostSetup });
   siteRun(images.a);
   t.match(siteRun(images.b, { SINGULARITY_SANDBOX_CACHE_MAXSIZE: '10G' }), /1 least recently used sandbox\(es\) removed/);
-  t.same(cached(sandboxes), ['b'], 'the user\'s 10G did not raise the site\'s 1K');
+  t.same(cached(sandboxes), ['b'], "the user's 10G did not raise the site's 1K");
 
   const badSite = siteConfigSetup(t, { 'singularity.conf': 'sandbox cache max size = huge\n' });
   const r = k.sing(['exec', images.a, 'true'], { env, hostSetup: badSite.hostSetup });

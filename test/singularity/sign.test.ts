@@ -40,7 +40,7 @@ function flipByte(file: string, offset: number): void {
   fs.closeSync(fd);
 }
 
-t.test('the reference\'s DSSE signatures verify with the Ed25519 and RSA keys that made them', async (t) => {
+t.test("the reference's DSSE signatures verify with the Ed25519 and RSA keys that made them", async t => {
   for (const name of ['one-group-signed-dsse.sif', 'two-groups-signed-dsse.sif']) {
     for (const k of ['ed25519-public.pem', 'rsa-public.pem']) {
       const r = singularity(['verify', '--key', key(k), fixture(name)]);
@@ -50,9 +50,13 @@ t.test('the reference\'s DSSE signatures verify with the Ed25519 and RSA keys th
     }
   }
   const two = singularity(['verify', '--key', key('ed25519-public.pem'), fixture('two-groups-signed-dsse.sif')]);
-  const table = (...rows: string[]): string => ['Objects verified:', 'ID  |GROUP   |LINK    |TYPE', '-'.repeat(48), ...rows].join('\n') + '\n';
-  t.equal(two.stdout, table('1   |1       |NONE    |FS', '2   |1       |NONE    |FS') + table('3   |2       |NONE    |FS'),
-    'one table of verified objects per signature, as Singularity prints it');
+  const table = (...rows: string[]): string =>
+    ['Objects verified:', 'ID  |GROUP   |LINK    |TYPE', '-'.repeat(48), ...rows].join('\n') + '\n';
+  t.equal(
+    two.stdout,
+    table('1   |1       |NONE    |FS', '2   |1       |NONE    |FS') + table('3   |2       |NONE    |FS'),
+    'one table of verified objects per signature, as Singularity prints it',
+  );
   const wrong = singularity(['verify', '--key', key('ecdsa-public.pem'), fixture('one-group-signed-dsse.sif')]);
   t.equal(wrong.code, 255, 'a key that did not sign fails');
   t.match(wrong.stderr, /FATAL: +Failed to verify container: signature object 3 \(group 1\): no given key verifies the DSSE signature/);
@@ -61,28 +65,36 @@ t.test('the reference\'s DSSE signatures verify with the Ed25519 and RSA keys th
   t.match(noKey.stderr, 'give the public key with --key');
 });
 
-t.test('the reference\'s PGP signatures verify against the local keyring', async (t) => {
+t.test("the reference's PGP signatures verify against the local keyring", async t => {
   for (const name of ['one-group-signed-pgp.sif', 'two-groups-signed-pgp.sif']) {
     const r = singularity(['verify', fixture(name)], withKeyring);
     t.equal(r.code, 0, name);
-    t.match(r.stdout, [
-      `${'[LOCAL]'.padEnd(18)} Signing entity: Unit Test <unit@test.com>`,
-      `${'[LOCAL]'.padEnd(18)} Fingerprint: 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84`,
-      'Objects verified:',
-      'ID  |GROUP   |LINK    |TYPE',
-      '-'.repeat(48),
-      '1   |1       |NONE    |FS',
-    ].join('\n'), `${name}: Singularity's signer lines and object table`);
+    t.match(
+      r.stdout,
+      [
+        `${'[LOCAL]'.padEnd(18)} Signing entity: Unit Test <unit@test.com>`,
+        `${'[LOCAL]'.padEnd(18)} Fingerprint: 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84`,
+        'Objects verified:',
+        'ID  |GROUP   |LINK    |TYPE',
+        '-'.repeat(48),
+        '1   |1       |NONE    |FS',
+      ].join('\n'),
+      `${name}: Singularity's signer lines and object table`,
+    );
   }
   const missing = singularity(['verify', fixture('one-group-signed-pgp.sif')], noKeyring);
   t.equal(missing.code, 255, 'unknown signer fails');
   t.match(missing.stderr, 'signing key 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 is not in the keyring');
 });
 
-t.test('legacy signatures verify only with --legacy-insecure', async (t) => {
+t.test('legacy signatures verify only with --legacy-insecure', async t => {
   const cases: Array<[string, string[]]> = [
-    ['one-group-signed-legacy.sif', []], ['one-group-signed-legacy-group.sif', []], ['one-group-signed-legacy-all.sif', ['--all']],
-    ['two-groups-signed-legacy.sif', []], ['two-groups-signed-legacy-group.sif', []], ['two-groups-signed-legacy-all.sif', ['--all']],
+    ['one-group-signed-legacy.sif', []],
+    ['one-group-signed-legacy-group.sif', []],
+    ['one-group-signed-legacy-all.sif', ['--all']],
+    ['two-groups-signed-legacy.sif', []],
+    ['two-groups-signed-legacy-group.sif', []],
+    ['two-groups-signed-legacy-all.sif', ['--all']],
   ];
   for (const [name, flags] of cases) {
     t.equal(singularity(['verify', '--legacy-insecure', ...flags, fixture(name)], withKeyring).code, 0, `${name} ${flags.join(' ')}`);
@@ -97,21 +109,34 @@ t.test('legacy signatures verify only with --legacy-insecure', async (t) => {
   t.match(r.stderr, 'the signed data was modified since signing');
 });
 
-t.test('sign then verify, per key type (--key)', async (t) => {
-  for (const [priv, pub] of [['ed25519-private.pem', 'ed25519-public.pem'], ['rsa-private.pem', 'rsa-public.pem'], ['ecdsa-private.pem', 'ecdsa-public.pem']] as const) {
+t.test('sign then verify, per key type (--key)', async t => {
+  for (const [priv, pub] of [
+    ['ed25519-private.pem', 'ed25519-public.pem'],
+    ['rsa-private.pem', 'rsa-public.pem'],
+    ['ecdsa-private.pem', 'ecdsa-public.pem'],
+  ] as const) {
     const file = copyOf('two-groups.sif');
     const s = singularity(['sign', '--key', key(priv), file]);
     t.equal(s.code, 0, `sign with ${priv}`);
     t.match(s.stderr, `Signature created and applied to image '${file}'`);
-    const sigs = SifImage.open(file).descriptors().filter((d) => d.signature);
-    t.same(sigs.map((d) => [d.groupId, d.linkedToGroup, d.linkedId]), [[0, true, 1], [0, true, 2]], 'one ungrouped signature per group, linked to it');
+    const sigs = SifImage.open(file)
+      .descriptors()
+      .filter(d => d.signature);
+    t.same(
+      sigs.map(d => [d.groupId, d.linkedToGroup, d.linkedId]),
+      [
+        [0, true, 1],
+        [0, true, 2],
+      ],
+      'one ungrouped signature per group, linked to it',
+    );
     t.equal(singularity(['verify', '--key', key(pub), file]).code, 0, `verify with ${pub}`);
     const other = pub === 'rsa-public.pem' ? 'ed25519-public.pem' : 'rsa-public.pem';
     t.equal(singularity(['verify', '--key', key(other), file]).code, 255, `${other} does not verify it`);
   }
 });
 
-t.test('groups, objects and --all', async (t) => {
+t.test('groups, objects and --all', async t => {
   const file = copyOf('two-groups.sif');
   t.equal(singularity(['sign', '--key', key('ed25519-private.pem'), '-g', '2', file]).code, 0);
   const pub = ['--key', key('ed25519-public.pem')];
@@ -126,33 +151,48 @@ t.test('groups, objects and --all', async (t) => {
   t.equal(singularity(['verify', ...pub, '-i', '2', file]).code, 255, 'an uncovered object fails');
   const all = copyOf('two-groups.sif');
   t.equal(singularity(['sign', '--key', key('ecdsa-private.pem'), '--all', all]).code, 0);
-  t.same(SifImage.open(all).descriptors().filter((d) => d.signature).map((d) => [d.linkedToGroup, d.linkedId]), [[false, 1], [false, 2], [false, 3]], '--all signs each object');
+  t.same(
+    SifImage.open(all)
+      .descriptors()
+      .filter(d => d.signature)
+      .map(d => [d.linkedToGroup, d.linkedId]),
+    [
+      [false, 1],
+      [false, 2],
+      [false, 3],
+    ],
+    '--all signs each object',
+  );
   t.equal(singularity(['verify', '--key', key('ecdsa-public.pem'), '--all', all]).code, 0);
   const bad = singularity(['sign', '--key', key('ed25519-private.pem'), '-g', '7', copyOf('two-groups.sif')]);
   t.equal(bad.code, 255);
   t.match(bad.stderr, 'object group 7 does not exist');
 });
 
-t.test('tampering is detected and named', async (t) => {
+t.test('tampering is detected and named', async t => {
   const signed = copyOf('one-group.sif');
   t.equal(singularity(['sign', '--key', key('rsa-private.pem'), signed]).code, 0);
   const pub = ['--key', key('rsa-public.pem')];
   const cases: Array<[string, (file: string) => void, string]> = [
-    ['object data', (f) => flipByte(f, 36864 + 10), 'the data of object 2 was modified since signing'],
-    ['descriptor name', (f) => flipByte(f, 4096 + 585 + 73), 'the descriptor of object 2 was modified since signing'],
-    ['header id', (f) => flipByte(f, 50), 'the image header was modified since signing'],
-    ['signature bytes', (f) => {
-      const img = SifImage.open(f);
-      const sig = img.descriptors().find((d) => d.signature)!;
-      const env = JSON.parse(img.readObject(sig.id).toString());
-      const raw = Buffer.from(env.signatures[0].sig, 'base64');
-      raw[5] ^= 1;
-      const patched = Buffer.from(JSON.stringify({ ...env, signatures: [{ ...env.signatures[0], sig: raw.toString('base64') }] }));
-      img.close();
-      const fd = fs.openSync(f, 'r+');
-      fs.writeSync(fd, patched, 0, patched.length, sig.offset);
-      fs.closeSync(fd);
-    }, 'no given key verifies the DSSE signature'],
+    ['object data', f => flipByte(f, 36864 + 10), 'the data of object 2 was modified since signing'],
+    ['descriptor name', f => flipByte(f, 4096 + 585 + 73), 'the descriptor of object 2 was modified since signing'],
+    ['header id', f => flipByte(f, 50), 'the image header was modified since signing'],
+    [
+      'signature bytes',
+      f => {
+        const img = SifImage.open(f);
+        const sig = img.descriptors().find(d => d.signature)!;
+        const env = JSON.parse(img.readObject(sig.id).toString());
+        const raw = Buffer.from(env.signatures[0].sig, 'base64');
+        raw[5] ^= 1;
+        const patched = Buffer.from(JSON.stringify({ ...env, signatures: [{ ...env.signatures[0], sig: raw.toString('base64') }] }));
+        img.close();
+        const fd = fs.openSync(f, 'r+');
+        fs.writeSync(fd, patched, 0, patched.length, sig.offset);
+        fs.closeSync(fd);
+      },
+      'no given key verifies the DSSE signature',
+    ],
   ];
   for (const [what, tamper, message] of cases) {
     const file = path.join(scratch, `tamper-${what.replace(/ /g, '-')}.sif`);
@@ -169,10 +209,10 @@ t.test('tampering is detected and named', async (t) => {
   t.equal(singularity(['sif', 'add', '--datatype', '7', '--groupid', '1', added, extra]).code, 0);
   const r = singularity(['verify', ...pub, added]);
   t.equal(r.code, 255, 'an object added to a signed group');
-  t.match(r.stderr, 'differ from the group\'s objects');
+  t.match(r.stderr, "differ from the group's objects");
 });
 
-t.test('bad keys and arguments', async (t) => {
+t.test('bad keys and arguments', async t => {
   const file = copyOf('one-group.sif');
   // Without --key the signature is a PGP one, from a keyring that here has no key.
   const emptyKeyring = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sypgp-'));

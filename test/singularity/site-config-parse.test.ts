@@ -6,17 +6,33 @@ import t from 'tap';
 import { parseSiteConfig, SiteConfigError } from '../../src/singularity/siteconfig.js';
 
 t.test('directives, comments and lists', async t => {
-  const c = parseSiteConfig([
-    '# MOUNT HOME: [BOOL]', '#mount home = no', 'mount home = no', 'mount home = yes', '  user bind control   =   no  ',
-    'bind path = /a, /b:/c:ro', 'bind path = /d', 'limit container paths = /x, /y', 'limit container paths = /z',
-    'limit container owners = NULL', 'allow container dir = no', 'enable overlay = try', 'memory fs type = ramfs',
-    'ldconfig path = /usr/sbin/ldconfig', 'allow setuid = yes', 'some future directive = whatever',
-  ].join('\n'), '/etc/x.conf');
+  const c = parseSiteConfig(
+    [
+      '# MOUNT HOME: [BOOL]',
+      '#mount home = no',
+      'mount home = no',
+      'mount home = yes',
+      '  user bind control   =   no  ',
+      'bind path = /a, /b:/c:ro',
+      'bind path = /d',
+      'limit container paths = /x, /y',
+      'limit container paths = /z',
+      'limit container owners = NULL',
+      'allow container dir = no',
+      'enable overlay = try',
+      'memory fs type = ramfs',
+      'ldconfig path = /usr/sbin/ldconfig',
+      'allow setuid = yes',
+      'some future directive = whatever',
+    ].join('\n'),
+    '/etc/x.conf',
+  );
   t.equal(c.present, true);
   t.equal(c.mountHome, false, 'the first of a repeated yes/no key wins, as in Singularity');
   t.equal(c.userBindControl, false, 'spaces around the key and value are trimmed');
   t.same(c.bindPath, [
-    { source: '/a', destination: '/a', readonly: false }, { source: '/b', destination: '/c', readonly: true },
+    { source: '/a', destination: '/a', readonly: false },
+    { source: '/b', destination: '/c', readonly: true },
     { source: '/d', destination: '/d', readonly: false },
   ]);
   t.same(c.limitContainerPaths, ['/x', '/y', '/z'], 'list keys add up');

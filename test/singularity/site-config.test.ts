@@ -50,9 +50,17 @@ t.test('only root may use another configuration: --config and $TSRT_SINGULARITY_
   const refused = k.sing(['--config', mine, 'exec', image, 'true']);
   t.equal(refused.code, 255);
   t.equal(refused.stderr, `FATAL:   --config is only for root: the site configuration is ${CONF_FILE}\n`);
-  t.equal(k.sing(['buildcfg', 'SINGULARITY_CONF_FILE'], { env: { TSRT_SINGULARITY_CONFDIR: path.dirname(mine) } }).stdout, `${CONF_FILE}\n`, 'the variable is ignored');
+  t.equal(
+    k.sing(['buildcfg', 'SINGULARITY_CONF_FILE'], { env: { TSRT_SINGULARITY_CONFDIR: path.dirname(mine) } }).stdout,
+    `${CONF_FILE}\n`,
+    'the variable is ignored',
+  );
   // Root of a user namespace the user made is not root.
-  const userns = spawnSync('runuser', ['-u', k.user.name, '--', 'unshare', '-r', SINGULARITY, '--config', mine, 'buildcfg', 'SINGULARITY_CONF_FILE'], { encoding: 'utf8' });
+  const userns = spawnSync(
+    'runuser',
+    ['-u', k.user.name, '--', 'unshare', '-r', SINGULARITY, '--config', mine, 'buildcfg', 'SINGULARITY_CONF_FILE'],
+    { encoding: 'utf8' },
+  );
   t.equal(userns.status, 255);
   t.match(userns.stderr, /--config is only for root/);
   const asRoot = spawnSync(SINGULARITY, ['--config', '/srv/site.conf', 'buildcfg', 'SINGULARITY_CONF_FILE'], { encoding: 'utf8' });
@@ -70,34 +78,56 @@ t.test('a configuration the site cannot vouch for stops everything: not root-own
   t.match(bad.stderr, `FATAL:   ${CONF_FILE} line 2: "mount home" must be yes, no, got "maybe"`);
 });
 
-t.test('bind path: the site\'s binds appear in every container (only /etc/hosts and /etc/localtime of them with --contain)', async t => {
+t.test("bind path: the site's binds appear in every container (only /etc/hosts and /etc/localtime of them with --contain)", async t => {
   const data = rootDir(t, { 'f.txt': 'site data\n' });
   const conf = `bind path = ${data}:/site-data\nbind path = /etc/hosts\nbind path = /nonexistent-tsrt-site\n`;
-  const r = withSite(t, conf, ['exec', image, 'sh', '-c', 'cat /site-data/f.txt; test -e /etc/hosts && echo hosts; test -e /etc/localtime || echo no-localtime']);
+  const r = withSite(t, conf, [
+    'exec',
+    image,
+    'sh',
+    '-c',
+    'cat /site-data/f.txt; test -e /etc/hosts && echo hosts; test -e /etc/localtime || echo no-localtime',
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'site data\nhosts\nno-localtime\n', 'a file without the default list binds only what it names');
   t.same(warnings(r.stderr), [`WARNING: Skipping bind path /nonexistent-tsrt-site: it does not exist on this host (${CONF_FILE})`]);
-  const contained = withSite(t, conf, ['exec', '--contain', image, 'sh', '-c', 'test -e /site-data/f.txt || echo no-site-data; test -e /etc/hosts && echo hosts']);
+  const contained = withSite(t, conf, [
+    'exec',
+    '--contain',
+    image,
+    'sh',
+    '-c',
+    'test -e /site-data/f.txt || echo no-site-data; test -e /etc/hosts && echo hosts',
+  ]);
   t.equal(contained.stdout, 'no-site-data\nhosts\n', contained.stderr);
   const none = k.sing(['exec', image, 'sh', '-c', 'test -e /etc/localtime && echo localtime']);
-  t.equal(none.stdout, fs.existsSync('/etc/localtime') ? 'localtime\n' : '', 'with no site file at all, the default list (/etc/localtime, /etc/hosts)');
+  t.equal(
+    none.stdout,
+    fs.existsSync('/etc/localtime') ? 'localtime\n' : '',
+    'with no site file at all, the default list (/etc/localtime, /etc/hosts)',
+  );
 });
 
-t.test('mount home = no: no home unless --home names one; mount tmp = no: the image\'s own /tmp', async t => {
+t.test("mount home = no: no home unless --home names one; mount tmp = no: the image's own /tmp", async t => {
   const marker = path.join('/tmp', `tsrt-site-marker-${process.pid}`);
   fs.writeFileSync(marker, 'host tmp\n');
   t.teardown(() => fs.rmSync(marker, { force: true }));
   const conf = 'mount home = no\nmount tmp = no\n';
-  const r = withSite(t, conf, ['exec', image, 'sh', '-c', `test -d "$HOME" && echo home || echo no-home; test -e ${marker} && echo host-tmp || echo image-tmp`], { cwd: '/' });
+  const r = withSite(
+    t,
+    conf,
+    ['exec', image, 'sh', '-c', `test -d "$HOME" && echo home || echo no-home; test -e ${marker} && echo host-tmp || echo image-tmp`],
+    { cwd: '/' },
+  );
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'no-home\nimage-tmp\n');
   const explicit = withSite(t, conf, ['exec', '--home', k.home, image, 'sh', '-c', 'test -d "$HOME" && echo home'], { cwd: '/' });
   t.equal(explicit.stdout, 'home\n', explicit.stderr);
   const dflt = k.sing(['exec', image, 'sh', '-c', `test -e ${marker} && echo host-tmp`], { cwd: '/' });
-  t.equal(dflt.stdout, 'host-tmp\n', 'by default /tmp is the host\'s');
+  t.equal(dflt.stdout, 'host-tmp\n', "by default /tmp is the host's");
 });
 
-t.test('mount hostfs = yes: the host\'s file systems mounted on / appear at the same path', async t => {
+t.test("mount hostfs = yes: the host's file systems mounted on / appear at the same path", async t => {
   const point = `/mnt/tsrt-hostfs-${process.pid}`;
   fs.mkdirSync(point, { recursive: true });
   t.teardown(() => fs.rmSync(point, { recursive: true, force: true }));
@@ -108,11 +138,16 @@ t.test('mount hostfs = yes: the host\'s file systems mounted on / appear at the 
   t.equal(on.stdout, 'on-the-host\n');
   const off = withSite(t, 'mount hostfs = no\n', ['exec', image, 'sh', '-c', `test -e ${point}/marker || echo absent`], { setup });
   t.equal(off.stdout, 'absent\n', off.stderr);
-  const noMount = withSite(t, 'mount hostfs = yes\n', ['exec', '--no-mount', 'hostfs', image, 'sh', '-c', `test -e ${point}/marker || echo absent`], { setup });
+  const noMount = withSite(
+    t,
+    'mount hostfs = yes\n',
+    ['exec', '--no-mount', 'hostfs', image, 'sh', '-c', `test -e ${point}/marker || echo absent`],
+    { setup },
+  );
   t.equal(noMount.stdout, 'absent\n', '--no-mount hostfs');
 });
 
-t.test('user bind control = no: the user\'s binds, workdir, cwd and libraries are dropped (said), the site\'s stay', async t => {
+t.test("user bind control = no: the user's binds, workdir, cwd and libraries are dropped (said), the site's stay", async t => {
   const data = rootDir(t, { 'f.txt': 'site data\n' });
   // Somewhere neither /tmp nor the home (both bound) shows.
   const mine = `/mnt/tsrt-mine-${process.pid}`;
@@ -122,8 +157,26 @@ t.test('user bind control = no: the user\'s binds, workdir, cwd and libraries ar
   fs.chownSync(mine, k.user.uid, k.user.gid);
   const conf = `user bind control = no\nbind path = ${data}:/site-data\n`;
   const workdir = k.dir('singrun-wd-');
-  const r = withSite(t, conf, ['-v', 'exec', '-B', `${mine}:/mine`, '-W', workdir, '-S', '/scratch', '--nv', image, 'sh', '-c',
-    'test -e /mine/f.txt || echo no-user-bind; test -e /scratch || echo no-scratch; cat /site-data/f.txt; pwd'], { cwd: mine });
+  const r = withSite(
+    t,
+    conf,
+    [
+      '-v',
+      'exec',
+      '-B',
+      `${mine}:/mine`,
+      '-W',
+      workdir,
+      '-S',
+      '/scratch',
+      '--nv',
+      image,
+      'sh',
+      '-c',
+      'test -e /mine/f.txt || echo no-user-bind; test -e /scratch || echo no-scratch; cat /site-data/f.txt; pwd',
+    ],
+    { cwd: mine },
+  );
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, `no-user-bind\nno-scratch\nsite data\n${k.home}\n`, 'the cwd is not bound: the shell starts in the home');
   t.same(warnings(r.stderr), [
@@ -136,22 +189,43 @@ t.test('user bind control = no: the user\'s binds, workdir, cwd and libraries ar
   const home = withSite(t, conf, ['exec', '--home', mine, image, 'true']);
   t.equal(home.code, 255);
   t.match(home.stderr, `FATAL:   not mounting the requested home ${mine}: user bind control is disabled by the system administrator`);
-  const env = withSite(t, conf, ['exec', image, 'sh', '-c', 'test -e /mine || echo ignored'], { env: { SINGULARITY_BIND: `${mine}:/mine` } });
+  const env = withSite(t, conf, ['exec', image, 'sh', '-c', 'test -e /mine || echo ignored'], {
+    env: { SINGULARITY_BIND: `${mine}:/mine` },
+  });
   t.equal(env.stdout, 'ignored\n', '$SINGULARITY_BIND too');
 });
 
 t.test('enable overlay = no: the image is the root, read-only; overlays are refused; mounts it has no place for are skipped', async t => {
   const conf = 'enable overlay = no\n';
-  const r = withSite(t, conf, ['exec', '-B', `${k.home}:/root`, '-B', `${k.home}:/nowhere`, image, 'sh', '-c', 'cut -d" " -f5,9 /proc/self/mountinfo | grep -c "^/ overlay"; touch /x 2>/dev/null || echo read-only; test -d /root && echo root-bound; pwd']);
+  const r = withSite(t, conf, [
+    'exec',
+    '-B',
+    `${k.home}:/root`,
+    '-B',
+    `${k.home}:/nowhere`,
+    image,
+    'sh',
+    '-c',
+    'cut -d" " -f5,9 /proc/self/mountinfo | grep -c "^/ overlay"; touch /x 2>/dev/null || echo read-only; test -d /root && echo root-bound; pwd',
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, '0\nread-only\nroot-bound\n/\n', 'no overlay, a read-only image, binds onto what exists, and / for a cwd it lacks');
-  t.ok(warnings(r.stderr).includes(`WARNING: Skipping mount of ${k.home} on /nowhere: it does not exist in the image, and overlays are disabled (enable overlay = no in ${CONF_FILE})`), r.stderr);
+  t.ok(
+    warnings(r.stderr).includes(
+      `WARNING: Skipping mount of ${k.home} on /nowhere: it does not exist in the image, and overlays are disabled (enable overlay = no in ${CONF_FILE})`,
+    ),
+    r.stderr,
+  );
   for (const flag of [['--writable-tmpfs'], ['--overlay', k.dir('singrun-ov-')]]) {
     const refused = withSite(t, conf, ['exec', ...flag, image, 'true']);
     t.equal(refused.code, 255);
     t.match(refused.stderr, `FATAL:   ${flag[0]} needs an overlay, and the site disabled them (enable overlay = no in ${CONF_FILE})`);
   }
-  t.equal(k.sing(['exec', image, 'sh', '-c', 'cut -d" " -f5,9 /proc/self/mountinfo | grep -c "^/ overlay"']).stdout, '1\n', 'by default the root is an overlay');
+  t.equal(
+    k.sing(['exec', image, 'sh', '-c', 'cut -d" " -f5,9 /proc/self/mountinfo | grep -c "^/ overlay"']).stdout,
+    '1\n',
+    'by default the root is an overlay',
+  );
 });
 
 t.test('limit container paths: images outside the listed directories are refused (a directory, not a prefix)', async t => {
@@ -197,19 +271,33 @@ t.test('allow container sif / dir / squashfs / extfs = no: images of that kind a
   spawnSync('mkfs.ext3', ['-q', '-F', '-d', image, ext3, '16M']);
   fs.chownSync(ext3, k.user.uid, k.user.gid);
   const cases: [string, string, string][] = [
-    ['sif', sifImage, 'unencrypted SIF'], ['dir', image, 'sandbox'], ['squashfs', squashfs(k, image), 'squashFS'], ['extfs', ext3, 'extFS'],
+    ['sif', sifImage, 'unencrypted SIF'],
+    ['dir', image, 'sandbox'],
+    ['squashfs', squashfs(k, image), 'squashFS'],
+    ['extfs', ext3, 'extFS'],
   ];
   for (const [type, img, words] of cases) {
     const refused = withSite(t, `allow container ${type} = no\n`, ['exec', img, 'true']);
     t.equal(refused.code, 255, type);
-    t.match(refused.stderr, `FATAL:   configuration disallows users from running ${words} containers (allow container ${type} = no in ${CONF_FILE})`);
+    t.match(
+      refused.stderr,
+      `FATAL:   configuration disallows users from running ${words} containers (allow container ${type} = no in ${CONF_FILE})`,
+    );
   }
   const other = withSite(t, 'allow container dir = no\n', ['exec', sifImage, 'cat', '/opt/in-image.txt']);
   t.equal(other.stdout, 'image\n', 'other kinds still run');
 });
 
-t.test('memory fs type = ramfs: the container\'s memory file systems are ramfs', async t => {
-  const r = withSite(t, 'memory fs type = ramfs\n', ['exec', '--contain', '--writable-tmpfs', image, 'sh', '-c', 'grep -E " /dev | /dev/shm " /proc/self/mountinfo | cut -d" " -f5,9; touch /new && echo writable']);
+t.test("memory fs type = ramfs: the container's memory file systems are ramfs", async t => {
+  const r = withSite(t, 'memory fs type = ramfs\n', [
+    'exec',
+    '--contain',
+    '--writable-tmpfs',
+    image,
+    'sh',
+    '-c',
+    'grep -E " /dev | /dev/shm " /proc/self/mountinfo | cut -d" " -f5,9; touch /new && echo writable',
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, '/dev ramfs\n/dev/shm ramfs\nwritable\n');
   const dflt = k.sing(['exec', '--contain', image, 'sh', '-c', 'grep -E " /dev " /proc/self/mountinfo | cut -d" " -f9']);
@@ -218,10 +306,25 @@ t.test('memory fs type = ramfs: the container\'s memory file systems are ramfs',
 
 t.test('nothing in the site file lets the user do more than the kernel lets them', async t => {
   const secret = rootDir(t, { 'f.txt': 'root only\n' }, 0o700);
-  const conf = ['allow setuid = yes', 'root default capabilities = full', 'allow net users = tsrtuser', 'allow net networks = bridge',
-    `bind path = ${secret}:/secret`, 'user bind control = yes'].join('\n');
-  const r = withSite(t, conf, ['exec', image, 'sh', '-c', 'cat /secret/f.txt 2>&1; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; id -u']);
+  const conf = [
+    'allow setuid = yes',
+    'root default capabilities = full',
+    'allow net users = tsrtuser',
+    'allow net networks = bridge',
+    `bind path = ${secret}:/secret`,
+    'user bind control = yes',
+  ].join('\n');
+  const r = withSite(t, conf, [
+    'exec',
+    image,
+    'sh',
+    '-c',
+    'cat /secret/f.txt 2>&1; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; id -u',
+  ]);
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout, `cat: can't open '/secret/f.txt': Permission denied\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n${k.user.uid}\n`,
-    'a root-only directory the site binds stays unreadable; no capabilities; no privilege gain; the user\'s own uid');
+  t.equal(
+    r.stdout,
+    `cat: can't open '/secret/f.txt': Permission denied\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n${k.user.uid}\n`,
+    "a root-only directory the site binds stays unreadable; no capabilities; no privilege gain; the user's own uid",
+  );
 });

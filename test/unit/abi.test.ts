@@ -37,16 +37,20 @@ function cProgram(): string {
     if (Array.isArray(v)) {
       body.push(`printf("${name}#%d\\n", (int)${name}_COUNT);`);
       const str = typeof v[0] === 'string';
-      body.push(`for (int i = 0; i < (int)${name}_COUNT; i++) { printf("${name}[%d]=", i); ${str ? `hex(${name}[i]);` : `printf("%lld", (long long)${name}[i]);`} printf("\\n"); }`);
+      body.push(
+        `for (int i = 0; i < (int)${name}_COUNT; i++) { printf("${name}[%d]=", i); ${str ? `hex(${name}[i]);` : `printf("%lld", (long long)${name}[i]);`} printf("\\n"); }`,
+      );
     } else if (typeof v === 'string') {
       body.push(`printf("${name}="); hex(${name}); printf("\\n");`);
     } else {
       body.push(`printf("${name}=%lld\\n", (long long)${name});`);
     }
   }
-  return `#include <stdio.h>\n#include "tsrt-abi.h"\n` +
+  return (
+    `#include <stdio.h>\n#include "tsrt-abi.h"\n` +
     `static void hex(const char *s) { for (; *s; s++) printf("%02x", (unsigned char)*s); }\n` +
-    `int main(void) {\n${body.join('\n')}\nreturn 0;\n}\n`;
+    `int main(void) {\n${body.join('\n')}\nreturn 0;\n}\n`
+  );
 }
 
 t.test('the generated header and TS module hold the same names and values', async tt => {
@@ -54,7 +58,11 @@ t.test('the generated header and TS module hold the same names and values', asyn
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-abi-'));
   tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'dump.c'), cProgram());
-  const cc = spawnSync('cc', ['-Wall', '-Werror', '-Wno-unused-const-variable', '-I', path.dirname(HEADER), '-o', path.join(dir, 'dump'), path.join(dir, 'dump.c')], { encoding: 'utf8' });
+  const cc = spawnSync(
+    'cc',
+    ['-Wall', '-Werror', '-Wno-unused-const-variable', '-I', path.dirname(HEADER), '-o', path.join(dir, 'dump'), path.join(dir, 'dump.c')],
+    { encoding: 'utf8' },
+  );
   tt.equal(cc.status, 0, `the dump program compiles: ${cc.stderr}`);
   const run = spawnSync(path.join(dir, 'dump'), { encoding: 'utf8' });
   tt.equal(run.status, 0);

@@ -48,7 +48,10 @@ t.test('parseArgs', async t => {
     t.same(parseArgs(['--detach=0'], specs).flags, { detach: false });
     t.same(parseArgs(['--detach=1'], specs).flags, { detach: true });
     t.same(parseArgs(['--detach=F'], specs).flags, { detach: false });
-    t.equal(errorOf(t, () => parseArgs(['--detach=maybe'], specs)), 'invalid boolean value "maybe" for -detach');
+    t.equal(
+      errorOf(t, () => parseArgs(['--detach=maybe'], specs)),
+      'invalid boolean value "maybe" for -detach',
+    );
   });
   t.test('int flags', async t => {
     t.same(parseArgs(['--preserve-fds', '3'], specs).flags, { 'preserve-fds': 3 });
@@ -60,7 +63,10 @@ t.test('parseArgs', async t => {
     t.same(parseArgs(['a', '-b', '/b', 'c'], specs), { flags: { bundle: '/b' }, positional: ['a', 'c'] });
   });
   t.test('-- ends the flags', async t => {
-    t.same(parseArgs(['-d', '--', 'id', '--bundle', '/b', '-x'], specs), { flags: { detach: true }, positional: ['id', '--bundle', '/b', '-x'] });
+    t.same(parseArgs(['-d', '--', 'id', '--bundle', '/b', '-x'], specs), {
+      flags: { detach: true },
+      positional: ['id', '--bundle', '/b', '-x'],
+    });
     t.same(parseArgs(['--'], specs), { flags: {}, positional: [] });
   });
   t.test('a lone "-" is a positional', async t => {
@@ -82,24 +88,52 @@ t.test('parseArgs', async t => {
       flags: { env: ['A=1', 'B=2'], 'additional-gids': [5, 7] },
       positional: ['id'],
     });
-    t.match(errorOf(t, () => parseArgs(['-g', 'x'], repeatable)), /invalid value "x" for flag -g/);
+    t.match(
+      errorOf(t, () => parseArgs(['-g', 'x'], repeatable)),
+      /invalid value "x" for flag -g/,
+    );
   });
   t.test('the last occurrence of a flag wins', async t => {
     t.same(parseArgs(['-b', '/one', '--bundle=/two'], specs).flags, { bundle: '/two' });
   });
   t.test('unknown flag', async t => {
-    t.equal(errorOf(t, () => parseArgs(['-x'], specs)), 'flag provided but not defined: -x');
-    t.equal(errorOf(t, () => parseArgs(['--nope=1', 'id'], specs)), 'flag provided but not defined: -nope');
-    t.equal(errorOf(t, () => parseArgs(['id', '--nope'], specs)), 'flag provided but not defined: -nope', 'after a positional too');
+    t.equal(
+      errorOf(t, () => parseArgs(['-x'], specs)),
+      'flag provided but not defined: -x',
+    );
+    t.equal(
+      errorOf(t, () => parseArgs(['--nope=1', 'id'], specs)),
+      'flag provided but not defined: -nope',
+    );
+    t.equal(
+      errorOf(t, () => parseArgs(['id', '--nope'], specs)),
+      'flag provided but not defined: -nope',
+      'after a positional too',
+    );
   });
   t.test('missing value', async t => {
-    t.equal(errorOf(t, () => parseArgs(['id', '--bundle'], specs)), 'flag needs an argument: -bundle');
-    t.equal(errorOf(t, () => parseArgs(['-b'], specs)), 'flag needs an argument: -b');
+    t.equal(
+      errorOf(t, () => parseArgs(['id', '--bundle'], specs)),
+      'flag needs an argument: -bundle',
+    );
+    t.equal(
+      errorOf(t, () => parseArgs(['-b'], specs)),
+      'flag needs an argument: -b',
+    );
   });
   t.test('int parse error', async t => {
-    t.equal(errorOf(t, () => parseArgs(['--preserve-fds', 'abc'], specs)), 'invalid value "abc" for flag -preserve-fds: parse error');
-    t.equal(errorOf(t, () => parseArgs(['--preserve-fds=1.5'], specs)), 'invalid value "1.5" for flag -preserve-fds: parse error');
-    t.equal(errorOf(t, () => parseArgs(['--preserve-fds='], specs)), 'invalid value "" for flag -preserve-fds: parse error');
+    t.equal(
+      errorOf(t, () => parseArgs(['--preserve-fds', 'abc'], specs)),
+      'invalid value "abc" for flag -preserve-fds: parse error',
+    );
+    t.equal(
+      errorOf(t, () => parseArgs(['--preserve-fds=1.5'], specs)),
+      'invalid value "1.5" for flag -preserve-fds: parse error',
+    );
+    t.equal(
+      errorOf(t, () => parseArgs(['--preserve-fds='], specs)),
+      'invalid value "" for flag -preserve-fds: parse error',
+    );
   });
   t.test('errors are usage errors', async t => {
     try {
@@ -128,17 +162,40 @@ t.test('parseSignal', async t => {
   t.equal(parseSignal('SIGRTMAX'), 64);
   t.equal(parseSignal('SIGRTMAX-2'), 62);
   t.equal(parseSignal('64'), 64);
-  t.equal(errorOf(t, () => parseSignal('bogus')), 'unknown signal "bogus"');
+  t.equal(
+    errorOf(t, () => parseSignal('bogus')),
+    'unknown signal "bogus"',
+  );
   t.equal(parseSignal('0'), 0, 'signal 0: the existence check runc accepts');
-  t.equal(errorOf(t, () => parseSignal('65')), 'unknown signal "65"');
-  t.equal(errorOf(t, () => parseSignal('SIGRTMIN+31')), 'unknown signal "SIGRTMIN+31"', 'past SIGRTMAX');
-  t.equal(errorOf(t, () => parseSignal('SIGRTMAX-31')), 'unknown signal "SIGRTMAX-31"', 'before SIGRTMIN');
-  t.equal(errorOf(t, () => parseSignal('')), 'unknown signal ""');
-  t.equal(errorOf(t, () => parseSignal('-9')), 'unknown signal "-9"');
-  t.equal(errorOf(t, () => parseSignal('SIG')), 'unknown signal "SIG"');
+  t.equal(
+    errorOf(t, () => parseSignal('65')),
+    'unknown signal "65"',
+  );
+  t.equal(
+    errorOf(t, () => parseSignal('SIGRTMIN+31')),
+    'unknown signal "SIGRTMIN+31"',
+    'past SIGRTMAX',
+  );
+  t.equal(
+    errorOf(t, () => parseSignal('SIGRTMAX-31')),
+    'unknown signal "SIGRTMAX-31"',
+    'before SIGRTMIN',
+  );
+  t.equal(
+    errorOf(t, () => parseSignal('')),
+    'unknown signal ""',
+  );
+  t.equal(
+    errorOf(t, () => parseSignal('-9')),
+    'unknown signal "-9"',
+  );
+  t.equal(
+    errorOf(t, () => parseSignal('SIG')),
+    'unknown signal "SIG"',
+  );
 });
 
-t.test('signalText: a signal as runc (Go) names a hook\'s death', async t => {
+t.test("signalText: a signal as runc (Go) names a hook's death", async t => {
   t.equal(signalText(31), 'bad system call');
   t.equal(signalText('SIGSYS'), 'bad system call');
   t.equal(signalText(9), 'killed');
@@ -151,8 +208,15 @@ t.test('validateId', async t => {
   for (const ok of ['abc', 'a_b-c.d+e', 'A1', '0', 'x'.repeat(200), '...x']) {
     t.doesNotThrow(() => validateId(ok), `accepts ${JSON.stringify(ok)}`);
   }
-  t.equal(errorOf(t, () => validateId('')), 'container id cannot be empty');
+  t.equal(
+    errorOf(t, () => validateId('')),
+    'container id cannot be empty',
+  );
   for (const bad of ['../x', 'a/b', '.', '..', '/abs', 'a b', 'a\nb', 'a:b', 'ä']) {
-    t.equal(errorOf(t, () => validateId(bad)), `invalid id format: ${bad}`, `rejects ${JSON.stringify(bad)}`);
+    t.equal(
+      errorOf(t, () => validateId(bad)),
+      `invalid id format: ${bad}`,
+      `rejects ${JSON.stringify(bad)}`,
+    );
   }
 });

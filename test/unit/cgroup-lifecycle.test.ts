@@ -64,14 +64,28 @@ function reapedByDelete(init: ChildProcess): boolean {
  * A created-and-started container as create would leave it: its init (a sleep) in a fake cgroup made for it,
  * or joined when `cgroupsPath` names one the test made beforehand.
  */
-function running(t: Test, s: Setup, id: string, opts: { cgroupsPath?: string; resources?: LinuxResources } = {}): { init: ChildProcess; cgroup: FakeCgroup } {
+function running(
+  t: Test,
+  s: Setup,
+  id: string,
+  opts: { cgroupsPath?: string; resources?: LinuxResources } = {},
+): { init: ChildProcess; cgroup: FakeCgroup } {
   const init = sleeper(t);
   const req = { id, cgroupsPath: opts.cgroupsPath, systemd: false, systemdRunning: false, rootless: false };
   const cg = s.fake.create(LAYOUT, s.fake.place(LAYOUT, req), opts.resources);
   cg.join(init.pid!);
   const rec: ContainerRecord = {
-    ociVersion: OCI_VERSION, id, pid: init.pid!, bundle: s.root, rootfs: s.root, created: new Date().toISOString(), owner: 'root',
-    initStartTime: procStat(init.pid!)!.startTime, privatePidns: false, rootless: false, cgroup: cg.record,
+    ociVersion: OCI_VERSION,
+    id,
+    pid: init.pid!,
+    bundle: s.root,
+    rootfs: s.root,
+    created: new Date().toISOString(),
+    owner: 'root',
+    initStartTime: procStat(init.pid!)!.startTime,
+    privatePidns: false,
+    rootless: false,
+    cgroup: cg.record,
     exec: { linux: {}, noNewKeyring: false },
   };
   const dir = new ContainerDir(s.root, id);
@@ -90,7 +104,7 @@ function errorOf(fn: () => unknown): string {
   return 'no error';
 }
 
-t.test('create: a cgroup with processes in it is worth runc\'s warning; a frozen one is refused, and nothing stays', async t => {
+t.test("create: a cgroup with processes in it is worth runc's warning; a frozen one is refused, and nothing stays", async t => {
   const s = setup(t);
   const neighbour = sleeper(t);
   const shared = s.fake.existing('shared', { members: [neighbour.pid!], frozen: true });
@@ -120,14 +134,20 @@ t.test('pause freezes the cgroup and state says paused; resume thaws it', async 
   resume(s.root, 'c1');
   t.notOk(cgroup.frozen);
   t.equal(state(s.root, 'c1')['status'], 'running');
-  t.equal(errorOf(() => resume(s.root, 'c1')), 'container not paused');
+  t.equal(
+    errorOf(() => resume(s.root, 'c1')),
+    'container not paused',
+  );
 });
 
 t.test('a paused container cannot be paused again', async t => {
   const s = setup(t);
   const { cgroup } = running(t, s, 'c1');
   pause(s.root, 'c1');
-  t.equal(errorOf(() => pause(s.root, 'c1')), 'container not running');
+  t.equal(
+    errorOf(() => pause(s.root, 'c1')),
+    'container not running',
+  );
   t.ok(cgroup.frozen, 'still frozen');
 });
 
@@ -135,7 +155,10 @@ t.test('pause without a freezer: an error naming the container', async t => {
   const s = setup(t);
   const { cgroup } = running(t, s, 'c1');
   cgroup.freezer = false;
-  t.equal(errorOf(() => pause(s.root, 'c1')), 'cannot pause container c1: it has no freezer cgroup');
+  t.equal(
+    errorOf(() => pause(s.root, 'c1')),
+    'cannot pause container c1: it has no freezer cgroup',
+  );
   t.equal(state(s.root, 'c1')['status'], 'running');
 });
 
@@ -170,7 +193,11 @@ t.test('kill --all of a stopped container still reaches what its init left in th
   kill(s.root, 'c1', 'KILL', true);
   t.same(cgroup.signals, [9]);
   t.equal(await exited(orphan), 'SIGKILL');
-  t.equal(errorOf(() => kill(s.root, 'c1', 'KILL', false)), 'container not running', 'without --all: runc\'s error');
+  t.equal(
+    errorOf(() => kill(s.root, 'c1', 'KILL', false)),
+    'container not running',
+    "without --all: runc's error",
+  );
   t.same(cgroup.signals, [9], 'and nothing sent');
 });
 

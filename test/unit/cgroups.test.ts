@@ -41,11 +41,27 @@ const V1_MOUNTINFO = [
 ].join('\n');
 
 const hybrid = cgroupLayout(HYBRID_MOUNTINFO, HYBRID_SELF);
-const V1_ALL = new Set(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'hugetlb', 'net_cls', 'net_prio', 'rdma']);
+const V1_ALL = new Set([
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'devices',
+  'freezer',
+  'blkio',
+  'pids',
+  'hugetlb',
+  'net_cls',
+  'net_prio',
+  'rdma',
+]);
 const onV1: Placement = { v1: V1_ALL, v2: undefined };
 const onV2: Placement = { v1: new Set(), v2: new Set(['cpu', 'cpuset', 'io', 'memory', 'pids', 'hugetlb', 'rdma']) };
 /** This project's host: everything v1 except hugetlb, which cgroup2 owns; no net_cls/net_prio/rdma. */
-const onHybrid: Placement = { v1: new Set(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids']), v2: new Set(['hugetlb']) };
+const onHybrid: Placement = {
+  v1: new Set(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids']),
+  v2: new Set(['hugetlb']),
+};
 
 /** A fake cgroup tree: "key/file" -> content. Files not listed do not exist. */
 function tree(files: Record<string, string>): FileTree {
@@ -55,15 +71,31 @@ function tree(files: Record<string, string>): FileTree {
   };
 }
 
-const V1_FILES = tree(Object.fromEntries([
-  'memory/memory.limit_in_bytes', 'memory/memory.memsw.limit_in_bytes', 'memory/memory.kmem.limit_in_bytes',
-  'memory/memory.kmem.tcp.limit_in_bytes', 'cpu/cpu.cfs_burst_us', 'cpu/cpu.rt_period_us', 'cpu/cpu.rt_runtime_us',
-  'cpu/cpu.idle', 'blkio/blkio.weight', 'blkio/blkio.leaf_weight', 'blkio/blkio.weight_device',
-  'blkio/blkio.leaf_weight_device', 'hugetlb/hugetlb.2MB.limit_in_bytes',
-].map(f => [f, f.endsWith('memory.limit_in_bytes') ? '9223372036854771712\n' : f.endsWith('rt_runtime_us') ? '0\n' : '0\n'])));
+const V1_FILES = tree(
+  Object.fromEntries(
+    [
+      'memory/memory.limit_in_bytes',
+      'memory/memory.memsw.limit_in_bytes',
+      'memory/memory.kmem.limit_in_bytes',
+      'memory/memory.kmem.tcp.limit_in_bytes',
+      'cpu/cpu.cfs_burst_us',
+      'cpu/cpu.rt_period_us',
+      'cpu/cpu.rt_runtime_us',
+      'cpu/cpu.idle',
+      'blkio/blkio.weight',
+      'blkio/blkio.leaf_weight',
+      'blkio/blkio.weight_device',
+      'blkio/blkio.leaf_weight_device',
+      'hugetlb/hugetlb.2MB.limit_in_bytes',
+    ].map(f => [f, f.endsWith('memory.limit_in_bytes') ? '9223372036854771712\n' : f.endsWith('rt_runtime_us') ? '0\n' : '0\n']),
+  ),
+);
 const V2_FILES = tree({
-  'unified/memory.swap.max': 'max\n', 'unified/memory.max': 'max\n', 'unified/memory.current': '1000\n',
-  'unified/hugetlb.2MB.max': 'max\n', 'unified/hugetlb.2MB.rsvd.max': 'max\n',
+  'unified/memory.swap.max': 'max\n',
+  'unified/memory.max': 'max\n',
+  'unified/memory.current': '1000\n',
+  'unified/hugetlb.2MB.max': 'max\n',
+  'unified/hugetlb.2MB.rsvd.max': 'max\n',
 });
 
 const writes = (w: Write[]): string[] => w.map(x => `${x.key}/${x.file}=${x.value}`);
@@ -74,7 +106,10 @@ t.test('layout detection (mountinfo + /proc/self/cgroup)', async t => {
   t.test('hybrid: v1 hierarchies plus cgroup2 at unified', async t => {
     t.equal(hybrid.layout, 'hybrid');
     t.equal(hybrid.unifiedMountPoint, '/sys/fs/cgroup/unified');
-    t.same(hybrid.v1.map(h => h.options), ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'pids', 'name=systemd']);
+    t.same(
+      hybrid.v1.map(h => h.options),
+      ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'pids', 'name=systemd'],
+    );
     t.equal(hybrid.v1.find(h => h.options === 'memory')?.ownPath, '/process_api/abc', 'own cgroup per hierarchy');
     t.equal(hybrid.unifiedOwnPath, '/user.slice/session-1.scope');
   });
@@ -83,9 +118,9 @@ t.test('layout detection (mountinfo + /proc/self/cgroup)', async t => {
     t.equal(l.layout, 'v2');
     t.equal(l.unifiedMountPoint, '/sys/fs/cgroup');
   });
-  t.test('a container\'s cgroup mounts prepared in this namespace are not the host\'s hierarchies', async t => {
+  t.test("a container's cgroup mounts prepared in this namespace are not the host's hierarchies", async t => {
     const l = cgroupLayout(['40 23 0:50 / /srv/b/rootfs/sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu', V2_MOUNTINFO].join('\n'), '0::/x\n');
-    t.equal(l.layout, 'v2', 'the host is v2: the rootfs\'s v1 mount is ignored');
+    t.equal(l.layout, 'v2', "the host is v2: the rootfs's v1 mount is ignored");
     t.same(l.v1, []);
   });
   t.test('a cgroup2 mounted over /sys/fs/cgroup hides the v1 hierarchies below it', async t => {
@@ -96,7 +131,13 @@ t.test('layout detection (mountinfo + /proc/self/cgroup)', async t => {
   t.test('v1 only, joint hierarchies', async t => {
     const l = cgroupLayout(V1_MOUNTINFO, '2:cpu,cpuacct:/x\n1:memory:/\n');
     t.equal(l.layout, 'v1');
-    t.same(l.v1.map(h => [h.options, h.ownPath]), [['cpu,cpuacct', '/x'], ['memory', '/']]);
+    t.same(
+      l.v1.map(h => [h.options, h.ownPath]),
+      [
+        ['cpu,cpuacct', '/x'],
+        ['memory', '/'],
+      ],
+    );
   });
 });
 
@@ -126,15 +167,22 @@ t.test('cgroupsPath', async t => {
     t.equal(dirs.find(d => d.key === 'cpu')?.dir, '/sys/fs/cgroup/cpu/c1');
   });
   t.test('the host root is refused', async t => {
-    t.match(errorOf(t, () => cgroupDirs(hybrid, { ...req, cgroupsPath: '/' })), /cgroupsPath: "\/" is the root cgroup/);
+    t.match(
+      errorOf(t, () => cgroupDirs(hybrid, { ...req, cgroupsPath: '/' })),
+      /cgroupsPath: "\/" is the root cgroup/,
+    );
   });
-  t.test('systemd manager without systemd: runc\'s message', async t => {
-    t.equal(errorOf(t, () => cgroupDirs(hybrid, { ...req, systemd: true, cgroupsPath: 'system.slice:tsrt:c1' })),
-      'systemd not running on this host, cannot use systemd cgroups manager');
+  t.test("systemd manager without systemd: runc's message", async t => {
+    t.equal(
+      errorOf(t, () => cgroupDirs(hybrid, { ...req, systemd: true, cgroupsPath: 'system.slice:tsrt:c1' })),
+      'systemd not running on this host, cannot use systemd cgroups manager',
+    );
   });
   t.test('systemd manager: slice:prefix:name form', async t => {
-    t.match(errorOf(t, () => cgroupDirs(hybrid, { ...req, systemd: true, systemdRunning: true, cgroupsPath: '/a/b' })),
-      /expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "\/a\/b" instead/);
+    t.match(
+      errorOf(t, () => cgroupDirs(hybrid, { ...req, systemd: true, systemdRunning: true, cgroupsPath: '/a/b' })),
+      /expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "\/a\/b" instead/,
+    );
   });
 });
 
@@ -156,14 +204,31 @@ t.test('conversions', async t => {
     t.equal(swapToV2(200, 100), 100);
     t.equal(swapToV2(-1, 100), -1);
     t.equal(swapToV2(0, -1), -1, 'unlimited memory, swap unset: both unlimited');
-    t.match(errorOf(t, () => swapToV2(50, 100)), /memory\+swap limit \(50\) must be >= memory limit \(100\)/);
-    t.match(errorOf(t, () => swapToV2(50, 0)), /a swap limit needs a memory limit/);
+    t.match(
+      errorOf(t, () => swapToV2(50, 100)),
+      /memory\+swap limit \(50\) must be >= memory limit \(100\)/,
+    );
+    t.match(
+      errorOf(t, () => swapToV2(50, 0)),
+      /a swap limit needs a memory limit/,
+    );
   });
 });
 
 t.test('memory', async t => {
   t.test('limit, swap, reservation, kernel, kernelTCP, swappiness, disableOOMKiller, useHierarchy (v1)', async t => {
-    const r: LinuxResources = { memory: { limit: 1000, swap: 2000, reservation: 500, kernel: 4000, kernelTCP: 3000, swappiness: 10, disableOOMKiller: true, useHierarchy: true } };
+    const r: LinuxResources = {
+      memory: {
+        limit: 1000,
+        swap: 2000,
+        reservation: 500,
+        kernel: 4000,
+        kernelTCP: 3000,
+        swappiness: 10,
+        disableOOMKiller: true,
+        useHierarchy: true,
+      },
+    };
     t.same(writes(resourceWrites(r, onV1, V1_FILES)), [
       'memory/memory.limit_in_bytes=1000',
       'memory/memory.memsw.limit_in_bytes=2000',
@@ -177,71 +242,125 @@ t.test('memory', async t => {
   });
   t.test('v1: swap first when it grows past the current limit', async t => {
     const small = tree({ 'memory/memory.limit_in_bytes': '100\n', 'memory/memory.memsw.limit_in_bytes': '100\n' });
-    t.same(writes(resourceWrites({ memory: { limit: 1000, swap: 2000 } }, onV1, small)),
-      ['memory/memory.memsw.limit_in_bytes=2000', 'memory/memory.limit_in_bytes=1000']);
+    t.same(writes(resourceWrites({ memory: { limit: 1000, swap: 2000 } }, onV1, small)), [
+      'memory/memory.memsw.limit_in_bytes=2000',
+      'memory/memory.limit_in_bytes=1000',
+    ]);
     const big = tree({ 'memory/memory.limit_in_bytes': '5000\n', 'memory/memory.memsw.limit_in_bytes': '9000\n' });
-    t.same(writes(resourceWrites({ memory: { limit: 1000, swap: 2000 } }, onV1, big)),
-      ['memory/memory.limit_in_bytes=1000', 'memory/memory.memsw.limit_in_bytes=2000'], 'shrinking: limit first');
+    t.same(
+      writes(resourceWrites({ memory: { limit: 1000, swap: 2000 } }, onV1, big)),
+      ['memory/memory.limit_in_bytes=1000', 'memory/memory.memsw.limit_in_bytes=2000'],
+      'shrinking: limit first',
+    );
   });
   t.test('v1: -1 limit takes swap to -1 too', async t => {
-    t.same(writes(resourceWrites({ memory: { limit: -1 } }, onV1, V1_FILES)),
-      ['memory/memory.memsw.limit_in_bytes=-1', 'memory/memory.limit_in_bytes=-1']);
+    t.same(writes(resourceWrites({ memory: { limit: -1 } }, onV1, V1_FILES)), [
+      'memory/memory.memsw.limit_in_bytes=-1',
+      'memory/memory.limit_in_bytes=-1',
+    ]);
   });
   t.test('kernel memory files missing: skipped quietly (runc)', async t => {
     t.same(writes(resourceWrites({ memory: { kernel: 1, kernelTCP: 1 } }, onV1, tree({}))), []);
   });
   t.test('swap without swap accounting is an error naming the field', async t => {
-    t.match(errorOf(t, () => resourceWrites({ memory: { limit: 10, swap: 20 } }, onV1, tree({ 'memory/memory.limit_in_bytes': '0' }))),
-      /^linux\.resources\.memory\.swap: the host has no swap accounting/);
+    t.match(
+      errorOf(t, () => resourceWrites({ memory: { limit: 10, swap: 20 } }, onV1, tree({ 'memory/memory.limit_in_bytes': '0' }))),
+      /^linux\.resources\.memory\.swap: the host has no swap accounting/,
+    );
   });
   t.test('swappiness out of range', async t => {
-    t.match(errorOf(t, () => resourceWrites({ memory: { swappiness: 101 } }, onV1, V1_FILES)), /memory\.swappiness: invalid value 101: valid memory swappiness range is 0-100/);
+    t.match(
+      errorOf(t, () => resourceWrites({ memory: { swappiness: 101 } }, onV1, V1_FILES)),
+      /memory\.swappiness: invalid value 101: valid memory swappiness range is 0-100/,
+    );
   });
   t.test('v2: memory.max, memory.swap.max (swap only), memory.low; v1-only knobs ignored', async t => {
     const r: LinuxResources = { memory: { limit: 1000, swap: 3000, reservation: 500, kernel: 1, swappiness: 5, disableOOMKiller: true } };
-    t.same(writes(resourceWrites(r, onV2, V2_FILES)), ['unified/memory.swap.max=2000', 'unified/memory.max=1000', 'unified/memory.low=500']);
+    t.same(writes(resourceWrites(r, onV2, V2_FILES)), [
+      'unified/memory.swap.max=2000',
+      'unified/memory.max=1000',
+      'unified/memory.low=500',
+    ]);
     t.same(writes(resourceWrites({ memory: { limit: -1 } }, onV2, V2_FILES)), ['unified/memory.swap.max=max', 'unified/memory.max=max']);
   });
   t.test('checkBeforeUpdate (v2, update only)', async t => {
     const r: LinuxResources = { memory: { limit: 10, checkBeforeUpdate: true } };
-    t.match(errorOf(t, () => resourceWrites(r, onV2, V2_FILES, true)), /rejecting memory limit 10 below usage 1000/);
+    t.match(
+      errorOf(t, () => resourceWrites(r, onV2, V2_FILES, true)),
+      /rejecting memory limit 10 below usage 1000/,
+    );
     t.same(writes(resourceWrites(r, onV2, V2_FILES, false)), ['unified/memory.max=10'], 'not at create');
   });
   t.test('no memory controller', async t => {
-    t.match(errorOf(t, () => resourceWrites({ memory: { limit: 1 } }, { v1: new Set(), v2: undefined }, tree({}))),
-      /^linux\.resources\.memory: the memory cgroup controller is not available on this host/);
+    t.match(
+      errorOf(t, () => resourceWrites({ memory: { limit: 1 } }, { v1: new Set(), v2: undefined }, tree({}))),
+      /^linux\.resources\.memory: the memory cgroup controller is not available on this host/,
+    );
   });
 });
 
 t.test('cpu', async t => {
   t.test('shares, period, quota, burst, realtime, idle, cpus, mems (v1)', async t => {
-    const r: LinuxResources = { cpu: { shares: 512, period: 100000, quota: 50000, burst: 10000, realtimePeriod: 1000000, realtimeRuntime: 950000, idle: 1, cpus: '0-1', mems: '0' } };
+    const r: LinuxResources = {
+      cpu: {
+        shares: 512,
+        period: 100000,
+        quota: 50000,
+        burst: 10000,
+        realtimePeriod: 1000000,
+        realtimeRuntime: 950000,
+        idle: 1,
+        cpus: '0-1',
+        mems: '0',
+      },
+    };
     const w = resourceWrites(r, onV1, V1_FILES);
     t.same(writes(w), [
-      'cpu/cpu.shares=512', 'cpu/cpu.cfs_period_us=100000', 'cpu/cpu.cfs_quota_us=50000', 'cpu/cpu.cfs_burst_us=10000',
-      'cpu/cpu.rt_period_us=1000000', 'cpu/cpu.rt_runtime_us=950000', 'cpu/cpu.idle=1',
-      'cpuset/cpuset.cpus=0-1', 'cpuset/cpuset.mems=0',
+      'cpu/cpu.shares=512',
+      'cpu/cpu.cfs_period_us=100000',
+      'cpu/cpu.cfs_quota_us=50000',
+      'cpu/cpu.cfs_burst_us=10000',
+      'cpu/cpu.rt_period_us=1000000',
+      'cpu/cpu.rt_runtime_us=950000',
+      'cpu/cpu.idle=1',
+      'cpuset/cpuset.cpus=0-1',
+      'cpuset/cpuset.mems=0',
     ]);
     t.equal(w[1]!.retryOnEinval, true, 'a period the old quota refuses is retried after the quota');
   });
   t.test('realtime: runtime first when the new period is below the current runtime', async t => {
     const cur = tree({ 'cpu/cpu.rt_period_us': '1000000', 'cpu/cpu.rt_runtime_us': '900000' });
-    t.same(writes(resourceWrites({ cpu: { realtimePeriod: 500000, realtimeRuntime: 400000 } }, onV1, cur)),
-      ['cpu/cpu.rt_runtime_us=400000', 'cpu/cpu.rt_period_us=500000']);
+    t.same(writes(resourceWrites({ cpu: { realtimePeriod: 500000, realtimeRuntime: 400000 } }, onV1, cur)), [
+      'cpu/cpu.rt_runtime_us=400000',
+      'cpu/cpu.rt_period_us=500000',
+    ]);
   });
   t.test('realtime without RT group scheduling', async t => {
-    t.match(errorOf(t, () => resourceWrites({ cpu: { realtimeRuntime: 1 } }, onV1, tree({}))), /cpu\.realtimePeriod: the kernel has no realtime group scheduling/);
+    t.match(
+      errorOf(t, () => resourceWrites({ cpu: { realtimeRuntime: 1 } }, onV1, tree({}))),
+      /cpu\.realtimePeriod: the kernel has no realtime group scheduling/,
+    );
   });
   t.test('burst above quota', async t => {
-    t.match(errorOf(t, () => resourceWrites({ cpu: { quota: 10, burst: 20 } }, onV1, V1_FILES)), /cpu\.burst: burst \(20\) must not exceed quota \(10\)/);
+    t.match(
+      errorOf(t, () => resourceWrites({ cpu: { quota: 10, burst: 20 } }, onV1, V1_FILES)),
+      /cpu\.burst: burst \(20\) must not exceed quota \(10\)/,
+    );
   });
   t.test('v2: cpu.weight converted, cpu.max "quota period", cpu.max.burst', async t => {
-    t.same(writes(resourceWrites({ cpu: { shares: 1024, quota: 50000, period: 100000, burst: 1000, idle: 0 } }, onV2, tree({}))),
-      ['unified/cpu.weight=39', 'unified/cpu.max=50000 100000', 'unified/cpu.max.burst=1000', 'unified/cpu.idle=0']);
+    t.same(writes(resourceWrites({ cpu: { shares: 1024, quota: 50000, period: 100000, burst: 1000, idle: 0 } }, onV2, tree({}))), [
+      'unified/cpu.weight=39',
+      'unified/cpu.max=50000 100000',
+      'unified/cpu.max.burst=1000',
+      'unified/cpu.idle=0',
+    ]);
     t.same(writes(resourceWrites({ cpu: { quota: -1, period: 100000 } }, onV2, tree({}))), ['unified/cpu.max=max 100000']);
   });
   t.test('v2: realtime refused', async t => {
-    t.match(errorOf(t, () => resourceWrites({ cpu: { realtimeRuntime: 5 } }, onV2, tree({}))), /realtime scheduling limits do not exist in cgroup v2/);
+    t.match(
+      errorOf(t, () => resourceWrites({ cpu: { realtimeRuntime: 5 } }, onV2, tree({}))),
+      /realtime scheduling limits do not exist in cgroup v2/,
+    );
   });
 });
 
@@ -254,64 +373,118 @@ t.test('pids.limit', async t => {
 t.test('blockIO', async t => {
   const r: LinuxResources = {
     blockIO: {
-      weight: 500, leafWeight: 300, weightDevice: [{ major: 8, minor: 0, weight: 600, leafWeight: 200 }],
-      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }], throttleWriteBpsDevice: [{ major: 8, minor: 0, rate: 2000 }],
-      throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 30 }], throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 40 }],
+      weight: 500,
+      leafWeight: 300,
+      weightDevice: [{ major: 8, minor: 0, weight: 600, leafWeight: 200 }],
+      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }],
+      throttleWriteBpsDevice: [{ major: 8, minor: 0, rate: 2000 }],
+      throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 30 }],
+      throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 40 }],
     },
   };
   t.test('weight, leafWeight, weightDevice, throttles (v1)', async t => {
     t.same(writes(resourceWrites(r, onV1, V1_FILES)), [
-      'blkio/blkio.weight=500', 'blkio/blkio.leaf_weight=300', 'blkio/blkio.weight_device=8:0 600',
-      'blkio/blkio.leaf_weight_device=8:0 200', 'blkio/blkio.throttle.read_bps_device=8:0 1000',
-      'blkio/blkio.throttle.write_bps_device=8:0 2000', 'blkio/blkio.throttle.read_iops_device=8:0 30',
+      'blkio/blkio.weight=500',
+      'blkio/blkio.leaf_weight=300',
+      'blkio/blkio.weight_device=8:0 600',
+      'blkio/blkio.leaf_weight_device=8:0 200',
+      'blkio/blkio.throttle.read_bps_device=8:0 1000',
+      'blkio/blkio.throttle.write_bps_device=8:0 2000',
+      'blkio/blkio.throttle.read_iops_device=8:0 30',
       'blkio/blkio.throttle.write_iops_device=8:0 40',
     ]);
   });
   t.test('BFQ hosts: blkio.bfq.weight', async t => {
     const bfq = tree({ 'blkio/blkio.bfq.weight': '100', 'blkio/blkio.bfq.weight_device': '' });
-    t.same(writes(resourceWrites({ blockIO: { weight: 500, weightDevice: [{ major: 8, minor: 0, weight: 600 }] } }, onV1, bfq)),
-      ['blkio/blkio.bfq.weight=500', 'blkio/blkio.bfq.weight_device=8:0 600']);
+    t.same(writes(resourceWrites({ blockIO: { weight: 500, weightDevice: [{ major: 8, minor: 0, weight: 600 }] } }, onV1, bfq)), [
+      'blkio/blkio.bfq.weight=500',
+      'blkio/blkio.bfq.weight_device=8:0 600',
+    ]);
   });
   t.test('no weight file (scheduler none): error naming the field', async t => {
-    t.match(errorOf(t, () => resourceWrites({ blockIO: { leafWeight: 10 } }, onV1, tree({}))), /^linux\.resources\.blockIO\.leafWeight: the host's I\/O scheduler has no blkio\.leaf_weight/);
+    t.match(
+      errorOf(t, () => resourceWrites({ blockIO: { leafWeight: 10 } }, onV1, tree({}))),
+      /^linux\.resources\.blockIO\.leafWeight: the host's I\/O scheduler has no blkio\.leaf_weight/,
+    );
   });
   t.test('v2: io.weight converted, io.max per throttle', async t => {
     t.same(writes(resourceWrites(r, onV2, tree({}))), [
-      'unified/io.weight=default 4950', 'unified/io.weight=8:0 5960', 'unified/io.max=8:0 rbps=1000',
-      'unified/io.max=8:0 wbps=2000', 'unified/io.max=8:0 riops=30', 'unified/io.max=8:0 wiops=40',
+      'unified/io.weight=default 4950',
+      'unified/io.weight=8:0 5960',
+      'unified/io.max=8:0 rbps=1000',
+      'unified/io.max=8:0 wbps=2000',
+      'unified/io.max=8:0 riops=30',
+      'unified/io.max=8:0 wiops=40',
     ]);
   });
 });
 
 t.test('hugepageLimits', async t => {
   t.test('v1: limit_in_bytes', async t => {
-    t.same(writes(resourceWrites({ hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }] }, onV1, V1_FILES)), ['hugetlb/hugetlb.2MB.limit_in_bytes=4194304']);
+    t.same(writes(resourceWrites({ hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }] }, onV1, V1_FILES)), [
+      'hugetlb/hugetlb.2MB.limit_in_bytes=4194304',
+    ]);
   });
   t.test('hybrid: in cgroup2, with the reservation limit', async t => {
-    t.same(writes(resourceWrites({ hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }] }, onHybrid, V2_FILES)),
-      ['unified/hugetlb.2MB.max=4194304', 'unified/hugetlb.2MB.rsvd.max=4194304']);
+    t.same(writes(resourceWrites({ hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }] }, onHybrid, V2_FILES)), [
+      'unified/hugetlb.2MB.max=4194304',
+      'unified/hugetlb.2MB.rsvd.max=4194304',
+    ]);
   });
   t.test('unknown page size', async t => {
-    t.match(errorOf(t, () => resourceWrites({ hugepageLimits: [{ pageSize: '3MB', limit: 1 }] }, onHybrid, V2_FILES)), /hugepageLimits\[0\]\.pageSize: the host has no 3MB huge pages/);
-    t.match(errorOf(t, () => resourceWrites({ hugepageLimits: [{ pageSize: '2M', limit: 1 }] }, onHybrid, V2_FILES)), /invalid page size "2M"/);
+    t.match(
+      errorOf(t, () => resourceWrites({ hugepageLimits: [{ pageSize: '3MB', limit: 1 }] }, onHybrid, V2_FILES)),
+      /hugepageLimits\[0\]\.pageSize: the host has no 3MB huge pages/,
+    );
+    t.match(
+      errorOf(t, () => resourceWrites({ hugepageLimits: [{ pageSize: '2M', limit: 1 }] }, onHybrid, V2_FILES)),
+      /invalid page size "2M"/,
+    );
   });
 });
 
 t.test('network', async t => {
   t.test('classID and priorities (v1)', async t => {
-    t.same(writes(resourceWrites({ network: { classID: 1048577, priorities: [{ name: 'eth0', priority: 500 }, { name: 'lo', priority: 1 }] } }, onV1, tree({}))),
-      ['net_cls/net_cls.classid=1048577', 'net_prio/net_prio.ifpriomap=eth0 500', 'net_prio/net_prio.ifpriomap=lo 1']);
+    t.same(
+      writes(
+        resourceWrites(
+          {
+            network: {
+              classID: 1048577,
+              priorities: [
+                { name: 'eth0', priority: 500 },
+                { name: 'lo', priority: 1 },
+              ],
+            },
+          },
+          onV1,
+          tree({}),
+        ),
+      ),
+      ['net_cls/net_cls.classid=1048577', 'net_prio/net_prio.ifpriomap=eth0 500', 'net_prio/net_prio.ifpriomap=lo 1'],
+    );
   });
   t.test('not mounted (this host): error naming the field', async t => {
-    t.match(errorOf(t, () => resourceWrites({ network: { classID: 1 } }, onHybrid, tree({}))), /^linux\.resources\.network\.classID: the net_cls cgroup controller is not available/);
+    t.match(
+      errorOf(t, () => resourceWrites({ network: { classID: 1 } }, onHybrid, tree({}))),
+      /^linux\.resources\.network\.classID: the net_cls cgroup controller is not available/,
+    );
   });
 });
 
 t.test('rdma', async t => {
-  t.same(writes(resourceWrites({ rdma: { mlx5_1: { hcaHandles: 3, hcaObjects: 10000 }, rxe3: { hcaObjects: 5 } } }, onV2, tree({}))),
-    ['unified/rdma.max=mlx5_1 hca_handle=3 hca_object=10000', 'unified/rdma.max=rxe3 hca_object=5']);
-  t.match(errorOf(t, () => resourceWrites({ rdma: { x: {} } }, onV2, tree({}))), /rdma\.x: needs hcaHandles or hcaObjects/);
-  t.match(errorOf(t, () => resourceWrites({ rdma: { x: { hcaHandles: 1 } } }, onHybrid, tree({}))), /the rdma cgroup controller is not available/);
+  t.same(writes(resourceWrites({ rdma: { mlx5_1: { hcaHandles: 3, hcaObjects: 10000 }, rxe3: { hcaObjects: 5 } } }, onV2, tree({}))), [
+    'unified/rdma.max=mlx5_1 hca_handle=3 hca_object=10000',
+    'unified/rdma.max=rxe3 hca_object=5',
+  ]);
+  t.match(
+    errorOf(t, () => resourceWrites({ rdma: { x: {} } }, onV2, tree({}))),
+    /rdma\.x: needs hcaHandles or hcaObjects/,
+  );
+  t.match(
+    errorOf(t, () => resourceWrites({ rdma: { x: { hcaHandles: 1 } } }, onHybrid, tree({}))),
+    /the rdma cgroup controller is not available/,
+  );
 });
 
 t.test('unified', async t => {
@@ -322,20 +495,31 @@ t.test('unified', async t => {
   });
   t.test('hybrid: only controllers cgroup2 owns', async t => {
     t.same(writes(resourceWrites({ unified: { 'hugetlb.2MB.max': '0' } }, onHybrid, tree({}))), ['unified/hugetlb.2MB.max=0']);
-    t.equal(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onHybrid, tree({}))),
+    t.equal(
+      errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onHybrid, tree({}))),
       'linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 ("memory.max": the host has the memory controller in a v1 hierarchy)',
-      "runc's text, then the file and why");
+      "runc's text, then the file and why",
+    );
   });
   t.test('v1-only host: an error', async t => {
-    t.equal(errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onV1, tree({}))),
-      'linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 (this host has no cgroup2 hierarchy)');
+    t.equal(
+      errorOf(t, () => resourceWrites({ unified: { 'memory.max': '1' } }, onV1, tree({}))),
+      'linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 (this host has no cgroup2 hierarchy)',
+    );
   });
   t.test('no paths', async t => {
-    t.match(errorOf(t, () => resourceWrites({ unified: { '../cgroup.procs': '1' } }, onV2, tree({}))), /is not a cgroup2 file name/);
+    t.match(
+      errorOf(t, () => resourceWrites({ unified: { '../cgroup.procs': '1' } }, onV2, tree({}))),
+      /is not a cgroup2 file name/,
+    );
   });
   t.test('no membership or kill files: a host pid must never join the container', async t => {
     for (const file of ['cgroup.procs', 'cgroup.threads', 'cgroup.kill']) {
-      t.match(errorOf(t, () => resourceWrites({ unified: { [file]: '1' } }, onV2, tree({}))), /moves or kills processes; it is not a resource/, file);
+      t.match(
+        errorOf(t, () => resourceWrites({ unified: { [file]: '1' } }, onV2, tree({}))),
+        /moves or kills processes; it is not a resource/,
+        file,
+      );
     }
   });
 });
@@ -351,13 +535,25 @@ t.test('devices', async t => {
   ]);
   t.test('v1: deny all, then every rule in order, then the always-allowed', async t => {
     const w = v1DeviceWrites(rules).map(x => `${x.file}: ${x.value}`);
-    t.same(w.slice(0, 5), ['devices.deny: a', 'devices.deny: a', 'devices.allow: c 10:229 rwm', 'devices.allow: b 8:20 rw', 'devices.deny: c 1:9 w']);
+    t.same(w.slice(0, 5), [
+      'devices.deny: a',
+      'devices.deny: a',
+      'devices.allow: c 10:229 rwm',
+      'devices.allow: b 8:20 rw',
+      'devices.deny: c 1:9 w',
+    ]);
     t.same(w.slice(5, 8), ['devices.allow: c *:* m', 'devices.allow: b *:* m', 'devices.allow: c 1:3 rwm']);
     t.equal(ruleText({ allow: true, type: 'c', major: 136, minor: -1, access: 'rwm' }), 'c 136:* rwm');
   });
   t.test('bad rules name the field', async t => {
-    t.match(errorOf(t, () => deviceRules([{ allow: true, type: 'x' }])), /^linux\.resources\.devices\[0\]\.type: invalid device type "x"/);
-    t.match(errorOf(t, () => deviceRules([{ allow: true, access: 'rwx' }])), /^linux\.resources\.devices\[0\]\.access: invalid access "rwx"/);
+    t.match(
+      errorOf(t, () => deviceRules([{ allow: true, type: 'x' }])),
+      /^linux\.resources\.devices\[0\]\.type: invalid device type "x"/,
+    );
+    t.match(
+      errorOf(t, () => deviceRules([{ allow: true, access: 'rwx' }])),
+      /^linux\.resources\.devices\[0\]\.access: invalid access "rwx"/,
+    );
   });
   t.test('v2 program: default deny, last matching rule wins', async t => {
     const prog = deviceProgram(rules);
@@ -369,7 +565,10 @@ t.test('devices', async t => {
     t.equal(runDeviceProgram(prog, 'c', 1, 3, 'rw'), true, '/dev/null always allowed');
     t.equal(runDeviceProgram(prog, 'c', 136, 7, 'rw'), true, 'pts wildcard minor');
     t.equal(runDeviceProgram(prog, 'c', 1, 9, 'w'), true, 'the later always-allowed urandom rule wins over the deny');
-    const denyLast = deviceProgram([{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 5, access: 'w' }]);
+    const denyLast = deviceProgram([
+      { allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' },
+      { allow: false, type: 'c', major: 1, minor: 5, access: 'w' },
+    ]);
     t.equal(runDeviceProgram(denyLast, 'c', 1, 5, 'rw'), false, 'a deny covering one requested bit denies');
     t.equal(runDeviceProgram(denyLast, 'c', 1, 5, 'r'), true, 'other bits fall through to allow-all');
     t.equal(runDeviceProgram(denyLast, 'b', 7, 0, 'rwm'), true);
@@ -389,7 +588,11 @@ t.test('devices', async t => {
 t.test('update', async t => {
   t.test('merge: given fields replace, others stay', async t => {
     const base: LinuxResources = { memory: { limit: 100, swap: 200 }, cpu: { quota: 5, period: 10 }, pids: { limit: 3 } };
-    t.same(mergeResources(base, { cpu: { quota: 7 }, memory: { limit: 150 } }), { memory: { limit: 150, swap: 200 }, cpu: { quota: 7, period: 10 }, pids: { limit: 3 } });
+    t.same(mergeResources(base, { cpu: { quota: 7 }, memory: { limit: 150 } }), {
+      memory: { limit: 150, swap: 200 },
+      cpu: { quota: 7, period: 10 },
+      pids: { limit: 3 },
+    });
     t.same(base.cpu, { quota: 5, period: 10 }, 'the base is not changed');
   });
   t.test('sizes as runc reads them', async t => {
@@ -400,24 +603,44 @@ t.test('update', async t => {
     t.throws(() => ramInBytes('lots'), /invalid size: 'lots'/);
   });
   t.test('flags', async t => {
-    t.same(resourcesFromFlags({
-      'blkio-weight': '300', 'cpu-period': '100000', 'cpu-quota': '-1', 'cpu-share': '512', 'cpu-rt-period': '1000',
-      'cpu-rt-runtime': '500', 'cpuset-cpus': '0', 'cpuset-mems': '0', memory: '64m', 'memory-swap': '128m',
-      'memory-reservation': '32m', 'kernel-memory': '1g', 'kernel-memory-tcp': '1m', 'pids-limit': '10',
-    }), {
-      blockIO: { weight: 300 },
-      cpu: { cpus: '0', mems: '0', period: 100000, realtimePeriod: 1000, shares: 512, quota: -1, realtimeRuntime: 500 },
-      memory: { limit: 67108864, swap: 134217728, reservation: 33554432, kernel: 1073741824, kernelTCP: 1048576 },
-      pids: { limit: 10 },
-    });
+    t.same(
+      resourcesFromFlags({
+        'blkio-weight': '300',
+        'cpu-period': '100000',
+        'cpu-quota': '-1',
+        'cpu-share': '512',
+        'cpu-rt-period': '1000',
+        'cpu-rt-runtime': '500',
+        'cpuset-cpus': '0',
+        'cpuset-mems': '0',
+        memory: '64m',
+        'memory-swap': '128m',
+        'memory-reservation': '32m',
+        'kernel-memory': '1g',
+        'kernel-memory-tcp': '1m',
+        'pids-limit': '10',
+      }),
+      {
+        blockIO: { weight: 300 },
+        cpu: { cpus: '0', mems: '0', period: 100000, realtimePeriod: 1000, shares: 512, quota: -1, realtimeRuntime: 500 },
+        memory: { limit: 67108864, swap: 134217728, reservation: 33554432, kernel: 1073741824, kernelTCP: 1048576 },
+        pids: { limit: 10 },
+      },
+    );
     t.same(resourcesFromFlags({ memory: '-1' }), { memory: { limit: -1, swap: -1 } }, 'unlimited memory: unlimited swap');
     t.same(resourcesFromFlags({ 'pids-limit': '0', 'blkio-weight': '0' }), {}, 'zero means unchanged');
-    t.match(errorOf(t, () => resourcesFromFlags({ 'cpu-period': 'x' })), /invalid value for cpu-period/);
-    t.match(errorOf(t, () => resourcesFromFlags({ memory: 'lots' })), /invalid value for memory: invalid size: 'lots'/);
+    t.match(
+      errorOf(t, () => resourcesFromFlags({ 'cpu-period': 'x' })),
+      /invalid value for cpu-period/,
+    );
+    t.match(
+      errorOf(t, () => resourcesFromFlags({ memory: 'lots' })),
+      /invalid value for memory: invalid size: 'lots'/,
+    );
   });
 });
 
-t.test('v1 cpuset: an empty level takes its parent\'s cpus and mems, a set one keeps its own', async t => {
+t.test("v1 cpuset: an empty level takes its parent's cpus and mems, a set one keeps its own", async t => {
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-unit-cpuset-'));
   t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
   // A cgroupfs stand-in: the root has cpus and mems, a pre-made pod level is empty, the container's own is new.
@@ -433,7 +656,7 @@ t.test('v1 cpuset: an empty level takes its parent\'s cpus and mems, a set one k
   put(pod, '\n', '');
   put(ctr, '', '\n');
   t.ok(fillCpuset(pod, top, false) && fillCpuset(ctr, pod, false), 'filled');
-  t.same(get(pod), ['0-3', '0'], 'the empty pod level took the root\'s');
+  t.same(get(pod), ['0-3', '0'], "the empty pod level took the root's");
   t.same(get(ctr), ['0-3', '0'], 'and passed them down');
   put(ctr, '1', '0');
   t.ok(fillCpuset(ctr, pod, false));
@@ -444,7 +667,11 @@ t.test('frozen for a newcomer: the v1 freezer FROZEN or FREEZING, cgroup2 frozen
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-unit-freezer-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const state = (v: string) => fs.writeFileSync(path.join(dir, 'freezer.state'), `${v}\n`);
-  for (const [v, frozen] of [['THAWED', false], ['FREEZING', true], ['FROZEN', true]] as const) {
+  for (const [v, frozen] of [
+    ['THAWED', false],
+    ['FREEZING', true],
+    ['FROZEN', true],
+  ] as const) {
     state(v);
     t.equal(frozenOrFreezing(dir), frozen, `v1 ${v}`);
   }

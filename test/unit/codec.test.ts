@@ -31,8 +31,21 @@ const EXEC_TAIL = 4 + 4;
 
 /** A plan's fields as the wire format lays them out, one level: what a test changes in smallPlan. */
 type FlatPlan = Partial<Pick<LaunchPlan, 'flags' | 'joinNsFlags'> & ContainerPlan & ProcessPlan>;
-const CONTAINER_FIELDS = new Set(['unshareFlags', 'join', 'timeOffsets', 'rootfs', 'rootPropagation', 'rootfsPropagation',
-  'hostname', 'domainname', 'steps', 'maskedPaths', 'readonlyPaths', 'sysctl', 'mountLabel']);
+const CONTAINER_FIELDS = new Set([
+  'unshareFlags',
+  'join',
+  'timeOffsets',
+  'rootfs',
+  'rootPropagation',
+  'rootfsPropagation',
+  'hostname',
+  'domainname',
+  'steps',
+  'maskedPaths',
+  'readonlyPaths',
+  'sysctl',
+  'mountLabel',
+]);
 
 /** A small, valid plan: no steps, one arg. Every field present, nothing optional set; `over` changes fields. */
 function smallPlan(over: FlatPlan = {}): LaunchPlan {
@@ -79,21 +92,35 @@ function fullPlan(): CreatePlan {
   spec.linux!.timeOffsets = { monotonic: { secs: -5, nanosecs: 7 } };
   spec.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
   const facts: HostFacts = {
-    euid: 0, egid: 0, capLastCap: 40, defaultNofile: { soft: 1024n, hard: 4096n },
+    euid: 0,
+    egid: 0,
+    capLastCap: 40,
+    defaultNofile: { soft: 1024n, hard: 4096n },
     cgroup: {
       layout: 'hybrid',
       v1: [
         { mountPoint: '/sys/fs/cgroup/cpu,cpuacct', options: 'cpu,cpuacct', ownPath: '/' },
         { mountPoint: '/sys/fs/cgroup/memory', options: 'memory', ownPath: '/' },
       ],
-      unifiedMountPoint: '/sys/fs/cgroup/unified', unifiedOwnPath: '/',
+      unifiedMountPoint: '/sys/fs/cgroup/unified',
+      unifiedOwnPath: '/',
     },
     capBounding: (1n << 41n) - 1n,
-    isDirectory: () => true, exists: () => true, isRuntimeNamespace: () => false, setgroupsDenied: () => false, apparmorEnabled: false, selinuxEnabled: false,
+    isDirectory: () => true,
+    exists: () => true,
+    isRuntimeNamespace: () => false,
+    setgroupsDenied: () => false,
+    apparmorEnabled: false,
+    selinuxEnabled: false,
   };
   return buildPlan(spec, facts, {
-    bundle: '/bundle', rootfs: '/bundle/rootfs', console: false, startFifo: true, preserveFds: 0,
-    noPivot: false, noNewKeyring: false,
+    bundle: '/bundle',
+    rootfs: '/bundle/rootfs',
+    console: false,
+    startFifo: true,
+    preserveFds: 0,
+    noPivot: false,
+    noNewKeyring: false,
   });
 }
 
@@ -120,7 +147,15 @@ function isDecoded(r: string | Decoded): r is Decoded {
 t.test('a valid plan round-trips through the C decoder', async t => {
   const plan = fullPlan();
   const r = check(encodePlan(plan, { fifo: 3 }));
-  t.same(r, { steps: plan.container.steps.length, args: 3, env: plan.process.env.length, rootfs: '/bundle/rootfs', cwd: '/', join: [], argBytes: 'sh'.length + '-c'.length + 'echo hi'.length });
+  t.same(r, {
+    steps: plan.container.steps.length,
+    args: 3,
+    env: plan.process.env.length,
+    rootfs: '/bundle/rootfs',
+    cwd: '/',
+    join: [],
+    argBytes: 'sh'.length + '-c'.length + 'echo hi'.length,
+  });
   t.ok(plan.container.steps.length > 20, 'with a realistic number of steps');
 
   const small = check(encodePlan(smallPlan()));
@@ -134,7 +169,11 @@ t.test('a plan holds no fds: they are bound when it is encoded, into their field
   t.match(check(one), { steps: 0, args: 1, rootfs: '/r' });
   t.equal(one.length, other.length);
   const differ = [...one.keys()].filter(i => one[i] !== other[i]);
-  t.same(differ.map(i => other[i]), [0x14, 0x13, 0x12, 0x11, 0x24, 0x23, 0x22, 0x21], 'only the two little-endian i32 fd fields differ');
+  t.same(
+    differ.map(i => other[i]),
+    [0x14, 0x13, 0x12, 0x11, 0x24, 0x23, 0x22, 0x21],
+    'only the two little-endian i32 fd fields differ',
+  );
 });
 
 t.test('the header is what the decoder expects', async t => {
@@ -146,11 +185,32 @@ t.test('the header is what the decoder expects', async t => {
 
 t.test('optional fields and a seccomp program decode', async t => {
   const plan = smallPlan({
-    hostname: 'h', domainname: 'd', join: [{ type: CLONE.NEWNET, path: '/proc/1/ns/net' }],
-    maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'], sysctl: [['net/ipv4/ip_forward', '1']],
-    rlimits: [{ resource: 7, soft: (1n << 64n) - 1n, hard: (1n << 64n) - 1n }], additionalGids: [1, 2, 3],
-    env: ['A=1', ''], args: ['sh', ''], flags: 0x2 | 0x400,
-    steps: [{ kind: 'symlink', flags: 0, dest: '/dev/fd', data: '/proc/self/fd', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+    hostname: 'h',
+    domainname: 'd',
+    join: [{ type: CLONE.NEWNET, path: '/proc/1/ns/net' }],
+    maskedPaths: ['/proc/kcore'],
+    readonlyPaths: ['/proc/sys'],
+    sysctl: [['net/ipv4/ip_forward', '1']],
+    rlimits: [{ resource: 7, soft: (1n << 64n) - 1n, hard: (1n << 64n) - 1n }],
+    additionalGids: [1, 2, 3],
+    env: ['A=1', ''],
+    args: ['sh', ''],
+    flags: 0x2 | 0x400,
+    steps: [
+      {
+        kind: 'symlink',
+        flags: 0,
+        dest: '/dev/fd',
+        data: '/proc/self/fd',
+        attrSet: 0,
+        attrClr: 0,
+        propagation: 0,
+        mode: 0,
+        rdev: 0n,
+        uid: 0,
+        gid: 0,
+      },
+    ],
   });
   t.match(check(encodePlan(plan, { fifo: 4 }, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
 });
@@ -162,12 +222,31 @@ t.test('process attributes (scheduler, ioPriority, affinity, personality, memory
     cpuAffinity: { initial: new Uint8Array(8).fill(1), final: new Uint8Array(16) },
     personality: 8,
     memoryPolicy: { mode: 2, nodes: new Uint8Array(8).fill(1) },
-    apparmorProfile: 'p', selinuxLabel: 'a:b:c:s0:c1,c2', mountLabel: 'x',
-    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+    apparmorProfile: 'p',
+    selinuxLabel: 'a:b:c:s0:c1,c2',
+    mountLabel: 'x',
+    steps: [
+      {
+        kind: 'fs',
+        flags: MountFlag.mountLabel,
+        dest: '/tmp',
+        fstype: 'tmpfs',
+        attrSet: 0,
+        attrClr: 0,
+        propagation: 0,
+        mode: 0,
+        rdev: 0n,
+        uid: 0,
+        gid: 0,
+      },
+    ],
   });
   t.match(check(encodePlan(plan)), { steps: 1, args: 1, rootfs: '/r' });
-  t.match(check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(0) } }))), { steps: 0, args: 1, rootfs: '/r' },
-    'an empty bitmap means unset');
+  t.match(
+    check(encodePlan(smallPlan({ cpuAffinity: { final: new Uint8Array(0) } }))),
+    { steps: 0, args: 1, rootfs: '/r' },
+    'an empty bitmap means unset',
+  );
 });
 
 t.test('bitmaps that are not whole longs, or too large, are refused', async t => {
@@ -178,13 +257,40 @@ t.test('bitmaps that are not whole longs, or too large, are refused', async t =>
 
 t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step is refused', async t => {
   const bind = (idmap?: PlanStep['idmap']) => ({
-    kind: 'bind' as const, flags: 0, source: '/srv', dest: '/mnt', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0, idmap,
+    kind: 'bind' as const,
+    flags: 0,
+    source: '/srv',
+    dest: '/mnt',
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
+    idmap,
   });
-  const maps = { uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }], recursive: true };
+  const maps = {
+    uidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
+    gidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
+    recursive: true,
+  };
   t.match(check(encodePlan(smallPlan({ steps: [bind(maps), bind()] }), { userns: [9] })), { steps: 2, args: 1, rootfs: '/r' });
   t.equal(check(encodePlan(smallPlan({ steps: [bind(maps)] }))), 'idmapped mount without a user namespace fd');
   // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
-  const symlink = { kind: 'symlink' as const, flags: 0, dest: '/l', data: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  const symlink = {
+    kind: 'symlink' as const,
+    flags: 0,
+    dest: '/l',
+    data: '/x',
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
+  };
   const buf = encodePlan(smallPlan({ steps: [symlink, bind(maps)] }), { userns: [9] });
   buf.writeUInt32LE(0, buf.length - EXEC_TAIL - 12);
   t.equal(check(buf), 'idmapped mount that is not a bind step');
@@ -198,8 +304,11 @@ t.test('exec plans: the init pidfd is required, container set-up work and unknow
   const init = { joinPidfd: 5 };
   const execPlan = (over: FlatPlan = {}) => smallPlan({ flags: 0x20000, unshareFlags: 0, rootfs: '/', joinNsFlags, ...over });
   const { process } = smallPlan();
-  t.match(check(encodePlan({ flags: 0x20000, process, joinNsFlags }, init)), { steps: 0, args: 1, rootfs: '/' },
-    'a plain exec plan (no container part) decodes, checked against "/"');
+  t.match(
+    check(encodePlan({ flags: 0x20000, process, joinNsFlags }, init)),
+    { steps: 0, args: 1, rootfs: '/' },
+    'a plain exec plan (no container part) decodes, checked against "/"',
+  );
   t.same(encodePlan({ flags: 0x20000, process, joinNsFlags }, init), encodePlan(execPlan(), init), 'as an empty container part would');
   t.equal(check(encodePlan(execPlan())), "exec plan without the container init's pidfd");
   t.equal(check(encodePlan(execPlan({ joinNsFlags: CLONE.NEWNS | 0x1 }), init)), 'unknown namespace flag in plan');
@@ -212,7 +321,21 @@ t.test('exec plans: the init pidfd is required, container set-up work and unknow
 
 t.test('a mount-label step without a mount label is refused', async t => {
   const plan = smallPlan({
-    steps: [{ kind: 'fs', flags: MountFlag.mountLabel, dest: '/tmp', fstype: 'tmpfs', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 }],
+    steps: [
+      {
+        kind: 'fs',
+        flags: MountFlag.mountLabel,
+        dest: '/tmp',
+        fstype: 'tmpfs',
+        attrSet: 0,
+        attrClr: 0,
+        propagation: 0,
+        mode: 0,
+        rdev: 0n,
+        uid: 0,
+        gid: 0,
+      },
+    ],
   });
   t.equal(check(encodePlan(plan)), 'mount label flag without a mount label');
 });
@@ -225,23 +348,58 @@ t.test('strings: paths up to PATH_MAX and exec strings up to MAX_ARG_STRLEN deco
   t.equal(check(encodePlan(smallPlan({ rootfs: `${path}a` }))), 'path longer than PATH_MAX in plan', 'rootfs');
   t.equal(check(encodePlan(smallPlan({ cwd: `${path}a` }))), 'path longer than PATH_MAX in plan', 'cwd');
   t.equal(check(encodePlan(smallPlan({ maskedPaths: [`${path}a`] }))), 'path longer than PATH_MAX in plan', 'masked path');
-  const step = { kind: 'bind' as const, flags: 0, source: '/s', dest: '/d', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
-  t.equal(check(encodePlan(smallPlan({ steps: [{ ...step, dest: `${path}a` }] }))), 'path longer than PATH_MAX in plan', 'mount destination');
+  const step = {
+    kind: 'bind' as const,
+    flags: 0,
+    source: '/s',
+    dest: '/d',
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
+  };
+  t.equal(
+    check(encodePlan(smallPlan({ steps: [{ ...step, dest: `${path}a` }] }))),
+    'path longer than PATH_MAX in plan',
+    'mount destination',
+  );
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...step, source: `${path}a` }] }))), 'path longer than PATH_MAX in plan', 'bind source');
 
   const arg = 'x'.repeat(MAX_ARG_STRLEN - 1);
-  t.match(check(encodePlan(smallPlan({ args: ['sh', arg], env: [`V=${arg.slice(2)}`] }))), { args: 2, env: 1, argBytes: 2 + arg.length },
-    `a ${MAX_ARG_STRLEN - 1}-byte argument and environment string`);
+  t.match(
+    check(encodePlan(smallPlan({ args: ['sh', arg], env: [`V=${arg.slice(2)}`] }))),
+    { args: 2, env: 1, argBytes: 2 + arg.length },
+    `a ${MAX_ARG_STRLEN - 1}-byte argument and environment string`,
+  );
   t.equal(check(encodePlan(smallPlan({ args: ['sh', `${arg}x`] }))), 'argument longer than MAX_ARG_STRLEN in plan');
   t.equal(check(encodePlan(smallPlan({ env: [`V=${arg}`] }))), 'environment string longer than MAX_ARG_STRLEN in plan');
 
   // Strings the kernel takes whole at any length (fsconfig data, sysctl values, labels) are bounded by the plan.
   const data = 'd'.repeat(300_000);
-  t.match(check(encodePlan(smallPlan({ sysctl: [['kernel/shmmax', data]], hostname: data }))), { steps: 0 }, 'a 300 kB hostname and sysctl value');
+  t.match(
+    check(encodePlan(smallPlan({ sysctl: [['kernel/shmmax', data]], hostname: data }))),
+    { steps: 0 },
+    'a 300 kB hostname and sysctl value',
+  );
 });
 
 t.test('no tsrt limit on counts: 10,000 steps, 100,000 arguments, 65,536 groups, a 20 MiB plan', async t => {
-  const step = (i: number) => ({ kind: 'bind' as const, flags: 0, source: '/srv', dest: `/m/${i}`, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 });
+  const step = (i: number) => ({
+    kind: 'bind' as const,
+    flags: 0,
+    source: '/srv',
+    dest: `/m/${i}`,
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
+  });
   const steps = Array.from({ length: 10_000 }, (_, i) => step(i));
   const args = ['sh', ...Array.from({ length: 99_999 }, () => 'a')];
   const additionalGids = Array.from({ length: 65_536 }, (_, i) => i);
@@ -352,7 +510,11 @@ t.test('huge length fields are refused', async t => {
   t.equal(base.readUInt32LE(stepsCount), 0);
   const argsCount = argLen - 4;
   t.equal(base.readUInt32LE(argsCount), 1);
-  for (const [name, at, min] of [['join', joinCount, 8], ['steps', stepsCount, 68], ['args', argsCount, 4]] as const) {
+  for (const [name, at, min] of [
+    ['join', joinCount, 8],
+    ['steps', stepsCount, 68],
+    ['args', argsCount, 4],
+  ] as const) {
     const left = base.length - at - 4;
     for (const n of [0xffffffff, 0xfffffffe, 0x7fffffff, 0x40000000, 0x10000, Math.floor(left / min) + 1]) {
       const b2 = Buffer.from(base);
@@ -362,7 +524,11 @@ t.test('huge length fields are refused', async t => {
     // A count the bytes could hold, with the wrong bytes behind it: refused, whatever the reason.
     const b3 = Buffer.from(base);
     b3.writeUInt32LE(Math.floor(left / min), at);
-    t.type(check(b3), 'string', `${name} count ${Math.floor(left / min)} (as many as the bytes allow) with the wrong bytes behind it: refused`);
+    t.type(
+      check(b3),
+      'string',
+      `${name} count ${Math.floor(left / min)} (as many as the bytes allow) with the wrong bytes behind it: refused`,
+    );
   }
 });
 
@@ -400,7 +566,10 @@ t.test('semantic checks on steps and the process', async t => {
   const base = { flags: 0, dest: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'bind' }] }))), 'bind step without source');
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs' }] }))), 'mount step without filesystem type');
-  t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs', fstype: 'sysfs', flags: 0x8 }] }))), 'fallback flag without fallback source');
+  t.equal(
+    check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs', fstype: 'sysfs', flags: 0x8 }] }))),
+    'fallback flag without fallback source',
+  );
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'symlink' }] }))), 'symlink step without target');
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'bogus' as any }] }))), 'unknown step kind');
   t.equal(check(encodePlan(smallPlan({ args: [] }))), 'plan has no process arguments');
@@ -448,7 +617,11 @@ t.test('a seccomp program whose length is not a multiple of 8 is refused', async
   t.match(check(encodePlan(smallPlan(), {}, new Uint8Array(8))), { steps: 0, args: 1, rootfs: '/r' }, 'one instruction');
   t.match(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 4096))), { args: 1 }, 'BPF_MAXINSNS (4096) instructions');
   t.equal(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 4097))), 'seccomp program longer than BPF_MAXINSNS in plan', 'one more');
-  t.equal(check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 65536))), 'seccomp program longer than BPF_MAXINSNS in plan', '65536: would wrap sock_fprog.len');
+  t.equal(
+    check(encodePlan(smallPlan(), {}, new Uint8Array(8 * 65536))),
+    'seccomp program longer than BPF_MAXINSNS in plan',
+    '65536: would wrap sock_fprog.len',
+  );
   // A seccomp length claiming more bytes than remain. In smallPlan the program is followed by the u32 filter
   // flags and the unset process attributes: scheduler presence, ioPriority and personality presence+value,
   // two empty affinity bitmaps, memory policy presence+mode+empty bitmap, three absent label strings, no
@@ -468,7 +641,11 @@ t.test('seccomp filter flags: the known ones decode, anything else is refused', 
   const program = new Uint8Array(8);
   const ok = { steps: 0, args: 1, rootfs: '/r' };
   t.match(check(encodePlan(filteredPlan(FILTER_FLAG.LOG | FILTER_FLAG.SPEC_ALLOW), {}, program)), ok, 'LOG | SPEC_ALLOW');
-  t.match(check(encodePlan(filteredPlan(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV), {}, program)), ok, 'NEW_LISTENER | WAIT_KILLABLE_RECV');
+  t.match(
+    check(encodePlan(filteredPlan(FILTER_FLAG.NEW_LISTENER | FILTER_FLAG.WAIT_KILLABLE_RECV), {}, program)),
+    ok,
+    'NEW_LISTENER | WAIT_KILLABLE_RECV',
+  );
   t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.TSYNC), {}, program)), 'unknown seccomp filter flag', 'TSYNC is never sent');
   t.equal(check(encodePlan(filteredPlan(0x10), {}, program)), 'unknown seccomp filter flag', 'TSYNC_ESRCH');
   t.equal(check(encodePlan(filteredPlan(FILTER_FLAG.WAIT_KILLABLE_RECV), {}, program)), 'seccomp wait-killable flag without a listener');

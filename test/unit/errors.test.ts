@@ -18,7 +18,7 @@ t.test('pointerToken: a key holding "/" or "~" is escaped as RFC 6901 says', asy
   t.equal(pointerToken('~1'), '~01', '"~" first, so an escape is not escaped twice');
 });
 
-t.test('errnoName: the negated return of a native call as its errno name, then runc\'s text', async t => {
+t.test("errnoName: the negated return of a native call as its errno name, then runc's text", async t => {
   t.equal(errnoName(3), 'ESRCH');
   t.equal(describeErrno(errnoName(3)), 'no such process');
   t.equal(errnoName(1), 'EPERM');

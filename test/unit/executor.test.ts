@@ -21,14 +21,19 @@ function runExecutor(argv0: string, args: string[], extraFds: number[] = []) {
   return { code: r.status, stderr: r.stderr.toString() };
 }
 
-t.test('argv[0]: anything but the runtime\'s magic name is refused with 126', async t => {
+t.test("argv[0]: anything but the runtime's magic name is refused with 126", async t => {
   const r = runExecutor('tsrt-executor', ['3', '4', '5']);
   t.equal(r.code, 126);
   t.match(r.stderr, /^tsrt-executor: refusing to run: not started by the tsrt runtime$/m);
 });
 
 t.test('argv: fd numbers must be plain decimals', async t => {
-  for (const args of [['3', '4'], ['3', '4', 'x'], ['3', '-4', '5'], ['3', '', '5']]) {
+  for (const args of [
+    ['3', '4'],
+    ['3', '4', 'x'],
+    ['3', '-4', '5'],
+    ['3', '', '5'],
+  ]) {
     const r = runExecutor(MAGIC, args);
     t.equal(r.code, 126, `${JSON.stringify(args)} is refused`);
     t.match(r.stderr, /refusing to run: (bad fd arguments|not started by the tsrt runtime)/);

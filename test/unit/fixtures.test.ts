@@ -8,8 +8,10 @@ import { REPO, fixture } from '../helpers.js';
 
 /** Every regular file below dir, as paths relative to it. */
 function filesBelow(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter(f => fs.statSync(path.join(dir, f)).isFile()).sort();
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter(f => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
 }
 
 /** The lines of a `sha256sum` listing: relative path -> digest. */

@@ -8,7 +8,7 @@ import { commands, globalFlags } from '../../src/cli/main.js';
 import { globalDocs, verbDocs, type Verb } from '../../src/cli/manual.js';
 import { tmpdir, tsrt } from '../helpers.js';
 
-t.test('exec: a --help after the container id is the command\'s argument, as in runc', async t => {
+t.test("exec: a --help after the container id is the command's argument, as in runc", async t => {
   const root = tmpdir('tsrt-help-');
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const r = tsrt(['exec', 'tsrt-help-nosuch', 'ls', '--help'], { root });

@@ -25,13 +25,14 @@ function source(s: any) {
 const spec = (annotations: Record<string, string>): any => ({ ociVersion: '1.0.2', root: { path: 'rootfs' }, annotations });
 
 t.test('annotations org.tsrt.sif names the image, relative to the bundle', async t => {
-  t.same(source(spec({ 'org.tsrt.sif': 'image.sif' })),
-    { image: path.join(bundle, 'image.sif'), field: '/annotations/org.tsrt.sif' });
+  t.same(source(spec({ 'org.tsrt.sif': 'image.sif' })), { image: path.join(bundle, 'image.sif'), field: '/annotations/org.tsrt.sif' });
 });
 
 t.test('annotations org.tsrt.sif in a CRI pod container (io.kubernetes.cri.container-type=container)', async t => {
-  t.same(source(spec({ 'org.tsrt.sif': 'image.sif', 'io.kubernetes.cri.container-type': 'container' })),
-    { image: path.join(bundle, 'image.sif'), field: '/annotations/org.tsrt.sif' });
+  t.same(source(spec({ 'org.tsrt.sif': 'image.sif', 'io.kubernetes.cri.container-type': 'container' })), {
+    image: path.join(bundle, 'image.sif'),
+    field: '/annotations/org.tsrt.sif',
+  });
 });
 
 t.test('annotations org.tsrt.sif in a CRI sandbox (io.kubernetes.cri.container-type=sandbox) keeps root.path', async t => {
@@ -39,6 +40,7 @@ t.test('annotations org.tsrt.sif in a CRI sandbox (io.kubernetes.cri.container-t
 });
 
 t.test('annotations org.tsrt.sif naming a missing file is an error naming the field', async t => {
-  t.throws(() => imageRootfsSource(bundle, spec({ 'org.tsrt.sif': 'missing.sif' })),
-    { message: /\/annotations\/org\.tsrt\.sif: image .*missing\.sif does not exist/ });
+  t.throws(() => imageRootfsSource(bundle, spec({ 'org.tsrt.sif': 'missing.sif' })), {
+    message: /\/annotations\/org\.tsrt\.sif: image .*missing\.sif does not exist/,
+  });
 });

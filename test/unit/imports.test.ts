@@ -95,9 +95,24 @@ function cycleThrough(start: string, group: Set<string>, graph: Map<string, stri
 }
 
 t.test('the cycle finder names a cycle and passes a tree', async t => {
-  const g = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts', 'd.ts']], ['c.ts', ['a.ts']], ['d.ts', []], ['e.ts', ['e.ts']]]);
+  const g = new Map([
+    ['a.ts', ['b.ts']],
+    ['b.ts', ['c.ts', 'd.ts']],
+    ['c.ts', ['a.ts']],
+    ['d.ts', []],
+    ['e.ts', ['e.ts']],
+  ]);
   t.same(importCycles(g), ['a.ts -> b.ts -> c.ts -> a.ts', 'e.ts -> e.ts']);
-  t.same(importCycles(new Map([['a.ts', ['b.ts', 'c.ts']], ['b.ts', ['c.ts']], ['c.ts', []]])), []);
+  t.same(
+    importCycles(
+      new Map([
+        ['a.ts', ['b.ts', 'c.ts']],
+        ['b.ts', ['c.ts']],
+        ['c.ts', []],
+      ]),
+    ),
+    [],
+  );
 });
 
 t.test('no import cycles in src/', async t => {

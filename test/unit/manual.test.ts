@@ -21,10 +21,16 @@ for (const p of pages) fs.writeFileSync(path.join(dir, p.file), p.roff);
 
 /** The page as a reader sees it: groff's text output without overstrike, and what groff warned about. */
 function render(file: string): { text: string; warnings: string } {
-  const r = spawnSync('/usr/bin/groff', ['-man', '-Tutf8', '-ww', '-rLL=200n', path.join(dir, file)], { env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+  const r = spawnSync('/usr/bin/groff', ['-man', '-Tutf8', '-ww', '-rLL=200n', path.join(dir, file)], {
+    env: { ...process.env, LC_ALL: 'C.UTF-8' },
+  });
   // Overstrike (x\bx bold, _\bx underline) and hyphenation points come out as plain text.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: groff's overstrike is a character, a backspace and a character
-  const text = r.stdout.toString().replace(/.\x08/g, '').replace(/\u2010/g, '-').replace(/\u2212/g, '-');
+  const text = r.stdout
+    .toString()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: groff's overstrike is a character, a backspace and a character
+    .replace(/.\x08/g, '')
+    .replace(/\u2010/g, '-')
+    .replace(/\u2212/g, '-');
   return { text, warnings: r.stderr.toString() + (r.status === 0 ? '' : `groff exited ${r.status}`) };
 }
 
@@ -42,7 +48,9 @@ t.test('every page renders with groff -ww and no warning', async t => {
 
 t.test('man -l reads every page', async t => {
   for (const p of pages) {
-    const r = spawnSync('/usr/bin/man', ['-l', path.join(dir, p.file)], { env: { ...process.env, MANPAGER: 'cat', MANWIDTH: '120', LC_ALL: 'C.UTF-8' } });
+    const r = spawnSync('/usr/bin/man', ['-l', path.join(dir, p.file)], {
+      env: { ...process.env, MANPAGER: 'cat', MANWIDTH: '120', LC_ALL: 'C.UTF-8' },
+    });
     t.equal(r.status, 0, `man -l ${p.file} exits 0`);
     t.match(r.stdout.toString(), /SYNOPSIS/, `${p.file}: shown`);
   }
@@ -65,13 +73,24 @@ t.test('each verb page shows its usage, description and every flag the parser ac
 t.test('tsrt(8) lists every verb and every global flag', async t => {
   const { text } = render('tsrt.8');
   for (const verb of Object.keys(verbDocs)) t.match(text, new RegExp(`^ +${verb} \\(see tsrt-${verb}\\(8\\)\\)`, 'm'), verb);
-  for (const f of documentedFlags(globalFlags, globalDocs)) t.match(text, new RegExp(`^ +--${f.spec.name}( |,|$)`, 'm'), `--${f.spec.name}`);
+  for (const f of documentedFlags(globalFlags, globalDocs))
+    t.match(text, new RegExp(`^ +--${f.spec.name}( |,|$)`, 'm'), `--${f.spec.name}`);
 });
 
 t.test('tsrt-singularity(1) shows every command with its summary and usage, and the global flags', async t => {
   const { text } = render('tsrt-singularity.1');
   for (const [name, command] of Object.entries(singularity.commands)) {
-    t.match(text, new RegExp(`^ +${name}\\n +${command.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').split(' ').join('\\s+')}`, 'm'), `${name}: heading and summary`);
+    t.match(
+      text,
+      new RegExp(
+        `^ +${name}\\n +${command.summary
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .split(' ')
+          .join('\\s+')}`,
+        'm',
+      ),
+      `${name}: heading and summary`,
+    );
     t.match(text, singularity.usage(command).split('\n')[0]!, `${name}: first usage line`);
   }
   for (const o of singularity.globalOptions) t.match(text, new RegExp(`^ +--${o.long}( |,|$)`, 'm'), `--${o.long}`);
@@ -82,22 +101,26 @@ function complete(script: string, fn: string, words: string[]): string[] {
   const file = path.join(dir, `${fn}.bash`);
   fs.writeFileSync(file, script);
   const quoted = words.map(w => `'${w}'`).join(' ');
-  const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c',
-    `source '${file}' || exit 9; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+  const r = spawnSync('/bin/bash', [
+    '--norc',
+    '--noprofile',
+    '-c',
+    `source '${file}' || exit 9; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`,
+  ]);
   if (r.status !== 0) throw new Error(`bash exited ${r.status}: ${r.stderr}`);
   return r.stdout.toString().split('\n').filter(Boolean).sort();
 }
 
-t.test('tsrt completion: verbs, flags, choices, and nothing of ours after exec\'s container id', async t => {
+t.test("tsrt completion: verbs, flags, choices, and nothing of ours after exec's container id", async t => {
   const script = tsrtCompletion();
   t.equal(spawnSync('/bin/bash', ['-n', '-c', script]).status, 0, 'the script parses');
   t.same(complete(script, '_tsrt', ['tsrt', 'cr']), ['create'], 'a verb');
-  t.same(complete(script, '_tsrt', ['tsrt', 'create', '--bu']), ['--bundle'], 'a verb\'s flag');
-  t.same(complete(script, '_tsrt', ['tsrt', '--root', '/x', 'list', '-f', '']), ['json', 'table'], 'a flag\'s choices');
-  t.same(complete(script, '_tsrt', ['tsrt', '--log-format', 'j']), ['json'], 'a global flag\'s choices');
+  t.same(complete(script, '_tsrt', ['tsrt', 'create', '--bu']), ['--bundle'], "a verb's flag");
+  t.same(complete(script, '_tsrt', ['tsrt', '--root', '/x', 'list', '-f', '']), ['json', 'table'], "a flag's choices");
+  t.same(complete(script, '_tsrt', ['tsrt', '--log-format', 'j']), ['json'], "a global flag's choices");
   t.same(complete(script, '_tsrt', ['tsrt', '--sys']), ['--systemd-cgroup'], 'a global flag');
   t.same(complete(script, '_tsrt', ['tsrt', 'help', 'up']), ['update'], 'help VERB');
-  t.same(complete(script, '_tsrt', ['tsrt', 'exec', '-t', 'web', 'ls', '--']), [], 'flags after exec\'s id are the command\'s');
+  t.same(complete(script, '_tsrt', ['tsrt', 'exec', '-t', 'web', 'ls', '--']), [], "flags after exec's id are the command's");
   t.same(complete(script, '_tsrt', ['tsrt', 'exec', '--user', '0', '--']).includes('--cwd'), true, 'a flag value is skipped');
 });
 
@@ -105,11 +128,15 @@ t.test('tsrt-singularity completion: commands, flags and subcommands, under both
   const script = singularityCompletion();
   t.equal(spawnSync('/bin/bash', ['-n', '-c', script]).status, 0, 'the script parses');
   t.same(complete(script, '_tsrt_singularity', ['singularity', 'bui']), ['build', 'buildcfg'], 'a command');
-  t.same(complete(script, '_tsrt_singularity', ['tsrt-singularity', '-d', 'build', '--fa']), ['--fakeroot'], 'a command\'s flag');
+  t.same(complete(script, '_tsrt_singularity', ['tsrt-singularity', '-d', 'build', '--fa']), ['--fakeroot'], "a command's flag");
   t.same(complete(script, '_tsrt_singularity', ['singularity', 'exec', '--wri']), ['--writable-tmpfs'], 'an action flag');
   t.same(complete(script, '_tsrt_singularity', ['singularity', 'instance', 'st']), ['start', 'stop'], 'a subcommand');
-  t.same(complete(script, '_tsrt_singularity', ['singularity', 'key', '']), ['export', 'import', 'list', 'newpair', 'remove'], 'subcommands under <command>');
-  t.same(complete(script, '_tsrt_singularity', ['singularity', '-c', '/etc/x.conf', 'he']), ['help'], 'a global flag\'s value is skipped');
+  t.same(
+    complete(script, '_tsrt_singularity', ['singularity', 'key', '']),
+    ['export', 'import', 'list', 'newpair', 'remove'],
+    'subcommands under <command>',
+  );
+  t.same(complete(script, '_tsrt_singularity', ['singularity', '-c', '/etc/x.conf', 'he']), ['help'], "a global flag's value is skipped");
   const r = spawnSync('/bin/bash', ['--norc', '-c', `${script}\ncomplete -p tsrt-singularity singularity`]);
   t.match(r.stdout.toString(), /-F _tsrt_singularity tsrt-singularity[\s\S]*-F _tsrt_singularity singularity/, 'registered for both names');
 });

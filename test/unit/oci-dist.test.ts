@@ -21,7 +21,12 @@ t.test('references: Docker Hub names get docker.io and library/, a tag defaults 
 });
 
 t.test('references: a first component with a dot, a port or localhost is the registry', async t => {
-  t.same(parseReference('127.0.0.1:5000/tsrt/busybox:1'), { registry: '127.0.0.1:5000', repository: 'tsrt/busybox', tag: '1', digest: undefined });
+  t.same(parseReference('127.0.0.1:5000/tsrt/busybox:1'), {
+    registry: '127.0.0.1:5000',
+    repository: 'tsrt/busybox',
+    tag: '1',
+    digest: undefined,
+  });
   t.same(parseReference('localhost/x'), { registry: 'localhost', repository: 'x', tag: 'latest', digest: undefined });
   t.same(parseReference('ghcr.io/o/r'), { registry: 'ghcr.io', repository: 'o/r', tag: 'latest', digest: undefined });
 });
@@ -39,7 +44,8 @@ t.test('references: invalid names are refused naming the part that is wrong', as
 
 t.test('WWW-Authenticate: Bearer with quoted parameters, Basic with a realm', async t => {
   t.same(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"'), {
-    scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' },
+    scheme: 'bearer',
+    params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' },
   });
   t.same(parseChallenge('Basic realm="tsrt \\"test\\""'), { scheme: 'basic', params: { realm: 'tsrt "test"' } });
   t.same(parseChallenge('Bearer realm=https://a/t,service=s'), { scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } });
@@ -51,7 +57,10 @@ t.test('platforms: --arch forms, and the index entry chosen for them', async t =
   t.same(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
   t.throws(() => parsePlatform('a/b/c/d'), /invalid platform/);
   const entry = (architecture: string, variant?: string): Descriptor => ({
-    mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 1, platform: { os: 'linux', architecture, ...(variant ? { variant } : {}) },
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: DIGEST,
+    size: 1,
+    platform: { os: 'linux', architecture, ...(variant ? { variant } : {}) },
   });
   const index = [entry('amd64'), entry('arm', 'v6'), entry('arm', 'v7'), entry('arm64')];
   t.equal(choosePlatform(index, { os: 'linux', architecture: 'amd64' }), index[0]);
@@ -78,13 +87,16 @@ t.test('credentials: stored in Docker config.json format (private), found by hos
   t.equal(findCredentials([file], '127.0.0.1:5000'), undefined);
   const docker = path.join(dir, 'config.json');
   fs.writeFileSync(docker, JSON.stringify({ auths: { 'https://reg.example:8443/v2/': { username: 'carol', password: 'y' } } }));
-  t.same(findCredentials([path.join(dir, 'missing.json'), docker], 'reg.example:8443'), { credentials: { username: 'carol', password: 'y' }, file: docker },
-    'keys with a scheme and a path match their host; a missing file is skipped');
+  t.same(
+    findCredentials([path.join(dir, 'missing.json'), docker], 'reg.example:8443'),
+    { credentials: { username: 'carol', password: 'y' }, file: docker },
+    'keys with a scheme and a path match their host; a missing file is skipped',
+  );
   fs.writeFileSync(docker, '{ not json');
   t.throws(() => findCredentials([docker], 'x.io'), /credentials file .* is not valid/);
 });
 
-t.test('TLS trusts the system store (the distribution\'s bundle), SSL_CERT_FILE instead when set, plus SSL_CERT_DIR', async t => {
+t.test("TLS trusts the system store (the distribution's bundle), SSL_CERT_FILE instead when set, plus SSL_CERT_DIR", async t => {
   const bundle = '/etc/ssl/certs/ca-certificates.crt';
   const count = (file: string) => (fs.readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
   if (!fs.existsSync(bundle)) {
@@ -98,8 +110,16 @@ t.test('TLS trusts the system store (the distribution\'s bundle), SSL_CERT_FILE 
   fs.writeFileSync(path.join(dir, 'site.pem'), pem('one') + pem('two'));
   fs.mkdirSync(path.join(dir, 'extra'));
   fs.writeFileSync(path.join(dir, 'extra', 'ca.crt'), pem('three'));
-  t.same(systemCertificates({ SSL_CERT_FILE: path.join(dir, 'site.pem') }), [pem('one').trim(), pem('two').trim()], 'SSL_CERT_FILE replaces the bundle');
-  t.equal(systemCertificates({ SSL_CERT_DIR: path.join(dir, 'extra') }).length, fs.existsSync(bundle) ? count(bundle) + 1 : 1, 'SSL_CERT_DIR adds to it');
+  t.same(
+    systemCertificates({ SSL_CERT_FILE: path.join(dir, 'site.pem') }),
+    [pem('one').trim(), pem('two').trim()],
+    'SSL_CERT_FILE replaces the bundle',
+  );
+  t.equal(
+    systemCertificates({ SSL_CERT_DIR: path.join(dir, 'extra') }).length,
+    fs.existsSync(bundle) ? count(bundle) + 1 : 1,
+    'SSL_CERT_DIR adds to it',
+  );
 });
 
 t.test('sizes read as Singularity prints them', async t => {

@@ -20,7 +20,6 @@ import { MountFlag, PlanFlag, type CreatePlan, type PlanStep } from '../../src/p
 import type { Spec } from '../../src/spec/types.gen.js';
 import { specTemplate } from '../../src/spec/template.js';
 
-
 const BUNDLE = '/bundle';
 const ROOTFS = '/bundle/rootfs';
 const USER_UID = 1000;
@@ -122,7 +121,6 @@ function minimalSpec(): any {
     linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }] },
   };
 }
-
 
 function stepAt(plan: CreatePlan, dest: string, kind?: PlanStep['kind']): PlanStep {
   const s = plan.container.steps.find(x => x.dest === dest && (!kind || x.kind === kind));
@@ -261,7 +259,12 @@ t.test('golden: bind mounts (file and dir sources, relative source, ro/rbind/rpr
 t.test('golden: recursive and plain mount attributes side by side', async t => {
   const spec = minimalSpec();
   spec.mounts.push(
-    { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'] },
+    {
+      destination: '/tree',
+      type: 'bind',
+      source: '/srv/shared',
+      options: ['rbind', 'ro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rnoatime'],
+    },
     { destination: '/file', type: 'bind', source: 'config.txt', options: ['bind', 'nodev', 'rstrictatime'] },
     { destination: '/only-r', type: 'bind', source: '/srv/shared', options: ['rbind', 'rrelatime', 'rro'] },
     { destination: '/noop', type: 'bind', source: '/srv/shared', options: ['rbind', 'ratime', 'rnorelatime', 'rnostrictatime'] },
@@ -287,13 +290,19 @@ t.test('golden: recursive and plain mount attributes side by side', async t => {
   t.ok(onlyR[0]!.flags & MountFlag.attrRecursive);
 
   const noop = plan.container.steps.filter(x => x.dest === '/noop');
-  t.same([noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data], [1, 0, 0, undefined],
-    'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data');
+  t.same(
+    [noop.length, noop[0]!.attrSet, noop[0]!.attrClr, noop[0]!.data],
+    [1, 0, 0, undefined],
+    'ratime, rnorelatime, rnostrictatime are known words with no effect, never filesystem data',
+  );
 
   const scratch = stepAt(plan, '/scratch');
   t.equal(scratch.attrSet, ATTR.NOSUID | ATTR.NOEXEC, 'a new filesystem has no tree: both kinds at once');
-  t.match(stepAt(plan, '/scratch', 'setattr'), { attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive },
-    'but a tmpfs becomes read-only last (runc)');
+  t.match(
+    stepAt(plan, '/scratch', 'setattr'),
+    { attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive },
+    'but a tmpfs becomes read-only last (runc)',
+  );
   t.equal(scratch.data, 'size=1m');
 });
 
@@ -318,14 +327,32 @@ t.test('an overlay whose upper and work dirs lie inside the rootfs gets them mad
   const spec = minimalSpec();
   spec.mounts.unshift(
     { destination: '/', type: 'tmpfs', source: 'tmpfs', options: ['size=64m'] },
-    { destination: '/', type: 'overlay', source: 'overlay', options: [`lowerdir=/srv/shared`, `upperdir=${ROOTFS}/upper`, `workdir=${ROOTFS}/w/work`] },
+    {
+      destination: '/',
+      type: 'overlay',
+      source: 'overlay',
+      options: [`lowerdir=/srv/shared`, `upperdir=${ROOTFS}/upper`, `workdir=${ROOTFS}/w/work`],
+    },
   );
-  spec.mounts.push({ destination: '/data', type: 'overlay', source: 'overlay', options: ['lowerdir=/srv/shared', 'upperdir=/bundle/data/u', 'workdir=/bundle/data/w'] });
+  spec.mounts.push({
+    destination: '/data',
+    type: 'overlay',
+    source: 'overlay',
+    options: ['lowerdir=/srv/shared', 'upperdir=/bundle/data/u', 'workdir=/bundle/data/w'],
+  });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.container.steps.slice(0, 4).map(s => [s.kind, s.dest]), [['fs', '/'], ['mkdir', '/upper'], ['mkdir', '/w/work'], ['fs', '/']],
-    'tmpfs on /, then the dirs inside it, then the overlay');
+  t.same(
+    plan.container.steps.slice(0, 4).map(s => [s.kind, s.dest]),
+    [
+      ['fs', '/'],
+      ['mkdir', '/upper'],
+      ['mkdir', '/w/work'],
+      ['fs', '/'],
+    ],
+    'tmpfs on /, then the dirs inside it, then the overlay',
+  );
   const before = plan.container.steps.findIndex(s => s.dest === '/data');
-  t.not(plan.container.steps[before - 1]?.kind, 'mkdir', 'upper and work dirs outside the rootfs are the caller\'s to make');
+  t.not(plan.container.steps[before - 1]?.kind, 'mkdir', "upper and work dirs outside the rootfs are the caller's to make");
 });
 
 t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and other filesystems', async t => {
@@ -333,7 +360,7 @@ t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and o
   spec.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['rw', 'tmpcopyup', 'nosuid', 'mode=755'] });
   const run = stepAt(buildPlan(spec, rootFacts(), buildOpts()), '/run');
   t.match(run, { kind: 'fs', fstype: 'tmpfs', data: 'mode=755', attrSet: ATTR.NOSUID });
-  t.ok(run.flags & MountFlag.copyUp, 'the executor copies the image\'s /run into it');
+  t.ok(run.flags & MountFlag.copyUp, "the executor copies the image's /run into it");
   for (const [m, why] of [
     [{ destination: '/data', type: 'bind', source: '/srv/shared', options: ['rbind', 'tmpcopyup'] }, 'is only valid for tmpfs mounts'],
     [{ destination: '/data', type: 'proc', source: 'proc', options: ['tmpcopyup'] }, 'is only valid for tmpfs mounts'],
@@ -345,7 +372,14 @@ t.test('mounts[].options tmpcopyup: a copy-up tmpfs step; refused on binds and o
   const ro = minimalSpec();
   ro.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] });
   const steps = buildPlan(ro, rootFacts(), buildOpts()).container.steps.filter(st => st.dest === '/data');
-  t.match(steps, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY }], 'a read-only one is filled first, made read-only last');
+  t.match(
+    steps,
+    [
+      { kind: 'fs', attrSet: 0 },
+      { kind: 'setattr', attrSet: ATTR.RDONLY },
+    ],
+    'a read-only one is filled first, made read-only last',
+  );
 });
 
 t.test('mounts[].options ro on a tmpfs or /dev: mounted writable, made read-only last (after the console), as runc', async t => {
@@ -355,10 +389,23 @@ t.test('mounts[].options ro on a tmpfs or /dev: mounted writable, made read-only
   spec.mounts.push({ destination: '/srv', type: 'bind', source: '/srv/shared', options: ['bind', 'ro'] });
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   const dev = plan.container.steps.filter(st => st.dest === '/dev');
-  t.match(dev, [{ kind: 'fs', fstype: 'tmpfs', attrSet: ATTR.NOSUID }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred }]);
-  t.ok(plan.container.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.container.steps.indexOf(dev[0]!)), 'devices are made in it');
+  t.match(dev, [
+    { kind: 'fs', fstype: 'tmpfs', attrSet: ATTR.NOSUID },
+    { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred },
+  ]);
+  t.ok(
+    plan.container.steps.some((st, i) => st.dest.startsWith('/dev/') && i > plan.container.steps.indexOf(dev[0]!)),
+    'devices are made in it',
+  );
   const tmp = plan.container.steps.filter(st => st.dest === '/etc/ro-tmp');
-  t.match(tmp, [{ kind: 'fs', attrSet: 0 }, { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive }], 'rro: the tree');
+  t.match(
+    tmp,
+    [
+      { kind: 'fs', attrSet: 0 },
+      { kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | MountFlag.attrRecursive },
+    ],
+    'rro: the tree',
+  );
   t.match(stepAt(plan, '/srv'), { kind: 'bind', attrSet: ATTR.RDONLY }, 'a bind stays read-only from the start');
   t.notOk(plan.container.steps.some(st => st.dest === '/srv' && st.kind === 'setattr'));
 });
@@ -444,7 +491,7 @@ t.test('golden: namespaces joined by path', async t => {
   ]);
   t.notOk(plan.container.unshareFlags & (CLONE.NEWNET | CLONE.NEWIPC), 'joined namespaces are not unshared too');
   t.ok(plan.container.unshareFlags & CLONE.NEWUTS);
-  t.notOk(plan.flags & PlanFlag.loopbackUp, 'a joined network namespace\'s interfaces are left alone');
+  t.notOk(plan.flags & PlanFlag.loopbackUp, "a joined network namespace's interfaces are left alone");
 });
 
 t.test('a user namespace joined by path: setgroups only where it is not denied (as runc checks /proc/self/setgroups)', async t => {
@@ -458,11 +505,16 @@ t.test('a user namespace joined by path: setgroups only where it is not denied (
   t.notOk(joining('/proc/4321/ns/user').flags & PlanFlag.setgroups, 'denied there: not called');
   t.ok(joining('/proc/1234/ns/user').flags & PlanFlag.setgroups, 'allowed there (newuidmap-written maps)');
   const asked = rootlessSpec() as any;
-  asked.linux.namespaces = asked.linux.namespaces.map((n: { type: string }) => (n.type === 'user' ? { type: 'user', path: '/proc/4321/ns/user' } : n));
+  asked.linux.namespaces = asked.linux.namespaces.map((n: { type: string }) =>
+    n.type === 'user' ? { type: 'user', path: '/proc/4321/ns/user' } : n,
+  );
   delete asked.linux.uidMappings;
   delete asked.linux.gidMappings;
   asked.process.user.additionalGids = [5];
-  t.notOk(buildPlan(asked, userFacts(), buildOpts()).flags & PlanFlag.setgroups, 'additional gids there then fail in the executor, naming why');
+  t.notOk(
+    buildPlan(asked, userFacts(), buildOpts()).flags & PlanFlag.setgroups,
+    'additional gids there then fail in the executor, naming why',
+  );
 });
 
 t.test('a new network namespace has its loopback interface brought up (runc\'s and crun\'s "loopback" network)', async t => {
@@ -520,7 +572,6 @@ t.test('golden: capabilities', async t => {
   t.equal(plan.process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_NET_BIND_SERVICE));
   t.equal(plan.process.caps.inheritable, capBit(CAP_KILL));
   t.equal(plan.process.caps.ambient, capBit(CAP_NET_BIND_SERVICE));
-
 });
 
 t.test('R8: the inheritable set is empty when the config names none', async t => {
@@ -543,12 +594,16 @@ t.test('golden: rlimits, explicit and the default NOFILE', async t => {
   ];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'rlimits-default-nofile', plan);
-  t.same(plan.process.rlimits, [
-    { resource: RLIMIT['RLIMIT_CORE'], soft: 0n, hard: 0n },
-    { resource: RLIMIT['RLIMIT_NPROC'], soft: 512n, hard: 1024n },
-    { resource: RLIMIT['RLIMIT_MEMLOCK'], soft: 65536n, hard: 65536n },
-    { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: 4096n },
-  ], 'no NOFILE in the config: the host default is set explicitly');
+  t.same(
+    plan.process.rlimits,
+    [
+      { resource: RLIMIT['RLIMIT_CORE'], soft: 0n, hard: 0n },
+      { resource: RLIMIT['RLIMIT_NPROC'], soft: 512n, hard: 1024n },
+      { resource: RLIMIT['RLIMIT_MEMLOCK'], soft: 65536n, hard: 65536n },
+      { resource: RLIMIT['RLIMIT_NOFILE'], soft: 1024n, hard: 4096n },
+    ],
+    'no NOFILE in the config: the host default is set explicitly',
+  );
 
   const explicit = minimalSpec();
   explicit.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 200 }];
@@ -561,8 +616,10 @@ t.test('an unlimited rlimit (2^64-1 in config.json) stays RLIM_INFINITY', async 
   // config.json is parsed with JSON.parse, so 18446744073709551615 arrives as the double 2^64. It must reach the
   // plan as RLIM_INFINITY (2^64-1), not as 2^64, which the u64 codec would wrap to 0 (a limit of zero).
   const spec = minimalSpec();
-  spec.process.rlimits = JSON.parse('[{"type":"RLIMIT_NOFILE","soft":1024,"hard":18446744073709551615},' +
-    '{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]');
+  spec.process.rlimits = JSON.parse(
+    '[{"type":"RLIMIT_NOFILE","soft":1024,"hard":18446744073709551615},' +
+      '{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]',
+  );
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   const RLIM_INFINITY = (1n << 64n) - 1n;
   t.same(plan.process.rlimits, [
@@ -585,7 +642,12 @@ t.test('golden: terminal with a console socket', async t => {
 
 function cgroupSpec(opts: { cgroupns: boolean; userns?: boolean; ro?: boolean }): any {
   const spec = minimalSpec();
-  spec.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...(opts.ro ? ['ro'] : [])] });
+  spec.mounts.push({
+    destination: '/sys/fs/cgroup',
+    type: 'cgroup',
+    source: 'cgroup',
+    options: ['nosuid', 'noexec', 'nodev', 'relatime', ...(opts.ro ? ['ro'] : [])],
+  });
   if (opts.cgroupns) spec.linux.namespaces.push({ type: 'cgroup' });
   if (opts.userns) {
     spec.linux.namespaces.push({ type: 'user' });
@@ -612,10 +674,19 @@ t.test('golden: cgroup mount with a cgroup namespace (hybrid)', async t => {
 t.test('golden: cgroup mount without a cgroup namespace (hybrid)', async t => {
   const plan = buildPlan(cgroupSpec({ cgroupns: false }), rootFacts('hybrid'), buildOpts());
   golden(t, 'cgroup-nons-hybrid', plan);
-  t.match(stepAt(plan, '/sys/fs/cgroup/memory'), { kind: 'bind', source: '/sys/fs/cgroup/memory/user.slice/user-1000.slice' },
-    'only the own cgroup is shown');
-  t.match(stepAt(plan, '/sys/fs/cgroup/unified'), { kind: 'bind', source: '/sys/fs/cgroup/unified/user.slice/user-1000.slice/session-1.scope' });
-  t.notOk(plan.container.steps.some(s => s.kind === 'setattr'), 'no ro option: the tmpfs stays writable');
+  t.match(
+    stepAt(plan, '/sys/fs/cgroup/memory'),
+    { kind: 'bind', source: '/sys/fs/cgroup/memory/user.slice/user-1000.slice' },
+    'only the own cgroup is shown',
+  );
+  t.match(stepAt(plan, '/sys/fs/cgroup/unified'), {
+    kind: 'bind',
+    source: '/sys/fs/cgroup/unified/user.slice/user-1000.slice/session-1.scope',
+  });
+  t.notOk(
+    plan.container.steps.some(s => s.kind === 'setattr'),
+    'no ro option: the tmpfs stays writable',
+  );
 });
 
 t.test('golden: cgroup mount in a user namespace without a cgroup namespace (hybrid) is read-only', async t => {
@@ -677,7 +748,7 @@ t.test('golden: process details (user, umask, cwd, env, oom, no-pivot, keyring, 
   t.equal(plan.container.rootPropagation, MS.SLAVE | MS.REC, '"/" is made a slave first; shared only after pivot');
 });
 
-t.test('hook timing is the plan\'s: prestart at start before runtime-spec 1.0.2, else before pivot_root', async t => {
+t.test("hook timing is the plan's: prestart at start before runtime-spec 1.0.2, else before pivot_root", async t => {
   const timing = (ociVersion: string, hooks: object) => {
     const spec = minimalSpec();
     spec.ociVersion = ociVersion;
@@ -690,10 +761,16 @@ t.test('hook timing is the plan\'s: prestart at start before runtime-spec 1.0.2,
   t.same(timing('1.0.2-dev', prestart), { prestartAtStart: true, prepivot: false }, '1.0.2-dev precedes 1.0.2');
   t.same(timing('1.0.2', prestart), { prestartAtStart: false, prepivot: true }, '1.0.2: prestart runs in create');
   t.same(timing('1.2.0', {}), { prestartAtStart: false, prepivot: false }, 'no hooks: no stop before pivot_root');
-  t.same(timing('1.0.0', { createContainer: [{ path: '/bin/true' }] }), { prestartAtStart: true, prepivot: true },
-    'createContainer always runs before pivot_root');
-  t.same(timing('1.2.0', { startContainer: [{ path: '/bin/true' }], poststart: [{ path: '/bin/true' }] }),
-    { prestartAtStart: false, prepivot: false }, 'hooks of start need no stop');
+  t.same(
+    timing('1.0.0', { createContainer: [{ path: '/bin/true' }] }),
+    { prestartAtStart: true, prepivot: true },
+    'createContainer always runs before pivot_root',
+  );
+  t.same(
+    timing('1.2.0', { startContainer: [{ path: '/bin/true' }], poststart: [{ path: '/bin/true' }] }),
+    { prestartAtStart: false, prepivot: false },
+    'hooks of start need no stop',
+  );
 });
 
 t.test('golden: a seccomp profile becomes a filter descriptor, load flags and a listener', async t => {
@@ -749,7 +826,7 @@ t.test('reject: a value the plan codec cannot carry (a NUL inside); long values 
   t.doesNotThrow(() => buildPlan(many as Spec, rootFacts(), buildOpts()), 'lists over 4096 entries');
 });
 
-t.test('no mount namespace: the rootfs is prepared in the runtime\'s, entered with chroot', async t => {
+t.test("no mount namespace: the rootfs is prepared in the runtime's, entered with chroot", async t => {
   const spec = minimalSpec();
   spec.linux.namespaces = [{ type: 'pid' }];
   const plan = buildPlan(spec, rootFacts(), buildOpts());
@@ -804,27 +881,35 @@ t.test('reject: a sysctl that no namespace isolates (kernel.panic)', async t => 
   rejects(t, spec, 'config.json: /linux/sysctl/kernel.panic: sysctl "kernel.panic" is not in a separate kernel namespace');
 });
 
-t.test('reject: sysctls, hostname and network devices in the runtime\'s own namespace joined by path', async t => {
+t.test("reject: sysctls, hostname and network devices in the runtime's own namespace joined by path", async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network', path: '/proc/1/ns/net' }, { type: 'uts', path: '/proc/1/ns/uts' });
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(
+    t,
+    spec,
+    'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace',
+  );
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1234/ns/net' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).container.sysctl, [['net/ipv4/ip_forward', '1']], 'another process\'s namespace is fine');
+  t.same(buildPlan(spec, rootFacts(), buildOpts()).container.sysctl, [['net/ipv4/ip_forward', '1']], "another process's namespace is fine");
   delete spec.linux.sysctl;
   spec.hostname = 'box';
   rejects(t, spec, 'config.json: /hostname: unable to set hostname without a private UTS namespace');
   delete spec.hostname;
   spec.linux.namespaces[2] = { type: 'network', path: '/proc/1/ns/net' };
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, "config.json: /linux/netDevices: network devices need a network namespace of the container's own");
 });
 
 t.test('reject: a net sysctl without a network namespace', async t => {
   const spec = minimalSpec();
   spec.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
-  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace');
+  rejects(
+    t,
+    spec,
+    'config.json: /linux/sysctl/net.ipv4.ip_forward: sysctl "net.ipv4.ip_forward" is not allowed as it conflicts with the host\'s network namespace',
+  );
 });
 
 t.test('config errors are SpecErrors naming the field by JSON pointer, in the message and in `path`', async t => {
@@ -864,16 +949,25 @@ t.test('reject: an unknown capability', async t => {
 t.test('reject: a capability the host kernel does not know (above cap_last_cap)', async t => {
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL', 'CAP_CHECKPOINT_RESTORE'] };
-  rejects(t, spec, 'config.json: /process/capabilities/bounding/1: CAP_CHECKPOINT_RESTORE is not known to the host\'s kernel (its last capability is CAP_AUDIT_READ)',
-    { ...rootFacts(), capLastCap: 37 });
+  rejects(
+    t,
+    spec,
+    "config.json: /process/capabilities/bounding/1: CAP_CHECKPOINT_RESTORE is not known to the host's kernel (its last capability is CAP_AUDIT_READ)",
+    { ...rootFacts(), capLastCap: 37 },
+  );
 });
 
-t.test('reject: without a user namespace, a capability missing from the host\'s bounding set', async t => {
+t.test("reject: without a user namespace, a capability missing from the host's bounding set", async t => {
   const CAP_SYS_RESOURCE = 24;
   const facts = { ...rootFacts(), capBounding: ((1n << 41n) - 1n) & ~capBit(CAP_SYS_RESOURCE) };
   const spec = minimalSpec();
   spec.process.capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL', 'CAP_SYS_RESOURCE'] };
-  rejects(t, spec, 'config.json: /process/capabilities/permitted/1: CAP_SYS_RESOURCE is not in the host\'s capability bounding set, so the container cannot have it', facts);
+  rejects(
+    t,
+    spec,
+    "config.json: /process/capabilities/permitted/1: CAP_SYS_RESOURCE is not in the host's capability bounding set, so the container cannot have it",
+    facts,
+  );
   // A new user namespace starts with every capability: the host's bounding set is no limit there.
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -881,7 +975,7 @@ t.test('reject: without a user namespace, a capability missing from the host\'s 
   t.equal(buildPlan(spec, facts, buildOpts()).process.caps.permitted, capBit(CAP_KILL) | capBit(CAP_SYS_RESOURCE));
 });
 
-t.test('reject: process.oomScoreAdj outside the kernel\'s -1000..1000', async t => {
+t.test("reject: process.oomScoreAdj outside the kernel's -1000..1000", async t => {
   const spec = minimalSpec();
   spec.process.oomScoreAdj = 1001;
   rejects(t, spec, 'config.json: /process/oomScoreAdj: 1001 is outside -1000..1000');
@@ -905,7 +999,10 @@ t.test('reject: an rlimit whose soft limit is above the hard one', async t => {
 
 t.test('reject: a duplicate rlimit', async t => {
   const spec = minimalSpec();
-  spec.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1, hard: 1 }, { type: 'RLIMIT_NOFILE', soft: 2, hard: 2 }];
+  spec.process.rlimits = [
+    { type: 'RLIMIT_NOFILE', soft: 1, hard: 1 },
+    { type: 'RLIMIT_NOFILE', soft: 2, hard: 2 },
+  ];
   rejects(t, spec, 'config.json: /process/rlimits/1/type: duplicate rlimit type "RLIMIT_NOFILE"');
 });
 
@@ -939,37 +1036,59 @@ t.test('reject: a relative mount destination', async t => {
   rejects(t, spec, 'mount "tmpfs" to rootfs at "mnt": mount destination must be an absolute path');
 });
 
-t.test('golden: idmapped bind mounts (own maps, the container\'s maps via idmap, ridmap)', async t => {
+t.test("golden: idmapped bind mounts (own maps, the container's maps via idmap, ridmap)", async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'user' });
   spec.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   spec.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   spec.mounts.push(
-    { destination: '/own', type: 'bind', source: '/srv/shared', options: ['rbind'],
-      uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }] },
+    {
+      destination: '/own',
+      type: 'bind',
+      source: '/srv/shared',
+      options: ['rbind'],
+      uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }],
+      gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }],
+    },
     { destination: '/theirs', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
     { destination: '/tree', type: 'bind', source: '/srv/shared', options: ['rbind', 'ridmap', 'ro'] },
   );
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'idmapped-mounts', plan);
   t.same(stepAt(plan, '/own').idmap, {
-    uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }], gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }], recursive: false,
+    uidMappings: [{ containerID: 1000, hostID: 100007, size: 1 }],
+    gidMappings: [{ containerID: 1000, hostID: 100008, size: 1 }],
+    recursive: false,
   });
-  t.same(stepAt(plan, '/theirs').idmap?.uidMappings, spec.linux.uidMappings, 'idmap alone: the container\'s maps');
+  t.same(stepAt(plan, '/theirs').idmap?.uidMappings, spec.linux.uidMappings, "idmap alone: the container's maps");
   t.equal(stepAt(plan, '/tree').idmap?.recursive, true, 'ridmap');
   t.equal(stepAt(plan, '/proc').idmap, undefined);
 });
 
 t.test('reject: idmapped mount rules', async t => {
   const cases: [unknown, string][] = [
-    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
-      'mount "/srv/shared" to rootfs at "/mnt": option "idmap" without uidMappings/gidMappings needs the container\'s own user namespace mappings'],
-    [{ destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] },
-      'mount "tmpfs" to rootfs at "/mnt": idmapped mounts are only supported for bind mounts'],
-    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
-      'mount "/srv/shared" to rootfs at "/mnt": an idmapped mount needs both uidMappings and gidMappings'],
-    [{ destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
-      'mount "/srv/shared" to rootfs at "/mnt": an id mapping needs a size of at least 1'],
+    [
+      { destination: '/mnt', type: 'bind', source: '/srv/shared', options: ['rbind', 'idmap'] },
+      'mount "/srv/shared" to rootfs at "/mnt": option "idmap" without uidMappings/gidMappings needs the container\'s own user namespace mappings',
+    ],
+    [
+      { destination: '/mnt', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] },
+      'mount "tmpfs" to rootfs at "/mnt": idmapped mounts are only supported for bind mounts',
+    ],
+    [
+      { destination: '/mnt', type: 'bind', source: '/srv/shared', uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] },
+      'mount "/srv/shared" to rootfs at "/mnt": an idmapped mount needs both uidMappings and gidMappings',
+    ],
+    [
+      {
+        destination: '/mnt',
+        type: 'bind',
+        source: '/srv/shared',
+        uidMappings: [{ containerID: 0, hostID: 1, size: 0 }],
+        gidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
+      },
+      'mount "/srv/shared" to rootfs at "/mnt": an id mapping needs a size of at least 1',
+    ],
   ];
   for (const [mount, message] of cases) {
     const spec = minimalSpec();
@@ -982,8 +1101,13 @@ t.test('reject: idmapped mount rules', async t => {
   // No count of tsrt's: each idmapped tree is one fd in the executor, so RLIMIT_NOFILE is the limit.
   const many = minimalSpec();
   for (let i = 0; i < 200; i++) {
-    many.mounts.push({ destination: `/m${i}`, type: 'bind', source: '/srv/shared',
-      uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] });
+    many.mounts.push({
+      destination: `/m${i}`,
+      type: 'bind',
+      source: '/srv/shared',
+      uidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
+      gidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
+    });
   }
   t.equal(buildPlan(many, rootFacts(), buildOpts()).container.steps.filter(st => st.idmap).length, 200, '200 idmapped mounts');
 });
@@ -994,11 +1118,15 @@ t.test('reject: time offsets without a time namespace', async t => {
   rejects(t, spec, 'config.json: /linux/timeOffsets: time offsets need a new time namespace');
 });
 
-t.test('reject: a sysctl key that climbs out of its namespace\'s tree', async t => {
+t.test("reject: a sysctl key that climbs out of its namespace's tree", async t => {
   const spec = minimalSpec();
   spec.linux.namespaces.push({ type: 'network' });
   spec.linux.sysctl = { 'net.ipv4.conf.all/../../../../kernel/core_pattern': '|/evil' };
-  rejects(t, spec, 'config.json: /linux/sysctl/net.ipv4.conf.all~1..~1..~1..~1..~1kernel~1core_pattern: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"');
+  rejects(
+    t,
+    spec,
+    'config.json: /linux/sysctl/net.ipv4.conf.all~1..~1..~1..~1..~1kernel~1core_pattern: invalid sysctl key "net.ipv4.conf.all/../../../../kernel/core_pattern"',
+  );
   spec.linux.sysctl = { 'net..ipv4': '1' };
   rejects(t, spec, 'config.json: /linux/sysctl/net..ipv4: invalid sysctl key "net..ipv4"');
 });
@@ -1049,7 +1177,15 @@ t.test('golden: SCHED_DEADLINE with runtime, deadline and period', async t => {
   const spec = minimalSpec();
   spec.process.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10_000_000, deadline: 20_000_000, period: 30_000_000 };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
-  t.same(plan.process.scheduler, { policy: 6, flags: 0, nice: 0, priority: 0, runtime: 10_000_000n, deadline: 20_000_000n, period: 30_000_000n });
+  t.same(plan.process.scheduler, {
+    policy: 6,
+    flags: 0,
+    nice: 0,
+    priority: 0,
+    runtime: 10_000_000n,
+    deadline: 20_000_000n,
+    period: 30_000_000n,
+  });
   t.equal(plan.process.ioPriority, undefined, 'fields the config leaves out stay out of the plan');
   t.equal(plan.process.cpuAffinity, undefined);
   t.equal(plan.process.personality, undefined);
@@ -1063,12 +1199,27 @@ t.test('reject: process.scheduler rules', async t => {
     [{ policy: 'SCHED_OTHER', nice: -21 }, 'config.json: /process/scheduler/nice: -21 is outside -20..19'],
     [{ policy: 'SCHED_FIFO' }, 'config.json: /process/scheduler/priority: SCHED_FIFO needs a priority in 1..99, not 0'],
     [{ policy: 'SCHED_RR', priority: 100 }, 'config.json: /process/scheduler/priority: SCHED_RR needs a priority in 1..99, not 100'],
-    [{ policy: 'SCHED_BATCH', priority: 5 }, 'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)'],
-    [{ policy: 'SCHED_OTHER', runtime: 5 }, 'config.json: /process/scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)'],
+    [
+      { policy: 'SCHED_BATCH', priority: 5 },
+      'config.json: /process/scheduler/priority: only SCHED_FIFO and SCHED_RR take a priority (SCHED_BATCH given)',
+    ],
+    [
+      { policy: 'SCHED_OTHER', runtime: 5 },
+      'config.json: /process/scheduler: runtime, deadline and period are for SCHED_DEADLINE only (SCHED_OTHER given)',
+    ],
     [{ policy: 'SCHED_DEADLINE', runtime: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime and deadline'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 }, 'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period'],
-    [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] }, 'config.json: /process/scheduler/flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry'],
+    [
+      { policy: 'SCHED_DEADLINE', runtime: 5, deadline: 4 },
+      'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period',
+    ],
+    [
+      { policy: 'SCHED_DEADLINE', runtime: 5, deadline: 6, period: 5 },
+      'config.json: /process/scheduler: SCHED_DEADLINE needs runtime <= deadline <= period',
+    ],
+    [
+      { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_UTIL_CLAMP_MIN'] },
+      'config.json: /process/scheduler/flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need clamp values the runtime spec does not carry',
+    ],
     [{ policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] }, 'config.json: /process/scheduler/flags/0: unknown flag "SCHED_FLAG_BOGUS"'],
   ];
   for (const [scheduler, message] of cases) {
@@ -1109,9 +1260,15 @@ t.test('reject: linux.memoryPolicy rules', async t => {
     [{ mode: 'MPOL_BIND' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_BIND needs nodes'],
     [{ mode: 'MPOL_DEFAULT', nodes: '0' }, 'config.json: /linux/memoryPolicy/nodes: MPOL_DEFAULT takes no nodes'],
     [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_LOCAL takes no flags'],
-    [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, 'config.json: /linux/memoryPolicy/flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other'],
+    [
+      { mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] },
+      'config.json: /linux/memoryPolicy/flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other',
+    ],
     [{ mode: 'MPOL_BIND', nodes: '1024' }, 'config.json: /linux/memoryPolicy/nodes: 1024 in "1024" is above the kernel\'s limit of 1023'],
-    [{ mode: 'MPOL_BIND', nodes: 'all' }, 'config.json: /linux/memoryPolicy/nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")'],
+    [
+      { mode: 'MPOL_BIND', nodes: 'all' },
+      'config.json: /linux/memoryPolicy/nodes: invalid list "all" (expected numbers and ranges such as "0-3,7")',
+    ],
   ];
   for (const [memoryPolicy, message] of cases) {
     const spec = minimalSpec();
@@ -1120,7 +1277,11 @@ t.test('reject: linux.memoryPolicy rules', async t => {
   }
   const spec = minimalSpec();
   spec.linux.memoryPolicy = { mode: 'MPOL_PREFERRED' };
-  t.same(buildPlan(spec, rootFacts(), buildOpts()).process.memoryPolicy, { mode: 1, nodes: new Uint8Array(0) }, 'MPOL_PREFERRED without nodes is the local node');
+  t.same(
+    buildPlan(spec, rootFacts(), buildOpts()).process.memoryPolicy,
+    { mode: 1, nodes: new Uint8Array(0) },
+    'MPOL_PREFERRED without nodes is the local node',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1130,7 +1291,11 @@ t.test('reject: linux.memoryPolicy rules', async t => {
 t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t => {
   const spec = minimalSpec();
   spec.process.apparmorProfile = 'tsrt-test';
-  rejects(t, spec, 'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")');
+  rejects(
+    t,
+    spec,
+    'config.json: /process/apparmorProfile: apparmor: config provided but apparmor not supported (AppArmor is not enabled on the host; profile "tsrt-test")',
+  );
   const plan = buildPlan(spec, { ...rootFacts(), apparmorEnabled: true }, buildOpts());
   t.equal(plan.process.apparmorProfile, 'tsrt-test', 'with AppArmor on, the profile goes to the executor');
 });
@@ -1138,7 +1303,11 @@ t.test('reject: process.apparmorProfile when AppArmor is not enabled', async t =
 t.test('reject: process.selinuxLabel when SELinux is disabled', async t => {
   const spec = minimalSpec();
   spec.process.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
-  rejects(t, spec, 'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")');
+  rejects(
+    t,
+    spec,
+    'config.json: /process/selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported (label "system_u:system_r:container_t:s0:c1,c2")',
+  );
   const plan = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
   t.equal(plan.process.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
 });
@@ -1153,7 +1322,7 @@ t.test('linux.mountLabel: ignored without SELinux, passed to the filesystems wit
   const on = buildPlan(spec, { ...rootFacts(), selinuxEnabled: true }, buildOpts());
   t.equal(on.container.mountLabel, 'system_u:object_r:container_file_t:s0:c1,c2');
   t.equal(stepAt(on, '/tmp').flags & MountFlag.mountLabel, MountFlag.mountLabel, 'tmpfs gets context=');
-  t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, 'proc keeps the kernel\'s label');
+  t.equal(stepAt(on, '/proc').flags & MountFlag.mountLabel, 0, "proc keeps the kernel's label");
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1166,7 +1335,14 @@ t.test('golden: linux.netDevices, renamed and kept', async t => {
   spec.linux.netDevices = { eth1: { name: 'ctr0' }, eth2: {} };
   const plan = buildPlan(spec, rootFacts(), buildOpts());
   golden(t, 'net-devices', plan);
-  t.same(plan.parent.netDevices, [{ hostName: 'eth1', name: 'ctr0' }, { hostName: 'eth2', name: 'eth2' }], 'no name: the host name');
+  t.same(
+    plan.parent.netDevices,
+    [
+      { hostName: 'eth1', name: 'ctr0' },
+      { hostName: 'eth2', name: 'eth2' },
+    ],
+    'no name: the host name',
+  );
   t.equal(buildPlan(minimalSpec(), rootFacts(), buildOpts()).parent.netDevices, undefined, 'none asked, none planned');
 });
 
@@ -1178,7 +1354,7 @@ t.test('reject: linux.netDevices rules', async t => {
   };
   let spec = minimalSpec();
   spec.linux.netDevices = { eth1: {} };
-  rejects(t, spec, 'config.json: /linux/netDevices: network devices need a network namespace of the container\'s own');
+  rejects(t, spec, "config.json: /linux/netDevices: network devices need a network namespace of the container's own");
   spec = withNetns();
   spec.linux.netDevices = { eth9: {} };
   rejects(t, spec, 'config.json: /linux/netDevices/eth9: host network device "eth9" does not exist');
@@ -1205,26 +1381,37 @@ const rdtFacts = () => ({ ...rootFacts(), resctrlMountPoint: '/sys/fs/resctrl' }
 t.test('golden: linux.intelRdt with closID, schemas and monitoring', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = {
-    closID: 'guaranteed', l3CacheSchema: 'L3:0=7f0;1=1f\nL3CODE:0=f', memBwSchema: 'MB:0=20;1=70',
-    schemata: ['SMBA:0=50'], enableCMT: true,
+    closID: 'guaranteed',
+    l3CacheSchema: 'L3:0=7f0;1=1f\nL3CODE:0=f',
+    memBwSchema: 'MB:0=20;1=70',
+    schemata: ['SMBA:0=50'],
+    enableCMT: true,
   };
   const plan = buildPlan(spec, rdtFacts(), buildOpts());
   golden(t, 'intel-rdt', plan);
   t.same(plan.parent.intelRdt, {
-    mountPoint: '/sys/fs/resctrl', closID: 'guaranteed',
+    mountPoint: '/sys/fs/resctrl',
+    closID: 'guaranteed',
     schemata: ['L3:0=7f0;1=1f', 'L3CODE:0=f', 'MB:0=20;1=70', 'SMBA:0=50'],
-    monitoring: true, requiredMonFeatures: ['llc_occupancy'],
+    monitoring: true,
+    requiredMonFeatures: ['llc_occupancy'],
   });
   spec.linux.intelRdt = { enableMonitoring: true };
-  t.same(buildPlan(spec, rdtFacts(), buildOpts()).parent.intelRdt,
+  t.same(
+    buildPlan(spec, rdtFacts(), buildOpts()).parent.intelRdt,
     { mountPoint: '/sys/fs/resctrl', schemata: [], monitoring: true, requiredMonFeatures: [] },
-    'no closID: the runtime names the group after the container');
+    'no closID: the runtime names the group after the container',
+  );
 });
 
 t.test('reject: linux.intelRdt on a host without resctrl', async t => {
   const spec = minimalSpec();
   spec.linux.intelRdt = { l3CacheSchema: 'L3:0=f' };
-  rejects(t, spec, 'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)');
+  rejects(
+    t,
+    spec,
+    'config.json: /linux/intelRdt: Intel RDT is not supported or not enabled on the host (no resctrl filesystem is mounted)',
+  );
 });
 
 t.test('reject: linux.intelRdt closID and schema lines that are not what they claim', async t => {
@@ -1260,10 +1447,18 @@ t.test('limits: arguments and environment strings up to MAX_ARG_STRLEN, counts w
   t.equal(plan.container.steps.filter(s => s.dest.startsWith('/m/')).length, 10_000, '10,000 mounts');
 
   spec.process.env[1] += 'v';
-  rejects(t, spec, 'config.json: /process/env/1: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+  rejects(
+    t,
+    spec,
+    'config.json: /process/env/1: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)',
+  );
   spec.process.env = [];
   spec.process.args[7] = 'a'.repeat(131_072);
-  rejects(t, spec, 'config.json: /process/args/7: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)');
+  rejects(
+    t,
+    spec,
+    'config.json: /process/args/7: a string of 131072 bytes is longer than the kernel takes for one argument or environment string (MAX_ARG_STRLEN: 131072 bytes with its NUL)',
+  );
 });
 
 t.test('limits: the arguments and environment together, against the stack limit the process execs under', async t => {
@@ -1271,11 +1466,18 @@ t.test('limits: the arguments and environment together, against the stack limit 
   // 20 strings of 120000 bytes: 2.4 MB, more than a quarter of an 8 MiB stack, less than 6 MiB.
   spec.process.env = Array.from({ length: 20 }, (_, i) => `V${String(i).padStart(2, '0')}=${'x'.repeat(119_995)}`);
   const used = 20 * 120_000 + 'sh\0'.length + 8 * (1 + 20); // the strings with their NULs, then one pointer each
-  rejects(t, spec, `config.json: /process: the arguments and environment take ${used} bytes with their pointers, more than execve takes under a stack limit of 8388608 bytes (a quarter of it, at most 6291456 and at least 131072 bytes: 2097152)`,
-    { ...rootFacts(), execStack: 8n << 20n });
+  rejects(
+    t,
+    spec,
+    `config.json: /process: the arguments and environment take ${used} bytes with their pointers, more than execve takes under a stack limit of 8388608 bytes (a quarter of it, at most 6291456 and at least 131072 bytes: 2097152)`,
+    { ...rootFacts(), execStack: 8n << 20n },
+  );
   t.ok(buildPlan(spec, { ...rootFacts(), execStack: (1n << 64n) - 1n }, buildOpts()), 'an unlimited stack: up to 6 MiB');
   spec.process.rlimits = [{ type: 'RLIMIT_STACK', soft: 16 * 1024 * 1024, hard: 16 * 1024 * 1024 }];
-  t.ok(buildPlan(spec, { ...rootFacts(), execStack: 8n << 20n }, buildOpts()), 'the config\'s own RLIMIT_STACK of 16 MiB counts, not the runtime\'s');
+  t.ok(
+    buildPlan(spec, { ...rootFacts(), execStack: 8n << 20n }, buildOpts()),
+    "the config's own RLIMIT_STACK of 16 MiB counts, not the runtime's",
+  );
 });
 
 t.test('limits: paths up to PATH_MAX - 1 bytes, each named by its field', async t => {
@@ -1287,13 +1489,48 @@ t.test('limits: paths up to PATH_MAX - 1 bytes, each named by its field', async 
   t.ok(buildPlan(spec, rootFacts(), buildOpts()), 'a 4095-byte cwd and mount destination');
   const why = 'a path of 4096 bytes is longer than the kernel takes (PATH_MAX: 4096 bytes with its NUL)';
   const cases: [string, (s: any) => void][] = [
-    ['/process/cwd', s => { s.process.cwd = over; }],
-    ['/mounts/1/destination', s => { s.mounts.push({ destination: over, type: 'tmpfs', source: 'tmpfs' }); }],
-    ['/mounts/1/source', s => { s.mounts.push({ destination: '/data', type: 'bind', source: over, options: ['rbind'] }); }],
-    ['/linux/namespaces/2/path', s => { s.linux.namespaces.push({ type: 'network', path: over }); }],
-    ['/linux/maskedPaths/0', s => { s.linux.maskedPaths = [over]; }],
-    ['/linux/readonlyPaths/0', s => { s.linux.readonlyPaths = [over]; }],
-    ['/linux/devices/0/path', s => { s.linux.devices = [{ path: over, type: 'c', major: 1, minor: 3 }]; }],
+    [
+      '/process/cwd',
+      s => {
+        s.process.cwd = over;
+      },
+    ],
+    [
+      '/mounts/1/destination',
+      s => {
+        s.mounts.push({ destination: over, type: 'tmpfs', source: 'tmpfs' });
+      },
+    ],
+    [
+      '/mounts/1/source',
+      s => {
+        s.mounts.push({ destination: '/data', type: 'bind', source: over, options: ['rbind'] });
+      },
+    ],
+    [
+      '/linux/namespaces/2/path',
+      s => {
+        s.linux.namespaces.push({ type: 'network', path: over });
+      },
+    ],
+    [
+      '/linux/maskedPaths/0',
+      s => {
+        s.linux.maskedPaths = [over];
+      },
+    ],
+    [
+      '/linux/readonlyPaths/0',
+      s => {
+        s.linux.readonlyPaths = [over];
+      },
+    ],
+    [
+      '/linux/devices/0/path',
+      s => {
+        s.linux.devices = [{ path: over, type: 'c', major: 1, minor: 3 }];
+      },
+    ],
   ];
   for (const [pointer, edit] of cases) {
     const s = minimalSpec();
@@ -1312,6 +1549,10 @@ t.test('limits: groups up to NGROUPS_MAX, labels up to one page of /proc/self/at
   rejects(t, spec, 'config.json: /process/user/additionalGids: 65537 groups are more than setgroups takes (NGROUPS_MAX: 65536)');
   const labelled = minimalSpec();
   labelled.process.apparmorProfile = 'p'.repeat(4092);
-  rejects(t, labelled, 'config.json: /process/apparmorProfile: a label of 4092 bytes is longer than the kernel reads from one write to /proc/self/attr/exec (4091 bytes)',
-    { ...rootFacts(), apparmorEnabled: true });
+  rejects(
+    t,
+    labelled,
+    'config.json: /process/apparmorProfile: a label of 4092 bytes is longer than the kernel reads from one write to /proc/self/attr/exec (4091 bytes)',
+    { ...rootFacts(), apparmorEnabled: true },
+  );
 });

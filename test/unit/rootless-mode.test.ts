@@ -19,12 +19,15 @@ t.test('root in the initial user namespace: /run/tsrt, whatever XDG_RUNTIME_DIR 
   t.equal(root({ XDG_RUNTIME_DIR: '/run/user/0', USER: 'tsrtuser' }, 0, initialNs), '/run/tsrt');
 });
 
-t.test('root in a user namespace with XDG_RUNTIME_DIR (rootless podman): the user\'s runtime dir', async t => {
+t.test("root in a user namespace with XDG_RUNTIME_DIR (rootless podman): the user's runtime dir", async t => {
   t.equal(root({ XDG_RUNTIME_DIR: '/run/user/1001', USER: 'tsrtuser' }, 0, usersNs), '/run/user/1001/tsrt');
   t.equal(root({ XDG_RUNTIME_DIR: '/run/user/1001' }, 0, usersNs), '/run/user/1001/tsrt', 'USER unset');
-  t.equal(root({ XDG_RUNTIME_DIR: '/run/user/0', USER: 'root' }, 0, usersNs), '/run/tsrt',
-    'USER=root: the real root inside a container keeps /run/tsrt');
-  t.equal(root({ XDG_RUNTIME_DIR: '', USER: 'tsrtuser' }, 0, usersNs), '/run/tsrt', 'podman\'s empty XDG_RUNTIME_DIR= for root');
+  t.equal(
+    root({ XDG_RUNTIME_DIR: '/run/user/0', USER: 'root' }, 0, usersNs),
+    '/run/tsrt',
+    'USER=root: the real root inside a container keeps /run/tsrt',
+  );
+  t.equal(root({ XDG_RUNTIME_DIR: '', USER: 'tsrtuser' }, 0, usersNs), '/run/tsrt', "podman's empty XDG_RUNTIME_DIR= for root");
 });
 
 t.test('an unprivileged user: $XDG_RUNTIME_DIR/tsrt, else refused (no fixed name in /tmp), naming both ways out', async t => {
@@ -41,7 +44,7 @@ t.test('inUserNamespace reads the uid map: only the identity map of every id is 
 
 t.test('--rootless auto: unprivileged, or root in a user namespace; true and false are taken as said', async t => {
   t.equal(rootlessMode('auto', 0, initialNs), false, 'the real root');
-  t.equal(rootlessMode('auto', 0, usersNs), true, 'root in a user\'s namespace (rootless podman)');
+  t.equal(rootlessMode('auto', 0, usersNs), true, "root in a user's namespace (rootless podman)");
   t.equal(rootlessMode('auto', 1001, initialNs), true, 'an unprivileged user');
   t.equal(rootlessMode('true', 0, initialNs), true);
   t.equal(rootlessMode('false', 1001, initialNs), false);

@@ -23,7 +23,11 @@ const base = path.join(dir, 'base.sif');
 SifImage.create(base, [
   { dataType: DataType.Deffile, data: Buffer.from('Bootstrap: scratch\n') },
   { dataType: DataType.Labels, data: Buffer.from('{"a":"b"}') },
-  { dataType: DataType.Partition, data: Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(8188)]), partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys } },
+  {
+    dataType: DataType.Partition,
+    data: Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(8188)]),
+    partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys },
+  },
 ]).close();
 const baseBytes = fs.readFileSync(base);
 const tableEnd = 4096 + 48 * DESCRIPTOR_SIZE;
@@ -33,7 +37,17 @@ const INT64_FIELDS = [
   ...[64, 72, 80, 88, 96, 104, 112, 120],
   ...[0, 1, 2].flatMap(slot => [17, 25, 33, 41, 49, 57, 65].map(f => 4096 + slot * DESCRIPTOR_SIZE + f)),
 ];
-const EXTREMES = [-1n, -(2n ** 63n), 2n ** 63n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 60n, 0n, BigInt(baseBytes.length), BigInt(baseBytes.length + 1)];
+const EXTREMES = [
+  -1n,
+  -(2n ** 63n),
+  2n ** 63n - 1n,
+  2n ** 53n,
+  2n ** 53n + 1n,
+  2n ** 60n,
+  0n,
+  BigInt(baseBytes.length),
+  BigInt(baseBytes.length + 1),
+];
 
 /** One mutated input and a description of how it was made. */
 function mutate(rnd: ReturnType<typeof random>): { bytes: Buffer; how: string } {
@@ -51,7 +65,10 @@ function mutate(rnd: ReturnType<typeof random>): { bytes: Buffer; how: string } 
     }
     case 1: {
       const at = rnd.pick(INT64_FIELDS);
-      const value = rnd.int(3) === 0 ? BigInt.asIntN(64, BigInt(rnd.int(2 ** 31)) * BigInt(rnd.int(2 ** 31)) * BigInt(rnd.int(2 ** 3) + 1)) : rnd.pick(EXTREMES);
+      const value =
+        rnd.int(3) === 0
+          ? BigInt.asIntN(64, BigInt(rnd.int(2 ** 31)) * BigInt(rnd.int(2 ** 31)) * BigInt(rnd.int(2 ** 3) + 1))
+          : rnd.pick(EXTREMES);
       bytes.writeBigInt64LE(value, at);
       return { bytes, how: `int64 at ${at} = ${value}` };
     }
@@ -101,7 +118,10 @@ t.test(`the SIF reader on ${ITERATIONS} mutated and random files (seed ${SEED}):
   for (let i = 0; i < ITERATIONS; i++) {
     const { bytes, how } = mutate(rnd);
     fs.writeFileSync(file, bytes);
-    for (const [what, fn] of [['read', () => readAll(file)], ['inspect', () => inspectImage(file)]] as const) {
+    for (const [what, fn] of [
+      ['read', () => readAll(file)],
+      ['inspect', () => inspectImage(file)],
+    ] as const) {
       try {
         fn();
         opened++;

@@ -19,9 +19,13 @@ t.test('a failing step does not stop the others; the first failure is thrown aft
   const undo = new Undo();
   const ran: string[] = [];
   undo.push(() => ran.push('image'));
-  undo.push(() => { throw new Error('umount: busy'); });
+  undo.push(() => {
+    throw new Error('umount: busy');
+  });
   undo.push(() => ran.push('lock'));
-  undo.push(() => { throw new Error('rm: busy'); });
+  undo.push(() => {
+    throw new Error('rm: busy');
+  });
   t.throws(() => undo.run(), { message: 'rm: busy' });
   t.same(ran, ['lock', 'image'], 'the steps before and after the failures ran');
 });

@@ -20,19 +20,50 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A record as `create` writes one (stopped: pid 0), with every optional part present. */
 const RECORD = {
-  ociVersion: '1.2.0', id: 'c1', pid: 0, bundle: '/b', rootfs: '/b/rootfs', created: '2026-01-01T00:00:00.000Z', owner: 'root',
-  annotations: { 'org.example': 'x' }, initStartTime: '', privatePidns: true, rootless: false,
+  ociVersion: '1.2.0',
+  id: 'c1',
+  pid: 0,
+  bundle: '/b',
+  rootfs: '/b/rootfs',
+  created: '2026-01-01T00:00:00.000Z',
+  owner: 'root',
+  annotations: { 'org.example': 'x' },
+  initStartTime: '',
+  privatePidns: true,
+  rootless: false,
   hooks: { poststop: [{ path: '/bin/true', args: ['true'], env: ['A=1'], timeout: 5 }] },
-  imageRootfs: { image: '/i.sif', field: '/root/path', base: '/s/c1/image-rootfs', mountDir: '/run/tsrt-images/c1-x', rootfs: '/run/tsrt-images/c1-x/lower', overlay: false },
+  imageRootfs: {
+    image: '/i.sif',
+    field: '/root/path',
+    base: '/s/c1/image-rootfs',
+    mountDir: '/run/tsrt-images/c1-x',
+    rootfs: '/run/tsrt-images/c1-x/lower',
+    overlay: false,
+  },
   netDevices: [{ hostName: 'eth9', name: 'eth0' }],
   resctrl: { group: 'g', createdGroup: true },
-  cgroup: { layout: 'v2', dirs: [{ key: 'unified', mountPoint: '/sys/fs/cgroup', dir: '/sys/fs/cgroup/none' }], created: [], v1Controllers: [], rootless: false },
+  cgroup: {
+    layout: 'v2',
+    dirs: [{ key: 'unified', mountPoint: '/sys/fs/cgroup', dir: '/sys/fs/cgroup/none' }],
+    created: [],
+    v1Controllers: [],
+    rootless: false,
+  },
   exec: { process: { args: ['sh'], cwd: '/' }, linux: {}, noNewKeyring: false },
 };
 
 const INSTANCE = {
-  name: 'web', pid: 1, pidStartTime: '1', monitorPid: 1, monitorStartTime: '1', image: '/i.sif', id: 'instance-web',
-  cwd: '/', started: '2026-01-01T00:00:00.000Z', logOutPath: '/l.out', logErrPath: '/l.err',
+  name: 'web',
+  pid: 1,
+  pidStartTime: '1',
+  monitorPid: 1,
+  monitorStartTime: '1',
+  image: '/i.sif',
+  id: 'instance-web',
+  cwd: '/',
+  started: '2026-01-01T00:00:00.000Z',
+  logOutPath: '/l.out',
+  logErrPath: '/l.err',
 };
 
 const ODD_VALUES: unknown[] = [null, -1, 1.5, 2 ** 60, '', 'x', [], {}, true, [1], { a: 1 }, ['x'], 'NaN'];
@@ -96,7 +127,11 @@ t.test(`a container's state.json damaged ${ITERATIONS} ways (seed ${SEED}): stat
   tt.same(bad, [], 'no TypeError or other error than "corrupt state file" (or, for a record that is not ours, "does not exist")');
   tt.ok(answered > 0 && corrupt > 0, `both outcomes were exercised (${answered} answered, ${corrupt} refused)`);
   fs.writeFileSync(path.join(root, 'c1', 'state.json'), JSON.stringify({ ...RECORD, pid: 'x' }));
-  tt.throws(() => state(root, 'c1'), /corrupt state file .*c1\/state\.json: \/pid is not a non-negative integer/, 'the message names the field');
+  tt.throws(
+    () => state(root, 'c1'),
+    /corrupt state file .*c1\/state\.json: \/pid is not a non-negative integer/,
+    'the message names the field',
+  );
 });
 
 t.test(`an instance record damaged ${ITERATIONS} ways (seed ${SEED}): taken for no instance, never a crash`, async tt => {
@@ -112,7 +147,11 @@ t.test(`an instance record damaged ${ITERATIONS} ways (seed ${SEED}): taken for 
     fs.writeFileSync(path.join(records, 'web.json'), text);
     try {
       const rec = readInstance('web');
-      if (rec) tt.ok(typeof rec.pid === 'number' && typeof rec.pidStartTime === 'string', `iteration ${i}: a record read back has its fields' types`);
+      if (rec)
+        tt.ok(
+          typeof rec.pid === 'number' && typeof rec.pidStartTime === 'string',
+          `iteration ${i}: a record read back has its fields' types`,
+        );
       const live = listInstances();
       if (live.length) bad.push(`iteration ${i} (${how}): a record naming pid 1 with start time 1 was taken for a live instance`);
     } catch (e) {

@@ -85,13 +85,20 @@ async function busybox(stage: Stage, rootfs: string, _ctx: AgentContext): Promis
   } else {
     // Our own agent: the host's static busybox (Debian's busybox-static), which runs in an otherwise empty rootfs.
     const host = BUSYBOX_CANDIDATES.find(isStaticElf);
-    if (!host) throw new DefFileError(line, `Bootstrap: busybox needs a statically linked busybox on the host (apt-get install busybox-static) or a MirrorURL: pointing at one`);
+    if (!host)
+      throw new DefFileError(
+        line,
+        `Bootstrap: busybox needs a statically linked busybox on the host (apt-get install busybox-static) or a MirrorURL: pointing at one`,
+      );
     fs.copyFileSync(host, binary);
     fs.chmodSync(binary, 0o755);
   }
   const list = spawnSync(binary, ['--list-full'], { encoding: 'utf8' });
   if (list.status !== 0) throw new DefFileError(line, `busybox --list-full failed: ${list.stderr}`);
-  for (const applet of list.stdout.split('\n').map(s => s.trim()).filter(Boolean)) {
+  for (const applet of list.stdout
+    .split('\n')
+    .map(s => s.trim())
+    .filter(Boolean)) {
     if (applet === 'bin/busybox') continue;
     const at = inRootfs(rootfs, applet);
     fs.mkdirSync(path.dirname(at), { recursive: true, mode: 0o755 });
@@ -113,7 +120,15 @@ async function busybox(stage: Stage, rootfs: string, _ctx: AgentContext): Promis
   }
 }
 
-const DEBIAN_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', ia32: 'i386' };
+const DEBIAN_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'armhf',
+  ppc64: 'ppc64el',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  ia32: 'i386',
+};
 
 function debootstrap(stage: Stage, rootfs: string, ctx: AgentContext): void {
   const line = stage.bootstrap.line;
@@ -126,7 +141,8 @@ function debootstrap(stage: Stage, rootfs: string, ctx: AgentContext): void {
     unprivilegedDebootstrap(stage, rootfs, ctx, { version, mirror, arch, include });
     return;
   }
-  if (spawnSync('debootstrap', ['--version']).error) throw new DefFileError(line, 'Bootstrap: debootstrap needs debootstrap on the host (apt-get install debootstrap)');
+  if (spawnSync('debootstrap', ['--version']).error)
+    throw new DefFileError(line, 'Bootstrap: debootstrap needs debootstrap on the host (apt-get install debootstrap)');
   // Downloaded .debs are kept per release and architecture: a rebuild only unpacks and configures.
   const cache = bootstrapCache(ctx, 'debootstrap', version, arch);
   const argv = ['debootstrap', '--variant=minbase', `--arch=${arch}`, `--cache-dir=${cache}`];
@@ -145,26 +161,42 @@ function bootstrapCache(ctx: AgentContext, tool: string, version: string, arch: 
  * mmdebstrap's unshare mode, which uses the builder's subordinate ids the way --fakeroot does. Its tarball is
  * unpacked in the build's own namespace so that ownership lands as the image expects.
  */
-function unprivilegedDebootstrap(stage: Stage, rootfs: string, ctx: AgentContext, o: { version: string; mirror: string; arch: string; include: string[] }): void {
+function unprivilegedDebootstrap(
+  stage: Stage,
+  rootfs: string,
+  ctx: AgentContext,
+  o: { version: string; mirror: string; arch: string; include: string[] },
+): void {
   const line = stage.bootstrap.line;
   if (!ctx.mapping?.subuid) {
-    throw new DefFileError(line, 'Bootstrap: debootstrap without root needs subordinate ids (your user in /etc/subuid and /etc/subgid), or build as root');
+    throw new DefFileError(
+      line,
+      'Bootstrap: debootstrap without root needs subordinate ids (your user in /etc/subuid and /etc/subgid), or build as root',
+    );
   }
   if (spawnSync('mmdebstrap', ['--version']).error) {
     throw new DefFileError(line, 'Bootstrap: debootstrap without root uses mmdebstrap (apt-get install mmdebstrap), or build as root');
   }
   const cache = bootstrapCache(ctx, 'mmdebstrap', o.version, o.arch);
   const tarball = path.join(ctx.tmpDir, 'debootstrap.tar');
-  const argv = ['mmdebstrap', '--mode=unshare', '--variant=minbase', `--architectures=${o.arch}`, '--skip=essential/unlink',
+  const argv = [
+    'mmdebstrap',
+    '--mode=unshare',
+    '--variant=minbase',
+    `--architectures=${o.arch}`,
+    '--skip=essential/unlink',
     '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
     `--setup-hook=sync-in ${shellQuote(cache)} /var/cache/apt/archives/`,
-    `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(cache)}`];
+    `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(cache)}`,
+  ];
   if (o.include.length) argv.push(`--include=${o.include.join(',')}`);
   if (ctx.quiet) argv.push('--quiet');
   argv.push(o.version, tarball, o.mirror);
   run(argv, `mmdebstrap of ${o.version} from ${o.mirror}`, line, ctx);
   // Device nodes cannot be made in a user namespace, and the image's /dev is a mount point anyway.
-  run(['tar', '-xf', tarball, '-C', rootfs, '--numeric-owner', '--exclude=./dev/*'], 'unpacking the mmdebstrap tarball', line, ctx, { mapped: true });
+  run(['tar', '-xf', tarball, '-C', rootfs, '--numeric-owner', '--exclude=./dev/*'], 'unpacking the mmdebstrap tarball', line, ctx, {
+    mapped: true,
+  });
   fs.rmSync(tarball, { force: true });
 }
 
@@ -180,12 +212,20 @@ function applyLayer(rootfs: string, layer: string, line: number, ctx: AgentConte
     if (base === '.wh..wh..opq') {
       // Opaque directory: what lower layers put there is hidden.
       const host = inRootfs(rootfs, dir);
-      if (fs.existsSync(host)) for (const child of fs.readdirSync(host)) fs.rmSync(path.join(host, child), { recursive: true, force: true });
+      if (fs.existsSync(host))
+        for (const child of fs.readdirSync(host)) fs.rmSync(path.join(host, child), { recursive: true, force: true });
     } else {
       fs.rmSync(inRootfs(rootfs, path.posix.join(dir, base.slice(4))), { recursive: true, force: true });
     }
   }
-  const extract = (into: string) => run(['tar', '-xf', layer, '-C', into, '--numeric-owner', '--exclude=.wh.*', '--exclude=./.wh.*'], `extracting layer ${path.basename(layer)}`, line, ctx, { mapped: true });
+  const extract = (into: string) =>
+    run(
+      ['tar', '-xf', layer, '-C', into, '--numeric-owner', '--exclude=.wh.*', '--exclude=./.wh.*'],
+      `extracting layer ${path.basename(layer)}`,
+      line,
+      ctx,
+      { mapped: true },
+    );
   if (ctx.mapping) {
     // Unprivileged, tar can only write what the builder could write anyway, and our process could not give
     // merged files the subordinate owners tar set inside the namespace.
@@ -218,17 +258,19 @@ interface ImageConfig {
 function writeImageConfig(rootfs: string, config: ImageConfig): void {
   fs.mkdirSync(inRootfs(rootfs, '.singularity.d/env'), { recursive: true, mode: 0o755 });
   // A name that is not a shell variable name could not be exported anyway; skipping it keeps the script valid.
-  const env = (config.Env ?? []).filter(kv => /^[A-Za-z_][A-Za-z0-9_]*(=|$)/.test(kv)).map(kv => {
-    const eq = kv.indexOf('=');
-    const name = eq < 0 ? kv : kv.slice(0, eq);
-    const value = eq < 0 ? '' : kv.slice(eq + 1);
-    const quoted = value.replace(/(["\\$`])/g, '\\$1');
-    // The image's PATH is the one its programs are found by: it replaces the runtime's default, as in Singularity
-    // (SINGULARITYENV_PATH and friends still win, being applied after these scripts). Any other variable
-    // already set at run time keeps its value.
-    if (name === 'PATH') return `export PATH="${quoted}"`;
-    return `export ${name}="\${${name}:-${quoted}}"`;
-  });
+  const env = (config.Env ?? [])
+    .filter(kv => /^[A-Za-z_][A-Za-z0-9_]*(=|$)/.test(kv))
+    .map(kv => {
+      const eq = kv.indexOf('=');
+      const name = eq < 0 ? kv : kv.slice(0, eq);
+      const value = eq < 0 ? '' : kv.slice(eq + 1);
+      const quoted = value.replace(/(["\\$`])/g, '\\$1');
+      // The image's PATH is the one its programs are found by: it replaces the runtime's default, as in Singularity
+      // (SINGULARITYENV_PATH and friends still win, being applied after these scripts). Any other variable
+      // already set at run time keeps its value.
+      if (name === 'PATH') return `export PATH="${quoted}"`;
+      return `export ${name}="\${${name}:-${quoted}}"`;
+    });
   fs.writeFileSync(inRootfs(rootfs, '.singularity.d/env/10-docker2singularity.sh'), `#!/bin/sh\n${env.join('\n')}\n`, { mode: 0o755 });
   const entrypoint = (config.Entrypoint ?? []).map(shellQuote).join(' ');
   const cmd = (config.Cmd ?? []).map(shellQuote).join(' ');
@@ -238,7 +280,9 @@ function writeImageConfig(rootfs: string, config: ImageConfig): void {
     cmd ? `if [ $# -eq 0 ]; then set -- ${cmd}; fi` : '',
     entrypoint ? `exec ${entrypoint} "$@"` : 'if [ $# -eq 0 ]; then set -- /bin/sh; fi\nexec "$@"',
     '',
-  ].filter(l => l !== '').join('\n');
+  ]
+    .filter(l => l !== '')
+    .join('\n');
   fs.writeFileSync(inRootfs(rootfs, '.singularity.d/runscript'), `${runscript}\n`, { mode: 0o755 });
   if (config.Labels && Object.keys(config.Labels).length) {
     const file = inRootfs(rootfs, '.singularity.d/labels.json');
@@ -288,7 +332,9 @@ function unpackOciLayout(layout: string, tag: string | undefined, rootfs: string
   // An image index: take this machine's platform.
   while (manifest.manifests) {
     const arch = DEBIAN_ARCH[os.arch()] === 'amd64' ? 'amd64' : os.arch();
-    const pick = (manifest.manifests as OciDescriptor[]).find(d => !d.platform || (d.platform.os === 'linux' && d.platform.architecture === arch));
+    const pick = (manifest.manifests as OciDescriptor[]).find(
+      d => !d.platform || (d.platform.os === 'linux' && d.platform.architecture === arch),
+    );
     if (!pick) throw new DefFileError(line, `the OCI image in ${layout} has no linux/${arch} manifest`);
     manifest = readJson(blobPath(layout, pick.digest, line), 'manifest', line);
   }
@@ -312,7 +358,8 @@ function dockerArchive(stage: Stage, rootfs: string, ctx: AgentContext): void {
   // Names in manifest.json come from the archive: they may not point outside it.
   const member = (name: unknown) => {
     const resolved = path.resolve(dir, String(name));
-    if (!resolved.startsWith(`${dir}/`)) throw new DefFileError(from.line, `${from.value}: manifest.json names ${JSON.stringify(name)}, outside the archive`);
+    if (!resolved.startsWith(`${dir}/`))
+      throw new DefFileError(from.line, `${from.value}: manifest.json names ${JSON.stringify(name)}, outside the archive`);
     return resolved;
   };
   for (const layer of image.Layers as string[]) applyLayer(rootfs, member(layer), from.line, ctx);
@@ -329,7 +376,8 @@ function splitRef(ref: string): { location: string; tag?: string } {
 function oci(stage: Stage, rootfs: string, ctx: AgentContext): void {
   const from = requiredFrom(stage, 'an OCI layout directory (path[:tag])');
   const { location, tag } = splitRef(from.value);
-  if (!fs.existsSync(path.join(location, 'index.json'))) throw new DefFileError(from.line, `${location} is not an OCI image layout (no index.json)`);
+  if (!fs.existsSync(path.join(location, 'index.json')))
+    throw new DefFileError(from.line, `${location} is not an OCI image layout (no index.json)`);
   unpackOciLayout(location, tag, rootfs, from.line, ctx);
 }
 
@@ -352,7 +400,11 @@ function localimage(stage: Stage, rootfs: string, ctx: AgentContext): void {
   if (!fs.existsSync(from.value)) throw new DefFileError(from.line, `${from.value} does not exist`);
   const fingerprints = stage.header.get('fingerprints');
   // Refused rather than ignored: a build that skipped the check would look as if the base image had passed it.
-  if (fingerprints) throw new DefFileError(fingerprints.line, 'Fingerprints: asks for the base image\'s signatures to be verified; build does not verify signatures (verify the image first, then drop this line)');
+  if (fingerprints)
+    throw new DefFileError(
+      fingerprints.line,
+      "Fingerprints: asks for the base image's signatures to be verified; build does not verify signatures (verify the image first, then drop this line)",
+    );
   ctx.extractImage(from.value, rootfs, from.line);
 }
 
@@ -378,7 +430,11 @@ async function oras(stage: Stage, rootfs: string, ctx: AgentContext): Promise<vo
   const o = ctx.registry ?? registryOptionsFromEnv();
   const cache = ImageCache.open({ disabled: o.disableCache, tmpParent: ctx.tmpDir });
   try {
-    ctx.extractImage(await fetchOrasSif(from.value.replace(/^oras:\/\//, ''), o, cache, ctx.quiet, ctx.info ?? (() => undefined)), rootfs, from.line);
+    ctx.extractImage(
+      await fetchOrasSif(from.value.replace(/^oras:\/\//, ''), o, cache, ctx.quiet, ctx.info ?? (() => undefined)),
+      rootfs,
+      from.line,
+    );
   } catch (e) {
     throw e instanceof DefFileError ? e : new DefFileError(from.line, (e as Error).message);
   } finally {
@@ -407,7 +463,10 @@ export async function bootstrap(stage: Stage, rootfs: string, ctx: AgentContext)
   const name = stage.bootstrap.value.toLowerCase();
   const agent = AGENTS[name];
   if (!agent) {
-    throw new DefFileError(stage.bootstrap.line, `unsupported bootstrap agent ${JSON.stringify(stage.bootstrap.value)} (supported: ${AGENT_NAMES.join(', ')})`);
+    throw new DefFileError(
+      stage.bootstrap.line,
+      `unsupported bootstrap agent ${JSON.stringify(stage.bootstrap.value)} (supported: ${AGENT_NAMES.join(', ')})`,
+    );
   }
   await agent(stage, rootfs, ctx);
 }

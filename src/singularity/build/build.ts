@@ -7,8 +7,28 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { bootstrap, type AgentContext } from './agents.js';
 import { fakerootMapping, hostCommand, removeTree, runInRootfs, ScriptStopped, SUBID_FILES, type FakerootMapping } from './container.js';
-import { appNames, DefFileError, parseDefFile, parseFiles, parseLabels, sectionText, type DefFile, type Section, type Stage } from './deffile.js';
-import { buildDate, inRootfs, inspectMetadata, isDirectory, makeSkeleton, moveTreeInto, readLabels, recordDefFile, scriptText } from './layout.js';
+import {
+  appNames,
+  DefFileError,
+  parseDefFile,
+  parseFiles,
+  parseLabels,
+  sectionText,
+  type DefFile,
+  type Section,
+  type Stage,
+} from './deffile.js';
+import {
+  buildDate,
+  inRootfs,
+  inspectMetadata,
+  isDirectory,
+  makeSkeleton,
+  moveTreeInto,
+  readLabels,
+  recordDefFile,
+  scriptText,
+} from './layout.js';
 import { ARCHES, DataType, FsType, hostArch, type ObjectInput, openRegularFile, PartType, SifImage } from '../../sif/index.js';
 import { inspectImage, type ImageSource } from '../../sif/mount.js';
 import { cacheRoot } from '../registry/cache.js';
@@ -113,9 +133,14 @@ function extractImage(ctx: { mapping: FakerootMapping | undefined }, image: stri
     checked(hostCommand(['cp', '-a', '--', `${image}/.`, rootfs], ctx.mapping), `copying sandbox ${image}`, line);
     return;
   }
-  if (src.fsType !== 'squashfs') throw new DefFileError(line, `${image} is an ${src.fsType} image: a build starts from a SIF, a squashfs image or a sandbox`);
+  if (src.fsType !== 'squashfs')
+    throw new DefFileError(line, `${image} is an ${src.fsType} image: a build starts from a SIF, a squashfs image or a sandbox`);
   // unsquashfs recreates ownership only as root: in the build's namespace when unprivileged.
-  checked(hostCommand(['unsquashfs', '-f', '-n', '-offset', String(src.offset), '-d', rootfs, image], ctx.mapping), `unsquashfs of ${image}`, line);
+  checked(
+    hostCommand(['unsquashfs', '-f', '-n', '-offset', String(src.offset), '-d', rootfs, image], ctx.mapping),
+    `unsquashfs of ${image}`,
+    line,
+  );
 }
 
 function wanted(ctx: BuildContext, section: string): boolean {
@@ -137,7 +162,10 @@ function componentPattern(component: string): RegExp {
       const end = component.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        re += `[${component.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        re += `[${component
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
@@ -163,7 +191,8 @@ function expandSource(pattern: string, resolve: (p: string) => string): string[]
       } catch {
         names = [];
       }
-      for (const name of names.sort()) if (re.test(name) && (!name.startsWith('.') || component.startsWith('.'))) next.push(path.posix.join(prefix, name));
+      for (const name of names.sort())
+        if (re.test(name) && (!name.startsWith('.') || component.startsWith('.'))) next.push(path.posix.join(prefix, name));
     }
     prefixes = next;
   }
@@ -182,16 +211,22 @@ function isLink(p: string): boolean {
 function copyFiles(ctx: BuildContext, rootfs: string, fileSections: Section[], under = '/'): void {
   for (const section of fileSections) {
     const fromMatch = /^from\s+(\S+)$/.exec(section.args);
-    if (section.args && !fromMatch && section.name === 'files') throw new DefFileError(section.line, `%files takes "from STAGE" or nothing, got ${JSON.stringify(section.args)}`);
+    if (section.args && !fromMatch && section.name === 'files')
+      throw new DefFileError(section.line, `%files takes "from STAGE" or nothing, got ${JSON.stringify(section.args)}`);
     let resolve = (p: string) => path.resolve(p);
     if (fromMatch) {
       const source = ctx.stageRoots.get(fromMatch[1]!);
-      if (!source) throw new DefFileError(section.line, `%files from ${fromMatch[1]}: no earlier stage is named ${JSON.stringify(fromMatch[1])}`);
+      if (!source)
+        throw new DefFileError(section.line, `%files from ${fromMatch[1]}: no earlier stage is named ${JSON.stringify(fromMatch[1])}`);
       resolve = (p: string) => inRootfs(source, p);
     }
     for (const entry of parseFiles(section)) {
       const sources = expandSource(entry.src, resolve);
-      if (!sources.length) throw new DefFileError(entry.line, `%files source ${JSON.stringify(entry.src)} matches nothing${fromMatch ? ` in stage ${fromMatch[1]}` : ''}`);
+      if (!sources.length)
+        throw new DefFileError(
+          entry.line,
+          `%files source ${JSON.stringify(entry.src)} matches nothing${fromMatch ? ` in stage ${fromMatch[1]}` : ''}`,
+        );
       const destPath = path.posix.join('/', under, entry.dest);
       const intoDir = entry.dest.endsWith('/') || sources.length > 1 || isDirectory(inRootfs(rootfs, destPath));
       // Copied beside the rootfs first, then moved in: cp itself would follow symlinks the image has.
@@ -213,7 +248,8 @@ function interpreter(section: Section): string[] {
   // An app section's argument is the app's name.
   if (section.name.startsWith('app')) return ['/bin/sh', '-e', '-x'];
   const m = /^-c\s+(.+)$/.exec(section.args.trim());
-  if (section.args.trim() && !m) throw new DefFileError(section.line, `%${section.name} takes "-c INTERPRETER" or nothing, got ${JSON.stringify(section.args)}`);
+  if (section.args.trim() && !m)
+    throw new DefFileError(section.line, `%${section.name} takes "-c INTERPRETER" or nothing, got ${JSON.stringify(section.args)}`);
   return m ? m[1]!.split(/\s+/) : ['/bin/sh', '-e', '-x'];
 }
 
@@ -226,13 +262,30 @@ function runSection(ctx: BuildContext, rootfs: string, section: Section, body: s
   const interp = interpreter(section);
   requireShell(rootfs, interp[0]!, section);
   const code = runInRootfs({
-    rootfs, argv: [...interp, '-c', body], cwd, mapping: ctx.mapping, workDir: path.join(ctx.tmpDir, 'run'),
-    env: [PATH, 'HOME=/root', 'LANG=C', `TERM=${process.env['TERM'] ?? 'xterm'}`, 'SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh',
-      'APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh', 'SINGULARITY_ROOTFS=/', 'APPTAINER_ROOTFS=/',
+    rootfs,
+    argv: [...interp, '-c', body],
+    cwd,
+    mapping: ctx.mapping,
+    workDir: path.join(ctx.tmpDir, 'run'),
+    env: [
+      PATH,
+      'HOME=/root',
+      'LANG=C',
+      `TERM=${process.env['TERM'] ?? 'xterm'}`,
+      'SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh',
+      'APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh',
+      'SINGULARITY_ROOTFS=/',
+      'APPTAINER_ROOTFS=/',
       // Tools that honour it (dpkg, pip, compilers) then make %post's output reproducible too.
-      ...(ctx.epoch === undefined ? [] : [`SOURCE_DATE_EPOCH=${ctx.epoch}`]), ...env],
+      ...(ctx.epoch === undefined ? [] : [`SOURCE_DATE_EPOCH=${ctx.epoch}`]),
+      ...env,
+    ],
   });
-  if (code !== 0) throw new DefFileError(section.line, `%${section.name}${section.args && section.name.startsWith('app') ? ` ${section.args}` : ''} failed with exit status ${code}`);
+  if (code !== 0)
+    throw new DefFileError(
+      section.line,
+      `%${section.name}${section.args && section.name.startsWith('app') ? ` ${section.args}` : ''} failed with exit status ${code}`,
+    );
 }
 
 function writeMeta(file: string, text: string, mode = 0o755): void {
@@ -255,15 +308,24 @@ function buildApps(ctx: BuildContext, stage: Stage, rootfs: string): void {
   for (const app of apps) {
     const root = `/scif/apps/${app}`;
     const data = `/scif/data/${app}`;
-    for (const dir of [`${root}/bin`, `${root}/lib`, `${root}/scif/env`, `${data}/input`, `${data}/output`]) fs.mkdirSync(inRootfs(rootfs, dir), { recursive: true, mode: 0o755 });
+    for (const dir of [`${root}/bin`, `${root}/lib`, `${root}/scif/env`, `${data}/input`, `${data}/output`])
+      fs.mkdirSync(inRootfs(rootfs, dir), { recursive: true, mode: 0o755 });
     const v = shellName(app);
-    base.push(`SCIF_APPDATA_${v}=${data}`, `SCIF_APPROOT_${v}=${root}`, `SCIF_APPMETA_${v}=${root}/scif`, `SCIF_APPBIN_${v}=${root}/bin`,
-      `SCIF_APPLIB_${v}=${root}/lib`, `SCIF_APPINPUT_${v}=${data}/input`, `SCIF_APPOUTPUT_${v}=${data}/output`,
-      `export SCIF_APPDATA_${v} SCIF_APPROOT_${v} SCIF_APPMETA_${v} SCIF_APPBIN_${v} SCIF_APPLIB_${v} SCIF_APPINPUT_${v} SCIF_APPOUTPUT_${v}`);
+    base.push(
+      `SCIF_APPDATA_${v}=${data}`,
+      `SCIF_APPROOT_${v}=${root}`,
+      `SCIF_APPMETA_${v}=${root}/scif`,
+      `SCIF_APPBIN_${v}=${root}/bin`,
+      `SCIF_APPLIB_${v}=${root}/lib`,
+      `SCIF_APPINPUT_${v}=${data}/input`,
+      `SCIF_APPOUTPUT_${v}=${data}/output`,
+      `export SCIF_APPDATA_${v} SCIF_APPROOT_${v} SCIF_APPMETA_${v} SCIF_APPBIN_${v} SCIF_APPLIB_${v} SCIF_APPINPUT_${v} SCIF_APPOUTPUT_${v}`,
+    );
     if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, sections(stage, 'appfiles', app), root);
     const meta = (name: string) => inRootfs(rootfs, `${root}/scif/${name}`);
     const text = (name: string) => sectionText(stage, name, app);
-    if (text('appenv') !== undefined && wanted(ctx, 'environment')) writeMeta(meta('env/90-environment.sh'), `${ENV_HEADER}${text('appenv')}\n`);
+    if (text('appenv') !== undefined && wanted(ctx, 'environment'))
+      writeMeta(meta('env/90-environment.sh'), `${ENV_HEADER}${text('appenv')}\n`);
     if (text('apprun') !== undefined && wanted(ctx, 'runscript')) writeMeta(meta('runscript'), scriptText(text('apprun')!));
     if (text('appstart') !== undefined && wanted(ctx, 'startscript')) writeMeta(meta('startscript'), scriptText(text('appstart')!));
     if (text('apptest') !== undefined && wanted(ctx, 'test')) writeMeta(meta('test'), scriptText(text('apptest')!));
@@ -276,10 +338,23 @@ function buildApps(ctx: BuildContext, stage: Stage, rootfs: string): void {
   for (const section of stage.sections.filter(s => s.name === 'appinstall')) {
     const root = `/scif/apps/${section.args}`;
     const data = `/scif/data/${section.args}`;
-    runSection(ctx, rootfs, section, section.body, [
-      `SCIF_APPNAME=${section.args}`, `SCIF_APPROOT=${root}`, `SCIF_APPMETA=${root}/scif`, `SCIF_APPBIN=${root}/bin`, `SCIF_APPLIB=${root}/lib`,
-      `SCIF_APPDATA=${data}`, `SCIF_APPINPUT=${data}/input`, `SCIF_APPOUTPUT=${data}/output`,
-    ], root);
+    runSection(
+      ctx,
+      rootfs,
+      section,
+      section.body,
+      [
+        `SCIF_APPNAME=${section.args}`,
+        `SCIF_APPROOT=${root}`,
+        `SCIF_APPMETA=${root}/scif`,
+        `SCIF_APPBIN=${root}/bin`,
+        `SCIF_APPLIB=${root}/lib`,
+        `SCIF_APPDATA=${data}`,
+        `SCIF_APPINPUT=${data}/input`,
+        `SCIF_APPOUTPUT=${data}/output`,
+      ],
+      root,
+    );
   }
 }
 
@@ -317,7 +392,11 @@ function runTest(ctx: BuildContext, stage: Stage, rootfs: string): void {
   requireShell(rootfs, '/bin/sh', section);
   ctx.opts.info('Running testscript');
   const code = runInRootfs({
-    rootfs, argv: ['/bin/sh', '/.singularity.d/actions/test'], mapping: ctx.mapping, workDir: path.join(ctx.tmpDir, 'run'), readonly: true,
+    rootfs,
+    argv: ['/bin/sh', '/.singularity.d/actions/test'],
+    mapping: ctx.mapping,
+    workDir: path.join(ctx.tmpDir, 'run'),
+    readonly: true,
     env: [PATH, 'HOME=/root', 'LANG=C', `TERM=${process.env['TERM'] ?? 'xterm'}`],
   });
   if (code !== 0) throw new DefFileError(section.line, `%test failed with exit status ${code} (--notest skips it)`);
@@ -332,7 +411,11 @@ function runHostSections(ctx: BuildContext, stage: Stage, rootfs: string, name: 
       stdio: ctx.opts.quiet ? 'pipe' : 'inherit',
       env: { ...process.env, SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs },
     });
-    if (r.status !== 0) throw new DefFileError(section.line, `%${name} failed with exit status ${r.status ?? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0)}`);
+    if (r.status !== 0)
+      throw new DefFileError(
+        section.line,
+        `%${name} failed with exit status ${r.status ?? 128 + (os.constants.signals[r.signal as NodeJS.Signals] ?? 0)}`,
+      );
   }
 }
 
@@ -347,10 +430,20 @@ async function buildStage(ctx: BuildContext, stage: Stage, index: number): Promi
   await checkpoint();
   makeSkeleton(rootfs);
   const fileSections = sections(stage, 'files');
-  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => s.args));
+  if (wanted(ctx, 'files'))
+    copyFiles(
+      ctx,
+      rootfs,
+      fileSections.filter(s => s.args),
+    );
   runHostSections(ctx, stage, rootfs, 'setup');
   await checkpoint();
-  if (wanted(ctx, 'files')) copyFiles(ctx, rootfs, fileSections.filter(s => !s.args));
+  if (wanted(ctx, 'files'))
+    copyFiles(
+      ctx,
+      rootfs,
+      fileSections.filter(s => !s.args),
+    );
   if (wanted(ctx, 'post')) {
     for (const section of sections(stage, 'post')) {
       ctx.opts.info('Running post scriptlet');
@@ -374,7 +467,9 @@ function readSpec(spec: string): { text: string; file: string } {
     // Not blocking on a FIFO named like a definition file or an image: refused at once.
     fd = openRegularFile(spec);
   } catch (e) {
-    throw new BuildError(`cannot read ${spec}: ${(e as RuntimeError).errno === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new BuildError(
+      `cannot read ${spec}: ${(e as RuntimeError).errno === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+    );
   }
   try {
     return { text: fs.readFileSync(fd, 'utf8'), file: spec };
@@ -414,7 +509,9 @@ export async function build(opts: BuildOptions): Promise<void> {
   if (mapping?.subuid) {
     opts.info(`Building as root in a user namespace, with your ${SUBID_FILES} ranges behind the other ids (fakeroot)`);
   } else if (mapping) {
-    opts.info(`${opts.ignoreSubuid ? '--ignore-subuid given' : `User not listed in ${SUBID_FILES}`}: building in a root-mapped namespace, where your own id is the only one (files %post gives to other users fail)`);
+    opts.info(
+      `${opts.ignoreSubuid ? '--ignore-subuid given' : `User not listed in ${SUBID_FILES}`}: building in a root-mapped namespace, where your own id is the only one (files %post gives to other users fail)`,
+    );
   }
   if (!isDirectory(path.dirname(dest))) throw new BuildError(`build: the directory of ${opts.dest} does not exist`);
   interruptedBy = undefined;
@@ -424,9 +521,19 @@ export async function build(opts: BuildOptions): Promise<void> {
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const tmpDir = fs.mkdtempSync(path.join(path.dirname(dest), `.${path.basename(dest)}.build-`));
   const ctx: BuildContext = {
-    opts, def, mapping, tmpDir, stageRoots: new Map(), epoch,
+    opts,
+    def,
+    mapping,
+    tmpDir,
+    stageRoots: new Map(),
+    epoch,
     agent: {
-      mapping, cacheDir: cacheRoot(), tmpDir, quiet: opts.quiet, registry: opts.registry, info: opts.info,
+      mapping,
+      cacheDir: cacheRoot(),
+      tmpDir,
+      quiet: opts.quiet,
+      registry: opts.registry,
+      info: opts.info,
       extractImage: (image, rootfs, line) => extractImage({ mapping }, image, rootfs, line),
     },
   };
@@ -440,7 +547,8 @@ export async function build(opts: BuildOptions): Promise<void> {
       runTest(ctx, def.stages[def.stages.length - 1]!, rootfs);
       await checkpoint();
     } catch (e) {
-      if (e instanceof DefFileError && e.file !== file) throw new DefFileError(e.line, e.message.replace(/^definition file line \d+: /, ''), file);
+      if (e instanceof DefFileError && e.file !== file)
+        throw new DefFileError(e.line, e.message.replace(/^definition file line \d+: /, ''), file);
       throw e;
     }
     const staged = path.join(tmpDir, 'dest');
@@ -452,7 +560,10 @@ export async function build(opts: BuildOptions): Promise<void> {
       const imageConfig = ctx.agent.imageConfig;
       // mksquashfs >= 4.5 reads SOURCE_DATE_EPOCH itself and refuses it beside the explicit time flags.
       const { SOURCE_DATE_EPOCH: _, ...env } = process.env;
-      checked(hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }), 'mksquashfs');
+      checked(
+        hostCommand(squashfsArgs(rootfs, squashfs, mapping, ctx.epoch), mapping, { stdio: opts.quiet ? 'pipe' : 'inherit', env }),
+        'mksquashfs',
+      );
       // The object order of `singularity build` (the definition file, the JSON metadata, then the primary
       // squashfs partition, all in group 1), plus the labels and environment objects.
       const objects: ObjectInput[] = [
@@ -461,8 +572,14 @@ export async function build(opts: BuildOptions): Promise<void> {
         { dataType: DataType.EnvVar, data: Buffer.from(environmentText(rootfs)) },
         { dataType: DataType.GenericJSON, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(rootfs))) },
         // An OCI base image's config (WORKDIR, USER, ...), which the native runtime does not apply, kept as Singularity keeps it.
-        ...(imageConfig ? [{ dataType: DataType.GenericJSON, name: 'oci-config.json', data: Buffer.from(JSON.stringify(imageConfig.config ?? {})) }] : []),
-        { dataType: DataType.Partition, data: { path: squashfs }, partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: imageArch(imageConfig?.architecture) } },
+        ...(imageConfig
+          ? [{ dataType: DataType.GenericJSON, name: 'oci-config.json', data: Buffer.from(JSON.stringify(imageConfig.config ?? {})) }]
+          : []),
+        {
+          dataType: DataType.Partition,
+          data: { path: squashfs },
+          partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys, arch: imageArch(imageConfig?.architecture) },
+        },
       ];
       SifImage.create(staged, objects, ctx.epoch === undefined ? {} : { time: ctx.epoch, id: derivedImageId(objects) }).close();
       fs.chmodSync(staged, 0o755);
@@ -490,6 +607,10 @@ function imageArch(architecture: string | undefined): string {
 /** The image's environment scripts in the order the runtime sources them (the SIF's environment object). */
 function environmentText(rootfs: string): string {
   const dir = inRootfs(rootfs, '.singularity.d/env');
-  return fs.readdirSync(dir).filter(n => n.endsWith('.sh')).sort()
-    .map(n => fs.readFileSync(inRootfs(rootfs, `.singularity.d/env/${n}`), 'utf8')).join('\n');
+  return fs
+    .readdirSync(dir)
+    .filter(n => n.endsWith('.sh'))
+    .sort()
+    .map(n => fs.readFileSync(inRootfs(rootfs, `.singularity.d/env/${n}`), 'utf8'))
+    .join('\n');
 }

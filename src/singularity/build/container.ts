@@ -13,9 +13,23 @@ import { RuntimeError } from '../../errors.js';
  * CAP_LINUX_IMMUTABLE: an immutable file would make the build's scratch impossible to remove.
  */
 const BUILD_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD',
-  'CAP_AUDIT_WRITE', 'CAP_SETFCAP', 'CAP_SYS_PTRACE', 'CAP_IPC_LOCK',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_RAW',
+  'CAP_SYS_CHROOT',
+  'CAP_MKNOD',
+  'CAP_AUDIT_WRITE',
+  'CAP_SETFCAP',
+  'CAP_SYS_PTRACE',
+  'CAP_IPC_LOCK',
 ];
 
 export interface IdRange {
@@ -62,7 +76,10 @@ function userName(uid: number): string | undefined {
   } catch {
     /* no passwd: only a numeric /etc/subuid entry can match */
   }
-  return passwd.split('\n').map(l => l.split(':')).find(f => f[2] === String(uid))?.[0];
+  return passwd
+    .split('\n')
+    .map(l => l.split(':'))
+    .find(f => f[2] === String(uid))?.[0];
 }
 
 /**
@@ -105,7 +122,12 @@ function buildSpec(r: ScriptRun, created: string[]): Spec {
   const mounts: NonNullable<Spec['mounts']> = [
     { destination: '/proc', type: 'proc', source: 'proc' },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+    },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rro'] },
   ];
@@ -126,7 +148,12 @@ function buildSpec(r: ScriptRun, created: string[]): Spec {
     }
     mounts.push({ destination: file, type: 'none', source: file, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
-  const namespaces: NonNullable<NonNullable<Spec['linux']>['namespaces']> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const namespaces: NonNullable<NonNullable<Spec['linux']>['namespaces']> = [
+    { type: 'pid' },
+    { type: 'ipc' },
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
   const linux: NonNullable<Spec['linux']> = { namespaces };
   if (r.mapping) {
     namespaces.push({ type: 'user' });
@@ -216,10 +243,12 @@ export function runInRootfs(r: ScriptRun): number {
  * Runs a host command (mksquashfs, rm, cp) as the build containers' root: inside a user namespace with the
  * same mapping when building unprivileged, so files the build handed to subordinate ids stay readable.
  */
-export function hostCommand(argv: string[], mapping: FakerootMapping | undefined, opts: { stdio?: 'inherit' | 'pipe'; env?: NodeJS.ProcessEnv } = {}) {
-  const full = mapping
-    ? ['unshare', mapping.subuid ? '--map-auto' : '', '--map-root-user', '--', ...argv].filter(a => a !== '')
-    : argv;
+export function hostCommand(
+  argv: string[],
+  mapping: FakerootMapping | undefined,
+  opts: { stdio?: 'inherit' | 'pipe'; env?: NodeJS.ProcessEnv } = {},
+) {
+  const full = mapping ? ['unshare', mapping.subuid ? '--map-auto' : '', '--map-root-user', '--', ...argv].filter(a => a !== '') : argv;
   return spawnSync(full[0]!, full.slice(1), { stdio: opts.stdio ?? 'pipe', encoding: 'utf8', env: opts.env ?? process.env });
 }
 

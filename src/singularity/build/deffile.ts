@@ -4,21 +4,39 @@
 import { RuntimeError } from '../../errors.js';
 
 export class DefFileError extends RuntimeError {
-  constructor(readonly line: number, message: string, readonly file = 'definition file') {
+  constructor(
+    readonly line: number,
+    message: string,
+    readonly file = 'definition file',
+  ) {
     super(`${file} line ${line}: ${message}`, { op: 'definition file', path: file });
   }
 }
 
 /** Header keys Singularity accepts (compared case-insensitively); `OtherURLn` is matched by prefix. */
 const HEADER_KEYS = [
-  'bootstrap', 'from', 'stage', 'osversion', 'mirrorurl', 'updateurl', 'include', 'includecmd', 'library',
-  'registry', 'namespace', 'fingerprints', 'setopt', 'product', 'user', 'regcode', 'productpgp', 'registerurl',
+  'bootstrap',
+  'from',
+  'stage',
+  'osversion',
+  'mirrorurl',
+  'updateurl',
+  'include',
+  'includecmd',
+  'library',
+  'registry',
+  'namespace',
+  'fingerprints',
+  'setopt',
+  'product',
+  'user',
+  'regcode',
+  'productpgp',
+  'registerurl',
   'modules',
 ];
 
-const SECTIONS = [
-  'setup', 'files', 'post', 'environment', 'runscript', 'startscript', 'test', 'labels', 'help', 'arguments', 'pre',
-];
+const SECTIONS = ['setup', 'files', 'post', 'environment', 'runscript', 'startscript', 'test', 'labels', 'help', 'arguments', 'pre'];
 /** App sections take the app name as their argument. */
 const APP_SECTIONS = ['appinstall', 'apprun', 'appenv', 'applabels', 'apphelp', 'appfiles', 'apptest', 'appstart'];
 
@@ -71,7 +89,13 @@ function argumentDefaults(lines: string[]): Map<string, string> {
     if (text === '' || text.startsWith('#')) return;
     const eq = text.indexOf('=');
     if (eq <= 0) throw new DefFileError(i + 1, `%arguments entry ${JSON.stringify(text)} is not NAME=value`);
-    defaults.set(text.slice(0, eq).trim(), text.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+    defaults.set(
+      text.slice(0, eq).trim(),
+      text
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"(.*)"$/, '$1'),
+    );
   });
   return defaults;
 }
@@ -88,15 +112,18 @@ export function parseDefFile(text: string, opts: ParseOptions = {}): DefFile {
   const defaults = argumentDefaults(lines);
   const buildArgs = opts.buildArgs ?? new Map<string, string>();
   const used = new Set<string>();
-  const templated = lines.map((line, i) => line.replace(TEMPLATE, (_all, name: string) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new DefFileError(i + 1, `invalid build argument name ${JSON.stringify(name)} in {{ }}`);
-    used.add(name);
-    const value = buildArgs.get(name) ?? defaults.get(name);
-    if (value === undefined) {
-      throw new DefFileError(i + 1, `build argument ${JSON.stringify(name)} is not defined through --build-arg or an %arguments default`);
-    }
-    return value;
-  }));
+  const templated = lines.map((line, i) =>
+    line.replace(TEMPLATE, (_all, name: string) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw new DefFileError(i + 1, `invalid build argument name ${JSON.stringify(name)} in {{ }}`);
+      used.add(name);
+      const value = buildArgs.get(name) ?? defaults.get(name);
+      if (value === undefined) {
+        throw new DefFileError(i + 1, `build argument ${JSON.stringify(name)} is not defined through --build-arg or an %arguments default`);
+      }
+      return value;
+    }),
+  );
   for (const name of buildArgs.keys()) {
     if (!used.has(name)) opts.warn?.(`build argument ${JSON.stringify(name)} is not used by the definition file`);
   }
@@ -149,7 +176,8 @@ export function parseDefFile(text: string, opts: ParseOptions = {}): DefFile {
     if (text === '' || text.startsWith('#')) return;
     if (!header) throw new DefFileError(lineNo, `expected a "Key: value" header line or a %section, got ${JSON.stringify(text)}`);
     const key = header[1]!.toLowerCase();
-    if (!HEADER_KEYS.includes(key) && !/^otherurl\d+$/.test(key)) throw new DefFileError(lineNo, `unknown header key ${JSON.stringify(header[1])}`);
+    if (!HEADER_KEYS.includes(key) && !/^otherurl\d+$/.test(key))
+      throw new DefFileError(lineNo, `unknown header key ${JSON.stringify(header[1])}`);
     if (!stage) stage = { header: new Map(), sections: [], line: lineNo };
     if (header[2] === '') throw new DefFileError(lineNo, `header key ${header[1]} has no value`);
     stage.header.set(key, { value: header[2]!, line: lineNo });
@@ -159,7 +187,11 @@ export function parseDefFile(text: string, opts: ParseOptions = {}): DefFile {
   const names = new Map<string, number>();
   for (const s of stages) {
     if (s.name === undefined) continue;
-    if (names.has(s.name)) throw new DefFileError(s.header.get('stage')!.line, `stage name ${JSON.stringify(s.name)} is used twice (first on line ${names.get(s.name)})`);
+    if (names.has(s.name))
+      throw new DefFileError(
+        s.header.get('stage')!.line,
+        `stage name ${JSON.stringify(s.name)} is used twice (first on line ${names.get(s.name)})`,
+      );
     names.set(s.name, s.header.get('stage')!.line);
   }
   return { stages, raw: text };
@@ -200,7 +232,8 @@ export function parseFiles(section: Section): { src: string; dest: string; line:
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const words = [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map(m => m[1] ?? m[2] ?? m[3]!);
-    if (words.length > 2) throw new DefFileError(section.line + 1 + i, `a %files line is "source [destination]", got ${words.length} words`);
+    if (words.length > 2)
+      throw new DefFileError(section.line + 1 + i, `a %files line is "source [destination]", got ${words.length} words`);
     entries.push({ src: words[0]!, dest: words[1] ?? words[0]!, line: section.line + 1 + i });
   });
   return entries;

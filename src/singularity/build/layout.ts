@@ -5,7 +5,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from '../../errors.js';
 
-const SKELETON_DIRS = ['.singularity.d/actions', '.singularity.d/env', '.singularity.d/libs', 'dev', 'proc', 'sys', 'tmp', 'var/tmp', 'etc', 'home', 'root'];
+const SKELETON_DIRS = [
+  '.singularity.d/actions',
+  '.singularity.d/env',
+  '.singularity.d/libs',
+  'dev',
+  'proc',
+  'sys',
+  'tmp',
+  'var/tmp',
+  'etc',
+  'home',
+  'root',
+];
 
 const SHEBANG = '#!/bin/sh\n';
 
@@ -113,7 +125,8 @@ export function inRootfs(rootfs: string, p: string): string {
       resolved.push(c);
       continue;
     }
-    if (++links > 40) throw new RuntimeError(`too many levels of symbolic links resolving ${p} in the image`, { op: 'resolve', path: p, errno: 'ELOOP' });
+    if (++links > 40)
+      throw new RuntimeError(`too many levels of symbolic links resolving ${p} in the image`, { op: 'resolve', path: p, errno: 'ELOOP' });
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...target.split('/').filter(t => t !== '' && t !== '.'));
   }
@@ -172,7 +185,8 @@ export function makeSkeleton(rootfs: string): void {
   fs.chmodSync(inRootfs(rootfs, 'var/tmp'), 0o1777);
   for (const [name, text] of Object.entries(BASE_ENV)) writeIfMissing(inRootfs(rootfs, `.singularity.d/env/${name}`), text, 0o755);
   // Action scripts are ours to keep current: an old image's copies are replaced.
-  for (const [name, text] of Object.entries(ACTIONS)) fs.writeFileSync(inRootfs(rootfs, `.singularity.d/actions/${name}`), text, { mode: 0o755 });
+  for (const [name, text] of Object.entries(ACTIONS))
+    fs.writeFileSync(inRootfs(rootfs, `.singularity.d/actions/${name}`), text, { mode: 0o755 });
   writeIfMissing(inRootfs(rootfs, '.singularity.d/runscript'), DEFAULT_RUNSCRIPT, 0o755);
   // An instance of an image without %startscript runs this empty one.
   writeIfMissing(inRootfs(rootfs, '.singularity.d/startscript'), SHEBANG, 0o755);

@@ -10,7 +10,8 @@ import { RuntimeError } from '../../errors.js';
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const text = env['SOURCE_DATE_EPOCH'];
   if (text === undefined || text === '') return undefined;
-  if (!/^\d{1,12}$/.test(text)) throw new RuntimeError(`SOURCE_DATE_EPOCH=${JSON.stringify(text)}: expected a number of seconds since 1970`, { op: 'env' });
+  if (!/^\d{1,12}$/.test(text))
+    throw new RuntimeError(`SOURCE_DATE_EPOCH=${JSON.stringify(text)}: expected a number of seconds since 1970`, { op: 'env' });
   return Number(text);
 }
 

@@ -23,7 +23,11 @@ function readBuildArgFile(file: string, into: Map<string, string>): void {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new RuntimeError(`--build-arg-file ${file} line ${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`, { op: 'build', path: file });
+    if (eq <= 0)
+      throw new RuntimeError(`--build-arg-file ${file} line ${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`, {
+        op: 'build',
+        path: file,
+      });
     into.set(line.slice(0, eq), line.slice(eq + 1));
   });
 }
@@ -56,7 +60,13 @@ export const buildCommand: SingularityCommand = {
       else if (name === '--ignore-subuid') ignoreSubuid = true;
       else if (name === '-F' || name === '--force') force = true;
       else if (name === '-T' || name === '--notest') notest = true;
-      else if (name === '--section') sections.push(...value().split(',').map(s => s.trim().replace(/^%/, '')).filter(Boolean));
+      else if (name === '--section')
+        sections.push(
+          ...value()
+            .split(',')
+            .map(s => s.trim().replace(/^%/, ''))
+            .filter(Boolean),
+        );
       else if (name === '--build-arg') {
         const kv = value();
         const at = kv.indexOf('=');
@@ -67,22 +77,32 @@ export const buildCommand: SingularityCommand = {
       else if (registryFlag(name)) {
         const flag = registryFlag(name)!;
         flag.apply(registry, flag.takesValue ? value() : 'true');
-      }
-      else if (name === '--') {
+      } else if (name === '--') {
         positional.push(...argv.slice(i + 1));
         i = argv.length;
-      }
-      else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
+      } else if (name.startsWith('-') && name !== '-') throw new UsageError(`unknown flag: ${name}`);
       else positional.push(arg);
     }
     if (positional.length !== 2) throw new UsageError(`requires exactly 2 arg(s) (DEST and SPEC), received ${positional.length}`);
     const quiet = globals.quiet || globals.silent;
     try {
       await build({
-        dest: positional[0]!, spec: positional[1]!, sandbox, ignoreSubuid, force, notest,
-        sections: sections.length ? sections : undefined, buildArgs, quiet, registry,
-        info: m => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); },
-        warn: m => { if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`); },
+        dest: positional[0]!,
+        spec: positional[1]!,
+        sandbox,
+        ignoreSubuid,
+        force,
+        notest,
+        sections: sections.length ? sections : undefined,
+        buildArgs,
+        quiet,
+        registry,
+        info: m => {
+          if (!quiet) process.stderr.write(`INFO:    ${m}\n`);
+        },
+        warn: m => {
+          if (!globals.silent) process.stderr.write(`WARNING: ${m}\n`);
+        },
       });
     } catch (e) {
       if (!(e instanceof BuildInterrupted)) throw e;

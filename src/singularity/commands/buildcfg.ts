@@ -31,11 +31,18 @@ export const buildcfgCommand: SingularityCommand = {
     const vars = variables();
     if (argv[0] !== undefined) {
       const value = vars[argv[0]];
-      if (value === undefined) throw new RuntimeError(`unknown build configuration variable ${JSON.stringify(argv[0])} (known: ${Object.keys(vars).join(', ')})`, { op: 'buildcfg' });
+      if (value === undefined)
+        throw new RuntimeError(`unknown build configuration variable ${JSON.stringify(argv[0])} (known: ${Object.keys(vars).join(', ')})`, {
+          op: 'buildcfg',
+        });
       process.stdout.write(`${value}\n`);
       return 0;
     }
-    process.stdout.write(Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join(''));
+    process.stdout.write(
+      Object.entries(vars)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
     return 0;
   },
 };

@@ -12,14 +12,18 @@ import { boolFlag, intFlag, parseFlags, stringFlag } from './sif-flags.js';
 import { RuntimeError } from '../../errors.js';
 
 const TYPE_NAMES = 'library, oci, shub, blob, net, oras, sandbox, bootstrap, all';
-const USAGE = 'singularity cache list [-T|--type TYPES] [-v|--verbose]\n  singularity cache clean [-T|--type TYPES] [-D|--days N] [-n|--dry-run] [-f|--force]\n' +
+const USAGE =
+  'singularity cache list [-T|--type TYPES] [-v|--verbose]\n  singularity cache clean [-T|--type TYPES] [-D|--days N] [-n|--dry-run] [-f|--force]\n' +
   `  TYPES: a comma list of ${TYPE_NAMES}\n` +
   '  sandbox: images unpacked for runs that cannot mount them (kept while in use; limited by\n' +
   '  SINGULARITY_SANDBOX_CACHE_MAXSIZE and singularity.conf\'s "sandbox cache max size", 10 GiB by default)';
 
 /** `oci` is the oci-tmp directory (SIFs converted from OCI images), as in Singularity's --type. */
 function parseTypes(text: string | undefined): CacheType[] {
-  const names = (text ?? 'all').split(',').map(s => s.trim()).filter(Boolean);
+  const names = (text ?? 'all')
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean);
   if (names.includes('all')) return ALL_TYPES;
   return names.map(n => {
     const type = n === 'oci' ? 'oci-tmp' : n === 'blobs' ? 'blob' : n;
@@ -30,7 +34,10 @@ function parseTypes(text: string | undefined): CacheType[] {
 
 /** The cache root when it exists (checked as private), else undefined: an absent cache is an empty one. */
 function existingRoot(): string | undefined {
-  const dir = openPrivateDir(cacheRoot(), { what: 'cache directory', fix: 'remove it or chmod go-w it, or set SINGULARITY_CACHEDIR to a directory of your own' });
+  const dir = openPrivateDir(cacheRoot(), {
+    what: 'cache directory',
+    fix: 'remove it or chmod go-w it, or set SINGULARITY_CACHEDIR to a directory of your own',
+  });
   dir?.close();
   return dir ? cacheRoot() : undefined;
 }
@@ -66,7 +73,8 @@ function list(argv: string[]): number {
   const root = existingRoot();
   const entries = root ? listEntries(root, types) : [];
   const out: string[] = [];
-  const row = (name: string, date: string, size: string, type: string) => `${name.slice(0, 22).padEnd(24)} ${date.padEnd(22)} ${size.padEnd(16)} ${type}`;
+  const row = (name: string, date: string, size: string, type: string) =>
+    `${name.slice(0, 22).padEnd(24)} ${date.padEnd(22)} ${size.padEnd(16)} ${type}`;
   if (boolFlag(flags, 'verbose')) {
     out.push(row('NAME', 'DATE CREATED', 'SIZE', 'TYPE'));
     for (const e of entries) {
@@ -83,8 +91,10 @@ function list(argv: string[]): number {
 }
 
 async function confirmed(): Promise<boolean> {
-  process.stdout.write('This will delete everything in your cache (containers from all sources, OCI blobs and unpacked sandboxes not in use).\n' +
-    'Hint: You can see exactly what would be deleted by canceling and using the --dry-run option.\nDo you want to continue? [y/N] ');
+  process.stdout.write(
+    'This will delete everything in your cache (containers from all sources, OCI blobs and unpacked sandboxes not in use).\n' +
+      'Hint: You can see exactly what would be deleted by canceling and using the --dry-run option.\nDo you want to continue? [y/N] ',
+  );
   const readline = await import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   try {
@@ -111,13 +121,20 @@ function removeLeftovers(root: string, type: CacheType, days: number): void {
 }
 
 async function clean(argv: string[], quiet: boolean): Promise<number> {
-  const flags = parseFlags(argv, { type: { short: 'T' }, days: { short: 'D' }, 'dry-run': { short: 'n', boolean: true }, force: { short: 'f', boolean: true } });
+  const flags = parseFlags(argv, {
+    type: { short: 'T' },
+    days: { short: 'D' },
+    'dry-run': { short: 'n', boolean: true },
+    force: { short: 'f', boolean: true },
+  });
   if (flags.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(flags.args[0])}`);
   const types = parseTypes(stringFlag(flags, 'type'));
   const days = intFlag(flags, 'days') ?? 0;
   if (days < 0) throw new UsageError(`--days ${days}: must be 0 or more`);
   const dryRun = boolFlag(flags, 'dry-run');
-  const info = (m: string) => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); };
+  const info = (m: string) => {
+    if (!quiet) process.stderr.write(`INFO:    ${m}\n`);
+  };
   if (dryRun) process.stdout.write('User requested a dry run. Not actually deleting any data!\n');
   if (!dryRun && !boolFlag(flags, 'force') && !(await confirmed())) {
     info('Handle cleanup canceled');
@@ -137,7 +154,11 @@ async function clean(argv: string[], quiet: boolean): Promise<number> {
         continue;
       }
       try {
-        info(remove(root!, e) ? `Removing ${type} cache entry: ${e.name}` : `Keeping ${type} cache entry ${e.name}: a running container uses it`);
+        info(
+          remove(root!, e)
+            ? `Removing ${type} cache entry: ${e.name}`
+            : `Keeping ${type} cache entry ${e.name}: a running container uses it`,
+        );
       } catch (err) {
         process.stderr.write(`ERROR:   Could not remove cache entry '${e.name}': ${(err as Error).message}\n`);
         failed++;
@@ -156,6 +177,8 @@ export const cacheCommand: SingularityCommand = {
     const [sub, ...rest] = argv;
     if (sub === 'list') return list(rest);
     if (sub === 'clean') return clean(rest, g.quiet || g.silent);
-    throw new UsageError(sub === undefined ? 'requires a subcommand: list or clean' : `unknown subcommand ${JSON.stringify(sub)} (list, clean)`);
+    throw new UsageError(
+      sub === undefined ? 'requires a subcommand: list or clean' : `unknown subcommand ${JSON.stringify(sub)} (list, clean)`,
+    );
   },
 };

@@ -9,7 +9,12 @@ const USAGE = `singularity instance start [-q] [start options...] <image> <name>
   singularity instance stop [-a|--all] [-s|--signal SIG] [-F|--force] [-t|--timeout SEC] [name]`;
 
 function globMatch(glob: string, name: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(name);
 }
 
@@ -18,7 +23,14 @@ function list(argv: string[]): number {
   const glob = argv.find(a => !a.startsWith('-')) ?? '*';
   const found = listInstances().filter(i => globMatch(glob, i.name));
   if (json) {
-    const instances = found.map(i => ({ instance: i.name, pid: i.pid, ip: '', img: i.image, logErrPath: i.logErrPath, logOutPath: i.logOutPath }));
+    const instances = found.map(i => ({
+      instance: i.name,
+      pid: i.pid,
+      ip: '',
+      img: i.image,
+      logErrPath: i.logErrPath,
+      logOutPath: i.logOutPath,
+    }));
     process.stdout.write(`${JSON.stringify({ instances }, null, 4)}\n`);
     return 0;
   }
@@ -42,8 +54,13 @@ async function stop(argv: string[], g: GlobalOptions): Promise<number> {
     else if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`);
     else names.push(a);
   }
-  const sig = /^\d+$/.test(signal) ? Number(signal) : (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`);
-  if (typeof sig === 'string' && !(sig in (await import('node:os')).constants.signals)) throw new RuntimeError(`invalid signal ${signal}`, { op: 'instance stop' });
+  const sig = /^\d+$/.test(signal)
+    ? Number(signal)
+    : signal.toUpperCase().startsWith('SIG')
+      ? signal.toUpperCase()
+      : `SIG${signal.toUpperCase()}`;
+  if (typeof sig === 'string' && !(sig in (await import('node:os')).constants.signals))
+    throw new RuntimeError(`invalid signal ${signal}`, { op: 'instance stop' });
   if (!Number.isFinite(timeout) || timeout < 0) throw new RuntimeError('--timeout needs a number of seconds', { op: 'instance stop' });
   if (!all && names.length === 0) throw new RuntimeError('instance stop needs an instance name or --all', { op: 'instance stop' });
   let targets: InstanceRecord[];
@@ -78,13 +95,14 @@ export const instanceCommand: SingularityCommand = {
         if (code === 0 && !quiet) process.stderr.write('INFO:    instance started successfully\n');
         return code;
       }
-      case 'list': return list(rest);
-      case 'stop': return stop(rest, g);
-      case '__monitor': return monitorInstance(rest, r);
+      case 'list':
+        return list(rest);
+      case 'stop':
+        return stop(rest, g);
+      case '__monitor':
+        return monitorInstance(rest, r);
       default:
         throw new UsageError(`unknown instance command ${JSON.stringify(sub ?? '')}`);
     }
   },
 };
-
-

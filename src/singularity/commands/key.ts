@@ -24,7 +24,12 @@ const usage = `key <command> [options]
 
 function newpair(argv: string[]): number {
   const f = parseFlags(argv, {
-    name: { short: 'N' }, email: { short: 'E' }, comment: { short: 'C' }, password: { short: 'P' }, 'bit-length': { short: 'b' }, push: { boolean: true },
+    name: { short: 'N' },
+    email: { short: 'E' },
+    comment: { short: 'C' },
+    password: { short: 'P' },
+    'bit-length': { short: 'b' },
+    push: { boolean: true },
   });
   if (f.args.length) throw new UsageError(`accepts 0 arg(s), received ${f.args.length}`);
   const bits = intFlag(f, 'bit-length') ?? 4096;
@@ -32,18 +37,22 @@ function newpair(argv: string[]): number {
   const name = stringFlag(f, 'name') ?? ask('Enter your name (e.g., John Doe) : ');
   if (!name.trim()) throw new RuntimeError('a key needs a name', { op: 'key newpair' });
   const email = stringFlag(f, 'email') ?? ask('Enter your email address (e.g., john.doe@example.com) : ');
-  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(email)) throw new RuntimeError(`${JSON.stringify(email)} is not an email address`, { op: 'key newpair' });
+  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(email))
+    throw new RuntimeError(`${JSON.stringify(email)} is not an email address`, { op: 'key newpair' });
   const comment = stringFlag(f, 'comment') ?? ask('Enter optional comment (e.g., development keys) : ');
   let password = stringFlag(f, 'password');
   if (password === undefined) {
     password = ask('Enter a passphrase : ', { secret: true });
-    if (ask('Retype your passphrase : ', { secret: true }) !== password) throw new RuntimeError('the passphrases do not match', { op: 'key newpair' });
+    if (ask('Retype your passphrase : ', { secret: true }) !== password)
+      throw new RuntimeError('the passphrases do not match', { op: 'key newpair' });
   }
   if (boolFlag(f, 'push')) process.stderr.write('WARNING: there is no keyserver to push to: the key stays in your local keyrings\n');
   process.stdout.write('Generating Entity and OpenPGP Key Pair... ');
   const key = generateKey({ userId: userIdText(name.trim(), comment.trim(), email.trim()), bits, passphrase: password });
   addKeys(key.secretKey);
-  process.stdout.write(`done\nKey with fingerprint ${hex(key.fingerprint)} added to ${keyringPath('secret')} and ${keyringPath('public')}\n`);
+  process.stdout.write(
+    `done\nKey with fingerprint ${hex(key.fingerprint)} added to ${keyringPath('secret')} and ${keyringPath('public')}\n`,
+  );
   return 0;
 }
 
@@ -52,7 +61,11 @@ function list(argv: string[]): number {
   if (f.args.length) throw new UsageError(`accepts 0 arg(s), received ${f.args.length}`);
   const kind = boolFlag(f, 'secret') ? 'secret' : 'public';
   process.stdout.write(`${kind === 'public' ? 'Public' : 'Private'} key listing (${keyringPath(kind)}):\n\n`);
-  process.stdout.write(loadKeyring(kind).map((b, i) => describeKey(i, b)).join(''));
+  process.stdout.write(
+    loadKeyring(kind)
+      .map((b, i) => describeKey(i, b))
+      .join(''),
+  );
   return 0;
 }
 
@@ -65,7 +78,9 @@ function exportKey(argv: string[]): number {
   const key = chooseKey(loadKeyring(kind), kind, undefined, 'export');
   const data = boolFlag(f, 'armor') ? Buffer.from(armor(kind === 'secret' ? 'PRIVATE KEY BLOCK' : 'PUBLIC KEY BLOCK', key.raw)) : key.raw;
   fs.writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
-  process.stdout.write(`${kind === 'secret' ? 'Private' : 'Public'} key with fingerprint ${hex(key.fingerprint)} correctly exported to file: ${file}\n`);
+  process.stdout.write(
+    `${kind === 'secret' ? 'Private' : 'Public'} key with fingerprint ${hex(key.fingerprint)} correctly exported to file: ${file}\n`,
+  );
   return 0;
 }
 
@@ -79,36 +94,53 @@ function importKey(argv: string[]): number {
     throw new RuntimeError(`cannot read ${f.args[0]}: ${(e as Error).message}`, { op: 'read', path: f.args[0], cause: e });
   }
   for (const b of addKeys(data, f.args[0]!)) {
-    process.stdout.write(`Key with fingerprint ${hex(b.fingerprint)} successfully added to the ${b.secret ? 'secret and public keyrings' : 'public keyring'}\n`);
+    process.stdout.write(
+      `Key with fingerprint ${hex(b.fingerprint)} successfully added to the ${b.secret ? 'secret and public keyrings' : 'public keyring'}\n`,
+    );
   }
   return 0;
 }
 
 function remove(argv: string[]): number {
-  const spec: Record<string, FlagSpec> = { public: { short: 'p', boolean: true }, secret: { short: 's', boolean: true }, both: { short: 'b', boolean: true } };
+  const spec: Record<string, FlagSpec> = {
+    public: { short: 'p', boolean: true },
+    secret: { short: 's', boolean: true },
+    both: { short: 'b', boolean: true },
+  };
   const f = parseFlags(argv, spec);
   if (f.args.length !== 1) throw new UsageError(`requires exactly 1 arg(s), received ${f.args.length}`);
   const fingerprint = f.args[0]!;
-  if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint)) throw new RuntimeError(`${JSON.stringify(fingerprint)} is not a key fingerprint (40 hexadecimal digits, as key list shows)`, { op: 'key remove' });
+  if (!/^[0-9A-Fa-f]{40}$/.test(fingerprint))
+    throw new RuntimeError(`${JSON.stringify(fingerprint)} is not a key fingerprint (40 hexadecimal digits, as key list shows)`, {
+      op: 'key remove',
+    });
   const both = boolFlag(f, 'both');
-  const kinds = both ? ['public', 'secret'] as const : boolFlag(f, 'secret') ? ['secret'] as const : ['public'] as const;
+  const kinds = both ? (['public', 'secret'] as const) : boolFlag(f, 'secret') ? (['secret'] as const) : (['public'] as const);
   const removed = kinds.filter(kind => removeKey(kind, fingerprint));
-  if (removed.length === 0) throw new RuntimeError(`no key matching the fingerprint ${fingerprint.toUpperCase()} found`, { op: 'key remove' });
+  if (removed.length === 0)
+    throw new RuntimeError(`no key matching the fingerprint ${fingerprint.toUpperCase()} found`, { op: 'key remove' });
   return 0;
 }
 
 export const keyCommand: SingularityCommand = {
   summary: 'Manage OpenPGP keys for signing and verifying images',
   usage,
-  run: argv => withUsage(usage, () => {
-    const [sub, ...rest] = argv;
-    switch (sub) {
-      case 'newpair': return newpair(rest);
-      case 'list': return list(rest);
-      case 'export': return exportKey(rest);
-      case 'import': return importKey(rest);
-      case 'remove': return remove(rest);
-      default: throw new UsageError(sub === undefined ? 'missing command' : `unknown command "${sub}"`);
-    }
-  }),
+  run: argv =>
+    withUsage(usage, () => {
+      const [sub, ...rest] = argv;
+      switch (sub) {
+        case 'newpair':
+          return newpair(rest);
+        case 'list':
+          return list(rest);
+        case 'export':
+          return exportKey(rest);
+        case 'import':
+          return importKey(rest);
+        case 'remove':
+          return remove(rest);
+        default:
+          throw new UsageError(sub === undefined ? 'missing command' : `unknown command "${sub}"`);
+      }
+    }),
 };

@@ -19,7 +19,10 @@ const usage = `overlay create [create options...] <image>
   An existing SIF gets the overlay as a partition (it must be unsigned and have no writable overlay yet).`;
 
 const flags: Record<string, FlagSpec> = {
-  size: { short: 's' }, sparse: { short: 'S', boolean: true }, 'create-dir': {}, fakeroot: { short: 'f', boolean: true },
+  size: { short: 's' },
+  sparse: { short: 'S', boolean: true },
+  'create-dir': {},
+  fakeroot: { short: 'f', boolean: true },
 };
 
 const MIB = 1024 * 1024;
@@ -35,10 +38,13 @@ function sifRefusal(file: string): string | undefined {
   if (!SifImage.isSif(file)) return `${file} already exists and is not a SIF image (an overlay image is created new)`;
   const img = SifImage.open(file);
   try {
-    if (img.primaryPartition()?.partition?.fsType === FsType.EncryptedSquashfs) return `${file} has an encrypted root file system: a writable overlay cannot be added`;
-    if (img.descriptors().some(d => d.dataType === DataType.Signature)) return `SIF image ${file} is signed: a writable overlay cannot be added`;
+    if (img.primaryPartition()?.partition?.fsType === FsType.EncryptedSquashfs)
+      return `${file} has an encrypted root file system: a writable overlay cannot be added`;
+    if (img.descriptors().some(d => d.dataType === DataType.Signature))
+      return `SIF image ${file} is signed: a writable overlay cannot be added`;
     const existing = img.descriptors().find(d => d.partition?.partType === PartType.Overlay && d.partition.fsType === FsType.Ext3);
-    if (existing) return `a writable overlay partition already exists in ${file} (ID: ${existing.id}), delete it first with "singularity sif del ${existing.id} ${file}"`;
+    if (existing)
+      return `a writable overlay partition already exists in ${file} (ID: ${existing.id}), delete it first with "singularity sif del ${existing.id} ${file}"`;
   } finally {
     img.close();
   }
@@ -83,19 +89,27 @@ function create(argv: string[]): number {
     for (const d of [layout, upper, path.join(layout, 'work')]) fs.mkdirSync(d, { mode: 0o755 });
     for (const d of dirs) {
       const inside = path.resolve(upper, `./${d}`);
-      if (!inside.startsWith(`${upper}/`)) throw new RuntimeError(`--create-dir ${d}: outside the overlay's upper layer`, { op: 'overlay create', path: d });
+      if (!inside.startsWith(`${upper}/`))
+        throw new RuntimeError(`--create-dir ${d}: outside the overlay's upper layer`, { op: 'overlay create', path: d });
       fs.mkdirSync(inside, { recursive: true, mode: 0o755 });
     }
     const ext3 = path.join(scratch, 'overlay.ext3');
     blankImage(ext3, size, boolFlag(f, 'sparse'));
     // mkfs -d copies owners as it sees them: inside a root-mapped namespace the user's files are root's.
     const r = hostCommand([mkfsExt3, '-q', '-F', '-d', layout, ext3], mapping);
-    if (r.error || r.status !== 0) throw new RuntimeError(`mkfs.ext3 could not make the overlay: ${(r.stderr || r.error?.message || '').trim()}`, { op: 'overlay create' });
+    if (r.error || r.status !== 0)
+      throw new RuntimeError(`mkfs.ext3 could not make the overlay: ${(r.stderr || r.error?.message || '').trim()}`, {
+        op: 'overlay create',
+      });
     if (toSif) {
       const img = SifImage.open(image, { writable: true });
       try {
         const arch = img.primaryPartition()?.partition?.arch;
-        img.addObject({ dataType: DataType.Partition, data: { path: ext3 }, partition: { fsType: FsType.Ext3, partType: PartType.Overlay, arch: arch && arch !== 'unknown' ? arch : undefined } });
+        img.addObject({
+          dataType: DataType.Partition,
+          data: { path: ext3 },
+          partition: { fsType: FsType.Ext3, partType: PartType.Overlay, arch: arch && arch !== 'unknown' ? arch : undefined },
+        });
       } finally {
         img.close();
       }
@@ -111,9 +125,10 @@ function create(argv: string[]): number {
 export const overlayCommand: SingularityCommand = {
   summary: 'Manage an EXT3 writable overlay image',
   usage,
-  run: argv => withUsage(usage, () => {
-    const [sub, ...rest] = argv;
-    if (sub !== 'create') throw new UsageError(sub === undefined ? 'missing command (create)' : `unknown command "${sub}"`);
-    return create(rest);
-  }),
+  run: argv =>
+    withUsage(usage, () => {
+      const [sub, ...rest] = argv;
+      if (sub !== 'create') throw new UsageError(sub === undefined ? 'missing command (create)' : `unknown command "${sub}"`);
+      return create(rest);
+    }),
 };

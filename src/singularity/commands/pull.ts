@@ -13,7 +13,8 @@ import { imageUri, unsupportedSource, type ImageUri } from '../registry/source.j
 import { boolFlag, parseFlags, stringFlag } from './sif-flags.js';
 import { RuntimeError } from '../../errors.js';
 
-const USAGE = 'singularity pull [--name NAME] [--dir DIR] [-F|--force] [--sandbox] [--arch ARCH] [--disable-cache] [--no-https] [--docker-login] [--authfile FILE] [OUTPUT] <URI>\n' +
+const USAGE =
+  'singularity pull [--name NAME] [--dir DIR] [-F|--force] [--sandbox] [--arch ARCH] [--disable-cache] [--no-https] [--docker-login] [--authfile FILE] [OUTPUT] <URI>\n' +
   '  URI: docker://[REGISTRY/]REPO[:TAG|@DIGEST], oras://REGISTRY/REPO[:TAG], docker-archive:FILE, oci-archive:FILE[:TAG], oci:DIR[:TAG]';
 
 /** Singularity's default file name: the last name component and the tag, `alpine_3.19.sif`. */
@@ -50,27 +51,48 @@ export const pullCommand: SingularityCommand = {
   usage: USAGE,
   async run(argv, g) {
     const flags = parseFlags(argv, {
-      name: {}, dir: {}, force: { short: 'F', boolean: true }, sandbox: { boolean: true }, arch: {},
-      'allow-unsigned': { short: 'U', boolean: true }, library: {}, ...REGISTRY_FLAG_SPEC,
+      name: {},
+      dir: {},
+      force: { short: 'F', boolean: true },
+      sandbox: { boolean: true },
+      arch: {},
+      'allow-unsigned': { short: 'U', boolean: true },
+      library: {},
+      ...REGISTRY_FLAG_SPEC,
     });
-    if (flags.args.length < 1 || flags.args.length > 2) throw new UsageError(`requires 1 or 2 arg(s) (OUTPUT and URI), received ${flags.args.length}`);
+    if (flags.args.length < 1 || flags.args.length > 2)
+      throw new UsageError(`requires 1 or 2 arg(s) (OUTPUT and URI), received ${flags.args.length}`);
     const source = flags.args[flags.args.length - 1]!;
     const unsupported = unsupportedSource(source);
     if (unsupported) throw new RuntimeError(unsupported, { op: 'pull' });
     const uri = imageUri(source);
-    if (!uri) throw new RuntimeError(`${source}: pull takes a URI (docker://, oras://, docker-archive:, oci-archive: or oci:); a local image needs no pull`, { op: 'pull' });
-    if (stringFlag(flags, 'library') !== undefined) throw new RuntimeError(unsupportedSource('library://')!.replace(/^library:\/\/: /, '--library: '), { op: 'pull' });
+    if (!uri)
+      throw new RuntimeError(
+        `${source}: pull takes a URI (docker://, oras://, docker-archive:, oci-archive: or oci:); a local image needs no pull`,
+        { op: 'pull' },
+      );
+    if (stringFlag(flags, 'library') !== undefined)
+      throw new RuntimeError(unsupportedSource('library://')!.replace(/^library:\/\/: /, '--library: '), { op: 'pull' });
     const o = registryOptions(flags);
     o.arch = stringFlag(flags, 'arch');
     const sandbox = boolFlag(flags, 'sandbox');
-    const name = flags.args.length === 2 ? flags.args[0]! : stringFlag(flags, 'name') ?? defaultName(uri, sandbox);
+    const name = flags.args.length === 2 ? flags.args[0]! : (stringFlag(flags, 'name') ?? defaultName(uri, sandbox));
     const dest = path.resolve(stringFlag(flags, 'dir') ?? '.', name);
-    if (fs.existsSync(dest) && !boolFlag(flags, 'force')) throw new RuntimeError(`Image file already exists: "${name}" - will not overwrite`, { op: 'pull', path: dest, errno: 'EEXIST' });
-    if (!fs.existsSync(path.dirname(dest))) throw new RuntimeError(`the directory of ${dest} does not exist`, { op: 'pull', path: path.dirname(dest), errno: 'ENOENT' });
+    if (fs.existsSync(dest) && !boolFlag(flags, 'force'))
+      throw new RuntimeError(`Image file already exists: "${name}" - will not overwrite`, { op: 'pull', path: dest, errno: 'EEXIST' });
+    if (!fs.existsSync(path.dirname(dest)))
+      throw new RuntimeError(`the directory of ${dest} does not exist`, { op: 'pull', path: path.dirname(dest), errno: 'ENOENT' });
     const quiet = g.quiet || g.silent;
-    const r = { quiet, info: (m: string) => { if (!quiet) process.stderr.write(`INFO:    ${m}\n`); }, warn: reporter(g).warn };
+    const r = {
+      quiet,
+      info: (m: string) => {
+        if (!quiet) process.stderr.write(`INFO:    ${m}\n`);
+      },
+      warn: reporter(g).warn,
+    };
     if (sandbox) {
-      if (uri.transport === 'oras') throw new RuntimeError('--sandbox: an oras:// image is a SIF; pull it, then build a sandbox from it', { op: 'pull' });
+      if (uri.transport === 'oras')
+        throw new RuntimeError('--sandbox: an oras:// image is a SIF; pull it, then build a sandbox from it', { op: 'pull' });
       fs.rmSync(dest, { recursive: true, force: true });
       await convertToSif(uri.transport === 'docker' ? `docker://${uri.name}` : source, dest, o, r, true);
       return 0;

@@ -16,7 +16,10 @@ export const pushCommand: SingularityCommand = {
     const unsupported = unsupportedSource(target);
     if (unsupported) throw new RuntimeError(unsupported, { op: 'push' });
     if (target.startsWith('docker://')) {
-      throw new RuntimeError(`${target}: docker:// takes OCI images (SingularityCE's OCI-SIF); push a SIF to an OCI registry with oras:// instead`, { op: 'push' });
+      throw new RuntimeError(
+        `${target}: docker:// takes OCI images (SingularityCE's OCI-SIF); push a SIF to an OCI registry with oras:// instead`,
+        { op: 'push' },
+      );
     }
     const m = /^oras:\/\/(.+)$/.exec(target);
     if (!m) throw new RuntimeError(`${target}: push takes an oras://REGISTRY/REPO[:TAG] destination`, { op: 'push' });

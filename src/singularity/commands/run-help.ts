@@ -28,8 +28,11 @@ export const runHelpCommand: SingularityCommand = {
     if (!image) throw new UsageError('requires exactly 1 arg(s), only received 0');
     const resolved = resolveImage(await localImage(image, registry, conversionReporter(g)), () => undefined);
     try {
-      if (app && !listApps(resolved.rootfs).includes(app)) throw new RuntimeError(`no app ${JSON.stringify(app)} in ${resolved.path}`, { op: 'app', path: resolved.path });
-      const file = app ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help') : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
+      if (app && !listApps(resolved.rootfs).includes(app))
+        throw new RuntimeError(`no app ${JSON.stringify(app)} in ${resolved.path}`, { op: 'app', path: resolved.path });
+      const file = app
+        ? path.join(resolved.rootfs, 'scif', 'apps', app, 'scif', 'runscript.help')
+        : path.join(resolved.rootfs, '.singularity.d', 'runscript.help');
       let help: string;
       try {
         help = fs.readFileSync(file, 'utf8');

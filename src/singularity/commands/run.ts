@@ -1,4 +1,8 @@
 import { ACTION_FLAGS_USAGE, actionCommand } from '../action.js';
 
-export const runCommand = actionCommand('run', 'Run the user-defined default command within a container',
-  `singularity run [run options...] <image|instance://name> [args...]\n  options: ${ACTION_FLAGS_USAGE}`, 1);
+export const runCommand = actionCommand(
+  'run',
+  'Run the user-defined default command within a container',
+  `singularity run [run options...] <image|instance://name> [args...]\n  options: ${ACTION_FLAGS_USAGE}`,
+  1,
+);

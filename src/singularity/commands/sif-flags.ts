@@ -17,7 +17,11 @@ export interface ParsedFlags {
 }
 
 export function parseFlags(argv: string[], spec: Record<string, FlagSpec>): ParsedFlags {
-  const byShort = new Map(Object.entries(spec).filter(([, s]) => s.short).map(([name, s]) => [s.short!, name]));
+  const byShort = new Map(
+    Object.entries(spec)
+      .filter(([, s]) => s.short)
+      .map(([name, s]) => [s.short!, name]),
+  );
   const values = new Map<string, string[]>();
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -62,10 +66,12 @@ export function boolFlag(flags: ParsedFlags, name: string): boolean {
 
 /** All values of a repeatable integer flag (comma lists allowed, as pflag's uintSlice). */
 export function intListFlag(flags: ParsedFlags, name: string): number[] {
-  return (flags.values.get(name) ?? []).flatMap((v) => v.split(',')).map((v) => {
-    if (!/^\d+$/.test(v)) throw new UsageError(`invalid argument "${v}" for "--${name}" flag`);
-    return Number(v);
-  });
+  return (flags.values.get(name) ?? [])
+    .flatMap(v => v.split(','))
+    .map(v => {
+      if (!/^\d+$/.test(v)) throw new UsageError(`invalid argument "${v}" for "--${name}" flag`);
+      return Number(v);
+    });
 }
 
 /** Runs a command body; a UsageError goes up to main.ts, which reports it with the command's usage. */

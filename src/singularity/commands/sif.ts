@@ -3,13 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SingularityCommand } from '../command.js';
-import {
-  ARCHES, DataType, type ObjectInput, SifImage,
-} from '../../sif/index.js';
+import { ARCHES, DataType, type ObjectInput, SifImage } from '../../sif/index.js';
 import { SBOM_FORMAT_NAMES, formatHeader, formatInfo, formatList } from '../../sif/siftool-text.js';
-import {
-  type FlagSpec, type ParsedFlags, UsageError, intFlag, parseFlags, stringFlag, withUsage,
-} from './sif-flags.js';
+import { type FlagSpec, type ParsedFlags, UsageError, intFlag, parseFlags, stringFlag, withUsage } from './sif-flags.js';
 import { RuntimeError } from '../../errors.js';
 
 /** siftool's --datatype numbers, 1..11, in the order of the SIF data type values. */
@@ -42,10 +38,11 @@ add flags:
   --alignment N   data alignment (default 4096 for partitions, none otherwise)
   --filename S    object name (default: the input file's name)`;
 
-const addFlagSpec: Record<string, FlagSpec> = Object.fromEntries([
-  'datatype', 'parttype', 'partfs', 'partarch', 'signhash', 'signentity', 'sbomformat', 'groupid', 'link',
-  'alignment', 'filename',
-].map((name) => [name, {}]));
+const addFlagSpec: Record<string, FlagSpec> = Object.fromEntries(
+  ['datatype', 'parttype', 'partfs', 'partarch', 'signhash', 'signentity', 'sbomformat', 'groupid', 'link', 'alignment', 'filename'].map(
+    name => [name, {}],
+  ),
+);
 
 function expectArgs(args: string[], n: number, what: string): void {
   if (args.length !== n) throw new UsageError(`requires exactly ${n} arg(s): ${what}`);
@@ -81,7 +78,8 @@ function addInput(flags: ParsedFlags, objectPath: string): ObjectInput {
   } else if (dataType === DataType.Signature) {
     const entity = stringFlag(flags, 'signentity') ?? '';
     if (!/^([0-9a-fA-F]{2})*$/.test(entity)) throw new RuntimeError('failed to decode signing entity fingerprint', { op: 'sif add' });
-    if (entity.length !== 40) throw new RuntimeError(`invalid signing entity fingerprint length: got ${entity.length / 2}, want 20`, { op: 'sif add' });
+    if (entity.length !== 40)
+      throw new RuntimeError(`invalid signing entity fingerprint length: got ${entity.length / 2}, want 20`, { op: 'sif add' });
     const hashType = intFlag(flags, 'signhash') ?? 0;
     if (hashType < 1 || hashType > 5) throw new RuntimeError(`invalid hash type: ${hashType}`, { op: 'sif add' });
     input.signature = { hashType, entity: Buffer.from(entity, 'hex') };
@@ -106,25 +104,27 @@ function withImage<T>(file: string, writable: boolean, fn: (img: SifImage) => T)
 
 function runSif(argv: string[]): number {
   const [sub, ...rest] = argv;
-  const out = (s: string): void => { process.stdout.write(s); };
+  const out = (s: string): void => {
+    process.stdout.write(s);
+  };
   const flags = parseFlags(rest, sub === 'add' ? addFlagSpec : {});
   const { args } = flags;
   switch (sub) {
     case 'header':
       expectArgs(args, 1, '<sif_path>');
-      withImage(args[0]!, false, (img) => out(formatHeader(img.header)));
+      withImage(args[0]!, false, img => out(formatHeader(img.header)));
       return 0;
     case 'list':
       expectArgs(args, 1, '<sif_path>');
-      withImage(args[0]!, false, (img) => out(formatList(img.descriptors())));
+      withImage(args[0]!, false, img => out(formatList(img.descriptors())));
       return 0;
     case 'info':
       expectArgs(args, 2, '<id> <sif_path>');
-      withImage(args[1]!, false, (img) => out(formatInfo(img.descriptor(parseId(args[0]!)))));
+      withImage(args[1]!, false, img => out(formatInfo(img.descriptor(parseId(args[0]!)))));
       return 0;
     case 'dump':
       expectArgs(args, 2, '<id> <sif_path>');
-      withImage(args[1]!, false, (img) => img.forEachObjectChunk(parseId(args[0]!), (c) => fs.writeSync(1, c)));
+      withImage(args[1]!, false, img => img.forEachObjectChunk(parseId(args[0]!), c => fs.writeSync(1, c)));
       return 0;
     case 'new':
       expectArgs(args, 1, '<sif_path>');
@@ -133,17 +133,18 @@ function runSif(argv: string[]): number {
     case 'add': {
       expectArgs(args, 2, '<sif_path> <object_path>');
       const input = addInput(flags, args[1]!);
-      if (!fs.existsSync(args[1]!)) throw new RuntimeError(`open ${args[1]}: no such file or directory`, { op: 'open', path: args[1], errno: 'ENOENT' });
-      withImage(args[0]!, true, (img) => img.addObject(input));
+      if (!fs.existsSync(args[1]!))
+        throw new RuntimeError(`open ${args[1]}: no such file or directory`, { op: 'open', path: args[1], errno: 'ENOENT' });
+      withImage(args[0]!, true, img => img.addObject(input));
       return 0;
     }
     case 'del':
       expectArgs(args, 2, '<id> <sif_path>');
-      withImage(args[1]!, true, (img) => img.deleteObject(parseId(args[0]!)));
+      withImage(args[1]!, true, img => img.deleteObject(parseId(args[0]!)));
       return 0;
     case 'setprim':
       expectArgs(args, 2, '<id> <sif_path>');
-      withImage(args[1]!, true, (img) => img.setPrimaryPartition(parseId(args[0]!)));
+      withImage(args[1]!, true, img => img.setPrimaryPartition(parseId(args[0]!)));
       return 0;
     default:
       throw new UsageError(sub === undefined ? 'missing command' : `unknown command "${sub}"`);
@@ -153,5 +154,5 @@ function runSif(argv: string[]): number {
 export const sifCommand: SingularityCommand = {
   summary: 'Manipulate Singularity Image Format (SIF) images',
   usage,
-  run: (argv) => withUsage(usage, () => runSif(argv)),
+  run: argv => withUsage(usage, () => runSif(argv)),
 };

@@ -11,9 +11,7 @@ import { dataTypeName } from '../../sif/siftool-text.js';
 import { isProtected, secretKeyOf } from '../../sif/pgp-keys.js';
 import { chooseKey, hex, loadKeyring, trustedKeys } from '../keyring.js';
 import { ask } from '../prompt.js';
-import {
-  type FlagSpec, UsageError, boolFlag, intFlag, intListFlag, parseFlags, withUsage,
-} from './sif-flags.js';
+import { type FlagSpec, UsageError, boolFlag, intFlag, intListFlag, parseFlags, withUsage } from './sif-flags.js';
 import { RuntimeError } from '../../errors.js';
 
 const targetFlags: Record<string, FlagSpec> = {
@@ -48,7 +46,10 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new RuntimeError(`could not read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { op: 'read', path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e });
+    throw new RuntimeError(
+      `could not read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      { op: 'read', path: file, errno: (e as NodeJS.ErrnoException).code ?? '', cause: e },
+    );
   }
 }
 
@@ -85,7 +86,7 @@ function runSign(argv: string[]): number {
   const flags = parseFlags(argv, { ...targetFlags, keyidx: { short: 'k' } });
   const image = oneImage(flags.args);
   const keyFiles = flags.values.get('key') ?? [];
-  const keys = keyFiles.map((f) => loadKey(f, 'private'));
+  const keys = keyFiles.map(f => loadKey(f, 'private'));
   const keyidx = intFlag(flags, 'keyidx');
   if (keyFiles.length && keyidx !== undefined) throw new UsageError('--key and --keyidx choose different kinds of key: give one');
   let pgp: PgpSigner | undefined;
@@ -98,7 +99,8 @@ function runSign(argv: string[]): number {
   const img = SifImage.open(image, { writable: true });
   try {
     signImage(img, {
-      keys, pgp,
+      keys,
+      pgp,
       groupIds: intListFlag(flags, 'group-id'),
       objectIds: intListFlag(flags, 'sif-id'),
       all: boolFlag(flags, 'all'),
@@ -134,19 +136,22 @@ function verifiedText(img: SifImage, v: VerifiedSignature): string {
       lines.push(`${String(id).padEnd(4)}|${group.padEnd(8)}|${link.padEnd(8)}|${dataTypeName(d.dataType)}`);
     }
   }
-  return lines.map((l) => `${l}\n`).join('');
+  return lines.map(l => `${l}\n`).join('');
 }
 
 function runVerify(argv: string[]): number {
   const flags = parseFlags(argv, {
-    ...targetFlags, certificate: {}, 'legacy-insecure': { boolean: true }, local: { short: 'l', boolean: true },
+    ...targetFlags,
+    certificate: {},
+    'legacy-insecure': { boolean: true },
+    local: { short: 'l', boolean: true },
   });
   const image = oneImage(flags.args);
   const keyFiles = flags.values.get('key') ?? [];
   const certFiles = flags.values.get('certificate') ?? [];
   const keys = [
-    ...keyFiles.map((f) => loadKey(f, 'public')),
-    ...certFiles.map((f) => {
+    ...keyFiles.map(f => loadKey(f, 'public')),
+    ...certFiles.map(f => {
       try {
         return new crypto.X509Certificate(readPem(f, 'certificate')).publicKey;
       } catch (e) {
@@ -180,11 +185,11 @@ function runVerify(argv: string[]): number {
 export const signCommand: SingularityCommand = {
   summary: 'Add digital signature(s) to an image',
   usage: signUsage,
-  run: (argv) => withUsage(signUsage, () => runSign(argv)),
+  run: argv => withUsage(signUsage, () => runSign(argv)),
 };
 
 export const verifyCommand: SingularityCommand = {
   summary: 'Verify digital signature(s) within an image',
   usage: verifyUsage,
-  run: (argv) => withUsage(verifyUsage, () => runVerify(argv)),
+  run: argv => withUsage(verifyUsage, () => runVerify(argv)),
 };

@@ -39,14 +39,18 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 
 /** A directory of the cache: made 0700 when missing, else the caller's own and writable by nobody else (R9). */
 export function privateCacheDir(dir: string): string {
-  const opened = openPrivateDir(dir, { what: 'cache directory', create: true, fix: 'remove it or chmod go-w it, or set SINGULARITY_CACHEDIR to a directory of your own' });
+  const opened = openPrivateDir(dir, {
+    what: 'cache directory',
+    create: true,
+    fix: 'remove it or chmod go-w it, or set SINGULARITY_CACHEDIR to a directory of your own',
+  });
   opened.close();
   return dir;
 }
 
 function hashFd(hash: Hash, fd: number): Hash {
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
   return hash;
 }
 
@@ -95,7 +99,10 @@ function uniqueName(prefix: string): string {
 }
 
 export class ImageCache {
-  private constructor(readonly root: string, private readonly temporary: boolean) {}
+  private constructor(
+    readonly root: string,
+    private readonly temporary: boolean,
+  ) {}
 
   /** The user's cache, or (disabled) a private throwaway one in `tmpParent` that dispose() removes. */
   static open(opts: { disabled?: boolean; tmpParent?: string; env?: NodeJS.ProcessEnv } = {}): ImageCache {
@@ -144,7 +151,8 @@ export class ImageCache {
       fd = fs.openSync(partial, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     }
     try {
-      if (!ownFile(partial)) throw new RuntimeError(`refusing the partial download ${partial}: not a private file of yours`, { op: 'cache', path: partial });
+      if (!ownFile(partial))
+        throw new RuntimeError(`refusing the partial download ${partial}: not a private file of yours`, { op: 'cache', path: partial });
       await client.downloadBlob(desc, partial, progress);
       fs.renameSync(partial, final);
     } catch (e) {
@@ -234,6 +242,11 @@ function writerAlive(name: string): boolean {
 
 /** What interrupted pulls and conversions of a type left: temporary files whose writer is gone. */
 export function leftovers(root: string, type: CacheType): string[] {
-  const dirs = type === 'blob' ? [path.join(root, 'blob', '.partial')] : type === 'sandbox' || type === 'bootstrap' ? [] : [path.join(root, type)];
-  return dirs.flatMap(dir => names(dir).filter(n => /^\.(tmp|busy)-/.test(n) && !writerAlive(n)).map(n => path.join(dir, n)));
+  const dirs =
+    type === 'blob' ? [path.join(root, 'blob', '.partial')] : type === 'sandbox' || type === 'bootstrap' ? [] : [path.join(root, type)];
+  return dirs.flatMap(dir =>
+    names(dir)
+      .filter(n => /^\.(tmp|busy)-/.test(n) && !writerAlive(n))
+      .map(n => path.join(dir, n)),
+  );
 }

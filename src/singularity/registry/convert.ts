@@ -42,7 +42,8 @@ async function conversion(uri: ImageUri, o: RegistryOptions): Promise<{ key: str
     return { key: image.digest.slice('sha256:'.length), spec: `docker://${uri.name}` };
   }
   const { file, tag } = localPath(uri.name);
-  if (!fs.existsSync(file)) throw new RuntimeError(`${uri.transport}:${uri.name}: ${file} does not exist`, { op: 'open', path: file, errno: 'ENOENT' });
+  if (!fs.existsSync(file))
+    throw new RuntimeError(`${uri.transport}:${uri.name}: ${file} does not exist`, { op: 'open', path: file, errno: 'ENOENT' });
   const spec = `${uri.transport}:${file}${tag !== undefined ? `:${tag}` : ''}`;
   if (uri.transport === 'oci') {
     // A layout's index names every image by digest: it changes whenever what the tag selects does.
@@ -56,12 +57,22 @@ export async function convertToSif(spec: string, dest: string, o: RegistryOption
   r.info('Converting OCI blobs to SIF format');
   try {
     await build({
-      dest, spec, sandbox, ignoreSubuid: false, force: false, notest: true, buildArgs: new Map(), quiet: r.quiet,
-      info: m => r.info(m), warn: m => r.warn(m), registry: o,
+      dest,
+      spec,
+      sandbox,
+      ignoreSubuid: false,
+      force: false,
+      notest: true,
+      buildArgs: new Map(),
+      quiet: r.quiet,
+      info: m => r.info(m),
+      warn: m => r.warn(m),
+      registry: o,
     });
   } catch (e) {
     // The definition file is one we made up from the URI: its line numbers mean nothing to the user.
-    if (e instanceof DefFileError) throw new RuntimeError(`${spec}: ${e.message.replace(/^.*? line \d+: /, '')}`, { op: 'convert', cause: e });
+    if (e instanceof DefFileError)
+      throw new RuntimeError(`${spec}: ${e.message.replace(/^.*? line \d+: /, '')}`, { op: 'convert', cause: e });
     throw e;
   }
 }
@@ -88,6 +99,11 @@ export async function localImage(spec: string, o: RegistryOptions, r: Reporting)
     return cached;
   }
   // The build's own "Build complete: <temporary name>" would name a file that is renamed a moment later.
-  const quietDone: Reporting = { ...r, info: m => { if (!m.startsWith('Build complete')) r.info(m); } };
+  const quietDone: Reporting = {
+    ...r,
+    info: m => {
+      if (!m.startsWith('Build complete')) r.info(m);
+    },
+  };
   return cache.store('oci-tmp', key, tmp => convertToSif(source, tmp, o, quietDone));
 }

@@ -3,7 +3,17 @@
 // (oras://) as a cached file. Layers download in parallel, with one progress bar on a terminal.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatPlatform, hostPlatform, inParallel, parsePlatform, RegistryClient, sha256Digest, type Descriptor, type Platform, type ResolvedImage } from '../../oci-dist/client.js';
+import {
+  formatPlatform,
+  hostPlatform,
+  inParallel,
+  parsePlatform,
+  RegistryClient,
+  sha256Digest,
+  type Descriptor,
+  type Platform,
+  type ResolvedImage,
+} from '../../oci-dist/client.js';
 import { progressBar } from '../../oci-dist/progress.js';
 import { formatReference, parseReference, type ImageReference } from '../../oci-dist/reference.js';
 import { ImageCache } from './cache.js';
@@ -57,7 +67,13 @@ function link(layout: string, digest: string, target: string): void {
  * Downloads an image's config and layers into the cache and lays out `layout` (a new directory) as an OCI
  * image layout holding just that image: index.json naming its manifest, blobs linked to the cache's files.
  */
-export async function fetchImageLayout(name: string, o: RegistryOptions, layout: string, quiet: boolean, log: (m: string) => void): Promise<{ image: ResolvedImage; remote: Remote }> {
+export async function fetchImageLayout(
+  name: string,
+  o: RegistryOptions,
+  layout: string,
+  quiet: boolean,
+  log: (m: string) => void,
+): Promise<{ image: ResolvedImage; remote: Remote }> {
   const remote = await connect(name, o);
   const image = await resolve(remote);
   fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
@@ -76,20 +92,33 @@ export async function fetchImageLayout(name: string, o: RegistryOptions, layout:
   const digest = sha256Digest(manifest);
   fs.writeFileSync(path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length)), manifest, { mode: 0o600 });
   fs.writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2, manifests: [{ mediaType: image.mediaType, digest, size: manifest.length }],
-  }));
+  fs.writeFileSync(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: image.mediaType, digest, size: manifest.length }],
+    }),
+  );
   return { image, remote };
 }
 
 /** The SIF an oras:// reference names, from the cache (oras/HEX) or downloaded into it. */
-export async function fetchOrasSif(name: string, o: RegistryOptions, cache: ImageCache, quiet: boolean, log: (m: string) => void): Promise<string> {
+export async function fetchOrasSif(
+  name: string,
+  o: RegistryOptions,
+  cache: ImageCache,
+  quiet: boolean,
+  log: (m: string) => void,
+): Promise<string> {
   const remote = await connect(name, o);
   const image = await resolve(remote);
   const layers = image.manifest.layers.filter(l => SIF_LAYER_TYPES.includes(l.mediaType));
   if (layers.length !== 1) {
     const types = image.manifest.layers.map(l => l.mediaType).join(', ') || 'none';
-    throw new RuntimeError(`${formatReference(remote.ref)} is not a SIF pushed with oras: it needs exactly one layer of type ${SIF_LAYER_TYPES[0]} (its layers: ${types})`, { op: 'pull' });
+    throw new RuntimeError(
+      `${formatReference(remote.ref)} is not a SIF pushed with oras: it needs exactly one layer of type ${SIF_LAYER_TYPES[0]} (its layers: ${types})`,
+      { op: 'pull' },
+    );
   }
   const layer = layers[0]!;
   const key = layer.digest.slice('sha256:'.length);

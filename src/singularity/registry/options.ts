@@ -59,13 +59,55 @@ export interface RegistryFlag {
 
 /** The flags, for the commands' own parsers; --nohttps is Singularity's older spelling of --no-https. */
 export const REGISTRY_FLAGS: RegistryFlag[] = [
-  { long: 'no-https', takesValue: false, apply: o => { o.noHttps = true; } },
-  { long: 'nohttps', takesValue: false, apply: o => { o.noHttps = true; } },
-  { long: 'docker-login', takesValue: false, apply: o => { o.dockerLogin = true; } },
-  { long: 'docker-username', takesValue: true, apply: (o, v) => { o.username = v; } },
-  { long: 'docker-password', takesValue: true, apply: (o, v) => { o.password = v; } },
-  { long: 'authfile', takesValue: true, apply: (o, v) => { o.authFile = v; } },
-  { long: 'disable-cache', takesValue: false, apply: o => { o.disableCache = true; } },
+  {
+    long: 'no-https',
+    takesValue: false,
+    apply: o => {
+      o.noHttps = true;
+    },
+  },
+  {
+    long: 'nohttps',
+    takesValue: false,
+    apply: o => {
+      o.noHttps = true;
+    },
+  },
+  {
+    long: 'docker-login',
+    takesValue: false,
+    apply: o => {
+      o.dockerLogin = true;
+    },
+  },
+  {
+    long: 'docker-username',
+    takesValue: true,
+    apply: (o, v) => {
+      o.username = v;
+    },
+  },
+  {
+    long: 'docker-password',
+    takesValue: true,
+    apply: (o, v) => {
+      o.password = v;
+    },
+  },
+  {
+    long: 'authfile',
+    takesValue: true,
+    apply: (o, v) => {
+      o.authFile = v;
+    },
+  },
+  {
+    long: 'disable-cache',
+    takesValue: false,
+    apply: o => {
+      o.disableCache = true;
+    },
+  },
 ];
 
 /** The flag named `--long` (or `--long=value`), if it is a registry flag. */
@@ -141,14 +183,19 @@ async function promptCredentials(username: string | undefined): Promise<Credenti
 }
 
 /** The credentials for `registry`, from the first source that has some (see the top of this file). */
-export async function credentialsFor(registry: string, o: RegistryOptions, env: NodeJS.ProcessEnv = process.env): Promise<Credentials | undefined> {
+export async function credentialsFor(
+  registry: string,
+  o: RegistryOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Credentials | undefined> {
   if (o.dockerLogin) return promptCredentials(o.username);
   if (o.username !== undefined || o.password !== undefined) return { username: o.username ?? '', password: o.password ?? '' };
   const files = o.authFile ? [o.authFile] : [singularityAuthFile(), dockerAuthFile(env)];
   return findCredentials(files, registry)?.credentials;
 }
 
-export const LOGIN_HINT = 'log in with `singularity registry login`, or give --docker-login, or SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD';
+export const LOGIN_HINT =
+  'log in with `singularity registry login`, or give --docker-login, or SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD';
 
 /** What the OCI client needs for this registry. */
 export async function clientOptions(registry: string, o: RegistryOptions): Promise<ClientOptions> {
@@ -156,7 +203,9 @@ export async function clientOptions(registry: string, o: RegistryOptions): Promi
 }
 
 /** The registry flags in the form the commands' flag parser (commands/sif-flags.ts) takes. */
-export const REGISTRY_FLAG_SPEC: Record<string, FlagSpec> = Object.fromEntries(REGISTRY_FLAGS.map(f => [f.long, { boolean: !f.takesValue }]));
+export const REGISTRY_FLAG_SPEC: Record<string, FlagSpec> = Object.fromEntries(
+  REGISTRY_FLAGS.map(f => [f.long, { boolean: !f.takesValue }]),
+);
 
 /** The environment's registry settings with the parsed command-line flags on top. */
 export function registryOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv = process.env): RegistryOptions {

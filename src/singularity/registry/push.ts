@@ -20,9 +20,11 @@ export async function pushOras(file: string, name: string, o: RegistryOptions, q
   } catch {
     throw new RuntimeError(`${file}: no such file`, { op: 'push', path: file, errno: 'ENOENT' });
   }
-  if (!st.isFile() || !SifImage.isSif(file)) throw new RuntimeError(`${file} is not a SIF image: only SIF files can be pushed with oras://`, { op: 'push', path: file });
+  if (!st.isFile() || !SifImage.isSif(file))
+    throw new RuntimeError(`${file} is not a SIF image: only SIF files can be pushed with oras://`, { op: 'push', path: file });
   const remote = await connect(name, o);
-  if (remote.ref.digest) throw new RuntimeError(`oras://${name}: push needs a tag, not a digest (the registry computes the digest)`, { op: 'push' });
+  if (remote.ref.digest)
+    throw new RuntimeError(`oras://${name}: push needs a tag, not a digest (the registry computes the digest)`, { op: 'push' });
   const digest = sha256File(file);
   const progress = progressBar('Uploading', process.stderr, !quiet);
   progress.expect(st.size);
@@ -43,7 +45,9 @@ export async function pushOras(file: string, name: string, o: RegistryOptions, q
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: SIF_CONFIG_TYPE, digest: configDigest, size: config.length },
-    layers: [{ mediaType: SIF_LAYER_TYPES[0], digest, size: st.size, annotations: { 'org.opencontainers.image.title': path.basename(file) } }],
+    layers: [
+      { mediaType: SIF_LAYER_TYPES[0], digest, size: st.size, annotations: { 'org.opencontainers.image.title': path.basename(file) } },
+    ],
   };
   return remote.client.putManifest(remote.ref.tag ?? 'latest', MediaType.ociManifest, Buffer.from(JSON.stringify(manifest)));
 }

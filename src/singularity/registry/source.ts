@@ -13,9 +13,15 @@ export interface ImageUri {
 const SERVED = /^(docker|oras):\/\/(.+)$|^(docker-archive|oci-archive|oci):(.+)$/;
 
 const UNSERVED: [RegExp, string][] = [
-  [/^library:\/\//, 'library:// images need the Sylabs Cloud Library, which tsrt-singularity does not talk to (there is no library service to test against); push the image to an OCI registry and use oras:// or docker:// instead'],
+  [
+    /^library:\/\//,
+    'library:// images need the Sylabs Cloud Library, which tsrt-singularity does not talk to (there is no library service to test against); push the image to an OCI registry and use oras:// or docker:// instead',
+  ],
   [/^shub:\/\//, 'shub:// images come from Singularity Hub, which is retired and not supported; use docker:// or oras://'],
-  [/^docker-daemon:/, 'docker-daemon: images are read from a Docker daemon, which tsrt-singularity does not talk to; save the image with `docker save -o image.tar NAME` and use docker-archive:image.tar'],
+  [
+    /^docker-daemon:/,
+    'docker-daemon: images are read from a Docker daemon, which tsrt-singularity does not talk to; save the image with `docker save -o image.tar NAME` and use docker-archive:image.tar',
+  ],
   [/^https?:\/\//, 'http(s):// image downloads are not supported; download the file and give its path, or use oras://'],
 ];
 

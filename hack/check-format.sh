@@ -2,9 +2,9 @@
 # Whether the tree is written the way its formatters would write it: Biome for TypeScript and the .mjs scripts
 # (biome.jsonc), clang-format for native/ (native/.clang-format for C, native/addon/cc.clang-format for C++).
 #   bash hack/check-format.sh            report: each file that differs, then "check-format: N of M files differ";
-#                                        exits 0 (report-only until the tree has been formatted once)
-#   bash hack/check-format.sh --strict   the same, and exits 1 when a file differs (for CI once formatted)
-#   bash hack/check-format.sh --write    formats every file in place (the one formatting commit)
+#                                        exits 0
+#   bash hack/check-format.sh --strict   the same, and exits 1 when a file differs (CI: test/unit/lint.test.ts)
+#   bash hack/check-format.sh --write    formats every file in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=report

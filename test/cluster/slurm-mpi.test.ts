@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { REPO, TSRT, alive, hostMountsContaining, testUser, waitFor, type Result } from '../helpers.js';
+import { REPO, TSRT, alive, hostMountsContaining, testUser, waitFor, waitScale, type Result } from '../helpers.js';
 
 if (process.geteuid?.() !== 0) {
   t.plan(0, 'needs root to build the cluster (network namespaces, daemons) and to switch to the test user');
@@ -43,8 +43,11 @@ function asUser(argv: string[], timeout?: number): Result {
 const up = run(['bash', path.join(CLUSTER, 'up.sh')]);
 if (up.code !== 0) throw new Error(`hack/cluster/up.sh failed:\n${up.stdout}${up.stderr}`);
 t.teardown(() => {
-  const down = run(['bash', path.join(CLUSTER, 'down.sh')]);
-  if (down.code !== 0) console.error(`hack/cluster/down.sh: ${down.stdout}${down.stderr}`);
+  // down.sh walks /proc for the cluster's processes and waits for each daemon: 40 s on a quiet machine, past
+  // run()'s 3 minutes under load, when the killed down.sh left the whole cluster up for the next run.
+  const down = run(['bash', path.join(CLUSTER, 'down.sh')], { timeout: 300_000 * waitScale() });
+  if (down.code !== 0)
+    console.error(`hack/cluster/down.sh: ${down.signal ? `killed by ${down.signal} (timeout)` : ''}${down.stdout}${down.stderr}`);
 });
 
 // The job's files live in the cluster's scratch directory, which every "node" sees at the same path.

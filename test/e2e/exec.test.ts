@@ -368,6 +368,8 @@ t.test('-t with --console-socket (detached) sends a pty master; the process has 
     'tty; stat -c "tty=%t:%T" "$(tty)"; echo hello-through-the-pty',
   ]);
   tt.equal(r.code, 0, r.stderr);
+  // exec -d returns once the master is sent; the receiver writes what it got a moment later.
+  waitFor(() => read(`${out}.fds`).endsWith('\n'));
   tt.equal(read(`${out}.fds`), '1 /dev/ptmx\n', "one fd, runc's payload");
   tt.ok(
     waitFor(() => read(out).includes('hello-through-the-pty')),

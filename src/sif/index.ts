@@ -12,7 +12,7 @@
  *   const p = img.primaryPartition();                    // Descriptor | undefined; first PrimSys partition
  *   p.offset, p.size, p.partition!.fsType                // FsType.Squashfs ... absolute file offset/length
  *   img.readObject(p.id)                                 // Buffer with the object's bytes (small objects)
- *   img.copyObjectTo(p.id, '/tmp/rootfs.squashfs')       // streams a large object out to a file
+ *   img.copyObjectTo(p.id, 'rootfs.squashfs')            // streams a large object out to a file
  *   img.close()
  *
  * Writing

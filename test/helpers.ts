@@ -97,6 +97,14 @@ export function makeBundle(args: string[], opts: BundleOptions = {}): string {
   return dir;
 }
 
+/** A rootless busybox bundle at `dir`/bundle running `args`, made by `user` (who must own `dir`). */
+export function userBundle(dir: string, user: { name: string }, args: string[]): string {
+  const bundle = path.join(dir, 'bundle');
+  const r = spawnSync('runuser', ['-u', user.name, '--', 'bash', path.join(REPO, 'hack/mkbundle.sh'), bundle, '--rootless', '--', ...args]);
+  if (r.status !== 0) throw new Error(`mkbundle as ${user.name}: ${r.stderr}`);
+  return bundle;
+}
+
 export function editConfig(bundle: string, edit: (spec: any) => void): void {
   const file = path.join(bundle, 'config.json');
   const spec = JSON.parse(fs.readFileSync(file, 'utf8'));

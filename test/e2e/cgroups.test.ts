@@ -22,6 +22,7 @@ import {
   type Edit,
   type Result,
   type Scope,
+  userBundle,
 } from '../helpers.js';
 import { hostFacts } from '../../src/runtime/host.js';
 
@@ -797,21 +798,7 @@ t.test('rootless: no delegated cgroup, skipped quietly; a limit that needs one i
   const dir = tmpdir('tsrt-cg-rootless-');
   tt.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.chownSync(dir, user.uid, user.gid);
-  const bundle = path.join(dir, 'bundle');
-  const mk = spawnSync('runuser', [
-    '-u',
-    user.name,
-    '--',
-    'bash',
-    path.join(REPO, 'hack/mkbundle.sh'),
-    bundle,
-    '--rootless',
-    '--',
-    'sh',
-    '-c',
-    'echo hello',
-  ]);
-  tt.equal(mk.status, 0, String(mk.stderr));
+  const bundle = userBundle(dir, user, ['sh', '-c', 'echo hello']);
   const root = path.join(dir, 'state');
   const id = uniqueId('cg-rl');
   const r = tsrt(['run', '-b', bundle, id], { user: user.name, root });
@@ -843,21 +830,7 @@ t.test('rootless with a delegated cgroup: used, limits applied, removed by delet
   fs.mkdirSync(path.join(CG, 'pids', parent));
   spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, path.join(CG, 'pids', parent)]);
   fs.chownSync(dir, user.uid, user.gid);
-  const bundle = path.join(dir, 'bundle');
-  const mk = spawnSync('runuser', [
-    '-u',
-    user.name,
-    '--',
-    'bash',
-    path.join(REPO, 'hack/mkbundle.sh'),
-    bundle,
-    '--rootless',
-    '--',
-    'sh',
-    '-c',
-    'cat /sys/fs/cgroup/pids/pids.max; grep :pids: /proc/self/cgroup',
-  ]);
-  tt.equal(mk.status, 0, String(mk.stderr));
+  const bundle = userBundle(dir, user, ['sh', '-c', 'cat /sys/fs/cgroup/pids/pids.max; grep :pids: /proc/self/cgroup']);
   editConfig(bundle, spec => {
     spec.linux.cgroupsPath = `${parent}/c`;
     spec.linux.resources = { pids: { limit: 7 } };

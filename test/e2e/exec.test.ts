@@ -6,7 +6,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  REPO,
   TSRT,
   e2eFile,
   editConfig,
@@ -18,6 +17,7 @@ import {
   tsrt,
   type Edit,
   type Scope,
+  userBundle,
 } from '../helpers.js';
 import { hostFacts } from '../../src/runtime/host.js';
 
@@ -533,20 +533,7 @@ t.test('a rootless container: exec joins its user namespace as the unprivileged 
   const base = tmpdir('tsrt-exec-rootless-');
   tt.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
   fs.chownSync(base, user.uid, user.gid);
-  const bundle = path.join(base, 'bundle');
-  const mk = spawnSync('runuser', [
-    '-u',
-    user.name,
-    '--',
-    'bash',
-    path.join(REPO, 'hack/mkbundle.sh'),
-    bundle,
-    '--rootless',
-    '--',
-    'sleep',
-    '1000',
-  ]);
-  tt.equal(mk.status, 0, mk.stderr.toString());
+  const bundle = userBundle(base, user, ['sleep', '1000']);
   editConfig(bundle, spec => {
     spec.root.readonly = false;
   });

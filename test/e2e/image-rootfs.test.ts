@@ -5,41 +5,14 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import { REPO, TSRT, e2eFile, editConfig, hostMountsContaining, testUser } from '../helpers.js';
+import { TSRT, e2eFile, hostMountsContaining } from '../helpers.js';
+import { userSifBundle } from '../sif-helpers.js';
 
 e2eFile(t, { name: 'image-rootfs', idPrefix: 'imgroot', needsRoot: 'image rootfs tests need root', timeoutMinutes: 10 });
 
 t.test('an unprivileged read-only SIF root that only unpacking can open runs from where it was unpacked', async tt => {
-  const user = testUser();
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-image-rootfs-'));
-  fs.chmodSync(home, 0o755);
-  fs.chownSync(home, user.uid, user.gid);
-  tt.teardown(() => {
-    if (hostMountsContaining(home).length === 0) fs.rmSync(home, { recursive: true, force: true });
-  });
-  const asUser = (cmd: string, args: string[]) => {
-    const r = spawnSync('runuser', ['-u', user.name, '--', cmd, ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
-  };
-  const bundle = path.join(home, 'bundle');
-  asUser('bash', [path.join(REPO, 'hack', 'mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'cat /etc/greeting']);
-  fs.writeFileSync(path.join(bundle, 'rootfs', 'etc', 'greeting'), 'hello from the SIF\n');
-  asUser('mksquashfs', [path.join(bundle, 'rootfs'), path.join(home, 'rootfs.sqfs'), '-quiet', '-noappend']);
-  const image = path.join(bundle, 'image.sif');
-  SifImage.create(image, [
-    {
-      dataType: DataType.Partition,
-      data: { path: path.join(home, 'rootfs.sqfs') },
-      partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys },
-    },
-  ]).close();
-  fs.chownSync(image, user.uid, user.gid);
-  editConfig(bundle, spec => {
-    spec.root = { path: 'image.sif', readonly: true };
-  });
+  const { user, home, bundle } = userSifBundle(tt, 'tsrt-image-rootfs-', ['sh', '-c', 'cat /etc/greeting']);
   // A PATH with unsquashfs but neither squashfuse nor fuse2fs: the image can only be unpacked.
   const tools = path.join(home, 'tools');
   fs.mkdirSync(tools, { mode: 0o755 });

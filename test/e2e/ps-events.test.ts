@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
-  REPO,
   TSRT,
   e2eFile,
   editConfig,
@@ -24,6 +23,7 @@ import {
   waitScale,
   type Edit,
   type Scope,
+  userBundle,
 } from '../helpers.js';
 
 const { ROOT, rt } = e2eFile(t, {
@@ -222,19 +222,7 @@ t.test('ps of a rootless container without a cgroup of its own: the processes of
   const parent = tmpdir('tsrt-e2e-psev-rootless-');
   tt.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
   fs.chownSync(parent, user.uid, user.gid);
-  const bundle = path.join(parent, 'bundle');
-  const mk = spawnSync('runuser', [
-    '-u',
-    user.name,
-    '--',
-    'bash',
-    path.join(REPO, 'hack/mkbundle.sh'),
-    bundle,
-    '--rootless',
-    '--',
-    ...INIT_AND_CHILD,
-  ]);
-  tt.equal(mk.status, 0, mk.stderr?.toString());
+  const bundle = userBundle(parent, user, [...INIT_AND_CHILD]);
   editConfig(bundle, spec => {
     delete spec.linux.cgroupsPath;
   });

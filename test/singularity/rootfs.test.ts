@@ -4,10 +4,10 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataType, FsType, PartType, SifImage } from '../../src/sif/index.js';
-import { REPO, e2eFile, editConfig, hostMountsContaining, testUser, tsrt, waitFor, type Result, type Scope } from '../helpers.js';
+import { e2eFile, editConfig, hostMountsContaining, tsrt, waitFor, type Result, type Scope } from '../helpers.js';
+import { userSifBundle } from '../sif-helpers.js';
 
 const { ROOT, scope, rt, rtFiles } = e2eFile(t, {
   name: 'sif-rootfs',
@@ -190,33 +190,7 @@ t.test('bad images are refused naming the config field', async t => {
 });
 
 t.test('unprivileged tsrt: a read-only SIF root through squashfuse or the cached sandbox; no overlay', async t => {
-  const user = testUser();
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrt-sif-rootless-'));
-  fs.chmodSync(home, 0o755);
-  fs.chownSync(home, user.uid, user.gid);
-  t.teardown(() => {
-    if (hostMountsContaining(home).length === 0) fs.rmSync(home, { recursive: true, force: true });
-  });
-  const asUser = (cmd: string, args: string[]) => {
-    const r = spawnSync('runuser', ['-u', user.name, '--', cmd, ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
-  };
-  const bundle = path.join(home, 'bundle');
-  asUser('bash', [path.join(REPO, 'hack', 'mkbundle.sh'), bundle, '--rootless', '--', 'sh', '-c', 'id -u; cat /etc/greeting']);
-  fs.writeFileSync(path.join(bundle, 'rootfs', 'etc', 'greeting'), 'hello from the SIF\n');
-  asUser('mksquashfs', [path.join(bundle, 'rootfs'), path.join(home, 'rootfs.sqfs'), '-quiet', '-noappend']);
-  const image = path.join(bundle, 'image.sif');
-  SifImage.create(image, [
-    {
-      dataType: DataType.Partition,
-      data: { path: path.join(home, 'rootfs.sqfs') },
-      partition: { fsType: FsType.Squashfs, partType: PartType.PrimSys },
-    },
-  ]).close();
-  fs.chownSync(image, user.uid, user.gid);
-  editConfig(bundle, spec => {
-    spec.root = { path: 'image.sif', readonly: true };
-  });
+  const { user, home, bundle } = userSifBundle(t, 'tsrt-sif-rootless-', ['sh', '-c', 'id -u; cat /etc/greeting']);
   const env = { ...process.env, XDG_CACHE_HOME: path.join(home, 'cache') };
   const root = path.join(home, 'state');
   const r = tsrt(['run', '-b', bundle, 'sif-rootless-ro'], { user: user.name, root, env });

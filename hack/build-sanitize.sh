@@ -14,7 +14,7 @@ git ls-files -z --cached --others --exclude-standard | tar --null -T - -c | tar 
 ln -s "$PWD/node_modules" "$copy/node_modules"
 # The generated TS/C constants are not in git: the copy gets them as npm run build makes them.
 mkdir -p "$copy/native/generated"
-cp native/generated/tsrt-abi.h "$copy/native/generated/"
+cp native/generated/tsrt-abi.h native/generated/tsrt-exec-abi.h "$copy/native/generated/"
 cp src/native-abi/abi.gen.ts "$copy/src/native-abi/"
 TSRT_SANITIZE=1 bash "$copy/hack/build.sh"
 rm -rf "$out"

@@ -11,8 +11,8 @@ version="$(node -p 'require("./package.json").version')"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 bun="$(bash hack/bun.sh)"
 # package.json's build runs hack/gen-abi.ts first: the shared TS/C constants from src/native-abi/table.ts.
-if [ ! -f native/generated/tsrt-abi.h ] || [ ! -f src/native-abi/abi.gen.ts ]; then
-  echo "build: native/generated/tsrt-abi.h missing: build with npm run build (it runs hack/gen-abi.ts first)" >&2
+if [ ! -f native/generated/tsrt-abi.h ] || [ ! -f native/generated/tsrt-exec-abi.h ] || [ ! -f src/native-abi/abi.gen.ts ]; then
+  echo "build: native/generated/tsrt-abi.h or tsrt-exec-abi.h missing: build with npm run build (it runs hack/gen-abi.ts first)" >&2
   exit 1
 fi
 

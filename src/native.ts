@@ -1,6 +1,18 @@
 // The only importer of the addon. Everything here is synchronous: the CLI is a short-lived process, and
 // libuv-free calls also work in the Bun-compiled executable.
 import { createRequire } from 'node:module';
+import {
+  MSG_ACK,
+  MSG_ERROR,
+  MSG_GO,
+  MSG_MOUNT_SOURCE,
+  MSG_PID,
+  MSG_PREPIVOT,
+  MSG_READY,
+  MSG_SECCOMP,
+  MSG_START,
+  MSG_USERNS,
+} from './native-abi/abi.gen.js';
 import type { SeccompFilter } from './plan/seccomp.js';
 
 export interface SpawnResult {
@@ -113,16 +125,16 @@ export interface Addon {
 }
 
 export const Msg = {
-  userns: 1,
-  pid: 2,
-  prepivot: 3,
-  ready: 4,
-  error: 5,
-  seccomp: 6,
-  mountSource: 7,
-  ack: 16,
-  go: 17,
-  start: 18,
+  userns: MSG_USERNS,
+  pid: MSG_PID,
+  prepivot: MSG_PREPIVOT,
+  ready: MSG_READY,
+  error: MSG_ERROR,
+  seccomp: MSG_SECCOMP,
+  mountSource: MSG_MOUNT_SOURCE,
+  ack: MSG_ACK,
+  go: MSG_GO,
+  start: MSG_START,
 } as const;
 
 let loaded: Addon | undefined;

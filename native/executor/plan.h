@@ -13,39 +13,16 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define TSRT_PLAN_MAGIC 0x54535254u /* "TSRT" */
-#define TSRT_PLAN_VERSION 1u
-
 /*
- * The only length limits are the kernel's: a path is at most PATH_MAX bytes with its NUL, one argument or
- * environment string at most MAX_ARG_STRLEN (execve refuses longer ones). Other strings and every count are
- * bounded by the plan's own bytes (a count promising more elements than bytes remain is refused before
- * anything is allocated), and the plan by its 32-bit length field.
+ * The plan's constants (TSRT_PLAN_MAGIC/VERSION, the limits TSRT_PATH_MAX and TSRT_ARG_STRLEN, the STEP_* kinds,
+ * MF_* step flags, PF_* plan flags, TSRT_SECCOMP_FLAG*) are written once, with why each exists, in
+ * src/native-abi/table.ts; npm run build generates this header from it (hack/gen-abi.ts). The only length
+ * limits are the kernel's: a path is at most PATH_MAX bytes with its NUL, one argument or environment string at
+ * most MAX_ARG_STRLEN (execve refuses longer ones). Other strings and every count are bounded by the plan's own
+ * bytes (a count promising more elements than bytes remain is refused before anything is allocated), and the
+ * plan by its 32-bit length field.
  */
-#define TSRT_PATH_MAX 4096u
-#define TSRT_ARG_STRLEN 131072u
-
-enum tsrt_step_kind {
-	STEP_MOUNT_BIND = 1,  /* open_tree(source) -> setattr -> move_mount onto dest */
-	STEP_MOUNT_FS = 2,    /* fsopen(fstype) + fsconfig(data) -> fsmount -> move_mount onto dest */
-	STEP_SYMLINK = 3,     /* symlink(target, dest) unless dest exists */
-	STEP_MKNOD = 4,	      /* mknod dest (mode, rdev), chown uid:gid */
-	STEP_BIND_DEVICE = 5, /* bind a host device node onto dest, verified by rdev first */
-	STEP_MKDIR = 6,	      /* mkdir -p dest inside the rootfs */
-	STEP_SETATTR = 7,     /* mount_setattr(attr_set, attr_clr) on the mount at dest (e.g. a tmpfs made read-only
-			       * last, or rnosuid over a bind's tree); MF_ATTR_RECURSIVE applies it to the tree */
-};
-
-/* Mount step flags. */
-#define MF_RECURSIVE 0x1u	/* rbind / AT_RECURSIVE for attribute changes */
-#define MF_DEST_FILE 0x2u	/* the destination must be a file (source is not a directory) */
-#define MF_ATTR_RECURSIVE 0x4u	/* rro, rnosuid...: apply attributes to the whole tree */
-#define MF_FALLBACK_BIND 0x8u	/* if the fs mount is refused (EPERM), bind fallback_source instead */
-#define MF_PROC_OR_SYS 0x10u	/* proc/sysfs: the destination must be a real directory (R7) */
-#define MF_PROP_RECURSIVE 0x20u /* rprivate, rshared...: propagation for the whole tree */
-#define MF_MOUNT_LABEL 0x40u	/* fs mounts: pass the plan's mount_label as the SELinux context= option */
-#define MF_COPY_UP 0x80u	/* tmpcopyup: fill the new tmpfs with a copy of what the rootfs has at dest */
-#define MF_DEFERRED 0x100u	/* setattr: applied last, once the console is bound too (runc's finalizeRootfs) */
+#include "../generated/tsrt-exec-abi.h"
 
 struct tsrt_step {
 	uint32_t kind;
@@ -87,41 +64,8 @@ struct tsrt_rlimit {
 	uint64_t soft, hard;
 };
 
-/* The seccomp(2) filter flags a plan may ask for (LOG, SPEC_ALLOW, NEW_LISTENER, WAIT_KILLABLE_RECV). */
-#define TSRT_SECCOMP_FLAG_NEW_LISTENER 0x8u
-#define TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV 0x20u
-#define TSRT_SECCOMP_FLAGS_KNOWN (0x2u | 0x4u | TSRT_SECCOMP_FLAG_NEW_LISTENER | TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV)
-
 /* Every CLONE_NEW* namespace flag (TIME, NS, CGROUP, UTS, IPC, USER, PID, NET): what join_nsflags may hold. */
 #define TSRT_CLONE_NS_ALL 0x7e020080u
-
-/* Plan flags. */
-#define PF_NEW_USERNS 0x1u  /* unshare(CLONE_NEWUSER); the parent writes the id maps */
-#define PF_NEW_MOUNTNS 0x2u /* rootfs work happens (a new mount ns is required for it) */
-#define PF_NO_PIVOT 0x4u    /* MS_MOVE + chroot instead of pivot_root */
-#define PF_READONLY_ROOT 0x8u
-#define PF_TERMINAL 0x10u
-#define PF_NO_NEW_PRIVS 0x20u
-#define PF_SET_HOSTNAME 0x40u
-#define PF_SET_DOMAINNAME 0x80u
-#define PF_OOM_SCORE_ADJ 0x100u
-#define PF_SYNC_PREPIVOT 0x200u /* stop before pivot_root so the parent runs prestart/createRuntime hooks */
-#define PF_START_FIFO 0x400u	/* wait for `start` on the exec fifo; otherwise on the sync socket */
-#define PF_SET_UMASK 0x800u
-#define PF_SETGROUPS 0x1000u /* setgroups() is allowed (not denied in the user namespace) */
-#define PF_NEW_CGROUPNS 0x2000u
-#define PF_NEW_TIMENS 0x4000u
-#define PF_NEW_PIDNS 0x8000u
-#define PF_NEW_KEYRING 0x10000u /* join a fresh session keyring (runc's default; --no-new-keyring clears it) */
-#define PF_EXEC                                                                                                        \
-	0x20000u /* exec: join the namespaces of join_pidfd's process (join_nsflags) and run a process
-				 * there; no namespace is made, no rootfs, device, hostname or sysctl work is done */
-/* The rootfs is prepared in a mount namespace shared with others (the runtime's own, or one joined by path):
- * its root propagation is left alone and the rootfs is entered with chroot, since pivot_root would move the
- * root of every other process in that namespace. */
-#define PF_SHARED_MOUNTNS 0x40000u
-/* A new network namespace: bring its loopback interface up, as runc and crun do (it starts down). */
-#define PF_LOOPBACK_UP 0x80000u
 
 struct tsrt_plan {
 	uint32_t flags;

@@ -1,10 +1,9 @@
 // Encodes a LaunchPlan into the length-framed buffer native/executor/decode.c reads. Little-endian u32/u64,
 // strings as u32 length + bytes + NUL (0xffffffff = absent). The order here IS the format: keep it in step
-// with plan_decode().
+// with plan_decode(). The header's magic and version come from the table both are generated from.
+import { TSRT_PLAN_MAGIC, TSRT_PLAN_VERSION } from '../native-abi/abi.gen.js';
 import { StepKind, type ContainerPlan, type LaunchPlan, type PlanFds } from './types.js';
 
-const MAGIC = 0x54535254;
-const VERSION = 1;
 const ABSENT = 0xffffffff;
 
 class Writer {
@@ -92,7 +91,7 @@ export function encodePlan(p: LaunchPlan, fds: PlanFds = {}, seccompProgram: Uin
   const pr = p.process;
   if (pr.seccomp && seccompProgram.length === 0) throw new Error('encodePlan: the plan has a seccomp filter but no compiled program');
   const w = new Writer();
-  w.u32(MAGIC).u32(VERSION).u32(0);
+  w.u32(TSRT_PLAN_MAGIC).u32(TSRT_PLAN_VERSION).u32(0);
   w.u32(p.flags).u64(c.unshareFlags);
   w.u32(c.join.length);
   for (const j of c.join) w.u32(j.type).str(j.path);

@@ -4,11 +4,12 @@
 // runc meets the same refusal later, from the syscall.
 import * as path from 'node:path';
 import { SpecError } from '../errors.js';
+import { TSRT_ARG_STRLEN, TSRT_PATH_MAX } from '../native-abi/abi.gen.js';
 
-/** include/uapi/linux/limits.h PATH_MAX: the longest path a syscall takes, with its NUL. */
-export const PATH_MAX = 4096;
-/** include/uapi/linux/binfmts.h MAX_ARG_STRLEN (32 pages): the longest argv or envp string execve takes, with its NUL. */
-export const MAX_ARG_STRLEN = 131072;
+/** include/uapi/linux/limits.h PATH_MAX: the longest path a syscall takes, with its NUL (the plan decoder's too). */
+export const PATH_MAX = TSRT_PATH_MAX;
+/** include/uapi/linux/binfmts.h MAX_ARG_STRLEN (32 pages): the longest argv or envp string execve takes, with its NUL (the decoder's too). */
+export const MAX_ARG_STRLEN = TSRT_ARG_STRLEN;
 /** include/uapi/linux/bpf_common.h BPF_MAXINSNS: the most instructions of one classic BPF program (a seccomp filter). */
 export const BPF_MAXINSNS = 4096;
 /** include/uapi/linux/limits.h NGROUPS_MAX: the most supplementary groups setgroups(2) takes. */

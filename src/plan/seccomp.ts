@@ -3,6 +3,13 @@
 // with the JSON pointer of the field in the message. Only what libseccomp alone knows (syscall names, which
 // architectures it was built with) is left to the compile step.
 import { configError } from '../errors.js';
+import {
+  TSRT_SECCOMP_FLAG_LOG,
+  TSRT_SECCOMP_FLAG_NEW_LISTENER,
+  TSRT_SECCOMP_FLAG_SPEC_ALLOW,
+  TSRT_SECCOMP_FLAG_TSYNC,
+  TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV,
+} from '../native-abi/abi.gen.js';
 import type { LinuxSeccomp } from '../spec/types.gen.js';
 import { BPF_MAXINSNS } from './limits.js';
 
@@ -30,13 +37,13 @@ export const SCMP_CMP: Record<string, number> = {
   SCMP_CMP_MASKED_EQ: 7,
 };
 
-/** seccomp(2) SECCOMP_FILTER_FLAG_* bits. */
+/** seccomp(2) SECCOMP_FILTER_FLAG_* bits, as the executor's decoder knows them. */
 export const FILTER_FLAG = {
-  TSYNC: 0x1,
-  LOG: 0x2,
-  SPEC_ALLOW: 0x4,
-  NEW_LISTENER: 0x8,
-  WAIT_KILLABLE_RECV: 0x20,
+  TSYNC: TSRT_SECCOMP_FLAG_TSYNC,
+  LOG: TSRT_SECCOMP_FLAG_LOG,
+  SPEC_ALLOW: TSRT_SECCOMP_FLAG_SPEC_ALLOW,
+  NEW_LISTENER: TSRT_SECCOMP_FLAG_NEW_LISTENER,
+  WAIT_KILLABLE_RECV: TSRT_SECCOMP_FLAG_WAIT_KILLABLE_RECV,
 } as const;
 
 /** The runtime-spec flag names this runtime knows (what `features` reports as knownFlags). */

@@ -1,59 +1,98 @@
 // The launch plan: everything the executor needs, resolved and numeric, and what the runtime does beside it.
 // Built by plan/build.ts (pure), encoded by plan/codec.ts, decoded and applied by native/executor. Field
-// meanings mirror native/executor/plan.h.
+// meanings mirror native/executor/plan.h; the numbers (step kinds, step and plan flags) come from the table
+// both languages are generated from (src/native-abi/table.ts).
 
+import {
+  MF_ATTR_RECURSIVE,
+  MF_COPY_UP,
+  MF_DEFERRED,
+  MF_DEST_FILE,
+  MF_FALLBACK_BIND,
+  MF_MOUNT_LABEL,
+  MF_PROC_OR_SYS,
+  MF_PROP_RECURSIVE,
+  MF_RECURSIVE,
+  PF_EXEC,
+  PF_LOOPBACK_UP,
+  PF_NEW_CGROUPNS,
+  PF_NEW_KEYRING,
+  PF_NEW_MOUNTNS,
+  PF_NEW_PIDNS,
+  PF_NEW_TIMENS,
+  PF_NEW_USERNS,
+  PF_NO_NEW_PRIVS,
+  PF_NO_PIVOT,
+  PF_OOM_SCORE_ADJ,
+  PF_READONLY_ROOT,
+  PF_SET_DOMAINNAME,
+  PF_SET_HOSTNAME,
+  PF_SET_UMASK,
+  PF_SETGROUPS,
+  PF_SHARED_MOUNTNS,
+  PF_START_FIFO,
+  PF_SYNC_PREPIVOT,
+  PF_TERMINAL,
+  STEP_BIND_DEVICE,
+  STEP_MKDIR,
+  STEP_MKNOD,
+  STEP_MOUNT_BIND,
+  STEP_MOUNT_FS,
+  STEP_SETATTR,
+  STEP_SYMLINK,
+} from '../native-abi/abi.gen.js';
 import type { SeccompPlan } from './seccomp.js';
 
 export const StepKind = {
-  bind: 1,
-  fs: 2,
-  symlink: 3,
-  mknod: 4,
-  bindDevice: 5,
-  mkdir: 6,
-  setattr: 7,
+  bind: STEP_MOUNT_BIND,
+  fs: STEP_MOUNT_FS,
+  symlink: STEP_SYMLINK,
+  mknod: STEP_MKNOD,
+  bindDevice: STEP_BIND_DEVICE,
+  mkdir: STEP_MKDIR,
+  setattr: STEP_SETATTR,
 } as const;
 export type StepKindName = keyof typeof StepKind;
 
 export const MountFlag = {
-  recursive: 0x1,
-  destFile: 0x2,
-  attrRecursive: 0x4,
-  fallbackBind: 0x8,
-  procOrSys: 0x10,
-  propagationRecursive: 0x20,
+  recursive: MF_RECURSIVE,
+  destFile: MF_DEST_FILE,
+  attrRecursive: MF_ATTR_RECURSIVE,
+  fallbackBind: MF_FALLBACK_BIND,
+  procOrSys: MF_PROC_OR_SYS,
+  propagationRecursive: MF_PROP_RECURSIVE,
   /** The plan's mountLabel goes to this filesystem as its SELinux context= option. */
-  mountLabel: 0x40,
+  mountLabel: MF_MOUNT_LABEL,
   /** tmpcopyup: the new tmpfs starts with a copy of what the image has at its destination (runc, crun). */
-  copyUp: 0x80,
+  copyUp: MF_COPY_UP,
   /** A setattr step applied last, after the console is bound: the read-only of a tmpfs or /dev (runc). */
-  deferred: 0x100,
+  deferred: MF_DEFERRED,
 } as const;
 
 export const PlanFlag = {
-  newUserns: 0x1,
-  newMountns: 0x2,
-  noPivot: 0x4,
-  readonlyRoot: 0x8,
-  terminal: 0x10,
-  noNewPrivs: 0x20,
-  setHostname: 0x40,
-  setDomainname: 0x80,
-  oomScoreAdj: 0x100,
-  syncPrepivot: 0x200,
-  startFifo: 0x400,
-  setUmask: 0x800,
-  setgroups: 0x1000,
-  newCgroupns: 0x2000,
-  newTimens: 0x4000,
-  newPidns: 0x8000,
-  newKeyring: 0x10000,
+  newUserns: PF_NEW_USERNS,
+  newMountns: PF_NEW_MOUNTNS,
+  noPivot: PF_NO_PIVOT,
+  readonlyRoot: PF_READONLY_ROOT,
+  terminal: PF_TERMINAL,
+  noNewPrivs: PF_NO_NEW_PRIVS,
+  setHostname: PF_SET_HOSTNAME,
+  setDomainname: PF_SET_DOMAINNAME,
+  oomScoreAdj: PF_OOM_SCORE_ADJ,
+  syncPrepivot: PF_SYNC_PREPIVOT,
+  startFifo: PF_START_FIFO,
+  setUmask: PF_SET_UMASK,
+  setgroups: PF_SETGROUPS,
+  newCgroupns: PF_NEW_CGROUPNS,
+  newTimens: PF_NEW_TIMENS,
+  newPidns: PF_NEW_PIDNS,
+  newKeyring: PF_NEW_KEYRING,
   /** exec: join the namespaces of the container init (joinPidfd) instead of making a container. */
-  exec: 0x20000,
+  exec: PF_EXEC,
   /** The rootfs work happens in a mount namespace shared with others: no propagation change, chroot. */
-  sharedMountns: 0x40000,
+  sharedMountns: PF_SHARED_MOUNTNS,
   /** A new network namespace: its loopback interface is brought up (runc's and crun's "loopback" network). */
-  loopbackUp: 0x80000,
+  loopbackUp: PF_LOOPBACK_UP,
 } as const;
 
 export interface PlanStep {

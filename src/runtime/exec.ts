@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError, fromSystemError } from '../errors.js';
+import { S_EXEC_LOOKUP } from '../native-abi/abi.gen.js';
 import { native, type ExitStatus, type SyncMessage } from '../native.js';
 import { buildExecPlan } from '../plan/exec.js';
 import { encodePlan } from '../plan/codec.js';
@@ -13,7 +14,7 @@ import { parseProcess } from '../spec/validate.js';
 import type { Linux, Process } from '../spec/types.gen.js';
 import { cgroupOf, initPidfd, withContainer, type Locked } from './container.js';
 import { hostFacts } from './host.js';
-import { S_EXEC_LOOKUP, Session, Undo, executorError, sendSeccompListener } from './session.js';
+import { Session, Undo, executorError, sendSeccompListener } from './session.js';
 import { writeFileAtomic } from './state.js';
 
 /** What the command line may change in the container's process (runc's exec flags). */

@@ -3,56 +3,12 @@
 // and in the foreground wait for it or proxy its terminal. What the runtime makes on the way goes onto one
 // undo list, which a failure runs backwards.
 import { RuntimeError, describeErrno } from '../errors.js';
+import { S_EXEC_LOOKUP, S_MOUNT, S_ROOTFS, S_TEXT } from '../native-abi/abi.gen.js';
 import { Msg, native, type ExitStatus, type SyncMessage } from '../native.js';
 import type { SeccompPlan } from '../plan/seccomp.js';
 import { MountFlag, type PlanStep } from '../plan/types.js';
 import { OCI_VERSION, ociState, type ContainerRecord, type Status } from './state.js';
 
-/** Executor step ids (native/executor/sync.h) as runc-like phrases. */
-const STEP_TEXT = [
-  '',
-  'set up the init process',
-  'join namespace',
-  'create user namespace',
-  'create namespaces',
-  'set time namespace offsets',
-  'fork into the pid namespace',
-  'set hostname',
-  'prepare rootfs',
-  'error mounting',
-  'create symlink',
-  'create device',
-  'create directory',
-  'pivot_root',
-  'set up console',
-  'write sysctl',
-  'make path read-only',
-  'mask path',
-  'make rootfs read-only',
-  'write oom_score_adj',
-  'set rlimit',
-  'set capabilities',
-  'set additional gids',
-  'set user',
-  'chdir to cwd',
-  'exec',
-  'wait for start',
-  'set no_new_privs',
-  'load seccomp filter',
-  'exec',
-  'create cgroup namespace',
-  'set scheduler',
-  'set io priority',
-  'set cpu affinity',
-  'set personality',
-  'set memory policy',
-  'apply LSM label',
-  'make idmapped mount',
-  'bring up loopback interface',
-];
-export const S_EXEC_LOOKUP = 25;
-const S_ROOTFS = 8;
-const S_MOUNT = 9;
 /** Message names, for the session's observer (create's crash points). */
 const MSG_NAME: Record<number, string> = Object.fromEntries(Object.entries(Msg).map(([name, type]) => [type, name]));
 
@@ -84,7 +40,7 @@ export function executorError(m: SyncMessage, steps: PlanStep[] = []): RuntimeEr
     else if (m.errname === 'ENOENT' || m.errname === 'ENOTDIR') text = `exec: ${name}: stat ${m.detail}: ${reason}`;
     else text = `exec: ${name}: ${reason}`;
   } else {
-    const step = STEP_TEXT[m.step] ?? `step ${m.step}`;
+    const step = S_TEXT[m.step] ?? `step ${m.step}`;
     text = `error during container init: ${step} ${JSON.stringify(m.detail)}: ${reason}`;
   }
   return new RuntimeError(`unable to start container process: ${text}`, { op: 'init', path: m.detail, errno: m.errname });

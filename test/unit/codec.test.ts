@@ -2,6 +2,7 @@
 // runs the C decoder alone: a reason string when the plan is refused, {steps, args, rootfs} when it decodes.
 // Needs build/Release/tsrt.node (npm run build). No root needed, nothing is cloned.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +12,20 @@ import { encodePlan } from '../../src/plan/codec.js';
 import type { HostFacts } from '../../src/plan/facts.js';
 import { CLONE } from '../../src/plan/linux.js';
 import { FILTER_FLAG } from '../../src/plan/seccomp.js';
-import { MountFlag, type ContainerPlan, type CreatePlan, type LaunchPlan, type PlanStep, type ProcessPlan } from '../../src/plan/types.js';
+import {
+  MountFlag,
+  PlanFlag,
+  StepKind,
+  type ContainerPlan,
+  type CreatePlan,
+  type LaunchPlan,
+  type PlanStep,
+  type ProcessPlan,
+} from '../../src/plan/types.js';
 import { specTemplate } from '../../src/spec/template.js';
 import { MAX_ARG_STRLEN, PATH_MAX } from '../../src/plan/limits.js';
 import { native, type DecodedPlan } from '../../src/native.js';
+import { tmpdir } from '../helpers.js';
 
 const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/tsrt.node');
 if (!fs.existsSync(ADDON)) {
@@ -702,4 +713,222 @@ t.test('2000 random single-byte mutations never crash the decoder', async t => {
   t.same(bad, [], 'every result is a reason or a well-formed decoded plan');
   t.equal(refused + decoded, 2000);
   t.ok(refused > 0 && decoded > 0, `both outcomes occur (${refused} refused, ${decoded} decoded)`);
+});
+
+/**
+ * The field order: every field of a plan whose fields all differ, as test/unit/fixtures/plan-dump.c prints the
+ * decoded struct tsrt_plan. Truncations and trailing bytes (above) catch fields of different sizes out of
+ * order; this catches two of the same size (uid and gid, two flag words) read in each other's place.
+ */
+t.test("the decoder reads every field where the codec wrote it: each of plan.h's fields holds the plan's value", async t => {
+  const dir = tmpdir('tsrt-plan-dump-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  const dump = path.join(dir, 'plan-dump');
+  const cc = spawnSync(
+    'cc',
+    [
+      '-Wall',
+      '-Werror',
+      '-D_GNU_SOURCE',
+      '-o',
+      dump,
+      path.join(REPO, 'test/unit/fixtures/plan-dump.c'),
+      path.join(REPO, 'native/executor/decode.c'),
+    ],
+    { encoding: 'utf8' },
+  );
+  t.equal(cc.status, 0, `the dump program compiles: ${cc.stderr}`);
+  const decode = (buf: Buffer): Map<string, string> => {
+    const out = spawnSync(dump, { input: buf, encoding: 'utf8' });
+    t.equal(out.status, 0, out.stderr);
+    return new Map(
+      out.stdout
+        .trimEnd()
+        .split('\n')
+        .map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+  };
+  const hex = (b?: Uint8Array): string => Buffer.from(b ?? []).toString('hex');
+  const step = (over: Partial<PlanStep>): PlanStep => ({
+    kind: 'bind',
+    flags: 0,
+    dest: '/',
+    attrSet: 0,
+    attrClr: 0,
+    propagation: 0,
+    mode: 0,
+    rdev: 0n,
+    uid: 0,
+    gid: 0,
+    ...over,
+  });
+  const plan = smallPlan({
+    flags: PlanFlag.newMountns | PlanFlag.startFifo | PlanFlag.terminal,
+    unshareFlags: CLONE.NEWNS | CLONE.NEWUTS,
+    join: [{ type: CLONE.NEWNET, path: '/proc/7/ns/net' }],
+    timeOffsets: { monotonic: [-11n, 12], boottime: [13n, 14] },
+    rootPropagation: 15,
+    rootfsPropagation: 16,
+    hostname: 'h',
+    domainname: 'd',
+    steps: [
+      step({
+        flags: MountFlag.recursive | MountFlag.procOrSys,
+        source: '/src',
+        dest: '/dst',
+        data: 'dat',
+        fallback: '/fb',
+        attrSet: 18,
+        attrClr: 19,
+        propagation: 20,
+        mode: 21,
+        rdev: 22n,
+        uid: 23,
+        gid: 24,
+        idmap: { uidMappings: [], gidMappings: [], recursive: true },
+      }),
+      step({
+        kind: 'fs',
+        flags: MountFlag.mountLabel,
+        source: 'tmpfs',
+        dest: '/t',
+        fstype: 'tmpfs',
+        data: 'size=1',
+        attrSet: 25,
+        attrClr: 26,
+        propagation: 27,
+        mode: 28,
+        rdev: 29n,
+        uid: 30,
+        gid: 31,
+      }),
+    ],
+    maskedPaths: ['/m'],
+    readonlyPaths: ['/ro'],
+    sysctl: [['k/x', 'v']],
+    consoleSize: { rows: 35, cols: 36 },
+    oomScoreAdj: -37,
+    rlimits: [{ resource: 7, soft: 38n, hard: 39n }],
+    caps: { bounding: 40n, effective: 41n, permitted: 42n, inheritable: 43n, ambient: 44n },
+    uid: 45,
+    gid: 46,
+    umask: 47,
+    additionalGids: [48, 49],
+    cwd: '/c',
+    args: ['a0', 'a1'],
+    env: ['E=1'],
+    preserveFds: 50,
+    seccomp: { filter: { defaultAction: 0x7fff0000, architectures: [], rules: [] }, flags: FILTER_FLAG.LOG },
+    scheduler: { policy: 51, flags: 52, nice: -53, priority: 54, runtime: 55n, deadline: 56n, period: 57n },
+    ioPriority: 58,
+    cpuAffinity: { initial: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), final: Uint8Array.from([9, 10, 11, 12, 13, 14, 15, 16]) },
+    personality: 59,
+    memoryPolicy: { mode: 60, nodes: Uint8Array.from([17, 18, 19, 20, 21, 22, 23, 24]) },
+    apparmorProfile: 'aa',
+    selinuxLabel: 'se',
+    mountLabel: 'ml',
+  });
+  const fds = { console: 32, fifo: 33, userns: [34] };
+  const program = Uint8Array.from({ length: 16 }, (_, i) => 0x60 + i);
+  const c = plan.container!;
+  const pr = plan.process;
+  const expected: Record<string, string | number | bigint> = {
+    flags: plan.flags,
+    unshare_flags: c.unshareFlags,
+    'join[0].type': c.join[0]!.type,
+    'join[0].path': c.join[0]!.path,
+    time_monotonic_sec: c.timeOffsets.monotonic[0],
+    time_monotonic_nsec: c.timeOffsets.monotonic[1],
+    time_boottime_sec: c.timeOffsets.boottime[0],
+    time_boottime_nsec: c.timeOffsets.boottime[1],
+    rootfs: c.rootfs,
+    root_propagation: c.rootPropagation,
+    rootfs_propagation: c.rootfsPropagation,
+    hostname: c.hostname!,
+    domainname: c.domainname!,
+    'masked[0]': c.maskedPaths[0]!,
+    'readonly[0]': c.readonlyPaths[0]!,
+    'sysctl[0].key': c.sysctl[0]![0],
+    'sysctl[0].value': c.sysctl[0]![1],
+    console_socket: fds.console,
+    console_rows: pr.consoleSize.rows,
+    console_cols: pr.consoleSize.cols,
+    oom_score_adj: pr.oomScoreAdj,
+    'rlimits[0].resource': pr.rlimits[0]!.resource,
+    'rlimits[0].soft': pr.rlimits[0]!.soft,
+    'rlimits[0].hard': pr.rlimits[0]!.hard,
+    cap_bounding: pr.caps.bounding,
+    cap_effective: pr.caps.effective,
+    cap_permitted: pr.caps.permitted,
+    cap_inheritable: pr.caps.inheritable,
+    cap_ambient: pr.caps.ambient,
+    uid: pr.uid,
+    gid: pr.gid,
+    umask: pr.umask,
+    'groups[0]': pr.additionalGids[0]!,
+    'groups[1]': pr.additionalGids[1]!,
+    cwd: pr.cwd,
+    'args[0]': pr.args[0]!,
+    'args[1]': pr.args[1]!,
+    'env[0]': pr.env[0]!,
+    fifo_fd: fds.fifo,
+    preserve_fds: pr.preserveFds,
+    seccomp: hex(program),
+    seccomp_flags: pr.seccomp!.flags,
+    has_sched: 1,
+    sched_policy: pr.scheduler!.policy,
+    sched_flags: pr.scheduler!.flags,
+    sched_nice: pr.scheduler!.nice,
+    sched_priority: pr.scheduler!.priority,
+    sched_runtime: pr.scheduler!.runtime,
+    sched_deadline: pr.scheduler!.deadline,
+    sched_period: pr.scheduler!.period,
+    has_ioprio: 1,
+    ioprio: pr.ioPriority!,
+    affinity_initial: hex(pr.cpuAffinity!.initial),
+    affinity_final: hex(pr.cpuAffinity!.final),
+    has_personality: 1,
+    personality: pr.personality!,
+    has_mempolicy: 1,
+    mempolicy_mode: pr.memoryPolicy!.mode,
+    mempolicy_nodes: hex(pr.memoryPolicy!.nodes),
+    apparmor_profile: pr.apparmorProfile!,
+    selinux_label: pr.selinuxLabel!,
+    mount_label: c.mountLabel!,
+    'idmaps[0].step': 0,
+    'idmaps[0].userns_fd': fds.userns[0]!,
+    'idmaps[0].recursive': 1,
+    join_pidfd: -1,
+    join_nsflags: 0,
+  };
+  for (const [k, s] of c.steps.entries()) {
+    const fields: Record<string, string | number | bigint> = {
+      kind: StepKind[s.kind],
+      flags: s.flags,
+      source: s.source ?? '(absent)',
+      dest: s.dest,
+      fstype: s.fstype ?? '(absent)',
+      data: s.data ?? '(absent)',
+      fallback: s.fallback ?? '(absent)',
+      attr_set: s.attrSet,
+      attr_clr: s.attrClr,
+      propagation: s.propagation,
+      mode: s.mode,
+      rdev: s.rdev,
+      uid: s.uid,
+      gid: s.gid,
+    };
+    for (const [f, v] of Object.entries(fields)) expected[`steps[${k}].${f}`] = v;
+  }
+  const got = decode(encodePlan(plan, fds, program));
+  t.same([...got.keys()].sort(), Object.keys(expected).sort(), 'the dump names every field the plan sets');
+  for (const [name, v] of Object.entries(expected)) t.equal(got.get(name), String(v), name);
+
+  // The exec target is the plan's tail, set only in an exec plan.
+  const exec = smallPlan({ flags: PlanFlag.exec, unshareFlags: 0, joinNsFlags: CLONE.NEWPID | CLONE.NEWIPC });
+  const tail = decode(encodePlan(exec, { joinPidfd: 61 }));
+  t.equal(tail.get('join_pidfd'), '61', 'join_pidfd');
+  t.equal(tail.get('join_nsflags'), String(CLONE.NEWPID | CLONE.NEWIPC), 'join_nsflags');
+  t.equal(tail.get('flags'), String(PlanFlag.exec), 'flags of an exec plan');
 });

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { REPO, tmpdir } from '../helpers.js';
+import { S_SETUP } from '../../src/native-abi/abi.gen.js';
 import { Msg, native } from '../../src/native.js';
 
 const EXECUTOR = path.join(REPO, 'native', 'executor', 'tsrt-executor');
@@ -58,7 +59,7 @@ t.test('plan: bytes the decoder refuses are reported on the sync socket as a set
   const m = native().recv(ours);
   t.ok(m, 'one message arrived');
   t.equal(m?.type, Msg.error);
-  t.equal(m?.step, 1, 'the set-up step (S_SETUP)');
+  t.equal(m?.step, S_SETUP, 'the set-up step (S_SETUP)');
   t.equal(m?.errname, 'EPROTO');
   t.equal(m?.detail, 'bad plan magic');
 });

@@ -33,7 +33,7 @@ export function setDevices(dir: string, rules: DeviceRule[]): void {
     native().attachDeviceFilter(dir, deviceProgram(rules));
   } catch (e) {
     throw new RuntimeError(
-      `linux.resources.devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`,
+      `config.json: /linux/resources/devices: load the device filter (eBPF) into ${dir}: ${e instanceof Error ? e.message : String(e)}`,
       { op: 'cgroup', path: dir, errno: errnoOf(e) },
     );
   }

@@ -39,8 +39,8 @@ export const execCommand: Command = {
     const command = rest[0] === '--' ? rest.slice(1) : rest;
     try {
       const gids = (flags['additional-gids'] as number[] | undefined) ?? [];
-      const negative = gids.find(g => g < 0 || g > 4294967295);
-      if (negative !== undefined) throw new RuntimeError(`additional-gids must be a positive number ${negative}`, { op: 'exec' });
+      const outOfRange = gids.find(g => g < 0 || g > 4294967295);
+      if (outOfRange !== undefined) throw new RuntimeError(`additional-gids must be a positive number ${outOfRange}`, { op: 'exec' });
       const overrides: ProcessOverrides = {
         args: command,
         cwd: flags['cwd'] as string | undefined,

@@ -36,7 +36,11 @@ export function joinResctrl(plan: ResctrlPlan, containerId: string, pid: number)
   const exists = fs.existsSync(group);
   if (plan.closID && !exists && plan.schemata.length === 0) {
     // A closID with no schema names a group the administrator prepared: it must be there.
-    throw new RuntimeError(`config.json: /linux/intelRdt/closID: resctrl group ${group} does not exist`, { op: 'resctrl', path: group, errno: 'ENOENT' });
+    throw new RuntimeError(`config.json: /linux/intelRdt/closID: resctrl group ${group} does not exist`, {
+      op: 'resctrl',
+      path: group,
+      errno: 'ENOENT',
+    });
   }
   if (plan.requiredMonFeatures.length) {
     const features = (() => {

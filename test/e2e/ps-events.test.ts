@@ -21,6 +21,7 @@ import {
   tsrt,
   waitFor,
   waitScale,
+  within,
   type Edit,
   type Scope,
   userBundle,
@@ -108,7 +109,7 @@ async function until(pred: () => boolean, tries = 600, delayMs = 50): Promise<bo
  */
 async function streamEnd(ev: ReturnType<typeof eventsStream>, initPid: number): Promise<number | null | string> {
   const boundMs = 60_000 * waitScale();
-  const code = await Promise.race([ev.exited, new Promise<string>(r => setTimeout(() => r('timeout'), boundMs))]);
+  const code = await within(ev.exited, boundMs);
   if (code !== 'timeout') return code;
   const stat =
     read(`/proc/${initPid}/stat`)
@@ -345,12 +346,14 @@ t.test('events: an oom event when the OOM killer takes a process of the containe
   const s = testScope(tt, ROOT, 'ev');
   const p = cgPath(tt);
   // tail keeps the whole newline-free input in memory: far beyond the 32 MiB limit once the test says go.
+  // head and tail get oom_score_adj 1000: head's pipe writes can hit the limit again before the kernel has
+  // freed the killed tail's memory, and that second OOM kill otherwise takes the next biggest, the init.
   const c = startDetached(
     s,
     [
       'sh',
       '-c',
-      'echo ready; until [ -e /tmp/go ]; do sleep 0.05; done; head -c 200m /dev/zero | tail; echo survived; while :; do sleep 1; done',
+      'echo ready; until [ -e /tmp/go ]; do sleep 0.05; done; (echo 1000 > /proc/self/oom_score_adj; head -c 200m /dev/zero | tail); echo survived; while :; do sleep 1; done',
     ],
     withCgroup(p, { memory: { limit: 33554432, swap: 33554432 } }),
   );

@@ -130,6 +130,7 @@ class Bench:
         self.state_base = os.path.join(base, f'speed-bench.{os.getpid()}')
         self.runtimes = [Runtime(n, c, os.path.join(self.state_base, n)) for n, c in opts.runtime]
         self.base = next((i for i, r in enumerate(self.runtimes) if r.name == opts.baseline), 0)
+        self.runc = next((i for i, r in enumerate(self.runtimes) if r.name == 'runc'), None)
         self.config = build_bundle(os.path.join(self.work, 'bundle'), self.rootless)
         self.bundle = os.path.join(self.work, 'bundle')
         write_bundle(self.bundle, self.config)
@@ -347,6 +348,12 @@ class Bench:
             for metric, attr in (('wall', 'wall'), ('cpu', 'cpu'), ('rss', 'rss')):
                 pairs = [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples, base) if getattr(b, attr) > 0]
                 row[f'{metric}_ratio'] = statistics.median(pairs) if pairs else None
+            # Issue 17 sets every goal against runc too: paired with runc's samples of the same iteration.
+            if self.runtimes[k].name == 'tsrt' and self.runc is not None and not op.startswith('sif_'):
+                peer = self.samples.get((op, self.runc), [])
+                for metric, attr in (('wall', 'wall'), ('rss', 'rss')):
+                    pairs = [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples, peer) if getattr(b, attr) > 0]
+                    row[f'{metric}_ratio_runc'] = statistics.median(pairs) if pairs else None
             entry[self.runtimes[k].name if not op.startswith('sif_') else 'tsrt'] = row
         if ('sif_exec', 0) in self.samples:
             a, b = self.samples[('sif_exec', 0)], self.samples[('sif_run', 0)]

@@ -43,10 +43,14 @@ mkdir -p dist
 # was half of each small command (tsrt state: 34.4 -> 15.7 ms wall, CPU 12.2 -> 6.0 ms, paired, n=30).
 # The core is dist/tsrt-core; dist/tsrt is the static front door, which does state, start, kill, delete and list
 # of a container whose lifecycle record allows it and hands everything else to the core (issue 17).
-"$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt-core >/dev/null
+# No bunfig.toml or .env from the working directory: a bunfig `preload` ran its script inside the runtime (as
+# root), a .env set its environment, and the cwd is whatever the caller left (test/security/cwd-config.test.ts).
+# The .env lookup also listed the cwd and each parent at every start (run: 0.93x wall, 0.96x CPU, paired).
+compile=(build --compile --bytecode --minify-syntax --minify-whitespace --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
+"$bun" "${compile[@]}" "${defines[@]}" src/cli/tsrt.ts --outfile dist/tsrt-core >/dev/null
 install -m 0755 native/frontdoor/tsrt-frontdoor dist/tsrt
 echo "build: dist/tsrt-singularity (single executable)"
-"$bun" build --compile --bytecode --minify-syntax --minify-whitespace "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
+"$bun" "${compile[@]}" "${defines[@]}" src/singularity/cli.ts --outfile dist/tsrt-singularity >/dev/null
 # What `./image.sif` runs through the SIF's "#!/usr/bin/env run-singularity" line; installed beside it.
 install -m 0755 src/singularity/run-singularity dist/run-singularity
 # Node bundles (library use): they load the addon from build/Release, so the asset copy Bun makes is dropped.

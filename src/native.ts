@@ -115,6 +115,10 @@ export interface Addon {
   bindMount(source: string, target: string): void;
   /** umount2(target, MNT_DETACH); not mounted is fine. */
   unmount(target: string): void;
+  /** mount(device, target, fsType, MS_NODEV, plus MS_RDONLY when readOnly): a block device, no child process. */
+  mountDevice(device: string, target: string, fsType: string, readOnly: boolean): void;
+  /** umount2(target, UMOUNT_NOFOLLOW): a busy or absent mount throws, as umount(8) fails. */
+  unmountNow(target: string): void;
   /**
    * A free loop device backed by the open file `fd` at [offset, offset+size), autoclear: `fd` of the device
    * holds it until the caller has mounted it and closes it.

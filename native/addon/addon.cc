@@ -58,6 +58,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapUserns", Napi::Function::New(env, IdmapUserns));
   exports.Set("bindMount", Napi::Function::New(env, BindMount));
   exports.Set("unmount", Napi::Function::New(env, Unmount));
+  exports.Set("mountDevice", Napi::Function::New(env, MountDevice));
+  exports.Set("unmountNow", Napi::Function::New(env, UnmountNow));
   exports.Set("loopAttach", Napi::Function::New(env, LoopAttach));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter));
   return exports;

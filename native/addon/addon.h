@@ -115,6 +115,8 @@ Napi::Value LoopAttach(const Napi::CallbackInfo &info);
 Napi::Value NetdevMove(const Napi::CallbackInfo &info);
 Napi::Value BindMount(const Napi::CallbackInfo &info);
 Napi::Value Unmount(const Napi::CallbackInfo &info);
+Napi::Value MountDevice(const Napi::CallbackInfo &info);
+Napi::Value UnmountNow(const Napi::CallbackInfo &info);
 Napi::Value IdmapUserns(const Napi::CallbackInfo &info);
 Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info);
 

@@ -10,19 +10,15 @@ function readText(p: string): string | undefined {
   }
 }
 
-function nofileHard(): bigint {
-  const line = readText('/proc/self/limits')
-    ?.split('\n')
-    .find(l => l.startsWith('Max open files'));
+function nofileHard(limits: string | undefined): bigint {
+  const line = limits?.split('\n').find(l => l.startsWith('Max open files'));
   const hard = line?.split(/\s+/)[4];
   return hard && /^\d+$/.test(hard) ? BigInt(hard) : 1024n;
 }
 
 /** The soft RLIMIT_STACK, 2^64-1 when unlimited; undefined when /proc/self/limits does not say. */
-function stackSoft(): bigint | undefined {
-  const line = readText('/proc/self/limits')
-    ?.split('\n')
-    .find(l => l.startsWith('Max stack size'));
+function stackSoft(limits: string | undefined): bigint | undefined {
+  const line = limits?.split('\n').find(l => l.startsWith('Max stack size'));
   const soft = line?.split(/\s+/)[3];
   if (soft === 'unlimited') return (1n << 64n) - 1n;
   return soft && /^\d+$/.test(soft) ? BigInt(soft) : undefined;
@@ -97,6 +93,7 @@ function readUidMap(): string {
 
 export function hostFacts(): HostFacts {
   const mountinfo = readText('/proc/self/mountinfo') ?? '';
+  const limits = readText('/proc/self/limits');
   return {
     euid: process.geteuid?.() ?? 0,
     egid: process.getegid?.() ?? 0,
@@ -104,10 +101,10 @@ export function hostFacts(): HostFacts {
     capLastCap: Number(readText('/proc/sys/kernel/cap_last_cap')?.trim() ?? 40),
     capBounding: BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status') ?? '')?.[1] ?? '0'}`),
     defaultNofile: (() => {
-      const hard = nofileHard();
+      const hard = nofileHard(limits);
       return { soft: hard < 1024n ? hard : 1024n, hard };
     })(),
-    execStack: stackSoft(),
+    execStack: stackSoft(limits),
     cgroup: cgroupLayout(mountinfo, readText('/proc/self/cgroup') ?? ''),
     resctrlMountPoint: resctrlMountPoint(mountinfo),
     isDirectory(p: string) {

@@ -187,7 +187,7 @@ function unmount(dir: string, fuse: boolean): void {
     }
     return;
   }
-  run('umount', [dir]);
+  native().unmountNow(dir);
 }
 
 function loopMount(src: ImageSource, fd: number, dir: string, writable: boolean): string {
@@ -195,7 +195,7 @@ function loopMount(src: ImageSource, fd: number, dir: string, writable: boolean)
   // at unmount, so none outlives the mount even when this process is killed; unmounted, it goes at close.
   const loop = native().loopAttach(fd, src.offset, src.size, !writable);
   try {
-    run('mount', ['-t', src.fsType, '-o', writable ? 'rw,nodev' : 'ro,nodev', loop.device, dir]);
+    native().mountDevice(loop.device, dir, src.fsType, !writable);
   } finally {
     native().closeFd(loop.fd);
   }

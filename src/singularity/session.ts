@@ -142,8 +142,14 @@ function makeSessionDir(dir: string, undo: Undo): void {
     throw systemError('mkdir', dir, e);
   }
   undo.push(() => {
-    spawnSync('chmod', ['-R', 'u+rwX', dir], { stdio: 'ignore' });
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Without CAP_DAC_OVERRIDE (an unprivileged user) a directory left without write or search permission
+      // stops the removal; the chmod child is started only then, not at the end of every session.
+      spawnSync('chmod', ['-R', 'u+rwX', dir], { stdio: 'ignore' });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 

@@ -42,3 +42,10 @@ t.test('root runs a SIF through a mount of its partition, released afterwards', 
   t.ok(where, `the mount is reported: ${r.stderr}`);
   t.same(hostMountsContaining(` ${where![1]} `), [], 'that mount is gone from the host');
 });
+
+t.test("root's exec stays in the caller's cgroups: Singularity makes one only to apply resource limits", async t => {
+  const r = asRoot(['exec', image, 'cat', '/proc/self/cgroup']);
+  t.equal(r.code, 0, r.stderr);
+  // The container shares the host's cgroup namespace here, so its paths read as the caller's do.
+  t.equal(r.stdout, fs.readFileSync('/proc/self/cgroup', 'utf8'), "the test process's cgroup in every hierarchy");
+});

@@ -79,7 +79,7 @@ int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes
 
 	/* Every fd the executor uses besides stdio and the preserved ones: what stage1 keeps, plus the plan. Made
 	 * here, before the clone: the child only reads it. */
-	keep = calloc(8 + (size_t)plan->nidmaps, sizeof(*keep));
+	keep = calloc(8 + (size_t)plan->nidmaps + (size_t)plan->ncgroup_tasks, sizeof(*keep));
 	if (!keep) {
 		*err_out = ENOMEM;
 		*what_out = "fd list for the executor";
@@ -112,6 +112,8 @@ int executor_spawn(const struct tsrt_plan *plan, const unsigned char *plan_bytes
 		keep[nkeep++] = plan->join_pidfd;
 	for (k = 0; k < plan->nidmaps; k++)
 		keep[nkeep++] = plan->idmaps[k].userns_fd;
+	for (k = 0; k < plan->ncgroup_tasks; k++)
+		keep[nkeep++] = plan->cgroup_tasks[k];
 	/* What the child reports if the exec itself fails (it can only fill in errno). */
 	memset(&failed, 0, sizeof(failed));
 	failed.type = MSG_ERROR;

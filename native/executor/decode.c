@@ -412,11 +412,23 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 			if (plan->idmaps[j].step == m->step)
 				fail(&r, "idmapped mount given twice");
 	}
-	plan->keep_fds = alloc_array(&r, plan->nidmaps, 8, sizeof(int32_t));
 	plan->join_pidfd = (int32_t)get_u32(&r);
 	plan->join_nsflags = get_u32(&r);
 	if (!r.why && (plan->join_nsflags & ~(uint32_t)(TSRT_CLONE_NS_ALL)))
 		fail(&r, "unknown namespace flag in plan");
+	/* One per v1 hierarchy: the kernel has at most 16 controllers and names. */
+	plan->ncgroup_tasks = get_count(&r, 4);
+	if (!r.why && plan->ncgroup_tasks > 32)
+		fail(&r, "too many cgroup tasks fds");
+	plan->cgroup_tasks = alloc_array(&r, plan->ncgroup_tasks, 0, sizeof(int32_t));
+	for (i = 0; plan->cgroup_tasks && i < plan->ncgroup_tasks && !r.why; i++) {
+		plan->cgroup_tasks[i] = (int32_t)get_u32(&r);
+		if (!r.why && plan->cgroup_tasks[i] < 0)
+			fail(&r, "cgroup tasks entry without an fd");
+	}
+	if (!r.why && plan->nidmaps > UINT32_MAX - 8 - plan->ncgroup_tasks)
+		fail(&r, "too many fds to keep");
+	plan->keep_fds = alloc_array(&r, plan->nidmaps + plan->ncgroup_tasks, 8, sizeof(int32_t));
 	if (!r.why && r.left != 0)
 		fail(&r, "trailing bytes after plan");
 	if (!r.why && (plan->flags & PF_EXEC) && plan->join_pidfd < 0)
@@ -425,7 +437,7 @@ int plan_decode(const unsigned char *buf, size_t len, struct tsrt_plan *plan, co
 		fail(&r, "namespace pidfd in a plan that is not an exec");
 	if (!r.why && (plan->flags & PF_EXEC) &&
 	    (plan->nsteps || plan->njoin || plan->unshare_flags || plan->nsysctl || plan->nmasked || plan->nreadonly ||
-	     plan->nidmaps || plan->fifo_fd >= 0 ||
+	     plan->nidmaps || plan->ncgroup_tasks || plan->fifo_fd >= 0 ||
 	     (plan->flags &
 	      (PF_NEW_USERNS | PF_NEW_MOUNTNS | PF_NEW_CGROUPNS | PF_NEW_TIMENS | PF_NEW_PIDNS | PF_SET_HOSTNAME |
 	       PF_SET_DOMAINNAME | PF_SYNC_PREPIVOT | PF_START_FIFO | PF_READONLY_ROOT | PF_SHARED_MOUNTNS))))

@@ -130,8 +130,13 @@ struct tsrt_plan {
 	struct tsrt_idmap *idmaps;
 	int32_t join_pidfd;    /* PF_EXEC: pidfd of the container init, or -1 */
 	uint32_t join_nsflags; /* PF_EXEC: CLONE_NEW* of the init's namespaces that differ from the runtime's */
+	/* The `tasks` files of the container's v1 cgroups, opened by the runtime: the init writes "0" to each, a move
+	 * of itself that takes no global lock (the runtime's write of its pid to cgroup.procs waits for an RCU grace
+	 * period). */
+	uint32_t ncgroup_tasks;
+	int32_t *cgroup_tasks;
 
-	/* Room for the executor's list of fds to keep across set-up: 8 + nidmaps entries. */
+	/* Room for the executor's list of fds to keep across set-up: 8 + nidmaps + ncgroup_tasks entries. */
 	int32_t *keep_fds;
 
 	/* Decoder-owned storage: the mapping every array above lives in. */

@@ -233,12 +233,27 @@ static void stage2(struct ctx *c)
 	die_exit(1);
 }
 
+/* The init moves itself into the container's v1 cgroups through the tasks files the runtime opened: "0" moves
+ * the calling thread (we have no other) and takes no global lock, where the runtime's write of our pid to
+ * cgroup.procs waits for an RCU grace period (15 to 24 ms here). Done by the process that becomes the init,
+ * after the fork into a new pid namespace, so that a pids limit of 1 still holds: nothing else is charged. */
+static void join_cgroups(struct ctx *c)
+{
+	const struct tsrt_plan *p = c->plan;
+	uint32_t i;
+	for (i = 0; i < p->ncgroup_tasks; i++) {
+		if (syscall(SYS_write, p->cgroup_tasks[i], "0", 1) != 1)
+			fail(c, S_CGROUP_JOIN, "tasks");
+		syscall(SYS_close, p->cgroup_tasks[i]);
+	}
+}
+
 static void stage1(struct ctx *c) __attribute__((noreturn));
 
 static void stage1(struct ctx *c)
 {
 	const struct tsrt_plan *p = c->plan;
-	int32_t *keep = p->keep_fds; /* 8 + nidmaps entries */
+	int32_t *keep = p->keep_fds; /* 8 + nidmaps + ncgroup_tasks entries */
 	int nkeep = 0;
 	uint32_t i;
 	uint64_t flags;
@@ -274,6 +289,8 @@ static void stage1(struct ctx *c)
 		keep[nkeep++] = p->console_socket;
 	for (i = 0; i < p->nidmaps; i++)
 		keep[nkeep++] = p->idmaps[i].userns_fd;
+	for (i = 0; i < p->ncgroup_tasks; i++)
+		keep[nkeep++] = p->cgroup_tasks[i];
 	close_other_fds(keep, nkeep, (int)p->preserve_fds);
 	/* execCPUAffinity.initial: from the start, so namespace and rootfs set-up already runs there. */
 	set_affinity(c, p->affinity_initial, p->affinity_initial_len, "execCPUAffinity.initial");
@@ -328,7 +345,9 @@ static void stage1(struct ctx *c)
 		}
 		/* The runtime's thread is our parent now too: die with it until set-up is done. */
 		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		join_cgroups(c);
 	} else {
+		join_cgroups(c);
 		send_msg(c->sock, MSG_PID, 0, 0, (int)syscall(SYS_getpid), "");
 	}
 	stage2(c);

@@ -246,8 +246,8 @@ export class CgroupfsManager implements CgroupManager {
     }
   }
 
-  join(pid: number): void {
-    for (const d of this.record.dirs) this.addProcess(d.dir, pid, 'write');
+  join(pid: number, joinedByInit?: ReadonlySet<string>): void {
+    for (const d of this.record.dirs) if (!joinedByInit?.has(d.dir)) this.addProcess(d.dir, pid, 'write');
   }
 
   /** Hierarchies with neither their own entry in `sub` nor a '' one get the container's directory itself. */

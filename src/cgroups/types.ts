@@ -111,8 +111,11 @@ export interface CgroupManager {
   readonly record: CgroupRecord;
   /** The directory holding a v1 controller's files, or the cgroup2 directory for "unified". */
   dirOf(key: string): string | undefined;
-  /** Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself). */
-  join(pid: number): void;
+  /**
+   * Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself) but the directories
+   * in `joinedByInit`, which the init moved itself into (create as root: their v1 tasks files).
+   */
+  join(pid: number, joinedByInit?: ReadonlySet<string>): void;
   /**
    * Moves `pid` into existing sub-cgroups of the container's (exec --cgroup): `sub` maps a controller, or ''
    * for every hierarchy without its own entry, to a path below the container's directory.

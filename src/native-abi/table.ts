@@ -405,6 +405,8 @@ const STEPS: readonly (readonly [name: string, text: string])[] = [
   ['IDMAP', 'make idmapped mount'],
   /** bring "lo" up in a new network namespace */
   ['LOOPBACK', 'bring up loopback interface'],
+  /** the init moves itself into the container's v1 cgroups (their tasks files, opened by the runtime) */
+  ['CGROUP_JOIN', 'join cgroup'],
 ];
 
 /** Step ids: the executor reports which step failed (MSG_ERROR's step), the runtime words it (S_TEXT). */

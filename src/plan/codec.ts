@@ -147,5 +147,9 @@ export function encodePlan(p: LaunchPlan, fds: PlanFds = {}, seccompProgram: Uin
       .u32(idmap.recursive ? 1 : 0);
   // exec: the init's pidfd and the namespaces to join through it.
   w.i32(fds.joinPidfd ?? -1).u32(p.joinNsFlags ?? 0);
+  // The tasks files of the v1 cgroups the init moves itself into.
+  const tasks = fds.cgroupTasks ?? [];
+  w.u32(tasks.length);
+  for (const fd of tasks) w.i32(fd);
   return w.finish();
 }

@@ -253,4 +253,6 @@ export interface PlanFds {
   joinPidfd?: number;
   /** For each idmapped step, in step order, a user namespace carrying its maps. */
   userns?: number[];
+  /** The `tasks` files of the container's v1 cgroups, which the init writes "0" to: a move of itself. */
+  cgroupTasks?: number[];
 }

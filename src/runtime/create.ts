@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCgroup, placeCgroup } from '../cgroups/manager.js';
-import type { CgroupPlacement } from '../cgroups/types.js';
+import { UNIFIED, type CgroupManager, type CgroupPlacement } from '../cgroups/types.js';
 import { systemdRunning } from '../cgroups/systemd.js';
 import { RuntimeError, configError, describeErrno } from '../errors.js';
 import { native, type SyncMessage } from '../native.js';
@@ -203,6 +203,27 @@ function firstRecord(opts: CreateOptions, p: Prepared): ContainerRecord {
   };
 }
 
+/**
+ * The `tasks` files of a cgroupfs cgroup's v1 directories, by directory, for the init to move itself in
+ * through: a move of oneself takes no global lock, where our write of its pid to cgroup.procs waits for an RCU
+ * grace period (15 to 24 ms on this kind of host). Root's only: systemd starts its unit with the pid, and an
+ * unprivileged cgroup is written as before. cgroup2 has no such file for a whole process.
+ */
+function openTasksFiles(cgroup: CgroupManager): Map<string, number> {
+  const files = new Map<string, number>();
+  if (cgroup.record.systemd) return files;
+  try {
+    for (const d of cgroup.record.dirs) {
+      if (d.key !== UNIFIED) files.set(d.dir, fs.openSync(path.join(d.dir, 'tasks'), fs.constants.O_WRONLY));
+    }
+  } catch {
+    // Joined by pid as before: the init's own move is an optimisation, never a requirement.
+    for (const fd of files.values()) fs.closeSync(fd);
+    files.clear();
+  }
+  return files;
+}
+
 /** Creates the container: on return its init waits for start (mode), and the caller holds its lock. */
 export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): Launched {
   const p = prepare(opts, mode, wantPty);
@@ -273,6 +294,8 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     if (fifo !== undefined) handOver.push(fifo);
     const userns = makeIdmapNamespaces(plan);
     handOver.push(...userns.made);
+    const selfJoin = cgroup && facts.euid === 0 ? openTasksFiles(cgroup) : new Map<string, number>();
+    handOver.push(...selfJoin.values());
     const encoded = encodePlan(
       plan,
       {
@@ -280,6 +303,7 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
         console: plan.flags & PlanFlag.terminal ? consoleFd : undefined,
         fifo,
         userns: userns.userns,
+        cgroupTasks: [...selfJoin.values()],
       },
       p.seccompProgram,
     );
@@ -314,8 +338,8 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
         dir.save(rec);
         crashPoint('pid-saved');
         if (cgroup) {
-          cgroup.join(pid);
-          debug(`cgroup: pid ${pid} joined`);
+          cgroup.join(pid, new Set(selfJoin.keys()));
+          debug(`cgroup: pid ${pid} joined${selfJoin.size ? ` (it moved itself into ${selfJoin.size} v1 hierarchies)` : ''}`);
         }
         const { netDevices, intelRdt } = plan.parent;
         if (netDevices) {

@@ -194,3 +194,37 @@ t.test('run: the JS process is never written into the container cgroup', async t
     'no write names the tsrt process or one of its threads',
   );
 });
+
+t.test('create as root: the init moves itself into the v1 hierarchies; the runtime writes its pid to cgroup2 only', async tt => {
+  const v1 = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some(l => / - cgroup /.test(l));
+  const s = scope(tt);
+  const tr = straced(s, ['run', '-b', s.bundle(['true']), s.id()]);
+  // The runtime opens each v1 directory's tasks file; the init, which inherits the fd, writes "0" to it.
+  const tasksFds = new Map<string, string>();
+  const procsWrites: string[] = [];
+  const procsFds = new Map<string, string>();
+  for (const l of tr.lines) {
+    const open = /^(\d+) openat\(.*"(\/sys\/fs\/cgroup\/[^"]*\/(cgroup\.procs|tasks))".*= (\d+)$/.exec(l);
+    if (open && Number(open[1]) === tr.mainPid) (open[3] === 'tasks' ? tasksFds : procsFds).set(open[4]!, open[2]!);
+    const w = /^(\d+) write\((\d+), "(\d+)"/.exec(l);
+    if (w && Number(w[1]) === tr.mainPid && procsFds.has(w[2]!)) procsWrites.push(procsFds.get(w[2]!)!);
+  }
+  const selfMoves = tr.lines.filter(l => {
+    const w = /^(\d+) write\((\d+), "0", 1\) += 1$/.exec(l);
+    return w && Number(w[1]) !== tr.mainPid && tasksFds.has(w[2]!);
+  });
+  if (!v1) {
+    tt.same([...tasksFds.values()], [], 'a cgroup2-only host: no v1 hierarchy, no tasks file opened');
+    return;
+  }
+  tt.ok(tasksFds.size > 0, `a v1 host: the tasks files are opened (${[...tasksFds.values()].join(' ')})`);
+  tt.equal(selfMoves.length, tasksFds.size, 'the init writes "0" to each of them');
+  tt.same(
+    procsWrites.filter(f => !f.startsWith('/sys/fs/cgroup/unified/')),
+    [],
+    'the runtime writes the pid to no v1 cgroup.procs (that write waits for an RCU grace period)',
+  );
+});

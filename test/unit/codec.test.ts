@@ -37,8 +37,11 @@ type Decoded = DecodedPlan;
 const check = (buf: Buffer): string | Decoded => native().checkPlan(buf);
 
 const MAGIC = 0x54535254;
-/** The plan's last fields: the exec target (i32 pidfd, u32 namespace flags), after the idmapped mounts. */
-const EXEC_TAIL = 4 + 4;
+/**
+ * The plan's last fields, after the idmapped mounts: the exec target (i32 pidfd, u32 namespace flags) and the
+ * cgroup tasks fds (u32 count, here 0).
+ */
+const EXEC_TAIL = 4 + 4 + 4;
 
 /** A plan's fields as the wire format lays them out, one level: what a test changes in smallPlan. */
 type FlatPlan = Partial<Pick<LaunchPlan, 'flags' | 'joinNsFlags'> & ContainerPlan & ProcessPlan>;
@@ -328,6 +331,14 @@ t.test('exec plans: the init pidfd is required, container set-up work and unknow
   t.equal(check(encodePlan(execPlan({ sysctl: [['net/ipv4/ip_forward', '1']] }), init)), 'exec plan with container set-up work', 'sysctl');
   t.equal(check(encodePlan(execPlan({ maskedPaths: ['/proc/kcore'] }), init)), 'exec plan with container set-up work', 'masks');
   t.equal(check(encodePlan(smallPlan({ joinNsFlags: CLONE.NEWNS }), init)), 'namespace pidfd in a plan that is not an exec');
+});
+
+t.test('cgroup tasks fds: decoded for a new container; a missing fd, too many, or any in an exec plan are refused', async t => {
+  t.match(check(encodePlan(smallPlan(), { cgroupTasks: [7, 8] })), { rootfs: '/r' }, 'two tasks fds');
+  t.equal(check(encodePlan(smallPlan(), { cgroupTasks: [7, -1] })), 'cgroup tasks entry without an fd');
+  t.equal(check(encodePlan(smallPlan(), { cgroupTasks: Array.from({ length: 33 }, (_, i) => 10 + i) })), 'too many cgroup tasks fds');
+  const exec = smallPlan({ flags: 0x20000, unshareFlags: 0, rootfs: '/', joinNsFlags: CLONE.NEWPID });
+  t.equal(check(encodePlan(exec, { joinPidfd: 5, cgroupTasks: [7] })), 'exec plan with container set-up work', 'exec joins by pid');
 });
 
 t.test('a mount-label step without a mount label is refused', async t => {
@@ -829,7 +840,7 @@ t.test("the decoder reads every field where the codec wrote it: each of plan.h's
     selinuxLabel: 'se',
     mountLabel: 'ml',
   });
-  const fds = { console: 32, fifo: 33, userns: [34] };
+  const fds = { console: 32, fifo: 33, userns: [34], cgroupTasks: [35, 36] };
   const program = Uint8Array.from({ length: 16 }, (_, i) => 0x60 + i);
   const c = plan.container!;
   const pr = plan.process;
@@ -901,6 +912,8 @@ t.test("the decoder reads every field where the codec wrote it: each of plan.h's
     'idmaps[0].recursive': 1,
     join_pidfd: -1,
     join_nsflags: 0,
+    'cgroup_tasks[0]': fds.cgroupTasks[0]!,
+    'cgroup_tasks[1]': fds.cgroupTasks[1]!,
   };
   for (const [k, s] of c.steps.entries()) {
     const fields: Record<string, string | number | bigint> = {

@@ -14,6 +14,7 @@ import { hookTiming } from './hooks.js';
 import { planSeccomp } from './seccomp.js';
 import {
   PlanFlag,
+  planStep,
   type ContainerPlan,
   type CreatePlan,
   type IdMapping,
@@ -422,18 +423,7 @@ export function buildPlan(spec: Spec, facts: HostFacts, opts: BuildOptions): Cre
   // In any user namespace but the initial one mknod is refused: the host's nodes are bound, as runc does.
   if (!devIsBound) steps.push(...planDevices(linux.devices ?? [], userns || !!facts.inUserns));
   if (proc.cwd !== '/') {
-    steps.push({
-      kind: 'mkdir',
-      dest: path.posix.normalize(proc.cwd),
-      flags: 0,
-      attrSet: 0,
-      attrClr: 0,
-      propagation: 0,
-      mode: 0,
-      rdev: 0n,
-      uid: 0,
-      gid: 0,
-    });
+    steps.push(planStep('mkdir', path.posix.normalize(proc.cwd)));
   }
   const propagationOf: Record<string, number> = {
     shared: MS.SHARED,

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { LinuxDevice } from '../spec/types.gen.js';
 import { makedev, S_IF } from './linux.js';
-import type { PlanStep } from './types.js';
+import { planStep, type PlanStep } from './types.js';
 
 interface Device {
   path: string;
@@ -77,28 +77,16 @@ export function planDevices(specDevices: LinuxDevice[], userns: boolean): PlanSt
   for (const d of byPath.values()) {
     // A fifo has no device number: major/minor of a "p" entry mean nothing to mknod (runtime-spec config-linux.md).
     const rdev = d.type === 'p' ? 0n : makedev(d.major, d.minor);
-    const base = { dest: d.path, flags: 0, attrSet: 0, attrClr: 0, propagation: 0, uid: d.uid, gid: d.gid, rdev };
+    const owner = { uid: d.uid, gid: d.gid, rdev };
     if (userns && d.type !== 'p') {
       // mknod is refused in a user namespace: bind the host's node, after checking it is this device.
-      steps.push({ ...base, kind: 'bindDevice', source: d.path, mode: 0 });
+      steps.push(planStep('bindDevice', d.path, { ...owner, source: d.path }));
     } else {
-      steps.push({ ...base, kind: 'mknod', mode: typeBits(d.type) | (d.fileMode & 0o7777) });
+      steps.push(planStep('mknod', d.path, { ...owner, mode: typeBits(d.type) | (d.fileMode & 0o7777) }));
     }
   }
   for (const [target, link] of DEV_SYMLINKS) {
-    steps.push({
-      kind: 'symlink',
-      dest: link,
-      data: target,
-      flags: 0,
-      attrSet: 0,
-      attrClr: 0,
-      propagation: 0,
-      mode: 0,
-      rdev: 0n,
-      uid: 0,
-      gid: 0,
-    });
+    steps.push(planStep('symlink', link, { data: target }));
   }
   return steps;
 }

@@ -4,7 +4,7 @@ import { RuntimeError } from '../errors.js';
 import type { Mount } from '../spec/types.gen.js';
 import type { HostFacts } from './facts.js';
 import { ATTR, MS } from './linux.js';
-import { MountFlag, type IdMapping, type Idmap, type PlanStep } from './types.js';
+import { MountFlag, planStep, type IdMapping, type Idmap, type PlanStep } from './types.js';
 import * as path from 'node:path';
 
 /** Mount attributes to set and clear (MOUNT_ATTR_*), as mount_setattr takes them. */
@@ -194,21 +194,6 @@ function describe(m: Mount): string {
   return `mount ${JSON.stringify(m.source ?? m.type ?? '')} to rootfs at ${JSON.stringify(m.destination)}`;
 }
 
-function baseStep(dest: string): PlanStep {
-  return {
-    kind: 'fs',
-    flags: 0,
-    dest,
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-  };
-}
-
 /** A gid= option naming a group the user namespace does not map cannot be honoured; runc drops it too. */
 function dropUnmappedGid(data: string[], ctx: MountContext): string[] {
   if (!ctx.userns) return data;
@@ -253,9 +238,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     // first, then the recursive ones over the tree, so "ro,rnosuid" leaves submounts writable.
     const first = hasOwn || !hasTree ? own : tree;
     const steps: PlanStep[] = [
-      {
-        ...baseStep(dest),
-        kind: 'bind',
+      planStep('bind', dest, {
         source,
         attrSet: first.set,
         attrClr: first.clr,
@@ -265,11 +248,11 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
           (dir ? 0 : MountFlag.destFile) |
           (!hasOwn && hasTree ? MountFlag.attrRecursive : 0) |
           (opts.propagationRecursive ? MountFlag.propagationRecursive : 0),
-      },
+      }),
     ];
     if (idmap) steps[0]!.idmap = idmap;
     if (hasOwn && hasTree) {
-      steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: tree.set, attrClr: tree.clr, flags: MountFlag.attrRecursive });
+      steps.push(planStep('setattr', dest, { attrSet: tree.set, attrClr: tree.clr, flags: MountFlag.attrRecursive }));
     }
     return steps;
   }
@@ -277,9 +260,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   if (!type) throw new RuntimeError(`${where}: mount has no type`, { op: 'mount' });
   if (type === 'cgroup' || type === 'cgroup2') return planCgroupMount(m, dest, opts, ctx);
 
-  const step: PlanStep = {
-    ...baseStep(dest),
-    kind: 'fs',
+  const step = planStep('fs', dest, {
     fstype: type,
     source: m.source,
     data: dropUnmappedGid(opts.data, ctx).join(','),
@@ -288,7 +269,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
     attrClr: (opts.attrs.clr | opts.recursiveAttrs.clr) & ATTR.ATIME_MASK,
     propagation: opts.propagation,
     flags: opts.propagationRecursive ? MountFlag.propagationRecursive : 0,
-  };
+  });
   if (type === 'proc' || type === 'sysfs') step.flags |= MountFlag.procOrSys;
   // A label is a superblock property: proc and sysfs keep the kernel's own (as in runc).
   else if (ctx.mountLabel) step.flags |= MountFlag.mountLabel;
@@ -299,7 +280,7 @@ export function planMount(m: Mount, ctx: MountContext): PlanStep[] {
   if (step.attrSet & ATTR.RDONLY && (type === 'tmpfs' || dest === '/dev')) {
     step.attrSet &= ~ATTR.RDONLY;
     const tree = opts.recursiveAttrs.set & ATTR.RDONLY ? MountFlag.attrRecursive : 0;
-    deferred.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY, flags: MountFlag.deferred | tree });
+    deferred.push(planStep('setattr', dest, { attrSet: ATTR.RDONLY, flags: MountFlag.deferred | tree }));
   }
   // Without a network namespace of its own a user namespace may not mount sysfs (nor mqueue without an ipc
   // namespace): like runc, fall back to binding the host's, with the same restrictions.
@@ -328,7 +309,7 @@ function overlayDirsInsideRootfs(type: string, data: string[], ctx: MountContext
     if (!m) continue;
     const inside = path.relative(ctx.rootfs, path.resolve(m[2]!));
     if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) continue;
-    steps.push({ ...baseStep(path.posix.join('/', inside)), kind: 'mkdir' });
+    steps.push(planStep('mkdir', path.posix.join('/', inside)));
   }
   return steps;
 }
@@ -345,30 +326,26 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
   const restrict = (mergedSet(opts) | ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC) & ~ATTR.ATIME_MASK;
   const cgroupStep = (at: string, fstype: string, data: string, hostDir: string): PlanStep => {
     if (ctx.newCgroupns) {
-      return { ...baseStep(at), kind: 'fs', fstype, source: fstype, data, attrSet: restrict };
+      return planStep('fs', at, { fstype, source: fstype, data, attrSet: restrict });
     }
     // No cgroup namespace: show only the container's own cgroup, read-only (CVE-2023-25809 for rootless).
-    return {
-      ...baseStep(at),
-      kind: 'bind',
+    return planStep('bind', at, {
       source: hostDir,
       flags: MountFlag.recursive,
       attrSet: restrict | (ctx.userns ? ATTR.RDONLY : 0),
-    };
+    });
   };
   if (cgroup.layout === 'v2' || m.type === 'cgroup2') {
     const mp = cgroup.unifiedMountPoint ?? '/sys/fs/cgroup';
     return [cgroupStep(dest, 'cgroup2', '', own(mp, cgroup.unifiedOwnPath))];
   }
   const steps: PlanStep[] = [
-    {
-      ...baseStep(dest),
-      kind: 'fs',
+    planStep('fs', dest, {
       fstype: 'tmpfs',
       source: 'tmpfs',
       data: 'mode=755',
       attrSet: ATTR.NOSUID | ATTR.NODEV | ATTR.NOEXEC,
-    },
+    }),
   ];
   for (const h of cgroup.v1) {
     const name = path.basename(h.mountPoint);
@@ -376,13 +353,13 @@ function planCgroupMount(m: Mount, dest: string, opts: ParsedOptions, ctx: Mount
     // cpu -> cpu,cpuacct and friends, as the host has them.
     if (name.includes(',')) {
       for (const single of name.split(',')) {
-        steps.push({ ...baseStep(path.join(dest, single)), kind: 'symlink', data: name });
+        steps.push(planStep('symlink', path.join(dest, single), { data: name }));
       }
     }
   }
   if (cgroup.layout === 'hybrid' && cgroup.unifiedMountPoint) {
     steps.push(cgroupStep(path.join(dest, 'unified'), 'cgroup2', '', own(cgroup.unifiedMountPoint, cgroup.unifiedOwnPath)));
   }
-  if (mergedSet(opts) & ATTR.RDONLY) steps.push({ ...baseStep(dest), kind: 'setattr', attrSet: ATTR.RDONLY });
+  if (mergedSet(opts) & ATTR.RDONLY) steps.push(planStep('setattr', dest, { attrSet: ATTR.RDONLY }));
   return steps;
 }

@@ -115,6 +115,11 @@ export interface PlanStep {
   idmap?: Idmap;
 }
 
+/** A step of `kind` at `dest`: no flags, attributes, propagation, mode, device or owner but what `set` gives. */
+export function planStep(kind: StepKindName, dest: string, set: Partial<Omit<PlanStep, 'kind' | 'dest'>> = {}): PlanStep {
+  return { kind, flags: 0, dest, attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0, ...set };
+}
+
 /**
  * An idmapped mount: the bound tree gets MOUNT_ATTR_IDMAP with a user namespace carrying these maps (an id
  * on disk is read as a containerID and shown as the hostID). The runtime makes that namespace and binds it

@@ -16,6 +16,7 @@ import {
   MountFlag,
   PlanFlag,
   StepKind,
+  planStep,
   type ContainerPlan,
   type CreatePlan,
   type LaunchPlan,
@@ -210,21 +211,7 @@ t.test('optional fields and a seccomp program decode', async t => {
     env: ['A=1', ''],
     args: ['sh', ''],
     flags: 0x2 | 0x400,
-    steps: [
-      {
-        kind: 'symlink',
-        flags: 0,
-        dest: '/dev/fd',
-        data: '/proc/self/fd',
-        attrSet: 0,
-        attrClr: 0,
-        propagation: 0,
-        mode: 0,
-        rdev: 0n,
-        uid: 0,
-        gid: 0,
-      },
-    ],
+    steps: [planStep('symlink', '/dev/fd', { data: '/proc/self/fd' })],
   });
   t.match(check(encodePlan(plan, { fifo: 4 }, new Uint8Array(16))), { steps: 1, args: 2, rootfs: '/r' }, 'empty strings are valid strings');
 });
@@ -239,21 +226,7 @@ t.test('process attributes (scheduler, ioPriority, affinity, personality, memory
     apparmorProfile: 'p',
     selinuxLabel: 'a:b:c:s0:c1,c2',
     mountLabel: 'x',
-    steps: [
-      {
-        kind: 'fs',
-        flags: MountFlag.mountLabel,
-        dest: '/tmp',
-        fstype: 'tmpfs',
-        attrSet: 0,
-        attrClr: 0,
-        propagation: 0,
-        mode: 0,
-        rdev: 0n,
-        uid: 0,
-        gid: 0,
-      },
-    ],
+    steps: [planStep('fs', '/tmp', { flags: MountFlag.mountLabel, fstype: 'tmpfs' })],
   });
   t.match(check(encodePlan(plan)), { steps: 1, args: 1, rootfs: '/r' });
   t.match(
@@ -270,20 +243,7 @@ t.test('bitmaps that are not whole longs, or too large, are refused', async t =>
 });
 
 t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step is refused', async t => {
-  const bind = (idmap?: PlanStep['idmap']) => ({
-    kind: 'bind' as const,
-    flags: 0,
-    source: '/srv',
-    dest: '/mnt',
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-    idmap,
-  });
+  const bind = (idmap?: PlanStep['idmap']) => planStep('bind', '/mnt', { source: '/srv', idmap });
   const maps = {
     uidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
     gidMappings: [{ containerID: 0, hostID: 1, size: 1 }],
@@ -292,19 +252,7 @@ t.test('idmapped binds decode; a missing fd, a non-bind step or a repeated step 
   t.match(check(encodePlan(smallPlan({ steps: [bind(maps), bind()] }), { userns: [9] })), { steps: 2, args: 1, rootfs: '/r' });
   t.equal(check(encodePlan(smallPlan({ steps: [bind(maps)] }))), 'idmapped mount without a user namespace fd');
   // A hostile buffer: the idmap entry points at a symlink step, then at the same step twice.
-  const symlink = {
-    kind: 'symlink' as const,
-    flags: 0,
-    dest: '/l',
-    data: '/x',
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-  };
+  const symlink = planStep('symlink', '/l', { data: '/x' });
   const buf = encodePlan(smallPlan({ steps: [symlink, bind(maps)] }), { userns: [9] });
   buf.writeUInt32LE(0, buf.length - EXEC_TAIL - 12);
   t.equal(check(buf), 'idmapped mount that is not a bind step');
@@ -343,21 +291,7 @@ t.test('cgroup tasks fds: decoded for a new container; a missing fd, too many, o
 
 t.test('a mount-label step without a mount label is refused', async t => {
   const plan = smallPlan({
-    steps: [
-      {
-        kind: 'fs',
-        flags: MountFlag.mountLabel,
-        dest: '/tmp',
-        fstype: 'tmpfs',
-        attrSet: 0,
-        attrClr: 0,
-        propagation: 0,
-        mode: 0,
-        rdev: 0n,
-        uid: 0,
-        gid: 0,
-      },
-    ],
+    steps: [planStep('fs', '/tmp', { flags: MountFlag.mountLabel, fstype: 'tmpfs' })],
   });
   t.equal(check(encodePlan(plan)), 'mount label flag without a mount label');
 });
@@ -370,19 +304,7 @@ t.test('strings: paths up to PATH_MAX and exec strings up to MAX_ARG_STRLEN deco
   t.equal(check(encodePlan(smallPlan({ rootfs: `${path}a` }))), 'path longer than PATH_MAX in plan', 'rootfs');
   t.equal(check(encodePlan(smallPlan({ cwd: `${path}a` }))), 'path longer than PATH_MAX in plan', 'cwd');
   t.equal(check(encodePlan(smallPlan({ maskedPaths: [`${path}a`] }))), 'path longer than PATH_MAX in plan', 'masked path');
-  const step = {
-    kind: 'bind' as const,
-    flags: 0,
-    source: '/s',
-    dest: '/d',
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-  };
+  const step = planStep('bind', '/d', { source: '/s' });
   t.equal(
     check(encodePlan(smallPlan({ steps: [{ ...step, dest: `${path}a` }] }))),
     'path longer than PATH_MAX in plan',
@@ -409,19 +331,7 @@ t.test('strings: paths up to PATH_MAX and exec strings up to MAX_ARG_STRLEN deco
 });
 
 t.test('no tsrt limit on counts: 10,000 steps, 100,000 arguments, 65,536 groups, a 20 MiB plan', async t => {
-  const step = (i: number) => ({
-    kind: 'bind' as const,
-    flags: 0,
-    source: '/srv',
-    dest: `/m/${i}`,
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-  });
+  const step = (i: number) => planStep('bind', `/m/${i}`, { source: '/srv' });
   const steps = Array.from({ length: 10_000 }, (_, i) => step(i));
   const args = ['sh', ...Array.from({ length: 99_999 }, () => 'a')];
   const additionalGids = Array.from({ length: 65_536 }, (_, i) => i);
@@ -580,12 +490,12 @@ t.test('relative paths are refused', async t => {
   t.equal(check(encodePlan(smallPlan({ rootfs: '' }))), 'relative path in plan', 'empty rootfs');
   t.equal(check(encodePlan(smallPlan({ cwd: 'tmp' }))), 'relative path in plan', 'cwd');
   t.equal(check(encodePlan(smallPlan({ maskedPaths: ['proc/kcore'] }))), 'relative path in plan', 'masked path');
-  const step = { kind: 'mkdir' as const, flags: 0, dest: 'tmp', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  const step = planStep('mkdir', 'tmp');
   t.equal(check(encodePlan(smallPlan({ steps: [step] }))), 'relative path in plan', 'step destination');
 });
 
 t.test('semantic checks on steps and the process', async t => {
-  const base = { flags: 0, dest: '/x', attrSet: 0, attrClr: 0, propagation: 0, mode: 0, rdev: 0n, uid: 0, gid: 0 };
+  const base = planStep('fs', '/x');
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'bind' }] }))), 'bind step without source');
   t.equal(check(encodePlan(smallPlan({ steps: [{ ...base, kind: 'fs' }] }))), 'mount step without filesystem type');
   t.equal(
@@ -761,19 +671,7 @@ t.test("the decoder reads every field where the codec wrote it: each of plan.h's
     );
   };
   const hex = (b?: Uint8Array): string => Buffer.from(b ?? []).toString('hex');
-  const step = (over: Partial<PlanStep>): PlanStep => ({
-    kind: 'bind',
-    flags: 0,
-    dest: '/',
-    attrSet: 0,
-    attrClr: 0,
-    propagation: 0,
-    mode: 0,
-    rdev: 0n,
-    uid: 0,
-    gid: 0,
-    ...over,
-  });
+  const step = (over: Partial<PlanStep>): PlanStep => ({ ...planStep('bind', '/'), ...over });
   const plan = smallPlan({
     flags: PlanFlag.newMountns | PlanFlag.startFifo | PlanFlag.terminal,
     unshareFlags: CLONE.NEWNS | CLONE.NEWUTS,

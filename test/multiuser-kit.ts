@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, attackerUser, editConfig, testUser, tmpdir, type Result } from './helpers.js';
-import { SINGULARITY } from './sif-helpers.js';
+import { SINGULARITY, primaryPartitionArgs } from './sif-helpers.js';
 
 export interface User {
   name: string;
@@ -121,23 +121,7 @@ export function sifBundleOf(mu: MultiUser, u: User, args: string[]): string {
   step(['/bin/sh', '-c', `echo 'hello from the SIF' > ${bundle}/rootfs/etc/greeting`]);
   step(['/usr/bin/mksquashfs', path.join(bundle, 'rootfs'), path.join(bundle, 'rootfs.sqfs'), '-quiet', '-noappend']);
   step([SINGULARITY, 'sif', 'new', path.join(bundle, 'image.sif')]);
-  step([
-    SINGULARITY,
-    'sif',
-    'add',
-    '--datatype',
-    '4',
-    '--partfs',
-    '1',
-    '--parttype',
-    '2',
-    '--partarch',
-    '2',
-    '--groupid',
-    '1',
-    path.join(bundle, 'image.sif'),
-    path.join(bundle, 'rootfs.sqfs'),
-  ]);
+  step([SINGULARITY, ...primaryPartitionArgs(path.join(bundle, 'image.sif'), path.join(bundle, 'rootfs.sqfs'))]);
   fs.rmSync(path.join(bundle, 'rootfs.sqfs'));
   editConfig(bundle, spec => {
     spec.root = { path: 'image.sif', readonly: true };

@@ -14,6 +14,11 @@ export const KEYS = fixture('sif', 'keys');
 export const REPO_DIST = path.join(REPO, 'dist');
 export const SINGULARITY = path.join(REPO_DIST, 'tsrt-singularity');
 
+/** `tsrt-singularity sif add`'s arguments that add a squashfs file as the image's primary system partition. */
+export function primaryPartitionArgs(image: string, squashfs: string): string[] {
+  return ['sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', image, squashfs];
+}
+
 /** Runs dist/tsrt-singularity (as `user` through runuser when given). */
 export function singularity(args: string[], opts: SpawnSyncOptions & { user?: string } = {}): Result {
   const { user, ...spawnOpts } = opts;

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { SINGULARITY, primaryPartitionArgs } from '../sif-helpers.js';
 import { REPO, TSRT, alive, hostMountsContaining, testUser, waitFor, waitScale, type Result } from '../helpers.js';
 
 if (process.geteuid?.() !== 0) {
@@ -93,7 +94,6 @@ function submit(args: string[]): string {
   return r.stdout.trim().split(';')[0];
 }
 
-const SINGULARITY = path.join(REPO, 'dist', 'tsrt-singularity');
 let builtImage = '';
 /**
  * A SIF image (built once) of the busybox rootfs, with a file the bundles' directory trees lack (so the
@@ -112,23 +112,7 @@ function sifImage(): string {
   const steps = [
     ['mksquashfs', rootfs, squashfs, '-noappend', '-all-root', '-quiet'],
     [SINGULARITY, 'sif', 'new', image],
-    [
-      SINGULARITY,
-      'sif',
-      'add',
-      '--datatype',
-      '4',
-      '--partfs',
-      '1',
-      '--parttype',
-      '2',
-      '--partarch',
-      '2',
-      '--groupid',
-      '1',
-      image,
-      squashfs,
-    ],
+    [SINGULARITY, ...primaryPartitionArgs(image, squashfs)],
   ];
   for (const step of steps) {
     const r = run(step);

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { engineDaemon, engineFile, run } from '../engines-kit.js';
 import { REPO } from '../helpers.js';
-import { SINGULARITY } from '../sif-helpers.js';
+import { SINGULARITY, primaryPartitionArgs } from '../sif-helpers.js';
 
 engineFile(
   t,
@@ -104,10 +104,7 @@ const SIF = path.join(scratch, 'busybox.sif');
   for (const [cmd, args] of [
     ['mksquashfs', [tree, squashfs, '-quiet', '-noappend', '-all-root']],
     [SINGULARITY, ['sif', 'new', SIF]],
-    [
-      SINGULARITY,
-      ['sif', 'add', '--datatype', '4', '--partfs', '1', '--parttype', '2', '--partarch', '2', '--groupid', '1', SIF, squashfs],
-    ],
+    [SINGULARITY, primaryPartitionArgs(SIF, squashfs)],
   ] as const) {
     const r = run(cmd, [...args]);
     if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);

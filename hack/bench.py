@@ -42,6 +42,12 @@ class Sample:
         self.wall, self.cpu, self.rss, self.rc = wall, cpu, rss, rc
 
 
+def paired_median(samples, others, attr):
+    """The median of the ratios of each sample to the other runtime's of the same iteration (None without any)."""
+    pairs = [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples, others) if getattr(b, attr) > 0]
+    return statistics.median(pairs) if pairs else None
+
+
 def spawn(argv, env):
     return os.posix_spawnp(argv[0], argv, env, file_actions=[
         (os.POSIX_SPAWN_DUP2, DEVNULL, 0), (os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)])
@@ -345,20 +351,18 @@ class Bench:
                 'cpu_ms': statistics.median(s.cpu for s in samples),
                 'rss_kib': statistics.median(s.rss for s in samples),
             }
-            for metric, attr in (('wall', 'wall'), ('cpu', 'cpu'), ('rss', 'rss')):
-                pairs = [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples, base) if getattr(b, attr) > 0]
-                row[f'{metric}_ratio'] = statistics.median(pairs) if pairs else None
+            for attr in ('wall', 'cpu', 'rss'):
+                row[f'{attr}_ratio'] = paired_median(samples, base, attr)
             # Issue 17 sets every goal against runc too: paired with runc's samples of the same iteration.
             if self.runtimes[k].name == 'tsrt' and self.runc is not None and not op.startswith('sif_'):
                 peer = self.samples.get((op, self.runc), [])
-                for metric, attr in (('wall', 'wall'), ('rss', 'rss')):
-                    pairs = [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples, peer) if getattr(b, attr) > 0]
-                    row[f'{metric}_ratio_runc'] = statistics.median(pairs) if pairs else None
+                for attr in ('wall', 'rss'):
+                    row[f'{attr}_ratio_runc'] = paired_median(samples, peer, attr)
             entry[self.runtimes[k].name if not op.startswith('sif_') else 'tsrt'] = row
         if ('sif_exec', 0) in self.samples:
             a, b = self.samples[('sif_exec', 0)], self.samples[('sif_run', 0)]
-            ops['sif_exec']['tsrt']['wall_ratio'] = statistics.median(x.wall / y.wall for x, y in zip(a, b))
-            ops['sif_exec']['tsrt']['cpu_ratio'] = statistics.median(x.cpu / y.cpu for x, y in zip(a, b) if y.cpu > 0)
+            for attr in ('wall', 'cpu'):
+                ops['sif_exec']['tsrt'][f'{attr}_ratio'] = paired_median(a, b, attr)
         with open('/proc/loadavg') as f:
             load = f.read().split()[:3]
         return {

@@ -246,6 +246,10 @@ export class CgroupfsManager implements CgroupManager {
     }
   }
 
+  selfJoinDirs(): string[] {
+    return this.record.rootless ? [] : this.record.dirs.filter(d => d.key !== UNIFIED).map(d => d.dir);
+  }
+
   join(pid: number, joinedByInit?: ReadonlySet<string>): void {
     for (const d of this.record.dirs) if (!joinedByInit?.has(d.dir)) this.addProcess(d.dir, pid, 'write');
   }

@@ -95,6 +95,10 @@ class FakeManager implements CgroupManager {
     return key === UNIFIED ? this.record.dirs[0]?.dir : undefined;
   }
 
+  selfJoinDirs(): string[] {
+    return [];
+  }
+
   join(pid: number): void {
     this.cg.members.push(pid);
     this.cg.joined.push(pid);

@@ -97,6 +97,11 @@ export class SystemdManager implements CgroupManager {
     return this.record.systemd.started;
   }
 
+  /** None: the unit is started with the init's pid. */
+  selfJoinDirs(): string[] {
+    return [];
+  }
+
   /** The init's join starts the unit with it; later ones (exec) are cgroupfs writes. */
   join(pid: number): void {
     if (this.record.systemd.started) this.files.join(pid);

@@ -112,6 +112,11 @@ export interface CgroupManager {
   /** The directory holding a v1 controller's files, or the cgroup2 directory for "unified". */
   dirOf(key: string): string | undefined;
   /**
+   * The directories the init may move itself into through their `tasks` file, as root: a move of oneself
+   * takes no global lock. v1 cgroupfs hierarchies only; none for systemd, which starts its unit with the pid.
+   */
+  selfJoinDirs(): string[];
+  /**
    * Moves `pid` into the container's cgroup in every hierarchy (never the runtime itself) but the directories
    * in `joinedByInit`, which the init moved itself into (create as root: their v1 tasks files).
    */

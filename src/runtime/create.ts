@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createCgroup, placeCgroup } from '../cgroups/manager.js';
-import { UNIFIED, type CgroupManager, type CgroupPlacement } from '../cgroups/types.js';
+import type { CgroupPlacement } from '../cgroups/types.js';
 import { systemdRunning } from '../cgroups/systemd.js';
 import { RuntimeError, configError, describeErrno } from '../errors.js';
 import { native, type SyncMessage } from '../native.js';
@@ -204,18 +204,14 @@ function firstRecord(opts: CreateOptions, p: Prepared): ContainerRecord {
 }
 
 /**
- * The `tasks` files of a cgroupfs cgroup's v1 directories, by directory, for the init to move itself in
- * through: a move of oneself takes no global lock, where our write of its pid to cgroup.procs waits for an RCU
- * grace period (15 to 24 ms on this kind of host). Root's only: systemd starts its unit with the pid, and an
- * unprivileged cgroup is written as before. cgroup2 has no such file for a whole process.
+ * The `tasks` file of each directory, by directory, for the init to move itself in through: a move of oneself
+ * takes no global lock, where our write of its pid to cgroup.procs waits for an RCU grace period (15 to 24 ms
+ * on this kind of host).
  */
-function openTasksFiles(cgroup: CgroupManager): Map<string, number> {
+function openTasksFiles(dirs: string[]): Map<string, number> {
   const files = new Map<string, number>();
-  if (cgroup.record.systemd) return files;
   try {
-    for (const d of cgroup.record.dirs) {
-      if (d.key !== UNIFIED) files.set(d.dir, fs.openSync(path.join(d.dir, 'tasks'), fs.constants.O_WRONLY));
-    }
+    for (const dir of dirs) files.set(dir, fs.openSync(path.join(dir, 'tasks'), fs.constants.O_WRONLY));
   } catch {
     // Joined by pid as before: the init's own move is an optimisation, never a requirement.
     for (const fd of files.values()) fs.closeSync(fd);
@@ -294,7 +290,7 @@ export function launch(opts: CreateOptions, mode: StartMode, wantPty: boolean): 
     if (fifo !== undefined) handOver.push(fifo);
     const userns = makeIdmapNamespaces(plan);
     handOver.push(...userns.made);
-    const selfJoin = cgroup && facts.euid === 0 ? openTasksFiles(cgroup) : new Map<string, number>();
+    const selfJoin = openTasksFiles(cgroup && facts.euid === 0 ? cgroup.selfJoinDirs() : []);
     handOver.push(...selfJoin.values());
     const encoded = encodePlan(
       plan,
